@@ -1,0 +1,34 @@
+// swift-tools-version: 6.0
+//
+// Host build only: the portable modules and their XCTest targets, plus the
+// release-mode benchmark. The board-only `Hypervisor` module (Sources/Hypervisor)
+// is deliberately not declared here; the Makefile compiles it, with the same
+// portable sources, in Embedded Swift for aarch64-none-none-elf.
+import PackageDescription
+
+let package = Package(
+    name: "HypervisorMemoryProtection",
+    products: [
+        .library(name: "AArch64", targets: ["AArch64"]),
+        .library(name: "Translation", targets: ["Translation"]),
+        .library(name: "Ownership", targets: ["Ownership"]),
+        .library(name: "SMMUv3", targets: ["SMMUv3"]),
+        .library(name: "Platform", targets: ["Platform"]),
+    ],
+    targets: [
+        .target(name: "AArch64"),
+        .target(name: "Translation", dependencies: ["AArch64"]),
+        .target(name: "Ownership", dependencies: ["AArch64", "Translation"]),
+        .target(name: "SMMUv3", dependencies: ["AArch64", "Translation"]),
+        .target(name: "Platform", dependencies: ["AArch64"]),
+        .executableTarget(
+            name: "hv-bench",
+            dependencies: ["AArch64", "Translation", "Ownership", "SMMUv3", "Platform"],
+            path: "Benchmarks/hv-bench"),
+        .testTarget(name: "AArch64Tests", dependencies: ["AArch64"]),
+        .testTarget(name: "TranslationTests", dependencies: ["AArch64", "Translation"]),
+        .testTarget(name: "OwnershipTests", dependencies: ["AArch64", "Translation", "Ownership"]),
+        .testTarget(name: "SMMUv3Tests", dependencies: ["AArch64", "Translation", "SMMUv3"]),
+        .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform"]),
+    ]
+)

@@ -1,0 +1,2 @@
+/// Module Ownership: see DESIGN.md.
+import AArch64

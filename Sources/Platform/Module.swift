@@ -1,0 +1,2 @@
+/// Module Platform: see DESIGN.md.
+import AArch64

@@ -1,0 +1,2 @@
+/// Module SMMUv3: see DESIGN.md.
+import AArch64
