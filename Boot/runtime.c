@@ -1,0 +1,78 @@
+/*
+ * Boot/runtime.c: the libc-shaped symbols the Embedded Swift stdlib expects,
+ * and nothing else (EMBEDDED.md section 2). Compiled freestanding with
+ * -mgeneral-regs-only so no FP/SIMD register is ever touched.
+ *
+ *   memset memcpy memmove memcmp   byte loops (clang does not turn these into
+ *                                  calls to themselves under -fno-builtin)
+ *   posix_memalign free            a bump allocator over [__heap_start, __heap_end):
+ *                                  only boot-time Array/class construction uses it;
+ *                                  page-sized memory comes from the frame allocator
+ *   putchar                        forwards to the Swift console (UART from the DTB)
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+void *memset(void *dst, int c, size_t n) {
+    unsigned char *d = dst;
+    while (n--) *d++ = (unsigned char)c;
+    return dst;
+}
+
+void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    while (n--) *d++ = *s++;
+    return dst;
+}
+
+void *memmove(void *dst, const void *src, size_t n) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (d < s) {
+        while (n--) *d++ = *s++;
+    } else if (d > s) {
+        d += n; s += n;
+        while (n--) *--d = *--s;
+    }
+    return dst;
+}
+
+int memcmp(const void *a, const void *b, size_t n) {
+    const unsigned char *x = a, *y = b;
+    for (; n; n--, x++, y++)
+        if (*x != *y) return *x - *y;
+    return 0;
+}
+
+extern char __heap_start[], __heap_end[];
+static uintptr_t heap_next;
+
+#define ENOMEM 12
+#define EINVAL 22
+
+int posix_memalign(void **out, size_t alignment, size_t size) {
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)))
+        return EINVAL;
+    if (!heap_next) heap_next = (uintptr_t)__heap_start;
+    uintptr_t p = (heap_next + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    if (p < heap_next || size > (uintptr_t)__heap_end - p)
+        return ENOMEM;
+    heap_next = p + size;
+    *out = (void *)p;
+    return 0;
+}
+
+/* A bump allocator never reuses memory; boot-time objects live forever. */
+void free(void *p) { (void)p; }
+
+uint64_t hv_heap_used(void) {
+    return heap_next ? heap_next - (uintptr_t)__heap_start : 0;
+}
+
+extern void hv_console_putc(uint8_t c);
+
+int putchar(int c) {
+    hv_console_putc((uint8_t)c);
+    return c;
+}

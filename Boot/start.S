@@ -1,0 +1,193 @@
+/*
+ * Boot/start.S: the first instructions of the hypervisor image.
+ *
+ * The image is a raw binary that begins with an arm64 Linux Image header
+ * (Documentation/arch/arm64/booting.rst), so QEMU's -kernel and U-Boot's
+ * booti load it alike and enter it with x0 = physical address of the DTB.
+ *
+ * Order of events:
+ *   1. remember the DTB, read CurrentEL
+ *   2. stack, BSS
+ *   3. anywhere but EL2: turn on a minimal EL1 map and let Swift print the
+ *      refusal (the UART's address comes from the DTB, so Swift parses it)
+ *   4. EL2: VBAR_EL2, a coarse identity map with caches on, then hv_main(dtb)
+ *
+ * The coarse map (built here, before any Swift code runs) covers 0..1 TiB
+ * with 1 GiB blocks: Device-nGnRE everywhere (this includes the high PCIe
+ * ECAM window at 0x40_1000_0000 on QEMU virt), Normal write-back for the
+ * 1 GiB blocks holding the image and the DTB (both are in RAM by the boot
+ * protocol). Swift then refines it from the DTB's memory banks
+ * (Sources/Hypervisor/EL2Map.swift) before touching any other RAM.
+ */
+
+#define MAIR_VALUE      0x0000000044ff0400  /* idx0 nGnRnE, idx1 nGnRE, idx2 Normal WB RA/WA, idx3 Normal NC */
+#define BLOCK_DEVICE    0x0040000000000405  /* block | AttrIndx=1 | AF | XN */
+#define BLOCK_NORMAL    0x0000000000000709  /* block | AttrIndx=2 | SH=inner | AF */
+#define TABLE_DESC      0x3
+#define TCR_COMMON      0x3510              /* T0SZ=16 (48-bit VA) | IRGN0=WBWA | ORGN0=WBWA | SH0=inner */
+#define TCR_EL2_RES1    0x80800000          /* bits 31 and 23 */
+#define TCR_EL1_EPD1    (1 << 23)           /* no TTBR1 walks at EL1 */
+#define SCTLR_EL2_VAL   0x30c5183d          /* RES1 | M | C | SA | I */
+#define SCTLR_EL1_VAL   0x30d0180d          /* RES1 | M | C | SA | I */
+
+    .section .text.boot, "ax"
+    .global _start
+_start:
+    b       primary_entry               /* code0 */
+    .long   0                           /* code1 */
+    .quad   0x80000                     /* text_offset: QEMU and booti load at RAM base + 0x80000 */
+    .quad   __image_size                /* image_size, BSS and stacks included */
+    .quad   0x2                         /* flags: little-endian, 4 KiB pages, base near start of DRAM */
+    .quad   0                           /* res2 */
+    .quad   0                           /* res3 */
+    .quad   0                           /* res4 */
+    .ascii  "ARM\x64"                   /* magic */
+    .long   0                           /* res5 (no PE/COFF header) */
+
+primary_entry:
+    mov     x19, x0                     /* DTB */
+    mrs     x20, CurrentEL
+    ubfx    x20, x20, #2, #2
+
+    adrp    x1, __stack_top
+    add     x1, x1, :lo12:__stack_top
+    mov     sp, x1
+
+    adrp    x1, __bss_start
+    add     x1, x1, :lo12:__bss_start
+    adrp    x2, __bss_end
+    add     x2, x2, :lo12:__bss_end
+1:  cmp     x1, x2
+    b.hs    2f
+    stp     xzr, xzr, [x1], #16
+    b       1b
+2:
+    bl      build_identity_map          /* x0 = root table */
+    cmp     x20, #2
+    b.ne    wrong_el
+
+    adrp    x1, hv_el2_vectors
+    add     x1, x1, :lo12:hv_el2_vectors
+    msr     vbar_el2, x1
+    isb
+
+    ldr     x1, =MAIR_VALUE
+    msr     mair_el2, x1
+    bl      tcr_ps_bits                 /* x1 = PARange clamped to 48 bits */
+    ldr     x2, =(TCR_COMMON | TCR_EL2_RES1)
+    orr     x2, x2, x1, lsl #16         /* TCR_EL2.PS [18:16] */
+    msr     tcr_el2, x2
+    msr     ttbr0_el2, x0
+    isb
+    tlbi    alle2
+    dsb     ish
+    isb
+    ldr     x1, =SCTLR_EL2_VAL
+    msr     sctlr_el2, x1
+    isb
+    ic      iallu
+    dsb     ish
+    isb
+
+    mov     x0, x19
+    bl      hv_main                     /* does not return */
+    b       hv_park
+
+wrong_el:
+    /* Same tables, EL1 registers: Swift needs Normal memory for its loads. */
+    ldr     x1, =MAIR_VALUE
+    msr     mair_el1, x1
+    bl      tcr_ps_bits
+    ldr     x2, =(TCR_COMMON | TCR_EL1_EPD1)
+    orr     x2, x2, x1, lsl #32         /* TCR_EL1.IPS [34:32] */
+    msr     tcr_el1, x2
+    msr     ttbr0_el1, x0
+    isb
+    tlbi    vmalle1
+    dsb     ish
+    isb
+    ldr     x1, =SCTLR_EL1_VAL
+    msr     sctlr_el1, x1
+    isb
+    ic      iallu
+    dsb     ish
+    isb
+    mov     x0, x19
+    mov     x1, x20
+    bl      hv_wrong_el                 /* prints the refusal and powers off */
+    .global hv_park
+hv_park:
+    wfe
+    b       hv_park
+
+/* x1 = ID_AA64MMFR0_EL1.PARange, at most 5 (48 bits: the VA size we use). */
+tcr_ps_bits:
+    mrs     x1, id_aa64mmfr0_el1
+    and     x1, x1, #0xf
+    cmp     x1, #5
+    mov     x3, #5
+    csel    x1, x3, x1, hi
+    ret
+
+/*
+ * Coarse identity map, 0..1 TiB. Leaf routine: no stack. Returns x0 = L0.
+ * Uses x0-x7. x19 = DTB.
+ */
+build_identity_map:
+    adrp    x0, __el2_l0
+    add     x0, x0, :lo12:__el2_l0
+    adrp    x1, __el2_l1
+    add     x1, x1, :lo12:__el2_l1
+    orr     x2, x1, #TABLE_DESC
+    str     x2, [x0]                    /* L0[0] -> L1 (0..512 GiB) */
+    add     x2, x2, #4096
+    str     x2, [x0, #8]                /* L0[1] -> L1' (512 GiB..1 TiB) */
+    ldr     x3, =BLOCK_DEVICE
+    mov     x4, #0                      /* index */
+3:  lsl     x5, x4, #30
+    orr     x5, x5, x3
+    str     x5, [x1, x4, lsl #3]
+    add     x4, x4, #1
+    cmp     x4, #1024
+    b.lo    3b
+    ldr     x3, =BLOCK_NORMAL
+    adrp    x4, _start
+    lsr     x4, x4, #30                 /* GiB holding the image */
+    lsl     x5, x4, #30
+    orr     x5, x5, x3
+    str     x5, [x1, x4, lsl #3]
+    cbz     x19, 4f
+    lsr     x4, x19, #30                /* GiB holding the DTB */
+    cmp     x4, #1024
+    b.hs    4f
+    lsl     x5, x4, #30
+    orr     x5, x5, x3
+    str     x5, [x1, x4, lsl #3]
+4:
+    /* The tables and the image were written with the MMU off: drop any
+     * stale cache lines so the walker and the first cacheable loads see RAM. */
+    adrp    x4, __image_start
+    add     x4, x4, :lo12:__image_start
+    adrp    x5, __image_end
+    add     x5, x5, :lo12:__image_end
+    mrs     x6, ctr_el0
+    ubfx    x6, x6, #16, #4
+    mov     x7, #4
+    lsl     x6, x7, x6                  /* D-cache line bytes */
+    sub     x7, x6, #1
+    bic     x4, x4, x7
+5:  dc      ivac, x4
+    add     x4, x4, x6
+    cmp     x4, x5
+    b.lo    5b
+    dsb     sy
+    ret
+
+    /* Page tables for the EL2 identity map, in BSS (cleared above). */
+    .section .bss.pgtables, "aw", %nobits
+    .balign 4096
+    .global __el2_l0, __el2_l1
+__el2_l0:
+    .space  4096
+__el2_l1:
+    .space  8192

@@ -1,0 +1,87 @@
+/*
+ * Boot/vectors.S: the EL2 exception vector table.
+ *
+ * Every entry saves a full register frame (x0-x30, ELR_EL2, SPSR_EL2,
+ * ESR_EL2, FAR_EL2) and calls the Swift handler
+ *     hv_exception(frame: UnsafeMutablePointer<UInt64>, kind: UInt64)
+ * kind = 4 * group + type, group 0 current EL/SP0, 1 current EL/SPx,
+ * 2 lower EL AArch64, 3 lower EL AArch32; type 0 sync, 1 IRQ, 2 FIQ, 3 SError.
+ * If the handler returns, the (possibly edited) frame is restored and eret'd.
+ */
+#define FRAME_SIZE  288     /* 31 GPRs + ELR + SPSR + ESR + FAR = 35 words, 16-byte aligned */
+
+.macro ventry kind
+    .balign 0x80
+    sub     sp, sp, #FRAME_SIZE
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\kind
+    b       vector_common
+.endm
+
+    .section .text.vectors, "ax"
+    .balign 2048
+    .global hv_el2_vectors
+hv_el2_vectors:
+    ventry 0
+    ventry 1
+    ventry 2
+    ventry 3
+    ventry 4
+    ventry 5
+    ventry 6
+    ventry 7
+    ventry 8
+    ventry 9
+    ventry 10
+    ventry 11
+    ventry 12
+    ventry 13
+    ventry 14
+    ventry 15
+
+vector_common:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x2, elr_el2
+    stp     x30, x2, [sp, #240]
+    mrs     x2, spsr_el2
+    mrs     x3, esr_el2
+    stp     x2, x3, [sp, #256]
+    mrs     x2, far_el2
+    str     x2, [sp, #272]
+    mov     x1, x0
+    mov     x0, sp
+    bl      hv_exception
+    ldp     x30, x2, [sp, #240]
+    msr     elr_el2, x2
+    ldr     x2, [sp, #256]
+    msr     spsr_el2, x2
+    ldp     x28, x29, [sp, #224]
+    ldp     x26, x27, [sp, #208]
+    ldp     x24, x25, [sp, #192]
+    ldp     x22, x23, [sp, #176]
+    ldp     x20, x21, [sp, #160]
+    ldp     x18, x19, [sp, #144]
+    ldp     x16, x17, [sp, #128]
+    ldp     x14, x15, [sp, #112]
+    ldp     x12, x13, [sp, #96]
+    ldp     x10, x11, [sp, #80]
+    ldp     x8, x9, [sp, #64]
+    ldp     x6, x7, [sp, #48]
+    ldp     x4, x5, [sp, #32]
+    ldp     x2, x3, [sp, #16]
+    ldp     x0, x1, [sp, #0]
+    add     sp, sp, #FRAME_SIZE
+    eret

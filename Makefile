@@ -1,0 +1,127 @@
+# Hypervisor memory-protection component: board image (Embedded Swift) and host tests.
+#
+#   make / make image   build/hypervisor.elf and build/hypervisor.bin (arm64 Image)
+#   make run            boot it on QEMU virt at EL2 with an SMMUv3 and the edu device
+#   make test           swift test (XCTest), then the QEMU boot scenarios
+#   make debug          QEMU halted with a gdb stub; prints the gdb command
+#   make size           section sizes of the image
+#   make bench          release-mode benchmarks (host)
+#   make deps           Debian packages the build and the QEMU runs need
+#   make qemu-s2        build QEMU 10 (SMMUv3 with stage 2) under $(QEMU_S2_PREFIX)
+#
+# The Swift toolchain is the one whose swiftc is on PATH; clang and ld.lld come
+# from the same toolchain.
+
+SWIFTC_PATH   := $(shell command -v swiftc)
+TOOLCHAIN_BIN := $(dir $(realpath $(SWIFTC_PATH)))
+SWIFTC        := $(TOOLCHAIN_BIN)swiftc
+CLANG         := $(TOOLCHAIN_BIN)clang
+LLD           := $(TOOLCHAIN_BIN)ld.lld
+OBJCOPY       := $(TOOLCHAIN_BIN)llvm-objcopy
+OBJDUMP       := $(TOOLCHAIN_BIN)llvm-objdump
+
+B := build
+
+# ---- QEMU machine (override on the command line) --------------------------
+QEMU      ?= qemu-system-aarch64
+MACHINE   ?= virt,virtualization=on,iommu=smmuv3
+CPU       ?= max
+MEM       ?= 1G
+SMP       ?= 1
+DTB       ?=
+DEVICES   ?= -device edu
+QEMU_ARGS ?=
+GDB_PORT  ?= 1234
+QEMU_S2_PREFIX ?= $(HOME)/.cache/qemu-s2
+QEMU_S2   ?= $(QEMU_S2_PREFIX)/bin/qemu-system-aarch64
+
+# hv.exit=semihosting tells the image (through /chosen/bootargs) that it may
+# report its verdict as a semihosting exit code; without it, PSCI SYSTEM_OFF.
+QEMU_CMD = $(QEMU) -M $(MACHINE) -cpu $(CPU) -m $(MEM) -smp $(SMP) -nographic \
+           -semihosting -append "hv.exit=semihosting" $(DEVICES) \
+           -kernel $(B)/hypervisor.bin $(if $(DTB),-dtb $(DTB)) $(QEMU_ARGS)
+
+# ---- Embedded Swift (EMBEDDED.md: the verified dual-build recipe) ---------
+SWIFTFLAGS := -swift-version 6 -target aarch64-none-none-elf \
+              -enable-experimental-feature Embedded -wmo -parse-as-library -Osize \
+              -Xcc -mgeneral-regs-only -Xfrontend -disable-stack-protector \
+              -Xfrontend -function-sections -I $(B) -I Boot/include
+CFLAGS     := --target=aarch64-none-elf -ffreestanding -fno-builtin -nostdlib \
+              -mgeneral-regs-only -O2 -ffunction-sections -Wall -Werror -I Boot/include
+
+# Portable modules in dependency order: name and the modules it imports.
+AArch64_DEPS     :=
+Translation_DEPS := AArch64
+Platform_DEPS    := AArch64
+Ownership_DEPS   := AArch64 Translation
+SMMUv3_DEPS      := AArch64 Translation
+LIBS := AArch64 Translation Platform Ownership SMMUv3
+
+ARCH_HEADERS := Boot/include/arch.h Boot/include/module.modulemap
+
+.PHONY: all image run test test-host test-qemu debug size bench deps qemu-s2 clean
+all image: $(B)/hypervisor.bin
+
+define swiftmodule_rule
+$(B)/$(1).swiftmodule: $(wildcard Sources/$(1)/*.swift) $(foreach d,$($(1)_DEPS),$(B)/$(d).swiftmodule) | $(B)
+	$(SWIFTC) $(SWIFTFLAGS) -module-name $(1) -emit-module -emit-module-path $$@ Sources/$(1)/*.swift
+endef
+$(foreach m,$(LIBS),$(eval $(call swiftmodule_rule,$(m))))
+
+$(B):
+	mkdir -p $(B)
+
+$(B)/Hypervisor.o: $(wildcard Sources/Hypervisor/*.swift) $(foreach m,$(LIBS),$(B)/$(m).swiftmodule) $(ARCH_HEADERS)
+	$(SWIFTC) $(SWIFTFLAGS) -module-name Hypervisor -c -o $@ Sources/Hypervisor/*.swift
+
+$(B)/%.o: Boot/%.S $(ARCH_HEADERS) | $(B)
+	$(CLANG) $(CFLAGS) -c -o $@ $<
+$(B)/%.o: Boot/%.c $(ARCH_HEADERS) | $(B)
+	$(CLANG) $(CFLAGS) -c -o $@ $<
+
+OBJS := $(B)/start.o $(B)/vectors.o $(B)/runtime.o $(B)/Hypervisor.o
+
+$(B)/hypervisor.elf: $(OBJS) Linker/hv.ld
+	$(LLD) --gc-sections -T Linker/hv.ld -o $@ $(OBJS)
+
+$(B)/hypervisor.bin: $(B)/hypervisor.elf
+	$(OBJCOPY) -O binary $< $@
+	@printf 'image: %s (%s bytes)\n' $@ $$(stat -c %s $@)
+
+# ---- running ----------------------------------------------------------------
+run: deps image
+	$(QEMU_CMD)
+
+debug: deps image
+	@echo "QEMU is halted, waiting for gdb on port $(GDB_PORT). In another terminal:"
+	@echo "  gdb-multiarch $(B)/hypervisor.elf -ex 'target remote :$(GDB_PORT)' -ex 'break hv_main' -ex continue"
+	$(QEMU_CMD) -S -gdb tcp::$(GDB_PORT)
+
+size: image
+	@if command -v aarch64-linux-gnu-size >/dev/null; then aarch64-linux-gnu-size -A -x $(B)/hypervisor.elf; \
+	 else $(OBJDUMP) -h $(B)/hypervisor.elf; fi
+	@printf 'raw image: %s bytes\n' $$(stat -c %s $(B)/hypervisor.bin)
+
+# ---- tests --------------------------------------------------------------------
+test: deps
+	$(MAKE) --no-print-directory test-host
+	$(MAKE) --no-print-directory test-qemu
+
+test-host:
+	swift test --disable-swift-testing
+
+test-qemu: image
+	QEMU="$(QEMU)" QEMU_S2="$(QEMU_S2)" CPU="$(CPU)" MEM="$(MEM)" scripts/qemu-test.sh $(B)/hypervisor.bin
+
+bench:
+	swift run -c release hv-bench
+
+# ---- set-up -------------------------------------------------------------------
+deps:
+	@scripts/deps.sh
+
+qemu-s2:
+	scripts/build-qemu-s2.sh debian $(QEMU_S2_PREFIX)
+
+clean:
+	rm -rf $(B)
