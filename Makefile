@@ -32,6 +32,7 @@ DTB       ?=
 DEVICES   ?= -device edu
 QEMU_ARGS ?=
 GDB_PORT  ?= 1234
+LDFLAGS_EXTRA ?=
 QEMU_S2_PREFIX ?= $(HOME)/.cache/qemu-s2
 QEMU_S2   ?= $(QEMU_S2_PREFIX)/bin/qemu-system-aarch64
 
@@ -82,7 +83,7 @@ $(B)/%.o: Boot/%.c $(ARCH_HEADERS) | $(B)
 OBJS := $(B)/start.o $(B)/vectors.o $(B)/runtime.o $(B)/Hypervisor.o
 
 $(B)/hypervisor.elf: $(OBJS) Linker/hv.ld
-	$(LLD) --gc-sections -T Linker/hv.ld -o $@ $(OBJS)
+	$(LLD) --gc-sections $(LDFLAGS_EXTRA) -T Linker/hv.ld -o $@ $(OBJS)
 
 $(B)/hypervisor.bin: $(B)/hypervisor.elf
 	$(OBJCOPY) -O binary $< $@
@@ -105,6 +106,7 @@ size: image
 # ---- tests --------------------------------------------------------------------
 test: deps
 	$(MAKE) --no-print-directory test-host
+	@[ -x "$(QEMU_S2)" ] || $(MAKE) --no-print-directory qemu-s2
 	$(MAKE) --no-print-directory test-qemu
 
 test-host:

@@ -186,8 +186,13 @@ build_identity_map:
     /* Page tables for the EL2 identity map, in BSS (cleared above). */
     .section .bss.pgtables, "aw", %nobits
     .balign 4096
-    .global __el2_l0, __el2_l1
+    .global __el2_l0, __el2_l1, __el2_l2_pool, __el2_l2_pool_end
 __el2_l0:
     .space  4096
 __el2_l1:
     .space  8192
+    /* Level-2 tables for 1 GiB blocks that RAM covers only in part
+     * (EL2Map.swift splits them into 2 MiB blocks). */
+__el2_l2_pool:
+    .space  8 * 4096
+__el2_l2_pool_end:

@@ -40,6 +40,9 @@ HV_SYSREG_READ(esr_el2)
 HV_SYSREG_READ(far_el2)
 HV_SYSREG_READ(elr_el2)
 HV_SYSREG_READ(hpfar_el2)
+HV_SYSREG_READ(spsr_el2)
+HV_SYSREG_READ(vbar_el2)
+HV_SYSREG_READ(id_aa64pfr0_el1)
 HV_SYSREG_READ(cntfrq_el0)
 HV_SYSREG_READ(cntpct_el0)
 
@@ -47,6 +50,7 @@ HV_SYSREG_READ(cntpct_el0)
 HV_INLINE void arch_dsb_ish(void)   { __asm__ volatile("dsb ish"   ::: "memory"); }
 HV_INLINE void arch_dsb_ishst(void) { __asm__ volatile("dsb ishst" ::: "memory"); }
 HV_INLINE void arch_dsb_sy(void)    { __asm__ volatile("dsb sy"    ::: "memory"); }
+HV_INLINE void arch_dsb_st(void)    { __asm__ volatile("dsb st"    ::: "memory"); }
 HV_INLINE void arch_isb(void)       { __asm__ volatile("isb"       ::: "memory"); }
 
 /* ---- TLB maintenance (Arm ARM D8.13) --------------------------------- */
@@ -119,8 +123,11 @@ HV_INLINE uint64_t arch_image_start(void) { extern char __image_start[]; return 
 HV_INLINE uint64_t arch_image_end(void)   { extern char __image_end[];   return (uint64_t)(uintptr_t)__image_end; }
 HV_INLINE uint64_t arch_heap_start(void)  { extern char __heap_start[];  return (uint64_t)(uintptr_t)__heap_start; }
 HV_INLINE uint64_t arch_heap_end(void)    { extern char __heap_end[];    return (uint64_t)(uintptr_t)__heap_end; }
-/* The EL2 level-1 table start.S built (512 x 1 GiB entries, identity). */
+/* The EL2 level-1 tables start.S built (2 x 512 x 1 GiB entries, identity, 0..1 TiB). */
 HV_INLINE uint64_t arch_el2_l1_table(void) { extern char __el2_l1[]; return (uint64_t)(uintptr_t)__el2_l1; }
+HV_INLINE uint64_t arch_el2_l2_pool(void) { extern char __el2_l2_pool[]; return (uint64_t)(uintptr_t)__el2_l2_pool; }
+HV_INLINE uint64_t arch_el2_l2_pool_end(void) { extern char __el2_l2_pool_end[]; return (uint64_t)(uintptr_t)__el2_l2_pool_end; }
+HV_INLINE void arch_tlbi_alle2is_sync(void) { __asm__ volatile("dsb ishst\n tlbi alle2is\n dsb ish\n isb" ::: "memory"); }
 /* Bytes the allocator handed out so far (Boot/runtime.c). */
 uint64_t hv_heap_used(void);
 

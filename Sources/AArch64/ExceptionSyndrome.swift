@@ -1,0 +1,93 @@
+/// ESR_ELx, the exception syndrome register (Arm ARM D23.2.41).
+///
+/// Only what the hypervisor needs to report or dispatch: the exception class,
+/// the instruction-length bit, the ISS, and the data/instruction abort fields
+/// (DFSC/IFSC fault status, WnR, S1PTW).
+public struct ExceptionSyndrome: Equatable, Sendable {
+    public var raw: UInt64
+    public init(raw: UInt64) { self.raw = raw }
+
+    static let classShift: UInt64 = 26
+    static let classMask: UInt64 = 0x3F
+    static let instructionLengthBit: UInt64 = 1 << 25
+    static let issMask: UInt64 = (1 << 25) - 1
+    static let faultStatusMask: UInt64 = 0x3F
+    static let writeNotReadBit: UInt64 = 1 << 6
+    static let stage1WalkBit: UInt64 = 1 << 7
+
+    /// EC, bits [31:26].
+    public var exceptionClass: ExceptionClass { ExceptionClass(code: UInt8(raw >> Self.classShift & Self.classMask)) }
+    /// IL, bit 25: 1 for a 32-bit instruction.
+    public var is32BitInstruction: Bool { raw & Self.instructionLengthBit != 0 }
+    /// ISS, bits [24:0].
+    public var iss: UInt32 { UInt32(raw & Self.issMask) }
+    /// DFSC/IFSC, ISS bits [5:0], for aborts.
+    public var faultStatus: UInt8 { UInt8(raw & Self.faultStatusMask) }
+    /// WnR, ISS bit 6, for data aborts: the access was a write.
+    public var isWrite: Bool { raw & Self.writeNotReadBit != 0 }
+    /// S1PTW, ISS bit 7: the stage-2 fault happened on a stage-1 table walk.
+    public var onStage1Walk: Bool { raw & Self.stage1WalkBit != 0 }
+}
+
+/// ESR_ELx.EC values the hypervisor distinguishes (Arm ARM D23.2.41, table "EC").
+public enum ExceptionClass: Equatable, Sendable {
+    case unknown
+    case trappedWFxInstruction
+    case illegalExecutionState
+    case svc64
+    case hvc64
+    case smc64
+    case systemRegisterTrap
+    case instructionAbortLowerEL
+    case instructionAbortSameEL
+    case pcAlignment
+    case dataAbortLowerEL
+    case dataAbortSameEL
+    case spAlignment
+    case serror
+    case brk64
+    case other(UInt8)
+
+    public init(code: UInt8) {
+        switch code {
+        case 0x00: self = .unknown
+        case 0x01: self = .trappedWFxInstruction
+        case 0x0E: self = .illegalExecutionState
+        case 0x15: self = .svc64
+        case 0x16: self = .hvc64
+        case 0x17: self = .smc64
+        case 0x18: self = .systemRegisterTrap
+        case 0x20: self = .instructionAbortLowerEL
+        case 0x21: self = .instructionAbortSameEL
+        case 0x22: self = .pcAlignment
+        case 0x24: self = .dataAbortLowerEL
+        case 0x25: self = .dataAbortSameEL
+        case 0x26: self = .spAlignment
+        case 0x2F: self = .serror
+        case 0x3C: self = .brk64
+        default: self = .other(code)
+        }
+    }
+
+    /// A short name for console reports.
+    public var name: StaticString {
+        switch self {
+        case .unknown: "unknown reason"
+        case .trappedWFxInstruction: "trapped WFI/WFE"
+        case .illegalExecutionState: "illegal execution state"
+        case .svc64: "SVC"
+        case .hvc64: "HVC"
+        case .smc64: "SMC"
+        case .systemRegisterTrap: "system register trap"
+        case .instructionAbortLowerEL: "instruction abort (lower EL)"
+        case .instructionAbortSameEL: "instruction abort (EL2)"
+        case .pcAlignment: "PC alignment fault"
+        case .dataAbortLowerEL: "data abort (lower EL)"
+        case .dataAbortSameEL: "data abort (EL2)"
+        case .spAlignment: "SP alignment fault"
+        case .serror: "SError"
+        case .brk64: "BRK (Swift trap)"
+        case .other: "other"
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import AArch64
+import Translation
+import ArchC
+
+// The board's implementations of the hardware protocols the portable modules
+// are generic over. Each is a zero-sized struct, so specialisation inlines
+// them into the callers: no witness tables, no existentials.
+
+/// RAM through the EL2 identity map (PA = VA).
+struct IdentityMemory: PhysicalMemory {
+    @inline(__always)
+    func load64(_ address: PhysAddr) -> UInt64 {
+        UnsafePointer<UInt64>(bitPattern: UInt(address.raw))!.pointee
+    }
+    @inline(__always)
+    func store64(_ address: PhysAddr, _ value: UInt64) {
+        UnsafeMutablePointer<UInt64>(bitPattern: UInt(address.raw))!.pointee = value
+    }
+    func zeroFrame(_ frame: MFN) {
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(frame.address.raw))!
+        for i in 0..<Int(PageSize.bytes4K / 8) { words[i] = 0 }
+    }
+}
+
+/// A device's registers at a physical base address (Device-nGnRE in the EL2
+/// map). Like Linux's writel, every write is preceded by `dsb st`, so the
+/// device observes earlier normal-memory stores (queue entries, STEs) first.
+struct MMIORegisterBlock: RegisterBlock {
+    let base: UInt64
+    func read32(_ offset: Int) -> UInt32 { arch_mmio_read32(base + UInt64(offset)) }
+    func write32(_ offset: Int, _ value: UInt32) {
+        arch_dsb_st()
+        arch_mmio_write32(base + UInt64(offset), value)
+    }
+    func read64(_ offset: Int) -> UInt64 { arch_mmio_read64(base + UInt64(offset)) }
+    func write64(_ offset: Int, _ value: UInt64) {
+        arch_dsb_st()
+        arch_mmio_write64(base + UInt64(offset), value)
+    }
+}
+
+/// Stage-2 TLB maintenance from EL2 (Arm ARM D8.13). TLBI by IPA applies to
+/// the VMID currently in VTTBR_EL2, so the target VMID is switched in around
+/// the operations and the previous VTTBR_EL2 restored.
+struct BoardTLB: TLBMaintenance {
+    /// Per-page TLBIs up to this many pages, then one whole-VMID invalidation.
+    static let perPageLimit: UInt64 = 64
+    static let vmidShift: UInt64 = 48
+
+    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {
+        withVMID(vmid) {
+            if pages > Self.perPageLimit {
+                arch_tlbi_vmalls12e1is()
+            } else {
+                var page: UInt64 = 0
+                while page < pages {
+                    arch_tlbi_ipas2e1is(ipa.raw &+ (page << PageSize.shift4K))
+                    page += 1
+                }
+                // Stage-1 entries cached from a combined walk may hold the old
+                // IPA->PA result: after invalidating by IPA, drop stage 1 too.
+                arch_dsb_ish()
+                arch_tlbi_vmalle1is()
+            }
+        }
+    }
+
+    mutating func invalidateVMID(_ vmid: UInt16) {
+        withVMID(vmid) { arch_tlbi_vmalls12e1is() }
+    }
+
+    mutating func synchronize() {
+        arch_dsb_ish()
+        arch_isb()
+    }
+
+    private func withVMID(_ vmid: UInt16, _ body: () -> Void) {
+        let saved = arch_read_vttbr_el2()
+        arch_write_vttbr_el2(UInt64(vmid) << Self.vmidShift)
+        arch_isb()
+        body()
+        arch_dsb_ish()
+        arch_write_vttbr_el2(saved)
+        arch_isb()
+    }
+}
+
+/// Data-cache maintenance to the point of coherency by VA (= PA here).
+struct BoardCache: CacheMaintenance {
+    mutating func clean(_ address: PhysAddr, bytes: UInt64) {
+        forEachLine(address, bytes) { arch_dc_cvac($0) }
+    }
+    mutating func cleanAndInvalidate(_ address: PhysAddr, bytes: UInt64) {
+        forEachLine(address, bytes) { arch_dc_civac($0) }
+    }
+    mutating func synchronize() { arch_dsb_sy() }
+
+    private func forEachLine(_ address: PhysAddr, _ bytes: UInt64, _ op: (UInt64) -> Void) {
+        guard bytes > 0 else { return }
+        let line = arch_dcache_line_bytes()
+        var va = address.raw & ~(line - 1)
+        let end = address.raw &+ bytes
+        while va < end { op(va); va &+= line }
+    }
+}

@@ -1,0 +1,19 @@
+/// The board's own verdicts: one `[PASS]`/`[FAIL]` line per check, and the
+/// closing `N passed, N failed` line that `make test` reads.
+enum Checks {
+    nonisolated(unsafe) static var passed = 0
+    nonisolated(unsafe) static var failed = 0
+
+    static func expect(_ ok: Bool, _ what: StaticString) {
+        if ok { passed += 1; Console.put("[PASS] ") } else { failed += 1; Console.put("[FAIL] ") }
+        Console.line(what)
+    }
+
+    static func summary() {
+        Console.put("board: ")
+        Console.decimal(passed)
+        Console.put(" passed, ")
+        Console.decimal(failed)
+        Console.line(" failed")
+    }
+}

@@ -1,0 +1,39 @@
+import XCTest
+import AArch64
+
+final class ExceptionSyndromeTests: XCTestCase {
+    func testSwiftTrapIsBrk() {
+        // `brk #1` at EL2, as Embedded Swift emits for a trap: EC 0x3C, IL 1, ISS = immediate.
+        let esr = ExceptionSyndrome(raw: 0xF200_0001)
+        XCTAssertEqual(esr.exceptionClass, .brk64)
+        XCTAssertTrue(esr.is32BitInstruction)
+        XCTAssertEqual(esr.iss, 1)
+    }
+
+    func testDataAbortFields() {
+        // EC 0x25 (same EL), IL, WnR, DFSC 0x07 (translation fault, level 3).
+        let esr = ExceptionSyndrome(raw: 0x9600_0047)
+        XCTAssertEqual(esr.exceptionClass, .dataAbortSameEL)
+        XCTAssertTrue(esr.isWrite)
+        XCTAssertEqual(esr.faultStatus, 0x07)
+        XCTAssertFalse(esr.onStage1Walk)
+        // Lower EL, S1PTW set, read.
+        let guest = ExceptionSyndrome(raw: 0x9200_0087)
+        XCTAssertEqual(guest.exceptionClass, .dataAbortLowerEL)
+        XCTAssertFalse(guest.isWrite)
+        XCTAssertTrue(guest.onStage1Walk)
+    }
+
+    func testClassTable() {
+        let table: [(UInt8, ExceptionClass)] = [
+            (0x00, .unknown), (0x01, .trappedWFxInstruction), (0x0E, .illegalExecutionState),
+            (0x15, .svc64), (0x16, .hvc64), (0x17, .smc64), (0x18, .systemRegisterTrap),
+            (0x20, .instructionAbortLowerEL), (0x21, .instructionAbortSameEL), (0x22, .pcAlignment),
+            (0x24, .dataAbortLowerEL), (0x25, .dataAbortSameEL), (0x26, .spAlignment),
+            (0x2F, .serror), (0x3C, .brk64), (0x3D, .other(0x3D)),
+        ]
+        for (code, expected) in table {
+            XCTAssertEqual(ExceptionSyndrome(raw: UInt64(code) << 26).exceptionClass, expected, "EC \(code)")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The QEMU boot test: boots the image in several machine configurations, each
+# with a 20-second timeout, and checks the exit status and the lines the image
+# must print. Ends with `qemu: N passed, N failed`.
+#
+#   scripts/qemu-test.sh build/hypervisor.bin
+# Environment: QEMU (Debian's 7.2 by default), QEMU_S2 (a QEMU >= 9.2 whose
+# SMMU has stage 2; its scenarios run when the binary exists), CPU, MEM,
+# KEEP_LOGS=dir to keep each boot's console output.
+set -u
+IMAGE=${1:-build/hypervisor.bin}
+QEMU=${QEMU:-qemu-system-aarch64}
+QEMU_S2=${QEMU_S2:-$HOME/.cache/qemu-s2/bin/qemu-system-aarch64}
+CPU=${CPU:-max}
+MEM=${MEM:-1G}
+TIMEOUT=${TIMEOUT:-20}
+LOGS=${KEEP_LOGS:-$(mktemp -d)}
+mkdir -p "$LOGS"
+passed=0
+failed=0
+
+check() {  # check <ok:0|1> <message>
+    if [ "$1" = 0 ]; then passed=$((passed + 1)); echo "[PASS] $2"
+    else failed=$((failed + 1)); echo "[FAIL] $2"; fi
+}
+
+# scenario <name> <qemu> <expected exit> <qemu args...> -- <regex>...
+scenario() {
+    local name=$1 qemu=$2 want=$3; shift 3
+    local args=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+    shift
+    local log="$LOGS/$name.log"
+    timeout "$TIMEOUT" "$qemu" "${args[@]}" -nographic -semihosting -append "hv.exit=semihosting" \
+        -kernel "$IMAGE" </dev/null >"$log" 2>&1
+    local rc=$?
+    if [ "$rc" = "$want" ]; then check 0 "$name: exit status $rc"
+    else check 1 "$name: exit status $rc, expected $want (log: $log)"; sed 's/^/    | /' "$log" | tail -40; fi
+    local pattern
+    for pattern in "$@"; do
+        if grep -Eq -- "$pattern" "$log"; then check 0 "$name: /$pattern/"
+        else check 1 "$name: /$pattern/ not in the console output (log: $log)"; fi
+    done
+    if grep -q '^\[FAIL\]' "$log"; then
+        check 1 "$name: the image reported failures:"; grep '^\[FAIL\]' "$log" | sed 's/^/    | /'
+    fi
+}
+
+VIRT=virt,virtualization=on,iommu=smmuv3
+COMMON_S1=('running at EL2' 'stage 1: yes, stage 2: no' 'mode: stage-1 IOMMU table mirrored from the P2M'
+           'board: [1-9][0-9]* passed, 0 failed')
+
+# The README's `make run`: QEMU 7.2, stage-1-only SMMU, edu behind the default NIC.
+scenario qemu72-default "$QEMU" 0 -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu -- \
+    "${COMMON_S1[@]}" 'pci 00:02\.0 1234:11e8 .*streamid 0x10' 'pci 00:01\.0 1af4:1000'
+# No default NIC: edu moves to 00:01.0 (StreamID 0x08): nothing may assume the slot.
+scenario qemu72-nodefaults "$QEMU" 0 -M "$VIRT" -cpu "$CPU" -m 2G -smp 2 -nic none -device edu -- \
+    "${COMMON_S1[@]}" 'pci 00:01\.0 1234:11e8 .*streamid 0x8' 'memory: 0x40000000 \+ 0x80000000'
+# A v8.0 CPU (no LSE, 44-bit PA), GICv3, 512 MiB.
+scenario qemu72-a57-gicv3 "$QEMU" 0 -M "$VIRT,gic-version=3" -cpu cortex-a57 -m 512M -device edu -- \
+    "${COMMON_S1[@]}" 'memory: 0x40000000 \+ 0x20000000'
+# Started at EL1 it must refuse, clearly, and stop on its own.
+scenario qemu72-el1-refusal "$QEMU" 3 -M virt,iommu=smmuv3 -cpu "$CPU" -m "$MEM" -- \
+    'refusing to run at EL1'
+
+if [ -x "$QEMU_S2" ]; then
+    COMMON_S2=('running at EL2' 'stage 1: yes, stage 2: yes' 'mode: stage 2 shares the P2M'
+               'board: [1-9][0-9]* passed, 0 failed')
+    scenario qemu-s2-default "$QEMU_S2" 0 -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu -- \
+        "${COMMON_S2[@]}" 'pci 00:02\.0 1234:11e8 .*streamid 0x10'
+    scenario qemu-s2-nodefaults "$QEMU_S2" 0 -M "$VIRT" -cpu "$CPU" -m 3G -smp 2 -nic none -device edu -- \
+        "${COMMON_S2[@]}" 'pci 00:01\.0 1234:11e8 .*streamid 0x8'
+    # The same QEMU as an older machine type has a stage-1-only SMMU again.
+    scenario qemu-s2-virt91 "$QEMU_S2" 0 -M "virt-9.1,virtualization=on,iommu=smmuv3" -cpu "$CPU" -m "$MEM" -device edu -- \
+        "${COMMON_S1[@]}"
+else
+    echo "qemu: $QEMU_S2 not found: the stage-2 SMMU scenarios need it (make qemu-s2)"
+    check 1 "QEMU with a stage-2 SMMU is available at $QEMU_S2"
+fi
+
+echo "qemu: $passed passed, $failed failed"
+[ "$failed" = 0 ]
