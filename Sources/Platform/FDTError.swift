@@ -65,6 +65,8 @@ public enum FDTError: Error, Equatable, Sendable {
     /// `stdout-path` names an alias that /aliases lacks, or a path with no node.
     case stdoutPathUnresolved(node: Int)
     case phandleNotFound(UInt32)
+    /// No `ranges` entry of this bus covers the address (or the bus has no `ranges`).
+    case untranslatableAddress(node: Int)
     /// A node has a property the spec requires it to have, missing.
     case missingReg(node: Int)
     case unknownPSCIMethod(node: Int)

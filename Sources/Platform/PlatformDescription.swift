@@ -101,9 +101,7 @@ public struct PlatformDescription: Sendable {
         // "serial0:115200n8": the options after ':' are for the UART driver.
         let path = ByteString.slice(full, 0, ByteString.firstIndex(of: UInt8(ascii: ":"), in: full))
         guard let node = tree.node(atPath: path) else { throw .stdoutPathUnresolved(node: chosen.offset) }
-        guard let reg = try tree.reg(of: node), let registers = reg.first else {
-            throw .missingReg(node: node.offset)
-        }
+        guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
         return ConsoleUART(registers: registers, isPL011: tree.isCompatible(node, with: "arm,pl011"), node: node.offset)
     }
 
@@ -117,7 +115,7 @@ public struct PlatformDescription: Sendable {
     static let gicPPIBase: UInt32 = 16
 
     static func smmu(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> SMMUDescription {
-        guard let reg = try tree.reg(of: node), let registers = reg.first else { throw .missingReg(node: node.offset) }
+        guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
         return SMMUDescription(
             registers: registers,
             isCoherent: tree.hasProperty("dma-coherent", node),
@@ -166,11 +164,9 @@ public struct PlatformDescription: Sendable {
     // MARK: PCIe host bridge (Linux binding host-generic-pci.yaml)
 
     static let maxBus: UInt32 = 0xFF
-    /// ECAM gives each bus 1 MiB: 32 devices x 8 functions x 4 KiB (PCIe 5.0 section 7.2.2).
-    static let ecamBusShift: UInt64 = 20
 
     static func hostBridge(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> PCIHostBridge {
-        guard let reg = try tree.reg(of: node), let ecam = reg.first else { throw .missingReg(node: node.offset) }
+        guard let ecam = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
 
         var first: UInt32 = 0
         var last: UInt32 = maxBus
@@ -185,7 +181,7 @@ public struct PlatformDescription: Sendable {
         }
         // Like Linux's pci_ecam_create: a region smaller than the bus range
         // limits the buses we may touch rather than letting us read past it.
-        let busesCovered = ecam.size >> ecamBusShift
+        let busesCovered = ecam.size >> UInt64(ECAMLayout.busShift)
         guard busesCovered > 0 else { throw .badBusRange(first: first, last: last) }
         if UInt64(last - first) + 1 > busesCovered { last = first + UInt32(busesCovered) - 1 }
 
