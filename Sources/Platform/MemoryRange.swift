@@ -29,13 +29,12 @@ public struct MemoryRange: Equatable, Sendable {
     /// The whole frames inside this range (base rounded up, end rounded down):
     /// the frames that may be handed out from a RAM bank.
     public var framesInside: FrameRange {
-        let first = (base.raw + PageSize.offsetMask4K) >> PageSize.shift4K
         let last = end.raw >> PageSize.shift4K
-        // A wrap in the round-up can only happen within the last page of the
-        // address space, where `last` is smaller: the range is then empty.
-        return first < last && base.raw <= UInt64.max - PageSize.offsetMask4K
-            ? FrameRange(first: MFN(raw: first), endRaw: last)
-            : FrameRange(first: MFN(raw: last), endRaw: last)
+        // Rounding the base up cannot wrap unless it lies in the last page of
+        // the address space, which holds no whole frame below `end` anyway.
+        guard base.raw <= UInt64.max - PageSize.offsetMask4K else { return FrameRange(first: MFN(raw: last), endRaw: last) }
+        let first = (base.raw + PageSize.offsetMask4K) >> PageSize.shift4K
+        return first < last ? FrameRange(first: MFN(raw: first), endRaw: last) : FrameRange(first: MFN(raw: last), endRaw: last)
     }
 
     /// Every frame that touches this range (base rounded down, end rounded up):
