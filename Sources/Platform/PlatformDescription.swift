@@ -42,7 +42,7 @@ public struct PlatformDescription: Sendable {
                 pciHostBridge = try PlatformDescription.hostBridge(tree, node)
             }
         }
-        if let node = tree.child(of: tree.root, named: "psci") {
+        if let node = PlatformDescription.psciNode(tree) {
             psci = try PlatformDescription.psci(tree, node)
         }
         console = try PlatformDescription.console(tree)
@@ -268,6 +268,17 @@ public struct PlatformDescription: Sendable {
     }
 
     // MARK: PSCI (Linux binding arm,psci.yaml)
+
+    /// `/psci` by name, else a root child whose `compatible` says PSCI.
+    static func psciNode(_ tree: FlattenedDeviceTree) -> FDTNode? {
+        if let node = tree.child(of: tree.root, named: "psci") { return node }
+        for node in tree.children(of: tree.root)
+        where tree.isCompatible(node, with: "arm,psci-1.0") || tree.isCompatible(node, with: "arm,psci-0.2")
+            || tree.isCompatible(node, with: "arm,psci") {
+            return node
+        }
+        return nil
+    }
 
     static func psci(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> PSCIDescription {
         guard let property = tree.property("method", of: node) else { throw .unknownPSCIMethod(node: node.offset) }

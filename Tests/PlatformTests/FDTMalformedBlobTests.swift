@@ -63,10 +63,8 @@ final class FDTMalformedBlobTests: XCTestCase {
         add("root END_NODE replaced by NOP", .unclosedNode(offset: structEnd(real) - 4, depth: 1)) {
             $0.setBE32(0x4, at: structEnd(real) - 8)
         }
-        add("END_NODE turned into a second BEGIN_NODE after root closes",
-            .unbalancedEndNode(offset: structEnd(real) - 4)) { b in
-            // Shift: make the byte before FDT_END another END_NODE by shrinking
-            // nothing: overwrite FDT_END with END_NODE and append a new END.
+        add("extra END_NODE after the root closes", .unbalancedEndNode(offset: structEnd(real) - 4)) { b in
+            // FDT_END becomes END_NODE, and a new FDT_END follows it.
             b.setBE32(0x2, at: structEnd(real) - 4)
             b.setBE32(structSize + 4, at: 36)
             b.setBE32(0x9, at: structEnd(real))

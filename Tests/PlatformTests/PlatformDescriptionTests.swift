@@ -144,6 +144,19 @@ final class PlatformDescriptionTests: XCTestCase {
         XCTAssertEqual(parseError(m.blob()), .missingReg(node: 56 + 8))
     }
 
+    func testPSCIFoundByCompatibleWhenNotNamedPsci() throws {
+        var b = FDTBuilder()
+        b.begin("")
+        b.begin("firmware-psci")
+        b.property("compatible", Array("arm,psci-0.2".utf8) + [0])
+        b.property("method", string: "hvc")
+        b.end()
+        b.end()
+        let p = try withTree(b.blob()) { tree in try PlatformDescription(tree) }
+        XCTAssertEqual(p.psci, PSCIDescription(conduit: .hvc, hasStandardFunctionIDs: true, cpuSuspend: nil,
+                                               cpuOff: nil, cpuOn: nil, migrate: nil))
+    }
+
     func testTwoHostBridgesAreRefused() {
         var b = FDTBuilder()
         b.begin("")
