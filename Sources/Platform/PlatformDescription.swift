@@ -2,7 +2,17 @@ import AArch64
 
 /// What the hypervisor needs from the device tree, decoded and checked once.
 /// Nothing here is guessed: an absent node gives `nil`/an empty list, a
-/// malformed one an `FDTError`.
+/// malformed one an `FDTError`. Every value is copied out of the blob, so the
+/// description stays valid after the blob's memory is reused.
+///
+/// Board use, from the DTB pointer in x0:
+///
+///     let tree = try FlattenedDeviceTree(blobAt: dtb, limit: maxBlobSize)
+///     let platform = try PlatformDescription(tree)
+///     var frames = try FrameAllocator(platform: platform, image: imageRange,
+///                                     deviceTree: MemoryRange(base: dtbAddress, size: UInt64(tree.header.totalSize))!)
+///     let ecam = PCIECAM(registers: mmio(platform.pciHostBridge!.ecam), bridge: platform.pciHostBridge!)
+///     for function in ecam.functions { ... bridge.iommuTarget(forRequesterID: function.address.requesterID) ... }
 public struct PlatformDescription: Sendable {
     public static let memoryBankCapacity = 16
     public static let reservationCapacity = 16

@@ -233,4 +233,63 @@ final class FDTMalformedBlobTests: XCTestCase {
         }
         XCTAssertGreaterThan(failures, 0)
     }
+
+    /// Random 1-4 byte patches over the header, reservation map, structure
+    /// and strings blocks of a real 1 MiB dump, parsed in place: every
+    /// outcome is a tree or a typed error. Deterministic seed.
+    func testRandomPatchesOfARealDumpNeverTrap() {
+        var bytes = real
+        let end = Int(real.be32(at: 12) + real.be32(at: 32))
+        var rng = SplitMix64(seed: 0xFD7)
+        var rejected = 0
+        for _ in 0..<3000 {
+            var saved: [(Int, UInt8)] = []
+            for _ in 0..<(1 + rng.next() % 4) {
+                let at = Int(rng.next() % UInt64(end))
+                saved.append((at, bytes[at]))
+                bytes[at] = UInt8(truncatingIfNeeded: rng.next())
+            }
+            if parseError(bytes) != nil { rejected += 1 }
+            for (at, value) in saved.reversed() { bytes[at] = value }
+        }
+        XCTAssertEqual(bytes, real)
+        XCTAssertGreaterThan(rejected, 100)
+    }
+
+    func testTableCapacities() {
+        var r = FDTBuilder.minimal()
+        r.reservations = Array(repeating: (0x1000, 0x1000), count: 17)
+        XCTAssertEqual(parseError(r.blob()), .tooManyReservedRegions(capacity: 16))
+
+        func bridge(_ extra: (inout FDTBuilder) -> Void) -> [UInt8] {
+            var b = FDTBuilder()
+            b.begin("")
+            b.begin("iommu@0")
+            b.property("phandle", cells: [1])
+            b.property("#iommu-cells", cells: [1])
+            b.end()
+            b.begin("pcie@10000000")
+            b.property("compatible", string: "pci-host-ecam-generic")
+            b.property("#address-cells", cells: [3])
+            b.property("#size-cells", cells: [2])
+            b.property("reg", cells: [0, 0x1000_0000, 0x1000_0000])
+            extra(&b)
+            b.end()
+            b.end()
+            return b.blob()
+        }
+        let nineMaps = bridge { b in
+            b.property("iommu-map", cells: (0..<9).flatMap { [UInt32($0) << 8, 1, UInt32($0) << 8, 0x100] as [UInt32] })
+        }
+        XCTAssertEqual(parseError(nineMaps), .tooManyIOMMUMapEntries(capacity: 8))
+        let nineWindows = bridge { b in
+            b.property("ranges", cells: (0..<9).flatMap { [0x0200_0000, 0, UInt32($0) << 20, 0, UInt32($0) << 20, 0, 0x10_0000] as [UInt32] })
+        }
+        XCTAssertEqual(parseError(nineWindows), .tooManyPCIWindows(capacity: 8))
+        let shortMap = bridge { b in b.property("iommu-map", cells: [0, 1, 0]) }
+        guard case .propertyLengthNotMultiple(_, 12, 16)? = parseError(shortMap) else {
+            return XCTFail("expected propertyLengthNotMultiple for a 3-cell iommu-map")
+        }
+        XCTAssertNil(parseError(bridge { _ in }))
+    }
 }
