@@ -62,7 +62,7 @@ public struct PCIWindowAllocator: Sendable {
 
     /// `size` (a power of two) bytes aligned to `size`: (PCI, CPU) addresses.
     public mutating func allocate(size: UInt64) throws(PCIError) -> (pci: UInt64, cpu: PhysAddr) {
-        guard size > 0, size & (size - 1) == 0 else { throw .windowExhausted(size: size) }
+        guard size > 0, size & (size - 1) == 0 else { throw .sizeNotPowerOfTwo(size) }
         let mask = size - 1
         guard next <= UInt64.max - mask else { throw .windowExhausted(size: size) }
         let start = (next + mask) & ~mask

@@ -67,9 +67,11 @@ public struct PCIECAM<Registers: RegisterBlock>: PCIConfigAccess {
 
     public func covers(_ function: BDF) -> Bool { function.bus >= firstBus && function.bus <= lastBus }
 
-    /// Byte offset of a register inside the ECAM region.
-    public func offset(of function: BDF, _ register: Int) -> Int {
-        Int(function.bus - firstBus) << ECAMLayout.busShift | Int(function.device) << ECAMLayout.deviceShift
+    /// Byte offset of a register inside the ECAM region; `nil` for a bus
+    /// outside the range (the region does not reach it).
+    public func offset(of function: BDF, _ register: Int) -> Int? {
+        guard covers(function) else { return nil }
+        return Int(function.bus - firstBus) << ECAMLayout.busShift | Int(function.device) << ECAMLayout.deviceShift
             | Int(function.function) << ECAMLayout.functionShift | register
     }
 
@@ -78,14 +80,14 @@ public struct PCIECAM<Registers: RegisterBlock>: PCIConfigAccess {
     public func read32(_ function: BDF, _ offset: Int) -> UInt32 {
         precondition(offset & 3 == 0 && offset >= 0 && offset < PCIConfigRegister.configSpaceSize,
                      "config register offset")
-        guard covers(function) else { return UInt32.max }
-        return registers.read32(self.offset(of: function, offset))
+        guard let at = self.offset(of: function, offset) else { return UInt32.max }
+        return registers.read32(at)
     }
 
     public func write32(_ function: BDF, _ offset: Int, _ value: UInt32) {
         precondition(offset & 3 == 0 && offset >= 0 && offset < PCIConfigRegister.configSpaceSize,
                      "config register offset")
-        guard covers(function) else { return }
-        registers.write32(self.offset(of: function, offset), value)
+        guard let at = self.offset(of: function, offset) else { return }
+        registers.write32(at, value)
     }
 }

@@ -10,6 +10,8 @@ public enum PCIError: Error, Equatable, Sendable {
     case barIndexOutOfRange(Int)
     /// Memory BAR type 01 (below 1 MiB, PCI 2.x) or an I/O BAR where memory was asked.
     case unsupportedBARType(raw: UInt32)
+    /// BAR sizes are powers of two; a window request must be one too.
+    case sizeNotPowerOfTwo(UInt64)
     /// The window has no aligned room for `size` bytes.
     case windowExhausted(size: UInt64)
     /// The address is not a multiple of the BAR's size.

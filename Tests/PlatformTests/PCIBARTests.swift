@@ -115,7 +115,19 @@ final class PCIBARTests: XCTestCase {
                        .windowExhausted(size: 0x10_0000))
         XCTAssertEqual(window.next, 0x1000_0000)
         XCTAssertEqual(ecam.read32(edu, PCIConfigRegister.bar0), 0)
-        XCTAssertEqual(pciError { _ = try window.allocate(size: 0x3000) }, .windowExhausted(size: 0x3000))
+        XCTAssertEqual(pciError { _ = try window.allocate(size: 0x3000) }, .sizeNotPowerOfTwo(0x3000))
+        XCTAssertEqual(pciError { _ = try window.allocate(size: 0) }, .sizeNotPowerOfTwo(0))
+        XCTAssertEqual(try window.allocate(size: 0x8_0000).pci, 0x1000_0000)
+        XCTAssertEqual(pciError { _ = try window.allocate(size: 0x1000) }, .windowExhausted(size: 0x1000))
+    }
+
+    func testWindowAddressConversion() {
+        let io = PCIWindow(space: .io, isPrefetchable: false, pciAddress: 0, cpuAddress: PhysAddr(0x3EFF_0000),
+                           size: 0x1_0000)
+        XCTAssertEqual(io.cpuAddress(forPCIAddress: 0x1234), PhysAddr(0x3EFF_1234))
+        XCTAssertNil(io.cpuAddress(forPCIAddress: 0x1_0000))
+        var allocator = PCIWindowAllocator(window: io)
+        XCTAssertEqual(try allocator.allocate(size: 0x100).cpu, PhysAddr(0x3EFF_0000))
     }
 
     /// BAR type and flag bits pinned (PCIe Base 5.0, 7.5.1.2.1).

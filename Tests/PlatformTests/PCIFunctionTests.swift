@@ -54,6 +54,7 @@ final class PCIFunctionTests: XCTestCase {
         XCTAssertEqual(found.map(\.address), [BDF(bus: 0x11, device: 1, function: 0)!])
         XCTAssertEqual(ecam.offset(of: BDF(bus: 0x11, device: 1, function: 0)!, 0x10), 0x10_8010)
         XCTAssertEqual(ecam.offset(of: BDF(bus: 0x10, device: 31, function: 7)!, 0xFFC), 0xF_FFFC)
+        XCTAssertNil(ecam.offset(of: BDF(bus: 0x0F, device: 0, function: 0)!, 0))
         // Outside the range: reads as absent, writes dropped, no access made.
         let before = fake.accesses
         XCTAssertEqual(ecam.read32(BDF(bus: 0x12, device: 0, function: 0)!, 0), UInt32.max)
