@@ -86,6 +86,7 @@ extension FlattenedDeviceTree {
         let baseParent: Int?
         var level = 0
         var finished = false
+        /// Offsets of the open nodes, indexed by level 0...maxDepth (literal: maxDepth + 1).
         var stack = InlineArray<33, Int>(repeating: 0)
 
         init(tree: FlattenedDeviceTree, offset: Int, baseDepth: Int, baseParent: Int?) {

@@ -134,6 +134,7 @@ public struct FlattenedDeviceTree {
         var depth = 0
         var rootNode: FDTNode?
         // Per open node: whether a child has started (properties must come first).
+        // Indexed by depth 0...maxDepth (a generic value parameter must be a literal).
         var sawChild = InlineArray<33, Bool>(repeating: false)
         while true {
             let (decoded, next) = try token(at: offset)
