@@ -29,6 +29,6 @@ let package = Package(
         .testTarget(name: "TranslationTests", dependencies: ["AArch64", "Translation"]),
         .testTarget(name: "OwnershipTests", dependencies: ["AArch64", "Translation", "Ownership"]),
         .testTarget(name: "SMMUv3Tests", dependencies: ["AArch64", "Translation", "SMMUv3"]),
-        .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform"]),
+        .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform"], exclude: ["DTBs"]),
     ]
 )

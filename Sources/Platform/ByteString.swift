@@ -1,0 +1,48 @@
+/// Byte-level comparisons of node and property names with `StaticString`
+/// literals: the board has no `String`, and device tree names are ASCII.
+enum ByteString {
+    static func equals(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        literal.withUTF8Buffer { text in
+            guard text.count == bytes.count else { return false }
+            var i = 0
+            while i < text.count {
+                if text[i] != bytes[i] { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+
+    static func equals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        var i = 0
+        while i < a.count {
+            if a[i] != b[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
+    static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        literal.withUTF8Buffer { text in
+            guard text.count <= bytes.count else { return false }
+            var i = 0
+            while i < text.count {
+                if text[i] != bytes[i] { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+
+    /// Index of the first `byte` in `bytes`, or `bytes.count`.
+    static func firstIndex(of byte: UInt8, in bytes: UnsafeRawBufferPointer) -> Int {
+        var i = 0
+        while i < bytes.count && bytes[i] != byte { i += 1 }
+        return i
+    }
+
+    @inline(__always) static func slice(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+    }
+}

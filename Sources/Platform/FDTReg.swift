@@ -1,0 +1,84 @@
+import AArch64
+
+/// The `reg` property (Devicetree Specification v0.4, section 2.3.6): a list
+/// of (address, length) pairs, each sized by the *parent's* `#address-cells`
+/// and `#size-cells`.
+public struct FDTReg: RandomAccessCollection {
+    /// Physical addresses are at most 64 bits, i.e. two cells.
+    public static let maxCells: UInt32 = 2
+
+    let bytes: UnsafeRawBufferPointer
+    let valueStart: Int
+    let addressCells: UInt32
+    let sizeCells: UInt32
+    public let count: Int
+
+    @inline(__always) public var startIndex: Int { 0 }
+    @inline(__always) public var endIndex: Int { count }
+
+    public subscript(index: Int) -> MemoryRange {
+        precondition(index >= 0 && index < count, "FDTReg index out of range")
+        let tuple = Int(addressCells + sizeCells) * 4
+        let offset = valueStart + index * tuple
+        let base = FDTReg.cells(bytes, offset, addressCells)
+        let size = FDTReg.cells(bytes, offset + Int(addressCells) * 4, sizeCells)
+        // Checked for wrap-around when the list was built.
+        return MemoryRange(base: PhysAddr(raw: base), size: size)!
+    }
+
+    static func cells(_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ count: UInt32) -> UInt64 {
+        var result: UInt64 = 0
+        var i = 0
+        while i < Int(count) {
+            result = result << 32 | UInt64(bytes.bigEndianUInt32(at: offset + 4 * i))
+            i += 1
+        }
+        return result
+    }
+
+    /// Checks the cell counts, the length and every entry for wrap-around.
+    init(_ tree: FlattenedDeviceTree, _ property: FDTProperty,
+         addressCells: UInt32, sizeCells: UInt32) throws(FDTError) {
+        guard addressCells >= 1, addressCells <= FDTReg.maxCells else {
+            throw .addressCellsUnsupported(node: property.node, cells: addressCells)
+        }
+        guard sizeCells <= FDTReg.maxCells else {
+            throw .sizeCellsUnsupported(node: property.node, cells: sizeCells)
+        }
+        let tuple = Int(addressCells + sizeCells) * 4
+        guard property.length % tuple == 0 else {
+            throw .propertyLengthNotMultiple(node: property.node, length: property.length, tupleBytes: tuple)
+        }
+        bytes = tree.bytes
+        valueStart = property.valueStart
+        self.addressCells = addressCells
+        self.sizeCells = sizeCells
+        count = property.length / tuple
+        var index = 0
+        while index < count {
+            let offset = valueStart + index * tuple
+            let base = FDTReg.cells(bytes, offset, addressCells)
+            let size = FDTReg.cells(bytes, offset + Int(addressCells) * 4, sizeCells)
+            guard base <= UInt64.max - size else { throw .regionOverflows(base: base, size: size) }
+            index += 1
+        }
+    }
+}
+
+extension FlattenedDeviceTree {
+    /// `node`'s `reg`, decoded with its parent's cell counts (defaults 2 and 1
+    /// when the parent does not say). `nil` if the node has no `reg`.
+    public func reg(of node: FDTNode) throws(FDTError) -> FDTReg? {
+        guard let property = property("reg", of: node) else { return nil }
+        let parentNode = parent(of: node) ?? root
+        return try FDTReg(self, property, addressCells: try addressCells(of: parentNode),
+                          sizeCells: try sizeCells(of: parentNode))
+    }
+
+    /// `reg` of a child of `bus`, when the caller already holds `bus`
+    /// (saves the walk from the root that `reg(of:)` does to find the parent).
+    public func reg(of node: FDTNode, onBus bus: FDTNode) throws(FDTError) -> FDTReg? {
+        guard let property = property("reg", of: node) else { return nil }
+        return try FDTReg(self, property, addressCells: try addressCells(of: bus), sizeCells: try sizeCells(of: bus))
+    }
+}

@@ -1,0 +1,23 @@
+/// Structure block tokens (Devicetree Specification v0.4, section 5.4.1).
+/// Each is a big-endian 32-bit word at a 4-byte aligned offset.
+enum FDTToken {
+    static let beginNode: UInt32 = 0x1
+    static let endNode: UInt32 = 0x2
+    static let property: UInt32 = 0x3
+    static let nop: UInt32 = 0x4
+    static let end: UInt32 = 0x9
+
+    /// Bytes of an FDT_PROP token before its value: token, len, nameoff.
+    static let propertyHeaderSize = 12
+
+    /// A decoded token with absolute blob offsets for its payload.
+    enum Decoded {
+        case beginNode(nameStart: Int, nameLength: Int)
+        case endNode
+        case property(nameOffset: Int, valueStart: Int, valueLength: Int)
+        case nop
+        case end
+    }
+}
+
+@inline(__always) func alignUp4(_ value: Int) -> Int { (value + 3) & ~3 }

@@ -1,0 +1,76 @@
+/// A list with a capacity fixed at compile time, stored inline.
+///
+/// Everything the platform layer hands back (memory banks, SMMUs, windows,
+/// free frame ranges) has a small bound that firmware never exceeds on the
+/// machines we target, so no heap is needed at boot. Running out of room is
+/// reported by `append` returning `false`; callers turn that into their own
+/// typed error, never a trap.
+public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
+    @usableFromInline var storage: InlineArray<capacity, Element?>
+    public private(set) var count: Int
+
+    public init() {
+        storage = InlineArray(repeating: nil)
+        count = 0
+    }
+
+    @inline(__always) public var startIndex: Int { 0 }
+    @inline(__always) public var endIndex: Int { count }
+    @inline(__always) public var isFull: Bool { count == capacity }
+
+    public subscript(index: Int) -> Element {
+        get {
+            precondition(index >= 0 && index < count, "FixedList index out of range")
+            return storage[index]!
+        }
+        set {
+            precondition(index >= 0 && index < count, "FixedList index out of range")
+            storage[index] = newValue
+        }
+    }
+
+    /// Appends `element`; returns `false` (and changes nothing) when full.
+    @discardableResult
+    public mutating func append(_ element: Element) -> Bool {
+        guard count < capacity else { return false }
+        storage[count] = element
+        count += 1
+        return true
+    }
+
+    /// Inserts `element` before `index`, shifting the tail; `false` when full.
+    @discardableResult
+    public mutating func insert(_ element: Element, at index: Int) -> Bool {
+        precondition(index >= 0 && index <= count, "FixedList insertion index out of range")
+        guard count < capacity else { return false }
+        var i = count
+        while i > index {
+            storage[i] = storage[i - 1]
+            i -= 1
+        }
+        storage[index] = element
+        count += 1
+        return true
+    }
+
+    /// Removes the element at `index`, shifting the tail down.
+    public mutating func remove(at index: Int) {
+        precondition(index >= 0 && index < count, "FixedList index out of range")
+        var i = index
+        while i + 1 < count {
+            storage[i] = storage[i + 1]
+            i += 1
+        }
+        count -= 1
+        storage[count] = nil
+    }
+
+    public mutating func removeAll() {
+        while count > 0 {
+            count -= 1
+            storage[count] = nil
+        }
+    }
+}
+
+extension FixedList: Sendable where Element: Sendable {}

@@ -1,0 +1,310 @@
+/// Walking a validated tree: nodes in document order, properties of a node,
+/// paths, aliases and phandles (Devicetree Specification v0.4, chapter 2).
+///
+/// Every walk is iterative with a fixed-size stack and advances at least one
+/// 4-byte token per step, so it ends within `size_dt_struct / 4` steps.
+extension FlattenedDeviceTree {
+    // MARK: Names and values
+
+    public func name(of node: FDTNode) -> UnsafeRawBufferPointer {
+        ByteString.slice(bytes, node.nameStart, node.nameStart + node.nameLength)
+    }
+
+    /// The node name without its `@unit-address`.
+    public func baseName(of node: FDTNode) -> UnsafeRawBufferPointer {
+        let full = name(of: node)
+        return ByteString.slice(full, 0, ByteString.firstIndex(of: UInt8(ascii: "@"), in: full))
+    }
+
+    public func name(of property: FDTProperty) -> UnsafeRawBufferPointer {
+        let start = property.nameStart
+        var end = start
+        // Validated in init: terminated inside the strings block.
+        while end < stringsEnd && bytes[end] != 0 { end += 1 }
+        return ByteString.slice(bytes, start, end)
+    }
+
+    public func value(of property: FDTProperty) -> UnsafeRawBufferPointer {
+        ByteString.slice(bytes, property.valueStart, property.valueStart + property.length)
+    }
+
+    // MARK: Properties
+
+    public func properties(of node: FDTNode) -> PropertyIterator {
+        PropertyIterator(tree: self, node: node.offset, offset: node.propertiesStart)
+    }
+
+    public struct PropertyIterator: IteratorProtocol, Sequence {
+        let tree: FlattenedDeviceTree
+        let node: Int
+        var offset: Int
+        public mutating func next() -> FDTProperty? {
+            while true {
+                // Validated in init; a failure here would mean the bytes
+                // changed under us, and ends the walk.
+                guard let (decoded, next) = try? tree.token(at: offset) else { return nil }
+                let here = offset
+                offset = next
+                switch decoded {
+                case .property(let nameStart, let valueStart, let length):
+                    return FDTProperty(offset: here, node: node, nameStart: nameStart,
+                                       valueStart: valueStart, length: length)
+                case .nop:
+                    continue
+                case .beginNode, .endNode, .end:
+                    return nil
+                }
+            }
+        }
+    }
+
+    public func property(_ name: StaticString, of node: FDTNode) -> FDTProperty? {
+        for property in properties(of: node) where ByteString.equals(self.name(of: property), name) {
+            return property
+        }
+        return nil
+    }
+
+    public func hasProperty(_ name: StaticString, _ node: FDTNode) -> Bool {
+        property(name, of: node) != nil
+    }
+
+    // MARK: Nodes
+
+    /// `node` followed by all its descendants, in document order.
+    public func subtree(of node: FDTNode) -> NodeIterator {
+        NodeIterator(tree: self, offset: node.offset, baseDepth: node.depth, baseParent: node.parentOffset)
+    }
+
+    /// Every node of the tree, root first.
+    public var nodes: NodeIterator { subtree(of: root) }
+
+    public struct NodeIterator: IteratorProtocol, Sequence {
+        let tree: FlattenedDeviceTree
+        var offset: Int
+        let baseDepth: Int
+        let baseParent: Int?
+        var level = 0
+        var finished = false
+        /// Offsets of the open nodes, indexed by level 0...maxDepth (literal: maxDepth + 1).
+        var stack = InlineArray<33, Int>(repeating: 0)
+
+        init(tree: FlattenedDeviceTree, offset: Int, baseDepth: Int, baseParent: Int?) {
+            self.tree = tree
+            self.offset = offset
+            self.baseDepth = baseDepth
+            self.baseParent = baseParent
+        }
+
+        public mutating func next() -> FDTNode? {
+            while !finished {
+                guard let (decoded, next) = try? tree.token(at: offset) else {
+                    finished = true
+                    return nil
+                }
+                let here = offset
+                offset = next
+                switch decoded {
+                case .beginNode(let nameStart, let nameLength):
+                    // Validated in init: never deeper than maxDepth.
+                    guard level <= FlattenedDeviceTree.maxDepth else {
+                        finished = true
+                        return nil
+                    }
+                    let parent = level == 0 ? baseParent : stack[level - 1]
+                    stack[level] = here
+                    level += 1
+                    return FDTNode(offset: here, nameStart: nameStart, nameLength: nameLength,
+                                   propertiesStart: next, depth: baseDepth + level - 1, parentOffset: parent)
+                case .endNode:
+                    level -= 1
+                    if level <= 0 { finished = true }
+                case .end:
+                    finished = true
+                case .property, .nop:
+                    continue
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The direct children of `node`.
+    public func children(of node: FDTNode) -> ChildIterator {
+        var walk = subtree(of: node)
+        _ = walk.next()
+        return ChildIterator(walk: walk, depth: node.depth + 1)
+    }
+
+    public struct ChildIterator: IteratorProtocol, Sequence {
+        var walk: NodeIterator
+        let depth: Int
+        public mutating func next() -> FDTNode? {
+            while let node = walk.next() {
+                if node.depth == depth { return node }
+            }
+            return nil
+        }
+    }
+
+    public func child(of node: FDTNode, named name: StaticString) -> FDTNode? {
+        name.withUTF8Buffer { text in child(of: node, matching: UnsafeRawBufferPointer(text)) }
+    }
+
+    /// Section 2.2.3: a path component without `@unit-address` matches a node
+    /// whose name has one, as long as the base names agree.
+    func child(of node: FDTNode, matching component: UnsafeRawBufferPointer) -> FDTNode? {
+        let hasUnitAddress = ByteString.firstIndex(of: UInt8(ascii: "@"), in: component) < component.count
+        for candidate in children(of: node) {
+            let candidateName = hasUnitAddress ? name(of: candidate) : baseName(of: candidate)
+            if ByteString.equals(candidateName, component) { return candidate }
+        }
+        return nil
+    }
+
+    /// The parent of `node`, found by walking from the root.
+    public func parent(of node: FDTNode) -> FDTNode? {
+        guard let parentOffset = node.parentOffset else { return nil }
+        for candidate in nodes where candidate.offset == parentOffset { return candidate }
+        return nil
+    }
+
+    /// Resolves an absolute path (`/a/b@1`) or an alias (`serial0`, `serial0/x`)
+    /// through `/aliases` (section 3.3). `nil` when any step is missing.
+    public func node(atPath path: UnsafeRawBufferPointer) -> FDTNode? {
+        var current = root
+        var start = 0
+        if path.count == 0 { return nil }
+        if path[0] != UInt8(ascii: "/") {
+            let aliasEnd = ByteString.firstIndex(of: UInt8(ascii: "/"), in: path)
+            let alias = ByteString.slice(path, 0, aliasEnd)
+            guard let aliases = child(of: root, named: "aliases") else { return nil }
+            var target: UnsafeRawBufferPointer?
+            for property in properties(of: aliases) where ByteString.equals(name(of: property), alias) {
+                target = value(of: property)
+            }
+            // An alias value is an absolute path; it may not name another alias.
+            guard let target, target.count > 1, target[0] == UInt8(ascii: "/"),
+                  target[target.count - 1] == 0 else { return nil }
+            guard let aliased = resolveAbsolute(ByteString.slice(target, 0, target.count - 1)) else { return nil }
+            current = aliased
+            start = aliasEnd
+        }
+        return resolve(ByteString.slice(path, start, path.count), from: current)
+    }
+
+    public func node(atPath path: StaticString) -> FDTNode? {
+        path.withUTF8Buffer { node(atPath: UnsafeRawBufferPointer($0)) }
+    }
+
+    private func resolveAbsolute(_ path: UnsafeRawBufferPointer) -> FDTNode? {
+        resolve(path, from: root)
+    }
+
+    private func resolve(_ path: UnsafeRawBufferPointer, from start: FDTNode) -> FDTNode? {
+        var current = start
+        var index = 0
+        while index < path.count {
+            if path[index] == UInt8(ascii: "/") {
+                index += 1
+                continue
+            }
+            let rest = ByteString.slice(path, index, path.count)
+            let length = ByteString.firstIndex(of: UInt8(ascii: "/"), in: rest)
+            guard let next = child(of: current, matching: ByteString.slice(rest, 0, length)) else { return nil }
+            current = next
+            index += length
+        }
+        return current
+    }
+
+    /// The node whose `phandle` (or legacy `linux,phandle`) is `handle`.
+    public func node(withPhandle handle: UInt32) -> FDTNode? {
+        for node in nodes {
+            let property = property("phandle", of: node) ?? property("linux,phandle", of: node)
+            if let property, property.length == 4, bytes.bigEndianUInt32(at: property.valueStart) == handle {
+                return node
+            }
+        }
+        return nil
+    }
+
+    // MARK: Typed values
+
+    /// A property that must be exactly one cell.
+    public func u32(_ property: FDTProperty) throws(FDTError) -> UInt32 {
+        guard property.length == 4 else { throw .propertyNotU32(node: property.node, length: property.length) }
+        return bytes.bigEndianUInt32(at: property.valueStart)
+    }
+
+    public func u32(_ name: StaticString, of node: FDTNode) throws(FDTError) -> UInt32? {
+        guard let property = property(name, of: node) else { return nil }
+        return try u32(property)
+    }
+
+    /// A string property without its terminator.
+    public func string(_ property: FDTProperty) throws(FDTError) -> UnsafeRawBufferPointer {
+        let raw = value(of: property)
+        guard raw.count > 0, raw[raw.count - 1] == 0 else { throw .unterminatedString(node: property.node) }
+        return ByteString.slice(raw, 0, ByteString.firstIndex(of: 0, in: raw))
+    }
+
+    /// The strings of a `<stringlist>` property (section 2.2.4).
+    public func strings(_ property: FDTProperty) throws(FDTError) -> StringListIterator {
+        let raw = value(of: property)
+        guard raw.count > 0, raw[raw.count - 1] == 0 else { throw .unterminatedString(node: property.node) }
+        return StringListIterator(bytes: raw, offset: 0)
+    }
+
+    public struct StringListIterator: IteratorProtocol, Sequence {
+        let bytes: UnsafeRawBufferPointer
+        var offset: Int
+        public mutating func next() -> UnsafeRawBufferPointer? {
+            guard offset < bytes.count else { return nil }
+            let rest = ByteString.slice(bytes, offset, bytes.count)
+            let length = ByteString.firstIndex(of: 0, in: rest)
+            offset += length + 1
+            return ByteString.slice(rest, 0, length)
+        }
+    }
+
+    /// Whether `compatible` lists `name` (an unterminated list counts as no).
+    public func isCompatible(_ node: FDTNode, with name: StaticString) -> Bool {
+        guard let property = property("compatible", of: node),
+              let list = try? strings(property) else { return false }
+        for entry in list where ByteString.equals(entry, name) { return true }
+        return false
+    }
+
+    /// Section 2.3.4: `status` absent or "okay" (or the legacy "ok").
+    public func isEnabled(_ node: FDTNode) -> Bool {
+        guard let property = property("status", of: node) else { return true }
+        guard let status = try? string(property) else { return false }
+        return ByteString.equals(status, "okay") || ByteString.equals(status, "ok")
+    }
+
+    // MARK: Cells (section 2.3.5)
+
+    public static let defaultAddressCells: UInt32 = 2
+    public static let defaultSizeCells: UInt32 = 1
+
+    /// `#address-cells` of `node`, the count its children's `reg` uses.
+    public func addressCells(of node: FDTNode) throws(FDTError) -> UInt32 {
+        try u32("#address-cells", of: node) ?? FlattenedDeviceTree.defaultAddressCells
+    }
+
+    public func sizeCells(of node: FDTNode) throws(FDTError) -> UInt32 {
+        try u32("#size-cells", of: node) ?? FlattenedDeviceTree.defaultSizeCells
+    }
+
+    /// Reads `cells` big-endian cells (0...2) at `offset` as one number.
+    func cellValue(at offset: Int, cells: UInt32) -> UInt64 {
+        var result: UInt64 = 0
+        var i = 0
+        while i < Int(cells) {
+            result = result << 32 | UInt64(bytes.bigEndianUInt32(at: offset + 4 * i))
+            i += 1
+        }
+        return result
+    }
+}

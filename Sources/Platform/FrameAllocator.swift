@@ -1,0 +1,220 @@
+import AArch64
+
+/// Physical frames for the hypervisor: table pages, queues, stream tables,
+/// guest RAM.
+///
+/// The free space is a sorted table of disjoint, non-adjacent frame ranges
+/// with a fixed capacity, so the allocator's own footprint does not grow with
+/// RAM (a frame table, if wanted, is allocated *from* it). It is built from
+/// the RAM banks minus every range that must never be handed out: the image,
+/// the DTB blob (QEMU places it inside RAM), `/memreserve/` entries and
+/// `/reserved-memory` regions. Banks lose their partial pages at both ends;
+/// exclusions grow to whole pages, so a partially reserved page is never used.
+public struct FrameAllocator {
+    public static let freeRangeCapacity = 64
+    public static let bankCapacity = 16
+    public static let exclusionCapacity = 48
+
+    /// Sorted by `first`, disjoint, never adjacent (adjacent ranges merge).
+    public private(set) var freeRanges = FixedList<64, FrameRange>()
+    /// The bank frames, sorted and merged: what `free` accepts.
+    private var managed = FixedList<16, FrameRange>()
+    /// Whole-page exclusions, as given.
+    private var exclusions = FixedList<48, FrameRange>()
+
+    /// Builds the allocator from RAM `banks` minus `excluded` ranges.
+    public init(banks: some Sequence<MemoryRange>, excluding excluded: some Sequence<MemoryRange>)
+        throws(FrameAllocatorError) {
+        for bank in banks {
+            let frames = bank.framesInside
+            if frames.isEmpty { continue }
+            guard FrameAllocator.insertMerging(frames, into: &managed) else {
+                throw .tooManyBanks(capacity: FrameAllocator.bankCapacity)
+            }
+        }
+        for range in managed {
+            // `managed` is already merged, so this cannot overflow the larger table.
+            _ = FrameAllocator.insertMerging(range, into: &freeRanges)
+        }
+        for range in excluded {
+            let frames = range.framesTouching
+            if frames.isEmpty { continue }
+            guard exclusions.append(frames) else {
+                throw .tooManyExclusions(capacity: FrameAllocator.exclusionCapacity)
+            }
+            guard FrameAllocator.subtract(frames, from: &freeRanges) else {
+                throw .freeListFull(capacity: FrameAllocator.freeRangeCapacity)
+            }
+        }
+    }
+
+    /// Builds the allocator for the board: every bank of `platform`, minus
+    /// the hypervisor `image`, the `deviceTree` blob and every reservation
+    /// the DTB states.
+    public init(platform: PlatformDescription, image: MemoryRange, deviceTree: MemoryRange)
+        throws(FrameAllocatorError) {
+        var excluded = platform.reservedRanges
+        guard excluded.append(image), excluded.append(deviceTree) else {
+            throw .tooManyExclusions(capacity: FrameAllocator.exclusionCapacity)
+        }
+        try self.init(banks: platform.memoryBanks, excluding: excluded)
+    }
+
+    /// Frames currently free.
+    public var freeFrameCount: UInt64 {
+        var total: UInt64 = 0
+        for range in freeRanges { total += range.count }
+        return total
+    }
+
+    public func isFree(_ frame: MFN) -> Bool {
+        for range in freeRanges where range.contains(frame) { return true }
+        return false
+    }
+
+    /// One frame.
+    public mutating func allocate() throws(FrameAllocatorError) -> MFN {
+        try allocate(count: 1, alignment: 1)
+    }
+
+    /// `count` contiguous frames whose first frame number is a multiple of
+    /// `alignment` (a power of two, in frames): an SMMU stream table or queue
+    /// of 2^n bytes passes its own size in frames. Lowest address first.
+    public mutating func allocate(count: UInt64, alignment: UInt64 = 1) throws(FrameAllocatorError) -> MFN {
+        guard count > 0 else { throw .zeroCount }
+        guard alignment > 0, alignment & (alignment - 1) == 0 else { throw .alignmentNotPowerOfTwo(alignment) }
+        var blockedByCapacity = false
+        var index = 0
+        while index < freeRanges.count {
+            let range = freeRanges[index]
+            index += 1
+            let mask = alignment - 1
+            guard range.first.raw <= UInt64.max - mask else { continue }
+            let start = (range.first.raw + mask) & ~mask
+            guard start < range.end.raw, range.end.raw - start >= count else { continue }
+            let head = FrameRange(first: range.first, endRaw: start)
+            let tail = FrameRange(first: MFN(raw: start + count), endRaw: range.end.raw)
+            let at = index - 1
+            switch (head.isEmpty, tail.isEmpty) {
+            case (true, true):
+                freeRanges.remove(at: at)
+            case (false, true):
+                freeRanges[at] = head
+            case (true, false):
+                freeRanges[at] = tail
+            case (false, false):
+                // Carving from the middle needs one more slot.
+                guard !freeRanges.isFull else {
+                    blockedByCapacity = true
+                    continue
+                }
+                freeRanges[at] = head
+                freeRanges.insert(tail, at: at + 1)
+            }
+            return MFN(raw: start)
+        }
+        if blockedByCapacity { throw .freeListFull(capacity: FrameAllocator.freeRangeCapacity) }
+        throw .exhausted(count: count, alignment: alignment)
+    }
+
+    /// Gives back `count` frames starting at `first`. Every frame must be
+    /// inside a bank, outside every exclusion and currently allocated.
+    public mutating func free(_ first: MFN, count: UInt64 = 1) throws(FrameAllocatorError) {
+        guard count > 0 else { throw .zeroCount }
+        guard first.raw <= UInt64.max - count else { throw .rangeWraps(first: first, count: count) }
+        let range = FrameRange(first: first, count: count)
+        var inBank = false
+        for bank in managed where bank.first.raw <= range.first.raw && range.end.raw <= bank.end.raw {
+            inBank = true
+        }
+        guard inBank else { throw .notManaged(firstFrameOutsideBanks(range)) }
+        for exclusion in exclusions where exclusion.overlaps(range) {
+            throw .excluded(MFN(raw: max(exclusion.first.raw, range.first.raw)))
+        }
+        for free in freeRanges where free.overlaps(range) {
+            throw .doubleFree(MFN(raw: max(free.first.raw, range.first.raw)))
+        }
+        guard FrameAllocator.insertMerging(range, into: &freeRanges) else {
+            throw .freeListFull(capacity: FrameAllocator.freeRangeCapacity)
+        }
+    }
+
+    private func firstFrameOutsideBanks(_ range: FrameRange) -> MFN {
+        var frame = range.first
+        // Walk bank by bank rather than frame by frame.
+        while true {
+            var advanced = false
+            for bank in managed where bank.contains(frame) {
+                frame = bank.end
+                advanced = true
+            }
+            if !advanced || frame.raw >= range.end.raw { return frame }
+        }
+    }
+
+    // MARK: Range table primitives
+
+    /// Inserts `range` keeping the table sorted, merging with every range it
+    /// overlaps or touches. `false` (table unchanged) when a new slot is needed
+    /// and there is none.
+    static func insertMerging<let n: Int>(_ range: FrameRange, into table: inout FixedList<n, FrameRange>) -> Bool {
+        var first = range.first.raw
+        var end = range.end.raw
+        var lowest = table.count
+        var highest = -1
+        for (i, existing) in table.enumerated() where existing.first.raw <= end && first <= existing.end.raw {
+            first = min(first, existing.first.raw)
+            end = max(end, existing.end.raw)
+            lowest = min(lowest, i)
+            highest = max(highest, i)
+        }
+        let merged = FrameRange(first: MFN(raw: first), endRaw: end)
+        if highest >= 0 {
+            table[lowest] = merged
+            var i = highest
+            while i > lowest {
+                table.remove(at: i)
+                i -= 1
+            }
+            return true
+        }
+        var at = 0
+        while at < table.count && table[at].first.raw < first { at += 1 }
+        return table.insert(merged, at: at)
+    }
+
+    /// Removes `range` from the table. `false` (table unchanged) when a range
+    /// would split in two and there is no free slot.
+    static func subtract<let n: Int>(_ range: FrameRange, from table: inout FixedList<n, FrameRange>) -> Bool {
+        for existing in table
+        where existing.first.raw < range.first.raw && range.end.raw < existing.end.raw && table.isFull {
+            return false
+        }
+        var i = 0
+        while i < table.count {
+            let existing = table[i]
+            guard existing.overlaps(range) else {
+                i += 1
+                continue
+            }
+            let head = FrameRange(first: existing.first, endRaw: max(existing.first.raw, min(range.first.raw, existing.end.raw)))
+            let tail = FrameRange(first: MFN(raw: min(existing.end.raw, max(range.end.raw, existing.first.raw))),
+                                  endRaw: existing.end.raw)
+            switch (head.isEmpty, tail.isEmpty) {
+            case (true, true):
+                table.remove(at: i)
+            case (false, true):
+                table[i] = head
+                i += 1
+            case (true, false):
+                table[i] = tail
+                i += 1
+            case (false, false):
+                table[i] = head
+                table.insert(tail, at: i + 1)
+                i += 2
+            }
+        }
+        return true
+    }
+}

@@ -1,2 +1,0 @@
-/// Module Platform: see DESIGN.md.
-import AArch64

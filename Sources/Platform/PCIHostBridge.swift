@@ -1,0 +1,89 @@
+import AArch64
+
+/// PCI address space of a `ranges` entry: the `ss` field of phys.hi
+/// (PCI Bus Binding to IEEE 1275, section 2.2.1.1).
+public enum PCIAddressSpace: UInt32, Equatable, Sendable {
+    case configuration = 0
+    case io = 1
+    case memory32 = 2
+    case memory64 = 3
+}
+
+/// One `ranges` entry of a PCI host bridge: a window of CPU physical
+/// addresses that reaches PCI bus addresses.
+public struct PCIWindow: Equatable, Sendable {
+    /// phys.hi bit layout: `npt000ss bbbbbbbb dddddfff rrrrrrrr`.
+    static let spaceShift: UInt32 = 24
+    static let spaceMask: UInt32 = 0b11
+    static let prefetchableBit: UInt32 = 1 << 30
+    /// Cells of a PCI child address (phys.hi, phys.mid, phys.lo).
+    static let addressCells: UInt32 = 3
+
+    public let space: PCIAddressSpace
+    public let isPrefetchable: Bool
+    public let pciAddress: UInt64
+    public let cpuAddress: PhysAddr
+    public let size: UInt64
+
+    /// The CPU address for a PCI bus address inside this window.
+    public func cpuAddress(forPCIAddress address: UInt64) -> PhysAddr? {
+        guard address >= pciAddress, address - pciAddress < size else { return nil }
+        return cpuAddress.adding(address - pciAddress)
+    }
+}
+
+/// One `iommu-map` entry (Linux binding `pci-iommu.txt`): requester IDs
+/// `ridBase ..< ridBase + length` reach the IOMMU `iommu` as StreamIDs
+/// starting at `sidBase`.
+public struct IOMMUMapEntry: Equatable, Sendable {
+    public let ridBase: UInt32
+    public let iommu: UInt32
+    public let sidBase: UInt32
+    public let length: UInt32
+}
+
+/// The StreamID a requester ID becomes, and which SMMU sees it.
+public struct IOMMUTarget: Equatable, Sendable {
+    public let iommu: UInt32
+    public let streamID: UInt32
+}
+
+/// A `pci-host-ecam-generic` host bridge.
+public struct PCIHostBridge: Sendable {
+    public static let windowCapacity = 8
+    public static let iommuMapCapacity = 8
+
+    /// The whole ECAM region; bus `busRange.first` starts at its base.
+    public let ecam: MemoryRange
+    public let firstBus: UInt8
+    public let lastBus: UInt8
+    public let windows: FixedList<8, PCIWindow>
+    public let iommuMap: FixedList<8, IOMMUMapEntry>
+    /// `iommu-map-mask`: applied to a requester ID before the lookup.
+    public let iommuMapMask: UInt32?
+    public let isCoherent: Bool
+    /// `linux,pci-domain`, the PCI segment.
+    public let segment: UInt32?
+    public let node: Int
+
+    /// The first window of the I/O space.
+    public var ioWindow: PCIWindow? { firstWindow(.io) }
+    /// The first 32-bit memory window: where 32-bit BARs (e.g. `edu`'s BAR0) go.
+    public var memory32Window: PCIWindow? { firstWindow(.memory32) }
+    public var memory64Window: PCIWindow? { firstWindow(.memory64) }
+
+    private func firstWindow(_ space: PCIAddressSpace) -> PCIWindow? {
+        for window in windows where window.space == space { return window }
+        return nil
+    }
+
+    /// `iommu-map` lookup; `nil` when no entry covers the requester ID (the
+    /// device's DMA then does not go through an IOMMU by this binding).
+    public func iommuTarget(forRequesterID rid: UInt16) -> IOMMUTarget? {
+        let masked = UInt32(rid) & (iommuMapMask ?? UInt32.max)
+        for entry in iommuMap where masked >= entry.ridBase && masked - entry.ridBase < entry.length {
+            return IOMMUTarget(iommu: entry.iommu, streamID: entry.sidBase &+ (masked - entry.ridBase))
+        }
+        return nil
+    }
+}

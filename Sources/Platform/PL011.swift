@@ -1,0 +1,63 @@
+import AArch64
+
+/// The Arm PL011 UART, transmit side only (PrimeCell UART PL011 TRM,
+/// DDI 0183, section 3.3): enough for a boot console.
+public struct PL011<Registers: RegisterBlock> {
+    public let registers: Registers
+    /// Polls of FR before a byte is dropped: a wedged UART must not hang
+    /// the hypervisor (QEMU's never fills).
+    public let spinLimit: Int
+
+    public init(registers: Registers, spinLimit: Int = 1 << 20) {
+        self.registers = registers
+        self.spinLimit = spinLimit
+    }
+
+    /// Sends one byte if the transmit FIFO has room; `false` if it is full.
+    public func tryWrite(_ byte: UInt8) -> Bool {
+        guard registers.read32(PL011Register.flags) & PL011Register.transmitFIFOFull == 0 else { return false }
+        registers.write32(PL011Register.data, UInt32(byte))
+        return true
+    }
+
+    /// Sends one byte, waiting at most `spinLimit` polls; `false` if dropped.
+    @discardableResult
+    public func write(_ byte: UInt8) -> Bool {
+        var polls = 0
+        while polls < spinLimit {
+            if tryWrite(byte) { return true }
+            polls += 1
+        }
+        return false
+    }
+
+    /// Sends text, turning `\n` into `\r\n` for terminals.
+    public func write(_ text: StaticString) {
+        text.withUTF8Buffer { bytes in
+            for byte in bytes {
+                if byte == UInt8(ascii: "\n") { write(UInt8(ascii: "\r")) }
+                write(byte)
+            }
+        }
+    }
+
+    /// Sends `value` as `0x` and `digits` hex digits (1...16).
+    public func writeHex(_ value: UInt64, digits: Int = 16) {
+        write(UInt8(ascii: "0"))
+        write(UInt8(ascii: "x"))
+        var shift = (min(max(digits, 1), 16) - 1) * 4
+        while shift >= 0 {
+            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
+            write(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+            shift -= 4
+        }
+    }
+}
+
+/// PL011 register offsets and bits (DDI 0183, table 3-1 and section 3.3.3).
+public enum PL011Register {
+    public static let data = 0x00
+    public static let flags = 0x18
+    /// FR.TXFF: the transmit FIFO is full.
+    public static let transmitFIFOFull: UInt32 = 1 << 5
+}

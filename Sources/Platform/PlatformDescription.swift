@@ -1,0 +1,309 @@
+import AArch64
+
+/// What the hypervisor needs from the device tree, decoded and checked once.
+/// Nothing here is guessed: an absent node gives `nil`/an empty list, a
+/// malformed one an `FDTError`. Every value is copied out of the blob, so the
+/// description stays valid after the blob's memory is reused.
+///
+/// Board use, from the DTB pointer in x0:
+///
+///     let tree = try FlattenedDeviceTree(blobAt: dtb, limit: maxBlobSize)
+///     let platform = try PlatformDescription(tree)
+///     var frames = try FrameAllocator(platform: platform, image: imageRange,
+///                                     deviceTree: MemoryRange(base: dtbAddress, size: UInt64(tree.header.totalSize))!)
+///     let ecam = PCIECAM(registers: mmio(platform.pciHostBridge!.ecam), bridge: platform.pciHostBridge!)
+///     for function in ecam.functions { ... bridge.iommuTarget(forRequesterID: function.address.requesterID) ... }
+public struct PlatformDescription: Sendable {
+    public static let memoryBankCapacity = 16
+    public static let reservationCapacity = 16
+    public static let smmuCapacity = 4
+
+    /// RAM, in blob order; may be several sparse banks.
+    public private(set) var memoryBanks = FixedList<16, MemoryRange>()
+    /// `/memreserve/` entries of the reservation block.
+    public private(set) var memoryReservations = FixedList<16, MemoryRange>()
+    /// `/reserved-memory` children with a static `reg`.
+    public private(set) var reservedMemory = FixedList<16, ReservedMemoryRegion>()
+    public private(set) var console: ConsoleUART?
+    public private(set) var smmus = FixedList<4, SMMUDescription>()
+    public private(set) var pciHostBridge: PCIHostBridge?
+    public private(set) var psci: PSCIDescription?
+
+    public init(_ tree: FlattenedDeviceTree) throws(FDTError) {
+        for range in tree.memoryReservations {
+            guard memoryReservations.append(range) else {
+                throw .tooManyReservedRegions(capacity: PlatformDescription.reservationCapacity)
+            }
+        }
+        for node in tree.children(of: tree.root) where tree.isEnabled(node) {
+            if PlatformDescription.isMemory(tree, node) {
+                try addMemory(tree, node)
+            } else if ByteString.equals(tree.name(of: node), "reserved-memory") {
+                try addReservedMemory(tree, node)
+            }
+        }
+        for node in tree.nodes where tree.isEnabled(node) {
+            if tree.isCompatible(node, with: "arm,smmu-v3") {
+                guard smmus.append(try PlatformDescription.smmu(tree, node)) else {
+                    throw .tooManySMMUs(capacity: PlatformDescription.smmuCapacity)
+                }
+            } else if tree.isCompatible(node, with: "pci-host-ecam-generic") {
+                guard pciHostBridge == nil else { throw .multiplePCIHostBridges(node: node.offset) }
+                pciHostBridge = try PlatformDescription.hostBridge(tree, node)
+            }
+        }
+        if let node = PlatformDescription.psciNode(tree) {
+            psci = try PlatformDescription.psci(tree, node)
+        }
+        console = try PlatformDescription.console(tree)
+    }
+
+    /// Every range the frame allocator must never hand out that the DTB
+    /// itself states (the image and the blob are the caller's to add).
+    public var reservedRanges: FixedList<32, MemoryRange> {
+        var all = FixedList<32, MemoryRange>()
+        for range in memoryReservations { all.append(range) }
+        for region in reservedMemory { all.append(region.range) }
+        return all
+    }
+
+    // MARK: Memory (section 3.4)
+
+    static func isMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
+        if let property = tree.property("device_type", of: node), let type = try? tree.string(property) {
+            return ByteString.equals(type, "memory")
+        }
+        return false
+    }
+
+    private mutating func addMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
+        guard let reg = try tree.reg(of: node, onBus: tree.root) else { throw .missingReg(node: node.offset) }
+        for bank in reg where bank.size != 0 {
+            guard memoryBanks.append(bank) else {
+                throw .tooManyMemoryBanks(capacity: PlatformDescription.memoryBankCapacity)
+            }
+        }
+    }
+
+    // MARK: Reserved memory (section 3.5)
+
+    private mutating func addReservedMemory(_ tree: FlattenedDeviceTree, _ parent: FDTNode) throws(FDTError) {
+        for child in tree.children(of: parent) where tree.isEnabled(child) {
+            // Children with only `size`/`alloc-ranges` are dynamic requests
+            // for an OS allocator: nothing is reserved until someone places them.
+            guard let reg = try tree.reg(of: child, onBus: parent) else { continue }
+            let noMap = tree.hasProperty("no-map", child)
+            for range in reg where range.size != 0 {
+                guard reservedMemory.append(ReservedMemoryRegion(range: range, noMap: noMap, node: child.offset)) else {
+                    throw .tooManyReservedRegions(capacity: PlatformDescription.reservationCapacity)
+                }
+            }
+        }
+    }
+
+    // MARK: Console (section 3.6)
+
+    static func console(_ tree: FlattenedDeviceTree) throws(FDTError) -> ConsoleUART? {
+        guard let chosen = tree.child(of: tree.root, named: "chosen") else { return nil }
+        guard let property = tree.property("stdout-path", of: chosen)
+                ?? tree.property("linux,stdout-path", of: chosen) else { return nil }
+        let full = try tree.string(property)
+        // "serial0:115200n8": the options after ':' are for the UART driver.
+        let path = ByteString.slice(full, 0, ByteString.firstIndex(of: UInt8(ascii: ":"), in: full))
+        guard let node = tree.node(atPath: path) else { throw .stdoutPathUnresolved(node: chosen.offset) }
+        guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
+        return ConsoleUART(registers: registers, isPL011: tree.isCompatible(node, with: "arm,pl011"), node: node.offset)
+    }
+
+    // MARK: SMMUv3 (Linux binding arm,smmu-v3.yaml)
+
+    /// GIC specifier (`arm,gic` / `arm,gic-v3` bindings): type, number, flags.
+    static let gicSpecifierCells = 3
+    static let gicSPIType: UInt32 = 0
+    static let gicPPIType: UInt32 = 1
+    static let gicSPIBase: UInt32 = 32
+    static let gicPPIBase: UInt32 = 16
+
+    static func smmu(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> SMMUDescription {
+        guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
+        return SMMUDescription(
+            registers: registers,
+            isCoherent: tree.hasProperty("dma-coherent", node),
+            phandle: try phandle(tree, node),
+            interrupts: smmuInterrupts(tree, node),
+            node: node.offset)
+    }
+
+    static func phandle(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> UInt32? {
+        if let handle = try tree.u32("phandle", of: node) { return handle }
+        return try tree.u32("linux,phandle", of: node)
+    }
+
+    /// Best effort: interrupts are a convenience for the caller, so a shape
+    /// we do not understand leaves them `nil` rather than failing the parse.
+    static func smmuInterrupts(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> SMMUInterrupts {
+        var result = SMMUInterrupts()
+        guard let names = tree.property("interrupt-names", of: node),
+              let list = try? tree.strings(names),
+              let interrupts = tree.property("interrupts", of: node) else { return result }
+        let specifierBytes = gicSpecifierCells * 4
+        guard interrupts.length % specifierBytes == 0 else { return result }
+        let value = tree.value(of: interrupts)
+        var index = 0
+        for name in list {
+            guard (index + 1) * specifierBytes <= value.count else { break }
+            let type = value.bigEndianUInt32(at: index * specifierBytes)
+            let number = value.bigEndianUInt32(at: index * specifierBytes + 4)
+            index += 1
+            let base: UInt32
+            switch type {
+            case gicSPIType: base = gicSPIBase
+            case gicPPIType: base = gicPPIBase
+            default: continue
+            }
+            guard number <= UInt32.max - base else { continue }
+            let intid = base + number
+            if ByteString.equals(name, "eventq") { result.eventQueue = intid }
+            else if ByteString.equals(name, "priq") { result.priorityQueue = intid }
+            else if ByteString.equals(name, "cmdq-sync") { result.commandSync = intid }
+            else if ByteString.equals(name, "gerror") { result.globalError = intid }
+        }
+        return result
+    }
+
+    // MARK: PCIe host bridge (Linux binding host-generic-pci.yaml)
+
+    static let maxBus: UInt32 = 0xFF
+
+    static func hostBridge(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> PCIHostBridge {
+        guard let ecam = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
+
+        var first: UInt32 = 0
+        var last: UInt32 = maxBus
+        if let busRange = tree.property("bus-range", of: node) {
+            guard busRange.length == 8 else {
+                throw .propertyLengthNotMultiple(node: node.offset, length: busRange.length, tupleBytes: 8)
+            }
+            let value = tree.value(of: busRange)
+            first = value.bigEndianUInt32(at: 0)
+            last = value.bigEndianUInt32(at: 4)
+            guard first <= last, last <= maxBus else { throw .badBusRange(first: first, last: last) }
+        }
+        // Like Linux's pci_ecam_create: a region smaller than the bus range
+        // limits the buses we may touch rather than letting us read past it.
+        let busesCovered = ecam.size >> UInt64(ECAMLayout.busShift)
+        guard busesCovered > 0 else { throw .badBusRange(first: first, last: last) }
+        if UInt64(last - first) + 1 > busesCovered { last = first + UInt32(busesCovered) - 1 }
+
+        let windows = try pciWindows(tree, node)
+        var map = FixedList<8, IOMMUMapEntry>()
+        if let property = tree.property("iommu-map", of: node) {
+            map = try iommuMap(tree, node, property)
+        }
+        return PCIHostBridge(
+            ecam: ecam, firstBus: UInt8(first), lastBus: UInt8(last), windows: windows, iommuMap: map,
+            iommuMapMask: try tree.u32("iommu-map-mask", of: node),
+            isCoherent: tree.hasProperty("dma-coherent", node),
+            segment: try tree.u32("linux,pci-domain", of: node),
+            node: node.offset)
+    }
+
+    /// `ranges`: (PCI address: 3 cells, CPU address: parent's
+    /// `#address-cells`, size: the bridge's `#size-cells`).
+    static func pciWindows(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> FixedList<8, PCIWindow> {
+        var windows = FixedList<8, PCIWindow>()
+        guard let ranges = tree.property("ranges", of: node) else { return windows }
+        let childCells = try tree.addressCells(of: node)
+        guard childCells == PCIWindow.addressCells else {
+            throw .addressCellsUnsupported(node: node.offset, cells: childCells)
+        }
+        let parentCells = try tree.addressCells(of: tree.parent(of: node) ?? tree.root)
+        guard parentCells >= 1, parentCells <= FDTReg.maxCells else {
+            throw .addressCellsUnsupported(node: node.offset, cells: parentCells)
+        }
+        let sizeCells = try tree.sizeCells(of: node)
+        guard sizeCells >= 1, sizeCells <= FDTReg.maxCells else {
+            throw .sizeCellsUnsupported(node: node.offset, cells: sizeCells)
+        }
+        let tuple = Int(childCells + parentCells + sizeCells) * 4
+        guard ranges.length % tuple == 0 else {
+            throw .propertyLengthNotMultiple(node: node.offset, length: ranges.length, tupleBytes: tuple)
+        }
+        let value = tree.value(of: ranges)
+        var offset = 0
+        while offset < value.count {
+            let physHigh = value.bigEndianUInt32(at: offset)
+            let pciAddress = FDTReg.cells(value, offset + 4, 2)
+            let cpu = FDTReg.cells(value, offset + 12, parentCells)
+            let size = FDTReg.cells(value, offset + 12 + Int(parentCells) * 4, sizeCells)
+            offset += tuple
+            guard let space = PCIAddressSpace(rawValue: (physHigh >> PCIWindow.spaceShift) & PCIWindow.spaceMask),
+                  space != .configuration else {
+                throw .unsupportedPCISpace(node: node.offset, physHigh: physHigh)
+            }
+            guard cpu <= UInt64.max - size, pciAddress <= UInt64.max - size else {
+                throw .regionOverflows(base: cpu, size: size)
+            }
+            guard windows.append(PCIWindow(space: space, isPrefetchable: physHigh & PCIWindow.prefetchableBit != 0,
+                                           pciAddress: pciAddress, cpuAddress: PhysAddr(raw: cpu), size: size)) else {
+                throw .tooManyPCIWindows(capacity: PCIHostBridge.windowCapacity)
+            }
+        }
+        return windows
+    }
+
+    /// `iommu-map`: (rid-base, iommu phandle, iommu specifier, length); the
+    /// specifier has the target's `#iommu-cells` cells, which must be 1 (a StreamID).
+    static func iommuMap(_ tree: FlattenedDeviceTree, _ node: FDTNode,
+                         _ property: FDTProperty) throws(FDTError) -> FixedList<8, IOMMUMapEntry> {
+        var map = FixedList<8, IOMMUMapEntry>()
+        let tuple = 16
+        guard property.length % tuple == 0 else {
+            throw .propertyLengthNotMultiple(node: node.offset, length: property.length, tupleBytes: tuple)
+        }
+        let value = tree.value(of: property)
+        var offset = 0
+        while offset < value.count {
+            let phandle = value.bigEndianUInt32(at: offset + 4)
+            guard let iommu = tree.node(withPhandle: phandle) else { throw .phandleNotFound(phandle) }
+            let cells = try tree.u32("#iommu-cells", of: iommu) ?? 0
+            guard cells == 1 else { throw .unsupportedIOMMUCells(node: iommu.offset, cells: cells) }
+            let entry = IOMMUMapEntry(ridBase: value.bigEndianUInt32(at: offset), iommu: phandle,
+                                      sidBase: value.bigEndianUInt32(at: offset + 8),
+                                      length: value.bigEndianUInt32(at: offset + 12))
+            guard map.append(entry) else { throw .tooManyIOMMUMapEntries(capacity: PCIHostBridge.iommuMapCapacity) }
+            offset += tuple
+        }
+        return map
+    }
+
+    // MARK: PSCI (Linux binding arm,psci.yaml)
+
+    /// `/psci` by name, else a root child whose `compatible` says PSCI.
+    static func psciNode(_ tree: FlattenedDeviceTree) -> FDTNode? {
+        if let node = tree.child(of: tree.root, named: "psci") { return node }
+        for node in tree.children(of: tree.root)
+        where tree.isCompatible(node, with: "arm,psci-1.0") || tree.isCompatible(node, with: "arm,psci-0.2")
+            || tree.isCompatible(node, with: "arm,psci") {
+            return node
+        }
+        return nil
+    }
+
+    static func psci(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> PSCIDescription {
+        guard let property = tree.property("method", of: node) else { throw .unknownPSCIMethod(node: node.offset) }
+        let method = try tree.string(property)
+        let conduit: PSCIConduit
+        if ByteString.equals(method, "smc") { conduit = .smc }
+        else if ByteString.equals(method, "hvc") { conduit = .hvc }
+        else { throw .unknownPSCIMethod(node: node.offset) }
+        return PSCIDescription(
+            conduit: conduit,
+            hasStandardFunctionIDs: tree.isCompatible(node, with: "arm,psci-0.2")
+                || tree.isCompatible(node, with: "arm,psci-1.0"),
+            cpuSuspend: try tree.u32("cpu_suspend", of: node),
+            cpuOff: try tree.u32("cpu_off", of: node),
+            cpuOn: try tree.u32("cpu_on", of: node),
+            migrate: try tree.u32("migrate", of: node))
+    }
+}

@@ -1,0 +1,45 @@
+import XCTest
+@testable import Platform
+
+final class FixedListTests: XCTestCase {
+    func testAppendInsertRemoveAgainstArray() {
+        var list = FixedList<8, Int>()
+        var model: [Int] = []
+        var rng = SplitMix64(seed: 7)
+        for _ in 0..<2000 {
+            switch rng.next() % 3 {
+            case 0:
+                let value = Int(rng.next() % 100)
+                XCTAssertEqual(list.append(value), model.count < 8)
+                if model.count < 8 { model.append(value) }
+            case 1:
+                let at = Int(rng.next() % UInt64(model.count + 1))
+                let value = Int(rng.next() % 100)
+                XCTAssertEqual(list.insert(value, at: at), model.count < 8)
+                if model.count < 8 { model.insert(value, at: at) }
+            default:
+                guard !model.isEmpty else { continue }
+                let at = Int(rng.next() % UInt64(model.count))
+                list.remove(at: at)
+                model.remove(at: at)
+            }
+            XCTAssertEqual(Array(list), model)
+            XCTAssertEqual(list.isFull, model.count == 8)
+        }
+        list.removeAll()
+        XCTAssertTrue(list.isEmpty)
+    }
+}
+
+/// Deterministic generator for property tests (SplitMix64).
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
