@@ -66,6 +66,7 @@ all image: $(B)/hypervisor.bin
 define swiftmodule_rule
 $(B)/$(1).swiftmodule: $(wildcard Sources/$(1)/*.swift) $(foreach d,$($(1)_DEPS),$(B)/$(d).swiftmodule) | $(B)
 	$(SWIFTC) $(SWIFTFLAGS) -module-name $(1) -emit-module -emit-module-path $$@ Sources/$(1)/*.swift
+	@touch $$@   # swiftc leaves an unchanged module's mtime alone
 endef
 $(foreach m,$(LIBS),$(eval $(call swiftmodule_rule,$(m))))
 

@@ -1,0 +1,49 @@
+import AArch64
+import Platform
+import ArchC
+
+/// What the image learns from the DTB before anything else: where the
+/// console is, how to power off, and whether the loader offered semihosting.
+struct BootEnvironment {
+    /// The largest blob we accept; the header's totalsize is checked against it.
+    static let maximumBlobSize = 2 << 20
+    static let semihostingOption: StaticString = "hv.exit=semihosting"
+
+    let tree: FlattenedDeviceTree
+    let platform: PlatformDescription
+    let blob: MemoryRange
+
+    /// Parses the DTB at `address` and sets up the console and power-off.
+    /// On any error there is no console to say so: the caller parks.
+    static func read(dtb address: UInt64) -> BootEnvironment? {
+        guard address != 0, let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { return nil }
+        do throws(FDTError) {
+            let tree = try FlattenedDeviceTree(blobAt: pointer, limit: maximumBlobSize)
+            let platform = try PlatformDescription(tree)
+            if let uart = platform.console, uart.isPL011 { Console.uartBase = uart.registers.base.raw }
+            if let psci = platform.psci { Power.conduit = psci.conduit == .smc ? .smc : .hvc }
+            Power.semihostingAllowed = bootargsContain(tree, semihostingOption)
+            guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
+            return BootEnvironment(tree: tree, platform: platform, blob: blob)
+        } catch {
+            return nil
+        }
+    }
+
+    private static func bootargsContain(_ tree: FlattenedDeviceTree, _ word: StaticString) -> Bool {
+        guard let chosen = tree.node(atPath: "/chosen"),
+              let property = tree.property("bootargs", of: chosen) else { return false }
+        let value = tree.value(of: property)
+        return word.withUTF8Buffer { needle in
+            guard needle.count <= value.count else { return false }
+            var start = 0
+            while start + needle.count <= value.count {
+                var match = true
+                for i in 0..<needle.count where value[start + i] != needle[i] { match = false; break }
+                if match { return true }
+                start += 1
+            }
+            return false
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import AArch64
+import ArchC
+
+/// Layout of the frame Boot/vectors.S saves (in 64-bit words).
+enum ExceptionFrame {
+    static let elr = 31
+    static let spsr = 32
+    static let esr = 33
+    static let far = 34
+}
+
+/// Vector kinds: 4 * group + type (Boot/vectors.S).
+enum ExceptionKind {
+    static let typeNames: [StaticString] = ["synchronous", "IRQ", "FIQ", "SError"]
+    static let groupNames: [StaticString] = ["EL2 with SP_EL0", "EL2", "lower EL (AArch64)", "lower EL (AArch32)"]
+}
+
+/// Every exception the hypervisor does not expect ends here: it says what
+/// happened, with ESR_EL2 / ELR_EL2 / FAR_EL2 decoded, and powers off (a
+/// silent hang is the one outcome `make test` cannot tell from slowness).
+@c(hv_exception)
+func hvException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
+    let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
+    Console.line("")
+    Console.put("exception: unexpected ")
+    Console.put(ExceptionKind.typeNames[Int(kind & 3)])
+    Console.put(" from ")
+    Console.put(ExceptionKind.groupNames[Int(kind >> 2 & 3)])
+    Console.put(": ")
+    Console.line(esr.exceptionClass.name)
+    Console.put("  ESR_EL2 ")
+    Console.hex(esr.raw)
+    Console.put("  ELR_EL2 ")
+    Console.hex(frame[ExceptionFrame.elr])
+    Console.put("  FAR_EL2 ")
+    Console.hex(frame[ExceptionFrame.far])
+    Console.put("  SPSR_EL2 ")
+    Console.hex(frame[ExceptionFrame.spsr])
+    Console.line("")
+    Checks.failed += 1
+    Checks.summary()
+    Power.exit(code: ExitCode.exception)
+}
+
+/// Exit statuses of the image (semihosting), as `make run` returns them.
+enum ExitCode {
+    static let passed: UInt64 = 0
+    static let checksFailed: UInt64 = 1
+    static let exception: UInt64 = 2
+    static let wrongExceptionLevel: UInt64 = 3
+}

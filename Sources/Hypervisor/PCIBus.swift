@@ -1,0 +1,59 @@
+import AArch64
+import Platform
+
+/// PCI functions on the host bridge the DTB describes, with the StreamID
+/// each one's requester ID maps to through the bridge's `iommu-map`.
+struct PCIDevice {
+    let function: PCIFunction
+    let streamID: UInt32?
+    let iommuPhandle: UInt32?
+}
+
+enum PCIBus {
+    static func ecam(_ bridge: PCIHostBridge) -> PCIECAM<MMIORegisterBlock> {
+        PCIECAM(registers: MMIORegisterBlock(base: bridge.ecam.base.raw), bridge: bridge)
+    }
+
+    static func enumerate(_ platform: PlatformDescription) -> [PCIDevice] {
+        guard let bridge = platform.pciHostBridge else {
+            Console.line("pcie: the DTB describes no pci-host-ecam-generic bridge")
+            return []
+        }
+        Console.put("pcie: ECAM ")
+        Console.hex(bridge.ecam.base.raw)
+        Console.put(" + ")
+        Console.hex(bridge.ecam.size)
+        Console.put(", buses ")
+        Console.decimal(UInt64(bridge.firstBus))
+        Console.put("-")
+        Console.decimal(UInt64(bridge.lastBus))
+        if let window = bridge.memory32Window {
+            Console.put(", 32-bit window ")
+            Console.hex(window.cpuAddress.raw)
+            Console.put(" + ")
+            Console.hex(window.size)
+        }
+        Console.line("")
+        var devices: [PCIDevice] = []
+        for function in ecam(bridge).functions {
+            let target = bridge.iommuTarget(forRequesterID: function.address.requesterID)
+            devices.append(PCIDevice(function: function, streamID: target?.streamID, iommuPhandle: target?.iommu))
+            Console.put("pci ")
+            Banner.bdf(function.address)
+            Console.put(" ")
+            Banner.hex4(function.vendorID)
+            Console.put(":")
+            Banner.hex4(function.deviceID)
+            Console.put(" class ")
+            Banner.hexDigits(UInt64(function.classCode), 6)
+            if let sid = target?.streamID {
+                Console.put(" streamid ")
+                Console.hex(UInt64(sid))
+            } else {
+                Console.put(" (no iommu-map entry)")
+            }
+            Console.line("")
+        }
+        return devices
+    }
+}
