@@ -75,6 +75,7 @@ $(B):
 
 $(B)/Hypervisor.o: $(wildcard Sources/Hypervisor/*.swift) $(foreach m,$(LIBS),$(B)/$(m).swiftmodule) $(ARCH_HEADERS)
 	$(SWIFTC) $(SWIFTFLAGS) -module-name Hypervisor -c -o $@ Sources/Hypervisor/*.swift
+	@touch $@
 
 $(B)/%.o: Boot/%.S $(ARCH_HEADERS) | $(B)
 	$(CLANG) $(CFLAGS) -c -o $@ $<
