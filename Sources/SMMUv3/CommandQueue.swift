@@ -106,6 +106,12 @@ public struct CommandQueue: Sendable {
         }
     }
 
+    /// The rejection seen since the last `sync`, handed to the caller once.
+    mutating func takeRejection() -> RejectedCommand? {
+        defer { rejectedInBatch = nil }
+        return rejectedInBatch
+    }
+
     /// GERROR.CMDQ_ERR active: the SMMU stopped at CONS with CONS.ERR naming
     /// why. Record the command, overwrite it with a CMD_SYNC (harmless, always
     /// legal), and acknowledge through GERRORN, which restarts consumption

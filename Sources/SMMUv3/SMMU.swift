@@ -15,8 +15,8 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance> {
     public let mode: TranslationMode
     /// COHACC and `dma-coherent` both: the SMMU snoops the CPU caches.
     public let coherent: Bool
-    public private(set) var commandQueue: CommandQueue
-    public private(set) var eventQueue: EventQueue
+    public internal(set) var commandQueue: CommandQueue
+    public internal(set) var eventQueue: EventQueue
     public let streamTable: StreamTable
     public let pollLimit: Int
     /// Streams with a translating STE, sorted by StreamID.
@@ -232,7 +232,8 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance> {
         var report = GlobalErrorReport(active: active)
         if active & GERROR.commandQueueError != 0 {
             try? commandQueue.recoverIfStopped(registers: registers, memory: memory, cache: &cache, coherent: coherent)
-            report.rejectedCommand = commandQueue.lastRejected
+            // Reported here, so the next `sync` does not report it again.
+            report.rejectedCommand = commandQueue.takeRejection()
         }
         if active & GERROR.eventQueueAbortError != 0 {
             report.eventQueueOverflow = true
