@@ -26,6 +26,8 @@ public struct CommandQueue: Sendable {
     public private(set) var lastRejected: RejectedCommand?
     /// A rejection seen since the last `sync`, reported by that `sync`.
     var rejectedInBatch: RejectedCommand?
+    /// CONS as last read (it only moves forward, so a stale value is conservative).
+    var lastConsumer: QueueIndex
 
     public init(base: PhysAddr, log2Entries: UInt32, pollLimit: Int) {
         self.base = base
@@ -33,6 +35,7 @@ public struct CommandQueue: Sendable {
         self.pollLimit = pollLimit
         published = QueueIndex(0, log2Entries: log2Entries)
         next = published
+        lastConsumer = published
     }
 
     public var byteSize: UInt64 { Command.bytes << UInt64(log2Entries) }
@@ -47,15 +50,18 @@ public struct CommandQueue: Sendable {
     public mutating func push<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
         _ command: Command, registers: R, memory: M, cache: inout C, coherent: Bool
     ) throws(CommandQueueError) {
-        var cons = consumer(registers)
-        if next.isFull(consumer: cons) {
-            publish(registers: registers, memory: memory, cache: &cache, coherent: coherent)
-            var polls = 0
-            while next.isFull(consumer: cons) {
-                try recoverIfStopped(registers: registers, memory: memory, cache: &cache, coherent: coherent)
-                polls += 1
-                if polls > pollLimit { throw .noSpace(prod: next.position, cons: cons.position) }
-                cons = consumer(registers)
+        // CONS is read only when the last value seen says the ring is full.
+        if next.isFull(consumer: lastConsumer) {
+            lastConsumer = consumer(registers)
+            if next.isFull(consumer: lastConsumer) {
+                publish(registers: registers, memory: memory, cache: &cache, coherent: coherent)
+                var polls = 0
+                while next.isFull(consumer: lastConsumer) {
+                    try recoverIfStopped(registers: registers, memory: memory, cache: &cache, coherent: coherent)
+                    polls += 1
+                    if polls > pollLimit { throw .noSpace(prod: next.position, cons: lastConsumer.position) }
+                    lastConsumer = consumer(registers)
+                }
             }
         }
         let slot = slotAddress(next)
@@ -93,12 +99,12 @@ public struct CommandQueue: Sendable {
         try push(.sync(), registers: registers, memory: memory, cache: &cache, coherent: coherent)
         publish(registers: registers, memory: memory, cache: &cache, coherent: coherent)
         var polls = 0
-        var cons = consumer(registers)
-        while !published.isEmpty(consumer: cons) {
+        lastConsumer = consumer(registers)
+        while !published.isEmpty(consumer: lastConsumer) {
             try recoverIfStopped(registers: registers, memory: memory, cache: &cache, coherent: coherent)
             polls += 1
-            if polls > pollLimit { throw .syncTimeout(prod: published.position, cons: cons.position) }
-            cons = consumer(registers)
+            if polls > pollLimit { throw .syncTimeout(prod: published.position, cons: lastConsumer.position) }
+            lastConsumer = consumer(registers)
         }
         if let rejected = rejectedInBatch {
             rejectedInBatch = nil

@@ -30,9 +30,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance> {
 
     /// Read and check the ID registers without touching anything else.
     public static func probe(_ registers: R) throws(SMMUProbeError) -> SMMUFeatures {
-        let features = SMMUFeatures(reading: registers)
-        try features.validate()
-        return features
+        try SMMUFeatures.probe(registers)
     }
 
     /// Bring the SMMU up in the architected order (IHI 0070 6.3.9, 3.5; Linux

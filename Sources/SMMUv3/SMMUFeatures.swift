@@ -77,6 +77,13 @@ public struct SMMUFeatures: Equatable, Sendable {
     public var granule16K: Bool { Self.field(idr5, 5, 1) == 1 }
     public var granule64K: Bool { Self.field(idr5, 6, 1) == 1 }
 
+    /// Read the ID registers and refuse hardware this driver cannot drive.
+    public static func probe<R: RegisterBlock>(_ registers: R) throws(SMMUProbeError) -> SMMUFeatures {
+        let features = SMMUFeatures(reading: registers)
+        try features.validate()
+        return features
+    }
+
     /// Which translation mode this driver uses with this SMMU: stage 2 shares the
     /// P2M (as Xen does); without stage 2 a per-domain stage-1 mirror is kept.
     public var preferredMode: TranslationMode { stage2 ? .stage2 : .stage1 }
