@@ -88,9 +88,11 @@ func runSMMUBenchmarks() {
                 let memory = BenchMemory()
                 let registers = BenchSMMURegisters(idr0: 0x0d44_101b, idr3: ril ? 0x1414 : 0x1014, memory: memory)
                 var allocator = BenchAllocator()
-                guard var smmu = try? SMMU(registers: registers, memory: memory, cache: BenchCache(),
-                                           allocator: &allocator, configuration: SMMUConfiguration(mode: mode))
-                else {
+                var smmu: SMMU<BenchSMMURegisters, BenchMemory, BenchCache>
+                do {
+                    smmu = try SMMU.bringUp(registers: registers, memory: memory, cache: BenchCache(),
+                                            allocator: &allocator, configuration: SMMUConfiguration(mode: mode))
+                } catch {
                     print("bring-up failed")
                     return
                 }

@@ -124,6 +124,7 @@ extension SMMU {
             ste = .stage1(contextDescriptor: d.contextDescriptor, coherent: coherent)
         case .stage2(let d):
             guard features.stage2 else { throw .stage2Unsupported }
+            guard coherent else { throw .stage2NeedsCoherentSMMU }
             guard features.vmid16 || d.vmid <= UInt8.max else { throw .vmidOutOfRange(d.vmid) }
             guard d.root.raw >> UInt64(features.outputAddressBits) == 0 else { throw .rootOutOfRange(d.root) }
             ste = .stage2(vmid: d.vmid, vtcr: d.vtcr, root: d.root)

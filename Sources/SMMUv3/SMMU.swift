@@ -7,7 +7,7 @@ import Translation
 /// for the BASE registers), memory through `M`, cache maintenance through `C`
 /// (used for every structure the SMMU reads when it does not snoop, and as the
 /// DSB ordering memory writes before a register write in every case).
-public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance> {
+public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~Copyable {
     public let registers: R
     public let memory: M
     public var cache: C
@@ -42,10 +42,10 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance> {
     /// Memory is allocated before any register is written; if allocation
     /// fails, what was taken is given back and the SMMU is untouched. A
     /// timeout later leaves the frames with the SMMU (it may still read them).
-    public init<A: ContiguousFrameAllocator>(registers: R, memory: M, cache: C, allocator: inout A,
-                                             configuration: SMMUConfiguration = SMMUConfiguration())
-        throws(BringUpError)
-    {
+    public static func bringUp<A: ContiguousFrameAllocator>(
+        registers: R, memory: M, cache: C, allocator: inout A,
+        configuration: SMMUConfiguration = SMMUConfiguration()
+    ) throws(BringUpError) -> SMMU {
         let features: SMMUFeatures
         do { features = try Self.probe(registers) } catch { throw .refused(error) }
         let mode = configuration.mode ?? features.preferredMode
@@ -83,25 +83,45 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance> {
             for i in 0..<count { memory.zeroFrame(first.adding(UInt64(i))) }
         }
 
+        var smmu = SMMU(registers: registers, memory: memory, cache: cache, features: features, mode: mode,
+                        coherent: coherent, pollLimit: configuration.pollLimit,
+                        streamTable: StreamTable(format: format, streamIDBits: sidBits, base: table.address,
+                                                 baseFrames: tableFrames),
+                        commandQueue: CommandQueue(base: cmdq.address, log2Entries: cmdLog2,
+                                                   pollLimit: configuration.pollLimit),
+                        eventQueue: EventQueue(base: evtq.address, log2Entries: evtLog2))
+        try smmu.enable(tableFrames: tableFrames, commandQueueLog2: cmdLog2, eventQueueLog2: evtLog2,
+                        eventFrames: evtFrames)
+        return smmu
+    }
+
+    init(registers: R, memory: M, cache: C, features: SMMUFeatures, mode: TranslationMode, coherent: Bool,
+         pollLimit: Int, streamTable: StreamTable, commandQueue: CommandQueue, eventQueue: EventQueue) {
         self.registers = registers
         self.memory = memory
         self.cache = cache
         self.features = features
         self.mode = mode
         self.coherent = coherent
-        self.pollLimit = configuration.pollLimit
-        self.streamTable = StreamTable(format: format, streamIDBits: sidBits, base: table.address,
-                                       baseFrames: tableFrames)
-        self.commandQueue = CommandQueue(base: cmdq.address, log2Entries: cmdLog2, pollLimit: configuration.pollLimit)
-        self.eventQueue = EventQueue(base: evtq.address, log2Entries: evtLog2)
+        self.pollLimit = pollLimit
+        self.streamTable = streamTable
+        self.commandQueue = commandQueue
+        self.eventQueue = eventQueue
+    }
 
+    /// Steps 1-8 of the bring-up, on a fully built driver value.
+    mutating func enable(tableFrames: Int, commandQueueLog2 cmdLog2: UInt32, eventQueueLog2 evtLog2: UInt32,
+                         eventFrames evtFrames: Int) throws(BringUpError) {
+        let table = streamTable.base.frame
+        let cmdq = commandQueue.base.frame
+        let evtq = eventQueue.base.frame
         // The zeroed stream table (every STE or L1 descriptor invalid) must be
         // visible to a non-snooping SMMU before STRTAB_BASE points at it.
         if !coherent {
-            self.cache.clean(table.address, bytes: UInt64(tableFrames) << PageSize.shift4K)
-            self.cache.clean(evtq.address, bytes: UInt64(evtFrames) << PageSize.shift4K)
+            cache.clean(table.address, bytes: UInt64(tableFrames) << PageSize.shift4K)
+            cache.clean(evtq.address, bytes: UInt64(evtFrames) << PageSize.shift4K)
         }
-        self.cache.synchronize()
+        cache.synchronize()
 
         // 1. Abort incoming transactions while the SMMU is disabled, then disable.
         try updateGBPA(GBPA.abort)

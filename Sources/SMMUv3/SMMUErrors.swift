@@ -22,6 +22,9 @@ public enum AttachError: Error, Equatable, Sendable {
     case outOfMemory(frames: Int)
     case stage1Unsupported
     case stage2Unsupported
+    /// Stage 2 shares the P2M, whose table writes are not cleaned to PoC: a
+    /// non-coherent SMMU would walk stale entries. Use a stage-1 mirror there.
+    case stage2NeedsCoherentSMMU
     case asidOutOfRange(UInt16)
     case vmidOutOfRange(UInt16)
     /// Stage-1 input size outside what a CD can describe (T0SZ 16...39).

@@ -60,11 +60,8 @@ final class SMMUTests: XCTestCase {
         fake.cr0ack = CR0.smmuEnable
         fake.cr0AckStuck = true
         var allocator = FakeFrameAllocator()
-        XCTAssertThrowsError(try TestSMMU(registers: fake, memory: memory, cache: RecordingCache(memory: memory),
-                                          allocator: &allocator,
-                                          configuration: SMMUConfiguration(pollLimit: 100))) { error in
-            XCTAssertEqual(error as? BringUpError, .cr0AckTimeout(expected: 0, last: CR0.smmuEnable))
-        }
+        XCTAssertEqual(bringUpError(fake, memory, &allocator, SMMUConfiguration(pollLimit: 100)),
+                       .cr0AckTimeout(expected: 0, last: CR0.smmuEnable))
     }
 
     func testOutOfMemoryGivesFramesBackAndLeavesRegistersAlone() {
@@ -72,10 +69,7 @@ final class SMMUTests: XCTestCase {
         let fake = FakeSMMU(profile: .qemu72, memory: memory)
         var allocator = FakeFrameAllocator()
         allocator.limit = allocator.next.adding(2)
-        XCTAssertThrowsError(try TestSMMU(registers: fake, memory: memory, cache: RecordingCache(memory: memory),
-                                          allocator: &allocator)) { error in
-            XCTAssertEqual(error as? BringUpError, .outOfMemory(frames: 16))
-        }
+        XCTAssertEqual(bringUpError(fake, memory, &allocator), .outOfMemory(frames: 16))
         XCTAssertEqual(allocator.freed.count, 2)
         XCTAssertTrue(fake.registerWrites.isEmpty)
     }
@@ -84,10 +78,7 @@ final class SMMUTests: XCTestCase {
         let memory = FakeMemory()
         let fake = FakeSMMU(profile: FakeSMMU.Profile.qemu72.without(1 << 4, idr: 5), memory: memory)
         var allocator = FakeFrameAllocator()
-        XCTAssertThrowsError(try TestSMMU(registers: fake, memory: memory, cache: RecordingCache(memory: memory),
-                                          allocator: &allocator)) { error in
-            XCTAssertEqual(error as? BringUpError, .refused(.no4KGranule(idr5: 0x64)))
-        }
+        XCTAssertEqual(bringUpError(fake, memory, &allocator), .refused(.no4KGranule(idr5: 0x64)))
         XCTAssertTrue(fake.registerWrites.isEmpty)
     }
 

@@ -6,7 +6,7 @@ import Translation
 typealias TestSMMU = SMMU<FakeSMMU, FakeMemory, RecordingCache>
 
 /// A brought-up driver over a fake SMMU and fake RAM.
-struct Harness {
+struct Harness: ~Copyable {
     let memory: FakeMemory
     let fake: FakeSMMU
     var allocator = FakeFrameAllocator()
@@ -16,7 +16,7 @@ struct Harness {
     init(_ profile: FakeSMMU.Profile, configuration: SMMUConfiguration = SMMUConfiguration()) throws {
         memory = FakeMemory()
         fake = FakeSMMU(profile: profile, memory: memory)
-        smmu = try TestSMMU(registers: fake, memory: memory, cache: RecordingCache(memory: memory),
+        smmu = try TestSMMU.bringUp(registers: fake, memory: memory, cache: RecordingCache(memory: memory),
                             allocator: &allocator, configuration: configuration)
     }
 
@@ -60,5 +60,17 @@ struct Harness {
         var events: [SMMUEvent] = []
         let result = smmu.drainEvents { events.append($0) }
         return (events, result)
+    }
+}
+
+/// Bring-up that is expected to fail: the error, or nil if it succeeded.
+func bringUpError(_ fake: FakeSMMU, _ memory: FakeMemory, _ allocator: inout FakeFrameAllocator,
+                  _ configuration: SMMUConfiguration = SMMUConfiguration()) -> BringUpError? {
+    do {
+        _ = try TestSMMU.bringUp(registers: fake, memory: memory, cache: RecordingCache(memory: memory),
+                                 allocator: &allocator, configuration: configuration)
+        return nil
+    } catch {
+        return error
     }
 }
