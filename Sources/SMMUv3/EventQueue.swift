@@ -30,6 +30,9 @@ public struct EventQueue: Sendable {
         registers: R, memory: M, cache: inout C, coherent: Bool, handle: (SMMUEvent) -> Void
     ) -> EventDrainResult {
         let prodRaw = registers.read32(SMMURegister.evtqProd)
+        // Records up to PROD are complete in memory once PROD is read; keep the
+        // record loads after that read (DSB; Linux's readl has the same barrier).
+        cache.synchronize()
         let prod = QueueIndex(prodRaw, log2Entries: log2Entries)
         var result = EventDrainResult()
         let flag = prodRaw & Self.overflowFlag

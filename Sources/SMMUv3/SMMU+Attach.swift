@@ -32,6 +32,16 @@ extension SMMU {
             current.dw0 = abort.dw0
             try push(.cfgiSTE(stream: stream))
             try sync()
+            if new.dw0 == abort.dw0 {
+                // Going to abort (detach): the other dwords are now ignored; clear
+                // them without another invalidation.
+                for i in 1..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
+                    memory.store64(address.adding(UInt64(i) * 8), new[word: i])
+                }
+                if !coherent { cache.clean(address, bytes: StreamTableEntry.bytes) }
+                cache.synchronize()
+                return
+            }
         }
         for i in 1..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
             memory.store64(address.adding(UInt64(i) * 8), new[word: i])

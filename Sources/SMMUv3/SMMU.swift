@@ -48,13 +48,16 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
     ) throws(BringUpError) -> SMMU {
         let features: SMMUFeatures
         do { features = try Self.probe(registers) } catch { throw .refused(error) }
-        let mode = configuration.mode ?? features.preferredMode
+        let coherent = features.coherentAccess && configuration.dmaCoherent
+        // Stage 2 shares the P2M, whose writes nobody cleans to PoC: a
+        // non-coherent SMMU gets the stage-1 mirror when it has stage 1.
+        let mode = configuration.mode
+            ?? (features.stage2 && (coherent || !features.stage1) ? .stage2 : .stage1)
         switch mode {
         case .stage1 where !features.stage1: throw .refused(.noTranslationStage)
         case .stage2 where !features.stage2: throw .refused(.noTranslationStage)
         default: break
         }
-        let coherent = features.coherentAccess && configuration.dmaCoherent
         let cmdLog2 = min(configuration.commandQueueLog2Entries, UInt32(features.commandQueueLog2Max))
         let evtLog2 = min(configuration.eventQueueLog2Entries, UInt32(features.eventQueueLog2Max))
         let sidBits = min(features.streamIDBits, configuration.maximumStreamIDBits)
