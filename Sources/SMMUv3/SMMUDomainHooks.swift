@@ -7,7 +7,7 @@ import Translation
 /// `iommu` and `observer`; attach streams to `domain(vttbr:vtcr:)`.
 ///
 /// ```
-/// let hooks = try SMMUDomainHooks(handle: smmu, asid: 1, ipaBits: 40, pool: mirrorPool, allocator: &frames)
+/// let hooks = try SMMUDomainHooks.make(handle: smmu, asid: 1, ipaBits: 40, pool: mirrorPool, allocator: &frames)
 /// var p2m = try P2M(configuration: cfg, memory: mem, pool: p2mPool, tlb: tlb,
 ///                   iommu: hooks, listener: listener, observer: hooks)
 /// try smmu.smmu.attach(sid, to: hooks.domain(vttbr: p2m.vttbr, vtcr: p2m.vtcr), allocator: &frames)
@@ -22,13 +22,19 @@ public final class SMMUDomainHooks<R: RegisterBlock, M: PhysicalMemory, C: Cache
 
     /// In stage-1 mode, builds the mirror (with `asid`, covering `ipaBits`, its
     /// tables from `pool`); in stage-2 mode `asid` and `pool` are unused.
-    public init<A: ContiguousFrameAllocator>(handle: SMMUHandle<R, M, C>, asid: UInt16, ipaBits: Int, pool: Pool,
-                                             allocator: inout A) throws(Stage1MirrorError) {
-        self.handle = handle
-        stage2 = SMMUStage2Invalidator(handle: handle)
-        mirror = handle.smmu.mode == .stage1
-            ? try Stage1Mirror(handle: handle, asid: asid, inputBits: ipaBits, pool: pool, allocator: &allocator)
+    public static func make<A: ContiguousFrameAllocator>(
+        handle: SMMUHandle<R, M, C>, asid: UInt16, ipaBits: Int, pool: Pool, allocator: inout A
+    ) throws(Stage1MirrorError) -> SMMUDomainHooks {
+        let mirror = handle.smmu.mode == .stage1
+            ? try Stage1Mirror.make(handle: handle, asid: asid, inputBits: ipaBits, pool: pool, allocator: &allocator)
             : nil
+        return SMMUDomainHooks(handle: handle, mirror: mirror)
+    }
+
+    init(handle: SMMUHandle<R, M, C>, mirror: Stage1Mirror<R, M, C, Pool>?) {
+        self.handle = handle
+        self.mirror = mirror
+        stage2 = SMMUStage2Invalidator(handle: handle)
     }
 
     public var mode: TranslationMode { mirror == nil ? .stage2 : .stage1 }

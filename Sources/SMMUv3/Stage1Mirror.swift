@@ -44,8 +44,10 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     static var lineBytes: UInt64 { 64 }
 
     /// Build an empty mirror of `inputBits` IPA bits (the P2M's), with its CD.
-    public init<A: ContiguousFrameAllocator>(handle: SMMUHandle<R, M, C>, asid: UInt16, inputBits: Int, pool: Pool,
-                                             allocator: inout A) throws(Stage1MirrorError) {
+    /// (A static factory: Embedded Swift allows no generic initialisers in classes.)
+    public static func make<A: ContiguousFrameAllocator>(
+        handle: SMMUHandle<R, M, C>, asid: UInt16, inputBits: Int, pool: Pool, allocator: inout A
+    ) throws(Stage1MirrorError) -> Stage1Mirror {
         let geometry: TableGeometry
         do {
             geometry = try TableGeometry(stage1InputBits: inputBits, outputBits: handle.smmu.features.outputAddressBits)
@@ -67,8 +69,13 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
             pool.freeTablePage(root)
             throw .domain(error)
         }
+        return Stage1Mirror(handle: handle, table: TranslationTable(geometry: geometry, root: root), domain: domain,
+                            pool: pool)
+    }
+
+    init(handle: SMMUHandle<R, M, C>, table: TranslationTable<Stage1Format>, domain: Stage1Domain, pool: Pool) {
         self.handle = handle
-        self.table = TranslationTable(geometry: geometry, root: root)
+        self.table = table
         self.domain = domain
         self.pool = pool
         self.tablePagesInUse = 1

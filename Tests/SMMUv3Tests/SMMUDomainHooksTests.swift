@@ -10,7 +10,7 @@ typealias HookedP2M = P2M<FakeMemory, TestTablePool, CountingTLB, TestHooks, Hol
 final class SMMUDomainHooksTests: XCTestCase {
     func runScenario(_ profile: FakeSMMU.Profile, expecting mode: TranslationMode) throws {
         var h = try HookHarness(profile)
-        let hooks = try TestHooks(handle: h.handle, asid: 1, ipaBits: 39, pool: h.mirrorPool(), allocator: &h.allocator)
+        let hooks = try TestHooks.make(handle: h.handle, asid: 1, ipaBits: 39, pool: h.mirrorPool(), allocator: &h.allocator)
         XCTAssertEqual(hooks.mode, mode)
         var p2m = try HookedP2M(configuration: P2MConfiguration(vmid: 2, ipaBits: 39, paRange: .bits44, vmidWidth: .bits8),
                                 memory: h.memory, pool: h.p2mPool(), tlb: CountingTLB(), iommu: hooks,

@@ -12,7 +12,7 @@ final class Stage1MirrorTests: XCTestCase {
 
     /// A P2M whose observer and IOMMU hook are one mirror (`p2m.observer`), with edu attached to it.
     func makeP2M(_ h: inout HookHarness, mirrorPages: Int = 64) throws -> MirrorP2M {
-        let mirror = try TestMirror(handle: h.handle, asid: 1, inputBits: 39, pool: h.mirrorPool(count: mirrorPages),
+        let mirror = try TestMirror.make(handle: h.handle, asid: 1, inputBits: 39, pool: h.mirrorPool(count: mirrorPages),
                                     allocator: &h.allocator)
         let p2m = try MirrorP2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 39, paRange: .bits44, vmidWidth: .bits8),
                                 memory: h.memory, pool: h.p2mPool(), tlb: CountingTLB(), iommu: mirror,
