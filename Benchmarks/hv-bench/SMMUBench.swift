@@ -120,4 +120,75 @@ func runSMMUBenchmarks() {
         }
     }
     print("(without RIL, more than \(InvalidationPlanner.defaultMaximumCommands) pages fall back to one TLBI_NH_ASID / TLBI_S12_VMALL)")
+    runP2MFlushThroughSMMU()
+}
+
+private struct BenchPool: TablePageSource {
+    let memory: BenchMemory
+    var next: UInt64
+    var free: [MFN] = []
+    var remaining: Int
+    mutating func allocateTablePage() -> MFN? {
+        let frame: MFN
+        if let f = free.popLast() { frame = f } else {
+            guard remaining > 0 else { return nil }
+            remaining -= 1
+            frame = MFN(raw: next)
+            next += 1
+        }
+        memory.zeroFrame(frame)
+        return frame
+    }
+    mutating func freeTablePage(_ frame: MFN) { free.append(frame) }
+    var availableTablePages: Int { free.count + remaining }
+}
+
+private struct BenchTLB: TLBMaintenance {
+    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {}
+    mutating func invalidateVMID(_ vmid: UInt16) {}
+    mutating func synchronize() {}
+}
+
+/// The whole path: P2M unmap + commit, forwarded by `SMMUDomainHooks` (stage-1
+/// mirror or shared stage 2) to the SMMU's command queue.
+private func runP2MFlushThroughSMMU() {
+    print("== smmu: P2M unmap + commit through SMMUDomainHooks (P2M full-flush threshold 512 pages) ==")
+    print("pages      RIL  mode     TLBI cmds  CMD_SYNCs")
+    for ril in [true, false] {
+        for mode in [TranslationMode.stage1, .stage2] {
+            for pages: UInt64 in [1, 16, 512, 262_144] {
+                let memory = BenchMemory()
+                let registers = BenchSMMURegisters(idr0: 0x0d44_101b, idr3: ril ? 0x1414 : 0x1014, memory: memory)
+                var allocator = BenchAllocator()
+                let handle: SMMUHandle<BenchSMMURegisters, BenchMemory, BenchCache>
+                do throws(BringUpError) {
+                    handle = SMMUHandle(try SMMU.bringUp(registers: registers, memory: memory, cache: BenchCache(),
+                                                         allocator: &allocator, configuration: SMMUConfiguration(mode: mode)))
+                } catch { return print("bring-up failed") }
+                let hooks: SMMUDomainHooks<BenchSMMURegisters, BenchMemory, BenchCache, BenchPool>
+                do throws(Stage1MirrorError) {
+                    hooks = try SMMUDomainHooks.make(handle: handle, asid: 1, ipaBits: 39,
+                                                     pool: BenchPool(memory: memory, next: 0x80000, remaining: 2048),
+                                                     allocator: &allocator)
+                } catch { return print("mirror failed") }
+                do throws(P2MError) {
+                    var p2m = try P2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 39, paRange: .bits44,
+                                                                      vmidWidth: .bits16),
+                                      memory: memory, pool: BenchPool(memory: memory, next: 0x90000, remaining: 2048),
+                                      tlb: BenchTLB(), iommu: hooks, listener: NoEntryListener(), observer: hooks)
+                    var batch = FlushBatch(releaser: NoHeldReferences())
+                    try p2m.map(GFN(raw: 0x40000), to: MFN(raw: 0x40000), count: pages, as: .ramRW, flushing: &batch)
+                    p2m.commit(&batch)
+                    let commandsBefore = registers.consumed, syncsBefore = registers.syncs
+                    try p2m.unmap(GFN(raw: 0x40000), count: pages, flushing: &batch)
+                    p2m.commit(&batch)
+                    let commands = registers.consumed - commandsBefore
+                    let syncs = registers.syncs - syncsBefore
+                    func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+                    print(pad(String(pages), 11) + pad(ril ? "yes" : "no", 5) + pad(mode == .stage1 ? "stage-1" : "stage-2", 9)
+                          + pad(String(commands - syncs), 11) + String(syncs))
+                } catch { return print("p2m failed: \(error)") }
+            }
+        }
+    }
 }

@@ -10,8 +10,6 @@ public enum BringUpError: Error, Equatable, Sendable {
     /// GBPA.UPDATE stayed set.
     case gbpaUpdateTimeout(last: UInt32)
     case irqCtrlAckTimeout(expected: UInt32, last: UInt32)
-    /// A configuration value the SMMU cannot take (queue larger than IDR1 allows...).
-    case unsupportedQueueSize(log2Entries: UInt32, maximum: Int)
     case commandQueue(CommandQueueError)
 }
 

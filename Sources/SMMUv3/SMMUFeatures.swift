@@ -100,7 +100,6 @@ public struct SMMUFeatures: Equatable, Sendable {
         guard commandQueueLog2Max >= 1 && eventQueueLog2Max >= 1 else {
             throw .queuesTooSmall(commandLog2: commandQueueLog2Max, eventLog2: eventQueueLog2Max)
         }
-        guard streamIDBits > 0 || !twoLevelStreamTable else { throw .noStreamIDs }
     }
 }
 
@@ -125,5 +124,4 @@ public enum SMMUProbeError: Error, Equatable, Sendable {
     /// IDR1.QUEUES_PRESET/TABLES_PRESET: fixed tables or queues; not supported.
     case presetTablesOrQueues(idr1: UInt32)
     case queuesTooSmall(commandLog2: Int, eventLog2: Int)
-    case noStreamIDs
 }

@@ -50,5 +50,6 @@ final class SMMUFeaturesTests: XCTestCase {
         XCTAssertEqual(refusal(0x0e40_101a), .stallForced)                   // STALL_MODEL = 2
         XCTAssertEqual(refusal(0x0d40_101a, 0x1273_0010), .relativeBaseAddresses)
         XCTAssertEqual(refusal(0x0d40_101a, 0x2273_0010), .presetTablesOrQueues(idr1: 0x2273_0010))
+        XCTAssertEqual(refusal(0x0d40_101a, 0x0003_0010), .queuesTooSmall(commandLog2: 0, eventLog2: 3))
     }
 }
