@@ -49,10 +49,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
         let features: SMMUFeatures
         do { features = try Self.probe(registers) } catch { throw .refused(error) }
         let coherent = features.coherentAccess && configuration.dmaCoherent
-        // Stage 2 shares the P2M, whose writes nobody cleans to PoC: a
-        // non-coherent SMMU gets the stage-1 mirror when it has stage 1.
-        let mode = configuration.mode
-            ?? (features.stage2 && (coherent || !features.stage1) ? .stage2 : .stage1)
+        let mode = configuration.mode ?? features.preferredMode(coherent: coherent)
         switch mode {
         case .stage1 where !features.stage1: throw .refused(.noTranslationStage)
         case .stage2 where !features.stage2: throw .refused(.noTranslationStage)

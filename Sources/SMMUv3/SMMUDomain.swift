@@ -20,6 +20,9 @@ public struct Stage2Domain: Equatable, Sendable {
     public static let vttbrVMIDShift: UInt64 = 48
     public static let vttbrBaddrMask: UInt64 = 0x0000_FFFF_FFFF_FFFE
 
+    /// From the P2M's own registers (`p2m.vttbr`, `p2m.vtcr`).
+    public init(vttbr: VTTBR, vtcr: VTCR) { self.init(vttbr: vttbr.raw, vtcr: vtcr.raw) }
+
     public init(vttbr: UInt64, vtcr: UInt64) {
         self.init(vmid: UInt16(truncatingIfNeeded: vttbr >> Self.vttbrVMIDShift),
                   root: PhysAddr(vttbr & Self.vttbrBaddrMask), vtcr: vtcr)

@@ -42,7 +42,7 @@ public final class SMMUDomainHooks<R: RegisterBlock, M: PhysicalMemory, C: Cache
     /// What to attach the domain's streams to: the mirror's CD, or the P2M itself.
     public func domain(vttbr: VTTBR, vtcr: VTCR) -> SMMUDomain {
         if let mirror { return .stage1(mirror.domain) }
-        return .stage2(Stage2Domain(vttbr: vttbr.raw, vtcr: vtcr.raw))
+        return .stage2(Stage2Domain(vttbr: vttbr, vtcr: vtcr))
     }
 
     public func prepare(_ gfn: GFN, count: UInt64) -> Bool { mirror?.prepare(gfn, count: count) ?? true }

@@ -86,7 +86,11 @@ public struct SMMUFeatures: Equatable, Sendable {
 
     /// Which translation mode this driver uses with this SMMU: stage 2 shares the
     /// P2M (as Xen does); without stage 2 a per-domain stage-1 mirror is kept.
-    public var preferredMode: TranslationMode { stage2 ? .stage2 : .stage1 }
+    /// The P2M's table writes are not cleaned to PoC, so a non-coherent SMMU
+    /// gets the mirror whenever it has stage 1.
+    public func preferredMode(coherent: Bool) -> TranslationMode {
+        stage2 && (coherent || !stage1) ? .stage2 : .stage1
+    }
 
     /// Refuse hardware this driver cannot drive, naming the reason.
     public func validate() throws(SMMUProbeError) {

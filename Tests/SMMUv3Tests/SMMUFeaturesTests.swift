@@ -24,7 +24,7 @@ final class SMMUFeaturesTests: XCTestCase {
         XCTAssertTrue(f.rangeInvalidation)
         XCTAssertEqual(f.outputAddressBits, 44)
         XCTAssertTrue(f.granule4K && f.granule16K && f.granule64K)
-        XCTAssertEqual(f.preferredMode, .stage1)
+        XCTAssertEqual(f.preferredMode(coherent: true), .stage1)
         try f.validate()
     }
 
@@ -32,7 +32,8 @@ final class SMMUFeaturesTests: XCTestCase {
         let f = SMMUFeatures(idr0: 0x0d44_101b, idr1: 0x0273_0010, idr3: 0x1414, idr5: 0x74)
         XCTAssertTrue(f.stage1 && f.stage2)
         XCTAssertTrue(f.vmid16)
-        XCTAssertEqual(f.preferredMode, .stage2)
+        XCTAssertEqual(f.preferredMode(coherent: true), .stage2)
+        XCTAssertEqual(f.preferredMode(coherent: false), .stage1)
         try f.validate()
     }
 

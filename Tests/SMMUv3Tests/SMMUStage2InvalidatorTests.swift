@@ -16,7 +16,7 @@ final class SMMUStage2InvalidatorTests: XCTestCase {
                                 memory: h.memory, pool: h.p2mPool(), tlb: CountingTLB(),
                                 iommu: SMMUStage2Invalidator(handle: h.handle), listener: HoldingListener(),
                                 observer: NoChangeObserver())
-        let domain = Stage2Domain(vttbr: p2m.vttbr.raw, vtcr: p2m.vtcr.raw)
+        let domain = Stage2Domain(vttbr: p2m.vttbr, vtcr: p2m.vtcr)
         XCTAssertEqual(domain.vmid, 3)
         XCTAssertEqual(domain.root, p2m.root.address)
         try h.handle.smmu.attach(edu, to: .stage2(domain), allocator: &h.allocator)
