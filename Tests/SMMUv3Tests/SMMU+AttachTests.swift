@@ -233,4 +233,41 @@ final class SMMUAttachTests: XCTestCase {
         _ = h.fake.dma(stream: 0x10, iova: iova, write: false)
         XCTAssertFalse(h.memory.staleDeviceReads.isEmpty)
     }
+
+    func testSingleDwordChangeIsWrittenInPlace() throws {
+        var h = try Harness(.qemu10)
+        let (d, _) = h.stage2Domain(vmid: 1)
+        try h.smmu.attach(edu, to: .stage2(d), allocator: &h.allocator)
+        let mark = h.fake.consumedCommands.count
+        // Same table, new VMID: only dw2 changes, so no abort interlude.
+        try h.smmu.attach(edu, to: .stage2(Stage2Domain(vmid: 2, root: d.root, vtcr: d.vtcr)), allocator: &h.allocator)
+        XCTAssertEqual(Array(h.fake.consumedCommands[mark...]), [.cfgiSTE(stream: edu), .sync()])
+        XCTAssertEqual(h.smmu.entry(for: edu), .stage2(vmid: 2, vtcr: d.vtcr, root: d.root))
+        XCTAssertEqual(h.fake.steViolations, [])
+    }
+
+    func testLinearStreamTableTranslates() throws {
+        var h = try Harness(.qemu72, configuration: SMMUConfiguration(maximumStreamIDBits: 6))
+        var (domain, tables) = try h.stage1Domain(asid: 4)
+        h.map(&tables, iova, to: pa)
+        try h.smmu.attach(edu, to: .stage1(domain), allocator: &h.allocator)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: iova, write: false).0, .ok(PhysAddr(pa)))
+        XCTAssertEqual(h.fake.dma(stream: 0x11, iova: iova, write: false).0, .fault(.badSTE))
+        XCTAssertEqual(h.fake.dma(stream: 0x40, iova: iova, write: false).0, .fault(.badStreamID))
+    }
+
+    /// The fake caches configurations: an STE rewritten without CFGI_STE is not seen.
+    func testFakeCatchesAMissingConfigurationInvalidation() throws {
+        var h = try Harness(.qemu72)
+        var (domain, tables) = try h.stage1Domain(asid: 1)
+        h.map(&tables, iova, to: pa)
+        try h.smmu.attach(edu, to: .stage1(domain), allocator: &h.allocator)
+        _ = h.fake.dma(stream: 0x10, iova: iova, write: false)
+        let address = h.smmu.streamTable.entryAddress(edu, memory: h.memory)!
+        h.memory.store64(address, StreamTableEntry.abort().dw0)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: iova, write: false).0, .ok(PhysAddr(pa)))
+        try h.smmu.push(.cfgiSTE(stream: edu))
+        try h.smmu.sync()
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: iova, write: false).0, .aborted)
+    }
 }
