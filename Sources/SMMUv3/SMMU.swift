@@ -185,8 +185,12 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
         }
     }
 
-    /// GBPA: write the value with UPDATE, wait for UPDATE to clear (IHI 0070 6.3.14).
+    /// GBPA: wait for any update in flight, write the value with UPDATE, wait
+    /// for UPDATE to clear (IHI 0070 6.3.14: a write while UPDATE is 1 is lost).
     func updateGBPA(_ value: UInt32) throws(BringUpError) {
+        try pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) { (last: UInt32) -> BringUpError in
+            .gbpaUpdateTimeout(last: last)
+        }
         registers.write32(SMMURegister.gbpa, value | GBPA.update)
         try pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) { (last: UInt32) -> BringUpError in
             .gbpaUpdateTimeout(last: last)
