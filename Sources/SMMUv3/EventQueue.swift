@@ -1,0 +1,78 @@
+import AArch64
+import Translation
+
+/// The event queue, as its single consumer (IHI 0070 3.5, 7.2).
+public struct EventQueue: Sendable {
+    public let base: PhysAddr
+    public let log2Entries: UInt32
+    public private(set) var consumed: QueueIndex
+    /// OVFLG as last acknowledged (EVTQ_CONS bit 31 mirrors EVTQ_PROD bit 31).
+    var overflowAcknowledged: UInt32 = 0
+
+    public static let overflowFlag: UInt32 = 1 << 31
+
+    public init(base: PhysAddr, log2Entries: UInt32) {
+        self.base = base
+        self.log2Entries = log2Entries
+        consumed = QueueIndex(0, log2Entries: log2Entries)
+    }
+
+    public var byteSize: UInt64 { SMMUEvent.bytes << UInt64(log2Entries) }
+
+    /// Read every record the SMMU has written, hand each to `handle`, and free
+    /// the entries. Overflow is reported both ways an SMMU signals it: the
+    /// architected EVTQ_PROD.OVFLG toggle (acknowledged by copying it to
+    /// EVTQ_CONS) and GERROR.EVTQ_ABT_ERR, which is what QEMU 7.2 raises
+    /// instead (HARDWARE.md section 5; acknowledged through GERRORN). At most
+    /// one queue's worth is read per call, so a device faulting continuously
+    /// cannot keep the caller here.
+    public mutating func drain<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
+        registers: R, memory: M, cache: inout C, coherent: Bool, handle: (SMMUEvent) -> Void
+    ) -> EventDrainResult {
+        let prodRaw = registers.read32(SMMURegister.evtqProd)
+        // Records up to PROD are complete in memory once PROD is read; keep the
+        // record loads after that read (DSB; Linux's readl has the same barrier).
+        cache.synchronize()
+        let prod = QueueIndex(prodRaw, log2Entries: log2Entries)
+        var result = EventDrainResult()
+        let flag = prodRaw & Self.overflowFlag
+        if flag != overflowAcknowledged {
+            result.overflowed = true
+            overflowAcknowledged = flag
+        }
+        var budget = consumed.entries
+        while !prod.isEmpty(consumer: consumed) && budget > 0 {
+            let slot = base.adding(UInt64(consumed.index) * SMMUEvent.bytes)
+            // The SMMU wrote the record behind the cache: drop any stale line first.
+            if !coherent {
+                cache.cleanAndInvalidate(slot, bytes: SMMUEvent.bytes)
+                cache.synchronize()
+            }
+            let event = SMMUEvent(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8)),
+                                  dw2: memory.load64(slot.adding(16)), dw3: memory.load64(slot.adding(24)))
+            handle(event)
+            result.count += 1
+            consumed = consumed.advanced()
+            budget -= 1
+        }
+        registers.write32(SMMURegister.evtqCons, consumed.position | overflowAcknowledged)
+        let gerror = registers.read32(SMMURegister.gerror)
+        let gerrorn = registers.read32(SMMURegister.gerrorn)
+        if (gerror ^ gerrorn) & GERROR.eventQueueAbortError != 0 {
+            result.overflowed = true
+            registers.write32(SMMURegister.gerrorn, gerrorn ^ GERROR.eventQueueAbortError)
+        }
+        return result
+    }
+}
+
+public struct EventDrainResult: Equatable, Sendable {
+    /// Records read in this call.
+    public var count: Int = 0
+    /// Events were lost since the previous drain.
+    public var overflowed: Bool = false
+    public init(count: Int = 0, overflowed: Bool = false) {
+        self.count = count
+        self.overflowed = overflowed
+    }
+}

@@ -1,2 +1,0 @@
-/// Module SMMUv3: see DESIGN.md.
-import AArch64

@@ -1,0 +1,166 @@
+import AArch64
+import Translation
+
+extension SMMU {
+    /// Write `new` into the live STE at `address` so that the SMMU, which may
+    /// fetch any dword at any time with only 64-bit single-copy atomicity
+    /// (IHI 0070 3.21.3), never sees a valid, translating entry made of old
+    /// and new dwords:
+    /// - the entry does not translate now (V=0, or Config=abort): write
+    ///   dw1..dw7, clean, DSB, then dw0, clean, CFGI_STE + CMD_SYNC;
+    /// - only one dword differs: write it in place, CFGI_STE + CMD_SYNC;
+    /// - otherwise break first: dw0 = abort, CFGI_STE + CMD_SYNC, then as above.
+    mutating func installEntry(_ new: StreamTableEntry, for stream: StreamID, at address: PhysAddr)
+        throws(CommandQueueError)
+    {
+        var current = streamTable.readEntry(at: address, memory: memory)
+        guard current != new else { return }
+        var differing = 0
+        for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] { differing += 1 }
+        let live = current.isValid && current.config & 0b100 != 0
+        if live && differing == 1 {
+            for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
+                storeSTEWord(i, new[word: i], at: address)
+            }
+            try push(.cfgiSTE(stream: stream))
+            try sync()
+            return
+        }
+        if live {
+            let abort = StreamTableEntry.abort()
+            storeSTEWord(0, abort.dw0, at: address)
+            current.dw0 = abort.dw0
+            try push(.cfgiSTE(stream: stream))
+            try sync()
+            if new.dw0 == abort.dw0 {
+                // Going to abort (detach): the other dwords are now ignored; clear
+                // them without another invalidation.
+                for i in 1..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
+                    memory.store64(address.adding(UInt64(i) * 8), new[word: i])
+                }
+                if !coherent { cache.clean(address, bytes: StreamTableEntry.bytes) }
+                cache.synchronize()
+                return
+            }
+        }
+        for i in 1..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
+            memory.store64(address.adding(UInt64(i) * 8), new[word: i])
+        }
+        if !coherent { cache.clean(address, bytes: StreamTableEntry.bytes) }
+        cache.synchronize()
+        storeSTEWord(0, new.dw0, at: address)
+        try push(.cfgiSTE(stream: stream))
+        try sync()
+    }
+
+    mutating func storeSTEWord(_ i: Int, _ value: UInt64, at address: PhysAddr) {
+        let wordAddress = address.adding(UInt64(i) * 8)
+        memory.store64(wordAddress, value)
+        if !coherent { cache.clean(wordAddress, bytes: 8) }
+        cache.synchronize()
+    }
+
+    /// The STE `stream` currently has (nil if its L2 array does not exist).
+    public func entry(for stream: StreamID) -> StreamTableEntry? {
+        streamTable.entryAddress(stream, memory: memory).map { streamTable.readEntry(at: $0, memory: memory) }
+    }
+
+    // MARK: Domains
+
+    /// Allocate and write the CD of a stage-1 domain whose table (built with
+    /// the stage-1 descriptor format) is rooted at `root`. Give each distinct
+    /// table its own ASID (QEMU's IOTLB is keyed by ASID alone, trap 7).
+    public mutating func makeStage1Domain<A: ContiguousFrameAllocator>(
+        asid: UInt16, root: MFN, inputBits: Int, mair: UInt64, allocator: inout A
+    ) throws(AttachError) -> Stage1Domain {
+        guard features.stage1 else { throw .stage1Unsupported }
+        guard features.asid16 || asid <= UInt8.max else { throw .asidOutOfRange(asid) }
+        let t0sz = UInt64(64 - inputBits)
+        guard inputBits > 0 && inputBits <= 64, ContextDescriptor.t0szRange.contains(t0sz) else {
+            throw .inputBitsOutOfRange(inputBits)
+        }
+        guard root.address.raw >> UInt64(features.outputAddressBits) == 0 else { throw .rootOutOfRange(root.address) }
+        for a in attachments {
+            if case .stage1(let d) = a.domain, d.asid == asid { throw .domainInUse(asid: asid) }
+        }
+        if freeContextDescriptors.isEmpty {
+            guard let frame = allocator.allocateContiguous(count: 1, alignmentFrames: 1) else {
+                throw .outOfMemory(frames: 1)
+            }
+            memory.zeroFrame(frame)
+            let perFrame = PageSize.bytes4K / ContextDescriptor.bytes
+            for i in (0..<perFrame).reversed() {
+                freeContextDescriptors.append(frame.address.adding(i * ContextDescriptor.bytes))
+            }
+        }
+        let slot = freeContextDescriptors.removeLast()
+        let cd = ContextDescriptor.stage1(asid: asid, root: root.address, inputBits: inputBits,
+                                          ipsCode: features.outputAddressSizeCode, mair: mair, coherent: coherent)
+        // dw1..dw7 first, dw0 (V) last: no STE points here yet, but the order
+        // costs nothing and keeps the rule uniform.
+        for i in 1..<ContextDescriptor.dwordCount { memory.store64(slot.adding(UInt64(i) * 8), cd[word: i]) }
+        cache.synchronize()
+        memory.store64(slot, cd.dw0)
+        if !coherent { cache.clean(slot, bytes: ContextDescriptor.bytes) }
+        cache.synchronize()
+        return Stage1Domain(asid: asid, root: root.address, inputBits: inputBits, contextDescriptor: slot)
+    }
+
+    /// Retire a stage-1 domain once no stream uses it: its CD is cleared, its
+    /// ASID's TLB entries are invalidated (so a later domain reusing the ASID
+    /// starts clean) and the CD slot is reused.
+    public mutating func releaseStage1Domain(_ domain: Stage1Domain) throws(AttachError) {
+        for a in attachments where a.domain == .stage1(domain) { throw .domainInUse(asid: domain.asid) }
+        for i in 0..<ContextDescriptor.dwordCount { memory.store64(domain.contextDescriptor.adding(UInt64(i) * 8), 0) }
+        if !coherent { cache.clean(domain.contextDescriptor, bytes: ContextDescriptor.bytes) }
+        do {
+            try push(.tlbiNHASID(asid: domain.asid))
+            try sync()
+        } catch {
+            throw .commandQueue(error)
+        }
+        freeContextDescriptors.append(domain.contextDescriptor)
+    }
+
+    /// Point `stream` at `domain`: stage 1 through the domain's CD, stage 2
+    /// straight at the domain's P2M. Re-attaching to another domain goes
+    /// through an abort STE (several dwords change).
+    public mutating func attach<A: ContiguousFrameAllocator>(_ stream: StreamID, to domain: SMMUDomain,
+                                                             allocator: inout A) throws(AttachError) {
+        let ste: StreamTableEntry
+        switch domain {
+        case .stage1(let d):
+            guard features.stage1 else { throw .stage1Unsupported }
+            ste = .stage1(contextDescriptor: d.contextDescriptor, coherent: coherent)
+        case .stage2(let d):
+            guard features.stage2 else { throw .stage2Unsupported }
+            guard coherent else { throw .stage2NeedsCoherentSMMU }
+            guard features.vmid16 || d.vmid <= UInt8.max else { throw .vmidOutOfRange(d.vmid) }
+            guard d.root.raw >> UInt64(features.outputAddressBits) == 0 else { throw .rootOutOfRange(d.root) }
+            ste = .stage2(vmid: d.vmid, vtcr: d.vtcr, root: d.root)
+        }
+        let address = try streamTable.ensureEntry(stream, memory: memory, cache: &cache, coherent: coherent,
+                                                  allocator: &allocator)
+        do { try installEntry(ste, for: stream, at: address) } catch { throw .commandQueue(error) }
+        let record = Attachment(stream: stream, domain: domain)
+        if let i = attachments.firstIndex(where: { $0.stream >= stream }) {
+            if attachments[i].stream == stream { attachments[i] = record } else { attachments.insert(record, at: i) }
+        } else {
+            attachments.append(record)
+        }
+    }
+
+    /// Make `stream` abort all its DMA (V=1, Config=abort, no events).
+    public mutating func detach(_ stream: StreamID) throws(AttachError) {
+        guard let i = attachments.firstIndex(where: { $0.stream == stream }),
+              let address = streamTable.entryAddress(stream, memory: memory)
+        else { throw .notAttached(stream) }
+        do { try installEntry(.abort(), for: stream, at: address) } catch { throw .commandQueue(error) }
+        attachments.remove(at: i)
+    }
+
+    /// Which domain `stream` is attached to.
+    public func domain(of stream: StreamID) -> SMMUDomain? {
+        attachments.first(where: { $0.stream == stream })?.domain
+    }
+}

@@ -1,0 +1,280 @@
+import AArch64
+import Translation
+
+/// The SMMUv3 driver: one instance per SMMU.
+///
+/// Registers go through `R` (32-bit accesses for 32-bit registers, 64-bit only
+/// for the BASE registers), memory through `M`, cache maintenance through `C`
+/// (used for every structure the SMMU reads when it does not snoop, and as the
+/// DSB ordering memory writes before a register write in every case).
+public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~Copyable {
+    public let registers: R
+    public let memory: M
+    public var cache: C
+    public let features: SMMUFeatures
+    public let mode: TranslationMode
+    /// COHACC and `dma-coherent` both: the SMMU snoops the CPU caches.
+    public let coherent: Bool
+    public internal(set) var commandQueue: CommandQueue
+    public internal(set) var eventQueue: EventQueue
+    public let streamTable: StreamTable
+    public let pollLimit: Int
+    /// Streams with a translating STE, sorted by StreamID.
+    public internal(set) var attachments: [Attachment] = []
+    var freeContextDescriptors: [PhysAddr] = []
+
+    public struct Attachment: Equatable, Sendable {
+        public var stream: StreamID
+        public var domain: SMMUDomain
+    }
+
+    /// Read and check the ID registers without touching anything else.
+    public static func probe(_ registers: R) throws(SMMUProbeError) -> SMMUFeatures {
+        try SMMUFeatures.probe(registers)
+    }
+
+    /// Bring the SMMU up in the architected order (IHI 0070 6.3.9, 3.5; Linux
+    /// `arm_smmu_device_reset`): GBPA abort, disable, CR1/CR2, stream table,
+    /// command queue, invalidate everything, event queue, SMMUEN. Every CR0
+    /// change waits for CR0ACK. On return every StreamID is V=0 (recorded as
+    /// C_BAD_STE, aborted) until attached.
+    ///
+    /// Memory is allocated before any register is written; if allocation
+    /// fails, what was taken is given back and the SMMU is untouched. A
+    /// timeout later leaves the frames with the SMMU (it may still read them).
+    public static func bringUp<A: ContiguousFrameAllocator>(
+        registers: R, memory: M, cache: C, allocator: inout A,
+        configuration: SMMUConfiguration = SMMUConfiguration()
+    ) throws(BringUpError) -> SMMU {
+        let features: SMMUFeatures
+        do { features = try Self.probe(registers) } catch { throw .refused(error) }
+        let coherent = features.coherentAccess && configuration.dmaCoherent
+        let mode = configuration.mode ?? features.preferredMode(coherent: coherent)
+        switch mode {
+        case .stage1 where !features.stage1: throw .refused(.noTranslationStage)
+        case .stage2 where !features.stage2: throw .refused(.noTranslationStage)
+        default: break
+        }
+        let cmdLog2 = min(configuration.commandQueueLog2Entries, UInt32(features.commandQueueLog2Max))
+        let evtLog2 = min(configuration.eventQueueLog2Entries, UInt32(features.eventQueueLog2Max))
+        let sidBits = min(features.streamIDBits, configuration.maximumStreamIDBits)
+        let format: StreamTable.Format =
+            sidBits > configuration.linearStreamTableMaximumBits && features.twoLevelStreamTable
+                && sidBits > StreamTable.defaultSplit
+            ? .twoLevel(split: StreamTable.defaultSplit) : .linear
+
+        // Allocate everything first.
+        let tableFrames = StreamTable.frames(forBytes: StreamTable.baseBytes(format: format, streamIDBits: sidBits))
+        let cmdFrames = StreamTable.frames(forBytes: Command.bytes << UInt64(cmdLog2))
+        let evtFrames = StreamTable.frames(forBytes: SMMUEvent.bytes << UInt64(evtLog2))
+        guard let table = allocator.allocateContiguous(count: tableFrames, alignmentFrames: tableFrames) else {
+            throw .outOfMemory(frames: tableFrames)
+        }
+        guard let cmdq = allocator.allocateContiguous(count: cmdFrames, alignmentFrames: cmdFrames) else {
+            allocator.freeContiguous(table, count: tableFrames)
+            throw .outOfMemory(frames: cmdFrames)
+        }
+        guard let evtq = allocator.allocateContiguous(count: evtFrames, alignmentFrames: evtFrames) else {
+            allocator.freeContiguous(table, count: tableFrames)
+            allocator.freeContiguous(cmdq, count: cmdFrames)
+            throw .outOfMemory(frames: evtFrames)
+        }
+        for (first, count) in [(table, tableFrames), (cmdq, cmdFrames), (evtq, evtFrames)] {
+            for i in 0..<count { memory.zeroFrame(first.adding(UInt64(i))) }
+        }
+
+        var smmu = SMMU(registers: registers, memory: memory, cache: cache, features: features, mode: mode,
+                        coherent: coherent, pollLimit: configuration.pollLimit,
+                        streamTable: StreamTable(format: format, streamIDBits: sidBits, base: table.address,
+                                                 baseFrames: tableFrames),
+                        commandQueue: CommandQueue(base: cmdq.address, log2Entries: cmdLog2,
+                                                   pollLimit: configuration.pollLimit),
+                        eventQueue: EventQueue(base: evtq.address, log2Entries: evtLog2))
+        try smmu.enable(tableFrames: tableFrames, commandQueueLog2: cmdLog2, eventQueueLog2: evtLog2,
+                        eventFrames: evtFrames)
+        return smmu
+    }
+
+    init(registers: R, memory: M, cache: C, features: SMMUFeatures, mode: TranslationMode, coherent: Bool,
+         pollLimit: Int, streamTable: StreamTable, commandQueue: CommandQueue, eventQueue: EventQueue) {
+        self.registers = registers
+        self.memory = memory
+        self.cache = cache
+        self.features = features
+        self.mode = mode
+        self.coherent = coherent
+        self.pollLimit = pollLimit
+        self.streamTable = streamTable
+        self.commandQueue = commandQueue
+        self.eventQueue = eventQueue
+    }
+
+    /// Steps 1-8 of the bring-up, on a fully built driver value.
+    mutating func enable(tableFrames: Int, commandQueueLog2 cmdLog2: UInt32, eventQueueLog2 evtLog2: UInt32,
+                         eventFrames evtFrames: Int) throws(BringUpError) {
+        let table = streamTable.base.frame
+        let cmdq = commandQueue.base.frame
+        let evtq = eventQueue.base.frame
+        // The zeroed stream table (every STE or L1 descriptor invalid) must be
+        // visible to a non-snooping SMMU before STRTAB_BASE points at it.
+        if !coherent {
+            cache.clean(table.address, bytes: UInt64(tableFrames) << PageSize.shift4K)
+            cache.clean(evtq.address, bytes: UInt64(evtFrames) << PageSize.shift4K)
+        }
+        cache.synchronize()
+
+        // 1. Abort incoming transactions while the SMMU is disabled, then disable.
+        try updateGBPA(GBPA.abort)
+        try writeCR0(0)
+        // 2. Attributes of the SMMU's own accesses; record bad StreamIDs,
+        //    ignore broadcast TLBI.
+        registers.write32(SMMURegister.cr1, CR1.value(coherent: coherent))
+        registers.write32(SMMURegister.cr2, CR2.recordInvalidStreamID | CR2.privateTLBMaintenance)
+        // Start with no global error pending from a previous owner.
+        registers.write32(SMMURegister.gerrorn, registers.read32(SMMURegister.gerror))
+        // 3. Stream table.
+        registers.write64(SMMURegister.strtabBase, streamTable.baseRegister)
+        registers.write32(SMMURegister.strtabBaseCfg, streamTable.baseConfig)
+        // 4. Command queue.
+        registers.write64(SMMURegister.cmdqBase, QueueBase.value(base: cmdq.address, log2Entries: cmdLog2))
+        registers.write32(SMMURegister.cmdqProd, 0)
+        registers.write32(SMMURegister.cmdqCons, 0)
+        try writeCR0(CR0.commandQueueEnable)
+        // 5. Forget anything cached from before.
+        do {
+            try push(.cfgiAll())
+            if features.hyp { try push(.tlbiEL2All()) }
+            try push(.tlbiNSNHAll())
+            try sync()
+        } catch {
+            throw .commandQueue(error)
+        }
+        // 6. Event queue (its index registers are in page 1).
+        registers.write64(SMMURegister.evtqBase, QueueBase.value(base: evtq.address, log2Entries: evtLog2))
+        registers.write32(SMMURegister.evtqProd, 0)
+        registers.write32(SMMURegister.evtqCons, 0)
+        try writeCR0(CR0.commandQueueEnable | CR0.eventQueueEnable)
+        // 7. Interrupts stay off: the driver polls (wired SPIs are the board's choice).
+        registers.write32(SMMURegister.irqCtrl, 0)
+        try pollRegister(SMMURegister.irqCtrlAck, until: 0) { (last: UInt32) -> BringUpError in
+            .irqCtrlAckTimeout(expected: 0, last: last)
+        }
+        // 8. Translate.
+        try writeCR0(CR0.commandQueueEnable | CR0.eventQueueEnable | CR0.smmuEnable)
+    }
+
+    // MARK: Register helpers
+
+    func pollRegister(_ offset: Int, until expected: UInt32, mask: UInt32 = 0xFFFF_FFFF,
+                      timeout: (UInt32) -> BringUpError) throws(BringUpError) {
+        var last = registers.read32(offset)
+        var polls = 0
+        while last & mask != expected {
+            polls += 1
+            if polls > pollLimit { throw timeout(last) }
+            last = registers.read32(offset)
+        }
+    }
+
+    /// Write CR0 and wait for CR0ACK to show the same enables.
+    mutating func writeCR0(_ value: UInt32) throws(BringUpError) {
+        cache.synchronize()
+        registers.write32(SMMURegister.cr0, value)
+        try pollRegister(SMMURegister.cr0ack, until: value) { (last: UInt32) -> BringUpError in
+            .cr0AckTimeout(expected: value, last: last)
+        }
+    }
+
+    /// GBPA: wait for any update in flight, write the value with UPDATE, wait
+    /// for UPDATE to clear (IHI 0070 6.3.14: a write while UPDATE is 1 is lost).
+    func updateGBPA(_ value: UInt32) throws(BringUpError) {
+        try pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) { (last: UInt32) -> BringUpError in
+            .gbpaUpdateTimeout(last: last)
+        }
+        registers.write32(SMMURegister.gbpa, value | GBPA.update)
+        try pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) { (last: UInt32) -> BringUpError in
+            .gbpaUpdateTimeout(last: last)
+        }
+    }
+
+    // MARK: Command queue
+
+    /// Queue one command (it runs no later than the next `sync`).
+    public mutating func push(_ command: Command) throws(CommandQueueError) {
+        try commandQueue.push(command, registers: registers, memory: memory, cache: &cache, coherent: coherent)
+    }
+
+    /// End the batch: one CMD_SYNC, wait for it.
+    public mutating func sync() throws(CommandQueueError) {
+        try commandQueue.sync(registers: registers, memory: memory, cache: &cache, coherent: coherent)
+    }
+
+    /// Invalidate `pages` pages from `first` in `scope` (range TLBIs where the
+    /// SMMU has RIL) and wait for completion: one CMD_SYNC.
+    public mutating func invalidate(_ scope: InvalidationScope, first: PageNumber, pages: UInt64,
+                                    leafOnly: Bool = false) throws(CommandQueueError) {
+        try queueInvalidation(scope, first: first, pages: pages, leafOnly: leafOnly)
+        try sync()
+    }
+
+    /// Queue the TLBIs for a page run without the CMD_SYNC (for callers that
+    /// batch several runs behind one sync).
+    public mutating func queueInvalidation(_ scope: InvalidationScope, first: PageNumber, pages: UInt64,
+                                           leafOnly: Bool = false) throws(CommandQueueError) {
+        let planner = InvalidationPlanner(rangeInvalidation: features.rangeInvalidation, leafOnly: leafOnly)
+        var failure: CommandQueueError?
+        planner.plan(scope, first: first, pages: pages) { command in
+            guard failure == nil else { return }
+            do throws(CommandQueueError) { try push(command) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Everything of one ASID or VMID, then CMD_SYNC.
+    public mutating func invalidateAll(_ scope: InvalidationScope) throws(CommandQueueError) {
+        switch scope {
+        case .stage1(let asid, let vmid): try push(.tlbiNHASID(asid: asid, vmid: vmid))
+        case .stage2(let vmid): try push(.tlbiS12VMAll(vmid: vmid))
+        }
+        try sync()
+    }
+
+    // MARK: Events and global errors
+
+    /// Read and free every pending event record.
+    public mutating func drainEvents(_ handle: (SMMUEvent) -> Void) -> EventDrainResult {
+        eventQueue.drain(registers: registers, memory: memory, cache: &cache, coherent: coherent, handle: handle)
+    }
+
+    /// Look at GERROR ^ GERRORN and repair what can be repaired: a stopped
+    /// command queue (the offending command is replaced by CMD_SYNC and
+    /// reported) and an event-queue abort (acknowledged, reported as overflow).
+    public mutating func checkGlobalErrors() -> GlobalErrorReport {
+        let active = (registers.read32(SMMURegister.gerror) ^ registers.read32(SMMURegister.gerrorn)) & GERROR.mask
+        var report = GlobalErrorReport(active: active)
+        if active & GERROR.commandQueueError != 0 {
+            try? commandQueue.recoverIfStopped(registers: registers, memory: memory, cache: &cache, coherent: coherent)
+            // Reported here, so the next `sync` does not report it again.
+            report.rejectedCommand = commandQueue.takeRejection()
+        }
+        if active & GERROR.eventQueueAbortError != 0 {
+            report.eventQueueOverflow = true
+            let gerrorn = registers.read32(SMMURegister.gerrorn)
+            registers.write32(SMMURegister.gerrorn, gerrorn ^ GERROR.eventQueueAbortError)
+        }
+        report.serviceFailure = active & GERROR.serviceFailureMode != 0
+        return report
+    }
+}
+
+/// What `checkGlobalErrors` found (and, where possible, repaired).
+public struct GlobalErrorReport: Equatable, Sendable {
+    /// GERROR ^ GERRORN when checked.
+    public var active: UInt32
+    public var rejectedCommand: RejectedCommand?
+    public var eventQueueOverflow = false
+    /// SFM_ERR: the SMMU stopped serving; only a reset recovers.
+    public var serviceFailure = false
+    public init(active: UInt32) { self.active = active }
+    public var isClean: Bool { active == 0 }
+}

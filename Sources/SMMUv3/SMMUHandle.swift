@@ -1,0 +1,69 @@
+import AArch64
+import Translation
+
+/// One SMMU shared by the P2M hooks that need it: every domain's IOMMU
+/// invalidator and stage-1 mirror reach the same command queue through this
+/// reference (a P2M owns its hooks by value, so a driver shared between
+/// several of them has to live behind one reference; IHI 0070 has one
+/// command queue per SMMU).
+public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance> {
+    public var smmu: SMMU<R, M, C>
+    /// The first failed invalidation not yet taken by the owner. While it is
+    /// set, the SMMU may still hold translations for pages a P2M commit went on
+    /// to release: the hypervisor must stop the affected devices (detach).
+    public private(set) var invalidationFailure: CommandQueueError?
+    /// Invalidations that needed the fallback (a rejected TLBI replaced by a
+    /// whole-ASID/VMID one, or a second wait for a slow CMD_SYNC).
+    public private(set) var recoveredInvalidations = 0
+
+    public init(_ smmu: consuming SMMU<R, M, C>) { self.smmu = smmu }
+
+    public func takeInvalidationFailure() -> CommandQueueError? {
+        defer { invalidationFailure = nil }
+        return invalidationFailure
+    }
+
+    func record(_ error: CommandQueueError) {
+        if invalidationFailure == nil { invalidationFailure = error }
+    }
+
+    /// Queue the TLBIs for a page run (no CMD_SYNC yet).
+    func queue(_ scope: InvalidationScope, first: PageNumber, pages: UInt64) {
+        do { try smmu.queueInvalidation(scope, first: first, pages: pages) } catch { record(error) }
+    }
+
+    func queueAll(_ scope: InvalidationScope) {
+        do throws(CommandQueueError) {
+            switch scope {
+            case .stage1(let asid, let vmid): try smmu.push(.tlbiNHASID(asid: asid, vmid: vmid))
+            case .stage2(let vmid): try smmu.push(.tlbiS12VMAll(vmid: vmid))
+            }
+        } catch {
+            record(error)
+        }
+    }
+
+    /// End the batch with its one CMD_SYNC and wait. If a TLBI was rejected
+    /// (the rest completed), invalidate the whole `fallback` scope and sync
+    /// again; if the sync is slow, wait one more poll budget. Only then give up
+    /// and record the failure.
+    func synchronize(fallback: InvalidationScope?) {
+        do {
+            try smmu.sync()
+            return
+        } catch .commandRejected {
+            recoveredInvalidations += 1
+            if let fallback { queueAll(fallback) } else { pushNSNHAll() }
+        } catch .syncTimeout {
+            recoveredInvalidations += 1
+        } catch {
+            record(error)
+            return
+        }
+        do { try smmu.sync() } catch { record(error) }
+    }
+
+    func pushNSNHAll() {
+        do { try smmu.push(.tlbiNSNHAll()) } catch { record(error) }
+    }
+}

@@ -1,0 +1,288 @@
+import AArch64
+import Translation
+
+/// The stage-1 table an SMMU without stage 2 translates a domain's DMA with:
+/// IOVA = IPA → PA, kept equal to the DMA-able part of the domain's P2M by
+/// following the P2M's change stream. Only RAM, grant, foreign and IOMMU-only
+/// mappings are mirrored, with their read-only-ness (`P2MType.dmaWritable`);
+/// MMIO never is, so a device cannot reach another device's registers.
+///
+/// Pass the same mirror as the P2M's `observer` and its `iommu` hook: as the
+/// observer it edits the stage-1 table (prepare reserves table pages, apply
+/// cannot fail); as the invalidator it turns the P2M's flush into TLBI_NH_VA
+/// ranges on the mirror's ASID plus the batch's one CMD_SYNC, and frees the
+/// mirror's unlinked table pages only after that sync completed (seed 000).
+public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool: TablePageSource>:
+    P2MChangeObserver, IOMMUInvalidator
+{
+    public let handle: SMMUHandle<R, M, C>
+    public let table: TranslationTable<Stage1Format>
+    /// The CD (ASID, TTB0 = `table.root`) to attach streams to.
+    public let domain: Stage1Domain
+    public var pool: Pool
+    /// Table pages in the tree, root included.
+    public private(set) var tablePagesInUse: Int
+    /// P2M mappings not mirrored because their output lies beyond the SMMU's
+    /// output size (the device then faults there instead of reaching them).
+    public private(set) var refusedMappings = 0
+
+    /// Ranges (input frames) whose old stage-1 translations may be cached.
+    var pendingStart = InlineArray<8, UInt64>(repeating: 0)
+    var pendingEnd = InlineArray<8, UInt64>(repeating: 0)
+    var pendingCount = 0
+    var pendingWholeASID = false
+    /// Unlinked table pages, threaded through their first word (bit 0 clear),
+    /// waiting for the next completed invalidation.
+    var unlinkedHead: UInt64 = Stage1Mirror.endOfList
+    public private(set) var unlinkedTablePages = 0
+    /// Non-coherent SMMU: lines written by this edit, and pages allocated by it.
+    var dirtyLines: [UInt64] = []
+    var freshPages: [UInt64] = []
+
+    static var endOfList: UInt64 { UInt64.max }
+    static var linkTag: UInt64 { 1 << 2 }
+    static var lineBytes: UInt64 { 64 }
+
+    /// Build an empty mirror of `inputBits` IPA bits (the P2M's), with its CD.
+    /// (A static factory: Embedded Swift allows no generic initialisers in classes.)
+    public static func make<A: ContiguousFrameAllocator>(
+        handle: SMMUHandle<R, M, C>, asid: UInt16, inputBits: Int, pool: Pool, allocator: inout A
+    ) throws(Stage1MirrorError) -> Stage1Mirror {
+        let geometry: TableGeometry
+        do {
+            geometry = try TableGeometry(stage1InputBits: inputBits, outputBits: handle.smmu.features.outputAddressBits)
+        } catch { throw .geometry(error) }
+        var pool = pool
+        let root: MFN
+        do { root = try TranslationTable<Stage1Format>.allocateRoot(geometry, pool: &pool) } catch {
+            throw .tablePool(error)
+        }
+        if !handle.smmu.coherent {
+            handle.smmu.cache.clean(root.address, bytes: PageSize.bytes4K)
+            handle.smmu.cache.synchronize()
+        }
+        let domain: Stage1Domain
+        do {
+            domain = try handle.smmu.makeStage1Domain(asid: asid, root: root, inputBits: inputBits,
+                                                      mair: MAIR.standard.raw, allocator: &allocator)
+        } catch {
+            pool.freeTablePage(root)
+            throw .domain(error)
+        }
+        return Stage1Mirror(handle: handle, table: TranslationTable(geometry: geometry, root: root), domain: domain,
+                            pool: pool)
+    }
+
+    init(handle: SMMUHandle<R, M, C>, table: TranslationTable<Stage1Format>, domain: Stage1Domain, pool: Pool) {
+        self.handle = handle
+        self.table = table
+        self.domain = domain
+        self.pool = pool
+        self.tablePagesInUse = 1
+    }
+
+    /// The leaf attributes a DMA-able P2M type gets: Normal write-back (MAIR
+    /// index 0 of `MAIR.standard`), inner shareable, ASID-tagged, never
+    /// executable; AP grants EL0 because device traffic is unprivileged.
+    public static func attributes(writable: Bool) -> Stage1Attributes {
+        Stage1Attributes(attributeIndex: MAIR.indexNormalWriteBack, access: writable ? .readWrite : .readOnly,
+                         shareability: .inner, notGlobal: true, privilegedExecuteNever: true,
+                         unprivilegedExecuteNever: true)
+    }
+
+    /// What the mirror holds for `iova`: output frame and whether devices may write.
+    public func lookup(_ iova: IOVA) -> (frame: MFN, writable: Bool)? {
+        guard let leaf = table.lookup(iova.raw >> PageSize.shift4K, memory: handle.smmu.memory) else { return nil }
+        return (leaf.output, Stage1Descriptor(raw: leaf.descriptor).access == .readWrite)
+    }
+
+    // MARK: P2MChangeObserver
+
+    /// Reserve for the worst any change of [gfn, gfn+count) can need: the
+    /// tables of a page-by-page mapping of the whole range (the observer is not
+    /// told which change is coming, nor its output).
+    public func prepare(_ gfn: GFN, count: UInt64) -> Bool {
+        do {
+            _ = try table.prepareMap(gfn.raw, to: MFN(raw: 1), count: count, attributes: Self.attributes(writable: true),
+                                     replace: true, memory: handle.smmu.memory,
+                                     availablePages: pool.availableTablePages)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    public func apply(_ change: P2MChange) {
+        switch change {
+        case .mapped(let gfn, let mfn, let count, let type, let access):
+            mirror(gfn, mfn, count: count, writable: type.dmaWritable, access: access)
+        case .unmapped(let gfn, let count):
+            remove(gfn.raw, count: count)
+        case .typeChanged(let gfn, let mfn, let count, _, let to):
+            mirror(gfn, mfn, count: count, writable: to.dmaWritable, access: .readWrite)
+        }
+        publishEdits()
+    }
+
+    func mirror(_ gfn: GFN, _ mfn: MFN, count: UInt64, writable: Bool?, access: P2MAccess) {
+        guard let writable, access.contains(.read) else {
+            remove(gfn.raw, count: count)
+            return
+        }
+        var sink = MirrorSink(mirror: self)
+        let memory = MirrorMemory(base: handle.smmu.memory, mirror: self)
+        do {
+            try table.map(gfn.raw, to: mfn, count: count,
+                          attributes: Self.attributes(writable: writable && access.contains(.write)),
+                          replace: true, memory: memory, sink: &sink)
+        } catch {
+            // Only an output the SMMU cannot address gets here (prepare reserved
+            // the pages): leave the range unmapped, so DMA faults instead.
+            refusedMappings += 1
+            remove(gfn.raw, count: count)
+        }
+    }
+
+    func remove(_ first: UInt64, count: UInt64) {
+        let limit = table.geometry.inputFrameLimit
+        guard first < limit, count != 0 else { return }
+        let clipped = min(count, limit - first)
+        var sink = MirrorSink(mirror: self)
+        let memory = MirrorMemory(base: handle.smmu.memory, mirror: self)
+        do {
+            try table.unmap(first, count: clipped, memory: memory, sink: &sink)
+        } catch {
+            preconditionFailure("mirror unmap needs only pages that prepare reserved")
+        }
+    }
+
+    /// Make this edit visible to a non-snooping SMMU: every line written by it
+    /// is cleaned to PoC (new table pages were already cleaned before they
+    /// were linked, see `MirrorMemory`).
+    func publishEdits() {
+        guard !handle.smmu.coherent else { return }
+        for line in dirtyLines { handle.smmu.cache.clean(PhysAddr(line), bytes: Self.lineBytes) }
+        handle.smmu.cache.synchronize()
+        dirtyLines.removeAll(keepingCapacity: true)
+        freshPages.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: IOMMUInvalidator
+
+    public func invalidate(vmid: UInt16, _ gfn: GFN, count: UInt64) { recordPending(gfn.raw, count: count) }
+
+    public func invalidateAll(vmid: UInt16) { pendingWholeASID = true }
+
+    /// Queue the TLBIs for every pending range (TLBI_NH_VA by IOVA = IPA on the
+    /// mirror's ASID), one CMD_SYNC, and only then free unlinked table pages.
+    public func synchronize() {
+        let scope = SMMUDomain.stage1(domain).invalidationScope
+        if pendingWholeASID {
+            handle.queueAll(scope)
+        } else {
+            for i in 0..<pendingCount {
+                handle.queue(scope, first: PageNumber(pendingStart[i]), pages: pendingEnd[i] - pendingStart[i])
+            }
+        }
+        handle.synchronize(fallback: scope)
+        pendingCount = 0
+        pendingWholeASID = false
+        guard handle.invalidationFailure == nil else { return }  // keep the pages: the SMMU may still walk them
+        var next = unlinkedHead
+        while next != Self.endOfList {
+            let frame = MFN(raw: next)
+            let link = handle.smmu.memory.load64(frame.address)
+            next = link == 0 ? Self.endOfList : link >> PageSize.shift4K
+            pool.freeTablePage(frame)
+        }
+        unlinkedHead = Self.endOfList
+        unlinkedTablePages = 0
+    }
+
+    func recordPending(_ first: UInt64, count: UInt64) {
+        if pendingWholeASID || count == 0 { return }
+        let end = first &+ count
+        for i in 0..<pendingCount where first <= pendingEnd[i] && end >= pendingStart[i] {
+            pendingStart[i] = min(pendingStart[i], first)
+            pendingEnd[i] = max(pendingEnd[i], end)
+            return
+        }
+        guard pendingCount < pendingStart.count else {
+            pendingWholeASID = true
+            return
+        }
+        pendingStart[pendingCount] = first
+        pendingEnd[pendingCount] = end
+        pendingCount += 1
+    }
+
+    /// Break-before-make inside an edit (a block split): invalidate now and wait.
+    func invalidateNow(_ first: UInt64, count: UInt64) {
+        publishEdits()
+        handle.queue(SMMUDomain.stage1(domain).invalidationScope, first: PageNumber(first), pages: count)
+        handle.synchronize(fallback: SMMUDomain.stage1(domain).invalidationScope)
+    }
+
+    func unlink(_ frame: MFN) {
+        handle.smmu.memory.store64(frame.address,
+                                   unlinkedHead == Self.endOfList ? 0 : unlinkedHead << PageSize.shift4K | Self.linkTag)
+        unlinkedHead = frame.raw
+        unlinkedTablePages += 1
+        tablePagesInUse -= 1
+    }
+
+    func takePage() -> MFN {
+        guard let frame = pool.allocateTablePage() else { preconditionFailure("prepare reserved the mirror's pages") }
+        tablePagesInUse += 1
+        if !handle.smmu.coherent { freshPages.append(frame.raw) }
+        return frame
+    }
+
+    func noteStore(_ address: PhysAddr, value: UInt64) {
+        guard !handle.smmu.coherent else { return }
+        // Linking a table page this edit allocated: its contents (zeroes or a
+        // split's entries) must reach PoC before the link can.
+        let child = (value & Stage1Descriptor.outputAddressMask) >> PageSize.shift4K
+        if value & 0b11 == 0b11, freshPages.contains(child) {
+            handle.smmu.cache.clean(MFN(raw: child).address, bytes: PageSize.bytes4K)
+            handle.smmu.cache.synchronize()
+        }
+        let line = address.raw & ~(Self.lineBytes - 1)
+        if dirtyLines.last != line { dirtyLines.append(line) }
+    }
+}
+
+/// The mirror's memory: forwards to the SMMU's, noting what a non-coherent
+/// SMMU will need cleaned.
+struct MirrorMemory<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool: TablePageSource>: PhysicalMemory {
+    let base: M
+    let mirror: Stage1Mirror<R, M, C, Pool>
+    func load64(_ address: PhysAddr) -> UInt64 { base.load64(address) }
+    func store64(_ address: PhysAddr, _ value: UInt64) {
+        mirror.noteStore(address, value: value)
+        base.store64(address, value)
+    }
+    func zeroFrame(_ frame: MFN) { base.zeroFrame(frame) }
+}
+
+/// What the table engine reports while editing the mirror.
+struct MirrorSink<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool: TablePageSource>: TableEditSink {
+    let mirror: Stage1Mirror<R, M, C, Pool>
+    mutating func invalidateLater(_ input: UInt64, count: UInt64) { mirror.recordPending(input, count: count) }
+    mutating func invalidateNow(_ input: UInt64, count: UInt64) { mirror.invalidateNow(input, count: count) }
+    mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
+        mirror.recordPending(input, count: count)
+    }
+    mutating func allocateTablePage() -> MFN { mirror.takePage() }
+    var availableTablePages: Int { mirror.pool.availableTablePages }
+    mutating func tableUnlinked(_ frame: MFN) { mirror.unlink(frame) }
+    mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
+        mirror.recordPending(input, count: count)
+    }
+}
+
+public enum Stage1MirrorError: Error, Equatable, Sendable {
+    case geometry(Stage2ConfigurationError)
+    case tablePool(TableEditError)
+    case domain(AttachError)
+}

@@ -1,0 +1,141 @@
+import AArch64
+
+/// A Stream Table Entry: 64 bytes, eight little-endian dwords (IHI 0070 5.2).
+///
+/// The driver only ever builds the four configurations below; every field it
+/// writes is named once here. Fields it leaves at zero (S1DSS, S1CIR/COR/CSH
+/// on a single CD, EATS, MemAttr overrides, S2S/S2HA/S2HD) mean "no override,
+/// no stall, no ATS, no hardware update".
+public struct StreamTableEntry: Equatable, Sendable {
+    public var dw0: UInt64 = 0
+    public var dw1: UInt64 = 0
+    public var dw2: UInt64 = 0
+    public var dw3: UInt64 = 0
+    public var dw4: UInt64 = 0
+    public var dw5: UInt64 = 0
+    public var dw6: UInt64 = 0
+    public var dw7: UInt64 = 0
+
+    public static let bytes: UInt64 = 64
+    public static let dwordCount = 8
+
+    public init() {}
+
+    public subscript(word index: Int) -> UInt64 {
+        get {
+            switch index {
+            case 0: return dw0
+            case 1: return dw1
+            case 2: return dw2
+            case 3: return dw3
+            case 4: return dw4
+            case 5: return dw5
+            case 6: return dw6
+            case 7: return dw7
+            default: preconditionFailure("STE has eight dwords")
+            }
+        }
+        set {
+            switch index {
+            case 0: dw0 = newValue
+            case 1: dw1 = newValue
+            case 2: dw2 = newValue
+            case 3: dw3 = newValue
+            case 4: dw4 = newValue
+            case 5: dw5 = newValue
+            case 6: dw6 = newValue
+            case 7: dw7 = newValue
+            default: preconditionFailure("STE has eight dwords")
+            }
+        }
+    }
+
+    // dw0
+    public static let valid: UInt64 = 1 << 0
+    public static let configShift: UInt64 = 1
+    public static let configMask: UInt64 = 0b111 << configShift
+    public static let contextPointerMask: UInt64 = 0x000F_FFFF_FFFF_FFC0  // [51:6]
+    // dw1
+    public static let s1CDFetchInnerShift: UInt64 = 2
+    public static let s1CDFetchOuterShift: UInt64 = 4
+    public static let s1CDFetchShareShift: UInt64 = 6
+    public static let streamWorldShift: UInt64 = 30
+    /// SHCFG = 1: use the incoming shareability (Linux does the same for bypass).
+    public static let shareConfigIncoming: UInt64 = 1 << 44
+    // dw2
+    public static let s2VMIDMask: UInt64 = 0xFFFF
+    /// VTCR_EL2[18:0] (T0SZ, SL0, IRGN0, ORGN0, SH0, TG0, PS) land unchanged in
+    /// dw2[50:32]: the STE's stage-2 fields are laid out exactly as VTCR's.
+    public static let s2VTCRShift: UInt64 = 32
+    public static let vtcrFieldsMask: UInt64 = 0x7_FFFF
+    public static let s2AArch64: UInt64 = 1 << 51
+    /// S2PTW: a stage-1 walk hitting device memory at stage 2 faults.
+    public static let s2ProtectedTableWalk: UInt64 = 1 << 54
+    /// S2R: record stage-2 faults in the event queue.
+    public static let s2Record: UInt64 = 1 << 58
+    // dw3
+    public static let s2TTBMask: UInt64 = 0x000F_FFFF_FFFF_FFF0  // [51:4]
+
+    /// STE.Config (IHI 0070 5.2): values with bit 2 clear abort with no event.
+    public enum Config: UInt64, Equatable, Sendable {
+        case abort = 0b000
+        case bypass = 0b100
+        case stage1 = 0b101
+        case stage2 = 0b110
+        case nested = 0b111
+    }
+
+    /// STE.STRW: only NS-EL1 is used (HARDWARE.md trap 6: EL2 streams would need
+    /// EL2 TLBIs, which QEMU 7.2 ignores).
+    public static let streamWorldNSEL1: UInt64 = 0
+
+    public var isValid: Bool { dw0 & Self.valid != 0 }
+    public var config: UInt64 { (dw0 & Self.configMask) >> Self.configShift }
+    /// True when the entry makes the SMMU read any dword beyond dw0.
+    public var translates: Bool { isValid && config & 0b100 != 0 && config != Config.bypass.rawValue }
+
+    // MARK: Encoders
+
+    /// V=1, Config=abort: every transaction terminates, no event (IHI 0070 5.2).
+    public static func abort() -> StreamTableEntry {
+        var e = StreamTableEntry()
+        e.dw0 = valid | Config.abort.rawValue << configShift
+        return e
+    }
+
+    /// V=1, Config=bypass, incoming shareability kept.
+    public static func bypass() -> StreamTableEntry {
+        var e = StreamTableEntry()
+        e.dw0 = valid | Config.bypass.rawValue << configShift
+        e.dw1 = shareConfigIncoming
+        return e
+    }
+
+    /// Stage-1 translation through a single CD (S1CDMax = 0, S1Fmt ignored,
+    /// S1STALLD = 0 as STALL_MODEL=1 requires it: HARDWARE.md trap 8). The CD is
+    /// fetched write-back cacheable and inner shareable when the SMMU is
+    /// coherent, non-cacheable otherwise.
+    public static func stage1(contextDescriptor: PhysAddr, coherent: Bool) -> StreamTableEntry {
+        var e = StreamTableEntry()
+        e.dw0 = valid | Config.stage1.rawValue << configShift | contextDescriptor.raw & contextPointerMask
+        if coherent {
+            e.dw1 = ContextDescriptor.cacheWriteBack << s1CDFetchInnerShift
+                | ContextDescriptor.cacheWriteBack << s1CDFetchOuterShift
+                | ContextDescriptor.shareInner << s1CDFetchShareShift
+        }
+        e.dw1 |= streamWorldNSEL1 << streamWorldShift
+        return e
+    }
+
+    /// Stage-2 translation through the domain's P2M root: the VMID, the VTCR
+    /// fields, AArch64 tables, fault recording, protected walks.
+    public static func stage2(vmid: UInt16, vtcr: UInt64, root: PhysAddr) -> StreamTableEntry {
+        var e = StreamTableEntry()
+        e.dw0 = valid | Config.stage2.rawValue << configShift
+        e.dw1 = streamWorldNSEL1 << streamWorldShift
+        e.dw2 = UInt64(vmid) & s2VMIDMask | (vtcr & vtcrFieldsMask) << s2VTCRShift
+            | s2AArch64 | s2ProtectedTableWalk | s2Record
+        e.dw3 = root.raw & s2TTBMask
+        return e
+    }
+}

@@ -1,0 +1,56 @@
+import XCTest
+@testable import SMMUv3
+
+final class SMMUFeaturesTests: XCTestCase {
+    func testQEMU72() throws {
+        let f = SMMUFeatures(idr0: 0x0d40_101a, idr1: 0x0273_0010, idr3: 0x1404, idr5: 0x74)
+        XCTAssertTrue(f.stage1)
+        XCTAssertFalse(f.stage2)
+        XCTAssertEqual(f.tableFormats, 2)
+        XCTAssertTrue(f.coherentAccess)
+        XCTAssertFalse(f.hyp)
+        XCTAssertTrue(f.asid16)
+        XCTAssertFalse(f.vmid16)
+        XCTAssertFalse(f.msi)
+        XCTAssertFalse(f.sev)
+        XCTAssertEqual(f.tableEndianness, 2)
+        XCTAssertEqual(f.stallModel, 1)
+        XCTAssertTrue(f.terminateModel)
+        XCTAssertTrue(f.twoLevelStreamTable)
+        XCTAssertEqual(f.streamIDBits, 16)
+        XCTAssertEqual(f.substreamIDBits, 0)
+        XCTAssertEqual(f.eventQueueLog2Max, 19)
+        XCTAssertEqual(f.commandQueueLog2Max, 19)
+        XCTAssertTrue(f.rangeInvalidation)
+        XCTAssertEqual(f.outputAddressBits, 44)
+        XCTAssertTrue(f.granule4K && f.granule16K && f.granule64K)
+        XCTAssertEqual(f.preferredMode(coherent: true), .stage1)
+        try f.validate()
+    }
+
+    func testQEMU10HasStage2AndVMID16() throws {
+        let f = SMMUFeatures(idr0: 0x0d44_101b, idr1: 0x0273_0010, idr3: 0x1414, idr5: 0x74)
+        XCTAssertTrue(f.stage1 && f.stage2)
+        XCTAssertTrue(f.vmid16)
+        XCTAssertEqual(f.preferredMode(coherent: true), .stage2)
+        XCTAssertEqual(f.preferredMode(coherent: false), .stage1)
+        try f.validate()
+    }
+
+    func testRefusals() {
+        func refusal(_ idr0: UInt32, _ idr1: UInt32 = 0x0273_0010, _ idr5: UInt32 = 0x74) -> SMMUProbeError? {
+            do {
+                try SMMUFeatures(idr0: idr0, idr1: idr1, idr3: 0, idr5: idr5).validate()
+                return nil
+            } catch { return error }
+        }
+        XCTAssertEqual(refusal(0x0d40_1016), .noAArch64TableFormat(ttf: 1))  // TTF = AArch32 only
+        XCTAssertEqual(refusal(0x0d40_1018), .noTranslationStage)
+        XCTAssertEqual(refusal(0x0d40_101a, 0x0273_0010, 0x64), .no4KGranule(idr5: 0x64))
+        XCTAssertEqual(refusal(0x0d60_101a), .bigEndianTablesOnly)           // TTENDIAN = 3
+        XCTAssertEqual(refusal(0x0e40_101a), .stallForced)                   // STALL_MODEL = 2
+        XCTAssertEqual(refusal(0x0d40_101a, 0x1273_0010), .relativeBaseAddresses)
+        XCTAssertEqual(refusal(0x0d40_101a, 0x2273_0010), .presetTablesOrQueues(idr1: 0x2273_0010))
+        XCTAssertEqual(refusal(0x0d40_101a, 0x0003_0010), .queuesTooSmall(commandLog2: 0, eventLog2: 3))
+    }
+}

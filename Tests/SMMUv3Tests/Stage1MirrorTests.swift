@@ -1,0 +1,151 @@
+import XCTest
+import AArch64
+import Translation
+@testable import SMMUv3
+
+typealias MirrorP2M = P2M<FakeMemory, TestTablePool, CountingTLB, TestMirror, HoldingListener, TestMirror>
+
+/// The stage-1 mirror fed by a real P2M (QEMU 7.2: no stage 2).
+final class Stage1MirrorTests: XCTestCase {
+    let edu = StreamID(0x10)
+    let ram = MFN(0x50000)
+
+    /// A P2M whose observer and IOMMU hook are one mirror (`p2m.observer`), with edu attached to it.
+    func makeP2M(_ h: inout HookHarness, mirrorPages: Int = 64) throws -> MirrorP2M {
+        let mirror = try TestMirror.make(handle: h.handle, asid: 1, inputBits: 39, pool: h.mirrorPool(count: mirrorPages),
+                                    allocator: &h.allocator)
+        let p2m = try MirrorP2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 39, paRange: .bits44, vmidWidth: .bits8),
+                                memory: h.memory, pool: h.p2mPool(), tlb: CountingTLB(), iommu: mirror,
+                                listener: HoldingListener(), observer: mirror)
+        try h.handle.smmu.attach(edu, to: .stage1(mirror.domain), allocator: &h.allocator)
+        return p2m
+    }
+
+    func testMirrorFollowsThePM2AndUnmapFaultsAfterOneSync() throws {
+        var h = try HookHarness(.qemu72)
+        var p2m = try makeP2M(&h)
+        let mirror = p2m.observer
+        let fake = h.fake
+        let releaser = CheckingReleaser {
+            // At release time the SMMU must no longer translate the unmapped pages.
+            XCTAssertNil(fake.stage1TLB[1]?[0x100])
+            XCTAssertEqual(fake.consumedCommands.last, .sync())
+        }
+        var batch = FlushBatch(releaser: releaser)
+        try p2m.map(GFN(0x100), to: ram, count: 16, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(0x200), to: MFN(0x9050), count: 1, as: .mmioDirectDevice, flushing: &batch)
+        try p2m.map(GFN(0x300), to: ram.adding(0x100), count: 1, as: .ramRO, flushing: &batch)
+        try p2m.map(GFN(0x400), to: ram.adding(0x200), count: 1, as: .grantMapRW, flushing: &batch)
+        p2m.commit(&batch)
+
+        XCTAssertEqual(mirror.lookup(IOVA(0x10_5000))?.frame, ram.adding(5))
+        XCTAssertNil(mirror.lookup(IOVA(0x20_0000)), "MMIO is never mirrored")
+        XCTAssertEqual(mirror.lookup(IOVA(0x30_0000))?.writable, false)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_5008, write: true, value: 77).0,
+                       .ok(ram.adding(5).address.adding(8)))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_0000, write: false).0, .fault(.translation))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x30_0000, write: true).0, .fault(.permission))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x40_0000, write: true).0, .ok(ram.adding(0x200).address))
+        _ = h.fake.dma(stream: 0x10, iova: 0x10_0000, write: false)  // cache the translation
+
+        let mark = h.fake.consumedCommands.count
+        try p2m.unmap(GFN(0x100), count: 16, flushing: &batch)
+        p2m.commit(&batch)
+        // One range TLBI (16 pages = NUM 0, SCALE 4) on the mirror's ASID and exactly one CMD_SYNC.
+        XCTAssertEqual(h.commands(since: mark),
+                       [.tlbiNHVA(asid: 1, va: IOVA(0x10_0000), range: TLBIRange(num: 0, scale: 4)), .sync()])
+        XCTAssertEqual(releaser.log.releases, 1)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: false).0, .fault(.translation))
+        var events: [SMMUEvent] = []
+        _ = h.handle.smmu.drainEvents { events.append($0) }
+        XCTAssertEqual(events.map(\.kind), [.translation, .permission, .translation])
+        XCTAssertEqual(events.last?.inputAddress, IOVA(0x10_0000))
+        XCTAssertNil(h.handle.invalidationFailure)
+        XCTAssertEqual(h.fake.steViolations, [])
+    }
+
+    func testTypeChangeToReadOnlyIsMirroredAndInvalidated() throws {
+        var h = try HookHarness(.qemu72)
+        var p2m = try makeP2M(&h)
+        let mirror = p2m.observer
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, flushing: &batch)
+        p2m.commit(&batch)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: true).0, .ok(ram.address))
+        try p2m.changeType(GFN(0x100), count: 1, from: .ramRW, to: .ramRO, flushing: &batch)
+        let mark = h.fake.consumedCommands.count
+        p2m.commit(&batch)
+        XCTAssertEqual(h.commands(since: mark), [.tlbiNHVA(asid: 1, va: IOVA(0x10_0000)), .sync()])
+        XCTAssertEqual(mirror.lookup(IOVA(0x10_0000))?.writable, false)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: true).0, .fault(.permission))
+    }
+
+    func testBlockSplitInTheMirrorBreaksBeforeMaking() throws {
+        var h = try HookHarness(.qemu72)
+        var p2m = try makeP2M(&h)
+        let mirror = p2m.observer
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        // 2 MiB aligned on both sides: a level-2 block in the P2M and in the mirror.
+        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
+        p2m.commit(&batch)
+        XCTAssertEqual(mirror.table.lookup(0x201, memory: h.memory)?.level, 2)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: false).0, .ok(PhysAddr(0x5020_1000)))
+        let syncs = h.handle.smmu.commandQueue.syncsIssued
+        try p2m.unmap(GFN(0x201), count: 1, flushing: &batch)
+        // Splitting the mirror's block was break-before-make: invalidated and synced at once.
+        XCTAssertEqual(h.handle.smmu.commandQueue.syncsIssued, syncs + 2)  // the P2M's own split, then the mirror's
+        p2m.commit(&batch)
+        XCTAssertEqual(mirror.table.lookup(0x202, memory: h.memory)?.level, 3)
+        XCTAssertNil(mirror.lookup(IOVA(0x20_1000)))
+        XCTAssertEqual(mirror.lookup(IOVA(0x20_2000))?.frame, MFN(0x50202))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: false).0, .fault(.translation))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_2000, write: false).0, .ok(PhysAddr(0x5020_2000)))
+        XCTAssertEqual(mirror.unlinkedTablePages, 0)
+    }
+
+    func testLargeUnmapFallsBackToWholeASID() throws {
+        var h = try HookHarness(.qemu72)
+        var p2m = try makeP2M(&h)
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        try p2m.map(GFN(0x1000), to: ram, count: 1024, as: .ramRW, flushing: &batch)
+        p2m.commit(&batch)
+        let mark = h.fake.consumedCommands.count
+        try p2m.unmap(GFN(0x1000), count: 1024, flushing: &batch)
+        p2m.commit(&batch)
+        XCTAssertEqual(h.commands(since: mark), [.tlbiNHASID(asid: 1), .sync()])
+    }
+
+    func testMirrorRefusalLeavesTheP2MUnchanged() throws {
+        var h = try HookHarness(.qemu72)
+        var p2m = try makeP2M(&h, mirrorPages: 1)
+        let mirror = p2m.observer
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        XCTAssertThrowsError(try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, flushing: &batch)) {
+            XCTAssertEqual($0 as? P2MError, .observerRefused(GFN(0x100), count: 1))
+        }
+        XCTAssertNil(p2m.lookup(GFN(0x100)))
+        XCTAssertNil(mirror.lookup(IOVA(0x10_0000)))
+        p2m.commit(&batch)
+    }
+
+    func testNonCoherentMirrorIsCleanedBeforeTheSMMUWalksIt() throws {
+        var h = try HookHarness(.qemu72NonCoherent)
+        var p2m = try makeP2M(&h)
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        try p2m.map(GFN(0x100), to: ram, count: 3, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
+        p2m.commit(&batch)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_2000, write: true).0, .ok(ram.adding(2).address))
+        try p2m.unmap(GFN(0x201), count: 1, flushing: &batch)
+        p2m.commit(&batch)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_2000, write: true).0, .ok(PhysAddr(0x5020_2000)))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: true).0, .fault(.translation))
+        XCTAssertEqual(h.memory.staleDeviceReads, [])
+    }
+
+    func testMirrorAttributes() {
+        // AttrIndx 0 (Normal WB), AP=01 (RW, EL0) / 11 (RO), SH=ISH, nG, PXN, UXN.
+        XCTAssertEqual(TestMirror.attributes(writable: true).bits, 0 << 2 | 0b01 << 6 | 3 << 8 | 1 << 11 | 1 << 53 | 1 << 54)
+        XCTAssertEqual(TestMirror.attributes(writable: false).bits, 0b11 << 6 | 3 << 8 | 1 << 11 | 1 << 53 | 1 << 54)
+    }
+}

@@ -1,0 +1,96 @@
+import AArch64
+import Translation
+@testable import SMMUv3
+
+/// Host RAM for the SMMU tests, with a model of the CPU cache as seen by a
+/// non-snooping device: every CPU store dirties its 64-byte line until a
+/// clean to PoC; a device read of a dirty line is a coherency violation.
+final class FakeMemory: PhysicalMemory {
+    static let lineBytes: UInt64 = 64
+    var words: [UInt64: UInt64] = [:]
+    var dirtyLines: Set<UInt64> = []
+    /// Device reads of lines the CPU had not cleaned (only meaningful for a
+    /// non-coherent SMMU).
+    var staleDeviceReads: [PhysAddr] = []
+    /// Called after every CPU store (the fake SMMU's live-STE checker).
+    var storeObserver: ((PhysAddr) -> Void)?
+
+    func load64(_ address: PhysAddr) -> UInt64 { words[address.raw & ~7] ?? 0 }
+
+    func store64(_ address: PhysAddr, _ value: UInt64) {
+        words[address.raw & ~7] = value
+        dirtyLines.insert(address.raw & ~(Self.lineBytes - 1))
+        storeObserver?(address)
+    }
+
+    func zeroFrame(_ frame: MFN) {
+        let base = frame.address.raw
+        for offset in stride(from: UInt64(0), to: PageSize.bytes4K, by: 8) { words.removeValue(forKey: base + offset) }
+        for line in stride(from: UInt64(0), to: PageSize.bytes4K, by: Int(Self.lineBytes)) { dirtyLines.insert(base + line) }
+    }
+
+    /// A read by the SMMU itself.
+    func deviceLoad(_ address: PhysAddr, coherent: Bool) -> UInt64 {
+        if !coherent && dirtyLines.contains(address.raw & ~(Self.lineBytes - 1)) {
+            staleDeviceReads.append(address)
+        }
+        return load64(address)
+    }
+
+    /// A write by the SMMU or a DMA master (lands in RAM; a CPU line over it
+    /// would be stale, which the driver handles by invalidating before reading).
+    func deviceStore(_ address: PhysAddr, _ value: UInt64) {
+        words[address.raw & ~7] = value
+    }
+}
+
+/// Cache maintenance that acts on `FakeMemory`'s dirty-line model and records
+/// the order of operations.
+struct RecordingCache: CacheMaintenance {
+    enum Operation: Equatable {
+        case clean(PhysAddr, UInt64)
+        case cleanAndInvalidate(PhysAddr, UInt64)
+        case synchronize
+    }
+    final class Log { var operations: [Operation] = [] }
+
+    let memory: FakeMemory
+    let log = Log()
+
+    mutating func clean(_ address: PhysAddr, bytes: UInt64) {
+        log.operations.append(.clean(address, bytes))
+        cleanLines(address, bytes)
+    }
+    mutating func cleanAndInvalidate(_ address: PhysAddr, bytes: UInt64) {
+        log.operations.append(.cleanAndInvalidate(address, bytes))
+        cleanLines(address, bytes)
+    }
+    mutating func synchronize() { log.operations.append(.synchronize) }
+
+    private func cleanLines(_ address: PhysAddr, _ bytes: UInt64) {
+        let mask = FakeMemory.lineBytes - 1
+        var line = address.raw & ~mask
+        while line < address.raw + bytes {
+            memory.dirtyLines.remove(line)
+            line += FakeMemory.lineBytes
+        }
+    }
+}
+
+/// A bump allocator over fake RAM at 1 GiB.
+struct FakeFrameAllocator: ContiguousFrameAllocator {
+    var next = MFN(raw: 0x40000)
+    var limit = MFN(raw: 0x80000)
+    var freed: [(MFN, Int)] = []
+    var allocations = 0
+
+    mutating func allocateContiguous(count: Int, alignmentFrames: Int) -> MFN? {
+        let align = UInt64(alignmentFrames)
+        let start = (next.raw + align - 1) / align * align
+        guard start + UInt64(count) <= limit.raw else { return nil }
+        next = MFN(raw: start + UInt64(count))
+        allocations += 1
+        return MFN(raw: start)
+    }
+    mutating func freeContiguous(_ first: MFN, count: Int) { freed.append((first, count)) }
+}
