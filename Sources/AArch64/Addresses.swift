@@ -49,6 +49,7 @@ public struct IOVA: Hashable, Comparable, Sendable {
     /// With the stage-1 IOMMU mirror, a device's IOVA space is the guest's IPA space.
     @inline(__always) public init(_ ipa: IPA) { self.raw = ipa.raw }
     @inline(__always) public var asIPA: IPA { IPA(raw: raw) }
+    @inline(__always) public func adding(_ bytes: UInt64) -> IOVA { IOVA(raw: raw &+ bytes) }
 }
 
 /// A machine frame number: a physical address shifted right by 12.
