@@ -59,6 +59,13 @@ scenario qemu72-nodefaults "$QEMU" 0 -M "$VIRT" -cpu "$CPU" -m 2G -smp 2 -nic no
 # A v8.0 CPU (no LSE, 44-bit PA), GICv3, 512 MiB.
 scenario qemu72-a57-gicv3 "$QEMU" 0 -M "$VIRT,gic-version=3" -cpu cortex-a57 -m 512M -device edu -- \
     "${COMMON_S1[@]}" 'memory: 0x40000000 \+ 0x20000000'
+# RAM that ends inside a 1 GiB block: the EL2 map splits that block into 2 MiB blocks.
+scenario qemu72-1536m "$QEMU" 0 -M "$VIRT" -cpu "$CPU" -m 1536M -device edu -- \
+    "${COMMON_S1[@]}" 'memory: 0x40000000 \+ 0x60000000' '1 split blocks'
+# A device tree given with -dtb (make run DTB=...), here one dumped from QEMU itself.
+DUMPED_DTB=$(dirname "$0")/../Tests/PlatformTests/DTBs/virt-m2g-smp2.dtb
+scenario qemu72-dtb-file "$QEMU" 0 -M "$VIRT" -cpu "$CPU" -m 2G -smp 2 -device edu -dtb "$DUMPED_DTB" -- \
+    "${COMMON_S1[@]}" 'memory: 0x40000000 \+ 0x80000000'
 # Started at EL1 it must refuse, clearly, and stop on its own.
 scenario qemu72-el1-refusal "$QEMU" 3 -M virt,iommu=smmuv3 -cpu "$CPU" -m "$MEM" -- \
     'refusing to run at EL1'

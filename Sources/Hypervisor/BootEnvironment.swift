@@ -5,8 +5,9 @@ import ArchC
 /// What the image learns from the DTB before anything else: where the
 /// console is, how to power off, and whether the loader offered semihosting.
 struct BootEnvironment {
-    /// The largest blob we accept; the header's totalsize is checked against it.
-    static let maximumBlobSize = 2 << 20
+    /// A sanity bound on the header's totalsize. Not 2 MiB as Linux has it:
+    /// QEMU pads a `-dtb` file it was given to a little over 2 MiB.
+    static let maximumBlobSize = 64 << 20
     static let semihostingOption: StaticString = "hv.exit=semihosting"
 
     let tree: FlattenedDeviceTree
