@@ -66,6 +66,22 @@ scenario qemu72-1536m "$QEMU" 0 -M "$VIRT" -cpu "$CPU" -m 1536M -device edu -- \
 DUMPED_DTB=$(dirname "$0")/../Tests/PlatformTests/DTBs/virt-m2g-smp2.dtb
 scenario qemu72-dtb-file "$QEMU" 0 -M "$VIRT" -cpu "$CPU" -m 2G -smp 2 -device edu -dtb "$DUMPED_DTB" -- \
     "${COMMON_S1[@]}" 'memory: 0x40000000 \+ 0x80000000'
+# The same machine, but its device tree says the SMMU is not dma-coherent: the
+# driver must then clean tables, STEs, CDs and queue entries to PoC, and keep a
+# stage-1 mirror (whose writes it cleans) even where stage 2 exists.
+noncoherent_dtb() {  # noncoherent_dtb <qemu> <out.dtb>
+    local dts
+    "$1" -M "$VIRT,dumpdtb=$2.orig" -cpu "$CPU" -m "$MEM" -device edu -nographic >/dev/null 2>&1 || return 1
+    dts=$(dtc -q -I dtb -O dts "$2.orig") || return 1
+    printf '%s\n' "$dts" | awk '/smmuv3@/ {in_smmu=1} in_smmu && /dma-coherent;/ {next} /};/ {in_smmu=0} {print}' \
+        | dtc -q -I dts -O dtb -o "$2" - || return 1
+}
+if noncoherent_dtb "$QEMU" "$LOGS/noncoherent-72.dtb"; then
+    scenario qemu72-noncoherent-smmu "$QEMU" 0 -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu -dtb "$LOGS/noncoherent-72.dtb" -- \
+        "${COMMON_S1[@]}" 'smmu: arm,smmu-v3 at 0x[0-9a-f]+ \+ 0x[0-9a-f]+, not dma-coherent'
+else
+    check 1 "qemu72-noncoherent-smmu: could not build the non-coherent DTB (dtc)"
+fi
 # Started at EL1 it must refuse, clearly, and stop on its own.
 scenario qemu72-el1-refusal "$QEMU" 3 -M virt,iommu=smmuv3 -cpu "$CPU" -m "$MEM" -- \
     'refusing to run at EL1'
@@ -80,6 +96,13 @@ if [ -x "$QEMU_S2" ]; then
     # The same QEMU as an older machine type has a stage-1-only SMMU again.
     scenario qemu-s2-virt91 "$QEMU_S2" 0 -M "virt-9.1,virtualization=on,iommu=smmuv3" -cpu "$CPU" -m "$MEM" -device edu -- \
         "${COMMON_S1[@]}"
+    if noncoherent_dtb "$QEMU_S2" "$LOGS/noncoherent-s2.dtb"; then
+        scenario qemu-s2-noncoherent-smmu "$QEMU_S2" 0 -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu -dtb "$LOGS/noncoherent-s2.dtb" -- \
+            'stage 1: yes, stage 2: yes' 'mode: stage-1 IOMMU table mirrored from the P2M' 'not dma-coherent' \
+            'board: [1-9][0-9]* passed, 0 failed'
+    else
+        check 1 "qemu-s2-noncoherent-smmu: could not build the non-coherent DTB (dtc)"
+    fi
 else
     echo "qemu: $QEMU_S2 not found: the stage-2 SMMU scenarios need it (make qemu-s2)"
     check 1 "QEMU with a stage-2 SMMU is available at $QEMU_S2"
