@@ -45,3 +45,23 @@ public protocol CacheMaintenance {
     /// Order the maintenance before later accesses (DSB).
     mutating func synchronize()
 }
+
+// Additive extensions (issue 4): concatenated stage-2 roots and store ordering.
+
+extension TablePageSource {
+    /// `count` physically contiguous zeroed table pages aligned to `count` pages, for a
+    /// concatenated stage-2 root (Arm ARM D8.2.6: 2-16 tables, aligned to their total
+    /// size). The default serves only `count == 1`; pools that back P2Ms with
+    /// concatenated roots provide this.
+    public mutating func allocateContiguousTablePages(_ count: Int) -> MFN? {
+        count == 1 ? allocateTablePage() : nil
+    }
+}
+
+extension PhysicalMemory {
+    /// Order every earlier store before every later one as seen by table walkers
+    /// (board: DMB ISHST). Called between filling a new table and the store of the
+    /// descriptor that links it, so a walker never sees the link before the contents.
+    /// The default is for memories whose stores are already ordered (host fakes).
+    @inline(__always) public func orderStoresForWalkers() {}
+}

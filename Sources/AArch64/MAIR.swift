@@ -1,0 +1,46 @@
+/// MAIR_ELx: eight 8-bit memory attribute encodings selected by a stage-1
+/// descriptor's AttrIndx (Arm ARM D8.5.3, D19 "MAIR_EL1"). The SMMU's CD carries
+/// the same layout in its MAIR field (SMMUv3 5.4).
+public struct MAIR: Equatable, Sendable {
+    public var raw: UInt64
+    @inline(__always) public init(raw: UInt64) { self.raw = raw }
+
+    public static let attributeCount: UInt8 = 8
+    static let bitsPerAttribute: UInt64 = 8
+
+    /// Device-nGnRnE.
+    public static let deviceNGnRnE: UInt8 = 0x00
+    /// Device-nGnRE.
+    public static let deviceNGnRE: UInt8 = 0x04
+    /// Normal, inner and outer Non-cacheable.
+    public static let normalNonCacheable: UInt8 = 0x44
+    /// Normal, inner and outer Write-Back non-transient, read- and write-allocate.
+    public static let normalWriteBack: UInt8 = 0xFF
+
+    /// The fixed assignment this component uses for its stage-1 tables, so an
+    /// AttrIndx means the same thing in every table and CD.
+    public static let indexNormalWriteBack: UInt8 = 0
+    public static let indexNormalNonCacheable: UInt8 = 1
+    public static let indexDeviceNGnRE: UInt8 = 2
+    public static let indexDeviceNGnRnE: UInt8 = 3
+    public static let standard: MAIR = {
+        var m = MAIR(raw: 0)
+        m[indexNormalWriteBack] = normalWriteBack
+        m[indexNormalNonCacheable] = normalNonCacheable
+        m[indexDeviceNGnRE] = deviceNGnRE
+        m[indexDeviceNGnRnE] = deviceNGnRnE
+        return m
+    }()
+
+    public subscript(index: UInt8) -> UInt8 {
+        get {
+            precondition(index < Self.attributeCount)
+            return UInt8(truncatingIfNeeded: raw >> (UInt64(index) * Self.bitsPerAttribute))
+        }
+        set {
+            precondition(index < Self.attributeCount)
+            let shift = UInt64(index) * Self.bitsPerAttribute
+            raw = raw & ~(0xFF << shift) | UInt64(newValue) << shift
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import AArch64
+
+/// The TLB maintenance and deferred releases owed by a series of P2M edits.
+///
+/// Edits never issue TLBI themselves (DESIGN.md rule 1). They record here:
+/// - the GFN ranges whose old translations may still sit in a TLB (merged; past
+///   `rangeCapacity` distinct ranges the batch falls back to a whole-VMID flush);
+/// - the table pages that were unlinked (threaded through their own first word,
+///   which is written as an invalid descriptor, so no storage is needed);
+/// - through `holdReference`, page references that must stay held until the
+///   invalidation has completed (seed 000, XSA-346), kept by the `Releaser`.
+///
+/// `P2M.commit(_:)` invalidates the CPU TLBs, forwards the same ranges to the
+/// attached IOMMU, waits for both, and only then releases the references and frees
+/// the table pages. A batch is `~Copyable` (one owner of those obligations) and
+/// traps if it is dropped with anything still owed: an uncommitted batch is a
+/// use-after-free waiting for a TLB.
+///
+/// One batch serves one P2M at a time (it remembers the VMID it was first used for).
+public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
+    /// Distinct GFN ranges kept before falling back to invalidating the whole VMID.
+    public static var rangeCapacity: Int { 8 }
+
+    public var releaser: Releaser
+    var rangeStart = InlineArray<8, UInt64>(repeating: 0)
+    var rangeEnd = InlineArray<8, UInt64>(repeating: 0)
+    var rangeCount = 0
+    var wholeAddressSpace = false
+    /// Pages covered by the recorded ranges (overlaps merged).
+    public internal(set) var pendingPages: UInt64 = 0
+    /// Head of the list of unlinked table pages (MFN raw), `Self.endOfList` when empty.
+    var unlinkedHead: UInt64 = FlushBatch.endOfList
+    public internal(set) var unlinkedTablePages = 0
+    public internal(set) var heldReferences: UInt64 = 0
+    /// Set once an edit removed or changed a valid translation: a caller that is
+    /// about to free or reuse a page *outside* this batch must commit first
+    /// (XSA-346 part 1: never defer a flush past a page's release).
+    public internal(set) var removedMappings = false
+    var vmid: UInt16? = nil
+
+    static var endOfList: UInt64 { UInt64.max }
+
+    public init(releaser: Releaser) { self.releaser = releaser }
+
+    deinit {
+        precondition(isEmpty, "FlushBatch dropped without commit: a TLB may still translate to freed pages")
+    }
+
+    /// Nothing to invalidate, free or release.
+    public var isEmpty: Bool {
+        rangeCount == 0 && !wholeAddressSpace && unlinkedTablePages == 0 && heldReferences == 0
+    }
+    /// Some translation must be invalidated before this batch is done.
+    public var needsInvalidation: Bool { rangeCount != 0 || wholeAddressSpace }
+    /// The recorded ranges overflowed: the commit invalidates the whole VMID.
+    public var invalidatesWholeVMID: Bool { wholeAddressSpace }
+    /// Number of distinct (merged) ranges recorded.
+    public var rangeCountForTesting: Int { rangeCount }
+
+    /// Keep a page reference (or `count` consecutive ones) until the invalidation
+    /// has completed; the releaser drops it at commit.
+    public mutating func holdReference(_ mfn: MFN, count: UInt64 = 1) {
+        releaser.hold(mfn, count: count)
+        heldReferences &+= count
+    }
+
+    /// The recorded ranges, in order of recording (for tests and for forwarding).
+    public func forEachRange(_ body: (GFN, UInt64) -> Void) {
+        for i in 0..<rangeCount { body(GFN(raw: rangeStart[i]), rangeEnd[i] - rangeStart[i]) }
+    }
+
+    /// Record that translations for [gfn, gfn+count) may be cached.
+    mutating func recordInvalidation(_ gfn: UInt64, count: UInt64) {
+        removedMappings = true
+        if wholeAddressSpace { return }
+        let end = gfn &+ count
+        // Fast path: extends or overlaps the most recent range (runs of consecutive edits).
+        var i = rangeCount - 1
+        while i >= 0 {
+            if gfn <= rangeEnd[i] && end >= rangeStart[i] {
+                let newStart = min(rangeStart[i], gfn), newEnd = max(rangeEnd[i], end)
+                pendingPages &+= (newEnd - newStart) - (rangeEnd[i] - rangeStart[i])
+                rangeStart[i] = newStart
+                rangeEnd[i] = newEnd
+                return
+            }
+            i -= 1
+        }
+        guard rangeCount < Self.rangeCapacity else {
+            wholeAddressSpace = true
+            return
+        }
+        rangeStart[rangeCount] = gfn
+        rangeEnd[rangeCount] = end
+        rangeCount += 1
+        pendingPages &+= count
+    }
+
+    /// Thread an unlinked table page onto the list. Its first word becomes the link,
+    /// written with bit 0 clear: a walker still holding the page through a stale
+    /// walk-cache entry reads an invalid descriptor there, never a stale output.
+    mutating func recordUnlinkedTable<M: PhysicalMemory>(_ frame: MFN, memory: M) {
+        memory.store64(frame.address, unlinkedHead == Self.endOfList ? 0 : unlinkedHead << PageSize.shift4K | Self.linkTag)
+        unlinkedHead = frame.raw
+        unlinkedTablePages += 1
+    }
+    /// Bit 2 marks a non-empty link (bit 0, the valid bit, stays clear).
+    static var linkTag: UInt64 { 1 << 2 }
+
+    mutating func bind(vmid: UInt16) {
+        if let bound = self.vmid {
+            precondition(bound == vmid, "one FlushBatch per P2M")
+        } else {
+            self.vmid = vmid
+        }
+    }
+
+    /// Forget the ranges (after they were invalidated).
+    mutating func clearRanges() {
+        rangeCount = 0
+        wholeAddressSpace = false
+        pendingPages = 0
+    }
+}
+
+/// What a commit did: what the benchmark and tests count.
+public struct FlushStatistics: Equatable, Sendable {
+    /// Range or per-IPA invalidation calls made on the CPU TLB protocol.
+    public var rangeInvalidations = 0
+    /// Whole-VMID invalidations (VMALLS12E1IS).
+    public var vmidInvalidations = 0
+    public var pagesInvalidated: UInt64 = 0
+    public var tablePagesFreed = 0
+    public var referencesReleased: UInt64 = 0
+    public init() {}
+    /// TLB invalidation operations issued on the CPU side.
+    public var tlbiOperations: Int { rangeInvalidations + vmidInvalidations }
+}

@@ -1,0 +1,353 @@
+import AArch64
+
+/// The P2M: one domain's stage-2 translation, GFN → MFN with Xen's p2m types.
+///
+/// ## API (for the page-state layer, the SMMU driver and the hypervisor)
+/// ```
+/// var p2m = try P2M(configuration: .init(vmid: 1, ipaBits: 40, paRange: .bits40, vmidWidth: .bits8),
+///                   memory: mem, pool: pool, tlb: tlb)                      // no hooks
+/// var batch = FlushBatch(releaser: NoHeldReferences())
+/// try p2m.map(gfn, to: mfn, count: 512, as: .ramRW, flushing: &batch)      // insert-only by default
+/// try p2m.map(gfn, to: mfn, count: n, as: .ramRW, policy: .replace, flushing: &batch)
+/// try p2m.unmap(gfn, count: n, flushing: &batch)
+/// try p2m.changeType(gfn, count: n, from: .ramRW, to: .ramRO, flushing: &batch)
+/// p2m.lookup(gfn)                              // -> P2MMapping(mfn, type, order)?
+/// let stats = p2m.commit(&batch)               // TLBI + IOMMU + wait, then release
+/// while p2m.relinquish(budget: 512, flushing: &batch) == .more { ... }  // bounded teardown
+/// p2m.vttbr, p2m.vtcr, p2m.root               // for VTTBR_EL2 and an SMMU stage-2 STE
+/// ```
+/// Hooks are generic parameters with no-op defaults (`NoIOMMU`, `NoEntryListener`,
+/// `NoChangeObserver`; `NoHeldReferences` for batches):
+/// - `Listener: P2MEntryListener`: every leaf run that leaves the P2M (Xen's
+///   `p2m_put_l3_page`); it may hand references to `batch.holdReference`.
+/// - `Observer: P2MChangeObserver`: the change stream (prepare, then apply) for a
+///   stage-1 IOMMU mirror.
+/// - `IOMMU: IOMMUInvalidator`: gets the same GFN ranges as the CPU at commit and at
+///   break-before-make, then a completion wait.
+/// - `FlushBatch<Releaser>`: references held until invalidation completed;
+///   `batch.removedMappings` tells a caller that a page it frees itself must wait
+///   for `commit` (XSA-346).
+///
+/// ## Guarantees
+/// - All-or-nothing: each operation validates and plans first (conflicts, table pages
+///   needed, observer reservation) and writes nothing unless all of it will succeed;
+///   the commit phase has no failure point. Errors are typed (`P2MError`).
+/// - Break-before-make (Arm ARM D8.14.1): a valid entry is replaced by one with a
+///   different output or size only after it was written invalid and its range was
+///   invalidated (CPU and IOMMU) and waited for. Blocks are split this way.
+/// - Blocks: the largest of 1 GiB / 2 MiB / 4 KiB that GFN, MFN and remaining count allow.
+/// - Nothing removed is reused before the flush: ranges, unlinked table pages and held
+///   references wait in the `FlushBatch` until `commit` (DESIGN.md rule 1, seed 000).
+///
+/// ## Lock discipline
+/// The P2M is `~Copyable` and every edit is `mutating`: whoever holds it `inout`
+/// holds the P2M write lock, and a `FlushBatch` must be committed before that lock
+/// is released (Xen: `p2m_write_lock` … flush … `p2m_write_unlock`). On the board a
+/// domain keeps its P2M in a `P2MLock`, whose `withWriteAccess` is the only way to get
+/// it `inout`; lookups from the stage-2 fault path take the same lock (no lock-free
+/// readers: a concurrent split would otherwise expose a transiently invalid block).
+/// The table pool is the P2M's own, which is what makes prepare-then-commit sound:
+/// nobody can take a page between the two phases. Hooks are called with the lock held
+/// and must not call back into this P2M.
+public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMaintenance,
+                  IOMMU: IOMMUInvalidator, Listener: P2MEntryListener, Observer: P2MChangeObserver>: ~Copyable {
+    public let configuration: P2MConfiguration
+    public let vtcr: VTCR
+    public let vttbr: VTTBR
+    /// The engine over this P2M's stage-2 tables.
+    public let table: TranslationTable<Stage2Format>
+    public let memory: Memory
+    public var pool: Pool
+    public var tlb: TLB
+    public var iommu: IOMMU
+    public var listener: Listener
+    public var observer: Observer
+    /// Table pages linked into the tree (root pages included).
+    public internal(set) var tablePagesInUse: Int
+    /// Break-before-make invalidations issued inside operations (not by `commit`).
+    public internal(set) var breakBeforeMakeInvalidations = 0
+    public internal(set) var isRelinquished = false
+    var relinquishCursor: UInt64 = 0
+
+    public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB,
+                iommu: IOMMU, listener: Listener, observer: Observer) throws(P2MError) {
+        let vtcr: VTCR
+        do { vtcr = try VTCR(ipaBits: configuration.ipaBits, paRange: configuration.paRange,
+                             vmidWidth: configuration.vmidWidth) } catch { throw .configuration(error) }
+        let geometry = TableGeometry(vtcr: vtcr, paRange: configuration.paRange)
+        var pool = pool
+        let root: MFN
+        do { root = try TranslationTable<Stage2Format>.allocateRoot(geometry, pool: &pool) } catch { throw P2MError(error) }
+        let vttbr: VTTBR
+        do { vttbr = try VTTBR(root: root, vmid: configuration.vmid, vtcr: vtcr, vmidWidth: configuration.vmidWidth) } catch {
+            for i in 0..<UInt64(vtcr.rootTables) { pool.freeTablePage(root.adding(i)) }
+            throw .configuration(error)
+        }
+        self.configuration = configuration
+        self.vtcr = vtcr
+        self.vttbr = vttbr
+        self.table = TranslationTable(geometry: geometry, root: root)
+        self.memory = memory
+        self.pool = pool
+        self.tlb = tlb
+        self.iommu = iommu
+        self.listener = listener
+        self.observer = observer
+        self.tablePagesInUse = vtcr.rootTables
+    }
+
+    public var vmid: UInt16 { configuration.vmid }
+    public var root: MFN { table.root }
+    /// GFNs [0, limit) are translatable.
+    public var gfnLimit: GFN { GFN(raw: table.geometry.inputFrameLimit) }
+
+    // MARK: Lookup
+
+    /// What `gfn` maps to, with the size of the leaf that maps it. Caller holds the lock.
+    public func lookup(_ gfn: GFN) -> P2MMapping? {
+        guard let leaf = table.lookup(gfn.raw, memory: memory) else { return nil }
+        guard let type = P2MType(softwareBits: Stage2Descriptor(raw: leaf.descriptor).softwareBits) else {
+            preconditionFailure("P2M leaf without a p2m type")
+        }
+        return P2MMapping(mfn: leaf.output, type: type, order: leaf.order)
+    }
+
+    // MARK: Map
+
+    /// Map `count` pages from `gfn` to consecutive frames from `mfn`, as `type`,
+    /// restricted by `access`. Uses the largest blocks alignment allows.
+    /// `.insertOnly` refuses if anything in the range is mapped; `.replace` replaces
+    /// (break-before-make; the listener sees every replaced leaf whose MFN changes).
+    public mutating func map<R: PageReferenceReleaser>(
+        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess = .all,
+        policy: P2MMapPolicy = .insertOnly, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        guard !isRelinquished else { throw .relinquished }
+        guard type != .invalid else { throw .cannotMapInvalidType }
+        let plan: MapPlan
+        do {
+            plan = try table.prepareMap(gfn.raw, to: mfn, count: count, attributes: type.stage2Attributes(access: access),
+                                        replace: policy == .replace, memory: memory,
+                                        availablePages: pool.availableTablePages)
+        } catch { throw P2MError(error) }
+        guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
+        batch.bind(vmid: vmid)
+        var session = P2MSession(p2m: self, batch: batch)
+        let engine = session.p2m.table
+        engine.commitMap(plan, memory: session.p2m.memory, sink: &session)
+        session.finish()
+        session.p2m.observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+        self = session.p2m
+        batch = session.batch
+    }
+
+    /// Map one naturally aligned block of `order` (Xen's `guest_physmap_add_entry`).
+    public mutating func map<R: PageReferenceReleaser>(
+        _ gfn: GFN, to mfn: MFN, order: PageOrder, as type: P2MType, access: P2MAccess = .all,
+        policy: P2MMapPolicy = .insertOnly, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        guard order.isAligned(gfn.raw), order.isAligned(mfn.raw) else { throw .misaligned(gfn, mfn, order: order) }
+        try map(gfn, to: mfn, count: order.pages, as: type, access: access, policy: policy, flushing: &batch)
+    }
+
+    // MARK: Unmap
+
+    /// Remove every mapping in [gfn, gfn+count) (holes are fine). Fails only on bad
+    /// input or when splitting a partly covered block finds the pool empty.
+    public mutating func unmap<R: PageReferenceReleaser>(
+        _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        guard !isRelinquished else { throw .relinquished }
+        do {
+            _ = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages)
+        } catch { throw P2MError(error) }
+        guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
+        batch.bind(vmid: vmid)
+        var session = P2MSession(p2m: self, batch: batch)
+        let engine = session.p2m.table
+        engine.commitUnmap(gfn.raw, count: count, memory: session.p2m.memory, sink: &session)
+        session.finish()
+        session.p2m.observer.apply(.unmapped(gfn, count: count))
+        self = session.p2m
+        batch = session.batch
+    }
+
+    // MARK: Change type
+
+    /// Change every entry of type `from` in [gfn, gfn+count) to `to` (Xen's
+    /// `p2m_change_type_range`); other entries and holes are left alone. Only the
+    /// transitions `P2MType.canChange(to:)` allows; output addresses never change.
+    public mutating func changeType<R: PageReferenceReleaser>(
+        _ gfn: GFN, count: UInt64, from: P2MType, to: P2MType, access: P2MAccess = .all,
+        flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        guard !isRelinquished else { throw .relinquished }
+        guard from.canChange(to: to) else { throw .unsupportedTypeTransition(from: from, to: to) }
+        let newBits = to.stage2Attributes(access: access).bits
+        let keep = VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask | Stage2Descriptor.accessFlag
+        let rewrite = { (d: UInt64) -> UInt64? in
+            Stage2Descriptor(raw: d).softwareBits == from.rawValue ? d & keep | newBits : nil
+        }
+        do {
+            _ = try table.prepareUpdate(gfn.raw, count: count, memory: memory,
+                                        availablePages: pool.availableTablePages, rewrite: rewrite)
+        } catch { throw P2MError(error) }
+        guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
+        batch.bind(vmid: vmid)
+        var session = P2MSession(p2m: self, batch: batch)
+        session.typeChange = (from, to)
+        let engine = session.p2m.table
+        engine.commitUpdate(gfn.raw, count: count, memory: session.p2m.memory, sink: &session, rewrite: rewrite)
+        session.finish()
+        self = session.p2m
+        batch = session.batch
+    }
+
+    // MARK: Flush
+
+    /// Perform what `batch` owes: invalidate the recorded ranges on the CPU (per range
+    /// up to `configuration.fullFlushThreshold` pages in total, the whole VMID above it
+    /// or when the ranges overflowed), forward the same to the IOMMU, wait for both,
+    /// and only then release held references and free unlinked table pages.
+    @discardableResult
+    public mutating func commit<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
+        batch.bind(vmid: vmid)
+        var stats = FlushStatistics()
+        if batch.needsInvalidation {
+            if batch.wholeAddressSpace || batch.pendingPages > configuration.fullFlushThreshold {
+                tlb.invalidateVMID(vmid)
+                iommu.invalidateAll(vmid: vmid)
+                stats.vmidInvalidations = 1
+                stats.pagesInvalidated = batch.wholeAddressSpace ? table.geometry.inputFrameLimit : batch.pendingPages
+            } else {
+                for i in 0..<batch.rangeCount {
+                    let start = batch.rangeStart[i], pages = batch.rangeEnd[i] - start
+                    tlb.invalidateStage2(vmid: vmid, ipa: GFN(raw: start).address, pages: pages)
+                    iommu.invalidate(vmid: vmid, GFN(raw: start), count: pages)
+                    stats.rangeInvalidations += 1
+                    stats.pagesInvalidated += pages
+                }
+            }
+            tlb.synchronize()
+            iommu.synchronize()
+        }
+        batch.clearRanges()
+        batch.removedMappings = false
+        // Only now can nothing translate to what the batch holds (seed 000).
+        if batch.heldReferences != 0 {
+            batch.releaser.releaseHeld()
+            stats.referencesReleased = batch.heldReferences
+            batch.heldReferences = 0
+        }
+        var next = batch.unlinkedHead
+        while next != FlushBatch<R>.endOfList {
+            let frame = MFN(raw: next)
+            let link = memory.load64(frame.address)
+            next = link == 0 ? FlushBatch<R>.endOfList : link >> PageSize.shift4K
+            pool.freeTablePage(frame)
+            stats.tablePagesFreed += 1
+        }
+        batch.unlinkedHead = FlushBatch<R>.endOfList
+        batch.unlinkedTablePages = 0
+        return stats
+    }
+
+    /// Break-before-make inside an operation: invalidate now, CPU and IOMMU, and wait.
+    mutating func invalidateNow(_ gfn: UInt64, count: UInt64) {
+        if count > configuration.fullFlushThreshold {
+            tlb.invalidateVMID(vmid)
+            iommu.invalidateAll(vmid: vmid)
+        } else {
+            tlb.invalidateStage2(vmid: vmid, ipa: GFN(raw: gfn).address, pages: count)
+            iommu.invalidate(vmid: vmid, GFN(raw: gfn), count: count)
+        }
+        tlb.synchronize()
+        iommu.synchronize()
+        breakBeforeMakeInvalidations += 1
+    }
+
+    // MARK: Teardown
+
+    /// Tear the P2M down in bounded steps (Xen's `relinquish_p2m_mapping` with
+    /// preemption): visits at most `budget` entries, telling the listener about every
+    /// leaf. Returns `.more` until everything, root included, is in `batch`; after
+    /// `.done` and a commit, every table page is back in the pool and the P2M takes
+    /// no more edits.
+    public mutating func relinquish<R: PageReferenceReleaser>(
+        budget: Int, flushing batch: inout FlushBatch<R>
+    ) -> P2MRelinquishProgress {
+        precondition(budget > 0, "a relinquish step must make progress")
+        if isRelinquished { return .done }
+        batch.bind(vmid: vmid)
+        var session = P2MSession(p2m: self, batch: batch)
+        var cursor = session.p2m.relinquishCursor
+        var remaining = budget
+        let engine = session.p2m.table
+        let finished = engine.teardown(cursor: &cursor, budget: &remaining, memory: session.p2m.memory, sink: &session)
+        session.finish()
+        session.p2m.relinquishCursor = cursor
+        if finished {
+            session.p2m.isRelinquished = true
+            session.p2m.observer.apply(.unmapped(GFN(raw: 0), count: session.p2m.table.geometry.inputFrameLimit))
+        }
+        self = session.p2m
+        batch = session.batch
+        return finished ? .done : .more
+    }
+}
+
+extension P2M where IOMMU == NoIOMMU, Listener == NoEntryListener, Observer == NoChangeObserver {
+    /// A P2M with no IOMMU, no entry listener and no change observer.
+    public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB) throws(P2MError) {
+        try self.init(configuration: configuration, memory: memory, pool: pool, tlb: tlb,
+                      iommu: NoIOMMU(), listener: NoEntryListener(), observer: NoChangeObserver())
+    }
+}
+
+/// How a domain's P2M is set up.
+public struct P2MConfiguration: Equatable, Sendable {
+    public var vmid: UInt16
+    public var ipaBits: Int
+    /// ID_AA64MMFR0_EL1.PARange on the board.
+    public var paRange: PhysicalAddressRange
+    /// ID_AA64MMFR1_EL1.VMIDBits on the board.
+    public var vmidWidth: VMIDWidth
+    /// Above this many pages in one commit, one whole-VMID invalidation replaces the
+    /// per-range ones (Linux uses 512, MAX_TLBI_OPS, for the same trade-off).
+    public var fullFlushThreshold: UInt64
+
+    public init(vmid: UInt16, ipaBits: Int, paRange: PhysicalAddressRange, vmidWidth: VMIDWidth,
+                fullFlushThreshold: UInt64 = 512) {
+        self.vmid = vmid
+        self.ipaBits = ipaBits
+        self.paRange = paRange
+        self.vmidWidth = vmidWidth
+        self.fullFlushThreshold = fullFlushThreshold
+    }
+}
+
+public enum P2MMapPolicy: Sendable, Equatable {
+    /// Refuse (`alreadyMapped`) if any page of the range is mapped.
+    case insertOnly
+    /// Replace whatever is there, break-before-make.
+    case replace
+}
+
+/// What `P2M.lookup` found.
+public struct P2MMapping: Equatable, Sendable {
+    /// The frame `gfn` itself maps to (inside a block: block base + offset).
+    public var mfn: MFN
+    public var type: P2MType
+    /// The size of the leaf that maps it: 4 KiB page, 2 MiB or 1 GiB block.
+    public var order: PageOrder
+    public init(mfn: MFN, type: P2MType, order: PageOrder) {
+        self.mfn = mfn
+        self.type = type
+        self.order = order
+    }
+}
+
+public enum P2MRelinquishProgress: Equatable, Sendable {
+    case more
+    case done
+}

@@ -1,0 +1,37 @@
+import AArch64
+
+/// Why a P2M operation was refused. Every case leaves the P2M, the pool, the batch
+/// and the hooks exactly as they were.
+public enum P2MError: Error, Equatable, Sendable {
+    case zeroCount
+    /// gfn + count overflows.
+    case rangeWraps(GFN, count: UInt64)
+    /// A GFN of the range is at or beyond the configured IPA size.
+    case gfnBeyondIPASpace(GFN, limit: GFN)
+    /// An MFN of the range is at or beyond the PA range.
+    case mfnBeyondPARange(MFN, limit: MFN)
+    /// `map(_:to:order:...)` with a GFN or MFN not aligned to the order.
+    case misaligned(GFN, MFN, order: PageOrder)
+    /// Insert-only map over an existing entry: the first mapped GFN found.
+    case alreadyMapped(GFN)
+    case tablePoolExhausted(needed: Int, available: Int)
+    /// Mapping with type `.invalid` (that is what `unmap` is for).
+    case cannotMapInvalidType
+    case unsupportedTypeTransition(from: P2MType, to: P2MType)
+    /// The change observer (an IOMMU mirror) could not reserve what the change needs.
+    case observerRefused(GFN, count: UInt64)
+    /// The P2M was relinquished; it takes no more edits.
+    case relinquished
+    case configuration(Stage2ConfigurationError)
+
+    init(_ e: TableEditError) {
+        switch e {
+        case .zeroCount: self = .zeroCount
+        case .inputBeyondLimit(let f, let limit): self = .gfnBeyondIPASpace(GFN(raw: f), limit: GFN(raw: limit))
+        case .outputBeyondLimit(let m, let limit): self = .mfnBeyondPARange(m, limit: limit)
+        case .rangeWraps(let f, let count): self = .rangeWraps(GFN(raw: f), count: count)
+        case .alreadyMapped(let f): self = .alreadyMapped(GFN(raw: f))
+        case .tablePoolExhausted(let needed, let available): self = .tablePoolExhausted(needed: needed, available: available)
+        }
+    }
+}

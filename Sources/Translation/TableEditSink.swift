@@ -1,0 +1,37 @@
+import AArch64
+
+/// What the table engine reports while it edits: the only channel through which an
+/// edit has effects beyond the table memory. The engine never invalidates a TLB or
+/// frees a page itself.
+public protocol TableEditSink: ~Copyable {
+    /// Old translations of [input, input+count) may be cached; they must be invalidated
+    /// before anything they pointed to is reused (deferred to the flush).
+    mutating func invalidateLater(_ input: UInt64, count: UInt64)
+    /// Break-before-make (Arm ARM D8.14.1): the entry covering [input, input+count) was
+    /// just written invalid and will next be written with a different output or size.
+    /// Invalidate now and return only when the invalidation has completed.
+    mutating func invalidateNow(_ input: UInt64, count: UInt64)
+    /// A leaf for `count` pages from `input` (old raw `descriptor`, output `output`)
+    /// left the table, or was overwritten with a different output.
+    mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64)
+    /// A zeroed table page for the edit being committed. The prepare phase counted
+    /// it against `availableTablePages`, so running out here is a programming error.
+    mutating func allocateTablePage() -> MFN
+    /// Pages the sink can still hand out (checked by the prepare phase).
+    var availableTablePages: Int { get }
+    /// A table page left the tree. It may be reused only after the invalidation.
+    mutating func tableUnlinked(_ frame: MFN)
+    /// A leaf was rewritten in place (same output and size): `count` pages from `input`.
+    mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64)
+}
+
+/// Why the engine refused an edit. Nothing was written when one of these is thrown.
+public enum TableEditError: Error, Equatable, Sendable {
+    case zeroCount
+    case inputBeyondLimit(UInt64, limit: UInt64)
+    case outputBeyondLimit(MFN, limit: MFN)
+    case rangeWraps(UInt64, count: UInt64)
+    /// Insert-only map over a valid entry: the first valid input frame found.
+    case alreadyMapped(UInt64)
+    case tablePoolExhausted(needed: Int, available: Int)
+}

@@ -1,0 +1,37 @@
+import AArch64
+
+/// The shape of one translation regime's tables: where the walk starts, how many
+/// tables are concatenated at the root, and how wide input and output are.
+public struct TableGeometry: Equatable, Sendable {
+    public let startLevel: Int
+    public let rootTables: Int
+    public let inputBits: Int
+    public let outputBits: Int
+
+    /// A stage-2 walk as VTCR_EL2 describes it; outputs limited to the PA range (at most 48 bits).
+    public init(vtcr: VTCR, paRange: PhysicalAddressRange) {
+        startLevel = vtcr.startLevel
+        rootTables = vtcr.rootTables
+        inputBits = vtcr.ipaBits
+        outputBits = min(paRange.bits, VTCR.maxIPABits)
+    }
+
+    /// A stage-1 walk (TCR T0SZ = 64 - inputBits): stage 1 has no concatenation, so the
+    /// start level is the one whose single table covers the input (Arm ARM D8.2.5).
+    public init(stage1InputBits: Int, outputBits: Int) throws(Stage2ConfigurationError) {
+        guard stage1InputBits >= VTCR.minIPABits, stage1InputBits <= VTCR.maxIPABits else {
+            throw .ipaSizeUnsupported(stage1InputBits)
+        }
+        var level = TableLevel.leafLevel
+        while Int(TableLevel.shift(level)) + TableLevel.bitsPerLevel < stage1InputBits { level -= 1 }
+        startLevel = level
+        rootTables = 1
+        inputBits = stage1InputBits
+        self.outputBits = min(outputBits, VTCR.maxIPABits)
+    }
+
+    /// Input frames (pages) the regime can translate: [0, limit).
+    @inline(__always) public var inputFrameLimit: UInt64 { 1 &<< UInt64(inputBits - Int(PageSize.shift4K)) }
+    /// Output frames the regime can produce: [0, limit).
+    @inline(__always) public var outputFrameLimit: UInt64 { 1 &<< UInt64(outputBits - Int(PageSize.shift4K)) }
+}

@@ -1,0 +1,646 @@
+import AArch64
+
+/// The generic VMSAv8-64 table engine (4 KiB granule): one engine, two formats.
+///
+/// It owns a tree of table pages and edits it through `PhysicalMemory`, taking pages
+/// from a `TablePageSource` and reporting everything else to a `TableEditSink`.
+/// Inputs and outputs are frame numbers (the P2M calls them GFN and MFN; an SMMU
+/// stage-1 table calls them IOVA and PA frames).
+///
+/// Every multi-entry edit has two phases (Hafnium's `mm_*_prepare`/`commit`):
+/// `prepare*` walks read-only, finds conflicts and counts the table pages the edit
+/// will allocate, and throws without writing anything; `commit*` then applies the
+/// edit and cannot fail, because the pages it allocates were counted against the
+/// pool, which nobody else touches in between (the caller holds the table's lock).
+///
+/// A run of consecutive frames is walked once per table it touches: each level
+/// iterates its entries over the sub-range it covers and recurses once per entry,
+/// so a leaf table sees one call that writes up to 512 descriptors in a tight loop.
+/// Blocks are used whenever input, output and remaining length allow (1 GiB at
+/// level 1, 2 MiB at level 2). A block that an edit covers only in part is split
+/// into a fully populated next-level table, prepared unlinked, then swapped in with
+/// break-before-make (Arm ARM D8.14.1): entry invalid, `invalidateNow`, table.
+public struct TranslationTable<Format: DescriptorFormat>: Sendable {
+    public let geometry: TableGeometry
+    /// The root table (first of `geometry.rootTables` concatenated pages).
+    public let root: MFN
+    let rootIndexMask: UInt64
+
+    /// A table rooted at `root` (zeroed, `geometry.rootTables` contiguous pages aligned
+    /// to their total size; see `allocateRoot`). The value is a handle: the pages
+    /// belong to whoever owns it, and exactly one owner may edit them.
+    public init(geometry: TableGeometry, root: MFN) {
+        precondition(root.raw & UInt64(geometry.rootTables - 1) == 0, "concatenated root must be aligned to its size")
+        self.geometry = geometry
+        self.root = root
+        self.rootIndexMask = UInt64(geometry.rootTables * TableLevel.entriesPerTable - 1)
+    }
+
+    /// Allocate a zeroed (possibly concatenated) root for `geometry` from `pool`.
+    public static func allocateRoot<Pool: TablePageSource>(
+        _ geometry: TableGeometry, pool: inout Pool
+    ) throws(TableEditError) -> MFN {
+        let count = geometry.rootTables
+        let frame = count == 1 ? pool.allocateTablePage() : pool.allocateContiguousTablePages(count)
+        guard let frame else { throw .tablePoolExhausted(needed: count, available: pool.availableTablePages) }
+        return frame
+    }
+
+    // MARK: Addressing
+
+    @inline(__always) static func pageShift(_ level: Int) -> UInt64 {
+        UInt64(TableLevel.bitsPerLevel * (TableLevel.leafLevel - level))
+    }
+    @inline(__always) static func span(_ level: Int) -> UInt64 { 1 &<< pageShift(level) }
+    static var indexMask: UInt64 { UInt64(TableLevel.entriesPerTable - 1) }
+
+    /// Physical address of the entry translating input frame `f` in table `t` at `level`.
+    @inline(__always) func entryAddress(_ t: MFN, _ level: Int, _ f: UInt64) -> PhysAddr {
+        let mask = level == geometry.startLevel ? rootIndexMask : Self.indexMask
+        return PhysAddr(raw: t.raw << PageSize.shift4K &+ ((f >> Self.pageShift(level)) & mask) &* TableLevel.descriptorBytes)
+    }
+    @inline(__always) static func child(_ d: UInt64) -> MFN { MFN(raw: VMSADescriptor.outputFrame(d)) }
+
+    /// Check an input range: non-empty, no wrap, inside the input size.
+    public func validateInput(_ input: UInt64, count: UInt64) throws(TableEditError) {
+        guard count != 0 else { throw .zeroCount }
+        let (end, wrapped) = input.addingReportingOverflow(count)
+        guard !wrapped else { throw .rangeWraps(input, count: count) }
+        let limit = geometry.inputFrameLimit
+        guard input < limit else { throw .inputBeyondLimit(input, limit: limit) }
+        guard end <= limit else { throw .inputBeyondLimit(end - 1, limit: limit) }
+    }
+    /// Check an output range: no wrap, inside the output size.
+    public func validateOutput(_ output: MFN, count: UInt64) throws(TableEditError) {
+        let limit = geometry.outputFrameLimit
+        let (end, wrapped) = output.raw.addingReportingOverflow(count)
+        guard !wrapped, output.raw < limit, end <= limit else {
+            throw .outputBeyondLimit(wrapped || output.raw >= limit ? output : MFN(raw: end - 1), limit: MFN(raw: limit))
+        }
+    }
+
+    // MARK: Lookup
+
+    /// The leaf translating input frame `input`: its raw descriptor, level, and the
+    /// output frame for `input` itself (inside a block, offset accordingly).
+    public func lookup<M: PhysicalMemory>(_ input: UInt64, memory: M) -> TableLookup? {
+        guard input < geometry.inputFrameLimit else { return nil }
+        var t = root
+        var level = geometry.startLevel
+        while true {
+            let d = memory.load64(entryAddress(t, level, input))
+            guard VMSADescriptor.isValid(d) else { return nil }
+            if VMSADescriptor.isTable(d, level: level) {
+                t = Self.child(d)
+                level += 1
+                continue
+            }
+            // A block encoding at level 0 or a table encoding at level 3 would be the
+            // engine's own corruption: it never writes either.
+            precondition(level >= TableLevel.firstBlockLevel)
+            let offset = input & (Self.span(level) - 1)
+            return TableLookup(descriptor: d, level: level,
+                               output: MFN(raw: VMSADescriptor.outputFrame(d) &+ offset))
+        }
+    }
+
+    // MARK: Map
+
+    /// Phase 1 of a map: validate, find conflicts, count table pages. Writes nothing.
+    public func prepareMap<M: PhysicalMemory>(
+        _ input: UInt64, to output: MFN, count: UInt64, attributes: Format.Attributes,
+        replace: Bool, memory: M, availablePages: Int
+    ) throws(TableEditError) -> MapPlan {
+        try validateInput(input, count: count)
+        try validateOutput(output, count: count)
+        var plan = MapPlan(input: input, output: output.raw, count: count, replace: replace,
+                           templates: InlineArray(repeating: 0), tablePagesNeeded: 0)
+        for level in 0...TableLevel.leafLevel {
+            plan.templates[level] = Format.leafTemplate(level: level, attributes: attributes)
+        }
+        plan.tablePagesNeeded = try planMap(.existing(root), level: geometry.startLevel, first: input,
+                                            end: input + count, out: output.raw, plan: plan, memory: memory)
+        guard plan.tablePagesNeeded <= availablePages else {
+            throw .tablePoolExhausted(needed: plan.tablePagesNeeded, available: availablePages)
+        }
+        return plan
+    }
+
+    /// Phase 2 of a map: apply a plan from `prepareMap` made under the same lock.
+    public func commitMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: MapPlan, memory: M, sink: inout S
+    ) {
+        applyMap(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count,
+                 out: plan.output, plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
+    }
+
+    /// Both phases at once.
+    public func map<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ input: UInt64, to output: MFN, count: UInt64, attributes: Format.Attributes, replace: Bool,
+        memory: M, sink: inout S
+    ) throws(TableEditError) {
+        let plan = try prepareMap(input, to: output, count: count, attributes: attributes, replace: replace,
+                                  memory: memory, availablePages: sink.availableTablePages)
+        commitMap(plan, memory: memory, sink: &sink)
+    }
+
+    /// A node of the tree as the planner sees it: a table that exists, one that the
+    /// edit would allocate (all invalid), or one that splitting a block would create.
+    enum PlanNode {
+        case existing(MFN)
+        case empty
+        case split(block: UInt64)
+    }
+
+    @inline(__always)
+    func plannedEntry<M: PhysicalMemory>(_ node: PlanNode, _ level: Int, _ f: UInt64, _ memory: M) -> UInt64 {
+        switch node {
+        case .existing(let t): memory.load64(entryAddress(t, level, f))
+        case .empty: 0
+        case .split(let block): VMSADescriptor.splitEntry(block, childLevel: level, index: (f >> Self.pageShift(level)) & Self.indexMask)
+        }
+    }
+
+    /// Whether a leaf for [f, entryEnd) → o can be written at `level`.
+    @inline(__always)
+    func canWriteLeaf(_ level: Int, _ f: UInt64, _ entryEnd: UInt64, _ o: UInt64) -> Bool {
+        if level == TableLevel.leafLevel { return true }
+        let span = Self.span(level)
+        return level >= TableLevel.firstBlockLevel && f & (span - 1) == 0 && entryEnd - f == span && o & (span - 1) == 0
+    }
+
+    /// A valid block `d` at `level` already maps input `f` to `o` with the plan's attributes.
+    @inline(__always)
+    static func blockAlreadyMaps(_ d: UInt64, _ level: Int, _ f: UInt64, _ o: UInt64, _ plan: MapPlan) -> Bool {
+        d & ~VMSADescriptor.outputAddressMask == plan.templates[level]
+            && VMSADescriptor.outputFrame(d) &+ (f & (span(level) - 1)) == o
+    }
+
+    func planMap<M: PhysicalMemory>(
+        _ node: PlanNode, level: Int, first: UInt64, end: UInt64, out: UInt64, plan: MapPlan, memory: M
+    ) throws(TableEditError) -> Int {
+        if level == TableLevel.leafLevel {
+            // Leaves need no pages; only an insert-only map into an existing table must look.
+            guard !plan.replace, case .existing(let t) = node else { return 0 }
+            var address = entryAddress(t, level, first)
+            for f in first..<end {
+                if VMSADescriptor.isValid(memory.load64(address)) { throw .alreadyMapped(f) }
+                address = address.adding(TableLevel.descriptorBytes)
+            }
+            return 0
+        }
+        let span = Self.span(level)
+        var needed = 0
+        var f = first
+        while f < end {
+            let entryEnd = min((f | (span - 1)) + 1, end)
+            let o = out + (f - first)
+            let d = plannedEntry(node, level, f, memory)
+            if canWriteLeaf(level, f, entryEnd, o) {
+                if VMSADescriptor.isValid(d) && !plan.replace {
+                    if VMSADescriptor.isTable(d, level: level) {
+                        if let hit = firstValidLeaf(Self.child(d), level: level + 1, base: f & ~(span - 1), memory: memory) {
+                            throw .alreadyMapped(hit)
+                        }
+                    } else {
+                        throw .alreadyMapped(f)
+                    }
+                }
+            } else if !VMSADescriptor.isValid(d) {
+                needed += 1 + (try planMap(.empty, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, memory: memory))
+            } else if VMSADescriptor.isTable(d, level: level) {
+                needed += try planMap(.existing(Self.child(d)), level: level + 1, first: f, end: entryEnd, out: o,
+                                      plan: plan, memory: memory)
+            } else if !Self.blockAlreadyMaps(d, level, f, o, plan) {
+                guard plan.replace else { throw .alreadyMapped(f) }
+                needed += 1 + (try planMap(.split(block: d), level: level + 1, first: f, end: entryEnd, out: o,
+                                           plan: plan, memory: memory))
+            }
+            f = entryEnd
+        }
+        return needed
+    }
+
+    /// The first valid leaf under table `t` (at `level`, covering inputs from `base`).
+    func firstValidLeaf<M: PhysicalMemory>(_ t: MFN, level: Int, base: UInt64, memory: M) -> UInt64? {
+        let span = Self.span(level)
+        for i in 0..<UInt64(TableLevel.entriesPerTable) {
+            let f = base + i * span
+            let d = memory.load64(entryAddress(t, level, f))
+            guard VMSADescriptor.isValid(d) else { continue }
+            if !VMSADescriptor.isTable(d, level: level) { return f }
+            if let hit = firstValidLeaf(Self.child(d), level: level + 1, base: f, memory: memory) { return hit }
+        }
+        return nil
+    }
+
+
+    /// Fill an unlinked table with the next-level image of block `d`.
+    func fillSplit<M: PhysicalMemory>(_ t: MFN, childLevel: Int, block d: UInt64, memory: M) {
+        var address = t.address
+        for i in 0..<UInt64(TableLevel.entriesPerTable) {
+            memory.store64(address, VMSADescriptor.splitEntry(d, childLevel: childLevel, index: i))
+            address = address.adding(TableLevel.descriptorBytes)
+        }
+    }
+
+    /// Link a filled table in place of entry `d` at `address`, with break-before-make
+    /// when `d` was a valid block in a linked table.
+    @inline(__always)
+    func link<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, at address: PhysAddr, replacing d: UInt64, base: UInt64, level: Int, linked: Bool,
+        memory: M, sink: inout S
+    ) {
+        memory.orderStoresForWalkers()
+        if VMSADescriptor.isValid(d) {
+            memory.store64(address, 0)
+            if linked { sink.invalidateNow(base, count: Self.span(level)) }
+        }
+        memory.store64(address, Format.tableDescriptor(t))
+    }
+
+    func applyMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, level: Int, first: UInt64, end: UInt64, out: UInt64, plan: MapPlan, linked: Bool, fresh: Bool,
+        memory: M, sink: inout S
+    ) {
+        if level == TableLevel.leafLevel {
+            applyLeafRun(t, first: first, end: end, out: out, plan: plan, linked: linked, fresh: fresh, memory: memory, sink: &sink)
+            return
+        }
+        let span = Self.span(level)
+        var f = first
+        while f < end {
+            let entryEnd = min((f | (span - 1)) + 1, end)
+            let o = out + (f - first)
+            let address = entryAddress(t, level, f)
+            let d = fresh ? 0 : memory.load64(address)
+            if canWriteLeaf(level, f, entryEnd, o) {
+                let new = plan.templates[level] | o << PageSize.shift4K
+                if d != new {
+                    if VMSADescriptor.isValid(d) {
+                        // Valid to valid with another output or size: break before make.
+                        memory.store64(address, 0)
+                        if linked { sink.invalidateNow(f, count: span) }
+                        if VMSADescriptor.isTable(d, level: level) {
+                            removeSubtree(Self.child(d), level: level + 1, base: f, replacement: o, memory: memory, sink: &sink)
+                        } else if VMSADescriptor.outputFrame(d) != o {
+                            sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+                        }
+                    }
+                    memory.store64(address, new)
+                }
+            } else if !VMSADescriptor.isValid(d) {
+                let child = sink.allocateTablePage()
+                applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: false, fresh: true,
+                         memory: memory, sink: &sink)
+                link(child, at: address, replacing: 0, base: f, level: level, linked: linked, memory: memory, sink: &sink)
+            } else if VMSADescriptor.isTable(d, level: level) {
+                applyMap(Self.child(d), level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: linked,
+                         fresh: false, memory: memory, sink: &sink)
+            } else if !Self.blockAlreadyMaps(d, level, f, o, plan) {
+                let child = sink.allocateTablePage()
+                fillSplit(child, childLevel: level + 1, block: d, memory: memory)
+                applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: false, fresh: false,
+                         memory: memory, sink: &sink)
+                link(child, at: address, replacing: d, base: f & ~(span - 1), level: level, linked: linked,
+                     memory: memory, sink: &sink)
+            }
+            f = entryEnd
+        }
+    }
+
+    /// The leaf-table loop: one descriptor store per page. An insert-only map was
+    /// proved to find only invalid entries, and a fresh table is all invalid, so
+    /// those write blindly; a replacing map breaks every changed valid entry first,
+    /// invalidates the run once, then makes.
+    @inline(__always)
+    func applyLeafRun<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, first: UInt64, end: UInt64, out: UInt64, plan: MapPlan, linked: Bool, fresh: Bool,
+        memory: M, sink: inout S
+    ) {
+        let template = plan.templates[TableLevel.leafLevel]
+        let start = entryAddress(t, TableLevel.leafLevel, first)
+        if fresh || !plan.replace {
+            var address = start
+            var value = template | out << PageSize.shift4K
+            for _ in first..<end {
+                memory.store64(address, value)
+                address = address.adding(TableLevel.descriptorBytes)
+                value &+= PageSize.bytes4K
+            }
+            return
+        }
+        var broke = false
+        var address = start
+        var o = out
+        for f in first..<end {
+            let d = memory.load64(address)
+            let new = template | o << PageSize.shift4K
+            if VMSADescriptor.isValid(d) && d != new {
+                memory.store64(address, 0)
+                broke = true
+                if VMSADescriptor.outputFrame(d) != o {
+                    sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: 1, descriptor: d)
+                }
+            }
+            address = address.adding(TableLevel.descriptorBytes)
+            o &+= 1
+        }
+        if broke && linked { sink.invalidateNow(first, count: end - first) }
+        address = start
+        o = out
+        for _ in first..<end {
+            let new = template | o << PageSize.shift4K
+            if memory.load64(address) != new { memory.store64(address, new) }
+            address = address.adding(TableLevel.descriptorBytes)
+            o &+= 1
+        }
+    }
+
+    /// Report every leaf under unlinked table `t` as removed (except those whose output
+    /// equals `replacement`'s at the same input) and unlink every table page of it.
+    func removeSubtree<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, level: Int, base: UInt64, replacement: UInt64?, memory: M, sink: inout S
+    ) {
+        let span = Self.span(level)
+        var address = t.address
+        for i in 0..<UInt64(TableLevel.entriesPerTable) {
+            let d = memory.load64(address)
+            address = address.adding(TableLevel.descriptorBytes)
+            guard VMSADescriptor.isValid(d) else { continue }
+            let f = base + i * span
+            if VMSADescriptor.isTable(d, level: level) {
+                removeSubtree(Self.child(d), level: level + 1, base: f,
+                              replacement: replacement.map { $0 + i * span }, memory: memory, sink: &sink)
+            } else if replacement.map({ $0 + i * span }) != VMSADescriptor.outputFrame(d) {
+                sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+            }
+        }
+        unlink(t, sink: &sink)
+    }
+
+    @inline(__always)
+    func unlink<S: TableEditSink & ~Copyable>(_ t: MFN, sink: inout S) { sink.tableUnlinked(t) }
+
+    // MARK: Unmap
+
+    /// Phase 1 of an unmap: validate and count the pages needed to split blocks the
+    /// range covers only in part.
+    public func prepareUnmap<M: PhysicalMemory>(
+        _ input: UInt64, count: UInt64, memory: M, availablePages: Int
+    ) throws(TableEditError) -> Int {
+        try validateInput(input, count: count)
+        let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
+                                       memory: memory) { _ in true }
+        guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
+        return needed
+    }
+
+    /// Phase 2 of an unmap.
+    public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ input: UInt64, count: UInt64, memory: M, sink: inout S
+    ) {
+        _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
+                       memory: memory, sink: &sink)
+    }
+
+    public func unmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ input: UInt64, count: UInt64, memory: M, sink: inout S
+    ) throws(TableEditError) {
+        _ = try prepareUnmap(input, count: count, memory: memory, availablePages: sink.availableTablePages)
+        commitUnmap(input, count: count, memory: memory, sink: &sink)
+    }
+
+    /// Pages needed to split the blocks that [first, end) covers in part and that
+    /// `affects` says the edit would change.
+    func planPartialBlocks<M: PhysicalMemory>(
+        _ node: PlanNode, level: Int, first: UInt64, end: UInt64, memory: M, affects: (UInt64) -> Bool
+    ) -> Int {
+        if level == TableLevel.leafLevel { return 0 }
+        let span = Self.span(level)
+        var needed = 0
+        var f = first
+        while f < end {
+            let entryEnd = min((f | (span - 1)) + 1, end)
+            let d = plannedEntry(node, level, f, memory)
+            if VMSADescriptor.isValid(d) && entryEnd - f != span {
+                if VMSADescriptor.isTable(d, level: level) {
+                    needed += planPartialBlocks(.existing(Self.child(d)), level: level + 1, first: f, end: entryEnd,
+                                                memory: memory, affects: affects)
+                } else if affects(d) {
+                    needed += 1 + planPartialBlocks(.split(block: d), level: level + 1, first: f, end: entryEnd,
+                                                    memory: memory, affects: affects)
+                }
+            }
+            f = entryEnd
+        }
+        return needed
+    }
+
+    /// Returns whether an entry of `t` was cleared (so `t` may now be empty).
+    func applyUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, level: Int, first: UInt64, end: UInt64, linked: Bool, memory: M, sink: inout S
+    ) -> Bool {
+        if level == TableLevel.leafLevel {
+            var cleared = false
+            var address = entryAddress(t, level, first)
+            for f in first..<end {
+                let d = memory.load64(address)
+                if VMSADescriptor.isValid(d) {
+                    memory.store64(address, 0)
+                    cleared = true
+                    sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: 1, descriptor: d)
+                }
+                address = address.adding(TableLevel.descriptorBytes)
+            }
+            if cleared && linked { sink.invalidateLater(first, count: end - first) }
+            return cleared
+        }
+        let span = Self.span(level)
+        var cleared = false
+        var f = first
+        while f < end {
+            let entryEnd = min((f | (span - 1)) + 1, end)
+            let address = entryAddress(t, level, f)
+            let d = memory.load64(address)
+            if VMSADescriptor.isValid(d) {
+                if entryEnd - f == span {
+                    // The whole entry goes: clear it, leave its subtree intact for walkers
+                    // that still hold it until the flush, and account for what it held.
+                    memory.store64(address, 0)
+                    cleared = true
+                    if linked { sink.invalidateLater(f, count: span) }
+                    if VMSADescriptor.isTable(d, level: level) {
+                        removeSubtree(Self.child(d), level: level + 1, base: f, replacement: nil, memory: memory, sink: &sink)
+                    } else {
+                        sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+                    }
+                } else if VMSADescriptor.isTable(d, level: level) {
+                    let child = Self.child(d)
+                    if applyUnmap(child, level: level + 1, first: f, end: entryEnd, linked: linked,
+                                  memory: memory, sink: &sink),
+                       tableIsEmpty(child, level: level + 1, touchedFrom: f, to: entryEnd, memory: memory) {
+                        // An emptied table goes too. Its leaves' invalidations cover the
+                        // walk-cache entries for the table descriptor (TLBI by IPA hits
+                        // every cached level used to translate that IPA).
+                        memory.store64(address, 0)
+                        cleared = true
+                        if linked { sink.invalidateLater(f, count: 1) }
+                        unlink(child, sink: &sink)
+                    }
+                } else {
+                    let child = sink.allocateTablePage()
+                    fillSplit(child, childLevel: level + 1, block: d, memory: memory)
+                    _ = applyUnmap(child, level: level + 1, first: f, end: entryEnd, linked: false,
+                                   memory: memory, sink: &sink)
+                    link(child, at: address, replacing: d, base: f & ~(span - 1), level: level, linked: linked,
+                         memory: memory, sink: &sink)
+                }
+            }
+            f = entryEnd
+        }
+        return cleared
+    }
+
+    /// Whether non-root table `t` has no valid entry. Scans the entries after the
+    /// touched range first: for ascending runs of single-page unmaps the next entry
+    /// is usually still valid, which ends the scan at once.
+    func tableIsEmpty<M: PhysicalMemory>(_ t: MFN, level: Int, touchedFrom first: UInt64, to end: UInt64, memory: M) -> Bool {
+        let shift = Self.pageShift(level)
+        let firstIndex = Int((first >> shift) & Self.indexMask)
+        let lastIndex = Int(((end - 1) >> shift) & Self.indexMask)
+        let base = t.address
+        for i in (lastIndex + 1)..<TableLevel.entriesPerTable {
+            if VMSADescriptor.isValid(memory.load64(base.adding(UInt64(i) * TableLevel.descriptorBytes))) { return false }
+        }
+        for i in 0...lastIndex where i < firstIndex || level != TableLevel.leafLevel {
+            if VMSADescriptor.isValid(memory.load64(base.adding(UInt64(i) * TableLevel.descriptorBytes))) { return false }
+        }
+        return true
+    }
+
+    // MARK: Attribute updates
+
+    /// Phase 1 of an in-place attribute update over [input, input+count): `rewrite`
+    /// returns the new descriptor for a valid leaf (same output and kind) or nil to
+    /// leave it. Counts the pages needed to split blocks covered in part that would change.
+    public func prepareUpdate<M: PhysicalMemory>(
+        _ input: UInt64, count: UInt64, memory: M, availablePages: Int, rewrite: (UInt64) -> UInt64?
+    ) throws(TableEditError) -> Int {
+        try validateInput(input, count: count)
+        let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
+                                       memory: memory) { rewrite($0) != nil }
+        guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
+        return needed
+    }
+
+    /// Phase 2 of an attribute update. Changing permissions or software bits of a leaf
+    /// in place keeps its output and size, so it needs no break-before-make (Arm ARM
+    /// D8.14.1 lists the changes that do); the old entries are invalidated at the flush.
+    public func commitUpdate<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ input: UInt64, count: UInt64, memory: M, sink: inout S, rewrite: (UInt64) -> UInt64?
+    ) {
+        applyUpdate(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
+                    memory: memory, sink: &sink, rewrite: rewrite)
+    }
+
+    func applyUpdate<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, level: Int, first: UInt64, end: UInt64, linked: Bool, memory: M, sink: inout S,
+        rewrite: (UInt64) -> UInt64?
+    ) {
+        let span = Self.span(level)
+        var f = first
+        while f < end {
+            let entryEnd = min((f | (span - 1)) + 1, end)
+            let address = entryAddress(t, level, f)
+            let d = memory.load64(address)
+            if VMSADescriptor.isValid(d) {
+                if VMSADescriptor.isTable(d, level: level) {
+                    applyUpdate(Self.child(d), level: level + 1, first: f, end: entryEnd, linked: linked,
+                                memory: memory, sink: &sink, rewrite: rewrite)
+                } else if let new = rewrite(d) {
+                    precondition(new & (VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask)
+                                 == d & (VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask),
+                                 "an update keeps output and kind")
+                    if entryEnd - f == span {
+                        if new != d {
+                            memory.store64(address, new)
+                            if linked { sink.invalidateLater(f, count: span) }
+                            sink.leafRewritten(f, count: span, old: d, new: new)
+                        }
+                    } else {
+                        let child = sink.allocateTablePage()
+                        fillSplit(child, childLevel: level + 1, block: d, memory: memory)
+                        applyUpdate(child, level: level + 1, first: f, end: entryEnd, linked: false,
+                                    memory: memory, sink: &sink, rewrite: rewrite)
+                        link(child, at: address, replacing: d, base: f & ~(span - 1), level: level, linked: linked,
+                             memory: memory, sink: &sink)
+                    }
+                }
+            }
+            f = entryEnd
+        }
+    }
+
+    // MARK: Teardown
+
+    /// Remove every mapping from input frame `cursor` upwards, visiting at most
+    /// `budget` entries, reporting leaves and unlinked tables to `sink`. Returns true
+    /// once everything is gone, root pages included (the table is then dead: its
+    /// pages are in the sink's hands).
+    public func teardown<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        cursor: inout UInt64, budget: inout Int, memory: M, sink: inout S
+    ) -> Bool {
+        guard teardownTable(root, level: geometry.startLevel, end: geometry.inputFrameLimit,
+                            cursor: &cursor, budget: &budget, memory: memory, sink: &sink) else { return false }
+        for i in 0..<UInt64(geometry.rootTables) { unlink(root.adding(i), sink: &sink) }
+        return true
+    }
+
+    func teardownTable<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, level: Int, end: UInt64, cursor: inout UInt64, budget: inout Int, memory: M, sink: inout S
+    ) -> Bool {
+        let span = Self.span(level)
+        while cursor < end {
+            guard budget > 0 else { return false }
+            let address = entryAddress(t, level, cursor)
+            let base = cursor & ~(span - 1)
+            let d = memory.load64(address)
+            if VMSADescriptor.isValid(d) {
+                if VMSADescriptor.isTable(d, level: level) {
+                    guard teardownTable(Self.child(d), level: level + 1, end: base + span, cursor: &cursor,
+                                        budget: &budget, memory: memory, sink: &sink) else { return false }
+                    memory.store64(address, 0)
+                    sink.invalidateLater(base, count: 1)
+                    unlink(Self.child(d), sink: &sink)
+                } else {
+                    memory.store64(address, 0)
+                    sink.invalidateLater(base, count: span)
+                    sink.leafRemoved(base, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+                }
+            }
+            budget -= 1
+            cursor = base + span
+        }
+        return true
+    }
+}
+
+/// A leaf found by `TranslationTable.lookup`.
+public struct TableLookup: Equatable, Sendable {
+    public var descriptor: UInt64
+    public var level: Int
+    /// The output frame for the looked-up input (block base plus offset).
+    public var output: MFN
+    public var order: PageOrder { PageOrder(leafLevel: level) }
+}
+
+/// The result of `prepareMap`, consumed by `commitMap`.
+public struct MapPlan: Sendable {
+    var input: UInt64
+    var output: UInt64
+    var count: UInt64
+    var replace: Bool
+    var templates: InlineArray<4, UInt64>
+    public internal(set) var tablePagesNeeded: Int
+}
