@@ -11,6 +11,48 @@ private struct CountingCache: CacheMaintenance {
     mutating func synchronize() {}
 }
 
+/// Table memory for the benchmark's P2M: a flat array of frames from `base`.
+private final class FlatRAM {
+    let base: UInt64
+    var words: [UInt64]
+    init(base: MFN, frames: Int) {
+        self.base = base.raw
+        words = [UInt64](repeating: 0, count: frames * 512)
+    }
+}
+
+private struct FlatMemory: PhysicalMemory {
+    let ram: FlatRAM
+    func load64(_ address: PhysAddr) -> UInt64 { ram.words[Int((address.raw >> 3) - (ram.base << 9))] }
+    func store64(_ address: PhysAddr, _ value: UInt64) { ram.words[Int((address.raw >> 3) - (ram.base << 9))] = value }
+    func zeroFrame(_ frame: MFN) {
+        let first = Int((frame.raw - ram.base) << 9)
+        for i in first..<first + 512 { ram.words[i] = 0 }
+    }
+}
+
+private struct StackPool: TablePageSource {
+    let memory: FlatMemory
+    var free: [MFN]
+    mutating func allocateTablePage() -> MFN? {
+        guard let f = free.popLast() else { return nil }
+        memory.zeroFrame(f)
+        return f
+    }
+    mutating func freeTablePage(_ frame: MFN) { free.append(frame) }
+    var availableTablePages: Int { free.count }
+}
+
+/// Counts TLB operations instead of issuing them.
+private struct CountingTLB: TLBMaintenance {
+    var operations = 0
+    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) { operations += 1 }
+    mutating func invalidateVMID(_ vmid: UInt16) { operations += 1 }
+    mutating func synchronize() {}
+}
+
+private typealias BenchP2M = P2M<FlatMemory, StackPool, CountingTLB, NoIOMMU, FrameEntryListener, NoChangeObserver>
+
 private func nanoseconds(_ body: () -> Void) -> UInt64 {
     let elapsed = ContinuousClock().measure(body)
     return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
@@ -21,7 +63,7 @@ func runOwnershipBenchmarks() {
     print("frame table: \(FrameTable.bytesPerFrame) bytes of metadata per 4 KiB frame"
           + " (\(FrameTable.bytesPerFrame * 262_144 / 1024) KiB for 1 GiB of RAM; holes between banks cost 0)")
     let bank = MemoryBank(base: PhysAddr(0x4000_0000), bytes: 4096 * PageSize.bytes4K)
-    var o = try! PageOwnership(banks: [bank], cache: CountingCache())
+    var o = try! PageOwnership<CountingCache, BenchP2M>(banks: [bank], cache: CountingCache())
     let frames: UInt64 = 4096
     for pages: UInt64 in [1, 512] {
         let repeats: UInt64 = 60

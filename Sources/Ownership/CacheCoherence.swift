@@ -14,7 +14,7 @@ import Translation
 ///   one release path, and the lazy flush needs no record of which IOVA held
 ///   which frame.
 /// `FrameState.cacheFlushRequired` is the per-frame "was reachable" mark.
-extension PageOwnership {
+extension PageOwnership where P2M: ~Copyable {
     /// Whether any attached host DMA domain does not snoop.
     public var hostHasNonCoherentDMADomain: Bool {
         for d in hostDMADomains where !d.enforcesCacheCoherency { return true }

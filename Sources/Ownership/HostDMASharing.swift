@@ -9,7 +9,7 @@ import Translation
 /// the frame's 16-bit DMA share count; a frame with a non-zero count cannot be
 /// donated or shared elsewhere, and a frame donated or lent elsewhere cannot
 /// be shared for DMA.
-extension PageOwnership {
+extension PageOwnership where P2M: ~Copyable {
     /// Marks `[pa, pa+bytes)` as shared with the IOMMU.
     ///
     /// `isRAM` is the host's claim; it is checked against the memory map, not

@@ -8,7 +8,7 @@ import Translation
 ///
 /// All of them refuse a frame shared for DMA (seed 004: the host could read a
 /// donated frame back through the device) and run under the domain page lock.
-extension PageOwnership {
+extension PageOwnership where P2M: ~Copyable {
     public mutating func hostDonateToHypervisor(_ mfn: MFN) throws(OwnershipError) {
         let index = try requireIndex(mfn)
         locks.acquire(.domainPages)

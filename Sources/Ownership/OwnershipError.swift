@@ -34,6 +34,10 @@ public enum OwnershipError: Error, Equatable, Sendable {
         case notGrantMapped(DomainID, GFN)
         case rangeEmpty
         case dmaDomainUnknown(UInt16)
+        /// The P2M refused an entry at this GFN for a reason of its own
+        /// (outside the IPA space, misaligned for the granule).
+        case p2mRejected(GFN)
+        case gfnIsMapped(DomainID, GFN)
     }
 
     public enum NotPermitted: Equatable, Sendable {
@@ -54,8 +58,8 @@ public enum OwnershipError: Error, Equatable, Sendable {
         case xenheapAlreadyMapped(MFN, at: GFN)
         /// Something is already mapped at the destination.
         case gfnOccupied(DomainID, GFN)
-        /// A frame still has references that a reclaim cannot drop.
-        case referenced(MFN, references: UInt32)
+        /// The P2M already has an entry there.
+        case p2mEntryExists(GFN)
     }
 
     public enum NotFound: Equatable, Sendable {
@@ -69,9 +73,10 @@ public enum OwnershipError: Error, Equatable, Sendable {
     }
 
     public enum OutOfMemory: Equatable, Sendable {
-        /// The P2M could not get table pages for a new entry.
-        case tablePages(DomainID)
-        case continuationSlots
+        /// The P2M could not get table pages for an entry at this GFN.
+        case tablePages(GFN)
+        /// Every guest-domain slot is in use.
+        case domainSlots(Int)
     }
 
     public enum Saturated: Equatable, Sendable {

@@ -64,10 +64,10 @@ final class CacheCoherenceTests: XCTestCase {
     func testDMADomainBookkeepingErrors() throws {
         var o = makeOwnership()
         try o.attachHostDMADomain(DMADomain(id: 1, enforcesCacheCoherency: true))
-        expectRefusal(.EEXIST(.dmaDomainAttached(1)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EEXIST(.dmaDomainAttached(1)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.attachHostDMADomain(DMADomain(id: 1, enforcesCacheCoherency: false))
         }
-        expectRefusal(.EINVAL(.dmaDomainUnknown(9)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EINVAL(.dmaDomainUnknown(9)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.detachHostDMADomain(id: 9)
         }
     }

@@ -14,19 +14,19 @@ final class HostDMASharingTests: XCTestCase {
         try o.hostShareDMA(f.address, bytes: page, isRAM: true)
         XCTAssertEqual(o.state(of: f)?.dmaShares, 2)
 
-        expectRefusal(.EPERM(.dmaShared(f, shares: 2)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EPERM(.dmaShared(f, shares: 2)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostDonateToHypervisor(f)
         }
-        expectRefusal(.EPERM(.dmaShared(f, shares: 2)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EPERM(.dmaShared(f, shares: 2)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostShareWithHypervisor(f)
         }
-        expectRefusal(.EPERM(.dmaShared(f, shares: 2)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EPERM(.dmaShared(f, shares: 2)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.allocateXenheapPage(f)
         }
 
         try o.hostUnshareDMA(f.address, bytes: page)
         XCTAssertEqual(o.state(of: f)?.dmaShares, 1)
-        expectRefusal(.EPERM(.dmaShared(f, shares: 1)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EPERM(.dmaShared(f, shares: 1)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostDonateToHypervisor(f)
         }
         try o.hostUnshareDMA(f.address, bytes: page)
@@ -35,7 +35,7 @@ final class HostDMASharingTests: XCTestCase {
         XCTAssertEqual(o.state(of: f), FrameState(owner: .hypervisor, hostState: .noPage))
 
         // ...and the other way: a donated frame cannot be shared for DMA.
-        expectRefusal(.EPERM(.notOwner(f, owner: .hypervisor)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EPERM(.notOwner(f, owner: .hypervisor)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostShareDMA(f.address, bytes: self.page, isRAM: true)
         }
     }
@@ -45,7 +45,7 @@ final class HostDMASharingTests: XCTestCase {
         var o = makeOwnership()
         let f = bank0.adding(1)
         try o.hostShareWithHypervisor(f)
-        expectRefusal(.EPERM(.borrowedBy(f, .hypervisor)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EPERM(.borrowedBy(f, .hypervisor)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostShareDMA(f.address, bytes: self.page, isRAM: true)
         }
     }
@@ -74,15 +74,15 @@ final class HostDMASharingTests: XCTestCase {
     /// The `isRAM` hint is checked, both ways.
     func testIsRAMLieIsRejected() throws {
         var o = makeOwnership()
-        expectRefusal(.EINVAL(.ramClaimedAsDevice(bank1.address)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EINVAL(.ramClaimedAsDevice(bank1.address)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostShareDMA(bank1.address, bytes: self.page, isRAM: false)
         }
-        expectRefusal(.EINVAL(.notRAM(deviceFrame.address)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EINVAL(.notRAM(deviceFrame.address)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostShareDMA(deviceFrame.address, bytes: self.page, isRAM: true)
         }
         // A device range that runs into RAM is refused at the RAM frame.
         let lastBefore = MFN(raw: bank0.raw - 1)
-        expectRefusal(.EINVAL(.ramClaimedAsDevice(bank0.address)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EINVAL(.ramClaimedAsDevice(bank0.address)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostShareDMA(lastBefore.address, bytes: 2 * self.page, isRAM: false)
         }
         // Real device memory needs no count and leaves the table alone.
@@ -101,10 +101,10 @@ final class HostDMASharingTests: XCTestCase {
             (PhysAddr(0xFFFF_FFFF_FFFF_F000), 2 * page, .EINVAL(.rangeWraps(PhysAddr(0xFFFF_FFFF_FFFF_F000), bytes: 2 * page))),
         ]
         for (pa, bytes, expected) in cases {
-            expectRefusal(expected, &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+            expectRefusal(expected, &o) { (o: inout TestOwnership) throws(OwnershipError) in
                 try o.hostShareDMA(pa, bytes: bytes, isRAM: true)
             }
-            expectRefusal(expected, &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+            expectRefusal(expected, &o) { (o: inout TestOwnership) throws(OwnershipError) in
                 try o.hostUnshareDMA(pa, bytes: bytes)
             }
         }
@@ -116,12 +116,12 @@ final class HostDMASharingTests: XCTestCase {
         let f = bank1.adding(3)
         for _ in 0..<Int(FrameState.maxDMAShares) { try o.hostShareDMA(f.address, bytes: page, isRAM: true) }
         XCTAssertEqual(o.state(of: f)?.dmaShares, 0xFFFF)
-        expectRefusal(.EOVERFLOW(.dmaShareCount(f)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EOVERFLOW(.dmaShareCount(f)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostShareDMA(f.address, bytes: self.page, isRAM: true)
         }
         // Saturation on the second page of a range rolls the first back.
         let g = bank1.adding(2)
-        expectRefusal(.EOVERFLOW(.dmaShareCount(f)), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.EOVERFLOW(.dmaShareCount(f)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostShareDMA(g.address, bytes: 2 * self.page, isRAM: true)
         }
         XCTAssertEqual(o.state(of: g), .hostOwned)
@@ -131,7 +131,7 @@ final class HostDMASharingTests: XCTestCase {
     func testUnshareOfUnsharedFrameChangesNothing() throws {
         var o = makeOwnership()
         try o.hostShareDMA(bank0.address, bytes: page, isRAM: true)
-        expectRefusal(.ENOENT(.notDMAShared(bank0.adding(1))), &o) { (o: inout PageOwnership<RecordingCache>) throws(OwnershipError) in
+        expectRefusal(.ENOENT(.notDMAShared(bank0.adding(1))), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostUnshareDMA(bank0.address, bytes: 2 * self.page)
         }
         XCTAssertEqual(o.state(of: bank0)?.dmaShares, 1)
@@ -140,9 +140,9 @@ final class HostDMASharingTests: XCTestCase {
 
 /// Runs `body`, expects exactly `expected`, and proves the frame table and the
 /// cache log are byte-for-byte what they were.
-func expectRefusal(_ expected: OwnershipError, _ o: inout PageOwnership<RecordingCache>,
+func expectRefusal(_ expected: OwnershipError, _ o: inout TestOwnership,
                    file: StaticString = #filePath, line: UInt = #line,
-                   _ body: (inout PageOwnership<RecordingCache>) throws(OwnershipError) -> Void) {
+                   _ body: (inout TestOwnership) throws(OwnershipError) -> Void) {
     let before = o.frames.snapshot()
     let cacheBefore = o.cache.ops
     let dmaDomainsBefore = o.hostDMADomains
