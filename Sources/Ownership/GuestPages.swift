@@ -190,7 +190,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// Makes `mfn` (a xenheap frame) the domain's shared_info page.
     public mutating func installSharedInfo(_ mfn: MFN, for domain: DomainID) throws(OwnershipError) {
         let di = try domainIndex(domain)
-        guard domains[di].sharedInfo == nil else { throw .EINVAL(.domainExists(domain)) }
+        if let installed = domains[di].sharedInfo { throw .EEXIST(.sharedInfoInstalled(installed)) }
         try shareXenPageWithGuest(mfn, with: domain, readOnly: false)
         domains[di].sharedInfo = mfn
     }

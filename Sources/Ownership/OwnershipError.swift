@@ -70,6 +70,8 @@ public enum OwnershipError: Error, Equatable, Sendable {
 
     public enum Exists: Equatable, Sendable {
         case dmaDomainAttached(UInt16)
+        /// The domain already has this shared_info frame.
+        case sharedInfoInstalled(MFN)
     }
 
     public enum OutOfMemory: Equatable, Sendable {

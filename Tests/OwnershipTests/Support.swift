@@ -136,7 +136,7 @@ struct World: ~Copyable {
         let memory = FakeMemory(ram: ram)
         let pool = FakePool(memory: memory, first: nextPoolFrame, count: tablePages)
         nextPoolFrame = nextPoolFrame.adding(UInt64(tablePages))
-        let p2m = try! TestP2M(configuration: P2MConfiguration(vmid: vmid ?? config.id.raw + 1, ipaBits: 40,
+        let p2m = try! TestP2M(configuration: P2MConfiguration(vmid: vmid ?? config.id.raw + 1, ipaBits: 39,
                                                                paRange: .bits40, vmidWidth: .bits8),
                                memory: memory, pool: pool, tlb: RecordingTLB(log: log),
                                iommu: RecordingIOMMU(log: log), listener: FrameEntryListener(frames: o.frames),
