@@ -79,6 +79,15 @@ extension PageOwnership where P2M: ~Copyable {
         commit(&batch, domain: di)
     }
 
+    /// Where grant-table frame `index` of `domain` is mapped (Xen's
+    /// `gnttab_shared_gfn`/`gnttab_status_gfn` after seed 001): read from the
+    /// frame's `type_info`, the only place it is kept.
+    public func grantFrameGFN(_ domain: DomainID, index: Int, status: Bool) -> GFN? {
+        guard let mfn = withDomain(domain, { (d: borrowing GuestDomain<P2M>) in d.grantFrame(index, status: status) }) ?? nil
+        else { return nil }
+        return xenheapGFN(of: mfn)
+    }
+
     // MARK: xenheap
 
     mutating func mapXenheapFrame(_ mfn: MFN, domain di: Int, at gfn: GFN) throws(OwnershipError) {

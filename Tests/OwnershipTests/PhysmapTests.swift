@@ -42,6 +42,9 @@ final class PhysmapTests: XCTestCase {
         XCTAssertEqual(w.lookup(d1, a)?.type, .ramRW)
         XCTAssertEqual(w.lookup(d1, b)?.mfn, grantFrame)
         XCTAssertEqual(w.o.xenheapGFN(of: grantFrame), b)
+        XCTAssertEqual(w.o.grantFrameGFN(d1, index: 0, status: false), b)
+        XCTAssertNil(w.o.grantFrameGFN(d1, index: 0, status: true))
+        XCTAssertNil(w.o.grantFrameGFN(d1, index: 1, status: false))
         XCTAssertEqual(w.o.state(of: unrelated)?.owner, .guest(d1))
     }
 
