@@ -58,6 +58,30 @@ private func nanoseconds(_ body: () -> Void) -> UInt64 {
     return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
 }
 
+private func makeBenchP2M(vmid: UInt16, frames: FrameTable) -> BenchP2M {
+    let tableBase = MFN(raw: 0x10_0000)
+    let memory = FlatMemory(ram: FlatRAM(base: tableBase, frames: 64))
+    let pool = StackPool(memory: memory, free: (0..<UInt64(64)).reversed().map { tableBase.adding($0) })
+    return try! BenchP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: 39, paRange: .bits40, vmidWidth: .bits8),
+                         memory: memory, pool: pool, tlb: CountingTLB(), iommu: NoIOMMU(),
+                         listener: FrameEntryListener(frames: frames), observer: NoChangeObserver())
+}
+
+/// Moves `pages` frames from `from` to `to` with add_to_physmap(gmfn_range),
+/// re-issuing the continuation like a guest's hypercall loop.
+private func moveRange(_ o: inout PageOwnership<CountingCache, BenchP2M>, _ d: DomainID,
+                       from: UInt64, to: UInt64, pages: UInt64) -> Int {
+    var idx = from, gfn = to, size = pages, calls = 0
+    while true {
+        calls += 1
+        let progress = try! o.addToPhysmap(d, .gmfnRange(size: size), idx: idx, gfn: GFN(raw: gfn))
+        guard case .continuation(let done) = progress else { return calls }
+        idx += done
+        gfn += done
+        size -= done
+    }
+}
+
 func runOwnershipBenchmarks() {
     print("== ownership ==")
     print("frame table: \(FrameTable.bytesPerFrame) bytes of metadata per 4 KiB frame"
@@ -88,4 +112,23 @@ func runOwnershipBenchmarks() {
         print("hostShareDMA   \(pages) page(s) per call: \(shareNs / (repeats * frames)) ns/page")
         print("hostUnshareDMA \(pages) page(s) per call: \(unshareNs / (repeats * frames)) ns/page")
     }
+
+    // gmfn_range: 512 frames moved back and forth, 16 per chunk (XSA-346's
+    // held references), each chunk one deferred flush of the old GFNs.
+    let d = DomainID(1)
+    try! o.createDomain(DomainConfig(id: d), p2m: makeBenchP2M(vmid: 2, frames: o.frames))
+    let pages: UInt64 = 512
+    for i in 0..<pages { try! o.hostDonateToGuest(bank.firstFrame.adding(i), to: d, at: GFN(raw: 0x1000 + i)) }
+    let tlbBefore = o.withDomain(d) { (x: borrowing GuestDomain<BenchP2M>) in x.p2m.tlb.operations }!
+    let rounds: UInt64 = 100
+    var calls = 0
+    let moveNs = nanoseconds {
+        for r in 0..<rounds {
+            let (from, to): (UInt64, UInt64) = r % 2 == 0 ? (0x1000, 0x4_0000) : (0x4_0000, 0x1000)
+            calls += moveRange(&o, d, from: from, to: to, pages: pages)
+        }
+    }
+    let tlbOps = o.withDomain(d) { (x: borrowing GuestDomain<BenchP2M>) in x.p2m.tlb.operations }! - tlbBefore
+    print("gmfn_range 512 pages: \(moveNs / (rounds * pages)) ns/page, \(calls / Int(rounds)) calls"
+          + " (chunks of \(GmfnRangeMove.chunkFrames)), \(tlbOps / Int(rounds)) TLBI range operations per 512 pages")
 }
