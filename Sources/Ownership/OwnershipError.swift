@@ -37,7 +37,6 @@ public enum OwnershipError: Error, Equatable, Sendable {
         /// The P2M refused an entry at this GFN for a reason of its own
         /// (outside the IPA space, misaligned for the granule).
         case p2mRejected(GFN)
-        case gfnIsMapped(DomainID, GFN)
     }
 
     public enum NotPermitted: Equatable, Sendable {

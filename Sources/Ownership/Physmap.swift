@@ -75,8 +75,9 @@ extension PageOwnership where P2M: ~Copyable {
             locks.release(.p2m)
             throw error
         }
-        locks.release(.p2m)
+        // Committed before the P2M lock is released, as every batch is.
         commit(&batch, domain: di)
+        locks.release(.p2m)
     }
 
     /// Where grant-table frame `index` of `domain` is mapped (Xen's
