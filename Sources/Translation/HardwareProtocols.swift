@@ -20,6 +20,9 @@ public protocol TablePageSource {
     mutating func freeTablePage(_ frame: MFN)
     /// Frames still available, so a two-phase update can reserve before it writes.
     var availableTablePages: Int { get }
+    /// `count` contiguous zeroed frames aligned to `count` (a concatenated stage-2 root);
+    /// has a default for pools that only serve single pages (added for issue 4).
+    mutating func allocateContiguousTablePages(_ count: Int) -> MFN?
 }
 
 /// CPU TLB maintenance for stage-2 (and stage-1 EL2) translations.

@@ -74,6 +74,9 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         let vtcr: VTCR
         do { vtcr = try VTCR(ipaBits: configuration.ipaBits, paRange: configuration.paRange,
                              vmidWidth: configuration.vmidWidth) } catch { throw .configuration(error) }
+        guard configuration.vmid <= configuration.vmidWidth.maxVMID else {
+            throw .configuration(.vmidTooWide(vmid: configuration.vmid, width: configuration.vmidWidth))
+        }
         let geometry = TableGeometry(vtcr: vtcr, paRange: configuration.paRange)
         var pool = pool
         let root: MFN

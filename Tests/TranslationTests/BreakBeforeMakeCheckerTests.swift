@@ -1,0 +1,59 @@
+import XCTest
+import AArch64
+@testable import Translation
+
+/// The checker must be able to fail: hand-made sequences that break the rules.
+final class BreakBeforeMakeCheckerTests: XCTestCase {
+    func makeTable() throws -> (Rig, FakeTLB, PhysAddr) {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4000), count: 512, as: .ramRW, flushing: &batch)
+        p2m.commit(&batch)
+        // The level-2 entry holding the block at gfn 0x200.
+        let l1 = p2m.table.entryAddress(p2m.root, 1, 0x200)
+        let l2 = MFN(raw: (rig.memory.load64(l1) & Stage2Descriptor.outputAddressMask) >> 12)
+        return (rig, p2m.tlb, p2m.table.entryAddress(l2, 2, 0x200))
+    }
+
+    func testDirectValidToValidReplacementIsCaught() throws {
+        let (rig, _, entry) = try makeTable()
+        let d = rig.memory.load64(entry)
+        rig.memory.store64(entry, d + 0x20_0000)  // another output, same size
+        XCTAssertEqual(rig.checker.violations.count, 1)
+        // Permission-only changes are allowed without a break.
+        let (rig2, _, entry2) = try makeTable()
+        rig2.memory.store64(entry2, rig2.memory.load64(entry2) & ~(UInt64(0b10) << 6))
+        XCTAssertEqual(rig2.checker.violations, [])
+    }
+
+    func testMakeWithoutInvalidationOrWithoutSyncIsCaught() throws {
+        for variant in 0..<3 {
+            var (rig, tlb, entry) = try makeTable()
+            let d = rig.memory.load64(entry)
+            rig.memory.store64(entry, 0)
+            if variant >= 1 { tlb.invalidateStage2(vmid: 1, ipa: GFN(raw: 0x200).address, pages: 512) }
+            if variant >= 2 { tlb.synchronize() }
+            rig.memory.store64(entry, d + 0x20_0000)
+            XCTAssertEqual(rig.checker.violations.count, variant == 2 ? 0 : 1, "variant \(variant)")
+        }
+    }
+
+    func testPartialInvalidationOfABlockIsCaught() throws {
+        var (rig, tlb, entry) = try makeTable()
+        let d = rig.memory.load64(entry)
+        rig.memory.store64(entry, 0)
+        tlb.invalidateStage2(vmid: 1, ipa: GFN(raw: 0x200).address, pages: 511)
+        tlb.synchronize()
+        rig.memory.store64(entry, d & 0xFFF | 0x1000_0000)
+        XCTAssertEqual(rig.checker.violations.count, 1)
+    }
+
+    func testFreeBeforeInvalidationIsCaught() throws {
+        let (rig, _, entry) = try makeTable()
+        rig.memory.store64(entry, 0)
+        rig.checker.freed(0x8_0100)
+        rig.checker.released()
+        XCTAssertEqual(rig.checker.violations.count, 2)
+    }
+}

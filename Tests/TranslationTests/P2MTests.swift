@@ -1,0 +1,404 @@
+import XCTest
+import AArch64
+@testable import Translation
+
+final class P2MTests: XCTestCase {
+    /// Everything an operation could change: table memory, pool, page count.
+    struct Snapshot: Equatable {
+        let words: [UInt64]
+        let free: Int
+        let inUse: Int
+    }
+    func snapshot(_ p2m: borrowing TestP2M, _ memory: FakeMemory) -> Snapshot {
+        Snapshot(words: memory.words, free: p2m.pool.availableTablePages, inUse: p2m.tablePagesInUse)
+    }
+
+    // MARK: Blocks
+
+    func testOneGiBAlignedMapWritesOneDescriptor() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        let before = rig.memory.stores
+        try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x80_0000), count: 1 << 18, as: .ramRW, flushing: &batch)
+        XCTAssertEqual(rig.memory.stores - before, 1)
+        XCTAssertEqual(p2m.tablePagesInUse, 2)  // the concatenated root only
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0000)), P2MMapping(mfn: MFN(raw: 0x80_0000), type: .ramRW, order: .block1G))
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_1234)), P2MMapping(mfn: MFN(raw: 0x80_1234), type: .ramRW, order: .block1G))
+        XCTAssertNil(p2m.lookup(GFN(raw: 0x3_FFFF)))
+        XCTAssertNil(p2m.lookup(GFN(raw: 0x8_0000)))
+        // A new mapping over nothing needs no invalidation.
+        XCTAssertTrue(batch.isEmpty)
+        p2m.commit(&batch)
+        rig.checker.assertClean()
+    }
+
+    func testBlockSizeFollowsAlignmentOfGFNMFNAndCount() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        // gfn 2M-aligned but mfn only 4K-aligned: pages only.
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x1001), count: 512, as: .ramRW, flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x200))?.order, .page4K)
+        // Both aligned, 513 pages: one 2 MiB block and one page.
+        try p2m.map(GFN(raw: 0x400), to: MFN(raw: 0x2000), count: 513, as: .ramRW, flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x400))?.order, .block2M)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x5FF))?.order, .block2M)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x600)), P2MMapping(mfn: MFN(raw: 0x2200), type: .ramRW, order: .page4K))
+        // Unaligned start that reaches alignment: pages up to the boundary, then a block.
+        try p2m.map(GFN(raw: 0x9FF), to: MFN(raw: 0x33FF), count: 513, as: .ramRO, flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x9FF))?.order, .page4K)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0xA00)), P2MMapping(mfn: MFN(raw: 0x3400), type: .ramRO, order: .block2M))
+        p2m.commit(&batch)
+        rig.checker.assertClean()
+    }
+
+    func testFourKUnmapInsideTwoMiBBlockKeepsTheOther511() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4000), count: 512, as: .ramRW, flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x2AB))?.order, .block2M)
+        try p2m.unmap(GFN(raw: 0x305), count: 1, flushing: &batch)
+        XCTAssertNil(p2m.lookup(GFN(raw: 0x305)))
+        for i in 0..<UInt64(512) where i != 0x105 {
+            XCTAssertEqual(p2m.lookup(GFN(raw: 0x200 + i)), P2MMapping(mfn: MFN(raw: 0x4000 + i), type: .ramRW, order: .page4K))
+        }
+        // The split went through break-before-make: one immediate invalidation of the block.
+        XCTAssertEqual(p2m.breakBeforeMakeInvalidations, 1)
+        XCTAssertEqual(rig.log.events.prefix(2), [.tlbiRange(vmid: 1, page: 0x200, pages: 512), .tlbSync])
+        XCTAssertTrue(batch.removedMappings)
+        p2m.commit(&batch)
+        rig.checker.assertClean()
+        // Reachable stores: the block, its break, the link of the split table (filled unlinked).
+        XCTAssertEqual(rig.checker.checkedStores, 3)
+    }
+
+    func testRunOfPagesWritesOneDescriptorPerPagePlusTables() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        let before = rig.memory.stores
+        // mfn misaligned: 1024 pages over two leaf tables, one level-2 table.
+        try p2m.map(GFN(raw: 0x8_0000), to: MFN(raw: 0x10_0001), count: 1024, as: .ramRW, flushing: &batch)
+        XCTAssertEqual(rig.memory.stores - before, 1024 + 3)
+        XCTAssertEqual(p2m.tablePagesInUse, 2 + 3)
+        try p2m.unmap(GFN(raw: 0x8_0000), count: 1024, flushing: &batch)
+        // Unmapping whole leaf tables clears their parent entries and frees them.
+        XCTAssertEqual(p2m.tablePagesInUse, 2)
+        XCTAssertEqual(batch.unlinkedTablePages, 3)
+        let stats = p2m.commit(&batch)
+        XCTAssertEqual(stats.tablePagesFreed, 3)
+        XCTAssertEqual(stats.rangeInvalidations, 0)
+        XCTAssertEqual(stats.vmidInvalidations, 1)  // 1024 pages > threshold 512
+        XCTAssertEqual(p2m.pool.availableTablePages, 256 - 2)
+        rig.checker.assertClean()
+    }
+
+    // MARK: All-or-nothing and typed errors
+
+    func testInsertOnlyConflictChangesNothing() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        try p2m.map(GFN(raw: 0x1234), to: MFN(raw: 0x5000), count: 1, as: .ramRW, flushing: &batch)
+        let before = snapshot(p2m, rig.memory)
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x9000), count: 0x400, as: .ramRW, flushing: &batch)) {
+            XCTAssertEqual($0 as? P2MError, .alreadyMapped(GFN(raw: 0x1234)))
+        }
+        // Insert-only over a 2 MiB block as well.
+        try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x8000), count: 512, as: .ramRW, flushing: &batch)
+        let before2 = snapshot(p2m, rig.memory)
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x9000), count: 1, as: .ramRW, flushing: &batch)) {
+            XCTAssertEqual($0 as? P2MError, .alreadyMapped(GFN(raw: 0x4_0100)))
+        }
+        XCTAssertEqual(snapshot(p2m, rig.memory), before2)
+        XCTAssertNotEqual(before, before2)
+        p2m.commit(&batch)
+    }
+
+    func testPoolExhaustionChangesNothing() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M(poolPages: 6)  // root (2) + 4
+        var batch = ramBatch()
+        try p2m.map(GFN(raw: 0), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &batch)  // +2 tables
+        let before = snapshot(p2m, rig.memory)
+        // Three leaf tables in a new 1 GiB region need 1 + 3 pages; 2 remain.
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 1), count: 1500, as: .ramRW, flushing: &batch)) {
+            XCTAssertEqual($0 as? P2MError, .tablePoolExhausted(needed: 4, available: 2))
+        }
+        XCTAssertEqual(snapshot(p2m, rig.memory), before)
+        // Replacing part of a 1 GiB block needs two split tables; fails the same way.
+        try p2m.map(GFN(raw: 0x8_0000), to: MFN(raw: 0x4_0000), count: 1 << 18, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0xC_0000), to: MFN(raw: 0x8_0000), count: 1 << 18, as: .ramRW, flushing: &batch)
+        let full = snapshot(p2m, rig.memory)
+        var small = try Rig().makeP2M(poolPages: 3)
+        var b2 = ramBatch()
+        try small.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x4_0000), count: 1 << 18, as: .ramRW, flushing: &b2)
+        XCTAssertThrowsError(try small.unmap(GFN(raw: 0x4_0005), count: 1, flushing: &b2)) {
+            XCTAssertEqual($0 as? P2MError, .tablePoolExhausted(needed: 2, available: 1))
+        }
+        XCTAssertEqual(small.lookup(GFN(raw: 0x4_0005))?.order, .block1G)
+        small.commit(&b2)
+        XCTAssertEqual(snapshot(p2m, rig.memory), full)
+        p2m.commit(&batch)
+        rig.checker.assertClean()
+    }
+
+    func testBadInputIsRefusedWithoutChange() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()  // 40-bit IPA and PA: 2^28 frames each
+        var batch = ramBatch()
+        try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 4, as: .ramRW, flushing: &batch)
+        let before = snapshot(p2m, rig.memory)
+        func check(_ expected: P2MError, line: UInt = #line, _ body: (inout TestP2M, inout FlushBatch<NoHeldReferences>) throws(P2MError) -> Void) {
+            do {
+                try body(&p2m, &batch)
+                XCTFail("accepted", line: line)
+            } catch {
+                XCTAssertEqual(error, expected, line: line)
+            }
+            XCTAssertEqual(snapshot(p2m, rig.memory), before, line: line)
+        }
+        let limit: UInt64 = 1 << 28
+        check(.zeroCount) { (p, b) throws(P2MError) in try p.map(GFN(raw: 0x100), to: MFN(raw: 1), count: 0, as: .ramRW, flushing: &b) }
+        check(.zeroCount) { (p, b) throws(P2MError) in try p.unmap(GFN(raw: 0x100), count: 0, flushing: &b) }
+        check(.rangeWraps(GFN(raw: UInt64.max - 1), count: 4)) { (p, b) throws(P2MError) in
+            try p.unmap(GFN(raw: UInt64.max - 1), count: 4, flushing: &b) }
+        check(.gfnBeyondIPASpace(GFN(raw: limit), limit: GFN(raw: limit))) { (p, b) throws(P2MError) in
+            try p.map(GFN(raw: limit), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &b) }
+        check(.gfnBeyondIPASpace(GFN(raw: limit), limit: GFN(raw: limit))) { (p, b) throws(P2MError) in
+            try p.map(GFN(raw: limit - 2), to: MFN(raw: 1), count: 3, as: .ramRW, flushing: &b) }
+        check(.mfnBeyondPARange(MFN(raw: limit), limit: MFN(raw: limit))) { (p, b) throws(P2MError) in
+            try p.map(GFN(raw: 0x100), to: MFN(raw: limit - 1), count: 2, as: .ramRW, flushing: &b) }
+        check(.mfnBeyondPARange(MFN(raw: UInt64.max), limit: MFN(raw: limit))) { (p, b) throws(P2MError) in
+            try p.map(GFN(raw: 0x100), to: MFN(raw: UInt64.max), count: 2, as: .ramRW, flushing: &b) }
+        check(.misaligned(GFN(raw: 0x201), MFN(raw: 0x400), order: .block2M)) { (p, b) throws(P2MError) in
+            try p.map(GFN(raw: 0x201), to: MFN(raw: 0x400), order: .block2M, as: .ramRW, flushing: &b) }
+        check(.misaligned(GFN(raw: 0x200), MFN(raw: 0x401), order: .block2M)) { (p, b) throws(P2MError) in
+            try p.map(GFN(raw: 0x200), to: MFN(raw: 0x401), order: .block2M, as: .ramRW, flushing: &b) }
+        check(.cannotMapInvalidType) { (p, b) throws(P2MError) in
+            try p.map(GFN(raw: 0x100), to: MFN(raw: 1), count: 1, as: .invalid, flushing: &b) }
+        check(.alreadyMapped(GFN(raw: 0x12))) { (p, b) throws(P2MError) in
+            try p.map(GFN(raw: 0x12), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &b) }
+        check(.unsupportedTypeTransition(from: .ramRW, to: .mmioDirectDevice)) { (p, b) throws(P2MError) in
+            try p.changeType(GFN(raw: 0x10), count: 4, from: .ramRW, to: .mmioDirectDevice, flushing: &b) }
+        check(.unsupportedTypeTransition(from: .grantMapRO, to: .grantMapRW)) { (p, b) throws(P2MError) in
+            try p.changeType(GFN(raw: 0x10), count: 4, from: .grantMapRO, to: .grantMapRW, flushing: &b) }
+        check(.gfnBeyondIPASpace(GFN(raw: limit), limit: GFN(raw: limit))) { (p, b) throws(P2MError) in
+            try p.changeType(GFN(raw: limit - 1), count: 2, from: .ramRW, to: .ramRO, flushing: &b) }
+        XCTAssertTrue(batch.isEmpty)
+        p2m.commit(&batch)
+    }
+
+    // MARK: Replace and break-before-make
+
+    func testReplaceBreaksBeforeMakingAndReportsRemovedPages() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7000), count: 16, as: .ramRW, flushing: &batch)
+        p2m.commit(&batch)
+        rig.log.events.removeAll()
+        // Replace pages 4..<12 with other frames, and the same frames for 0..<4 (no removal for those).
+        try p2m.map(GFN(raw: 0x1004), to: MFN(raw: 0x9004), count: 8, as: .ramRW, policy: .replace, flushing: &batch)
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7000), count: 4, as: .ramRO, policy: .replace, flushing: &batch)
+        XCTAssertEqual(removals.runs.count, 1)
+        XCTAssertEqual(removals.runs.first?.gfn, 0x1004)
+        XCTAssertEqual(removals.runs.first?.mfn, 0x7004)
+        XCTAssertEqual(removals.runs.first?.count, 8)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x1005)), P2MMapping(mfn: MFN(raw: 0x9005), type: .ramRW, order: .page4K))
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x1002)), P2MMapping(mfn: MFN(raw: 0x7002), type: .ramRO, order: .page4K))
+        // Each replacement broke its run and invalidated it at once, on the CPU and the IOMMU.
+        XCTAssertEqual(rig.log.events, [
+            .tlbiRange(vmid: 1, page: 0x1004, pages: 8), .iommuRange(vmid: 1, page: 0x1004, pages: 8), .tlbSync, .iommuSync,
+            .tlbiRange(vmid: 1, page: 0x1000, pages: 4), .iommuRange(vmid: 1, page: 0x1000, pages: 4), .tlbSync, .iommuSync,
+        ])
+        p2m.commit(&batch)
+        rig.checker.assertClean()
+        for (gfn, m) in mirror.pages { XCTAssertEqual(p2m.lookup(GFN(raw: gfn))?.mfn, MFN(raw: m.mfn)) }
+    }
+
+    func testReplacingTableWithBlockRemovesSubtree() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x1001), count: 3, as: .mapForeignRW, flushing: &batch)
+        XCTAssertEqual(p2m.tablePagesInUse, 4)
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x2000), count: 512, as: .ramRW, policy: .replace, flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x201))?.order, .block2M)
+        XCTAssertEqual(p2m.tablePagesInUse, 3)
+        XCTAssertEqual(removals.runs.map { $0.count }, [3])
+        XCTAssertEqual(batch.heldReferences, 3)
+        XCTAssertEqual(batch.releaser.held.count, 1)
+        let stats = p2m.commit(&batch)
+        XCTAssertEqual(stats.referencesReleased, 3)
+        XCTAssertEqual(stats.tablePagesFreed, 1)
+        rig.checker.assertClean()
+    }
+
+    func testChangeTypeSplitsPartlyCoveredBlock() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log))
+        try p2m.map(GFN(raw: 0x400), to: MFN(raw: 0x6000), count: 512, as: .ramRW, flushing: &batch)
+        try p2m.changeType(GFN(raw: 0x500), count: 0x10, from: .ramRW, to: .ramRO, flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x505)), P2MMapping(mfn: MFN(raw: 0x6105), type: .ramRO, order: .page4K))
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4FF)), P2MMapping(mfn: MFN(raw: 0x60FF), type: .ramRW, order: .page4K))
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x510)), P2MMapping(mfn: MFN(raw: 0x6110), type: .ramRW, order: .page4K))
+        XCTAssertEqual(mirror.events.last, .typeChanged(GFN(raw: 0x500), MFN(raw: 0x6100), count: 0x10, from: .ramRW, to: .ramRO))
+        XCTAssertTrue(removals.runs.isEmpty)
+        // Entries of another type are left alone; a whole block changes in place.
+        try p2m.map(GFN(raw: 0x600), to: MFN(raw: 0x8000), count: 512, as: .grantMapRW, flushing: &batch)
+        let stores = rig.memory.stores
+        try p2m.changeType(GFN(raw: 0x400), count: 0x400, from: .grantMapRW, to: .grantMapRO, flushing: &batch)
+        XCTAssertEqual(rig.memory.stores - stores, 1)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x700)), P2MMapping(mfn: MFN(raw: 0x8100), type: .grantMapRO, order: .block2M))
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x420))?.type, .ramRW)
+        // The write-protect must reach the TLBs at commit.
+        XCTAssertTrue(batch.needsInvalidation)
+        p2m.commit(&batch)
+        rig.checker.assertClean()
+    }
+
+    // MARK: Flush ordering (seed 000, XSA-346)
+
+    func testReferencesAndTablesAreReleasedOnlyAfterBothInvalidationsCompleted() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        try p2m.map(GFN(raw: 0x3000), to: MFN(raw: 0x5_0000), count: 2, as: .mapForeignRW, flushing: &batch)
+        try p2m.unmap(GFN(raw: 0x3000), count: 2, flushing: &batch)
+        // Edits issued nothing; the batch holds the references and the emptied tables.
+        XCTAssertEqual(rig.log.events, [])
+        XCTAssertTrue(batch.removedMappings)
+        XCTAssertEqual(batch.heldReferences, 2)
+        XCTAssertEqual(batch.unlinkedTablePages, 2)
+        XCTAssertEqual(batch.releaser.released.count, 0)
+        let stats = p2m.commit(&batch)
+        XCTAssertEqual(rig.log.events.prefix(5), [
+            .tlbiRange(vmid: 1, page: 0x3000, pages: 2), .iommuRange(vmid: 1, page: 0x3000, pages: 2),
+            .tlbSync, .iommuSync, .release,
+        ])
+        XCTAssertEqual(rig.log.events.count, 7)  // then the two table pages are freed
+        XCTAssertEqual(stats.tlbiOperations, 1)
+        XCTAssertEqual(stats.referencesReleased, 2)
+        XCTAssertEqual(stats.tablePagesFreed, 2)
+        XCTAssertEqual(batch.releaser.released.first?.0, MFN(raw: 0x5_0000))
+        XCTAssertTrue(batch.isEmpty)
+        XCTAssertFalse(batch.removedMappings)
+        rig.checker.assertClean()
+    }
+
+    func testRangesMergeAndOverflowToWholeVMID() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x100), count: 64, as: .ramRW, flushing: &batch)
+        for g in stride(from: UInt64(0x100), to: 0x110, by: 1) { try p2m.unmap(GFN(raw: g), count: 1, flushing: &batch) }
+        XCTAssertEqual(batch.rangeCountForTesting, 1)
+        var stats = p2m.commit(&batch)
+        XCTAssertEqual(stats.rangeInvalidations, 1)
+        XCTAssertEqual(stats.pagesInvalidated, 16)
+        for g in stride(from: UInt64(0x110), to: 0x140, by: 4) { try p2m.unmap(GFN(raw: g), count: 1, flushing: &batch) }
+        XCTAssertTrue(batch.invalidatesWholeVMID)  // 12 disjoint ranges > capacity 8
+        stats = p2m.commit(&batch)
+        XCTAssertEqual(stats.vmidInvalidations, 1)
+        XCTAssertEqual(stats.rangeInvalidations, 0)
+        rig.checker.assertClean()
+    }
+
+    func testObserverRefusalChangesNothing() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log))
+        try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch)
+        mirror.refuse = true
+        let words = rig.memory.words
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch)) {
+            XCTAssertEqual($0 as? P2MError, .observerRefused(GFN(raw: 0x4_0000), count: 1))
+        }
+        XCTAssertThrowsError(try p2m.unmap(GFN(raw: 0x10), count: 1, flushing: &batch))
+        XCTAssertEqual(rig.memory.words, words)
+        XCTAssertEqual(mirror.events.count, 1)
+        p2m.commit(&batch)
+    }
+
+    // MARK: Geometry
+
+    func testConcatenatedRootsAndOtherIPASizes() throws {
+        for (ipa, pa) in [(40, PhysicalAddressRange.bits40), (32, .bits40), (48, .bits48), (36, .bits36)] {
+            let rig = Rig()
+            var p2m = try rig.makeP2M(ipaBits: ipa, paRange: pa)
+            var batch = ramBatch()
+            let top = GFN(raw: (1 << UInt64(ipa - 12)) - 1)
+            try p2m.map(GFN(raw: 0), to: MFN(raw: 5), count: 1, as: .ramRW, flushing: &batch)
+            try p2m.map(top, to: MFN(raw: 7), count: 1, as: .mmioDirectDevice, flushing: &batch)
+            XCTAssertEqual(p2m.lookup(top), P2MMapping(mfn: MFN(raw: 7), type: .mmioDirectDevice, order: .page4K), "\(ipa)")
+            XCTAssertEqual(p2m.lookup(GFN(raw: 0))?.mfn, MFN(raw: 5))
+            XCTAssertEqual(p2m.vttbr.root, p2m.root.address)
+            XCTAssertEqual(p2m.vttbr.vmid, 1)
+            XCTAssertThrowsError(try p2m.map(GFN(raw: top.raw + 1), to: MFN(raw: 7), count: 1, as: .ramRW, flushing: &batch))
+            try p2m.unmap(GFN(raw: 0), count: top.raw + 1, flushing: &batch)
+            p2m.commit(&batch)
+            XCTAssertEqual(p2m.tablePagesInUse, p2m.vtcr.rootTables)
+            XCTAssertEqual(p2m.pool.availableTablePages, 256 - p2m.vtcr.rootTables)
+            rig.checker.assertClean()
+        }
+    }
+
+    func testConfigurationErrorsAreTyped() {
+        let memory = FakeMemory(frames: 4)
+        func expect(_ expected: P2MError, _ config: P2MConfiguration, poolPages: Int? = nil, line: UInt = #line) {
+            do {
+                _ = try TestP2M(configuration: config, memory: memory, pool: FakePool(memory: memory, pages: poolPages), tlb: FakeTLB())
+                XCTFail("accepted", line: line)
+            } catch {
+                XCTAssertEqual(error, expected, line: line)
+            }
+        }
+        expect(.configuration(.vmidTooWide(vmid: 300, width: .bits8)),
+               P2MConfiguration(vmid: 300, ipaBits: 40, paRange: .bits40, vmidWidth: .bits8))
+        expect(.configuration(.ipaExceedsPhysicalRange(ipaBits: 44, paBits: 40)),
+               P2MConfiguration(vmid: 1, ipaBits: 44, paRange: .bits40, vmidWidth: .bits8))
+        expect(.tablePoolExhausted(needed: 2, available: 1),
+               P2MConfiguration(vmid: 1, ipaBits: 40, paRange: .bits40, vmidWidth: .bits8), poolPages: 1)
+    }
+
+    // MARK: Teardown
+
+    func testRelinquishIsBoundedResumableAndReturnsEveryPage() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        try p2m.map(GFN(raw: 0x0), to: MFN(raw: 0x1001), count: 700, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x4_0000), count: 1 << 18, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0xF_FE00), to: MFN(raw: 0x3000), count: 3, as: .mapForeignRO, flushing: &batch)
+        p2m.commit(&batch)
+        var steps = 0
+        while p2m.relinquish(budget: 100, flushing: &batch) == .more {
+            steps += 1
+            XCTAssertLessThan(steps, 1000)
+        }
+        XCTAssertGreaterThan(steps, 5)
+        XCTAssertTrue(p2m.isRelinquished)
+        XCTAssertEqual(p2m.tablePagesInUse, 0)
+        XCTAssertEqual(removals.pages.count, 700 + (1 << 18) + 3)
+        XCTAssertEqual(batch.heldReferences, 3)
+        rig.checker.roots = 0..<0  // VTTBR_EL2 no longer names the root of a dead domain
+        p2m.commit(&batch)
+        XCTAssertEqual(p2m.pool.availableTablePages, 256)
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &batch)) {
+            XCTAssertEqual($0 as? P2MError, .relinquished)
+        }
+        XCTAssertEqual(p2m.relinquish(budget: 1, flushing: &batch), .done)
+        XCTAssertTrue(mirror.pages.isEmpty)
+        rig.checker.assertClean()
+    }
+}
