@@ -21,6 +21,8 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
 
     public init(frames: FrameTable) {
         self.frames = frames
+        // A range chunk's worth up front, so the common `hold` never allocates.
+        held.reserveCapacity(GmfnRangeMove.chunkFrames)
     }
 
     /// Keeps `count` references (one per frame from `mfn`) until the commit.
