@@ -133,15 +133,18 @@ struct World: ~Copyable {
     }
 
     mutating func addDomain(_ config: DomainConfig, vmid: UInt16? = nil, tablePages: Int = 16) {
+        try! o.createDomain(config, p2m: makeP2M(vmid: vmid ?? config.id.raw + 1, tablePages: tablePages))
+    }
+
+    /// A P2M (ipaBits 39: a single root table) whose removals reach this world's frame table.
+    mutating func makeP2M(vmid: UInt16, tablePages: Int = 16) -> TestP2M {
         let memory = FakeMemory(ram: ram)
         let pool = FakePool(memory: memory, first: nextPoolFrame, count: tablePages)
         nextPoolFrame = nextPoolFrame.adding(UInt64(tablePages))
-        let p2m = try! TestP2M(configuration: P2MConfiguration(vmid: vmid ?? config.id.raw + 1, ipaBits: 39,
-                                                               paRange: .bits40, vmidWidth: .bits8),
-                               memory: memory, pool: pool, tlb: RecordingTLB(log: log),
-                               iommu: RecordingIOMMU(log: log), listener: FrameEntryListener(frames: o.frames),
-                               observer: NoChangeObserver())
-        try! o.createDomain(config, p2m: p2m)
+        return try! TestP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: 39, paRange: .bits40, vmidWidth: .bits8),
+                            memory: memory, pool: pool, tlb: RecordingTLB(log: log),
+                            iommu: RecordingIOMMU(log: log), listener: FrameEntryListener(frames: o.frames),
+                            observer: NoChangeObserver())
     }
 
     /// Everything a failed call must leave alone: both words of every frame,
