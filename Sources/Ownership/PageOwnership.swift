@@ -56,6 +56,10 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         return index
     }
 
+    /// The listener a domain's P2M must be built with (`P2M(..., listener:)`),
+    /// so that removed entries reach this frame table.
+    public var entryListener: FrameEntryListener { FrameEntryListener(frames: frames) }
+
     // MARK: domains
 
     /// Registers a guest domain with its (empty) P2M.

@@ -143,7 +143,7 @@ struct World: ~Copyable {
         nextPoolFrame = nextPoolFrame.adding(UInt64(tablePages))
         return try! TestP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: 39, paRange: .bits40, vmidWidth: .bits8),
                             memory: memory, pool: pool, tlb: RecordingTLB(log: log),
-                            iommu: RecordingIOMMU(log: log), listener: FrameEntryListener(frames: o.frames),
+                            iommu: RecordingIOMMU(log: log), listener: o.entryListener,
                             observer: NoChangeObserver())
     }
 
