@@ -133,4 +133,20 @@ final class PhysmapTests: XCTestCase {
             try o.installSharedInfo(bank0.adding(3), for: self.d1)
         }
     }
+
+    /// The GFN is written only once the P2M entry exists: a P2M that cannot
+    /// get a table page refuses, and the frame still has no GFN.
+    func testGFNNotSetWhenTheP2MEntryCannotBeMade() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1), tablePages: 1)   // the root only
+        try w.o.allocateXenheapPage(sharedInfo)
+        try w.o.installSharedInfo(sharedInfo, for: d1)
+        expectRefusal(.ENOMEM(.tablePages(GFN(raw: 0x42))), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            _ = try o.addToPhysmap(self.d1, .sharedInfo, idx: 0, gfn: GFN(raw: 0x42))
+        }
+        XCTAssertNil(w.o.xenheapGFN(of: sharedInfo))
+        expectRefusal(.ENOMEM(.tablePages(GFN(raw: 0x43))), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostDonateToGuest(bank0, to: self.d1, at: GFN(raw: 0x43))
+        }
+    }
 }
