@@ -115,6 +115,14 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
         }
     }
 
+    /// Whether a recorded (not yet invalidated) range overlaps [gfn, gfn+count).
+    func hasPendingInvalidation(overlapping gfn: UInt64, count: UInt64) -> Bool {
+        if wholeAddressSpace { return true }
+        let end = gfn &+ count
+        for i in 0..<rangeCount where rangeStart[i] < end && rangeEnd[i] > gfn { return true }
+        return false
+    }
+
     /// Forget the ranges (after they were invalidated).
     mutating func clearRanges() {
         rangeCount = 0

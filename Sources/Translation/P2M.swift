@@ -135,6 +135,16 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         } catch { throw P2MError(error) }
         guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
+        // An earlier edit in this batch may have broken entries this map will make
+        // again (leaves, or a table descriptor whose emptied table was unlinked, which
+        // is recorded by one page of its span) without invalidating them yet. Making
+        // them before that invalidation would break break-before-make across
+        // operations, so complete it first. Checked over the root entries the map
+        // touches, which covers every table descriptor it may write.
+        let rootSpan = TableLevel.pagesPerEntry(table.geometry.startLevel)
+        let first = gfn.raw & ~(rootSpan - 1)
+        let last = (gfn.raw + count - 1) | (rootSpan - 1)
+        if batch.hasPendingInvalidation(overlapping: first, count: last - first + 1) { invalidatePending(&batch) }
         var session = P2MSession(p2m: self, batch: batch)
         let engine = session.p2m.table
         engine.commitMap(plan, memory: session.p2m.memory, sink: &session)
@@ -215,6 +225,31 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     @discardableResult
     public mutating func commit<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
         batch.bind(vmid: vmid)
+        var stats = invalidatePending(&batch)
+        batch.removedMappings = false
+        // Only now can nothing translate to what the batch holds (seed 000).
+        if batch.heldReferences != 0 {
+            batch.releaser.releaseHeld()
+            stats.referencesReleased = batch.heldReferences
+            batch.heldReferences = 0
+        }
+        var next = batch.unlinkedHead
+        while next != FlushBatch<R>.endOfList {
+            let frame = MFN(raw: next)
+            let link = memory.load64(frame.address)
+            next = link == 0 ? FlushBatch<R>.endOfList : link >> PageSize.shift4K
+            pool.freeTablePage(frame)
+            stats.tablePagesFreed += 1
+        }
+        batch.unlinkedHead = FlushBatch<R>.endOfList
+        batch.unlinkedTablePages = 0
+        return stats
+    }
+
+    /// Issue and complete the invalidations `batch` has recorded, and forget them;
+    /// releases stay for `commit`.
+    @discardableResult
+    mutating func invalidatePending<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
         var stats = FlushStatistics()
         if batch.needsInvalidation {
             if batch.wholeAddressSpace || batch.pendingPages > configuration.fullFlushThreshold {
@@ -235,23 +270,6 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
             iommu.synchronize()
         }
         batch.clearRanges()
-        batch.removedMappings = false
-        // Only now can nothing translate to what the batch holds (seed 000).
-        if batch.heldReferences != 0 {
-            batch.releaser.releaseHeld()
-            stats.referencesReleased = batch.heldReferences
-            batch.heldReferences = 0
-        }
-        var next = batch.unlinkedHead
-        while next != FlushBatch<R>.endOfList {
-            let frame = MFN(raw: next)
-            let link = memory.load64(frame.address)
-            next = link == 0 ? FlushBatch<R>.endOfList : link >> PageSize.shift4K
-            pool.freeTablePage(frame)
-            stats.tablePagesFreed += 1
-        }
-        batch.unlinkedHead = FlushBatch<R>.endOfList
-        batch.unlinkedTablePages = 0
         return stats
     }
 

@@ -1,0 +1,52 @@
+import AArch64
+import Translation
+
+/// The P2M flush batch's custodian of page references (seed 000, XSA-346).
+///
+/// A reference handed over with `hold` stays counted in the frame's
+/// `references` until the batch's commit has completed every CPU and IOMMU
+/// invalidation; only then does `releaseHeld` drop it. A frame whose last
+/// reference goes that way, and which its owner no longer holds allocated, is
+/// dead: nobody can take a reference to it any more (every path that takes
+/// one requires a live owner reference or an allocated frame) and it is
+/// collected in `dead` for `PageOwnership` to clean and return to the host,
+/// which must happen outside the P2M (it needs the cache maintenance and the
+/// domain page lock).
+public struct FrameReferenceReleaser: PageReferenceReleaser {
+    let frames: FrameTable
+    /// References held until the commit, one run of consecutive frames each.
+    public private(set) var held: [(first: MFN, count: UInt64)] = []
+    /// Frames whose last reference was dropped at a commit, not yet returned.
+    public internal(set) var dead: [MFN] = []
+
+    public init(frames: FrameTable) {
+        self.frames = frames
+        // A range chunk's worth up front, so the common `hold` never allocates.
+        held.reserveCapacity(GmfnRangeMove.chunkFrames)
+    }
+
+    /// Keeps `count` references (one per frame from `mfn`) until the commit.
+    /// They are already counted in the frames; holding only defers their drop.
+    public mutating func hold(_ mfn: MFN, count: UInt64) {
+        held.append((mfn, count))
+    }
+
+    public mutating func releaseHeld() {
+        for run in held {
+            for i in 0..<run.count {
+                let mfn = run.first.adding(i)
+                guard let index = frames.index(of: mfn) else { continue }
+                let (_, now) = frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                    precondition(s.references > 0, "held reference missing from the frame")
+                    var n = s
+                    n.references -= 1
+                    return n
+                }
+                if now.references == 0 && !now.isAllocated { dead.append(mfn) }
+            }
+        }
+        held.removeAll(keepingCapacity: true)
+    }
+
+    public var holdsNothing: Bool { held.isEmpty }
+}

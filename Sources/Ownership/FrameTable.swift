@@ -1,0 +1,170 @@
+import AArch64
+import Translation
+import Synchronization
+
+/// One `FrameEntry` per 4 KiB RAM frame of every bank, and nothing for the
+/// holes between banks (Xen's `frame_table` with PDX compression, pKVM's
+/// vmemmap backed only for memory).
+///
+/// Lookup is a binary search over the banks (a handful on any board), then
+/// direct indexing: no hashing, no per-hole cost.
+///
+/// `FrameTable` is a view (the banks and a pointer to the entries) that can be
+/// handed to whoever updates frames, e.g. the releaser of a P2M flush batch;
+/// the entries themselves belong to one `FrameTableStorage`, allocated once at
+/// boot, which must outlive every view.
+public struct FrameTable {
+    struct Bank {
+        let first: UInt64     // first MFN
+        let count: UInt64     // frames
+        let firstEntry: Int   // index of the bank's first entry
+    }
+
+    let banks: [Bank]
+    let entries: UnsafeMutablePointer<FrameEntry>
+    /// Entries in the table: the RAM frames of all banks together.
+    public let frameCount: Int
+
+    /// Bytes of metadata per 4 KiB frame (issue 6 bounds it at 16).
+    public static let bytesPerFrame = MemoryLayout<FrameEntry>.stride
+
+    /// Validates the banks and lays them out; `allocate` fills in the entries.
+    init(banks input: [MemoryBank]) throws(OwnershipError) {
+        var sorted = input
+        sorted.sort { $0.base < $1.base }
+        var banks: [Bank] = []
+        banks.reserveCapacity(sorted.count)
+        var total = 0
+        var previousEnd: UInt64 = 0
+        for bank in sorted {
+            guard bank.base.isPageAligned, bank.bytes & PageSize.offsetMask4K == 0, bank.bytes != 0 else {
+                throw .EINVAL(.bankMisaligned(bank.base, bytes: bank.bytes))
+            }
+            let end = bank.base.raw.addingReportingOverflow(bank.bytes)
+            guard !end.overflow else { throw .EINVAL(.bankMisaligned(bank.base, bytes: bank.bytes)) }
+            guard banks.isEmpty || bank.base.raw >= previousEnd else {
+                throw .EINVAL(.bankOverlap(bank.base))
+            }
+            banks.append(Bank(first: bank.firstFrame.raw, count: bank.frameCount, firstEntry: total))
+            total += Int(bank.frameCount)
+            previousEnd = end.partialValue
+        }
+        self.banks = banks
+        self.frameCount = total
+        entries = UnsafeMutablePointer<FrameEntry>.allocate(capacity: max(total, 1))
+        for i in 0..<total {
+            (entries + i).initialize(to: FrameEntry(state: .hostOwned, typeInfo: .initializer))
+        }
+    }
+
+    /// The entry index of `mfn`, or nil when it is not RAM (a hole, MMIO).
+    public func index(of mfn: MFN) -> Int? {
+        var lo = 0, hi = banks.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let b = banks[mid]
+            if mfn.raw < b.first {
+                hi = mid
+            } else if mfn.raw - b.first >= b.count {
+                lo = mid + 1
+            } else {
+                return b.firstEntry + Int(mfn.raw - b.first)
+            }
+        }
+        return nil
+    }
+
+    /// The frame of entry `index` (inverse of `index(of:)`).
+    public func frame(at index: Int) -> MFN {
+        precondition(index >= 0 && index < frameCount, "frame index out of the table")
+        var lo = 0, hi = banks.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if banks[mid].firstEntry <= index { lo = mid } else { hi = mid - 1 }
+        }
+        return MFN(raw: banks[lo].first + UInt64(index - banks[lo].firstEntry))
+    }
+
+    /// Whether `mfn` is RAM according to the memory map (pKVM's `addr_is_memory`).
+    public func isRAM(_ mfn: MFN) -> Bool { index(of: mfn) != nil }
+
+    // MARK: atomic access
+
+    public func state(at index: Int) -> FrameState {
+        FrameState(raw: entries[index].state.load(ordering: .acquiring))
+    }
+
+    public func typeInfo(at index: Int) -> TypeInfo {
+        TypeInfo(raw: entries[index].typeInfo.load(ordering: .acquiring))
+    }
+
+    /// Replaces the state word if it still holds `expected`.
+    @discardableResult
+    public func compareExchangeState(at index: Int, expected: FrameState, desired: FrameState) -> Bool {
+        entries[index].state.compareExchange(expected: expected.raw, desired: desired.raw,
+                                             ordering: .acquiringAndReleasing).exchanged
+    }
+
+    @discardableResult
+    public func compareExchangeTypeInfo(at index: Int, expected: TypeInfo, desired: TypeInfo) -> Bool {
+        entries[index].typeInfo.compareExchange(expected: expected.raw, desired: desired.raw,
+                                                ordering: .acquiringAndReleasing).exchanged
+    }
+
+    /// Applies `transform` to the state word with a compare-exchange loop.
+    /// `transform` throws to refuse the transition; then nothing changes.
+    @inline(__always) @discardableResult
+    func updateState<E: Error>(at index: Int,
+                               _ transform: (FrameState) throws(E) -> FrameState) throws(E) -> (old: FrameState, new: FrameState) {
+        var seen = entries[index].state.load(ordering: .acquiring)
+        while true {
+            let old = FrameState(raw: seen)
+            let new = try transform(old)
+            let (done, current) = entries[index].state.compareExchange(
+                expected: seen, desired: new.raw, ordering: .acquiringAndReleasing)
+            if done { return (old, new) }
+            seen = current
+        }
+    }
+
+    @inline(__always) @discardableResult
+    func updateTypeInfo<E: Error>(at index: Int,
+                                  _ transform: (TypeInfo) throws(E) -> TypeInfo) throws(E) -> (old: TypeInfo, new: TypeInfo) {
+        var seen = entries[index].typeInfo.load(ordering: .acquiring)
+        while true {
+            let old = TypeInfo(raw: seen)
+            let new = try transform(old)
+            let (done, current) = entries[index].typeInfo.compareExchange(
+                expected: seen, desired: new.raw, ordering: .acquiringAndReleasing)
+            if done { return (old, new) }
+            seen = current
+        }
+    }
+
+    /// Both words of every entry, in table order: what tests compare to prove
+    /// a failed call changed nothing.
+    public func snapshot() -> [UInt64] {
+        var words: [UInt64] = []
+        words.reserveCapacity(frameCount * 2)
+        for i in 0..<frameCount {
+            words.append(entries[i].state.load(ordering: .acquiring))
+            words.append(entries[i].typeInfo.load(ordering: .acquiring))
+        }
+        return words
+    }
+}
+
+/// The owner of the frame entries' memory. Every frame starts host-owned
+/// (pKVM: the host owns all memory at boot) with `type_info` at its initializer.
+public struct FrameTableStorage: ~Copyable {
+    public let table: FrameTable
+
+    public init(banks: [MemoryBank]) throws(OwnershipError) {
+        table = try FrameTable(banks: banks)
+    }
+
+    deinit {
+        table.entries.deinitialize(count: table.frameCount)
+        table.entries.deallocate()
+    }
+}

@@ -1,0 +1,244 @@
+import AArch64
+import Translation
+
+/// Frames moving between the host and a guest (pKVM's
+/// `__pkvm_host_donate_guest`, `__pkvm_host_share_guest`/`unshare`, the
+/// guest's `share_host`/`unshare_host`; Xen's populate_physmap and
+/// `guest_remove_page`), and xenheap frames shared with a guest.
+extension PageOwnership where P2M: ~Copyable {
+    /// Gives a host frame to `domain`, mapped read-write at `gfn`.
+    /// Refused for a frame shared for DMA or lent to anybody (seed 004).
+    public mutating func hostDonateToGuest(_ mfn: MFN, to domain: DomainID, at gfn: GFN) throws(OwnershipError) {
+        let di = try domainIndex(domain)
+        let index = try requireIndex(mfn)
+        locks.acquire(.p2m)
+        defer { locks.release(.p2m) }
+        guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        let s = frames.state(at: index)
+        try Self.requireExclusivelyHostOwned(mfn, s)
+        var n = FrameState(owner: .guest(domain), hostState: .noPage, references: 1, isAllocated: true)
+        if !domains[di].config.enforcesCacheCoherency {
+            n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
+        }
+        var batch = newBatch()
+        do {
+            try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch)
+        } catch {
+            domains[di].p2m.commit(&batch)
+            throw error
+        }
+        frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
+        let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
+        precondition(exchanged, "host-owned frame changed under the domain page lock")
+        domains[di].p2m.commit(&batch)
+    }
+
+    /// Xen's `guest_remove_page` (decrease_reservation): the domain gives up
+    /// the RAM frame at `gfn`; it goes back to the host once nothing holds it.
+    ///
+    /// This removal will free the frame, so its flush is never deferred
+    /// (seed 000, XSA-346 part 1): the allocation reference goes into a batch
+    /// committed before returning. Another holder (a range move whose flush
+    /// for the frame's previous GFN is pending, a foreign or grant mapping)
+    /// keeps the frame until its own reference drops.
+    public mutating func reclaim(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
+        let di = try domainIndex(domain)
+        locks.acquire(.p2m)
+        defer { locks.release(.p2m) }
+        guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
+        let index = try requireOwnRAM(domain, gfn, entry)
+        let s = frames.state(at: index)
+        guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
+        locks.acquire(.domainPages)
+        var batch = newBatch()
+        do {
+            try domains[di].p2m.unmap(gfn, flushing: &batch)
+        } catch {
+            locks.release(.domainPages)
+            domains[di].p2m.commit(&batch)
+            throw error
+        }
+        frames.updateState(at: index) { (s: FrameState) -> FrameState in
+            var n = s
+            n.isAllocated = false
+            return n
+        }
+        batch.holdReference(entry.mfn)
+        locks.release(.domainPages)
+        commit(&batch, domain: di)
+    }
+
+    /// Lends a host frame to `domain` at `gfn` (the host keeps ownership).
+    public mutating func hostShareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
+        let di = try domainIndex(domain)
+        let index = try requireIndex(mfn)
+        locks.acquire(.p2m)
+        defer { locks.release(.p2m) }
+        guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        let s = frames.state(at: index)
+        try Self.requireExclusivelyHostOwned(mfn, s)
+        var n = s
+        n.hostState = .sharedOwned
+        n.borrower = .guest(domain)
+        if !domains[di].config.enforcesCacheCoherency {
+            n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
+        }
+        var batch = newBatch()
+        do {
+            try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch)
+        } catch {
+            domains[di].p2m.commit(&batch)
+            throw error
+        }
+        let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
+        precondition(exchanged, "host-owned frame changed under the domain page lock")
+        domains[di].p2m.commit(&batch)
+    }
+
+    /// Ends a `hostShareWithGuest`: unmapped and flushed before the host has
+    /// the frame alone again, and cleaned if a non-coherent device could reach it.
+    public mutating func hostUnshareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
+        let di = try domainIndex(domain)
+        let index = try requireIndex(mfn)
+        locks.acquire(.p2m)
+        defer { locks.release(.p2m) }
+        guard let entry = domains[di].p2m.translate(gfn), entry.mfn == mfn else {
+            throw .ENOENT(.unmapped(domain, gfn))
+        }
+        let s = frames.state(at: index)
+        guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+        guard s.borrower == .guest(domain) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+        var batch = newBatch()
+        do {
+            try domains[di].p2m.unmap(gfn, flushing: &batch)
+        } catch {
+            domains[di].p2m.commit(&batch)
+            throw error
+        }
+        domains[di].p2m.commit(&batch)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        var n = cleanOnRelease(mfn, frames.state(at: index))
+        n.hostState = .owned
+        n.borrower = .none
+        let unchanged = n
+        frames.updateState(at: index) { (_: FrameState) -> FrameState in unchanged }
+    }
+
+    /// The guest lends its frame at `gfn` to the host (host view: sharedBorrowed).
+    public mutating func guestShareWithHost(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
+        let di = try domainIndex(domain)
+        locks.acquire(.p2m)
+        defer { locks.release(.p2m) }
+        guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
+        let index = try requireOwnRAM(domain, gfn, entry)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
+            var n = s
+            n.hostState = .sharedBorrowed
+            return n
+        }
+    }
+
+    public mutating func guestUnshareWithHost(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
+        let di = try domainIndex(domain)
+        locks.acquire(.p2m)
+        defer { locks.release(.p2m) }
+        guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
+        let index = try requireOwnRAM(domain, gfn, entry)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            guard s.hostState == .sharedBorrowed else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
+            var n = s
+            n.hostState = .noPage
+            return n
+        }
+    }
+
+    /// Xen's `share_xen_page_with_guest`: a xenheap frame becomes the guest's
+    /// (its owner reference, PGC_allocated), typed writable or read-only with
+    /// a type count of one. `type_info` changes by compare-exchange, keeping
+    /// the GFN portion: seed 001's review accepted a plain read-modify-write in
+    /// Xen only by an ordering argument about `count_info`; a compare-exchange
+    /// needs no such argument.
+    public mutating func shareXenPageWithGuest(_ mfn: MFN, with domain: DomainID, readOnly: Bool) throws(OwnershipError) {
+        _ = try domainIndex(domain)
+        let index = try requireIndex(mfn)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            guard s.isXenheap else { throw .EINVAL(.notXenheap(mfn)) }
+            guard s.owner == .hypervisor, s.references == 0 else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            return FrameState(owner: .guest(domain), hostState: .noPage, references: 1,
+                              isAllocated: true, isXenheap: true)
+        }
+        frames.updateTypeInfo(at: index) { (t: TypeInfo) -> TypeInfo in
+            var n = t
+            n.type = readOnly ? .none : .writable
+            n.typeCount = 1
+            return n
+        }
+    }
+
+    /// Makes `mfn` (a xenheap frame) the domain's shared_info page.
+    public mutating func installSharedInfo(_ mfn: MFN, for domain: DomainID) throws(OwnershipError) {
+        let di = try domainIndex(domain)
+        if let installed = domains[di].sharedInfo { throw .EEXIST(.sharedInfoInstalled(installed)) }
+        try shareXenPageWithGuest(mfn, with: domain, readOnly: false)
+        domains[di].sharedInfo = mfn
+    }
+
+    /// Appends `mfn` (a xenheap frame) to the domain's grant table.
+    public mutating func installGrantFrame(_ mfn: MFN, for domain: DomainID, status: Bool) throws(OwnershipError) {
+        let di = try domainIndex(domain)
+        try shareXenPageWithGuest(mfn, with: domain, readOnly: false)
+        if status { domains[di].grantStatusFrames.append(mfn) } else { domains[di].grantSharedFrames.append(mfn) }
+    }
+
+    /// Attaching or detaching devices changes whether the domain's DMA snoops.
+    /// Turning non-coherent replays every frame the domain may reach with a
+    /// clean (seed 003, vfio's replay): its own frames, frames lent to it, and
+    /// every frame held by a mapping reference (foreign and grant mappings,
+    /// which may be the domain's). Over-approximating costs a clean; missing
+    /// one would leak stale memory to a device.
+    public mutating func setEnforcesCacheCoherency(_ domain: DomainID, _ enforces: Bool) throws(OwnershipError) {
+        let di = try domainIndex(domain)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        if !enforces && domains[di].config.enforcesCacheCoherency {
+            var flushed = false
+            for index in 0..<frames.frameCount {
+                let s = frames.state(at: index)
+                let reachable = s.owner == .guest(domain) || s.borrower == .guest(domain)
+                    || s.references > (s.isAllocated ? 1 : 0)
+                guard reachable, !s.cacheFlushRequired else { continue }
+                cache.cleanAndInvalidate(frames.frame(at: index).address, bytes: PageSize.bytes4K)
+                frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                    var n = s
+                    n.cacheFlushRequired = true
+                    return n
+                }
+                flushed = true
+            }
+            if flushed { cache.synchronize() }
+        }
+        domains[di].config.enforcesCacheCoherency = enforces
+    }
+
+    /// The frame behind a P2M entry that must be the domain's own RAM.
+    func requireOwnRAM(_ domain: DomainID, _ gfn: GFN, _ entry: (mfn: MFN, type: P2MType)) throws(OwnershipError) -> Int {
+        guard entry.type == .ramRW || entry.type == .ramRO, let index = frames.index(of: entry.mfn) else {
+            throw .EINVAL(.notGuestRAM(domain, gfn))
+        }
+        let s = frames.state(at: index)
+        guard s.owner == .guest(domain), s.isAllocated, !s.isXenheap else { throw .EINVAL(.notGuestRAM(domain, gfn)) }
+        return index
+    }
+}

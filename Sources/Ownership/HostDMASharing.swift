@@ -1,0 +1,180 @@
+import AArch64
+import Translation
+
+/// Host DMA sharing (seed 004, `__pkvm_host_share_dma`/`__pkvm_host_unshare_dma`).
+///
+/// Host frames mapped in the SMMU must never reach a guest or the hypervisor,
+/// or the host could read them back by DMA. The first share moves the frame
+/// `owned → sharedOwned` with the IOMMU as completer; every share adds one to
+/// the frame's 16-bit DMA share count; a frame with a non-zero count cannot be
+/// donated or shared elsewhere, and a frame donated or lent elsewhere cannot
+/// be shared for DMA.
+extension PageOwnership where P2M: ~Copyable {
+    /// Marks `[pa, pa+bytes)` as shared with the IOMMU.
+    ///
+    /// `isRAM` is the host's claim; it is checked against the memory map, not
+    /// trusted (seed 004: "`is_ram` is only a hint provided by the host"). Real
+    /// device memory is accepted without a count: it has no frame entry and
+    /// cannot be donated. A failure at any frame rolls every earlier frame of
+    /// the call back, so a throw leaves the table exactly as it was.
+    public mutating func hostShareDMA(_ pa: PhysAddr, bytes: UInt64, isRAM: Bool) throws(OwnershipError) {
+        let count = try Self.pageCount(pa, bytes: bytes)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+
+        var done: UInt64 = 0
+        do {
+            while done < count {
+                try shareOneForDMA(pa.frame.adding(done), isRAM: isRAM)
+                done += 1
+            }
+        } catch {
+            while done > 0 {
+                done -= 1
+                if isRAM { undoShareForDMA(pa.frame.adding(done)) }
+            }
+            throw error
+        }
+        guard isRAM else { return }
+        // Seed 003: before a frame first becomes reachable by a device that does
+        // not snoop the caches, clean+invalidate it. `shareOneForDMA` marked the
+        // first shares while a non-coherent DMA domain is attached; the IOMMU
+        // mapping is made by the caller after this returns, so the frames are
+        // clean before any device can reach them.
+        flushFirstShares(from: pa.frame, count: count)
+    }
+
+    /// Drops one DMA share of every frame of `[pa, pa+bytes)`: the exact
+    /// inverse of `hostShareDMA`. Every frame is checked before any changes, so
+    /// a host that unshares what it never shared gets an error and no change.
+    public mutating func hostUnshareDMA(_ pa: PhysAddr, bytes: UInt64) throws(OwnershipError) {
+        let count = try Self.pageCount(pa, bytes: bytes)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+
+        for i in 0..<count {
+            let mfn = pa.frame.adding(i)
+            guard let index = frames.index(of: mfn) else { continue }  // device memory: never counted
+            let s = frames.state(at: index)
+            guard s.dmaShares > 0, s.borrower == .iommu, s.hostState == .sharedOwned else {
+                throw .ENOENT(.notDMAShared(mfn))
+            }
+        }
+        // Seed 003, lazily: a frame leaving DMA after a non-coherent device
+        // could reach it is cleaned before it goes back to the host alone.
+        var flushed = false
+        for i in 0..<count {
+            let mfn = pa.frame.adding(i)
+            guard let index = frames.index(of: mfn) else { continue }
+            let s = frames.state(at: index)
+            if s.dmaShares == 1 && s.cacheFlushRequired {
+                cache.cleanAndInvalidate(mfn.address, bytes: PageSize.bytes4K)
+                flushed = true
+            }
+        }
+        if flushed { cache.synchronize() }
+        for i in 0..<count {
+            let mfn = pa.frame.adding(i)
+            guard let index = frames.index(of: mfn) else { continue }
+            frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                var n = s
+                n.dmaShares -= 1
+                if n.dmaShares == 0 {
+                    n.hostState = .owned
+                    n.borrower = .none
+                    n.cacheFlushRequired = false
+                }
+                return n
+            }
+        }
+    }
+
+    // MARK: one frame
+
+    mutating func shareOneForDMA(_ mfn: MFN, isRAM: Bool) throws(OwnershipError) {
+        let index = frames.index(of: mfn)
+        guard isRAM else {
+            if index != nil { throw .EINVAL(.ramClaimedAsDevice(mfn.address)) }
+            return
+        }
+        guard let index else { throw .EINVAL(.notRAM(mfn.address)) }
+        let nonCoherent = hostHasNonCoherentDMADomain
+        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            var n = s
+            if s.dmaShares == 0 {
+                try Self.requireExclusivelyHostOwned(mfn, s)
+                n.hostState = .sharedOwned
+                n.borrower = .iommu
+                n.cacheFlushRequired = nonCoherent
+            } else {
+                // Already counted: it must still be the IOMMU's share, not a
+                // page the host also lent to the hypervisor (seed 004,
+                // `__host_check_page_dma_shared`).
+                guard s.hostState == .sharedOwned else { throw .EPERM(.wrongHostState(mfn, s.hostState)) }
+                guard s.borrower == .iommu else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+                guard s.dmaShares < FrameState.maxDMAShares else { throw .EOVERFLOW(.dmaShareCount(mfn)) }
+            }
+            n.dmaShares = s.dmaShares + 1
+            return n
+        }
+    }
+
+    /// Inverse of one successful `shareOneForDMA` within the same call: the
+    /// frame goes back to the exact word it had (a first share restores
+    /// `owned`, no borrower, and the cleared flag it necessarily had).
+    mutating func undoShareForDMA(_ mfn: MFN) {
+        guard let index = frames.index(of: mfn) else { return }
+        frames.updateState(at: index) { (s: FrameState) -> FrameState in
+            var n = s
+            n.dmaShares -= 1
+            if n.dmaShares == 0 {
+                n.hostState = .owned
+                n.borrower = .none
+                n.cacheFlushRequired = false
+            }
+            return n
+        }
+    }
+
+    /// pKVM's "the page is owned by the host and nobody borrows it".
+    static func requireExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
+        guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+        guard s.dmaShares == 0 else { throw .EPERM(.dmaShared(mfn, shares: s.dmaShares)) }
+        guard s.borrower == .none else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+        guard s.hostState == .owned else { throw .EPERM(.wrongHostState(mfn, s.hostState)) }
+    }
+
+    /// Page count of an aligned, non-empty, non-wrapping range.
+    static func pageCount(_ pa: PhysAddr, bytes: UInt64) throws(OwnershipError) -> UInt64 {
+        guard pa.isPageAligned else { throw .EINVAL(.misaligned(pa)) }
+        guard bytes & PageSize.offsetMask4K == 0 else { throw .EINVAL(.sizeMisaligned(bytes)) }
+        guard bytes != 0 else { throw .EINVAL(.rangeEmpty) }
+        guard !pa.raw.addingReportingOverflow(bytes).overflow else {
+            throw .EINVAL(.rangeWraps(pa, bytes: bytes))
+        }
+        return bytes >> PageSize.shift4K
+    }
+
+    /// Cleans the frames of `[first, first+count)` that this share made
+    /// reachable by a non-coherent domain for the first time, one maintenance
+    /// call per contiguous run.
+    mutating func flushFirstShares(from first: MFN, count: UInt64) {
+        var runStart: UInt64? = nil
+        var any = false
+        for i in 0...count {
+            var needs = false
+            if i < count, let index = frames.index(of: first.adding(i)) {
+                let s = frames.state(at: index)
+                needs = s.dmaShares == 1 && s.cacheFlushRequired
+            }
+            if needs {
+                if runStart == nil { runStart = i }
+            } else if let start = runStart {
+                cache.cleanAndInvalidate(first.adding(start).address, bytes: (i - start) << PageSize.shift4K)
+                runStart = nil
+                any = true
+            }
+        }
+        if any { cache.synchronize() }
+    }
+}

@@ -1,0 +1,90 @@
+import AArch64
+import Translation
+
+/// Host ↔ hypervisor transitions (pKVM's `__pkvm_host_donate_hyp`,
+/// `__pkvm_hyp_donate_host`, `__pkvm_host_share_hyp`, `__pkvm_host_unshare_hyp`),
+/// and the xenheap: frames the hypervisor allocates for itself and may later
+/// share with a guest (Xen's `alloc_xenheap_page`, `share_xen_page_with_guest`).
+///
+/// All of them refuse a frame shared for DMA (seed 004: the host could read a
+/// donated frame back through the device) and run under the domain page lock.
+extension PageOwnership where P2M: ~Copyable {
+    public mutating func hostDonateToHypervisor(_ mfn: MFN) throws(OwnershipError) {
+        let index = try requireIndex(mfn)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            try Self.requireExclusivelyHostOwned(mfn, s)
+            return FrameState(owner: .hypervisor, hostState: .noPage)
+        }
+    }
+
+    public mutating func hypervisorDonateToHost(_ mfn: MFN) throws(OwnershipError) {
+        let index = try requireIndex(mfn)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            guard s.owner == .hypervisor else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            guard !s.isXenheap else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            return .hostOwned
+        }
+    }
+
+    public mutating func hostShareWithHypervisor(_ mfn: MFN) throws(OwnershipError) {
+        let index = try requireIndex(mfn)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            try Self.requireExclusivelyHostOwned(mfn, s)
+            var n = s
+            n.hostState = .sharedOwned
+            n.borrower = .hypervisor
+            return n
+        }
+    }
+
+    public mutating func hostUnshareWithHypervisor(_ mfn: MFN) throws(OwnershipError) {
+        let index = try requireIndex(mfn)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            guard s.borrower == .hypervisor else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+            var n = s
+            n.hostState = .owned
+            n.borrower = .none
+            return n
+        }
+    }
+
+    /// Takes a host frame into the xenheap (alloc_xenheap_page): owned by the
+    /// hypervisor, `PGC_xen_heap`, and `type_info` reset to its initializer so
+    /// no GFN of an earlier life survives (seed 001, PGT_TYPE_INFO_INITIALIZER).
+    public mutating func allocateXenheapPage(_ mfn: MFN) throws(OwnershipError) {
+        let index = try requireIndex(mfn)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            try Self.requireExclusivelyHostOwned(mfn, s)
+            return FrameState(owner: .hypervisor, hostState: .noPage, isXenheap: true)
+        }
+        // Nobody can reach the frame's type_info before this returns: plain
+        // compare-exchange against whatever the previous life left.
+        frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
+    }
+
+    /// Gives a xenheap frame back to the host (free_xenheap_page). Refused while
+    /// a guest still holds it or while it is mapped anywhere.
+    public mutating func freeXenheapPage(_ mfn: MFN) throws(OwnershipError) {
+        let index = try requireIndex(mfn)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        let info = frames.typeInfo(at: index)
+        if let gfn = info.xenheapGFN { throw .EBUSY(.xenheapAlreadyMapped(mfn, at: gfn)) }
+        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            guard s.isXenheap else { throw .EINVAL(.notXenheap(mfn)) }
+            guard s.owner == .hypervisor else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            return .hostOwned
+        }
+    }
+}

@@ -1,2 +1,0 @@
-/// Module Ownership: see DESIGN.md.
-import AArch64

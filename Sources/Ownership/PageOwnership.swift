@@ -1,0 +1,127 @@
+import AArch64
+import Translation
+
+/// The page-state authority: the frame table, the guest domains with their
+/// P2Ms, the host's DMA domains, and the cache maintenance non-coherent
+/// devices require.
+///
+/// Every operation either completes or throws with the frame table, every
+/// domain and every P2M exactly as they were (DESIGN.md rule 7): it checks
+/// everything that can fail before it writes, and where a P2M edit can still
+/// fail (no table page), it edits the P2M before the frame state.
+public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyable>: ~Copyable {
+    let storage: FrameTableStorage
+    /// Clean+invalidate to the point of coherency (seed 003); on the host a recording fake.
+    public var cache: Cache
+    /// Lock scopes of the running operation (see LockOrder.swift).
+    public internal(set) var locks = LockSet()
+    /// The host's device address spaces (seed 003: vfio's domains of one
+    /// container). Every host DMA share is reachable from all of them.
+    public internal(set) var hostDMADomains: [DMADomain] = []
+    let domains: UnsafeMutablePointer<GuestDomain<P2M>>
+    public let maxDomains: Int
+    public private(set) var domainCount = 0
+
+    public init(banks: [MemoryBank], maxDomains: Int = 8, cache: Cache) throws(OwnershipError) {
+        storage = try FrameTableStorage(banks: banks)
+        self.cache = cache
+        self.maxDomains = maxDomains
+        domains = UnsafeMutablePointer<GuestDomain<P2M>>.allocate(capacity: max(maxDomains, 1))
+    }
+
+    deinit {
+        domains.deinitialize(count: domainCount)
+        domains.deallocate()
+    }
+
+    /// The frame table (a view; the storage lives as long as `self`).
+    public var frames: FrameTable { storage.table }
+
+    /// The decoded state of `mfn`, or nil when it is not RAM.
+    public func state(of mfn: MFN) -> FrameState? {
+        frames.index(of: mfn).map { frames.state(at: $0) }
+    }
+
+    public func typeInfo(of mfn: MFN) -> TypeInfo? {
+        frames.index(of: mfn).map { frames.typeInfo(at: $0) }
+    }
+
+    /// page_get_xenheap_gfn: one atomic load of `type_info`.
+    public func xenheapGFN(of mfn: MFN) -> GFN? {
+        typeInfo(of: mfn)?.xenheapGFN
+    }
+
+    func requireIndex(_ mfn: MFN) throws(OwnershipError) -> Int {
+        guard let index = frames.index(of: mfn) else { throw .EINVAL(.notRAM(mfn.address)) }
+        return index
+    }
+
+    /// The listener a domain's P2M must be built with (`P2M(..., listener:)`),
+    /// so that removed entries reach this frame table.
+    public var entryListener: FrameEntryListener { FrameEntryListener(frames: frames) }
+
+    // MARK: domains
+
+    /// Registers a guest domain with its (empty) P2M.
+    public mutating func createDomain(_ config: DomainConfig, p2m: consuming P2M) throws(OwnershipError) {
+        guard config.id.isGuest else { throw .EINVAL(.notADomain(config.id)) }
+        for i in 0..<domainCount where domains[i].config.id == config.id {
+            throw .EINVAL(.domainExists(config.id))
+        }
+        guard domainCount < maxDomains else { throw .ENOMEM(.domainSlots(maxDomains)) }
+        // The P2M's removal listener must update this frame table, or xenheap
+        // GFNs and foreign references would be tracked somewhere nobody reads.
+        precondition(p2m.reportsTo.entries == frames.entries, "P2M listener reports to another frame table")
+        (domains + domainCount).initialize(to: GuestDomain(config: config, p2m: p2m))
+        domainCount += 1
+    }
+
+    func domainIndex(_ id: DomainID) throws(OwnershipError) -> Int {
+        for i in 0..<domainCount where domains[i].config.id == id { return i }
+        throw .ENOENT(.noSuchDomain(id))
+    }
+
+    /// Read access to a domain (its P2M, its xenheap frames, its IOMMU mappings).
+    public func withDomain<R>(_ id: DomainID, _ body: (borrowing GuestDomain<P2M>) -> R) -> R? {
+        for i in 0..<domainCount where domains[i].config.id == id { return body(domains[i]) }
+        return nil
+    }
+
+    /// The ids of all domains, in creation order.
+    public var domainIDs: [DomainID] {
+        var ids: [DomainID] = []
+        for i in 0..<domainCount { ids.append(domains[i].config.id) }
+        return ids
+    }
+
+    // MARK: batches
+
+    func newBatch() -> OwnershipFlushBatch {
+        FlushBatch(releaser: FrameReferenceReleaser(frames: frames))
+    }
+
+    /// Commits `batch` on domain `di`'s P2M (CPU and IOMMU invalidation,
+    /// completion, then the held references drop) and returns the frames
+    /// whose last reference went to the host.
+    mutating func commit(_ batch: inout OwnershipFlushBatch, domain di: Int) {
+        domains[di].p2m.commit(&batch)
+        returnDeadFrames(&batch.releaser)
+    }
+
+    /// Frames that lost their last reference at a commit go back to the host,
+    /// cleaned first if a non-coherent device could reach them (seed 003).
+    mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser) {
+        guard !releaser.dead.isEmpty else { return }
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        for mfn in releaser.dead {
+            guard let index = frames.index(of: mfn) else { continue }
+            let s = frames.state(at: index)
+            // Dead frames cannot be re-referenced, so nothing raced with us.
+            guard s.references == 0, !s.isAllocated else { continue }
+            _ = cleanOnRelease(mfn, s)
+            frames.updateState(at: index) { (_: FrameState) -> FrameState in .hostOwned }
+        }
+        releaser.dead.removeAll(keepingCapacity: true)
+    }
+}

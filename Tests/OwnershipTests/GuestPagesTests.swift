@@ -1,0 +1,142 @@
+import XCTest
+import AArch64
+import Translation
+@testable import Ownership
+
+final class GuestPagesTests: XCTestCase {
+    let d1 = DomainID(1), d2 = DomainID(2)
+    let page = PageSize.bytes4K
+
+    /// Seed 004, towards guests: a DMA-shared frame can be neither donated nor
+    /// lent to a guest, and a donated frame cannot be shared for DMA.
+    func testDMASharedFramesNeverReachAGuest() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1))
+        let f = bank0
+        try w.o.hostShareDMA(f.address, bytes: page, isRAM: true)
+        expectRefusal(.EPERM(.dmaShared(f, shares: 1)), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostDonateToGuest(f, to: self.d1, at: GFN(raw: 1))
+        }
+        expectRefusal(.EPERM(.dmaShared(f, shares: 1)), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostShareWithGuest(f, with: self.d1, at: GFN(raw: 1))
+        }
+        try w.o.hostUnshareDMA(f.address, bytes: page)
+        try w.o.hostDonateToGuest(f, to: d1, at: GFN(raw: 1))
+        expectRefusal(.EPERM(.notOwner(f, owner: .guest(d1))), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostShareDMA(f.address, bytes: self.page, isRAM: true)
+        }
+        // A frame lent to a guest is not DMA-shareable either.
+        try w.o.hostShareWithGuest(bank0.adding(1), with: d1, at: GFN(raw: 2))
+        expectRefusal(.EPERM(.borrowedBy(bank0.adding(1), .guest(d1))), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostShareDMA(bank0.adding(1).address, bytes: self.page, isRAM: true)
+        }
+        try w.o.hostUnshareWithGuest(bank0.adding(1), with: d1, at: GFN(raw: 2))
+        XCTAssertEqual(w.o.state(of: bank0.adding(1)), .hostOwned)
+        XCTAssertNil(w.lookup(d1, GFN(raw: 2)))
+    }
+
+    func testDonateReclaimRoundTripFlushesBeforeReturn() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1))
+        try w.o.hostDonateToGuest(bank0, to: d1, at: GFN(raw: 7))
+        XCTAssertEqual(w.o.state(of: bank0),
+                       FrameState(owner: .guest(d1), hostState: .noPage, references: 1, isAllocated: true))
+        XCTAssertEqual(w.lookup(d1, GFN(raw: 7))?.type, .ramRW)
+        w.log.events = []
+        try w.o.reclaim(d1, gfn: GFN(raw: 7))
+        XCTAssertEqual(w.log.events.first, .cpuInvalidate(vmid: 2, GFN(raw: 7), pages: 1))
+        XCTAssertEqual(w.o.state(of: bank0), .hostOwned)
+        XCTAssertNil(w.lookup(d1, GFN(raw: 7)))
+    }
+
+    func testGuestShareWithHostIsSharedBorrowed() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1))
+        try w.o.hostDonateToGuest(bank0, to: d1, at: GFN(raw: 7))
+        try w.o.guestShareWithHost(d1, gfn: GFN(raw: 7))
+        XCTAssertEqual(w.o.state(of: bank0)?.hostState, .sharedBorrowed)
+        expectRefusal(.EPERM(.wrongHostState(bank0, .sharedBorrowed)), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.reclaim(self.d1, gfn: GFN(raw: 7))
+        }
+        expectRefusal(.EPERM(.wrongHostState(bank0, .sharedBorrowed)), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.guestShareWithHost(self.d1, gfn: GFN(raw: 7))
+        }
+        try w.o.guestUnshareWithHost(d1, gfn: GFN(raw: 7))
+        XCTAssertEqual(w.o.state(of: bank0)?.hostState, .noPage)
+    }
+
+    func testRefusedGuestTransitionsChangeNothing() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1))
+        w.addDomain(DomainConfig(id: d2))
+        try w.o.hostDonateToGuest(bank0, to: d1, at: GFN(raw: 7))
+        expectRefusal(.EBUSY(.gfnOccupied(d1, GFN(raw: 7))), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostDonateToGuest(bank0.adding(1), to: self.d1, at: GFN(raw: 7))
+        }
+        expectRefusal(.EPERM(.notOwner(bank0, owner: .guest(d1))), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostDonateToGuest(bank0, to: self.d2, at: GFN(raw: 7))
+        }
+        expectRefusal(.ENOENT(.unmapped(d2, GFN(raw: 8))), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            _ = try o.addToPhysmap(self.d1, .gmfnForeign(self.d2), idx: 8, gfn: GFN(raw: 9))
+        }
+        expectRefusal(.EPERM(.selfForeign(d1)), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            _ = try o.addToPhysmap(self.d1, .gmfnForeign(self.d1), idx: 7, gfn: GFN(raw: 9))
+        }
+        expectRefusal(.ENOENT(.noSuchDomain(DomainID(5))), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.reclaim(DomainID(5), gfn: GFN(raw: 7))
+        }
+        expectRefusal(.ENOENT(.unmapped(d1, GFN(raw: 1))), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.reclaim(self.d1, gfn: GFN(raw: 1))
+        }
+    }
+
+    /// Foreign mappings hold a reference until their removal is flushed.
+    func testForeignMappingHoldsReferenceUntilRemovedAndFlushed() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1))
+        w.addDomain(DomainConfig(id: d2))
+        try w.o.hostDonateToGuest(bank0, to: d2, at: GFN(raw: 8))
+        _ = try w.o.addToPhysmap(d1, .gmfnForeign(d2), idx: 8, gfn: GFN(raw: 0x30))
+        XCTAssertEqual(w.lookup(d1, GFN(raw: 0x30))?.type, .mapForeignRW)
+        XCTAssertEqual(w.o.state(of: bank0)?.references, 2)
+        try w.o.reclaim(d2, gfn: GFN(raw: 8))
+        XCTAssertEqual(w.o.state(of: bank0)?.references, 1)
+        w.log.events = []
+        try w.o.removePhysmap(d1, gfn: GFN(raw: 0x30))
+        XCTAssertEqual(w.log.events.first, .cpuInvalidate(vmid: 2, GFN(raw: 0x30), pages: 1))
+        XCTAssertEqual(w.o.state(of: bank0), .hostOwned)
+    }
+
+    func testDeviceMemoryMapsOutsideRAMOnly() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1))
+        _ = try w.o.addToPhysmap(d1, .devMMIO, idx: deviceFrame.raw, gfn: GFN(raw: 0x40))
+        XCTAssertEqual(w.lookup(d1, GFN(raw: 0x40))?.type, .mmioDirectDevice)
+        try w.o.removePhysmap(d1, gfn: GFN(raw: 0x40))
+        XCTAssertNil(w.lookup(d1, GFN(raw: 0x40)))
+    }
+
+    /// Seed 003 towards guests: donating into a non-coherent domain cleans
+    /// first, giving the frame back cleans again; coherent domains cost nothing;
+    /// turning a domain non-coherent replays its frames.
+    func testNonCoherentGuestCleansBeforeFirstMappingAndOnRelease() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1, enforcesCacheCoherency: false))
+        w.addDomain(DomainConfig(id: d2))
+        try w.o.hostDonateToGuest(bank0, to: d1, at: GFN(raw: 1))
+        XCTAssertEqual(w.o.cache.cleanedFrames, [bank0])
+        XCTAssertEqual(w.o.state(of: bank0)?.cacheFlushRequired, true)
+        try w.o.reclaim(d1, gfn: GFN(raw: 1))
+        XCTAssertEqual(w.o.cache.cleanedFrames, [bank0, bank0])
+        XCTAssertEqual(w.o.state(of: bank0), .hostOwned)
+
+        try w.o.hostDonateToGuest(bank0.adding(1), to: d2, at: GFN(raw: 1))
+        XCTAssertEqual(w.o.cache.cleanedFrames.count, 2)
+        try w.o.setEnforcesCacheCoherency(d2, false)
+        XCTAssertEqual(w.o.cache.cleanedFrames, [bank0, bank0, bank0.adding(1)])
+        try w.o.setEnforcesCacheCoherency(d2, true)
+        try w.o.reclaim(d2, gfn: GFN(raw: 1))
+        XCTAssertEqual(w.o.cache.cleanedFrames, [bank0, bank0, bank0.adding(1), bank0.adding(1)],
+                       "the lazy clean at release happens even after the domain became coherent again")
+    }
+}

@@ -1,0 +1,502 @@
+import XCTest
+import AArch64
+import Translation
+@testable import Ownership
+
+/// A plain reference model of the ownership rules (dictionaries, no atomics,
+/// no P2M), and a harness that runs the same operation on the model and on
+/// the real `PageOwnership` + `P2M`, then compares them and checks the
+/// invariants of issue 6 after every step.
+
+struct MFrame: Equatable {
+    var owner: PageOwner
+    var hostState: HostPageState
+    var borrower: Borrower = .none
+    var dma = 0
+    var refs = 0
+    var allocated = false
+    var xenheap = false
+    var xenGFN: GFN? = nil
+    var flag = false
+    static let hostOwned = MFrame(owner: .host, hostState: .owned)
+}
+
+struct MEntry: Equatable {
+    var mfn: MFN
+    var type: P2MType
+}
+
+struct MIOMMU: Equatable {
+    var count: Int
+    var writable: Int
+}
+
+struct MMove {
+    var domain: DomainID
+    var idx: GFN
+    var gfn: GFN
+    var remaining: Int
+    var held: [MFN] = []
+}
+
+enum Op: Equatable {
+    case shareDMA(Int, pages: Int)
+    case unshareDMA(Int, pages: Int)
+    case donate(Int, DomainID, GFN)
+    case reclaim(DomainID, GFN)
+    case donateHyp(Int)
+    case returnHyp(Int)
+    case shareHyp(Int)
+    case unshareHyp(Int)
+    case shareGuest(Int, DomainID, GFN)
+    case unshareGuest(Int, DomainID, GFN)
+    case guestShareHost(DomainID, GFN)
+    case guestUnshareHost(DomainID, GFN)
+    case grantMap(Int, granter: DomainID, into: DomainID, GFN, readOnly: Bool)
+    case grantUnmap(DomainID, GFN)
+    case mapSharedInfo(DomainID, GFN)
+    case mapGrantFrame(DomainID, GFN)
+    case gmfn(DomainID, idx: GFN, GFN)
+    case foreign(DomainID, from: DomainID, idx: GFN, GFN)
+    case removePhysmap(DomainID, GFN)
+    case beginMove(DomainID, idx: GFN, GFN, size: Int)
+    case moveNext
+    case finishMove
+}
+
+/// The model. Frames are `frame(i)` for i in 0..<ramFrames, plus each
+/// domain's xenheap frames (shared_info, one grant frame).
+struct Model {
+    var frames: [MFN: MFrame] = [:]
+    var p2m: [DomainID: [GFN: MEntry]] = [:]
+    var iommu: [DomainID: [MFN: MIOMMU]] = [:]
+    var nonCoherent: Set<DomainID> = []
+    var needsIOMMU: Set<DomainID> = []
+    var sharedInfo: [DomainID: MFN] = [:]
+    var grantFrame: [DomainID: MFN] = [:]
+    var move: MMove? = nil
+
+    func ownRAM(_ d: DomainID, _ g: GFN) -> MFN? {
+        guard let e = p2m[d]?[g], e.type == .ramRW || e.type == .ramRO, let f = frames[e.mfn] else { return nil }
+        return f.owner == .guest(d) && f.allocated && !f.xenheap ? e.mfn : nil
+    }
+
+    func exclusivelyHostOwned(_ m: MFN) -> Bool {
+        guard let f = frames[m] else { return false }
+        return f.owner == .host && f.dma == 0 && f.borrower == .none && f.hostState == .owned
+    }
+
+    /// Drops one reference; a frame nobody holds and its owner gave up goes to the host.
+    mutating func release(_ m: MFN) {
+        frames[m]!.refs -= 1
+        if frames[m]!.refs == 0 && !frames[m]!.allocated { frames[m] = .hostOwned }
+    }
+
+    mutating func enter(_ m: MFN, _ d: DomainID) {
+        if nonCoherent.contains(d) { frames[m]!.flag = true }
+    }
+
+    /// Applies `op`; false (and no change) when the real code must refuse it.
+    mutating func apply(_ op: Op, frame: (Int) -> MFN) -> Bool {
+        switch op {
+        case .shareDMA(let i, let n):
+            for k in 0..<n {
+                let f = frames[frame(i + k)]!
+                if f.dma == 0 {
+                    guard exclusivelyHostOwned(frame(i + k)) else { return false }
+                } else {
+                    guard f.borrower == .iommu, f.dma < 0xFFFF else { return false }
+                }
+            }
+            for k in 0..<n {
+                let m = frame(i + k)
+                frames[m]!.dma += 1
+                frames[m]!.hostState = .sharedOwned
+                frames[m]!.borrower = .iommu
+            }
+        case .unshareDMA(let i, let n):
+            for k in 0..<n where frames[frame(i + k)]!.dma == 0 { return false }
+            for k in 0..<n {
+                let m = frame(i + k)
+                frames[m]!.dma -= 1
+                if frames[m]!.dma == 0 { frames[m] = .hostOwned }
+            }
+        case .donate(let i, let d, let g):
+            let m = frame(i)
+            guard p2m[d]![g] == nil, exclusivelyHostOwned(m) else { return false }
+            frames[m] = MFrame(owner: .guest(d), hostState: .noPage, refs: 1, allocated: true)
+            enter(m, d)
+            p2m[d]![g] = MEntry(mfn: m, type: .ramRW)
+        case .reclaim(let d, let g):
+            guard let m = ownRAM(d, g), frames[m]!.hostState == .noPage else { return false }
+            p2m[d]![g] = nil
+            frames[m]!.allocated = false
+            release(m)
+        case .donateHyp(let i):
+            guard exclusivelyHostOwned(frame(i)) else { return false }
+            frames[frame(i)] = MFrame(owner: .hypervisor, hostState: .noPage)
+        case .returnHyp(let i):
+            guard frames[frame(i)]!.owner == .hypervisor, !frames[frame(i)]!.xenheap else { return false }
+            frames[frame(i)] = .hostOwned
+        case .shareHyp(let i):
+            guard exclusivelyHostOwned(frame(i)) else { return false }
+            frames[frame(i)]!.hostState = .sharedOwned
+            frames[frame(i)]!.borrower = .hypervisor
+        case .unshareHyp(let i):
+            guard frames[frame(i)]!.owner == .host, frames[frame(i)]!.borrower == .hypervisor else { return false }
+            frames[frame(i)]!.hostState = .owned
+            frames[frame(i)]!.borrower = .none
+        case .shareGuest(let i, let d, let g):
+            let m = frame(i)
+            guard p2m[d]![g] == nil, exclusivelyHostOwned(m) else { return false }
+            frames[m]!.hostState = .sharedOwned
+            frames[m]!.borrower = .guest(d)
+            enter(m, d)
+            p2m[d]![g] = MEntry(mfn: m, type: .ramRW)
+        case .unshareGuest(let i, let d, let g):
+            let m = frame(i)
+            guard p2m[d]![g]?.mfn == m, frames[m]!.owner == .host, frames[m]!.borrower == .guest(d) else { return false }
+            p2m[d]![g] = nil
+            frames[m] = .hostOwned
+        case .guestShareHost(let d, let g):
+            guard let m = ownRAM(d, g), frames[m]!.hostState == .noPage else { return false }
+            frames[m]!.hostState = .sharedBorrowed
+        case .guestUnshareHost(let d, let g):
+            guard let m = ownRAM(d, g), frames[m]!.hostState == .sharedBorrowed else { return false }
+            frames[m]!.hostState = .noPage
+        case .grantMap(let i, let granter, let into, let g, let ro):
+            let m = frame(i)
+            let f = frames[m]!
+            guard granter != into, f.owner == .guest(granter), f.allocated, !f.xenheap, p2m[into]![g] == nil else { return false }
+            let identity = GFN(raw: m.raw)
+            if needsIOMMU.contains(into) && iommu[into]![m] == nil && p2m[into]![identity] != nil { return false }
+            frames[m]!.refs += 1
+            enter(m, into)
+            p2m[into]![g] = MEntry(mfn: m, type: ro ? .grantMapRO : .grantMapRW)
+            if needsIOMMU.contains(into) {
+                var c = iommu[into]![m] ?? MIOMMU(count: 0, writable: 0)
+                c.count += 1
+                if !ro { c.writable += 1 }
+                iommu[into]![m] = c
+                p2m[into]![identity] = MEntry(mfn: m, type: c.writable > 0 ? .iommuMapRW : .iommuMapRO)
+            }
+        case .grantUnmap(let d, let g):
+            guard let e = p2m[d]![g], e.type == .grantMapRW || e.type == .grantMapRO else { return false }
+            p2m[d]![g] = nil
+            if var c = iommu[d]![e.mfn] {
+                c.count -= 1
+                if e.type == .grantMapRW { c.writable -= 1 }
+                let identity = GFN(raw: e.mfn.raw)
+                if c.count == 0 {
+                    iommu[d]![e.mfn] = nil
+                    p2m[d]![identity] = nil
+                } else {
+                    iommu[d]![e.mfn] = c
+                    p2m[d]![identity] = MEntry(mfn: e.mfn, type: c.writable > 0 ? .iommuMapRW : .iommuMapRO)
+                }
+            }
+            release(e.mfn)
+        case .mapSharedInfo(let d, let g), .mapGrantFrame(let d, let g):
+            let isShared: Bool
+            if case .mapSharedInfo = op { isShared = true } else { isShared = false }
+            guard let m = isShared ? sharedInfo[d] : grantFrame[d] else { return false }
+            guard frames[m]!.xenGFN == nil, p2m[d]![g] == nil, g.raw < TypeInfo.invalidGFN else { return false }
+            enter(m, d)
+            p2m[d]![g] = MEntry(mfn: m, type: .ramRW)
+            frames[m]!.xenGFN = g
+        case .gmfn(let d, let idx, let g):
+            return moveOne(d, idx, g, deferred: false)
+        case .foreign(let d, let fd, let idx, let g):
+            guard fd != d, let m = ownRAM(fd, idx), p2m[d]![g] == nil else { return false }
+            frames[m]!.refs += 1
+            enter(m, d)
+            p2m[d]![g] = MEntry(mfn: m, type: .mapForeignRW)
+        case .removePhysmap(let d, let g):
+            guard let e = p2m[d]![g] else { return false }
+            switch e.type {
+            case .ramRW, .ramRO:
+                let f = frames[e.mfn]!
+                guard f.owner == .guest(d), f.xenheap || f.allocated, f.hostState != .sharedBorrowed else { return false }
+                p2m[d]![g] = nil
+                if f.xenheap { frames[e.mfn]!.xenGFN = nil }
+            case .mapForeignRW, .mapForeignRO:
+                p2m[d]![g] = nil
+                release(e.mfn)
+            case .mmioDirectDevice:
+                p2m[d]![g] = nil
+            default:
+                return false
+            }
+        case .beginMove(let d, let idx, let g, let size):
+            guard move == nil, size > 0 else { return false }
+            move = MMove(domain: d, idx: idx, gfn: g, remaining: size)
+        case .moveNext:
+            guard let mv = move else { return false }
+            if mv.remaining == 0 || mv.held.count + 0 >= GmfnRangeMove.chunkFrames { return true }
+            return moveOne(mv.domain, mv.idx, mv.gfn, deferred: true)
+        case .finishMove:
+            guard let mv = move else { return false }
+            for m in mv.held { release(m) }
+            move = nil
+        }
+        return true
+    }
+
+    /// One gmfn move, deferred (a range chunk holding the frame) or not.
+    mutating func moveOne(_ d: DomainID, _ idx: GFN, _ g: GFN, deferred: Bool) -> Bool {
+        guard let m = ownRAM(d, idx) else { return false }
+        if idx != g {
+            var displaced: MFN? = nil
+            if p2m[d]![g] != nil {
+                guard let o = ownRAM(d, g), frames[o]!.hostState == .noPage else { return false }
+                displaced = o
+            }
+            let type = p2m[d]![idx]!.type
+            p2m[d]![g] = MEntry(mfn: m, type: type)
+            p2m[d]![idx] = nil
+            if let o = displaced {
+                frames[o]!.allocated = false
+                release(o)
+            }
+            if deferred {
+                frames[m]!.refs += 1
+                move!.held.append(m)
+            }
+        }
+        if deferred {
+            move!.idx = move!.idx.adding(1)
+            move!.gfn = move!.gfn.adding(1)
+            move!.remaining -= 1
+        }
+        return true
+    }
+}
+
+/// Runs the same operations on the real code and on the model.
+struct Harness: ~Copyable {
+    var w: World
+    var model = Model()
+    var move: GmfnRangeMove? = nil
+    let ramFrames: Int
+    let domains: [DomainID]
+    /// GFNs compared between model and P2M, per domain.
+    let gfns: [GFN]
+    /// Translations a TLB may still hold: (domain, gfn, mfn).
+    var shadowTLB: Set<ShadowEntry> = []
+    var logCursor = 0
+    var steps = 0
+    var refusals = 0
+
+    struct ShadowEntry: Hashable {
+        var vmid: UInt16
+        var gfn: GFN
+        var mfn: MFN
+    }
+
+    func frame(_ i: Int) -> MFN { bank0.adding(UInt64(i)) }
+
+    /// d1 is direct-mapped with the IOMMU on (grant IOMMU mappings), d2 does
+    /// not snoop (non-coherent DMA), d1 has a shared_info and a grant frame.
+    init(ramFrames: Int, gfnCount: Int, domainCount: Int = 2) {
+        self.ramFrames = ramFrames
+        w = World()
+        var ds: [DomainID] = []
+        for k in 1...domainCount {
+            let id = DomainID(UInt16(k))
+            let config = DomainConfig(id: id, directMapped: k == 1, iommuEnabled: k == 1,
+                                      enforcesCacheCoherency: k != 2)
+            w.addDomain(config, tablePages: 24)
+            model.p2m[id] = [:]
+            model.iommu[id] = [:]
+            if config.needsIOMMUMapping { model.needsIOMMU.insert(id) }
+            if !config.enforcesCacheCoherency { model.nonCoherent.insert(id) }
+            ds.append(id)
+        }
+        domains = ds
+        for i in 0..<ramFrames { model.frames[bank0.adding(UInt64(i))] = .hostOwned }
+        for i in ramFrames..<8 { model.frames[bank0.adding(UInt64(i))] = .hostOwned }
+        // Xenheap frames for d1.
+        let d1 = ds[0]
+        for (k, f) in [bank1, bank1.adding(1)].enumerated() {
+            try! w.o.allocateXenheapPage(f)
+            if k == 0 { try! w.o.installSharedInfo(f, for: d1) } else { try! w.o.installGrantFrame(f, for: d1, status: false) }
+            model.frames[f] = MFrame(owner: .guest(d1), hostState: .noPage, refs: 1, allocated: true, xenheap: true)
+        }
+        for i in 2..<8 { model.frames[bank1.adding(UInt64(i))] = .hostOwned }
+        model.sharedInfo[d1] = bank1
+        model.grantFrame[d1] = bank1.adding(1)
+        var g: [GFN] = (0..<gfnCount).map { GFN(raw: UInt64($0)) }
+        for i in 0..<ramFrames { g.append(GFN(raw: bank0.raw + UInt64(i))) }
+        gfns = g
+    }
+
+    /// Runs `op` on both sides, then compares and checks every invariant.
+    mutating func step(_ op: Op, file: StaticString = #filePath, line: UInt = #line) -> Bool {
+        steps += 1
+        let before = w.snapshot()
+        let expected = model.apply(op, frame: { bank0.adding(UInt64($0)) })
+        var failure: OwnershipError? = nil
+        do {
+            try run(op)
+        } catch {
+            failure = error
+        }
+        if let failure {
+            refusals += 1
+            if expected {
+                XCTFail("\(op): model accepts, real refused with \(failure)", file: file, line: line)
+                return false
+            }
+            // Invariant 5: a failed call left everything byte-for-byte as it was.
+            if w.snapshot() != before {
+                XCTFail("\(op) failed with \(failure) but changed the state", file: file, line: line)
+                return false
+            }
+        } else if !expected {
+            XCTFail("\(op): real accepted, model refuses", file: file, line: line)
+            return false
+        }
+        return check(op, file: file, line: line)
+    }
+
+    mutating func run(_ op: Op) throws(OwnershipError) {
+        let page = PageSize.bytes4K
+        switch op {
+        case .shareDMA(let i, let n): try w.o.hostShareDMA(frame(i).address, bytes: UInt64(n) * page, isRAM: true)
+        case .unshareDMA(let i, let n): try w.o.hostUnshareDMA(frame(i).address, bytes: UInt64(n) * page)
+        case .donate(let i, let d, let g): try w.o.hostDonateToGuest(frame(i), to: d, at: g)
+        case .reclaim(let d, let g): try w.o.reclaim(d, gfn: g)
+        case .donateHyp(let i): try w.o.hostDonateToHypervisor(frame(i))
+        case .returnHyp(let i): try w.o.hypervisorDonateToHost(frame(i))
+        case .shareHyp(let i): try w.o.hostShareWithHypervisor(frame(i))
+        case .unshareHyp(let i): try w.o.hostUnshareWithHypervisor(frame(i))
+        case .shareGuest(let i, let d, let g): try w.o.hostShareWithGuest(frame(i), with: d, at: g)
+        case .unshareGuest(let i, let d, let g): try w.o.hostUnshareWithGuest(frame(i), with: d, at: g)
+        case .guestShareHost(let d, let g): try w.o.guestShareWithHost(d, gfn: g)
+        case .guestUnshareHost(let d, let g): try w.o.guestUnshareWithHost(d, gfn: g)
+        case .grantMap(let i, let granter, let into, let g, let ro):
+            try w.o.grantMap(frame(i), grantedBy: granter, into: into, at: g, readOnly: ro)
+        case .grantUnmap(let d, let g): try w.o.grantUnmap(d, gfn: g)
+        case .mapSharedInfo(let d, let g): _ = try w.o.addToPhysmap(d, .sharedInfo, idx: 0, gfn: g)
+        case .mapGrantFrame(let d, let g): _ = try w.o.addToPhysmap(d, .grantTable(index: 0, status: false), idx: 0, gfn: g)
+        case .gmfn(let d, let idx, let g): _ = try w.o.addToPhysmap(d, .gmfn, idx: idx.raw, gfn: g)
+        case .foreign(let d, let fd, let idx, let g): _ = try w.o.addToPhysmap(d, .gmfnForeign(fd), idx: idx.raw, gfn: g)
+        case .removePhysmap(let d, let g): try w.o.removePhysmap(d, gfn: g)
+        case .beginMove(let d, let idx, let g, let size):
+            guard move == nil else { throw .EBUSY(.gfnOccupied(d, g)) }   // harness rule: one move at a time
+            move = try w.o.beginGmfnRange(d, idx: idx, gfn: g, size: UInt64(size))
+        case .moveNext:
+            guard var m = move.take() else { throw .EINVAL(.rangeEmpty) }
+            var failure: OwnershipError? = nil
+            do {
+                _ = try w.o.moveNextFrame(&m)
+            } catch {
+                failure = error
+            }
+            move = consume m
+            if let failure { throw failure }
+        case .finishMove:
+            guard let m = move.take() else { throw .EINVAL(.rangeEmpty) }
+            _ = w.o.finishChunk(m)
+        }
+    }
+
+    /// Compares with the model and checks the invariants.
+    mutating func check(_ op: Op, file: StaticString, line: UInt) -> Bool {
+        var ok = true
+        func fail(_ message: String) {
+            XCTFail("after \(op): \(message)", file: file, line: line)
+            ok = false
+        }
+        // The model's frames and P2M entries.
+        for (mfn, mf) in model.frames {
+            let s = w.o.state(of: mfn)!
+            let real = MFrame(owner: s.owner, hostState: s.hostState, borrower: s.borrower, dma: Int(s.dmaShares),
+                              refs: Int(s.references), allocated: s.isAllocated, xenheap: s.isXenheap,
+                              xenGFN: w.o.xenheapGFN(of: mfn), flag: s.cacheFlushRequired)
+            if real != mf { fail("frame \(String(mfn.raw, radix: 16)): real \(real) model \(mf)") }
+        }
+        var entriesTo: [MFN: [(DomainID, GFN, P2MType)]] = [:]
+        for d in domains {
+            for g in gfns {
+                let real = w.lookup(d, g).map { MEntry(mfn: $0.mfn, type: $0.type) }
+                if real != model.p2m[d]![g] { fail("\(d) gfn \(g.raw): real \(String(describing: real)) model \(String(describing: model.p2m[d]![g]))") }
+                if let r = real { entriesTo[r.mfn, default: []].append((d, g, r.type)) }
+            }
+            let iommu = w.o.withDomain(d) { (x: borrowing GuestDomain<TestP2M>) in x.iommuGrantMappings }!
+            let modelIOMMU = model.iommu[d]!.sorted { $0.key < $1.key }.map {
+                IOMMUGrantMapping(frame: $0.key, mappings: UInt32($0.value.count), writableMappings: UInt32($0.value.writable))
+            }
+            if iommu != modelIOMMU { fail("\(d) IOMMU mappings \(iommu) model \(modelIOMMU)") }
+        }
+        let held = model.move?.held ?? []
+        for mfn in model.frames.keys {
+            let s = w.o.state(of: mfn)!
+            // Invariant 1: a DMA-shared frame belongs to the host and is lent to the IOMMU only.
+            if s.dmaShares > 0 && (s.owner != .host || s.borrower != .iommu || s.hostState != .sharedOwned) {
+                fail("DMA-shared frame \(mfn.raw) is \(s)")
+            }
+            // Invariant 4: references = owner's + mapping references + held across a deferred flush.
+            let mappingRefs = (entriesTo[mfn] ?? []).filter {
+                [.mapForeignRW, .mapForeignRO, .grantMapRW, .grantMapRO].contains($0.2)
+            }.count
+            let expectedRefs = (s.isAllocated ? 1 : 0) + mappingRefs + held.filter { $0 == mfn }.count
+            if Int(s.references) != expectedRefs { fail("frame \(mfn.raw) references \(s.references), live \(expectedRefs)") }
+            // Invariant 3: a valid xenheap GFN matches exactly one P2M entry, and that one.
+            if s.isXenheap {
+                let entries = entriesTo[mfn] ?? []
+                if let g = w.o.xenheapGFN(of: mfn) {
+                    guard case .guest(let d) = s.owner,
+                          entries.count == 1, entries[0].0 == d, entries[0].1 == g else {
+                        fail("xenheap frame \(mfn.raw) GFN \(g.raw) entries \(entries)"); continue
+                    }
+                } else if !entries.isEmpty {
+                    fail("xenheap frame \(mfn.raw) mapped without a GFN: \(entries)")
+                }
+            }
+        }
+        // Invariant 2: no frame is freed while a TLB may still translate to it.
+        for e in w.log.events[logCursor...] {
+            switch e {
+            case .cpuInvalidate(let vmid, let g, let n):
+                shadowTLB = shadowTLB.filter { !($0.vmid == vmid && $0.gfn >= g && $0.gfn.raw < g.raw + n) }
+            case .cpuInvalidateVMID(let vmid):
+                shadowTLB = shadowTLB.filter { $0.vmid != vmid }
+            default: break
+            }
+        }
+        logCursor = w.log.events.count
+        for (mfn, list) in entriesTo {
+            for (d, g, _) in list { shadowTLB.insert(ShadowEntry(vmid: d.raw + 1, gfn: g, mfn: mfn)) }
+        }
+        for e in shadowTLB where w.o.frames.isRAM(e.mfn) {
+            let d = DomainID(e.vmid - 1)
+            let current = w.lookup(d, e.gfn)?.mfn == e.mfn
+            if current { continue }
+            let s = w.o.state(of: e.mfn)!
+            if !(s.owner == .guest(d) && s.references > 0) {
+                fail("frame \(e.mfn.raw) is \(s) while \(d) may still translate GFN \(e.gfn.raw) to it")
+            }
+        }
+        if w.o.locks != LockSet() { fail("lock scope leaked") }
+        return ok
+    }
+
+    /// Ends an open range move, so its batch is committed before the harness goes.
+    mutating func finish() {
+        if let m = move.take() { _ = w.o.finishChunk(m) }
+    }
+}
+
+/// SplitMix64: a small deterministic generator (seeded, reproducible).
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
