@@ -30,6 +30,8 @@ public struct Stage2Descriptor: Equatable, Sendable {
     static let xnMask: UInt64 = 0b11 << xnShift
     static let softwareShift: UInt64 = 55
     static let softwareMask: UInt64 = 0b1111 << softwareShift
+    /// The four software bits [58:55], in place.
+    public static var softwareBitsMask: UInt64 { softwareMask }
     /// Everything a leaf carries besides its output address and type bits.
     public static let attributeMask: UInt64 = ~outputAddressMask & ~0b11
 

@@ -121,16 +121,18 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// restricted by `access`. Uses the largest blocks alignment allows.
     /// `.insertOnly` refuses if anything in the range is mapped; `.replace` replaces
     /// (break-before-make; the listener sees every replaced leaf whose MFN changes).
+    /// `largestBlock` caps the leaf size (e.g. `.page4K` for memory that will be
+    /// shared page by page, so later changes need no split).
     public mutating func map<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess = .all,
-        policy: P2MMapPolicy = .insertOnly, flushing batch: inout FlushBatch<R>
+        policy: P2MMapPolicy = .insertOnly, largestBlock: PageOrder = .block1G, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard type != .invalid else { throw .cannotMapInvalidType }
         let plan: MapPlan
         do {
             plan = try table.prepareMap(gfn.raw, to: mfn, count: count, attributes: type.stage2Attributes(access: access),
-                                        replace: policy == .replace, memory: memory,
+                                        replace: policy == .replace, largestBlock: largestBlock, memory: memory,
                                         availablePages: pool.availableTablePages)
         } catch { throw P2MError(error) }
         guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
@@ -144,7 +146,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         let rootSpan = TableLevel.pagesPerEntry(table.geometry.startLevel)
         let first = gfn.raw & ~(rootSpan - 1)
         let last = (gfn.raw + count - 1) | (rootSpan - 1)
-        if batch.hasPendingInvalidation(overlapping: first, count: last - first + 1) { invalidatePending(&batch) }
+        if batch.ranges.overlaps(first, frames: last - first + 1) { invalidatePending(&batch) }
         var session = P2MSession(p2m: self, batch: batch)
         let engine = session.p2m.table
         engine.commitMap(plan, memory: session.p2m.memory, sink: &session)
@@ -252,14 +254,14 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     mutating func invalidatePending<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
         var stats = FlushStatistics()
         if batch.needsInvalidation {
-            if batch.wholeAddressSpace || batch.pendingPages > configuration.fullFlushThreshold {
+            if batch.ranges.coversEverything || batch.pendingPages > configuration.fullFlushThreshold {
                 tlb.invalidateVMID(vmid)
                 iommu.invalidateAll(vmid: vmid)
                 stats.vmidInvalidations = 1
-                stats.pagesInvalidated = batch.wholeAddressSpace ? table.geometry.inputFrameLimit : batch.pendingPages
+                stats.pagesInvalidated = batch.ranges.coversEverything ? table.geometry.inputFrameLimit : batch.pendingPages
             } else {
-                for i in 0..<batch.rangeCount {
-                    let start = batch.rangeStart[i], pages = batch.rangeEnd[i] - start
+                for i in 0..<batch.ranges.count {
+                    let (start, pages) = batch.ranges[i]
                     tlb.invalidateStage2(vmid: vmid, ipa: GFN(raw: start).address, pages: pages)
                     iommu.invalidate(vmid: vmid, GFN(raw: start), count: pages)
                     stats.rangeInvalidations += 1
@@ -269,7 +271,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
             tlb.synchronize()
             iommu.synchronize()
         }
-        batch.clearRanges()
+        batch.ranges.removeAll()
         return stats
     }
 

@@ -300,7 +300,7 @@ final class P2MTests: XCTestCase {
         var batch = ramBatch()
         try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x100), count: 64, as: .ramRW, flushing: &batch)
         for g in stride(from: UInt64(0x100), to: 0x110, by: 1) { try p2m.unmap(GFN(raw: g), count: 1, flushing: &batch) }
-        XCTAssertEqual(batch.rangeCountForTesting, 1)
+        XCTAssertEqual(batch.ranges.count, 1)
         var stats = p2m.commit(&batch)
         XCTAssertEqual(stats.rangeInvalidations, 1)
         XCTAssertEqual(stats.pagesInvalidated, 16)
