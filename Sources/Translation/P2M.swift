@@ -41,14 +41,13 @@ import AArch64
 ///
 /// ## Lock discipline
 /// The P2M is `~Copyable` and every edit is `mutating`: whoever holds it `inout`
-/// holds the P2M write lock, and a `FlushBatch` must be committed before that lock
-/// is released (Xen: `p2m_write_lock` … flush … `p2m_write_unlock`). On the board a
-/// domain keeps its P2M in a `P2MLock`, whose `withWriteAccess` is the only way to get
-/// it `inout`; lookups from the stage-2 fault path take the same lock (no lock-free
-/// readers: a concurrent split would otherwise expose a transiently invalid block).
-/// The table pool is the P2M's own, which is what makes prepare-then-commit sound:
-/// nobody can take a page between the two phases. Hooks are called with the lock held
-/// and must not call back into this P2M.
+/// must hold the domain's `P2MLock` (witness: a `P2MLockHeld` from `acquire` or
+/// `withLock`), and must `commit` the `FlushBatch` before releasing it (Xen:
+/// `p2m_write_lock` … flush … `p2m_write_unlock`). There are no lock-free readers:
+/// `lookup` from the stage-2 fault path takes the same lock, because a concurrent
+/// split exposes a transiently invalid block. The table pool is the P2M's own, which
+/// is what makes prepare-then-commit sound: nobody can take a page between the two
+/// phases. Hooks run with the lock held and must not call back into this P2M.
 public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMaintenance,
                   IOMMU: IOMMUInvalidator, Listener: P2MEntryListener, Observer: P2MChangeObserver>: ~Copyable {
     public let configuration: P2MConfiguration
