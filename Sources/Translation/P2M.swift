@@ -197,21 +197,20 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard from.canChange(to: to) else { throw .unsupportedTypeTransition(from: from, to: to) }
-        let newBits = to.stage2Attributes(access: access).bits
-        let keep = VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask | Stage2Descriptor.accessFlag
-        let rewrite = { (d: UInt64) -> UInt64? in
-            Stage2Descriptor(raw: d).softwareBits == from.rawValue ? d & keep | newBits : nil
-        }
+        // A value, not a stored closure: a closure in a variable escapes and would be
+        // boxed on the heap, which the board build has no use for.
+        let rewrite = TypeRewrite(from: from, newBits: to.stage2Attributes(access: access).bits)
         do {
             _ = try table.prepareUpdate(gfn.raw, count: count, memory: memory,
-                                        availablePages: pool.availableTablePages, rewrite: rewrite)
+                                        availablePages: pool.availableTablePages, rewrite: { rewrite.apply($0) })
         } catch { throw P2MError(error) }
         guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
         var session = P2MSession(p2m: self, batch: batch)
         session.typeChange = (from, to)
         let engine = session.p2m.table
-        engine.commitUpdate(gfn.raw, count: count, memory: session.p2m.memory, sink: &session, rewrite: rewrite)
+        engine.commitUpdate(gfn.raw, count: count, memory: session.p2m.memory, sink: &session,
+                            rewrite: { rewrite.apply($0) })
         session.finish()
         self = session.p2m
         batch = session.batch
@@ -323,6 +322,16 @@ extension P2M where IOMMU == NoIOMMU, Listener == NoEntryListener, Observer == N
     public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB) throws(P2MError) {
         try self.init(configuration: configuration, memory: memory, pool: pool, tlb: tlb,
                       iommu: NoIOMMU(), listener: NoEntryListener(), observer: NoChangeObserver())
+    }
+}
+
+/// `changeType`'s per-leaf rewrite: entries of type `from` get the new type's bits.
+struct TypeRewrite {
+    let from: P2MType
+    let newBits: UInt64
+    static var keep: UInt64 { VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask | Stage2Descriptor.accessFlag }
+    @inline(__always) func apply(_ d: UInt64) -> UInt64? {
+        Stage2Descriptor(raw: d).softwareBits == from.rawValue ? d & Self.keep | newBits : nil
     }
 }
 
