@@ -160,7 +160,9 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         _ gfn: GFN, to mfn: MFN, order: PageOrder, as type: P2MType, access: P2MAccess = .all,
         policy: P2MMapPolicy = .insertOnly, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
-        guard order.isAligned(gfn.raw), order.isAligned(mfn.raw) else { throw .misaligned(gfn, mfn, order: order) }
+        guard order <= .block1G, order.isAligned(gfn.raw), order.isAligned(mfn.raw) else {
+            throw .misaligned(gfn, mfn, order: order)
+        }
         try map(gfn, to: mfn, count: order.pages, as: type, access: access, policy: policy, flushing: &batch)
     }
 
@@ -243,6 +245,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         }
         batch.unlinkedHead = FlushBatch<R>.endOfList
         batch.unlinkedTablePages = 0
+        batch.vmid = nil  // empty again: free to serve another P2M
         return stats
     }
 

@@ -52,5 +52,6 @@ public struct P2MLock: ~Copyable {
 @frozen public struct P2MLockHeld: ~Copyable {
     init() {}
     consuming func discharge() { discard self }
-    deinit { preconditionFailure("P2M lock token dropped without release") }
+    deinit { Self.droppedWithoutRelease() }
+    static func droppedWithoutRelease() { preconditionFailure("P2M lock token dropped without release") }
 }

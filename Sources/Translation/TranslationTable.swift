@@ -299,8 +299,12 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
                          memory: memory, sink: &sink)
                 link(child, at: address, replacing: 0, base: f, level: level, linked: linked, memory: memory, sink: &sink)
             } else if VMSADescriptor.isTable(d, level: level) {
-                applyMap(Self.child(d), level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: linked,
+                let child = Self.child(d)
+                applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: linked,
                          fresh: false, memory: memory, sink: &sink)
+                if linked && level >= plan.firstLeafLevel {
+                    mergeIfUniform(child, at: address, level: level, base: f & ~(span - 1), memory: memory, sink: &sink)
+                }
             } else if !Self.blockAlreadyMaps(d, level, f, o, plan) {
                 let child = sink.allocateTablePage()
                 fillSplit(child, childLevel: level + 1, block: d, memory: memory)
@@ -311,6 +315,37 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             }
             f = entryEnd
         }
+    }
+
+    /// Re-merge: once a map leaves table `t` (linked at `address`, a level-`level`
+    /// entry) holding 512 leaves with consecutive outputs, identical attributes and an
+    /// output aligned to a level-`level` block, replace it by that block. The block
+    /// maps exactly what the table did, so no leaf is reported removed; the table is
+    /// swapped out with break-before-make (a change of size, Arm ARM D8.14.1) and
+    /// unlinked. Entries 511 and 0 are checked first, so a table that is not full
+    /// costs one or two loads.
+    func mergeIfUniform<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, at address: PhysAddr, level: Int, base: UInt64, memory: M, sink: inout S
+    ) {
+        let childLevel = level + 1
+        let step = Self.span(childLevel) << PageSize.shift4K
+        let last = memory.load64(t.address.adding(UInt64(TableLevel.entriesPerTable - 1) * TableLevel.descriptorBytes))
+        let first = memory.load64(t.address)
+        guard VMSADescriptor.isValid(first), !VMSADescriptor.isTable(first, level: childLevel),
+              last == first &+ UInt64(TableLevel.entriesPerTable - 1) &* step,
+              VMSADescriptor.outputFrame(first) & (Self.span(level) - 1) == 0 else { return }
+        var scan = t.address
+        var expected = first
+        for _ in 0..<TableLevel.entriesPerTable {
+            guard memory.load64(scan) == expected else { return }
+            scan = scan.adding(TableLevel.descriptorBytes)
+            expected &+= step
+        }
+        let block = VMSADescriptor.leafTemplate(from: first, level: level) | first & VMSADescriptor.outputAddressMask
+        memory.store64(address, 0)
+        sink.invalidateNow(base, count: Self.span(level))
+        memory.store64(address, block)
+        unlink(t, sink: &sink)
     }
 
     /// The leaf-table loop: one descriptor store per page. An insert-only map was

@@ -402,3 +402,46 @@ final class P2MTests: XCTestCase {
         rig.checker.assertClean()
     }
 }
+
+final class P2MMergeTests: XCTestCase {
+    func testFullyPopulatedUniformTablesMergeIntoBlocks() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        // 512 single pages, in an order that fills entry 511 before the last hole.
+        for i in UInt64(0)..<512 where i != 7 {
+            try p2m.map(GFN(raw: 0x4_0200 + i), to: MFN(raw: 0x9_0200 + i), count: 1, as: .ramRW, flushing: &batch)
+        }
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0200))?.order, .page4K)
+        XCTAssertEqual(p2m.tablePagesInUse, 4)
+        try p2m.map(GFN(raw: 0x4_0207), to: MFN(raw: 0x9_0207), count: 1, as: .ramRW, flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0300)), P2MMapping(mfn: MFN(raw: 0x9_0300), type: .ramRW, order: .block2M))
+        XCTAssertEqual(p2m.tablePagesInUse, 3)
+        XCTAssertEqual(batch.unlinkedTablePages, 1)
+        XCTAssertEqual(p2m.breakBeforeMakeInvalidations, 1)
+        // A different type or a discontiguous output does not merge.
+        for i in UInt64(0)..<512 {
+            try p2m.map(GFN(raw: 0x4_0400 + i), to: MFN(raw: 0x9_0400 + (i == 9 ? 0x1000 : i)), count: 1,
+                        as: .ramRW, flushing: &batch)
+        }
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0400))?.order, .page4K)
+        // 2 MiB blocks filling a whole level-2 table cascade into one 1 GiB block.
+        for i in UInt64(0)..<512 where i != 1 && i != 2 {
+            try p2m.map(GFN(raw: 0x8_0000 + i * 512), to: MFN(raw: 0x4_0000 + i * 512), count: 512, as: .ramRO,
+                        flushing: &batch)
+        }
+        try p2m.map(GFN(raw: 0x8_0200), to: MFN(raw: 0x4_0200), count: 1024, as: .ramRO, flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x8_1234)), P2MMapping(mfn: MFN(raw: 0x4_1234), type: .ramRO, order: .block1G))
+        XCTAssertTrue(removals.runs.isEmpty, "a merge removes no mapping")
+        p2m.commit(&batch)
+        rig.checker.assertClean()
+        // Pages only, on request: no merge.
+        try p2m.unmap(GFN(raw: 0x8_0000), count: 1 << 18, flushing: &batch)
+        try p2m.map(GFN(raw: 0x8_0000), to: MFN(raw: 0x4_0000), count: 512, as: .ramRW, largestBlock: .page4K,
+                    flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x8_0000))?.order, .page4K)
+        p2m.commit(&batch)
+        rig.checker.assertClean()
+    }
+}
