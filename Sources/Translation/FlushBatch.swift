@@ -18,7 +18,6 @@ import AArch64
 ///
 /// One batch serves one P2M at a time (it remembers the VMID it was first used for).
 public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
-    public var releaser: Releaser
     /// GFN ranges to invalidate at commit.
     public internal(set) var ranges = InvalidationRanges()
     /// Pages covered by the recorded ranges (overlaps merged).
@@ -32,6 +31,8 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// (XSA-346 part 1: never defer a flush past a page's release).
     public internal(set) var removedMappings = false
     var vmid: UInt16? = nil
+    /// Last, so the fields above sit at offsets that do not depend on `Releaser`.
+    public var releaser: Releaser
 
     static var endOfList: UInt64 { UInt64.max }
 
