@@ -1,5 +1,5 @@
 /// ID_AA64MMFR0_EL1.PARange [3:0], also the encoding of VTCR_EL2.PS and TCR_ELx.IPS
-/// (Arm ARM D19 "ID_AA64MMFR0_EL1").
+/// (Arm ARM register description "ID_AA64MMFR0_EL1").
 public enum PhysicalAddressRange: UInt8, Sendable, Comparable {
     case bits32 = 0b0000
     case bits36 = 0b0001

@@ -1,5 +1,5 @@
 /// Register operands (Xt) of the stage-2 TLB maintenance instructions, 4 KiB granule
-/// (Arm ARM C5.5 "TLBI IPAS2E1IS" and "TLBI RIPAS2E1IS"; the range form needs
+/// (Arm ARM system instruction descriptions "TLBI IPAS2E1IS" and "TLBI RIPAS2E1IS"; the range form needs
 /// FEAT_TLBIRANGE). The board's `TLBMaintenance` writes these to Xt; the choice
 /// between them is made by the flush (per page up to a threshold, whole VMID above).
 public enum TLBIOperand {

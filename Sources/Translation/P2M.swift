@@ -32,10 +32,12 @@ import AArch64
 /// - All-or-nothing: each operation validates and plans first (conflicts, table pages
 ///   needed, observer reservation) and writes nothing unless all of it will succeed;
 ///   the commit phase has no failure point. Errors are typed (`P2MError`).
-/// - Break-before-make (Arm ARM D8.14.1): a valid entry is replaced by one with a
+/// - Break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): a valid entry is replaced by one with a
 ///   different output or size only after it was written invalid and its range was
 ///   invalidated (CPU and IOMMU) and waited for. Blocks are split this way.
-/// - Blocks: the largest of 1 GiB / 2 MiB / 4 KiB that GFN, MFN and remaining count allow.
+/// - Blocks: the largest of 1 GiB / 2 MiB / 4 KiB that GFN, MFN and remaining count allow
+///   (capped by `largestBlock:`); a table that a map leaves fully populated with one
+///   contiguous, uniform run is merged back into a block (2 MiB, then 1 GiB).
 /// - Nothing removed is reused before the flush: ranges, unlinked table pages and held
 ///   references wait in the `FlushBatch` until `commit` (DESIGN.md rule 1, seed 000).
 ///
@@ -224,6 +226,10 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// up to `configuration.fullFlushThreshold` pages in total, the whole VMID above it
     /// or when the ranges overflowed), forward the same to the IOMMU, wait for both,
     /// and only then release held references and free unlinked table pages.
+    /// The board's `TLBMaintenance` must start with DSB ISHST so the descriptor writes
+    /// are visible to walkers before the TLBI (Arm ARM "Ordering and completion of TLB maintenance instructions"), and end `synchronize`
+    /// with DSB ISH (+ ISB on the local CPU); `TLBIOperand` encodes the per-page and
+    /// FEAT_TLBIRANGE operands.
     @discardableResult
     public mutating func commit<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
         batch.bind(vmid: vmid)

@@ -19,7 +19,7 @@ import AArch64
 /// Blocks are used whenever input, output and remaining length allow (1 GiB at
 /// level 1, 2 MiB at level 2). A block that an edit covers only in part is split
 /// into a fully populated next-level table, prepared unlinked, then swapped in with
-/// break-before-make (Arm ARM D8.14.1): entry invalid, `invalidateNow`, table.
+/// break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): entry invalid, `invalidateNow`, table.
 public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     public let geometry: TableGeometry
     /// The root table (first of `geometry.rootTables` concatenated pages).
@@ -321,7 +321,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     /// entry) holding 512 leaves with consecutive outputs, identical attributes and an
     /// output aligned to a level-`level` block, replace it by that block. The block
     /// maps exactly what the table did, so no leaf is reported removed; the table is
-    /// swapped out with break-before-make (a change of size, Arm ARM D8.14.1) and
+    /// swapped out with break-before-make (a change of size; Arm ARM, break-before-make) and
     /// unlinked. Entries 511 and 0 are checked first, so a table that is not full
     /// costs one or two loads.
     func mergeIfUniform<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
@@ -587,8 +587,9 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     }
 
     /// Phase 2 of an attribute update. Changing permissions or software bits of a leaf
-    /// in place keeps its output and size, so it needs no break-before-make (Arm ARM
-    /// D8.14.1 lists the changes that do); the old entries are invalidated at the flush.
+    /// in place keeps its output and size, so it needs no break-before-make (the Arm ARM's
+    /// break-before-make rules list the changes that do); the old entries are invalidated
+    /// at the flush.
     public func commitUpdate<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ input: UInt64, count: UInt64, memory: M, sink: inout S, rewrite: (UInt64) -> UInt64?
     ) {

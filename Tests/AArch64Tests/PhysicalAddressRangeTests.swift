@@ -1,7 +1,7 @@
 import XCTest
 import AArch64
 
-/// ID_AA64MMFR0_EL1.PARange [3:0] and ID_AA64MMFR1_EL1.VMIDBits [7:4] (Arm ARM D19).
+/// ID_AA64MMFR0_EL1.PARange [3:0] and ID_AA64MMFR1_EL1.VMIDBits [7:4] (Arm ARM register descriptions).
 final class PhysicalAddressRangeTests: XCTestCase {
     func testPARangeDecoding() {
         let rows: [(UInt64, PhysicalAddressRange?, Int?)] = [

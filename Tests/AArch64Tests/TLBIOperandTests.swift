@@ -1,7 +1,7 @@
 import XCTest
 import AArch64
 
-/// TLBI IPAS2E1IS / RIPAS2E1IS operands pinned to Arm ARM C5.5: IPAS2 IPA[47:12] at
+/// TLBI IPAS2E1IS / RIPAS2E1IS operands pinned to the Arm ARM TLBI descriptions: IPAS2 IPA[47:12] at
 /// [35:0]; RIPAS2 BaseADDR [36:0], TTL [38:37], NUM [43:39], SCALE [45:44], TG [47:46].
 final class TLBIOperandTests: XCTestCase {
     func testOperandBits() {

@@ -3,7 +3,7 @@ import AArch64
 @testable import Translation
 
 /// The stage-2 descriptor of every p2m type, pinned bit by bit (Xen's
-/// `p2m_set_permission` / `p2m_set_entry` choices, Arm ARM D8.3 encodings).
+/// `p2m_set_permission` / `p2m_set_entry` choices, Arm ARM descriptor encodings).
 final class P2MTypeTests: XCTestCase {
     // Page at MFN 0x40123. Fields: [1:0] 0b11, MemAttr [5:2], S2AP [7:6], SH [9:8], AF [10],
     // XN [54:53], type in SW [58:55].
