@@ -445,3 +445,43 @@ final class P2MMergeTests: XCTestCase {
         rig.checker.assertClean()
     }
 }
+
+/// Seed 000 (XSA-346): moving pages with a deferred flush must keep every page
+/// reference until the flush covering its *old* GFN has completed, on the CPU and the IOMMU.
+final class P2MXSA346Tests: XCTestCase {
+    func testMovingPagesHoldsReferencesUntilTheFlushCompleted() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        // Page P at gfn 0x100; a foreign page Q at gfn 0x900 (the move's destination).
+        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x7_0000), count: 1, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x900), to: MFN(raw: 0x7_1000), count: 1, as: .mapForeignRW, flushing: &batch)
+        p2m.commit(&batch)
+        rig.log.events.removeAll()
+
+        // XENMAPSPACE_gmfn_range, one page: the caller keeps its reference to P in the
+        // batch (the fixed xenmem_add_to_physmap's `pages[]`), unmaps P's old GFN and maps
+        // P at the destination, displacing Q (whose reference the listener hands over).
+        batch.holdReference(MFN(raw: 0x7_0000))
+        try p2m.unmap(GFN(raw: 0x100), count: 1, flushing: &batch)
+        try p2m.map(GFN(raw: 0x900), to: MFN(raw: 0x7_0000), count: 1, as: .ramRW, policy: .replace, flushing: &batch)
+        XCTAssertTrue(batch.removedMappings, "the caller must not free anything itself before commit")
+        XCTAssertEqual(batch.releaser.held.map { $0.0 }, [MFN(raw: 0x7_0000), MFN(raw: 0x7_1000)])
+        XCTAssertFalse(rig.log.events.contains(.release))
+
+        p2m.commit(&batch)
+        let release = try XCTUnwrap(rig.log.events.firstIndex(of: .release))
+        // The old GFN's invalidation went to the CPU and the IOMMU and completed first.
+        let oldGFN = try XCTUnwrap(rig.log.events.firstIndex(of: .tlbiRange(vmid: 1, page: 0x100, pages: 1)))
+        let oldGFNIOMMU = try XCTUnwrap(rig.log.events.firstIndex(of: .iommuRange(vmid: 1, page: 0x100, pages: 1)))
+        let sync = try XCTUnwrap(rig.log.events.lastIndex(of: .tlbSync))
+        let iommuSync = try XCTUnwrap(rig.log.events.lastIndex(of: .iommuSync))
+        XCTAssertLessThan(oldGFN, sync)
+        XCTAssertLessThan(oldGFNIOMMU, iommuSync)
+        XCTAssertLessThan(sync, release)
+        XCTAssertLessThan(iommuSync, release)
+        XCTAssertEqual(batch.releaser.released.count, 2)
+        rig.checker.assertClean()
+    }
+}
