@@ -19,6 +19,14 @@ public enum PhysicalAddressRange: UInt8, Sendable, Comparable {
         self.init(rawValue: UInt8(truncatingIfNeeded: value & Self.fieldMask))
     }
 
+    /// Decode ID_AA64MMFR0_EL1, refusing a reserved encoding with a typed error.
+    public static func decode(idAA64MMFR0 value: UInt64) throws(Stage2ConfigurationError) -> PhysicalAddressRange {
+        guard let range = PhysicalAddressRange(idAA64MMFR0: value) else {
+            throw .reservedPARangeEncoding(UInt8(truncatingIfNeeded: value & fieldMask))
+        }
+        return range
+    }
+
     public var bits: Int {
         switch self {
         case .bits32: 32

@@ -17,6 +17,13 @@ final class PhysicalAddressRangeTests: XCTestCase {
         }
     }
 
+    func testReservedEncodingIsATypedError() throws {
+        XCTAssertEqual(try PhysicalAddressRange.decode(idAA64MMFR0: 0x5), .bits48)
+        XCTAssertThrowsError(try PhysicalAddressRange.decode(idAA64MMFR0: 0xF)) {
+            XCTAssertEqual($0 as? Stage2ConfigurationError, .reservedPARangeEncoding(0xF))
+        }
+    }
+
     func testVMIDWidth() {
         XCTAssertEqual(VMIDWidth(idAA64MMFR1: 0x0000), .bits8)
         XCTAssertEqual(VMIDWidth(idAA64MMFR1: 0x0020), .bits16)
