@@ -215,8 +215,10 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             } else if VMSADescriptor.isTable(d, level: level) {
                 needed += try planMap(.existing(Self.child(d)), level: level + 1, first: f, end: entryEnd, out: o,
                                       plan: plan, memory: memory)
+            } else if !plan.replace {
+                // Insert-only: a valid block is a conflict even if it maps the same frames.
+                throw .alreadyMapped(f)
             } else if !Self.blockAlreadyMaps(d, level, f, o, plan) {
-                guard plan.replace else { throw .alreadyMapped(f) }
                 needed += 1 + (try planMap(.split(block: d), level: level + 1, first: f, end: entryEnd, out: o,
                                            plan: plan, memory: memory))
             }

@@ -112,8 +112,17 @@ final class P2MTests: XCTestCase {
         XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x9000), count: 1, as: .ramRW, flushing: &batch)) {
             XCTAssertEqual($0 as? P2MError, .alreadyMapped(GFN(raw: 0x4_0100)))
         }
+        // Even when the block already maps exactly these frames.
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x8100), count: 1, as: .ramRW, flushing: &batch)) {
+            XCTAssertEqual($0 as? P2MError, .alreadyMapped(GFN(raw: 0x4_0100)))
+        }
         XCTAssertEqual(snapshot(p2m, rig.memory), before2)
         XCTAssertNotEqual(before, before2)
+        // Replacing with the identical mapping is a no-op: no split, no write.
+        let stores = rig.memory.stores
+        try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x8100), count: 1, as: .ramRW, policy: .replace, flushing: &batch)
+        XCTAssertEqual(rig.memory.stores, stores)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0100))?.order, .block2M)
         p2m.commit(&batch)
     }
 
