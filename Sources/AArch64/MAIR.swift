@@ -1,5 +1,5 @@
 /// MAIR_ELx: eight 8-bit memory attribute encodings selected by a stage-1
-/// descriptor's AttrIndx (Arm ARM D8.5.3, D19 "MAIR_EL1"). The SMMU's CD carries
+/// descriptor's AttrIndx (Arm ARM "Stage 1 memory attributes", register "MAIR_EL1"). The SMMU's CD carries
 /// the same layout in its MAIR field (SMMUv3 5.4).
 public struct MAIR: Equatable, Sendable {
     public var raw: UInt64

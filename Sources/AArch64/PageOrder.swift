@@ -1,7 +1,7 @@
 /// A power-of-two number of 4 KiB pages: what one leaf entry of a given level maps.
 ///
 /// Xen's `page_order`: order 0 is a 4 KiB page, 9 a 2 MiB level-2 block, 18 a
-/// 1 GiB level-1 block (4 KiB granule, Arm ARM D8.2 "Translation granule").
+/// 1 GiB level-1 block (4 KiB granule, Arm ARM "Translation granule").
 public struct PageOrder: Equatable, Comparable, Sendable {
     public var raw: UInt8
     @inline(__always) public init(raw: UInt8) { self.raw = raw }

@@ -1,5 +1,5 @@
 /// ID_AA64MMFR0_EL1.PARange [3:0], also the encoding of VTCR_EL2.PS and TCR_ELx.IPS
-/// (Arm ARM D19 "ID_AA64MMFR0_EL1").
+/// (Arm ARM register description "ID_AA64MMFR0_EL1").
 public enum PhysicalAddressRange: UInt8, Sendable, Comparable {
     case bits32 = 0b0000
     case bits36 = 0b0001
@@ -17,6 +17,14 @@ public enum PhysicalAddressRange: UInt8, Sendable, Comparable {
     /// Decode ID_AA64MMFR0_EL1; nil for a reserved encoding.
     public init?(idAA64MMFR0 value: UInt64) {
         self.init(rawValue: UInt8(truncatingIfNeeded: value & Self.fieldMask))
+    }
+
+    /// Decode ID_AA64MMFR0_EL1, refusing a reserved encoding with a typed error.
+    public static func decode(idAA64MMFR0 value: UInt64) throws(Stage2ConfigurationError) -> PhysicalAddressRange {
+        guard let range = PhysicalAddressRange(idAA64MMFR0: value) else {
+            throw .reservedPARangeEncoding(UInt8(truncatingIfNeeded: value & fieldMask))
+        }
+        return range
     }
 
     public var bits: Int {

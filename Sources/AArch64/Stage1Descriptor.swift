@@ -1,5 +1,5 @@
 /// VMSAv8-64 stage-1 translation table descriptor, 4 KiB granule, 48-bit output
-/// (Arm ARM D8.3; stage-1 attribute fields D8.4.1 / D8.5.3). Used for the SMMU
+/// (Arm ARM "Translation table descriptor formats"; stage-1 attribute fields). Used for the SMMU
 /// stage-1 tables of SMMUs without stage 2 (one table engine, two formats).
 ///
 /// ```
@@ -86,7 +86,7 @@ public struct Stage1Attributes: Equatable, Sendable {
     }
 }
 
-/// Stage-1 AP[2:1] (Arm ARM D8.4.1.2, Table "Data access permissions"): AP[2] selects
+/// Stage-1 AP[2:1] (Arm ARM "Data access permissions", stage 1): AP[2] selects
 /// read-only, AP[1] grants EL0 access.
 public enum Stage1Access: UInt8, Sendable {
     case privilegedReadWrite = 0b00

@@ -1,6 +1,6 @@
 /// VMSAv8-64 stage-2 translation table descriptor, 4 KiB granule, 48-bit output
-/// (Arm ARM D8.3 "Translation table descriptor formats"; stage-2 attribute fields
-/// D8.3.2 / D8.5 "Stage 2 memory attributes").
+/// (Arm ARM "Translation table descriptor formats"; stage-2 attribute fields,
+/// "Stage 2 memory attributes").
 ///
 /// ```
 ///  63   59 58..55 54..53 52   51..48 47 ........ 12 11 10  9..8  7..6  5..2   1   0
@@ -30,6 +30,8 @@ public struct Stage2Descriptor: Equatable, Sendable {
     static let xnMask: UInt64 = 0b11 << xnShift
     static let softwareShift: UInt64 = 55
     static let softwareMask: UInt64 = 0b1111 << softwareShift
+    /// The four software bits [58:55], in place.
+    public static var softwareBitsMask: UInt64 { softwareMask }
     /// Everything a leaf carries besides its output address and type bits.
     public static let attributeMask: UInt64 = ~outputAddressMask & ~0b11
 
@@ -46,8 +48,8 @@ public struct Stage2Descriptor: Equatable, Sendable {
     }
     @inline(__always) public var outputFrame: MFN { MFN(raw: (raw & Self.outputAddressMask) >> PageSize.shift4K) }
 
-    /// A table descriptor pointing at the next-level table in `frame` (D8.3.1: no
-    /// hierarchical attributes at stage 2, so only the address and the type bits).
+    /// A table descriptor pointing at the next-level table in `frame` (stage 2 has no
+    /// hierarchical attributes, so only the address and the type bits).
     @inline(__always) public static func table(_ frame: MFN) -> Stage2Descriptor {
         Stage2Descriptor(raw: frame.address.raw & outputAddressMask | 0b11)
     }
@@ -92,7 +94,7 @@ public struct Stage2Attributes: Equatable, Sendable {
     }
 }
 
-/// Stage-2 MemAttr[3:0] with FWB disabled (Arm ARM D8.5.5): [3:2] outer, [1:0] inner for
+/// Stage-2 MemAttr[3:0] with FWB disabled (Arm ARM "Stage 2 memory type and Cacheability attributes when FEAT_S2FWB is disabled"): [3:2] outer, [1:0] inner for
 /// Normal memory; 0b00xx is Device.
 public enum Stage2MemoryAttribute: UInt8, Sendable {
     case deviceNGnRnE = 0b0000
@@ -103,7 +105,7 @@ public enum Stage2MemoryAttribute: UInt8, Sendable {
     case normalWriteBack = 0b1111
 }
 
-/// S2AP[1:0] (Arm ARM D8.4.3 "Stage 2 data access permissions").
+/// S2AP[1:0] (Arm ARM "Stage 2 data access permissions").
 public enum Stage2Access: UInt8, Sendable {
     case none = 0b00
     case readOnly = 0b01
@@ -111,14 +113,14 @@ public enum Stage2Access: UInt8, Sendable {
     case readWrite = 0b11
 }
 
-/// SH[1:0] (Arm ARM D8.5.2); shared by stage-1 and stage-2 descriptors.
+/// SH[1:0] (Arm ARM "Shareability attributes"); shared by stage-1 and stage-2 descriptors.
 public enum Shareability: UInt8, Sendable {
     case nonShareable = 0b00
     case outer = 0b10
     case inner = 0b11
 }
 
-/// Stage-2 XN[1:0] at bits [54:53] (Arm ARM D8.4.5). Without FEAT_XNX only XN[1]
+/// Stage-2 XN[1:0] at bits [54:53] (Arm ARM "Stage 2 execute-never controls"). Without FEAT_XNX only XN[1]
 /// is used and bit 53 is RES0, so the per-EL cases need FEAT_XNX.
 public enum Stage2ExecuteNever: UInt8, Sendable {
     /// Executable at EL1 and EL0.

@@ -1,4 +1,4 @@
-/// Geometry of the VMSAv8-64 4 KiB-granule table walk (Arm ARM D8.2.5, "Translation
+/// Geometry of the VMSAv8-64 4 KiB-granule table walk (Arm ARM "Translation
 /// table level" and "Concatenated translation tables").
 ///
 /// Each table is one 4 KiB page of 512 eight-byte descriptors; each level resolves

@@ -1,5 +1,5 @@
-/// VTCR_EL2 for a stage-2 walk with the 4 KiB granule (Arm ARM D19 "VTCR_EL2",
-/// D8.2.6 "Concatenated translation tables", pseudocode `AArch64.S2InvalidSL` /
+/// VTCR_EL2 for a stage-2 walk with the 4 KiB granule (Arm ARM register description "VTCR_EL2",
+/// "Concatenated translation tables", pseudocode `AArch64.S2InvalidSL` /
 /// `AArch64.S2InconsistentSL`).
 ///
 /// `VTCR(ipaBits:paRange:vmidWidth:)` picks the start level with the fewest
@@ -14,7 +14,7 @@ public struct VTCR: Equatable, Sendable {
     /// Root tables concatenated at the start level (1...16, contiguous, aligned to their total size).
     public let rootTables: Int
 
-    // Field positions (D19 "VTCR_EL2").
+    // Field positions (register description "VTCR_EL2").
     static let t0szShift: UInt64 = 0
     static let sl0Shift: UInt64 = 6
     static let irgn0Shift: UInt64 = 8

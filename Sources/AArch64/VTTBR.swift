@@ -1,4 +1,4 @@
-/// VTTBR_EL2: stage-2 root address and VMID (Arm ARM D19 "VTTBR_EL2").
+/// VTTBR_EL2: stage-2 root address and VMID (Arm ARM register description "VTTBR_EL2").
 /// BADDR occupies [47:1] (bit 0 is CnP, left 0); the root of concatenated tables
 /// must be aligned to their total size. VMID is [63:48], or [55:48] with 8-bit VMIDs.
 public struct VTTBR: Equatable, Sendable {

@@ -3,7 +3,7 @@ import AArch64
 /// A VMSAv8-64 descriptor format for the table engine: the stage-2 format (the P2M,
 /// shared with an SMMU's stage 2) and the stage-1 format (SMMU stage-1 tables on
 /// SMMUs without stage 2). Both share the structure the engine relies on (Arm ARM
-/// D8.3): bit 0 valid; bits [1:0] = 0b11 table (levels 0-2) or page (level 3), 0b01
+/// "Translation table descriptor formats"): bit 0 valid; bits [1:0] = 0b11 table (levels 0-2) or page (level 3), 0b01
 /// block; output address in [47:12]; leaf attributes elsewhere. They differ only in
 /// what the attribute bits mean, which is the `Attributes` type.
 public protocol DescriptorFormat {
@@ -30,7 +30,7 @@ enum VMSADescriptor {
     }
     @inline(__always) static func outputFrame(_ d: UInt64) -> UInt64 { (d & outputAddressMask) >> PageSize.shift4K }
     /// The leaf at `childLevel` that a block `d` at `childLevel - 1` maps at child index `index`:
-    /// same attributes, consecutive outputs (splitting, D8.3 block vs page encodings).
+    /// same attributes, consecutive outputs (splitting; block and page encodings differ only in bit 1).
     @inline(__always) static func splitEntry(_ d: UInt64, childLevel: Int, index: UInt64) -> UInt64 {
         let kind = childLevel == TableLevel.leafLevel ? tableOrPage : block
         let out = outputFrame(d) &+ index &* TableLevel.pagesPerEntry(childLevel)
@@ -42,7 +42,7 @@ enum VMSADescriptor {
     }
 }
 
-/// The stage-2 format (Arm ARM D8.3, stage-2 attributes): the P2M's.
+/// The stage-2 format (Arm ARM "Translation table descriptor formats", stage 2): the P2M's.
 public enum Stage2Format: DescriptorFormat {
     public typealias Attributes = Stage2Attributes
     @inline(__always) public static func leafTemplate(level: Int, attributes: Stage2Attributes) -> UInt64 {
@@ -54,7 +54,7 @@ public enum Stage2Format: DescriptorFormat {
     @inline(__always) public static func tableDescriptor(_ frame: MFN) -> UInt64 { Stage2Descriptor.table(frame).raw }
 }
 
-/// The stage-1 format (Arm ARM D8.3, stage-1 attributes): SMMU stage-1 tables.
+/// The stage-1 format (Arm ARM "Translation table descriptor formats", stage 1): SMMU stage-1 tables.
 public enum Stage1Format: DescriptorFormat {
     public typealias Attributes = Stage1Attributes
     @inline(__always) public static func leafTemplate(level: Int, attributes: Stage1Attributes) -> UInt64 {

@@ -18,16 +18,10 @@ import AArch64
 ///
 /// One batch serves one P2M at a time (it remembers the VMID it was first used for).
 public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
-    /// Distinct GFN ranges kept before falling back to invalidating the whole VMID.
-    public static var rangeCapacity: Int { 8 }
-
-    public var releaser: Releaser
-    var rangeStart = InlineArray<8, UInt64>(repeating: 0)
-    var rangeEnd = InlineArray<8, UInt64>(repeating: 0)
-    var rangeCount = 0
-    var wholeAddressSpace = false
+    /// GFN ranges to invalidate at commit.
+    public internal(set) var ranges = InvalidationRanges()
     /// Pages covered by the recorded ranges (overlaps merged).
-    public internal(set) var pendingPages: UInt64 = 0
+    public var pendingPages: UInt64 { ranges.pages }
     /// Head of the list of unlinked table pages (MFN raw), `Self.endOfList` when empty.
     var unlinkedHead: UInt64 = FlushBatch.endOfList
     public internal(set) var unlinkedTablePages = 0
@@ -37,6 +31,8 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// (XSA-346 part 1: never defer a flush past a page's release).
     public internal(set) var removedMappings = false
     var vmid: UInt16? = nil
+    /// Last, so the fields above sit at offsets that do not depend on `Releaser`.
+    public var releaser: Releaser
 
     static var endOfList: UInt64 { UInt64.max }
 
@@ -47,15 +43,11 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     }
 
     /// Nothing to invalidate, free or release.
-    public var isEmpty: Bool {
-        rangeCount == 0 && !wholeAddressSpace && unlinkedTablePages == 0 && heldReferences == 0
-    }
+    public var isEmpty: Bool { ranges.isEmpty && unlinkedTablePages == 0 && heldReferences == 0 }
     /// Some translation must be invalidated before this batch is done.
-    public var needsInvalidation: Bool { rangeCount != 0 || wholeAddressSpace }
+    public var needsInvalidation: Bool { !ranges.isEmpty }
     /// The recorded ranges overflowed: the commit invalidates the whole VMID.
-    public var invalidatesWholeVMID: Bool { wholeAddressSpace }
-    /// Number of distinct (merged) ranges recorded.
-    public var rangeCountForTesting: Int { rangeCount }
+    public var invalidatesWholeVMID: Bool { ranges.coversEverything }
 
     /// Keep a page reference (or `count` consecutive ones) until the invalidation
     /// has completed; the releaser drops it at commit.
@@ -64,36 +56,11 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
         heldReferences &+= count
     }
 
-    /// The recorded ranges, in order of recording (for tests and for forwarding).
-    public func forEachRange(_ body: (GFN, UInt64) -> Void) {
-        for i in 0..<rangeCount { body(GFN(raw: rangeStart[i]), rangeEnd[i] - rangeStart[i]) }
-    }
-
     /// Record that translations for [gfn, gfn+count) may be cached.
+    @inline(__always)
     mutating func recordInvalidation(_ gfn: UInt64, count: UInt64) {
         removedMappings = true
-        if wholeAddressSpace { return }
-        let end = gfn &+ count
-        // Fast path: extends or overlaps the most recent range (runs of consecutive edits).
-        var i = rangeCount - 1
-        while i >= 0 {
-            if gfn <= rangeEnd[i] && end >= rangeStart[i] {
-                let newStart = min(rangeStart[i], gfn), newEnd = max(rangeEnd[i], end)
-                pendingPages &+= (newEnd - newStart) - (rangeEnd[i] - rangeStart[i])
-                rangeStart[i] = newStart
-                rangeEnd[i] = newEnd
-                return
-            }
-            i -= 1
-        }
-        guard rangeCount < Self.rangeCapacity else {
-            wholeAddressSpace = true
-            return
-        }
-        rangeStart[rangeCount] = gfn
-        rangeEnd[rangeCount] = end
-        rangeCount += 1
-        pendingPages &+= count
+        ranges.record(gfn, frames: count)
     }
 
     /// Thread an unlinked table page onto the list. Its first word becomes the link,
@@ -115,20 +82,6 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
         }
     }
 
-    /// Whether a recorded (not yet invalidated) range overlaps [gfn, gfn+count).
-    func hasPendingInvalidation(overlapping gfn: UInt64, count: UInt64) -> Bool {
-        if wholeAddressSpace { return true }
-        let end = gfn &+ count
-        for i in 0..<rangeCount where rangeStart[i] < end && rangeEnd[i] > gfn { return true }
-        return false
-    }
-
-    /// Forget the ranges (after they were invalidated).
-    mutating func clearRanges() {
-        rangeCount = 0
-        wholeAddressSpace = false
-        pendingPages = 0
-    }
 }
 
 /// What a commit did: what the benchmark and tests count.

@@ -53,7 +53,7 @@ public protocol CacheMaintenance {
 
 extension TablePageSource {
     /// `count` physically contiguous zeroed table pages aligned to `count` pages, for a
-    /// concatenated stage-2 root (Arm ARM D8.2.6: 2-16 tables, aligned to their total
+    /// concatenated stage-2 root (Arm ARM "Concatenated translation tables": 2-16 tables, aligned to their total
     /// size). The default serves only `count == 1`; pools that back P2Ms with
     /// concatenated roots provide this.
     public mutating func allocateContiguousTablePages(_ count: Int) -> MFN? {

@@ -32,23 +32,24 @@ import AArch64
 /// - All-or-nothing: each operation validates and plans first (conflicts, table pages
 ///   needed, observer reservation) and writes nothing unless all of it will succeed;
 ///   the commit phase has no failure point. Errors are typed (`P2MError`).
-/// - Break-before-make (Arm ARM D8.14.1): a valid entry is replaced by one with a
+/// - Break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): a valid entry is replaced by one with a
 ///   different output or size only after it was written invalid and its range was
 ///   invalidated (CPU and IOMMU) and waited for. Blocks are split this way.
-/// - Blocks: the largest of 1 GiB / 2 MiB / 4 KiB that GFN, MFN and remaining count allow.
+/// - Blocks: the largest of 1 GiB / 2 MiB / 4 KiB that GFN, MFN and remaining count allow
+///   (capped by `largestBlock:`); a table that a map leaves fully populated with one
+///   contiguous, uniform run is merged back into a block (2 MiB, then 1 GiB).
 /// - Nothing removed is reused before the flush: ranges, unlinked table pages and held
 ///   references wait in the `FlushBatch` until `commit` (DESIGN.md rule 1, seed 000).
 ///
 /// ## Lock discipline
 /// The P2M is `~Copyable` and every edit is `mutating`: whoever holds it `inout`
-/// holds the P2M write lock, and a `FlushBatch` must be committed before that lock
-/// is released (Xen: `p2m_write_lock` … flush … `p2m_write_unlock`). On the board a
-/// domain keeps its P2M in a `P2MLock`, whose `withWriteAccess` is the only way to get
-/// it `inout`; lookups from the stage-2 fault path take the same lock (no lock-free
-/// readers: a concurrent split would otherwise expose a transiently invalid block).
-/// The table pool is the P2M's own, which is what makes prepare-then-commit sound:
-/// nobody can take a page between the two phases. Hooks are called with the lock held
-/// and must not call back into this P2M.
+/// must hold the domain's `P2MLock` (witness: a `P2MLockHeld` from `acquire` or
+/// `withLock`), and must `commit` the `FlushBatch` before releasing it (Xen:
+/// `p2m_write_lock` … flush … `p2m_write_unlock`). There are no lock-free readers:
+/// `lookup` from the stage-2 fault path takes the same lock, because a concurrent
+/// split exposes a transiently invalid block. The table pool is the P2M's own, which
+/// is what makes prepare-then-commit sound: nobody can take a page between the two
+/// phases. Hooks run with the lock held and must not call back into this P2M.
 public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMaintenance,
                   IOMMU: IOMMUInvalidator, Listener: P2MEntryListener, Observer: P2MChangeObserver>: ~Copyable {
     public let configuration: P2MConfiguration
@@ -121,16 +122,18 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// restricted by `access`. Uses the largest blocks alignment allows.
     /// `.insertOnly` refuses if anything in the range is mapped; `.replace` replaces
     /// (break-before-make; the listener sees every replaced leaf whose MFN changes).
+    /// `largestBlock` caps the leaf size (e.g. `.page4K` for memory that will be
+    /// shared page by page, so later changes need no split).
     public mutating func map<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess = .all,
-        policy: P2MMapPolicy = .insertOnly, flushing batch: inout FlushBatch<R>
+        policy: P2MMapPolicy = .insertOnly, largestBlock: PageOrder = .block1G, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard type != .invalid else { throw .cannotMapInvalidType }
         let plan: MapPlan
         do {
             plan = try table.prepareMap(gfn.raw, to: mfn, count: count, attributes: type.stage2Attributes(access: access),
-                                        replace: policy == .replace, memory: memory,
+                                        replace: policy == .replace, largestBlock: largestBlock, memory: memory,
                                         availablePages: pool.availableTablePages)
         } catch { throw P2MError(error) }
         guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
@@ -144,7 +147,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         let rootSpan = TableLevel.pagesPerEntry(table.geometry.startLevel)
         let first = gfn.raw & ~(rootSpan - 1)
         let last = (gfn.raw + count - 1) | (rootSpan - 1)
-        if batch.hasPendingInvalidation(overlapping: first, count: last - first + 1) { invalidatePending(&batch) }
+        if batch.ranges.overlaps(first, frames: last - first + 1) { invalidatePending(&batch) }
         var session = P2MSession(p2m: self, batch: batch)
         let engine = session.p2m.table
         engine.commitMap(plan, memory: session.p2m.memory, sink: &session)
@@ -159,7 +162,9 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         _ gfn: GFN, to mfn: MFN, order: PageOrder, as type: P2MType, access: P2MAccess = .all,
         policy: P2MMapPolicy = .insertOnly, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
-        guard order.isAligned(gfn.raw), order.isAligned(mfn.raw) else { throw .misaligned(gfn, mfn, order: order) }
+        guard order <= .block1G, order.isAligned(gfn.raw), order.isAligned(mfn.raw) else {
+            throw .misaligned(gfn, mfn, order: order)
+        }
         try map(gfn, to: mfn, count: order.pages, as: type, access: access, policy: policy, flushing: &batch)
     }
 
@@ -196,21 +201,20 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard from.canChange(to: to) else { throw .unsupportedTypeTransition(from: from, to: to) }
-        let newBits = to.stage2Attributes(access: access).bits
-        let keep = VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask | Stage2Descriptor.accessFlag
-        let rewrite = { (d: UInt64) -> UInt64? in
-            Stage2Descriptor(raw: d).softwareBits == from.rawValue ? d & keep | newBits : nil
-        }
+        // A value, not a stored closure: a closure in a variable escapes and would be
+        // boxed on the heap, which the board build has no use for.
+        let rewrite = TypeRewrite(from: from, newBits: to.stage2Attributes(access: access).bits)
         do {
             _ = try table.prepareUpdate(gfn.raw, count: count, memory: memory,
-                                        availablePages: pool.availableTablePages, rewrite: rewrite)
+                                        availablePages: pool.availableTablePages, rewrite: { rewrite.apply($0) })
         } catch { throw P2MError(error) }
         guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
         var session = P2MSession(p2m: self, batch: batch)
         session.typeChange = (from, to)
         let engine = session.p2m.table
-        engine.commitUpdate(gfn.raw, count: count, memory: session.p2m.memory, sink: &session, rewrite: rewrite)
+        engine.commitUpdate(gfn.raw, count: count, memory: session.p2m.memory, sink: &session,
+                            rewrite: { rewrite.apply($0) })
         session.finish()
         self = session.p2m
         batch = session.batch
@@ -222,6 +226,10 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// up to `configuration.fullFlushThreshold` pages in total, the whole VMID above it
     /// or when the ranges overflowed), forward the same to the IOMMU, wait for both,
     /// and only then release held references and free unlinked table pages.
+    /// The board's `TLBMaintenance` must start with DSB ISHST so the descriptor writes
+    /// are visible to walkers before the TLBI (Arm ARM "Ordering and completion of TLB maintenance instructions"), and end `synchronize`
+    /// with DSB ISH (+ ISB on the local CPU); `TLBIOperand` encodes the per-page and
+    /// FEAT_TLBIRANGE operands.
     @discardableResult
     public mutating func commit<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
         batch.bind(vmid: vmid)
@@ -243,6 +251,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         }
         batch.unlinkedHead = FlushBatch<R>.endOfList
         batch.unlinkedTablePages = 0
+        batch.vmid = nil  // empty again: free to serve another P2M
         return stats
     }
 
@@ -252,14 +261,14 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     mutating func invalidatePending<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
         var stats = FlushStatistics()
         if batch.needsInvalidation {
-            if batch.wholeAddressSpace || batch.pendingPages > configuration.fullFlushThreshold {
+            if batch.ranges.coversEverything || batch.pendingPages > configuration.fullFlushThreshold {
                 tlb.invalidateVMID(vmid)
                 iommu.invalidateAll(vmid: vmid)
                 stats.vmidInvalidations = 1
-                stats.pagesInvalidated = batch.wholeAddressSpace ? table.geometry.inputFrameLimit : batch.pendingPages
+                stats.pagesInvalidated = batch.ranges.coversEverything ? table.geometry.inputFrameLimit : batch.pendingPages
             } else {
-                for i in 0..<batch.rangeCount {
-                    let start = batch.rangeStart[i], pages = batch.rangeEnd[i] - start
+                for i in 0..<batch.ranges.count {
+                    let (start, pages) = batch.ranges[i]
                     tlb.invalidateStage2(vmid: vmid, ipa: GFN(raw: start).address, pages: pages)
                     iommu.invalidate(vmid: vmid, GFN(raw: start), count: pages)
                     stats.rangeInvalidations += 1
@@ -269,7 +278,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
             tlb.synchronize()
             iommu.synchronize()
         }
-        batch.clearRanges()
+        batch.ranges.removeAll()
         return stats
     }
 
@@ -322,6 +331,16 @@ extension P2M where IOMMU == NoIOMMU, Listener == NoEntryListener, Observer == N
     public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB) throws(P2MError) {
         try self.init(configuration: configuration, memory: memory, pool: pool, tlb: tlb,
                       iommu: NoIOMMU(), listener: NoEntryListener(), observer: NoChangeObserver())
+    }
+}
+
+/// `changeType`'s per-leaf rewrite: entries of type `from` get the new type's bits.
+struct TypeRewrite {
+    let from: P2MType
+    let newBits: UInt64
+    static var keep: UInt64 { VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask | Stage2Descriptor.accessFlag }
+    @inline(__always) func apply(_ d: UInt64) -> UInt64? {
+        Stage2Descriptor(raw: d).softwareBits == from.rawValue ? d & Self.keep | newBits : nil
     }
 }
 

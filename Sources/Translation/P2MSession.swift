@@ -14,7 +14,8 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     var removedGFN: UInt64 = 0
     var removedMFN: UInt64 = 0
     var removedCount: UInt64 = 0
-    var removedType: P2MType = .invalid
+    /// The run's descriptor type bits, compared raw so the per-page path decodes nothing.
+    var removedTypeBits: UInt64 = 0
     // The pending type-change run, for the observer.
     var typeChange: (from: P2MType, to: P2MType)? = nil
     var changedGFN: UInt64 = 0
@@ -44,9 +45,9 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
 
     @inline(__always)
     mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
-        let type = Self.type(of: descriptor)
-        if removedCount != 0 && input == removedGFN &+ removedCount && output.raw == removedMFN &+ removedCount
-            && type == removedType {
+        let typeBits = descriptor & Stage2Descriptor.softwareBitsMask
+        if input == removedGFN &+ removedCount && output.raw == removedMFN &+ removedCount
+            && typeBits == removedTypeBits && removedCount != 0 {
             removedCount &+= count
             return
         }
@@ -54,13 +55,14 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         removedGFN = input
         removedMFN = output.raw
         removedCount = count
-        removedType = type
+        removedTypeBits = typeBits
     }
 
     mutating func flushRemoved() {
         guard removedCount != 0 else { return }
+        let type = Self.type(of: removedTypeBits)
         p2m.listener.entryRemoved(GFN(raw: removedGFN), mfn: MFN(raw: removedMFN), count: removedCount,
-                                  type: removedType, batch: &batch)
+                                  type: type, batch: &batch)
         removedCount = 0
     }
 

@@ -7,7 +7,7 @@ public protocol TableEditSink: ~Copyable {
     /// Old translations of [input, input+count) may be cached; they must be invalidated
     /// before anything they pointed to is reused (deferred to the flush).
     mutating func invalidateLater(_ input: UInt64, count: UInt64)
-    /// Break-before-make (Arm ARM D8.14.1): the entry covering [input, input+count) was
+    /// Break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): the entry covering [input, input+count) was
     /// just written invalid and will next be written with a different output or size.
     /// Invalidate now and return only when the invalidation has completed.
     mutating func invalidateNow(_ input: UInt64, count: UInt64)

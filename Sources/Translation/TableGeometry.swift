@@ -17,7 +17,7 @@ public struct TableGeometry: Equatable, Sendable {
     }
 
     /// A stage-1 walk (TCR T0SZ = 64 - inputBits): stage 1 has no concatenation, so the
-    /// start level is the one whose single table covers the input (Arm ARM D8.2.5).
+    /// start level is the one whose single table covers the input (Arm ARM, initial lookup level of a translation table walk).
     public init(stage1InputBits: Int, outputBits: Int) throws(Stage2ConfigurationError) {
         guard stage1InputBits >= VTCR.minIPABits, stage1InputBits <= VTCR.maxIPABits else {
             throw .ipaSizeUnsupported(stage1InputBits)

@@ -19,7 +19,7 @@ import AArch64
 /// Blocks are used whenever input, output and remaining length allow (1 GiB at
 /// level 1, 2 MiB at level 2). A block that an edit covers only in part is split
 /// into a fully populated next-level table, prepared unlinked, then swapped in with
-/// break-before-make (Arm ARM D8.14.1): entry invalid, `invalidateNow`, table.
+/// break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): entry invalid, `invalidateNow`, table.
 public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     public let geometry: TableGeometry
     /// The root table (first of `geometry.rootTables` concatenated pages).
@@ -109,12 +109,16 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     /// Phase 1 of a map: validate, find conflicts, count table pages. Writes nothing.
     public func prepareMap<M: PhysicalMemory>(
         _ input: UInt64, to output: MFN, count: UInt64, attributes: Format.Attributes,
-        replace: Bool, memory: M, availablePages: Int
+        replace: Bool, largestBlock: PageOrder = .block1G, memory: M, availablePages: Int
     ) throws(TableEditError) -> MapPlan {
         try validateInput(input, count: count)
         try validateOutput(output, count: count)
+        precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
+                     "a leaf order of the 4 KiB granule")
+        let firstLeafLevel = max(TableLevel.firstBlockLevel,
+                                 TableLevel.leafLevel - Int(largestBlock.raw) / TableLevel.bitsPerLevel)
         var plan = MapPlan(input: input, output: output.raw, count: count, replace: replace,
-                           templates: InlineArray(repeating: 0), tablePagesNeeded: 0)
+                           firstLeafLevel: firstLeafLevel, templates: InlineArray(repeating: 0), tablePagesNeeded: 0)
         for level in 0...TableLevel.leafLevel {
             plan.templates[level] = Format.leafTemplate(level: level, attributes: attributes)
         }
@@ -163,10 +167,10 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
 
     /// Whether a leaf for [f, entryEnd) → o can be written at `level`.
     @inline(__always)
-    func canWriteLeaf(_ level: Int, _ f: UInt64, _ entryEnd: UInt64, _ o: UInt64) -> Bool {
+    func canWriteLeaf(_ level: Int, _ f: UInt64, _ entryEnd: UInt64, _ o: UInt64, _ plan: MapPlan) -> Bool {
         if level == TableLevel.leafLevel { return true }
         let span = Self.span(level)
-        return level >= TableLevel.firstBlockLevel && f & (span - 1) == 0 && entryEnd - f == span && o & (span - 1) == 0
+        return level >= plan.firstLeafLevel && f & (span - 1) == 0 && entryEnd - f == span && o & (span - 1) == 0
     }
 
     /// A valid block `d` at `level` already maps input `f` to `o` with the plan's attributes.
@@ -196,7 +200,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let entryEnd = min((f | (span - 1)) + 1, end)
             let o = out + (f - first)
             let d = plannedEntry(node, level, f, memory)
-            if canWriteLeaf(level, f, entryEnd, o) {
+            if canWriteLeaf(level, f, entryEnd, o, plan) {
                 if VMSADescriptor.isValid(d) && !plan.replace {
                     if VMSADescriptor.isTable(d, level: level) {
                         if let hit = firstValidLeaf(Self.child(d), level: level + 1, base: f & ~(span - 1), memory: memory) {
@@ -211,8 +215,10 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             } else if VMSADescriptor.isTable(d, level: level) {
                 needed += try planMap(.existing(Self.child(d)), level: level + 1, first: f, end: entryEnd, out: o,
                                       plan: plan, memory: memory)
+            } else if !plan.replace {
+                // Insert-only: a valid block is a conflict even if it maps the same frames.
+                throw .alreadyMapped(f)
             } else if !Self.blockAlreadyMaps(d, level, f, o, plan) {
-                guard plan.replace else { throw .alreadyMapped(f) }
                 needed += 1 + (try planMap(.split(block: d), level: level + 1, first: f, end: entryEnd, out: o,
                                            plan: plan, memory: memory))
             }
@@ -274,7 +280,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let o = out + (f - first)
             let address = entryAddress(t, level, f)
             let d = fresh ? 0 : memory.load64(address)
-            if canWriteLeaf(level, f, entryEnd, o) {
+            if canWriteLeaf(level, f, entryEnd, o, plan) {
                 let new = plan.templates[level] | o << PageSize.shift4K
                 if d != new {
                     if VMSADescriptor.isValid(d) {
@@ -295,8 +301,12 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
                          memory: memory, sink: &sink)
                 link(child, at: address, replacing: 0, base: f, level: level, linked: linked, memory: memory, sink: &sink)
             } else if VMSADescriptor.isTable(d, level: level) {
-                applyMap(Self.child(d), level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: linked,
+                let child = Self.child(d)
+                applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: linked,
                          fresh: false, memory: memory, sink: &sink)
+                if linked && level >= plan.firstLeafLevel {
+                    mergeIfUniform(child, at: address, level: level, base: f & ~(span - 1), memory: memory, sink: &sink)
+                }
             } else if !Self.blockAlreadyMaps(d, level, f, o, plan) {
                 let child = sink.allocateTablePage()
                 fillSplit(child, childLevel: level + 1, block: d, memory: memory)
@@ -307,6 +317,37 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             }
             f = entryEnd
         }
+    }
+
+    /// Re-merge: once a map leaves table `t` (linked at `address`, a level-`level`
+    /// entry) holding 512 leaves with consecutive outputs, identical attributes and an
+    /// output aligned to a level-`level` block, replace it by that block. The block
+    /// maps exactly what the table did, so no leaf is reported removed; the table is
+    /// swapped out with break-before-make (a change of size; Arm ARM, break-before-make) and
+    /// unlinked. Entries 511 and 0 are checked first, so a table that is not full
+    /// costs one or two loads.
+    func mergeIfUniform<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, at address: PhysAddr, level: Int, base: UInt64, memory: M, sink: inout S
+    ) {
+        let childLevel = level + 1
+        let step = Self.span(childLevel) << PageSize.shift4K
+        let last = memory.load64(t.address.adding(UInt64(TableLevel.entriesPerTable - 1) * TableLevel.descriptorBytes))
+        let first = memory.load64(t.address)
+        guard VMSADescriptor.isValid(first), !VMSADescriptor.isTable(first, level: childLevel),
+              last == first &+ UInt64(TableLevel.entriesPerTable - 1) &* step,
+              VMSADescriptor.outputFrame(first) & (Self.span(level) - 1) == 0 else { return }
+        var scan = t.address
+        var expected = first
+        for _ in 0..<TableLevel.entriesPerTable {
+            guard memory.load64(scan) == expected else { return }
+            scan = scan.adding(TableLevel.descriptorBytes)
+            expected &+= step
+        }
+        let block = VMSADescriptor.leafTemplate(from: first, level: level) | first & VMSADescriptor.outputAddressMask
+        memory.store64(address, 0)
+        sink.invalidateNow(base, count: Self.span(level))
+        memory.store64(address, block)
+        unlink(t, sink: &sink)
     }
 
     /// The leaf-table loop: one descriptor store per page. An insert-only map was
@@ -364,6 +405,18 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     ) {
         let span = Self.span(level)
         var address = t.address
+        if level == TableLevel.leafLevel && replacement == nil {
+            // The common case (unmapping whole leaf tables): one report per run.
+            var run = LeafRun()
+            for i in 0..<UInt64(TableLevel.entriesPerTable) {
+                let d = memory.load64(address)
+                address = address.adding(TableLevel.descriptorBytes)
+                if VMSADescriptor.isValid(d) { run.add(base + i, d, sink: &sink) }
+            }
+            run.flush(sink: &sink)
+            unlink(t, sink: &sink)
+            return
+        }
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
             let d = memory.load64(address)
             address = address.adding(TableLevel.descriptorBytes)
@@ -442,17 +495,18 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         _ t: MFN, level: Int, first: UInt64, end: UInt64, linked: Bool, memory: M, sink: inout S
     ) -> Bool {
         if level == TableLevel.leafLevel {
-            var cleared = false
+            var run = LeafRun()
             var address = entryAddress(t, level, first)
             for f in first..<end {
                 let d = memory.load64(address)
                 if VMSADescriptor.isValid(d) {
                     memory.store64(address, 0)
-                    cleared = true
-                    sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: 1, descriptor: d)
+                    run.add(f, d, sink: &sink)
                 }
                 address = address.adding(TableLevel.descriptorBytes)
             }
+            let cleared = run.seen
+            run.flush(sink: &sink)
             if cleared && linked { sink.invalidateLater(first, count: end - first) }
             return cleared
         }
@@ -535,8 +589,9 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     }
 
     /// Phase 2 of an attribute update. Changing permissions or software bits of a leaf
-    /// in place keeps its output and size, so it needs no break-before-make (Arm ARM
-    /// D8.14.1 lists the changes that do); the old entries are invalidated at the flush.
+    /// in place keeps its output and size, so it needs no break-before-make (the Arm ARM's
+    /// break-before-make rules list the changes that do); the old entries are invalidated
+    /// at the flush.
     public func commitUpdate<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ input: UInt64, count: UInt64, memory: M, sink: inout S, rewrite: (UInt64) -> UInt64?
     ) {
@@ -626,6 +681,39 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     }
 }
 
+/// Coalesces removed pages (consecutive inputs and outputs, same attributes) into one
+/// `leafRemoved` report, so a sink sees runs, not pages.
+struct LeafRun {
+    var input: UInt64 = 0
+    var count: UInt64 = 0
+    /// The first descriptor of the run, advanced by one page per page added.
+    var next: UInt64 = 0
+    var first: UInt64 = 0
+    var seen = false
+
+    @inline(__always)
+    mutating func add<S: TableEditSink & ~Copyable>(_ f: UInt64, _ d: UInt64, sink: inout S) {
+        seen = true
+        if count != 0 && f == input &+ count && d == next {
+            count &+= 1
+            next &+= PageSize.bytes4K
+            return
+        }
+        flush(sink: &sink)
+        input = f
+        count = 1
+        first = d
+        next = d &+ PageSize.bytes4K
+    }
+
+    @inline(__always)
+    mutating func flush<S: TableEditSink & ~Copyable>(sink: inout S) {
+        guard count != 0 else { return }
+        sink.leafRemoved(input, output: MFN(raw: VMSADescriptor.outputFrame(first)), count: count, descriptor: first)
+        count = 0
+    }
+}
+
 /// A leaf found by `TranslationTable.lookup`.
 public struct TableLookup: Equatable, Sendable {
     public var descriptor: UInt64
@@ -641,6 +729,8 @@ public struct MapPlan: Sendable {
     var output: UInt64
     var count: UInt64
     var replace: Bool
+    /// Blocks only at this level or deeper (1: up to 1 GiB, 2: up to 2 MiB, 3: pages only).
+    var firstLeafLevel: Int
     var templates: InlineArray<4, UInt64>
     public internal(set) var tablePagesNeeded: Int
 }

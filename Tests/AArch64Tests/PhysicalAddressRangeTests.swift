@@ -1,7 +1,7 @@
 import XCTest
 import AArch64
 
-/// ID_AA64MMFR0_EL1.PARange [3:0] and ID_AA64MMFR1_EL1.VMIDBits [7:4] (Arm ARM D19).
+/// ID_AA64MMFR0_EL1.PARange [3:0] and ID_AA64MMFR1_EL1.VMIDBits [7:4] (Arm ARM register descriptions).
 final class PhysicalAddressRangeTests: XCTestCase {
     func testPARangeDecoding() {
         let rows: [(UInt64, PhysicalAddressRange?, Int?)] = [
@@ -14,6 +14,13 @@ final class PhysicalAddressRangeTests: XCTestCase {
             let decoded = PhysicalAddressRange(idAA64MMFR0: value)
             XCTAssertEqual(decoded, range, "\(value)")
             XCTAssertEqual(decoded?.bits, bits)
+        }
+    }
+
+    func testReservedEncodingIsATypedError() throws {
+        XCTAssertEqual(try PhysicalAddressRange.decode(idAA64MMFR0: 0x5), .bits48)
+        XCTAssertThrowsError(try PhysicalAddressRange.decode(idAA64MMFR0: 0xF)) {
+            XCTAssertEqual($0 as? Stage2ConfigurationError, .reservedPARangeEncoding(0xF))
         }
     }
 

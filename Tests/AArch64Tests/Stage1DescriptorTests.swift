@@ -1,7 +1,7 @@
 import XCTest
 import AArch64
 
-/// Stage-1 descriptor bits pinned to Arm ARM D8.3 / D8.4.1.
+/// Stage-1 descriptor bits pinned to Arm ARM "Translation table descriptor formats" and stage-1 access permissions.
 final class Stage1DescriptorTests: XCTestCase {
     func testLeafEncodingsTable() {
         struct Row { let level: Int; let mfn: UInt64; let attributes: Stage1Attributes; let raw: UInt64; let line: UInt }

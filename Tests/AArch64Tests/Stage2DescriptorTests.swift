@@ -1,7 +1,7 @@
 import XCTest
 import AArch64
 
-/// Stage-2 descriptor bits pinned to Arm ARM D8.3 (4 KiB granule).
+/// Stage-2 descriptor bits pinned to Arm ARM "Translation table descriptor formats" (4 KiB granule).
 final class Stage2DescriptorTests: XCTestCase {
     func testLeafEncodingsTable() {
         struct Row { let level: Int; let mfn: UInt64; let attributes: Stage2Attributes; let raw: UInt64; let line: UInt }

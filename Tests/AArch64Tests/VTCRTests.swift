@@ -1,7 +1,7 @@
 import XCTest
 import AArch64
 
-/// VTCR_EL2 values pinned to Arm ARM D19 (T0SZ [5:0], SL0 [7:6], IRGN0 [9:8],
+/// VTCR_EL2 values pinned to the Arm ARM register description (T0SZ [5:0], SL0 [7:6], IRGN0 [9:8],
 /// ORGN0 [11:10], SH0 [13:12], TG0 [15:14], PS [18:16], VS [19], RES1 [31]).
 final class VTCRTests: XCTestCase {
     func testRequiredConfigurations() throws {

@@ -1,7 +1,7 @@
 import XCTest
 import AArch64
 
-/// VTTBR_EL2 pinned to Arm ARM D19: BADDR [47:1], VMID [63:48] (8-bit: [55:48]).
+/// VTTBR_EL2 pinned to the Arm ARM register description: BADDR [47:1], VMID [63:48] (8-bit: [55:48]).
 final class VTTBRTests: XCTestCase {
     func testEncoding() throws {
         let vtcr = try VTCR(ipaBits: 40, paRange: .bits40, vmidWidth: .bits8)

@@ -46,11 +46,22 @@ final class P2MModelTests: XCTestCase {
         try run(seed: 0x5EED_0002, operations: 1500, poolPages: 14)
     }
 
-    func run(seed: UInt64, operations: Int, poolPages: Int) throws {
+    func testRandomSequenceLevelZeroStart() throws {
+        // 48-bit IPA: the walk starts at level 0, so level-1 tables get unlinked too.
+        try run(seed: 0x5EED_0003, operations: 800, poolPages: 160, ipaBits: 48, paRange: .bits48)
+    }
+
+    func testRandomSequenceConcatenatedLevelTwoRoot() throws {
+        // 32-bit IPA: four concatenated level-2 root tables, no level 1 at all.
+        try run(seed: 0x5EED_0004, operations: 800, poolPages: 160, ipaBits: 32, paRange: .bits40)
+    }
+
+    func run(seed: UInt64, operations: Int, poolPages: Int, ipaBits: Int = 40,
+             paRange: PhysicalAddressRange = .bits40) throws {
         var rng = XorShift(state: seed)
         let rig = Rig(poolPages: poolPages)
         let removals = RemovalLog(), mirror = MirrorState()
-        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror, ipaBits: ipaBits, paRange: paRange)
         var batch = FlushBatch(releaser: FakeReleaser(log: nil, checker: rig.checker))
         var model: Model = [:]
         var failures: [String: Int] = [:]

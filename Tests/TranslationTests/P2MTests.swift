@@ -112,8 +112,17 @@ final class P2MTests: XCTestCase {
         XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x9000), count: 1, as: .ramRW, flushing: &batch)) {
             XCTAssertEqual($0 as? P2MError, .alreadyMapped(GFN(raw: 0x4_0100)))
         }
+        // Even when the block already maps exactly these frames.
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x8100), count: 1, as: .ramRW, flushing: &batch)) {
+            XCTAssertEqual($0 as? P2MError, .alreadyMapped(GFN(raw: 0x4_0100)))
+        }
         XCTAssertEqual(snapshot(p2m, rig.memory), before2)
         XCTAssertNotEqual(before, before2)
+        // Replacing with the identical mapping is a no-op: no split, no write.
+        let stores = rig.memory.stores
+        try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x8100), count: 1, as: .ramRW, policy: .replace, flushing: &batch)
+        XCTAssertEqual(rig.memory.stores, stores)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0100))?.order, .block2M)
         p2m.commit(&batch)
     }
 
@@ -300,7 +309,7 @@ final class P2MTests: XCTestCase {
         var batch = ramBatch()
         try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x100), count: 64, as: .ramRW, flushing: &batch)
         for g in stride(from: UInt64(0x100), to: 0x110, by: 1) { try p2m.unmap(GFN(raw: g), count: 1, flushing: &batch) }
-        XCTAssertEqual(batch.rangeCountForTesting, 1)
+        XCTAssertEqual(batch.ranges.count, 1)
         var stats = p2m.commit(&batch)
         XCTAssertEqual(stats.rangeInvalidations, 1)
         XCTAssertEqual(stats.pagesInvalidated, 16)
@@ -399,6 +408,89 @@ final class P2MTests: XCTestCase {
         }
         XCTAssertEqual(p2m.relinquish(budget: 1, flushing: &batch), .done)
         XCTAssertTrue(mirror.pages.isEmpty)
+        rig.checker.assertClean()
+    }
+}
+
+final class P2MMergeTests: XCTestCase {
+    func testFullyPopulatedUniformTablesMergeIntoBlocks() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        // 512 single pages, in an order that fills entry 511 before the last hole.
+        for i in UInt64(0)..<512 where i != 7 {
+            try p2m.map(GFN(raw: 0x4_0200 + i), to: MFN(raw: 0x9_0200 + i), count: 1, as: .ramRW, flushing: &batch)
+        }
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0200))?.order, .page4K)
+        XCTAssertEqual(p2m.tablePagesInUse, 4)
+        try p2m.map(GFN(raw: 0x4_0207), to: MFN(raw: 0x9_0207), count: 1, as: .ramRW, flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0300)), P2MMapping(mfn: MFN(raw: 0x9_0300), type: .ramRW, order: .block2M))
+        XCTAssertEqual(p2m.tablePagesInUse, 3)
+        XCTAssertEqual(batch.unlinkedTablePages, 1)
+        XCTAssertEqual(p2m.breakBeforeMakeInvalidations, 1)
+        // A different type or a discontiguous output does not merge.
+        for i in UInt64(0)..<512 {
+            try p2m.map(GFN(raw: 0x4_0400 + i), to: MFN(raw: 0x9_0400 + (i == 9 ? 0x1000 : i)), count: 1,
+                        as: .ramRW, flushing: &batch)
+        }
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0400))?.order, .page4K)
+        // 2 MiB blocks filling a whole level-2 table cascade into one 1 GiB block.
+        for i in UInt64(0)..<512 where i != 1 && i != 2 {
+            try p2m.map(GFN(raw: 0x8_0000 + i * 512), to: MFN(raw: 0x4_0000 + i * 512), count: 512, as: .ramRO,
+                        flushing: &batch)
+        }
+        try p2m.map(GFN(raw: 0x8_0200), to: MFN(raw: 0x4_0200), count: 1024, as: .ramRO, flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x8_1234)), P2MMapping(mfn: MFN(raw: 0x4_1234), type: .ramRO, order: .block1G))
+        XCTAssertTrue(removals.runs.isEmpty, "a merge removes no mapping")
+        p2m.commit(&batch)
+        rig.checker.assertClean()
+        // Pages only, on request: no merge.
+        try p2m.unmap(GFN(raw: 0x8_0000), count: 1 << 18, flushing: &batch)
+        try p2m.map(GFN(raw: 0x8_0000), to: MFN(raw: 0x4_0000), count: 512, as: .ramRW, largestBlock: .page4K,
+                    flushing: &batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x8_0000))?.order, .page4K)
+        p2m.commit(&batch)
+        rig.checker.assertClean()
+    }
+}
+
+/// Seed 000 (XSA-346): moving pages with a deferred flush must keep every page
+/// reference until the flush covering its *old* GFN has completed, on the CPU and the IOMMU.
+final class P2MXSA346Tests: XCTestCase {
+    func testMovingPagesHoldsReferencesUntilTheFlushCompleted() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        // Page P at gfn 0x100; a foreign page Q at gfn 0x900 (the move's destination).
+        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x7_0000), count: 1, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x900), to: MFN(raw: 0x7_1000), count: 1, as: .mapForeignRW, flushing: &batch)
+        p2m.commit(&batch)
+        rig.log.events.removeAll()
+
+        // XENMAPSPACE_gmfn_range, one page: the caller keeps its reference to P in the
+        // batch (the fixed xenmem_add_to_physmap's `pages[]`), unmaps P's old GFN and maps
+        // P at the destination, displacing Q (whose reference the listener hands over).
+        batch.holdReference(MFN(raw: 0x7_0000))
+        try p2m.unmap(GFN(raw: 0x100), count: 1, flushing: &batch)
+        try p2m.map(GFN(raw: 0x900), to: MFN(raw: 0x7_0000), count: 1, as: .ramRW, policy: .replace, flushing: &batch)
+        XCTAssertTrue(batch.removedMappings, "the caller must not free anything itself before commit")
+        XCTAssertEqual(batch.releaser.held.map { $0.0 }, [MFN(raw: 0x7_0000), MFN(raw: 0x7_1000)])
+        XCTAssertFalse(rig.log.events.contains(.release))
+
+        p2m.commit(&batch)
+        let release = try XCTUnwrap(rig.log.events.firstIndex(of: .release))
+        // The old GFN's invalidation went to the CPU and the IOMMU and completed first.
+        let oldGFN = try XCTUnwrap(rig.log.events.firstIndex(of: .tlbiRange(vmid: 1, page: 0x100, pages: 1)))
+        let oldGFNIOMMU = try XCTUnwrap(rig.log.events.firstIndex(of: .iommuRange(vmid: 1, page: 0x100, pages: 1)))
+        let sync = try XCTUnwrap(rig.log.events.lastIndex(of: .tlbSync))
+        let iommuSync = try XCTUnwrap(rig.log.events.lastIndex(of: .iommuSync))
+        XCTAssertLessThan(oldGFN, sync)
+        XCTAssertLessThan(oldGFNIOMMU, iommuSync)
+        XCTAssertLessThan(sync, release)
+        XCTAssertLessThan(iommuSync, release)
+        XCTAssertEqual(batch.releaser.released.count, 2)
         rig.checker.assertClean()
     }
 }

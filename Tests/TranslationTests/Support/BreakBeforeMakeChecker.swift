@@ -5,7 +5,7 @@ import AArch64
 /// Watches every descriptor store, TLB invalidation, synchronisation and page
 /// release of a stage-2 table and reports:
 /// - a valid entry replaced by a valid entry with another output or kind (size)
-///   without going through invalid (Arm ARM D8.14.1);
+///   without going through invalid (Arm ARM "Using break-before-make when updating translation table entries");
 /// - an entry made valid again, with another output or kind, after it was broken but
 ///   before an invalidation covering it had been issued *and* waited for;
 /// - a table page freed, or a held reference released, while any broken entry is

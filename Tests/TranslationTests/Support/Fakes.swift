@@ -231,8 +231,9 @@ final class Rig {
         return p2m
     }
     /// A P2M with every hook recording.
-    func makeHookedP2M(removals: RemovalLog, mirror: MirrorState, poolPages: Int? = nil) throws -> HookedP2M {
-        let p2m = try HookedP2M(configuration: configuration(), memory: memory,
+    func makeHookedP2M(removals: RemovalLog, mirror: MirrorState, poolPages: Int? = nil, ipaBits: Int = 40,
+                       paRange: PhysicalAddressRange = .bits40) throws -> HookedP2M {
+        let p2m = try HookedP2M(configuration: configuration(ipaBits: ipaBits, paRange: paRange), memory: memory,
                                 pool: FakePool(memory: memory, pages: poolPages, log: log),
                                 tlb: FakeTLB(log: log, checker: checker), iommu: FakeIOMMU(log: log),
                                 listener: RecordingListener(log: removals), observer: MirrorObserver(state: mirror))

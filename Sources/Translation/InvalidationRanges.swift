@@ -1,0 +1,65 @@
+/// Frame ranges whose cached translations must be invalidated, merged as they are
+/// recorded; past `capacity` distinct ranges it degrades to "everything" (one
+/// whole-VMID or whole-ASID invalidation), which is always correct.
+/// Non-generic on purpose: recording sits on every unmap's hot path.
+public struct InvalidationRanges: Sendable {
+    public static var capacity: Int { 8 }
+    var start = InlineArray<8, UInt64>(repeating: 0)
+    var end = InlineArray<8, UInt64>(repeating: 0)
+    public private(set) var count = 0
+    /// The ranges overflowed: invalidate everything.
+    public private(set) var coversEverything = false
+    /// Frames covered by the recorded ranges (overlaps merged).
+    public private(set) var pages: UInt64 = 0
+
+    public init() {}
+
+    public var isEmpty: Bool { count == 0 && !coversEverything }
+
+    /// Record [first, first+frames).
+    @inline(__always)
+    public mutating func record(_ first: UInt64, frames: UInt64) {
+        if coversEverything { return }
+        let last = first &+ frames
+        // Newest first: runs of consecutive edits extend the most recent range.
+        var i = count - 1
+        while i >= 0 {
+            if first <= end[i] && last >= start[i] {
+                let newStart = min(start[i], first), newEnd = max(end[i], last)
+                pages &+= (newEnd - newStart) - (end[i] - start[i])
+                start[i] = newStart
+                end[i] = newEnd
+                return
+            }
+            i -= 1
+        }
+        guard count < Self.capacity else {
+            coversEverything = true
+            return
+        }
+        start[count] = first
+        end[count] = last
+        count += 1
+        pages &+= frames
+    }
+
+    /// Whether a recorded range overlaps [first, first+frames).
+    public func overlaps(_ first: UInt64, frames: UInt64) -> Bool {
+        if coversEverything { return true }
+        let last = first &+ frames
+        for i in 0..<count where start[i] < last && end[i] > first { return true }
+        return false
+    }
+
+    /// The i-th range as (first frame, frames).
+    public subscript(i: Int) -> (first: UInt64, frames: UInt64) {
+        precondition(i < count)
+        return (start[i], end[i] - start[i])
+    }
+
+    public mutating func removeAll() {
+        count = 0
+        coversEverything = false
+        pages = 0
+    }
+}
