@@ -51,25 +51,25 @@ private struct CountingTLB: TLBMaintenance {
     mutating func synchronize() {}
 }
 
-private typealias BenchP2M = P2M<FlatMemory, StackPool, CountingTLB, NoIOMMU, FrameEntryListener, NoChangeObserver>
+private typealias OwnershipBenchP2M = P2M<FlatMemory, StackPool, CountingTLB, NoIOMMU, FrameEntryListener, NoChangeObserver>
 
 private func nanoseconds(_ body: () -> Void) -> UInt64 {
     let elapsed = ContinuousClock().measure(body)
     return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
 }
 
-private func makeBenchP2M(vmid: UInt16, frames: FrameTable) -> BenchP2M {
+private func makeBenchP2M(vmid: UInt16, frames: FrameTable) -> OwnershipBenchP2M {
     let tableBase = MFN(raw: 0x10_0000)
     let memory = FlatMemory(ram: FlatRAM(base: tableBase, frames: 64))
     let pool = StackPool(memory: memory, free: (0..<UInt64(64)).reversed().map { tableBase.adding($0) })
-    return try! BenchP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: 39, paRange: .bits40, vmidWidth: .bits8),
+    return try! OwnershipBenchP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: 39, paRange: .bits40, vmidWidth: .bits8),
                          memory: memory, pool: pool, tlb: CountingTLB(), iommu: NoIOMMU(),
                          listener: FrameEntryListener(frames: frames), observer: NoChangeObserver())
 }
 
 /// Moves `pages` frames from `from` to `to` with add_to_physmap(gmfn_range),
 /// re-issuing the continuation like a guest's hypercall loop.
-private func moveRange(_ o: inout PageOwnership<CountingCache, BenchP2M>, _ d: DomainID,
+private func moveRange(_ o: inout PageOwnership<CountingCache, OwnershipBenchP2M>, _ d: DomainID,
                        from: UInt64, to: UInt64, pages: UInt64) -> Int {
     var idx = from, gfn = to, size = pages, calls = 0
     while true {
@@ -87,7 +87,7 @@ func runOwnershipBenchmarks() {
     print("frame table: \(FrameTable.bytesPerFrame) bytes of metadata per 4 KiB frame"
           + " (\(FrameTable.bytesPerFrame * 262_144 / 1024) KiB for 1 GiB of RAM; holes between banks cost 0)")
     let bank = MemoryBank(base: PhysAddr(0x4000_0000), bytes: 4096 * PageSize.bytes4K)
-    var o = try! PageOwnership<CountingCache, BenchP2M>(banks: [bank], cache: CountingCache())
+    var o = try! PageOwnership<CountingCache, OwnershipBenchP2M>(banks: [bank], cache: CountingCache())
     let frames: UInt64 = 4096
     for pages: UInt64 in [1, 512] {
         let repeats: UInt64 = 60
@@ -119,7 +119,7 @@ func runOwnershipBenchmarks() {
     try! o.createDomain(DomainConfig(id: d), p2m: makeBenchP2M(vmid: 2, frames: o.frames))
     let pages: UInt64 = 512
     for i in 0..<pages { try! o.hostDonateToGuest(bank.firstFrame.adding(i), to: d, at: GFN(raw: 0x1000 + i)) }
-    let tlbBefore = o.withDomain(d) { (x: borrowing GuestDomain<BenchP2M>) in x.p2m.tlb.operations }!
+    let tlbBefore = o.withDomain(d) { (x: borrowing GuestDomain<OwnershipBenchP2M>) in x.p2m.tlb.operations }!
     let rounds: UInt64 = 100
     var calls = 0
     let moveNs = nanoseconds {
@@ -128,7 +128,7 @@ func runOwnershipBenchmarks() {
             calls += moveRange(&o, d, from: from, to: to, pages: pages)
         }
     }
-    let tlbOps = o.withDomain(d) { (x: borrowing GuestDomain<BenchP2M>) in x.p2m.tlb.operations }! - tlbBefore
+    let tlbOps = o.withDomain(d) { (x: borrowing GuestDomain<OwnershipBenchP2M>) in x.p2m.tlb.operations }! - tlbBefore
     print("gmfn_range 512 pages: \(moveNs / (rounds * pages)) ns/page, \(calls / Int(rounds)) calls"
           + " (chunks of \(GmfnRangeMove.chunkFrames)), \(tlbOps / Int(rounds)) TLBI range operations per 512 pages")
 }

@@ -7,7 +7,7 @@ import SMMUv3
 import Translation
 
 /// Host RAM as a sparse word map.
-private final class BenchMemory: PhysicalMemory {
+private final class SMMUBenchMemory: PhysicalMemory {
     var words: [UInt64: UInt64] = [:]
     func load64(_ address: PhysAddr) -> UInt64 { words[address.raw] ?? 0 }
     func store64(_ address: PhysAddr, _ value: UInt64) { words[address.raw] = value }
@@ -40,8 +40,8 @@ private final class BenchSMMURegisters: RegisterBlock {
     var regs: [Int: UInt64] = [:]
     var consumed = 0
     var syncs = 0
-    let memory: BenchMemory
-    init(idr0: UInt32, idr3: UInt32, memory: BenchMemory) {
+    let memory: SMMUBenchMemory
+    init(idr0: UInt32, idr3: UInt32, memory: SMMUBenchMemory) {
         self.idr0 = idr0
         self.idr3 = idr3
         self.memory = memory
@@ -85,10 +85,10 @@ func runSMMUBenchmarks() {
     for ril in [true, false] {
         for mode in [TranslationMode.stage1, .stage2] {
             for pages: UInt64 in [1, 16, 512, 262_144, 1000, 262_143] {
-                let memory = BenchMemory()
+                let memory = SMMUBenchMemory()
                 let registers = BenchSMMURegisters(idr0: 0x0d44_101b, idr3: ril ? 0x1414 : 0x1014, memory: memory)
                 var allocator = BenchAllocator()
-                var smmu: SMMU<BenchSMMURegisters, BenchMemory, BenchCache>
+                var smmu: SMMU<BenchSMMURegisters, SMMUBenchMemory, BenchCache>
                 do {
                     smmu = try SMMU.bringUp(registers: registers, memory: memory, cache: BenchCache(),
                                             allocator: &allocator, configuration: SMMUConfiguration(mode: mode))
@@ -123,8 +123,8 @@ func runSMMUBenchmarks() {
     runP2MFlushThroughSMMU()
 }
 
-private struct BenchPool: TablePageSource {
-    let memory: BenchMemory
+private struct SMMUBenchPool: TablePageSource {
+    let memory: SMMUBenchMemory
     var next: UInt64
     var free: [MFN] = []
     var remaining: Int
@@ -143,7 +143,7 @@ private struct BenchPool: TablePageSource {
     var availableTablePages: Int { free.count + remaining }
 }
 
-private struct BenchTLB: TLBMaintenance {
+private struct SMMUBenchTLB: TLBMaintenance {
     mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {}
     mutating func invalidateVMID(_ vmid: UInt16) {}
     mutating func synchronize() {}
@@ -157,25 +157,25 @@ private func runP2MFlushThroughSMMU() {
     for ril in [true, false] {
         for mode in [TranslationMode.stage1, .stage2] {
             for pages: UInt64 in [1, 16, 512, 262_144] {
-                let memory = BenchMemory()
+                let memory = SMMUBenchMemory()
                 let registers = BenchSMMURegisters(idr0: 0x0d44_101b, idr3: ril ? 0x1414 : 0x1014, memory: memory)
                 var allocator = BenchAllocator()
-                let handle: SMMUHandle<BenchSMMURegisters, BenchMemory, BenchCache>
+                let handle: SMMUHandle<BenchSMMURegisters, SMMUBenchMemory, BenchCache>
                 do throws(BringUpError) {
                     handle = SMMUHandle(try SMMU.bringUp(registers: registers, memory: memory, cache: BenchCache(),
                                                          allocator: &allocator, configuration: SMMUConfiguration(mode: mode)))
                 } catch { return print("bring-up failed") }
-                let hooks: SMMUDomainHooks<BenchSMMURegisters, BenchMemory, BenchCache, BenchPool>
+                let hooks: SMMUDomainHooks<BenchSMMURegisters, SMMUBenchMemory, BenchCache, SMMUBenchPool>
                 do throws(Stage1MirrorError) {
                     hooks = try SMMUDomainHooks.make(handle: handle, asid: 1, ipaBits: 39,
-                                                     pool: BenchPool(memory: memory, next: 0x80000, remaining: 2048),
+                                                     pool: SMMUBenchPool(memory: memory, next: 0x80000, remaining: 2048),
                                                      allocator: &allocator)
                 } catch { return print("mirror failed") }
                 do throws(P2MError) {
                     var p2m = try P2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 39, paRange: .bits44,
                                                                       vmidWidth: .bits16),
-                                      memory: memory, pool: BenchPool(memory: memory, next: 0x90000, remaining: 2048),
-                                      tlb: BenchTLB(), iommu: hooks, listener: NoEntryListener(), observer: hooks)
+                                      memory: memory, pool: SMMUBenchPool(memory: memory, next: 0x90000, remaining: 2048),
+                                      tlb: SMMUBenchTLB(), iommu: hooks, listener: NoEntryListener(), observer: hooks)
                     var batch = FlushBatch(releaser: NoHeldReferences())
                     try p2m.map(GFN(raw: 0x40000), to: MFN(raw: 0x40000), count: pages, as: .ramRW, flushing: &batch)
                     p2m.commit(&batch)
