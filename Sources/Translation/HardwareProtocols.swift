@@ -10,6 +10,9 @@ public protocol PhysicalMemory {
     func store64(_ address: PhysAddr, _ value: UInt64)
     /// Zero one 4 KiB frame (a fresh table page, a queue, a stream table).
     func zeroFrame(_ frame: MFN)
+    /// Order earlier stores before later ones for table walkers (board: DMB ISHST);
+    /// has a no-op default (added for issue 4, see the extension below).
+    func orderStoresForWalkers()
 }
 
 /// Where table pages come from and go back to (aarch64-paging's

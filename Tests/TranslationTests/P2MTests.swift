@@ -494,3 +494,28 @@ final class P2MXSA346Tests: XCTestCase {
         rig.checker.assertClean()
     }
 }
+
+/// A memory whose store-ordering barrier is counted: the engine must call the
+/// conformer's own implementation (a protocol requirement, not an extension method).
+final class BarrierCountingMemory: PhysicalMemory {
+    let inner: FakeMemory
+    var barriers = 0
+    init(_ inner: FakeMemory) { self.inner = inner }
+    func load64(_ address: PhysAddr) -> UInt64 { inner.load64(address) }
+    func store64(_ address: PhysAddr, _ value: UInt64) { inner.store64(address, value) }
+    func zeroFrame(_ frame: MFN) { inner.zeroFrame(frame) }
+    func orderStoresForWalkers() { barriers += 1 }
+}
+
+final class P2MBarrierTests: XCTestCase {
+    func testNewTablesArePublishedAfterABarrier() throws {
+        let fake = FakeMemory(frames: 16)
+        let memory = BarrierCountingMemory(fake)
+        var p2m = try P2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 40, paRange: .bits40, vmidWidth: .bits8),
+                          memory: memory, pool: FakePool(memory: fake), tlb: FakeTLB())
+        var batch = ramBatch()
+        try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch)
+        XCTAssertEqual(memory.barriers, 2)  // a level-2 and a level-3 table, each filled before linking
+        p2m.commit(&batch)
+    }
+}
