@@ -51,12 +51,17 @@ HV_INLINE void arch_dsb_ish(void)   { __asm__ volatile("dsb ish"   ::: "memory")
 HV_INLINE void arch_dsb_ishst(void) { __asm__ volatile("dsb ishst" ::: "memory"); }
 HV_INLINE void arch_dsb_sy(void)    { __asm__ volatile("dsb sy"    ::: "memory"); }
 HV_INLINE void arch_dsb_st(void)    { __asm__ volatile("dsb st"    ::: "memory"); }
+HV_INLINE void arch_dmb_ishst(void) { __asm__ volatile("dmb ishst" ::: "memory"); }
 HV_INLINE void arch_isb(void)       { __asm__ volatile("isb"       ::: "memory"); }
 
 /* ---- TLB maintenance (Arm ARM D8.13) --------------------------------- */
 /* Stage-2 by IPA, inner shareable; operand is IPA[55:12] in bits [43:0]. */
 HV_INLINE void arch_tlbi_ipas2e1is(uint64_t ipa) {
     __asm__ volatile("tlbi ipas2e1is, %0" :: "r"(ipa >> 12) : "memory");
+}
+/* The same with a ready operand (AArch64.TLBIOperand.page). */
+HV_INLINE void arch_tlbi_ipas2e1is_operand(uint64_t operand) {
+    __asm__ volatile("tlbi ipas2e1is, %0" :: "r"(operand) : "memory");
 }
 /* Range form (FEAT_TLBIRANGE); operand built by AArch64.TLBIRange. */
 HV_INLINE void arch_tlbi_ripas2e1is(uint64_t operand) {
@@ -114,6 +119,21 @@ HV_INLINE uint64_t arch_semihosting(uint64_t op, uint64_t param) {
     __asm__ volatile("hlt #0xf000" : "+r"(x0) : "r"(x1) : "memory");
     return x0;
 }
+
+/* Address translation through stage 1 and 2 of the EL1&0 regime, as the
+ * hardware walker (and its TLBs) see it; returns PAR_EL1 (Arm ARM D23.2.119). */
+HV_INLINE uint64_t arch_at_s12e1r(uint64_t va) {
+    uint64_t par;
+    __asm__ volatile("at s12e1r, %1\n isb\n mrs %0, par_el1" : "=r"(par) : "r"(va) : "memory");
+    return par;
+}
+HV_INLINE uint64_t arch_at_s12e1w(uint64_t va) {
+    uint64_t par;
+    __asm__ volatile("at s12e1w, %1\n isb\n mrs %0, par_el1" : "=r"(par) : "r"(va) : "memory");
+    return par;
+}
+HV_SYSREG_READ(sctlr_el1)
+HV_SYSREG_WRITE(sctlr_el1)
 
 HV_INLINE void arch_wfe(void) { __asm__ volatile("wfe"); }
 HV_INLINE void arch_wfi(void) { __asm__ volatile("wfi"); }

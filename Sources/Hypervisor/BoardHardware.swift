@@ -16,6 +16,10 @@ struct IdentityMemory: PhysicalMemory {
     func store64(_ address: PhysAddr, _ value: UInt64) {
         UnsafeMutablePointer<UInt64>(bitPattern: UInt(address.raw))!.pointee = value
     }
+    /// New table contents before the descriptor that links them (Arm ARM
+    /// B2.3: a walker is another observer).
+    @inline(__always)
+    func orderStoresForWalkers() { arch_dmb_ishst() }
     func zeroFrame(_ frame: MFN) {
         let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(frame.address.raw))!
         for i in 0..<Int(PageSize.bytes4K / 8) { words[i] = 0 }
@@ -42,30 +46,54 @@ struct MMIORegisterBlock: RegisterBlock {
 /// Stage-2 TLB maintenance from EL2 (Arm ARM D8.13). TLBI by IPA applies to
 /// the VMID currently in VTTBR_EL2, so the target VMID is switched in around
 /// the operations and the previous VTTBR_EL2 restored.
+///
+/// Per page (`TLBI IPAS2E1IS`) up to `perPageLimit` pages; range operations
+/// (`TLBI RIPAS2E1IS`) where FEAT_TLBIRANGE exists; one `TLBI VMALLS12E1IS`
+/// above the limit. Every call starts with `DSB ISHST`, so the table writes
+/// that made the invalidation necessary are visible to the walkers first.
 struct BoardTLB: TLBMaintenance {
-    /// Per-page TLBIs up to this many pages, then one whole-VMID invalidation.
     static let perPageLimit: UInt64 = 64
     static let vmidShift: UInt64 = 48
+    /// ID_AA64ISAR0_EL1.TLB [59:56] = 0b0010: TLBI range and outer-shareable forms.
+    static let tlbFieldShift: UInt64 = 56
+    static let tlbRangeSupported: UInt64 = 0b0010
+
+    let hasRangeInvalidation: Bool
+
+    init() {
+        hasRangeInvalidation = arch_read_id_aa64isar0_el1() >> Self.tlbFieldShift & 0xF >= Self.tlbRangeSupported
+    }
 
     mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {
+        arch_dsb_ishst()
+        let range = hasRangeInvalidation
         withVMID(vmid) {
-            if pages > Self.perPageLimit {
+            if range, TLBIOperand.forEachOperation(ipa.frame, pages: pages, { operation in
+                switch operation {
+                case .page(let operand): arch_tlbi_ipas2e1is_operand(operand)
+                case .range(let operand): arch_tlbi_ripas2e1is(operand)
+                }
+            }) {
+                // done by range
+            } else if pages > Self.perPageLimit {
                 arch_tlbi_vmalls12e1is()
+                return
             } else {
                 var page: UInt64 = 0
                 while page < pages {
                     arch_tlbi_ipas2e1is(ipa.raw &+ (page << PageSize.shift4K))
                     page += 1
                 }
-                // Stage-1 entries cached from a combined walk may hold the old
-                // IPA->PA result: after invalidating by IPA, drop stage 1 too.
-                arch_dsb_ish()
-                arch_tlbi_vmalle1is()
             }
+            // Combined stage-1+2 entries may hold the old IPA->PA result: after
+            // invalidating by IPA, drop this VMID's stage-1 entries too.
+            arch_dsb_ish()
+            arch_tlbi_vmalle1is()
         }
     }
 
     mutating func invalidateVMID(_ vmid: UInt16) {
+        arch_dsb_ishst()
         withVMID(vmid) { arch_tlbi_vmalls12e1is() }
     }
 

@@ -32,6 +32,8 @@ func hvMain(_ dtb: UInt64) {
     Checks.expect(frameAllocatorKeepsOut(&frames, image: image, blob: boot.blob, reserved: platform),
                   "the frame allocator never hands out the image, the DTB or reserved memory")
 
+    P2MScenarios.run(frames: &frames)
+
     let functions = PCIBus.enumerate(platform)
     Checks.expect(functions.count > 0, "PCI functions enumerated through the ECAM the DTB describes")
 

@@ -1,0 +1,117 @@
+import AArch64
+import Translation
+import Platform
+import ArchC
+
+typealias PlainBoardP2M = P2M<IdentityMemory, FramePool, BoardTLB, NoIOMMU, NoEntryListener, NoChangeObserver>
+
+/// The P2M against the real stage-2 walker. Every answer comes from
+/// `AT S12E1R/W` (Stage2Walker): the hardware walks the tables the P2M wrote,
+/// so a descriptor the architecture does not accept, a wrong level, a bad
+/// concatenated root or a split that lost pages shows. (QEMU's AT walks the
+/// tables afresh; on hardware AT may also answer from the TLB.)
+enum P2MScenarios {
+    static let vmid: UInt16 = 2
+    static let blockGFN = GFN(0x200)            // IPA 2 MiB: one 2 MiB block
+    static let pagesGFN = GFN(0x1_0000)         // IPA 256 MiB: sixteen 4 KiB pages
+    static let pageCount: UInt64 = 16
+    static let holeIndex: UInt64 = 5            // the 4 KiB unmapped inside the block
+    /// DFSC/IFSC: translation fault level 3 (0b000111); permission faults 0b0011xx.
+    static let translationFaultL3: UInt8 = 0b00_0111
+    static let faultTypeMask: UInt8 = 0b11_1100
+    static let translationFault: UInt8 = 0b00_0100
+    static let permissionFault: UInt8 = 0b00_1100
+
+    static func run(frames: inout FrameAllocator) {
+        let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
+        let paRange = min(cpuRange, .bits48)
+        let ipaBits = min(40, paRange.bits)
+        let pool: FramePool
+        let block: MFN
+        let pages: MFN
+        do throws(FrameAllocatorError) {
+            pool = try FramePool(frames: 32, from: &frames)
+            block = try frames.allocate(count: 512, alignment: 512)
+            pages = try frames.allocate(count: pageCount)
+        } catch {
+            Checks.expect(false, "frames for the stage-2 walker scenario")
+            return
+        }
+        var p2m: PlainBoardP2M
+        do throws(P2MError) {
+            p2m = try PlainBoardP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
+                                                                    vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
+                                    memory: IdentityMemory(), pool: pool, tlb: BoardTLB())
+        } catch {
+            Checks.expect(false, "P2M for the stage-2 walker scenario")
+            return
+        }
+        let walker = Stage2Walker(vtcr: p2m.vtcr.raw, vttbr: p2m.vttbr.raw)
+        Console.put("p2m: VMID 2 on the CPU's stage 2: VTCR_EL2 ")
+        Console.hex(p2m.vtcr.raw)
+        Console.put(", range TLBI: ")
+        Banner.yesNo(p2m.tlb.hasRangeInvalidation)
+        Console.line("")
+
+        var batch = FlushBatch(releaser: NoHeldReferences())
+        var ok = true
+        do throws(P2MError) { try p2m.map(blockGFN, to: block, count: 512, as: .ramRW, flushing: &batch) } catch { ok = false }
+        _ = p2m.commit(&batch)
+        let probe = blockGFN.address.adding(0x238 + holeIndex * PageSize.bytes4K)
+        ok = ok && p2m.lookup(blockGFN)?.order == .block2M
+            && walker.read(probe) == .translated(block.address.adding(0x238 + holeIndex * PageSize.bytes4K))
+        Checks.expect(ok, "stage 2: a 2 MiB block mapping translates through the CPU's own walker")
+
+        // The probe above left the block in the TLB: the split must invalidate it.
+        ok = true
+        do throws(P2MError) { try p2m.unmap(blockGFN.adding(holeIndex), count: 1, flushing: &batch) } catch { ok = false }
+        _ = p2m.commit(&batch)
+        ok = ok && walker.read(probe) == .stage2Fault(status: translationFaultL3)
+        var intact = true
+        for i in 0..<UInt64(512) where i != holeIndex {
+            let ipa = blockGFN.adding(i).address
+            if walker.read(ipa) != .translated(block.adding(i).address) { intact = false }
+        }
+        Checks.expect(ok && intact,
+                      "stage 2: a 4 KiB unmap inside the block faults, the other 511 pages keep their frames (split through BBM)")
+
+        ok = true
+        do throws(P2MError) { try p2m.map(pagesGFN, to: pages, count: pageCount, as: .ramRW, flushing: &batch) } catch { ok = false }
+        _ = p2m.commit(&batch)
+        for i in 0..<pageCount where walker.write(pagesGFN.adding(i).address) != .translated(pages.adding(i).address) { ok = false }
+        do throws(P2MError) {
+            try p2m.changeType(pagesGFN, count: pageCount, from: .ramRW, to: .ramRO, flushing: &batch)
+        } catch { ok = false }
+        _ = p2m.commit(&batch)
+        for i in 0..<pageCount {
+            let ipa = pagesGFN.adding(i).address
+            guard case .stage2Fault(let status) = walker.write(ipa), status & faultTypeMask == permissionFault,
+                  walker.read(ipa) == .translated(pages.adding(i).address) else { ok = false; continue }
+        }
+        Checks.expect(ok, "stage 2: changeType ramRW -> ramRO: writes take a permission fault, reads still translate")
+
+        ok = true
+        do throws(P2MError) { try p2m.unmap(pagesGFN, count: pageCount, flushing: &batch) } catch { ok = false }
+        let stats = p2m.commit(&batch)
+        for i in 0..<pageCount {
+            // The emptied leaf table may have been unlinked too: a fault at level 2 or 3.
+            guard case .stage2Fault(let status) = walker.read(pagesGFN.adding(i).address),
+                  status & faultTypeMask == translationFault else { ok = false; continue }
+        }
+        Checks.expect(ok, "stage 2: unmapping 16 pages leaves all 16 faulting (range TLBI where FEAT_TLBIRANGE)")
+        Console.put("p2m: 16-page unmap took ")
+        Console.decimal(stats.tlbiOperations)
+        Console.line(" CPU invalidation call(s)")
+
+        var steps = 0
+        while p2m.relinquish(budget: 64, flushing: &batch) == .more { _ = p2m.commit(&batch); steps += 1 }
+        _ = p2m.commit(&batch)
+        var gone = true
+        for i in 0..<UInt64(512) {
+            guard case .stage2Fault = walker.read(blockGFN.adding(i).address) else { gone = false; continue }
+        }
+        walker.restore()
+        Checks.expect(gone && p2m.pool.availableTablePages + p2m.tablePagesInUse == pool.count,
+                      "stage 2: relinquish in bounded steps unmaps everything and returns every table page to the pool")
+    }
+}

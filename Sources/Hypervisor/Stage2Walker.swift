@@ -1,0 +1,59 @@
+import AArch64
+import ArchC
+
+/// The CPU's own stage-2 walker as a test oracle: `AT S12E1R/W` translates an
+/// IPA (EL1's stage 1 is off, so VA = IPA) through the live VTTBR_EL2/VTCR_EL2,
+/// the way the hardware reads the tables the P2M wrote. (On QEMU, AT walks
+/// the tables afresh; on hardware it may also answer from the TLB.)
+struct Stage2Walker {
+    /// HCR_EL2.VM [0] enables stage 2 for EL1&0; HCR_EL2.RW [31]: EL1 is AArch64.
+    static let hcrVM: UInt64 = 1 << 0
+    static let hcrRW: UInt64 = 1 << 31
+    /// SCTLR_EL1 with its RES1 bits and M = 0: EL1 stage 1 off.
+    static let sctlrEL1Off: UInt64 = 0x30D0_0800
+    /// PAR_EL1.F [0], FST [6:1], S [9] (stage 2 fault), PA [47:12].
+    static let parFault: UInt64 = 1 << 0
+    static let parStage2: UInt64 = 1 << 9
+    static let parAddressMask: UInt64 = 0x0000_FFFF_FFFF_F000
+
+    private let savedHCR: UInt64
+    private let savedVTCR: UInt64
+    private let savedVTTBR: UInt64
+    private let savedSCTLR: UInt64
+
+    /// Installs the domain's stage 2 for EL1&0 (nothing runs at EL1 meanwhile).
+    init(vtcr: UInt64, vttbr: UInt64) {
+        savedHCR = arch_read_hcr_el2()
+        savedVTCR = arch_read_vtcr_el2()
+        savedVTTBR = arch_read_vttbr_el2()
+        savedSCTLR = arch_read_sctlr_el1()
+        arch_write_sctlr_el1(Self.sctlrEL1Off)
+        arch_write_vtcr_el2(vtcr)
+        arch_write_vttbr_el2(vttbr)
+        arch_write_hcr_el2(savedHCR | Self.hcrVM | Self.hcrRW)
+        arch_isb()
+    }
+
+    func restore() {
+        arch_write_hcr_el2(savedHCR)
+        arch_write_vttbr_el2(savedVTTBR)
+        arch_write_vtcr_el2(savedVTCR)
+        arch_write_sctlr_el1(savedSCTLR)
+        arch_isb()
+    }
+
+    enum Result: Equatable {
+        case translated(PhysAddr)
+        case stage2Fault(status: UInt8)
+        case otherFault(par: UInt64)
+    }
+
+    func read(_ ipa: IPA) -> Result { decode(arch_at_s12e1r(ipa.raw), offset: ipa.raw & PageSize.offsetMask4K) }
+    func write(_ ipa: IPA) -> Result { decode(arch_at_s12e1w(ipa.raw), offset: ipa.raw & PageSize.offsetMask4K) }
+
+    private func decode(_ par: UInt64, offset: UInt64) -> Result {
+        if par & Self.parFault == 0 { return .translated(PhysAddr(par & Self.parAddressMask | offset)) }
+        if par & Self.parStage2 != 0 { return .stage2Fault(status: UInt8(par >> 1 & 0x3F)) }
+        return .otherFault(par: par)
+    }
+}
