@@ -31,7 +31,7 @@ scenario() {
     while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
     shift
     local log="$LOGS/$name.log"
-    timeout "$TIMEOUT" "$qemu" "${args[@]}" -nographic -semihosting -append "hv.exit=semihosting" \
+    timeout "$TIMEOUT" "$qemu" "${args[@]}" -nographic -semihosting -append "hv.exit=semihosting ${APPEND:-}" \
         -kernel "$IMAGE" </dev/null >"$log" 2>&1
     local rc=$?
     if [ "$rc" = "$want" ]; then check 0 "$name: exit status $rc"
@@ -82,6 +82,10 @@ if noncoherent_dtb "$QEMU" "$LOGS/noncoherent-72.dtb"; then
 else
     check 1 "qemu72-noncoherent-smmu: could not build the non-coherent DTB (dtc)"
 fi
+# An unexpected exception at EL2 is reported (class, ESR/ELR/FAR) and ends the run.
+APPEND=hv.selftest=exception scenario qemu72-exception-report "$QEMU" 2 -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+    'exception: unexpected synchronous from EL2: data abort \(EL2\)' 'ESR_EL2 0x9[67][0-9a-f]{6} +ELR_EL2 0x4008[0-9a-f]+ +FAR_EL2 0x20000000000' \
+    'board: 1 passed, 1 failed'
 # Started at EL1 it must refuse, clearly, and stop on its own.
 scenario qemu72-el1-refusal "$QEMU" 3 -M virt,iommu=smmuv3 -cpu "$CPU" -m "$MEM" -- \
     'refusing to run at EL1'

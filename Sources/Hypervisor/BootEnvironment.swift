@@ -9,6 +9,10 @@ struct BootEnvironment {
     /// QEMU pads a `-dtb` file it was given to a little over 2 MiB.
     static let maximumBlobSize = 64 << 20
     static let semihostingOption: StaticString = "hv.exit=semihosting"
+    /// Makes the image take a data abort on purpose after the banner, so the
+    /// boot test can see the EL2 vectors report it (ESR/ELR/FAR) and power off.
+    static let exceptionSelfTestOption: StaticString = "hv.selftest=exception"
+    nonisolated(unsafe) static var exceptionSelfTest = false
 
     let tree: FlattenedDeviceTree
     let platform: PlatformDescription
@@ -24,6 +28,7 @@ struct BootEnvironment {
             if let uart = platform.console, uart.isPL011 { Console.uartBase = uart.registers.base.raw }
             if let psci = platform.psci { Power.conduit = psci.conduit == .smc ? .smc : .hvc }
             Power.semihostingAllowed = bootargsContain(tree, semihostingOption)
+            exceptionSelfTest = bootargsContain(tree, exceptionSelfTestOption)
             guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
             return BootEnvironment(tree: tree, platform: platform, blob: blob)
         } catch {

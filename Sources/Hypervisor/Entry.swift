@@ -18,6 +18,7 @@ func hvMain(_ dtb: UInt64) {
     Banner.cpu()
     Banner.memory(platform, map)
     Checks.expect(arch_read_currentel() >> 2 & 3 == 2, "running at EL2")
+    if BootEnvironment.exceptionSelfTest { takeDataAbort() }
     Checks.expect(!platform.memoryBanks.isEmpty, "the DTB lists at least one memory bank")
 
     let image = MemoryRange(base: PhysAddr(arch_image_start()), size: arch_image_end() - arch_image_start())!
@@ -67,6 +68,14 @@ private func frameAllocatorKeepsOut(_ frames: inout FrameAllocator, image: Memor
 
 extension MemoryRange {
     func contains(_ address: UInt64) -> Bool { address >= base.raw && address - base.raw < size }
+}
+
+/// A load from beyond the EL2 identity map (it covers 0..1 TiB): a
+/// translation fault at EL2 that the vectors must report.
+private func takeDataAbort() {
+    Console.line("selftest: loading from 0x20000000000, outside the EL2 map")
+    let unmapped = UnsafePointer<UInt64>(bitPattern: UInt(0x200_0000_0000))!
+    Console.hex(unmapped.pointee)
 }
 
 /// Started anywhere but EL2 (Boot/start.S turned on a minimal EL1 map first).
