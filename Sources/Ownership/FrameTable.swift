@@ -28,8 +28,10 @@ public struct FrameTable {
     /// Bytes of metadata per 4 KiB frame (issue 6 bounds it at 16).
     public static let bytesPerFrame = MemoryLayout<FrameEntry>.stride
 
-    /// Validates the banks and lays them out; `allocate` fills in the entries.
-    init(banks input: [MemoryBank]) throws(OwnershipError) {
+    /// Validates the banks, lays them out and initialises one entry per frame,
+    /// in `placement` when given (it must hold `FrameTable.bytesNeeded`), else
+    /// in memory allocated here.
+    init(banks input: [MemoryBank], placement: UnsafeMutableRawPointer? = nil) throws(OwnershipError) {
         var sorted = input
         sorted.sort { $0.base < $1.base }
         var banks: [Bank] = []
@@ -51,7 +53,11 @@ public struct FrameTable {
         }
         self.banks = banks
         self.frameCount = total
-        entries = UnsafeMutablePointer<FrameEntry>.allocate(capacity: max(total, 1))
+        if let placement {
+            entries = placement.bindMemory(to: FrameEntry.self, capacity: max(total, 1))
+        } else {
+            entries = UnsafeMutablePointer<FrameEntry>.allocate(capacity: max(total, 1))
+        }
         for i in 0..<total {
             (entries + i).initialize(to: FrameEntry(state: .hostOwned, typeInfo: .initializer))
         }
@@ -158,13 +164,32 @@ public struct FrameTable {
 /// (pKVM: the host owns all memory at boot) with `type_info` at its initializer.
 public struct FrameTableStorage: ~Copyable {
     public let table: FrameTable
+    /// False when the entries live in memory the caller placed them in.
+    let ownsEntries: Bool
 
     public init(banks: [MemoryBank]) throws(OwnershipError) {
         table = try FrameTable(banks: banks)
+        ownsEntries = true
+    }
+
+    /// The entries go in `memory`, which holds at least `bytesNeeded(for:)`
+    /// bytes, is aligned to 16, and outlives this storage. On the board this is
+    /// a run of frames from the boot frame allocator: the table for all RAM is
+    /// far larger than the boot heap.
+    public init(banks: [MemoryBank], placingEntriesAt memory: UnsafeMutableRawPointer) throws(OwnershipError) {
+        table = try FrameTable(banks: banks, placement: memory)
+        ownsEntries = false
+    }
+
+    /// Bytes of entries the table for `banks` needs (holes cost nothing).
+    public static func bytesNeeded(for banks: [MemoryBank]) -> UInt64 {
+        var frames: UInt64 = 0
+        for bank in banks { frames += bank.frameCount }
+        return frames * UInt64(FrameTable.bytesPerFrame)
     }
 
     deinit {
         table.entries.deinitialize(count: table.frameCount)
-        table.entries.deallocate()
+        if ownsEntries { table.entries.deallocate() }
     }
 }

@@ -29,6 +29,16 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         domains = UnsafeMutablePointer<GuestDomain<P2M>>.allocate(capacity: max(maxDomains, 1))
     }
 
+    /// The same, with the frame table's entries placed in `frameTableMemory`
+    /// (`FrameTableStorage.bytesNeeded(for: banks)` bytes, outliving `self`).
+    public init(banks: [MemoryBank], placingFrameTableAt frameTableMemory: UnsafeMutableRawPointer,
+                maxDomains: Int = 8, cache: Cache) throws(OwnershipError) {
+        storage = try FrameTableStorage(banks: banks, placingEntriesAt: frameTableMemory)
+        self.cache = cache
+        self.maxDomains = maxDomains
+        domains = UnsafeMutablePointer<GuestDomain<P2M>>.allocate(capacity: max(maxDomains, 1))
+    }
+
     deinit {
         domains.deinitialize(count: domainCount)
         domains.deallocate()
