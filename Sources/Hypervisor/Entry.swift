@@ -33,6 +33,7 @@ func hvMain(_ dtb: UInt64) {
     Checks.expect(frameAllocatorKeepsOut(&frames, image: image, blob: boot.blob, reserved: platform),
                   "the frame allocator never hands out the image, the DTB or reserved memory")
 
+    OwnershipScenarios.run(platform: platform, frames: &frames)
     P2MScenarios.run(frames: &frames)
 
     let functions = PCIBus.enumerate(platform)
