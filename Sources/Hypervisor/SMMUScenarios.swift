@@ -74,8 +74,37 @@ enum Board {
         }
         Checks.expect(smmu.checkGlobalErrors().isClean,
                       "SMMU brought up: stream table, queues, invalidate-all + CMD_SYNC, SMMUEN, no GERROR")
+        commandErrorRecovery(&smmu)
         let handle = BoardSMMUHandle(smmu)
         dmaScenario(handle: handle, features: features, edu: edu, sid: sid, platform: platform, frames: &frames)
+    }
+
+    /// Opcode 0x07 is not a command (HARDWARE.md trap 4: QEMU's CFGI_ALL enum
+    /// value, which the SMMU rejects). The queue must stop with CERROR_ILL, the
+    /// driver must report that very command, replace it and carry on.
+    static let illegalOpcode: UInt64 = 0x07
+
+    static func commandErrorRecovery(_ smmu: inout BoardSMMU) {
+        let bad = Command(dw0: illegalOpcode, dw1: 0)
+        var reported = false
+        do throws(CommandQueueError) {
+            try smmu.push(bad)
+            try smmu.sync()
+        } catch {
+            if case .commandRejected(let rejected) = error, rejected.command == bad, rejected.reason == .illegal {
+                reported = true
+                Console.put("smmu: command queue stopped at index ")
+                Console.decimal(UInt64(rejected.index))
+                Console.line(" with CERROR_ILL; the command was replaced by CMD_SYNC")
+            }
+        }
+        var resumed = true
+        do throws(CommandQueueError) {
+            try smmu.push(.cfgiAll())
+            try smmu.sync()
+        } catch { resumed = false }
+        Checks.expect(reported && resumed && smmu.checkGlobalErrors().isClean,
+                      "SMMU command queue: an illegal command is reported (CERROR_ILL), replaced, and the queue resumes")
     }
 
     static func printFeatures(_ f: SMMUFeatures) {
