@@ -36,16 +36,12 @@ enum Banner {
     static func memory(_ platform: PlatformDescription, _ map: EL2Map.Summary) {
         for bank in platform.memoryBanks {
             Console.put("memory: ")
-            Console.hex(bank.base.raw)
-            Console.put(" + ")
-            Console.hex(bank.size)
+            Console.range(bank.base.raw, bank.size)
             Console.line("")
         }
         for r in platform.reservedRanges {
             Console.put("reserved: ")
-            Console.hex(r.base.raw)
-            Console.put(" + ")
-            Console.hex(r.size)
+            Console.range(r.base.raw, r.size)
             Console.line("")
         }
         if let uart = platform.console {
@@ -68,13 +64,9 @@ enum Banner {
 
     static func frames(_ frames: FrameAllocator, image: MemoryRange, blob: MemoryRange) {
         Console.put("image: ")
-        Console.hex(image.base.raw)
-        Console.put(" + ")
-        Console.hex(image.size)
+        Console.range(image.base.raw, image.size)
         Console.put(", dtb: ")
-        Console.hex(blob.base.raw)
-        Console.put(" + ")
-        Console.hex(blob.size)
+        Console.range(blob.base.raw, blob.size)
         Console.put(", free frames: ")
         Console.decimal(frames.freeFrameCount)
         Console.line("")

@@ -47,6 +47,13 @@ enum Console {
         }
     }
 
+    /// `base + size`, both in hex: how every address range is printed.
+    static func range(_ base: UInt64, _ size: UInt64) {
+        hex(base)
+        put(" + ")
+        hex(size)
+    }
+
     static func decimal(_ value: UInt64) {
         var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 digits is enough for UInt64
         var v = value

@@ -20,18 +20,14 @@ enum PCIBus {
             return []
         }
         Console.put("pcie: ECAM ")
-        Console.hex(bridge.ecam.base.raw)
-        Console.put(" + ")
-        Console.hex(bridge.ecam.size)
+        Console.range(bridge.ecam.base.raw, bridge.ecam.size)
         Console.put(", buses ")
         Console.decimal(UInt64(bridge.firstBus))
         Console.put("-")
         Console.decimal(UInt64(bridge.lastBus))
         if let window = bridge.memory32Window {
             Console.put(", 32-bit window ")
-            Console.hex(window.cpuAddress.raw)
-            Console.put(" + ")
-            Console.hex(window.size)
+            Console.range(window.cpuAddress.raw, window.size)
         }
         Console.line("")
         var devices: [PCIDevice] = []

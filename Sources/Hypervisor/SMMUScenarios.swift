@@ -34,9 +34,7 @@ enum Board {
             return
         }
         Console.put("smmu: arm,smmu-v3 at ")
-        Console.hex(description.registers.base.raw)
-        Console.put(" + ")
-        Console.hex(description.registers.size)
+        Console.range(description.registers.base.raw, description.registers.size)
         Console.line(description.isCoherent ? ", dma-coherent" : ", not dma-coherent")
 
         let registers = MMIORegisterBlock(base: description.registers.base.raw)
