@@ -49,4 +49,13 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     }
 
     public var holdsNothing: Bool { held.isEmpty }
+
+    /// `FlushBatch.absorb`: a failed commit's references (and any dead frames
+    /// not yet returned) move to the batch that will retry it.
+    public mutating func takeHeld(from other: inout FrameReferenceReleaser) {
+        held.append(contentsOf: other.held)
+        other.held.removeAll(keepingCapacity: true)
+        dead.append(contentsOf: other.dead)
+        other.dead.removeAll(keepingCapacity: true)
+    }
 }

@@ -26,13 +26,13 @@ extension PageOwnership where P2M: ~Copyable {
         do {
             try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch)
         } catch {
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
         frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
         let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
         precondition(exchanged, "host-owned frame changed under the domain page lock")
-        domains[di].p2m.commit(&batch)
+        commit(&batch, domain: di)
     }
 
     /// Xen's `guest_remove_page` (decrease_reservation): the domain gives up
@@ -57,7 +57,7 @@ extension PageOwnership where P2M: ~Copyable {
             try domains[di].p2m.unmap(gfn, flushing: &batch)
         } catch {
             locks.release(.domainPages)
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
         frames.updateState(at: index) { (s: FrameState) -> FrameState in
@@ -91,12 +91,12 @@ extension PageOwnership where P2M: ~Copyable {
         do {
             try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch)
         } catch {
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
         let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
         precondition(exchanged, "host-owned frame changed under the domain page lock")
-        domains[di].p2m.commit(&batch)
+        commit(&batch, domain: di)
     }
 
     /// Ends a `hostShareWithGuest`: unmapped and flushed before the host has
@@ -116,10 +116,10 @@ extension PageOwnership where P2M: ~Copyable {
         do {
             try domains[di].p2m.unmap(gfn, flushing: &batch)
         } catch {
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
-        domains[di].p2m.commit(&batch)
+        commit(&batch, domain: di)
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         var n = cleanOnRelease(mfn, frames.state(at: index))

@@ -36,7 +36,7 @@ final class Stage1MirrorTests: XCTestCase {
         try p2m.map(GFN(0x200), to: MFN(0x9050), count: 1, as: .mmioDirectDevice, flushing: &batch)
         try p2m.map(GFN(0x300), to: ram.adding(0x100), count: 1, as: .ramRO, flushing: &batch)
         try p2m.map(GFN(0x400), to: ram.adding(0x200), count: 1, as: .grantMapRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
 
         XCTAssertEqual(mirror.lookup(IOVA(0x10_5000))?.frame, ram.adding(5))
         XCTAssertNil(mirror.lookup(IOVA(0x20_0000)), "MMIO is never mirrored")
@@ -50,7 +50,7 @@ final class Stage1MirrorTests: XCTestCase {
 
         let mark = h.fake.consumedCommands.count
         try p2m.unmap(GFN(0x100), count: 16, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         // One range TLBI (16 pages = NUM 0, SCALE 4) on the mirror's ASID and exactly one CMD_SYNC.
         XCTAssertEqual(h.commands(since: mark),
                        [.tlbiNHVA(asid: 1, va: IOVA(0x10_0000), range: TLBIRange(num: 0, scale: 4)), .sync()])
@@ -70,11 +70,11 @@ final class Stage1MirrorTests: XCTestCase {
         let mirror = p2m.observer
         var batch = FlushBatch(releaser: CheckingReleaser {})
         try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: true).0, .ok(ram.address))
         try p2m.changeType(GFN(0x100), count: 1, from: .ramRW, to: .ramRO, flushing: &batch)
         let mark = h.fake.consumedCommands.count
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.commands(since: mark), [.tlbiNHVA(asid: 1, va: IOVA(0x10_0000)), .sync()])
         XCTAssertEqual(mirror.lookup(IOVA(0x10_0000))?.writable, false)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: true).0, .fault(.permission))
@@ -87,14 +87,14 @@ final class Stage1MirrorTests: XCTestCase {
         var batch = FlushBatch(releaser: CheckingReleaser {})
         // 2 MiB aligned on both sides: a level-2 block in the P2M and in the mirror.
         try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(mirror.table.lookup(0x201, memory: h.memory)?.level, 2)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: false).0, .ok(PhysAddr(0x5020_1000)))
         let syncs = h.handle.smmu.commandQueue.syncsIssued
         try p2m.unmap(GFN(0x201), count: 1, flushing: &batch)
         // Splitting the mirror's block was break-before-make: invalidated and synced at once.
         XCTAssertEqual(h.handle.smmu.commandQueue.syncsIssued, syncs + 2)  // the P2M's own split, then the mirror's
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(mirror.table.lookup(0x202, memory: h.memory)?.level, 3)
         XCTAssertNil(mirror.lookup(IOVA(0x20_1000)))
         XCTAssertEqual(mirror.lookup(IOVA(0x20_2000))?.frame, MFN(0x50202))
@@ -108,10 +108,10 @@ final class Stage1MirrorTests: XCTestCase {
         var p2m = try makeP2M(&h)
         var batch = FlushBatch(releaser: CheckingReleaser {})
         try p2m.map(GFN(0x1000), to: ram, count: 1024, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         let mark = h.fake.consumedCommands.count
         try p2m.unmap(GFN(0x1000), count: 1024, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.commands(since: mark), [.tlbiNHASID(asid: 1), .sync()])
     }
 
@@ -125,7 +125,7 @@ final class Stage1MirrorTests: XCTestCase {
         }
         XCTAssertNil(p2m.lookup(GFN(0x100)))
         XCTAssertNil(mirror.lookup(IOVA(0x10_0000)))
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
     }
 
     func testNonCoherentMirrorIsCleanedBeforeTheSMMUWalksIt() throws {
@@ -134,10 +134,10 @@ final class Stage1MirrorTests: XCTestCase {
         var batch = FlushBatch(releaser: CheckingReleaser {})
         try p2m.map(GFN(0x100), to: ram, count: 3, as: .ramRW, flushing: &batch)
         try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_2000, write: true).0, .ok(ram.adding(2).address))
         try p2m.unmap(GFN(0x201), count: 1, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_2000, write: true).0, .ok(PhysAddr(0x5020_2000)))
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: true).0, .fault(.translation))
         XCTAssertEqual(h.memory.staleDeviceReads, [])
