@@ -520,3 +520,132 @@ final class P2MBarrierTests: XCTestCase {
         p2m.commit(&batch)
     }
 }
+
+/// DESIGN.md rule 1 / seed 000 when the IOMMU side fails: an invalidation the
+/// IOMMU did not confirm releases nothing, and a later commit retries it.
+final class P2MIOMMUFailureTests: XCTestCase {
+    func testCommitKeepsEverythingUntilTheIOMMUConfirms() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        // 16 foreign pages in leaf and level-2 tables of their own: unmapping them
+        // holds 16 references and unlinks both emptied tables.
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7001), count: 16, as: .mapForeignRW, flushing: &batch)
+        try p2m.commit(&batch)
+        let freeBefore = p2m.pool.availableTablePages
+        try p2m.unmap(GFN(raw: 0x1000), count: 16, flushing: &batch)
+        XCTAssertEqual(batch.heldReferences, 16)
+        XCTAssertEqual(batch.unlinkedTablePages, 2)
+        rig.log.events.removeAll()
+        rig.log.failingIOMMUSyncs = 1
+        do {
+            try p2m.commit(&batch)
+            XCTFail("a lost IOMMU completion must fail the commit")
+        } catch {
+            XCTAssertEqual(error, .iommuNotSynchronized(.completionTimeout, heldReferences: 16, tablePages: 2))
+        }
+        XCTAssertFalse(rig.log.events.contains(.release), "no reference released")
+        XCTAssertFalse(rig.log.events.contains { if case .free = $0 { true } else { false } }, "no table page freed")
+        XCTAssertEqual(batch.releaser.released.count, 0)
+        XCTAssertEqual(batch.heldReferences, 16)
+        XCTAssertEqual(batch.unlinkedTablePages, 2)
+        XCTAssertEqual(batch.pendingPages, 16, "the range stays owed for the retry")
+        XCTAssertEqual(p2m.pool.availableTablePages, freeBefore)
+
+        // The IOMMU recovered: the retry invalidates the same range again, then releases.
+        rig.log.events.removeAll()
+        let stats = try p2m.commit(&batch)
+        XCTAssertEqual(rig.log.events.prefix(4), [.tlbiRange(vmid: 1, page: 0x1000, pages: 16),
+                                                 .iommuRange(vmid: 1, page: 0x1000, pages: 16), .tlbSync, .iommuSync])
+        XCTAssertEqual(rig.log.events[4], .release)
+        XCTAssertEqual(stats.referencesReleased, 16)
+        XCTAssertEqual(stats.tablePagesFreed, 2)
+        XCTAssertTrue(batch.isEmpty)
+        XCTAssertEqual(p2m.pool.availableTablePages, freeBefore + 2)
+        rig.checker.assertClean()
+    }
+
+    func testUnconfirmedBreakBeforeMakeStaysOwedInTheBatch() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4200), count: 512, as: .mapForeignRW, flushing: &batch)
+        try p2m.commit(&batch)
+        // Unmapping one page splits the block: break-before-make, whose IOMMU wait fails.
+        rig.log.failingIOMMUSyncs = 1
+        try p2m.unmap(GFN(raw: 0x205), count: 1, flushing: &batch)
+        XCTAssertEqual(p2m.breakBeforeMakeInvalidations, 1)
+        XCTAssertTrue(batch.ranges.overlaps(0x200, frames: 512), "the whole split block is owed")
+        XCTAssertGreaterThanOrEqual(batch.pendingPages, 512)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x206))?.mfn, MFN(raw: 0x4206))
+        let stats = try p2m.commit(&batch)
+        XCTAssertEqual(stats.referencesReleased, 1)
+        XCTAssertGreaterThanOrEqual(stats.pagesInvalidated, 512)
+        rig.checker.assertClean()
+    }
+
+    func testMapOverAnUnconfirmedInvalidationIsRefusedWithoutChange() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x5000), count: 1, as: .ramRW, flushing: &batch)
+        try p2m.commit(&batch)
+        try p2m.unmap(GFN(raw: 0x300), count: 1, flushing: &batch)
+        // Mapping there again must first complete the pending invalidation; the IOMMU fails it.
+        rig.log.failingIOMMUSyncs = 1
+        let words = rig.memory.words, events = mirror.events.count
+        do {
+            try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x6000), count: 1, as: .ramRW, flushing: &batch)
+            XCTFail("expected a refusal")
+        } catch {
+            XCTAssertEqual(error, .iommuNotSynchronized(.completionTimeout))
+        }
+        XCTAssertTrue(rig.memory.words == words, "nothing written")
+        XCTAssertEqual(mirror.events.count, events)
+        XCTAssertNil(p2m.lookup(GFN(raw: 0x300)))
+        XCTAssertEqual(batch.pendingPages, 1, "still owed")
+        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x6000), count: 1, as: .ramRW, flushing: &batch)
+        try p2m.commit(&batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x300))?.mfn, MFN(raw: 0x6000))
+        rig.checker.assertClean()
+    }
+}
+
+/// What the change observer is told: the planned change before any write, the
+/// effective access with every change.
+final class P2MChangeStreamTests: XCTestCase {
+    func testPrepareIsToldThePlannedChange() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log))
+        try p2m.map(GFN(raw: 0x40000), to: MFN(raw: 0x100000), count: 0x40000, as: .ramRW, access: .readWrite,
+                    policy: .replace, flushing: &batch)
+        try p2m.changeType(GFN(raw: 0x40000), count: 16, from: .ramRW, to: .ramRO, access: .read, flushing: &batch)
+        try p2m.unmap(GFN(raw: 0x40000), count: 16, flushing: &batch)
+        XCTAssertEqual(mirror.planned, [
+            .map(GFN(raw: 0x40000), MFN(raw: 0x100000), count: 0x40000, type: .ramRW, access: .readWrite, replacing: true),
+            .changeType(GFN(raw: 0x40000), count: 16, from: .ramRW, to: .ramRO, access: .read),
+            .unmap(GFN(raw: 0x40000), count: 16),
+        ])
+        XCTAssertEqual(mirror.planned[1].range.gfn, GFN(raw: 0x40000))
+        XCTAssertEqual(mirror.planned[1].range.count, 16)
+        try p2m.commit(&batch)
+    }
+
+    func testTypeChangeCarriesTheAccessRestriction() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log))
+        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x5000), count: 4, as: .ramRW, access: .read, flushing: &batch)
+        try p2m.changeType(GFN(raw: 0x100), count: 4, from: .ramRW, to: .ramRO, access: .read, flushing: &batch)
+        try p2m.changeType(GFN(raw: 0x100), count: 4, from: .ramRO, to: .ramRW, access: .read, flushing: &batch)
+        XCTAssertEqual(mirror.events.last,
+                       .typeChanged(GFN(raw: 0x100), MFN(raw: 0x5000), count: 4, from: .ramRO, to: .ramRW, access: .read))
+        try p2m.commit(&batch)
+    }
+}
