@@ -57,6 +57,9 @@ final class FakeSMMU: RegisterBlock {
     var cr0AckStuck = false
     /// The command queue is not consumed at all (a lost CMD_SYNC).
     var consumptionStalled = false
+    /// Every TLBI is refused with CERROR_ILL (a command queue error that the
+    /// driver's whole-scope fallback cannot get past either).
+    var rejectInvalidations = false
 
     // Observations
     var registerWrites: [(Int, UInt64)] = []
@@ -194,6 +197,9 @@ final class FakeSMMU: RegisterBlock {
         let sid = UInt32(c.dw0 >> 32)
         let vmid = UInt16(truncatingIfNeeded: c.dw0 >> 32)
         let asid = UInt16(truncatingIfNeeded: c.dw0 >> 48)
+        let tlbis: [Command.Opcode] = [.tlbiNHAll, .tlbiNHASID, .tlbiNHVA, .tlbiEL2All, .tlbiS12VMAll, .tlbiS2IPA,
+                                       .tlbiNSNHAll]
+        if rejectInvalidations, let op = Command.Opcode(rawValue: c.opcode), tlbis.contains(op) { return false }
         switch Command.Opcode(rawValue: c.opcode) {
         case .prefetchConfig: return true
         case .cfgiSTE:
