@@ -30,7 +30,8 @@ public struct GuestDomain<P2M: GuestPhysmap & ~Copyable>: ~Copyable {
 
     /// A flush of this domain's P2M failed and has not been completed since:
     /// some frames stay held and some GFNs may still be cached by the IOMMU.
-    public var owesFlush: Bool { !owed.isEmpty }
+    /// (Or frames freed by a completed one wait to go back to the host.)
+    public var owesFlush: Bool { !owed.isEmpty || !owed.releaser.dead.isEmpty }
     /// References kept until the owed flush completes.
     public var referencesHeldForFlush: UInt64 { owed.heldReferences }
 

@@ -107,7 +107,9 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// whose last reference went to the host.
     ///
     /// What an earlier commit of the domain could not finish is taken over
-    /// and retried first. If the IOMMU does not confirm this one either, the
+    /// and retried with it whenever this batch has something to flush (an
+    /// empty batch touches no TLB, so it is not made to; `retryFlush` is the
+    /// explicit retry). If the IOMMU does not confirm this one either, the
     /// whole of it is kept in the domain (`owesFlush`): no held reference
     /// drops, so no frame whose old translation may still be cached goes back
     /// to the host (seed 000). The operation that recorded the batch has
@@ -116,9 +118,9 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// Dead frames go back to the host only where the domain page lock may be
     /// taken; a caller already holding it leaves them with the domain for its
     /// next commit.
-    mutating func commit(_ batch: inout OwnershipFlushBatch, domain di: Int) {
+    mutating func commit(_ batch: inout OwnershipFlushBatch, domain di: Int, retryingOwed: Bool = false) {
         let mayReturn = locks.mayAcquire(.domainPages)
-        if mayReturn && (!domains[di].owed.isEmpty || !domains[di].owed.releaser.dead.isEmpty) {
+        if (retryingOwed || !batch.isEmpty) && domains[di].owesFlush {
             var owed = newBatch()
             swap(&owed, &domains[di].owed)
             domains[di].p2m.merge(&owed, into: &batch)
@@ -147,7 +149,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         var batch = newBatch()
-        commit(&batch, domain: di)
+        commit(&batch, domain: di, retryingOwed: true)
         return !domains[di].owesFlush
     }
 

@@ -160,6 +160,10 @@ struct FakeReleaser: PageReferenceReleaser {
     var held: [(MFN, UInt64)] = []
     var released: [(MFN, UInt64)] = []
     mutating func hold(_ mfn: MFN, count: UInt64) { held.append((mfn, count)) }
+    mutating func takeHeld(from other: inout FakeReleaser) {
+        held += other.held
+        other.held.removeAll()
+    }
     mutating func releaseHeld() {
         log?.events.append(.release)
         checker?.released()
