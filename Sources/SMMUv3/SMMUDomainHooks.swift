@@ -56,6 +56,7 @@ public final class SMMUDomainHooks<R: RegisterBlock, M: PhysicalMemory, C: Cache
     public func invalidateAll(vmid: UInt16) {
         if let mirror { mirror.invalidateAll(vmid: vmid) } else { stage2.invalidateAll(vmid: vmid) }
     }
+    public var hasPendingInvalidations: Bool { mirror?.hasPendingInvalidations ?? false }
     public func synchronize() throws(IOMMUSyncError) {
         if let mirror { try mirror.synchronize() } else { try stage2.synchronize() }
     }

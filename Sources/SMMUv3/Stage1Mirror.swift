@@ -252,6 +252,10 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         unlinkedTablePages = 0
     }
 
+    /// Ranges or unlinked table pages wait for a completed CMD_SYNC: the P2M's
+    /// commit must wait through `synchronize` even when its batch is empty.
+    public var hasPendingInvalidations: Bool { pendingCount > 0 || pendingWholeASID || unlinkedTablePages > 0 }
+
     func recordPending(_ first: UInt64, count: UInt64) {
         if pendingWholeASID || count == 0 { return }
         let end = first &+ count

@@ -21,10 +21,11 @@ import AArch64
 /// `NoChangeObserver`; `NoHeldReferences` for batches):
 /// - `Listener: P2MEntryListener`: every leaf run that leaves the P2M (Xen's
 ///   `p2m_put_l3_page`); it may hand references to `batch.holdReference`.
-/// - `Observer: P2MChangeObserver`: the change stream (prepare, then apply) for a
-///   stage-1 IOMMU mirror.
+/// - `Observer: P2MChangeObserver`: the change stream for a stage-1 IOMMU mirror:
+///   `prepare(P2MPlannedChange)` before anything is written, then `apply(P2MChange)`.
 /// - `IOMMU: IOMMUInvalidator`: gets the same GFN ranges as the CPU at commit and at
-///   break-before-make, then a completion wait.
+///   break-before-make, then a completion wait, which may fail (`IOMMUSyncError`):
+///   `commit` then throws `P2MFlushError` and the batch keeps everything it owes.
 /// - `FlushBatch<Releaser>`: references held until invalidation completed;
 ///   `batch.removedMappings` tells a caller that a page it frees itself must wait
 ///   for `commit` (XSA-346).
@@ -312,6 +313,8 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
                 }
             }
             tlb.synchronize()
+            try iommu.synchronize()
+        } else if iommu.hasPendingInvalidations {
             try iommu.synchronize()
         }
         batch.ranges.removeAll()

@@ -137,6 +137,15 @@ public protocol IOMMUInvalidator {
     /// an implementation may forget what it queued (but must keep anything of its
     /// own, such as a mirror's unlinked table pages, until a wait succeeds).
     mutating func synchronize() throws(IOMMUSyncError)
+    /// Whether this IOMMU owes invalidations of its own that no P2M range covers
+    /// (a mirror's break-before-make whose wait failed, table pages it unlinked):
+    /// `commit` then waits through `synchronize` even for a batch without ranges,
+    /// so it never releases while such a wait is outstanding. Defaults to false.
+    var hasPendingInvalidations: Bool { get }
+}
+
+extension IOMMUInvalidator {
+    public var hasPendingInvalidations: Bool { false }
 }
 
 public struct NoIOMMU: IOMMUInvalidator {

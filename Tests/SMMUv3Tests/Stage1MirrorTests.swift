@@ -188,6 +188,42 @@ final class Stage1MirrorTests: XCTestCase {
         XCTAssertNil(h.handle.invalidationFailure)
     }
 
+    /// The P2M's own break-before-make completed (so its batch records no
+    /// range), but the mirror's, made afterwards while applying the change, lost
+    /// its CMD_SYNC: the commit must still wait for the mirror and release the
+    /// replaced frame's reference only once that wait succeeds.
+    func testMirrorBreakBeforeMakeLostSyncHoldsTheCommit() throws {
+        var h = try HookHarness(.qemu72, configuration: SMMUConfiguration(pollLimit: 100))
+        var p2m = try makeP2M(&h)
+        let mirror = p2m.observer
+        let releaser = CheckingReleaser {}
+        var batch = FlushBatch(releaser: releaser)
+        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
+        try p2m.commit(&batch)
+        _ = h.fake.dma(stream: 0x10, iova: 0x20_5000, write: false)  // cached: IOVA 0x205 -> 0x50205
+        // The P2M's split (break-before-make of the block; the new leaf is written
+        // into the fresh table before it is linked) waits once and completes; the
+        // mirror's split, next, does not.
+        h.fake.syncsBeforeStall = 1
+        try p2m.map(GFN(0x205), to: MFN(0x60000), count: 1, as: .ramRW, policy: .replace, flushing: &batch)
+        XCTAssertTrue(h.fake.consumptionStalled)
+        XCTAssertFalse(batch.needsInvalidation, "the P2M's own invalidations completed")
+        XCTAssertEqual(batch.heldReferences, 1)
+        XCTAssertTrue(mirror.hasPendingInvalidations)
+        XCTAssertThrowsError(try p2m.commit(&batch)) {
+            XCTAssertEqual($0 as? P2MFlushError, .iommuNotSynchronized(.completionTimeout, heldReferences: 1, tablePages: 0))
+        }
+        XCTAssertEqual(releaser.log.releases, 0, "released while the SMMU may still translate to the old frame")
+
+        h.fake.consumptionStalled = false
+        try p2m.commit(&batch)
+        XCTAssertEqual(releaser.log.releases, 1)
+        XCTAssertFalse(mirror.hasPendingInvalidations)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_5000, write: false).0, .ok(PhysAddr(0x6000_0000)))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_6000, write: false).0, .ok(PhysAddr(0x5020_6000)))
+        _ = h.handle.takeInvalidationFailure()
+    }
+
     /// A type change keeps the access restriction the P2M entry carries: a page
     /// the P2M maps read-only for everyone (access `.read`) never becomes a
     /// writable IOMMU mapping, whatever its type says.

@@ -60,6 +60,8 @@ final class FakeSMMU: RegisterBlock {
     /// Every TLBI is refused with CERROR_ILL (a command queue error that the
     /// driver's whole-scope fallback cannot get past either).
     var rejectInvalidations = false
+    /// Consume this many more CMD_SYNCs, then stall (a CMD_SYNC lost mid-operation).
+    var syncsBeforeStall: Int?
 
     // Observations
     var registerWrites: [(Int, UInt64)] = []
@@ -181,6 +183,14 @@ final class FakeSMMU: RegisterBlock {
         while !prod.isEmpty(consumer: cons) {
             let slot = base + UInt64(cons.index) * Command.bytes
             let command = Command(dw0: load(slot), dw1: load(slot + 8))
+            if command.opcode == Command.Opcode.sync.rawValue, let left = syncsBeforeStall {
+                if left == 0 {
+                    consumptionStalled = true
+                    syncsBeforeStall = nil
+                    return
+                }
+                syncsBeforeStall = left - 1
+            }
             if !execute(command) {
                 cmdqCons = cons.position | UInt32(CommandConsumerError.illegal.rawValue) << CommandConsumerError.shift
                 gerror ^= GERROR.commandQueueError
