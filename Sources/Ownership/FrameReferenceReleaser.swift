@@ -42,7 +42,9 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
                     n.references -= 1
                     return n
                 }
-                if now.references == 0 && !now.isAllocated { dead.append(mfn) }
+                // A host frame's held reference only kept it from being handed
+                // on; dropping it frees nothing.
+                if now.references == 0 && !now.isAllocated && now.owner != .host { dead.append(mfn) }
             }
         }
         held.removeAll(keepingCapacity: true)

@@ -101,6 +101,9 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Ends a `hostShareWithGuest`: unmapped and flushed before the host has
     /// the frame alone again, and cleaned if a non-coherent device could reach it.
+    /// The unmap holds a reference on the frame until its flush completed: if
+    /// the IOMMU does not confirm it, the frame stays held with the domain's
+    /// owed flush and cannot be handed on (`EBUSY(.flushPending)`) until then.
     public mutating func hostUnshareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
         let di = try domainIndex(domain)
         let index = try requireIndex(mfn)
@@ -112,13 +115,16 @@ extension PageOwnership where P2M: ~Copyable {
         let s = frames.state(at: index)
         guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
         guard s.borrower == .guest(domain) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+        try takeReference(index, mfn)
         var batch = newBatch()
         do {
             try domains[di].p2m.unmap(gfn, flushing: &batch)
         } catch {
+            dropReferenceTaken(index)
             commit(&batch, domain: di)
             throw error
         }
+        batch.holdReference(mfn)
         commit(&batch, domain: di)
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }

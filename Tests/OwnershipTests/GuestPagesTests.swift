@@ -103,6 +103,26 @@ final class GuestPagesTests: XCTestCase {
         XCTAssertEqual(w.o.withDomain(d1) { (d: borrowing GuestDomain<TestP2M>) in d.owesFlush }, false)
     }
 
+    /// A frame the host lent to a guest comes back after the unmap, but while
+    /// the IOMMU has not confirmed that unmap's flush it cannot be handed on.
+    func testHostUnshareWhoseFlushFailedCannotBeHandedOn() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1))
+        w.addDomain(DomainConfig(id: d2))
+        let f = bank0.adding(3)
+        try w.o.hostShareWithGuest(f, with: d1, at: GFN(raw: 4))
+        w.log.failingIOMMUSyncs = 1
+        try w.o.hostUnshareWithGuest(f, with: d1, at: GFN(raw: 4))
+        XCTAssertNil(w.lookup(d1, GFN(raw: 4)))
+        XCTAssertEqual(w.o.state(of: f), FrameState(owner: .host, hostState: .owned, references: 1))
+        expectRefusal(.EBUSY(.flushPending(f)), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostDonateToGuest(f, to: self.d2, at: GFN(raw: 1))
+        }
+        XCTAssertTrue(try w.o.retryFlush(d1))
+        XCTAssertEqual(w.o.state(of: f), .hostOwned)
+        try w.o.hostDonateToGuest(f, to: d2, at: GFN(raw: 1))
+    }
+
     func testGuestShareWithHostIsSharedBorrowed() throws {
         var w = World()
         w.addDomain(DomainConfig(id: d1))
