@@ -178,10 +178,10 @@ private func runP2MFlushThroughSMMU() {
                                       tlb: SMMUBenchTLB(), iommu: hooks, listener: NoEntryListener(), observer: hooks)
                     var batch = FlushBatch(releaser: NoHeldReferences())
                     try p2m.map(GFN(raw: 0x40000), to: MFN(raw: 0x40000), count: pages, as: .ramRW, flushing: &batch)
-                    p2m.commit(&batch)
+                    guard (try? p2m.commit(&batch)) != nil else { return print("commit failed: the SMMU did not confirm") }
                     let commandsBefore = registers.consumed, syncsBefore = registers.syncs
                     try p2m.unmap(GFN(raw: 0x40000), count: pages, flushing: &batch)
-                    p2m.commit(&batch)
+                    guard (try? p2m.commit(&batch)) != nil else { return print("commit failed: the SMMU did not confirm") }
                     let commands = registers.consumed - commandsBefore
                     let syncs = registers.syncs - syncsBefore
                     func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }

@@ -42,11 +42,22 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
                     n.references -= 1
                     return n
                 }
-                if now.references == 0 && !now.isAllocated { dead.append(mfn) }
+                // A host frame's held reference only kept it from being handed
+                // on; dropping it frees nothing.
+                if now.references == 0 && !now.isAllocated && now.owner != .host { dead.append(mfn) }
             }
         }
         held.removeAll(keepingCapacity: true)
     }
 
     public var holdsNothing: Bool { held.isEmpty }
+
+    /// `FlushBatch.absorb`: a failed commit's references (and any dead frames
+    /// not yet returned) move to the batch that will retry it.
+    public mutating func takeHeld(from other: inout FrameReferenceReleaser) {
+        held.append(contentsOf: other.held)
+        other.held.removeAll(keepingCapacity: true)
+        dead.append(contentsOf: other.dead)
+        other.dead.removeAll(keepingCapacity: true)
+    }
 }

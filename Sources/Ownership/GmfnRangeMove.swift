@@ -98,7 +98,7 @@ extension PageOwnership where P2M: ~Copyable {
             }
         } catch {
             dropReferenceTaken(index)
-            domains[di].p2m.commit(&now)
+            commit(&now, domain: di)
             throw error
         }
         do {

@@ -49,7 +49,7 @@ extension PageOwnership where P2M: ~Copyable {
             try domains[di].p2m.map(gfn, to: frame, as: readOnly ? .grantMapRO : .grantMapRW, flushing: &batch)
         } catch {
             dropReferenceTaken(index)
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
         if needsIOMMU {
@@ -68,7 +68,7 @@ extension PageOwnership where P2M: ~Copyable {
                 } catch {
                     preconditionFailure("unmapping a 4 KiB leaf needs no table page")
                 }
-                domains[di].p2m.commit(&batch)
+                commit(&batch, domain: di)
                 throw error
             }
             if slot.found {
@@ -80,7 +80,7 @@ extension PageOwnership where P2M: ~Copyable {
             }
         }
         if nonCoherent { markFlushRequired(index) }
-        domains[di].p2m.commit(&batch)
+        commit(&batch, domain: di)
     }
 
     /// Removes the grant mapping at `gfn` of `domain`, and the frame's 1:1

@@ -16,11 +16,24 @@ public struct GuestDomain<P2M: GuestPhysmap & ~Copyable>: ~Copyable {
     public internal(set) var grantStatusFrames: [MFN] = []
     /// Granted frames mapped 1:1 for the IOMMU, sorted by frame.
     public internal(set) var iommuGrantMappings: [IOMMUGrantMapping] = []
+    /// What a commit on this domain's P2M could not finish because the IOMMU
+    /// did not confirm its invalidation (`P2MFlushError`): ranges to invalidate
+    /// again, references and table pages that stay held until then (seed 000).
+    /// The domain's next commit takes it over and retries.
+    var owed: OwnershipFlushBatch
 
-    init(config: DomainConfig, p2m: consuming P2M) {
+    init(config: DomainConfig, p2m: consuming P2M, owed: consuming OwnershipFlushBatch) {
         self.config = config
         self.p2m = p2m
+        self.owed = owed
     }
+
+    /// A flush of this domain's P2M failed and has not been completed since:
+    /// some frames stay held and some GFNs may still be cached by the IOMMU.
+    /// (Or frames freed by a completed one wait to go back to the host.)
+    public var owesFlush: Bool { !owed.isEmpty || !owed.releaser.dead.isEmpty }
+    /// References kept until the owed flush completes.
+    public var referencesHeldForFlush: UInt64 { owed.heldReferences }
 
     public var id: DomainID { config.id }
 

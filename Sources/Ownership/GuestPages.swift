@@ -26,13 +26,13 @@ extension PageOwnership where P2M: ~Copyable {
         do {
             try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch)
         } catch {
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
         frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
         let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
         precondition(exchanged, "host-owned frame changed under the domain page lock")
-        domains[di].p2m.commit(&batch)
+        commit(&batch, domain: di)
     }
 
     /// Xen's `guest_remove_page` (decrease_reservation): the domain gives up
@@ -57,7 +57,7 @@ extension PageOwnership where P2M: ~Copyable {
             try domains[di].p2m.unmap(gfn, flushing: &batch)
         } catch {
             locks.release(.domainPages)
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
         frames.updateState(at: index) { (s: FrameState) -> FrameState in
@@ -91,16 +91,19 @@ extension PageOwnership where P2M: ~Copyable {
         do {
             try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch)
         } catch {
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
         let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
         precondition(exchanged, "host-owned frame changed under the domain page lock")
-        domains[di].p2m.commit(&batch)
+        commit(&batch, domain: di)
     }
 
     /// Ends a `hostShareWithGuest`: unmapped and flushed before the host has
     /// the frame alone again, and cleaned if a non-coherent device could reach it.
+    /// The unmap holds a reference on the frame until its flush completed: if
+    /// the IOMMU does not confirm it, the frame stays held with the domain's
+    /// owed flush and cannot be handed on (`EBUSY(.flushPending)`) until then.
     public mutating func hostUnshareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
         let di = try domainIndex(domain)
         let index = try requireIndex(mfn)
@@ -112,14 +115,17 @@ extension PageOwnership where P2M: ~Copyable {
         let s = frames.state(at: index)
         guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
         guard s.borrower == .guest(domain) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+        try takeReference(index, mfn)
         var batch = newBatch()
         do {
             try domains[di].p2m.unmap(gfn, flushing: &batch)
         } catch {
-            domains[di].p2m.commit(&batch)
+            dropReferenceTaken(index)
+            commit(&batch, domain: di)
             throw error
         }
-        domains[di].p2m.commit(&batch)
+        batch.holdReference(mfn)
+        commit(&batch, domain: di)
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         var n = cleanOnRelease(mfn, frames.state(at: index))

@@ -29,8 +29,12 @@ public protocol GuestPhysmap: ~Copyable {
     mutating func retype(_ gfn: GFN, from: P2MType, to: P2MType,
                          flushing batch: inout OwnershipFlushBatch) throws(OwnershipError)
     /// CPU and IOMMU invalidation of the batch's ranges, completion, then its
-    /// held references drop and its table pages are freed.
-    mutating func commit(_ batch: inout OwnershipFlushBatch)
+    /// held references drop and its table pages are freed. If the IOMMU does
+    /// not confirm completion it throws and the batch keeps all of it.
+    mutating func commit(_ batch: inout OwnershipFlushBatch) throws(P2MFlushError)
+    /// Moves everything `other` owes into `batch` (`FlushBatch.absorb` over
+    /// this P2M's memory), leaving `other` empty.
+    func merge(_ other: inout OwnershipFlushBatch, into batch: inout OwnershipFlushBatch)
     /// The frame table this P2M reports removals to.
     var reportsTo: FrameTable { get }
 }
@@ -76,8 +80,12 @@ extension P2M: GuestPhysmap where Listener == FrameEntryListener {
         }
     }
 
-    public mutating func commit(_ batch: inout OwnershipFlushBatch) {
-        let _: FlushStatistics = commit(&batch)
+    public mutating func commit(_ batch: inout OwnershipFlushBatch) throws(P2MFlushError) {
+        let _: FlushStatistics = try commit(&batch)
+    }
+
+    public func merge(_ other: inout OwnershipFlushBatch, into batch: inout OwnershipFlushBatch) {
+        batch.absorb(&other, memory: memory)
     }
 
     public var reportsTo: FrameTable { listener.frames }

@@ -142,6 +142,9 @@ extension PageOwnership where P2M: ~Copyable {
         guard s.dmaShares == 0 else { throw .EPERM(.dmaShared(mfn, shares: s.dmaShares)) }
         guard s.borrower == .none else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
         guard s.hostState == .owned else { throw .EPERM(.wrongHostState(mfn, s.hostState)) }
+        // A host frame carries references only while an unmap of it from a
+        // guest waits for an IOMMU flush that has not completed.
+        guard s.references == 0 else { throw .EBUSY(.flushPending(mfn)) }
     }
 
     /// Page count of an aligned, non-empty, non-wrapping range.

@@ -59,6 +59,9 @@ public enum OwnershipError: Error, Equatable, Sendable {
         case gfnOccupied(DomainID, GFN)
         /// The P2M already has an entry there.
         case p2mEntryExists(GFN)
+        /// A device may still reach the frame through a translation whose IOMMU
+        /// invalidation has not been confirmed (seed 000); retry after the flush.
+        case flushPending(MFN)
     }
 
     public enum NotFound: Equatable, Sendable {

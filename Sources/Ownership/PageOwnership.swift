@@ -21,6 +21,8 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     let domains: UnsafeMutablePointer<GuestDomain<P2M>>
     public let maxDomains: Int
     public private(set) var domainCount = 0
+    /// The last commit the IOMMU did not confirm (its domain `owesFlush`).
+    public internal(set) var lastFlushFailure: P2MFlushError?
 
     public init(banks: [MemoryBank], maxDomains: Int = 8, cache: Cache) throws(OwnershipError) {
         storage = try FrameTableStorage(banks: banks)
@@ -82,7 +84,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         // The P2M's removal listener must update this frame table, or xenheap
         // GFNs and foreign references would be tracked somewhere nobody reads.
         precondition(p2m.reportsTo.entries == frames.entries, "P2M listener reports to another frame table")
-        (domains + domainCount).initialize(to: GuestDomain(config: config, p2m: p2m))
+        (domains + domainCount).initialize(to: GuestDomain(config: config, p2m: p2m, owed: newBatch()))
         domainCount += 1
     }
 
@@ -113,9 +115,52 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// Commits `batch` on domain `di`'s P2M (CPU and IOMMU invalidation,
     /// completion, then the held references drop) and returns the frames
     /// whose last reference went to the host.
-    mutating func commit(_ batch: inout OwnershipFlushBatch, domain di: Int) {
-        domains[di].p2m.commit(&batch)
-        returnDeadFrames(&batch.releaser)
+    ///
+    /// What an earlier commit of the domain could not finish is taken over
+    /// and retried with it whenever this batch has something to flush (an
+    /// empty batch touches no TLB, so it is not made to; `retryFlush` is the
+    /// explicit retry). If the IOMMU does not confirm this one either, the
+    /// whole of it is kept in the domain (`owesFlush`): no held reference
+    /// drops, so no frame whose old translation may still be cached goes back
+    /// to the host (seed 000). The operation that recorded the batch has
+    /// completed its state change all the same; only the release waits.
+    ///
+    /// Dead frames go back to the host only where the domain page lock may be
+    /// taken; a caller already holding it leaves them with the domain for its
+    /// next commit.
+    mutating func commit(_ batch: inout OwnershipFlushBatch, domain di: Int, retryingOwed: Bool = false) {
+        let mayReturn = locks.mayAcquire(.domainPages)
+        if (retryingOwed || !batch.isEmpty) && domains[di].owesFlush {
+            var owed = newBatch()
+            swap(&owed, &domains[di].owed)
+            domains[di].p2m.merge(&owed, into: &batch)
+        }
+        do {
+            try domains[di].p2m.commit(&batch)
+        } catch {
+            lastFlushFailure = error
+            var kept = newBatch()
+            swap(&kept, &domains[di].owed)
+            domains[di].p2m.merge(&batch, into: &kept)
+            swap(&kept, &domains[di].owed)
+        }
+        if mayReturn {
+            returnDeadFrames(&batch.releaser)
+        } else if !batch.releaser.dead.isEmpty {
+            domains[di].owed.releaser.dead.append(contentsOf: batch.releaser.dead)
+            batch.releaser.dead.removeAll()
+        }
+    }
+
+    /// Retries the flush a failed commit left owed on `domain` (e.g. after
+    /// the SMMU recovered). Returns whether nothing is owed any more.
+    public mutating func retryFlush(_ domain: DomainID) throws(OwnershipError) -> Bool {
+        let di = try domainIndex(domain)
+        locks.acquire(.p2m)
+        defer { locks.release(.p2m) }
+        var batch = newBatch()
+        commit(&batch, domain: di, retryingOwed: true)
+        return !domains[di].owesFlush
     }
 
     /// Frames that lost their last reference at a commit go back to the host,

@@ -71,7 +71,7 @@ extension PageOwnership where P2M: ~Copyable {
         do {
             try domains[di].p2m.unmap(gfn, flushing: &batch)
         } catch {
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             locks.release(.p2m)
             throw error
         }
@@ -109,7 +109,7 @@ extension PageOwnership where P2M: ~Copyable {
             try domains[di].p2m.map(gfn, to: mfn, as: info.type == .writable ? .ramRW : .ramRO,
                                     flushing: &batch)
         } catch {
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
         if nonCoherent { markFlushRequired(index) }
@@ -119,7 +119,7 @@ extension PageOwnership where P2M: ~Copyable {
             n.xenheapGFN = gfn
             return n
         }
-        domains[di].p2m.commit(&batch)
+        commit(&batch, domain: di)
     }
 
     // MARK: foreign and device memory
@@ -148,11 +148,11 @@ extension PageOwnership where P2M: ~Copyable {
             try domains[di].p2m.map(gfn, to: mfn, as: .mapForeignRW, flushing: &batch)
         } catch {
             dropReferenceTaken(index)
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
         if nonCoherent { markFlushRequired(index) }
-        domains[di].p2m.commit(&batch)
+        commit(&batch, domain: di)
     }
 
     mutating func mapDeviceMemory(_ mfn: MFN, domain di: Int, at gfn: GFN) throws(OwnershipError) {
@@ -165,10 +165,10 @@ extension PageOwnership where P2M: ~Copyable {
         do {
             try domains[di].p2m.map(gfn, to: mfn, as: .mmioDirectDevice, flushing: &batch)
         } catch {
-            domains[di].p2m.commit(&batch)
+            commit(&batch, domain: di)
             throw error
         }
-        domains[di].p2m.commit(&batch)
+        commit(&batch, domain: di)
     }
 
     // MARK: references

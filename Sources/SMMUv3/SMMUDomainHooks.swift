@@ -45,7 +45,7 @@ public final class SMMUDomainHooks<R: RegisterBlock, M: PhysicalMemory, C: Cache
         return .stage2(Stage2Domain(vttbr: vttbr, vtcr: vtcr))
     }
 
-    public func prepare(_ gfn: GFN, count: UInt64) -> Bool { mirror?.prepare(gfn, count: count) ?? true }
+    public func prepare(_ change: P2MPlannedChange) -> Bool { mirror?.prepare(change) ?? true }
     public func apply(_ change: P2MChange) { mirror?.apply(change) }
 
     public func invalidate(vmid: UInt16, _ gfn: GFN, count: UInt64) {
@@ -56,7 +56,8 @@ public final class SMMUDomainHooks<R: RegisterBlock, M: PhysicalMemory, C: Cache
     public func invalidateAll(vmid: UInt16) {
         if let mirror { mirror.invalidateAll(vmid: vmid) } else { stage2.invalidateAll(vmid: vmid) }
     }
-    public func synchronize() {
-        if let mirror { mirror.synchronize() } else { stage2.synchronize() }
+    public var hasPendingInvalidations: Bool { mirror?.hasPendingInvalidations ?? false }
+    public func synchronize() throws(IOMMUSyncError) {
+        if let mirror { try mirror.synchronize() } else { try stage2.synchronize() }
     }
 }

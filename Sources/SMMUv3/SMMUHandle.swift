@@ -8,10 +8,14 @@ import Translation
 /// command queue per SMMU).
 public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance> {
     public var smmu: SMMU<R, M, C>
-    /// The first failed invalidation not yet taken by the owner. While it is
-    /// set, the SMMU may still hold translations for pages a P2M commit went on
-    /// to release: the hypervisor must stop the affected devices (detach).
+    /// The first failed invalidation not yet taken by the owner, for the
+    /// hypervisor's log and its decision to stop the affected devices. The P2M
+    /// learns of each failure through `IOMMUInvalidator.synchronize` throwing,
+    /// and releases nothing that the failed invalidation covered (seed 000).
     public private(set) var invalidationFailure: CommandQueueError?
+    /// An invalidation that could not be queued since the last `synchronize`:
+    /// that wait cannot confirm it, whatever CMD_SYNC says.
+    var unqueued: CommandQueueError?
     /// Invalidations that needed the fallback (a rejected TLBI replaced by a
     /// whole-ASID/VMID one, or a second wait for a slow CMD_SYNC).
     public private(set) var recoveredInvalidations = 0
@@ -27,9 +31,14 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
         if invalidationFailure == nil { invalidationFailure = error }
     }
 
+    func recordUnqueued(_ error: CommandQueueError) {
+        record(error)
+        if unqueued == nil { unqueued = error }
+    }
+
     /// Queue the TLBIs for a page run (no CMD_SYNC yet).
     func queue(_ scope: InvalidationScope, first: PageNumber, pages: UInt64) {
-        do { try smmu.queueInvalidation(scope, first: first, pages: pages) } catch { record(error) }
+        do { try smmu.queueInvalidation(scope, first: first, pages: pages) } catch { recordUnqueued(error) }
     }
 
     func queueAll(_ scope: InvalidationScope) {
@@ -39,31 +48,45 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
             case .stage2(let vmid): try smmu.push(.tlbiS12VMAll(vmid: vmid))
             }
         } catch {
-            record(error)
+            recordUnqueued(error)
         }
     }
 
     /// End the batch with its one CMD_SYNC and wait. If a TLBI was rejected
     /// (the rest completed), invalidate the whole `fallback` scope and sync
-    /// again; if the sync is slow, wait one more poll budget. Only then give up
-    /// and record the failure.
-    func synchronize(fallback: InvalidationScope?) {
-        do {
-            try smmu.sync()
-            return
-        } catch .commandRejected {
-            recoveredInvalidations += 1
-            if let fallback { queueAll(fallback) } else { pushNSNHAll() }
-        } catch .syncTimeout {
-            recoveredInvalidations += 1
+    /// again; if the sync is slow, wait one more poll budget. Only then give up:
+    /// record the failure and throw, so the P2M keeps what the invalidations
+    /// were protecting. A TLBI that could not be queued at all fails the wait
+    /// too (its CMD_SYNC proves nothing about it).
+    func synchronize(fallback: InvalidationScope?) throws(IOMMUSyncError) {
+        defer { unqueued = nil }
+        do throws(CommandQueueError) {
+            do {
+                try smmu.sync()
+            } catch .commandRejected {
+                recoveredInvalidations += 1
+                if let fallback { queueAll(fallback) } else { pushNSNHAll() }
+                try smmu.sync()
+            } catch .syncTimeout {
+                recoveredInvalidations += 1
+                try smmu.sync()
+            }
         } catch {
             record(error)
-            return
+            throw Self.syncError(error)
         }
-        do { try smmu.sync() } catch { record(error) }
+        if let unqueued { throw Self.syncError(unqueued) }
+    }
+
+    static func syncError(_ error: CommandQueueError) -> IOMMUSyncError {
+        switch error {
+        case .noSpace: .invalidationNotIssued
+        case .syncTimeout: .completionTimeout
+        case .commandRejected: .invalidationRejected
+        }
     }
 
     func pushNSNHAll() {
-        do { try smmu.push(.tlbiNSNHAll()) } catch { record(error) }
+        do { try smmu.push(.tlbiNSNHAll()) } catch { recordUnqueued(error) }
     }
 }

@@ -22,7 +22,7 @@ public struct SMMUStage2Invalidator<R: RegisterBlock, M: PhysicalMemory, C: Cach
         handle.queueAll(.stage2(vmid: vmid))
     }
 
-    public mutating func synchronize() {
-        handle.synchronize(fallback: lastVMID.map { InvalidationScope.stage2(vmid: $0) })
+    public mutating func synchronize() throws(IOMMUSyncError) {
+        try handle.synchronize(fallback: lastVMID.map { InvalidationScope.stage2(vmid: $0) })
     }
 }

@@ -98,14 +98,66 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
 
     // MARK: P2MChangeObserver
 
-    /// Reserve for the worst any change of [gfn, gfn+count) can need: the
-    /// tables of a page-by-page mapping of the whole range (the observer is not
-    /// told which change is coming, nor its output).
-    public func prepare(_ gfn: GFN, count: UInt64) -> Bool {
+    /// The stage-1 leaf attributes for a P2M entry of `type` under `access`, or
+    /// nil when devices must not reach it (MMIO, or no read permission: SMMU
+    /// stage-1 descriptors cannot express write-only).
+    public static func mirroredAttributes(_ type: P2MType, access: P2MAccess) -> Stage1Attributes? {
+        guard let writable = type.dmaWritable, access.contains(.read) else { return nil }
+        return attributes(writable: writable && access.contains(.write))
+    }
+
+    /// Reserve exactly what `apply` will need for `change`:
+    /// - a map: the mirror's own plan for the same GFNs, frames and attributes,
+    ///   so blocks where the P2M has blocks (a 1 GiB map needs no table page);
+    ///   a map the mirror will not hold (MMIO, unreadable, beyond the SMMU's
+    ///   output size) needs what removing the range needs;
+    /// - an unmap: the pages to split blocks the range covers only in part;
+    /// - a type change: its runs' frames are not known before the P2M walks
+    ///   them, so the worst case over the range (a page-granular map); a change
+    ///   to a type the mirror does not hold is a removal.
+    public func prepare(_ change: P2MPlannedChange) -> Bool {
+        let memory = handle.smmu.memory
+        let available = pool.availableTablePages
+        switch change {
+        case .map(let gfn, let mfn, let count, let type, let access, _):
+            if let attributes = Self.mirroredAttributes(type, access: access) {
+                do {
+                    _ = try table.prepareMap(gfn.raw, to: mfn, count: count, attributes: attributes, replace: true,
+                                             memory: memory, availablePages: available)
+                    return true
+                } catch .outputBeyondLimit {
+                    // `apply` leaves the range unmapped: reserve that below.
+                } catch {
+                    return false
+                }
+            }
+            return canRemove(gfn.raw, count: count)
+        case .unmap(let gfn, let count):
+            return canRemove(gfn.raw, count: count)
+        case .changeType(let gfn, let count, _, let to, let access):
+            guard let attributes = Self.mirroredAttributes(to, access: access) else {
+                return canRemove(gfn.raw, count: count)
+            }
+            // MFN 1 is aligned to nothing larger than a page: the page-granular worst case.
+            do {
+                _ = try table.prepareMap(gfn.raw, to: MFN(raw: 1), count: count, attributes: attributes, replace: true,
+                                         memory: memory, availablePages: available)
+                return true
+            } catch .outputBeyondLimit {
+                return canRemove(gfn.raw, count: count)
+            } catch {
+                return false
+            }
+        }
+    }
+
+    /// Whether `remove(first, count:)` has the table pages it needs.
+    func canRemove(_ first: UInt64, count: UInt64) -> Bool {
+        let limit = table.geometry.inputFrameLimit
+        guard first < limit, count != 0 else { return true }
         do {
-            _ = try table.prepareMap(gfn.raw, to: MFN(raw: 1), count: count, attributes: Self.attributes(writable: true),
-                                     replace: true, memory: handle.smmu.memory,
-                                     availablePages: pool.availableTablePages)
+            _ = try table.prepareUnmap(first, count: min(count, limit - first), memory: handle.smmu.memory,
+                                       availablePages: pool.availableTablePages)
             return true
         } catch {
             return false
@@ -115,25 +167,24 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     public func apply(_ change: P2MChange) {
         switch change {
         case .mapped(let gfn, let mfn, let count, let type, let access):
-            mirror(gfn, mfn, count: count, writable: type.dmaWritable, access: access)
+            mirror(gfn, mfn, count: count, attributes: Self.mirroredAttributes(type, access: access))
         case .unmapped(let gfn, let count):
             remove(gfn.raw, count: count)
-        case .typeChanged(let gfn, let mfn, let count, _, let to):
-            mirror(gfn, mfn, count: count, writable: to.dmaWritable, access: .readWrite)
+        case .typeChanged(let gfn, let mfn, let count, _, let to, let access):
+            mirror(gfn, mfn, count: count, attributes: Self.mirroredAttributes(to, access: access))
         }
         publishEdits()
     }
 
-    func mirror(_ gfn: GFN, _ mfn: MFN, count: UInt64, writable: Bool?, access: P2MAccess) {
-        guard let writable, access.contains(.read) else {
+    func mirror(_ gfn: GFN, _ mfn: MFN, count: UInt64, attributes: Stage1Attributes?) {
+        guard let attributes else {
             remove(gfn.raw, count: count)
             return
         }
         var sink = MirrorSink(mirror: self)
         let memory = MirrorMemory(base: handle.smmu.memory, mirror: self)
         do {
-            try table.map(gfn.raw, to: mfn, count: count,
-                          attributes: Self.attributes(writable: writable && access.contains(.write)),
+            try table.map(gfn.raw, to: mfn, count: count, attributes: attributes,
                           replace: true, memory: memory, sink: &sink)
         } catch {
             // Only an output the SMMU cannot address gets here (prepare reserved
@@ -175,7 +226,10 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
 
     /// Queue the TLBIs for every pending range (TLBI_NH_VA by IOVA = IPA on the
     /// mirror's ASID), one CMD_SYNC, and only then free unlinked table pages.
-    public func synchronize() {
+    /// If the SMMU does not confirm completion, the ranges stay pending (the
+    /// next wait re-issues them) and the pages stay unlinked: the SMMU may
+    /// still walk them (seed 000).
+    public func synchronize() throws(IOMMUSyncError) {
         let scope = SMMUDomain.stage1(domain).invalidationScope
         if pendingWholeASID {
             handle.queueAll(scope)
@@ -184,10 +238,9 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
                 handle.queue(scope, first: PageNumber(pendingStart[i]), pages: pendingEnd[i] - pendingStart[i])
             }
         }
-        handle.synchronize(fallback: scope)
+        try handle.synchronize(fallback: scope)
         pendingCount = 0
         pendingWholeASID = false
-        guard handle.invalidationFailure == nil else { return }  // keep the pages: the SMMU may still walk them
         var next = unlinkedHead
         while next != Self.endOfList {
             let frame = MFN(raw: next)
@@ -198,6 +251,10 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         unlinkedHead = Self.endOfList
         unlinkedTablePages = 0
     }
+
+    /// Ranges or unlinked table pages wait for a completed CMD_SYNC: the P2M's
+    /// commit must wait through `synchronize` even when its batch is empty.
+    public var hasPendingInvalidations: Bool { pendingCount > 0 || pendingWholeASID || unlinkedTablePages > 0 }
 
     func recordPending(_ first: UInt64, count: UInt64) {
         if pendingWholeASID || count == 0 { return }
@@ -217,10 +274,17 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     }
 
     /// Break-before-make inside an edit (a block split): invalidate now and wait.
+    /// `apply` cannot fail, so if the SMMU does not confirm, the range stays
+    /// pending: the P2M's commit, whose own ranges cover every mirror edit,
+    /// then fails and retries it with everything still held.
     func invalidateNow(_ first: UInt64, count: UInt64) {
         publishEdits()
         handle.queue(SMMUDomain.stage1(domain).invalidationScope, first: PageNumber(first), pages: count)
-        handle.synchronize(fallback: SMMUDomain.stage1(domain).invalidationScope)
+        do {
+            try handle.synchronize(fallback: SMMUDomain.stage1(domain).invalidationScope)
+        } catch {
+            recordPending(first, count: count)
+        }
     }
 
     func unlink(_ frame: MFN) {
@@ -263,6 +327,9 @@ struct MirrorMemory<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Po
         base.store64(address, value)
     }
     func zeroFrame(_ frame: MFN) { base.zeroFrame(frame) }
+    /// The engine's barrier between filling a table and linking it must reach
+    /// the board's memory (DMB ISHST), not stop at this wrapper's default.
+    func orderStoresForWalkers() { base.orderStoresForWalkers() }
 }
 
 /// What the table engine reports while editing the mirror.

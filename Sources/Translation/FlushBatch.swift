@@ -74,6 +74,33 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// Bit 2 marks a non-empty link (bit 0, the valid bit, stays clear).
     static var linkTag: UInt64 { 1 << 2 }
 
+    /// Take over everything `other` owes (ranges, unlinked table pages, held
+    /// references), leaving it empty: for a caller that keeps one batch per P2M
+    /// whose commit failed (`P2MFlushError`) and must not lose what it holds.
+    /// `memory` is the P2M's (the unlinked list is threaded through the pages).
+    public mutating func absorb<M: PhysicalMemory>(_ other: inout FlushBatch<Releaser>, memory: M) {
+        if let vmid = other.vmid { bind(vmid: vmid) }
+        ranges.formUnion(other.ranges)
+        other.ranges.removeAll()
+        removedMappings = removedMappings || other.removedMappings
+        other.removedMappings = false
+        var next = other.unlinkedHead
+        while next != Self.endOfList {
+            let frame = MFN(raw: next)
+            let link = memory.load64(frame.address)
+            next = link == 0 ? Self.endOfList : link >> PageSize.shift4K
+            recordUnlinkedTable(frame, memory: memory)
+        }
+        other.unlinkedHead = Self.endOfList
+        other.unlinkedTablePages = 0
+        if other.heldReferences != 0 {
+            releaser.takeHeld(from: &other.releaser)
+            heldReferences &+= other.heldReferences
+            other.heldReferences = 0
+        }
+        other.vmid = nil
+    }
+
     mutating func bind(vmid: UInt16) {
         if let bound = self.vmid {
             precondition(bound == vmid, "one FlushBatch per P2M")

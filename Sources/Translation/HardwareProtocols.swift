@@ -10,8 +10,14 @@ public protocol PhysicalMemory {
     func store64(_ address: PhysAddr, _ value: UInt64)
     /// Zero one 4 KiB frame (a fresh table page, a queue, a stream table).
     func zeroFrame(_ frame: MFN)
-    /// Order earlier stores before later ones for table walkers (board: DMB ISHST);
-    /// has a no-op default (added for issue 4, see the extension below).
+    /// Order every earlier store before every later one as observed by table
+    /// walkers. Board: exactly `DMB ISHST` (Arm ARM B2.3 "Ordering requirements":
+    /// a walker is an observer in the inner shareable domain, and an SMMU that
+    /// walks these tables coherently is programmed inner shareable too). The
+    /// engine calls it after filling a new table (fresh or a block split) and
+    /// before storing the descriptor that links it, so no walker can reach the
+    /// table before its contents. It is not a substitute for the barrier before a
+    /// TLBI: that one is `TLBMaintenance`'s. Has a no-op default (see below).
     func orderStoresForWalkers()
 }
 
@@ -29,7 +35,19 @@ public protocol TablePageSource {
 }
 
 /// CPU TLB maintenance for stage-2 (and stage-1 EL2) translations.
-/// Board: TLBI + DSB ISH; host: a recording fake.
+///
+/// What a board implementation must do (Arm ARM D8.13 "TLB maintenance",
+/// "Ordering and completion of TLB maintenance instructions"):
+/// - `invalidateStage2` and `invalidateVMID` start with `DSB ISHST`, so the
+///   descriptor writes that made the old entries invalid are visible to every
+///   walker before the TLBI is (the engine issues no barrier of its own there),
+///   then issue the broadcast TLBIs (`TLBI IPAS2E1IS` per page or `TLBI RIPAS2E1IS`
+///   with FEAT_TLBIRANGE, then `TLBI VMALLE1IS` because stage-1 entries combined
+///   with stage 2 are tagged by VMID, not IPA; `TLBI VMALLS12E1IS` for a whole
+///   VMID). Both need VTTBR_EL2.VMID = `vmid` while they run.
+/// - `synchronize` is `DSB ISH` (then `ISB` for the local CPU): it returns only
+///   when every TLBI issued before it has completed on every PE.
+/// Host: a recording fake.
 public protocol TLBMaintenance {
     /// Invalidate stage-2 (and combined stage-1+2) entries for `pages` 4 KiB pages
     /// starting at `ipa`, for VMID `vmid`. Implementations choose per-page,
@@ -68,6 +86,7 @@ extension PhysicalMemory {
     /// Order every earlier store before every later one as seen by table walkers
     /// (board: DMB ISHST). Called between filling a new table and the store of the
     /// descriptor that links it, so a walker never sees the link before the contents.
-    /// The default is for memories whose stores are already ordered (host fakes).
+    /// The default is for memories whose stores are already ordered (host fakes);
+    /// the board's `PhysicalMemory` must implement it.
     @inline(__always) public func orderStoresForWalkers() {}
 }

@@ -57,6 +57,15 @@ public struct InvalidationRanges: Sendable {
         return (start[i], end[i] - start[i])
     }
 
+    /// Record every range of `other` (or everything, if it overflowed).
+    public mutating func formUnion(_ other: InvalidationRanges) {
+        if other.coversEverything {
+            coversEverything = true
+            return
+        }
+        for i in 0..<other.count { record(other.start[i], frames: other.end[i] - other.start[i]) }
+    }
+
     public mutating func removeAll() {
         count = 0
         coversEverything = false

@@ -12,7 +12,8 @@ import AArch64
 /// try p2m.unmap(gfn, count: n, flushing: &batch)
 /// try p2m.changeType(gfn, count: n, from: .ramRW, to: .ramRO, flushing: &batch)
 /// p2m.lookup(gfn)                              // -> P2MMapping(mfn, type, order)?
-/// let stats = p2m.commit(&batch)               // TLBI + IOMMU + wait, then release
+/// let stats = try p2m.commit(&batch)           // TLBI + IOMMU + wait, then release
+///                                              // (throws P2MFlushError, keeping it all, if the IOMMU did not confirm)
 /// while p2m.relinquish(budget: 512, flushing: &batch) == .more { ... }  // bounded teardown
 /// p2m.vttbr, p2m.vtcr, p2m.root               // for VTTBR_EL2 and an SMMU stage-2 STE
 /// ```
@@ -20,10 +21,11 @@ import AArch64
 /// `NoChangeObserver`; `NoHeldReferences` for batches):
 /// - `Listener: P2MEntryListener`: every leaf run that leaves the P2M (Xen's
 ///   `p2m_put_l3_page`); it may hand references to `batch.holdReference`.
-/// - `Observer: P2MChangeObserver`: the change stream (prepare, then apply) for a
-///   stage-1 IOMMU mirror.
+/// - `Observer: P2MChangeObserver`: the change stream for a stage-1 IOMMU mirror:
+///   `prepare(P2MPlannedChange)` before anything is written, then `apply(P2MChange)`.
 /// - `IOMMU: IOMMUInvalidator`: gets the same GFN ranges as the CPU at commit and at
-///   break-before-make, then a completion wait.
+///   break-before-make, then a completion wait, which may fail (`IOMMUSyncError`):
+///   `commit` then throws `P2MFlushError` and the batch keeps everything it owes.
 /// - `FlushBatch<Releaser>`: references held until invalidation completed;
 ///   `batch.removedMappings` tells a caller that a page it frees itself must wait
 ///   for `commit` (XSA-346).
@@ -136,7 +138,10 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
                                         replace: policy == .replace, largestBlock: largestBlock, memory: memory,
                                         availablePages: pool.availableTablePages)
         } catch { throw P2MError(error) }
-        guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
+        guard observer.prepare(.map(gfn, mfn, count: count, type: type, access: access,
+                                    replacing: policy == .replace)) else {
+            throw .observerRefused(gfn, count: count)
+        }
         batch.bind(vmid: vmid)
         // An earlier edit in this batch may have broken entries this map will make
         // again (leaves, or a table descriptor whose emptied table was unlinked, which
@@ -147,7 +152,11 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         let rootSpan = TableLevel.pagesPerEntry(table.geometry.startLevel)
         let first = gfn.raw & ~(rootSpan - 1)
         let last = (gfn.raw + count - 1) | (rootSpan - 1)
-        if batch.ranges.overlaps(first, frames: last - first + 1) { invalidatePending(&batch) }
+        // If the IOMMU cannot confirm that invalidation, nothing is written: the
+        // ranges stay in the batch for its commit to retry.
+        if batch.ranges.overlaps(first, frames: last - first + 1) {
+            do { try invalidatePending(&batch) } catch { throw .iommuNotSynchronized(error) }
+        }
         var session = P2MSession(p2m: self, batch: batch)
         let engine = session.p2m.table
         engine.commitMap(plan, memory: session.p2m.memory, sink: &session)
@@ -179,7 +188,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         do {
             _ = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages)
         } catch { throw P2MError(error) }
-        guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
+        guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
         var session = P2MSession(p2m: self, batch: batch)
         let engine = session.p2m.table
@@ -208,10 +217,12 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
             _ = try table.prepareUpdate(gfn.raw, count: count, memory: memory,
                                         availablePages: pool.availableTablePages, rewrite: { rewrite.apply($0) })
         } catch { throw P2MError(error) }
-        guard observer.prepare(gfn, count: count) else { throw .observerRefused(gfn, count: count) }
+        guard observer.prepare(.changeType(gfn, count: count, from: from, to: to, access: access)) else {
+            throw .observerRefused(gfn, count: count)
+        }
         batch.bind(vmid: vmid)
         var session = P2MSession(p2m: self, batch: batch)
-        session.typeChange = (from, to)
+        session.typeChange = (from, to, access)
         let engine = session.p2m.table
         engine.commitUpdate(gfn.raw, count: count, memory: session.p2m.memory, sink: &session,
                             rewrite: { rewrite.apply($0) })
@@ -226,14 +237,37 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// up to `configuration.fullFlushThreshold` pages in total, the whole VMID above it
     /// or when the ranges overflowed), forward the same to the IOMMU, wait for both,
     /// and only then release held references and free unlinked table pages.
-    /// The board's `TLBMaintenance` must start with DSB ISHST so the descriptor writes
-    /// are visible to walkers before the TLBI (Arm ARM "Ordering and completion of TLB maintenance instructions"), and end `synchronize`
-    /// with DSB ISH (+ ISB on the local CPU); `TLBIOperand` encodes the per-page and
-    /// FEAT_TLBIRANGE operands.
+    ///
+    /// If the IOMMU cannot confirm completion (`IOMMUInvalidator.synchronize`
+    /// throws: a lost CMD_SYNC, a stopped command queue), a device may still
+    /// translate through the removed entries, so nothing is released (DESIGN.md
+    /// rule 1, seed 000): the batch keeps its ranges, held references and unlinked
+    /// table pages, and this throws `P2MFlushError.iommuNotSynchronized`. The batch
+    /// must then be kept and committed again; the first commit whose IOMMU wait
+    /// succeeds re-issues the invalidations and releases everything.
+    ///
+    /// Board obligations (Arm ARM D8.13 "TLB maintenance", "Ordering and completion
+    /// of TLB maintenance instructions"): `TLBMaintenance.invalidateStage2` and
+    /// `invalidateVMID` must start with DSB ISHST (the descriptor writes reach the
+    /// walkers before the TLBI), and `synchronize` must be DSB ISH (+ ISB on the
+    /// local CPU). `TLBIOperand` encodes the per-page and FEAT_TLBIRANGE operands.
     @discardableResult
-    public mutating func commit<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
+    public mutating func commit<R: PageReferenceReleaser>(
+        _ batch: inout FlushBatch<R>
+    ) throws(P2MFlushError) -> FlushStatistics {
+        try commitOrKeep(&batch)
+    }
+
+    /// `commit`'s body, one name for both overloads.
+    mutating func commitOrKeep<R: PageReferenceReleaser>(
+        _ batch: inout FlushBatch<R>
+    ) throws(P2MFlushError) -> FlushStatistics {
         batch.bind(vmid: vmid)
-        var stats = invalidatePending(&batch)
+        var stats: FlushStatistics
+        do { stats = try invalidatePending(&batch) } catch {
+            throw .iommuNotSynchronized(error, heldReferences: batch.heldReferences,
+                                        tablePages: batch.unlinkedTablePages)
+        }
         batch.removedMappings = false
         // Only now can nothing translate to what the batch holds (seed 000).
         if batch.heldReferences != 0 {
@@ -256,9 +290,12 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     }
 
     /// Issue and complete the invalidations `batch` has recorded, and forget them;
-    /// releases stay for `commit`.
+    /// releases stay for `commit`. If the IOMMU cannot confirm completion, the
+    /// ranges stay recorded (the CPU side has completed; re-issuing it is harmless).
     @discardableResult
-    mutating func invalidatePending<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
+    mutating func invalidatePending<R: PageReferenceReleaser>(
+        _ batch: inout FlushBatch<R>
+    ) throws(IOMMUSyncError) -> FlushStatistics {
         var stats = FlushStatistics()
         if batch.needsInvalidation {
             if batch.ranges.coversEverything || batch.pendingPages > configuration.fullFlushThreshold {
@@ -276,14 +313,19 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
                 }
             }
             tlb.synchronize()
-            iommu.synchronize()
+            try iommu.synchronize()
+        } else if iommu.hasPendingInvalidations {
+            try iommu.synchronize()
         }
         batch.ranges.removeAll()
         return stats
     }
 
     /// Break-before-make inside an operation: invalidate now, CPU and IOMMU, and wait.
-    mutating func invalidateNow(_ gfn: UInt64, count: UInt64) {
+    /// Returns false if the IOMMU could not confirm completion; the caller then keeps
+    /// the range owed in the batch, so the commit retries it and releases nothing
+    /// before it succeeds. (The operation itself is past its last failure point.)
+    mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> Bool {
         if count > configuration.fullFlushThreshold {
             tlb.invalidateVMID(vmid)
             iommu.invalidateAll(vmid: vmid)
@@ -292,8 +334,9 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
             iommu.invalidate(vmid: vmid, GFN(raw: gfn), count: count)
         }
         tlb.synchronize()
-        iommu.synchronize()
         breakBeforeMakeInvalidations += 1
+        do { try iommu.synchronize() } catch { return false }
+        return true
     }
 
     // MARK: Teardown
@@ -323,6 +366,19 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         self = session.p2m
         batch = session.batch
         return finished ? .done : .more
+    }
+}
+
+extension P2M where IOMMU == NoIOMMU {
+    /// `commit` for a P2M no IOMMU shares: only the CPU invalidates, and a CPU
+    /// invalidation always completes (DSB ISH), so this cannot fail.
+    @discardableResult
+    public mutating func commit<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
+        do throws(P2MFlushError) {
+            return try commitOrKeep(&batch)
+        } catch {
+            preconditionFailure("NoIOMMU never fails to synchronize")
+        }
     }
 }
 

@@ -20,6 +20,10 @@ public enum P2MError: Error, Equatable, Sendable {
     case unsupportedTypeTransition(from: P2MType, to: P2MType)
     /// The change observer (an IOMMU mirror) could not reserve what the change needs.
     case observerRefused(GFN, count: UInt64)
+    /// A pending invalidation had to complete before this edit (the batch had broken
+    /// an entry the edit would make again), and the IOMMU could not confirm it.
+    /// Nothing was written; the batch still owes the invalidation.
+    case iommuNotSynchronized(IOMMUSyncError)
     /// The P2M was relinquished; it takes no more edits.
     case relinquished
     case configuration(Stage2ConfigurationError)
@@ -34,4 +38,12 @@ public enum P2MError: Error, Equatable, Sendable {
         case .tablePoolExhausted(let needed, let available): self = .tablePoolExhausted(needed: needed, available: available)
         }
     }
+}
+
+/// Why `P2M.commit` could not finish a batch. The CPU invalidation completed, but
+/// the IOMMU did not confirm its own, so the batch keeps everything it owes: its
+/// ranges (re-issued by the next commit), `heldReferences` page references and
+/// `tablePages` unlinked table pages (released by the first commit that succeeds).
+public enum P2MFlushError: Error, Equatable, Sendable {
+    case iommuNotSynchronized(IOMMUSyncError, heldReferences: UInt64, tablePages: Int)
 }

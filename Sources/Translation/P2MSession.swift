@@ -17,7 +17,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// The run's descriptor type bits, compared raw so the per-page path decodes nothing.
     var removedTypeBits: UInt64 = 0
     // The pending type-change run, for the observer.
-    var typeChange: (from: P2MType, to: P2MType)? = nil
+    var typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil
     var changedGFN: UInt64 = 0
     var changedMFN: UInt64 = 0
     var changedCount: UInt64 = 0
@@ -39,7 +39,11 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     }
 
     mutating func invalidateNow(_ input: UInt64, count: UInt64) {
-        p2m.invalidateNow(input, count: count)
+        if !p2m.invalidateNow(input, count: count) {
+            // The IOMMU did not confirm: keep the range owed, so the commit retries
+            // it and holds every release until the IOMMU has completed it.
+            batch.recordInvalidation(input, count: count)
+        }
         batch.removedMappings = true
     }
 
@@ -81,7 +85,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     mutating func flushChanged() {
         guard changedCount != 0, let change = typeChange else { return }
         p2m.observer.apply(.typeChanged(GFN(raw: changedGFN), MFN(raw: changedMFN), count: changedCount,
-                                        from: change.from, to: change.to))
+                                        from: change.from, to: change.to, access: change.access))
         changedCount = 0
     }
 

@@ -63,6 +63,34 @@ final class GmfnRangeMoveTests: XCTestCase {
         XCTAssertEqual(w.lookup(d1, new.adding(1))?.mfn, bank0.adding(3))
     }
 
+    /// Seed 000 with a lost IOMMU completion: the chunk's deferred flush for the
+    /// old GFNs is not confirmed, so the moved frame, already given up at its
+    /// new GFN by a racing removal, must still not be freed; the domain keeps
+    /// the reference until a retried flush completes.
+    func testSeed000ChunkFlushTheIOMMUDidNotConfirmKeepsTheFrame() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1, iommuEnabled: true))
+        let frame = bank0.adding(2)
+        let old = GFN(raw: 0x10), new = GFN(raw: 0x20)
+        try w.o.hostDonateToGuest(frame, to: d1, at: old)
+        var move = try w.o.beginGmfnRange(d1, idx: old, gfn: new, size: 1)
+        XCTAssertTrue(try w.o.moveNextFrame(&move))
+        try w.o.reclaim(d1, gfn: new)
+        let held = FrameState(owner: .guest(d1), hostState: .noPage, references: 1)
+        XCTAssertEqual(w.o.state(of: frame), held)
+
+        w.log.failingIOMMUSyncs = 1
+        let progress = w.o.finishChunk(move)
+        XCTAssertEqual(progress, .complete)
+        XCTAssertEqual(w.o.state(of: frame), held, "freed although the IOMMU may still translate the old GFN")
+        XCTAssertEqual(w.o.withDomain(d1) { (d: borrowing GuestDomain<TestP2M>) in d.owesFlush }, true)
+
+        let mark = w.log.events.count
+        XCTAssertTrue(try w.o.retryFlush(d1))
+        XCTAssertTrue(invalidated(old, in: w.log.events[mark...]) == (true, true))
+        XCTAssertEqual(w.o.state(of: frame), .hostOwned)
+    }
+
     /// Seed 000 (XSA-346 part 1): moving onto a populated GFN displaces and
     /// frees the frame there. That removal's flush is never deferred: the frame
     /// is back with the host only after its translation was invalidated, inside

@@ -49,6 +49,80 @@ final class GuestPagesTests: XCTestCase {
         XCTAssertNil(w.lookup(d1, GFN(raw: 7)))
     }
 
+    /// Seed 000 when the IOMMU fails: a reclaimed frame whose flush the IOMMU
+    /// did not confirm stays held (a device may still reach it); a second
+    /// failure adds to what the domain owes; the first flush that completes
+    /// returns both frames to the host.
+    func testReclaimWhoseFlushFailedKeepsTheFrameUntilARetry() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1))
+        let f0 = bank0, f1 = bank0.adding(1)
+        try w.o.hostDonateToGuest(f0, to: d1, at: GFN(raw: 7))
+        try w.o.hostDonateToGuest(f1, to: d1, at: GFN(raw: 8))
+        let heldState = FrameState(owner: .guest(d1), hostState: .noPage, references: 1, isAllocated: false)
+
+        w.log.failingIOMMUSyncs = 1
+        try w.o.reclaim(d1, gfn: GFN(raw: 7))
+        XCTAssertNil(w.lookup(d1, GFN(raw: 7)), "the unmap itself happened")
+        XCTAssertEqual(w.o.state(of: f0), heldState, "not returned to the host: its flush was not confirmed")
+        XCTAssertEqual(w.o.lastFlushFailure, .iommuNotSynchronized(.completionTimeout, heldReferences: 1, tablePages: 0))
+        XCTAssertEqual(w.o.withDomain(d1) { (d: borrowing GuestDomain<TestP2M>) in d.owesFlush }, true)
+
+        // A second failure: the owed flush is retried with the new one, and both stay held.
+        w.log.failingIOMMUSyncs = 1
+        try w.o.reclaim(d1, gfn: GFN(raw: 8))
+        XCTAssertEqual(w.o.state(of: f0), heldState)
+        XCTAssertEqual(w.o.state(of: f1), heldState)
+        XCTAssertEqual(w.o.withDomain(d1) { (d: borrowing GuestDomain<TestP2M>) in d.referencesHeldForFlush }, 2)
+
+        // The IOMMU recovered: one retry invalidates both GFNs again, then releases both.
+        w.log.events = []
+        XCTAssertTrue(try w.o.retryFlush(d1))
+        XCTAssertTrue(w.log.events.contains(.iommuInvalidate(vmid: 2, GFN(raw: 7), pages: 2)))
+        XCTAssertEqual(w.o.state(of: f0), .hostOwned)
+        XCTAssertEqual(w.o.state(of: f1), .hostOwned)
+        XCTAssertEqual(w.o.withDomain(d1) { (d: borrowing GuestDomain<TestP2M>) in d.owesFlush }, false)
+        XCTAssertEqual(w.o.locks, LockSet())
+    }
+
+    /// The owed flush also rides on the domain's next flush; an operation
+    /// that needs none (a map into a hole) leaves it owed.
+    func testNextFlushRetriesAnOwedFlush() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1))
+        try w.o.hostDonateToGuest(bank0, to: d1, at: GFN(raw: 7))
+        w.log.failingIOMMUSyncs = 1
+        try w.o.reclaim(d1, gfn: GFN(raw: 7))
+        XCTAssertNotEqual(w.o.state(of: bank0), .hostOwned)
+        try w.o.hostDonateToGuest(bank0.adding(2), to: d1, at: GFN(raw: 9))
+        XCTAssertNotEqual(w.o.state(of: bank0), .hostOwned)
+        XCTAssertEqual(w.o.withDomain(d1) { (d: borrowing GuestDomain<TestP2M>) in d.owesFlush }, true)
+        try w.o.reclaim(d1, gfn: GFN(raw: 9))
+        XCTAssertEqual(w.o.state(of: bank0), .hostOwned)
+        XCTAssertEqual(w.o.state(of: bank0.adding(2)), .hostOwned)
+        XCTAssertEqual(w.o.withDomain(d1) { (d: borrowing GuestDomain<TestP2M>) in d.owesFlush }, false)
+    }
+
+    /// A frame the host lent to a guest comes back after the unmap, but while
+    /// the IOMMU has not confirmed that unmap's flush it cannot be handed on.
+    func testHostUnshareWhoseFlushFailedCannotBeHandedOn() throws {
+        var w = World()
+        w.addDomain(DomainConfig(id: d1))
+        w.addDomain(DomainConfig(id: d2))
+        let f = bank0.adding(3)
+        try w.o.hostShareWithGuest(f, with: d1, at: GFN(raw: 4))
+        w.log.failingIOMMUSyncs = 1
+        try w.o.hostUnshareWithGuest(f, with: d1, at: GFN(raw: 4))
+        XCTAssertNil(w.lookup(d1, GFN(raw: 4)))
+        XCTAssertEqual(w.o.state(of: f), FrameState(owner: .host, hostState: .owned, references: 1))
+        expectRefusal(.EBUSY(.flushPending(f)), &w) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostDonateToGuest(f, to: self.d2, at: GFN(raw: 1))
+        }
+        XCTAssertTrue(try w.o.retryFlush(d1))
+        XCTAssertEqual(w.o.state(of: f), .hostOwned)
+        try w.o.hostDonateToGuest(f, to: d2, at: GFN(raw: 1))
+    }
+
     func testGuestShareWithHostIsSharedBorrowed() throws {
         var w = World()
         w.addDomain(DomainConfig(id: d1))

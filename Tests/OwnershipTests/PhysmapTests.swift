@@ -102,7 +102,7 @@ final class PhysmapTests: XCTestCase {
         XCTAssertEqual(w.o.xenheapGFN(of: sharedInfo), GFN(raw: 0x42))
         var batch = w.o.newBatch()
         while w.o.domains[0].p2m.relinquish(budget: 64, flushing: &batch) == .more {}
-        w.o.domains[0].p2m.commit(&batch)
+        try w.o.domains[0].p2m.commit(&batch)
         XCTAssertNil(w.o.xenheapGFN(of: sharedInfo))
 
         // A frame carrying a GFN from an earlier life is reset when allocated.

@@ -98,6 +98,8 @@ final class EventLog {
         case iommuSync
     }
     var events: [Event] = []
+    /// The next this-many IOMMU waits do not confirm completion (a lost CMD_SYNC).
+    var failingIOMMUSyncs = 0
 }
 
 struct RecordingTLB: TLBMaintenance {
@@ -115,7 +117,13 @@ struct RecordingIOMMU: IOMMUInvalidator {
         log.events.append(.iommuInvalidate(vmid: vmid, gfn, pages: count))
     }
     mutating func invalidateAll(vmid: UInt16) { log.events.append(.iommuInvalidateAll(vmid)) }
-    mutating func synchronize() { log.events.append(.iommuSync) }
+    mutating func synchronize() throws(IOMMUSyncError) {
+        log.events.append(.iommuSync)
+        if log.failingIOMMUSyncs > 0 {
+            log.failingIOMMUSyncs -= 1
+            throw .completionTimeout
+        }
+    }
 }
 
 typealias TestP2M = P2M<FakeMemory, FakePool, RecordingTLB, RecordingIOMMU, FrameEntryListener, NoChangeObserver>

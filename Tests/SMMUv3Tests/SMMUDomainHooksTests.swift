@@ -20,11 +20,11 @@ final class SMMUDomainHooksTests: XCTestCase {
 
         var batch = FlushBatch(releaser: CheckingReleaser {})
         try p2m.map(GFN(0x100), to: MFN(0x50000), count: 2, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.fake.dma(stream: sid.raw, iova: 0x10_1008, write: true, value: 3).0, .ok(PhysAddr(0x5000_1008)))
         let mark = h.fake.consumedCommands.count
         try p2m.unmap(GFN(0x101), count: 1, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         let expected: Command = mode == .stage1 ? .tlbiNHVA(asid: 1, va: IOVA(0x10_1000)) : .tlbiS2IPA(vmid: 2, ipa: IPA(0x10_1000))
         XCTAssertEqual(h.commands(since: mark), [expected, .sync()])
         XCTAssertEqual(h.fake.dma(stream: sid.raw, iova: 0x10_1008, write: false).0, .fault(.translation))

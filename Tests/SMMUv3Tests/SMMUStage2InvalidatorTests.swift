@@ -25,13 +25,13 @@ final class SMMUStage2InvalidatorTests: XCTestCase {
         var batch = FlushBatch(releaser: CheckingReleaser { XCTAssertNil(fake.stage2TLB[3]?[0x100]) })
         try p2m.map(GFN(0x100), to: MFN(0x50000), count: 4, as: .ramRW, flushing: &batch)
         try p2m.map(GFN(0x200), to: MFN(0x9050), count: 1, as: .mmioDirectDevice, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_1010, write: true, value: 9).0, .ok(PhysAddr(0x5000_1010)))
         XCTAssertEqual(h.memory.load64(PhysAddr(0x5000_1010)), 9)
 
         let mark = h.fake.consumedCommands.count
         try p2m.unmap(GFN(0x100), count: 4, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.commands(since: mark),
                        [.tlbiS2IPA(vmid: 3, ipa: IPA(0x10_0000), range: TLBIRange(num: 0, scale: 2)), .sync()])
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_1010, write: false).0, .fault(.translation))
@@ -49,7 +49,7 @@ final class SMMUStage2InvalidatorTests: XCTestCase {
         try h.handle.smmu.push(.tlbiS2IPA(vmid: 3, ipa: IPA(0), range: TLBIRange(num: 0, scale: 0)))
         let mark = h.fake.consumedCommands.count
         inv.invalidate(vmid: 3, GFN(0x100), count: 1)
-        inv.synchronize()
+        try inv.synchronize()
         XCTAssertEqual(h.commands(since: mark),
                        [.sync(), .tlbiS2IPA(vmid: 3, ipa: IPA(0x10_0000)), .sync(), .tlbiS12VMAll(vmid: 3), .sync()])
         XCTAssertEqual(h.handle.recoveredInvalidations, 1)
@@ -61,9 +61,53 @@ final class SMMUStage2InvalidatorTests: XCTestCase {
         var inv = SMMUStage2Invalidator(handle: h.handle)
         h.fake.consumptionStalled = true
         inv.invalidate(vmid: 3, GFN(0x100), count: 1)
-        inv.synchronize()
+        do {
+            try inv.synchronize()
+            XCTFail("a lost CMD_SYNC must not confirm completion")
+        } catch {
+            XCTAssertEqual(error, .completionTimeout)
+        }
         guard case .syncTimeout? = h.handle.takeInvalidationFailure() else { return XCTFail("expected a timeout") }
         XCTAssertNil(h.handle.invalidationFailure)
+    }
+
+    /// A command queue error the driver cannot recover from (the SMMU refuses
+    /// the TLBIs and the whole-VMID fallback too): the P2M's commit fails and
+    /// releases nothing; once the SMMU takes TLBIs again the retry releases.
+    func testRejectedInvalidationsReleaseNothingUntilRetry() throws {
+        var h = try HookHarness(.qemu10)
+        var p2m = try SharedP2M(configuration: P2MConfiguration(vmid: 3, ipaBits: 39, paRange: .bits44, vmidWidth: .bits16),
+                                memory: h.memory, pool: h.p2mPool(), tlb: CountingTLB(),
+                                iommu: SMMUStage2Invalidator(handle: h.handle), listener: HoldingListener(),
+                                observer: NoChangeObserver())
+        try h.handle.smmu.attach(edu, to: .stage2(Stage2Domain(vttbr: p2m.vttbr, vtcr: p2m.vtcr)), allocator: &h.allocator)
+        let fake = h.fake
+        let releaser = CheckingReleaser { XCTAssertNil(fake.stage2TLB[3]?[0x100]) }
+        var batch = FlushBatch(releaser: releaser)
+        try p2m.map(GFN(0x100), to: MFN(0x50000), count: 4, as: .mapForeignRW, flushing: &batch)
+        try p2m.commit(&batch)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: false).0, .ok(PhysAddr(0x5000_0000)))
+        try p2m.unmap(GFN(0x100), count: 4, flushing: &batch)
+
+        h.fake.rejectInvalidations = true
+        do {
+            try p2m.commit(&batch)
+            XCTFail("refused invalidations must fail the commit")
+        } catch {
+            XCTAssertEqual(error, .iommuNotSynchronized(.invalidationRejected, heldReferences: 4, tablePages: 2))
+        }
+        guard case .commandRejected? = h.handle.takeInvalidationFailure() else { return XCTFail("expected a rejection") }
+        XCTAssertEqual(releaser.log.releases, 0)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: false).0, .ok(PhysAddr(0x5000_0000)),
+                       "the SMMU still translates: releasing now would be XSA-346")
+
+        h.fake.rejectInvalidations = false
+        let mark = h.fake.consumedCommands.count
+        try p2m.commit(&batch)
+        XCTAssertEqual(h.commands(since: mark),
+                       [.tlbiS2IPA(vmid: 3, ipa: IPA(0x10_0000), range: TLBIRange(num: 0, scale: 2)), .sync()])
+        XCTAssertEqual(releaser.log.releases, 1)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: false).0, .fault(.translation))
     }
 
     func testStage2RefusedOnNonCoherentSMMU() throws {

@@ -36,7 +36,7 @@ final class Stage1MirrorTests: XCTestCase {
         try p2m.map(GFN(0x200), to: MFN(0x9050), count: 1, as: .mmioDirectDevice, flushing: &batch)
         try p2m.map(GFN(0x300), to: ram.adding(0x100), count: 1, as: .ramRO, flushing: &batch)
         try p2m.map(GFN(0x400), to: ram.adding(0x200), count: 1, as: .grantMapRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
 
         XCTAssertEqual(mirror.lookup(IOVA(0x10_5000))?.frame, ram.adding(5))
         XCTAssertNil(mirror.lookup(IOVA(0x20_0000)), "MMIO is never mirrored")
@@ -50,7 +50,7 @@ final class Stage1MirrorTests: XCTestCase {
 
         let mark = h.fake.consumedCommands.count
         try p2m.unmap(GFN(0x100), count: 16, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         // One range TLBI (16 pages = NUM 0, SCALE 4) on the mirror's ASID and exactly one CMD_SYNC.
         XCTAssertEqual(h.commands(since: mark),
                        [.tlbiNHVA(asid: 1, va: IOVA(0x10_0000), range: TLBIRange(num: 0, scale: 4)), .sync()])
@@ -70,11 +70,11 @@ final class Stage1MirrorTests: XCTestCase {
         let mirror = p2m.observer
         var batch = FlushBatch(releaser: CheckingReleaser {})
         try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: true).0, .ok(ram.address))
         try p2m.changeType(GFN(0x100), count: 1, from: .ramRW, to: .ramRO, flushing: &batch)
         let mark = h.fake.consumedCommands.count
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.commands(since: mark), [.tlbiNHVA(asid: 1, va: IOVA(0x10_0000)), .sync()])
         XCTAssertEqual(mirror.lookup(IOVA(0x10_0000))?.writable, false)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: true).0, .fault(.permission))
@@ -87,14 +87,14 @@ final class Stage1MirrorTests: XCTestCase {
         var batch = FlushBatch(releaser: CheckingReleaser {})
         // 2 MiB aligned on both sides: a level-2 block in the P2M and in the mirror.
         try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(mirror.table.lookup(0x201, memory: h.memory)?.level, 2)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: false).0, .ok(PhysAddr(0x5020_1000)))
         let syncs = h.handle.smmu.commandQueue.syncsIssued
         try p2m.unmap(GFN(0x201), count: 1, flushing: &batch)
         // Splitting the mirror's block was break-before-make: invalidated and synced at once.
         XCTAssertEqual(h.handle.smmu.commandQueue.syncsIssued, syncs + 2)  // the P2M's own split, then the mirror's
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(mirror.table.lookup(0x202, memory: h.memory)?.level, 3)
         XCTAssertNil(mirror.lookup(IOVA(0x20_1000)))
         XCTAssertEqual(mirror.lookup(IOVA(0x20_2000))?.frame, MFN(0x50202))
@@ -108,10 +108,10 @@ final class Stage1MirrorTests: XCTestCase {
         var p2m = try makeP2M(&h)
         var batch = FlushBatch(releaser: CheckingReleaser {})
         try p2m.map(GFN(0x1000), to: ram, count: 1024, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         let mark = h.fake.consumedCommands.count
         try p2m.unmap(GFN(0x1000), count: 1024, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.commands(since: mark), [.tlbiNHASID(asid: 1), .sync()])
     }
 
@@ -125,7 +125,7 @@ final class Stage1MirrorTests: XCTestCase {
         }
         XCTAssertNil(p2m.lookup(GFN(0x100)))
         XCTAssertNil(mirror.lookup(IOVA(0x10_0000)))
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
     }
 
     func testNonCoherentMirrorIsCleanedBeforeTheSMMUWalksIt() throws {
@@ -134,13 +134,147 @@ final class Stage1MirrorTests: XCTestCase {
         var batch = FlushBatch(releaser: CheckingReleaser {})
         try p2m.map(GFN(0x100), to: ram, count: 3, as: .ramRW, flushing: &batch)
         try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_2000, write: true).0, .ok(ram.adding(2).address))
         try p2m.unmap(GFN(0x201), count: 1, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_2000, write: true).0, .ok(PhysAddr(0x5020_2000)))
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: true).0, .fault(.translation))
         XCTAssertEqual(h.memory.staleDeviceReads, [])
+    }
+
+    /// Seed 000 with a lost CMD_SYNC: the SMMU may still translate the unmapped
+    /// IOVAs (its TLB is not invalidated), so the P2M's held references and both
+    /// sides' unlinked table pages stay put until a retry completes.
+    func testLostSyncReleasesNothingUntilTheSMMUConfirms() throws {
+        var h = try HookHarness(.qemu72, configuration: SMMUConfiguration(pollLimit: 100))
+        var p2m = try makeP2M(&h)
+        let mirror = p2m.observer
+        let fake = h.fake
+        let releaser = CheckingReleaser { XCTAssertNil(fake.stage1TLB[1]?[0x100]) }
+        var batch = FlushBatch(releaser: releaser)
+        try p2m.map(GFN(0x100), to: ram, count: 16, as: .mapForeignRW, flushing: &batch)
+        try p2m.commit(&batch)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0008, write: false).0, .ok(ram.address.adding(8)))
+        let mirrorFree = mirror.pool.availableTablePages, p2mFree = p2m.pool.availableTablePages
+        try p2m.unmap(GFN(0x100), count: 16, flushing: &batch)
+        XCTAssertEqual(mirror.unlinkedTablePages, 2)
+
+        h.fake.consumptionStalled = true
+        do {
+            try p2m.commit(&batch)
+            XCTFail("a lost CMD_SYNC must fail the commit")
+        } catch {
+            XCTAssertEqual(error, .iommuNotSynchronized(.completionTimeout, heldReferences: 16, tablePages: 2))
+        }
+        guard case .syncTimeout? = h.handle.takeInvalidationFailure() else { return XCTFail("expected a timeout") }
+        XCTAssertEqual(releaser.log.releases, 0, "no reference released")
+        XCTAssertEqual(batch.heldReferences, 16)
+        XCTAssertEqual(p2m.pool.availableTablePages, p2mFree, "no P2M table page freed")
+        XCTAssertEqual(mirror.unlinkedTablePages, 2)
+        XCTAssertEqual(mirror.pool.availableTablePages, mirrorFree, "no mirror table page freed")
+        // Why: the SMMU still translates the old IOVA to the frame.
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0008, write: false).0, .ok(ram.address.adding(8)))
+
+        // The SMMU recovered: the retry invalidates again, then releases everything.
+        h.fake.consumptionStalled = false
+        try p2m.commit(&batch)
+        XCTAssertEqual(releaser.log.releases, 1)
+        XCTAssertTrue(batch.isEmpty)
+        XCTAssertEqual(p2m.pool.availableTablePages, p2mFree + 2)
+        XCTAssertEqual(mirror.unlinkedTablePages, 0)
+        XCTAssertEqual(mirror.pool.availableTablePages, mirrorFree + 2)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0008, write: false).0, .fault(.translation))
+        XCTAssertNil(h.handle.invalidationFailure)
+    }
+
+    /// The P2M's own break-before-make completed (so its batch records no
+    /// range), but the mirror's, made afterwards while applying the change, lost
+    /// its CMD_SYNC: the commit must still wait for the mirror and release the
+    /// replaced frame's reference only once that wait succeeds.
+    func testMirrorBreakBeforeMakeLostSyncHoldsTheCommit() throws {
+        var h = try HookHarness(.qemu72, configuration: SMMUConfiguration(pollLimit: 100))
+        var p2m = try makeP2M(&h)
+        let mirror = p2m.observer
+        let releaser = CheckingReleaser {}
+        var batch = FlushBatch(releaser: releaser)
+        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
+        try p2m.commit(&batch)
+        _ = h.fake.dma(stream: 0x10, iova: 0x20_5000, write: false)  // cached: IOVA 0x205 -> 0x50205
+        // The P2M's split (break-before-make of the block; the new leaf is written
+        // into the fresh table before it is linked) waits once and completes; the
+        // mirror's split, next, does not.
+        h.fake.syncsBeforeStall = 1
+        try p2m.map(GFN(0x205), to: MFN(0x60000), count: 1, as: .ramRW, policy: .replace, flushing: &batch)
+        XCTAssertTrue(h.fake.consumptionStalled)
+        XCTAssertFalse(batch.needsInvalidation, "the P2M's own invalidations completed")
+        XCTAssertEqual(batch.heldReferences, 1)
+        XCTAssertTrue(mirror.hasPendingInvalidations)
+        XCTAssertThrowsError(try p2m.commit(&batch)) {
+            XCTAssertEqual($0 as? P2MFlushError, .iommuNotSynchronized(.completionTimeout, heldReferences: 1, tablePages: 0))
+        }
+        XCTAssertEqual(releaser.log.releases, 0, "released while the SMMU may still translate to the old frame")
+
+        h.fake.consumptionStalled = false
+        try p2m.commit(&batch)
+        XCTAssertEqual(releaser.log.releases, 1)
+        XCTAssertFalse(mirror.hasPendingInvalidations)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_5000, write: false).0, .ok(PhysAddr(0x6000_0000)))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_6000, write: false).0, .ok(PhysAddr(0x5020_6000)))
+        _ = h.handle.takeInvalidationFailure()
+    }
+
+    /// A type change keeps the access restriction the P2M entry carries: a page
+    /// the P2M maps read-only for everyone (access `.read`) never becomes a
+    /// writable IOMMU mapping, whatever its type says.
+    func testTypeChangeKeepsTheAccessRestriction() throws {
+        var h = try HookHarness(.qemu72)
+        var p2m = try makeP2M(&h)
+        let mirror = p2m.observer
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, access: .read, flushing: &batch)
+        try p2m.commit(&batch)
+        XCTAssertEqual(mirror.lookup(IOVA(0x10_0000))?.writable, false)
+        try p2m.changeType(GFN(0x100), count: 1, from: .ramRW, to: .ramRO, access: .read, flushing: &batch)
+        try p2m.changeType(GFN(0x100), count: 1, from: .ramRO, to: .ramRW, access: .read, flushing: &batch)
+        try p2m.commit(&batch)
+        XCTAssertEqual(p2m.lookup(GFN(0x100))?.type, .ramRW)
+        XCTAssertEqual(mirror.lookup(IOVA(0x10_0000))?.writable, false)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: true).0, .fault(.permission))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: false).0, .ok(ram.address))
+    }
+
+    /// The mirror reserves what the planned change needs: a 1 GiB map is one
+    /// level-1 block in the mirror too, so a pool of its root and one spare page
+    /// is plenty (the page-granular worst case needed 513); a map the
+    /// pool cannot hold still fails the whole P2M operation with nothing changed.
+    func testOneGiBMapNeedsNoMirrorTablePagesAndExhaustionStillRefuses() throws {
+        var h = try HookHarness(.qemu72)
+        var p2m = try makeP2M(&h, mirrorPages: 2)
+        let mirror = p2m.observer
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        try p2m.map(GFN(0x40000), to: MFN(0x80000), count: 1 << 18, as: .ramRW, flushing: &batch)
+        try p2m.commit(&batch)
+        XCTAssertEqual(mirror.table.lookup(0x41234, memory: h.memory)?.level, 1)
+        XCTAssertEqual(mirror.lookup(IOVA(0x4123_4000))?.frame, MFN(0x81234))
+        XCTAssertEqual(mirror.tablePagesInUse, 1)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x4123_4008, write: true, value: 5).0, .ok(PhysAddr(0x8123_4008)))
+
+        // 1024 pages to frames aligned to nothing: the mirror needs a level-2 and
+        // three level-3 tables and has one page.
+        let p2mFree = p2m.pool.availableTablePages, p2mInUse = p2m.tablePagesInUse
+        let words = h.memory.words
+        XCTAssertThrowsError(try p2m.map(GFN(0x80000), to: MFN(0x100001), count: 1024, as: .ramRW, flushing: &batch)) {
+            XCTAssertEqual($0 as? P2MError, .observerRefused(GFN(0x80000), count: 1024))
+        }
+        XCTAssertNil(p2m.lookup(GFN(0x80000)))
+        XCTAssertNil(mirror.lookup(IOVA(0x8000_0000)))
+        XCTAssertEqual(p2m.pool.availableTablePages, p2mFree)
+        XCTAssertEqual(p2m.tablePagesInUse, p2mInUse)
+        XCTAssertEqual(mirror.pool.availableTablePages, 1)
+        XCTAssertTrue(h.memory.words == words, "nothing written")
+        XCTAssertTrue(batch.isEmpty)
+        try p2m.commit(&batch)
     }
 
     func testMirrorAttributes() {

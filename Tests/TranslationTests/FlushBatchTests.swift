@@ -42,4 +42,33 @@ final class FlushBatchTests: XCTestCase {
         batch.unlinkedTablePages = 0
         batch.unlinkedHead = FlushBatch<NoHeldReferences>.endOfList
     }
+
+    /// `absorb` moves every obligation: ranges, unlinked table pages and held
+    /// references, so one commit of the receiver settles both batches.
+    func testAbsorbTakesOverEverythingOwed() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var first = FlushBatch(releaser: FakeReleaser(log: rig.log))
+        var second = FlushBatch(releaser: FakeReleaser(log: rig.log))
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7001), count: 4, as: .mapForeignRW, flushing: &first)
+        try p2m.map(GFN(raw: 0x9_0000), to: MFN(raw: 0x7101), count: 2, as: .mapForeignRO, flushing: &first)
+        try p2m.commit(&first)
+        try p2m.unmap(GFN(raw: 0x1000), count: 4, flushing: &first)
+        try p2m.unmap(GFN(raw: 0x9_0000), count: 2, flushing: &second)
+        let tables = first.unlinkedTablePages + second.unlinkedTablePages
+        first.absorb(&second, memory: p2m.memory)
+        XCTAssertTrue(second.isEmpty)
+        XCTAssertEqual(first.heldReferences, 6)
+        XCTAssertEqual(first.unlinkedTablePages, tables)
+        XCTAssertEqual(first.pendingPages, 6)
+        XCTAssertEqual(first.releaser.held.count, 2)
+        let free = p2m.pool.availableTablePages
+        let stats = try p2m.commit(&first)
+        XCTAssertEqual(stats.referencesReleased, 6)
+        XCTAssertEqual(stats.tablePagesFreed, tables)
+        XCTAssertEqual(p2m.pool.availableTablePages, free + tables)
+        XCTAssertEqual(first.releaser.released.count, 2)
+        try p2m.commit(&second)
+    }
 }

@@ -133,7 +133,7 @@ final class P2MModelTests: XCTestCase {
                     XCTAssertNil(outcome, "step \(step)")
                     for g in range { if let old = model[g], old.type == from { model[g] = (old.mfn, to) } }
                 } else {
-                    p2m.commit(&batch)
+                    do { try p2m.commit(&batch) } catch { XCTFail("step \(step): \(error)") }
                     XCTAssertTrue(batch.isEmpty)
                 }
             } catch {
@@ -157,7 +157,7 @@ final class P2MModelTests: XCTestCase {
             for g in lo...(gfn + count) { check(p2m, model, mirror, g, step) }
             XCTAssertEqual(p2m.tablePagesInUse + p2m.pool.availableTablePages + batch.unlinkedTablePages, poolPages,
                            "step \(step): table pages leaked")
-            if rng.chance(15) { p2m.commit(&batch) }
+            if rng.chance(15) { try p2m.commit(&batch) }
             if step % 250 == 249 {
                 for r in 0..<Self.regions { for g in Self.regionBase(r)..<(Self.regionBase(r) + 512) { check(p2m, model, mirror, g, step) } }
             }
@@ -173,7 +173,7 @@ final class P2MModelTests: XCTestCase {
         XCTAssertEqual(removedAtTeardown.count, model.count)
         for (g, m) in model { XCTAssertEqual(removedAtTeardown[g], m.mfn) }
         rig.checker.roots = 0..<0
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(p2m.pool.availableTablePages, poolPages, "no table page leaked after destroy")
         XCTAssertEqual(p2m.tablePagesInUse, 0)
         rig.checker.assertClean()

@@ -208,7 +208,7 @@ final class P2MTests: XCTestCase {
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
         try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7000), count: 16, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         rig.log.events.removeAll()
         // Replace pages 4..<12 with other frames, and the same frames for 0..<4 (no removal for those).
         try p2m.map(GFN(raw: 0x1004), to: MFN(raw: 0x9004), count: 8, as: .ramRW, policy: .replace, flushing: &batch)
@@ -224,7 +224,7 @@ final class P2MTests: XCTestCase {
             .tlbiRange(vmid: 1, page: 0x1004, pages: 8), .iommuRange(vmid: 1, page: 0x1004, pages: 8), .tlbSync, .iommuSync,
             .tlbiRange(vmid: 1, page: 0x1000, pages: 4), .iommuRange(vmid: 1, page: 0x1000, pages: 4), .tlbSync, .iommuSync,
         ])
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         rig.checker.assertClean()
         for (gfn, m) in mirror.pages { XCTAssertEqual(p2m.lookup(GFN(raw: gfn))?.mfn, MFN(raw: m.mfn)) }
     }
@@ -242,7 +242,7 @@ final class P2MTests: XCTestCase {
         XCTAssertEqual(removals.runs.map { $0.count }, [3])
         XCTAssertEqual(batch.heldReferences, 3)
         XCTAssertEqual(batch.releaser.held.count, 1)
-        let stats = p2m.commit(&batch)
+        let stats = try p2m.commit(&batch)
         XCTAssertEqual(stats.referencesReleased, 3)
         XCTAssertEqual(stats.tablePagesFreed, 1)
         rig.checker.assertClean()
@@ -258,7 +258,8 @@ final class P2MTests: XCTestCase {
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x505)), P2MMapping(mfn: MFN(raw: 0x6105), type: .ramRO, order: .page4K))
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x4FF)), P2MMapping(mfn: MFN(raw: 0x60FF), type: .ramRW, order: .page4K))
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x510)), P2MMapping(mfn: MFN(raw: 0x6110), type: .ramRW, order: .page4K))
-        XCTAssertEqual(mirror.events.last, .typeChanged(GFN(raw: 0x500), MFN(raw: 0x6100), count: 0x10, from: .ramRW, to: .ramRO))
+        XCTAssertEqual(mirror.events.last, .typeChanged(GFN(raw: 0x500), MFN(raw: 0x6100), count: 0x10, from: .ramRW, to: .ramRO,
+                                                     access: .all))
         XCTAssertTrue(removals.runs.isEmpty)
         // Entries of another type are left alone; a whole block changes in place.
         try p2m.map(GFN(raw: 0x600), to: MFN(raw: 0x8000), count: 512, as: .grantMapRW, flushing: &batch)
@@ -269,7 +270,7 @@ final class P2MTests: XCTestCase {
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x420))?.type, .ramRW)
         // The write-protect must reach the TLBs at commit.
         XCTAssertTrue(batch.needsInvalidation)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         rig.checker.assertClean()
     }
 
@@ -288,7 +289,7 @@ final class P2MTests: XCTestCase {
         XCTAssertEqual(batch.heldReferences, 2)
         XCTAssertEqual(batch.unlinkedTablePages, 2)
         XCTAssertEqual(batch.releaser.released.count, 0)
-        let stats = p2m.commit(&batch)
+        let stats = try p2m.commit(&batch)
         XCTAssertEqual(rig.log.events.prefix(5), [
             .tlbiRange(vmid: 1, page: 0x3000, pages: 2), .iommuRange(vmid: 1, page: 0x3000, pages: 2),
             .tlbSync, .iommuSync, .release,
@@ -335,7 +336,7 @@ final class P2MTests: XCTestCase {
         XCTAssertThrowsError(try p2m.unmap(GFN(raw: 0x10), count: 1, flushing: &batch))
         XCTAssertEqual(rig.memory.words, words)
         XCTAssertEqual(mirror.events.count, 1)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
     }
 
     // MARK: Geometry
@@ -389,7 +390,7 @@ final class P2MTests: XCTestCase {
         try p2m.map(GFN(raw: 0x0), to: MFN(raw: 0x1001), count: 700, as: .ramRW, flushing: &batch)
         try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x4_0000), count: 1 << 18, as: .ramRW, flushing: &batch)
         try p2m.map(GFN(raw: 0xF_FE00), to: MFN(raw: 0x3000), count: 3, as: .mapForeignRO, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         var steps = 0
         while p2m.relinquish(budget: 100, flushing: &batch) == .more {
             steps += 1
@@ -401,7 +402,7 @@ final class P2MTests: XCTestCase {
         XCTAssertEqual(removals.pages.count, 700 + (1 << 18) + 3)
         XCTAssertEqual(batch.heldReferences, 3)
         rig.checker.roots = 0..<0  // VTTBR_EL2 no longer names the root of a dead domain
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         XCTAssertEqual(p2m.pool.availableTablePages, 256)
         XCTAssertThrowsError(try p2m.map(GFN(raw: 0), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &batch)) {
             XCTAssertEqual($0 as? P2MError, .relinquished)
@@ -443,14 +444,14 @@ final class P2MMergeTests: XCTestCase {
         try p2m.map(GFN(raw: 0x8_0200), to: MFN(raw: 0x4_0200), count: 1024, as: .ramRO, flushing: &batch)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x8_1234)), P2MMapping(mfn: MFN(raw: 0x4_1234), type: .ramRO, order: .block1G))
         XCTAssertTrue(removals.runs.isEmpty, "a merge removes no mapping")
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         rig.checker.assertClean()
         // Pages only, on request: no merge.
         try p2m.unmap(GFN(raw: 0x8_0000), count: 1 << 18, flushing: &batch)
         try p2m.map(GFN(raw: 0x8_0000), to: MFN(raw: 0x4_0000), count: 512, as: .ramRW, largestBlock: .page4K,
                     flushing: &batch)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x8_0000))?.order, .page4K)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         rig.checker.assertClean()
     }
 }
@@ -466,7 +467,7 @@ final class P2MXSA346Tests: XCTestCase {
         // Page P at gfn 0x100; a foreign page Q at gfn 0x900 (the move's destination).
         try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x7_0000), count: 1, as: .ramRW, flushing: &batch)
         try p2m.map(GFN(raw: 0x900), to: MFN(raw: 0x7_1000), count: 1, as: .mapForeignRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         rig.log.events.removeAll()
 
         // XENMAPSPACE_gmfn_range, one page: the caller keeps its reference to P in the
@@ -479,7 +480,7 @@ final class P2MXSA346Tests: XCTestCase {
         XCTAssertEqual(batch.releaser.held.map { $0.0 }, [MFN(raw: 0x7_0000), MFN(raw: 0x7_1000)])
         XCTAssertFalse(rig.log.events.contains(.release))
 
-        p2m.commit(&batch)
+        try p2m.commit(&batch)
         let release = try XCTUnwrap(rig.log.events.firstIndex(of: .release))
         // The old GFN's invalidation went to the CPU and the IOMMU and completed first.
         let oldGFN = try XCTUnwrap(rig.log.events.firstIndex(of: .tlbiRange(vmid: 1, page: 0x100, pages: 1)))
@@ -517,5 +518,134 @@ final class P2MBarrierTests: XCTestCase {
         try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch)
         XCTAssertEqual(memory.barriers, 2)  // a level-2 and a level-3 table, each filled before linking
         p2m.commit(&batch)
+    }
+}
+
+/// DESIGN.md rule 1 / seed 000 when the IOMMU side fails: an invalidation the
+/// IOMMU did not confirm releases nothing, and a later commit retries it.
+final class P2MIOMMUFailureTests: XCTestCase {
+    func testCommitKeepsEverythingUntilTheIOMMUConfirms() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        // 16 foreign pages in leaf and level-2 tables of their own: unmapping them
+        // holds 16 references and unlinks both emptied tables.
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7001), count: 16, as: .mapForeignRW, flushing: &batch)
+        try p2m.commit(&batch)
+        let freeBefore = p2m.pool.availableTablePages
+        try p2m.unmap(GFN(raw: 0x1000), count: 16, flushing: &batch)
+        XCTAssertEqual(batch.heldReferences, 16)
+        XCTAssertEqual(batch.unlinkedTablePages, 2)
+        rig.log.events.removeAll()
+        rig.log.failingIOMMUSyncs = 1
+        do {
+            try p2m.commit(&batch)
+            XCTFail("a lost IOMMU completion must fail the commit")
+        } catch {
+            XCTAssertEqual(error, .iommuNotSynchronized(.completionTimeout, heldReferences: 16, tablePages: 2))
+        }
+        XCTAssertFalse(rig.log.events.contains(.release), "no reference released")
+        XCTAssertFalse(rig.log.events.contains { if case .free = $0 { true } else { false } }, "no table page freed")
+        XCTAssertEqual(batch.releaser.released.count, 0)
+        XCTAssertEqual(batch.heldReferences, 16)
+        XCTAssertEqual(batch.unlinkedTablePages, 2)
+        XCTAssertEqual(batch.pendingPages, 16, "the range stays owed for the retry")
+        XCTAssertEqual(p2m.pool.availableTablePages, freeBefore)
+
+        // The IOMMU recovered: the retry invalidates the same range again, then releases.
+        rig.log.events.removeAll()
+        let stats = try p2m.commit(&batch)
+        XCTAssertEqual(rig.log.events.prefix(4), [.tlbiRange(vmid: 1, page: 0x1000, pages: 16),
+                                                 .iommuRange(vmid: 1, page: 0x1000, pages: 16), .tlbSync, .iommuSync])
+        XCTAssertEqual(rig.log.events[4], .release)
+        XCTAssertEqual(stats.referencesReleased, 16)
+        XCTAssertEqual(stats.tablePagesFreed, 2)
+        XCTAssertTrue(batch.isEmpty)
+        XCTAssertEqual(p2m.pool.availableTablePages, freeBefore + 2)
+        rig.checker.assertClean()
+    }
+
+    func testUnconfirmedBreakBeforeMakeStaysOwedInTheBatch() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4200), count: 512, as: .mapForeignRW, flushing: &batch)
+        try p2m.commit(&batch)
+        // Unmapping one page splits the block: break-before-make, whose IOMMU wait fails.
+        rig.log.failingIOMMUSyncs = 1
+        try p2m.unmap(GFN(raw: 0x205), count: 1, flushing: &batch)
+        XCTAssertEqual(p2m.breakBeforeMakeInvalidations, 1)
+        XCTAssertTrue(batch.ranges.overlaps(0x200, frames: 512), "the whole split block is owed")
+        XCTAssertGreaterThanOrEqual(batch.pendingPages, 512)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x206))?.mfn, MFN(raw: 0x4206))
+        let stats = try p2m.commit(&batch)
+        XCTAssertEqual(stats.referencesReleased, 1)
+        XCTAssertGreaterThanOrEqual(stats.pagesInvalidated, 512)
+        rig.checker.assertClean()
+    }
+
+    func testMapOverAnUnconfirmedInvalidationIsRefusedWithoutChange() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x5000), count: 1, as: .ramRW, flushing: &batch)
+        try p2m.commit(&batch)
+        try p2m.unmap(GFN(raw: 0x300), count: 1, flushing: &batch)
+        // Mapping there again must first complete the pending invalidation; the IOMMU fails it.
+        rig.log.failingIOMMUSyncs = 1
+        let words = rig.memory.words, events = mirror.events.count
+        do {
+            try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x6000), count: 1, as: .ramRW, flushing: &batch)
+            XCTFail("expected a refusal")
+        } catch {
+            XCTAssertEqual(error, .iommuNotSynchronized(.completionTimeout))
+        }
+        XCTAssertTrue(rig.memory.words == words, "nothing written")
+        XCTAssertEqual(mirror.events.count, events)
+        XCTAssertNil(p2m.lookup(GFN(raw: 0x300)))
+        XCTAssertEqual(batch.pendingPages, 1, "still owed")
+        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x6000), count: 1, as: .ramRW, flushing: &batch)
+        try p2m.commit(&batch)
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x300))?.mfn, MFN(raw: 0x6000))
+        rig.checker.assertClean()
+    }
+}
+
+/// What the change observer is told: the planned change before any write, the
+/// effective access with every change.
+final class P2MChangeStreamTests: XCTestCase {
+    func testPrepareIsToldThePlannedChange() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log))
+        try p2m.map(GFN(raw: 0x40000), to: MFN(raw: 0x100000), count: 0x40000, as: .ramRW, access: .readWrite,
+                    policy: .replace, flushing: &batch)
+        try p2m.changeType(GFN(raw: 0x40000), count: 16, from: .ramRW, to: .ramRO, access: .read, flushing: &batch)
+        try p2m.unmap(GFN(raw: 0x40000), count: 16, flushing: &batch)
+        XCTAssertEqual(mirror.planned, [
+            .map(GFN(raw: 0x40000), MFN(raw: 0x100000), count: 0x40000, type: .ramRW, access: .readWrite, replacing: true),
+            .changeType(GFN(raw: 0x40000), count: 16, from: .ramRW, to: .ramRO, access: .read),
+            .unmap(GFN(raw: 0x40000), count: 16),
+        ])
+        XCTAssertEqual(mirror.planned[1].range.gfn, GFN(raw: 0x40000))
+        XCTAssertEqual(mirror.planned[1].range.count, 16)
+        try p2m.commit(&batch)
+    }
+
+    func testTypeChangeCarriesTheAccessRestriction() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log))
+        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x5000), count: 4, as: .ramRW, access: .read, flushing: &batch)
+        try p2m.changeType(GFN(raw: 0x100), count: 4, from: .ramRW, to: .ramRO, access: .read, flushing: &batch)
+        try p2m.changeType(GFN(raw: 0x100), count: 4, from: .ramRO, to: .ramRW, access: .read, flushing: &batch)
+        XCTAssertEqual(mirror.events.last,
+                       .typeChanged(GFN(raw: 0x100), MFN(raw: 0x5000), count: 4, from: .ramRO, to: .ramRW, access: .read))
+        try p2m.commit(&batch)
     }
 }

@@ -57,6 +57,11 @@ final class FakeSMMU: RegisterBlock {
     var cr0AckStuck = false
     /// The command queue is not consumed at all (a lost CMD_SYNC).
     var consumptionStalled = false
+    /// Every TLBI is refused with CERROR_ILL (a command queue error that the
+    /// driver's whole-scope fallback cannot get past either).
+    var rejectInvalidations = false
+    /// Consume this many more CMD_SYNCs, then stall (a CMD_SYNC lost mid-operation).
+    var syncsBeforeStall: Int?
 
     // Observations
     var registerWrites: [(Int, UInt64)] = []
@@ -178,6 +183,14 @@ final class FakeSMMU: RegisterBlock {
         while !prod.isEmpty(consumer: cons) {
             let slot = base + UInt64(cons.index) * Command.bytes
             let command = Command(dw0: load(slot), dw1: load(slot + 8))
+            if command.opcode == Command.Opcode.sync.rawValue, let left = syncsBeforeStall {
+                if left == 0 {
+                    consumptionStalled = true
+                    syncsBeforeStall = nil
+                    return
+                }
+                syncsBeforeStall = left - 1
+            }
             if !execute(command) {
                 cmdqCons = cons.position | UInt32(CommandConsumerError.illegal.rawValue) << CommandConsumerError.shift
                 gerror ^= GERROR.commandQueueError
@@ -194,6 +207,9 @@ final class FakeSMMU: RegisterBlock {
         let sid = UInt32(c.dw0 >> 32)
         let vmid = UInt16(truncatingIfNeeded: c.dw0 >> 32)
         let asid = UInt16(truncatingIfNeeded: c.dw0 >> 48)
+        let tlbis: [Command.Opcode] = [.tlbiNHAll, .tlbiNHASID, .tlbiNHVA, .tlbiEL2All, .tlbiS12VMAll, .tlbiS2IPA,
+                                       .tlbiNSNHAll]
+        if rejectInvalidations, let op = Command.Opcode(rawValue: c.opcode), tlbis.contains(op) { return false }
         switch Command.Opcode(rawValue: c.opcode) {
         case .prefetchConfig: return true
         case .cfgiSTE:

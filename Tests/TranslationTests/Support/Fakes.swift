@@ -48,6 +48,7 @@ final class EventLog {
         case free(UInt64)
     }
     var events: [Event] = []
+    var failingIOMMUSyncs = 0
 }
 
 /// A pool over the fake RAM; zeroes pages on allocation as the protocol promises.
@@ -142,7 +143,14 @@ struct FakeIOMMU: IOMMUInvalidator {
         log.events.append(.iommuRange(vmid: vmid, page: gfn.raw, pages: count))
     }
     mutating func invalidateAll(vmid: UInt16) { log.events.append(.iommuAll(vmid)) }
-    mutating func synchronize() { log.events.append(.iommuSync) }
+    /// Fails the next `log.failingIOMMUSyncs` waits (a lost completion).
+    mutating func synchronize() throws(IOMMUSyncError) {
+        log.events.append(.iommuSync)
+        if log.failingIOMMUSyncs > 0 {
+            log.failingIOMMUSyncs -= 1
+            throw .completionTimeout
+        }
+    }
 }
 
 /// Holds references in an array; releasing logs an event.
@@ -152,6 +160,10 @@ struct FakeReleaser: PageReferenceReleaser {
     var held: [(MFN, UInt64)] = []
     var released: [(MFN, UInt64)] = []
     mutating func hold(_ mfn: MFN, count: UInt64) { held.append((mfn, count)) }
+    mutating func takeHeld(from other: inout FakeReleaser) {
+        held += other.held
+        other.held.removeAll()
+    }
     mutating func releaseHeld() {
         log?.events.append(.release)
         checker?.released()
@@ -185,10 +197,14 @@ final class MirrorState {
     var pages: [UInt64: (mfn: UInt64, type: P2MType)] = [:]
     var refuse = false
     var events: [P2MChange] = []
+    var planned: [P2MPlannedChange] = []
 }
 struct MirrorObserver: P2MChangeObserver {
     let state: MirrorState
-    mutating func prepare(_ gfn: GFN, count: UInt64) -> Bool { !state.refuse }
+    mutating func prepare(_ change: P2MPlannedChange) -> Bool {
+        state.planned.append(change)
+        return !state.refuse
+    }
     mutating func apply(_ change: P2MChange) {
         state.events.append(change)
         switch change {
@@ -196,7 +212,7 @@ struct MirrorObserver: P2MChangeObserver {
             for i in 0..<count { state.pages[g.raw + i] = (m.raw + i, type) }
         case .unmapped(let g, let count):
             if count > 1 << 20 { state.pages.removeAll() } else { for i in 0..<count { state.pages[g.raw + i] = nil } }
-        case .typeChanged(let g, let m, let count, let from, let to):
+        case .typeChanged(let g, let m, let count, let from, let to, _):
             for i in 0..<count {
                 precondition(state.pages[g.raw + i]?.type == from && state.pages[g.raw + i]?.mfn == m.raw + i)
                 state.pages[g.raw + i] = (m.raw + i, to)
