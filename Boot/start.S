@@ -191,8 +191,8 @@ __el2_l0:
     .space  4096
 __el2_l1:
     .space  8192
-    /* Level-2 tables for 1 GiB blocks that RAM covers only in part
-     * (EL2Map.swift splits them into 2 MiB blocks). */
+    /* Spare tables for EL2Map.swift: level 1 above 1 TiB, level 2 where
+     * RAM covers a 1 GiB block only in part. */
 __el2_l2_pool:
-    .space  8 * 4096
+    .space  12 * 4096
 __el2_l2_pool_end:

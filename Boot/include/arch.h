@@ -144,7 +144,10 @@ HV_INLINE uint64_t arch_image_end(void)   { extern char __image_end[];   return 
 HV_INLINE uint64_t arch_heap_start(void)  { extern char __heap_start[];  return (uint64_t)(uintptr_t)__heap_start; }
 HV_INLINE uint64_t arch_heap_end(void)    { extern char __heap_end[];    return (uint64_t)(uintptr_t)__heap_end; }
 /* The EL2 level-1 tables start.S built (2 x 512 x 1 GiB entries, identity, 0..1 TiB). */
+HV_INLINE uint64_t arch_el2_l0_table(void) { extern char __el2_l0[]; return (uint64_t)(uintptr_t)__el2_l0; }
 HV_INLINE uint64_t arch_el2_l1_table(void) { extern char __el2_l1[]; return (uint64_t)(uintptr_t)__el2_l1; }
+/* Spare table pages for EL2Map.swift: level-1 tables for RAM or devices above
+ * 1 TiB, level-2 tables for 1 GiB blocks that RAM covers only in part. */
 HV_INLINE uint64_t arch_el2_l2_pool(void) { extern char __el2_l2_pool[]; return (uint64_t)(uintptr_t)__el2_l2_pool; }
 HV_INLINE uint64_t arch_el2_l2_pool_end(void) { extern char __el2_l2_pool_end[]; return (uint64_t)(uintptr_t)__el2_l2_pool_end; }
 HV_INLINE void arch_tlbi_alle2is_sync(void) { __asm__ volatile("dsb ishst\n tlbi alle2is\n dsb ish\n isb" ::: "memory"); }

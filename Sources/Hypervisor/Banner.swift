@@ -59,7 +59,15 @@ enum Banner {
         Console.decimal(map.gibBlocks)
         Console.put(" 1 GiB blocks and ")
         Console.decimal(map.splitBlocks)
-        Console.line(" split blocks")
+        Console.put(" split blocks, ")
+        Console.decimal(map.addedL1Tables)
+        Console.put(" level-1 tables added")
+        if map.skippedRanges > 0 {
+            Console.put(", ")
+            Console.decimal(map.skippedRanges)
+            Console.put(" ranges left unmapped (spare tables exhausted)")
+        }
+        Console.line("")
     }
 
     static func frames(_ frames: FrameAllocator, image: MemoryRange, blob: MemoryRange) {

@@ -7,17 +7,21 @@ import ArchC
 /// Device-nGnRE with 1 GiB blocks and makes the blocks holding the image and
 /// the DTB Normal write-back. Here every memory bank the DTB lists becomes
 /// Normal write-back too: whole 1 GiB blocks where a bank covers them, 2 MiB
-/// blocks (through a level-2 table from a small static pool) where it covers
-/// part. Each change goes through break-before-make (Arm ARM D8.16.1): the
-/// entry is written invalid and the TLB invalidated before the new entry.
+/// blocks (through a level-2 table) where it covers part. Above 1 TiB a
+/// level-1 table is added on demand (Device blocks, then RAM refined the same
+/// way), for RAM banks and for the device ranges the DTB names. Each change to
+/// a live entry goes through break-before-make (Arm ARM D8.16.1): the entry is
+/// written invalid and the TLB invalidated before the new entry is written.
 ///
 /// Limits, named in README.md: RAM in 2 MiB pieces that are not wholly RAM
 /// stays Device memory; a 1 GiB block already Normal (the image's) is left as
-/// it is, because it cannot go through an invalid window while code runs from it.
+/// it is, because it cannot go through an invalid window while code runs from
+/// it; the spare tables (a static pool) bound how many partial blocks and
+/// level-1 tables can be added.
 enum EL2Map {
     static let entriesPerTable = 512
-    static let l1Entries = 1024                     // two level-1 tables: 0..1 TiB
-    static let validBit: UInt64 = 1
+    static let l1Shift: UInt64 = 39                    // one level-0 entry: 512 GiB
+    static let vaBits: UInt64 = 48                      // TCR_EL2.T0SZ = 16 (start.S)
     static let typeMask: UInt64 = 0b11
     static let tableType: UInt64 = 0b11
     static let blockType: UInt64 = 0b01
@@ -25,44 +29,100 @@ enum EL2Map {
     static let normalWriteBackBlock: UInt64 = 0x709       // block | AttrIndx 2 | SH inner | AF (as start.S)
     static let deviceBlock: UInt64 = 0x0040_0000_0000_0405 // block | AttrIndx 1 | AF | XN
     static let normalAttrIndex: UInt64 = 2 << 2
+    static let addressMask: UInt64 = 0x0000_FFFF_FFFF_F000
     static let gib: UInt64 = 1 << PageSize.shift1G
     static let mib2: UInt64 = 1 << PageSize.shift2M
 
-    struct Summary { var gibBlocks = 0; var splitBlocks = 0; var skippedRanges = 0 }
+    struct Summary { var gibBlocks = 0; var splitBlocks = 0; var addedL1Tables = 0; var skippedRanges = 0 }
 
-    /// - Parameter banks: (base, size) of each RAM bank, from the DTB.
-    static func mapRAM(_ banks: [(base: UInt64, size: UInt64)]) -> Summary {
+    typealias Range = (base: UInt64, size: UInt64)
+
+    nonisolated(unsafe) static var nextSpare: UInt64 = 0
+
+    /// - Parameters:
+    ///   - banks: (base, size) of each RAM bank, from the DTB.
+    ///   - devices: MMIO ranges the DTB names (UART, SMMU, ECAM, PCI windows):
+    ///     made reachable (as Device memory) where the coarse map ends.
+    static func map(ram banks: [Range], devices: [Range]) -> Summary {
         var summary = Summary()
-        let l1 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_el2_l1_table()))!
-        var nextL2 = arch_el2_l2_pool()
-        for index in 0..<l1Entries {
-            let start = UInt64(index) * gib
-            let end = start + gib
-            let covered = bytesCovered(banks, start, end)
-            if covered == 0 { continue }
-            let current = l1[index]
-            if current & typeMask == blockType && current & attrIndexMask == normalAttrIndex { continue }
-            if covered == gib {
-                replace(&l1[index], with: start | normalWriteBackBlock)
-                summary.gibBlocks += 1
-                continue
+        if nextSpare == 0 { nextSpare = arch_el2_l2_pool() }
+        for range in banks + devices where range.size > 0 {
+            var g = range.base >> PageSize.shift1G
+            let last = (range.base &+ range.size &- 1) >> PageSize.shift1G
+            while g <= last {
+                if !ensureLevel1(for: g << PageSize.shift1G, &summary) { summary.skippedRanges += 1 }
+                g += 1
             }
-            guard nextL2 < arch_el2_l2_pool_end() else { summary.skippedRanges += 1; continue }
-            let l2 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(nextL2))!
-            nextL2 += PageSize.bytes4K
-            for j in 0..<entriesPerTable {
-                let base = start + UInt64(j) * mib2
-                let ram = bytesCovered(banks, base, base + mib2) == mib2
-                l2[j] = base | (ram ? normalWriteBackBlock : deviceBlock)
+        }
+        for bank in banks where bank.size > 0 {
+            var g = bank.base >> PageSize.shift1G
+            let last = (bank.base &+ bank.size &- 1) >> PageSize.shift1G
+            while g <= last {
+                mapRAM(gib: g, banks, &summary)
+                g += 1
             }
-            arch_dsb_ishst()
-            replace(&l1[index], with: UInt64(UInt(bitPattern: l2)) | tableType)
-            summary.splitBlocks += 1
         }
         return summary
     }
 
-    private static func bytesCovered(_ banks: [(base: UInt64, size: UInt64)], _ start: UInt64, _ end: UInt64) -> UInt64 {
+    /// The level-1 entry for the 1 GiB block at `address`, adding a level-1
+    /// table (all Device blocks) to an empty level-0 slot. Nil beyond the VA size.
+    private static func level1Entry(_ address: UInt64) -> UnsafeMutablePointer<UInt64>? {
+        guard address >> vaBits == 0 else { return nil }
+        let l0 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_el2_l0_table()))!
+        let slot = Int(address >> l1Shift)
+        guard l0[slot] & typeMask == tableType else { return nil }
+        let l1 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(l0[slot] & addressMask))!
+        return l1 + Int(address >> PageSize.shift1G & 511)
+    }
+
+    private static func ensureLevel1(for address: UInt64, _ summary: inout Summary) -> Bool {
+        guard address >> vaBits == 0 else { return false }
+        if level1Entry(address) != nil { return true }
+        guard let table = takeSpare() else { return false }
+        let l1Base = (address >> l1Shift) << l1Shift
+        for j in 0..<entriesPerTable { table[j] = (l1Base + UInt64(j) * gib) | deviceBlock }
+        arch_dsb_ishst()
+        // An invalid level-0 entry becomes valid: no break needed, but the
+        // walker must not have cached the old (invalid) result.
+        let l0 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_el2_l0_table()))!
+        l0[Int(address >> l1Shift)] = UInt64(UInt(bitPattern: table)) | tableType
+        arch_tlbi_alle2is_sync()
+        summary.addedL1Tables += 1
+        return true
+    }
+
+    private static func mapRAM(gib g: UInt64, _ banks: [Range], _ summary: inout Summary) {
+        let start = g * gib
+        guard let entry = level1Entry(start) else { return }
+        let current = entry.pointee
+        // Already Normal (the image's block) or already split: nothing to do.
+        if current & typeMask == tableType { return }
+        if current & typeMask == blockType && current & attrIndexMask == normalAttrIndex { return }
+        let covered = bytesCovered(banks, start, start + gib)
+        if covered == gib {
+            replace(entry, with: start | normalWriteBackBlock)
+            summary.gibBlocks += 1
+            return
+        }
+        guard let l2 = takeSpare() else { summary.skippedRanges += 1; return }
+        for j in 0..<entriesPerTable {
+            let base = start + UInt64(j) * mib2
+            let ram = bytesCovered(banks, base, base + mib2) == mib2
+            l2[j] = base | (ram ? normalWriteBackBlock : deviceBlock)
+        }
+        arch_dsb_ishst()
+        replace(entry, with: UInt64(UInt(bitPattern: l2)) | tableType)
+        summary.splitBlocks += 1
+    }
+
+    private static func takeSpare() -> UnsafeMutablePointer<UInt64>? {
+        guard nextSpare < arch_el2_l2_pool_end() else { return nil }
+        defer { nextSpare += PageSize.bytes4K }
+        return UnsafeMutablePointer<UInt64>(bitPattern: UInt(nextSpare))
+    }
+
+    private static func bytesCovered(_ banks: [Range], _ start: UInt64, _ end: UInt64) -> UInt64 {
         var total: UInt64 = 0
         for bank in banks {
             let lo = max(bank.base, start)
@@ -73,10 +133,10 @@ enum EL2Map {
     }
 
     /// Break-before-make for one live entry of the EL2 tables.
-    private static func replace(_ entry: inout UInt64, with value: UInt64) {
-        entry = 0
+    private static func replace(_ entry: UnsafeMutablePointer<UInt64>, with value: UInt64) {
+        entry.pointee = 0
         arch_tlbi_alle2is_sync()
-        entry = value
+        entry.pointee = value
         arch_dsb_ishst()
         arch_isb()
     }

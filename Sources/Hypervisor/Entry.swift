@@ -11,9 +11,16 @@ func hvMain(_ dtb: UInt64) {
         while true { arch_wfe() }
     }
     let platform = boot.platform
-    var banks: [(base: UInt64, size: UInt64)] = []
+    var banks: [EL2Map.Range] = []
     for bank in platform.memoryBanks { banks.append((bank.base.raw, bank.size)) }
-    let map = EL2Map.mapRAM(banks)
+    var devices: [EL2Map.Range] = []
+    if let uart = platform.console { devices.append((uart.registers.base.raw, uart.registers.size)) }
+    for smmu in platform.smmus { devices.append((smmu.registers.base.raw, smmu.registers.size)) }
+    if let bridge = platform.pciHostBridge {
+        devices.append((bridge.ecam.base.raw, bridge.ecam.size))
+        for window in bridge.windows { devices.append((window.cpuAddress.raw, window.size)) }
+    }
+    let map = EL2Map.map(ram: banks, devices: devices)
 
     Banner.cpu()
     Banner.memory(platform, map)
