@@ -48,7 +48,8 @@ scenario() {
 
 VIRT=virt,virtualization=on,iommu=smmuv3
 DMA_LINES=('\[PASS\] DMA through the SMMU' '\[PASS\] the DMA after unmap faulted with F_TRANSLATION'
-           '\[PASS\] stage 2: a 4 KiB unmap inside the block' '\[PASS\] seed 004')
+           '\[PASS\] stage 2: a 4 KiB unmap inside the block' '\[PASS\] seed 004'
+           '\[PASS\] guest: a stage-2 translation fault is served')
 COMMON_S1=('running at EL2' 'stage 1: yes, stage 2: no' 'mode: stage-1 IOMMU table mirrored from the P2M'
            'board: [1-9][0-9]* passed, 0 failed' "${DMA_LINES[@]}")
 

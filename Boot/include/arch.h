@@ -151,6 +151,10 @@ HV_INLINE uint64_t arch_el2_l1_table(void) { extern char __el2_l1[]; return (uin
 HV_INLINE uint64_t arch_el2_l2_pool(void) { extern char __el2_l2_pool[]; return (uint64_t)(uintptr_t)__el2_l2_pool; }
 HV_INLINE uint64_t arch_el2_l2_pool_end(void) { extern char __el2_l2_pool_end[]; return (uint64_t)(uintptr_t)__el2_l2_pool_end; }
 HV_INLINE void arch_tlbi_alle2is_sync(void) { __asm__ volatile("dsb ishst\n tlbi alle2is\n dsb ish\n isb" ::: "memory"); }
+/* The guest (Boot/guest.S): its code page, and the entry that erets into it. */
+HV_INLINE uint64_t arch_guest_start(void) { extern char __guest_start[]; return (uint64_t)(uintptr_t)__guest_start; }
+HV_INLINE uint64_t arch_guest_end(void) { extern char __guest_end[]; return (uint64_t)(uintptr_t)__guest_end; }
+void hv_guest_enter(uint64_t entry_ipa, uint64_t spsr) __attribute__((noreturn));
 /* Bytes the allocator handed out so far (Boot/runtime.c). */
 uint64_t hv_heap_used(void);
 

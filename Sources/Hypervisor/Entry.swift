@@ -47,7 +47,7 @@ func hvMain(_ dtb: UInt64) {
     Checks.expect(functions.count > 0, "PCI functions enumerated through the ECAM the DTB describes")
 
     Board.runSMMUScenarios(platform: platform, functions: functions, frames: &frames)
-    finish()
+    GuestScenario.run(frames: &frames)
 }
 
 /// Prints the verdict and powers off with it.

@@ -1,0 +1,195 @@
+import AArch64
+import Translation
+import Platform
+import ArchC
+
+/// A guest at EL1 under a P2M: the tiny program in Boot/guest.S makes
+/// hypercalls, writes a read-only page (a stage-2 permission fault the
+/// hypervisor refuses and skips) and reads a page nothing maps yet (a stage-2
+/// translation fault the hypervisor serves by populating it, then retries).
+///
+/// It runs last: the guest's final hypercall ends the run from the exception
+/// handler, so the P2M and the frame allocator live in statics the handler
+/// can reach.
+enum GuestScenario {
+    static let vmid: UInt16 = 3
+    static let codeIPA = IPA(0x8000_0000)
+    static let readWriteIPA = codeIPA.adding(0x1000)
+    static let readOnlyIPA = codeIPA.adding(0x2000)
+    static let demandIPA = codeIPA.adding(0x10_0000)
+    static let readOnlyMarker: UInt64 = 0x0000_0000_0DDB_A11
+    static let demandMarker: UInt64 = 0x0000_0000_D15C_0000
+    static let pingAnswer: UInt64 = 0x600D
+    static let writtenByGuest: UInt64 = 0xBEEF
+    /// SPSR_EL2 for the first eret: EL1h, DAIF masked.
+    static let spsrEL1h: UInt64 = 0x3C5
+    /// HCR_EL2.VM [0] (stage 2 on) and RW [31] (EL1 is AArch64).
+    static let hcrVM: UInt64 = 1 << 0
+    static let hcrRW: UInt64 = 1 << 31
+    static let sctlrEL1Off: UInt64 = 0x30D0_0800
+    /// Vector kind 8: synchronous from a lower EL in AArch64 (Boot/vectors.S).
+    static let lowerELSynchronous: UInt64 = 8
+    static let faultTypeMask: UInt8 = 0b11_1100
+    static let translationFault: UInt8 = 0b00_0100
+    static let permissionFault: UInt8 = 0b00_1100
+    /// HPFAR_EL2.FIPA [43:4] holds IPA[55:12].
+    static let hpfarShift: UInt64 = 4
+
+    enum Hypercall {
+        static let ping: UInt64 = 1
+        static let report: UInt64 = 2
+        static let done: UInt64 = 0xFF
+    }
+
+    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<PlainBoardP2M>?
+    nonisolated(unsafe) static var allocator: UnsafeMutablePointer<FrameAllocator>?
+    nonisolated(unsafe) static var reports: [UInt64] = []
+    nonisolated(unsafe) static var permissionFaults = 0
+    nonisolated(unsafe) static var translationFaults = 0
+    nonisolated(unsafe) static var unexpected = 0
+    nonisolated(unsafe) static var readOnlyFrame = MFN(0)
+    nonisolated(unsafe) static var readWriteFrame = MFN(0)
+    nonisolated(unsafe) static var savedHCR: UInt64 = 0
+
+    static func run(frames: inout FrameAllocator) -> Never {
+        let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
+        let paRange = min(cpuRange, .bits48)
+        let code = PhysAddr(arch_guest_start()).frame
+        do throws(FrameAllocatorError) {
+            readWriteFrame = try frames.allocate()
+            readOnlyFrame = try frames.allocate()
+        } catch {
+            Checks.expect(false, "frames for the guest")
+            finish()
+        }
+        let memory = IdentityMemory()
+        memory.zeroFrame(readWriteFrame)
+        memory.zeroFrame(readOnlyFrame)
+        memory.store64(readOnlyFrame.address, readOnlyMarker)
+
+        let pool: FramePool
+        do throws(FrameAllocatorError) { pool = try FramePool(frames: 32, from: &frames) } catch {
+            Checks.expect(false, "table pages for the guest's P2M")
+            finish()
+        }
+        let table = UnsafeMutablePointer<PlainBoardP2M>.allocate(capacity: 1)
+        do throws(P2MError) {
+            table.initialize(to: try PlainBoardP2M(
+                configuration: P2MConfiguration(vmid: vmid, ipaBits: min(40, paRange.bits), paRange: paRange,
+                                                vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
+                memory: memory, pool: pool, tlb: BoardTLB()))
+        } catch {
+            Checks.expect(false, "the guest's P2M")
+            finish()
+        }
+        var batch = FlushBatch(releaser: NoHeldReferences())
+        var mapped = true
+        do throws(P2MError) {
+            try table.pointee.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch)
+            try table.pointee.map(readWriteIPA.frame, to: readWriteFrame, count: 1, as: .ramRW, flushing: &batch)
+            try table.pointee.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO, flushing: &batch)
+        } catch { mapped = false }
+        table.pointee.commit(&batch)
+        Checks.expect(mapped, "guest P2M: code (read-only), a read-write page and a read-only page")
+        p2m = table
+        allocator = UnsafeMutablePointer<FrameAllocator>.allocate(capacity: 1)
+        allocator!.initialize(to: frames)
+
+        savedHCR = arch_read_hcr_el2()
+        arch_write_sctlr_el1(sctlrEL1Off)
+        arch_write_vtcr_el2(table.pointee.vtcr.raw)
+        arch_write_vttbr_el2(table.pointee.vttbr.raw)
+        arch_write_hcr_el2(savedHCR | hcrVM | hcrRW)
+        arch_isb()
+        Console.put("guest: entering EL1 at IPA ")
+        Console.hex(codeIPA.raw)
+        Console.put(" (code frame ")
+        Console.hex(code.address.raw)
+        Console.line(") under VMID 3")
+        hv_guest_enter(codeIPA.raw, spsrEL1h)
+    }
+
+    /// Called by `hv_exception` for every exception; true when it was the
+    /// guest's and has been served (the frame then returns to the guest).
+    static func handle(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> Bool {
+        guard p2m != nil, kind == lowerELSynchronous else { return false }
+        let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
+        switch esr.exceptionClass {
+        case .hvc64:
+            hypercall(frame)
+            return true
+        case .dataAbortLowerEL:
+            return stage2Fault(frame, esr)
+        default:
+            return false
+        }
+    }
+
+    private static func hypercall(_ frame: UnsafeMutablePointer<UInt64>) {
+        switch frame[0] {
+        case Hypercall.ping:
+            Console.line("guest: hypercall ping")
+            frame[0] = pingAnswer
+        case Hypercall.report:
+            Console.put("guest: hypercall report ")
+            Console.hex(frame[1])
+            Console.line("")
+            reports.append(frame[1])
+            frame[0] = 0
+        case Hypercall.done:
+            done()
+        default:
+            unexpected += 1
+            frame[0] = UInt64.max   // unknown call: an error code, the guest goes on
+        }
+    }
+
+    /// A stage-2 data abort: HPFAR_EL2 gives the IPA's page, FAR_EL2 the offset.
+    private static func stage2Fault(_ frame: UnsafeMutablePointer<UInt64>, _ esr: ExceptionSyndrome) -> Bool {
+        let ipa = IPA((arch_read_hpfar_el2() >> hpfarShift) << PageSize.shift4K | frame[ExceptionFrame.far] & PageSize.offsetMask4K)
+        let type = esr.faultStatus & faultTypeMask
+        if type == permissionFault {
+            Console.put("guest: stage-2 permission fault, write to IPA ")
+            Console.hex(ipa.raw)
+            Console.line(" refused and skipped")
+            permissionFaults += 1
+            frame[ExceptionFrame.elr] += 4
+            return true
+        }
+        guard type == translationFault, ipa.frame == demandIPA.frame, let p2m, let allocator else { return false }
+        guard let page = try? allocator.pointee.allocate() else { return false }
+        let memory = IdentityMemory()
+        memory.zeroFrame(page)
+        memory.store64(page.address, demandMarker)
+        var batch = FlushBatch(releaser: NoHeldReferences())
+        var ok = true
+        do throws(P2MError) {
+            try p2m.pointee.map(ipa.frame, to: page, count: 1, as: .ramRW, flushing: &batch)
+        } catch { ok = false }
+        p2m.pointee.commit(&batch)
+        Console.put("guest: stage-2 translation fault at IPA ")
+        Console.hex(ipa.raw)
+        Console.put(", populated with frame ")
+        Console.hex(page.address.raw)
+        Console.line(", retrying")
+        translationFaults += 1
+        return ok
+    }
+
+    private static func done() -> Never {
+        arch_write_hcr_el2(savedHCR)
+        arch_isb()
+        let memory = IdentityMemory()
+        Checks.expect(reports.count >= 1 && reports[0] == pingAnswer, "guest: HVC ping answered through the hypercall path")
+        Checks.expect(reports.count >= 2 && reports[1] == writtenByGuest
+                      && memory.load64(readWriteFrame.address) == writtenByGuest,
+                      "guest: a write to its read-write page lands on the frame the P2M maps")
+        Checks.expect(permissionFaults == 1 && reports.count >= 3 && reports[2] == readOnlyMarker
+                      && memory.load64(readOnlyFrame.address) == readOnlyMarker,
+                      "guest: a write to a read-only page takes a stage-2 permission fault and changes nothing")
+        Checks.expect(translationFaults == 1 && reports.count == 4 && reports[3] == demandMarker,
+                      "guest: a stage-2 translation fault is served by populating the page, and the access retried")
+        Checks.expect(unexpected == 0, "guest: no unexpected hypercall or fault")
+        finish()
+    }
+}
