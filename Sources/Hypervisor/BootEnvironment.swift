@@ -27,29 +27,12 @@ struct BootEnvironment {
             let platform = try PlatformDescription(tree)
             if let uart = platform.console, uart.isPL011 { Console.uartBase = uart.registers.base.raw }
             if let psci = platform.psci { Power.conduit = psci.conduit == .smc ? .smc : .hvc }
-            Power.semihostingAllowed = bootargsContain(tree, semihostingOption)
-            exceptionSelfTest = bootargsContain(tree, exceptionSelfTestOption)
+            Power.semihostingAllowed = tree.bootArgumentsContain(semihostingOption)
+            exceptionSelfTest = tree.bootArgumentsContain(exceptionSelfTestOption)
             guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
             return BootEnvironment(tree: tree, platform: platform, blob: blob)
         } catch {
             return nil
-        }
-    }
-
-    private static func bootargsContain(_ tree: FlattenedDeviceTree, _ word: StaticString) -> Bool {
-        guard let chosen = tree.node(atPath: "/chosen"),
-              let property = tree.property("bootargs", of: chosen) else { return false }
-        let value = tree.value(of: property)
-        return word.withUTF8Buffer { needle in
-            guard needle.count <= value.count else { return false }
-            var start = 0
-            while start + needle.count <= value.count {
-                var match = true
-                for i in 0..<needle.count where value[start + i] != needle[i] { match = false; break }
-                if match { return true }
-                start += 1
-            }
-            return false
         }
     }
 }

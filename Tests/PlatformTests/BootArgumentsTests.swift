@@ -1,0 +1,48 @@
+import XCTest
+import Platform
+
+final class BootArgumentsTests: XCTestCase {
+    private func tree(bootargs: [UInt8]?) -> [UInt8] {
+        var b = FDTBuilder()
+        b.begin("")
+        b.begin("chosen")
+        if let bootargs { b.property("bootargs", bootargs) }
+        b.end()
+        b.end()
+        return b.blob()
+    }
+
+    private func contains(_ bootargs: String?, _ word: StaticString) throws -> Bool {
+        try withTree(tree(bootargs: bootargs.map { Array($0.utf8) + [0] })) { $0.bootArgumentsContain(word) }
+    }
+
+    func testWholeWordsOnly() throws {
+        XCTAssertTrue(try contains("hv.exit=semihosting", "hv.exit=semihosting"))
+        XCTAssertTrue(try contains("console=ttyAMA0 hv.exit=semihosting hv.selftest=exception", "hv.exit=semihosting"))
+        XCTAssertTrue(try contains("hv.exit=semihosting hv.selftest=exception", "hv.selftest=exception"))
+        XCTAssertFalse(try contains("xhv.exit=semihosting", "hv.exit=semihosting"))
+        XCTAssertFalse(try contains("hv.exit=semihosting2", "hv.exit=semihosting"))
+        XCTAssertFalse(try contains("hv.exit=semi", "hv.exit=semihosting"))
+        XCTAssertFalse(try contains("", "hv.exit=semihosting"))
+        XCTAssertFalse(try contains(nil, "hv.exit=semihosting"))
+    }
+
+    func testSpacesAtTheEndsAndDoubled() throws {
+        XCTAssertTrue(try contains("  hv.exit=semihosting  ", "hv.exit=semihosting"))
+        XCTAssertTrue(try contains("a  hv.exit=semihosting", "hv.exit=semihosting"))
+    }
+
+    func testUnterminatedBootargsAreIgnoredNotTrusted() throws {
+        // A hostile or broken blob: no NUL at the end of the property.
+        let blob = tree(bootargs: Array("hv.exit=semihosting".utf8))
+        try withTree(blob) { tree in
+            XCTAssertNil(tree.bootArguments)
+            XCTAssertFalse(tree.bootArgumentsContain("hv.exit=semihosting"))
+        }
+    }
+
+    func testQEMUDumpsCarryNoBootargs() throws {
+        // The fixtures were dumped without -append.
+        try withTree(Fixture.bytes(Fixture.virt1G)) { XCTAssertNil($0.bootArguments) }
+    }
+}
