@@ -46,6 +46,17 @@ scenario() {
     fi
 }
 
+# The arm64 Image header (Documentation/arch/arm64/booting.rst): what QEMU's
+# -kernel and U-Boot's booti read before they jump.
+le64() { od -An -t u8 -j "$1" -N 8 "$IMAGE" | tr -d ' '; }
+le32() { od -An -t u4 -j "$1" -N 4 "$IMAGE" | tr -d ' '; }
+[ "$(le32 56)" = $((0x644d5241)) ]; check $? "image header: magic \"ARM\\x64\" at offset 56"
+[ "$(le64 8)" = $((0x80000)) ]; check $? "image header: text_offset 0x80000"
+[ "$(le64 24)" = 2 ]; check $? "image header: flags = little-endian, 4 KiB pages, base near the start of DRAM"
+size=$(le64 16); file=$(stat -c %s "$IMAGE")
+[ "$size" -ge "$file" ] && [ $((size % 4096)) = 0 ]; check $? "image header: image_size $size covers the file ($file bytes) and BSS"
+[ $(( $(le32 0) >> 26 )) = 5 ]; check $? "image header: code0 is a branch (b primary_entry)"
+
 VIRT=virt,virtualization=on,iommu=smmuv3
 DMA_LINES=('\[PASS\] DMA through the SMMU' '\[PASS\] the DMA after unmap faulted with F_TRANSLATION'
            '\[PASS\] stage 2: a 4 KiB unmap inside the block' '\[PASS\] seed 004'
