@@ -1,6 +1,7 @@
 import XCTest
 import AArch64
 import Translation
+import HostFakes
 @testable import Ownership
 
 /// A plain reference model of the ownership rules (dictionaries, no atomics,
@@ -458,9 +459,9 @@ struct Harness: ~Copyable {
         // Invariant 2: no frame is freed while a TLB may still translate to it.
         for e in w.log.events[logCursor...] {
             switch e {
-            case .cpuInvalidate(let vmid, let g, let n):
-                shadowTLB = shadowTLB.filter { !($0.vmid == vmid && $0.gfn >= g && $0.gfn.raw < g.raw + n) }
-            case .cpuInvalidateVMID(let vmid):
+            case .tlbiRange(let vmid, let page, let n):
+                shadowTLB = shadowTLB.filter { !($0.vmid == vmid && $0.gfn.raw >= page && $0.gfn.raw < page + n) }
+            case .tlbiVMID(let vmid):
                 shadowTLB = shadowTLB.filter { $0.vmid != vmid }
             default: break
             }
