@@ -18,9 +18,7 @@ public struct SparseMemory: PhysicalMemory {
         ram.frames[address.frame.raw]?[Self.word(address)] ?? 0
     }
     public func store64(_ address: PhysAddr, _ value: UInt64) {
-        let frame = address.frame.raw
-        if ram.frames[frame] == nil { ram.frames[frame] = [UInt64](repeating: 0, count: Self.wordsPerFrame) }
-        ram.frames[frame]![Self.word(address)] = value
+        ram.frames[address.frame.raw, default: [UInt64](repeating: 0, count: Self.wordsPerFrame)][Self.word(address)] = value
     }
     public func zeroFrame(_ frame: MFN) { ram.frames[frame.raw] = nil }
 
