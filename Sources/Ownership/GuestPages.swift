@@ -137,22 +137,18 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// The guest lends its frame at `gfn` to the host (host view: sharedBorrowed).
     public mutating func guestShareWithHost(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
-        let di = try domainIndex(domain)
-        locks.acquire(.p2m)
-        defer { locks.release(.p2m) }
-        guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
-        let index = try requireOwnRAM(domain, gfn, entry)
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
-            var n = s
-            n.hostState = .sharedBorrowed
-            return n
-        }
+        try moveHostView(domain, gfn: gfn, from: .noPage, to: .sharedBorrowed)
     }
 
+    /// The guest takes back the frame at `gfn` it lent to the host.
     public mutating func guestUnshareWithHost(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
+        try moveHostView(domain, gfn: gfn, from: .sharedBorrowed, to: .noPage)
+    }
+
+    /// The host's view of the guest's own RAM frame at `gfn` goes from `from`
+    /// to `to`; any other view is refused with the state left alone.
+    private mutating func moveHostView(_ domain: DomainID, gfn: GFN,
+                                       from: HostPageState, to: HostPageState) throws(OwnershipError) {
         let di = try domainIndex(domain)
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -161,9 +157,9 @@ extension PageOwnership where P2M: ~Copyable {
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.hostState == .sharedBorrowed else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
+            guard s.hostState == from else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
             var n = s
-            n.hostState = .noPage
+            n.hostState = to
             return n
         }
     }
@@ -219,21 +215,9 @@ extension PageOwnership where P2M: ~Copyable {
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         if !enforces && domains[di].config.enforcesCacheCoherency {
-            var flushed = false
-            for index in 0..<frames.frameCount {
-                let s = frames.state(at: index)
-                let reachable = s.owner == .guest(domain) || s.borrower == .guest(domain)
-                    || s.references > (s.isAllocated ? 1 : 0)
-                guard reachable, !s.cacheFlushRequired else { continue }
-                cache.cleanAndInvalidate(frames.frame(at: index).address, bytes: PageSize.bytes4K)
-                frames.updateState(at: index) { (s: FrameState) -> FrameState in
-                    var n = s
-                    n.cacheFlushRequired = true
-                    return n
-                }
-                flushed = true
+            cleanBeforeNonCoherentReach { (s: FrameState) -> Bool in
+                s.owner == .guest(domain) || s.borrower == .guest(domain) || s.references > (s.isAllocated ? 1 : 0)
             }
-            if flushed { cache.synchronize() }
         }
         domains[di].config.enforcesCacheCoherency = enforces
     }
