@@ -37,6 +37,6 @@ let package = Package(
         .testTarget(name: "TranslationTests", dependencies: ["AArch64", "Translation", "HostFakes"]),
         .testTarget(name: "OwnershipTests", dependencies: ["AArch64", "Translation", "Ownership", "HostFakes"]),
         .testTarget(name: "SMMUv3Tests", dependencies: ["AArch64", "Translation", "SMMUv3", "HostFakes"]),
-        .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform"], exclude: ["DTBs"]),
+        .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform", "HostFakes"], exclude: ["DTBs"]),
     ]
 )
