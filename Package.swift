@@ -25,14 +25,18 @@ let package = Package(
         .target(name: "Ownership", dependencies: ["AArch64", "Translation"]),
         .target(name: "SMMUv3", dependencies: ["AArch64", "Translation"]),
         .target(name: "Platform", dependencies: ["AArch64"]),
+        // Host-only fakes of the hardware protocols (RAM, table pools, TLB, cache,
+        // IOMMU) shared by the test targets and the benchmark; never built for the board.
+        .target(name: "HostFakes", dependencies: ["AArch64", "Translation"], path: "Tests/HostFakes",
+                swiftSettings: crossModule),
         .executableTarget(
             name: "hv-bench",
-            dependencies: ["AArch64", "Translation", "Ownership", "SMMUv3", "Platform"],
+            dependencies: ["AArch64", "Translation", "Ownership", "SMMUv3", "Platform", "HostFakes"],
             path: "Benchmarks/hv-bench"),
         .testTarget(name: "AArch64Tests", dependencies: ["AArch64"]),
-        .testTarget(name: "TranslationTests", dependencies: ["AArch64", "Translation"]),
-        .testTarget(name: "OwnershipTests", dependencies: ["AArch64", "Translation", "Ownership"]),
-        .testTarget(name: "SMMUv3Tests", dependencies: ["AArch64", "Translation", "SMMUv3"]),
-        .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform"], exclude: ["DTBs"]),
+        .testTarget(name: "TranslationTests", dependencies: ["AArch64", "Translation", "HostFakes"]),
+        .testTarget(name: "OwnershipTests", dependencies: ["AArch64", "Translation", "Ownership", "HostFakes"]),
+        .testTarget(name: "SMMUv3Tests", dependencies: ["AArch64", "Translation", "SMMUv3", "HostFakes"]),
+        .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform", "HostFakes"], exclude: ["DTBs"]),
     ]
 )

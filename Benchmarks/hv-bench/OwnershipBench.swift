@@ -1,15 +1,7 @@
 import AArch64
 import Translation
 import Ownership
-
-/// Cache maintenance that only counts, so the benchmark measures the
-/// ownership logic rather than a recorder.
-private struct CountingCache: CacheMaintenance {
-    var lines: UInt64 = 0
-    mutating func clean(_ address: PhysAddr, bytes: UInt64) { lines &+= bytes }
-    mutating func cleanAndInvalidate(_ address: PhysAddr, bytes: UInt64) { lines &+= bytes }
-    mutating func synchronize() {}
-}
+import HostFakes
 
 /// Table memory for the benchmark's P2M: a flat array of frames from `base`.
 private final class FlatRAM {
@@ -31,27 +23,7 @@ private struct FlatMemory: PhysicalMemory {
     }
 }
 
-private struct StackPool: TablePageSource {
-    let memory: FlatMemory
-    var free: [MFN]
-    mutating func allocateTablePage() -> MFN? {
-        guard let f = free.popLast() else { return nil }
-        memory.zeroFrame(f)
-        return f
-    }
-    mutating func freeTablePage(_ frame: MFN) { free.append(frame) }
-    var availableTablePages: Int { free.count }
-}
-
-/// Counts TLB operations instead of issuing them.
-private struct CountingTLB: TLBMaintenance {
-    var operations = 0
-    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) { operations += 1 }
-    mutating func invalidateVMID(_ vmid: UInt16) { operations += 1 }
-    mutating func synchronize() {}
-}
-
-private typealias OwnershipBenchP2M = P2M<FlatMemory, StackPool, CountingTLB, NoIOMMU, FrameEntryListener, NoChangeObserver>
+private typealias OwnershipBenchP2M = P2M<FlatMemory, FreeListPool<FlatMemory>, CountingTLB, NoIOMMU, FrameEntryListener, NoChangeObserver>
 
 private func nanoseconds(_ body: () -> Void) -> UInt64 {
     let elapsed = ContinuousClock().measure(body)
@@ -61,7 +33,7 @@ private func nanoseconds(_ body: () -> Void) -> UInt64 {
 private func makeBenchP2M(vmid: UInt16, frames: FrameTable) -> OwnershipBenchP2M {
     let tableBase = MFN(raw: 0x10_0000)
     let memory = FlatMemory(ram: FlatRAM(base: tableBase, frames: 64))
-    let pool = StackPool(memory: memory, free: (0..<UInt64(64)).reversed().map { tableBase.adding($0) })
+    let pool = FreeListPool(memory: memory, first: tableBase, count: 64)
     return try! OwnershipBenchP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: 39, paRange: .bits40, vmidWidth: .bits8),
                          memory: memory, pool: pool, tlb: CountingTLB(), iommu: NoIOMMU(),
                          listener: FrameEntryListener(frames: frames), observer: NoChangeObserver())

@@ -5,22 +5,7 @@
 import AArch64
 import SMMUv3
 import Translation
-
-/// Host RAM as a sparse word map.
-private final class SMMUBenchMemory: PhysicalMemory {
-    var words: [UInt64: UInt64] = [:]
-    func load64(_ address: PhysAddr) -> UInt64 { words[address.raw] ?? 0 }
-    func store64(_ address: PhysAddr, _ value: UInt64) { words[address.raw] = value }
-    func zeroFrame(_ frame: MFN) {
-        for o in stride(from: UInt64(0), to: PageSize.bytes4K, by: 8) { words.removeValue(forKey: frame.address.raw + o) }
-    }
-}
-
-private struct BenchCache: CacheMaintenance {
-    mutating func clean(_ address: PhysAddr, bytes: UInt64) {}
-    mutating func cleanAndInvalidate(_ address: PhysAddr, bytes: UInt64) {}
-    mutating func synchronize() {}
-}
+import HostFakes
 
 private struct BenchAllocator: ContiguousFrameAllocator {
     var next: UInt64 = 0x40000
@@ -40,8 +25,8 @@ private final class BenchSMMURegisters: RegisterBlock {
     var regs: [Int: UInt64] = [:]
     var consumed = 0
     var syncs = 0
-    let memory: SMMUBenchMemory
-    init(idr0: UInt32, idr3: UInt32, memory: SMMUBenchMemory) {
+    let memory: SparseMemory
+    init(idr0: UInt32, idr3: UInt32, memory: SparseMemory) {
         self.idr0 = idr0
         self.idr3 = idr3
         self.memory = memory
@@ -85,12 +70,12 @@ func runSMMUBenchmarks() {
     for ril in [true, false] {
         for mode in [TranslationMode.stage1, .stage2] {
             for pages: UInt64 in [1, 16, 512, 262_144, 1000, 262_143] {
-                let memory = SMMUBenchMemory()
+                let memory = SparseMemory()
                 let registers = BenchSMMURegisters(idr0: 0x0d44_101b, idr3: ril ? 0x1414 : 0x1014, memory: memory)
                 var allocator = BenchAllocator()
-                var smmu: SMMU<BenchSMMURegisters, SMMUBenchMemory, BenchCache>
+                var smmu: SMMU<BenchSMMURegisters, SparseMemory, CountingCache>
                 do {
-                    smmu = try SMMU.bringUp(registers: registers, memory: memory, cache: BenchCache(),
+                    smmu = try SMMU.bringUp(registers: registers, memory: memory, cache: CountingCache(),
                                             allocator: &allocator, configuration: SMMUConfiguration(mode: mode))
                 } catch {
                     print("bring-up failed")
@@ -123,32 +108,6 @@ func runSMMUBenchmarks() {
     runP2MFlushThroughSMMU()
 }
 
-private struct SMMUBenchPool: TablePageSource {
-    let memory: SMMUBenchMemory
-    var next: UInt64
-    var free: [MFN] = []
-    var remaining: Int
-    mutating func allocateTablePage() -> MFN? {
-        let frame: MFN
-        if let f = free.popLast() { frame = f } else {
-            guard remaining > 0 else { return nil }
-            remaining -= 1
-            frame = MFN(raw: next)
-            next += 1
-        }
-        memory.zeroFrame(frame)
-        return frame
-    }
-    mutating func freeTablePage(_ frame: MFN) { free.append(frame) }
-    var availableTablePages: Int { free.count + remaining }
-}
-
-private struct SMMUBenchTLB: TLBMaintenance {
-    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {}
-    mutating func invalidateVMID(_ vmid: UInt16) {}
-    mutating func synchronize() {}
-}
-
 /// The whole path: P2M unmap + commit, forwarded by `SMMUDomainHooks` (stage-1
 /// mirror or shared stage 2) to the SMMU's command queue.
 private func runP2MFlushThroughSMMU() {
@@ -157,25 +116,25 @@ private func runP2MFlushThroughSMMU() {
     for ril in [true, false] {
         for mode in [TranslationMode.stage1, .stage2] {
             for pages: UInt64 in [1, 16, 512, 262_144] {
-                let memory = SMMUBenchMemory()
+                let memory = SparseMemory()
                 let registers = BenchSMMURegisters(idr0: 0x0d44_101b, idr3: ril ? 0x1414 : 0x1014, memory: memory)
                 var allocator = BenchAllocator()
-                let handle: SMMUHandle<BenchSMMURegisters, SMMUBenchMemory, BenchCache>
+                let handle: SMMUHandle<BenchSMMURegisters, SparseMemory, CountingCache>
                 do throws(BringUpError) {
-                    handle = SMMUHandle(try SMMU.bringUp(registers: registers, memory: memory, cache: BenchCache(),
+                    handle = SMMUHandle(try SMMU.bringUp(registers: registers, memory: memory, cache: CountingCache(),
                                                          allocator: &allocator, configuration: SMMUConfiguration(mode: mode)))
                 } catch { return print("bring-up failed") }
-                let hooks: SMMUDomainHooks<BenchSMMURegisters, SMMUBenchMemory, BenchCache, SMMUBenchPool>
+                let hooks: SMMUDomainHooks<BenchSMMURegisters, SparseMemory, CountingCache, FreeListPool<SparseMemory>>
                 do throws(Stage1MirrorError) {
                     hooks = try SMMUDomainHooks.make(handle: handle, asid: 1, ipaBits: 39,
-                                                     pool: SMMUBenchPool(memory: memory, next: 0x80000, remaining: 2048),
+                                                     pool: FreeListPool(memory: memory, first: MFN(raw: 0x80000), count: 2048),
                                                      allocator: &allocator)
                 } catch { return print("mirror failed") }
                 do throws(P2MError) {
                     var p2m = try P2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 39, paRange: .bits44,
                                                                       vmidWidth: .bits16),
-                                      memory: memory, pool: SMMUBenchPool(memory: memory, next: 0x90000, remaining: 2048),
-                                      tlb: SMMUBenchTLB(), iommu: hooks, listener: NoEntryListener(), observer: hooks)
+                                      memory: memory, pool: FreeListPool(memory: memory, first: MFN(raw: 0x90000), count: 2048),
+                                      tlb: CountingTLB(), iommu: hooks, listener: NoEntryListener(), observer: hooks)
                     var batch = FlushBatch(releaser: NoHeldReferences())
                     try p2m.map(GFN(raw: 0x40000), to: MFN(raw: 0x40000), count: pages, as: .ramRW, flushing: &batch)
                     guard (try? p2m.commit(&batch)) != nil else { return print("commit failed: the SMMU did not confirm") }

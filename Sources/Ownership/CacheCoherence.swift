@@ -29,19 +29,7 @@ extension PageOwnership where P2M: ~Copyable {
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         if !domain.enforcesCacheCoherency {
-            var flushed = false
-            for index in 0..<frames.frameCount {
-                let s = frames.state(at: index)
-                guard s.dmaShares > 0, !s.cacheFlushRequired else { continue }
-                cache.cleanAndInvalidate(frames.frame(at: index).address, bytes: PageSize.bytes4K)
-                frames.updateState(at: index) { (s: FrameState) -> FrameState in
-                    var n = s
-                    n.cacheFlushRequired = true
-                    return n
-                }
-                flushed = true
-            }
-            if flushed { cache.synchronize() }
+            cleanBeforeNonCoherentReach { (s: FrameState) -> Bool in s.dmaShares > 0 }
         }
         hostDMADomains.append(domain)
     }
@@ -54,6 +42,25 @@ extension PageOwnership where P2M: ~Copyable {
             return
         }
         throw .EINVAL(.dmaDomainUnknown(id))
+    }
+
+    /// Every frame `reachable` selects is about to become reachable by a
+    /// non-coherent domain at once (vfio's replay): clean and mark each one not
+    /// yet marked, then one DSB for them all. The caller holds the domain page lock.
+    mutating func cleanBeforeNonCoherentReach(_ reachable: (FrameState) -> Bool) {
+        var flushed = false
+        for index in 0..<frames.frameCount {
+            let s = frames.state(at: index)
+            guard reachable(s), !s.cacheFlushRequired else { continue }
+            cache.cleanAndInvalidate(frames.frame(at: index).address, bytes: PageSize.bytes4K)
+            frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                var n = s
+                n.cacheFlushRequired = true
+                return n
+            }
+            flushed = true
+        }
+        if flushed { cache.synchronize() }
     }
 
     /// A frame is about to become reachable by a non-coherent domain: clean it

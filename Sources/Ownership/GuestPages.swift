@@ -9,30 +9,9 @@ extension PageOwnership where P2M: ~Copyable {
     /// Gives a host frame to `domain`, mapped read-write at `gfn`.
     /// Refused for a frame shared for DMA or lent to anybody (seed 004).
     public mutating func hostDonateToGuest(_ mfn: MFN, to domain: DomainID, at gfn: GFN) throws(OwnershipError) {
-        let di = try domainIndex(domain)
-        let index = try requireIndex(mfn)
-        locks.acquire(.p2m)
-        defer { locks.release(.p2m) }
-        guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        let s = frames.state(at: index)
-        try Self.requireExclusivelyHostOwned(mfn, s)
-        var n = FrameState(owner: .guest(domain), hostState: .noPage, references: 1, isAllocated: true)
-        if !domains[di].config.enforcesCacheCoherency {
-            n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
+        try mapHostFrame(mfn, into: domain, at: gfn, resettingTypeInfo: true) { (_: FrameState) -> FrameState in
+            FrameState(owner: .guest(domain), hostState: .noPage, references: 1, isAllocated: true)
         }
-        var batch = newBatch()
-        do {
-            try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch)
-        } catch {
-            commit(&batch, domain: di)
-            throw error
-        }
-        frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
-        let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
-        precondition(exchanged, "host-owned frame changed under the domain page lock")
-        commit(&batch, domain: di)
     }
 
     /// Xen's `guest_remove_page` (decrease_reservation): the domain gives up
@@ -72,6 +51,21 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Lends a host frame to `domain` at `gfn` (the host keeps ownership).
     public mutating func hostShareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
+        try mapHostFrame(mfn, into: domain, at: gfn, resettingTypeInfo: false) { (s: FrameState) -> FrameState in
+            var n = s
+            n.hostState = .sharedOwned
+            n.borrower = .guest(domain)
+            return n
+        }
+    }
+
+    /// Maps an exclusively host-owned frame read-write at the free `gfn` of
+    /// `domain`, its state becoming `becomes(state)` once the mapping is in
+    /// (cleaned first for a non-coherent domain, seed 003). With
+    /// `resettingTypeInfo` the frame starts a new life: no GFN or type of an
+    /// earlier one survives (seed 001).
+    private mutating func mapHostFrame(_ mfn: MFN, into domain: DomainID, at gfn: GFN, resettingTypeInfo: Bool,
+                                       becomes: (FrameState) -> FrameState) throws(OwnershipError) {
         let di = try domainIndex(domain)
         let index = try requireIndex(mfn)
         locks.acquire(.p2m)
@@ -81,9 +75,7 @@ extension PageOwnership where P2M: ~Copyable {
         defer { locks.release(.domainPages) }
         let s = frames.state(at: index)
         try Self.requireExclusivelyHostOwned(mfn, s)
-        var n = s
-        n.hostState = .sharedOwned
-        n.borrower = .guest(domain)
+        var n = becomes(s)
         if !domains[di].config.enforcesCacheCoherency {
             n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
         }
@@ -94,6 +86,7 @@ extension PageOwnership where P2M: ~Copyable {
             commit(&batch, domain: di)
             throw error
         }
+        if resettingTypeInfo { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
         let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
         precondition(exchanged, "host-owned frame changed under the domain page lock")
         commit(&batch, domain: di)
@@ -137,22 +130,18 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// The guest lends its frame at `gfn` to the host (host view: sharedBorrowed).
     public mutating func guestShareWithHost(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
-        let di = try domainIndex(domain)
-        locks.acquire(.p2m)
-        defer { locks.release(.p2m) }
-        guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
-        let index = try requireOwnRAM(domain, gfn, entry)
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
-            var n = s
-            n.hostState = .sharedBorrowed
-            return n
-        }
+        try moveHostView(domain, gfn: gfn, from: .noPage, to: .sharedBorrowed)
     }
 
+    /// The guest takes back the frame at `gfn` it lent to the host.
     public mutating func guestUnshareWithHost(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
+        try moveHostView(domain, gfn: gfn, from: .sharedBorrowed, to: .noPage)
+    }
+
+    /// The host's view of the guest's own RAM frame at `gfn` goes from `from`
+    /// to `to`; any other view is refused with the state left alone.
+    private mutating func moveHostView(_ domain: DomainID, gfn: GFN,
+                                       from: HostPageState, to: HostPageState) throws(OwnershipError) {
         let di = try domainIndex(domain)
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -161,9 +150,9 @@ extension PageOwnership where P2M: ~Copyable {
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.hostState == .sharedBorrowed else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
+            guard s.hostState == from else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
             var n = s
-            n.hostState = .noPage
+            n.hostState = to
             return n
         }
     }
@@ -219,21 +208,9 @@ extension PageOwnership where P2M: ~Copyable {
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         if !enforces && domains[di].config.enforcesCacheCoherency {
-            var flushed = false
-            for index in 0..<frames.frameCount {
-                let s = frames.state(at: index)
-                let reachable = s.owner == .guest(domain) || s.borrower == .guest(domain)
-                    || s.references > (s.isAllocated ? 1 : 0)
-                guard reachable, !s.cacheFlushRequired else { continue }
-                cache.cleanAndInvalidate(frames.frame(at: index).address, bytes: PageSize.bytes4K)
-                frames.updateState(at: index) { (s: FrameState) -> FrameState in
-                    var n = s
-                    n.cacheFlushRequired = true
-                    return n
-                }
-                flushed = true
+            cleanBeforeNonCoherentReach { (s: FrameState) -> Bool in
+                s.owner == .guest(domain) || s.borrower == .guest(domain) || s.references > (s.isAllocated ? 1 : 0)
             }
-            if flushed { cache.synchronize() }
         }
         domains[di].config.enforcesCacheCoherency = enforces
     }

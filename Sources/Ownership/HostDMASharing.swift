@@ -31,7 +31,7 @@ extension PageOwnership where P2M: ~Copyable {
         } catch {
             while done > 0 {
                 done -= 1
-                if isRAM { undoShareForDMA(pa.frame.adding(done)) }
+                if isRAM { dropOneDMAShare(pa.frame.adding(done)) }
             }
             throw error
         }
@@ -73,20 +73,7 @@ extension PageOwnership where P2M: ~Copyable {
             }
         }
         if flushed { cache.synchronize() }
-        for i in 0..<count {
-            let mfn = pa.frame.adding(i)
-            guard let index = frames.index(of: mfn) else { continue }
-            frames.updateState(at: index) { (s: FrameState) -> FrameState in
-                var n = s
-                n.dmaShares -= 1
-                if n.dmaShares == 0 {
-                    n.hostState = .owned
-                    n.borrower = .none
-                    n.cacheFlushRequired = false
-                }
-                return n
-            }
-        }
+        for i in 0..<count { dropOneDMAShare(pa.frame.adding(i)) }
     }
 
     // MARK: one frame
@@ -119,10 +106,11 @@ extension PageOwnership where P2M: ~Copyable {
         }
     }
 
-    /// Inverse of one successful `shareOneForDMA` within the same call: the
-    /// frame goes back to the exact word it had (a first share restores
-    /// `owned`, no borrower, and the cleared flag it necessarily had).
-    mutating func undoShareForDMA(_ mfn: MFN) {
+    /// Inverse of one successful `shareOneForDMA`: the last share restores
+    /// `owned`, no borrower and a cleared flag (a rollback within the same call
+    /// gets back the exact word it had; an unshare has cleaned the frame
+    /// first). Device memory has no entry and was never counted.
+    mutating func dropOneDMAShare(_ mfn: MFN) {
         guard let index = frames.index(of: mfn) else { return }
         frames.updateState(at: index) { (s: FrameState) -> FrameState in
             var n = s

@@ -10,20 +10,14 @@ import Translation
 /// donated frame back through the device) and run under the domain page lock.
 extension PageOwnership where P2M: ~Copyable {
     public mutating func hostDonateToHypervisor(_ mfn: MFN) throws(OwnershipError) {
-        let index = try requireIndex(mfn)
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+        try updateFrameState(mfn) { (s: FrameState) throws(OwnershipError) -> FrameState in
             try Self.requireExclusivelyHostOwned(mfn, s)
             return FrameState(owner: .hypervisor, hostState: .noPage)
         }
     }
 
     public mutating func hypervisorDonateToHost(_ mfn: MFN) throws(OwnershipError) {
-        let index = try requireIndex(mfn)
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+        try updateFrameState(mfn) { (s: FrameState) throws(OwnershipError) -> FrameState in
             guard s.owner == .hypervisor else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
             guard !s.isXenheap else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
             return .hostOwned
@@ -31,10 +25,7 @@ extension PageOwnership where P2M: ~Copyable {
     }
 
     public mutating func hostShareWithHypervisor(_ mfn: MFN) throws(OwnershipError) {
-        let index = try requireIndex(mfn)
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+        try updateFrameState(mfn) { (s: FrameState) throws(OwnershipError) -> FrameState in
             try Self.requireExclusivelyHostOwned(mfn, s)
             var n = s
             n.hostState = .sharedOwned
@@ -44,10 +35,7 @@ extension PageOwnership where P2M: ~Copyable {
     }
 
     public mutating func hostUnshareWithHypervisor(_ mfn: MFN) throws(OwnershipError) {
-        let index = try requireIndex(mfn)
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+        try updateFrameState(mfn) { (s: FrameState) throws(OwnershipError) -> FrameState in
             guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
             guard s.borrower == .hypervisor else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
             var n = s
@@ -55,6 +43,17 @@ extension PageOwnership where P2M: ~Copyable {
             n.borrower = .none
             return n
         }
+    }
+
+    /// `mfn`'s state becomes what `transition` makes of it, under the domain
+    /// page lock; a refusal leaves it as it was.
+    private mutating func updateFrameState(
+        _ mfn: MFN, _ transition: (FrameState) throws(OwnershipError) -> FrameState
+    ) throws(OwnershipError) {
+        let index = try requireIndex(mfn)
+        locks.acquire(.domainPages)
+        defer { locks.release(.domainPages) }
+        try frames.updateState(at: index, transition)
     }
 
     /// Takes a host frame into the xenheap (alloc_xenheap_page): owned by the

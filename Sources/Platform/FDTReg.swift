@@ -26,6 +26,7 @@ public struct FDTReg: RandomAccessCollection {
         return MemoryRange(base: PhysAddr(raw: base), size: size)!
     }
 
+    /// Reads `count` big-endian cells (0...2) at `offset` as one number.
     static func cells(_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ count: UInt32) -> UInt64 {
         var result: UInt64 = 0
         var i = 0

@@ -296,15 +296,4 @@ extension FlattenedDeviceTree {
     public func sizeCells(of node: FDTNode) throws(FDTError) -> UInt32 {
         try u32("#size-cells", of: node) ?? FlattenedDeviceTree.defaultSizeCells
     }
-
-    /// Reads `cells` big-endian cells (0...2) at `offset` as one number.
-    func cellValue(at offset: Int, cells: UInt32) -> UInt64 {
-        var result: UInt64 = 0
-        var i = 0
-        while i < Int(cells) {
-            result = result << 32 | UInt64(bytes.bigEndianUInt32(at: offset + 4 * i))
-            i += 1
-        }
-        return result
-    }
 }

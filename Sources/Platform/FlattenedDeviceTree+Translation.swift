@@ -35,16 +35,8 @@ extension FlattenedDeviceTree {
         guard childCells >= 1, childCells <= FDTReg.maxCells else {
             throw .addressCellsUnsupported(node: bus.offset, cells: childCells)
         }
-        guard parentCells >= 1, parentCells <= FDTReg.maxCells else {
-            throw .addressCellsUnsupported(node: parentBus.offset, cells: parentCells)
-        }
-        guard sizeCells >= 1, sizeCells <= FDTReg.maxCells else {
-            throw .sizeCellsUnsupported(node: bus.offset, cells: sizeCells)
-        }
-        let tuple = Int(childCells + parentCells + sizeCells) * 4
-        guard ranges.length % tuple == 0 else {
-            throw .propertyLengthNotMultiple(node: bus.offset, length: ranges.length, tupleBytes: tuple)
-        }
+        let tuple = try Self.rangesTupleBytes(ranges, of: bus, childCells: childCells, parentCells: parentCells,
+                                              sizeCells: sizeCells, parentCellsNode: parentBus)
         let value = self.value(of: ranges)
         var offset = 0
         while offset < value.count {
@@ -62,5 +54,25 @@ extension FlattenedDeviceTree {
             return translated
         }
         throw .untranslatableAddress(node: bus.offset)
+    }
+
+    /// The bytes of one `bus` `ranges` tuple (Devicetree Specification v0.4,
+    /// section 2.3.8): the bus's address cells (`childCells`, checked by the
+    /// caller, whose rule it is), the parent's and the bus's size cells. The
+    /// parent and size counts must fit 64 bits and the property must be whole
+    /// tuples. An unsupported parent count is reported at `parentCellsNode`.
+    static func rangesTupleBytes(_ ranges: FDTProperty, of bus: FDTNode, childCells: UInt32, parentCells: UInt32,
+                                 sizeCells: UInt32, parentCellsNode: FDTNode) throws(FDTError) -> Int {
+        guard parentCells >= 1, parentCells <= FDTReg.maxCells else {
+            throw .addressCellsUnsupported(node: parentCellsNode.offset, cells: parentCells)
+        }
+        guard sizeCells >= 1, sizeCells <= FDTReg.maxCells else {
+            throw .sizeCellsUnsupported(node: bus.offset, cells: sizeCells)
+        }
+        let tuple = Int(childCells + parentCells + sizeCells) * 4
+        guard ranges.length % tuple == 0 else {
+            throw .propertyLengthNotMultiple(node: bus.offset, length: ranges.length, tupleBytes: tuple)
+        }
+        return tuple
     }
 }

@@ -29,7 +29,8 @@ public struct FlattenedDeviceTree {
         structEnd = structStart + Int(header.structSize)
         stringsStart = Int(header.stringsOffset)
         stringsEnd = stringsStart + Int(header.stringsSize)
-        // Placeholder until validation finds the real root token.
+        // Every stored property must be set before the validating methods can run;
+        // an empty node at offset 0 stands until `validateStructure` returns the root.
         root = FDTNode(offset: 0, nameStart: 0, nameLength: 0, propertiesStart: 0, depth: 0, parentOffset: nil)
         try validateReservationMap()
         root = try validateStructure()

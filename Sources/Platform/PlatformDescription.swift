@@ -218,17 +218,10 @@ public struct PlatformDescription: Sendable {
             throw .addressCellsUnsupported(node: node.offset, cells: childCells)
         }
         let parentCells = try tree.addressCells(of: tree.parent(of: node) ?? tree.root)
-        guard parentCells >= 1, parentCells <= FDTReg.maxCells else {
-            throw .addressCellsUnsupported(node: node.offset, cells: parentCells)
-        }
         let sizeCells = try tree.sizeCells(of: node)
-        guard sizeCells >= 1, sizeCells <= FDTReg.maxCells else {
-            throw .sizeCellsUnsupported(node: node.offset, cells: sizeCells)
-        }
-        let tuple = Int(childCells + parentCells + sizeCells) * 4
-        guard ranges.length % tuple == 0 else {
-            throw .propertyLengthNotMultiple(node: node.offset, length: ranges.length, tupleBytes: tuple)
-        }
+        let tuple = try FlattenedDeviceTree.rangesTupleBytes(ranges, of: node, childCells: childCells,
+                                                             parentCells: parentCells, sizeCells: sizeCells,
+                                                             parentCellsNode: node)
         let value = tree.value(of: ranges)
         var offset = 0
         while offset < value.count {

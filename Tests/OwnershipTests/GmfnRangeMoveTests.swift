@@ -1,6 +1,7 @@
 import XCTest
 import AArch64
 import Translation
+import HostFakes
 @testable import Ownership
 
 final class GmfnRangeMoveTests: XCTestCase {
@@ -11,10 +12,10 @@ final class GmfnRangeMoveTests: XCTestCase {
         var cpu = false, iommu = false
         for e in events {
             switch e {
-            case .cpuInvalidate(_, let g, let n): if gfn >= g && gfn.raw < g.raw + n { cpu = true }
-            case .cpuInvalidateVMID: cpu = true
-            case .iommuInvalidate(_, let g, let n): if gfn >= g && gfn.raw < g.raw + n { iommu = true }
-            case .iommuInvalidateAll: iommu = true
+            case .tlbiRange(_, let page, let n): if gfn.raw >= page && gfn.raw < page + n { cpu = true }
+            case .tlbiVMID: cpu = true
+            case .iommuRange(_, let page, let n): if gfn.raw >= page && gfn.raw < page + n { iommu = true }
+            case .iommuAll: iommu = true
             default: break
             }
         }

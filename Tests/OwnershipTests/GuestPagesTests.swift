@@ -1,6 +1,7 @@
 import XCTest
 import AArch64
 import Translation
+import HostFakes
 @testable import Ownership
 
 final class GuestPagesTests: XCTestCase {
@@ -44,7 +45,7 @@ final class GuestPagesTests: XCTestCase {
         XCTAssertEqual(w.lookup(d1, GFN(raw: 7))?.type, .ramRW)
         w.log.events = []
         try w.o.reclaim(d1, gfn: GFN(raw: 7))
-        XCTAssertEqual(w.log.events.first, .cpuInvalidate(vmid: 2, GFN(raw: 7), pages: 1))
+        XCTAssertEqual(w.log.events.first, .tlbiRange(vmid: 2, page: 7, pages: 1))
         XCTAssertEqual(w.o.state(of: bank0), .hostOwned)
         XCTAssertNil(w.lookup(d1, GFN(raw: 7)))
     }
@@ -78,7 +79,7 @@ final class GuestPagesTests: XCTestCase {
         // The IOMMU recovered: one retry invalidates both GFNs again, then releases both.
         w.log.events = []
         XCTAssertTrue(try w.o.retryFlush(d1))
-        XCTAssertTrue(w.log.events.contains(.iommuInvalidate(vmid: 2, GFN(raw: 7), pages: 2)))
+        XCTAssertTrue(w.log.events.contains(.iommuRange(vmid: 2, page: 7, pages: 2)))
         XCTAssertEqual(w.o.state(of: f0), .hostOwned)
         XCTAssertEqual(w.o.state(of: f1), .hostOwned)
         XCTAssertEqual(w.o.withDomain(d1) { (d: borrowing GuestDomain<TestP2M>) in d.owesFlush }, false)
@@ -177,7 +178,7 @@ final class GuestPagesTests: XCTestCase {
         XCTAssertEqual(w.o.state(of: bank0)?.references, 1)
         w.log.events = []
         try w.o.removePhysmap(d1, gfn: GFN(raw: 0x30))
-        XCTAssertEqual(w.log.events.first, .cpuInvalidate(vmid: 2, GFN(raw: 0x30), pages: 1))
+        XCTAssertEqual(w.log.events.first, .tlbiRange(vmid: 2, page: 0x30, pages: 1))
         XCTAssertEqual(w.o.state(of: bank0), .hostOwned)
     }
 

@@ -1,11 +1,15 @@
 import XCTest
+import HostFakes
 import AArch64
 import Translation
 @testable import Ownership
 
 /// Seeded random sequences against the reference model (issue 6): at least
 /// 100,000 steps in total, the model comparison and every invariant checked
-/// after each step (see `Harness.check`).
+/// after each step (see `Harness.check`). IOMMU completion waits fail at
+/// random (`failIOMMUSyncs`) and owed flushes are retried at random
+/// (`retryFlush`), so references kept for unconfirmed invalidations meet
+/// every other operation.
 final class ModelBasedTests: XCTestCase {
     // Many short runs: frames a guest unmapped with remove_physmap stay
     // allocated (Xen's semantics), so long runs drift into states where
@@ -30,7 +34,7 @@ final class ModelBasedTests: XCTestCase {
         let m = model ?? Model()
         let mapped = (0..<UInt64(4)).map { GFN(raw: $0) }.filter { m.p2m[d]?[$0] != nil }
         let empty = (0..<UInt64(4)).map { GFN(raw: $0) }.filter { m.p2m[d]?[$0] == nil }
-        var kind = rng.next() % 26
+        var kind = rng.next() % 28
         // An open range move is advanced or finished more often than not.
         if m.move != nil && rng.next() % 3 == 0 { kind = 24 + rng.next() % 2 }
         if m.move == nil && (kind == 24 || kind == 25) && rng.next() % 4 != 0 { kind = 23 }
@@ -72,12 +76,15 @@ final class ModelBasedTests: XCTestCase {
         case 22: return .removePhysmap(d, g)
         case 23: return .beginMove(d, idx: g, h, size: Int(1 + rng.next() % 3))
         case 24: return .moveNext
-        default: return .finishMove
+        case 25: return .finishMove
+        // IOMMU completion failures: armed now, they hit whichever commit waits next.
+        case 26: return .failIOMMUSyncs(Int(1 + rng.next() % 2))
+        default: return .retryFlush(d)
         }
     }
 
     func testRandomSequencesAgainstReferenceModel() {
-        var total = 0, refused = 0
+        var total = 0, refused = 0, owing = 0
         for seed in 0..<Self.seeds {
             var rng = SplitMix64(seed: 0x6F77_6E65 &+ seed)
             var h = Harness(ramFrames: 4, gfnCount: 4)
@@ -94,12 +101,15 @@ final class ModelBasedTests: XCTestCase {
             h.finish()
             total += h.steps
             refused += h.refusals
+            owing += h.stepsOwingFlush
         }
         XCTAssertGreaterThanOrEqual(total, 100_000)
         // The generator must exercise both outcomes substantially.
         XCTAssertGreaterThan(total - refused, total / 5, "too few operations succeeded to mean anything")
-        print("model-based: \(total) steps, \(total - refused) succeeded, \(refused) refused")
+        print("model-based: \(total) steps, \(total - refused) succeeded, \(refused) refused, \(owing) ended with an IOMMU flush owed")
         XCTAssertGreaterThan(refused, total / 10)
+        // Injected IOMMU failures must leave flushes owed often enough to matter.
+        XCTAssertGreaterThan(owing, total / 50)
     }
 }
 

@@ -1,6 +1,7 @@
 import XCTest
 import AArch64
 import Translation
+import HostFakes
 @testable import Ownership
 
 /// A plain reference model of the ownership rules (dictionaries, no atomics,
@@ -62,6 +63,9 @@ enum Op: Equatable {
     case beginMove(DomainID, idx: GFN, GFN, size: Int)
     case moveNext
     case finishMove
+    /// The next `n` IOMMU completion waits time out (a lost CMD_SYNC).
+    case failIOMMUSyncs(Int)
+    case retryFlush(DomainID)
 }
 
 /// The model. Frames are `frame(i)` for i in 0..<ramFrames, plus each
@@ -75,6 +79,11 @@ struct Model {
     var sharedInfo: [DomainID: MFN] = [:]
     var grantFrame: [DomainID: MFN] = [:]
     var move: MMove? = nil
+    /// References this operation drops at its domain's commit, which the
+    /// harness settles once it knows whether that commit's IOMMU flush completed.
+    var releasesAtCommit: [(DomainID, MFN)] = []
+    /// References a domain keeps until its owed IOMMU flush completes.
+    var owed: [DomainID: [MFN]] = [:]
 
     func ownRAM(_ d: DomainID, _ g: GFN) -> MFN? {
         guard let e = p2m[d]?[g], e.type == .ramRW || e.type == .ramRO, let f = frames[e.mfn] else { return nil }
@@ -83,13 +92,28 @@ struct Model {
 
     func exclusivelyHostOwned(_ m: MFN) -> Bool {
         guard let f = frames[m] else { return false }
-        return f.owner == .host && f.dma == 0 && f.borrower == .none && f.hostState == .owned
+        return f.owner == .host && f.dma == 0 && f.borrower == .none && f.hostState == .owned && f.refs == 0
     }
 
     /// Drops one reference; a frame nobody holds and its owner gave up goes to the host.
     mutating func release(_ m: MFN) {
         frames[m]!.refs -= 1
         if frames[m]!.refs == 0 && !frames[m]!.allocated { frames[m] = .hostOwned }
+    }
+
+    /// Drops `m`'s reference when domain `d`'s commit completes its flush.
+    mutating func releaseAtCommit(_ d: DomainID, _ m: MFN) { releasesAtCommit.append((d, m)) }
+
+    /// After the real operation: a domain whose flush is still owed keeps this
+    /// operation's references with the earlier ones; a domain whose flush
+    /// completed (this commit, or a retry taking the owed batch over) drops them all.
+    mutating func settleCommits(owesFlush: (DomainID) -> Bool) {
+        for (d, m) in releasesAtCommit { owed[d, default: []].append(m) }
+        releasesAtCommit.removeAll()
+        for (d, held) in owed where !owesFlush(d) {
+            for m in held { release(m) }
+            owed[d] = nil
+        }
     }
 
     mutating func enter(_ m: MFN, _ d: DomainID) {
@@ -131,7 +155,7 @@ struct Model {
             guard let m = ownRAM(d, g), frames[m]!.hostState == .noPage else { return false }
             p2m[d]![g] = nil
             frames[m]!.allocated = false
-            release(m)
+            releaseAtCommit(d, m)
         case .donateHyp(let i):
             guard exclusivelyHostOwned(frame(i)) else { return false }
             frames[frame(i)] = MFrame(owner: .hypervisor, hostState: .noPage)
@@ -157,7 +181,11 @@ struct Model {
             let m = frame(i)
             guard p2m[d]![g]?.mfn == m, frames[m]!.owner == .host, frames[m]!.borrower == .guest(d) else { return false }
             p2m[d]![g] = nil
+            // The host gets its frame back at once, but cannot hand it on
+            // while the guest's old translation may still be cached.
             frames[m] = .hostOwned
+            frames[m]!.refs = 1
+            releaseAtCommit(d, m)
         case .guestShareHost(let d, let g):
             guard let m = ownRAM(d, g), frames[m]!.hostState == .noPage else { return false }
             frames[m]!.hostState = .sharedBorrowed
@@ -195,7 +223,7 @@ struct Model {
                     p2m[d]![identity] = MEntry(mfn: e.mfn, type: c.writable > 0 ? .iommuMapRW : .iommuMapRO)
                 }
             }
-            release(e.mfn)
+            releaseAtCommit(d, e.mfn)
         case .mapSharedInfo(let d, let g), .mapGrantFrame(let d, let g):
             let isShared: Bool
             if case .mapSharedInfo = op { isShared = true } else { isShared = false }
@@ -221,7 +249,7 @@ struct Model {
                 if f.xenheap { frames[e.mfn]!.xenGFN = nil }
             case .mapForeignRW, .mapForeignRO:
                 p2m[d]![g] = nil
-                release(e.mfn)
+                releaseAtCommit(d, e.mfn)
             case .mmioDirectDevice:
                 p2m[d]![g] = nil
             default:
@@ -236,8 +264,10 @@ struct Model {
             return moveOne(mv.domain, mv.idx, mv.gfn, deferred: true)
         case .finishMove:
             guard let mv = move else { return false }
-            for m in mv.held { release(m) }
+            for m in mv.held { releaseAtCommit(mv.domain, m) }
             move = nil
+        case .failIOMMUSyncs, .retryFlush:
+            break
         }
         return true
     }
@@ -256,12 +286,12 @@ struct Model {
             p2m[d]![idx] = nil
             if let o = displaced {
                 frames[o]!.allocated = false
-                release(o)
+                releaseAtCommit(d, o)
             }
-            if deferred {
-                frames[m]!.refs += 1
-                move!.held.append(m)
-            }
+            // The moved frame is held until the flush of its old GFN
+            // completes: at the chunk's end for a range, this commit otherwise.
+            frames[m]!.refs += 1
+            if deferred { move!.held.append(m) } else { releaseAtCommit(d, m) }
         }
         if deferred {
             move!.idx = move!.idx.adding(1)
@@ -283,14 +313,38 @@ struct Harness: ~Copyable {
     let gfns: [GFN]
     /// Translations a TLB may still hold: (domain, gfn, mfn).
     var shadowTLB: Set<ShadowEntry> = []
+    /// Translations the IOMMU may still hold, with who had the frame while it
+    /// was mapped. One leaves only by an invalidation of it followed by a
+    /// completion wait that succeeded.
+    var shadowIOTLB: Set<ShadowIOEntry> = []
+    /// IOMMU invalidations issued since the last completion wait.
+    var issuedIOMMU: [(vmid: UInt16, first: UInt64, end: UInt64)] = []
+    /// Injected completion failures not yet consumed, as of the last step.
+    var failuresArmed = 0
     var logCursor = 0
     var steps = 0
     var refusals = 0
+    /// Steps after which some domain still owed an IOMMU flush.
+    var stepsOwingFlush = 0
 
     struct ShadowEntry: Hashable {
         var vmid: UInt16
         var gfn: GFN
         var mfn: MFN
+    }
+
+    struct ShadowIOEntry: Hashable {
+        var vmid: UInt16
+        var gfn: GFN
+        var mfn: MFN
+        var owner: PageOwner
+        var borrower: Borrower
+        var dmaShares: UInt16
+        func hash(into h: inout Hasher) {
+            h.combine(vmid)
+            h.combine(gfn)
+            h.combine(mfn)
+        }
     }
 
     func frame(_ i: Int) -> MFN { bank0.adding(UInt64(i)) }
@@ -341,6 +395,10 @@ struct Harness: ~Copyable {
         } catch {
             failure = error
         }
+        model.settleCommits { (d: DomainID) -> Bool in
+            w.o.withDomain(d) { (x: borrowing GuestDomain<TestP2M>) in x.owesFlush }!
+        }
+        if !model.owed.isEmpty { stepsOwingFlush += 1 }
         if let failure {
             refusals += 1
             if expected {
@@ -398,6 +456,11 @@ struct Harness: ~Copyable {
         case .finishMove:
             guard let m = move.take() else { throw .EINVAL(.rangeEmpty) }
             _ = w.o.finishChunk(m)
+        case .failIOMMUSyncs(let n):
+            w.log.failingIOMMUSyncs += n
+            failuresArmed += n
+        case .retryFlush(let d):
+            _ = try w.o.retryFlush(d)
         }
     }
 
@@ -429,7 +492,8 @@ struct Harness: ~Copyable {
             }
             if iommu != modelIOMMU { fail("\(d) IOMMU mappings \(iommu) model \(modelIOMMU)") }
         }
-        let held = model.move?.held ?? []
+        // References a range chunk holds, and those kept for owed IOMMU flushes.
+        let held = (model.move?.held ?? []) + model.owed.values.joined()
         for mfn in model.frames.keys {
             let s = w.o.state(of: mfn)!
             // Invariant 1: a DMA-shared frame belongs to the host and is lent to the IOMMU only.
@@ -458,16 +522,55 @@ struct Harness: ~Copyable {
         // Invariant 2: no frame is freed while a TLB may still translate to it.
         for e in w.log.events[logCursor...] {
             switch e {
-            case .cpuInvalidate(let vmid, let g, let n):
-                shadowTLB = shadowTLB.filter { !($0.vmid == vmid && $0.gfn >= g && $0.gfn.raw < g.raw + n) }
-            case .cpuInvalidateVMID(let vmid):
+            case .tlbiRange(let vmid, let page, let n):
+                shadowTLB = shadowTLB.filter { !($0.vmid == vmid && $0.gfn.raw >= page && $0.gfn.raw < page + n) }
+            case .tlbiVMID(let vmid):
                 shadowTLB = shadowTLB.filter { $0.vmid != vmid }
             default: break
             }
         }
+        // Invariant 6: no frame is freed or handed on while an IOMMU
+        // invalidation of a translation to it is unconfirmed. The fake fails
+        // the next `failingIOMMUSyncs` waits, so this step's first
+        // (armed - still armed) waits are the ones that failed; a failed wait
+        // confirms nothing, and what it covered must be issued again.
+        var failing = failuresArmed - w.log.failingIOMMUSyncs
+        failuresArmed = w.log.failingIOMMUSyncs
+        for e in w.log.events[logCursor...] {
+            switch e {
+            case .iommuRange(let vmid, let page, let n): issuedIOMMU.append((vmid, page, page + n))
+            case .iommuAll(let vmid): issuedIOMMU.append((vmid, 0, .max))
+            case .iommuSync where failing > 0:
+                failing -= 1
+                issuedIOMMU.removeAll()
+            case .iommuSync:
+                let confirmed = issuedIOMMU
+                shadowIOTLB = shadowIOTLB.filter { t in
+                    !confirmed.contains { $0.vmid == t.vmid && t.gfn.raw >= $0.first && t.gfn.raw < $0.end }
+                }
+                issuedIOMMU.removeAll()
+            default: break
+            }
+        }
+        if failing != 0 { fail("\(failing) injected IOMMU failures not seen as waits") }
         logCursor = w.log.events.count
         for (mfn, list) in entriesTo {
-            for (d, g, _) in list { shadowTLB.insert(ShadowEntry(vmid: d.raw + 1, gfn: g, mfn: mfn)) }
+            for (d, g, _) in list {
+                shadowTLB.insert(ShadowEntry(vmid: d.raw + 1, gfn: g, mfn: mfn))
+                let s = w.o.state(of: mfn) ?? .hostOwned
+                shadowIOTLB.insert(ShadowIOEntry(vmid: d.raw + 1, gfn: g, mfn: mfn, owner: s.owner,
+                                                 borrower: s.borrower, dmaShares: s.dmaShares))
+            }
+        }
+        for e in shadowIOTLB where w.o.frames.isRAM(e.mfn) {
+            if w.lookup(DomainID(e.vmid - 1), e.gfn)?.mfn == e.mfn { continue }
+            let s = w.o.state(of: e.mfn)!
+            // Neither freed (it keeps its owner and a reference) nor handed on
+            // (no new borrower, no new DMA share).
+            let handedOn = (s.borrower != .none && s.borrower != e.borrower) || s.dmaShares > e.dmaShares
+            if s.owner != e.owner || s.references == 0 || handedOn {
+                fail("frame \(e.mfn.raw) is \(s) while the IOMMU may still translate GFN \(e.gfn.raw) of vmid \(e.vmid) to it")
+            }
         }
         for e in shadowTLB where w.o.frames.isRAM(e.mfn) {
             let d = DomainID(e.vmid - 1)
@@ -482,21 +585,13 @@ struct Harness: ~Copyable {
         return ok
     }
 
-    /// Ends an open range move, so its batch is committed before the harness goes.
+    /// Ends an open range move and completes every owed flush, so no batch is
+    /// dropped uncommitted when the harness goes.
     mutating func finish() {
+        w.log.failingIOMMUSyncs = 0
         if let m = move.take() { _ = w.o.finishChunk(m) }
-    }
-}
-
-/// SplitMix64: a small deterministic generator (seeded, reproducible).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        for d in domains {
+            guard (try? w.o.retryFlush(d)) == true else { return XCTFail("\(d): owed flush did not complete") }
+        }
     }
 }

@@ -1,6 +1,7 @@
 import XCTest
 import AArch64
 import Translation
+import HostFakes
 @testable import Ownership
 
 /// Records every cache maintenance call, in order.
@@ -49,90 +50,13 @@ func makeOwnership(banks: [MemoryBank] = testBanks) -> TestOwnership {
     try! PageOwnership(banks: banks, cache: RecordingCache())
 }
 
-// MARK: - P2M host fakes (the Translation fakes live in its own test target)
-
-/// Host RAM for P2M table pages: 512 words per frame, created on first write.
-final class FakeRAM {
-    var frames: [UInt64: [UInt64]] = [:]
-}
-
-struct FakeMemory: PhysicalMemory {
-    let ram: FakeRAM
-    func load64(_ address: PhysAddr) -> UInt64 {
-        ram.frames[address.raw >> 12]?[Int(address.raw & 0xFFF) >> 3] ?? 0
-    }
-    func store64(_ address: PhysAddr, _ value: UInt64) {
-        let f = address.raw >> 12
-        if ram.frames[f] == nil { ram.frames[f] = [UInt64](repeating: 0, count: 512) }
-        ram.frames[f]![Int(address.raw & 0xFFF) >> 3] = value
-    }
-    func zeroFrame(_ frame: MFN) { ram.frames[frame.raw] = nil }
-}
-
-/// Table pages from a region outside the test's RAM banks.
-struct FakePool: TablePageSource {
-    let memory: FakeMemory
-    var free: [MFN]
-    init(memory: FakeMemory, first: MFN, count: Int) {
-        self.memory = memory
-        free = (0..<UInt64(count)).reversed().map { first.adding($0) }
-    }
-    mutating func allocateTablePage() -> MFN? {
-        guard let f = free.popLast() else { return nil }
-        memory.zeroFrame(f)
-        return f
-    }
-    mutating func freeTablePage(_ frame: MFN) { free.append(frame) }
-    var availableTablePages: Int { free.count }
-}
-
-/// A CPU TLB and an IOMMU that log every invalidation into one shared,
-/// ordered event log (with frame-state observations the tests add).
-final class EventLog {
-    enum Event: Equatable {
-        case cpuInvalidate(vmid: UInt16, GFN, pages: UInt64)
-        case cpuInvalidateVMID(UInt16)
-        case cpuSync
-        case iommuInvalidate(vmid: UInt16, GFN, pages: UInt64)
-        case iommuInvalidateAll(UInt16)
-        case iommuSync
-    }
-    var events: [Event] = []
-    /// The next this-many IOMMU waits do not confirm completion (a lost CMD_SYNC).
-    var failingIOMMUSyncs = 0
-}
-
-struct RecordingTLB: TLBMaintenance {
-    let log: EventLog
-    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {
-        log.events.append(.cpuInvalidate(vmid: vmid, ipa.frame, pages: pages))
-    }
-    mutating func invalidateVMID(_ vmid: UInt16) { log.events.append(.cpuInvalidateVMID(vmid)) }
-    mutating func synchronize() { log.events.append(.cpuSync) }
-}
-
-struct RecordingIOMMU: IOMMUInvalidator {
-    let log: EventLog
-    mutating func invalidate(vmid: UInt16, _ gfn: GFN, count: UInt64) {
-        log.events.append(.iommuInvalidate(vmid: vmid, gfn, pages: count))
-    }
-    mutating func invalidateAll(vmid: UInt16) { log.events.append(.iommuInvalidateAll(vmid)) }
-    mutating func synchronize() throws(IOMMUSyncError) {
-        log.events.append(.iommuSync)
-        if log.failingIOMMUSyncs > 0 {
-            log.failingIOMMUSyncs -= 1
-            throw .completionTimeout
-        }
-    }
-}
-
-typealias TestP2M = P2M<FakeMemory, FakePool, RecordingTLB, RecordingIOMMU, FrameEntryListener, NoChangeObserver>
+typealias TestP2M = P2M<SparseMemory, FreeListPool<SparseMemory>, RecordingTLB, RecordingIOMMU, FrameEntryListener, NoChangeObserver>
 typealias TestOwnership = PageOwnership<RecordingCache, TestP2M>
 
 /// A world: the ownership state, the RAM the P2Ms' tables live in, one log.
 struct World: ~Copyable {
     var o: TestOwnership
-    let ram = FakeRAM()
+    let ram = SparseRAM()
     let log = EventLog()
     var nextPoolFrame = MFN(raw: 0x10_0000)
 
@@ -146,8 +70,8 @@ struct World: ~Copyable {
 
     /// A P2M (ipaBits 39: a single root table) whose removals reach this world's frame table.
     mutating func makeP2M(vmid: UInt16, tablePages: Int = 16) -> TestP2M {
-        let memory = FakeMemory(ram: ram)
-        let pool = FakePool(memory: memory, first: nextPoolFrame, count: tablePages)
+        let memory = SparseMemory(ram: ram)
+        let pool = FreeListPool(memory: memory, first: nextPoolFrame, count: tablePages)
         nextPoolFrame = nextPoolFrame.adding(UInt64(tablePages))
         return try! TestP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: 39, paRange: .bits40, vmidWidth: .bits8),
                             memory: memory, pool: pool, tlb: RecordingTLB(log: log),

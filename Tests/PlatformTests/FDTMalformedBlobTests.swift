@@ -1,4 +1,5 @@
 import XCTest
+import HostFakes
 @testable import Platform
 
 /// Corrupted copies of real QEMU dumps (and of the hand-made blob), each

@@ -1,4 +1,5 @@
 import XCTest
+import HostFakes
 import AArch64
 @testable import Platform
 

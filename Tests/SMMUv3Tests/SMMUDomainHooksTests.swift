@@ -1,6 +1,7 @@
 import XCTest
 import AArch64
 import Translation
+import HostFakes
 @testable import SMMUv3
 
 typealias TestHooks = SMMUDomainHooks<FakeSMMU, FakeMemory, RecordingCache, TestTablePool>

@@ -1,6 +1,7 @@
 import XCTest
 import AArch64
 import Translation
+import HostFakes
 @testable import SMMUv3
 
 typealias MirrorP2M = P2M<FakeMemory, TestTablePool, CountingTLB, TestMirror, HoldingListener, TestMirror>

@@ -1,10 +1,11 @@
 import XCTest
 import AArch64
+import HostFakes
 @testable import Translation
 
 /// The checker must be able to fail: hand-made sequences that break the rules.
 final class BreakBeforeMakeCheckerTests: XCTestCase {
-    func makeTable() throws -> (Rig, FakeTLB, PhysAddr) {
+    func makeTable() throws -> (Rig, RecordingTLB, PhysAddr) {
         let rig = Rig()
         var p2m = try rig.makeP2M()
         var batch = ramBatch()

@@ -1,5 +1,6 @@
 import XCTest
 import AArch64
+import HostFakes
 @testable import Translation
 
 final class FlushBatchTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 import AArch64
+import HostFakes
 @testable import Translation
 
 final class P2MTests: XCTestCase {
@@ -366,7 +367,7 @@ final class P2MTests: XCTestCase {
         let memory = FakeMemory(frames: 4)
         func expect(_ expected: P2MError, _ config: P2MConfiguration, poolPages: Int? = nil, line: UInt = #line) {
             do {
-                _ = try TestP2M(configuration: config, memory: memory, pool: FakePool(memory: memory, pages: poolPages), tlb: FakeTLB())
+                _ = try TestP2M(configuration: config, memory: memory, pool: FakePool(memory: memory, pages: poolPages), tlb: RecordingTLB())
                 XCTFail("accepted", line: line)
             } catch {
                 XCTAssertEqual(error, expected, line: line)
@@ -513,7 +514,7 @@ final class P2MBarrierTests: XCTestCase {
         let fake = FakeMemory(frames: 16)
         let memory = BarrierCountingMemory(fake)
         var p2m = try P2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 40, paRange: .bits40, vmidWidth: .bits8),
-                          memory: memory, pool: FakePool(memory: fake), tlb: FakeTLB())
+                          memory: memory, pool: FakePool(memory: fake), tlb: RecordingTLB())
         var batch = ramBatch()
         try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch)
         XCTAssertEqual(memory.barriers, 2)  // a level-2 and a level-3 table, each filled before linking

@@ -1,30 +1,11 @@
 import XCTest
 import AArch64
 import Translation
+import HostFakes
 @testable import SMMUv3
 
-/// Table pages for a P2M or a mirror: a free list over fake RAM.
-struct TestTablePool: TablePageSource {
-    let memory: FakeMemory
-    var free: [MFN]
-    init(memory: FakeMemory, first: MFN, count: Int) {
-        self.memory = memory
-        free = (0..<UInt64(count)).reversed().map { first.adding($0) }
-    }
-    mutating func allocateTablePage() -> MFN? {
-        guard let frame = free.popLast() else { return nil }
-        memory.zeroFrame(frame)
-        return frame
-    }
-    mutating func freeTablePage(_ frame: MFN) { free.append(frame) }
-    var availableTablePages: Int { free.count }
-}
-
-struct CountingTLB: TLBMaintenance {
-    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {}
-    mutating func invalidateVMID(_ vmid: UInt16) {}
-    mutating func synchronize() {}
-}
+/// Table pages for a P2M or a mirror over the SMMU tests' RAM.
+typealias TestTablePool = FreeListPool<FakeMemory>
 
 /// Hands every removed leaf's frames to the batch (as the page-state layer does
 /// for foreign mappings), so the test can see when they are released.

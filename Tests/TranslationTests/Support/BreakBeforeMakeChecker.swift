@@ -1,5 +1,6 @@
 import XCTest
 import AArch64
+import HostFakes
 @testable import Translation
 
 /// Watches every descriptor store, TLB invalidation, synchronisation and page
@@ -12,7 +13,7 @@ import AArch64
 ///   still not invalidated, or while the page is still linked (seed 000).
 /// Only stores to pages reachable from the root count: an unlinked table being
 /// prepared may be written freely.
-final class BreakBeforeMakeChecker {
+final class BreakBeforeMakeChecker: TLBWatcher {
     let memory: FakeMemory
     var roots: Range<UInt64> = 0..<0
     var startLevel = 0

@@ -1,5 +1,6 @@
 import XCTest
 import AArch64
+import HostFakes
 @testable import Translation
 
 /// Host RAM for table pages: a flat array of words over frames [base, base + frames).
@@ -33,22 +34,6 @@ final class FakeMemory: PhysicalMemory {
         let start = index(frame.address)
         for i in start..<start + 512 { words[i] = 0 }
     }
-}
-
-/// Ordered record of maintenance, release and free events (not stores).
-final class EventLog {
-    enum Event: Equatable {
-        case tlbiRange(vmid: UInt16, page: UInt64, pages: UInt64)
-        case tlbiVMID(UInt16)
-        case tlbSync
-        case iommuRange(vmid: UInt16, page: UInt64, pages: UInt64)
-        case iommuAll(UInt16)
-        case iommuSync
-        case release
-        case free(UInt64)
-    }
-    var events: [Event] = []
-    var failingIOMMUSyncs = 0
 }
 
 /// A pool over the fake RAM; zeroes pages on allocation as the protocol promises.
@@ -107,50 +92,6 @@ struct FakePool: TablePageSource {
         freeCount += 1
     }
     var availableTablePages: Int { freeCount }
-}
-
-/// CPU TLB maintenance fake: records into the log and the checker, counts operations.
-struct FakeTLB: TLBMaintenance {
-    let log: EventLog?
-    let checker: BreakBeforeMakeChecker?
-    var rangeOperations = 0
-    var vmidOperations = 0
-    var syncs = 0
-    init(log: EventLog? = nil, checker: BreakBeforeMakeChecker? = nil) {
-        self.log = log
-        self.checker = checker
-    }
-    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {
-        rangeOperations += 1
-        log?.events.append(.tlbiRange(vmid: vmid, page: ipa.frame.raw, pages: pages))
-        checker?.invalidate(ipa.frame.raw, pages: pages)
-    }
-    mutating func invalidateVMID(_ vmid: UInt16) {
-        vmidOperations += 1
-        log?.events.append(.tlbiVMID(vmid))
-        checker?.invalidateAll()
-    }
-    mutating func synchronize() {
-        syncs += 1
-        log?.events.append(.tlbSync)
-        checker?.synchronize()
-    }
-}
-
-struct FakeIOMMU: IOMMUInvalidator {
-    let log: EventLog
-    mutating func invalidate(vmid: UInt16, _ gfn: GFN, count: UInt64) {
-        log.events.append(.iommuRange(vmid: vmid, page: gfn.raw, pages: count))
-    }
-    mutating func invalidateAll(vmid: UInt16) { log.events.append(.iommuAll(vmid)) }
-    /// Fails the next `log.failingIOMMUSyncs` waits (a lost completion).
-    mutating func synchronize() throws(IOMMUSyncError) {
-        log.events.append(.iommuSync)
-        if log.failingIOMMUSyncs > 0 {
-            log.failingIOMMUSyncs -= 1
-            throw .completionTimeout
-        }
-    }
 }
 
 /// Holds references in an array; releasing logs an event.
@@ -221,8 +162,8 @@ struct MirrorObserver: P2MChangeObserver {
     }
 }
 
-typealias TestP2M = P2M<FakeMemory, FakePool, FakeTLB, NoIOMMU, NoEntryListener, NoChangeObserver>
-typealias HookedP2M = P2M<FakeMemory, FakePool, FakeTLB, FakeIOMMU, RecordingListener, MirrorObserver>
+typealias TestP2M = P2M<FakeMemory, FakePool, RecordingTLB, NoIOMMU, NoEntryListener, NoChangeObserver>
+typealias HookedP2M = P2M<FakeMemory, FakePool, RecordingTLB, RecordingIOMMU, RecordingListener, MirrorObserver>
 
 /// Fresh fakes for one test: RAM, a break-before-make checker watching it, an event log.
 final class Rig {
@@ -242,7 +183,7 @@ final class Rig {
                  threshold: UInt64 = 512) throws -> TestP2M {
         let p2m = try TestP2M(configuration: configuration(ipaBits: ipaBits, paRange: paRange, threshold: threshold),
                               memory: memory, pool: FakePool(memory: memory, pages: poolPages, log: log),
-                              tlb: FakeTLB(log: log, checker: checker))
+                              tlb: RecordingTLB(log: log, watcher: checker))
         checker.setRoot(p2m.root, startLevel: p2m.vtcr.startLevel, tables: p2m.vtcr.rootTables)
         return p2m
     }
@@ -251,7 +192,7 @@ final class Rig {
                        paRange: PhysicalAddressRange = .bits40) throws -> HookedP2M {
         let p2m = try HookedP2M(configuration: configuration(ipaBits: ipaBits, paRange: paRange), memory: memory,
                                 pool: FakePool(memory: memory, pages: poolPages, log: log),
-                                tlb: FakeTLB(log: log, checker: checker), iommu: FakeIOMMU(log: log),
+                                tlb: RecordingTLB(log: log, watcher: checker), iommu: RecordingIOMMU(log: log),
                                 listener: RecordingListener(log: removals), observer: MirrorObserver(state: mirror))
         checker.setRoot(p2m.root, startLevel: p2m.vtcr.startLevel, tables: p2m.vtcr.rootTables)
         return p2m

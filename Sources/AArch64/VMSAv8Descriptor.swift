@@ -1,0 +1,71 @@
+/// What the VMSAv8-64 stage-1 and stage-2 descriptor formats share, 4 KiB
+/// granule, 48-bit output (Arm ARM "Translation table descriptor formats"):
+/// bit 0 valid; bits [1:0] 0b11 a table at levels 0-2 or a page at level 3,
+/// 0b01 a block; SH[1:0] at [9:8]; AF at 10; the output address in [47:12];
+/// Contiguous at 52; four software bits at [58:55]. Only the remaining
+/// attribute bits differ between the stages, and they are `LeafAttributes`.
+///
+/// A format conforms by holding its raw word; every shared bit position is
+/// written once, here.
+public protocol VMSAv8Descriptor {
+    associatedtype LeafAttributes: VMSAv8LeafAttributes
+    var raw: UInt64 { get }
+    init(raw: UInt64)
+}
+
+/// A format's leaf attribute fields, packed at their descriptor positions.
+public protocol VMSAv8LeafAttributes {
+    var bits: UInt64 { get }
+}
+
+extension VMSAv8Descriptor {
+    public static var validBit: UInt64 { 1 << 0 }
+    /// Bit 1: table (levels 0-2) or page (level 3) when set, block when clear.
+    public static var tableOrPageBit: UInt64 { 1 << 1 }
+    /// Bits [1:0] together: what kind of descriptor this is.
+    static var kindMask: UInt64 { validBit | tableOrPageBit }
+    static var shShift: UInt64 { 8 }
+    static var shMask: UInt64 { 0b11 << shShift }
+    public static var accessFlag: UInt64 { 1 << 10 }
+    /// Output address bits [47:12].
+    public static var outputAddressMask: UInt64 { 0x0000_FFFF_FFFF_F000 }
+    public static var contiguousBit: UInt64 { 1 << 52 }
+    static var softwareShift: UInt64 { 55 }
+    static var softwareMask: UInt64 { 0b1111 << softwareShift }
+    /// Everything a leaf carries besides its output address and kind bits.
+    public static var attributeMask: UInt64 { ~outputAddressMask & ~kindMask }
+
+    @inline(__always) public var isValid: Bool { raw & Self.validBit != 0 }
+    /// A table descriptor (only meaningful at levels 0-2).
+    @inline(__always) public func isTable(atLevel level: Int) -> Bool {
+        level < TableLevel.leafLevel && raw & Self.kindMask == Self.kindMask
+    }
+    /// A block (levels 1-2) or page (level 3) descriptor.
+    @inline(__always) public func isLeaf(atLevel level: Int) -> Bool {
+        raw & Self.kindMask == Self.leafKind(level: level)
+    }
+    @inline(__always) public var outputFrame: MFN { MFN(raw: (raw & Self.outputAddressMask) >> PageSize.shift4K) }
+    public var shareability: Shareability {
+        Shareability(rawValue: UInt8(truncatingIfNeeded: (raw & Self.shMask) >> Self.shShift))!
+    }
+    public var accessFlag: Bool { raw & Self.accessFlag != 0 }
+
+    /// A table descriptor pointing at the next-level table in `frame`, written
+    /// without hierarchical attributes (stage 2 has none; stage 1 leaves its
+    /// APTable/XNTable zero), so every restriction lives in the leaves.
+    @inline(__always) public static func table(_ frame: MFN) -> Self {
+        Self(raw: frame.address.raw & outputAddressMask | kindMask)
+    }
+    /// A block (level 1 or 2) or page (level 3) descriptor with AF set.
+    @inline(__always) public static func leaf(_ frame: MFN, level: Int, attributes: LeafAttributes) -> Self {
+        Self(raw: leafTemplate(level: level, attributes: attributes) | frame.address.raw & outputAddressMask)
+    }
+    /// The leaf bits without an output address, so a run of pages costs one OR per page.
+    @inline(__always) public static func leafTemplate(level: Int, attributes: LeafAttributes) -> UInt64 {
+        leafKind(level: level) | accessFlag | attributes.bits
+    }
+    /// Bits [1:0] of a leaf: a page at level 3, a block above it.
+    @inline(__always) static func leafKind(level: Int) -> UInt64 {
+        level == TableLevel.leafLevel ? kindMask : validBit
+    }
+}
