@@ -1,14 +1,28 @@
 import AArch64
 
-/// One P2M operation in progress: the P2M and the caller's batch, moved together so
-/// the engine's reports reach the pool, the hooks and the batch without copies.
-/// It coalesces the engine's per-leaf reports into runs (consecutive GFNs and MFNs
-/// of one type) before they reach the listener and the observer.
+/// One P2M operation in progress: the engine's sink, reaching the P2M (pool, TLB,
+/// hooks) and the caller's batch in place. It coalesces the engine's per-leaf
+/// reports into runs (consecutive GFNs and MFNs of one type) before they reach the
+/// listener and the observer.
+///
+/// It holds the two by address, not by value: moving a P2M and a batch into a
+/// session and back costs two copies of each (about 1 KiB for a P2M with hooks),
+/// which was most of the time of a one-page map or unmap. The addresses come only
+/// from `P2M.withSession`, which holds exclusive (`inout`) access to both for the
+/// session's whole life; the session is `~Copyable` and never escapes that call.
 struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMaintenance,
                   IOMMU: IOMMUInvalidator, Listener: P2MEntryListener, Observer: P2MChangeObserver,
                   R: PageReferenceReleaser>: ~Copyable, TableEditSink {
-    var p2m: P2M<Memory, Pool, TLB, IOMMU, Listener, Observer>
-    var batch: FlushBatch<R>
+    let p2mAddress: UnsafeMutablePointer<P2M<Memory, Pool, TLB, IOMMU, Listener, Observer>>
+    let batchAddress: UnsafeMutablePointer<FlushBatch<R>>
+    @inline(__always) var p2m: P2M<Memory, Pool, TLB, IOMMU, Listener, Observer> {
+        _read { yield p2mAddress.pointee }
+        nonmutating _modify { yield &p2mAddress.pointee }
+    }
+    @inline(__always) var batch: FlushBatch<R> {
+        _read { yield batchAddress.pointee }
+        nonmutating _modify { yield &batchAddress.pointee }
+    }
 
     // The pending removal run.
     var removedGFN: UInt64 = 0
@@ -22,9 +36,10 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     var changedMFN: UInt64 = 0
     var changedCount: UInt64 = 0
 
-    init(p2m: consuming P2M<Memory, Pool, TLB, IOMMU, Listener, Observer>, batch: consuming FlushBatch<R>) {
-        self.p2m = p2m
-        self.batch = batch
+    init(p2m: UnsafeMutablePointer<P2M<Memory, Pool, TLB, IOMMU, Listener, Observer>>,
+         batch: UnsafeMutablePointer<FlushBatch<R>>) {
+        p2mAddress = p2m
+        batchAddress = batch
     }
 
     @inline(__always) static func type(of d: UInt64) -> P2MType {
