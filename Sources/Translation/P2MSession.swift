@@ -53,7 +53,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         batch.recordInvalidation(input, count: count)
     }
 
-    mutating func invalidateNow(_ input: UInt64, count: UInt64) {
+    @inline(__always) mutating func invalidateNow(_ input: UInt64, count: UInt64) {
         if !p2m.invalidateNow(input, count: count) {
             // The IOMMU did not confirm: keep the range owed, so the commit retries
             // it and holds every release until the IOMMU has completed it.
@@ -77,7 +77,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         removedTypeBits = typeBits
     }
 
-    mutating func flushRemoved() {
+    @inline(__always) mutating func flushRemoved() {
         guard removedCount != 0 else { return }
         let type = Self.type(of: removedTypeBits)
         p2m.listener.entryRemoved(GFN(raw: removedGFN), mfn: MFN(raw: removedMFN), count: removedCount,
@@ -85,7 +85,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         removedCount = 0
     }
 
-    mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
+    @inline(__always) mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
         let mfn = VMSADescriptor.outputFrame(old)
         if changedCount != 0 && input == changedGFN &+ changedCount && mfn == changedMFN &+ changedCount {
             changedCount &+= count
@@ -97,14 +97,14 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         changedCount = count
     }
 
-    mutating func flushChanged() {
+    @inline(__always) mutating func flushChanged() {
         guard changedCount != 0, let change = typeChange else { return }
         p2m.observer.apply(.typeChanged(GFN(raw: changedGFN), MFN(raw: changedMFN), count: changedCount,
                                         from: change.from, to: change.to, access: change.access))
         changedCount = 0
     }
 
-    mutating func allocateTablePage() -> MFN {
+    @inline(__always) mutating func allocateTablePage() -> MFN {
         guard let frame = p2m.pool.allocateTablePage() else {
             preconditionFailure("table pool shrank between prepare and commit")
         }
@@ -114,7 +114,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
 
     var availableTablePages: Int { p2m.pool.availableTablePages }
 
-    mutating func tableUnlinked(_ frame: MFN) {
+    @inline(__always) mutating func tableUnlinked(_ frame: MFN) {
         p2m.tablePagesInUse -= 1
         batch.recordUnlinkedTable(frame, memory: p2m.memory)
     }

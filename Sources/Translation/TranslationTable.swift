@@ -122,6 +122,12 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         for level in 0...TableLevel.leafLevel {
             plan.templates[level] = Format.leafTemplate(level: level, attributes: attributes)
         }
+        if let path = leafPath(input, count: count, memory: memory) {
+            // The whole run lands in one existing leaf table: only an insert-only map
+            // has something to check, and no table page is needed.
+            if !replace { try checkLeavesInvalid(path.leafTable, first: input, end: input + count, memory: memory) }
+            return plan
+        }
         plan.tablePagesNeeded = try planMap(.existing(root), level: geometry.startLevel, first: input,
                                             end: input + count, out: output.raw, plan: plan, memory: memory)
         guard plan.tablePagesNeeded <= availablePages else {
@@ -134,8 +140,62 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     public func commitMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ plan: MapPlan, memory: M, sink: inout S
     ) {
+        if let path = leafPath(plan.input, count: plan.count, memory: memory) {
+            applyLeafRun(path.leafTable, first: plan.input, end: plan.input + plan.count, out: plan.output, plan: plan,
+                         linked: true, fresh: false, memory: memory, sink: &sink)
+            // What `applyMap` does on its way back up through these table entries.
+            var level = TableLevel.leafLevel - 1
+            while level >= max(geometry.startLevel, plan.firstLeafLevel) {
+                mergeIfUniform(path.table(level + 1), at: path.entry(level), level: level,
+                               base: plan.input & ~(Self.span(level) - 1), memory: memory, sink: &sink)
+                level -= 1
+            }
+            return
+        }
         applyMap(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count,
                  out: plan.output, plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
+    }
+
+    // MARK: One leaf table
+
+    /// The path to the existing leaf table that holds all of [input, input+count),
+    /// a part of it short of the whole table, or nil if the run covers or crosses a
+    /// whole leaf table or meets an invalid entry or a block above it. Most
+    /// single-page and short-run edits take this path: one load per level in a tight
+    /// loop, instead of the general per-level recursion, which is built for runs that
+    /// fan out over many entries. Along it, the general recursion would find a table
+    /// descriptor at every level and no entry it could replace whole (that needs the
+    /// whole table's span), so it would do exactly what the callers do with the path.
+    /// Input already validated.
+    @inline(__always)
+    func leafPath<M: PhysicalMemory>(_ input: UInt64, count: UInt64, memory: M) -> LeafPath? {
+        let leafTableShift = Self.pageShift(TableLevel.leafLevel - 1)
+        guard count < Self.span(TableLevel.leafLevel - 1),
+              input >> leafTableShift == (input + count - 1) >> leafTableShift else { return nil }
+        var path = LeafPath()
+        var t = root
+        var level = geometry.startLevel
+        while level < TableLevel.leafLevel {
+            let address = entryAddress(t, level, input)
+            let d = memory.load64(address)
+            guard VMSADescriptor.isValid(d), VMSADescriptor.isTable(d, level: level) else { return nil }
+            path.tables[level] = t.raw
+            path.entries[level] = address.raw
+            t = Self.child(d)
+            level += 1
+        }
+        path.tables[TableLevel.leafLevel] = t.raw
+        return path
+    }
+
+    /// An insert-only map's check of a leaf table: the first valid entry is a conflict.
+    @inline(__always)
+    func checkLeavesInvalid<M: PhysicalMemory>(_ t: MFN, first: UInt64, end: UInt64, memory: M) throws(TableEditError) {
+        var address = entryAddress(t, TableLevel.leafLevel, first)
+        for f in first..<end {
+            if VMSADescriptor.isValid(memory.load64(address)) { throw .alreadyMapped(f) }
+            address = address.adding(TableLevel.descriptorBytes)
+        }
     }
 
     /// Both phases at once.
@@ -186,11 +246,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         if level == TableLevel.leafLevel {
             // Leaves need no pages; only an insert-only map into an existing table must look.
             guard !plan.replace, case .existing(let t) = node else { return 0 }
-            var address = entryAddress(t, level, first)
-            for f in first..<end {
-                if VMSADescriptor.isValid(memory.load64(address)) { throw .alreadyMapped(f) }
-                address = address.adding(TableLevel.descriptorBytes)
-            }
+            try checkLeavesInvalid(t, first: first, end: end, memory: memory)
             return 0
         }
         let span = Self.span(level)
@@ -443,6 +499,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         _ input: UInt64, count: UInt64, memory: M, availablePages: Int
     ) throws(TableEditError) -> Int {
         try validateInput(input, count: count)
+        // Inside one existing leaf table there is no block to split.
+        if leafPath(input, count: count, memory: memory) != nil { return 0 }
         let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
                                        memory: memory) { _ in true }
         guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
@@ -453,8 +511,25 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ input: UInt64, count: UInt64, memory: M, sink: inout S
     ) {
-        _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
-                       memory: memory, sink: &sink)
+        guard let path = leafPath(input, count: count, memory: memory) else {
+            _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
+                           memory: memory, sink: &sink)
+            return
+        }
+        // What `applyUnmap` does along this path: clear the leaves, then, level by
+        // level upwards, unlink each table the edit emptied (never the root).
+        var emptied = applyUnmap(path.leafTable, level: TableLevel.leafLevel, first: input, end: input + count,
+                                 linked: true, memory: memory, sink: &sink)
+        var level = TableLevel.leafLevel - 1
+        while emptied && level >= geometry.startLevel {
+            let child = path.table(level + 1)
+            guard tableIsEmpty(child, level: level + 1, touchedFrom: input, to: input + count, memory: memory) else { return }
+            memory.store64(path.entry(level), 0)
+            sink.invalidateLater(input, count: 1)
+            unlink(child, sink: &sink)
+            emptied = true
+            level -= 1
+        }
     }
 
     public func unmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
@@ -743,6 +818,18 @@ struct LeafRun {
         sink.leafRemoved(input, output: MFN(raw: VMSADescriptor.outputFrame(first)), count: count, descriptor: first)
         count = 0
     }
+}
+
+/// The tables and table entries from the root down to one leaf table, indexed by
+/// level (`TranslationTable.leafPath`).
+struct LeafPath {
+    /// Table page (MFN raw) at each level, the leaf table at `TableLevel.leafLevel`.
+    var tables = InlineArray<4, UInt64>(repeating: 0)
+    /// Address of the table descriptor taken at each level above the leaves.
+    var entries = InlineArray<4, UInt64>(repeating: 0)
+    @inline(__always) func table(_ level: Int) -> MFN { MFN(raw: tables[level]) }
+    @inline(__always) func entry(_ level: Int) -> PhysAddr { PhysAddr(raw: entries[level]) }
+    var leafTable: MFN { table(TableLevel.leafLevel) }
 }
 
 /// A leaf found by `TranslationTable.lookup`.
