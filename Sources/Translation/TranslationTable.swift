@@ -118,7 +118,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         let firstLeafLevel = max(TableLevel.firstBlockLevel,
                                  TableLevel.leafLevel - Int(largestBlock.raw) / TableLevel.bitsPerLevel)
         var plan = MapPlan(input: input, output: output.raw, count: count, replace: replace,
-                           firstLeafLevel: firstLeafLevel, templates: InlineArray(repeating: 0), tablePagesNeeded: 0)
+                           firstLeafLevel: firstLeafLevel, templates: [0, 0, 0, 0], tablePagesNeeded: 0)
         for level in 0...TableLevel.leafLevel {
             plan.templates[level] = Format.leafTemplate(level: level, attributes: attributes)
         }
@@ -179,12 +179,11 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let address = entryAddress(t, level, input)
             let d = memory.load64(address)
             guard VMSADescriptor.isValid(d), VMSADescriptor.isTable(d, level: level) else { return nil }
-            path.tables[level] = t.raw
-            path.entries[level] = address.raw
+            path.record(level: level, table: t, entry: address)
             t = Self.child(d)
             level += 1
         }
-        path.tables[TableLevel.leafLevel] = t.raw
+        path.leaf = t.raw
         return path
     }
 
@@ -820,16 +819,38 @@ struct LeafRun {
     }
 }
 
-/// The tables and table entries from the root down to one leaf table, indexed by
-/// level (`TranslationTable.leafPath`).
+/// The tables and table entries from the root down to one leaf table, by level
+/// (`TranslationTable.leafPath`). Plain fields rather than arrays so the optimizer
+/// keeps the path in registers: it is built on every single-page edit.
 struct LeafPath {
-    /// Table page (MFN raw) at each level, the leaf table at `TableLevel.leafLevel`.
-    var tables = InlineArray<4, UInt64>(repeating: 0)
-    /// Address of the table descriptor taken at each level above the leaves.
-    var entries = InlineArray<4, UInt64>(repeating: 0)
-    @inline(__always) func table(_ level: Int) -> MFN { MFN(raw: tables[level]) }
-    @inline(__always) func entry(_ level: Int) -> PhysAddr { PhysAddr(raw: entries[level]) }
-    var leafTable: MFN { table(TableLevel.leafLevel) }
+    /// Table page (MFN raw) at levels 0-2 and the leaf table (level 3).
+    var table0: UInt64 = 0, table1: UInt64 = 0, table2: UInt64 = 0, leaf: UInt64 = 0
+    /// Address of the table descriptor taken at levels 0-2.
+    var entry0: UInt64 = 0, entry1: UInt64 = 0, entry2: UInt64 = 0
+
+    @inline(__always) mutating func record(level: Int, table: MFN, entry: PhysAddr) {
+        switch level {
+        case 0: (table0, entry0) = (table.raw, entry.raw)
+        case 1: (table1, entry1) = (table.raw, entry.raw)
+        default: (table2, entry2) = (table.raw, entry.raw)
+        }
+    }
+    @inline(__always) func table(_ level: Int) -> MFN {
+        switch level {
+        case 0: MFN(raw: table0)
+        case 1: MFN(raw: table1)
+        case 2: MFN(raw: table2)
+        default: MFN(raw: leaf)
+        }
+    }
+    @inline(__always) func entry(_ level: Int) -> PhysAddr {
+        switch level {
+        case 0: PhysAddr(raw: entry0)
+        case 1: PhysAddr(raw: entry1)
+        default: PhysAddr(raw: entry2)
+        }
+    }
+    var leafTable: MFN { MFN(raw: leaf) }
 }
 
 /// A leaf found by `TranslationTable.lookup`.
