@@ -154,7 +154,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         let last = (gfn.raw + count - 1) | (rootSpan - 1)
         // If the IOMMU cannot confirm that invalidation, nothing is written: the
         // ranges stay in the batch for its commit to retry.
-        if batch.ranges.overlaps(first, frames: last - first + 1) {
+        if batch.owesInvalidation(overlapping: first, frames: last - first + 1) {
             do { try invalidatePending(&batch) } catch { throw .iommuNotSynchronized(error) }
         }
         let engine = table, memory = memory
