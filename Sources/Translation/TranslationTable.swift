@@ -118,6 +118,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         let firstLeafLevel = max(TableLevel.firstBlockLevel,
                                  TableLevel.leafLevel - Int(largestBlock.raw) / TableLevel.bitsPerLevel)
         var plan = MapPlan(input: input, output: output.raw, count: count, replace: replace,
+                           // A literal: the host optimizer leaves `InlineArray(repeating:)` as a
+                           // loop through a generic initializer, on every map.
                            firstLeafLevel: firstLeafLevel, templates: [0, 0, 0, 0], tablePagesNeeded: 0)
         for level in 0...TableLevel.leafLevel {
             plan.templates[level] = Format.leafTemplate(level: level, attributes: attributes)
@@ -517,16 +519,15 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         }
         // What `applyUnmap` does along this path: clear the leaves, then, level by
         // level upwards, unlink each table the edit emptied (never the root).
-        var emptied = applyUnmap(path.leafTable, level: TableLevel.leafLevel, first: input, end: input + count,
-                                 linked: true, memory: memory, sink: &sink)
+        guard applyUnmap(path.leafTable, level: TableLevel.leafLevel, first: input, end: input + count,
+                         linked: true, memory: memory, sink: &sink) else { return }  // nothing was mapped there
         var level = TableLevel.leafLevel - 1
-        while emptied && level >= geometry.startLevel {
+        while level >= geometry.startLevel {
             let child = path.table(level + 1)
             guard tableIsEmpty(child, level: level + 1, touchedFrom: input, to: input + count, memory: memory) else { return }
             memory.store64(path.entry(level), 0)
             sink.invalidateLater(input, count: 1)
             unlink(child, sink: &sink)
-            emptied = true
             level -= 1
         }
     }
