@@ -641,8 +641,15 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         // A leaf level's touched entries were all just cleared; a higher level's may
         // still hold tables that kept some of their entries.
         let skipFrom = level == TableLevel.leafLevel ? firstIndex : lastIndex + 1
-        return !Self.anyValid(t, from: lastIndex + 1, to: TableLevel.entriesPerTable, memory: memory)
-            && !Self.anyValid(t, from: 0, to: skipFrom, memory: memory)
+        let next = lastIndex + 1
+        if next < TableLevel.entriesPerTable,
+           VMSADescriptor.isValid(memory.load64(t.address.adding(UInt64(next) * TableLevel.descriptorBytes))) {
+            return false
+        }
+        // The rest in ascending address order, one stream for the prefetcher: a table
+        // about to be found empty is read whole, and is usually cold.
+        return !Self.anyValid(t, from: 0, to: skipFrom, memory: memory)
+            && !Self.anyValid(t, from: next, to: TableLevel.entriesPerTable, memory: memory)
     }
 
     /// Whether table `t` has a valid entry at an index in [from, to). A table that
