@@ -56,6 +56,13 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
         heldReferences &+= count
     }
 
+    /// Whether a recorded range overlaps [gfn, gfn+count). Asked of the batch rather
+    /// than of `ranges`, whose getter copies all of it (152 bytes) on every map.
+    @inline(__always)
+    func owesInvalidation(overlapping gfn: UInt64, frames count: UInt64) -> Bool {
+        ranges.overlaps(gfn, frames: count)
+    }
+
     /// Record that translations for [gfn, gfn+count) may be cached.
     @inline(__always)
     mutating func recordInvalidation(_ gfn: UInt64, count: UInt64) {

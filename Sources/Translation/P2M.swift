@@ -154,16 +154,12 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         let last = (gfn.raw + count - 1) | (rootSpan - 1)
         // If the IOMMU cannot confirm that invalidation, nothing is written: the
         // ranges stay in the batch for its commit to retry.
-        if batch.ranges.overlaps(first, frames: last - first + 1) {
+        if batch.owesInvalidation(overlapping: first, frames: last - first + 1) {
             do { try invalidatePending(&batch) } catch { throw .iommuNotSynchronized(error) }
         }
-        var session = P2MSession(p2m: self, batch: batch)
-        let engine = session.p2m.table
-        engine.commitMap(plan, memory: session.p2m.memory, sink: &session)
-        session.finish()
-        session.p2m.observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
-        self = session.p2m
-        batch = session.batch
+        let engine = table, memory = memory
+        withSession(&batch) { session in engine.commitMap(plan, memory: memory, sink: &session) }
+        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
     /// Map one naturally aligned block of `order` (Xen's `guest_physmap_add_entry`).
@@ -190,13 +186,9 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         } catch { throw P2MError(error) }
         guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
-        var session = P2MSession(p2m: self, batch: batch)
-        let engine = session.p2m.table
-        engine.commitUnmap(gfn.raw, count: count, memory: session.p2m.memory, sink: &session)
-        session.finish()
-        session.p2m.observer.apply(.unmapped(gfn, count: count))
-        self = session.p2m
-        batch = session.batch
+        let engine = table, memory = memory
+        withSession(&batch) { session in engine.commitUnmap(gfn.raw, count: count, memory: memory, sink: &session) }
+        observer.apply(.unmapped(gfn, count: count))
     }
 
     // MARK: Change type
@@ -221,14 +213,30 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
             throw .observerRefused(gfn, count: count)
         }
         batch.bind(vmid: vmid)
-        var session = P2MSession(p2m: self, batch: batch)
-        session.typeChange = (from, to, access)
-        let engine = session.p2m.table
-        engine.commitUpdate(gfn.raw, count: count, memory: session.p2m.memory, sink: &session,
-                            rewrite: { rewrite.apply($0) })
-        session.finish()
-        self = session.p2m
-        batch = session.batch
+        let engine = table, memory = memory
+        withSession(&batch, typeChange: (from, to, access)) { session in
+            engine.commitUpdate(gfn.raw, count: count, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
+        }
+    }
+
+    /// Run one commit phase with a `P2MSession` over this P2M and `batch` as the
+    /// engine's sink, then deliver the session's last coalesced runs. The session
+    /// reaches both in place (see `P2MSession`): this call holds exclusive access to
+    /// both for as long as the session lives, and the session cannot outlive it.
+    @inline(__always)
+    mutating func withSession<R: PageReferenceReleaser, Result>(
+        _ batch: inout FlushBatch<R>, typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
+        _ body: (inout P2MSession<Memory, Pool, TLB, IOMMU, Listener, Observer, R>) -> Result
+    ) -> Result {
+        withUnsafeMutablePointer(to: &self) { p2m in
+            withUnsafeMutablePointer(to: &batch) { batch in
+                var session = P2MSession(p2m: p2m, batch: batch)
+                session.typeChange = typeChange
+                let result = body(&session)
+                session.finish()
+                return result
+            }
+        }
     }
 
     // MARK: Flush
@@ -352,19 +360,17 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         precondition(budget > 0, "a relinquish step must make progress")
         if isRelinquished { return .done }
         batch.bind(vmid: vmid)
-        var session = P2MSession(p2m: self, batch: batch)
-        var cursor = session.p2m.relinquishCursor
+        var cursor = relinquishCursor
         var remaining = budget
-        let engine = session.p2m.table
-        let finished = engine.teardown(cursor: &cursor, budget: &remaining, memory: session.p2m.memory, sink: &session)
-        session.finish()
-        session.p2m.relinquishCursor = cursor
-        if finished {
-            session.p2m.isRelinquished = true
-            session.p2m.observer.apply(.unmapped(GFN(raw: 0), count: session.p2m.table.geometry.inputFrameLimit))
+        let engine = table, memory = memory
+        let finished = withSession(&batch) { session in
+            engine.teardown(cursor: &cursor, budget: &remaining, memory: memory, sink: &session)
         }
-        self = session.p2m
-        batch = session.batch
+        relinquishCursor = cursor
+        if finished {
+            isRelinquished = true
+            observer.apply(.unmapped(GFN(raw: 0), count: table.geometry.inputFrameLimit))
+        }
         return finished ? .done : .more
     }
 }

@@ -1,14 +1,28 @@
 import AArch64
 
-/// One P2M operation in progress: the P2M and the caller's batch, moved together so
-/// the engine's reports reach the pool, the hooks and the batch without copies.
-/// It coalesces the engine's per-leaf reports into runs (consecutive GFNs and MFNs
-/// of one type) before they reach the listener and the observer.
+/// One P2M operation in progress: the engine's sink, reaching the P2M (pool, TLB,
+/// hooks) and the caller's batch in place. It coalesces the engine's per-leaf
+/// reports into runs (consecutive GFNs and MFNs of one type) before they reach the
+/// listener and the observer.
+///
+/// It holds the two by address, not by value: moving a P2M and a batch into a
+/// session and back costs two copies of each (about 1 KiB for a P2M with hooks),
+/// which was most of the time of a one-page map or unmap. The addresses come only
+/// from `P2M.withSession`, which holds exclusive (`inout`) access to both for the
+/// session's whole life; the session is `~Copyable` and never escapes that call.
 struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMaintenance,
                   IOMMU: IOMMUInvalidator, Listener: P2MEntryListener, Observer: P2MChangeObserver,
                   R: PageReferenceReleaser>: ~Copyable, TableEditSink {
-    var p2m: P2M<Memory, Pool, TLB, IOMMU, Listener, Observer>
-    var batch: FlushBatch<R>
+    let p2mAddress: UnsafeMutablePointer<P2M<Memory, Pool, TLB, IOMMU, Listener, Observer>>
+    let batchAddress: UnsafeMutablePointer<FlushBatch<R>>
+    @inline(__always) var p2m: P2M<Memory, Pool, TLB, IOMMU, Listener, Observer> {
+        _read { yield p2mAddress.pointee }
+        nonmutating _modify { yield &p2mAddress.pointee }
+    }
+    @inline(__always) var batch: FlushBatch<R> {
+        _read { yield batchAddress.pointee }
+        nonmutating _modify { yield &batchAddress.pointee }
+    }
 
     // The pending removal run.
     var removedGFN: UInt64 = 0
@@ -22,9 +36,10 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     var changedMFN: UInt64 = 0
     var changedCount: UInt64 = 0
 
-    init(p2m: consuming P2M<Memory, Pool, TLB, IOMMU, Listener, Observer>, batch: consuming FlushBatch<R>) {
-        self.p2m = p2m
-        self.batch = batch
+    init(p2m: UnsafeMutablePointer<P2M<Memory, Pool, TLB, IOMMU, Listener, Observer>>,
+         batch: UnsafeMutablePointer<FlushBatch<R>>) {
+        p2mAddress = p2m
+        batchAddress = batch
     }
 
     @inline(__always) static func type(of d: UInt64) -> P2MType {
@@ -38,7 +53,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         batch.recordInvalidation(input, count: count)
     }
 
-    mutating func invalidateNow(_ input: UInt64, count: UInt64) {
+    @inline(__always) mutating func invalidateNow(_ input: UInt64, count: UInt64) {
         if !p2m.invalidateNow(input, count: count) {
             // The IOMMU did not confirm: keep the range owed, so the commit retries
             // it and holds every release until the IOMMU has completed it.
@@ -62,7 +77,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         removedTypeBits = typeBits
     }
 
-    mutating func flushRemoved() {
+    @inline(__always) mutating func flushRemoved() {
         guard removedCount != 0 else { return }
         let type = Self.type(of: removedTypeBits)
         p2m.listener.entryRemoved(GFN(raw: removedGFN), mfn: MFN(raw: removedMFN), count: removedCount,
@@ -70,7 +85,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         removedCount = 0
     }
 
-    mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
+    @inline(__always) mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
         let mfn = VMSADescriptor.outputFrame(old)
         if changedCount != 0 && input == changedGFN &+ changedCount && mfn == changedMFN &+ changedCount {
             changedCount &+= count
@@ -82,14 +97,14 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         changedCount = count
     }
 
-    mutating func flushChanged() {
+    @inline(__always) mutating func flushChanged() {
         guard changedCount != 0, let change = typeChange else { return }
         p2m.observer.apply(.typeChanged(GFN(raw: changedGFN), MFN(raw: changedMFN), count: changedCount,
                                         from: change.from, to: change.to, access: change.access))
         changedCount = 0
     }
 
-    mutating func allocateTablePage() -> MFN {
+    @inline(__always) mutating func allocateTablePage() -> MFN {
         guard let frame = p2m.pool.allocateTablePage() else {
             preconditionFailure("table pool shrank between prepare and commit")
         }
@@ -99,7 +114,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
 
     var availableTablePages: Int { p2m.pool.availableTablePages }
 
-    mutating func tableUnlinked(_ frame: MFN) {
+    @inline(__always) mutating func tableUnlinked(_ frame: MFN) {
         p2m.tablePagesInUse -= 1
         batch.recordUnlinkedTable(frame, memory: p2m.memory)
     }

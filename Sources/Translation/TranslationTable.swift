@@ -118,9 +118,17 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         let firstLeafLevel = max(TableLevel.firstBlockLevel,
                                  TableLevel.leafLevel - Int(largestBlock.raw) / TableLevel.bitsPerLevel)
         var plan = MapPlan(input: input, output: output.raw, count: count, replace: replace,
-                           firstLeafLevel: firstLeafLevel, templates: InlineArray(repeating: 0), tablePagesNeeded: 0)
+                           // A literal: the host optimizer leaves `InlineArray(repeating:)` as a
+                           // loop through a generic initializer, on every map.
+                           firstLeafLevel: firstLeafLevel, templates: [0, 0, 0, 0], tablePagesNeeded: 0)
         for level in 0...TableLevel.leafLevel {
             plan.templates[level] = Format.leafTemplate(level: level, attributes: attributes)
+        }
+        if let path = leafPath(input, count: count, memory: memory) {
+            // The whole run lands in one existing leaf table: only an insert-only map
+            // has something to check, and no table page is needed.
+            if !replace { try checkLeavesInvalid(path.leafTable, first: input, end: input + count, memory: memory) }
+            return plan
         }
         plan.tablePagesNeeded = try planMap(.existing(root), level: geometry.startLevel, first: input,
                                             end: input + count, out: output.raw, plan: plan, memory: memory)
@@ -134,8 +142,61 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     public func commitMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ plan: MapPlan, memory: M, sink: inout S
     ) {
+        if let path = leafPath(plan.input, count: plan.count, memory: memory) {
+            applyLeafRun(path.leafTable, first: plan.input, end: plan.input + plan.count, out: plan.output, plan: plan,
+                         linked: true, fresh: false, memory: memory, sink: &sink)
+            // What `applyMap` does on its way back up through these table entries.
+            var level = TableLevel.leafLevel - 1
+            while level >= max(geometry.startLevel, plan.firstLeafLevel) {
+                mergeIfUniform(path.table(level + 1), at: path.entry(level), level: level,
+                               base: plan.input & ~(Self.span(level) - 1), memory: memory, sink: &sink)
+                level -= 1
+            }
+            return
+        }
         applyMap(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count,
                  out: plan.output, plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
+    }
+
+    // MARK: One leaf table
+
+    /// The path to the existing leaf table that holds all of [input, input+count),
+    /// a part of it short of the whole table, or nil if the run covers or crosses a
+    /// whole leaf table or meets an invalid entry or a block above it. Most
+    /// single-page and short-run edits take this path: one load per level in a tight
+    /// loop, instead of the general per-level recursion, which is built for runs that
+    /// fan out over many entries. Along it, the general recursion would find a table
+    /// descriptor at every level and no entry it could replace whole (that needs the
+    /// whole table's span), so it would do exactly what the callers do with the path.
+    /// Input already validated.
+    @inline(__always)
+    func leafPath<M: PhysicalMemory>(_ input: UInt64, count: UInt64, memory: M) -> LeafPath? {
+        let leafTableShift = Self.pageShift(TableLevel.leafLevel - 1)
+        guard count < Self.span(TableLevel.leafLevel - 1),
+              input >> leafTableShift == (input + count - 1) >> leafTableShift else { return nil }
+        var path = LeafPath()
+        var t = root
+        var level = geometry.startLevel
+        while level < TableLevel.leafLevel {
+            let address = entryAddress(t, level, input)
+            let d = memory.load64(address)
+            guard VMSADescriptor.isValid(d), VMSADescriptor.isTable(d, level: level) else { return nil }
+            path.record(level: level, table: t, entry: address)
+            t = Self.child(d)
+            level += 1
+        }
+        path.leaf = t.raw
+        return path
+    }
+
+    /// An insert-only map's check of a leaf table: the first valid entry is a conflict.
+    @inline(__always)
+    func checkLeavesInvalid<M: PhysicalMemory>(_ t: MFN, first: UInt64, end: UInt64, memory: M) throws(TableEditError) {
+        var address = entryAddress(t, TableLevel.leafLevel, first)
+        for f in first..<end {
+            if VMSADescriptor.isValid(memory.load64(address)) { throw .alreadyMapped(f) }
+            address = address.adding(TableLevel.descriptorBytes)
+        }
     }
 
     /// Both phases at once.
@@ -186,11 +247,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         if level == TableLevel.leafLevel {
             // Leaves need no pages; only an insert-only map into an existing table must look.
             guard !plan.replace, case .existing(let t) = node else { return 0 }
-            var address = entryAddress(t, level, first)
-            for f in first..<end {
-                if VMSADescriptor.isValid(memory.load64(address)) { throw .alreadyMapped(f) }
-                address = address.adding(TableLevel.descriptorBytes)
-            }
+            try checkLeavesInvalid(t, first: first, end: end, memory: memory)
             return 0
         }
         let span = Self.span(level)
@@ -443,6 +500,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         _ input: UInt64, count: UInt64, memory: M, availablePages: Int
     ) throws(TableEditError) -> Int {
         try validateInput(input, count: count)
+        // Inside one existing leaf table there is no block to split.
+        if leafPath(input, count: count, memory: memory) != nil { return 0 }
         let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
                                        memory: memory) { _ in true }
         guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
@@ -453,8 +512,24 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ input: UInt64, count: UInt64, memory: M, sink: inout S
     ) {
-        _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
-                       memory: memory, sink: &sink)
+        guard let path = leafPath(input, count: count, memory: memory) else {
+            _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
+                           memory: memory, sink: &sink)
+            return
+        }
+        // What `applyUnmap` does along this path: clear the leaves, then, level by
+        // level upwards, unlink each table the edit emptied (never the root).
+        guard applyUnmap(path.leafTable, level: TableLevel.leafLevel, first: input, end: input + count,
+                         linked: true, memory: memory, sink: &sink) else { return }  // nothing was mapped there
+        var level = TableLevel.leafLevel - 1
+        while level >= geometry.startLevel {
+            let child = path.table(level + 1)
+            guard tableIsEmpty(child, level: level + 1, touchedFrom: input, to: input + count, memory: memory) else { return }
+            memory.store64(path.entry(level), 0)
+            sink.invalidateLater(input, count: 1)
+            unlink(child, sink: &sink)
+            level -= 1
+        }
     }
 
     public func unmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
@@ -563,14 +638,52 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         let shift = Self.pageShift(level)
         let firstIndex = Int((first >> shift) & Self.indexMask)
         let lastIndex = Int(((end - 1) >> shift) & Self.indexMask)
+        // A leaf level's touched entries were all just cleared; a higher level's may
+        // still hold tables that kept some of their entries.
+        let skipFrom = level == TableLevel.leafLevel ? firstIndex : lastIndex + 1
+        let next = lastIndex + 1
+        if next < TableLevel.entriesPerTable,
+           VMSADescriptor.isValid(memory.load64(t.address.adding(UInt64(next) * TableLevel.descriptorBytes))) {
+            return false
+        }
+        // The rest in ascending address order, one stream for the prefetcher: a table
+        // about to be found empty is read whole, and is usually cold.
+        return !Self.anyValid(t, from: 0, to: skipFrom, memory: memory)
+            && !Self.anyValid(t, from: next, to: TableLevel.entriesPerTable, memory: memory)
+    }
+
+    /// Whether table `t` has a valid entry at an index in [from, to). A table that
+    /// is about to be found empty is read in full, usually cold (it was last
+    /// touched when it was filled), so the loop ORs one cache line (8 entries) at a
+    /// time and tests once per line instead of branching per entry.
+    @inline(__always)
+    static func anyValid<M: PhysicalMemory>(_ t: MFN, from: Int, to: Int, memory: M) -> Bool {
+        let perLine = 8
         let base = t.address
-        for i in (lastIndex + 1)..<TableLevel.entriesPerTable {
-            if VMSADescriptor.isValid(memory.load64(base.adding(UInt64(i) * TableLevel.descriptorBytes))) { return false }
+        @inline(__always) func entry(_ i: Int) -> UInt64 {
+            memory.load64(base.adding(UInt64(i) &* TableLevel.descriptorBytes))
         }
-        for i in 0...lastIndex where i < firstIndex || level != TableLevel.leafLevel {
-            if VMSADescriptor.isValid(memory.load64(base.adding(UInt64(i) * TableLevel.descriptorBytes))) { return false }
+        var i = from
+        // The first entry alone: after an ascending run it is usually valid.
+        if i < to {
+            if VMSADescriptor.isValid(entry(i)) { return true }
+            i += 1
         }
-        return true
+        while i < to && i % perLine != 0 {
+            if VMSADescriptor.isValid(entry(i)) { return true }
+            i += 1
+        }
+        while i + perLine <= to {
+            let line = entry(i) | entry(i + 1) | entry(i + 2) | entry(i + 3)
+                | entry(i + 4) | entry(i + 5) | entry(i + 6) | entry(i + 7)
+            if VMSADescriptor.isValid(line) { return true }
+            i += perLine
+        }
+        while i < to {
+            if VMSADescriptor.isValid(entry(i)) { return true }
+            i += 1
+        }
+        return false
     }
 
     // MARK: Attribute updates
@@ -712,6 +825,40 @@ struct LeafRun {
         sink.leafRemoved(input, output: MFN(raw: VMSADescriptor.outputFrame(first)), count: count, descriptor: first)
         count = 0
     }
+}
+
+/// The tables and table entries from the root down to one leaf table, by level
+/// (`TranslationTable.leafPath`). Plain fields rather than arrays so the optimizer
+/// keeps the path in registers: it is built on every single-page edit.
+struct LeafPath {
+    /// Table page (MFN raw) at levels 0-2 and the leaf table (level 3).
+    var table0: UInt64 = 0, table1: UInt64 = 0, table2: UInt64 = 0, leaf: UInt64 = 0
+    /// Address of the table descriptor taken at levels 0-2.
+    var entry0: UInt64 = 0, entry1: UInt64 = 0, entry2: UInt64 = 0
+
+    @inline(__always) mutating func record(level: Int, table: MFN, entry: PhysAddr) {
+        switch level {
+        case 0: (table0, entry0) = (table.raw, entry.raw)
+        case 1: (table1, entry1) = (table.raw, entry.raw)
+        default: (table2, entry2) = (table.raw, entry.raw)
+        }
+    }
+    @inline(__always) func table(_ level: Int) -> MFN {
+        switch level {
+        case 0: MFN(raw: table0)
+        case 1: MFN(raw: table1)
+        case 2: MFN(raw: table2)
+        default: MFN(raw: leaf)
+        }
+    }
+    @inline(__always) func entry(_ level: Int) -> PhysAddr {
+        switch level {
+        case 0: PhysAddr(raw: entry0)
+        case 1: PhysAddr(raw: entry1)
+        default: PhysAddr(raw: entry2)
+        }
+    }
+    var leafTable: MFN { MFN(raw: leaf) }
 }
 
 /// A leaf found by `TranslationTable.lookup`.

@@ -95,4 +95,110 @@ final class TranslationTableTests: XCTestCase {
         }
         XCTAssertNoThrow(try table.validateInput((1 << 20) - 4, count: 4))
     }
+
+    /// Edits inside one existing leaf table take a short path (`leafPath`): one walk
+    /// down, then that table's entries, then the same merges or unlinks on the way
+    /// up. It must do exactly what the general per-level recursion does. Two
+    /// identical tables get the same seeded sequence of short and long maps
+    /// (insert-only and replacing, pages only or blocks allowed, mergeable or not)
+    /// and unmaps, one through the public prepare/commit calls, the other through
+    /// the general recursion; every prepare outcome, every table word and every sink
+    /// report must agree, and the short path must have been taken often.
+    func testOneLeafTablePathMatchesTheGeneralRecursion() throws {
+        let a = FakeMemory(frames: 16), b = FakeMemory(frames: 16)
+        var sa = RecordingSink(pool: FakePool(memory: a)), sb = RecordingSink(pool: FakePool(memory: b))
+        let geometry = try TableGeometry(stage1InputBits: 39, outputBits: 44)
+        typealias Table = TranslationTable<Stage1Format>
+        let ta = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sa.pool))
+        let tb = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sb.pool))
+        var x: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next() -> UInt64 {
+            x ^= x << 13
+            x ^= x >> 7
+            x ^= x << 17
+            return x
+        }
+        let counts: [UInt64] = [1, 1, 1, 2, 3, 17, 64, 511, 512, 700]
+        var shortPath = 0
+        for step in 0..<2000 {
+            // Two leaf tables' worth of input, 1 GiB-aligned so 2 MiB blocks can form
+            // and the level-2 table above them empties now and then.
+            let input = 0x4_0000 + next() % 1024
+            let count = counts[Int(next() % UInt64(counts.count))]
+            if ta.leafPath(input, count: count, memory: a) != nil { shortPath += 1 }
+            if next() % 2 == 0 {
+                let pa: Result<Int, TableEditError> = Result { () throws(TableEditError) in
+                    try ta.prepareUnmap(input, count: count, memory: a, availablePages: sa.availableTablePages)
+                }
+                let pb = tb.planPartialBlocks(Table.PlanNode.existing(tb.root), level: geometry.startLevel, first: input,
+                                              end: input + count, memory: b) { _ in true }
+                XCTAssertEqual(pa, .success(pb), "unmap prepare, step \(step)")
+                ta.commitUnmap(input, count: count, memory: a, sink: &sa)
+                _ = tb.applyUnmap(tb.root, level: geometry.startLevel, first: input, end: input + count, linked: true,
+                                  memory: b, sink: &sb)
+            } else {
+                let replace = next() % 2 == 0
+                let largest: PageOrder = next() % 2 == 0 ? .page4K : .block2M
+                // Mostly one contiguous 2 MiB-aligned output (mergeable), sometimes not.
+                let output = MFN(raw: input + (next() % 8 == 0 ? 0x1_0000 + next() % 512 : 0x1_0000))
+                let attributes = next() % 4 == 0 ? dmaRO : dma
+                let pa: Result<MapPlan, TableEditError> = Result { () throws(TableEditError) in
+                    try ta.prepareMap(input, to: output, count: count, attributes: attributes, replace: replace,
+                                      largestBlock: largest, memory: a, availablePages: sa.availableTablePages)
+                }
+                var plan = MapPlan(input: input, output: output.raw, count: count, replace: replace,
+                                   firstLeafLevel: largest == .page4K ? 3 : 2, templates: InlineArray(repeating: 0),
+                                   tablePagesNeeded: 0)
+                for level in 0...TableLevel.leafLevel {
+                    plan.templates[level] = Stage1Format.leafTemplate(level: level, attributes: attributes)
+                }
+                let pb: Result<Int, TableEditError> = Result { () throws(TableEditError) in
+                    try tb.planMap(Table.PlanNode.existing(tb.root), level: geometry.startLevel, first: input, end: input + count,
+                                   out: output.raw, plan: plan, memory: b)
+                }
+                XCTAssertEqual(pa.map(\.tablePagesNeeded), pb, "map prepare, step \(step)")
+                if case .success(let planA) = pa {
+                    ta.commitMap(planA, memory: a, sink: &sa)
+                    tb.applyMap(tb.root, level: geometry.startLevel, first: input, end: input + count, out: output.raw,
+                                plan: plan, linked: true, fresh: false, memory: b, sink: &sb)
+                }
+            }
+            XCTAssertTrue(a.words == b.words, "tables, step \(step)")
+            XCTAssertEqual(a.stores, b.stores, "descriptor writes, step \(step)")
+            XCTAssertEqual(sa.later.map { [$0.0, $0.1] }, sb.later.map { [$0.0, $0.1] }, "deferred invalidations, step \(step)")
+            XCTAssertEqual(sa.now.map { [$0.0, $0.1] }, sb.now.map { [$0.0, $0.1] }, "break-before-make, step \(step)")
+            XCTAssertEqual(sa.removed.map { [$0.0, $0.1, $0.2] }, sb.removed.map { [$0.0, $0.1, $0.2] },
+                           "removed leaves, step \(step)")
+            XCTAssertEqual(sa.unlinked, sb.unlinked, "unlinked tables, step \(step)")
+            if a.words != b.words { return }
+            for f in sa.unlinked { sa.pool.freeTablePage(MFN(raw: f)) }
+            for f in sb.unlinked { sb.pool.freeTablePage(MFN(raw: f)) }
+            sa.unlinked.removeAll()
+            sb.unlinked.removeAll()
+        }
+        XCTAssertGreaterThan(shortPath, 500, "the short path was exercised")
+    }
+
+    /// A single-page unmap that empties its leaf table, and with it the only table
+    /// above, unlinks both on the way up (never the root), each after its entry was
+    /// cleared and its range recorded for invalidation.
+    func testSinglePageUnmapUnlinksEmptiedTablesUpToTheRoot() throws {
+        let memory = FakeMemory(frames: 8)
+        var sink = RecordingSink(pool: FakePool(memory: memory))
+        let geometry = try TableGeometry(stage1InputBits: 39, outputBits: 44)
+        typealias Table = TranslationTable<Stage1Format>
+        let table = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sink.pool))
+        try table.map(0x4_0123, to: MFN(raw: 0x9_0123), count: 1, attributes: dma, replace: false,
+                      memory: memory, sink: &sink)
+        let path = try XCTUnwrap(table.leafPath(0x4_0123, count: 1, memory: memory))
+        XCTAssertEqual(path.table(geometry.startLevel), table.root)
+        let stores = memory.stores
+        try table.unmap(0x4_0123, count: 1, memory: memory, sink: &sink)
+        XCTAssertEqual(memory.stores - stores, 3, "the leaf, then the two table descriptors above it")
+        XCTAssertEqual(sink.unlinked, [path.leafTable.raw, path.table(geometry.startLevel + 1).raw])
+        XCTAssertEqual(sink.later.map { [$0.0, $0.1] }, [[0x4_0123, 1], [0x4_0123, 1], [0x4_0123, 1]])
+        XCTAssertEqual(sink.removed.map { [$0.0, $0.1, $0.2] }, [[0x4_0123, 0x9_0123, 1]])
+        XCTAssertTrue(memory.words[0..<512].allSatisfy { $0 == 0 }, "root empty again")
+        XCTAssertNil(table.lookup(0x4_0123, memory: memory))
+    }
 }
