@@ -23,6 +23,8 @@ public struct ExceptionSyndrome: Equatable, Sendable {
     public var iss: UInt32 { UInt32(raw & Self.issMask) }
     /// DFSC/IFSC, ISS bits [5:0], for aborts.
     public var faultStatus: UInt8 { UInt8(raw & Self.faultStatusMask) }
+    /// DFSC/IFSC decoded, for aborts.
+    public var fault: FaultStatus { FaultStatus(code: faultStatus) }
     /// WnR, ISS bit 6, for data aborts: the access was a write.
     public var isWrite: Bool { raw & Self.writeNotReadBit != 0 }
     /// S1PTW, ISS bit 7: the stage-2 fault happened on a stage-1 table walk.
@@ -90,4 +92,31 @@ public enum ExceptionClass: Equatable, Sendable {
         case .other: "other"
         }
     }
+}
+
+/// A fault status code: ESR_ELx.ISS.DFSC/IFSC and PAR_EL1.FST share it
+/// (Arm ARM D23.2.41): bits [5:2] the kind, bits [1:0] the lookup level.
+public enum FaultStatus: Equatable, Sendable {
+    case addressSize(level: UInt8)
+    case translation(level: UInt8)
+    case accessFlag(level: UInt8)
+    case permission(level: UInt8)
+    case other(UInt8)
+
+    static let levelMask: UInt8 = 0b11
+    static let kindShift: UInt8 = 2
+
+    public init(code: UInt8) {
+        let level = code & Self.levelMask
+        switch code >> Self.kindShift {
+        case 0b0000: self = .addressSize(level: level)
+        case 0b0001: self = .translation(level: level)
+        case 0b0010: self = .accessFlag(level: level)
+        case 0b0011: self = .permission(level: level)
+        default: self = .other(code)
+        }
+    }
+
+    public var isTranslation: Bool { if case .translation = self { true } else { false } }
+    public var isPermission: Bool { if case .permission = self { true } else { false } }
 }

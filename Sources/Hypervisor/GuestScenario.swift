@@ -23,15 +23,8 @@ enum GuestScenario {
     static let writtenByGuest: UInt64 = 0xBEEF
     /// SPSR_EL2 for the first eret: EL1h, DAIF masked.
     static let spsrEL1h: UInt64 = 0x3C5
-    /// HCR_EL2.VM [0] (stage 2 on) and RW [31] (EL1 is AArch64).
-    static let hcrVM: UInt64 = 1 << 0
-    static let hcrRW: UInt64 = 1 << 31
-    static let sctlrEL1Off: UInt64 = 0x30D0_0800
     /// Vector kind 8: synchronous from a lower EL in AArch64 (Boot/vectors.S).
     static let lowerELSynchronous: UInt64 = 8
-    static let faultTypeMask: UInt8 = 0b11_1100
-    static let translationFault: UInt8 = 0b00_0100
-    static let permissionFault: UInt8 = 0b00_1100
     /// HPFAR_EL2.FIPA [43:4] holds IPA[55:12].
     static let hpfarShift: UInt64 = 4
 
@@ -96,10 +89,10 @@ enum GuestScenario {
         allocator!.initialize(to: frames)
 
         savedHCR = arch_read_hcr_el2()
-        arch_write_sctlr_el1(sctlrEL1Off)
+        arch_write_sctlr_el1(Stage2Walker.sctlrEL1Off)
         arch_write_vtcr_el2(table.pointee.vtcr.raw)
         arch_write_vttbr_el2(table.pointee.vttbr.raw)
-        arch_write_hcr_el2(savedHCR | hcrVM | hcrRW)
+        arch_write_hcr_el2(savedHCR | Stage2Walker.hcrVM | Stage2Walker.hcrRW)
         arch_isb()
         Console.put("guest: entering EL1 at IPA ")
         Console.hex(codeIPA.raw)
@@ -147,8 +140,7 @@ enum GuestScenario {
     /// A stage-2 data abort: HPFAR_EL2 gives the IPA's page, FAR_EL2 the offset.
     private static func stage2Fault(_ frame: UnsafeMutablePointer<UInt64>, _ esr: ExceptionSyndrome) -> Bool {
         let ipa = IPA((arch_read_hpfar_el2() >> hpfarShift) << PageSize.shift4K | frame[ExceptionFrame.far] & PageSize.offsetMask4K)
-        let type = esr.faultStatus & faultTypeMask
-        if type == permissionFault {
+        if esr.fault.isPermission {
             Console.put("guest: stage-2 permission fault, write to IPA ")
             Console.hex(ipa.raw)
             Console.line(" refused and skipped")
@@ -156,7 +148,7 @@ enum GuestScenario {
             frame[ExceptionFrame.elr] += 4
             return true
         }
-        guard type == translationFault, ipa.frame == demandIPA.frame, let p2m, let allocator else { return false }
+        guard esr.fault.isTranslation, ipa.frame == demandIPA.frame, let p2m, let allocator else { return false }
         guard let page = try? allocator.pointee.allocate() else { return false }
         let memory = IdentityMemory()
         memory.zeroFrame(page)

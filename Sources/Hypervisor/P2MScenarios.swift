@@ -16,11 +16,6 @@ enum P2MScenarios {
     static let pagesGFN = GFN(0x1_0000)         // IPA 256 MiB: sixteen 4 KiB pages
     static let pageCount: UInt64 = 16
     static let holeIndex: UInt64 = 5            // the 4 KiB unmapped inside the block
-    /// DFSC/IFSC: translation fault level 3 (0b000111); permission faults 0b0011xx.
-    static let translationFaultL3: UInt8 = 0b00_0111
-    static let faultTypeMask: UInt8 = 0b11_1100
-    static let translationFault: UInt8 = 0b00_0100
-    static let permissionFault: UInt8 = 0b00_1100
 
     static func run(frames: inout FrameAllocator) {
         let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
@@ -66,7 +61,7 @@ enum P2MScenarios {
         ok = true
         do throws(P2MError) { try p2m.unmap(blockGFN.adding(holeIndex), count: 1, flushing: &batch) } catch { ok = false }
         _ = p2m.commit(&batch)
-        ok = ok && walker.read(probe) == .stage2Fault(status: translationFaultL3)
+        ok = ok && walker.read(probe) == .stage2Fault(.translation(level: 3))
         var intact = true
         for i in 0..<UInt64(512) where i != holeIndex {
             let ipa = blockGFN.adding(i).address
@@ -85,7 +80,7 @@ enum P2MScenarios {
         _ = p2m.commit(&batch)
         for i in 0..<pageCount {
             let ipa = pagesGFN.adding(i).address
-            guard case .stage2Fault(let status) = walker.write(ipa), status & faultTypeMask == permissionFault,
+            guard case .stage2Fault(let fault) = walker.write(ipa), fault.isPermission,
                   walker.read(ipa) == .translated(pages.adding(i).address) else { ok = false; continue }
         }
         Checks.expect(ok, "stage 2: changeType ramRW -> ramRO: writes take a permission fault, reads still translate")
@@ -95,8 +90,8 @@ enum P2MScenarios {
         let stats = p2m.commit(&batch)
         for i in 0..<pageCount {
             // The emptied leaf table may have been unlinked too: a fault at level 2 or 3.
-            guard case .stage2Fault(let status) = walker.read(pagesGFN.adding(i).address),
-                  status & faultTypeMask == translationFault else { ok = false; continue }
+            guard case .stage2Fault(let fault) = walker.read(pagesGFN.adding(i).address),
+                  fault.isTranslation else { ok = false; continue }
         }
         Checks.expect(ok, "stage 2: unmapping 16 pages leaves all 16 faulting (range TLBI where FEAT_TLBIRANGE)")
         Console.put("p2m: 16-page unmap took ")

@@ -14,6 +14,8 @@ struct Stage2Walker {
     /// PAR_EL1.F [0], FST [6:1], S [9] (stage 2 fault), PA [47:12].
     static let parFault: UInt64 = 1 << 0
     static let parStage2: UInt64 = 1 << 9
+    static let parStatusShift: UInt64 = 1
+    static let parStatusMask: UInt64 = 0x3F
     static let parAddressMask: UInt64 = 0x0000_FFFF_FFFF_F000
 
     private let savedHCR: UInt64
@@ -44,7 +46,7 @@ struct Stage2Walker {
 
     enum Result: Equatable {
         case translated(PhysAddr)
-        case stage2Fault(status: UInt8)
+        case stage2Fault(FaultStatus)
         case otherFault(par: UInt64)
     }
 
@@ -53,7 +55,7 @@ struct Stage2Walker {
 
     private func decode(_ par: UInt64, offset: UInt64) -> Result {
         if par & Self.parFault == 0 { return .translated(PhysAddr(par & Self.parAddressMask | offset)) }
-        if par & Self.parStage2 != 0 { return .stage2Fault(status: UInt8(par >> 1 & 0x3F)) }
+        if par & Self.parStage2 != 0 { return .stage2Fault(FaultStatus(code: UInt8(par >> Self.parStatusShift & Self.parStatusMask))) }
         return .otherFault(par: par)
     }
 }

@@ -36,4 +36,19 @@ final class ExceptionSyndromeTests: XCTestCase {
             XCTAssertEqual(ExceptionSyndrome(raw: UInt64(code) << 26).exceptionClass, expected, "EC \(code)")
         }
     }
+
+    func testFaultStatusCodes() {
+        let table: [(UInt8, FaultStatus)] = [
+            (0b00_0000, .addressSize(level: 0)), (0b00_0011, .addressSize(level: 3)),
+            (0b00_0100, .translation(level: 0)), (0b00_0110, .translation(level: 2)), (0b00_0111, .translation(level: 3)),
+            (0b00_1001, .accessFlag(level: 1)), (0b00_1011, .accessFlag(level: 3)),
+            (0b00_1101, .permission(level: 1)), (0b00_1111, .permission(level: 3)),
+            (0b01_0000, .other(0x10)), (0b10_0001, .other(0x21)),
+        ]
+        for (code, expected) in table { XCTAssertEqual(FaultStatus(code: code), expected, "code \(code)") }
+        XCTAssertEqual(ExceptionSyndrome(raw: 0x9200_0087).fault, .translation(level: 3))
+        XCTAssertTrue(FaultStatus(code: 0b00_0110).isTranslation)
+        XCTAssertTrue(FaultStatus(code: 0b00_1111).isPermission)
+        XCTAssertFalse(FaultStatus(code: 0b00_1111).isTranslation)
+    }
 }
