@@ -58,7 +58,7 @@ Ownership_DEPS   := AArch64 Translation
 SMMUv3_DEPS      := AArch64 Translation
 LIBS := AArch64 Translation Platform Ownership SMMUv3
 
-ARCH_HEADERS := Boot/include/arch.h Boot/include/module.modulemap
+ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/module.modulemap
 
 .PHONY: all image run test test-host test-qemu debug size bench deps qemu-s2 clean
 all image: $(B)/hypervisor.bin

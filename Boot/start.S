@@ -20,15 +20,16 @@
  * (Sources/Hypervisor/EL2Map.swift) before touching any other RAM.
  */
 
-#define MAIR_VALUE      0x0000000044ff0400  /* idx0 nGnRnE, idx1 nGnRE, idx2 Normal WB RA/WA, idx3 Normal NC */
-#define BLOCK_DEVICE    0x0040000000000405  /* block | AttrIndx=1 | AF | XN */
-#define BLOCK_NORMAL    0x0000000000000709  /* block | AttrIndx=2 | SH=inner | AF */
+#include "el2_layout.h"
+#define MAIR_VALUE      HV_MAIR_VALUE
+#define BLOCK_DEVICE    HV_BLOCK_DEVICE
+#define BLOCK_NORMAL    HV_BLOCK_NORMAL
 #define TABLE_DESC      0x3
 #define TCR_COMMON      0x3510              /* T0SZ=16 (48-bit VA) | IRGN0=WBWA | ORGN0=WBWA | SH0=inner */
 #define TCR_EL2_RES1    0x80800000          /* bits 31 and 23 */
 #define TCR_EL1_EPD1    (1 << 23)           /* no TTBR1 walks at EL1 */
 #define SCTLR_EL2_VAL   0x30c5183d          /* RES1 | M | C | SA | I */
-#define SCTLR_EL1_VAL   0x30d0180d          /* RES1 | M | C | SA | I */
+#define SCTLR_EL1_VAL   (HV_SCTLR_EL1_RES1 | HV_SCTLR_EL1_MMU_ON)
 
     .section .text.boot, "ax"
     .global _start

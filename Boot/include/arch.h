@@ -10,6 +10,7 @@
 #define HV_ARCH_H
 
 #include <stdint.h>
+#include "el2_layout.h"
 
 #define HV_INLINE static inline __attribute__((always_inline))
 

@@ -26,9 +26,9 @@ enum EL2Map {
     static let tableType: UInt64 = 0b11
     static let blockType: UInt64 = 0b01
     static let attrIndexMask: UInt64 = 0b111 << 2
-    static let normalWriteBackBlock: UInt64 = 0x709       // block | AttrIndx 2 | SH inner | AF (as start.S)
-    static let deviceBlock: UInt64 = 0x0040_0000_0000_0405 // block | AttrIndx 1 | AF | XN
-    static let normalAttrIndex: UInt64 = 2 << 2
+    static let normalWriteBackBlock = UInt64(HV_BLOCK_NORMAL)   // Boot/include/el2_layout.h
+    static let deviceBlock = UInt64(HV_BLOCK_DEVICE)
+    static let normalAttrIndex = normalWriteBackBlock & attrIndexMask
     static let addressMask: UInt64 = 0x0000_FFFF_FFFF_F000
     static let gib: UInt64 = 1 << PageSize.shift1G
     static let mib2: UInt64 = 1 << PageSize.shift2M

@@ -10,7 +10,7 @@ struct Stage2Walker {
     static let hcrVM: UInt64 = 1 << 0
     static let hcrRW: UInt64 = 1 << 31
     /// SCTLR_EL1 with its RES1 bits and M = 0: EL1 stage 1 off.
-    static let sctlrEL1Off: UInt64 = 0x30D0_0800
+    static let sctlrEL1Off = UInt64(HV_SCTLR_EL1_RES1)
     /// PAR_EL1.F [0], FST [6:1], S [9] (stage 2 fault), PA [47:12].
     static let parFault: UInt64 = 1 << 0
     static let parStage2: UInt64 = 1 << 9
