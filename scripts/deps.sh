@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
-for p in qemu-system-arm ipxe-qemu binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch; do
+for p in qemu-system-arm ipxe-qemu binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch jq; do
     have "$p" || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
