@@ -6,15 +6,7 @@ final class FramePoolTests: XCTestCase {
     func range(_ base: UInt64, _ size: UInt64) -> MemoryRange { MemoryRange(base: PhysAddr(base), size: size)! }
 
     func poolError(_ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) -> FramePoolError? {
-        do {
-            try body()
-            return nil
-        } catch let error as FramePoolError {
-            return error
-        } catch {
-            XCTFail("untyped error \(error)", file: file, line: line)
-            return nil
-        }
+        thrownError(FramePoolError.self, body, file: file, line: line)
     }
 
     /// The pool's observable state, to show a refusal changed nothing.

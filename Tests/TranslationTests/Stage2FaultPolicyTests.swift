@@ -5,11 +5,22 @@ import Translation
 /// The decision for each kind of stage-2 abort, as a table: syndrome and
 /// fault registers in, the action the exception handler applies out.
 final class Stage2FaultPolicyTests: XCTestCase {
-    static let dataAbortLower: UInt64 = 0x24 << 26 | 1 << 25
-    static let instructionAbortLower: UInt64 = 0x20 << 26 | 1 << 25
-    static let write: UInt64 = 1 << 6
-    static let s1ptw: UInt64 = 1 << 7
-    static let fnv: UInt64 = 1 << 10
+    enum Origin: UInt64 {
+        case data = 0x24          // EC: data abort from a lower EL
+        case instruction = 0x20   // EC: instruction abort from a lower EL
+    }
+    struct ISS: OptionSet {
+        let rawValue: UInt64
+        static let write = ISS(rawValue: 1 << 6)       // WnR
+        static let tableWalk = ISS(rawValue: 1 << 7)   // S1PTW
+        static let farInvalid = ISS(rawValue: 1 << 10) // FnV
+        static let long = ISS(rawValue: 1 << 25)       // IL: a 32-bit instruction
+    }
+
+    /// ESR_EL2 for an abort: EC [31:26], IL [25], the ISS flags, DFSC/IFSC [5:0].
+    func esr(_ origin: Origin, _ status: UInt64, _ flags: ISS = [], long: Bool = true) -> UInt64 {
+        origin.rawValue << 26 | flags.union(long ? .long : []).rawValue | status
+    }
 
     /// IPA 0x8010_0000 onwards, four pages, as the board's guest has it.
     let policy = Stage2FaultPolicy(populatingOnDemand: GFN(0x8_0100), count: 4)
@@ -24,34 +35,34 @@ final class Stage2FaultPolicyTests: XCTestCase {
     func hpfar(_ gfn: UInt64) -> UInt64 { gfn << 4 }
 
     func testWriteToAReadOnlyPageIsSkipped() throws {
-        XCTAssertEqual(try action(Self.dataAbortLower | Self.write | 0b00_1111, far: 0x8000_2000),
+        XCTAssertEqual(try action(esr(.data, 0b00_1111, [.write]), far: 0x8000_2000),
                        .skipInstruction(resumeAt: 0x8000_0044))
         // Level does not matter; a 16-bit T32 instruction (IL = 0) is 2 bytes.
-        XCTAssertEqual(try action(Self.dataAbortLower | Self.write | 0b00_1101), .skipInstruction(resumeAt: 0x8000_0044))
-        XCTAssertEqual(try action(0x24 << 26 | Self.write | 0b00_1111), .skipInstruction(resumeAt: 0x8000_0042))
+        XCTAssertEqual(try action(esr(.data, 0b00_1101, [.write])), .skipInstruction(resumeAt: 0x8000_0044))
+        XCTAssertEqual(try action(esr(.data, 0b00_1111, [.write], long: false)), .skipInstruction(resumeAt: 0x8000_0042))
     }
 
     /// The guest owns ELR: an instruction at the top of the address space wraps, it does not trap.
     func testSkipWrapsAtTheTopOfTheAddressSpace() throws {
-        XCTAssertEqual(try action(Self.dataAbortLower | Self.write | 0b00_1111, elr: 0xFFFF_FFFF_FFFF_FFFC),
+        XCTAssertEqual(try action(esr(.data, 0b00_1111, [.write]), elr: 0xFFFF_FFFF_FFFF_FFFC),
                        .skipInstruction(resumeAt: 0))
-        XCTAssertEqual(try action(Self.dataAbortLower | Self.write | 0b00_1111, elr: .max),
+        XCTAssertEqual(try action(esr(.data, 0b00_1111, [.write]), elr: .max),
                        .skipInstruction(resumeAt: 3))
     }
 
     func testTranslationFaultInsideTheWindowIsPopulated() throws {
         let rows: [(UInt64, UInt64, Stage2FaultAction)] = [
-            (Self.dataAbortLower | 0b00_0111, 0x8_0100, .populate(GFN(0x8_0100))),
-            (Self.dataAbortLower | Self.write | 0b00_0110, 0x8_0103, .populate(GFN(0x8_0103))),
-            (Self.instructionAbortLower | 0b00_0111, 0x8_0101, .populate(GFN(0x8_0101))),
+            (esr(.data, 0b00_0111), 0x8_0100, .populate(GFN(0x8_0100))),
+            (esr(.data, 0b00_0110, [.write]), 0x8_0103, .populate(GFN(0x8_0103))),
+            (esr(.instruction, 0b00_0111), 0x8_0101, .populate(GFN(0x8_0101))),
             // A stage-1 table in the window.
-            (Self.dataAbortLower | Self.s1ptw | 0b00_0101, 0x8_0102, .populate(GFN(0x8_0102))),
+            (esr(.data, 0b00_0101, [.tableWalk]), 0x8_0102, .populate(GFN(0x8_0102))),
             // FAR not valid: HPFAR still names the page.
-            (Self.dataAbortLower | Self.fnv | 0b00_0111, 0x8_0100, .populate(GFN(0x8_0100))),
+            (esr(.data, 0b00_0111, [.farInvalid]), 0x8_0100, .populate(GFN(0x8_0100))),
             // Just outside, either side.
-            (Self.dataAbortLower | 0b00_0111, 0x8_00FF, .injectAbort),
-            (Self.dataAbortLower | 0b00_0111, 0x8_0104, .injectAbort),
-            (Self.dataAbortLower | 0b00_0111, 0, .injectAbort),
+            (esr(.data, 0b00_0111), 0x8_00FF, .injectAbort),
+            (esr(.data, 0b00_0111), 0x8_0104, .injectAbort),
+            (esr(.data, 0b00_0111), 0, .injectAbort),
         ]
         for (esr, gfn, expected) in rows {
             XCTAssertEqual(try action(esr, hpfar: hpfar(gfn), far: 0x238), expected, "gfn \(String(gfn, radix: 16))")
@@ -61,12 +72,12 @@ final class Stage2FaultPolicyTests: XCTestCase {
     func testEverythingElseIsAnAbortForTheGuest() throws {
         let inWindow = hpfar(0x8_0100)
         let rows: [(UInt64, StaticString)] = [
-            (Self.dataAbortLower | 0b00_1111, "read the permissions forbid"),
-            (Self.instructionAbortLower | 0b00_1111, "fetch from a non-executable page"),
-            (Self.dataAbortLower | Self.s1ptw | Self.write | 0b00_1111, "stage-1 walk into a read-only page"),
-            (Self.dataAbortLower | 0b00_1011, "access flag fault"),
-            (Self.dataAbortLower | 0b00_0001, "address size fault"),
-            (Self.dataAbortLower | Self.fnv | 0b01_0000, "synchronous external abort"),
+            (esr(.data, 0b00_1111), "read the permissions forbid"),
+            (esr(.instruction, 0b00_1111), "fetch from a non-executable page"),
+            (esr(.data, 0b00_1111, [.tableWalk, .write]), "stage-1 walk into a read-only page"),
+            (esr(.data, 0b00_1011), "access flag fault"),
+            (esr(.data, 0b00_0001), "address size fault"),
+            (esr(.data, 0b01_0000, [.farInvalid]), "synchronous external abort"),
         ]
         for (esr, what) in rows {
             XCTAssertEqual(try action(esr, hpfar: inWindow, far: 0x8010_0000), .injectAbort, "\(what)")
