@@ -25,7 +25,6 @@ enum GuestScenario {
     static let spsrEL1h: UInt64 = 0x3C5
     /// Vector kind 8: synchronous from a lower EL in AArch64 (Boot/vectors.S).
     static let lowerELSynchronous: UInt64 = 8
-    static let maximumIPABits = 40
     /// One page is populated on first touch; a write to a read-only page is skipped.
     static let faultPolicy = Stage2FaultPolicy(populatingOnDemand: demandIPA.frame, count: 1)
 
@@ -67,7 +66,7 @@ enum GuestScenario {
         let table = UnsafeMutablePointer<PlainBoardP2M>.allocate(capacity: 1)
         do throws(P2MError) {
             table.initialize(to: try PlainBoardP2M(
-                configuration: P2MConfiguration(vmid: vmid, cpu: cpu, maximumIPABits: maximumIPABits),
+                configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
                 memory: memory, pool: pool, tlb: BoardTLB()))
         } catch {
             Checks.expect(false, "the guest's P2M")

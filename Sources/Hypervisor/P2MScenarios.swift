@@ -17,8 +17,6 @@ enum P2MScenarios {
     static let pageCount: UInt64 = 16
     static let holeIndex: UInt64 = 5            // the 4 KiB unmapped inside the block
 
-    static let maximumIPABits = 40
-
     static func run(cpu: CPUIDRegisters, frames: inout FrameAllocator) {
         let pool: FramePool
         let block: MFN
@@ -33,7 +31,7 @@ enum P2MScenarios {
         }
         var p2m: PlainBoardP2M
         do throws(P2MError) {
-            p2m = try PlainBoardP2M(configuration: P2MConfiguration(vmid: vmid, cpu: cpu, maximumIPABits: maximumIPABits),
+            p2m = try PlainBoardP2M(configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
                                     memory: IdentityMemory(), pool: pool, tlb: BoardTLB())
         } catch {
             Checks.expect(false, "P2M for the stage-2 walker scenario")

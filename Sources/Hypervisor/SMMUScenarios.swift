@@ -22,7 +22,6 @@ enum Board {
     static let iova = IOVA(0x0010_0000)
     static let vmid: UInt16 = 1
     static let asid: UInt16 = 1
-    static let maximumIPABits = 40
     static let tablePoolFrames = 64
     static let pattern: UInt64 = 0x5EED_F00D_0000_0000
     static let patternWords = 8
@@ -168,8 +167,7 @@ enum Board {
     static func dmaScenario(handle: BoardSMMUHandle, features: SMMUFeatures, edu: PCIDevice, sid: UInt32,
                             platform: PlatformDescription, cpu: CPUIDRegisters, frames: inout FrameAllocator) {
         guard let device = assignBAR(edu, platform) else { return }
-        let configuration = P2MConfiguration(vmid: vmid, cpu: cpu, maximumIPABits: maximumIPABits,
-                                             sharedWith: features.outputAddressRange)
+        let configuration = P2MConfiguration(vmid: vmid, cpu: cpu, sharedWith: features.outputAddressRange)
         guard var domain = makeDomain(configuration, handle, &frames) else { return }
         mapAndAttach(&domain, handle, sid: sid, &frames)
         Checks.expect(roundTrip(device, domain.backing),

@@ -52,6 +52,11 @@ final class P2MConfigurationCPUTests: XCTestCase {
         }
     }
 
+    func testDefaultIPASizeIs40Bits() {
+        XCTAssertEqual(P2MConfiguration(vmid: 1, cpu: Self.a57).ipaBits, 40)
+        XCTAssertEqual(P2MConfiguration(vmid: 1, cpu: cpu(paRange: 0x1, vmid16: false)).ipaBits, 36)
+    }
+
     /// What the configuration turns into: VTCR_EL2.PS and VS follow the decoded fields.
     func testVTCRFromTheDecodedConfiguration() throws {
         let configuration = P2MConfiguration(vmid: 1, cpu: cpu(paRange: 0x6, vmid16: true), maximumIPABits: 40,
