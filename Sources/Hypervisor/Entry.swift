@@ -14,12 +14,7 @@ func hvMain(_ dtb: UInt64) {
     var banks: [EL2Map.Range] = []
     for bank in platform.memoryBanks { banks.append((bank.base.raw, bank.size)) }
     var devices: [EL2Map.Range] = []
-    if let uart = platform.console { devices.append((uart.registers.base.raw, uart.registers.size)) }
-    for smmu in platform.smmus { devices.append((smmu.registers.base.raw, smmu.registers.size)) }
-    if let bridge = platform.pciHostBridge {
-        devices.append((bridge.ecam.base.raw, bridge.ecam.size))
-        for window in bridge.windows { devices.append((window.cpuAddress.raw, window.size)) }
-    }
+    for region in platform.deviceRegions { devices.append((region.base.raw, region.size)) }
     let map = EL2Map.map(ram: banks, devices: devices)
 
     let cpu = CPUIDRegisters.read()
