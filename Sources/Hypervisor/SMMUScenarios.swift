@@ -220,6 +220,7 @@ enum Board {
         return device
     }
 
+    /// VMID 1 with its own pools of table frames (the P2M's and the mirror's) and one frame to DMA into.
     static func makeDomain(_ configuration: P2MConfiguration, _ handle: BoardSMMUHandle,
                            _ frames: inout FrameAllocator) -> Domain? {
         let p2mPool: FramePool
