@@ -50,7 +50,9 @@ SWIFTFLAGS := -swift-version 6 -target aarch64-none-none-elf \
 CFLAGS     := --target=aarch64-none-elf -ffreestanding -fno-builtin -nostdlib \
               -mgeneral-regs-only -O2 -ffunction-sections -Wall -Werror -I Boot/include
 
-# Portable modules in dependency order: name and the modules it imports.
+# Portable modules in dependency order: name and the modules it imports. Package.swift
+# states the same graph for the host build; scripts/check-module-graph.sh (run by
+# `make test`) fails when the two drift apart.
 AArch64_DEPS     :=
 Translation_DEPS := AArch64
 Platform_DEPS    := AArch64
@@ -60,7 +62,7 @@ LIBS := AArch64 Translation Platform Ownership SMMUv3
 
 ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/module.modulemap
 
-.PHONY: all image run test test-host test-qemu debug size bench deps qemu-s2 clean
+.PHONY: all image run test test-host test-qemu check-modules module-graph debug size bench deps qemu-s2 clean
 all image: $(B)/hypervisor.bin
 
 define swiftmodule_rule
@@ -112,8 +114,15 @@ test: deps
 	    echo "make test: building QEMU 10 failed; its scenarios will be reported as failed"
 	$(MAKE) --no-print-directory test-qemu
 
-test-host:
+test-host: check-modules
 	swift test --disable-swift-testing
+
+check-modules:
+	scripts/check-module-graph.sh
+
+# One line per portable module, "Name: Deps", for scripts/check-module-graph.sh.
+module-graph:
+	@$(foreach m,$(LIBS),echo '$(m): $($(m)_DEPS)';)
 
 test-qemu: image
 	QEMU="$(QEMU)" QEMU_S2="$(QEMU_S2)" CPU="$(CPU)" MEM="$(MEM)" scripts/qemu-test.sh $(B)/hypervisor.bin

@@ -1,6 +1,7 @@
-// P2M benchmark: the workloads of issue 4, so the figures compare with other
-// page-table engines on the same machine. Each figure is the best of 5 runs, each
-// on a fresh P2M and pool built outside the timed region. Identity mappings
+// P2M benchmark: map/unmap workloads that other page-table engines publish figures
+// for (per page, one large call, 2 MiB blocks, random pages), so the figures compare
+// on the same machine. Each figure is the best of 5 runs, each on a fresh P2M and
+// pool built outside the timed region. Identity mappings
 // (MFN = GFN), type ramRW, 40-bit IPA. A phase's timed region is its calls plus the
 // commit of its flush batch (the TLB fake only counts, so that commit is cheap).
 import AArch64

@@ -54,14 +54,11 @@ struct MMIORegisterBlock: RegisterBlock {
 struct BoardTLB: TLBMaintenance {
     static let perPageLimit: UInt64 = 64
     static let vmidShift: UInt64 = 48
-    /// ID_AA64ISAR0_EL1.TLB [59:56] = 0b0010: TLBI range and outer-shareable forms.
-    static let tlbFieldShift: UInt64 = 56
-    static let tlbRangeSupported: UInt64 = 0b0010
 
     let hasRangeInvalidation: Bool
 
     init() {
-        hasRangeInvalidation = arch_read_id_aa64isar0_el1() >> Self.tlbFieldShift & 0xF >= Self.tlbRangeSupported
+        hasRangeInvalidation = CPUIDRegisters.read().hasTLBIRange
     }
 
     mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {
@@ -110,6 +107,14 @@ struct BoardTLB: TLBMaintenance {
         arch_dsb_ish()
         arch_write_vttbr_el2(saved)
         arch_isb()
+    }
+}
+
+extension CPUIDRegisters {
+    /// This CPU's ID registers (decoded by the portable type).
+    static func read() -> CPUIDRegisters {
+        CPUIDRegisters(mmfr0: arch_read_id_aa64mmfr0_el1(), mmfr1: arch_read_id_aa64mmfr1_el1(),
+                       isar0: arch_read_id_aa64isar0_el1())
     }
 }
 

@@ -14,7 +14,6 @@ struct BootEnvironment {
     static let exceptionSelfTestOption: StaticString = "hv.selftest=exception"
     nonisolated(unsafe) static var exceptionSelfTest = false
 
-    let tree: FlattenedDeviceTree
     let platform: PlatformDescription
     let blob: MemoryRange
 
@@ -25,12 +24,14 @@ struct BootEnvironment {
         do throws(FDTError) {
             let tree = try FlattenedDeviceTree(blobAt: pointer, limit: maximumBlobSize)
             let platform = try PlatformDescription(tree)
-            if let uart = platform.console, uart.isPL011 { Console.uartBase = uart.registers.base.raw }
+            if let uart = platform.console, uart.isPL011 {
+                Console.uart = PL011(registers: MMIORegisterBlock(base: uart.registers.base.raw))
+            }
             if let psci = platform.psci { Power.conduit = psci.conduit == .smc ? .smc : .hvc }
             Power.semihostingAllowed = tree.bootArgumentsContain(semihostingOption)
             exceptionSelfTest = tree.bootArgumentsContain(exceptionSelfTestOption)
             guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
-            return BootEnvironment(tree: tree, platform: platform, blob: blob)
+            return BootEnvironment(platform: platform, blob: blob)
         } catch {
             return nil
         }

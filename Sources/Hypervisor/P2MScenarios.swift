@@ -17,10 +17,7 @@ enum P2MScenarios {
     static let pageCount: UInt64 = 16
     static let holeIndex: UInt64 = 5            // the 4 KiB unmapped inside the block
 
-    static func run(frames: inout FrameAllocator) {
-        let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
-        let paRange = min(cpuRange, .bits48)
-        let ipaBits = min(40, paRange.bits)
+    static func run(cpu: CPUIDRegisters, frames: inout FrameAllocator) {
         let pool: FramePool
         let block: MFN
         let pages: MFN
@@ -34,8 +31,7 @@ enum P2MScenarios {
         }
         var p2m: PlainBoardP2M
         do throws(P2MError) {
-            p2m = try PlainBoardP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
-                                                                    vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
+            p2m = try PlainBoardP2M(configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
                                     memory: IdentityMemory(), pool: pool, tlb: BoardTLB())
         } catch {
             Checks.expect(false, "P2M for the stage-2 walker scenario")

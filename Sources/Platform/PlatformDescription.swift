@@ -67,6 +67,23 @@ public struct PlatformDescription: Sendable {
         return all
     }
 
+    /// Every MMIO region of a device the DTB names and the hypervisor drives
+    /// (the console, each SMMU, the PCI ECAM and the host bridge's windows):
+    /// what the EL2 map must cover as Device memory. At most 1 + 4 + 1 + 8.
+    public var deviceRegions: FixedList<16, MemoryRange> {
+        var all = FixedList<16, MemoryRange>()
+        if let console { all.append(console.registers) }
+        for smmu in smmus { all.append(smmu.registers) }
+        if let bridge = pciHostBridge {
+            all.append(bridge.ecam)
+            // The parser refuses a window that wraps; one built by hand could.
+            for window in bridge.windows {
+                if let range = MemoryRange(base: window.cpuAddress, size: window.size) { all.append(range) }
+            }
+        }
+        return all
+    }
+
     // MARK: Memory (section 3.4)
 
     static func isMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {

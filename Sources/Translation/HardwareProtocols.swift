@@ -30,7 +30,7 @@ public protocol TablePageSource {
     /// Frames still available, so a two-phase update can reserve before it writes.
     var availableTablePages: Int { get }
     /// `count` contiguous zeroed frames aligned to `count` (a concatenated stage-2 root);
-    /// has a default for pools that only serve single pages (added for issue 4).
+    /// has a default (below) for pools that only serve single pages.
     mutating func allocateContiguousTablePages(_ count: Int) -> MFN?
 }
 
@@ -70,7 +70,8 @@ public protocol CacheMaintenance {
     mutating func synchronize()
 }
 
-// Additive extensions (issue 4): concatenated stage-2 roots and store ordering.
+// Defaults for conformances that need neither: pools that never back a
+// concatenated stage-2 root, and memories whose stores are already ordered.
 
 extension TablePageSource {
     /// `count` physically contiguous zeroed table pages aligned to `count` pages, for a

@@ -7,15 +7,7 @@ final class FrameAllocatorTests: XCTestCase {
     func range(_ base: UInt64, _ size: UInt64) -> MemoryRange { MemoryRange(base: PhysAddr(base), size: size)! }
 
     func allocationError(_ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) -> FrameAllocatorError? {
-        do {
-            try body()
-            return nil
-        } catch let error as FrameAllocatorError {
-            return error
-        } catch {
-            XCTFail("untyped error \(error)", file: file, line: line)
-            return nil
-        }
+        thrownError(FrameAllocatorError.self, body, file: file, line: line)
     }
 
     /// The board case: QEMU virt 1G, image at 0x4020_0000, DTB at 0x4800_0000 (HARDWARE.md section 8).

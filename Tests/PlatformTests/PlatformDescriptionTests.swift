@@ -53,6 +53,12 @@ final class PlatformDescriptionTests: XCTestCase {
             XCTAssertEqual(pci.iommuTarget(forRequesterID: BDF(bus: 0, device: 2, function: 0)!.requesterID),
                            IOMMUTarget(iommu: smmu.phandle!, streamID: 0x10), name)
 
+            // The EL2 map's Device ranges: UART, SMMU, ECAM, then the I/O, 32-bit and 64-bit windows.
+            XCTAssertEqual(Array(p.deviceRegions), [
+                range(0x0900_0000, 0x1000), range(0x0905_0000, 0x2_0000), range(0x40_1000_0000, 0x1000_0000),
+                range(0x3EFF_0000, 0x1_0000), range(0x1000_0000, 0x2EFF_0000), range(0x80_0000_0000, 0x80_0000_0000),
+            ], name)
+
             let psci = try XCTUnwrap(p.psci, name)
             XCTAssertEqual(psci.conduit, .smc, name)
             XCTAssertTrue(psci.hasStandardFunctionIDs, name)
@@ -112,6 +118,7 @@ final class PlatformDescriptionTests: XCTestCase {
         XCTAssertNil(p.pciHostBridge)
         XCTAssertNil(p.psci)
         XCTAssertTrue(p.smmus.isEmpty)
+        XCTAssertTrue(p.deviceRegions.isEmpty)
     }
 
     func testCapacityErrors() throws {
