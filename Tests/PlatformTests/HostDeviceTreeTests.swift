@@ -142,6 +142,41 @@ final class HostDeviceTreeTests: XCTestCase {
         return b.blob()
     }
 
+    func testChosenKeepsBootargsAndInitrd() throws {
+        var b = FDTBuilder()
+        b.begin("")
+        b.property("#address-cells", cells: [2])
+        b.property("#size-cells", cells: [2])
+        b.begin("chosen")
+        b.property("bootargs", string: "console=ttyAMA0 rdinit=/init")
+        b.property("linux,initrd-start", cells: [0, 0x4800_0000])
+        b.property("linux,initrd-end", cells: [0, 0x4880_0000])
+        b.end()
+        b.begin("smmuv3@9050000")
+        b.property("compatible", string: "arm,smmu-v3")
+        b.begin("child")
+        b.end()
+        b.end()
+        b.begin("pcie@10000000")
+        b.property("iommu-map", cells: [0, 1, 0, 0x10000])
+        b.property("iommu-map-mask", cells: [0xFFFF])
+        b.property("msi-map", cells: [0, 2, 0, 0x10000])
+        b.end()
+        b.begin("dev")
+        b.property("iommus", cells: [1, 8])
+        b.end()
+        b.end()
+        let blob = try derive(b.blob(), edits()).get()
+        let dts = try dtc(blob)
+        XCTAssertTrue(dts.contains("bootargs = \"console=ttyAMA0 rdinit=/init\";"), dts)
+        XCTAssertTrue(dts.contains("linux,initrd-start = <0x00 0x48000000>;"), dts)
+        XCTAssertTrue(dts.contains("linux,initrd-end = <0x00 0x48800000>;"), dts)
+        XCTAssertTrue(dts.contains("msi-map"), dts)
+        XCTAssertTrue(dts.contains("pcie@10000000 {"), dts)
+        XCTAssertTrue(dts.contains("dev {"), dts)
+        for gone in ["smmu", "child", "iommu-map", "iommus"] { XCTAssertFalse(dts.contains(gone), "\(gone) in \(dts)") }
+    }
+
     func testOneCellTreesGetOneCellRegs() throws {
         var small = HostDeviceTreeEdits(controlDevice: r(0x0A10_0000, 0x1000), dmaTestRegion: r(0x7FF0_0000, 0x1000))
         small.reserveForHypervisor(r(0x4010_0000, 0x2000))
