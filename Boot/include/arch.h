@@ -90,6 +90,7 @@ HV_INLINE void arch_mmio_write64(uint64_t pa, uint64_t v) { *(volatile uint64_t 
 HV_INLINE uint16_t arch_mmio_read16(uint64_t pa) { return *(volatile uint16_t *)(uintptr_t)pa; }
 HV_INLINE void arch_mmio_write16(uint64_t pa, uint16_t v) { *(volatile uint16_t *)(uintptr_t)pa = v; }
 HV_INLINE uint8_t arch_mmio_read8(uint64_t pa) { return *(volatile uint8_t *)(uintptr_t)pa; }
+HV_INLINE void arch_mmio_write8(uint64_t pa, uint8_t v) { *(volatile uint8_t *)(uintptr_t)pa = v; }
 
 /* ---- RAM through the identity map ------------------------------------ */
 HV_INLINE uint64_t arch_load64(uint64_t pa) { return *(volatile uint64_t *)(uintptr_t)pa; }

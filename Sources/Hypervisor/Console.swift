@@ -1,30 +1,49 @@
+import AArch64
 import ArchC
+import Platform
 
-/// The console: a PL011 whose base address comes from the DTB's
-/// `/chosen/stdout-path`. Until the DTB has been read there is no console and
-/// output is dropped (nothing is printed to an address the DTB has not named).
+/// The console: the UART `/chosen/stdout-path` names (PL011 or 8250
+/// family), driven by Platform's transmit helpers over MMIO. Until the DTB
+/// has been read there is no console and output is dropped (nothing is
+/// printed to an address the DTB has not named), and so is output to a UART
+/// kind this image has no driver for.
 ///
 /// Board output is StaticString plus hex/decimal printers: no String
 /// interpolation in the image (EMBEDDED.md: it costs ~17 KB).
 enum Console {
-    nonisolated(unsafe) static var uartBase: UInt64 = 0
-    static let dataRegister: UInt64 = 0x000
-    static let flagRegister: UInt64 = 0x018
-    static let transmitFIFOFull: UInt32 = 1 << 5
+    enum Device {
+        case none
+        case pl011(PL011<MMIORegisterBlock>)
+        case ns16550(NS16550<MMIORegisterBlock>)
+    }
+
+    nonisolated(unsafe) static var device = Device.none
+
+    /// Polls of the UART's status before a byte is dropped: a wedged UART
+    /// must not hang the hypervisor.
+    static let spinLimit = 1_000_000
+
+    static func select(_ uart: ConsoleUART?) {
+        guard let uart else { device = .none; return }
+        let registers = MMIORegisterBlock(base: uart.registers.base.raw)
+        switch uart.kind {
+        case .pl011: device = .pl011(PL011(registers: registers, spinLimit: spinLimit))
+        case .ns16550(let layout): device = .ns16550(NS16550(registers: registers, layout: layout, spinLimit: spinLimit))
+        case .unsupported: device = .none
+        }
+    }
 
     static func putByte(_ byte: UInt8) {
-        guard uartBase != 0 else { return }
         if byte == 0x0A { putRaw(0x0D) }
         putRaw(byte)
     }
 
     private static func putRaw(_ byte: UInt8) {
-        // Bounded: a wedged UART must not hang the hypervisor.
-        var spins = 0
-        while arch_mmio_read32(uartBase + flagRegister) & transmitFIFOFull != 0 && spins < 1_000_000 {
-            spins += 1
+        switch device {
+        case .none: break
+        case .pl011(let uart): uart.write(byte)
+        case .ns16550(let uart): uart.write(byte)
         }
-        arch_mmio_write32(uartBase + dataRegister, UInt32(byte))
     }
 
     static func put(_ s: StaticString) {

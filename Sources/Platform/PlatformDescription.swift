@@ -16,7 +16,8 @@ import AArch64
 public struct PlatformDescription: Sendable {
     public static let memoryBankCapacity = 16
     public static let reservationCapacity = 16
-    public static let smmuCapacity = 4
+    /// HiSilicon D05 (hip07) describes five.
+    public static let smmuCapacity = 8
 
     /// RAM, in blob order; may be several sparse banks.
     public private(set) var memoryBanks = FixedList<16, MemoryRange>()
@@ -25,7 +26,7 @@ public struct PlatformDescription: Sendable {
     /// `/reserved-memory` children with a static `reg`.
     public private(set) var reservedMemory = FixedList<16, ReservedMemoryRegion>()
     public private(set) var console: ConsoleUART?
-    public private(set) var smmus = FixedList<4, SMMUDescription>()
+    public private(set) var smmus = FixedList<8, SMMUDescription>()
     public private(set) var pciHostBridge: PCIHostBridge?
     public private(set) var psci: PSCIDescription?
 
@@ -104,15 +105,48 @@ public struct PlatformDescription: Sendable {
     // MARK: Console (section 3.6)
 
     static func console(_ tree: FlattenedDeviceTree) throws(FDTError) -> ConsoleUART? {
-        guard let chosen = tree.child(of: tree.root, named: "chosen") else { return nil }
-        guard let property = tree.property("stdout-path", of: chosen)
-                ?? tree.property("linux,stdout-path", of: chosen) else { return nil }
-        let full = try tree.string(property)
-        // "serial0:115200n8": the options after ':' are for the UART driver.
-        let path = ByteString.slice(full, 0, ByteString.firstIndex(of: UInt8(ascii: ":"), in: full))
-        guard let node = tree.node(atPath: path) else { throw .stdoutPathUnresolved(node: chosen.offset) }
+        if let chosen = tree.child(of: tree.root, named: "chosen"),
+           let property = tree.property("stdout-path", of: chosen) ?? tree.property("linux,stdout-path", of: chosen) {
+            let full = try tree.string(property)
+            // "serial0:115200n8": the options after ':' are for the UART driver.
+            let path = ByteString.slice(full, 0, ByteString.firstIndex(of: UInt8(ascii: ":"), in: full))
+            guard let node = tree.node(atPath: path) else { throw .stdoutPathUnresolved(node: chosen.offset) }
+            return try consoleUART(tree, node, source: .stdoutPath)
+        }
+        guard let node = tree.node(atPath: "serial0") else { return nil }
+        return try consoleUART(tree, node, source: .serial0Alias)
+    }
+
+    static func consoleUART(_ tree: FlattenedDeviceTree, _ node: FDTNode,
+                            source: ConsoleSource) throws(FDTError) -> ConsoleUART {
         guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
-        return ConsoleUART(registers: registers, isPL011: tree.isCompatible(node, with: "arm,pl011"), node: node.offset)
+        return ConsoleUART(registers: registers, kind: try uartKind(tree, node), source: source, node: node.offset)
+    }
+
+    /// The binding's defaults per compatible: byte registers one byte apart,
+    /// except the BCM2835 mini UART, whose registers are 32-bit words
+    /// (BCM2835 ARM Peripherals, section 2.2.2: AUX_MU_IO_REG at +0x40,
+    /// AUX_MU_LSR_REG at +0x54 from the AUX block) and whose node names
+    /// AUX_MU_IO_REG. `reg-shift`/`reg-io-width` override either.
+    static func uartKind(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> UARTKind {
+        if tree.isCompatible(node, with: "arm,pl011") || tree.isCompatible(node, with: "arm,sbsa-uart") {
+            return .pl011
+        }
+        var shift: UInt32 = 0
+        var width: UInt32 = 1
+        if tree.isCompatible(node, with: "brcm,bcm2835-aux-uart") {
+            shift = 2
+            width = 4
+        } else if !(tree.isCompatible(node, with: "ns16550a") || tree.isCompatible(node, with: "ns16550")
+                    || tree.isCompatible(node, with: "snps,dw-apb-uart")) {
+            return .unsupported
+        }
+        shift = try tree.u32("reg-shift", of: node) ?? shift
+        width = try tree.u32("reg-io-width", of: node) ?? width
+        guard let layout = NS16550Layout(regShift: shift, ioWidth: width) else {
+            throw .unsupportedUARTLayout(node: node.offset, regShift: shift, ioWidth: width)
+        }
+        return .ns16550(layout)
     }
 
     // MARK: SMMUv3 (Linux binding arm,smmu-v3.yaml)
