@@ -2,7 +2,8 @@
 #
 #   make / make image   build/hypervisor.elf and build/hypervisor.bin (arm64 Image)
 #   make run            boot it on QEMU virt at EL2 with an SMMUv3 and the edu device
-#   make test           swift test (XCTest), then the QEMU boot scenarios
+#   make test           swift test (XCTest), the device tree corpus, then the QEMU boot scenarios
+#   make test-corpus    the platform layer on every board DTB of Debian's arm64 kernel
 #   make debug          QEMU halted with a gdb stub; prints the gdb command
 #   make size           section sizes of the image
 #   make bench          release-mode benchmarks (host)
@@ -60,7 +61,7 @@ LIBS := AArch64 Translation Platform Ownership SMMUv3
 
 ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/module.modulemap
 
-.PHONY: all image run test test-host test-qemu debug size bench deps qemu-s2 clean
+.PHONY: all image run test test-host test-corpus test-qemu debug size bench deps qemu-s2 clean
 all image: $(B)/hypervisor.bin
 
 define swiftmodule_rule
@@ -108,12 +109,18 @@ size: image
 # ---- tests --------------------------------------------------------------------
 test: deps
 	$(MAKE) --no-print-directory test-host
+	$(MAKE) --no-print-directory test-corpus
 	@[ -x "$(QEMU_S2)" ] || $(MAKE) --no-print-directory qemu-s2 || \
 	    echo "make test: building QEMU 10 failed; its scenarios will be reported as failed"
 	$(MAKE) --no-print-directory test-qemu
 
 test-host:
 	swift test --disable-swift-testing
+
+# Debian's arm64 kernel package (577 boards' DTBs), fetched and cached under
+# ~/.cache/hvmem by scripts/debian-arm64.sh; compared against python3-libfdt.
+test-corpus:
+	scripts/dtb-corpus.sh
 
 test-qemu: image
 	QEMU="$(QEMU)" QEMU_S2="$(QEMU_S2)" CPU="$(CPU)" MEM="$(MEM)" scripts/qemu-test.sh $(B)/hypervisor.bin

@@ -85,6 +85,7 @@ public enum FDTError: Error, Equatable, Sendable {
     case tooManySMMUs(capacity: Int)
     case tooManyIOMMUMapEntries(capacity: Int)
     case tooManyPCIWindows(capacity: Int)
+    case tooManyMSIMapEntries(capacity: Int)
     /// Two `pci-host-ecam-generic` nodes: we drive one host bridge.
     case multiplePCIHostBridges(node: Int)
 }

@@ -60,6 +60,9 @@ public struct SMMUDescription: Equatable, Sendable {
     /// What `iommu-map`/`iommus` entries use to name this SMMU.
     public let phandle: UInt32?
     public let interrupts: SMMUInterrupts
+    /// `msi-parent`'s controller: the SMMU signals its events by MSI
+    /// through it (an ITS) instead of, or as well as, wired interrupts.
+    public let msiParent: UInt32?
     public let node: Int
 }
 

@@ -95,3 +95,58 @@ final class ConsoleDiscoveryTests: XCTestCase {
         XCTAssertEqual(unresolved.property.map { "\($0)" }, "stdout-path")
     }
 }
+
+/// SMMUv3 interrupts follow the interrupt tree: a GIC parent's specifier
+/// width decides where each named interrupt is; a parent that is not a GIC
+/// (HiSilicon's mbigen, 2 cells) leaves them unknown instead of misreading.
+final class SMMUInterruptParentTests: XCTestCase {
+    func blob(parentIsGIC: Bool, cells: UInt32, interrupts: [UInt32]) -> [UInt8] {
+        var b = FDTBuilder()
+        b.begin("")
+        b.property("#address-cells", cells: [2])
+        b.property("#size-cells", cells: [2])
+        b.property("interrupt-parent", cells: [1])
+        b.begin("gic@8000000")
+        b.property("compatible", string: "arm,gic-v3")
+        b.property("#interrupt-cells", cells: [parentIsGIC ? cells : 3])
+        b.property("interrupt-controller", [])
+        b.property("phandle", cells: [1])
+        b.end()
+        b.begin("mbigen@a0080000")
+        b.property("compatible", string: "hisilicon,mbigen-v2")
+        b.property("#interrupt-cells", cells: [2])
+        b.property("phandle", cells: [2])
+        b.end()
+        b.begin("iommu@9050000")
+        b.property("compatible", string: "arm,smmu-v3")
+        b.property("reg", cells: [0, 0x0905_0000, 0, 0x2_0000])
+        if !parentIsGIC { b.property("interrupt-parent", cells: [2]) }
+        b.property("interrupts", cells: interrupts)
+        b.property("interrupt-names", Array("eventq\0gerror\0priq\0".utf8))
+        b.property("msi-parent", cells: [7, 0x1_0000])
+        b.end()
+        b.end()
+        return b.blob()
+    }
+
+    func smmu(_ blob: [UInt8]) throws -> SMMUDescription {
+        try withTree(blob) { tree in try XCTUnwrap(PlatformDescription(tree).smmus.first) }
+    }
+
+    func testGICv3WithFourCellSpecifiers() throws {
+        // (type, number, flags, partition): SPI 74, SPI 79, PPI 3.
+        let s = try smmu(blob(parentIsGIC: true, cells: 4, interrupts: [0, 74, 1, 0, 0, 79, 1, 0, 1, 3, 4, 0]))
+        XCTAssertEqual(s.interrupts.eventQueue, 106)
+        XCTAssertEqual(s.interrupts.globalError, 111)
+        XCTAssertEqual(s.interrupts.priorityQueue, 19)
+        XCTAssertNil(s.interrupts.commandSync)
+        XCTAssertEqual(s.msiParent, 7)
+    }
+
+    func testANonGICParentLeavesInterruptsUnknown() throws {
+        // Six cells read as two 3-cell GIC specifiers would give a bogus PPI.
+        let s = try smmu(blob(parentIsGIC: false, cells: 2, interrupts: [0x2DD, 1, 0x2DE, 1, 0x2DF, 1]))
+        XCTAssertEqual(s.interrupts, SMMUInterrupts())
+        XCTAssertEqual(s.registers, MemoryRange(base: PhysAddr(0x0905_0000), size: 0x2_0000)!)
+    }
+}
