@@ -85,8 +85,14 @@ $(B)/%.o: Boot/%.c $(ARCH_HEADERS) | $(B)
 
 OBJS := $(B)/start.o $(B)/vectors.o $(B)/guest.o $(B)/runtime.o $(B)/Hypervisor.o
 
+# A position-independent executable linked at 0: Boot/start.S applies its
+# R_AARCH64_RELATIVE relocations for the load address, and handles no other
+# kind, so the link fails if any other dynamic relocation appears.
 $(B)/hypervisor.elf: $(OBJS) Linker/hv.ld
-	$(LLD) --gc-sections $(LDFLAGS_EXTRA) -T Linker/hv.ld -o $@ $(OBJS)
+	$(LLD) --gc-sections --pie $(LDFLAGS_EXTRA) -T Linker/hv.ld -o $@.tmp $(OBJS)
+	@if $(OBJDUMP) -R $@.tmp | awk 'NR > 5 && NF && $$2 != "R_AARCH64_RELATIVE"' | grep .; then \
+	    echo "$@: dynamic relocations other than R_AARCH64_RELATIVE (Boot/start.S applies only those)"; exit 1; fi
+	@mv $@.tmp $@
 
 $(B)/hypervisor.bin: $(B)/hypervisor.elf
 	$(OBJCOPY) -O binary $< $@
