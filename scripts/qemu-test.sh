@@ -165,5 +165,23 @@ else
     check 1 "U-Boot for QEMU at $UBOOT (make deps installs u-boot-qemu)"
 fi
 
+# ---- Raspberry Pi 4B (QEMU 10's raspi4b) with the board's own device tree --
+# Debian's bcm2711-rpi-4-b.dtb: RAM at 0, devices at bus addresses that
+# /soc's ranges translate, the console on the BCM2835 mini UART (serial1,
+# QEMU's second -serial), no SMMU and no PCIe in QEMU's model: the checks
+# that apply run, the rest are reported as not applying.
+if [ -x "$QEMU_S2" ]; then
+    RPI_DTB=${RPI_DTB:-$(echo "$("$(dirname "$0")/debian-arm64.sh" kernel)"/usr/lib/linux-image-*/broadcom/bcm2711-rpi-4-b.dtb)}
+    if [ -r "$RPI_DTB" ]; then
+        scenario raspi4b "$QEMU_S2" 0 -M raspi4b -serial null -serial mon:stdio -dtb "$RPI_DTB" -- \
+            'running at EL2' 'memory: 0x0 \+' 'console: ns16550 \(reg-shift 2, reg-io-width 4\) at 0xfe215040' \
+            'describes no arm,smmu-v3' 'no pci-host-ecam-generic bridge: the PCI checks do not apply' \
+            '\[PASS\] stage 2: a 2 MiB block' '\[PASS\] guest: a stage-2 translation fault is served' \
+            'board: [1-9][0-9]* passed, 0 failed'
+    else
+        check 1 "raspi4b: Debian's bcm2711-rpi-4-b.dtb (scripts/debian-arm64.sh kernel) at $RPI_DTB"
+    fi
+fi
+
 echo "qemu: $passed passed, $failed failed"
 [ "$failed" = 0 ]
