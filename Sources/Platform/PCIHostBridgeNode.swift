@@ -32,15 +32,29 @@ public struct PCIHostBridgeNode: Sendable {
         isECAMGeneric = tree.isCompatible(node, with: "pci-host-ecam-generic")
         windows = try PlatformDescription.pciWindows(tree, node)
         var iommuMap = FixedList<16, IOMMUMapEntry>()
-        for (rid, target, base, length) in try PCIHostBridgeNode.tuples("iommu-map", tree, node) {
-            guard iommuMap.append(IOMMUMapEntry(ridBase: rid, iommu: target, sidBase: base, length: length)) else {
-                throw .tooManyIOMMUMapEntries(capacity: PCIHostBridgeNode.mapCapacity)
+        var msiMap = FixedList<16, MSIMapEntry>()
+        if let property = tree.property("iommu-map", of: node) {
+            let value = try PCIHostBridgeNode.whole4CellTuples(tree, property, node)
+            var offset = 0
+            while offset < value.count {
+                let entry = IOMMUMapEntry(ridBase: value.bigEndianUInt32(at: offset),
+                                          iommu: value.bigEndianUInt32(at: offset + 4),
+                                          sidBase: value.bigEndianUInt32(at: offset + 8),
+                                          length: value.bigEndianUInt32(at: offset + 12))
+                guard iommuMap.append(entry) else { throw .tooManyIOMMUMapEntries(capacity: PCIHostBridgeNode.mapCapacity) }
+                offset += PCIHostBridgeNode.tupleBytes
             }
         }
-        var msiMap = FixedList<16, MSIMapEntry>()
-        for (rid, target, base, length) in try PCIHostBridgeNode.tuples("msi-map", tree, node) {
-            guard msiMap.append(MSIMapEntry(ridBase: rid, controller: target, msiBase: base, length: length)) else {
-                throw .tooManyMSIMapEntries(capacity: PCIHostBridgeNode.mapCapacity)
+        if let property = tree.property("msi-map", of: node) {
+            let value = try PCIHostBridgeNode.whole4CellTuples(tree, property, node)
+            var offset = 0
+            while offset < value.count {
+                let entry = MSIMapEntry(ridBase: value.bigEndianUInt32(at: offset),
+                                        controller: value.bigEndianUInt32(at: offset + 4),
+                                        msiBase: value.bigEndianUInt32(at: offset + 8),
+                                        length: value.bigEndianUInt32(at: offset + 12))
+                guard msiMap.append(entry) else { throw .tooManyMSIMapEntries(capacity: PCIHostBridgeNode.mapCapacity) }
+                offset += PCIHostBridgeNode.tupleBytes
             }
         }
         self.iommuMap = iommuMap
@@ -48,35 +62,34 @@ public struct PCIHostBridgeNode: Sendable {
         msiParent = PlatformDescription.firstPhandle("msi-parent", of: tree, node)
     }
 
-    static func tuples(_ name: StaticString, _ tree: FlattenedDeviceTree,
-                       _ node: FDTNode) throws(FDTError) -> [(UInt32, UInt32, UInt32, UInt32)] {
-        guard let property = tree.property(name, of: node) else { return [] }
-        let tuple = 16
-        guard property.length % tuple == 0 else {
-            throw .propertyLengthNotMultiple(node: node.offset, length: property.length, tupleBytes: tuple)
+    /// (rid-base, phandle, base, length), one cell each.
+    static let tupleBytes = 16
+
+    static func whole4CellTuples(_ tree: FlattenedDeviceTree, _ property: FDTProperty,
+                                 _ node: FDTNode) throws(FDTError) -> UnsafeRawBufferPointer {
+        guard property.length % tupleBytes == 0 else {
+            throw .propertyLengthNotMultiple(node: node.offset, length: property.length, tupleBytes: tupleBytes)
         }
-        let value = tree.value(of: property)
-        var result: [(UInt32, UInt32, UInt32, UInt32)] = []
-        var offset = 0
-        while offset < value.count {
-            result.append((value.bigEndianUInt32(at: offset), value.bigEndianUInt32(at: offset + 4),
-                           value.bigEndianUInt32(at: offset + 8), value.bigEndianUInt32(at: offset + 12)))
-            offset += tuple
-        }
-        return result
+        return tree.value(of: property)
     }
 }
 
 extension FlattenedDeviceTree {
     /// Enabled nodes with `device_type = "pci"` whose parent is not itself a
     /// PCI node: the host bridges (a PCI-PCI bridge below one is not).
-    public var pciHostBridgeNodes: [FDTNode] {
-        var result: [FDTNode] = []
-        for node in nodes where isPCI(node) && isEnabled(node) {
-            if let parent = parent(of: node), isPCI(parent) { continue }
-            result.append(node)
+    public var pciHostBridgeNodes: PCIHostBridgeNodes { PCIHostBridgeNodes(tree: self, walk: nodes) }
+
+    public struct PCIHostBridgeNodes: IteratorProtocol, Sequence {
+        let tree: FlattenedDeviceTree
+        var walk: NodeIterator
+        public mutating func next() -> FDTNode? {
+            while let node = walk.next() {
+                guard tree.isPCI(node), tree.isEnabled(node) else { continue }
+                if let parent = tree.parent(of: node), tree.isPCI(parent) { continue }
+                return node
+            }
+            return nil
         }
-        return result
     }
 
     func isPCI(_ node: FDTNode) -> Bool {
