@@ -157,6 +157,9 @@ HV_INLINE void arch_tlbi_alle2is_sync(void) { __asm__ volatile("dsb ishst\n tlbi
 HV_INLINE uint64_t arch_guest_start(void) { extern char __guest_start[]; return (uint64_t)(uintptr_t)__guest_start; }
 HV_INLINE uint64_t arch_guest_end(void) { extern char __guest_end[]; return (uint64_t)(uintptr_t)__guest_end; }
 void hv_guest_enter(uint64_t entry_ipa, uint64_t spsr) __attribute__((noreturn));
+/* A 32-bit device read that survives a synchronous external abort (Boot/vectors.S). */
+uint64_t hv_probe_read32(uint64_t pa, uint32_t *value);
+HV_INLINE uint64_t arch_probe_read32_load(void) { extern char hv_probe_read32_load[]; return (uint64_t)(uintptr_t)hv_probe_read32_load; }
 /* Bytes the allocator handed out so far (Boot/runtime.c). */
 uint64_t hv_heap_used(void);
 
