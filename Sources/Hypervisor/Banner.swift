@@ -30,10 +30,19 @@ enum Banner {
         }
         if let uart = platform.console {
             Console.put("console: ")
-            Console.put(uart.isPL011 ? "pl011" : "unknown UART")
+            switch uart.kind {
+            case .pl011: Console.put("pl011")
+            case .ns16550(let layout):
+                Console.put("ns16550 (reg-shift ")
+                Console.decimal(UInt64(layout.regShift))
+                Console.put(", reg-io-width ")
+                Console.decimal(UInt64(layout.ioWidth))
+                Console.put(")")
+            case .unsupported: Console.put("unsupported UART")
+            }
             Console.put(" at ")
             Console.hex(uart.registers.base.raw)
-            Console.line(" (from /chosen/stdout-path)")
+            Console.line(uart.source == .stdoutPath ? " (from /chosen/stdout-path)" : " (from /aliases/serial0)")
         }
         if let psci = platform.psci {
             Console.put("psci: conduit ")

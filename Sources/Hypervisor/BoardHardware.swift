@@ -1,4 +1,5 @@
 import AArch64
+import Platform
 import Translation
 import ArchC
 
@@ -41,6 +42,15 @@ struct MMIORegisterBlock: RegisterBlock {
         arch_dsb_st()
         arch_mmio_write64(base + UInt64(offset), value)
     }
+}
+
+/// Byte and halfword registers (an 8250-family console with `reg-io-width`
+/// 1 or 2). Device memory: no `dsb st` needed, no normal-memory data to order.
+extension MMIORegisterBlock: NarrowRegisterBlock {
+    func read8(_ offset: Int) -> UInt8 { arch_mmio_read8(base + UInt64(offset)) }
+    func write8(_ offset: Int, _ value: UInt8) { arch_mmio_write8(base + UInt64(offset), value) }
+    func read16(_ offset: Int) -> UInt16 { arch_mmio_read16(base + UInt64(offset)) }
+    func write16(_ offset: Int, _ value: UInt16) { arch_mmio_write16(base + UInt64(offset), value) }
 }
 
 /// Stage-2 TLB maintenance from EL2 (Arm ARM D8.13). TLBI by IPA applies to

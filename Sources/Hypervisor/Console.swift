@@ -1,21 +1,54 @@
+import AArch64
+import ArchC
 import Platform
 
-/// The console: a PL011 whose base address comes from the DTB's
-/// `/chosen/stdout-path`. Until the DTB has been read there is no console and
-/// output is dropped (nothing is printed to an address the DTB has not named).
+/// The console: the UART `/chosen/stdout-path` names (PL011 or 8250
+/// family), driven by Platform's transmitters over MMIO. Until the DTB
+/// has been read there is no console and output is dropped (nothing is
+/// printed to an address the DTB has not named), and so is output to a UART
+/// kind this image has no driver for.
 ///
 /// Board output is StaticString plus hex/decimal printers: no String
 /// interpolation in the image (EMBEDDED.md: it costs ~17 KB).
 enum Console {
-    nonisolated(unsafe) static var uart: PL011<MMIORegisterBlock>?
+    enum Device: ByteTransmitter {
+        case none
+        case pl011(PL011<MMIORegisterBlock>)
+        case ns16550(NS16550<MMIORegisterBlock>)
 
-    static func putByte(_ byte: UInt8) { uart?.writeCharacter(byte) }
-    static func put(_ s: StaticString) { uart?.write(s) }
+        @discardableResult
+        func write(_ byte: UInt8) -> Bool {
+            switch self {
+            case .none: return false
+            case .pl011(let uart): return uart.write(byte)
+            case .ns16550(let uart): return uart.write(byte)
+            }
+        }
+    }
+
+    nonisolated(unsafe) static var device = Device.none
+
+    /// Polls of the UART's status before a byte is dropped: a wedged UART
+    /// must not hang the hypervisor.
+    static let spinLimit = 1_000_000
+
+    static func select(_ uart: ConsoleUART?) {
+        guard let uart else { device = .none; return }
+        let registers = MMIORegisterBlock(base: uart.registers.base.raw)
+        switch uart.kind {
+        case .pl011: device = .pl011(PL011(registers: registers, spinLimit: spinLimit))
+        case .ns16550(let layout): device = .ns16550(NS16550(registers: registers, layout: layout, spinLimit: spinLimit))
+        case .unsupported: device = .none
+        }
+    }
+
+    static func putByte(_ byte: UInt8) { device.writeCharacter(byte) }
+    static func put(_ s: StaticString) { device.write(s) }
     static func line(_ s: StaticString) { put(s); putByte(0x0A) }
-    static func hex(_ value: UInt64) { uart?.writeHex(value) }
-    static func hexDigits(_ value: UInt64, _ count: Int) { uart?.writeHexDigits(value, minimumDigits: count) }
-    static func decimal(_ value: UInt64) { uart?.writeDecimal(value) }
-    static func decimal(_ value: Int) { uart?.writeDecimal(value) }
+    static func hex(_ value: UInt64) { device.writeHex(value) }
+    static func hexDigits(_ value: UInt64, _ count: Int) { device.writeHexDigits(value, minimumDigits: count) }
+    static func decimal(_ value: UInt64) { device.writeDecimal(value) }
+    static func decimal(_ value: Int) { device.writeDecimal(value) }
 
     /// `base + size`, both in hex: how every address range is printed.
     static func range(_ base: UInt64, _ size: UInt64) {

@@ -20,6 +20,7 @@ enum ExceptionKind {
 /// silent hang is the one outcome `make test` cannot tell from slowness).
 @c(hv_exception)
 func hvException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
+    if Probe.handle(frame, kind) { return }
     if GuestScenario.handle(frame, kind) { return }
     let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
     Console.line("")

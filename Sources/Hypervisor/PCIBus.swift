@@ -16,7 +16,7 @@ enum PCIBus {
 
     static func enumerate(_ platform: PlatformDescription) -> [PCIDevice] {
         guard let bridge = platform.pciHostBridge else {
-            Console.line("pcie: the DTB describes no pci-host-ecam-generic bridge")
+            Console.line("pcie: the DTB describes no pci-host-ecam-generic bridge: the PCI checks do not apply")
             return []
         }
         Console.put("pcie: ECAM ")

@@ -2,7 +2,7 @@ import AArch64
 
 /// The Arm PL011 UART, transmit side only (PrimeCell UART PL011 TRM,
 /// DDI 0183, section 3.3): enough for a boot console.
-public struct PL011<Registers: RegisterBlock> {
+public struct PL011<Registers: RegisterBlock>: ByteTransmitter {
     public let registers: Registers
     /// Polls of FR before a byte is dropped: a wedged UART must not hang
     /// the hypervisor (QEMU's never fills).
@@ -29,58 +29,6 @@ public struct PL011<Registers: RegisterBlock> {
             polls += 1
         }
         return false
-    }
-
-    /// Sends a byte of text: `\n` goes out as `\r\n` for terminals.
-    public func writeCharacter(_ byte: UInt8) {
-        if byte == UInt8(ascii: "\n") { write(UInt8(ascii: "\r")) }
-        write(byte)
-    }
-
-    /// Sends text, turning `\n` into `\r\n`.
-    public func write(_ text: StaticString) {
-        text.withUTF8Buffer { bytes in
-            for byte in bytes { writeCharacter(byte) }
-        }
-    }
-
-    /// Sends `value` as `0x` and its hex digits, at least `minimumDigits` of them
-    /// (leading zeros pad up to that; a value never loses digits).
-    public func writeHex(_ value: UInt64, minimumDigits: Int = 1) {
-        write(UInt8(ascii: "0"))
-        write(UInt8(ascii: "x"))
-        writeHexDigits(value, minimumDigits: minimumDigits)
-    }
-
-    /// The hex digits of `value` alone (lower case), at least `minimumDigits`.
-    public func writeHexDigits(_ value: UInt64, minimumDigits: Int) {
-        let significant = (UInt64.bitWidth - value.leadingZeroBitCount + 3) / 4
-        var shift = (min(max(significant, minimumDigits, 1), 16) - 1) * 4
-        while shift >= 0 {
-            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
-            write(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
-            shift -= 4
-        }
-    }
-
-    /// Sends `value` in decimal.
-    public func writeDecimal(_ value: UInt64) {
-        // 20 digits hold UInt64.max; most significant first, so find the largest power first.
-        var power: UInt64 = 1
-        while power <= value / 10 { power *= 10 }
-        var rest = value
-        while true {
-            write(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest / power))
-            rest %= power
-            if power == 1 { return }
-            power /= 10
-        }
-    }
-
-    /// Sends `value` in decimal, with a `-` when negative (`Int.min` included).
-    public func writeDecimal(_ value: Int) {
-        if value < 0 { write(UInt8(ascii: "-")) }
-        writeDecimal(UInt64(value.magnitude))
     }
 }
 

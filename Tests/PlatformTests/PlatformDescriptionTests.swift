@@ -18,8 +18,8 @@ final class PlatformDescriptionTests: XCTestCase {
             XCTAssertEqual(Array(p.memoryBanks), [range(0x4000_0000, size)], name)
             XCTAssertEqual(Array(p.memoryReservations), [], name)
             XCTAssertEqual(Array(p.reservedMemory), [], name)
-            XCTAssertEqual(p.console, ConsoleUART(registers: range(0x0900_0000, 0x1000), isPL011: true,
-                                                  node: p.console?.node ?? -1), name)
+            XCTAssertEqual(p.console, ConsoleUART(registers: range(0x0900_0000, 0x1000), kind: .pl011,
+                                                  source: .stdoutPath, node: p.console?.node ?? -1), name)
 
             XCTAssertEqual(p.smmus.count, 1, name)
             let smmu = p.smmus[0]
@@ -133,14 +133,14 @@ final class PlatformDescriptionTests: XCTestCase {
 
         var s = FDTBuilder()
         s.begin("")
-        for i in 0..<5 {
+        for i in 0..<9 {
             s.begin("smmu@\(i)")
             s.property("compatible", string: "arm,smmu-v3")
             s.property("reg", cells: [0, UInt32(i) << 20, 0x2_0000])
             s.end()
         }
         s.end()
-        XCTAssertEqual(parseError(s.blob()), .tooManySMMUs(capacity: 4))
+        XCTAssertEqual(parseError(s.blob()), .tooManySMMUs(capacity: 8))
 
         var m = FDTBuilder()
         m.begin("")
