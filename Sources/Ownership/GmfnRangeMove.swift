@@ -34,8 +34,6 @@ public struct GmfnRangeMove: ~Copyable {
         self.batch = batch
     }
 
-    /// GFNs whose translations wait for this chunk's flush.
-    public var pendingInvalidationPages: UInt64 { batch.pendingPages }
     /// References this chunk holds until its flush.
     public var heldReferences: UInt64 { batch.heldReferences }
 

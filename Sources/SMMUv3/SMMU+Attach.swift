@@ -1,5 +1,4 @@
 import AArch64
-import Translation
 
 extension SMMU {
     /// Write `new` into the live STE at `address` so that the SMMU, which may

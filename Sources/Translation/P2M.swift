@@ -104,8 +104,6 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
 
     public var vmid: UInt16 { configuration.vmid }
     public var root: MFN { table.root }
-    /// GFNs [0, limit) are translatable.
-    public var gfnLimit: GFN { GFN(raw: table.geometry.inputFrameLimit) }
 
     // MARK: Lookup
 

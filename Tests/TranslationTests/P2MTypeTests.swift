@@ -68,7 +68,6 @@ final class P2MTypeTests: XCTestCase {
     }
 
     func testTypePredicates() {
-        XCTAssertEqual(P2MType.allCases.filter { $0.holdsForeignReference }, [.mapForeignRW, .mapForeignRO])
         XCTAssertEqual(P2MType.allCases.filter { $0.isExecutable }, [.ramRW, .ramRO])
         XCTAssertEqual(P2MType.grantMapRO.dmaWritable, false)
         XCTAssertEqual(P2MType.grantMapRW.dmaWritable, true)

@@ -123,6 +123,12 @@ final class RemovalLog {
         return d
     }
 }
+extension P2MType {
+    /// The test listeners' rule: a foreign mapping holds a reference on its frame
+    /// (Xen's `p2m_is_foreign`), which the batch must keep until the flush.
+    var holdsForeignReference: Bool { self == .mapForeignRW || self == .mapForeignRO }
+}
+
 struct RecordingListener: P2MEntryListener {
     let log: RemovalLog
     mutating func entryRemoved<R: PageReferenceReleaser>(
