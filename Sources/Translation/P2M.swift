@@ -274,24 +274,10 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
             throw .iommuNotSynchronized(error, heldReferences: batch.heldReferences,
                                         tablePages: batch.unlinkedTablePages)
         }
-        batch.removedMappings = false
         // Only now can nothing translate to what the batch holds (seed 000).
-        if batch.heldReferences != 0 {
-            batch.releaser.releaseHeld()
-            stats.referencesReleased = batch.heldReferences
-            batch.heldReferences = 0
-        }
-        var next = batch.unlinkedHead
-        while next != FlushBatch<R>.endOfList {
-            let frame = MFN(raw: next)
-            let link = memory.load64(frame.address)
-            next = link == 0 ? FlushBatch<R>.endOfList : link >> PageSize.shift4K
-            pool.freeTablePage(frame)
-            stats.tablePagesFreed += 1
-        }
-        batch.unlinkedHead = FlushBatch<R>.endOfList
-        batch.unlinkedTablePages = 0
-        batch.vmid = nil  // empty again: free to serve another P2M
+        let released = batch.invalidationCompleted(freeingTo: &pool, memory: memory)
+        stats.tablePagesFreed = released.tablePages
+        stats.referencesReleased = released.references
         return stats
     }
 
@@ -304,14 +290,14 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     ) throws(IOMMUSyncError) -> FlushStatistics {
         var stats = FlushStatistics()
         if batch.needsInvalidation {
-            if batch.ranges.coversEverything || batch.pendingPages > configuration.fullFlushThreshold {
+            if batch.invalidatesWholeVMID || batch.pendingPages > configuration.fullFlushThreshold {
                 tlb.invalidateVMID(vmid)
                 iommu.invalidateAll(vmid: vmid)
                 stats.vmidInvalidations = 1
-                stats.pagesInvalidated = batch.ranges.coversEverything ? table.geometry.inputFrameLimit : batch.pendingPages
+                stats.pagesInvalidated = batch.invalidatesWholeVMID ? table.geometry.inputFrameLimit : batch.pendingPages
             } else {
-                for i in 0..<batch.ranges.count {
-                    let (start, pages) = batch.ranges[i]
+                for i in 0..<batch.pending.ranges.count {
+                    let (start, pages) = batch.pending.ranges[i]
                     tlb.invalidateStage2(vmid: vmid, ipa: GFN(raw: start).address, pages: pages)
                     iommu.invalidate(vmid: vmid, GFN(raw: start), count: pages)
                     stats.rangeInvalidations += 1
@@ -323,7 +309,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         } else if iommu.hasPendingInvalidations {
             try iommu.synchronize()
         }
-        batch.ranges.removeAll()
+        batch.pending.rangesInvalidated()
         return stats
     }
 
