@@ -34,6 +34,8 @@ extension VMSAv8Descriptor {
     static var softwareMask: UInt64 { 0b1111 << softwareShift }
     /// Everything a leaf carries besides its output address and kind bits.
     public static var attributeMask: UInt64 { ~outputAddressMask & ~kindMask }
+    /// What an in-place attribute change must keep: output address and kind.
+    public static var outputAndKindMask: UInt64 { outputAddressMask | kindMask }
 
     @inline(__always) public var isValid: Bool { raw & Self.validBit != 0 }
     /// A table descriptor (only meaningful at levels 0-2).
@@ -44,6 +46,9 @@ extension VMSAv8Descriptor {
     @inline(__always) public func isLeaf(atLevel level: Int) -> Bool {
         raw & Self.kindMask == Self.leafKind(level: level)
     }
+    /// Bits [1:0] = 0b11: a table at levels 0-2 or a page at level 3, for a
+    /// reader that does not know the level.
+    @inline(__always) public var isTableOrPage: Bool { raw & Self.kindMask == Self.kindMask }
     @inline(__always) public var outputFrame: MFN { MFN(raw: (raw & Self.outputAddressMask) >> PageSize.shift4K) }
     public var shareability: Shareability {
         Shareability(rawValue: UInt8(truncatingIfNeeded: (raw & Self.shMask) >> Self.shShift))!
@@ -63,6 +68,22 @@ extension VMSAv8Descriptor {
     /// The leaf bits without an output address, so a run of pages costs one OR per page.
     @inline(__always) public static func leafTemplate(level: Int, attributes: LeafAttributes) -> UInt64 {
         leafKind(level: level) | accessFlag | attributes.bits
+    }
+    /// The same leaf attributes (AF included) over another output and kind.
+    @inline(__always) public func replacingAttributes(_ attributes: LeafAttributes) -> Self {
+        Self(raw: raw & (Self.outputAndKindMask | Self.accessFlag) | attributes.bits)
+    }
+    /// The leaf at `childLevel` that this block, one level up, maps at child
+    /// `index`: same attributes, consecutive outputs (how a block is split; block
+    /// and page encodings differ only in bit 1).
+    @inline(__always) public func splitEntry(childLevel: Int, index: UInt64) -> Self {
+        let output = (raw & Self.outputAddressMask) &+ (index &* TableLevel.pagesPerEntry(childLevel)) << PageSize.shift4K
+        return Self(raw: raw & Self.attributeMask | Self.leafKind(level: childLevel) | output)
+    }
+    /// A leaf at `level` with this leaf's attributes and output (how a table is
+    /// merged back into a block).
+    @inline(__always) public func asLeaf(atLevel level: Int) -> Self {
+        Self(raw: raw & ~Self.kindMask | Self.leafKind(level: level))
     }
     /// Bits [1:0] of a leaf: a page at level 3, a block above it.
     @inline(__always) static func leafKind(level: Int) -> UInt64 {

@@ -53,7 +53,6 @@ struct MMIORegisterBlock: RegisterBlock {
 /// that made the invalidation necessary are visible to the walkers first.
 struct BoardTLB: TLBMaintenance {
     static let perPageLimit: UInt64 = 64
-    static let vmidShift: UInt64 = 48
     /// ID_AA64ISAR0_EL1.TLB [59:56] = 0b0010: TLBI range and outer-shareable forms.
     static let tlbFieldShift: UInt64 = 56
     static let tlbRangeSupported: UInt64 = 0b0010
@@ -104,7 +103,7 @@ struct BoardTLB: TLBMaintenance {
 
     private func withVMID(_ vmid: UInt16, _ body: () -> Void) {
         let saved = arch_read_vttbr_el2()
-        arch_write_vttbr_el2(UInt64(vmid) << Self.vmidShift)
+        arch_write_vttbr_el2(VTTBR.vmidOnly(vmid).raw)
         arch_isb()
         body()
         arch_dsb_ish()

@@ -16,7 +16,7 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     P2MChangeObserver, IOMMUInvalidator
 {
     public let handle: SMMUHandle<R, M, C>
-    public let table: TranslationTable<Stage1Format>
+    public let table: TranslationTable<Stage1Descriptor>
     /// The CD (ASID, TTB0 = `table.root`) to attach streams to.
     public let domain: Stage1Domain
     public var pool: Pool
@@ -47,7 +47,7 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         } catch { throw .geometry(error) }
         var pool = pool
         let root: MFN
-        do { root = try TranslationTable<Stage1Format>.allocateRoot(geometry, pool: &pool) } catch {
+        do { root = try TranslationTable<Stage1Descriptor>.allocateRoot(geometry, pool: &pool) } catch {
             throw .tablePool(error)
         }
         if !handle.smmu.coherent {
@@ -66,7 +66,7 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
                             pool: pool)
     }
 
-    init(handle: SMMUHandle<R, M, C>, table: TranslationTable<Stage1Format>, domain: Stage1Domain, pool: Pool) {
+    init(handle: SMMUHandle<R, M, C>, table: TranslationTable<Stage1Descriptor>, domain: Stage1Domain, pool: Pool) {
         self.handle = handle
         self.table = table
         self.domain = domain
@@ -275,9 +275,9 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         guard !handle.smmu.coherent else { return }
         // Linking a table page this edit allocated: its contents (zeroes or a
         // split's entries) must reach PoC before the link can.
-        let child = (value & Stage1Descriptor.outputAddressMask) >> PageSize.shift4K
-        if value & 0b11 == 0b11, freshPages.contains(child) {
-            handle.smmu.cache.clean(MFN(raw: child).address, bytes: PageSize.bytes4K)
+        let descriptor = Stage1Descriptor(raw: value)
+        if descriptor.isTableOrPage, freshPages.contains(descriptor.outputFrame.raw) {
+            handle.smmu.cache.clean(descriptor.outputFrame.address, bytes: PageSize.bytes4K)
             handle.smmu.cache.synchronize()
         }
         let line = address.raw & ~(Self.lineBytes - 1)

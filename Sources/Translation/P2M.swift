@@ -58,7 +58,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     public let vtcr: VTCR
     public let vttbr: VTTBR
     /// The engine over this P2M's stage-2 tables.
-    public let table: TranslationTable<Stage2Format>
+    public let table: TranslationTable<Stage2Descriptor>
     public let memory: Memory
     public var pool: Pool
     public var tlb: TLB
@@ -83,7 +83,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         let geometry = TableGeometry(vtcr: vtcr, paRange: configuration.paRange)
         var pool = pool
         let root: MFN
-        do { root = try TranslationTable<Stage2Format>.allocateRoot(geometry, pool: &pool) } catch { throw P2MError(error) }
+        do { root = try TranslationTable<Stage2Descriptor>.allocateRoot(geometry, pool: &pool) } catch { throw P2MError(error) }
         let vttbr: VTTBR
         do { vttbr = try VTTBR(root: root, vmid: configuration.vmid, vtcr: vtcr, vmidWidth: configuration.vmidWidth) } catch {
             for i in 0..<UInt64(vtcr.rootTables) { pool.freeTablePage(root.adding(i)) }
@@ -202,7 +202,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         guard from.canChange(to: to) else { throw .unsupportedTypeTransition(from: from, to: to) }
         // A value, not a stored closure: a closure in a variable escapes and would be
         // boxed on the heap, which the board build has no use for.
-        let rewrite = TypeRewrite(from: from, newBits: to.stage2Attributes(access: access).bits)
+        let rewrite = TypeRewrite(from: from, attributes: to.stage2Attributes(access: access))
         do {
             _ = try table.prepareUpdate(gfn.raw, count: count, memory: memory,
                                         availablePages: pool.availableTablePages, rewrite: { rewrite.apply($0) })
@@ -383,10 +383,10 @@ extension P2M where IOMMU == NoIOMMU, Listener == NoEntryListener, Observer == N
 /// `changeType`'s per-leaf rewrite: entries of type `from` get the new type's bits.
 struct TypeRewrite {
     let from: P2MType
-    let newBits: UInt64
-    static var keep: UInt64 { VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask | Stage2Descriptor.accessFlag }
+    let attributes: Stage2Attributes
     @inline(__always) func apply(_ d: UInt64) -> UInt64? {
-        Stage2Descriptor(raw: d).softwareBits == from.rawValue ? d & Self.keep | newBits : nil
+        let leaf = Stage2Descriptor(raw: d)
+        return leaf.softwareBits == from.rawValue ? leaf.replacingAttributes(attributes).raw : nil
     }
 }
 

@@ -86,7 +86,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     }
 
     @inline(__always) mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
-        let mfn = VMSADescriptor.outputFrame(old)
+        let mfn = Stage2Descriptor(raw: old).outputFrame.raw
         if changedCount != 0 && input == changedGFN &+ changedCount && mfn == changedMFN &+ changedCount {
             changedCount &+= count
             return

@@ -1,6 +1,8 @@
 import AArch64
 
-/// The generic VMSAv8-64 table engine (4 KiB granule): one engine, two formats.
+/// The generic VMSAv8-64 table engine (4 KiB granule): one engine over the
+/// descriptor types themselves (`Stage2Descriptor` for the P2M, `Stage1Descriptor`
+/// for SMMU stage-1 tables), which own every bit position it uses.
 ///
 /// It owns a tree of table pages and edits it through `PhysicalMemory`, taking pages
 /// from a `TablePageSource` and reporting everything else to a `TableEditSink`.
@@ -20,7 +22,7 @@ import AArch64
 /// level 1, 2 MiB at level 2). A block that an edit covers only in part is split
 /// into a fully populated next-level table, prepared unlinked, then swapped in with
 /// break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): entry invalid, `invalidateNow`, table.
-public struct TranslationTable<Format: DescriptorFormat>: Sendable {
+public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     public let geometry: TableGeometry
     /// The root table (first of `geometry.rootTables` concatenated pages).
     public let root: MFN
@@ -59,7 +61,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         let mask = level == geometry.startLevel ? rootIndexMask : Self.indexMask
         return PhysAddr(raw: t.raw << PageSize.shift4K &+ ((f >> Self.pageShift(level)) & mask) &* TableLevel.descriptorBytes)
     }
-    @inline(__always) static func child(_ d: UInt64) -> MFN { MFN(raw: VMSADescriptor.outputFrame(d)) }
+    @inline(__always) static func child(_ d: UInt64) -> MFN { Descriptor(raw: d).outputFrame }
 
     /// Check an input range: non-empty, no wrap, inside the input size.
     public func validateInput(_ input: UInt64, count: UInt64) throws(TableEditError) {
@@ -89,8 +91,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         var level = geometry.startLevel
         while true {
             let d = memory.load64(entryAddress(t, level, input))
-            guard VMSADescriptor.isValid(d) else { return nil }
-            if VMSADescriptor.isTable(d, level: level) {
+            guard Descriptor(raw: d).isValid else { return nil }
+            if Descriptor(raw: d).isTable(atLevel: level) {
                 t = Self.child(d)
                 level += 1
                 continue
@@ -100,7 +102,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             precondition(level >= TableLevel.firstBlockLevel)
             let offset = input & (Self.span(level) - 1)
             return TableLookup(descriptor: d, level: level,
-                               output: MFN(raw: VMSADescriptor.outputFrame(d) &+ offset))
+                               output: MFN(raw: Descriptor(raw: d).outputFrame.raw &+ offset))
         }
     }
 
@@ -108,7 +110,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
 
     /// Phase 1 of a map: validate, find conflicts, count table pages. Writes nothing.
     public func prepareMap<M: PhysicalMemory>(
-        _ input: UInt64, to output: MFN, count: UInt64, attributes: Format.Attributes,
+        _ input: UInt64, to output: MFN, count: UInt64, attributes: Descriptor.LeafAttributes,
         replace: Bool, largestBlock: PageOrder = .block1G, memory: M, availablePages: Int
     ) throws(TableEditError) -> MapPlan {
         try validateInput(input, count: count)
@@ -122,7 +124,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
                            // loop through a generic initializer, on every map.
                            firstLeafLevel: firstLeafLevel, templates: [0, 0, 0, 0], tablePagesNeeded: 0)
         for level in 0...TableLevel.leafLevel {
-            plan.templates[level] = Format.leafTemplate(level: level, attributes: attributes)
+            plan.templates[level] = Descriptor.leafTemplate(level: level, attributes: attributes)
         }
         if let path = leafPath(input, count: count, memory: memory) {
             // The whole run lands in one existing leaf table: only an insert-only map
@@ -180,7 +182,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         while level < TableLevel.leafLevel {
             let address = entryAddress(t, level, input)
             let d = memory.load64(address)
-            guard VMSADescriptor.isValid(d), VMSADescriptor.isTable(d, level: level) else { return nil }
+            guard Descriptor(raw: d).isValid, Descriptor(raw: d).isTable(atLevel: level) else { return nil }
             path.record(level: level, table: t, entry: address)
             t = Self.child(d)
             level += 1
@@ -194,14 +196,14 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     func checkLeavesInvalid<M: PhysicalMemory>(_ t: MFN, first: UInt64, end: UInt64, memory: M) throws(TableEditError) {
         var address = entryAddress(t, TableLevel.leafLevel, first)
         for f in first..<end {
-            if VMSADescriptor.isValid(memory.load64(address)) { throw .alreadyMapped(f) }
+            if Descriptor(raw: memory.load64(address)).isValid { throw .alreadyMapped(f) }
             address = address.adding(TableLevel.descriptorBytes)
         }
     }
 
     /// Both phases at once.
     public func map<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ input: UInt64, to output: MFN, count: UInt64, attributes: Format.Attributes, replace: Bool,
+        _ input: UInt64, to output: MFN, count: UInt64, attributes: Descriptor.LeafAttributes, replace: Bool,
         memory: M, sink: inout S
     ) throws(TableEditError) {
         let plan = try prepareMap(input, to: output, count: count, attributes: attributes, replace: replace,
@@ -222,7 +224,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         switch node {
         case .existing(let t): memory.load64(entryAddress(t, level, f))
         case .empty: 0
-        case .split(let block): VMSADescriptor.splitEntry(block, childLevel: level, index: (f >> Self.pageShift(level)) & Self.indexMask)
+        case .split(let block): Descriptor(raw: block).splitEntry(childLevel: level, index: (f >> Self.pageShift(level)) & Self.indexMask).raw
         }
     }
 
@@ -237,8 +239,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     /// A valid block `d` at `level` already maps input `f` to `o` with the plan's attributes.
     @inline(__always)
     static func blockAlreadyMaps(_ d: UInt64, _ level: Int, _ f: UInt64, _ o: UInt64, _ plan: MapPlan) -> Bool {
-        d & ~VMSADescriptor.outputAddressMask == plan.templates[level]
-            && VMSADescriptor.outputFrame(d) &+ (f & (span(level) - 1)) == o
+        d & ~Descriptor.outputAddressMask == plan.templates[level]
+            && Descriptor(raw: d).outputFrame.raw &+ (f & (span(level) - 1)) == o
     }
 
     func planMap<M: PhysicalMemory>(
@@ -258,8 +260,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let o = out + (f - first)
             let d = plannedEntry(node, level, f, memory)
             if canWriteLeaf(level, f, entryEnd, o, plan) {
-                if VMSADescriptor.isValid(d) && !plan.replace {
-                    if VMSADescriptor.isTable(d, level: level) {
+                if Descriptor(raw: d).isValid && !plan.replace {
+                    if Descriptor(raw: d).isTable(atLevel: level) {
                         if let hit = firstValidLeaf(Self.child(d), level: level + 1, base: f & ~(span - 1), memory: memory) {
                             throw .alreadyMapped(hit)
                         }
@@ -267,9 +269,9 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
                         throw .alreadyMapped(f)
                     }
                 }
-            } else if !VMSADescriptor.isValid(d) {
+            } else if !Descriptor(raw: d).isValid {
                 needed += 1 + (try planMap(.empty, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, memory: memory))
-            } else if VMSADescriptor.isTable(d, level: level) {
+            } else if Descriptor(raw: d).isTable(atLevel: level) {
                 needed += try planMap(.existing(Self.child(d)), level: level + 1, first: f, end: entryEnd, out: o,
                                       plan: plan, memory: memory)
             } else if !plan.replace {
@@ -290,8 +292,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
             let f = base + i * span
             let d = memory.load64(entryAddress(t, level, f))
-            guard VMSADescriptor.isValid(d) else { continue }
-            if !VMSADescriptor.isTable(d, level: level) { return f }
+            guard Descriptor(raw: d).isValid else { continue }
+            if !Descriptor(raw: d).isTable(atLevel: level) { return f }
             if let hit = firstValidLeaf(Self.child(d), level: level + 1, base: f, memory: memory) { return hit }
         }
         return nil
@@ -302,7 +304,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     func fillSplit<M: PhysicalMemory>(_ t: MFN, childLevel: Int, block d: UInt64, memory: M) {
         var address = t.address
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
-            memory.store64(address, VMSADescriptor.splitEntry(d, childLevel: childLevel, index: i))
+            memory.store64(address, Descriptor(raw: d).splitEntry(childLevel: childLevel, index: i).raw)
             address = address.adding(TableLevel.descriptorBytes)
         }
     }
@@ -315,11 +317,11 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         memory: M, sink: inout S
     ) {
         memory.orderStoresForWalkers()
-        if VMSADescriptor.isValid(d) {
+        if Descriptor(raw: d).isValid {
             memory.store64(address, 0)
             if linked { sink.invalidateNow(base, count: Self.span(level)) }
         }
-        memory.store64(address, Format.tableDescriptor(t))
+        memory.store64(address, Descriptor.table(t).raw)
     }
 
     func applyMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
@@ -340,24 +342,24 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             if canWriteLeaf(level, f, entryEnd, o, plan) {
                 let new = plan.templates[level] | o << PageSize.shift4K
                 if d != new {
-                    if VMSADescriptor.isValid(d) {
+                    if Descriptor(raw: d).isValid {
                         // Valid to valid with another output or size: break before make.
                         memory.store64(address, 0)
                         if linked { sink.invalidateNow(f, count: span) }
-                        if VMSADescriptor.isTable(d, level: level) {
+                        if Descriptor(raw: d).isTable(atLevel: level) {
                             removeSubtree(Self.child(d), level: level + 1, base: f, replacement: o, memory: memory, sink: &sink)
-                        } else if VMSADescriptor.outputFrame(d) != o {
-                            sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+                        } else if Descriptor(raw: d).outputFrame.raw != o {
+                            sink.leafRemoved(f, output: Descriptor(raw: d).outputFrame, count: span, descriptor: d)
                         }
                     }
                     memory.store64(address, new)
                 }
-            } else if !VMSADescriptor.isValid(d) {
+            } else if !Descriptor(raw: d).isValid {
                 let child = sink.allocateTablePage()
                 applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: false, fresh: true,
                          memory: memory, sink: &sink)
                 link(child, at: address, replacing: 0, base: f, level: level, linked: linked, memory: memory, sink: &sink)
-            } else if VMSADescriptor.isTable(d, level: level) {
+            } else if Descriptor(raw: d).isTable(atLevel: level) {
                 let child = Self.child(d)
                 applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: linked,
                          fresh: false, memory: memory, sink: &sink)
@@ -390,9 +392,9 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         let step = Self.span(childLevel) << PageSize.shift4K
         let last = memory.load64(t.address.adding(UInt64(TableLevel.entriesPerTable - 1) * TableLevel.descriptorBytes))
         let first = memory.load64(t.address)
-        guard VMSADescriptor.isValid(first), !VMSADescriptor.isTable(first, level: childLevel),
+        guard Descriptor(raw: first).isValid, !Descriptor(raw: first).isTable(atLevel: childLevel),
               last == first &+ UInt64(TableLevel.entriesPerTable - 1) &* step,
-              VMSADescriptor.outputFrame(first) & (Self.span(level) - 1) == 0 else { return }
+              Descriptor(raw: first).outputFrame.raw & (Self.span(level) - 1) == 0 else { return }
         var scan = t.address
         var expected = first
         for _ in 0..<TableLevel.entriesPerTable {
@@ -400,7 +402,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             scan = scan.adding(TableLevel.descriptorBytes)
             expected &+= step
         }
-        let block = VMSADescriptor.leafTemplate(from: first, level: level) | first & VMSADescriptor.outputAddressMask
+        let block = Descriptor(raw: first).asLeaf(atLevel: level).raw
         memory.store64(address, 0)
         sink.invalidateNow(base, count: Self.span(level))
         memory.store64(address, block)
@@ -434,11 +436,11 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         for f in first..<end {
             let d = memory.load64(address)
             let new = template | o << PageSize.shift4K
-            if VMSADescriptor.isValid(d) && d != new {
+            if Descriptor(raw: d).isValid && d != new {
                 memory.store64(address, 0)
                 broke = true
-                if VMSADescriptor.outputFrame(d) != o {
-                    sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: 1, descriptor: d)
+                if Descriptor(raw: d).outputFrame.raw != o {
+                    sink.leafRemoved(f, output: Descriptor(raw: d).outputFrame, count: 1, descriptor: d)
                 }
             }
             address = address.adding(TableLevel.descriptorBytes)
@@ -464,11 +466,11 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         var address = t.address
         if level == TableLevel.leafLevel && replacement == nil {
             // The common case (unmapping whole leaf tables): one report per run.
-            var run = LeafRun()
+            var run = LeafRun<Descriptor>()
             for i in 0..<UInt64(TableLevel.entriesPerTable) {
                 let d = memory.load64(address)
                 address = address.adding(TableLevel.descriptorBytes)
-                if VMSADescriptor.isValid(d) { run.add(base + i, d, sink: &sink) }
+                if Descriptor(raw: d).isValid { run.add(base + i, d, sink: &sink) }
             }
             run.flush(sink: &sink)
             unlink(t, sink: &sink)
@@ -477,13 +479,13 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
             let d = memory.load64(address)
             address = address.adding(TableLevel.descriptorBytes)
-            guard VMSADescriptor.isValid(d) else { continue }
+            guard Descriptor(raw: d).isValid else { continue }
             let f = base + i * span
-            if VMSADescriptor.isTable(d, level: level) {
+            if Descriptor(raw: d).isTable(atLevel: level) {
                 removeSubtree(Self.child(d), level: level + 1, base: f,
                               replacement: replacement.map { $0 + i * span }, memory: memory, sink: &sink)
-            } else if replacement.map({ $0 + i * span }) != VMSADescriptor.outputFrame(d) {
-                sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+            } else if replacement.map({ $0 + i * span }) != Descriptor(raw: d).outputFrame.raw {
+                sink.leafRemoved(f, output: Descriptor(raw: d).outputFrame, count: span, descriptor: d)
             }
         }
         unlink(t, sink: &sink)
@@ -551,8 +553,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         while f < end {
             let entryEnd = min((f | (span - 1)) + 1, end)
             let d = plannedEntry(node, level, f, memory)
-            if VMSADescriptor.isValid(d) && entryEnd - f != span {
-                if VMSADescriptor.isTable(d, level: level) {
+            if Descriptor(raw: d).isValid && entryEnd - f != span {
+                if Descriptor(raw: d).isTable(atLevel: level) {
                     needed += planPartialBlocks(.existing(Self.child(d)), level: level + 1, first: f, end: entryEnd,
                                                 memory: memory, affects: affects)
                 } else if affects(d) {
@@ -570,11 +572,11 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         _ t: MFN, level: Int, first: UInt64, end: UInt64, linked: Bool, memory: M, sink: inout S
     ) -> Bool {
         if level == TableLevel.leafLevel {
-            var run = LeafRun()
+            var run = LeafRun<Descriptor>()
             var address = entryAddress(t, level, first)
             for f in first..<end {
                 let d = memory.load64(address)
-                if VMSADescriptor.isValid(d) {
+                if Descriptor(raw: d).isValid {
                     memory.store64(address, 0)
                     run.add(f, d, sink: &sink)
                 }
@@ -592,19 +594,19 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let entryEnd = min((f | (span - 1)) + 1, end)
             let address = entryAddress(t, level, f)
             let d = memory.load64(address)
-            if VMSADescriptor.isValid(d) {
+            if Descriptor(raw: d).isValid {
                 if entryEnd - f == span {
                     // The whole entry goes: clear it, leave its subtree intact for walkers
                     // that still hold it until the flush, and account for what it held.
                     memory.store64(address, 0)
                     cleared = true
                     if linked { sink.invalidateLater(f, count: span) }
-                    if VMSADescriptor.isTable(d, level: level) {
+                    if Descriptor(raw: d).isTable(atLevel: level) {
                         removeSubtree(Self.child(d), level: level + 1, base: f, replacement: nil, memory: memory, sink: &sink)
                     } else {
-                        sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+                        sink.leafRemoved(f, output: Descriptor(raw: d).outputFrame, count: span, descriptor: d)
                     }
-                } else if VMSADescriptor.isTable(d, level: level) {
+                } else if Descriptor(raw: d).isTable(atLevel: level) {
                     let child = Self.child(d)
                     if applyUnmap(child, level: level + 1, first: f, end: entryEnd, linked: linked,
                                   memory: memory, sink: &sink),
@@ -643,7 +645,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         let skipFrom = level == TableLevel.leafLevel ? firstIndex : lastIndex + 1
         let next = lastIndex + 1
         if next < TableLevel.entriesPerTable,
-           VMSADescriptor.isValid(memory.load64(t.address.adding(UInt64(next) * TableLevel.descriptorBytes))) {
+           Descriptor(raw: memory.load64(t.address.adding(UInt64(next) * TableLevel.descriptorBytes))).isValid {
             return false
         }
         // The rest in ascending address order, one stream for the prefetcher: a table
@@ -666,21 +668,21 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         var i = from
         // The first entry alone: after an ascending run it is usually valid.
         if i < to {
-            if VMSADescriptor.isValid(entry(i)) { return true }
+            if Descriptor(raw: entry(i)).isValid { return true }
             i += 1
         }
         while i < to && i % perLine != 0 {
-            if VMSADescriptor.isValid(entry(i)) { return true }
+            if Descriptor(raw: entry(i)).isValid { return true }
             i += 1
         }
         while i + perLine <= to {
             let line = entry(i) | entry(i + 1) | entry(i + 2) | entry(i + 3)
                 | entry(i + 4) | entry(i + 5) | entry(i + 6) | entry(i + 7)
-            if VMSADescriptor.isValid(line) { return true }
+            if Descriptor(raw: line).isValid { return true }
             i += perLine
         }
         while i < to {
-            if VMSADescriptor.isValid(entry(i)) { return true }
+            if Descriptor(raw: entry(i)).isValid { return true }
             i += 1
         }
         return false
@@ -722,13 +724,13 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let entryEnd = min((f | (span - 1)) + 1, end)
             let address = entryAddress(t, level, f)
             let d = memory.load64(address)
-            if VMSADescriptor.isValid(d) {
-                if VMSADescriptor.isTable(d, level: level) {
+            if Descriptor(raw: d).isValid {
+                if Descriptor(raw: d).isTable(atLevel: level) {
                     applyUpdate(Self.child(d), level: level + 1, first: f, end: entryEnd, linked: linked,
                                 memory: memory, sink: &sink, rewrite: rewrite)
                 } else if let new = rewrite(d) {
-                    precondition(new & (VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask)
-                                 == d & (VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask),
+                    precondition(new & Descriptor.outputAndKindMask
+                                 == d & Descriptor.outputAndKindMask,
                                  "an update keeps output and kind")
                     if entryEnd - f == span {
                         if new != d {
@@ -774,8 +776,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let address = entryAddress(t, level, cursor)
             let base = cursor & ~(span - 1)
             let d = memory.load64(address)
-            if VMSADescriptor.isValid(d) {
-                if VMSADescriptor.isTable(d, level: level) {
+            if Descriptor(raw: d).isValid {
+                if Descriptor(raw: d).isTable(atLevel: level) {
                     guard teardownTable(Self.child(d), level: level + 1, end: base + span, cursor: &cursor,
                                         budget: &budget, memory: memory, sink: &sink) else { return false }
                     memory.store64(address, 0)
@@ -784,7 +786,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
                 } else {
                     memory.store64(address, 0)
                     sink.invalidateLater(base, count: span)
-                    sink.leafRemoved(base, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+                    sink.leafRemoved(base, output: Descriptor(raw: d).outputFrame, count: span, descriptor: d)
                 }
             }
             budget -= 1
@@ -796,7 +798,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
 
 /// Coalesces removed pages (consecutive inputs and outputs, same attributes) into one
 /// `leafRemoved` report, so a sink sees runs, not pages.
-struct LeafRun {
+struct LeafRun<Descriptor: VMSAv8Descriptor> {
     var input: UInt64 = 0
     var count: UInt64 = 0
     /// The first descriptor of the run, advanced by one page per page added.
@@ -822,7 +824,7 @@ struct LeafRun {
     @inline(__always)
     mutating func flush<S: TableEditSink & ~Copyable>(sink: inout S) {
         guard count != 0 else { return }
-        sink.leafRemoved(input, output: MFN(raw: VMSADescriptor.outputFrame(first)), count: count, descriptor: first)
+        sink.leafRemoved(input, output: Descriptor(raw: first).outputFrame, count: count, descriptor: first)
         count = 0
     }
 }

@@ -33,8 +33,8 @@ final class TranslationTableTests: XCTestCase {
         let memory = FakeMemory(frames: 64)
         var sink = RecordingSink(pool: FakePool(memory: memory))
         let geometry = try TableGeometry(stage1InputBits: 48, outputBits: 44)
-        let table = TranslationTable<Stage1Format>(
-            geometry: geometry, root: try TranslationTable<Stage1Format>.allocateRoot(geometry, pool: &sink.pool))
+        let table = TranslationTable<Stage1Descriptor>(
+            geometry: geometry, root: try TranslationTable<Stage1Descriptor>.allocateRoot(geometry, pool: &sink.pool))
         // 600 pages at IOVA frame 0x1000 → PA frame 0x5000 (aligned): one 2 MiB block + 88 pages.
         try table.map(0x1000, to: MFN(raw: 0x5000), count: 600, attributes: dma, replace: false,
                       memory: memory, sink: &sink)
@@ -69,20 +69,12 @@ final class TranslationTableTests: XCTestCase {
         XCTAssertEqual(sink.pool.availableTablePages, 64)
     }
 
-    func testSplitEntryKeepsAttributesAndAdvancesOutput() {
-        let block = Stage2Descriptor.leaf(MFN(raw: 0x4_0000), level: 1, attributes: P2MType.grantMapRO.stage2Attributes()).raw
-        let child = VMSADescriptor.splitEntry(block, childLevel: 2, index: 3)
-        XCTAssertEqual(child, Stage2Descriptor.leaf(MFN(raw: 0x4_0600), level: 2, attributes: P2MType.grantMapRO.stage2Attributes()).raw)
-        let page = VMSADescriptor.splitEntry(child, childLevel: 3, index: 511)
-        XCTAssertEqual(page, Stage2Descriptor.leaf(MFN(raw: 0x4_07FF), level: 3, attributes: P2MType.grantMapRO.stage2Attributes()).raw)
-    }
-
     func testInputAndOutputValidation() throws {
         let memory = FakeMemory(frames: 8)
         var pool = FakePool(memory: memory)
         let geometry = try TableGeometry(stage1InputBits: 32, outputBits: 40)
-        let table = TranslationTable<Stage1Format>(geometry: geometry,
-                                                   root: try TranslationTable<Stage1Format>.allocateRoot(geometry, pool: &pool))
+        let table = TranslationTable<Stage1Descriptor>(geometry: geometry,
+                                                   root: try TranslationTable<Stage1Descriptor>.allocateRoot(geometry, pool: &pool))
         XCTAssertThrowsError(try table.validateInput(0, count: 0)) { XCTAssertEqual($0 as? TableEditError, .zeroCount) }
         XCTAssertThrowsError(try table.validateInput(1 << 20, count: 1)) {
             XCTAssertEqual($0 as? TableEditError, .inputBeyondLimit(1 << 20, limit: 1 << 20))
@@ -108,7 +100,7 @@ final class TranslationTableTests: XCTestCase {
         let a = FakeMemory(frames: 16), b = FakeMemory(frames: 16)
         var sa = RecordingSink(pool: FakePool(memory: a)), sb = RecordingSink(pool: FakePool(memory: b))
         let geometry = try TableGeometry(stage1InputBits: 39, outputBits: 44)
-        typealias Table = TranslationTable<Stage1Format>
+        typealias Table = TranslationTable<Stage1Descriptor>
         let ta = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sa.pool))
         let tb = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sb.pool))
         var x: UInt64 = 0x2545_F491_4F6C_DD1D
@@ -150,7 +142,7 @@ final class TranslationTableTests: XCTestCase {
                                    firstLeafLevel: largest == .page4K ? 3 : 2, templates: InlineArray(repeating: 0),
                                    tablePagesNeeded: 0)
                 for level in 0...TableLevel.leafLevel {
-                    plan.templates[level] = Stage1Format.leafTemplate(level: level, attributes: attributes)
+                    plan.templates[level] = Stage1Descriptor.leafTemplate(level: level, attributes: attributes)
                 }
                 let pb: Result<Int, TableEditError> = Result { () throws(TableEditError) in
                     try tb.planMap(Table.PlanNode.existing(tb.root), level: geometry.startLevel, first: input, end: input + count,
@@ -186,7 +178,7 @@ final class TranslationTableTests: XCTestCase {
         let memory = FakeMemory(frames: 8)
         var sink = RecordingSink(pool: FakePool(memory: memory))
         let geometry = try TableGeometry(stage1InputBits: 39, outputBits: 44)
-        typealias Table = TranslationTable<Stage1Format>
+        typealias Table = TranslationTable<Stage1Descriptor>
         let table = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sink.pool))
         try table.map(0x4_0123, to: MFN(raw: 0x9_0123), count: 1, attributes: dma, replace: false,
                       memory: memory, sink: &sink)
