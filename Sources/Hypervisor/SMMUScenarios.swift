@@ -7,7 +7,8 @@ import ArchC
 typealias BoardSMMU = SMMU<MMIORegisterBlock, IdentityMemory, BoardCache>
 typealias BoardSMMUHandle = SMMUHandle<MMIORegisterBlock, IdentityMemory, BoardCache>
 typealias BoardHooks = SMMUDomainHooks<MMIORegisterBlock, IdentityMemory, BoardCache, FramePool>
-typealias BoardP2M = P2M<IdentityMemory, FramePool, BoardTLB, BoardHooks, NoEntryListener, BoardHooks>
+enum DeviceBoardDomain: BoardP2MEnvironment { typealias IOMMU = BoardHooks; typealias Observer = BoardHooks }
+typealias BoardP2M = P2M<DeviceBoardDomain>
 
 /// The SMMUv3 on the board: probe, bring-up, and a real DMA through it.
 ///
@@ -112,15 +113,15 @@ enum Board {
     /// so a second failure ends the run.
     @discardableResult
     static func commit(_ p2m: inout BoardP2M, _ batch: inout FlushBatch<NoHeldReferences>,
-                       _ handle: BoardSMMUHandle) -> FlushStatistics {
+                       _ handle: BoardSMMUHandle, holding lock: borrowing P2MLockHeld) -> FlushStatistics {
         do throws(P2MFlushError) {
-            return try p2m.commit(&batch)
+            return try p2m.commit(&batch, holding: lock)
         } catch {
             Console.line("smmu: a flush batch was not confirmed by the SMMU; retrying after GERROR recovery")
             _ = handle.smmu.checkGlobalErrors()
         }
         do throws(P2MFlushError) {
-            return try p2m.commit(&batch)
+            return try p2m.commit(&batch, holding: lock)
         } catch {
             Checks.expect(false, "the SMMU confirmed the flush batch's invalidations (CMD_SYNC)")
             finish()
@@ -233,14 +234,16 @@ enum Board {
 
         // Map one page of the IOVA window onto the backing frame, then attach edu.
         let gfn = iova.asIPA.frame
+        let lock = P2MLock()
+        let held = lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var mapped = true
         do throws(P2MError) {
-            try p2m.map(gfn, to: backing, count: 1, as: .ramRW, flushing: &batch)
+            try p2m.map(gfn, to: backing, count: 1, as: .ramRW, flushing: &batch, holding: held)
         } catch {
             mapped = false
         }
-        commit(&p2m, &batch, handle)
+        commit(&p2m, &batch, handle, holding: held)
         Checks.expect(mapped && p2m.lookup(gfn)?.mfn == backing, "P2M maps the IOVA window onto a frame from the allocator")
         var attached = true
         do throws(AttachError) {
@@ -278,13 +281,14 @@ enum Board {
         // Unmap, commit (CPU TLBI + SMMU invalidation + CMD_SYNC), and try again.
         var unmapped = true
         do throws(P2MError) {
-            try p2m.unmap(gfn, count: 1, flushing: &batch)
+            try p2m.unmap(gfn, count: 1, flushing: &batch, holding: held)
         } catch {
             unmapped = false
         }
-        let stats = commit(&p2m, &batch, handle)
+        let stats = commit(&p2m, &batch, handle, holding: held)
         Checks.expect(unmapped && p2m.lookup(gfn) == nil && handle.takeInvalidationFailure() == nil,
                       "unmap committed: CPU and SMMU invalidated and synchronised")
+        lock.release(held)
         Console.put("unmap: ")
         Console.decimal(stats.tlbiOperations)
         Console.line(" CPU TLB invalidation(s) for the batch")

@@ -8,7 +8,7 @@ import Synchronization
 /// batch; release. Nothing else touches the P2M's tables or its pool meanwhile.
 /// A spin lock because holders never sleep and hold it for bounded work (edits are
 /// bounded by their counts, teardown by its budget); there are no lock-free readers.
-public struct P2MLock: ~Copyable {
+public struct P2MLock: ~Copyable, Sendable {
     let state = Atomic<UInt32>(0)
 
     public init() {}

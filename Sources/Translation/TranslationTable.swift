@@ -132,17 +132,16 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             if !replace { try checkLeavesInvalid(path.leafTable, first: input, end: input + count, memory: memory) }
             return plan
         }
-        plan.tablePagesNeeded = try planMap(.existing(root), level: geometry.startLevel, first: input,
-                                            end: input + count, out: output.raw, plan: plan, memory: memory)
-        guard plan.tablePagesNeeded <= availablePages else {
-            throw .tablePoolExhausted(needed: plan.tablePagesNeeded, available: availablePages)
-        }
+        let needed = try planMap(.existing(root), level: geometry.startLevel, first: input,
+                                 end: input + count, out: output.raw, plan: plan, memory: memory)
+        guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
+        plan.tablePagesNeeded = needed
         return plan
     }
 
     /// Phase 2 of a map: apply a plan from `prepareMap` made under the same lock.
     public func commitMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ plan: MapPlan, memory: M, sink: inout S
+        _ plan: consuming MapPlan, memory: M, sink: inout S
     ) {
         if let path = leafPath(plan.input, count: plan.count, memory: memory) {
             applyLeafRun(path.leafTable, first: plan.input, end: plan.input + plan.count, out: plan.output, plan: plan,
@@ -230,7 +229,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
 
     /// Whether a leaf for [f, entryEnd) → o can be written at `level`.
     @inline(__always)
-    func canWriteLeaf(_ level: Int, _ f: UInt64, _ entryEnd: UInt64, _ o: UInt64, _ plan: MapPlan) -> Bool {
+    func canWriteLeaf(_ level: Int, _ f: UInt64, _ entryEnd: UInt64, _ o: UInt64, _ plan: borrowing MapPlan) -> Bool {
         if level == TableLevel.leafLevel { return true }
         let span = Self.span(level)
         return level >= plan.firstLeafLevel && f & (span - 1) == 0 && entryEnd - f == span && o & (span - 1) == 0
@@ -238,13 +237,13 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
 
     /// A valid block `d` at `level` already maps input `f` to `o` with the plan's attributes.
     @inline(__always)
-    static func blockAlreadyMaps(_ d: UInt64, _ level: Int, _ f: UInt64, _ o: UInt64, _ plan: MapPlan) -> Bool {
+    static func blockAlreadyMaps(_ d: UInt64, _ level: Int, _ f: UInt64, _ o: UInt64, _ plan: borrowing MapPlan) -> Bool {
         d & ~Descriptor.outputAddressMask == plan.templates[level]
             && Descriptor(raw: d).outputFrame.raw &+ (f & (span(level) - 1)) == o
     }
 
     func planMap<M: PhysicalMemory>(
-        _ node: PlanNode, level: Int, first: UInt64, end: UInt64, out: UInt64, plan: MapPlan, memory: M
+        _ node: PlanNode, level: Int, first: UInt64, end: UInt64, out: UInt64, plan: borrowing MapPlan, memory: M
     ) throws(TableEditError) -> Int {
         if level == TableLevel.leafLevel {
             // Leaves need no pages; only an insert-only map into an existing table must look.
@@ -325,7 +324,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     }
 
     func applyMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ t: MFN, level: Int, first: UInt64, end: UInt64, out: UInt64, plan: MapPlan, linked: Bool, fresh: Bool,
+        _ t: MFN, level: Int, first: UInt64, end: UInt64, out: UInt64, plan: borrowing MapPlan, linked: Bool, fresh: Bool,
         memory: M, sink: inout S
     ) {
         if level == TableLevel.leafLevel {
@@ -415,7 +414,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// invalidates the run once, then makes.
     @inline(__always)
     func applyLeafRun<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ t: MFN, first: UInt64, end: UInt64, out: UInt64, plan: MapPlan, linked: Bool, fresh: Bool,
+        _ t: MFN, first: UInt64, end: UInt64, out: UInt64, plan: borrowing MapPlan, linked: Bool, fresh: Bool,
         memory: M, sink: inout S
     ) {
         let template = plan.templates[TableLevel.leafLevel]
@@ -500,20 +499,23 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// range covers only in part.
     public func prepareUnmap<M: PhysicalMemory>(
         _ input: UInt64, count: UInt64, memory: M, availablePages: Int
-    ) throws(TableEditError) -> Int {
+    ) throws(TableEditError) -> RangePlan {
         try validateInput(input, count: count)
         // Inside one existing leaf table there is no block to split.
-        if leafPath(input, count: count, memory: memory) != nil { return 0 }
+        if leafPath(input, count: count, memory: memory) != nil {
+            return RangePlan(input: input, count: count, tablePagesNeeded: 0)
+        }
         let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
                                        memory: memory) { _ in true }
         guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
-        return needed
+        return RangePlan(input: input, count: count, tablePagesNeeded: needed)
     }
 
-    /// Phase 2 of an unmap.
+    /// Phase 2 of an unmap: apply a plan from `prepareUnmap` made under the same lock.
     public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ input: UInt64, count: UInt64, memory: M, sink: inout S
+        _ plan: consuming RangePlan, memory: M, sink: inout S
     ) {
+        let input = plan.input, count = plan.count
         guard let path = leafPath(input, count: count, memory: memory) else {
             _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
                            memory: memory, sink: &sink)
@@ -537,8 +539,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     public func unmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ input: UInt64, count: UInt64, memory: M, sink: inout S
     ) throws(TableEditError) {
-        _ = try prepareUnmap(input, count: count, memory: memory, availablePages: sink.availableTablePages)
-        commitUnmap(input, count: count, memory: memory, sink: &sink)
+        let plan = try prepareUnmap(input, count: count, memory: memory, availablePages: sink.availableTablePages)
+        commitUnmap(plan, memory: memory, sink: &sink)
     }
 
     /// Pages needed to split the blocks that [first, end) covers in part and that
@@ -695,22 +697,22 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// leave it. Counts the pages needed to split blocks covered in part that would change.
     public func prepareUpdate<M: PhysicalMemory>(
         _ input: UInt64, count: UInt64, memory: M, availablePages: Int, rewrite: (UInt64) -> UInt64?
-    ) throws(TableEditError) -> Int {
+    ) throws(TableEditError) -> RangePlan {
         try validateInput(input, count: count)
         let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
                                        memory: memory) { rewrite($0) != nil }
         guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
-        return needed
+        return RangePlan(input: input, count: count, tablePagesNeeded: needed)
     }
 
     /// Phase 2 of an attribute update. Changing permissions or software bits of a leaf
     /// in place keeps its output and size, so it needs no break-before-make (the Arm ARM's
     /// break-before-make rules list the changes that do); the old entries are invalidated
-    /// at the flush.
+    /// at the flush. `rewrite` must be the one the plan was made with.
     public func commitUpdate<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ input: UInt64, count: UInt64, memory: M, sink: inout S, rewrite: (UInt64) -> UInt64?
+        _ plan: consuming RangePlan, memory: M, sink: inout S, rewrite: (UInt64) -> UInt64?
     ) {
-        applyUpdate(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
+        applyUpdate(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count, linked: true,
                     memory: memory, sink: &sink, rewrite: rewrite)
     }
 
@@ -872,8 +874,9 @@ public struct TableLookup: Equatable, Sendable {
     public var order: PageOrder { PageOrder(leafLevel: level) }
 }
 
-/// The result of `prepareMap`, consumed by `commitMap`.
-public struct MapPlan: Sendable {
+/// The result of `prepareMap`, consumed by `commitMap`: a token that the edit was
+/// checked and its table pages counted, spent by the one commit it allows.
+public struct MapPlan: ~Copyable, Sendable {
     var input: UInt64
     var output: UInt64
     var count: UInt64
@@ -882,4 +885,12 @@ public struct MapPlan: Sendable {
     var firstLeafLevel: Int
     var templates: InlineArray<4, UInt64>
     public internal(set) var tablePagesNeeded: Int
+}
+
+/// The result of `prepareUnmap` or `prepareUpdate`, consumed by `commitUnmap` or
+/// `commitUpdate`: the range was checked and the pages to split blocks counted.
+public struct RangePlan: ~Copyable, Sendable {
+    let input: UInt64
+    let count: UInt64
+    public let tablePagesNeeded: Int
 }

@@ -51,11 +51,11 @@ final class FlushBatchTests: XCTestCase {
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var first = FlushBatch(releaser: FakeReleaser(log: rig.log))
         var second = FlushBatch(releaser: FakeReleaser(log: rig.log))
-        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7001), count: 4, as: .mapForeignRW, flushing: &first)
-        try p2m.map(GFN(raw: 0x9_0000), to: MFN(raw: 0x7101), count: 2, as: .mapForeignRO, flushing: &first)
-        try p2m.commit(&first)
-        try p2m.unmap(GFN(raw: 0x1000), count: 4, flushing: &first)
-        try p2m.unmap(GFN(raw: 0x9_0000), count: 2, flushing: &second)
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7001), count: 4, as: .mapForeignRW, flushing: &first, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x9_0000), to: MFN(raw: 0x7101), count: 2, as: .mapForeignRO, flushing: &first, holding: lockHeld)
+        try p2m.commit(&first, holding: lockHeld)
+        try p2m.unmap(GFN(raw: 0x1000), count: 4, flushing: &first, holding: lockHeld)
+        try p2m.unmap(GFN(raw: 0x9_0000), count: 2, flushing: &second, holding: lockHeld)
         let tables = first.unlinkedTablePages + second.unlinkedTablePages
         first.absorb(&second, memory: p2m.memory)
         XCTAssertTrue(second.isEmpty)
@@ -64,11 +64,11 @@ final class FlushBatchTests: XCTestCase {
         XCTAssertEqual(first.pendingPages, 6)
         XCTAssertEqual(first.releaser.held.count, 2)
         let free = p2m.pool.availableTablePages
-        let stats = try p2m.commit(&first)
+        let stats = try p2m.commit(&first, holding: lockHeld)
         XCTAssertEqual(stats.referencesReleased, 6)
         XCTAssertEqual(stats.tablePagesFreed, tables)
         XCTAssertEqual(p2m.pool.availableTablePages, free + tables)
         XCTAssertEqual(first.releaser.released.count, 2)
-        try p2m.commit(&second)
+        try p2m.commit(&second, holding: lockHeld)
     }
 }

@@ -50,10 +50,10 @@ final class TranslationTableTests: XCTestCase {
         let rewrite = { (d: UInt64) -> UInt64? in
             d & ~Stage1Descriptor.attributeMask | self.dmaRO.bits | Stage1Descriptor.accessFlag
         }
-        let needed = try table.prepareUpdate(0x1010, count: 2, memory: memory, availablePages: sink.availableTablePages,
-                                             rewrite: rewrite)
-        XCTAssertEqual(needed, 1)
-        table.commitUpdate(0x1010, count: 2, memory: memory, sink: &sink, rewrite: rewrite)
+        let plan = try table.prepareUpdate(0x1010, count: 2, memory: memory, availablePages: sink.availableTablePages,
+                                           rewrite: rewrite)
+        XCTAssertEqual(plan.tablePagesNeeded, 1)
+        table.commitUpdate(plan, memory: memory, sink: &sink, rewrite: rewrite)
         XCTAssertEqual(sink.now.map { $0.1 }, [512])  // break-before-make of the block
         XCTAssertEqual(Stage1Descriptor(raw: try XCTUnwrap(table.lookup(0x1011, memory: memory)).descriptor).access, .readOnly)
         XCTAssertEqual(Stage1Descriptor(raw: try XCTUnwrap(table.lookup(0x1012, memory: memory)).descriptor).access, .readWrite)
@@ -119,13 +119,18 @@ final class TranslationTableTests: XCTestCase {
             let count = counts[Int(next() % UInt64(counts.count))]
             if ta.leafPath(input, count: count, memory: a) != nil { shortPath += 1 }
             if next() % 2 == 0 {
+                var planA: RangePlan? = nil
                 let pa: Result<Int, TableEditError> = Result { () throws(TableEditError) in
-                    try ta.prepareUnmap(input, count: count, memory: a, availablePages: sa.availableTablePages)
+                    let plan = try ta.prepareUnmap(input, count: count, memory: a, availablePages: sa.availableTablePages)
+                    let needed = plan.tablePagesNeeded
+                    planA = consume plan
+                    return needed
                 }
                 let pb = tb.planPartialBlocks(Table.PlanNode.existing(tb.root), level: geometry.startLevel, first: input,
                                               end: input + count, memory: b) { _ in true }
                 XCTAssertEqual(pa, .success(pb), "unmap prepare, step \(step)")
-                ta.commitUnmap(input, count: count, memory: a, sink: &sa)
+                guard let plan = planA.take() else { return XCTFail("unmap prepare failed, step \(step)") }
+                ta.commitUnmap(plan, memory: a, sink: &sa)
                 _ = tb.applyUnmap(tb.root, level: geometry.startLevel, first: input, end: input + count, linked: true,
                                   memory: b, sink: &sb)
             } else {
@@ -134,9 +139,13 @@ final class TranslationTableTests: XCTestCase {
                 // Mostly one contiguous 2 MiB-aligned output (mergeable), sometimes not.
                 let output = MFN(raw: input + (next() % 8 == 0 ? 0x1_0000 + next() % 512 : 0x1_0000))
                 let attributes = next() % 4 == 0 ? dmaRO : dma
-                let pa: Result<MapPlan, TableEditError> = Result { () throws(TableEditError) in
-                    try ta.prepareMap(input, to: output, count: count, attributes: attributes, replace: replace,
-                                      largestBlock: largest, memory: a, availablePages: sa.availableTablePages)
+                var planA: MapPlan? = nil
+                let pa: Result<Int, TableEditError> = Result { () throws(TableEditError) in
+                    let plan = try ta.prepareMap(input, to: output, count: count, attributes: attributes, replace: replace,
+                                                 largestBlock: largest, memory: a, availablePages: sa.availableTablePages)
+                    let needed = plan.tablePagesNeeded
+                    planA = consume plan
+                    return needed
                 }
                 var plan = MapPlan(input: input, output: output.raw, count: count, replace: replace,
                                    firstLeafLevel: largest == .page4K ? 3 : 2, templates: InlineArray(repeating: 0),
@@ -148,8 +157,8 @@ final class TranslationTableTests: XCTestCase {
                     try tb.planMap(Table.PlanNode.existing(tb.root), level: geometry.startLevel, first: input, end: input + count,
                                    out: output.raw, plan: plan, memory: b)
                 }
-                XCTAssertEqual(pa.map(\.tablePagesNeeded), pb, "map prepare, step \(step)")
-                if case .success(let planA) = pa {
+                XCTAssertEqual(pa, pb, "map prepare, step \(step)")
+                if let planA = planA.take() {
                     ta.commitMap(planA, memory: a, sink: &sa)
                     tb.applyMap(tb.root, level: geometry.startLevel, first: input, end: input + count, out: output.raw,
                                 plan: plan, linked: true, fresh: false, memory: b, sink: &sb)
