@@ -61,7 +61,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         let mask = level == geometry.startLevel ? rootIndexMask : Self.indexMask
         return PhysAddr(raw: t.raw << PageSize.shift4K &+ ((f >> Self.pageShift(level)) & mask) &* TableLevel.descriptorBytes)
     }
-    @inline(__always) static func child(_ d: UInt64) -> MFN { Descriptor(raw: d).outputFrame }
+    @inline(__always) static func child(_ d: UInt64) -> MFN { Descriptor.outputFrame(raw: d) }
 
     /// Check an input range: non-empty, no wrap, inside the input size.
     public func validateInput(_ input: UInt64, count: UInt64) throws(TableEditError) {
@@ -91,8 +91,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         var level = geometry.startLevel
         while true {
             let d = memory.load64(entryAddress(t, level, input))
-            guard Descriptor(raw: d).isValid else { return nil }
-            if Descriptor(raw: d).isTable(atLevel: level) {
+            guard Descriptor.isValid(raw: d) else { return nil }
+            if Descriptor.isTable(raw: d, atLevel: level) {
                 t = Self.child(d)
                 level += 1
                 continue
@@ -102,7 +102,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             precondition(level >= TableLevel.firstBlockLevel)
             let offset = input & (Self.span(level) - 1)
             return TableLookup(descriptor: d, level: level,
-                               output: MFN(raw: Descriptor(raw: d).outputFrame.raw &+ offset))
+                               output: MFN(raw: Descriptor.outputFrame(raw: d).raw &+ offset))
         }
     }
 
@@ -181,7 +181,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         while level < TableLevel.leafLevel {
             let address = entryAddress(t, level, input)
             let d = memory.load64(address)
-            guard Descriptor(raw: d).isValid, Descriptor(raw: d).isTable(atLevel: level) else { return nil }
+            guard Descriptor.isValid(raw: d), Descriptor.isTable(raw: d, atLevel: level) else { return nil }
             path.record(level: level, table: t, entry: address)
             t = Self.child(d)
             level += 1
@@ -195,7 +195,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     func checkLeavesInvalid<M: PhysicalMemory>(_ t: MFN, first: UInt64, end: UInt64, memory: M) throws(TableEditError) {
         var address = entryAddress(t, TableLevel.leafLevel, first)
         for f in first..<end {
-            if Descriptor(raw: memory.load64(address)).isValid { throw .alreadyMapped(f) }
+            if Descriptor.isValid(raw: memory.load64(address)) { throw .alreadyMapped(f) }
             address = address.adding(TableLevel.descriptorBytes)
         }
     }
@@ -223,7 +223,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         switch node {
         case .existing(let t): memory.load64(entryAddress(t, level, f))
         case .empty: 0
-        case .split(let block): Descriptor(raw: block).splitEntry(childLevel: level, index: (f >> Self.pageShift(level)) & Self.indexMask).raw
+        case .split(let block): Descriptor.splitEntry(raw: block, childLevel: level, index: (f >> Self.pageShift(level)) & Self.indexMask)
         }
     }
 
@@ -239,7 +239,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     @inline(__always)
     static func blockAlreadyMaps(_ d: UInt64, _ level: Int, _ f: UInt64, _ o: UInt64, _ plan: borrowing MapPlan) -> Bool {
         d & ~Descriptor.outputAddressMask == plan.templates[level]
-            && Descriptor(raw: d).outputFrame.raw &+ (f & (span(level) - 1)) == o
+            && Descriptor.outputFrame(raw: d).raw &+ (f & (span(level) - 1)) == o
     }
 
     func planMap<M: PhysicalMemory>(
@@ -259,8 +259,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             let o = out + (f - first)
             let d = plannedEntry(node, level, f, memory)
             if canWriteLeaf(level, f, entryEnd, o, plan) {
-                if Descriptor(raw: d).isValid && !plan.replace {
-                    if Descriptor(raw: d).isTable(atLevel: level) {
+                if Descriptor.isValid(raw: d) && !plan.replace {
+                    if Descriptor.isTable(raw: d, atLevel: level) {
                         if let hit = firstValidLeaf(Self.child(d), level: level + 1, base: f & ~(span - 1), memory: memory) {
                             throw .alreadyMapped(hit)
                         }
@@ -268,9 +268,9 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                         throw .alreadyMapped(f)
                     }
                 }
-            } else if !Descriptor(raw: d).isValid {
+            } else if !Descriptor.isValid(raw: d) {
                 needed += 1 + (try planMap(.empty, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, memory: memory))
-            } else if Descriptor(raw: d).isTable(atLevel: level) {
+            } else if Descriptor.isTable(raw: d, atLevel: level) {
                 needed += try planMap(.existing(Self.child(d)), level: level + 1, first: f, end: entryEnd, out: o,
                                       plan: plan, memory: memory)
             } else if !plan.replace {
@@ -291,8 +291,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
             let f = base + i * span
             let d = memory.load64(entryAddress(t, level, f))
-            guard Descriptor(raw: d).isValid else { continue }
-            if !Descriptor(raw: d).isTable(atLevel: level) { return f }
+            guard Descriptor.isValid(raw: d) else { continue }
+            if !Descriptor.isTable(raw: d, atLevel: level) { return f }
             if let hit = firstValidLeaf(Self.child(d), level: level + 1, base: f, memory: memory) { return hit }
         }
         return nil
@@ -303,7 +303,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     func fillSplit<M: PhysicalMemory>(_ t: MFN, childLevel: Int, block d: UInt64, memory: M) {
         var address = t.address
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
-            memory.store64(address, Descriptor(raw: d).splitEntry(childLevel: childLevel, index: i).raw)
+            memory.store64(address, Descriptor.splitEntry(raw: d, childLevel: childLevel, index: i))
             address = address.adding(TableLevel.descriptorBytes)
         }
     }
@@ -316,11 +316,11 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         memory: M, sink: inout S
     ) {
         memory.orderStoresForWalkers()
-        if Descriptor(raw: d).isValid {
+        if Descriptor.isValid(raw: d) {
             memory.store64(address, 0)
             if linked { sink.invalidateNow(base, count: Self.span(level)) }
         }
-        memory.store64(address, Descriptor.table(t).raw)
+        memory.store64(address, Descriptor.rawTable(t))
     }
 
     func applyMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
@@ -341,24 +341,24 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             if canWriteLeaf(level, f, entryEnd, o, plan) {
                 let new = plan.templates[level] | o << PageSize.shift4K
                 if d != new {
-                    if Descriptor(raw: d).isValid {
+                    if Descriptor.isValid(raw: d) {
                         // Valid to valid with another output or size: break before make.
                         memory.store64(address, 0)
                         if linked { sink.invalidateNow(f, count: span) }
-                        if Descriptor(raw: d).isTable(atLevel: level) {
+                        if Descriptor.isTable(raw: d, atLevel: level) {
                             removeSubtree(Self.child(d), level: level + 1, base: f, replacement: o, memory: memory, sink: &sink)
-                        } else if Descriptor(raw: d).outputFrame.raw != o {
-                            sink.leafRemoved(f, output: Descriptor(raw: d).outputFrame, count: span, descriptor: d)
+                        } else if Descriptor.outputFrame(raw: d).raw != o {
+                            sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
                         }
                     }
                     memory.store64(address, new)
                 }
-            } else if !Descriptor(raw: d).isValid {
+            } else if !Descriptor.isValid(raw: d) {
                 let child = sink.allocateTablePage()
                 applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: false, fresh: true,
                          memory: memory, sink: &sink)
                 link(child, at: address, replacing: 0, base: f, level: level, linked: linked, memory: memory, sink: &sink)
-            } else if Descriptor(raw: d).isTable(atLevel: level) {
+            } else if Descriptor.isTable(raw: d, atLevel: level) {
                 let child = Self.child(d)
                 applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: linked,
                          fresh: false, memory: memory, sink: &sink)
@@ -391,9 +391,9 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         let step = Self.span(childLevel) << PageSize.shift4K
         let last = memory.load64(t.address.adding(UInt64(TableLevel.entriesPerTable - 1) * TableLevel.descriptorBytes))
         let first = memory.load64(t.address)
-        guard Descriptor(raw: first).isValid, !Descriptor(raw: first).isTable(atLevel: childLevel),
+        guard Descriptor.isValid(raw: first), !Descriptor.isTable(raw: first, atLevel: childLevel),
               last == first &+ UInt64(TableLevel.entriesPerTable - 1) &* step,
-              Descriptor(raw: first).outputFrame.raw & (Self.span(level) - 1) == 0 else { return }
+              Descriptor.outputFrame(raw: first).raw & (Self.span(level) - 1) == 0 else { return }
         var scan = t.address
         var expected = first
         for _ in 0..<TableLevel.entriesPerTable {
@@ -401,7 +401,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             scan = scan.adding(TableLevel.descriptorBytes)
             expected &+= step
         }
-        let block = Descriptor(raw: first).asLeaf(atLevel: level).raw
+        let block = Descriptor.asLeaf(raw: first, atLevel: level)
         memory.store64(address, 0)
         sink.invalidateNow(base, count: Self.span(level))
         memory.store64(address, block)
@@ -435,11 +435,11 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         for f in first..<end {
             let d = memory.load64(address)
             let new = template | o << PageSize.shift4K
-            if Descriptor(raw: d).isValid && d != new {
+            if Descriptor.isValid(raw: d) && d != new {
                 memory.store64(address, 0)
                 broke = true
-                if Descriptor(raw: d).outputFrame.raw != o {
-                    sink.leafRemoved(f, output: Descriptor(raw: d).outputFrame, count: 1, descriptor: d)
+                if Descriptor.outputFrame(raw: d).raw != o {
+                    sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: 1, descriptor: d)
                 }
             }
             address = address.adding(TableLevel.descriptorBytes)
@@ -469,7 +469,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             for i in 0..<UInt64(TableLevel.entriesPerTable) {
                 let d = memory.load64(address)
                 address = address.adding(TableLevel.descriptorBytes)
-                if Descriptor(raw: d).isValid { run.add(base + i, d, sink: &sink) }
+                if Descriptor.isValid(raw: d) { run.add(base + i, d, sink: &sink) }
             }
             run.flush(sink: &sink)
             unlink(t, sink: &sink)
@@ -478,13 +478,13 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
             let d = memory.load64(address)
             address = address.adding(TableLevel.descriptorBytes)
-            guard Descriptor(raw: d).isValid else { continue }
+            guard Descriptor.isValid(raw: d) else { continue }
             let f = base + i * span
-            if Descriptor(raw: d).isTable(atLevel: level) {
+            if Descriptor.isTable(raw: d, atLevel: level) {
                 removeSubtree(Self.child(d), level: level + 1, base: f,
                               replacement: replacement.map { $0 + i * span }, memory: memory, sink: &sink)
-            } else if replacement.map({ $0 + i * span }) != Descriptor(raw: d).outputFrame.raw {
-                sink.leafRemoved(f, output: Descriptor(raw: d).outputFrame, count: span, descriptor: d)
+            } else if replacement.map({ $0 + i * span }) != Descriptor.outputFrame(raw: d).raw {
+                sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
             }
         }
         unlink(t, sink: &sink)
@@ -555,8 +555,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         while f < end {
             let entryEnd = min((f | (span - 1)) + 1, end)
             let d = plannedEntry(node, level, f, memory)
-            if Descriptor(raw: d).isValid && entryEnd - f != span {
-                if Descriptor(raw: d).isTable(atLevel: level) {
+            if Descriptor.isValid(raw: d) && entryEnd - f != span {
+                if Descriptor.isTable(raw: d, atLevel: level) {
                     needed += planPartialBlocks(.existing(Self.child(d)), level: level + 1, first: f, end: entryEnd,
                                                 memory: memory, affects: affects)
                 } else if affects(d) {
@@ -578,7 +578,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             var address = entryAddress(t, level, first)
             for f in first..<end {
                 let d = memory.load64(address)
-                if Descriptor(raw: d).isValid {
+                if Descriptor.isValid(raw: d) {
                     memory.store64(address, 0)
                     run.add(f, d, sink: &sink)
                 }
@@ -596,19 +596,19 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             let entryEnd = min((f | (span - 1)) + 1, end)
             let address = entryAddress(t, level, f)
             let d = memory.load64(address)
-            if Descriptor(raw: d).isValid {
+            if Descriptor.isValid(raw: d) {
                 if entryEnd - f == span {
                     // The whole entry goes: clear it, leave its subtree intact for walkers
                     // that still hold it until the flush, and account for what it held.
                     memory.store64(address, 0)
                     cleared = true
                     if linked { sink.invalidateLater(f, count: span) }
-                    if Descriptor(raw: d).isTable(atLevel: level) {
+                    if Descriptor.isTable(raw: d, atLevel: level) {
                         removeSubtree(Self.child(d), level: level + 1, base: f, replacement: nil, memory: memory, sink: &sink)
                     } else {
-                        sink.leafRemoved(f, output: Descriptor(raw: d).outputFrame, count: span, descriptor: d)
+                        sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
                     }
-                } else if Descriptor(raw: d).isTable(atLevel: level) {
+                } else if Descriptor.isTable(raw: d, atLevel: level) {
                     let child = Self.child(d)
                     if applyUnmap(child, level: level + 1, first: f, end: entryEnd, linked: linked,
                                   memory: memory, sink: &sink),
@@ -647,7 +647,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         let skipFrom = level == TableLevel.leafLevel ? firstIndex : lastIndex + 1
         let next = lastIndex + 1
         if next < TableLevel.entriesPerTable,
-           Descriptor(raw: memory.load64(t.address.adding(UInt64(next) * TableLevel.descriptorBytes))).isValid {
+           Descriptor.isValid(raw: memory.load64(t.address.adding(UInt64(next) * TableLevel.descriptorBytes))) {
             return false
         }
         // The rest in ascending address order, one stream for the prefetcher: a table
@@ -670,21 +670,21 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         var i = from
         // The first entry alone: after an ascending run it is usually valid.
         if i < to {
-            if Descriptor(raw: entry(i)).isValid { return true }
+            if Descriptor.isValid(raw: entry(i)) { return true }
             i += 1
         }
         while i < to && i % perLine != 0 {
-            if Descriptor(raw: entry(i)).isValid { return true }
+            if Descriptor.isValid(raw: entry(i)) { return true }
             i += 1
         }
         while i + perLine <= to {
             let line = entry(i) | entry(i + 1) | entry(i + 2) | entry(i + 3)
                 | entry(i + 4) | entry(i + 5) | entry(i + 6) | entry(i + 7)
-            if Descriptor(raw: line).isValid { return true }
+            if Descriptor.isValid(raw: line) { return true }
             i += perLine
         }
         while i < to {
-            if Descriptor(raw: entry(i)).isValid { return true }
+            if Descriptor.isValid(raw: entry(i)) { return true }
             i += 1
         }
         return false
@@ -726,8 +726,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             let entryEnd = min((f | (span - 1)) + 1, end)
             let address = entryAddress(t, level, f)
             let d = memory.load64(address)
-            if Descriptor(raw: d).isValid {
-                if Descriptor(raw: d).isTable(atLevel: level) {
+            if Descriptor.isValid(raw: d) {
+                if Descriptor.isTable(raw: d, atLevel: level) {
                     applyUpdate(Self.child(d), level: level + 1, first: f, end: entryEnd, linked: linked,
                                 memory: memory, sink: &sink, rewrite: rewrite)
                 } else if let new = rewrite(d) {
@@ -778,8 +778,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             let address = entryAddress(t, level, cursor)
             let base = cursor & ~(span - 1)
             let d = memory.load64(address)
-            if Descriptor(raw: d).isValid {
-                if Descriptor(raw: d).isTable(atLevel: level) {
+            if Descriptor.isValid(raw: d) {
+                if Descriptor.isTable(raw: d, atLevel: level) {
                     guard teardownTable(Self.child(d), level: level + 1, end: base + span, cursor: &cursor,
                                         budget: &budget, memory: memory, sink: &sink) else { return false }
                     memory.store64(address, 0)
@@ -788,7 +788,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                 } else {
                     memory.store64(address, 0)
                     sink.invalidateLater(base, count: span)
-                    sink.leafRemoved(base, output: Descriptor(raw: d).outputFrame, count: span, descriptor: d)
+                    sink.leafRemoved(base, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
                 }
             }
             budget -= 1
@@ -826,7 +826,7 @@ struct LeafRun<Descriptor: VMSAv8Descriptor> {
     @inline(__always)
     mutating func flush<S: TableEditSink & ~Copyable>(sink: inout S) {
         guard count != 0 else { return }
-        sink.leafRemoved(input, output: Descriptor(raw: first).outputFrame, count: count, descriptor: first)
+        sink.leafRemoved(input, output: Descriptor.outputFrame(raw: first), count: count, descriptor: first)
         count = 0
     }
 }
