@@ -5,4 +5,4 @@ import Translation
 /// which demands one. The board takes each domain's own lock around its edits.
 public let hostP2MLock = P2MLock()
 /// The token of `hostP2MLock`, held until the process exits.
-nonisolated(unsafe) public let lockHeld = hostP2MLock.acquire()
+public let lockHeld = hostP2MLock.acquire()
