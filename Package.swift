@@ -23,7 +23,7 @@ let package = Package(
         // engine across module boundaries, as the board build's single module does.
         .target(name: "AArch64", swiftSettings: crossModule),
         .target(name: "Translation", dependencies: ["AArch64"], swiftSettings: crossModule),
-        .target(name: "Ownership", dependencies: ["AArch64", "Translation"]),
+        .target(name: "Ownership", dependencies: ["AArch64", "Translation"], swiftSettings: crossModule),
         .target(name: "SMMUv3", dependencies: ["AArch64", "Translation"]),
         .target(name: "Platform", dependencies: ["AArch64"]),
         // What the hypervisor decides for each exit of its deprivileged host

@@ -63,7 +63,6 @@ extension MMIORegisterBlock: NarrowRegisterBlock {
 /// that made the invalidation necessary are visible to the walkers first.
 struct BoardTLB: TLBMaintenance {
     static let perPageLimit: UInt64 = 64
-    static let vmidShift: UInt64 = 48
 
     let hasRangeInvalidation: Bool
 
@@ -111,7 +110,7 @@ struct BoardTLB: TLBMaintenance {
 
     private func withVMID(_ vmid: UInt16, _ body: () -> Void) {
         let saved = arch_read_vttbr_el2()
-        arch_write_vttbr_el2(UInt64(vmid) << Self.vmidShift)
+        arch_write_vttbr_el2(VTTBR.vmidOnly(vmid).raw)
         arch_isb()
         body()
         arch_dsb_ish()

@@ -35,6 +35,8 @@ enum GuestScenario {
     }
 
     nonisolated(unsafe) static var p2m: UnsafeMutablePointer<PlainBoardP2M>?
+    /// The guest P2M's lock: taken to build it and by the stage-2 fault handler.
+    static let lock = P2MLock()
     nonisolated(unsafe) static var allocator: UnsafeMutablePointer<FrameAllocator>?
     nonisolated(unsafe) static var reports: [UInt64] = []
     nonisolated(unsafe) static var permissionFaults = 0
@@ -72,14 +74,18 @@ enum GuestScenario {
             Checks.expect(false, "the guest's P2M")
             finish()
         }
+        let held = lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var mapped = true
         do throws(P2MError) {
-            try table.pointee.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch)
-            try table.pointee.map(readWriteIPA.frame, to: readWriteFrame, count: 1, as: .ramRW, flushing: &batch)
-            try table.pointee.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO, flushing: &batch)
+            try table.pointee.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch, holding: held)
+            try table.pointee.map(readWriteIPA.frame, to: readWriteFrame, count: 1, as: .ramRW, flushing: &batch,
+                                  holding: held)
+            try table.pointee.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO, flushing: &batch,
+                                  holding: held)
         } catch { mapped = false }
-        table.pointee.commit(&batch)
+        table.pointee.commit(&batch, holding: held)
+        lock.release(held)
         Checks.expect(mapped, "guest P2M: code (read-only), a read-write page and a read-only page")
         p2m = table
         allocator = UnsafeMutablePointer<FrameAllocator>.allocate(capacity: 1)
@@ -162,12 +168,14 @@ enum GuestScenario {
         let memory = IdentityMemory()
         memory.zeroFrame(page)
         memory.store64(page.address, demandMarker)
+        let held = lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var ok = true
         do throws(P2MError) {
-            try p2m.pointee.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch)
+            try p2m.pointee.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)
         } catch { ok = false }
-        p2m.pointee.commit(&batch)
+        p2m.pointee.commit(&batch, holding: held)
+        lock.release(held)
         Console.put("guest: stage-2 translation fault at IPA ")
         Console.hex(gfn.address.raw)
         Console.put(", populated with frame ")

@@ -7,7 +7,8 @@ import ArchC
 typealias BoardSMMU = SMMU<MMIORegisterBlock, IdentityMemory, BoardCache>
 typealias BoardSMMUHandle = SMMUHandle<MMIORegisterBlock, IdentityMemory, BoardCache>
 typealias BoardHooks = SMMUDomainHooks<MMIORegisterBlock, IdentityMemory, BoardCache, FramePool>
-typealias BoardP2M = P2M<IdentityMemory, FramePool, BoardTLB, BoardHooks, NoEntryListener, BoardHooks>
+enum DeviceBoardDomain: BoardP2MEnvironment { typealias IOMMU = BoardHooks; typealias Observer = BoardHooks }
+typealias BoardP2M = P2M<DeviceBoardDomain>
 
 /// The SMMUv3 on the board: probe, bring-up, and a real DMA through it.
 ///
@@ -112,15 +113,15 @@ enum Board {
     /// so a second failure ends the run.
     @discardableResult
     static func commit(_ p2m: inout BoardP2M, _ batch: inout FlushBatch<NoHeldReferences>,
-                       _ handle: BoardSMMUHandle) -> FlushStatistics {
+                       _ handle: BoardSMMUHandle, holding lock: borrowing P2MLockHeld) -> FlushStatistics {
         do throws(P2MFlushError) {
-            return try p2m.commit(&batch)
+            return try p2m.commit(&batch, holding: lock)
         } catch {
             Console.line("smmu: a flush batch was not confirmed by the SMMU; retrying after GERROR recovery")
             _ = handle.smmu.checkGlobalErrors()
         }
         do throws(P2MFlushError) {
-            return try p2m.commit(&batch)
+            return try p2m.commit(&batch, holding: lock)
         } catch {
             Checks.expect(false, "the SMMU confirmed the flush batch's invalidations (CMD_SYNC)")
             finish()
@@ -184,6 +185,8 @@ enum Board {
     /// with it, and the frame its one IOVA page maps to.
     struct Domain: ~Copyable {
         var p2m: BoardP2M
+        /// Held for every edit of `p2m` (the P2M's API demands the token).
+        let lock = P2MLock()
         let hooks: BoardHooks
         let backing: MFN
         var gfn: GFN { iova.asIPA.frame }
@@ -264,14 +267,16 @@ enum Board {
     /// One page of the IOVA window onto the backing frame, then edu's StreamID attached.
     static func mapAndAttach(_ domain: inout Domain, _ handle: BoardSMMUHandle, sid: UInt32,
                              _ frames: inout FrameAllocator) {
+        let held = domain.lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var mapped = true
         do throws(P2MError) {
-            try domain.p2m.map(domain.gfn, to: domain.backing, count: 1, as: .ramRW, flushing: &batch)
+            try domain.p2m.map(domain.gfn, to: domain.backing, count: 1, as: .ramRW, flushing: &batch, holding: held)
         } catch {
             mapped = false
         }
-        commit(&domain.p2m, &batch, handle)
+        commit(&domain.p2m, &batch, handle, holding: held)
+        domain.lock.release(held)
         Checks.expect(mapped && domain.p2m.lookup(domain.gfn)?.mfn == domain.backing,
                       "P2M maps the IOVA window onto a frame from the allocator")
         var attached = true
@@ -309,16 +314,18 @@ enum Board {
     /// Unmap, commit (CPU TLBI + SMMU invalidation + CMD_SYNC), and try the
     /// same DMA again: the write back must not reach the old frame.
     static func unmapAndRetry(_ domain: inout Domain, _ device: EduDevice, _ handle: BoardSMMUHandle) {
+        let held = domain.lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var unmapped = true
         do throws(P2MError) {
-            try domain.p2m.unmap(domain.gfn, count: 1, flushing: &batch)
+            try domain.p2m.unmap(domain.gfn, count: 1, flushing: &batch, holding: held)
         } catch {
             unmapped = false
         }
-        let stats = commit(&domain.p2m, &batch, handle)
+        let stats = commit(&domain.p2m, &batch, handle, holding: held)
         Checks.expect(unmapped && domain.p2m.lookup(domain.gfn) == nil && handle.takeInvalidationFailure() == nil,
                       "unmap committed: CPU and SMMU invalidated and synchronised")
+        domain.lock.release(held)
         Console.put("unmap: ")
         Console.decimal(stats.tlbiOperations)
         Console.line(" CPU TLB invalidation(s) for the batch")
