@@ -11,13 +11,18 @@ func hvMain(_ dtb: UInt64) {
         while true { arch_wfe() }
     }
     let platform = boot.platform
+    let cpu = CPUIDRegisters.read()
+    do throws(FDTError) {
+        try platform.checkMemory(physicalAddressBits: cpu.physicalAddressRange.bits)
+    } catch {
+        DeviceTreeReport.reject(error, blob: boot.blob)
+    }
     var banks: [EL2Map.Range] = []
     for bank in platform.memoryBanks { banks.append((bank.base.raw, bank.size)) }
     var devices: [EL2Map.Range] = []
     for region in platform.deviceRegions { devices.append((region.base.raw, region.size)) }
     let map = EL2Map.map(ram: banks, devices: devices)
 
-    let cpu = CPUIDRegisters.read()
     Banner.cpu(cpu)
     Banner.memory(platform, map)
     Checks.expect(arch_read_currentel() >> 2 & 3 == 2, "running at EL2")

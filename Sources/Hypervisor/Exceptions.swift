@@ -20,7 +20,11 @@ enum ExceptionKind {
 /// silent hang is the one outcome `make test` cannot tell from slowness).
 @c(hv_exception)
 func hvException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
-    if GuestScenario.handle(frame, kind) { return }
+    ExceptionLatch.enter(frame, kind)
+    if GuestScenario.handle(frame, kind) {
+        ExceptionLatch.leave()
+        return
+    }
     let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
     Console.line("")
     Console.put("exception: unexpected ")
@@ -49,4 +53,5 @@ enum ExitCode {
     static let checksFailed: UInt64 = 1
     static let exception: UInt64 = 2
     static let wrongExceptionLevel: UInt64 = 3
+    static let deviceTreeRejected: UInt64 = 4
 }
