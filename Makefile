@@ -6,6 +6,7 @@
 #   make debug          QEMU halted with a gdb stub; prints the gdb command
 #   make size           section sizes of the image
 #   make bench          release-mode benchmarks (host)
+#   make fuzz           the device-tree fuzzer, 10^6 executions (host, release)
 #   make deps           Debian packages the build and the QEMU runs need
 #   make qemu-s2        build QEMU 10 (SMMUv3 with stage 2) under $(QEMU_S2_PREFIX)
 #
@@ -63,7 +64,7 @@ LIBS := AArch64 Translation Platform Ownership SMMUv3
 
 ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/module.modulemap
 
-.PHONY: all image run test test-host test-qemu check-modules module-graph debug size bench deps qemu-s2 clean
+.PHONY: all image run test test-host test-qemu fuzz check-modules module-graph debug size bench deps qemu-s2 clean
 all image: $(B)/hypervisor.bin
 
 define swiftmodule_rule
@@ -118,6 +119,16 @@ test: deps
 
 test-host: check-modules
 	swift test --disable-swift-testing
+	$(MAKE) --no-print-directory fuzz FUZZ_EXECUTIONS=10000
+
+# The device-tree fuzzer (Tests/FDTFuzzing): FUZZ_EXECUTIONS mutated QEMU dumps
+# through the parser and platform layer, release build; exits 1 on a finding.
+FUZZ_EXECUTIONS ?= 1000000
+FUZZ_SEED ?= 1
+fuzz:
+	swift build -c release --product hv-fuzz
+	@.build/release/hv-fuzz $(FUZZ_EXECUTIONS) $(FUZZ_SEED) >.build/hv-fuzz.log; status=$$?; \
+	    grep -v '^    ' .build/hv-fuzz.log; exit $$status
 
 check-modules:
 	scripts/check-module-graph.sh
