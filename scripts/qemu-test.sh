@@ -174,6 +174,25 @@ SEMIHOSTING=1 hostile dtb-stdout-path-names-nothing 's|stdout-path = "[^"]*"|std
 # A console `reg` one cell short of a (2, 2) tuple.
 SEMIHOSTING=1 hostile dtb-console-reg-short '/pl011@9000000 \{/,/};/ s/reg = <0x00 0x9000000 0x00 0x1000>/reg = <0x00 0x9000000 0x00>/' 4 ''
 
+# A second SMMU node, first in the tree: one where nothing answers, one over
+# a GPIO block whose registers read as nonsense ID registers. Each is
+# reported and skipped; the real SMMU is still brought up and used.
+extra_smmu() { echo "s|^\tmemory@40000000 \{|\tsmmuv3@$1 {\n\t\tcompatible = \"arm,smmu-v3\";\n\t\treg = <$2>;\n\t\t#iommu-cells = <0x01>;\n\t\tdma-coherent;\n\t};\n\n&|"; }
+for variant in "smmu-nothing-answers 9100000 0x00 0x9100000 0x00 0x20000|nothing answers at this address .*: skipped" \
+               "smmu-id-nonsense 9030000 0x00 0x9030000 0x00 0x1000|ID registers this driver cannot drive \(.*\): skipped"; do
+    set -- ${variant%%|*}
+    name=dtb-$1 unit=$2; shift 2
+    if hostile_dtb "$LOGS/$name.dtb" "$(extra_smmu "$unit" "$*")"; then
+        TIMEOUT=$HOSTILE_TIMEOUT scenario "$name" "$QEMU" 0 "$PASSED" -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu \
+            -dtb "$LOGS/$name.dtb" -- "smmu: arm,smmu-v3 at 0x$unit" "${variant#*|}" '\[PASS\] DMA through the SMMU'
+    else
+        check 1 "$name: could not build the device tree variant"
+    fi
+done
+# No edu: the SMMU is still enabled (aborting) before PCI enumeration.
+TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-no-edu "$QEMU" 0 "$PASSED" -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+    'smmu: enabled with every StreamID invalid: incoming DMA aborts' 'no QEMU edu device'
+
 # A guest's semihosting SYS_EXIT(0) must not end the run as a success: QEMU
 # runs without -semihosting, the hlt is UNDEFINED at EL1, and the guest's
 # resulting abort is reported as a failure.

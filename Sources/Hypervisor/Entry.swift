@@ -44,10 +44,12 @@ func hvMain(_ dtb: UInt64) {
     OwnershipScenarios.run(platform: platform, frames: &frames)
     P2MScenarios.run(cpu: cpu, frames: &frames)
 
+    // Every SMMU aborts incoming DMA before the first config access wakes a device.
+    let smmus = SMMUSetup.bringUpAll(platform, frames: &frames)
     let functions = PCIBus.enumerate(platform)
     Checks.expect(functions.count > 0, "PCI functions enumerated through the ECAM the DTB describes")
 
-    Board.runSMMUScenarios(platform: platform, functions: functions, cpu: cpu, frames: &frames)
+    Board.runSMMUScenarios(ready: smmus, platform: platform, functions: functions, cpu: cpu, frames: &frames)
     GuestScenario.run(cpu: cpu, frames: &frames)
 }
 

@@ -21,7 +21,7 @@ enum ExceptionKind {
 @c(hv_exception)
 func hvException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
     ExceptionLatch.enter(frame, kind)
-    if GuestScenario.handle(frame, kind) {
+    if MMIOProbe.handle(frame, kind) || GuestScenario.handle(frame, kind) {
         ExceptionLatch.leave()
         return
     }
