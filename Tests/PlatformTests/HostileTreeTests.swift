@@ -143,4 +143,98 @@ final class HostileTreeTests: XCTestCase {
             XCTAssertEqual(early.psci?.conduit, .smc)
         }
     }
+
+    // MARK: The silent hangs of the past, each now a typed error naming its node
+
+    /// A tree with a console; `edit` changes it before the blob is built.
+    func consoleTree(stdoutPath: String = "/pl011@9000000", rootAddressCells: UInt32 = 2,
+                     uartReg: [UInt32] = [0, 0x0900_0000, 0, 0x1000], sizeCells: [UInt8] = [0, 0, 0, 2],
+                     ecamSize: UInt32 = 0x1000_0000) -> [UInt8] {
+        var b = FDTBuilder()
+        b.begin("")
+        b.property("#address-cells", cells: [rootAddressCells])
+        b.property("#size-cells", sizeCells)
+        b.begin("chosen")
+        b.property("stdout-path", string: stdoutPath)
+        b.end()
+        b.begin("memory@40000000")
+        b.property("device_type", string: "memory")
+        b.property("reg", cells: [0, 0x4000_0000, 0, 0x4000_0000])
+        b.end()
+        b.begin("pl011@9000000")
+        b.property("compatible", string: "arm,pl011")
+        b.property("reg", cells: uartReg)
+        b.end()
+        b.begin("pcie@10000000")
+        b.property("compatible", string: "pci-host-ecam-generic")
+        b.property("reg", cells: [0x40, 0x1000_0000, 0, ecamSize])
+        b.end()
+        b.end()
+        return b.blob()
+    }
+
+    /// The path and report of the rejection of `bytes`.
+    func rejection(_ bytes: [UInt8]) throws -> (FDTError, String, String?) {
+        let error = try XCTUnwrap(parseError(bytes), "expected a rejection")
+        let report = error.report
+        let path = try withTree(bytes) { tree -> String in
+            guard let node = report.node else { return "" }
+            let names = tree.ancestry(ofNodeAt: node).dropFirst().map { String(decoding: tree.name(of: $0), as: UTF8.self) }
+            return "/" + names.joined(separator: "/")
+        }
+        return (error, path, report.property.map { "\($0)" })
+    }
+
+    func testTheWellFormedConsoleTreeParses() throws {
+        let p = try description(consoleTree())
+        XCTAssertEqual(p.console?.registers, MemoryRange(base: PhysAddr(0x0900_0000), size: 0x1000))
+    }
+
+    func testStdoutPathThatNamesNothing() throws {
+        let (error, path, property) = try rejection(consoleTree(stdoutPath: "/nothing@0"))
+        guard case .stdoutPathUnresolved = error else { return XCTFail("\(error)") }
+        XCTAssertEqual(path, "/chosen")
+        XCTAssertEqual(property, "stdout-path")
+    }
+
+    func testShortConsoleReg() throws {
+        let (error, path, _) = try rejection(consoleTree(uartReg: [0, 0x0900_0000, 0]))
+        XCTAssertEqual(error, .propertyLengthNotMultiple(node: try withTree(consoleTree(uartReg: [0, 0x0900_0000, 0])) {
+            try XCTUnwrap($0.node(atPath: "/pl011@9000000")).offset }, length: 12, tupleBytes: 16))
+        XCTAssertEqual(path, "/pl011@9000000")
+    }
+
+    func testThreeAddressCells() throws {
+        let (error, path, property) = try rejection(consoleTree(rootAddressCells: 3))
+        guard case .addressCellsUnsupported(_, 3) = error else { return XCTFail("\(error)") }
+        XCTAssertEqual(path, "/memory@40000000")
+        XCTAssertEqual(property, "#address-cells")
+    }
+
+    func testCellCountPropertyWithABadLength() throws {
+        let (error, path, _) = try rejection(consoleTree(sizeCells: [0, 0, 0, 2, 0, 0, 0, 0]))
+        XCTAssertEqual(error, .propertyNotU32(node: try withTree(consoleTree(sizeCells: [0, 0, 0, 2, 0, 0, 0, 0])) {
+            $0.root.offset }, length: 8))
+        XCTAssertEqual(path, "/")
+    }
+
+    func testTinyECAM() throws {
+        // Less than one bus (1 MiB of configuration space).
+        let (error, _, property) = try rejection(consoleTree(ecamSize: 0x1000))
+        XCTAssertEqual(error, .badBusRange(first: 0, last: 255))
+        XCTAssertEqual(property, "bus-range")
+    }
+
+    func testDeepNestingIsReportedAtItsOffset() throws {
+        var b = FDTBuilder()
+        b.begin("")
+        for _ in 0..<40 { b.begin("n") }
+        for _ in 0..<40 { b.end() }
+        b.end()
+        let error = try XCTUnwrap(parseError(b.blob()))
+        guard case .nestingTooDeep(let offset, let limit) = error else { return XCTFail("\(error)") }
+        XCTAssertEqual(limit, 32)
+        XCTAssertEqual(error.report.offset, offset)
+        XCTAssertNil(error.report.node)
+    }
 }
