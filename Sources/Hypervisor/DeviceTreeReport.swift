@@ -49,6 +49,13 @@ enum DeviceTreeReport {
         Power.exit(code: ExitCode.deviceTreeRejected)
     }
 
+    /// x0 held no device tree at all: no console, no bootargs, no conduit.
+    /// Powering off by SMC is the one thing left that can say "stopped".
+    static func noDeviceTree() -> Never {
+        if Power.conduit == .none { Power.conduit = .smc }
+        Power.exit(code: ExitCode.deviceTreeRejected)
+    }
+
     /// For a check made after boot: the blob was validated once and is re-read.
     static func reject(_ error: FDTError, blob: MemoryRange) -> Never {
         let pointer = UnsafeRawPointer(bitPattern: UInt(blob.base.raw))!

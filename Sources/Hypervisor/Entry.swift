@@ -6,10 +6,7 @@ import ArchC
 /// caches on (coarse map) and x0 = the DTB.
 @c(hv_main)
 func hvMain(_ dtb: UInt64) {
-    guard let boot = BootEnvironment.read(dtb: dtb) else {
-        // No console without a DTB: nothing can be said. Park.
-        while true { arch_wfe() }
-    }
+    guard let boot = BootEnvironment.read(dtb: dtb) else { DeviceTreeReport.noDeviceTree() }
     let platform = boot.platform
     let cpu = CPUIDRegisters.read()
     do throws(FDTError) {
@@ -88,7 +85,7 @@ private func takeDataAbort() {
 /// Started anywhere but EL2 (Boot/start.S turned on a minimal EL1 map first).
 @c(hv_wrong_el)
 func hvWrongEL(_ dtb: UInt64, _ el: UInt64) {
-    guard BootEnvironment.read(dtb: dtb) != nil else { while true { arch_wfe() } }
+    guard BootEnvironment.read(dtb: dtb) != nil else { DeviceTreeReport.noDeviceTree() }
     Console.put("hvmem: refusing to run at EL")
     Console.decimal(el)
     Console.line(": this image is a hypervisor and must be entered at EL2.")
