@@ -86,7 +86,7 @@ $(B)/%.o: Boot/%.S $(ARCH_HEADERS) | $(B)
 $(B)/%.o: Boot/%.c $(ARCH_HEADERS) | $(B)
 	$(CLANG) $(CFLAGS) -c -o $@ $<
 
-OBJS := $(B)/start.o $(B)/vectors.o $(B)/guest.o $(B)/runtime.o $(B)/Hypervisor.o
+OBJS := $(B)/start.o $(B)/vectors.o $(B)/guest.o $(B)/wx.o $(B)/runtime.o $(B)/Hypervisor.o
 
 $(B)/hypervisor.elf: $(OBJS) Linker/hv.ld
 	$(LLD) --gc-sections $(LDFLAGS_EXTRA) -T Linker/hv.ld -o $@ $(OBJS)

@@ -193,6 +193,15 @@ done
 TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-no-edu "$QEMU" 0 "$PASSED" -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
     'smmu: enabled with every StreamID invalid: incoming DMA aborts' 'no QEMU edu device'
 
+# W^X in the EL2 map: a store to .text and a call into the heap both fault at EL2.
+SEMIHOSTING=1 APPEND=hv.selftest=write-text TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-wx-write-text "$QEMU" 2 \
+    'ESR_EL2 0x9[67][0-9a-f]{4}4f +ELR_EL2 0x4008[0-9a-f]+ +FAR_EL2 0x40081000' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+    'W\^X: \.text read-only and executable' 'exception: unexpected synchronous from EL2: data abort \(EL2\)' \
+    '!the store to \.text went through'
+SEMIHOSTING=1 APPEND=hv.selftest=exec-data TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-wx-exec-data "$QEMU" 2 \
+    'exception: unexpected synchronous from EL2: instruction abort \(EL2\)' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+    'ESR_EL2 0x86[0-9a-f]{4}0f' '!the heap executed'
+
 # A guest's semihosting SYS_EXIT(0) must not end the run as a success: QEMU
 # runs without -semihosting, the hlt is UNDEFINED at EL1, and the guest's
 # resulting abort is reported as a failure.

@@ -15,6 +15,12 @@ struct BootEnvironment {
     nonisolated(unsafe) static var exceptionSelfTest = false
     /// The same abort, and a second one inside the handler: the latch must report it once and stop.
     static let nestedExceptionSelfTestOption: StaticString = "hv.selftest=nested-exception"
+    /// A store to the image's `.text` right after W^X is applied: must fault.
+    static let textWriteSelfTestOption: StaticString = "hv.selftest=write-text"
+    nonisolated(unsafe) static var textWriteSelfTest = false
+    /// A call into a `ret` stored on the heap: must fault.
+    static let dataExecuteSelfTestOption: StaticString = "hv.selftest=exec-data"
+    nonisolated(unsafe) static var dataExecuteSelfTest = false
     /// The guest makes 32,768 extra report hypercalls.
     static let reportFloodOption: StaticString = "hv.selftest=report-flood"
     /// The guest calls semihosting SYS_EXIT with status 0 (`hlt #0xf000`) first.
@@ -51,6 +57,8 @@ struct BootEnvironment {
             ExceptionLatch.faultInsideHandler = true
         }
         GuestScenario.flood = tree.bootArgumentsContain(reportFloodOption)
+        textWriteSelfTest = tree.bootArgumentsContain(textWriteSelfTestOption)
+        dataExecuteSelfTest = tree.bootArgumentsContain(dataExecuteSelfTestOption)
         GuestScenario.semihostingExit = tree.bootArgumentsContain(guestSemihostingOption)
         guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
         return BootEnvironment(platform: platform, blob: blob)

@@ -19,6 +19,9 @@ func hvMain(_ dtb: UInt64) {
     var devices: [EL2Map.Range] = []
     for region in platform.deviceRegions { devices.append((region.base.raw, region.size)) }
     let map = EL2Map.map(ram: banks, devices: devices)
+    EL2Protection.applyAndReport()
+    if BootEnvironment.textWriteSelfTest { writeToText() }
+    if BootEnvironment.dataExecuteSelfTest { executeData() }
 
     Banner.cpu(cpu)
     Banner.memory(platform, map)
@@ -80,6 +83,30 @@ private func takeDataAbort() {
     Console.line("selftest: loading from 0x20000000000, outside the EL2 map")
     let unmapped = UnsafePointer<UInt64>(bitPattern: UInt(0x200_0000_0000))!
     Console.hex(unmapped.pointee)
+}
+
+/// A store into the image's own code: a permission fault at EL2 under W^X.
+private func writeToText() {
+    let text = arch_image_start() + 0x1000
+    Console.put("selftest: storing to .text at ")
+    Console.hex(text)
+    Console.line("")
+    UnsafeMutablePointer<UInt64>(bitPattern: UInt(text))!.pointee = 0
+    Console.line("selftest: the store to .text went through")
+}
+
+/// A `ret` written to the heap and called: an instruction abort at EL2 under W^X.
+private func executeData() {
+    let ret: UInt32 = 0xD65F_03C0
+    let code = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    code.pointee = ret
+    arch_dsb_ishst()
+    Console.put("selftest: calling a ret written to the heap at ")
+    Console.hex(UInt64(UInt(bitPattern: code)))
+    Console.line("")
+    let function = unsafeBitCast(code, to: (@convention(c) () -> Void).self)
+    function()
+    Console.line("selftest: the heap executed")
 }
 
 /// Started anywhere but EL2 (Boot/start.S turned on a minimal EL1 map first).
