@@ -202,6 +202,12 @@ SEMIHOSTING=1 APPEND=hv.selftest=exec-data TIMEOUT=$HOSTILE_TIMEOUT scenario qem
     'exception: unexpected synchronous from EL2: instruction abort \(EL2\)' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
     'ESR_EL2 0x86[0-9a-f]{4}0f' '!the heap executed'
 
+# Unbounded recursion: the main stack runs into its unmapped guard page, and the
+# handler, on its own exception stack, reports it.
+SEMIHOSTING=1 APPEND=hv.selftest=stack-overflow TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-stack-overflow "$QEMU" 2 \
+    'the EL2 stack overflowed into its guard page' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+    'stack guard page at 0x[0-9a-f]+ unmapped' 'exception: unexpected synchronous from EL2: data abort \(EL2\)'
+
 # A guest's semihosting SYS_EXIT(0) must not end the run as a success: QEMU
 # runs without -semihosting, the hlt is UNDEFINED at EL1, and the guest's
 # resulting abort is reported as a failure.

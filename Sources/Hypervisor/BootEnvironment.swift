@@ -21,6 +21,9 @@ struct BootEnvironment {
     /// A call into a `ret` stored on the heap: must fault.
     static let dataExecuteSelfTestOption: StaticString = "hv.selftest=exec-data"
     nonisolated(unsafe) static var dataExecuteSelfTest = false
+    /// Unbounded recursion on the main stack: the guard page must catch it.
+    static let stackOverflowSelfTestOption: StaticString = "hv.selftest=stack-overflow"
+    nonisolated(unsafe) static var stackOverflowSelfTest = false
     /// The guest makes 32,768 extra report hypercalls.
     static let reportFloodOption: StaticString = "hv.selftest=report-flood"
     /// The guest calls semihosting SYS_EXIT with status 0 (`hlt #0xf000`) first.
@@ -59,6 +62,7 @@ struct BootEnvironment {
         GuestScenario.flood = tree.bootArgumentsContain(reportFloodOption)
         textWriteSelfTest = tree.bootArgumentsContain(textWriteSelfTestOption)
         dataExecuteSelfTest = tree.bootArgumentsContain(dataExecuteSelfTestOption)
+        stackOverflowSelfTest = tree.bootArgumentsContain(stackOverflowSelfTestOption)
         GuestScenario.semihostingExit = tree.bootArgumentsContain(guestSemihostingOption)
         guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
         return BootEnvironment(platform: platform, blob: blob)

@@ -50,7 +50,9 @@ enum EL2Protection {
             let l3 = tables + table * entries
             let regionBase = region * mib2
             for k in 0..<entries {
-                l3[k] = layout.pageDescriptor(regionBase + UInt64(k) * PageSize.bytes4K, attributes: attributes)
+                let page = regionBase + UInt64(k) * PageSize.bytes4K
+                // The page under the main stack stays invalid: an overflow faults there.
+                l3[k] = page == arch_stack_guard() ? 0 : layout.pageDescriptor(page, attributes: attributes)
             }
             l2[Int(regionBase / mib2 & 511)] = UInt64(UInt(bitPattern: l3)) | tableType
             region += 1
@@ -68,9 +70,16 @@ enum EL2Protection {
             Console.put("el2 map: W^X: .text read-only and executable (")
             Console.decimal(pages)
             Console.line(" pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set")
+            Console.put("el2 map: stack guard page at ")
+            Console.hex(arch_stack_guard())
+            Console.line(" unmapped")
         case .notAligned: Checks.expect(false, "W^X: the linker script puts .text and .data on page boundaries")
         case .imageTooLarge: Checks.expect(false, "W^X: the image fits in two 2 MiB blocks of one 1 GiB block")
         case .notAGiBBlock: Checks.expect(false, "W^X: start.S maps the image with one 1 GiB block")
         }
+    }
+
+    static func isStackGuard(_ address: UInt64) -> Bool {
+        address >= arch_stack_guard() && address - arch_stack_guard() < PageSize.bytes4K
     }
 }

@@ -6,6 +6,8 @@ import ArchC
 /// caches on (coarse map) and x0 = the DTB.
 @c(hv_main)
 func hvMain(_ dtb: UInt64) {
+    // EL2's own exceptions run on their own stack (Boot/vectors.S).
+    arch_write_sp_el0(arch_exception_stack_top())
     guard let boot = BootEnvironment.read(dtb: dtb) else { DeviceTreeReport.noDeviceTree() }
     let platform = boot.platform
     let cpu = CPUIDRegisters.read()
@@ -22,6 +24,7 @@ func hvMain(_ dtb: UInt64) {
     EL2Protection.applyAndReport()
     if BootEnvironment.textWriteSelfTest { writeToText() }
     if BootEnvironment.dataExecuteSelfTest { executeData() }
+    if BootEnvironment.stackOverflowSelfTest { Console.decimal(overflowStack(1)) }
 
     Banner.cpu(cpu)
     Banner.memory(platform, map)
@@ -107,6 +110,18 @@ private func executeData() {
     let function = unsafeBitCast(code, to: (@convention(c) () -> Void).self)
     function()
     Console.line("selftest: the heap executed")
+}
+
+/// Recurses until the main stack runs into its guard page. Each level
+/// publishes its frame's address, so the compiler must keep every frame.
+nonisolated(unsafe) private var overflowFrame: UInt64 = 0
+@inline(never)
+private func overflowStack(_ depth: UInt64) -> UInt64 {
+    var frame = InlineArray<32, UInt64>(repeating: depth)
+    withUnsafeMutablePointer(to: &frame) { overflowFrame = UInt64(UInt(bitPattern: $0)) }
+    arch_dsb_ishst()
+    if depth == UInt64.max { return 0 }
+    return overflowStack(depth &+ 1) &+ frame[Int(depth & 31)]
 }
 
 /// Started anywhere but EL2 (Boot/start.S turned on a minimal EL1 map first).

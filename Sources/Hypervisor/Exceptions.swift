@@ -42,6 +42,9 @@ func hvException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
     Console.put("  SPSR_EL2 ")
     Console.hex(frame[ExceptionFrame.spsr])
     Console.line("")
+    if EL2Protection.isStackGuard(frame[ExceptionFrame.far]) {
+        Console.line("  the EL2 stack overflowed into its guard page")
+    }
     Checks.failed += 1
     Checks.summary()
     Power.exit(code: ExitCode.exception)
