@@ -33,6 +33,10 @@ let package = Package(
         // IOMMU) shared by the test targets and the benchmark; never built for the board.
         .target(name: "HostFakes", dependencies: ["AArch64", "Translation"], path: "Tests/HostFakes",
                 swiftSettings: crossModule),
+        // Host-only: the device-tree mutation fuzzer, shared by its XCTest run and
+        // the long-run executable.
+        .target(name: "FDTFuzzing", dependencies: ["AArch64", "Platform"], path: "Tests/FDTFuzzing"),
+        .executableTarget(name: "hv-fuzz", dependencies: ["FDTFuzzing"], path: "Benchmarks/hv-fuzz"),
         .executableTarget(
             name: "hv-bench",
             dependencies: ["AArch64", "Translation", "Ownership", "SMMUv3", "Platform", "HostFakes"],
@@ -44,7 +48,8 @@ let package = Package(
         .testTarget(name: "TranslationTests", dependencies: ["AArch64", "Translation", "HostFakes"]),
         .testTarget(name: "OwnershipTests", dependencies: ["AArch64", "Translation", "Ownership", "HostFakes"]),
         .testTarget(name: "SMMUv3Tests", dependencies: ["AArch64", "Translation", "SMMUv3", "HostFakes"]),
-        .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform", "HostFakes"], exclude: ["DTBs"]),
+        .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform", "HostFakes", "FDTFuzzing"],
+                    exclude: ["DTBs"]),
         .testTarget(name: "HostExitsTests", dependencies: ["AArch64", "Translation", "Ownership", "Platform", "HostExits", "HostFakes"]),
     ]
 )

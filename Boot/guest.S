@@ -10,7 +10,9 @@
  *   x0 = 0xff done
  * Data layout (IPA): code at 0x8000_0000, a read-write page at +0x1000, a
  * read-only page at +0x2000, and nothing at +0x10_0000 until the hypervisor
- * populates it on the stage-2 fault.
+ * populates it on the stage-2 fault. The word at +0x1008 asks for that many
+ * extra report calls before done (a bounded-storage test); a non-zero word at
+ * +0x1010 makes it try a semihosting exit with status 0 first.
  */
 #define HC_PING     1
 #define HC_REPORT   2
@@ -31,7 +33,15 @@ __guest_start:
     add     x12, x10, #0x2000           /* the read-only page */
     add     x13, x10, #0x100000         /* not mapped yet */
 
-    movz    x2, #0xbeef
+    ldr     x3, [x11, #16]              /* asked to try a semihosting exit first? */
+    cbz     x3, 4f
+    movz    x3, #0x2, lsl #16
+    movk    x3, #0x0026                 /* ADP_Stopped_ApplicationExit */
+    stp     x3, xzr, [x11, #24]         /* SYS_EXIT_EXTENDED block: reason, status 0 */
+    mov     x0, #0x20                   /* SYS_EXIT_EXTENDED */
+    add     x1, x11, #24
+    hlt     #0xf000                     /* must never end the run as a success */
+4:  movz    x2, #0xbeef
     str     x2, [x11]                   /* a write the P2M allows */
     ldr     x1, [x11]
     mov     x0, #HC_REPORT
@@ -46,9 +56,16 @@ __guest_start:
     mov     x0, #HC_REPORT
     hvc     #0                          /* reports the value the hypervisor put there */
 
-    mov     x0, #HC_DONE
+    ldr     x3, [x11, #8]               /* extra reports the hypervisor asked for (0: none) */
+    cbz     x3, 2f
+1:  mov     x0, #HC_REPORT
+    mov     x1, x3
     hvc     #0
-1:  b       1b
+    subs    x3, x3, #1
+    b.ne    1b
+2:  mov     x0, #HC_DONE
+    hvc     #0
+3:  b       3b
     .balign 4096
 __guest_end:
 

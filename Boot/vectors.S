@@ -12,6 +12,13 @@
 
 .macro ventry kind
     .balign 0x80
+    .if \kind < 8
+    /* An exception of EL2 itself: the handler runs on the exception stack
+     * (SP_EL0, set by hv_main), so an overflow of the main stack into its
+     * guard page can be reported; one taken inside that handler (SP0
+     * vectors) nests on the same stack. eret restores SPSel from SPSR_EL2. */
+    msr     spsel, #0
+    .endif
     sub     sp, sp, #FRAME_SIZE
     stp     x0, x1, [sp, #0]
     mov     x0, #\kind

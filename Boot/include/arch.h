@@ -143,6 +143,15 @@ HV_INLINE void arch_wfi(void) { __asm__ volatile("wfi"); }
 /* ---- linker symbols (Linker/hv.ld) ------------------------------------ */
 HV_INLINE uint64_t arch_image_start(void) { extern char __image_start[]; return (uint64_t)(uintptr_t)__image_start; }
 HV_INLINE uint64_t arch_image_end(void)   { extern char __image_end[];   return (uint64_t)(uintptr_t)__image_end; }
+/* W^X bounds (Linker/hv.ld): [image_start, text_end) code, [text_end, data_start) read-only data. */
+HV_INLINE uint64_t arch_text_end(void)    { extern char __text_end[];    return (uint64_t)(uintptr_t)__text_end; }
+HV_INLINE uint64_t arch_data_start(void)  { extern char __data_start[];  return (uint64_t)(uintptr_t)__data_start; }
+HV_INLINE uint64_t arch_el2_wx_tables(void) { extern char __el2_wx_tables[]; return (uint64_t)(uintptr_t)__el2_wx_tables; }
+void hv_el2_swap_live_entry(uint64_t *entry, uint64_t value, uint64_t sctlr_set);
+/* The main stack's guard page, and the stack EL2's own exceptions run on (Boot/vectors.S). */
+HV_INLINE uint64_t arch_stack_guard(void) { extern char __stack_guard[]; return (uint64_t)(uintptr_t)__stack_guard; }
+HV_INLINE uint64_t arch_exception_stack_top(void) { extern char __el2_exception_stack_top[]; return (uint64_t)(uintptr_t)__el2_exception_stack_top; }
+HV_INLINE void arch_write_sp_el0(uint64_t v) { __asm__ volatile("msr sp_el0, %0" :: "r"(v) : "memory"); }
 HV_INLINE uint64_t arch_heap_start(void)  { extern char __heap_start[];  return (uint64_t)(uintptr_t)__heap_start; }
 HV_INLINE uint64_t arch_heap_end(void)    { extern char __heap_end[];    return (uint64_t)(uintptr_t)__heap_end; }
 /* The EL2 level-1 tables start.S built (2 x 512 x 1 GiB entries, identity, 0..1 TiB). */

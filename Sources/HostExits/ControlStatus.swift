@@ -50,6 +50,7 @@ public enum ControlStatus {
             switch r {
             case .tablePages: reason = 1
             case .domainSlots: reason = 2
+            case .hostDeviceSlots: reason = 3
             }
         case .EBUSY(let r):
             errno = 16
@@ -86,6 +87,8 @@ public enum ControlStatus {
             case .rangeEmpty: reason = 16
             case .dmaDomainUnknown: reason = 17
             case .p2mRejected: reason = 18
+            case .notHostDevice: reason = 19
+            case .deviceRegionOverlapsRAM: reason = 20
             }
         case .EOVERFLOW(let r):
             errno = 75

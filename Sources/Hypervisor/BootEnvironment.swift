@@ -13,25 +13,56 @@ struct BootEnvironment {
     /// boot test can see the EL2 vectors report it (ESR/ELR/FAR) and power off.
     static let exceptionSelfTestOption: StaticString = "hv.selftest=exception"
     nonisolated(unsafe) static var exceptionSelfTest = false
+    /// The same abort, and a second one inside the handler: the latch must report it once and stop.
+    static let nestedExceptionSelfTestOption: StaticString = "hv.selftest=nested-exception"
+    /// A store to the image's `.text` right after W^X is applied: must fault.
+    static let textWriteSelfTestOption: StaticString = "hv.selftest=write-text"
+    nonisolated(unsafe) static var textWriteSelfTest = false
+    /// A call into a `ret` stored on the heap: must fault.
+    static let dataExecuteSelfTestOption: StaticString = "hv.selftest=exec-data"
+    nonisolated(unsafe) static var dataExecuteSelfTest = false
+    /// Unbounded recursion on the main stack: the guard page must catch it.
+    static let stackOverflowSelfTestOption: StaticString = "hv.selftest=stack-overflow"
+    nonisolated(unsafe) static var stackOverflowSelfTest = false
+    /// The guest makes 32,768 extra report hypercalls.
+    static let reportFloodOption: StaticString = "hv.selftest=report-flood"
+    /// The guest calls semihosting SYS_EXIT with status 0 (`hlt #0xf000`) first.
+    static let guestSemihostingOption: StaticString = "hv.selftest=guest-semihosting"
 
     let platform: PlatformDescription
     let blob: MemoryRange
 
     /// Parses the DTB at `address` and sets up the console and power-off.
-    /// On any error there is no console to say so: the caller parks.
+    /// A blob or description that does not parse is reported and ends the
+    /// run (`DeviceTreeReport`); `nil` only when there is no blob at all.
     static func read(dtb address: UInt64) -> BootEnvironment? {
         guard address != 0, let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { return nil }
+        let tree: FlattenedDeviceTree
         do throws(FDTError) {
-            let tree = try FlattenedDeviceTree(blobAt: pointer, limit: maximumBlobSize)
-            let platform = try PlatformDescription(tree)
-            Console.select(platform.console)
-            if let psci = platform.psci { Power.conduit = psci.conduit == .smc ? .smc : .hvc }
-            Power.semihostingAllowed = tree.bootArgumentsContain(semihostingOption)
-            exceptionSelfTest = tree.bootArgumentsContain(exceptionSelfTestOption)
-            guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
-            return BootEnvironment(platform: platform, blob: blob)
+            tree = try FlattenedDeviceTree(blobAt: pointer, limit: maximumBlobSize)
         } catch {
-            return nil
+            DeviceTreeReport.reject(error, tree: nil)
         }
+        let platform: PlatformDescription
+        do throws(FDTError) {
+            platform = try PlatformDescription(tree)
+        } catch {
+            DeviceTreeReport.reject(error, tree: tree)
+        }
+        Console.select(platform.console)
+        if let psci = platform.psci { Power.conduit = psci.conduit == .smc ? .smc : .hvc }
+        Power.semihostingAllowed = tree.bootArgumentsContain(semihostingOption)
+        exceptionSelfTest = tree.bootArgumentsContain(exceptionSelfTestOption)
+        if tree.bootArgumentsContain(nestedExceptionSelfTestOption) {
+            exceptionSelfTest = true
+            ExceptionLatch.faultInsideHandler = true
+        }
+        GuestScenario.flood = tree.bootArgumentsContain(reportFloodOption)
+        textWriteSelfTest = tree.bootArgumentsContain(textWriteSelfTestOption)
+        dataExecuteSelfTest = tree.bootArgumentsContain(dataExecuteSelfTestOption)
+        stackOverflowSelfTest = tree.bootArgumentsContain(stackOverflowSelfTestOption)
+        GuestScenario.semihostingExit = tree.bootArgumentsContain(guestSemihostingOption)
+        guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
+        return BootEnvironment(platform: platform, blob: blob)
     }
 }

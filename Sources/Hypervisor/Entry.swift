@@ -6,18 +6,26 @@ import ArchC
 /// caches on (coarse map) and x0 = the DTB.
 @c(hv_main)
 func hvMain(_ dtb: UInt64) {
-    guard let boot = BootEnvironment.read(dtb: dtb) else {
-        // No console without a DTB: nothing can be said. Park.
-        while true { arch_wfe() }
-    }
+    // EL2's own exceptions run on their own stack (Boot/vectors.S).
+    arch_write_sp_el0(arch_exception_stack_top())
+    guard let boot = BootEnvironment.read(dtb: dtb) else { DeviceTreeReport.noDeviceTree() }
     let platform = boot.platform
+    let cpu = CPUIDRegisters.read()
+    do throws(FDTError) {
+        try platform.checkMemory(physicalAddressBits: cpu.physicalAddressRange.bits)
+    } catch {
+        DeviceTreeReport.reject(error, blob: boot.blob)
+    }
     var banks: [EL2Map.Range] = []
     for bank in platform.memoryBanks { banks.append((bank.base.raw, bank.size)) }
     var devices: [EL2Map.Range] = []
     for region in platform.deviceRegions { devices.append((region.base.raw, region.size)) }
     let map = EL2Map.map(ram: banks, devices: devices)
+    EL2Protection.applyAndReport()
+    if BootEnvironment.textWriteSelfTest { writeToText() }
+    if BootEnvironment.dataExecuteSelfTest { executeData() }
+    if BootEnvironment.stackOverflowSelfTest { Console.decimal(overflowStack(1)) }
 
-    let cpu = CPUIDRegisters.read()
     Banner.cpu(cpu)
     Banner.memory(platform, map)
     Checks.expect(arch_read_currentel() >> 2 & 3 == 2, "running at EL2")
@@ -39,6 +47,9 @@ func hvMain(_ dtb: UInt64) {
     OwnershipScenarios.run(platform: platform, frames: &frames)
     P2MScenarios.run(cpu: cpu, frames: &frames)
 
+    // Every SMMU aborts incoming DMA before the first config access wakes a device.
+    let smmus = SMMUSetup.bringUpAll(platform, frames: &frames)
+
     var functions: [PCIDevice] = []
     if let bridge = platform.pciHostBridge, Probe.read32(bridge.ecam.base.raw) == nil {
         Console.put("pcie: the ECAM the DTB describes at ")
@@ -51,13 +62,7 @@ func hvMain(_ dtb: UInt64) {
         }
     }
 
-    if let smmu = platform.smmus.first, Probe.read32(smmu.registers.base.raw) == nil {
-        Console.put("smmu: the arm,smmu-v3 the DTB describes at ")
-        Console.hex(smmu.registers.base.raw)
-        Console.line(" does not answer (external abort): the SMMU checks are skipped")
-    } else {
-        Board.runSMMUScenarios(platform: platform, functions: functions, cpu: cpu, frames: &frames)
-    }
+    Board.runSMMUScenarios(ready: smmus, platform: platform, functions: functions, cpu: cpu, frames: &frames)
     GuestScenario.run(cpu: cpu, frames: &frames)
 }
 
@@ -93,10 +98,46 @@ private func takeDataAbort() {
     Console.hex(unmapped.pointee)
 }
 
+/// A store into the image's own code: a permission fault at EL2 under W^X.
+private func writeToText() {
+    let text = arch_image_start() + 0x1000
+    Console.put("selftest: storing to .text at ")
+    Console.hex(text)
+    Console.line("")
+    UnsafeMutablePointer<UInt64>(bitPattern: UInt(text))!.pointee = 0
+    Console.line("selftest: the store to .text went through")
+}
+
+/// A `ret` written to the heap and called: an instruction abort at EL2 under W^X.
+private func executeData() {
+    let ret: UInt32 = 0xD65F_03C0
+    let code = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    code.pointee = ret
+    arch_dsb_ishst()
+    Console.put("selftest: calling a ret written to the heap at ")
+    Console.hex(UInt64(UInt(bitPattern: code)))
+    Console.line("")
+    let function = unsafeBitCast(code, to: (@convention(c) () -> Void).self)
+    function()
+    Console.line("selftest: the heap executed")
+}
+
+/// Recurses until the main stack runs into its guard page. Each level
+/// publishes its frame's address, so the compiler must keep every frame.
+nonisolated(unsafe) private var overflowFrame: UInt64 = 0
+@inline(never)
+private func overflowStack(_ depth: UInt64) -> UInt64 {
+    var frame = InlineArray<32, UInt64>(repeating: depth)
+    withUnsafeMutablePointer(to: &frame) { overflowFrame = UInt64(UInt(bitPattern: $0)) }
+    arch_dsb_ishst()
+    if depth == UInt64.max { return 0 }
+    return overflowStack(depth &+ 1) &+ frame[Int(depth & 31)]
+}
+
 /// Started anywhere but EL2 (Boot/start.S turned on a minimal EL1 map first).
 @c(hv_wrong_el)
 func hvWrongEL(_ dtb: UInt64, _ el: UInt64) {
-    guard BootEnvironment.read(dtb: dtb) != nil else { while true { arch_wfe() } }
+    guard BootEnvironment.read(dtb: dtb) != nil else { DeviceTreeReport.noDeviceTree() }
     Console.put("hvmem: refusing to run at EL")
     Console.decimal(el)
     Console.line(": this image is a hypervisor and must be entered at EL2.")

@@ -20,8 +20,11 @@ enum ExceptionKind {
 /// silent hang is the one outcome `make test` cannot tell from slowness).
 @c(hv_exception)
 func hvException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
-    if Probe.handle(frame, kind) { return }
-    if GuestScenario.handle(frame, kind) { return }
+    ExceptionLatch.enter(frame, kind)
+    if Probe.handle(frame, kind) || GuestScenario.handle(frame, kind) {
+        ExceptionLatch.leave()
+        return
+    }
     let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
     Console.line("")
     Console.put("exception: unexpected ")
@@ -39,6 +42,9 @@ func hvException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
     Console.put("  SPSR_EL2 ")
     Console.hex(frame[ExceptionFrame.spsr])
     Console.line("")
+    if EL2Protection.isStackGuard(frame[ExceptionFrame.far]) {
+        Console.line("  the EL2 stack overflowed into its guard page")
+    }
     Checks.failed += 1
     Checks.summary()
     Power.exit(code: ExitCode.exception)
@@ -50,4 +56,5 @@ enum ExitCode {
     static let checksFailed: UInt64 = 1
     static let exception: UInt64 = 2
     static let wrongExceptionLevel: UInt64 = 3
+    static let deviceTreeRejected: UInt64 = 4
 }

@@ -21,6 +21,8 @@ enum GuestScenario {
     static let demandMarker: UInt64 = 0x0000_0000_D15C_0000
     static let pingAnswer: UInt64 = 0x600D
     static let writtenByGuest: UInt64 = 0xBEEF
+    static let floodCountOffset: UInt64 = 8
+    static let semihostingFlagOffset: UInt64 = 16
     /// SPSR_EL2 for the first eret: EL1h, DAIF masked.
     static let spsrEL1h: UInt64 = 0x3C5
     /// Vector kind 8: synchronous from a lower EL in AArch64 (Boot/vectors.S).
@@ -38,7 +40,17 @@ enum GuestScenario {
     /// The guest P2M's lock: taken to build it and by the stage-2 fault handler.
     static let lock = P2MLock()
     nonisolated(unsafe) static var allocator: UnsafeMutablePointer<FrameAllocator>?
-    nonisolated(unsafe) static var reports: [UInt64] = []
+    /// The first reports, kept for the checks in `done`; later ones are only
+    /// counted. A guest decides how often it calls, so nothing here may grow
+    /// with it (a heap array did, and 32,768 calls exhausted the bump heap).
+    nonisolated(unsafe) static var reports = FixedList<8, UInt64>()
+    nonisolated(unsafe) static var reportCount: UInt64 = 0
+    /// Extra report calls the guest makes before `done` (`hv.selftest=report-flood`).
+    static let floodReports: UInt64 = 32_768
+    nonisolated(unsafe) static var flood = false
+    /// The guest tries to end the run through semihosting before anything else
+    /// (`hv.selftest=guest-semihosting`); nothing may take that as a verdict.
+    nonisolated(unsafe) static var semihostingExit = false
     nonisolated(unsafe) static var permissionFaults = 0
     nonisolated(unsafe) static var translationFaults = 0
     nonisolated(unsafe) static var unexpected = 0
@@ -59,6 +71,9 @@ enum GuestScenario {
         memory.zeroFrame(readWriteFrame)
         memory.zeroFrame(readOnlyFrame)
         memory.store64(readOnlyFrame.address, readOnlyMarker)
+        // Boot/guest.S reads how many extra reports to make from this word.
+        memory.store64(readWriteFrame.address.adding(floodCountOffset), flood ? floodReports : 0)
+        memory.store64(readWriteFrame.address.adding(semihostingFlagOffset), semihostingExit ? 1 : 0)
 
         let pool: FramePool
         do throws(FrameAllocatorError) { pool = try FramePool(frames: 32, from: &frames) } catch {
@@ -129,10 +144,12 @@ enum GuestScenario {
             Console.line("guest: hypercall ping")
             frame[0] = pingAnswer
         case Hypercall.report:
-            Console.put("guest: hypercall report ")
-            Console.hex(frame[1])
-            Console.line("")
-            reports.append(frame[1])
+            if reports.append(frame[1]) {
+                Console.put("guest: hypercall report ")
+                Console.hex(frame[1])
+                Console.line("")
+            }
+            reportCount &+= 1
             frame[0] = 0
         case Hypercall.done:
             done()
@@ -196,9 +213,14 @@ enum GuestScenario {
         Checks.expect(permissionFaults == 1 && reports.count >= 3 && reports[2] == readOnlyMarker
                       && memory.load64(readOnlyFrame.address) == readOnlyMarker,
                       "guest: a write to a read-only page takes a stage-2 permission fault and changes nothing")
-        Checks.expect(translationFaults == 1 && reports.count == 4 && reports[3] == demandMarker,
+        let extra = flood ? floodReports : 0
+        Checks.expect(translationFaults == 1 && reportCount == 4 + extra && reports.count >= 4 && reports[3] == demandMarker,
                       "guest: a stage-2 translation fault is served by populating the page, and the access retried")
         Checks.expect(unexpected == 0, "guest: no unexpected hypercall or fault")
+        if flood {
+            Checks.expect(reportCount == 4 + floodReports && reports.isFull,
+                          "guest: 32768 more report hypercalls counted in fixed storage, nothing allocated")
+        }
         finish()
     }
 }

@@ -28,55 +28,44 @@ enum Board {
     static let patternWords = 8
     static let returnOffset: UInt64 = 0x800
 
-    static func runSMMUScenarios(platform: PlatformDescription, functions: [PCIDevice], cpu: CPUIDRegisters,
-                                 frames: inout FrameAllocator) {
-        guard let description = platform.smmus.first else {
+    /// Runs the checks on the SMMU the edu device's `iommu-map` entry names
+    /// (the first one up when edu has no entry); `ready` are the SMMUs
+    /// `SMMUSetup` brought up before PCI enumeration.
+    static func runSMMUScenarios(ready: [ReadySMMU], platform: PlatformDescription, functions: [PCIDevice],
+                                 cpu: CPUIDRegisters, frames: inout FrameAllocator) {
+        guard !platform.smmus.isEmpty else {
             Console.line("smmu: the DTB describes no arm,smmu-v3: the SMMU checks do not apply")
             return
         }
-        Console.put("smmu: arm,smmu-v3 at ")
-        Console.range(description.registers.base.raw, description.registers.size)
-        Console.line(description.isCoherent ? ", dma-coherent" : ", not dma-coherent")
-
-        let registers = MMIORegisterBlock(base: description.registers.base.raw)
-        let features: SMMUFeatures
-        do throws(SMMUProbeError) {
-            features = try SMMUFeatures.probe(registers)
-        } catch {
-            Checks.expect(false, "the SMMU's ID registers describe hardware this driver can drive")
+        guard let first = ready.first else {
+            // Each was reported by SMMUSetup (nothing answered, or ID registers
+            // this driver cannot drive): a described part the machine lacks is
+            // skipped, not a failure of the checks that do apply.
+            Console.line("smmu: no arm,smmu-v3 the DTB describes is usable: the SMMU checks are skipped")
             return
         }
-        printFeatures(features)
         Checks.expect(true, "SMMU ID registers decoded and supported")
-        let coherent = description.isCoherent && features.coherentAccess
-        let mode = features.preferredMode(coherent: coherent)
-        Console.line(mode == .stage2 ? "smmu: mode: stage 2 shares the P2M"
-                                     : "smmu: mode: stage-1 IOMMU table mirrored from the P2M")
+        let edu = functions.first(where: { $0.function.vendorID == EduDevice.vendorID
+                                           && $0.function.deviceID == EduDevice.deviceID })
+        let chosen = ready.first(where: { edu?.iommuPhandle != nil && $0.description.phandle == edu?.iommuPhandle })
+            ?? first
+        Console.line(chosen.mode == .stage2 ? "smmu: mode: stage 2 shares the P2M"
+                                            : "smmu: mode: stage-1 IOMMU table mirrored from the P2M")
+        let handle = chosen.handle
+        Checks.expect(handle.smmu.checkGlobalErrors().isClean,
+                      "SMMU brought up: stream table, queues, invalidate-all + CMD_SYNC, SMMUEN, no GERROR")
+        commandErrorRecovery(&handle.smmu)
 
-        guard let edu = functions.first(where: { $0.function.vendorID == EduDevice.vendorID
-                                                 && $0.function.deviceID == EduDevice.deviceID }) else {
+        guard let edu else {
             Console.line("smmu: no QEMU edu device to issue DMA with (-device edu): the DMA checks do not apply")
             return
         }
-        guard let sid = edu.streamID, edu.iommuPhandle == nil || edu.iommuPhandle == description.phandle else {
+        guard let sid = edu.streamID, edu.iommuPhandle == nil || edu.iommuPhandle == chosen.description.phandle else {
             Checks.expect(false, "the edu device's requester ID maps to this SMMU through iommu-map")
             return
         }
-
-        var smmu: BoardSMMU
-        do throws(BringUpError) {
-            smmu = try BoardSMMU.bringUp(registers: registers, memory: IdentityMemory(), cache: BoardCache(),
-                                         allocator: &frames,
-                                         configuration: SMMUConfiguration(dmaCoherent: coherent, mode: mode))
-        } catch {
-            Checks.expect(false, "SMMU bring-up (CR0ACK, queues, stream table, CFGI_ALL + TLBI + CMD_SYNC)")
-            return
-        }
-        Checks.expect(smmu.checkGlobalErrors().isClean,
-                      "SMMU brought up: stream table, queues, invalidate-all + CMD_SYNC, SMMUEN, no GERROR")
-        commandErrorRecovery(&smmu)
-        let handle = BoardSMMUHandle(smmu)
-        dmaScenario(handle: handle, features: features, edu: edu, sid: sid, platform: platform, cpu: cpu, frames: &frames)
+        dmaScenario(handle: handle, features: chosen.features, edu: edu, sid: sid, platform: platform, cpu: cpu,
+                    frames: &frames)
     }
 
     /// Opcode 0x07 is not a command (HARDWARE.md trap 4: QEMU's CFGI_ALL enum

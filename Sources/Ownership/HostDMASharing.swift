@@ -13,29 +13,37 @@ extension PageOwnership where P2M: ~Copyable {
     /// Marks `[pa, pa+bytes)` as shared with the IOMMU.
     ///
     /// `isRAM` is the host's claim; it is checked against the memory map, not
-    /// trusted (seed 004: "`is_ram` is only a hint provided by the host"). Real
-    /// device memory is accepted without a count: it has no frame entry and
-    /// cannot be donated. A failure at any frame rolls every earlier frame of
-    /// the call back, so a throw leaves the table exactly as it was.
+    /// trusted (seed 004: "`is_ram` is only a hint provided by the host"). A
+    /// non-RAM range is accepted, without a count and without a per-frame
+    /// walk, only when it lies inside one region the platform declared as a
+    /// host device's (`declareHostDevice`): anything else (another device's
+    /// MMIO, the SMMU's own registers, a hole) is refused. A RAM range is
+    /// walked frame by frame and stops at the first frame that is not RAM, so
+    /// the walk is bounded by the RAM the frame table covers. A failure at any
+    /// frame rolls every earlier frame of the call back, so a throw leaves the
+    /// table exactly as it was.
     public mutating func hostShareDMA(_ pa: PhysAddr, bytes: UInt64, isRAM: Bool) throws(OwnershipError) {
         let count = try Self.pageCount(pa, bytes: bytes)
+        guard isRAM else {
+            try requireHostDevice(pa.frame, count: count)
+            return
+        }
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
 
         var done: UInt64 = 0
         do {
             while done < count {
-                try shareOneForDMA(pa.frame.adding(done), isRAM: isRAM)
+                try shareOneForDMA(pa.frame.adding(done))
                 done += 1
             }
         } catch {
             while done > 0 {
                 done -= 1
-                if isRAM { dropOneDMAShare(pa.frame.adding(done)) }
+                dropOneDMAShare(pa.frame.adding(done))
             }
             throw error
         }
-        guard isRAM else { return }
         // Seed 003: before a frame first becomes reachable by a device that does
         // not snoop the caches, clean+invalidate it. `shareOneForDMA` marked the
         // first shares while a non-coherent DMA domain is attached; the IOMMU
@@ -49,12 +57,15 @@ extension PageOwnership where P2M: ~Copyable {
     /// a host that unshares what it never shared gets an error and no change.
     public mutating func hostUnshareDMA(_ pa: PhysAddr, bytes: UInt64) throws(OwnershipError) {
         let count = try Self.pageCount(pa, bytes: bytes)
+        // A declared host device was never counted: nothing to drop.
+        if hostDeviceRegion(containing: pa.frame, count: count) != nil { return }
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
 
+        // Stops at the first frame that is not RAM: bounded by the frame table.
         for i in 0..<count {
             let mfn = pa.frame.adding(i)
-            guard let index = frames.index(of: mfn) else { continue }  // device memory: never counted
+            guard let index = frames.index(of: mfn) else { throw .ENOENT(.notDMAShared(mfn)) }
             let s = frames.state(at: index)
             guard s.dmaShares > 0, s.borrower == .iommu, s.hostState == .sharedOwned else {
                 throw .ENOENT(.notDMAShared(mfn))
@@ -78,13 +89,8 @@ extension PageOwnership where P2M: ~Copyable {
 
     // MARK: one frame
 
-    mutating func shareOneForDMA(_ mfn: MFN, isRAM: Bool) throws(OwnershipError) {
-        let index = frames.index(of: mfn)
-        guard isRAM else {
-            if index != nil { throw .EINVAL(.ramClaimedAsDevice(mfn.address)) }
-            return
-        }
-        guard let index else { throw .EINVAL(.notRAM(mfn.address)) }
+    mutating func shareOneForDMA(_ mfn: MFN) throws(OwnershipError) {
+        guard let index = frames.index(of: mfn) else { throw .EINVAL(.notRAM(mfn.address)) }
         let nonCoherent = hostHasNonCoherentDMADomain
         try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
             var n = s

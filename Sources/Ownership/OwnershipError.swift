@@ -34,6 +34,10 @@ public enum OwnershipError: Error, Equatable, Sendable {
         case notGrantMapped(DomainID, GFN)
         case rangeEmpty
         case dmaDomainUnknown(UInt16)
+        /// A non-RAM range the platform does not list as a device the host owns.
+        case notHostDevice(PhysAddr, bytes: UInt64)
+        /// A host device region declared over RAM (the frame is the first RAM one).
+        case deviceRegionOverlapsRAM(PhysAddr)
         /// The P2M refused an entry at this GFN for a reason of its own
         /// (outside the IPA space, misaligned for the granule).
         case p2mRejected(GFN)
@@ -81,6 +85,8 @@ public enum OwnershipError: Error, Equatable, Sendable {
         case tablePages(GFN)
         /// Every guest-domain slot is in use.
         case domainSlots(Int)
+        /// The table of host device regions is full.
+        case hostDeviceSlots(Int)
     }
 
     public enum Saturated: Equatable, Sendable {

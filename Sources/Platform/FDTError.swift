@@ -88,4 +88,19 @@ public enum FDTError: Error, Equatable, Sendable {
     case tooManyMSIMapEntries(capacity: Int)
     /// Two `pci-host-ecam-generic` nodes: we drive one host bridge.
     case multiplePCIHostBridges(node: Int)
+
+    // The description as a whole (checked after every node has been read).
+    /// A memory bank reaches above what the CPU can address
+    /// (ID_AA64MMFR0_EL1.PARange, Arm ARM D19.2.74): mapping it would name
+    /// RAM that does not exist.
+    case memoryBeyondPhysicalRange(base: UInt64, size: UInt64, bits: Int)
+    /// Two memory banks share addresses: the frame table would count a frame twice.
+    case overlappingMemoryBanks(first: UInt64, second: UInt64)
+    /// A memory bank covers a device's registers (console, SMMU, ECAM or a PCI window).
+    case memoryOverlapsDevice(bank: UInt64, device: UInt64)
+    /// A device whose registers the hypervisor drives has a `reg` of size 0.
+    case emptyRegister(node: Int)
+    /// An `iommu-map` entry whose requester-ID or StreamID range wraps past
+    /// 2^32: its last devices would alias StreamID 0 and up.
+    case iommuMapOverflows(node: Int, ridBase: UInt32, sidBase: UInt32, length: UInt32)
 }

@@ -59,6 +59,7 @@ public struct PlatformDescription: Sendable {
             psci = try PlatformDescription.psci(tree, node)
         }
         console = try PlatformDescription.console(tree)
+        try checkLayout()
     }
 
     /// Every range the frame allocator must never hand out that the DTB
@@ -179,6 +180,8 @@ public struct PlatformDescription: Sendable {
 
     static func smmu(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> SMMUDescription {
         guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
+        // SMMU_IDR0..CR0 alone span 0x30 bytes of page 0: a size-0 `reg` names no registers.
+        guard registers.size != 0 else { throw .emptyRegister(node: node.offset) }
         return SMMUDescription(
             registers: registers,
             isCoherent: tree.hasProperty("dma-coherent", node),
@@ -343,6 +346,13 @@ public struct PlatformDescription: Sendable {
             let entry = IOMMUMapEntry(ridBase: value.bigEndianUInt32(at: offset), iommu: phandle,
                                       sidBase: value.bigEndianUInt32(at: offset + 8),
                                       length: value.bigEndianUInt32(at: offset + 12))
+            // `iommuTarget` computes sidBase + (rid - ridBase) for rid - ridBase < length:
+            // both ends must fit in 32 bits or the last requesters wrap to StreamID 0.
+            guard entry.length == 0 || entry.sidBase <= UInt32.max - (entry.length - 1),
+                  entry.length == 0 || entry.ridBase <= UInt32.max - (entry.length - 1) else {
+                throw .iommuMapOverflows(node: node.offset, ridBase: entry.ridBase, sidBase: entry.sidBase,
+                                         length: entry.length)
+            }
             guard map.append(entry) else { throw .tooManyIOMMUMapEntries(capacity: PCIHostBridge.iommuMapCapacity) }
             offset += tuple
         }

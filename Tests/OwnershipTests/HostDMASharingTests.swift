@@ -85,11 +85,79 @@ final class HostDMASharingTests: XCTestCase {
         expectRefusal(.EINVAL(.ramClaimedAsDevice(bank0.address)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
             try o.hostShareDMA(lastBefore.address, bytes: 2 * self.page, isRAM: false)
         }
-        // Real device memory needs no count and leaves the table alone.
+        // A host device's memory needs no count and leaves the table alone.
         let before = o.frames.snapshot()
+        try o.declareHostDevice(deviceFrame.address, bytes: 16 * page)
         try o.hostShareDMA(deviceFrame.address, bytes: 4 * page, isRAM: false)
         try o.hostUnshareDMA(deviceFrame.address, bytes: 4 * page)
         XCTAssertEqual(o.frames.snapshot(), before)
+    }
+
+    /// Non-RAM is accepted only inside a region the platform declared as a
+    /// host device's; everything else is refused with the table unchanged.
+    func testNonRAMOnlyInsideADeclaredHostDevice() throws {
+        var o = makeOwnership()
+        expectRefusal(.EINVAL(.notHostDevice(deviceFrame.address, bytes: page)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostShareDMA(deviceFrame.address, bytes: self.page, isRAM: false)
+        }
+        try o.declareHostDevice(deviceFrame.address, bytes: 4 * page)
+        try o.hostShareDMA(deviceFrame.address, bytes: 4 * page, isRAM: false)
+        try o.hostShareDMA(deviceFrame.adding(3).address, bytes: page, isRAM: false)
+        // One page past the region, or starting before it: refused.
+        expectRefusal(.EINVAL(.notHostDevice(deviceFrame.address, bytes: 5 * page)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostShareDMA(deviceFrame.address, bytes: 5 * self.page, isRAM: false)
+        }
+        let before = MFN(raw: deviceFrame.raw - 1)
+        expectRefusal(.EINVAL(.notHostDevice(before.address, bytes: 2 * page)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostShareDMA(before.address, bytes: 2 * self.page, isRAM: false)
+        }
+        // Unsharing an undeclared non-RAM range is an error, not a silent success.
+        expectRefusal(.ENOENT(.notDMAShared(MFN(raw: deviceFrame.raw + 8))), &o) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostUnshareDMA(deviceFrame.adding(8).address, bytes: self.page)
+        }
+        XCTAssertEqual(o.hostDeviceRegions, [HostDeviceRegion(first: deviceFrame, count: 4)])
+    }
+
+    /// A range of 2^52 - 1 pages costs no more than one page: no per-frame
+    /// walk outside RAM (the old loop ran once per page of any non-RAM range).
+    func testHugeNonRAMRangesAreDecidedWithoutAWalk() throws {
+        var o = makeOwnership()
+        let top = PhysAddr(0x10_0000_0000_0000)   // 2^52, above both banks
+        let huge: UInt64 = 0xFFEF_FFFF_FFFF_F000    // up to the last page of the address space
+        let clock = ContinuousClock()
+        let started = clock.now
+        expectRefusal(.EINVAL(.notHostDevice(top, bytes: huge)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostShareDMA(top, bytes: huge, isRAM: false)
+        }
+        expectRefusal(.ENOENT(.notDMAShared(top.frame)), &o) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostUnshareDMA(top, bytes: huge)
+        }
+        try o.declareHostDevice(top, bytes: huge)
+        try o.hostShareDMA(top, bytes: huge, isRAM: false)
+        try o.hostUnshareDMA(top, bytes: huge)
+        // A huge RAM claim stops at the first frame that is not RAM.
+        expectRefusal(.EINVAL(.notRAM(PhysAddr(0))), &o) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostShareDMA(PhysAddr(0), bytes: huge, isRAM: true)
+        }
+        XCTAssertLessThan(clock.now - started, .seconds(1))
+    }
+
+    func testHostDeviceDeclarationsAreChecked() throws {
+        var o = makeOwnership()
+        XCTAssertThrowsError(try o.declareHostDevice(MFN(raw: bank0.raw - 1).address, bytes: 2 * page)) {
+            XCTAssertEqual($0 as? OwnershipError, .EINVAL(.deviceRegionOverlapsRAM(bank0.address)))
+        }
+        XCTAssertThrowsError(try o.declareHostDevice(deviceFrame.address.adding(0x10), bytes: page)) {
+            XCTAssertEqual($0 as? OwnershipError, .EINVAL(.misaligned(deviceFrame.address.adding(0x10))))
+        }
+        for i in 0..<UInt64(TestOwnership.hostDeviceCapacity) {
+            try o.declareHostDevice(deviceFrame.adding(2 * i).address, bytes: page)
+        }
+        let full = o.hostDeviceRegions
+        XCTAssertThrowsError(try o.declareHostDevice(deviceFrame.adding(100).address, bytes: page)) {
+            XCTAssertEqual($0 as? OwnershipError, .ENOMEM(.hostDeviceSlots(16)))
+        }
+        XCTAssertEqual(o.hostDeviceRegions, full)
     }
 
     func testAlignmentAndSizeAreChecked() {

@@ -30,4 +30,17 @@ final class FixedListTests: XCTestCase {
         list.removeAll()
         XCTAssertTrue(list.isEmpty)
     }
+
+    /// The board keeps a guest's report hypercalls in a FixedList and only
+    /// counts the rest: 32,768 appends (what once exhausted the 1 MiB bump
+    /// heap) leave the first values in place and the count at capacity.
+    func testAFullListRefusesAndStaysAsItWas() {
+        var list = FixedList<8, UInt64>()
+        var refused = 0
+        for value in 0..<UInt64(32_768) where !list.append(value) { refused += 1 }
+        XCTAssertEqual(list.count, 8)
+        XCTAssertTrue(list.isFull)
+        XCTAssertEqual(Array(list), Array(0..<8))
+        XCTAssertEqual(refused, 32_768 - 8)
+    }
 }

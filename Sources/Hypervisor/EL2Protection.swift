@@ -1,0 +1,85 @@
+import AArch64
+import ArchC
+
+/// W^X for the image in the EL2 map: start.S maps the image's 1 GiB as one
+/// writable, executable Normal block; here that block becomes a level-2
+/// table of the same 2 MiB blocks, with level-3 tables for the 2 MiB blocks
+/// the image spans, whose pages get `EL2ImagePermissions`: `.text` read-only
+/// and executable, `.rodata` read-only, the rest execute-never. SCTLR_EL2.WXN
+/// is set with the switch, so no writable page can be executed afterwards.
+enum EL2Protection {
+    static let gib: UInt64 = 1 << PageSize.shift1G
+    static let mib2: UInt64 = 1 << PageSize.shift2M
+    static let entries = 512
+    static let typeMask: UInt64 = 0b11
+    static let blockType: UInt64 = 0b01
+    static let tableType: UInt64 = 0b11
+    static let addressMask: UInt64 = 0x0000_FFFF_FFFF_F000
+    static let maximumL3Tables = 2
+
+    enum Outcome { case applied(textPages: UInt64), notAligned, imageTooLarge, notAGiBBlock }
+
+    static func apply() -> Outcome {
+        let start = arch_image_start(), end = arch_image_end()
+        guard let layout = EL2ImagePermissions(textStart: start, textEnd: arch_text_end(),
+                                               readOnlyEnd: arch_data_start()) else { return .notAligned }
+        // The image must sit in one 1 GiB block, spanning at most two 2 MiB ones.
+        let firstRegion = start / mib2, lastRegion = (end - 1) / mib2
+        guard start / gib == (end - 1) / gib, lastRegion - firstRegion < UInt64(maximumL3Tables) else {
+            return .imageTooLarge
+        }
+        let l0 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_el2_l0_table()))!
+        let l0Entry = l0[Int(start >> 39)]
+        guard l0Entry & typeMask == tableType else { return .notAGiBBlock }
+        let l1 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(l0Entry & addressMask))!
+        let entry = l1 + Int(start >> PageSize.shift1G & 511)
+        let block = entry.pointee
+        guard block & typeMask == blockType else { return .notAGiBBlock }
+        // AttrIndx, SH, AF and the upper attributes of the block, kept for every page.
+        let attributes = block & ~addressMask & ~typeMask
+
+        let tables = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_el2_wx_tables()))!
+        let l2 = tables
+        let gibBase = block & addressMask
+        for j in 0..<entries {
+            l2[j] = (gibBase + UInt64(j) * mib2) | attributes | blockType
+        }
+        var region = firstRegion
+        var table = 1
+        while region <= lastRegion {
+            let l3 = tables + table * entries
+            let regionBase = region * mib2
+            for k in 0..<entries {
+                let page = regionBase + UInt64(k) * PageSize.bytes4K
+                // The page under the main stack stays invalid: an overflow faults there.
+                l3[k] = page == arch_stack_guard() ? 0 : layout.pageDescriptor(page, attributes: attributes)
+            }
+            l2[Int(regionBase / mib2 & 511)] = UInt64(UInt(bitPattern: l3)) | tableType
+            region += 1
+            table += 1
+        }
+        arch_dsb_ishst()
+        hv_el2_swap_live_entry(entry, UInt64(UInt(bitPattern: l2)) | tableType, EL2ImagePermissions.sctlrWXN)
+        return .applied(textPages: (layout.textEnd - layout.textStart) / PageSize.bytes4K)
+    }
+
+    /// Prints what `apply` did.
+    static func applyAndReport() {
+        switch apply() {
+        case .applied(let pages):
+            Console.put("el2 map: W^X: .text read-only and executable (")
+            Console.decimal(pages)
+            Console.line(" pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set")
+            Console.put("el2 map: stack guard page at ")
+            Console.hex(arch_stack_guard())
+            Console.line(" unmapped")
+        case .notAligned: Checks.expect(false, "W^X: the linker script puts .text and .data on page boundaries")
+        case .imageTooLarge: Checks.expect(false, "W^X: the image fits in two 2 MiB blocks of one 1 GiB block")
+        case .notAGiBBlock: Checks.expect(false, "W^X: start.S maps the image with one 1 GiB block")
+        }
+    }
+
+    static func isStackGuard(_ address: UInt64) -> Bool {
+        address >= arch_stack_guard() && address - arch_stack_guard() < PageSize.bytes4K
+    }
+}

@@ -1,0 +1,47 @@
+import AArch64
+import ArchC
+
+/// Re-entrancy latch of `hv_exception`. The handler runs with exceptions
+/// unmasked only in the sense that synchronous ones cannot be masked: a fault
+/// inside it (a bad pointer, an SMC that EL3 does not implement, a Swift trap
+/// in a printer) re-enters the vectors on the same stack. Without the latch
+/// each nesting pushes another frame until the stack has run through
+/// whatever lies below it. With it, the first nested entry is reported in
+/// one line and powers off; a fault while doing that parks the CPU.
+enum ExceptionLatch {
+    nonisolated(unsafe) static var depth = 0
+    /// `hv.selftest=nested-exception`: the handler itself loads from outside the EL2 map.
+    nonisolated(unsafe) static var faultInsideHandler = false
+
+    /// Called first thing in `hv_exception`; does not return when the
+    /// handler was already running.
+    static func enter(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
+        depth += 1
+        if depth == 1 {
+            if faultInsideHandler {
+                Console.line("selftest: the exception handler loads from 0x20000000000")
+                Console.hex(UnsafePointer<UInt64>(bitPattern: UInt(0x200_0000_0000))!.pointee)
+            }
+            return
+        }
+        if depth > 2 {
+            // Reporting the nested fault faulted again (the console or the
+            // power-off path itself is what fails): nothing is left to try.
+            while true { arch_wfe() }
+        }
+        Console.line("")
+        Console.put("exception: fault inside the EL2 exception handler: ESR_EL2 ")
+        Console.hex(frame[ExceptionFrame.esr])
+        Console.put("  ELR_EL2 ")
+        Console.hex(frame[ExceptionFrame.elr])
+        Console.put("  FAR_EL2 ")
+        Console.hex(frame[ExceptionFrame.far])
+        Console.put("  kind ")
+        Console.decimal(kind)
+        Console.line("; stopping")
+        Power.exit(code: ExitCode.exception)
+    }
+
+    /// The handler served the exception and is about to return through eret.
+    static func leave() { depth -= 1 }
+}

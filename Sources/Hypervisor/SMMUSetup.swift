@@ -1,0 +1,78 @@
+import AArch64
+import Translation
+import Platform
+import SMMUv3
+
+/// One SMMU that answered, made sense and is enabled.
+struct ReadySMMU {
+    let description: SMMUDescription
+    let features: SMMUFeatures
+    let mode: TranslationMode
+    let coherent: Bool
+    let handle: BoardSMMUHandle
+}
+
+/// Every SMMU the DTB names is brought up before the first PCI config
+/// access: SMMUEN with every STE invalid aborts all incoming transactions
+/// (IHI 0070 3.5, C_BAD_STE), and the bring-up sets GBPA.ABORT before it
+/// touches CR0, so no device the enumeration wakes can DMA around the SMMU,
+/// whether or not a test device is found later. A node where nothing answers,
+/// or whose ID registers this driver cannot drive, is reported and skipped;
+/// the others are used.
+enum SMMUSetup {
+    static func bringUpAll(_ platform: PlatformDescription, frames: inout FrameAllocator) -> [ReadySMMU] {
+        var ready: [ReadySMMU] = []
+        for description in platform.smmus {
+            Console.put("smmu: arm,smmu-v3 at ")
+            Console.range(description.registers.base.raw, description.registers.size)
+            Console.line(description.isCoherent ? ", dma-coherent" : ", not dma-coherent")
+            let registers = MMIORegisterBlock(base: description.registers.base.raw)
+            // IDR0 is at offset 0: one guarded load tells whether anything answers.
+            guard Probe.read32(description.registers.base.raw) != nil else {
+                Console.line("smmu: nothing answers at this address (external abort on its ID registers): skipped")
+                continue
+            }
+            let features: SMMUFeatures
+            do throws(SMMUProbeError) {
+                features = try SMMUFeatures.probe(registers)
+            } catch {
+                Console.put("smmu: ID registers this driver cannot drive (")
+                Console.put(error.name)
+                Console.line("): skipped")
+                continue
+            }
+            Board.printFeatures(features)
+            let coherent = description.isCoherent && features.coherentAccess
+            let mode = features.preferredMode(coherent: coherent)
+            let smmu: BoardSMMU
+            do throws(BringUpError) {
+                smmu = try BoardSMMU.bringUp(registers: registers, memory: IdentityMemory(), cache: BoardCache(),
+                                             allocator: &frames,
+                                             configuration: SMMUConfiguration(dmaCoherent: coherent, mode: mode))
+            } catch {
+                Checks.expect(false, "SMMU bring-up (CR0ACK, queues, stream table, CFGI_ALL + TLBI + CMD_SYNC)")
+                continue
+            }
+            Console.line("smmu: enabled with every StreamID invalid: incoming DMA aborts until a device is attached")
+            ready.append(ReadySMMU(description: description, features: features, mode: mode, coherent: coherent,
+                                   handle: BoardSMMUHandle(smmu)))
+        }
+        return ready
+    }
+}
+
+extension SMMUProbeError {
+    /// For the console (no String interpolation in the image).
+    var name: StaticString {
+        switch self {
+        case .noAArch64TableFormat: return "no AArch64 table format"
+        case .noTranslationStage: return "no translation stage"
+        case .no4KGranule: return "no 4 KiB granule"
+        case .bigEndianTablesOnly: return "big-endian tables only"
+        case .stallForced: return "stall forced"
+        case .relativeBaseAddresses: return "relative base addresses"
+        case .presetTablesOrQueues: return "preset tables or queues"
+        case .queuesTooSmall: return "queues too small"
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import AArch64
+
+/// Checks across nodes: each node can be well formed while the description
+/// as a whole names impossible hardware (RAM over a device, two banks on the
+/// same addresses, RAM the CPU cannot address). The frame table, the EL2 map
+/// and the P2M all assume none of that happens, so it is refused here.
+extension PlatformDescription {
+    /// Banks against each other and against every device region. Called at
+    /// the end of `init`, so a description that exists has passed it.
+    func checkLayout() throws(FDTError) {
+        var i = 0
+        while i < memoryBanks.count {
+            let bank = memoryBanks[i]
+            var j = i + 1
+            while j < memoryBanks.count {
+                if bank.overlaps(memoryBanks[j]) {
+                    throw .overlappingMemoryBanks(first: bank.base.raw, second: memoryBanks[j].base.raw)
+                }
+                j += 1
+            }
+            for device in deviceRegions where bank.overlaps(device) {
+                throw .memoryOverlapsDevice(bank: bank.base.raw, device: device.base.raw)
+            }
+            i += 1
+        }
+    }
+
+    /// Every bank must end at or below 2^`bits`, the CPU's physical address
+    /// size (ID_AA64MMFR0_EL1.PARange): only the board knows the CPU, so it
+    /// calls this before it maps or counts any frame.
+    public func checkMemory(physicalAddressBits bits: Int) throws(FDTError) {
+        guard bits < 64 else { return }
+        let limit: UInt64 = 1 << UInt64(bits)
+        for bank in memoryBanks where bank.base.raw >= limit || bank.size > limit - bank.base.raw {
+            throw .memoryBeyondPhysicalRange(base: bank.base.raw, size: bank.size, bits: bits)
+        }
+    }
+
+    /// What the board needs to speak at all, read on its own so that a tree
+    /// the full description rejects can still name the console to print the
+    /// reason on, and the PSCI conduit to power off with. Each part is `nil`
+    /// when it is itself malformed.
+    public static func earlyServices(_ tree: FlattenedDeviceTree) -> (console: ConsoleUART?, psci: PSCIDescription?) {
+        let console = try? PlatformDescription.console(tree)
+        var psci: PSCIDescription?
+        if let node = PlatformDescription.psciNode(tree) { psci = try? PlatformDescription.psci(tree, node) }
+        return (console ?? nil, psci)
+    }
+}
