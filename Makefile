@@ -8,6 +8,7 @@
 #   make bench          release-mode benchmarks (host)
 #   make deps           Debian packages the build and the QEMU runs need
 #   make qemu-s2        build QEMU 10 (SMMUv3 with stage 2) under $(QEMU_S2_PREFIX)
+#   make linux          Debian's arm64 kernel, the test initramfs and disk in build/linux
 #
 # The Swift toolchain is the one whose swiftc is on PATH; clang and ld.lld come
 # from the same toolchain.
@@ -60,7 +61,7 @@ LIBS := AArch64 Translation Platform Ownership SMMUv3
 
 ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/module.modulemap
 
-.PHONY: all image run test test-host test-qemu debug size bench deps qemu-s2 clean
+.PHONY: all image run test test-host test-qemu debug size bench deps qemu-s2 clean linux
 all image: $(B)/hypervisor.bin
 
 define swiftmodule_rule
@@ -120,6 +121,11 @@ test-qemu: image
 
 bench:
 	swift run -c release hv-bench
+
+# ---- the Linux host (Debian's arm64 kernel at EL1) ------------------------------
+# build/linux/{Image,initramfs.cpio.gz,disk.img}, from Debian's packages only.
+linux: deps
+	@scripts/linux-initramfs.sh $(B)/linux >/dev/null
 
 # ---- set-up -------------------------------------------------------------------
 deps:
