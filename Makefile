@@ -59,7 +59,7 @@ Ownership_DEPS   := AArch64 Translation
 SMMUv3_DEPS      := AArch64 Translation
 LIBS := AArch64 Translation Platform Ownership SMMUv3
 
-ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/module.modulemap
+ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/host.h Boot/include/module.modulemap
 
 .PHONY: all image run test test-host test-qemu debug size bench deps qemu-s2 clean linux
 all image: $(B)/hypervisor.bin
@@ -83,7 +83,7 @@ $(B)/%.o: Boot/%.S $(ARCH_HEADERS) | $(B)
 $(B)/%.o: Boot/%.c $(ARCH_HEADERS) | $(B)
 	$(CLANG) $(CFLAGS) -c -o $@ $<
 
-OBJS := $(B)/start.o $(B)/vectors.o $(B)/guest.o $(B)/runtime.o $(B)/Hypervisor.o
+OBJS := $(B)/start.o $(B)/vectors.o $(B)/guest.o $(B)/host.o $(B)/runtime.o $(B)/Hypervisor.o
 
 $(B)/hypervisor.elf: $(OBJS) Linker/hv.ld
 	$(LLD) --gc-sections $(LDFLAGS_EXTRA) -T Linker/hv.ld -o $@ $(OBJS)
