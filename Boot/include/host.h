@@ -43,6 +43,16 @@ HV_HOST_SYSREG(elr_el1, elr_el1)
 HV_HOST_SYSREG(spsr_el1, spsr_el1)
 HV_HOST_SYSREG(vbar_el1, vbar_el1)
 
+HV_HOST_INLINE void arch_write_spsr_el2(uint64_t v) { __asm__ volatile("msr spsr_el2, %0" :: "r"(v) : "memory"); }
+HV_HOST_INLINE void arch_write_elr_el2(uint64_t v) { __asm__ volatile("msr elr_el2, %0" :: "r"(v) : "memory"); }
+/* Compare-and-swap on a normal-memory word (LDAXR/STLXR on v8.0, CASAL with LSE). */
+HV_HOST_INLINE _Bool arch_cas64(uint64_t address, uint64_t expected, uint64_t desired) {
+    return __atomic_compare_exchange_n((uint64_t *)(uintptr_t)address, &expected, desired, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+HV_HOST_INLINE uint64_t arch_atomic_add64(uint64_t address, uint64_t value) {
+    return __atomic_add_fetch((uint64_t *)(uintptr_t)address, value, __ATOMIC_RELAXED);
+}
 HV_HOST_INLINE void arch_tlbi_vmalls12e1(void) { __asm__ volatile("tlbi vmalls12e1\n dsb nsh\n isb" ::: "memory"); }
 
 void hv_host_enter(uint64_t entry, uint64_t x0, uint64_t stack_top) __attribute__((noreturn));

@@ -20,7 +20,13 @@ enum ExceptionKind {
 /// silent hang is the one outcome `make test` cannot tell from slowness).
 @c(hv_exception)
 func hvException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
+    if LinuxHost.active { LinuxHost.exit(frame, kind); return }
     if GuestScenario.handle(frame, kind) { return }
+    reportUnexpected(frame, kind)
+}
+
+/// Says what happened and powers off (the end of every unexpected exception).
+func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> Never {
     let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
     Console.line("")
     Console.put("exception: unexpected ")

@@ -1,0 +1,211 @@
+import AArch64
+import Translation
+import Platform
+import ArchC
+
+typealias HostP2M = P2M<IdentityMemory, FramePool, BoardTLB, NoIOMMU, NoEntryListener, NoChangeObserver>
+
+/// The Linux-host mode (`hv.host=linux` in /chosen/bootargs): instead of the
+/// board checks, the hypervisor deprivileges the OS kernel the loader placed
+/// at `hv.kernel=0x<address>` (QEMU: `-device loader,file=Image,addr=...,
+/// force-raw=on`) and runs it at EL1 as the host, pKVM's model: an identity
+/// stage 2 that leaves out the hypervisor's own memory and the SMMU, and every
+/// firmware call, stage-2 abort and control-device access decided at EL2.
+///
+/// The hypervisor keeps the first `hypervisorBytes` of the first RAM bank (its
+/// image is there, where QEMU and U-Boot load an Image with text_offset
+/// 0x80000): the frame table, the host P2M's tables and the SMMU's tables and
+/// queues all come from that carve-out, so the host's RAM is one identity run
+/// from its end.
+enum LinuxHost {
+    static let hostOption: StaticString = "hv.host=linux"
+    static let kernelOption: StaticString = "hv.kernel="
+    static let hypervisorBytes: UInt64 = 32 << 20
+    static let vmid: UInt16 = 1
+    static let maximumIPABits = 40
+    static let tablePoolFrames = 128
+
+    nonisolated(unsafe) static var active = false
+    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<HostP2M>?
+    nonisolated(unsafe) static var registers: HostEL2Registers?
+    nonisolated(unsafe) static var hypervisorMemory = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
+
+    static func requested(_ boot: BootEnvironment) -> Bool { boot.tree.bootArgumentsContain(hostOption) }
+
+    static func run(_ boot: BootEnvironment) -> Never {
+        let platform = boot.platform
+        guard let bank = platform.memoryBanks.first, bank.size > hypervisorBytes,
+              let carveOut = MemoryRange(base: bank.base, size: hypervisorBytes) else {
+            stop("host: the first RAM bank is too small to hold the hypervisor's carve-out")
+        }
+        let image = MemoryRange(base: PhysAddr(arch_image_start()), size: arch_image_end() - arch_image_start())!
+        guard carveOut.contains(image.base), image.end.raw <= carveOut.end.raw else {
+            stop("host: the hypervisor's image is not inside the carve-out at the start of RAM")
+        }
+        hypervisorMemory = carveOut
+        Console.put("host: hypervisor memory ")
+        Console.range(carveOut.base.raw, carveOut.size)
+        Console.line("")
+
+        let kernel = kernelPlacement(boot, carveOut: carveOut)
+        var frames: FrameAllocator
+        do throws(FrameAllocatorError) {
+            frames = try FrameAllocator(banks: CollectionOfOne(carveOut), excluding: [image, boot.blob])
+        } catch {
+            stop("host: no frame allocator over the hypervisor's carve-out")
+        }
+        buildP2M(platform, carveOut: carveOut, frames: &frames)
+        let dtb = boot.blob.base.raw
+
+        let el2 = HostEL2Registers(idAA64PFR0: arch_read_id_aa64pfr0_el1(), idAA64PFR1: arch_read_id_aa64pfr1_el1(),
+                                   idAA64ISAR1: arch_read_id_aa64isar1_el1(), idAA64ISAR2: arch_read_id_aa64isar2_el1(),
+                                   idAA64DFR0: arch_read_id_aa64dfr0_el1(),
+                                   pmcr: HostEL2Registers.hasPMU(dfr0: arch_read_id_aa64dfr0_el1()) ? arch_read_pmcr_el0() : 0,
+                                   sctlrEL1RES1: UInt64(HV_SCTLR_EL1_RES1))
+        registers = el2
+        publishEL2Regime()
+        LinuxHostCPUs.prepare()
+        active = true
+        Console.put("host: entering the kernel at ")
+        Console.hex(kernel.base.raw)
+        Console.put(" at EL1, DTB ")
+        Console.hex(dtb)
+        Console.put(", HCR_EL2 ")
+        Console.hex(el2.hcr)
+        Console.line("")
+        enter(slot: 0, entry: kernel.base.raw, x0: dtb)
+    }
+
+    /// The kernel the loader placed where `hv.kernel=` says, checked against
+    /// its own header and kept clear of the hypervisor's memory.
+    private static func kernelPlacement(_ boot: BootEnvironment, carveOut: MemoryRange) -> MemoryRange {
+        guard let address = boot.tree.bootArgumentNumber(kernelOption) else {
+            stop("host: hv.host=linux needs hv.kernel=0x<address> (where -device loader put the Image)")
+        }
+        guard boot.platform.memoryBanks.contains(where: { $0.contains(PhysAddr(raw: address))
+                                                          && $0.size - (address - $0.base.raw) >= UInt64(ARM64ImageHeader.size) }),
+              let bytes = UnsafeRawPointer(bitPattern: UInt(address)) else {
+            stop("host: hv.kernel= is not an address in RAM")
+        }
+        let header: ARM64ImageHeader
+        do throws(ARM64ImageError) {
+            header = try ARM64ImageHeader(UnsafeRawBufferPointer(start: bytes, count: ARM64ImageHeader.size))
+        } catch {
+            stop("host: no arm64 Image header at hv.kernel= (magic, image_size, flags)")
+        }
+        guard let placed = header.placement(loadedAt: PhysAddr(raw: address)), !placed.overlaps(carveOut),
+              boot.platform.memoryBanks.contains(where: { $0.contains(placed.base) && placed.end.raw <= $0.end.raw }) else {
+            stop("host: the kernel's placement breaks the boot protocol or overlaps the hypervisor's memory")
+        }
+        Console.put("host: arm64 Image at ")
+        Console.range(placed.base.raw, placed.size)
+        Console.line("")
+        return placed
+    }
+
+    /// The host's identity stage 2: RAM outside the carve-out as Normal
+    /// memory, everything below the first bank and the PCI host bridge's
+    /// windows as Device memory, the SMMU's registers left out.
+    private static func buildP2M(_ platform: PlatformDescription, carveOut: MemoryRange, frames: inout FrameAllocator) {
+        let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
+        let paRange = min(cpuRange, .bits48)
+        let pool: FramePool
+        do throws(FrameAllocatorError) { pool = try FramePool(frames: tablePoolFrames, from: &frames) } catch {
+            stop("host: no table pages for the host's stage 2")
+        }
+        let table = UnsafeMutablePointer<HostP2M>.allocate(capacity: 1)
+        do throws(P2MError) {
+            table.initialize(to: try HostP2M(
+                configuration: P2MConfiguration(vmid: vmid, ipaBits: min(maximumIPABits, paRange.bits), paRange: paRange,
+                                                vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
+                memory: IdentityMemory(), pool: pool, tlb: BoardTLB()))
+        } catch {
+            stop("host: the host's stage 2 could not be created")
+        }
+        var batch = FlushBatch(releaser: NoHeldReferences())
+        var mapped = 0
+        var failed = false
+        func identity(_ base: UInt64, _ end: UInt64, _ type: P2MType) {
+            guard end > base else { return }
+            do throws(P2MError) {
+                try table.pointee.map(GFN(raw: base >> PageSize.shift4K), to: MFN(raw: base >> PageSize.shift4K),
+                                      count: (end - base) >> PageSize.shift4K, as: type, flushing: &batch)
+                mapped += 1
+            } catch { failed = true }
+        }
+        for bank in platform.memoryBanks {
+            let start = bank.base.raw == carveOut.base.raw ? carveOut.end.raw : bank.base.raw
+            identity(start, bank.end.raw, .ramRW)
+        }
+        var deviceEnd = platform.memoryBanks.first?.base.raw ?? 0
+        var cursor: UInt64 = 0
+        for smmu in platform.smmus where smmu.registers.end.raw <= deviceEnd {
+            identity(cursor, smmu.registers.base.raw, .mmioDirectDevice)
+            cursor = smmu.registers.end.raw
+        }
+        identity(cursor, deviceEnd, .mmioDirectDevice)
+        if let bridge = platform.pciHostBridge {
+            deviceEnd = max(deviceEnd, 0)
+            if bridge.ecam.base.raw >= platform.memoryBanks.first?.base.raw ?? 0 {
+                identity(bridge.ecam.base.raw, bridge.ecam.end.raw, .mmioDirectDevice)
+            }
+            for window in bridge.windows where window.cpuAddress.raw >= platform.memoryBanks.first?.base.raw ?? 0 {
+                identity(window.cpuAddress.raw, window.cpuAddress.raw + window.size, .mmioDirectDevice)
+            }
+        }
+        table.pointee.commit(&batch)
+        if failed { stop("host: mapping the host's identity stage 2 failed") }
+        p2m = table
+        Console.put("host: identity stage 2, VTCR_EL2 ")
+        Console.hex(table.pointee.vtcr.raw)
+        Console.put(", ")
+        Console.decimal(mapped)
+        Console.line(" runs mapped")
+    }
+
+    /// MAIR/TCR/TTBR0/SCTLR of EL2 for the CPUs the host starts (Boot/host.S
+    /// loads them with the MMU off, so they are cleaned to the point of coherency).
+    private static func publishEL2Regime() {
+        let regime = arch_el2_regime()!
+        regime[0] = arch_read_mair_el2()
+        regime[1] = arch_read_tcr_el2()
+        regime[2] = arch_read_ttbr0_el2()
+        regime[3] = arch_read_sctlr_el2()
+        arch_dsb_sy()
+        arch_dc_cvac(UInt64(UInt(bitPattern: regime)))
+        arch_dsb_sy()
+    }
+
+    /// This CPU's EL2 state for the host, then the eret into it.
+    static func enter(slot: Int, entry: UInt64, x0: UInt64) -> Never {
+        guard let el2 = registers, let p2m else { stop("host: entered before the host was built") }
+        arch_write_tpidr_el2(UInt64(slot))
+        arch_write_cptr_el2(el2.cptr)
+        arch_write_cnthctl_el2(el2.cnthctl)
+        arch_write_cntvoff_el2(el2.cntvoff)
+        arch_write_vpidr_el2(arch_read_midr_el1())
+        arch_write_vmpidr_el2(arch_read_mpidr_el1())
+        arch_write_hstr_el2(el2.hstr)
+        arch_write_mdcr_el2(el2.mdcr)
+        if let sre = el2.iccSRE {
+            arch_write_icc_sre_el2(sre)
+            arch_isb()
+            arch_write_ich_hcr_el2(0)
+        }
+        arch_write_sctlr_el1(el2.sctlrEL1)
+        arch_write_vtcr_el2(p2m.pointee.vtcr.raw)
+        arch_write_vttbr_el2(p2m.pointee.vttbr.raw)
+        arch_write_hcr_el2(el2.hcr)
+        arch_isb()
+        arch_tlbi_vmalls12e1()
+        let stackTop = arch_cpu_stacks() + UInt64(slot + 1) * UInt64(HV_HOST_CPU_STACK_SIZE)
+        arch_write_spsr_el2(el2.spsr)
+        hv_host_enter(entry, x0, stackTop)
+    }
+
+    static func stop(_ message: StaticString) -> Never {
+        Console.line(message)
+        Checks.failed += 1
+        finish()
+    }
+}
