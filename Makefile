@@ -57,7 +57,8 @@ Translation_DEPS := AArch64
 Platform_DEPS    := AArch64
 Ownership_DEPS   := AArch64 Translation
 SMMUv3_DEPS      := AArch64 Translation
-LIBS := AArch64 Translation Platform Ownership SMMUv3
+HostExits_DEPS   := AArch64 Translation Ownership Platform
+LIBS := AArch64 Translation Platform Ownership SMMUv3 HostExits
 
 ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/host.h Boot/include/module.modulemap
 

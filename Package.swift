@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Ownership", targets: ["Ownership"]),
         .library(name: "SMMUv3", targets: ["SMMUv3"]),
         .library(name: "Platform", targets: ["Platform"]),
+        .library(name: "HostExits", targets: ["HostExits"]),
     ],
     targets: [
         // Cross-module optimisation lets the release benchmark specialise the generic
@@ -25,6 +26,9 @@ let package = Package(
         .target(name: "Ownership", dependencies: ["AArch64", "Translation"]),
         .target(name: "SMMUv3", dependencies: ["AArch64", "Translation"]),
         .target(name: "Platform", dependencies: ["AArch64"]),
+        // What the hypervisor decides for each exit of its deprivileged host
+        // (PSCI, stage-2 aborts, the control device); the board only moves registers.
+        .target(name: "HostExits", dependencies: ["AArch64", "Translation", "Ownership", "Platform"]),
         // Host-only fakes of the hardware protocols (RAM, table pools, TLB, cache,
         // IOMMU) shared by the test targets and the benchmark; never built for the board.
         .target(name: "HostFakes", dependencies: ["AArch64", "Translation"], path: "Tests/HostFakes",
@@ -38,5 +42,6 @@ let package = Package(
         .testTarget(name: "OwnershipTests", dependencies: ["AArch64", "Translation", "Ownership", "HostFakes"]),
         .testTarget(name: "SMMUv3Tests", dependencies: ["AArch64", "Translation", "SMMUv3", "HostFakes"]),
         .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform", "HostFakes"], exclude: ["DTBs"]),
+        .testTarget(name: "HostExitsTests", dependencies: ["AArch64", "Translation", "Ownership", "Platform", "HostExits"]),
     ]
 )

@@ -1,0 +1,275 @@
+import AArch64
+
+/// The identity stage-2 map of the deprivileged host (pKVM's model): every
+/// RAM frame except those the hypervisor owns, the host's device MMIO as
+/// device memory, and nothing else. The SMMU's registers and the control
+/// device's page are never mapped, so a host access to either traps.
+///
+/// The result is a sorted list of runs, each cut so that one run uses one
+/// mapping granule: 4 KiB pages up to the first 2 MiB boundary, 2 MiB blocks
+/// up to the first 1 GiB boundary, 1 GiB blocks in the middle, and back down
+/// at the end (Arm ARM D8.2: with a 4 KiB granule, level-1 and level-2
+/// descriptors may be blocks). The board feeds each run to the P2M as one
+/// `map` call; nothing here touches hardware.
+public struct HostStage2Layout: Sendable {
+    /// More runs than this is refused. A bank split by every kind of exclusion
+    /// gives at most five runs per piece; QEMU virt needs about twenty.
+    public static let runCapacity = 128
+    /// Bounds on the inputs; each is far above any real platform.
+    public static let inputCapacity = 32
+
+    /// Runs in ascending address order; no two overlap.
+    public private(set) var runs = FixedList<128, HostStage2Run>()
+
+    /// Computes the layout.
+    ///
+    /// - Parameters:
+    ///   - ram: the RAM banks (`/memory`). Rounded inward to whole pages:
+    ///     a partial page is not the host's to use.
+    ///   - devices: MMIO windows the host owns. Rounded outward to whole pages
+    ///     (a page cannot be mapped in part).
+    ///   - hypervisorOwned: RAM the hypervisor keeps (its image, frame table,
+    ///     table pools, SMMU tables and queues). Rounded outward; each must lie
+    ///     inside one RAM bank.
+    ///   - neverMapped: IPA ranges that must trap (the SMMU's registers, the
+    ///     control page). Rounded outward; they may sit anywhere.
+    ///   - ipaLimit: one past the highest IPA the stage 2 can translate
+    ///     (`1 << T0SZ-derived bits`); every range must end at or below it.
+    /// - Throws: a `HostStage2LayoutError` naming the first offending range;
+    ///   nothing is returned then.
+    public init(ram: some Sequence<MemoryRange>, devices: some Sequence<MemoryRange>,
+                hypervisorOwned: some Sequence<MemoryRange>, neverMapped: some Sequence<MemoryRange>,
+                ipaLimit: UInt64) throws(HostStage2LayoutError) {
+        var banks = PageIntervals()
+        for range in ram {
+            try Self.checkBounds(range, limit: ipaLimit)
+            let inside = range.framesInside
+            guard !inside.isEmpty else { continue }
+            let interval = PageInterval(first: inside.first.raw, end: inside.end.raw)
+            if let other = banks.firstOverlap(with: interval) {
+                throw .ramOverlap(range.base, other: PhysAddr(raw: other.first << PageSize.shift4K))
+            }
+            guard banks.insertSorted(interval) else { throw .tooManyRanges(capacity: Self.inputCapacity) }
+        }
+
+        var windows = PageIntervals()
+        for range in devices {
+            try Self.checkBounds(range, limit: ipaLimit)
+            let touching = range.framesTouching
+            guard !touching.isEmpty else { continue }
+            let interval = PageInterval(first: touching.first.raw, end: touching.end.raw)
+            if banks.firstOverlap(with: interval) != nil { throw .deviceOverlapsRAM(range.base) }
+            guard windows.insertMerging(interval) else { throw .tooManyRanges(capacity: Self.inputCapacity) }
+        }
+
+        var excluded = PageIntervals()
+        for range in hypervisorOwned {
+            try Self.checkBounds(range, limit: ipaLimit)
+            let touching = range.framesTouching
+            guard !touching.isEmpty else { continue }
+            let interval = PageInterval(first: touching.first.raw, end: touching.end.raw)
+            guard banks.contains(interval) else { throw .hypervisorRangeOutsideRAM(range.base) }
+            guard excluded.insertMerging(interval) else { throw .tooManyRanges(capacity: Self.inputCapacity) }
+        }
+        for range in neverMapped {
+            try Self.checkBounds(range, limit: ipaLimit)
+            let touching = range.framesTouching
+            guard !touching.isEmpty else { continue }
+            guard excluded.insertMerging(PageInterval(first: touching.first.raw, end: touching.end.raw)) else {
+                throw .tooManyRanges(capacity: Self.inputCapacity)
+            }
+        }
+
+        // Banks and windows are disjoint (checked above), so one merge by base
+        // address visits every mapped piece in ascending order.
+        var b = 0
+        var w = 0
+        while b < banks.list.count || w < windows.list.count {
+            let takeBank = w == windows.list.count
+                || (b < banks.list.count && banks.list[b].first < windows.list[w].first)
+            let piece = takeBank ? banks.list[b] : windows.list[w]
+            if takeBank { b += 1 } else { w += 1 }
+            try emit(piece, minus: excluded, as: takeBank ? .normal : .device)
+        }
+    }
+
+    /// What the host's stage 2 maps at `address`, or nil where it traps.
+    public func memoryType(at address: PhysAddr) -> HostMemoryType? {
+        // Binary search: runs are sorted and disjoint.
+        var low = 0
+        var high = runs.count
+        while low < high {
+            let mid = (low + high) / 2
+            let run = runs[mid]
+            if address.raw < run.base.raw {
+                high = mid
+            } else if address.raw - run.base.raw >= run.size {
+                low = mid + 1
+            } else {
+                return run.memory
+            }
+        }
+        return nil
+    }
+
+    /// Whether `address` is RAM the host owns at boot.
+    public func isHostRAM(_ address: PhysAddr) -> Bool { memoryType(at: address) == .normal }
+
+    static func checkBounds(_ range: MemoryRange, limit: UInt64) throws(HostStage2LayoutError) {
+        guard range.end.raw <= limit else { throw .beyondIPASpace(range.base, size: range.size, limit: limit) }
+    }
+
+    private mutating func emit(_ piece: PageInterval, minus excluded: PageIntervals,
+                               as memory: HostMemoryType) throws(HostStage2LayoutError) {
+        var start = piece.first
+        for cut in excluded.list where cut.end > start && cut.first < piece.end {
+            if cut.first > start { try split(PageInterval(first: start, end: cut.first), as: memory) }
+            start = max(start, cut.end)
+        }
+        if start < piece.end { try split(PageInterval(first: start, end: piece.end), as: memory) }
+    }
+
+    /// Cuts one mapped piece into at most five single-granule runs.
+    private mutating func split(_ piece: PageInterval, as memory: HostMemoryType) throws(HostStage2LayoutError) {
+        var s = piece.first
+        let e = piece.end
+        let to2M = HostStage2Granule.block2M.pages
+        let to1G = HostStage2Granule.block1G.pages
+        // Rising edge: pages up to the first 2 MiB boundary, 2 MiB blocks up to
+        // the first 1 GiB one; then the middle and the falling edge. Written
+        // out, not looped over a literal array, so the board build allocates nothing.
+        try take(&s, upTo: min(alignUp(s, to2M), e), .page4K, memory)
+        try take(&s, upTo: min(alignUp(s, to1G), alignDown(e, to2M)), .block2M, memory)
+        try take(&s, upTo: alignDown(e, to1G), .block1G, memory)
+        try take(&s, upTo: alignDown(e, to2M), .block2M, memory)
+        try take(&s, upTo: e, .page4K, memory)
+    }
+
+    private mutating func take(_ s: inout UInt64, upTo t: UInt64, _ granule: HostStage2Granule,
+                               _ memory: HostMemoryType) throws(HostStage2LayoutError) {
+        guard t > s else { return }
+        try append(s, t, granule, memory)
+        s = t
+    }
+
+    private mutating func append(_ first: UInt64, _ end: UInt64, _ granule: HostStage2Granule,
+                                 _ memory: HostMemoryType) throws(HostStage2LayoutError) {
+        let run = HostStage2Run(base: PhysAddr(raw: first << PageSize.shift4K),
+                                size: (end - first) << PageSize.shift4K, granule: granule, memory: memory)
+        guard runs.append(run) else { throw .tooManyRuns(capacity: Self.runCapacity) }
+    }
+}
+
+/// How the host's stage 2 maps a run: Normal write-back RAM, or Device-nGnRE
+/// (the board chooses the P2M types, e.g. `ramRW` and `mmioDirectDevice`).
+public enum HostMemoryType: Equatable, Sendable {
+    case normal
+    case device
+}
+
+/// The translation granule a run is mapped with.
+public enum HostStage2Granule: Equatable, Sendable {
+    case page4K
+    case block2M
+    case block1G
+
+    /// The granule's size in 4 KiB pages.
+    public var pages: UInt64 {
+        switch self {
+        case .page4K: 1
+        case .block2M: 1 << (PageSize.shift2M - PageSize.shift4K)
+        case .block1G: 1 << (PageSize.shift1G - PageSize.shift4K)
+        }
+    }
+    /// The granule's size in bytes.
+    public var bytes: UInt64 { pages << PageSize.shift4K }
+}
+
+/// One identity run: `[base, base + size)` mapped with `granule`-sized
+/// entries; `base` and `size` are multiples of the granule.
+public struct HostStage2Run: Equatable, Sendable {
+    public let base: PhysAddr
+    public let size: UInt64
+    public let granule: HostStage2Granule
+    public let memory: HostMemoryType
+
+    public init(base: PhysAddr, size: UInt64, granule: HostStage2Granule, memory: HostMemoryType) {
+        self.base = base
+        self.size = size
+        self.granule = granule
+        self.memory = memory
+    }
+}
+
+/// Why the host layout was refused. Addresses are those of the input range.
+public enum HostStage2LayoutError: Error, Equatable, Sendable {
+    /// Two RAM banks share a page.
+    case ramOverlap(PhysAddr, other: PhysAddr)
+    /// A device window shares a page with RAM.
+    case deviceOverlapsRAM(PhysAddr)
+    /// A hypervisor-owned range is not entirely inside one RAM bank.
+    case hypervisorRangeOutsideRAM(PhysAddr)
+    /// A range ends above what the stage 2 can translate.
+    case beyondIPASpace(PhysAddr, size: UInt64, limit: UInt64)
+    case tooManyRanges(capacity: Int)
+    case tooManyRuns(capacity: Int)
+}
+
+/// `[first, end)` in 4 KiB pages.
+struct PageInterval: Equatable {
+    var first: UInt64
+    var end: UInt64
+
+    func overlaps(_ other: PageInterval) -> Bool { first < other.end && other.first < end }
+}
+
+/// A small sorted set of disjoint page intervals.
+struct PageIntervals {
+    var list = FixedList<32, PageInterval>()
+
+    func firstOverlap(with interval: PageInterval) -> PageInterval? {
+        for existing in list where existing.overlaps(interval) { return existing }
+        return nil
+    }
+
+    /// Whether one interval of the set covers all of `interval`.
+    func contains(_ interval: PageInterval) -> Bool {
+        for existing in list where existing.first <= interval.first && interval.end <= existing.end { return true }
+        return false
+    }
+
+    /// Inserts a disjoint interval in order; `false` when full.
+    mutating func insertSorted(_ interval: PageInterval) -> Bool {
+        var index = 0
+        while index < list.count && list[index].first < interval.first { index += 1 }
+        return list.insert(interval, at: index)
+    }
+
+    /// Inserts an interval, merging it with every one it overlaps or touches;
+    /// `false` (and the set unchanged) when full.
+    mutating func insertMerging(_ interval: PageInterval) -> Bool {
+        var merged = interval
+        var copy = self
+        var index = 0
+        while index < copy.list.count {
+            let existing = copy.list[index]
+            if existing.first <= merged.end && merged.first <= existing.end {
+                merged = PageInterval(first: min(existing.first, merged.first), end: max(existing.end, merged.end))
+                copy.list.remove(at: index)
+            } else {
+                index += 1
+            }
+        }
+        guard copy.insertSorted(merged) else { return false }
+        self = copy
+        return true
+    }
+}
+
+@inline(__always) private func alignUp(_ value: UInt64, _ granule: UInt64) -> UInt64 {
+    (value + granule - 1) & ~(granule - 1)
+}
+
+@inline(__always) private func alignDown(_ value: UInt64, _ granule: UInt64) -> UInt64 {
+    value & ~(granule - 1)
+}
