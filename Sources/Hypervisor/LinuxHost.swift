@@ -29,6 +29,9 @@ enum LinuxHost {
     nonisolated(unsafe) static var p2m: UnsafeMutablePointer<HostP2M>?
     nonisolated(unsafe) static var registers: HostEL2Registers?
     nonisolated(unsafe) static var hypervisorMemory = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
+    /// The control device's page: the carve-out's last page. Its IPA is
+    /// nobody's RAM and no device's, and the host stage 2 never maps it.
+    nonisolated(unsafe) static var controlPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
 
     static func requested(_ boot: BootEnvironment) -> Bool { boot.tree.bootArgumentsContain(hostOption) }
 
@@ -43,6 +46,7 @@ enum LinuxHost {
             stop("host: the hypervisor's image is not inside the carve-out at the start of RAM")
         }
         hypervisorMemory = carveOut
+        controlPage = MemoryRange(base: PhysAddr(raw: carveOut.end.raw - PageSize.bytes4K), size: PageSize.bytes4K)!
         Console.put("host: hypervisor memory ")
         Console.range(carveOut.base.raw, carveOut.size)
         Console.line("")
@@ -50,7 +54,7 @@ enum LinuxHost {
         let kernel = kernelPlacement(boot, carveOut: carveOut)
         var frames: FrameAllocator
         do throws(FrameAllocatorError) {
-            frames = try FrameAllocator(banks: CollectionOfOne(carveOut), excluding: [image, boot.blob])
+            frames = try FrameAllocator(banks: CollectionOfOne(carveOut), excluding: [image, boot.blob, controlPage])
         } catch {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
@@ -103,12 +107,36 @@ enum LinuxHost {
         return placed
     }
 
-    /// The host's identity stage 2: RAM outside the carve-out as Normal
-    /// memory, everything below the first bank and the PCI host bridge's
-    /// windows as Device memory, the SMMU's registers left out.
+    /// The host's identity stage 2 (Platform's HostStage2Layout): RAM minus
+    /// the carve-out as Normal memory, the device windows as Device memory,
+    /// the SMMU's registers and the control page never mapped. The device
+    /// windows are what the DTB describes: everything below the first RAM bank
+    /// (QEMU virt and most Arm boards put their peripherals there) and the PCI
+    /// host bridge's ECAM and windows wherever they are.
     private static func buildP2M(_ platform: PlatformDescription, carveOut: MemoryRange, frames: inout FrameAllocator) {
         let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
         let paRange = min(cpuRange, .bits48)
+        let ipaBits = min(maximumIPABits, paRange.bits)
+        let ramBase = platform.memoryBanks.first?.base.raw ?? 0
+        var devices = FixedList<16, MemoryRange>()
+        if ramBase > 0 { _ = devices.append(MemoryRange(base: PhysAddr(raw: 0), size: ramBase)!) }
+        if let bridge = platform.pciHostBridge {
+            if bridge.ecam.base.raw >= ramBase { _ = devices.append(bridge.ecam) }
+            for window in bridge.windows where window.cpuAddress.raw >= ramBase {
+                if let range = MemoryRange(base: window.cpuAddress, size: window.size) { _ = devices.append(range) }
+            }
+        }
+        var neverMapped = FixedList<8, MemoryRange>()
+        for smmu in platform.smmus { _ = neverMapped.append(smmu.registers) }
+        _ = neverMapped.append(controlPage)
+        let layout: HostStage2Layout
+        do throws(HostStage2LayoutError) {
+            layout = try HostStage2Layout(ram: platform.memoryBanks, devices: devices,
+                                          hypervisorOwned: CollectionOfOne(carveOut), neverMapped: neverMapped,
+                                          ipaLimit: 1 << UInt64(ipaBits))
+        } catch {
+            stop("host: the host's stage-2 layout was refused (overlapping or out-of-range DTB ranges)")
+        }
         let pool: FramePool
         do throws(FrameAllocatorError) { pool = try FramePool(frames: tablePoolFrames, from: &frames) } catch {
             stop("host: no table pages for the host's stage 2")
@@ -116,51 +144,42 @@ enum LinuxHost {
         let table = UnsafeMutablePointer<HostP2M>.allocate(capacity: 1)
         do throws(P2MError) {
             table.initialize(to: try HostP2M(
-                configuration: P2MConfiguration(vmid: vmid, ipaBits: min(maximumIPABits, paRange.bits), paRange: paRange,
+                configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
                                                 vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
                 memory: IdentityMemory(), pool: pool, tlb: BoardTLB()))
         } catch {
             stop("host: the host's stage 2 could not be created")
         }
         var batch = FlushBatch(releaser: NoHeldReferences())
-        var mapped = 0
         var failed = false
-        func identity(_ base: UInt64, _ end: UInt64, _ type: P2MType) {
-            guard end > base else { return }
+        var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
+        for run in layout.runs {
+            let first = run.base.raw >> PageSize.shift4K
+            let count = run.size >> PageSize.shift4K
+            switch run.granule {
+            case .block1G: blocks1G += count / run.granule.pages
+            case .block2M: blocks2M += count / run.granule.pages
+            case .page4K: pages += count
+            }
             do throws(P2MError) {
-                try table.pointee.map(GFN(raw: base >> PageSize.shift4K), to: MFN(raw: base >> PageSize.shift4K),
-                                      count: (end - base) >> PageSize.shift4K, as: type, flushing: &batch)
-                mapped += 1
+                try table.pointee.map(GFN(raw: first), to: MFN(raw: first), count: count,
+                                      as: run.memory == .normal ? .ramRW : .mmioDirectDevice, flushing: &batch)
             } catch { failed = true }
-        }
-        for bank in platform.memoryBanks {
-            let start = bank.base.raw == carveOut.base.raw ? carveOut.end.raw : bank.base.raw
-            identity(start, bank.end.raw, .ramRW)
-        }
-        var deviceEnd = platform.memoryBanks.first?.base.raw ?? 0
-        var cursor: UInt64 = 0
-        for smmu in platform.smmus where smmu.registers.end.raw <= deviceEnd {
-            identity(cursor, smmu.registers.base.raw, .mmioDirectDevice)
-            cursor = smmu.registers.end.raw
-        }
-        identity(cursor, deviceEnd, .mmioDirectDevice)
-        if let bridge = platform.pciHostBridge {
-            deviceEnd = max(deviceEnd, 0)
-            if bridge.ecam.base.raw >= platform.memoryBanks.first?.base.raw ?? 0 {
-                identity(bridge.ecam.base.raw, bridge.ecam.end.raw, .mmioDirectDevice)
-            }
-            for window in bridge.windows where window.cpuAddress.raw >= platform.memoryBanks.first?.base.raw ?? 0 {
-                identity(window.cpuAddress.raw, window.cpuAddress.raw + window.size, .mmioDirectDevice)
-            }
         }
         table.pointee.commit(&batch)
         if failed { stop("host: mapping the host's identity stage 2 failed") }
         p2m = table
         Console.put("host: identity stage 2, VTCR_EL2 ")
         Console.hex(table.pointee.vtcr.raw)
-        Console.put(", ")
-        Console.decimal(mapped)
-        Console.line(" runs mapped")
+        Console.put(": ")
+        Console.decimal(UInt64(layout.runs.count))
+        Console.put(" runs, ")
+        Console.decimal(blocks1G)
+        Console.put(" 1 GiB blocks, ")
+        Console.decimal(blocks2M)
+        Console.put(" 2 MiB blocks, ")
+        Console.decimal(pages)
+        Console.line(" pages")
     }
 
     /// MAIR/TCR/TTBR0/SCTLR of EL2 for the CPUs the host starts (Boot/host.S
