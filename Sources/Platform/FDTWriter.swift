@@ -1,0 +1,345 @@
+/// Writes a flattened device tree (Devicetree Specification v0.4, chapter 5)
+/// into a buffer the caller owns; it never allocates.
+///
+/// Use it in order: `addReservation` (optional, any number), then nodes and
+/// properties (`beginNode`, `property…`, `endNode`), then `finish`, which
+/// returns the blob's size. The structure block grows up from the front of
+/// the buffer and the strings block down from its end, so neither needs to
+/// be sized in advance; `finish` moves the strings next to the structure and
+/// rewrites each property's name offset. The header (and so the magic) is
+/// written last: a writer that throws leaves no blob a parser would accept,
+/// and the first 40 bytes of the buffer as they were.
+///
+/// The writer enforces what the parser checks (properties before child nodes,
+/// balanced nodes, bounded nesting, names without NUL), so what it produces
+/// always parses.
+public struct FDTWriter {
+    let buffer: UnsafeMutableRawBufferPointer
+    /// One past the last usable byte: the buffer's size, capped so every
+    /// header field fits its 32 bits.
+    let end: Int
+    /// Next free byte of the reservation map, then of the structure block.
+    var cursor: Int
+    var structStart = 0
+    /// Lowest byte used by the strings block (which ends at `end`).
+    var stringsLow: Int
+    var phase = Phase.reservations
+    var depth = 0
+    /// Per open node: whether a child has begun (properties must come first).
+    var sawChild = InlineArray<33, Bool>(repeating: false)
+    let bootCPU: UInt32
+
+    enum Phase { case reservations, structure, finished }
+
+    /// The version written and the oldest it stays compatible with (16: the
+    /// v17 fields are additions).
+    static let version: UInt32 = 17
+    static let lastCompatibleVersion: UInt32 = 16
+
+    /// - Throws: `.bufferTooSmall` when the buffer cannot hold even a header
+    ///   and an empty reservation map.
+    public init(buffer: UnsafeMutableRawBufferPointer, bootCPU: UInt32 = 0) throws(FDTWriteError) {
+        self.buffer = buffer
+        end = min(buffer.count, Int(UInt32.max))
+        self.bootCPU = bootCPU
+        cursor = FDTHeader.size
+        stringsLow = end
+        guard end >= FDTHeader.size + FlattenedDeviceTree.reservationEntrySize else {
+            throw .bufferTooSmall(capacity: buffer.count)
+        }
+    }
+
+    // MARK: Reservation map (section 5.3)
+
+    /// Adds a `/memreserve/` entry; only before the first node.
+    public mutating func addReservation(_ range: MemoryRange) throws(FDTWriteError) {
+        guard phase == .reservations else { throw .outOfOrder }
+        // Room for this entry and the terminator.
+        try requireRoom(2 * FlattenedDeviceTree.reservationEntrySize)
+        putU64(range.base.raw, at: cursor)
+        putU64(range.size, at: cursor + 8)
+        cursor += FlattenedDeviceTree.reservationEntrySize
+    }
+
+    // MARK: Structure block (section 5.4)
+
+    /// Opens a node; the first one is the root. `name` must be free of NUL.
+    public mutating func beginNode(_ name: UnsafeRawBufferPointer) throws(FDTWriteError) {
+        guard ByteString.firstIndex(of: 0, in: name) == name.count else { throw .badName }
+        let at = try openNode(nameLength: name.count)
+        putBytes(name, at: at)
+    }
+
+    public mutating func beginNode(_ name: StaticString) throws(FDTWriteError) {
+        try beginNode(try bytes(of: name))
+    }
+
+    /// Opens a node named `prefix@<address in lowercase hex, no leading zeros>`
+    /// (section 2.2.1).
+    public mutating func beginNode(_ prefix: StaticString, unitAddress: UInt64) throws(FDTWriteError) {
+        let prefixBytes = try bytes(of: prefix)
+        guard ByteString.firstIndex(of: 0, in: prefixBytes) == prefixBytes.count,
+              ByteString.firstIndex(of: UInt8(ascii: "@"), in: prefixBytes) == prefixBytes.count else { throw .badName }
+        var digits = 1
+        while digits < 16 && unitAddress >> (4 * UInt64(digits)) != 0 { digits += 1 }
+        var at = try openNode(nameLength: prefixBytes.count + 1 + digits)
+        putBytes(prefixBytes, at: at)
+        at += prefixBytes.count
+        buffer[at] = UInt8(ascii: "@")
+        while digits > 0 {
+            digits -= 1
+            at += 1
+            let nibble = UInt8(truncatingIfNeeded: unitAddress >> (4 * UInt64(digits))) & 0xF
+            buffer[at] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+        }
+    }
+
+    /// Writes FDT_BEGIN_NODE and a zeroed, padded name field of `nameLength`
+    /// bytes; returns where the name goes.
+    private mutating func openNode(nameLength: Int) throws(FDTWriteError) -> Int {
+        try closeReservationMap()
+        guard phase == .structure else { throw .outOfOrder }
+        guard depth < FlattenedDeviceTree.maxDepth else { throw .nestingTooDeep(limit: FlattenedDeviceTree.maxDepth) }
+        guard depth > 0 || cursor == structStart else { throw .secondRoot }
+        guard nameLength < end else { throw .bufferTooSmall(capacity: buffer.count) }
+        let size = 4 + alignUp4(nameLength + 1)
+        try requireRoom(size)
+        if depth > 0 { sawChild[depth] = true }
+        putU32(FDTToken.beginNode, at: cursor)
+        zero(from: cursor + 4, to: cursor + size)
+        let nameAt = cursor + 4
+        cursor += size
+        depth += 1
+        sawChild[depth] = false
+        return nameAt
+    }
+
+    public mutating func endNode() throws(FDTWriteError) {
+        guard phase == .structure, depth > 0 else { throw .unbalancedEndNode }
+        try requireRoom(4)
+        putU32(FDTToken.endNode, at: cursor)
+        cursor += 4
+        depth -= 1
+    }
+
+    /// Adds a property to the open node; `name` must be non-empty and free of NUL.
+    public mutating func property(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(FDTWriteError) {
+        let start = try beginProperty(name, length: value.count)
+        putBytes(value, at: start)
+        finishProperty(valueStart: start, length: value.count)
+    }
+
+    public mutating func property(_ name: StaticString, _ value: UnsafeRawBufferPointer) throws(FDTWriteError) {
+        try property(try bytes(of: name), value)
+    }
+
+    /// A property with no value (`no-map`, `ranges` for an identity bus).
+    public mutating func emptyProperty(_ name: StaticString) throws(FDTWriteError) {
+        try property(name, UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    /// A one-cell property.
+    public mutating func property(_ name: StaticString, u32 value: UInt32) throws(FDTWriteError) {
+        let start = try beginProperty(try bytes(of: name), length: 4)
+        putU32(value, at: start)
+        finishProperty(valueStart: start, length: 4)
+    }
+
+    /// A string property (section 2.2.4: NUL-terminated).
+    public mutating func property(_ name: StaticString, string value: StaticString) throws(FDTWriteError) {
+        let text = try bytes(of: value)
+        guard ByteString.firstIndex(of: 0, in: text) == text.count else { throw .badName }
+        let start = try beginProperty(try bytes(of: name), length: text.count + 1)
+        putBytes(text, at: start)
+        buffer[start + text.count] = 0
+        finishProperty(valueStart: start, length: text.count + 1)
+    }
+
+    /// A `reg`-style property with one (address, size) pair in the given cell
+    /// counts (1 or 2 each).
+    /// - Throws: `.valueDoesNotFitCells` when a value needs more cells than given.
+    public mutating func property(_ name: StaticString, address: UInt64, size: UInt64,
+                                  addressCells: UInt32, sizeCells: UInt32) throws(FDTWriteError) {
+        guard (1...2).contains(addressCells) else { throw .unsupportedCells(addressCells) }
+        guard (1...2).contains(sizeCells) else { throw .unsupportedCells(sizeCells) }
+        guard addressCells == 2 || address >> 32 == 0 else { throw .valueDoesNotFitCells(address, cells: addressCells) }
+        guard sizeCells == 2 || size >> 32 == 0 else { throw .valueDoesNotFitCells(size, cells: sizeCells) }
+        let length = 4 * Int(addressCells + sizeCells)
+        let start = try beginProperty(try bytes(of: name), length: length)
+        var at = start
+        if addressCells == 2 { putU64(address, at: at); at += 8 } else { putU32(UInt32(address), at: at); at += 4 }
+        if sizeCells == 2 { putU64(size, at: at) } else { putU32(UInt32(size), at: at) }
+        finishProperty(valueStart: start, length: length)
+    }
+
+    /// Ends the blob: FDT_END, the strings block moved next to the structure,
+    /// name offsets fixed, then the header. Returns the blob's size in bytes.
+    public mutating func finish() throws(FDTWriteError) -> Int {
+        try closeReservationMap()
+        guard phase == .structure else { throw .outOfOrder }
+        guard cursor > structStart else { throw .missingRoot }
+        guard depth == 0 else { throw .unclosedNode(depth: depth) }
+        try requireRoom(4)
+        putU32(FDTToken.end, at: cursor)
+        cursor += 4
+        let structSize = cursor - structStart
+        let stringsSize = end - stringsLow
+        // The strings move down to `cursor`; both ranges are inside the buffer
+        // and memmove semantics handle any overlap.
+        if stringsSize > 0 {
+            (buffer.baseAddress! + cursor).copyMemory(from: buffer.baseAddress! + stringsLow, byteCount: stringsSize)
+        }
+        fixNameOffsets(stringsSize: stringsSize)
+        let total = cursor + stringsSize
+        putU32(FDTHeader.magicValue, at: FDTHeader.magicOffset)
+        putU32(UInt32(total), at: FDTHeader.totalSizeOffset)
+        putU32(UInt32(structStart), at: FDTHeader.structOffsetOffset)
+        putU32(UInt32(cursor), at: FDTHeader.stringsOffsetOffset)
+        putU32(UInt32(FDTHeader.size), at: FDTHeader.reservationMapOffsetOffset)
+        putU32(Self.version, at: FDTHeader.versionOffset)
+        putU32(Self.lastCompatibleVersion, at: FDTHeader.lastCompatibleVersionOffset)
+        putU32(bootCPU, at: FDTHeader.bootCPUOffset)
+        putU32(UInt32(stringsSize), at: FDTHeader.stringsSizeOffset)
+        putU32(UInt32(structSize), at: FDTHeader.structSizeOffset)
+        phase = .finished
+        return total
+    }
+
+    // MARK: Internals
+
+    private mutating func closeReservationMap() throws(FDTWriteError) {
+        guard phase == .reservations else { return }
+        // Room was kept for the terminator by `init` and `addReservation`.
+        putU64(0, at: cursor)
+        putU64(0, at: cursor + 8)
+        cursor += FlattenedDeviceTree.reservationEntrySize
+        structStart = cursor
+        phase = .structure
+    }
+
+    /// A StaticString's bytes. Literals of one character may be stored as a
+    /// scalar with no pointer; those are refused rather than trapped on.
+    private func bytes(of string: StaticString) throws(FDTWriteError) -> UnsafeRawBufferPointer {
+        guard string.hasPointerRepresentation else { throw .badName }
+        return UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount)
+    }
+
+    /// Writes FDT_PROP, the length and the provisional name offset; returns
+    /// where the value goes. All room (value and padding) is checked here.
+    private mutating func beginProperty(_ name: UnsafeRawBufferPointer, length: Int) throws(FDTWriteError) -> Int {
+        guard phase == .structure, depth > 0 else { throw .propertyOutsideNode }
+        guard !sawChild[depth] else { throw .propertyAfterChildNode }
+        guard name.count > 0, ByteString.firstIndex(of: 0, in: name) == name.count else { throw .badName }
+        guard length <= end else { throw .bufferTooSmall(capacity: buffer.count) }
+        let size = FDTToken.propertyHeaderSize + alignUp4(length)
+        try requireRoom(size)
+        let distance = try internString(name, keeping: size)
+        putU32(FDTToken.property, at: cursor)
+        putU32(UInt32(length), at: cursor + 4)
+        putU32(UInt32(distance), at: cursor + 8)
+        return cursor + FDTToken.propertyHeaderSize
+    }
+
+    private mutating func finishProperty(valueStart: Int, length: Int) {
+        zero(from: valueStart + length, to: valueStart + alignUp4(length))
+        cursor = valueStart + alignUp4(length)
+    }
+
+    /// Finds or adds `name` in the strings block; returns its distance from
+    /// `end` (the provisional name offset `finish` rewrites). `reserve` bytes
+    /// of structure room must survive the addition.
+    private mutating func internString(_ name: UnsafeRawBufferPointer, keeping reserve: Int) throws(FDTWriteError) -> Int {
+        var position = stringsLow
+        while position < end {
+            var stop = position
+            while stop < end && buffer[stop] != 0 { stop += 1 }
+            if stop - position == name.count && ByteString.equals(
+                UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[position..<stop]), name) {
+                return end - position
+            }
+            position = stop + 1
+        }
+        let needed = name.count + 1
+        guard stringsLow - cursor >= reserve + needed else { throw .bufferTooSmall(capacity: buffer.count) }
+        stringsLow -= needed
+        putBytes(name, at: stringsLow)
+        buffer[stringsLow + name.count] = 0
+        return end - stringsLow
+    }
+
+    /// Walks the structure this writer produced and turns each provisional
+    /// name offset (distance from `end`) into an offset into the strings block.
+    private func fixNameOffsets(stringsSize: Int) {
+        var at = structStart
+        while at < cursor {
+            let token = getU32(at)
+            switch token {
+            case FDTToken.beginNode:
+                var stop = at + 4
+                while buffer[stop] != 0 { stop += 1 }
+                at = alignUp4(stop + 1)
+            case FDTToken.property:
+                let length = Int(getU32(at + 4))
+                let distance = Int(getU32(at + 8))
+                putU32(UInt32(stringsSize - distance), at: at + 8)
+                at += FDTToken.propertyHeaderSize + alignUp4(length)
+            default:
+                // FDT_END_NODE, FDT_END: one word.
+                at += 4
+            }
+        }
+    }
+
+    private func requireRoom(_ bytes: Int) throws(FDTWriteError) {
+        guard stringsLow - cursor >= bytes else { throw .bufferTooSmall(capacity: buffer.count) }
+    }
+
+    private func putU32(_ value: UInt32, at offset: Int) {
+        buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
+    private func putU64(_ value: UInt64, at offset: Int) {
+        buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
+    }
+
+    private func getU32(_ offset: Int) -> UInt32 {
+        UInt32(bigEndian: UnsafeRawBufferPointer(buffer).loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    private func putBytes(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+        guard bytes.count > 0 else { return }
+        (buffer.baseAddress! + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+    }
+
+    private func zero(from start: Int, to stop: Int) {
+        var i = start
+        while i < stop { buffer[i] = 0; i += 1 }
+    }
+}
+
+/// Why a device tree could not be written.
+public enum FDTWriteError: Error, Equatable, Sendable {
+    /// The output buffer (of this many bytes) cannot hold the tree.
+    case bufferTooSmall(capacity: Int)
+    /// A reservation after the first node, or anything after `finish`.
+    case outOfOrder
+    case secondRoot
+    /// `finish` before any node.
+    case missingRoot
+    case unbalancedEndNode
+    /// `finish` with nodes still open.
+    case unclosedNode(depth: Int)
+    case nestingTooDeep(limit: Int)
+    case propertyOutsideNode
+    /// The spec puts every property of a node before its first child.
+    case propertyAfterChildNode
+    /// An empty property name, or a NUL inside a name or string value.
+    case badName
+    /// `#address-cells`/`#size-cells` other than 1 or 2.
+    case unsupportedCells(UInt32)
+    case valueDoesNotFitCells(UInt64, cells: UInt32)
+    /// The source tree was rejected while being copied.
+    case source(FDTError)
+    /// The output buffer overlaps the source blob.
+    case buffersOverlap
+}
