@@ -32,6 +32,12 @@ enum LinuxHost {
     /// The control device's page: the carve-out's last page. Its IPA is
     /// nobody's RAM and no device's, and the host stage 2 never maps it.
     nonisolated(unsafe) static var controlPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
+    /// Host RAM the host's DTB reserves (no-map) so its shell can read it with
+    /// devmem (STRICT_DEVMEM refuses System RAM): the edu DMA test's buffer.
+    nonisolated(unsafe) static var dmaTestRegion = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
+    static let dmaTestBytes: UInt64 = 64 << 10
+    /// Room for the nodes the host's tree gains.
+    static let deviceTreeSlack: UInt64 = 8 << 10
 
     static func requested(_ boot: BootEnvironment) -> Bool { boot.tree.bootArgumentsContain(hostOption) }
 
@@ -59,7 +65,7 @@ enum LinuxHost {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
         buildP2M(platform, carveOut: carveOut, frames: &frames)
-        let dtb = boot.blob.base.raw
+        let dtb = writeHostDeviceTree(boot, carveOut: carveOut, kernel: kernel)
 
         let el2 = HostEL2Registers(idAA64PFR0: arch_read_id_aa64pfr0_el1(), idAA64PFR1: arch_read_id_aa64pfr1_el1(),
                                    idAA64ISAR1: arch_read_id_aa64isar1_el1(), idAA64ISAR2: arch_read_id_aa64isar2_el1(),
@@ -180,6 +186,45 @@ enum LinuxHost {
         Console.put(" 2 MiB blocks, ")
         Console.decimal(pages)
         Console.line(" pages")
+    }
+
+    /// The host's device tree (Platform's HostDeviceTree), written into host
+    /// RAM just above the carve-out: the DMA test region first, then the tree.
+    /// Linux reserves the memory its DTB sits in, and the initrd, the kernel
+    /// and the firmware's tree lie elsewhere (checked).
+    private static func writeHostDeviceTree(_ boot: BootEnvironment, carveOut: MemoryRange, kernel: MemoryRange) -> UInt64 {
+        let dmaTest = MemoryRange(base: carveOut.end, size: dmaTestBytes)!
+        let capacity = (UInt64(boot.tree.header.totalSize) + deviceTreeSlack + PageSize.offsetMask4K) & ~PageSize.offsetMask4K
+        let target = MemoryRange(base: dmaTest.end, size: capacity)!
+        var clear = !target.overlaps(kernel) && !target.overlaps(boot.blob)
+        for r in boot.platform.reservedRanges where target.overlaps(r) { clear = false }
+        do throws(FDTError) {
+            if let initrd = try boot.tree.initialRamdisk(), target.overlaps(initrd) { clear = false }
+        } catch {
+            stop("host: /chosen/linux,initrd-start/-end are malformed")
+        }
+        guard clear, boot.platform.memoryBanks.contains(where: { $0.contains(target.base) && target.end.raw <= $0.end.raw }) else {
+            stop("host: no room for the host's device tree above the carve-out")
+        }
+        var edits = HostDeviceTreeEdits(controlDevice: controlPage, dmaTestRegion: dmaTest)
+        edits.reserveForHypervisor(MemoryRange(base: carveOut.base, size: carveOut.size - PageSize.bytes4K)!)
+        let buffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(target.base.raw)),
+                                                   count: Int(capacity))
+        let size: Int
+        do throws(FDTWriteError) {
+            size = try HostDeviceTree.derive(from: boot.tree, edits: edits, into: buffer)
+        } catch {
+            stop("host: deriving the host's device tree failed")
+        }
+        dmaTestRegion = dmaTest
+        Console.put("host: device tree at ")
+        Console.range(target.base.raw, UInt64(size))
+        Console.put(" (SMMU and iommu-map dropped; hypervisor, DMA test region ")
+        Console.hex(dmaTest.base.raw)
+        Console.put(" and control page ")
+        Console.hex(controlPage.base.raw)
+        Console.line(" added)")
+        return target.base.raw
     }
 
     /// MAIR/TCR/TTBR0/SCTLR of EL2 for the CPUs the host starts (Boot/host.S
