@@ -1,3 +1,5 @@
+import AArch64
+
 /// Writes a flattened device tree (Devicetree Specification v0.4, chapter 5)
 /// into a buffer the caller owns; it never allocates.
 ///
