@@ -9,6 +9,7 @@
 #   make deps           Debian packages the build and the QEMU runs need
 #   make qemu-s2        build QEMU 10 (SMMUv3 with stage 2) under $(QEMU_S2_PREFIX)
 #   make linux          Debian's arm64 kernel, the test initramfs and disk in build/linux
+#   make run-linux      the hypervisor with Debian's kernel as its deprivileged host at EL1
 #
 # The Swift toolchain is the one whose swiftc is on PATH; clang and ld.lld come
 # from the same toolchain.
@@ -62,7 +63,7 @@ LIBS := AArch64 Translation Platform Ownership SMMUv3 HostExits
 
 ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/host.h Boot/include/module.modulemap
 
-.PHONY: all image run test test-host test-qemu debug size bench deps qemu-s2 clean linux
+.PHONY: all image run test test-host test-qemu debug size bench deps qemu-s2 clean linux run-linux
 all image: $(B)/hypervisor.bin
 
 define swiftmodule_rule
@@ -117,7 +118,7 @@ test: deps
 test-host:
 	swift test --disable-swift-testing
 
-test-qemu: image
+test-qemu: image linux
 	QEMU="$(QEMU)" QEMU_S2="$(QEMU_S2)" CPU="$(CPU)" MEM="$(MEM)" scripts/qemu-test.sh $(B)/hypervisor.bin
 
 bench:
@@ -127,6 +128,18 @@ bench:
 # build/linux/{Image,initramfs.cpio.gz,disk.img}, from Debian's packages only.
 linux: deps
 	@scripts/linux-initramfs.sh $(B)/linux >/dev/null
+
+# The hypervisor with -kernel, Debian's kernel with -device loader at
+# LINUX_ADDR, the initramfs with -initrd; hv.host=linux selects the host mode.
+LINUX_ADDR ?= 0x50000000
+LINUX_CPU  ?= max,pauth-impdef=on
+run-linux: deps image linux
+	$(QEMU) -M $(MACHINE) -cpu $(LINUX_CPU) -m $(MEM) -smp $(SMP) -nographic -semihosting \
+	    -kernel $(B)/hypervisor.bin -device loader,file=$(B)/linux/Image,addr=$(LINUX_ADDR),force-raw=on \
+	    -initrd $(B)/linux/initramfs.cpio.gz -device edu,dma_mask=0xffffffffffffffff \
+	    -drive file=$(B)/linux/disk.img,if=none,id=d0,format=raw,readonly=on \
+	    -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on \
+	    -append "hv.exit=semihosting hv.host=linux hv.kernel=$(LINUX_ADDR) console=ttyAMA0" $(QEMU_ARGS)
 
 # ---- set-up -------------------------------------------------------------------
 deps:

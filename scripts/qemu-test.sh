@@ -129,5 +129,77 @@ else
     check 1 "QEMU with a stage-2 SMMU is available at $QEMU_S2"
 fi
 
+# ---- Debian's Linux as the deprivileged host (hv.host=linux) -----------------
+# The kernel and initramfs come from scripts/linux-initramfs.sh (LINUX_DIR,
+# built by `make linux`). Each scenario boots the hypervisor with
+# `-kernel`, the kernel with `-device loader` at LINUX_ADDR and the initramfs
+# with `-initrd`; /init (scripts/linux-init.sh) prints [PASS]/[FAIL] lines and
+# powers off, and the hypervisor closes with its own checks and verdict.
+# The first scenario also boots the same kernel, initramfs and machine
+# without the hypervisor and prints both times from QEMU's start to /init.
+LINUX_DIR=${LINUX_DIR:-$(dirname "$0")/../build/linux}
+LINUX_ADDR=${LINUX_ADDR:-0x50000000}
+LINUX_TIMEOUT=${LINUX_TIMEOUT:-60}
+LINUX_APPEND="console=ttyAMA0 quiet"
+LINUX_DEVICES=(-device edu,dma_mask=0xffffffffffffffff
+               -drive "file=$LINUX_DIR/disk.img,if=none,id=d0,format=raw,readonly=on"
+               -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on)
+
+# boot_timed <log> <qemu args...>: runs QEMU, prefixing nothing, and prints
+# the seconds from QEMU's start to the line "init: reached /init" (or "-").
+boot_timed() {
+    local log=$1; shift
+    local start=$EPOCHREALTIME reached=- line
+    : >"$log"
+    while IFS= read -r line; do
+        printf '%s\n' "$line" >>"$log"
+        if [ "$reached" = - ] && [[ $line == *"init: reached /init"* ]]; then
+            reached=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+        fi
+    done < <(timeout "$LINUX_TIMEOUT" "$@" </dev/null 2>&1; echo "qemu-exit-status: $?")
+    echo "$reached"
+}
+
+# linux_scenario <name> <qemu> <cpu> <mem> <smp> [regex...]
+linux_scenario() {
+    local name=$1 qemu=$2 cpu=$3 mem=$4 smp=$5; shift 5
+    local log="$LOGS/$name.log" t rc
+    t=$(boot_timed "$log" "$qemu" -M "$VIRT" -cpu "$cpu" -m "$mem" -smp "$smp" -nographic -semihosting \
+          -kernel "$IMAGE" -device "loader,file=$LINUX_DIR/Image,addr=$LINUX_ADDR,force-raw=on" \
+          -initrd "$LINUX_DIR/initramfs.cpio.gz" "${LINUX_DEVICES[@]}" \
+          -append "hv.exit=semihosting hv.host=linux hv.kernel=$LINUX_ADDR $LINUX_APPEND")
+    rc=$(sed -n 's/^qemu-exit-status: //p' "$log")
+    echo "$name: QEMU start to /init under the hypervisor: ${t}s"
+    [ "$rc" = 0 ]; check $? "$name: exit status $rc (log: $log)"
+    local pattern
+    for pattern in 'init: reached /init' '\[PASS\] linux: booted to /init' 'host: [0-9]+ passed, 0 failed' "$@"; do
+        if grep -Eq -- "$pattern" "$log"; then check 0 "$name: /$pattern/"
+        else check 1 "$name: /$pattern/ not in the console output (log: $log)"; fi
+    done
+    if grep -q '^\[FAIL\]' "$log"; then
+        check 1 "$name: failures reported:"; grep '^\[FAIL\]' "$log" | sed 's/^/    | /'
+    fi
+    [ "$rc" = 0 ] || tail -30 "$log" | sed 's/^/    | /'
+    LAST_LINUX_TIME=$t
+}
+
+if [ -e "$LINUX_DIR/Image" ] && [ -e "$LINUX_DIR/initramfs.cpio.gz" ]; then
+    LINUX_LINES=('\[PASS\] iomem: no System RAM' '\[PASS\] devmem 0x[0-9a-f]+ \(hypervisor memory\): SIGBUS'
+                 '\[PASS\] virtio-blk' '\[PASS\] edu: DMA RAM -> edu -> RAM')
+    linux_scenario linux72-1g "$QEMU" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}"
+    with_hv=$LAST_LINUX_TIME
+    bare=$(boot_timed "$LOGS/linux72-bare.log" "$QEMU" -M "$VIRT" -cpu max,pauth-impdef=on -m 1G -smp 1 -nographic \
+             -kernel "$LINUX_DIR/Image" -initrd "$LINUX_DIR/initramfs.cpio.gz" "${LINUX_DEVICES[@]}" -append "$LINUX_APPEND")
+    echo "linux: QEMU start to /init: ${with_hv}s under the hypervisor, ${bare}s without it (same kernel, initramfs, machine)"
+    [ "$bare" != - ]; check $? "linux72-bare: the same kernel reaches /init without the hypervisor"
+    linux_scenario linux72-smp2-2g "$QEMU" max,pauth-impdef=on 2G 2 "${LINUX_LINES[@]}" '2 CPUs'
+    linux_scenario linux72-a57 "$QEMU" cortex-a57 1G 1 "${LINUX_LINES[@]}"
+    if [ -x "$QEMU_S2" ]; then
+        linux_scenario linux-s2-1g "$QEMU_S2" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}"
+    fi
+else
+    check 1 "the Linux host's files are in $LINUX_DIR (make linux)"
+fi
+
 echo "qemu: $passed passed, $failed failed"
 [ "$failed" = 0 ]
