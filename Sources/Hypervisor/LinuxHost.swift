@@ -1,9 +1,9 @@
 import AArch64
 import Translation
 import Platform
+import SMMUv3
 import ArchC
 
-typealias HostP2M = P2M<IdentityMemory, FramePool, BoardTLB, NoIOMMU, NoEntryListener, NoChangeObserver>
 
 /// The Linux-host mode (`hv.host=linux` in /chosen/bootargs): instead of the
 /// board checks, the hypervisor deprivileges the OS kernel the loader placed
@@ -24,10 +24,17 @@ enum LinuxHost {
     static let vmid: UInt16 = 1
     static let maximumIPABits = 40
     static let tablePoolFrames = 128
+    static let mirrorPoolFrames = 1024
+    static let asid: UInt16 = 1
 
     nonisolated(unsafe) static var active = false
-    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<HostP2M>?
+    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<BoardP2M>?
     nonisolated(unsafe) static var registers: HostEL2Registers?
+    nonisolated(unsafe) static var smmuHandle: BoardSMMUHandle?
+    nonisolated(unsafe) static var smmuPhandle: UInt32?
+    nonisolated(unsafe) static var domain: SMMUDomain?
+    /// edu's StreamID: the hypervisor's closing report looks for its faults.
+    nonisolated(unsafe) static var eduStreamID: UInt32?
     nonisolated(unsafe) static var hypervisorMemory = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
     /// The control device's page: the carve-out's last page. Its IPA is
     /// nobody's RAM and no device's, and the host stage 2 never maps it.
@@ -64,7 +71,9 @@ enum LinuxHost {
         } catch {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
-        buildP2M(platform, carveOut: carveOut, frames: &frames)
+        let smmu = bringUpSMMU(platform, frames: &frames)
+        buildP2M(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
+        attachEveryStream(platform, smmu: smmu, frames: &frames)
         let dtb = writeHostDeviceTree(boot, carveOut: carveOut, kernel: kernel)
 
         let el2 = HostEL2Registers(idAA64PFR0: arch_read_id_aa64pfr0_el1(), idAA64PFR1: arch_read_id_aa64pfr1_el1(),
@@ -119,9 +128,13 @@ enum LinuxHost {
     /// windows are what the DTB describes: everything below the first RAM bank
     /// (QEMU virt and most Arm boards put their peripherals there) and the PCI
     /// host bridge's ECAM and windows wherever they are.
-    private static func buildP2M(_ platform: PlatformDescription, carveOut: MemoryRange, frames: inout FrameAllocator) {
+    private static func buildP2M(_ platform: PlatformDescription, carveOut: MemoryRange, smmu: BoardSMMUHandle,
+                                 frames: inout FrameAllocator) {
+        // What both the CPU and the SMMU can output: the P2M is shared with,
+        // or mirrored into, the SMMU.
         let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
-        let paRange = min(cpuRange, .bits48)
+        let smmuRange = PhysicalAddressRange(rawValue: UInt8(smmu.smmu.features.outputAddressSizeCode)) ?? .bits32
+        let paRange = min(cpuRange, smmuRange, .bits48)
         let ipaBits = min(maximumIPABits, paRange.bits)
         let ramBase = platform.memoryBanks.first?.base.raw ?? 0
         var devices = FixedList<16, MemoryRange>()
@@ -144,15 +157,26 @@ enum LinuxHost {
             stop("host: the host's stage-2 layout was refused (overlapping or out-of-range DTB ranges)")
         }
         let pool: FramePool
-        do throws(FrameAllocatorError) { pool = try FramePool(frames: tablePoolFrames, from: &frames) } catch {
-            stop("host: no table pages for the host's stage 2")
+        let mirrorPool: FramePool
+        do throws(FrameAllocatorError) {
+            pool = try FramePool(frames: tablePoolFrames, from: &frames)
+            mirrorPool = try FramePool(frames: mirrorPoolFrames, from: &frames)
+        } catch {
+            stop("host: no table pages for the host's stage 2 and its IOMMU mirror")
         }
-        let table = UnsafeMutablePointer<HostP2M>.allocate(capacity: 1)
+        let hooks: BoardHooks
+        do throws(Stage1MirrorError) {
+            hooks = try BoardHooks.make(handle: smmu, asid: asid, ipaBits: ipaBits, pool: mirrorPool, allocator: &frames)
+        } catch {
+            stop("host: the host's DMA domain (stage-1 mirror or shared stage 2) could not be made")
+        }
+        let table = UnsafeMutablePointer<BoardP2M>.allocate(capacity: 1)
         do throws(P2MError) {
-            table.initialize(to: try HostP2M(
+            table.initialize(to: try BoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
                                                 vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
-                memory: IdentityMemory(), pool: pool, tlb: BoardTLB()))
+                memory: IdentityMemory(), pool: pool, tlb: BoardTLB(), iommu: hooks, listener: NoEntryListener(),
+                observer: hooks))
         } catch {
             stop("host: the host's stage 2 could not be created")
         }
@@ -172,9 +196,10 @@ enum LinuxHost {
                                       as: run.memory == .normal ? .ramRW : .mmioDirectDevice, flushing: &batch)
             } catch { failed = true }
         }
-        table.pointee.commit(&batch)
+        Board.commit(&table.pointee, &batch, smmu)
         if failed { stop("host: mapping the host's identity stage 2 failed") }
         p2m = table
+        domain = hooks.domain(vttbr: table.pointee.vttbr, vtcr: table.pointee.vtcr)
         Console.put("host: identity stage 2, VTCR_EL2 ")
         Console.hex(table.pointee.vtcr.raw)
         Console.put(": ")
@@ -186,6 +211,69 @@ enum LinuxHost {
         Console.put(" 2 MiB blocks, ")
         Console.decimal(pages)
         Console.line(" pages")
+    }
+
+    /// The SMMU belongs to the hypervisor: the host's tree does not describe
+    /// it, and without one the host's devices could reach the hypervisor's
+    /// memory, so the host mode refuses to run.
+    private static func bringUpSMMU(_ platform: PlatformDescription, frames: inout FrameAllocator) -> BoardSMMUHandle {
+        guard let description = platform.smmus.first else {
+            stop("host: the DTB describes no arm,smmu-v3: the host's DMA could reach the hypervisor, refusing")
+        }
+        let registers = MMIORegisterBlock(base: description.registers.base.raw)
+        let features: SMMUFeatures
+        do throws(SMMUProbeError) { features = try SMMUFeatures.probe(registers) } catch {
+            stop("host: the SMMU's ID registers describe hardware this driver cannot drive")
+        }
+        let coherent = description.isCoherent && features.coherentAccess
+        let mode = features.preferredMode(coherent: coherent)
+        let smmu: BoardSMMU
+        do throws(BringUpError) {
+            smmu = try BoardSMMU.bringUp(registers: registers, memory: IdentityMemory(), cache: BoardCache(),
+                                         allocator: &frames,
+                                         configuration: SMMUConfiguration(dmaCoherent: coherent, mode: mode))
+        } catch {
+            stop("host: SMMU bring-up failed")
+        }
+        Console.put("host: SMMU at ")
+        Console.hex(description.registers.base.raw)
+        Console.line(mode == .stage2 ? " owned by the hypervisor; the host's DMA domain shares its stage 2"
+                                     : " owned by the hypervisor; the host's DMA domain is a stage-1 mirror of its stage 2")
+        let handle = BoardSMMUHandle(smmu)
+        smmuHandle = handle
+        smmuPhandle = description.phandle
+        return handle
+    }
+
+    /// Every requester ID on every bus the host bridge decodes that has a
+    /// function on it is attached to the host's domain, so whatever the host
+    /// enables later DMAs through the host's translation and nothing else.
+    private static func attachEveryStream(_ platform: PlatformDescription, smmu: BoardSMMUHandle,
+                                          frames: inout FrameAllocator) {
+        guard let bridge = platform.pciHostBridge, let domain else { return }
+        var populated = [Bool](repeating: false, count: 256)
+        for function in PCIBus.ecam(bridge).functions {
+            populated[Int(function.address.bus)] = true
+            if function.vendorID == EduDevice.vendorID && function.deviceID == EduDevice.deviceID {
+                eduStreamID = bridge.iommuTarget(forRequesterID: function.address.requesterID)?.streamID
+            }
+        }
+        var attached: UInt64 = 0
+        var failed = false
+        for bus in Int(bridge.firstBus)...Int(bridge.lastBus) where populated[bus] {
+            for devfn in 0..<256 {
+                guard let target = bridge.iommuTarget(forRequesterID: UInt16(bus) << 8 | UInt16(devfn)),
+                      smmuPhandle == nil || target.iommu == smmuPhandle else { continue }
+                do throws(AttachError) {
+                    try smmu.smmu.attach(StreamID(target.streamID), to: domain, allocator: &frames)
+                    attached += 1
+                } catch { failed = true }
+            }
+        }
+        if failed { stop("host: attaching the PCI StreamIDs to the host's domain failed") }
+        Console.put("host: ")
+        Console.decimal(attached)
+        Console.line(" StreamIDs attached to the host's DMA domain")
     }
 
     /// The host's device tree (Platform's HostDeviceTree), written into host
