@@ -79,6 +79,19 @@ if [ -n "$edu_dev" ] && [ -n "$dma_test" ]; then
     [ "$(devmem $((region + 0x800)) 64)" = 0x5EEDF00DCAFE0001 ] && \
         [ "$(devmem $((region + 0x808)) 64)" = 0x5EEDF00DCAFE0002 ]
     check $? "edu: DMA RAM -> edu -> RAM through the reserved test region round-trips"
+
+    # Aimed at the hypervisor's memory (its first page holds a canary): the
+    # SMMU must refuse both directions. A read must bring none of it back;
+    # the write is judged by the hypervisor (canary intact, F_TRANSLATION
+    # with edu's StreamID at that address).
+    if [ -n "$hyp" ]; then
+        devmem $((region + 0x800)) 64 0
+        edu_dma $hyp_base $edu_buffer 0 && edu_dma $edu_buffer $((region + 0x800)) 1
+        [ "$(devmem $((region + 0x800)) 64)" != 0xCA4A4D1E5EEDF00D ]
+        check $? "edu: a DMA read of hypervisor memory brings none of it back"
+        printf 'init: edu DMA write aimed at hypervisor memory 0x%x\n' $hyp_base
+        edu_dma $edu_buffer $hyp_base 1
+    fi
 fi
 
 # Debian's virtio modules from the initramfs, then the known pattern at the

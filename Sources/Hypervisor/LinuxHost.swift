@@ -39,6 +39,8 @@ enum LinuxHost {
     /// The control device's page: the carve-out's last page. Its IPA is
     /// nobody's RAM and no device's, and the host stage 2 never maps it.
     nonisolated(unsafe) static var controlPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
+    /// The carve-out's first page: see `canaryWord`.
+    nonisolated(unsafe) static var canaryPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
     /// Host RAM the host's DTB reserves (no-map) so its shell can read it with
     /// devmem (STRICT_DEVMEM refuses System RAM): the edu DMA test's buffer.
     nonisolated(unsafe) static var dmaTestRegion = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
@@ -60,6 +62,7 @@ enum LinuxHost {
         }
         hypervisorMemory = carveOut
         controlPage = MemoryRange(base: PhysAddr(raw: carveOut.end.raw - PageSize.bytes4K), size: PageSize.bytes4K)!
+        canaryPage = MemoryRange(base: carveOut.base, size: PageSize.bytes4K)!
         Console.put("host: hypervisor memory ")
         Console.range(carveOut.base.raw, carveOut.size)
         Console.line("")
@@ -67,7 +70,7 @@ enum LinuxHost {
         let kernel = kernelPlacement(boot, carveOut: carveOut)
         var frames: FrameAllocator
         do throws(FrameAllocatorError) {
-            frames = try FrameAllocator(banks: CollectionOfOne(carveOut), excluding: [image, boot.blob, controlPage])
+            frames = try FrameAllocator(banks: CollectionOfOne(carveOut), excluding: [image, boot.blob, controlPage, canaryPage])
         } catch {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
@@ -84,6 +87,7 @@ enum LinuxHost {
         registers = el2
         publishEL2Regime()
         LinuxHostCPUs.prepare()
+        prepareExits()
         active = true
         Console.put("host: entering the kernel at ")
         Console.hex(kernel.base.raw)
