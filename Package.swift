@@ -42,6 +42,6 @@ let package = Package(
         .testTarget(name: "OwnershipTests", dependencies: ["AArch64", "Translation", "Ownership", "HostFakes"]),
         .testTarget(name: "SMMUv3Tests", dependencies: ["AArch64", "Translation", "SMMUv3", "HostFakes"]),
         .testTarget(name: "PlatformTests", dependencies: ["AArch64", "Platform", "HostFakes"], exclude: ["DTBs"]),
-        .testTarget(name: "HostExitsTests", dependencies: ["AArch64", "Translation", "Ownership", "Platform", "HostExits"]),
+        .testTarget(name: "HostExitsTests", dependencies: ["AArch64", "Translation", "Ownership", "Platform", "HostExits", "HostFakes"]),
     ]
 )

@@ -83,6 +83,34 @@ public enum PSCIFunction: Equatable, Sendable {
         }
     }
 
+    /// The function number, bits [15:0] of its IDs.
+    public var number: UInt16 {
+        switch self {
+        case .version: 0x00
+        case .cpuSuspend: 0x01
+        case .cpuOff: 0x02
+        case .cpuOn: 0x03
+        case .affinityInfo: 0x04
+        case .migrate: 0x05
+        case .migrateInfoType: 0x06
+        case .migrateInfoUpCPU: 0x07
+        case .systemOff: 0x08
+        case .systemReset: 0x09
+        case .features: 0x0A
+        case .cpuFreeze: 0x0B
+        case .cpuDefaultSuspend: 0x0C
+        case .nodeHWState: 0x0D
+        case .systemSuspend: 0x0E
+        case .setSuspendMode: 0x0F
+        case .statResidency: 0x10
+        case .statCount: 0x11
+        case .systemReset2: 0x12
+        case .memProtect: 0x13
+        case .memProtectCheckRange: 0x14
+        case .other(let number): number
+        }
+    }
+
     /// DEN0022 table 5-1: the functions that have an SMC64 form. Calling the
     /// SMC64 ID of any other function is not a PSCI call at all.
     public var hasSMC64Form: Bool {

@@ -37,6 +37,7 @@ final class PSCIFunctionTests: XCTestCase {
         ]
         for (number, function, has64) in table {
             XCTAssertEqual(PSCIFunction(number: number), function)
+            XCTAssertEqual(function.number, number)
             XCTAssertEqual(function.hasSMC64Form, has64, "\(function)")
         }
         XCTAssertEqual(PSCIFunction.smc32ID(0x03), 0x8400_0003)
