@@ -96,6 +96,12 @@ hv_cpu_entry:
     .global hv_el2_regime
 hv_el2_regime:
     .quad   0, 0, 0, 0
+    /* The host mode's lock (Sources/Hypervisor/SpinLock.swift), alone in its cache line. */
+    .balign 64
+    .global hv_host_lock
+hv_host_lock:
+    .quad   0
+    .balign 64
 
     .section .bss.host, "aw", %nobits
     .balign 4096

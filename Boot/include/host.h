@@ -63,6 +63,7 @@ void hv_host_enter(uint64_t entry, uint64_t x0, uint64_t stack_top) __attribute_
 void hv_cpu_entry(void);
 HV_HOST_INLINE uint64_t arch_host_cpu_entry(void) { return (uint64_t)(uintptr_t)&hv_cpu_entry; }
 HV_HOST_INLINE uint64_t *arch_el2_regime(void) { extern uint64_t hv_el2_regime[4]; return hv_el2_regime; }
+HV_HOST_INLINE uint64_t *arch_host_lock(void) { extern uint64_t hv_host_lock; return &hv_host_lock; }
 HV_HOST_INLINE uint64_t arch_cpu_stacks(void) { extern char hv_cpu_stacks[]; return (uint64_t)(uintptr_t)hv_cpu_stacks; }
 #endif /* __ASSEMBLER__ */
 #endif

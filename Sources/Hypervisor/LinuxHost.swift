@@ -2,6 +2,8 @@ import AArch64
 import Translation
 import Platform
 import SMMUv3
+import Ownership
+import HostExits
 import ArchC
 
 
@@ -28,9 +30,18 @@ enum LinuxHost {
     static let asid: UInt16 = 1
 
     nonisolated(unsafe) static var active = false
+    nonisolated(unsafe) static var bootCPU = 0
     nonisolated(unsafe) static var p2m: UnsafeMutablePointer<BoardP2M>?
     nonisolated(unsafe) static var registers: HostEL2Registers?
     nonisolated(unsafe) static var smmuHandle: BoardSMMUHandle?
+    nonisolated(unsafe) static var psci: UnsafeMutablePointer<PSCIMediator>?
+    nonisolated(unsafe) static var pages: UnsafeMutablePointer<LinuxHostPages>?
+    nonisolated(unsafe) static var handler: HostExitHandler?
+    /// Per CPU: the control device's registers.
+    nonisolated(unsafe) static var controlFiles: UnsafeMutablePointer<ControlRegisterFile>?
+    nonisolated(unsafe) static var exitCounts: UnsafeMutablePointer<UInt64>?
+    /// Guards the PSCI table and the page-state operations (Boot/host.S's word).
+    static var lock: SpinLock { SpinLock(word: arch_host_lock()!) }
     nonisolated(unsafe) static var smmuPhandle: UInt32?
     nonisolated(unsafe) static var domain: SMMUDomain?
     /// edu's StreamID: the hypervisor's closing report looks for its faults.
@@ -75,8 +86,10 @@ enum LinuxHost {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
         let smmu = bringUpSMMU(platform, frames: &frames)
-        buildP2M(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
+        let layout = buildP2M(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
         attachEveryStream(platform, smmu: smmu, frames: &frames)
+        buildFrameTable(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
+        preparePSCI(boot, layout: layout)
         let dtb = writeHostDeviceTree(boot, carveOut: carveOut, kernel: kernel)
 
         let el2 = HostEL2Registers(idAA64PFR0: arch_read_id_aa64pfr0_el1(), idAA64PFR1: arch_read_id_aa64pfr1_el1(),
@@ -86,8 +99,8 @@ enum LinuxHost {
                                    sctlrEL1RES1: UInt64(HV_SCTLR_EL1_RES1))
         registers = el2
         publishEL2Regime()
-        LinuxHostCPUs.prepare()
         prepareExits()
+        handler = HostExitHandler(controlPage: IPA(controlPage.base.raw))
         active = true
         Console.put("host: entering the kernel at ")
         Console.hex(kernel.base.raw)
@@ -96,7 +109,7 @@ enum LinuxHost {
         Console.put(", HCR_EL2 ")
         Console.hex(el2.hcr)
         Console.line("")
-        enter(slot: 0, entry: kernel.base.raw, x0: dtb)
+        enter(cpu: bootCPU, entry: kernel.base.raw, x0: dtb)
     }
 
     /// The kernel the loader placed where `hv.kernel=` says, checked against
@@ -133,7 +146,7 @@ enum LinuxHost {
     /// (QEMU virt and most Arm boards put their peripherals there) and the PCI
     /// host bridge's ECAM and windows wherever they are.
     private static func buildP2M(_ platform: PlatformDescription, carveOut: MemoryRange, smmu: BoardSMMUHandle,
-                                 frames: inout FrameAllocator) {
+                                 frames: inout FrameAllocator) -> HostStage2Layout {
         // What both the CPU and the SMMU can output: the P2M is shared with,
         // or mirrored into, the SMMU.
         let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
@@ -215,6 +228,65 @@ enum LinuxHost {
         Console.put(" 2 MiB blocks, ")
         Console.decimal(pages)
         Console.line(" pages")
+        return layout
+    }
+
+    /// The frame table for all RAM, in the carve-out: every frame starts
+    /// host-owned, then the carve-out's frames become the hypervisor's own
+    /// (xenheap), which the host can neither share nor reclaim.
+    private static func buildFrameTable(_ platform: PlatformDescription, carveOut: MemoryRange, smmu: BoardSMMUHandle,
+                                        frames: inout FrameAllocator) {
+        var banks: [MemoryBank] = []
+        for bank in platform.memoryBanks {
+            let usable = bank.framesInside
+            banks.append(MemoryBank(base: usable.first.address, bytes: usable.count << PageSize.shift4K))
+        }
+        let tableFrames = (FrameTableStorage.bytesNeeded(for: banks) + PageSize.offsetMask4K) >> PageSize.shift4K
+        let ownership = UnsafeMutablePointer<BoardOwnership>.allocate(capacity: 1)
+        do throws(OwnershipError) {
+            let base: MFN
+            do throws(FrameAllocatorError) { base = try frames.allocate(count: tableFrames) } catch {
+                stop("host: no room in the carve-out for the frame table")
+            }
+            ownership.initialize(to: try BoardOwnership(
+                banks: banks, placingFrameTableAt: UnsafeMutableRawPointer(bitPattern: UInt(base.address.raw))!,
+                cache: BoardCache()))
+            let first = carveOut.base.frame
+            for i in 0..<(carveOut.size >> PageSize.shift4K) { try ownership.pointee.allocateXenheapPage(first.adding(i)) }
+        } catch {
+            stop("host: the frame table could not be built")
+        }
+        guard let p2m else { stop("host: frame table before the stage 2") }
+        let operations = UnsafeMutablePointer<LinuxHostPages>.allocate(capacity: 1)
+        operations.initialize(to: LinuxHostPages(ownership: ownership, p2m: p2m, smmu: smmu))
+        pages = operations
+        Console.put("host: frame table for ")
+        Console.decimal(UInt64(ownership.pointee.frames.frameCount))
+        Console.put(" frames, the carve-out's ")
+        Console.decimal(carveOut.size >> PageSize.shift4K)
+        Console.line(" are the hypervisor's")
+    }
+
+    /// PSCI bookkeeping for every CPU the DTB lists; CPUs the host starts
+    /// enter at Boot/host.S's hv_cpu_entry.
+    private static func preparePSCI(_ boot: BootEnvironment, layout: HostStage2Layout) {
+        let cpus: FixedList<8, UInt64>
+        do throws(FDTError) { cpus = try boot.tree.cpuAffinities() } catch {
+            stop("host: /cpus is malformed")
+        }
+        let me = arch_read_mpidr_el1() & PSCIMediator.affinityMask
+        var index: Int?
+        for i in 0..<cpus.count where cpus[i] == me { index = i }
+        guard let index else { stop("host: the boot CPU's MPIDR is not in /cpus") }
+        let table = UnsafeMutablePointer<PSCIMediator>.allocate(capacity: 1)
+        do throws(PSCISetupError) {
+            table.initialize(to: try PSCIMediator(cpuMPIDRs: cpus, bootCPU: index,
+                                                  hypervisorEntry: PhysAddr(raw: arch_host_cpu_entry()), hostRAM: layout))
+        } catch {
+            stop("host: the PSCI table could not be set up from /cpus")
+        }
+        psci = table
+        bootCPU = index
     }
 
     /// The SMMU belongs to the hypervisor: the host's tree does not describe
@@ -299,7 +371,9 @@ enum LinuxHost {
             stop("host: no room for the host's device tree above the carve-out")
         }
         var edits = HostDeviceTreeEdits(controlDevice: controlPage, dmaTestRegion: dmaTest)
-        edits.reserveForHypervisor(MemoryRange(base: carveOut.base, size: carveOut.size - PageSize.bytes4K)!)
+        // The whole carve-out, the control page included: that page is in
+        // /memory's range too, and the host must not take it for RAM.
+        edits.reserveForHypervisor(carveOut)
         let buffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(target.base.raw)),
                                                    count: Int(capacity))
         let size: Int
@@ -333,9 +407,9 @@ enum LinuxHost {
     }
 
     /// This CPU's EL2 state for the host, then the eret into it.
-    static func enter(slot: Int, entry: UInt64, x0: UInt64) -> Never {
+    static func enter(cpu: Int, entry: UInt64, x0: UInt64) -> Never {
         guard let el2 = registers, let p2m else { stop("host: entered before the host was built") }
-        arch_write_tpidr_el2(UInt64(slot))
+        arch_write_tpidr_el2(UInt64(cpu))
         arch_write_cptr_el2(el2.cptr)
         arch_write_cnthctl_el2(el2.cnthctl)
         arch_write_cntvoff_el2(el2.cntvoff)
@@ -354,7 +428,7 @@ enum LinuxHost {
         arch_write_hcr_el2(el2.hcr)
         arch_isb()
         arch_tlbi_vmalls12e1()
-        let stackTop = arch_cpu_stacks() + UInt64(slot + 1) * UInt64(HV_HOST_CPU_STACK_SIZE)
+        let stackTop = arch_cpu_stacks() + UInt64(cpu + 1) * UInt64(HV_HOST_CPU_STACK_SIZE)
         arch_write_spsr_el2(el2.spsr)
         hv_host_enter(entry, x0, stackTop)
     }

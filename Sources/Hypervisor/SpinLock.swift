@@ -8,14 +8,6 @@ import ArchC
 struct SpinLock {
     let word: UnsafeMutablePointer<UInt64>
 
-    /// A lock in a word of its own cache line, allocated at boot.
-    static func make() -> SpinLock {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
-        let word = raw.bindMemory(to: UInt64.self, capacity: 1)
-        word.initialize(to: 0)
-        return SpinLock(word: word)
-    }
-
     func lock() {
         let address = UInt64(UInt(bitPattern: word))
         while !arch_cas64(address, 0, 1) {
