@@ -96,7 +96,7 @@ extension LinuxHost {
             frame[ExceptionFrame.elr] = injection.handlerAddress(vbarEL1: arch_read_vbar_el1())
             frame[ExceptionFrame.spsr] = injection.newPSTATE
         case .endRun(let end):
-            endRun(end.name)
+            endRun(end)
         case .fatal:
             reportUnexpected(frame, kind)
         }
@@ -104,9 +104,11 @@ extension LinuxHost {
 
     /// The host asked for SYSTEM_OFF or SYSTEM_RESET: the hypervisor adds what
     /// only it can see, then ends the run with one verdict.
-    static func endRun(_ reason: StaticString) -> Never {
+    static func endRun(_ end: RunEnd) -> Never {
         Console.put("host: the host asked for ")
-        Console.line(reason)
+        Console.line(end.name)
+        Checks.expect(end == .systemOff,
+                      "host: the host ended with SYSTEM_OFF (its test script asks for SYSTEM_RESET when a check failed)")
         if let exitCounts {
             for raw in 0..<HostExitKind.count {
                 guard let kind = HostExitKind(rawValue: raw) else { continue }
