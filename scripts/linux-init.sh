@@ -97,6 +97,44 @@ if [ -n "$edu_dev" ] && [ -n "$dma_test" ]; then
     fi
 fi
 
+# The control device (HostExits' ControlRegisterFile): page-state operations
+# on one page of the DMA test region, seed 004's order, then the donated page
+# is gone for the CPU and for edu, and reclaim gives it back.
+ctl_node=$(first $dt/hvmem-control@*)
+if [ -n "$ctl_node" ] && [ -n "$dma_test" ]; then
+    set -- $(reg64 "$ctl_node"); ctl=$(($1))
+    set -- $(reg64 "$dma_test"); page=$(($1 + 0x1000))
+    frame=$((page >> 12))
+    ctl_cmd() {  # ctl_cmd <command> [count]: prints STATUS
+        devmem $((ctl + 0x08)) 64 $frame; devmem $((ctl + 0x10)) 64 ${2:-1}
+        devmem $((ctl + 0x28)) 64 $1; devmem $((ctl + 0x30)) 64
+    }
+    [ "$(devmem $ctl 64)" = 0x0000000148564D43 ]
+    check $? "control: ID reads HVMC, version 1, at $(printf 0x%x $ctl)"
+    devmem $page 64 0x00000000000DA7A1
+    s1=$(ctl_cmd 1); s2=$(ctl_cmd 1); s3=$(ctl_cmd 3)
+    [ $((s1)) = 0 ] && [ $((s2)) = 0 ] && [ $((s3)) = $((0x103)) ]
+    check $? "control: page shared for DMA twice ($s1, $s2), donation refused with EPERM dmaShared ($s3)"
+    s1=$(ctl_cmd 2); s2=$(ctl_cmd 2); s3=$(ctl_cmd 3)
+    [ $((s1)) = 0 ] && [ $((s2)) = 0 ] && [ $((s3)) = 0 ]
+    check $? "control: unshared twice ($s1, $s2), then donation to the hypervisor accepted ($s3)"
+    (devmem $page 64 >/dev/null 2>&1); rc=$?
+    [ $rc = 135 ]; check $? "control: the donated page is gone for the CPU (devmem: SIGBUS, status $rc)"
+    if [ -n "$edu_dev" ]; then
+        edu_dma $edu_buffer $page 1
+        printf 'init: edu DMA write aimed at the donated page 0x%x\n' $page
+    fi
+    s1=$(ctl_cmd 4)
+    got=$(devmem $page 64)
+    [ $((s1)) = 0 ] && [ "$got" = 0x00000000000DA7A1 ]
+    check $? "control: reclaim gives the page back ($s1) with its contents, and edu's DMA never landed ($got)"
+    s1=$(ctl_cmd 1 0); s2=$(frame=$((hyp_base >> 12)); ctl_cmd 4)
+    [ $((s1)) = $((0x10002)) ] && [ $((s2)) = $((0x101)) ]
+    check $? "control: a zero count ($s1) and reclaiming the hypervisor's own page ($s2) are refused"
+    (devmem $((ctl + 4)) 32 >/dev/null 2>&1); rc=$?
+    [ $rc = 135 ]; check $? "control: an unaligned register access is refused (SIGBUS, status $rc), the shell goes on"
+fi
+
 # Debian's virtio modules from the initramfs, then the known pattern at the
 # start of the disk (scripts/linux-initramfs.sh writes it).
 virtio_blk() {
