@@ -131,6 +131,8 @@ linux: deps
 
 # The hypervisor with -kernel, Debian's kernel with -device loader at
 # LINUX_ADDR, the initramfs with -initrd; hv.host=linux selects the host mode.
+# pci=nomsi: on QEMU 7.2 the SMMU's stage-1 mirror maps no MMIO, so an MSI
+# (a DMA write to the GIC's doorbell) would fault.
 LINUX_ADDR ?= 0x50000000
 LINUX_CPU  ?= max,pauth-impdef=on
 run-linux: deps image linux
@@ -139,7 +141,7 @@ run-linux: deps image linux
 	    -initrd $(B)/linux/initramfs.cpio.gz -device edu,dma_mask=0xffffffffffffffff \
 	    -drive file=$(B)/linux/disk.img,if=none,id=d0,format=raw,readonly=on \
 	    -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on \
-	    -append "hv.exit=semihosting hv.host=linux hv.kernel=$(LINUX_ADDR) console=ttyAMA0" $(QEMU_ARGS)
+	    -append "hv.exit=semihosting hv.host=linux hv.kernel=$(LINUX_ADDR) console=ttyAMA0 pci=nomsi" $(QEMU_ARGS)
 
 # ---- set-up -------------------------------------------------------------------
 deps:

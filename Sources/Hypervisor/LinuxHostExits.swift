@@ -162,5 +162,12 @@ func hvCPUMain(_ cpu: UInt64) {
     let request = psci.pointee.takeBootRequest(cpu: Int(cpu))
     LinuxHost.lock.unlock()
     guard let request else { while true { arch_wfe() } }
+    Console.put("host: CPU ")
+    Console.decimal(cpu)
+    Console.put(" (MPIDR ")
+    Console.hex(arch_read_mpidr_el1() & PSCIMediator.affinityMask)
+    Console.put(") enters the host at ")
+    Console.hex(request.entry.raw)
+    Console.line(" through the hypervisor's entry")
     LinuxHost.enter(cpu: Int(cpu), entry: request.entry.raw, x0: request.context)
 }
