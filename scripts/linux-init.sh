@@ -16,6 +16,10 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo "init: reached /init"
+# The control device's registers are per CPU: a command written from one CPU
+# and its arguments from another would mix two register files. Everything
+# below runs on CPU 0 unless it says otherwise (taskset is inherited).
+taskset -p 1 $$ >/dev/null
 
 pass=0; fail=0
 check() {  # check <status> <message>
@@ -131,6 +135,25 @@ if [ -n "$ctl_node" ] && [ -n "$dma_test" ]; then
     s1=$(ctl_cmd 1 0); s2=$(frame=$((hyp_base >> 12)); ctl_cmd 4)
     [ $((s1)) = $((0x10002)) ] && [ $((s2)) = $((0x101)) ]
     check $? "control: a zero count ($s1) and reclaiming the hypervisor's own page ($s2) are refused"
+    # Both CPUs at once (each has its own control registers; the page-state
+    # tables are shared under the hypervisor's lock): N shares from each,
+    # then exactly 2N unshares succeed and the next one finds no share left.
+    if [ "$(grep -c ^processor /proc/cpuinfo)" -ge 2 ]; then
+        n=10
+        export C=$ctl F=$frame n
+        for cpu in 1 2; do
+            taskset $cpu sh -c 'i=0; while [ $i -lt $n ]; do
+                devmem $((C + 8)) 64 $F; devmem $((C + 16)) 64 1; devmem $((C + 40)) 64 1
+                [ $(($(devmem $((C + 48)) 64))) = 0 ] || echo "init: a share from CPU mask '$cpu' failed"
+                i=$((i + 1)); done' &
+        done
+        wait
+        ok=0; i=0
+        while [ $i -lt $((2 * n)) ]; do [ $(($(ctl_cmd 2))) = 0 ] && ok=$((ok + 1)); i=$((i + 1)); done
+        last=$(ctl_cmd 2)
+        [ $ok = $((2 * n)) ] && [ $((last)) = $((0x203)) ]
+        check $? "control: $n shares from each of two CPUs at once, then $ok of $((2 * n)) unshares succeed and one more finds none ($last)"
+    fi
     (devmem $((ctl + 4)) 32 >/dev/null 2>&1); rc=$?
     [ $rc = 135 ]; check $? "control: an unaligned register access is refused (SIGBUS, status $rc), the shell goes on"
 fi
