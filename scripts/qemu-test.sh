@@ -188,18 +188,22 @@ linux_scenario() {
 if [ -e "$LINUX_DIR/Image" ] && [ -e "$LINUX_DIR/initramfs.cpio.gz" ]; then
     LINUX_LINES=('\[PASS\] iomem: no System RAM' '\[PASS\] devmem 0x[0-9a-f]+ \(hypervisor memory\): SIGBUS'
                  '\[PASS\] virtio-blk' '\[PASS\] edu: DMA RAM -> edu -> RAM' '\[PASS\] control: reclaim gives the page back'
-                 '\[PASS\] host: edu.s DMA at hypervisor memory faulted' 'init: [0-9]+ passed, 0 failed')
-    linux_scenario linux72-1g "$QEMU" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}"
+                 '\[PASS\] host: edu.s DMA at hypervisor memory faulted' 'init: [0-9]+ passed, 0 failed'
+                 '\[PASS\] host: no exit the host caused allocated')
+    linux_scenario linux72-1g "$QEMU" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}" \
+        "the host's DMA domain is a stage-1 mirror of its stage 2"
     with_hv=$LAST_LINUX_TIME
     bare=$(boot_timed "$LOGS/linux72-bare.log" "$QEMU" -M "$VIRT" -cpu max,pauth-impdef=on -m 1G -smp 1 -nographic \
              -kernel "$LINUX_DIR/Image" -initrd "$LINUX_DIR/initramfs.cpio.gz" "${LINUX_DEVICES[@]}" -append "$LINUX_APPEND")
     echo "linux: QEMU start to /init: ${with_hv}s under the hypervisor, ${bare}s without it (same kernel, initramfs, machine)"
     [ "$bare" != - ]; check $? "linux72-bare: the same kernel reaches /init without the hypervisor"
     linux_scenario linux72-smp2-2g "$QEMU" max,pauth-impdef=on 2G 2 "${LINUX_LINES[@]}" '2 CPUs' \
+        '\[PASS\] control: 10 shares from each of two CPUs at once' \
         "host: CPU 1 \\(MPIDR 0x1\\) enters the host at 0x[0-9a-f]+ through the hypervisor's entry"
     linux_scenario linux72-a57 "$QEMU" cortex-a57 1G 1 "${LINUX_LINES[@]}"
     if [ -x "$QEMU_S2" ]; then
-        linux_scenario linux-s2-1g "$QEMU_S2" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}"
+        linux_scenario linux-s2-1g "$QEMU_S2" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}" \
+            "the host's DMA domain shares its stage 2"
     fi
 else
     check 1 "the Linux host's files are in $LINUX_DIR (make linux)"

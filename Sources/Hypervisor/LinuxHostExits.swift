@@ -118,6 +118,13 @@ extension LinuxHost {
                 Console.line(kind.name)
             }
         }
+        let heapNow = hv_heap_used()
+        Console.put("host: EL2 heap in use: ")
+        Console.decimal(heapAtEntry)
+        Console.put(" bytes when the host started, ")
+        Console.decimal(heapNow)
+        Console.line(" bytes now")
+        Checks.expect(heapNow == heapAtEntry, "host: no exit the host caused allocated from the EL2 heap")
         var intact = true
         let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage.base.raw))!
         for i in 0..<Int(PageSize.bytes4K / 8) where words[i] != canaryWord ^ UInt64(i) { intact = false }
