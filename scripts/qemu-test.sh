@@ -171,7 +171,8 @@ linux_scenario() {
           -initrd "$LINUX_DIR/initramfs.cpio.gz" "${LINUX_DEVICES[@]}" \
           -append "hv.exit=semihosting hv.host=linux hv.kernel=$LINUX_ADDR $LINUX_APPEND")
     rc=$(sed -n 's/^qemu-exit-status: //p' "$log")
-    echo "$name: QEMU start to /init under the hypervisor: ${t}s"
+    echo "$name: QEMU start to /init under the hypervisor: ${t}s; exits handled:" \
+        "$(sed -n 's/^host: exits: \([0-9]*\) \(.*\)/\1 \2,/p' "$log" | tr '\n' ' ')"
     [ "$rc" = 0 ]; check $? "$name: exit status $rc (log: $log)"
     local pattern
     for pattern in 'init: reached /init' '\[PASS\] linux: booted to /init' 'host: [0-9]+ passed, 0 failed' "$@"; do
