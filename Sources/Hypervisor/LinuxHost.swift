@@ -6,7 +6,6 @@ import Ownership
 import HostExits
 import ArchC
 
-
 /// The Linux-host mode (`hv.host=linux` in /chosen/bootargs): instead of the
 /// board checks, the hypervisor deprivileges the OS kernel the loader placed
 /// at `hv.kernel=0x<address>` (QEMU: `-device loader,file=Image,addr=...,
@@ -49,7 +48,6 @@ enum LinuxHost {
     nonisolated(unsafe) static var domain: SMMUDomain?
     /// edu's StreamID: the hypervisor's closing report looks for its faults.
     nonisolated(unsafe) static var eduStreamID: UInt32?
-    nonisolated(unsafe) static var hypervisorMemory = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
     /// The control device's page: the carve-out's last page. Its IPA is
     /// nobody's RAM and no device's, and the host stage 2 never maps it.
     nonisolated(unsafe) static var controlPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
@@ -57,7 +55,6 @@ enum LinuxHost {
     nonisolated(unsafe) static var canaryPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
     /// Host RAM the host's DTB reserves (no-map) so its shell can read it with
     /// devmem (STRICT_DEVMEM refuses System RAM): the edu DMA test's buffer.
-    nonisolated(unsafe) static var dmaTestRegion = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
     static let dmaTestBytes: UInt64 = 64 << 10
     /// Room for the nodes the host's tree gains.
     static let deviceTreeSlack: UInt64 = 8 << 10
@@ -74,7 +71,6 @@ enum LinuxHost {
         guard carveOut.contains(image.base), image.end.raw <= carveOut.end.raw else {
             stop("host: the hypervisor's image is not inside the carve-out at the start of RAM")
         }
-        hypervisorMemory = carveOut
         controlPage = MemoryRange(base: PhysAddr(raw: carveOut.end.raw - PageSize.bytes4K), size: PageSize.bytes4K)!
         canaryPage = MemoryRange(base: carveOut.base, size: PageSize.bytes4K)!
         Console.put("host: hypervisor memory ")
@@ -386,7 +382,6 @@ enum LinuxHost {
         } catch {
             stop("host: deriving the host's device tree failed")
         }
-        dmaTestRegion = dmaTest
         Console.put("host: device tree at ")
         Console.range(target.base.raw, UInt64(size))
         Console.put(" (SMMU and iommu-map dropped; hypervisor, DMA test region ")
