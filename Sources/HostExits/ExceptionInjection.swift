@@ -102,10 +102,11 @@ public struct ExceptionInjection: Equatable, Sendable {
         returnAddress = elr
         savedPSTATE = spsr
         // AArch64.TakeException: PAN is set when SCTLR_EL1.SPAN is 0 and kept
-        // otherwise; SSBS takes SCTLR_EL1.DSSBS; UAO, SS, IL, TCO and BTYPE are
-        // cleared; DIT is kept. An AArch32 source has no DIT in the same place.
+        // otherwise (bit 22 in both SPSR layouts); SSBS takes SCTLR_EL1.DSSBS;
+        // UAO, SS, IL and BTYPE are cleared; DIT is kept (bit 24 of an AArch64
+        // SPSR; an AArch32 one has it elsewhere).
         var pstate = Self.modeEL1h | Self.daifMask
-        if sctlrEL1 & Self.sctlrSPANBit == 0 || (!fromAArch32 && spsr & Self.panBit != 0) { pstate |= Self.panBit }
+        if sctlrEL1 & Self.sctlrSPANBit == 0 || spsr & Self.panBit != 0 { pstate |= Self.panBit }
         if sctlrEL1 & Self.sctlrDSSBSBit != 0 { pstate |= Self.ssbsBit }
         if !fromAArch32 { pstate |= spsr & Self.ditBit }
         newPSTATE = pstate

@@ -28,6 +28,8 @@ final class ExceptionInjectionTests: XCTestCase {
             (.dataAbort(write: false), el1h | 1 << 22, span, 0x9600_0010, 0x200, 0x40_03C5, true),
             (.dataAbort(write: false), el1h, span | dssbs, 0x9600_0010, 0x200, 0x13C5, true),
             (.dataAbort(write: false), el1h | 1 << 24 | 0xF000_0000 | 1 << 21, span, 0x9600_0010, 0x200, 0x100_03C5, true),
+            // AArch32 EL0: PAN kept from bit 22, bit 24 is not DIT there.
+            (.dataAbort(write: false), aarch32User | 1 << 22 | 1 << 24, span, 0x9200_0010, 0x600, 0x40_03C5, true),
         ]
         for (kind, spsr, sctlr, esr, vector, pstate, farKept) in table {
             let i = ExceptionInjection(kind, spsr: spsr, elr: 0xFFFF_8000_0010_0004, far: 0xDEAD_B000, sctlrEL1: sctlr)

@@ -1,4 +1,5 @@
 import AArch64
+import HostFakes
 import Ownership
 import XCTest
 @testable import HostExits
@@ -215,5 +216,41 @@ final class HostExitHandlerTests: XCTestCase {
         XCTAssertEqual(HostExitKind.count, 8)
         XCTAssertNil(HostExitKind(rawValue: HostExitKind.count))
         XCTAssertNotNil(HostExitKind(rawValue: HostExitKind.count - 1))
+    }
+
+    func testRandomExitsNeverTrapAndRefusalsChangeNothing() {
+        var rng = SplitMix64(seed: 0x10_2026)
+        for step in 0..<20_000 {
+            let ec = rng.next() % 0x40
+            let iss = rng.next() & 0x1FF_FFFF
+            let spsr = [el1h, 0x3C4, 0, 0x10][Int(rng.next() % 4)]
+            let elr = rng.next() % 3 == 0 ? UInt64.max - (rng.next() % 8) : rng.next()
+            let ipa: IPA? = rng.next() % 2 == 0 ? IPA(raw: 0x0A10_0000 + rng.next() % 0x1000) : IPA(raw: (rng.next() >> 12) << 12)
+            for n in 0..<4 { regs.setX(n, rng.next() % 2 == 0 ? rng.next() : 0x8400_0000 | rng.next() % 0x20) }
+            let beforeRegs = regs
+            let beforeControl = control
+            let outcome = handle(HostExit(syndrome: esr(ec, il: rng.next() % 2 == 0, iss: iss), elr: elr, spsr: spsr,
+                                          far: rng.next(), faultIPA: ipa, sctlrEL1: rng.next()))
+            switch outcome.decision {
+            case .inject(let injection, _):
+                XCTAssertEqual(regs, beforeRegs, "step \(step)")
+                XCTAssertEqual(control, beforeControl, "step \(step)")
+                XCTAssertEqual(injection.returnAddress, elr)
+                XCTAssertTrue([0x000, 0x200, 0x400, 0x600].contains(injection.vectorOffset))
+                XCTAssertEqual(injection.newPSTATE & 0x3FF, 0x3C5)
+            case .callFirmware(let call, _):
+                // Nothing reaches the firmware with the host's entry point.
+                if call.function & 0xFFFF == 0x0003 || call.function & 0xFFFF == 0x0001 {
+                    XCTAssertEqual(call.x2, 0x4008_0000, "step \(step)")
+                }
+                _ = psci.complete(call, firmwareResult: rng.next() % 2 == 0 ? 0 : PSCIReturn.x0(PSCIReturn.denied))
+            case .resume, .waitForInterrupt, .endRun, .fatal:
+                break
+            }
+            // Every CPU the mediator thinks is starting has a request to start from.
+            for cpu in 0..<psci.cpuCount where psci.power(of: cpu) == .onPending {
+                XCTAssertNotNil(psci.bootRequest(of: cpu))
+            }
+        }
     }
 }

@@ -1,0 +1,121 @@
+import AArch64
+
+/// What the host's stage 2 and the PSCI table need from the firmware's tree
+/// beyond `PlatformDescription`: every CPU's affinity and every MMIO window
+/// a device node describes.
+public struct HostPlatformScan: Sendable {
+    public static let cpuCapacity = 8
+    public static let windowCapacity = 32
+
+    /// The `reg` of each `/cpus` child with `device_type = "cpu"`, in tree
+    /// order: the MPIDR affinity PSCI's CPU_ON names it by.
+    public private(set) var cpuAffinities = FixedList<8, UInt64>()
+    /// The CPU physical ranges of every enabled device node's `reg` (through
+    /// its buses' `ranges`) and of the PCI host bridge's windows, merged
+    /// where they touch, ascending. Memory, reserved memory, CPUs and SMMUs
+    /// are not devices the host owns and are left out.
+    public private(set) var deviceWindows = FixedList<32, MemoryRange>()
+
+    /// MPIDR_EL1 affinity fields: Aff3 [39:32], Aff2..Aff0 [23:0].
+    static let affinityMask: UInt64 = 0xFF_00FF_FFFF
+
+    public init(_ tree: FlattenedDeviceTree, pciHostBridge: PCIHostBridge?) throws(HostPlatformScanError) {
+        if let cpus = tree.node(atPath: "/cpus") {
+            for cpu in tree.children(of: cpus) {
+                guard let type = tree.property("device_type", of: cpu), let value = try? tree.string(type),
+                      ByteString.equals(value, "cpu") else { continue }
+                let reg: FDTReg?
+                do throws(FDTError) { reg = try tree.reg(of: cpu, onBus: cpus) } catch { throw .source(error) }
+                guard let reg, let first = reg.first else { throw .cpuWithoutReg(node: cpu.offset) }
+                let mpidr = first.base.raw
+                guard mpidr & ~Self.affinityMask == 0 else { throw .malformedMPIDR(mpidr) }
+                guard !cpuAffinities.contains(mpidr) else { throw .duplicateMPIDR(mpidr) }
+                guard cpuAffinities.append(mpidr) else { throw .tooManyCPUs(capacity: Self.cpuCapacity) }
+            }
+        }
+        var skipBelow: Int?
+        for node in tree.nodes where node.depth > 0 {
+            if let depth = skipBelow {
+                if node.depth > depth { continue }
+                skipBelow = nil
+            }
+            if isNotADevice(tree, node) {
+                skipBelow = node.depth
+                continue
+            }
+            guard tree.isEnabled(node) else { continue }
+            let reg: FDTReg?
+            do throws(FDTError) { reg = try tree.reg(of: node) } catch { throw .source(error) }
+            guard let reg else { continue }
+            for entry in reg where entry.size > 0 {
+                let range: MemoryRange
+                do throws(FDTError) {
+                    range = try tree.cpuRange(entry, of: node)
+                } catch {
+                    // A bus without `ranges` (I2C, SPI, MDIO): its children
+                    // are addressed on the bus, not in the CPU's map.
+                    if case .untranslatableAddress = error { break }
+                    throw .source(error)
+                }
+                try addWindow(range)
+            }
+        }
+        if let bridge = pciHostBridge {
+            for window in bridge.windows {
+                guard let range = MemoryRange(base: window.cpuAddress, size: window.size) else {
+                    throw .source(.regionOverflows(base: window.cpuAddress.raw, size: window.size))
+                }
+                try addWindow(range)
+            }
+        }
+    }
+
+    /// Subtrees that describe memory or CPUs, not MMIO the host owns.
+    func isNotADevice(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
+        if node.depth == 1 {
+            let name = tree.baseName(of: node)
+            if ByteString.equals(name, "cpus") || ByteString.equals(name, "reserved-memory")
+                || ByteString.equals(name, "chosen") || ByteString.equals(name, "aliases") {
+                return true
+            }
+        }
+        if let type = tree.property("device_type", of: node), let value = try? tree.string(type),
+           ByteString.equals(value, "memory") {
+            return true
+        }
+        return tree.isCompatible(node, with: "arm,smmu-v3")
+    }
+
+    /// Inserts in order, merging with every window it overlaps or touches.
+    mutating func addWindow(_ range: MemoryRange) throws(HostPlatformScanError) {
+        var merged = range
+        var copy = deviceWindows
+        var index = 0
+        while index < copy.count {
+            let existing = copy[index]
+            if existing.base.raw <= merged.end.raw && merged.base.raw <= existing.end.raw {
+                let base = min(existing.base.raw, merged.base.raw)
+                let end = max(existing.end.raw, merged.end.raw)
+                merged = MemoryRange(base: PhysAddr(raw: base), size: end - base)!
+                copy.remove(at: index)
+            } else {
+                index += 1
+            }
+        }
+        index = 0
+        while index < copy.count && copy[index].base.raw < merged.base.raw { index += 1 }
+        guard copy.insert(merged, at: index) else { throw .tooManyWindows(capacity: Self.windowCapacity) }
+        deviceWindows = copy
+    }
+}
+
+/// Why the firmware's tree could not be scanned for the host.
+public enum HostPlatformScanError: Error, Equatable, Sendable {
+    case source(FDTError)
+    case cpuWithoutReg(node: Int)
+    /// A CPU `reg` with bits outside the MPIDR affinity fields.
+    case malformedMPIDR(UInt64)
+    case duplicateMPIDR(UInt64)
+    case tooManyCPUs(capacity: Int)
+    case tooManyWindows(capacity: Int)
+}
