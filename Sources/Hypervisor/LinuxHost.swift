@@ -84,11 +84,15 @@ enum LinuxHost {
         } catch {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
+        let scan: HostPlatformScan
+        do throws(HostPlatformScanError) { scan = try HostPlatformScan(boot.tree, pciHostBridge: platform.pciHostBridge) } catch {
+            stop("host: the DTB's CPUs or device windows are malformed")
+        }
         let smmu = bringUpSMMU(platform, frames: &frames)
-        let layout = buildP2M(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
+        let layout = buildP2M(platform, scan: scan, carveOut: carveOut, smmu: smmu, frames: &frames)
         attachEveryStream(platform, smmu: smmu, frames: &frames)
         buildFrameTable(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
-        preparePSCI(boot, layout: layout)
+        preparePSCI(scan, layout: layout)
         let dtb = writeHostDeviceTree(boot, carveOut: carveOut, kernel: kernel)
 
         let el2 = HostEL2Registers(idAA64PFR0: arch_read_id_aa64pfr0_el1(), idAA64PFR1: arch_read_id_aa64pfr1_el1(),
@@ -140,34 +144,23 @@ enum LinuxHost {
     }
 
     /// The host's identity stage 2 (Platform's HostStage2Layout): RAM minus
-    /// the carve-out as Normal memory, the device windows as Device memory,
-    /// the SMMU's registers and the control page never mapped. The device
-    /// windows are what the DTB describes: everything below the first RAM bank
-    /// (QEMU virt and most Arm boards put their peripherals there) and the PCI
-    /// host bridge's ECAM and windows wherever they are.
-    private static func buildP2M(_ platform: PlatformDescription, carveOut: MemoryRange, smmu: BoardSMMUHandle,
-                                 frames: inout FrameAllocator) -> HostStage2Layout {
+    /// the carve-out as Normal memory, every device window the DTB describes
+    /// (HostPlatformScan) as Device memory, the SMMU's registers and the
+    /// control page never mapped.
+    private static func buildP2M(_ platform: PlatformDescription, scan: HostPlatformScan, carveOut: MemoryRange,
+                                 smmu: BoardSMMUHandle, frames: inout FrameAllocator) -> HostStage2Layout {
         // What both the CPU and the SMMU can output: the P2M is shared with,
         // or mirrored into, the SMMU.
         let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
         let smmuRange = PhysicalAddressRange(rawValue: UInt8(smmu.smmu.features.outputAddressSizeCode)) ?? .bits32
         let paRange = min(cpuRange, smmuRange, .bits48)
         let ipaBits = min(maximumIPABits, paRange.bits)
-        let ramBase = platform.memoryBanks.first?.base.raw ?? 0
-        var devices = FixedList<16, MemoryRange>()
-        if ramBase > 0 { _ = devices.append(MemoryRange(base: PhysAddr(raw: 0), size: ramBase)!) }
-        if let bridge = platform.pciHostBridge {
-            if bridge.ecam.base.raw >= ramBase { _ = devices.append(bridge.ecam) }
-            for window in bridge.windows where window.cpuAddress.raw >= ramBase {
-                if let range = MemoryRange(base: window.cpuAddress, size: window.size) { _ = devices.append(range) }
-            }
-        }
         var neverMapped = FixedList<8, MemoryRange>()
         for smmu in platform.smmus { _ = neverMapped.append(smmu.registers) }
         _ = neverMapped.append(controlPage)
         let layout: HostStage2Layout
         do throws(HostStage2LayoutError) {
-            layout = try HostStage2Layout(ram: platform.memoryBanks, devices: devices,
+            layout = try HostStage2Layout(ram: platform.memoryBanks, devices: scan.deviceWindows,
                                           hypervisorOwned: CollectionOfOne(carveOut), neverMapped: neverMapped,
                                           ipaLimit: 1 << UInt64(ipaBits))
         } catch {
@@ -242,26 +235,27 @@ enum LinuxHost {
             banks.append(MemoryBank(base: usable.first.address, bytes: usable.count << PageSize.shift4K))
         }
         let tableFrames = (FrameTableStorage.bytesNeeded(for: banks) + PageSize.offsetMask4K) >> PageSize.shift4K
-        let ownership = UnsafeMutablePointer<BoardOwnership>.allocate(capacity: 1)
+        var ownership: BoardOwnership
         do throws(OwnershipError) {
             let base: MFN
             do throws(FrameAllocatorError) { base = try frames.allocate(count: tableFrames) } catch {
                 stop("host: no room in the carve-out for the frame table")
             }
-            ownership.initialize(to: try BoardOwnership(
+            ownership = try BoardOwnership(
                 banks: banks, placingFrameTableAt: UnsafeMutableRawPointer(bitPattern: UInt(base.address.raw))!,
-                cache: BoardCache()))
+                cache: BoardCache())
             let first = carveOut.base.frame
-            for i in 0..<(carveOut.size >> PageSize.shift4K) { try ownership.pointee.allocateXenheapPage(first.adding(i)) }
+            for i in 0..<(carveOut.size >> PageSize.shift4K) { try ownership.allocateXenheapPage(first.adding(i)) }
         } catch {
             stop("host: the frame table could not be built")
         }
         guard let p2m else { stop("host: frame table before the stage 2") }
+        let frameCount = ownership.frames.frameCount
         let operations = UnsafeMutablePointer<LinuxHostPages>.allocate(capacity: 1)
-        operations.initialize(to: LinuxHostPages(ownership: ownership, p2m: p2m, smmu: smmu))
+        operations.initialize(to: LinuxHostPages(ownership: ownership, stage2: LinuxHostStage2(p2m: p2m, smmu: smmu)))
         pages = operations
         Console.put("host: frame table for ")
-        Console.decimal(UInt64(ownership.pointee.frames.frameCount))
+        Console.decimal(UInt64(frameCount))
         Console.put(" frames, the carve-out's ")
         Console.decimal(carveOut.size >> PageSize.shift4K)
         Console.line(" are the hypervisor's")
@@ -269,11 +263,8 @@ enum LinuxHost {
 
     /// PSCI bookkeeping for every CPU the DTB lists; CPUs the host starts
     /// enter at Boot/host.S's hv_cpu_entry.
-    private static func preparePSCI(_ boot: BootEnvironment, layout: HostStage2Layout) {
-        let cpus: FixedList<8, UInt64>
-        do throws(FDTError) { cpus = try boot.tree.cpuAffinities() } catch {
-            stop("host: /cpus is malformed")
-        }
+    private static func preparePSCI(_ scan: HostPlatformScan, layout: HostStage2Layout) {
+        let cpus = scan.cpuAffinities
         let me = arch_read_mpidr_el1() & PSCIMediator.affinityMask
         var index: Int?
         for i in 0..<cpus.count where cpus[i] == me { index = i }

@@ -93,7 +93,7 @@ extension P2M: GuestPhysmap where Listener == FrameEntryListener {
 
 extension OwnershipError {
     /// A P2M refusal in ownership terms.
-    init(_ error: P2MError, at gfn: GFN) {
+    public init(_ error: P2MError, at gfn: GFN) {
         switch error {
         case .tablePoolExhausted: self = .ENOMEM(.tablePages(gfn))
         case .alreadyMapped(let g): self = .EBUSY(.p2mEntryExists(g))

@@ -82,9 +82,6 @@ public enum FDTError: Error, Equatable, Sendable {
     case tooManySMMUs(capacity: Int)
     case tooManyIOMMUMapEntries(capacity: Int)
     case tooManyPCIWindows(capacity: Int)
-    case tooManyCPUs(capacity: Int)
-    /// A `/cpus` child's `reg` has bits outside MPIDR_EL1's affinity fields.
-    case cpuAffinityMalformed(node: Int, mpidr: UInt64)
     /// Two `pci-host-ecam-generic` nodes: we drive one host bridge.
     case multiplePCIHostBridges(node: Int)
 }
