@@ -15,6 +15,7 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
 echo "init: reached /init"
 # The control device's registers are per CPU: a command written from one CPU
 # and its arguments from another would mix two register files. Everything

@@ -33,9 +33,9 @@ if [ ! -s "$cpio_gz" ]; then
     install -m 0755 "$busybox" "$stage/bin/busybox"
     install -m 0755 "$here/linux-init.sh" "$stage/init"
     for m in "${mods[@]}"; do install -m 0644 "$modules/$m" "$stage/lib/modules/"; done
-    # The kernel opens /dev/console before /init runs; without the node the
-    # script would have no output until it mounts devtmpfs.
-    mknod -m 0600 "$stage/dev/console" c 5 1
+    # The kernel opens /dev/console before /init runs. Making the node needs
+    # root; without it /init reopens the console once devtmpfs is mounted.
+    if [ "$(id -u)" = 0 ]; then mknod -m 0600 "$stage/dev/console" c 5 1; fi
     (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9n > "$cpio_gz.tmp"
     mv "$cpio_gz.tmp" "$cpio_gz"
 fi

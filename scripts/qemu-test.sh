@@ -150,18 +150,24 @@ LINUX_DEVICES=(-device edu,dma_mask=0xffffffffffffffff
                -drive "file=$LINUX_DIR/disk.img,if=none,id=d0,format=raw,readonly=on"
                -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on)
 
-# boot_timed <log> <qemu args...>: runs QEMU, prefixing nothing, and prints
-# the seconds from QEMU's start to the line "init: reached /init" (or "-").
+# boot_timed <log> <qemu args...>: runs QEMU, logging its output, and prints
+# the seconds from QEMU's start to the line "init: reached /init" (or "-");
+# the seconds to the hypervisor's "host: entering the kernel" line go to
+# $log.entered.
 boot_timed() {
     local log=$1; shift
-    local start=$EPOCHREALTIME reached=- line
+    local start=$EPOCHREALTIME reached=- entered=- line
     : >"$log"
     while IFS= read -r line; do
         printf '%s\n' "$line" >>"$log"
+        if [ "$entered" = - ] && [[ $line == "host: entering the kernel"* ]]; then
+            entered=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+        fi
         if [ "$reached" = - ] && [[ $line == *"init: reached /init"* ]]; then
             reached=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
         fi
     done < <(timeout "$LINUX_TIMEOUT" "$@" </dev/null 2>&1; echo "qemu-exit-status: $?")
+    echo "$entered" >"$log.entered"
     echo "$reached"
 }
 
@@ -174,7 +180,7 @@ linux_scenario() {
           -initrd "$LINUX_DIR/initramfs.cpio.gz" "${LINUX_DEVICES[@]}" \
           -append "hv.exit=semihosting hv.host=linux hv.kernel=$LINUX_ADDR $LINUX_APPEND ${LINUX_EXTRA:-}")
     rc=$(sed -n 's/^qemu-exit-status: //p' "$log")
-    echo "$name: QEMU start to /init under the hypervisor: ${t}s; exits handled:" \
+    echo "$name: QEMU start to /init under the hypervisor: ${t}s (the hypervisor entered the kernel at $(cat "$log.entered")s); exits handled:" \
         "$(sed -n 's/^host: exits: \([0-9]*\) \(.*\)/\1 \2,/p' "$log" | tr '\n' ' ')"
     [ "$rc" = 0 ]; check $? "$name: exit status $rc (log: $log)"
     local pattern
