@@ -211,6 +211,17 @@ if [ -e "$LINUX_DIR/Image" ] && [ -e "$LINUX_DIR/initramfs.cpio.gz" ]; then
         '\[PASS\] control: 10 shares from each of two CPUs at once' \
         "host: CPU 1 \\(MPIDR 0x1\\) enters the host at 0x[0-9a-f]+ through the hypervisor's entry"
     LINUX_EXTRA=$NOMSI linux_scenario linux72-a57 "$QEMU" cortex-a57 1G 1 "${LINUX_LINES[@]}"
+    # Refusals before the host runs: each says why and ends with status 1.
+    LOADER=(-device "loader,file=$LINUX_DIR/Image,addr=$LINUX_ADDR,force-raw=on")
+    APPEND="hv.host=linux hv.kernel=$LINUX_ADDR" scenario linux72-no-image "$QEMU" 1 -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+        'host: no arm64 Image header at hv.kernel='
+    APPEND="hv.host=linux" scenario linux72-no-kernel-address "$QEMU" 1 -M "$VIRT" -cpu "$CPU" -m "$MEM" "${LOADER[@]}" -- \
+        'host: hv.host=linux needs hv.kernel=0x<address>'
+    APPEND="hv.host=linux hv.kernel=0x41000000" scenario linux72-kernel-in-carve-out "$QEMU" 1 -M "$VIRT" -cpu "$CPU" -m "$MEM" \
+        -device "loader,file=$LINUX_DIR/Image,addr=0x41000000,force-raw=on" -- \
+        "host: the kernel's placement breaks the boot protocol or overlaps the hypervisor's memory"
+    APPEND="hv.host=linux hv.kernel=$LINUX_ADDR" scenario linux72-no-smmu "$QEMU" 1 -M virt,virtualization=on -cpu "$CPU" -m "$MEM" "${LOADER[@]}" -- \
+        "host: the DTB describes no arm,smmu-v3: the host's DMA could reach the hypervisor, refusing"
     if [ -x "$QEMU_S2" ]; then
         linux_scenario linux-s2-1g "$QEMU_S2" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}" \
             "the host's DMA domain shares its stage 2"
