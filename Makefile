@@ -2,7 +2,8 @@
 #
 #   make / make image   build/hypervisor.elf and build/hypervisor.bin (arm64 Image)
 #   make run            boot it on QEMU virt at EL2 with an SMMUv3 and the edu device
-#   make test           swift test (XCTest), then the QEMU boot scenarios
+#   make test           swift test (XCTest), the device tree corpus, then the QEMU boot scenarios
+#   make test-corpus    the platform layer on every board DTB of Debian's arm64 kernel
 #   make debug          QEMU halted with a gdb stub; prints the gdb command
 #   make size           section sizes of the image
 #   make bench          release-mode benchmarks (host)
@@ -52,7 +53,9 @@ SWIFTFLAGS := -swift-version 6 -target aarch64-none-none-elf \
 CFLAGS     := --target=aarch64-none-elf -ffreestanding -fno-builtin -nostdlib \
               -mgeneral-regs-only -O2 -ffunction-sections -Wall -Werror -I Boot/include
 
-# Portable modules in dependency order: name and the modules it imports.
+# Portable modules in dependency order: name and the modules it imports. Package.swift
+# states the same graph for the host build; scripts/check-module-graph.sh (run by
+# `make test`) fails when the two drift apart.
 AArch64_DEPS     :=
 Translation_DEPS := AArch64
 Platform_DEPS    := AArch64
@@ -63,7 +66,8 @@ LIBS := AArch64 Translation Platform Ownership SMMUv3 HostExits
 
 ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/host.h Boot/include/module.modulemap
 
-.PHONY: all image run test test-host test-qemu debug size bench deps qemu-s2 clean linux run-linux
+.PHONY: all image run test test-host test-corpus test-qemu check-modules module-graph debug size bench deps qemu-s2 clean \
+        linux run-linux
 all image: $(B)/hypervisor.bin
 
 define swiftmodule_rule
@@ -87,8 +91,14 @@ $(B)/%.o: Boot/%.c $(ARCH_HEADERS) | $(B)
 
 OBJS := $(B)/start.o $(B)/vectors.o $(B)/guest.o $(B)/host.o $(B)/runtime.o $(B)/Hypervisor.o
 
+# A position-independent executable linked at 0: Boot/start.S applies its
+# R_AARCH64_RELATIVE relocations for the load address, and handles no other
+# kind, so the link fails if any other dynamic relocation appears.
 $(B)/hypervisor.elf: $(OBJS) Linker/hv.ld
-	$(LLD) --gc-sections $(LDFLAGS_EXTRA) -T Linker/hv.ld -o $@ $(OBJS)
+	$(LLD) --gc-sections --pie $(LDFLAGS_EXTRA) -T Linker/hv.ld -o $@.tmp $(OBJS)
+	@if $(OBJDUMP) -R $@.tmp | awk 'NR > 5 && NF && $$2 != "R_AARCH64_RELATIVE"' | grep .; then \
+	    echo "$@: dynamic relocations other than R_AARCH64_RELATIVE (Boot/start.S applies only those)"; exit 1; fi
+	@mv $@.tmp $@
 
 $(B)/hypervisor.bin: $(B)/hypervisor.elf
 	$(OBJCOPY) -O binary $< $@
@@ -111,12 +121,25 @@ size: image
 # ---- tests --------------------------------------------------------------------
 test: deps
 	$(MAKE) --no-print-directory test-host
+	$(MAKE) --no-print-directory test-corpus
 	@[ -x "$(QEMU_S2)" ] || $(MAKE) --no-print-directory qemu-s2 || \
 	    echo "make test: building QEMU 10 failed; its scenarios will be reported as failed"
 	$(MAKE) --no-print-directory test-qemu
 
-test-host:
+test-host: check-modules
 	swift test --disable-swift-testing
+
+check-modules:
+	scripts/check-module-graph.sh
+
+# One line per portable module, "Name: Deps", for scripts/check-module-graph.sh.
+module-graph:
+	@$(foreach m,$(LIBS),echo '$(m): $($(m)_DEPS)';)
+
+# Debian's arm64 kernel package (577 boards' DTBs), fetched and cached under
+# ~/.cache/hvmem by scripts/debian-arm64.sh; compared against python3-libfdt.
+test-corpus:
+	scripts/dtb-corpus.sh
 
 test-qemu: image linux
 	QEMU="$(QEMU)" QEMU_S2="$(QEMU_S2)" CPU="$(CPU)" MEM="$(MEM)" scripts/qemu-test.sh $(B)/hypervisor.bin

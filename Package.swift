@@ -23,7 +23,7 @@ let package = Package(
         // engine across module boundaries, as the board build's single module does.
         .target(name: "AArch64", swiftSettings: crossModule),
         .target(name: "Translation", dependencies: ["AArch64"], swiftSettings: crossModule),
-        .target(name: "Ownership", dependencies: ["AArch64", "Translation"]),
+        .target(name: "Ownership", dependencies: ["AArch64", "Translation"], swiftSettings: crossModule),
         .target(name: "SMMUv3", dependencies: ["AArch64", "Translation"]),
         .target(name: "Platform", dependencies: ["AArch64"]),
         // What the hypervisor decides for each exit of its deprivileged host
@@ -37,6 +37,9 @@ let package = Package(
             name: "hv-bench",
             dependencies: ["AArch64", "Translation", "Ownership", "SMMUv3", "Platform", "HostFakes"],
             path: "Benchmarks/hv-bench"),
+        // Runs the platform layer over a directory of real boards' device
+        // trees (scripts/dtb-corpus.sh, part of `make test`).
+        .executableTarget(name: "hv-dtb-corpus", dependencies: ["AArch64", "Platform"], path: "Tools/hv-dtb-corpus"),
         .testTarget(name: "AArch64Tests", dependencies: ["AArch64"]),
         .testTarget(name: "TranslationTests", dependencies: ["AArch64", "Translation", "HostFakes"]),
         .testTarget(name: "OwnershipTests", dependencies: ["AArch64", "Translation", "Ownership", "HostFakes"]),

@@ -5,7 +5,14 @@
  * (Documentation/arch/arm64/booting.rst), so QEMU's -kernel and U-Boot's
  * booti load it alike and enter it with x0 = physical address of the DTB.
  *
+ * The image is linked at 0 as a position-independent executable and may be
+ * loaded at any 2 MiB-aligned address (header flags bit 3): the first thing
+ * it does is apply its own R_AARCH64_RELATIVE relocations for the address
+ * it finds itself at. Every other address comes from the DTB.
+ *
  * Order of events:
+ *   0. relocate for the load address (MMU and D-cache off, as the boot
+ *      protocol requires, so the stores reach RAM directly)
  *   1. remember the DTB, read CurrentEL
  *   2. stack, BSS
  *   3. anywhere but EL2: turn on a minimal EL1 map and let Swift print the
@@ -15,8 +22,8 @@
  * The coarse map (built here, before any Swift code runs) covers 0..1 TiB
  * with 1 GiB blocks: Device-nGnRE everywhere (this includes the high PCIe
  * ECAM window at 0x40_1000_0000 on QEMU virt), Normal write-back for the
- * 1 GiB blocks holding the image and the DTB (both are in RAM by the boot
- * protocol). Swift then refines it from the DTB's memory banks
+ * 1 GiB blocks holding the image (where it was loaded) and the DTB (both
+ * are in RAM by the boot protocol). Swift then refines it from the DTB's memory banks
  * (Sources/Hypervisor/EL2Map.swift) before touching any other RAM.
  */
 
@@ -30,15 +37,17 @@
 #define TCR_EL1_EPD1    (1 << 23)           /* no TTBR1 walks at EL1 */
 #define SCTLR_EL2_VAL   0x30c5183d          /* RES1 | M | C | SA | I */
 #define SCTLR_EL1_VAL   (HV_SCTLR_EL1_RES1 | HV_SCTLR_EL1_MMU_ON)
+#define R_AARCH64_RELATIVE  1027            /* ELF for the Arm 64-bit Architecture, table 5-19 */
+#define IMAGE_FLAGS     0xa                 /* little-endian, 4 KiB pages (bits 2:1 = 1), placement anywhere (bit 3) */
 
     .section .text.boot, "ax"
     .global _start
 _start:
     b       primary_entry               /* code0 */
     .long   0                           /* code1 */
-    .quad   0x80000                     /* text_offset: QEMU and booti load at RAM base + 0x80000 */
+    .quad   0                           /* text_offset: the image starts on the 2 MiB boundary */
     .quad   __image_size                /* image_size, BSS and stacks included */
-    .quad   0x2                         /* flags: little-endian, 4 KiB pages, base near start of DRAM */
+    .quad   IMAGE_FLAGS
     .quad   0                           /* res2 */
     .quad   0                           /* res3 */
     .quad   0                           /* res4 */
@@ -47,6 +56,7 @@ _start:
 
 primary_entry:
     mov     x19, x0                     /* DTB */
+    bl      relocate
     mrs     x20, CurrentEL
     ubfx    x20, x20, #2, #2
 
@@ -121,6 +131,32 @@ hv_park:
     wfe
     b       hv_park
 
+/*
+ * Applies .rela.dyn for the address the image runs at (linked at 0, so that
+ * address is the delta). Leaf routine: no stack, no memory but the image.
+ * Only R_AARCH64_RELATIVE is expected (the build checks it); anything else,
+ * or a load address that is not 4 KiB-aligned (ADRP would then be wrong
+ * everywhere), parks: there is no console yet to say so.
+ */
+relocate:
+    adr     x9, _start                  /* load address = delta */
+    tst     x9, #0xfff
+    b.ne    hv_park
+    adrp    x10, __rela_start
+    add     x10, x10, :lo12:__rela_start
+    adrp    x11, __rela_end
+    add     x11, x11, :lo12:__rela_end
+1:  cmp     x10, x11
+    b.hs    2f
+    ldp     x12, x13, [x10], #16        /* r_offset, r_info */
+    ldr     x14, [x10], #8              /* r_addend */
+    cmp     x13, #R_AARCH64_RELATIVE
+    b.ne    hv_park
+    add     x14, x14, x9
+    str     x14, [x12, x9]
+    b       1b
+2:  ret
+
 /* x1 = ID_AA64MMFR0_EL1.PARange, at most 5 (48 bits: the VA size we use). */
 tcr_ps_bits:
     mrs     x1, id_aa64mmfr0_el1
@@ -153,7 +189,13 @@ build_identity_map:
     b.lo    3b
     ldr     x3, =BLOCK_NORMAL
     adrp    x4, _start
-    lsr     x4, x4, #30                 /* GiB holding the image */
+    lsr     x4, x4, #30                 /* GiB holding the image's start */
+    lsl     x5, x4, #30
+    orr     x5, x5, x3
+    str     x5, [x1, x4, lsl #3]
+    adrp    x4, __image_end
+    sub     x4, x4, #1
+    lsr     x4, x4, #30                 /* and its end, if it straddles a GiB boundary */
     lsl     x5, x4, #30
     orr     x5, x5, x3
     str     x5, [x1, x4, lsl #3]

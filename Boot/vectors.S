@@ -85,3 +85,23 @@ vector_common:
     ldp     x0, x1, [sp, #0]
     add     sp, sp, #FRAME_SIZE
     eret
+
+/*
+ * uint64_t hv_probe_read32(uint64_t pa, uint32_t *value)
+ *
+ * One 32-bit load from a device register that may not be there: returns 1
+ * and stores the value, or, when the load takes a synchronous external abort
+ * (a DTB describing a device the machine lacks), returns 0. The abort is
+ * recognised by hv_exception from ELR_EL2 = hv_probe_read32_load, which
+ * resumes at x30 with x0 = 0; this routine is a leaf, so x30 is its caller.
+ */
+    .section .text.probe, "ax"
+    .global hv_probe_read32, hv_probe_read32_load
+hv_probe_read32:
+    dsb     sy
+hv_probe_read32_load:
+    ldr     w2, [x0]
+    dsb     sy                          /* an abort is taken here at the latest, not later */
+    str     w2, [x1]
+    mov     x0, #1
+    ret

@@ -58,6 +58,10 @@ if [ -n "$hyp" ]; then
     [ $rc = 135 ]; check $? "devmem $addr (hypervisor memory): SIGBUS (status $rc), the shell goes on"
 fi
 
+# The control device's node; the page below it is the hypervisor's canary.
+ctl_node=$(first $dt/hvmem-control@*)
+if [ -n "$ctl_node" ]; then set -- $(reg64 "$ctl_node"); ctl=$(($1)); canary=$((ctl - 0x1000)); fi
+
 # edu: RAM -> edu buffer -> RAM through the DMA test region.
 edu_dev=""
 for d in /sys/bus/pci/devices/*; do
@@ -88,26 +92,23 @@ if [ -n "$edu_dev" ] && [ -n "$dma_test" ]; then
     [ "$got" = "0x5EEDF00DCAFE0001 0x5EEDF00DCAFE0002" ]
     check $? "edu: DMA RAM -> edu -> RAM through the reserved test region round-trips (read back $got)"
 
-    # Aimed at the hypervisor's memory (its first page holds a canary): the
-    # SMMU must refuse both directions. A read must bring none of it back;
-    # the write is judged by the hypervisor (canary intact, F_TRANSLATION
-    # with edu's StreamID at that address).
-    if [ -n "$hyp" ]; then
+    # Aimed at the hypervisor's canary page: the SMMU must refuse both
+    # directions. A read must bring none of it back; the write is judged by
+    # the hypervisor (canary intact, F_TRANSLATION with edu's StreamID there).
+    if [ -n "$ctl_node" ]; then
         devmem $((region + 0x800)) 64 0
-        edu_dma $hyp_base $edu_buffer 0 && edu_dma $edu_buffer $((region + 0x800)) 1
+        edu_dma $canary $edu_buffer 0 && edu_dma $edu_buffer $((region + 0x800)) 1
         [ "$(devmem $((region + 0x800)) 64)" != 0xCA4A4D1E5EEDF00D ]
         check $? "edu: a DMA read of hypervisor memory brings none of it back"
-        printf 'init: edu DMA write aimed at hypervisor memory 0x%x\n' $hyp_base
-        edu_dma $edu_buffer $hyp_base 1
+        printf 'init: edu DMA write aimed at the hypervisor canary 0x%x\n' $canary
+        edu_dma $edu_buffer $canary 1
     fi
 fi
 
 # The control device (HostExits' ControlRegisterFile): page-state operations
 # on one page of the DMA test region, seed 004's order, then the donated page
 # is gone for the CPU and for edu, and reclaim gives it back.
-ctl_node=$(first $dt/hvmem-control@*)
 if [ -n "$ctl_node" ] && [ -n "$dma_test" ]; then
-    set -- $(reg64 "$ctl_node"); ctl=$(($1))
     set -- $(reg64 "$dma_test"); page=$(($1 + 0x1000))
     frame=$((page >> 12))
     ctl_cmd() {  # ctl_cmd <command> [count]: prints STATUS
@@ -133,7 +134,7 @@ if [ -n "$ctl_node" ] && [ -n "$dma_test" ]; then
     got=$(devmem $page 64)
     [ $((s1)) = 0 ] && [ "$got" = 0x00000000000DA7A1 ]
     check $? "control: reclaim gives the page back ($s1) with its contents, and edu's DMA never landed ($got)"
-    s1=$(ctl_cmd 1 0); s2=$(frame=$((hyp_base >> 12)); ctl_cmd 4)
+    s1=$(ctl_cmd 1 0); s2=$(frame=$((canary >> 12)); ctl_cmd 4)
     [ $((s1)) = $((0x10002)) ] && [ $((s2)) = $((0x101)) ]
     check $? "control: a zero count ($s1) and reclaiming the hypervisor's own page ($s2) are refused"
     # Both CPUs at once (each has its own control registers; the page-state

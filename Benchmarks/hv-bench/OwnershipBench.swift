@@ -23,7 +23,13 @@ private struct FlatMemory: PhysicalMemory {
     }
 }
 
-private typealias OwnershipBenchP2M = P2M<FlatMemory, FreeListPool<FlatMemory>, CountingTLB, NoIOMMU, FrameEntryListener, NoChangeObserver>
+private enum OwnershipBenchEnvironment: P2MEnvironment {
+    typealias Memory = FlatMemory
+    typealias Pool = FreeListPool<FlatMemory>
+    typealias TLB = CountingTLB
+    typealias Listener = FrameEntryListener
+}
+private typealias OwnershipBenchP2M = P2M<OwnershipBenchEnvironment>
 
 private func nanoseconds(_ body: () -> Void) -> UInt64 {
     let elapsed = ContinuousClock().measure(body)

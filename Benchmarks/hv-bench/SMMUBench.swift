@@ -131,16 +131,16 @@ private func runP2MFlushThroughSMMU() {
                                                      allocator: &allocator)
                 } catch { return print("mirror failed") }
                 do throws(P2MError) {
-                    var p2m = try P2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 39, paRange: .bits44,
+                    var p2m = try P2M<SMMUBenchEnvironment>(configuration: P2MConfiguration(vmid: 1, ipaBits: 39, paRange: .bits44,
                                                                       vmidWidth: .bits16),
                                       memory: memory, pool: FreeListPool(memory: memory, first: MFN(raw: 0x90000), count: 2048),
                                       tlb: CountingTLB(), iommu: hooks, listener: NoEntryListener(), observer: hooks)
                     var batch = FlushBatch(releaser: NoHeldReferences())
-                    try p2m.map(GFN(raw: 0x40000), to: MFN(raw: 0x40000), count: pages, as: .ramRW, flushing: &batch)
-                    guard (try? p2m.commit(&batch)) != nil else { return print("commit failed: the SMMU did not confirm") }
+                    try p2m.map(GFN(raw: 0x40000), to: MFN(raw: 0x40000), count: pages, as: .ramRW, flushing: &batch, holding: lockHeld)
+                    guard (try? p2m.commit(&batch, holding: lockHeld)) != nil else { return print("commit failed: the SMMU did not confirm") }
                     let commandsBefore = registers.consumed, syncsBefore = registers.syncs
-                    try p2m.unmap(GFN(raw: 0x40000), count: pages, flushing: &batch)
-                    guard (try? p2m.commit(&batch)) != nil else { return print("commit failed: the SMMU did not confirm") }
+                    try p2m.unmap(GFN(raw: 0x40000), count: pages, flushing: &batch, holding: lockHeld)
+                    guard (try? p2m.commit(&batch, holding: lockHeld)) != nil else { return print("commit failed: the SMMU did not confirm") }
                     let commands = registers.consumed - commandsBefore
                     let syncs = registers.syncs - syncsBefore
                     func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
@@ -150,4 +150,12 @@ private func runP2MFlushThroughSMMU() {
             }
         }
     }
+}
+
+private enum SMMUBenchEnvironment: P2MEnvironment {
+    typealias Memory = SparseMemory
+    typealias Pool = FreeListPool<SparseMemory>
+    typealias TLB = CountingTLB
+    typealias IOMMU = SMMUDomainHooks<BenchSMMURegisters, SparseMemory, CountingCache, FreeListPool<SparseMemory>>
+    typealias Observer = IOMMU
 }

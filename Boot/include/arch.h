@@ -90,6 +90,7 @@ HV_INLINE void arch_mmio_write64(uint64_t pa, uint64_t v) { *(volatile uint64_t 
 HV_INLINE uint16_t arch_mmio_read16(uint64_t pa) { return *(volatile uint16_t *)(uintptr_t)pa; }
 HV_INLINE void arch_mmio_write16(uint64_t pa, uint16_t v) { *(volatile uint16_t *)(uintptr_t)pa = v; }
 HV_INLINE uint8_t arch_mmio_read8(uint64_t pa) { return *(volatile uint8_t *)(uintptr_t)pa; }
+HV_INLINE void arch_mmio_write8(uint64_t pa, uint8_t v) { *(volatile uint8_t *)(uintptr_t)pa = v; }
 
 /* ---- RAM through the identity map ------------------------------------ */
 HV_INLINE uint64_t arch_load64(uint64_t pa) { return *(volatile uint64_t *)(uintptr_t)pa; }
@@ -156,6 +157,9 @@ HV_INLINE void arch_tlbi_alle2is_sync(void) { __asm__ volatile("dsb ishst\n tlbi
 HV_INLINE uint64_t arch_guest_start(void) { extern char __guest_start[]; return (uint64_t)(uintptr_t)__guest_start; }
 HV_INLINE uint64_t arch_guest_end(void) { extern char __guest_end[]; return (uint64_t)(uintptr_t)__guest_end; }
 void hv_guest_enter(uint64_t entry_ipa, uint64_t spsr) __attribute__((noreturn));
+/* A 32-bit device read that survives a synchronous external abort (Boot/vectors.S). */
+uint64_t hv_probe_read32(uint64_t pa, uint32_t *value);
+HV_INLINE uint64_t arch_probe_read32_load(void) { extern char hv_probe_read32_load[]; return (uint64_t)(uintptr_t)hv_probe_read32_load; }
 /* Bytes the allocator handed out so far (Boot/runtime.c). */
 uint64_t hv_heap_used(void);
 

@@ -2,7 +2,7 @@
 ///
 /// Only what the hypervisor needs to report or dispatch: the exception class,
 /// the instruction-length bit, the ISS, and the data/instruction abort fields
-/// (DFSC/IFSC fault status, WnR, S1PTW).
+/// (DFSC/IFSC fault status, WnR, S1PTW, FnV).
 public struct ExceptionSyndrome: Equatable, Sendable {
     public var raw: UInt64
     public init(raw: UInt64) { self.raw = raw }
@@ -14,6 +14,7 @@ public struct ExceptionSyndrome: Equatable, Sendable {
     static let faultStatusMask: UInt64 = 0x3F
     static let writeNotReadBit: UInt64 = 1 << 6
     static let stage1WalkBit: UInt64 = 1 << 7
+    static let farNotValidBit: UInt64 = 1 << 10
 
     /// EC, bits [31:26].
     public var exceptionClass: ExceptionClass { ExceptionClass(code: UInt8(raw >> Self.classShift & Self.classMask)) }
@@ -29,6 +30,8 @@ public struct ExceptionSyndrome: Equatable, Sendable {
     public var isWrite: Bool { raw & Self.writeNotReadBit != 0 }
     /// S1PTW, ISS bit 7: the stage-2 fault happened on a stage-1 table walk.
     public var onStage1Walk: Bool { raw & Self.stage1WalkBit != 0 }
+    /// FnV, ISS bit 10, for aborts: set when FAR_ELx does not hold the faulting address.
+    public var farIsValid: Bool { raw & Self.farNotValidBit == 0 }
 }
 
 /// ESR_ELx.EC values the hypervisor distinguishes (Arm ARM D23.2.41, table "EC").

@@ -53,4 +53,5 @@ public enum VMIDWidth: Sendable, Equatable {
         self = (value >> Self.fieldShift) & Self.fieldMask == Self.sixteenBits ? .bits16 : .bits8
     }
     public var maxVMID: UInt16 { self == .bits16 ? UInt16.max : UInt16(UInt8.max) }
+    public var bits: Int { self == .bits16 ? 16 : 8 }
 }

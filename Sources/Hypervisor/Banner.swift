@@ -5,32 +5,16 @@ import ArchC
 /// The boot banner: what the image found, all of it read from the CPU's ID
 /// registers and the DTB.
 enum Banner {
-    static func cpu() {
-        let el = arch_read_currentel() >> 2 & 3
+    static func cpu(_ id: CPUIDRegisters) {
         Console.put("hvmem: running at EL")
-        Console.decimal(el)
+        Console.decimal(arch_read_currentel() >> 2 & 3)
         Console.put(", MIDR_EL1 ")
         Console.hex(arch_read_midr_el1())
-        let mmfr0 = arch_read_id_aa64mmfr0_el1()
-        let mmfr1 = arch_read_id_aa64mmfr1_el1()
         Console.put(", PARange ")
-        Console.decimal(physicalAddressBits(mmfr0 & 0xF))
+        Console.decimal(id.physicalAddressRange.bits)
         Console.put(" bits, VMID ")
-        Console.decimal(mmfr1 >> 4 & 0xF == 2 ? 16 : 8)
+        Console.decimal(id.vmidWidth.bits)
         Console.line(" bits")
-    }
-
-    /// ID_AA64MMFR0_EL1.PARange (Arm ARM D23.2.74).
-    static func physicalAddressBits(_ code: UInt64) -> UInt64 {
-        switch code {
-        case 0: 32
-        case 1: 36
-        case 2: 40
-        case 3: 42
-        case 4: 44
-        case 5: 48
-        default: 52
-        }
     }
 
     static func memory(_ platform: PlatformDescription, _ map: EL2Map.Summary) {
@@ -46,10 +30,19 @@ enum Banner {
         }
         if let uart = platform.console {
             Console.put("console: ")
-            Console.put(uart.isPL011 ? "pl011" : "unknown UART")
+            switch uart.kind {
+            case .pl011: Console.put("pl011")
+            case .ns16550(let layout):
+                Console.put("ns16550 (reg-shift ")
+                Console.decimal(UInt64(layout.regShift))
+                Console.put(", reg-io-width ")
+                Console.decimal(UInt64(layout.ioWidth))
+                Console.put(")")
+            case .unsupported: Console.put("unsupported UART")
+            }
             Console.put(" at ")
             Console.hex(uart.registers.base.raw)
-            Console.line(" (from /chosen/stdout-path)")
+            Console.line(uart.source == .stdoutPath ? " (from /chosen/stdout-path)" : " (from /aliases/serial0)")
         }
         if let psci = platform.psci {
             Console.put("psci: conduit ")
@@ -83,22 +76,10 @@ enum Banner {
     static func yesNo(_ b: Bool) { Console.put(b ? "yes" : "no") }
 
     static func bdf(_ address: BDF) {
-        hex2(address.bus)
+        Console.hexDigits(UInt64(address.bus), 2)
         Console.put(":")
-        hex2(address.device)
+        Console.hexDigits(UInt64(address.device), 2)
         Console.put(".")
         Console.decimal(UInt64(address.function))
-    }
-
-    static func hex2(_ v: UInt8) { hexDigits(UInt64(v), 2) }
-    static func hex4(_ v: UInt16) { hexDigits(UInt64(v), 4) }
-
-    static func hexDigits(_ v: UInt64, _ count: Int) {
-        var shift = (count - 1) * 4
-        while shift >= 0 {
-            let nibble = UInt8(v >> UInt64(shift) & 0xF)
-            Console.putByte(nibble < 10 ? 0x30 + nibble : 0x57 + nibble)
-            shift -= 4
-        }
     }
 }

@@ -1,4 +1,5 @@
 import AArch64
+import Platform
 import Translation
 import ArchC
 
@@ -43,6 +44,15 @@ struct MMIORegisterBlock: RegisterBlock {
     }
 }
 
+/// Byte and halfword registers (an 8250-family console with `reg-io-width`
+/// 1 or 2). Device memory: no `dsb st` needed, no normal-memory data to order.
+extension MMIORegisterBlock: NarrowRegisterBlock {
+    func read8(_ offset: Int) -> UInt8 { arch_mmio_read8(base + UInt64(offset)) }
+    func write8(_ offset: Int, _ value: UInt8) { arch_mmio_write8(base + UInt64(offset), value) }
+    func read16(_ offset: Int) -> UInt16 { arch_mmio_read16(base + UInt64(offset)) }
+    func write16(_ offset: Int, _ value: UInt16) { arch_mmio_write16(base + UInt64(offset), value) }
+}
+
 /// Stage-2 TLB maintenance from EL2 (Arm ARM D8.13). TLBI by IPA applies to
 /// the VMID currently in VTTBR_EL2, so the target VMID is switched in around
 /// the operations and the previous VTTBR_EL2 restored.
@@ -53,15 +63,11 @@ struct MMIORegisterBlock: RegisterBlock {
 /// that made the invalidation necessary are visible to the walkers first.
 struct BoardTLB: TLBMaintenance {
     static let perPageLimit: UInt64 = 64
-    static let vmidShift: UInt64 = 48
-    /// ID_AA64ISAR0_EL1.TLB [59:56] = 0b0010: TLBI range and outer-shareable forms.
-    static let tlbFieldShift: UInt64 = 56
-    static let tlbRangeSupported: UInt64 = 0b0010
 
     let hasRangeInvalidation: Bool
 
     init() {
-        hasRangeInvalidation = arch_read_id_aa64isar0_el1() >> Self.tlbFieldShift & 0xF >= Self.tlbRangeSupported
+        hasRangeInvalidation = CPUIDRegisters.read().hasTLBIRange
     }
 
     mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {
@@ -104,12 +110,20 @@ struct BoardTLB: TLBMaintenance {
 
     private func withVMID(_ vmid: UInt16, _ body: () -> Void) {
         let saved = arch_read_vttbr_el2()
-        arch_write_vttbr_el2(UInt64(vmid) << Self.vmidShift)
+        arch_write_vttbr_el2(VTTBR.vmidOnly(vmid).raw)
         arch_isb()
         body()
         arch_dsb_ish()
         arch_write_vttbr_el2(saved)
         arch_isb()
+    }
+}
+
+extension CPUIDRegisters {
+    /// This CPU's ID registers (decoded by the portable type).
+    static func read() -> CPUIDRegisters {
+        CPUIDRegisters(mmfr0: arch_read_id_aa64mmfr0_el1(), mmfr1: arch_read_id_aa64mmfr1_el1(),
+                       isar0: arch_read_id_aa64isar0_el1())
     }
 }
 

@@ -25,7 +25,7 @@ struct BootEnvironment {
         do throws(FDTError) {
             let tree = try FlattenedDeviceTree(blobAt: pointer, limit: maximumBlobSize)
             let platform = try PlatformDescription(tree)
-            if let uart = platform.console, uart.isPL011 { Console.uartBase = uart.registers.base.raw }
+            Console.select(platform.console)
             if let psci = platform.psci { Power.conduit = psci.conduit == .smc ? .smc : .hvc }
             Power.semihostingAllowed = tree.bootArgumentsContain(semihostingOption)
             exceptionSelfTest = tree.bootArgumentsContain(exceptionSelfTestOption)

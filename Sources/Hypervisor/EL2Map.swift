@@ -22,14 +22,12 @@ enum EL2Map {
     static let entriesPerTable = 512
     static let l1Shift: UInt64 = 39                    // one level-0 entry: 512 GiB
     static let vaBits: UInt64 = 48                      // TCR_EL2.T0SZ = 16 (start.S)
-    static let typeMask: UInt64 = 0b11
-    static let tableType: UInt64 = 0b11
-    static let blockType: UInt64 = 0b01
-    static let attrIndexMask: UInt64 = 0b111 << 2
-    static let normalWriteBackBlock = UInt64(HV_BLOCK_NORMAL)   // Boot/include/el2_layout.h
-    static let deviceBlock = UInt64(HV_BLOCK_DEVICE)
-    static let normalAttrIndex = normalWriteBackBlock & attrIndexMask
-    static let addressMask: UInt64 = 0x0000_FFFF_FFFF_F000
+    /// The block attributes start.S maps with (Boot/include/el2_layout.h, one
+    /// definition for both): EL2 is a single-range regime, so these are stage-1
+    /// descriptors.
+    static let normal = Stage1Descriptor(raw: UInt64(HV_BLOCK_NORMAL)).attributes
+    static let device = Stage1Descriptor(raw: UInt64(HV_BLOCK_DEVICE)).attributes
+    static let normalAttrIndex = Stage1Descriptor(raw: UInt64(HV_BLOCK_NORMAL)).attributeIndex
     static let gib: UInt64 = 1 << PageSize.shift1G
     static let mib2: UInt64 = 1 << PageSize.shift2M
 
@@ -70,9 +68,9 @@ enum EL2Map {
     private static func level1Entry(_ address: UInt64) -> UnsafeMutablePointer<UInt64>? {
         guard address >> vaBits == 0 else { return nil }
         let l0 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_el2_l0_table()))!
-        let slot = Int(address >> l1Shift)
-        guard l0[slot] & typeMask == tableType else { return nil }
-        let l1 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(l0[slot] & addressMask))!
+        let entry = Stage1Descriptor(raw: l0[Int(address >> l1Shift)])
+        guard entry.isValid, entry.isTable(atLevel: 0) else { return nil }
+        let l1 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(entry.outputFrame.address.raw))!
         return l1 + Int(address >> PageSize.shift1G & 511)
     }
 
@@ -81,12 +79,12 @@ enum EL2Map {
         if level1Entry(address) != nil { return true }
         guard let table = takeSpare() else { return false }
         let l1Base = (address >> l1Shift) << l1Shift
-        for j in 0..<entriesPerTable { table[j] = (l1Base + UInt64(j) * gib) | deviceBlock }
+        for j in 0..<entriesPerTable { table[j] = block(l1Base + UInt64(j) * gib, level: 1, device) }
         arch_dsb_ishst()
         // An invalid level-0 entry becomes valid: no break needed, but the
         // walker must not have cached the old (invalid) result.
         let l0 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_el2_l0_table()))!
-        l0[Int(address >> l1Shift)] = UInt64(UInt(bitPattern: table)) | tableType
+        l0[Int(address >> l1Shift)] = tableEntry(table)
         arch_tlbi_alle2is_sync()
         summary.addedL1Tables += 1
         return true
@@ -95,13 +93,13 @@ enum EL2Map {
     private static func mapRAM(gib g: UInt64, _ banks: [Range], _ summary: inout Summary) {
         let start = g * gib
         guard let entry = level1Entry(start) else { return }
-        let current = entry.pointee
+        let current = Stage1Descriptor(raw: entry.pointee)
         // Already Normal (the image's block) or already split: nothing to do.
-        if current & typeMask == tableType { return }
-        if current & typeMask == blockType && current & attrIndexMask == normalAttrIndex { return }
+        if current.isValid && current.isTable(atLevel: 1) { return }
+        if current.isValid && current.isLeaf(atLevel: 1) && current.attributeIndex == normalAttrIndex { return }
         let covered = bytesCovered(banks, start, start + gib)
         if covered == gib {
-            replace(entry, with: start | normalWriteBackBlock)
+            replace(entry, with: block(start, level: 1, normal))
             summary.gibBlocks += 1
             return
         }
@@ -109,11 +107,19 @@ enum EL2Map {
         for j in 0..<entriesPerTable {
             let base = start + UInt64(j) * mib2
             let ram = bytesCovered(banks, base, base + mib2) == mib2
-            l2[j] = base | (ram ? normalWriteBackBlock : deviceBlock)
+            l2[j] = block(base, level: 2, ram ? normal : device)
         }
         arch_dsb_ishst()
-        replace(entry, with: UInt64(UInt(bitPattern: l2)) | tableType)
+        replace(entry, with: tableEntry(l2))
         summary.splitBlocks += 1
+    }
+
+    private static func block(_ address: UInt64, level: Int, _ attributes: Stage1Attributes) -> UInt64 {
+        Stage1Descriptor.leaf(MFN(raw: address >> PageSize.shift4K), level: level, attributes: attributes).raw
+    }
+
+    private static func tableEntry(_ table: UnsafeMutablePointer<UInt64>) -> UInt64 {
+        Stage1Descriptor.table(MFN(raw: UInt64(UInt(bitPattern: table)) >> PageSize.shift4K)).raw
     }
 
     private static func takeSpare() -> UnsafeMutablePointer<UInt64>? {

@@ -8,6 +8,8 @@ struct EduDevice {
     static let vendorID: UInt16 = 0x1234
     static let deviceID: UInt16 = 0x11E8
     static let identification = 0x00
+    /// The identification register's value: major 1, minor 0, and 0xED.
+    static let expectedIdentification: UInt32 = 0x0100_00ED
     static let dmaSource = 0x80
     static let dmaDestination = 0x88
     static let dmaCount = 0x90

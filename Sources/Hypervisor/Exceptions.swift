@@ -21,6 +21,7 @@ enum ExceptionKind {
 @c(hv_exception)
 func hvException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
     if LinuxHost.active { LinuxHost.exit(frame, kind); return }
+    if Probe.handle(frame, kind) { return }
     if GuestScenario.handle(frame, kind) { return }
     reportUnexpected(frame, kind)
 }

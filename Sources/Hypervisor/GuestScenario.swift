@@ -25,8 +25,8 @@ enum GuestScenario {
     static let spsrEL1h: UInt64 = 0x3C5
     /// Vector kind 8: synchronous from a lower EL in AArch64 (Boot/vectors.S).
     static let lowerELSynchronous: UInt64 = 8
-    /// HPFAR_EL2.FIPA [43:4] holds IPA[55:12].
-    static let hpfarShift: UInt64 = 4
+    /// One page is populated on first touch; a write to a read-only page is skipped.
+    static let faultPolicy = Stage2FaultPolicy(populatingOnDemand: demandIPA.frame, count: 1)
 
     enum Hypercall {
         static let ping: UInt64 = 1
@@ -35,6 +35,8 @@ enum GuestScenario {
     }
 
     nonisolated(unsafe) static var p2m: UnsafeMutablePointer<PlainBoardP2M>?
+    /// The guest P2M's lock: taken to build it and by the stage-2 fault handler.
+    static let lock = P2MLock()
     nonisolated(unsafe) static var allocator: UnsafeMutablePointer<FrameAllocator>?
     nonisolated(unsafe) static var reports: [UInt64] = []
     nonisolated(unsafe) static var permissionFaults = 0
@@ -44,9 +46,7 @@ enum GuestScenario {
     nonisolated(unsafe) static var readWriteFrame = MFN(0)
     nonisolated(unsafe) static var savedHCR: UInt64 = 0
 
-    static func run(frames: inout FrameAllocator) -> Never {
-        let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
-        let paRange = min(cpuRange, .bits48)
+    static func run(cpu: CPUIDRegisters, frames: inout FrameAllocator) -> Never {
         let code = PhysAddr(arch_guest_start()).frame
         do throws(FrameAllocatorError) {
             readWriteFrame = try frames.allocate()
@@ -68,21 +68,24 @@ enum GuestScenario {
         let table = UnsafeMutablePointer<PlainBoardP2M>.allocate(capacity: 1)
         do throws(P2MError) {
             table.initialize(to: try PlainBoardP2M(
-                configuration: P2MConfiguration(vmid: vmid, ipaBits: min(40, paRange.bits), paRange: paRange,
-                                                vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
+                configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
                 memory: memory, pool: pool, tlb: BoardTLB()))
         } catch {
             Checks.expect(false, "the guest's P2M")
             finish()
         }
+        let held = lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var mapped = true
         do throws(P2MError) {
-            try table.pointee.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch)
-            try table.pointee.map(readWriteIPA.frame, to: readWriteFrame, count: 1, as: .ramRW, flushing: &batch)
-            try table.pointee.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO, flushing: &batch)
+            try table.pointee.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch, holding: held)
+            try table.pointee.map(readWriteIPA.frame, to: readWriteFrame, count: 1, as: .ramRW, flushing: &batch,
+                                  holding: held)
+            try table.pointee.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO, flushing: &batch,
+                                  holding: held)
         } catch { mapped = false }
-        table.pointee.commit(&batch)
+        table.pointee.commit(&batch, holding: held)
+        lock.release(held)
         Checks.expect(mapped, "guest P2M: code (read-only), a read-write page and a read-only page")
         p2m = table
         allocator = UnsafeMutablePointer<FrameAllocator>.allocate(capacity: 1)
@@ -111,8 +114,10 @@ enum GuestScenario {
         case .hvc64:
             hypercall(frame)
             return true
-        case .dataAbortLowerEL:
-            return stage2Fault(frame, esr)
+        case .dataAbortLowerEL, .instructionAbortLowerEL:
+            guard let abort = Stage2Abort(syndrome: esr, hpfar: arch_read_hpfar_el2(),
+                                          far: frame[ExceptionFrame.far]) else { return false }
+            return apply(faultPolicy.action(for: abort, elr: frame[ExceptionFrame.elr]), abort, frame)
         default:
             return false
         }
@@ -137,30 +142,42 @@ enum GuestScenario {
         }
     }
 
-    /// A stage-2 data abort: HPFAR_EL2 gives the IPA's page, FAR_EL2 the offset.
-    private static func stage2Fault(_ frame: UnsafeMutablePointer<UInt64>, _ esr: ExceptionSyndrome) -> Bool {
-        let ipa = IPA((arch_read_hpfar_el2() >> hpfarShift) << PageSize.shift4K | frame[ExceptionFrame.far] & PageSize.offsetMask4K)
-        if esr.fault.isPermission {
-            Console.put("guest: stage-2 permission fault, write to IPA ")
-            Console.hex(ipa.raw)
+    /// Carries out what the policy decided; false sends the abort on as unexpected.
+    private static func apply(_ action: Stage2FaultAction, _ abort: Stage2Abort,
+                              _ frame: UnsafeMutablePointer<UInt64>) -> Bool {
+        switch action {
+        case .skipInstruction(let next):
+            // HPFAR_EL2 is UNKNOWN for this fault; FAR_EL2 is the VA, which is the IPA (EL1's stage 1 is off).
+            Console.put("guest: stage-2 permission fault, write to FAR_EL2 ")
+            Console.hex(abort.virtualAddress ?? 0)
             Console.line(" refused and skipped")
             permissionFaults += 1
-            frame[ExceptionFrame.elr] += 4
+            frame[ExceptionFrame.elr] = next
             return true
+        case .populate(let gfn):
+            return populate(gfn)
+        case .injectAbort:
+            // The test guest has no vectors to take an injected abort: any such fault is a failure.
+            Console.line("guest: a stage-2 abort the policy answers with an abort to the guest")
+            return false
         }
-        guard esr.fault.isTranslation, ipa.frame == demandIPA.frame, let p2m, let allocator else { return false }
-        guard let page = try? allocator.pointee.allocate() else { return false }
+    }
+
+    private static func populate(_ gfn: GFN) -> Bool {
+        guard let p2m, let allocator, let page = try? allocator.pointee.allocate() else { return false }
         let memory = IdentityMemory()
         memory.zeroFrame(page)
         memory.store64(page.address, demandMarker)
+        let held = lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var ok = true
         do throws(P2MError) {
-            try p2m.pointee.map(ipa.frame, to: page, count: 1, as: .ramRW, flushing: &batch)
+            try p2m.pointee.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)
         } catch { ok = false }
-        p2m.pointee.commit(&batch)
+        p2m.pointee.commit(&batch, holding: held)
+        lock.release(held)
         Console.put("guest: stage-2 translation fault at IPA ")
-        Console.hex(ipa.raw)
+        Console.hex(gfn.address.raw)
         Console.put(", populated with frame ")
         Console.hex(page.address.raw)
         Console.line(", retrying")

@@ -13,11 +13,10 @@ import ArchC
 /// stage 2 that leaves out the hypervisor's own memory and the SMMU, and every
 /// firmware call, stage-2 abort and control-device access decided at EL2.
 ///
-/// The hypervisor keeps the first `hypervisorBytes` of the first RAM bank (its
-/// image is there, where QEMU and U-Boot load an Image with text_offset
-/// 0x80000): the frame table, the host P2M's tables and the SMMU's tables and
-/// queues all come from that carve-out, so the host's RAM is one identity run
-/// from its end.
+/// The hypervisor keeps `hypervisorBytes` from the 2 MiB boundary its image
+/// runs at: the frame table, the host P2M's tables and the SMMU's tables and
+/// queues all come from that carve-out, so it is one reserved range in the
+/// host's device tree and one hole in the host's stage 2.
 enum LinuxHost {
     static let hostOption: StaticString = "hv.host=linux"
     static let kernelOption: StaticString = "hv.kernel="
@@ -42,16 +41,19 @@ enum LinuxHost {
     /// Per CPU: the control device's registers.
     nonisolated(unsafe) static var controlFiles: UnsafeMutablePointer<ControlRegisterFile>?
     nonisolated(unsafe) static var exitCounts: UnsafeMutablePointer<UInt64>?
+    /// The host P2M's own lock: every edit of the host's stage 2 holds it.
+    static let p2mLock = P2MLock()
     /// Guards the PSCI table and the page-state operations (Boot/host.S's word).
     static var lock: SpinLock { SpinLock(word: arch_host_lock()!) }
     nonisolated(unsafe) static var smmuPhandle: UInt32?
     nonisolated(unsafe) static var domain: SMMUDomain?
     /// edu's StreamID: the hypervisor's closing report looks for its faults.
     nonisolated(unsafe) static var eduStreamID: UInt32?
-    /// The control device's page: the carve-out's last page. Its IPA is
-    /// nobody's RAM and no device's, and the host stage 2 never maps it.
+    /// The control device's page: the carve-out's last page clear of the
+    /// image and the DTB. Its IPA is nobody's RAM and no device's, and the
+    /// host stage 2 never maps it.
     nonisolated(unsafe) static var controlPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
-    /// The carve-out's first page: see `canaryWord`.
+    /// The page below the control page: see `canaryWord`.
     nonisolated(unsafe) static var canaryPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
     /// Host RAM the host's DTB reserves (no-map) so its shell can read it with
     /// devmem (STRICT_DEVMEM refuses System RAM): the edu DMA test's buffer.
@@ -59,20 +61,48 @@ enum LinuxHost {
     /// Room for the nodes the host's tree gains.
     static let deviceTreeSlack: UInt64 = 8 << 10
 
+    static let carveOutAlignment: UInt64 = 1 << PageSize.shift2M
+
+    /// The last page of `range` that overlaps neither `a` nor `b`.
+    static func lastFreePage(in range: MemoryRange, avoiding a: MemoryRange, _ b: MemoryRange) -> MemoryRange? {
+        let pages = range.size >> PageSize.shift4K
+        for i in 0..<pages {
+            let index = pages - 1 - i
+            let page = MemoryRange(base: PhysAddr(raw: range.base.raw + (index << PageSize.shift4K)), size: PageSize.bytes4K)!
+            if !page.overlaps(a) && !page.overlaps(b) { return page }
+        }
+        return nil
+    }
+
     static func requested(_ boot: BootEnvironment) -> Bool { boot.tree.bootArgumentsContain(hostOption) }
 
     static func run(_ boot: BootEnvironment) -> Never {
         let platform = boot.platform
-        guard let bank = platform.memoryBanks.first, bank.size > hypervisorBytes,
-              let carveOut = MemoryRange(base: bank.base, size: hypervisorBytes) else {
-            stop("host: the first RAM bank is too small to hold the hypervisor's carve-out")
-        }
+        // The image runs 2 MiB-aligned (it is position-independent; QEMU and
+        // booti place it so): the carve-out starts there.
         let image = MemoryRange(base: PhysAddr(arch_image_start()), size: arch_image_end() - arch_image_start())!
-        guard carveOut.contains(image.base), image.end.raw <= carveOut.end.raw else {
-            stop("host: the hypervisor's image is not inside the carve-out at the start of RAM")
+        let base = image.base.raw & ~(carveOutAlignment - 1)
+        guard let carveOut = MemoryRange(base: PhysAddr(raw: base), size: hypervisorBytes), image.end.raw <= carveOut.end.raw,
+              platform.memoryBanks.contains(where: { $0.contains(carveOut.base) && carveOut.end.raw <= $0.end.raw }) else {
+            stop("host: no room in RAM for the hypervisor's 32 MiB carve-out from where the image runs")
         }
-        controlPage = MemoryRange(base: PhysAddr(raw: carveOut.end.raw - PageSize.bytes4K), size: PageSize.bytes4K)!
-        canaryPage = MemoryRange(base: carveOut.base, size: PageSize.bytes4K)!
+        // Its last page that holds neither the image nor the firmware's DTB is
+        // the control page, and the page below it the canary (the host's test
+        // script finds the canary there, from the control node's address).
+        guard let control = lastFreePage(in: carveOut, avoiding: image, boot.blob),
+              let canary = MemoryRange(base: PhysAddr(raw: control.base.raw - PageSize.bytes4K), size: PageSize.bytes4K),
+              carveOut.contains(canary.base), !canary.overlaps(image), !canary.overlaps(boot.blob) else {
+            stop("host: the image and the DTB leave no room for the control page and the canary")
+        }
+        canaryPage = canary
+        controlPage = control
+        do throws(FDTError) {
+            if let initrd = try boot.tree.initialRamdisk(), initrd.overlaps(carveOut) {
+                stop("host: the initrd lies in the hypervisor's carve-out")
+            }
+        } catch {
+            stop("host: /chosen/linux,initrd-start/-end are malformed")
+        }
         Console.put("host: hypervisor memory ")
         Console.range(carveOut.base.raw, carveOut.size)
         Console.line("")
@@ -193,6 +223,7 @@ enum LinuxHost {
         var batch = FlushBatch(releaser: NoHeldReferences())
         var failed = false
         var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
+        let held = p2mLock.acquire()
         for run in layout.runs {
             let first = run.base.raw >> PageSize.shift4K
             let count = run.size >> PageSize.shift4K
@@ -203,10 +234,12 @@ enum LinuxHost {
             }
             do throws(P2MError) {
                 try table.pointee.map(GFN(raw: first), to: MFN(raw: first), count: count,
-                                      as: run.memory == .normal ? .ramRW : .mmioDirectDevice, flushing: &batch)
+                                      as: run.memory == .normal ? .ramRW : .mmioDirectDevice, flushing: &batch,
+                                      holding: held)
             } catch { failed = true }
         }
-        Board.commit(&table.pointee, &batch, smmu)
+        Board.commit(&table.pointee, &batch, smmu, holding: held)
+        p2mLock.release(held)
         if failed { stop("host: mapping the host's identity stage 2 failed") }
         p2m = table
         domain = hooks.domain(vttbr: table.pointee.vttbr, vtcr: table.pointee.vtcr)

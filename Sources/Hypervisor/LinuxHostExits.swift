@@ -28,7 +28,7 @@ extension LinuxHost {
     static let hpfarShift: UInt64 = 4
     static let hpfarFIPAMask: UInt64 = 0x0000_0FFF_FFFF_FFF0
 
-    /// The first page of the carve-out holds a pattern the host's devices try
+    /// The page below the control page holds a pattern the host's devices try
     /// to overwrite; the closing report checks it survived.
     static let canaryWord: UInt64 = 0xCA4A_4D1E_5EED_F00D
 

@@ -14,22 +14,28 @@ struct LinuxHostStage2: HostStage2Editor {
 
     mutating func unmapFromHost(_ frame: MFN) throws(OwnershipError) {
         var batch = FlushBatch(releaser: NoHeldReferences())
+        let held = LinuxHost.p2mLock.acquire()
         do throws(P2MError) {
-            try p2m.pointee.unmap(GFN(raw: frame.raw), count: 1, flushing: &batch)
+            try p2m.pointee.unmap(GFN(raw: frame.raw), count: 1, flushing: &batch, holding: held)
         } catch {
+            LinuxHost.p2mLock.release(held)
             throw OwnershipError(error, at: GFN(raw: frame.raw))
         }
-        Board.commit(&p2m.pointee, &batch, smmu)
+        Board.commit(&p2m.pointee, &batch, smmu, holding: held)
+        LinuxHost.p2mLock.release(held)
     }
 
     mutating func mapIntoHost(_ frame: MFN) throws(OwnershipError) {
         var batch = FlushBatch(releaser: NoHeldReferences())
+        let held = LinuxHost.p2mLock.acquire()
         do throws(P2MError) {
-            try p2m.pointee.map(GFN(raw: frame.raw), to: frame, count: 1, as: .ramRW, flushing: &batch)
+            try p2m.pointee.map(GFN(raw: frame.raw), to: frame, count: 1, as: .ramRW, flushing: &batch, holding: held)
         } catch {
+            LinuxHost.p2mLock.release(held)
             throw OwnershipError(error, at: GFN(raw: frame.raw))
         }
-        Board.commit(&p2m.pointee, &batch, smmu)
+        Board.commit(&p2m.pointee, &batch, smmu, holding: held)
+        LinuxHost.p2mLock.release(held)
     }
 }
 

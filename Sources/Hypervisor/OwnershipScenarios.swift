@@ -3,7 +3,8 @@ import Translation
 import Ownership
 import Platform
 
-typealias OwnershipP2M = P2M<IdentityMemory, FramePool, BoardTLB, NoIOMMU, FrameEntryListener, NoChangeObserver>
+enum OwnershipBoardDomain: BoardP2MEnvironment { typealias Listener = FrameEntryListener }
+typealias OwnershipP2M = P2M<OwnershipBoardDomain>
 typealias BoardOwnership = PageOwnership<BoardCache, OwnershipP2M>
 
 /// Page state on the board: a frame table for every RAM frame the DTB lists,

@@ -3,7 +3,10 @@ import Translation
 import Platform
 import ArchC
 
-typealias PlainBoardP2M = P2M<IdentityMemory, FramePool, BoardTLB, NoIOMMU, NoEntryListener, NoChangeObserver>
+/// Every board P2M runs on the same hardware; domains differ only in their hooks.
+protocol BoardP2MEnvironment: P2MEnvironment where Memory == IdentityMemory, Pool == FramePool, TLB == BoardTLB {}
+enum PlainBoardDomain: BoardP2MEnvironment {}
+typealias PlainBoardP2M = P2M<PlainBoardDomain>
 
 /// The P2M against the real stage-2 walker. Every answer comes from
 /// `AT S12E1R/W` (Stage2Walker): the hardware walks the tables the P2M wrote,
@@ -17,10 +20,7 @@ enum P2MScenarios {
     static let pageCount: UInt64 = 16
     static let holeIndex: UInt64 = 5            // the 4 KiB unmapped inside the block
 
-    static func run(frames: inout FrameAllocator) {
-        let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
-        let paRange = min(cpuRange, .bits48)
-        let ipaBits = min(40, paRange.bits)
+    static func run(cpu: CPUIDRegisters, frames: inout FrameAllocator) {
         let pool: FramePool
         let block: MFN
         let pages: MFN
@@ -34,8 +34,7 @@ enum P2MScenarios {
         }
         var p2m: PlainBoardP2M
         do throws(P2MError) {
-            p2m = try PlainBoardP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
-                                                                    vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
+            p2m = try PlainBoardP2M(configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
                                     memory: IdentityMemory(), pool: pool, tlb: BoardTLB())
         } catch {
             Checks.expect(false, "P2M for the stage-2 walker scenario")
@@ -48,10 +47,12 @@ enum P2MScenarios {
         Banner.yesNo(p2m.tlb.hasRangeInvalidation)
         Console.line("")
 
+        let lock = P2MLock()
+        let held = lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var ok = true
-        do throws(P2MError) { try p2m.map(blockGFN, to: block, count: 512, as: .ramRW, flushing: &batch) } catch { ok = false }
-        _ = p2m.commit(&batch)
+        do throws(P2MError) { try p2m.map(blockGFN, to: block, count: 512, as: .ramRW, flushing: &batch, holding: held) } catch { ok = false }
+        _ = p2m.commit(&batch, holding: held)
         let probe = blockGFN.address.adding(0x238 + holeIndex * PageSize.bytes4K)
         ok = ok && p2m.lookup(blockGFN)?.order == .block2M
             && walker.read(probe) == .translated(block.address.adding(0x238 + holeIndex * PageSize.bytes4K))
@@ -59,8 +60,8 @@ enum P2MScenarios {
 
         // The probe above left the block in the TLB: the split must invalidate it.
         ok = true
-        do throws(P2MError) { try p2m.unmap(blockGFN.adding(holeIndex), count: 1, flushing: &batch) } catch { ok = false }
-        _ = p2m.commit(&batch)
+        do throws(P2MError) { try p2m.unmap(blockGFN.adding(holeIndex), count: 1, flushing: &batch, holding: held) } catch { ok = false }
+        _ = p2m.commit(&batch, holding: held)
         ok = ok && walker.read(probe) == .stage2Fault(.translation(level: 3))
         var intact = true
         for i in 0..<UInt64(512) where i != holeIndex {
@@ -71,13 +72,13 @@ enum P2MScenarios {
                       "stage 2: a 4 KiB unmap inside the block faults, the other 511 pages keep their frames (split through BBM)")
 
         ok = true
-        do throws(P2MError) { try p2m.map(pagesGFN, to: pages, count: pageCount, as: .ramRW, flushing: &batch) } catch { ok = false }
-        _ = p2m.commit(&batch)
+        do throws(P2MError) { try p2m.map(pagesGFN, to: pages, count: pageCount, as: .ramRW, flushing: &batch, holding: held) } catch { ok = false }
+        _ = p2m.commit(&batch, holding: held)
         for i in 0..<pageCount where walker.write(pagesGFN.adding(i).address) != .translated(pages.adding(i).address) { ok = false }
         do throws(P2MError) {
-            try p2m.changeType(pagesGFN, count: pageCount, from: .ramRW, to: .ramRO, flushing: &batch)
+            try p2m.changeType(pagesGFN, count: pageCount, from: .ramRW, to: .ramRO, flushing: &batch, holding: held)
         } catch { ok = false }
-        _ = p2m.commit(&batch)
+        _ = p2m.commit(&batch, holding: held)
         for i in 0..<pageCount {
             let ipa = pagesGFN.adding(i).address
             guard case .stage2Fault(let fault) = walker.write(ipa), fault.isPermission,
@@ -86,8 +87,8 @@ enum P2MScenarios {
         Checks.expect(ok, "stage 2: changeType ramRW -> ramRO: writes take a permission fault, reads still translate")
 
         ok = true
-        do throws(P2MError) { try p2m.unmap(pagesGFN, count: pageCount, flushing: &batch) } catch { ok = false }
-        let stats = p2m.commit(&batch)
+        do throws(P2MError) { try p2m.unmap(pagesGFN, count: pageCount, flushing: &batch, holding: held) } catch { ok = false }
+        let stats = p2m.commit(&batch, holding: held)
         for i in 0..<pageCount {
             // The emptied leaf table may have been unlinked too: a fault at level 2 or 3.
             guard case .stage2Fault(let fault) = walker.read(pagesGFN.adding(i).address),
@@ -99,13 +100,14 @@ enum P2MScenarios {
         Console.line(" CPU invalidation call(s)")
 
         var steps = 0
-        while p2m.relinquish(budget: 64, flushing: &batch) == .more { _ = p2m.commit(&batch); steps += 1 }
-        _ = p2m.commit(&batch)
+        while p2m.relinquish(budget: 64, flushing: &batch, holding: held) == .more { _ = p2m.commit(&batch, holding: held); steps += 1 }
+        _ = p2m.commit(&batch, holding: held)
         var gone = true
         for i in 0..<UInt64(512) {
             guard case .stage2Fault = walker.read(blockGFN.adding(i).address) else { gone = false; continue }
         }
         walker.restore()
+        lock.release(held)
         Checks.expect(gone && p2m.pool.availableTablePages + p2m.tablePagesInUse == pool.count,
                       "stage 2: relinquish in bounded steps unmaps everything and returns every table page to the pool")
     }

@@ -16,7 +16,7 @@ enum PCIBus {
 
     static func enumerate(_ platform: PlatformDescription) -> [PCIDevice] {
         guard let bridge = platform.pciHostBridge else {
-            Console.line("pcie: the DTB describes no pci-host-ecam-generic bridge")
+            Console.line("pcie: the DTB describes no pci-host-ecam-generic bridge: the PCI checks do not apply")
             return []
         }
         Console.put("pcie: ECAM ")
@@ -37,11 +37,11 @@ enum PCIBus {
             Console.put("pci ")
             Banner.bdf(function.address)
             Console.put(" ")
-            Banner.hex4(function.vendorID)
+            Console.hexDigits(UInt64(function.vendorID), 4)
             Console.put(":")
-            Banner.hex4(function.deviceID)
+            Console.hexDigits(UInt64(function.deviceID), 4)
             Console.put(" class ")
-            Banner.hexDigits(UInt64(function.classCode), 6)
+            Console.hexDigits(UInt64(function.classCode), 6)
             if let sid = target?.streamID {
                 Console.put(" streamid ")
                 Console.hex(UInt64(sid))

@@ -7,7 +7,8 @@ import ArchC
 typealias BoardSMMU = SMMU<MMIORegisterBlock, IdentityMemory, BoardCache>
 typealias BoardSMMUHandle = SMMUHandle<MMIORegisterBlock, IdentityMemory, BoardCache>
 typealias BoardHooks = SMMUDomainHooks<MMIORegisterBlock, IdentityMemory, BoardCache, FramePool>
-typealias BoardP2M = P2M<IdentityMemory, FramePool, BoardTLB, BoardHooks, NoEntryListener, BoardHooks>
+enum DeviceBoardDomain: BoardP2MEnvironment { typealias IOMMU = BoardHooks; typealias Observer = BoardHooks }
+typealias BoardP2M = P2M<DeviceBoardDomain>
 
 /// The SMMUv3 on the board: probe, bring-up, and a real DMA through it.
 ///
@@ -22,13 +23,13 @@ enum Board {
     static let iova = IOVA(0x0010_0000)
     static let vmid: UInt16 = 1
     static let asid: UInt16 = 1
-    static let maximumIPABits = 40
     static let tablePoolFrames = 64
     static let pattern: UInt64 = 0x5EED_F00D_0000_0000
     static let patternWords = 8
     static let returnOffset: UInt64 = 0x800
 
-    static func runSMMUScenarios(platform: PlatformDescription, functions: [PCIDevice], frames: inout FrameAllocator) {
+    static func runSMMUScenarios(platform: PlatformDescription, functions: [PCIDevice], cpu: CPUIDRegisters,
+                                 frames: inout FrameAllocator) {
         guard let description = platform.smmus.first else {
             Console.line("smmu: the DTB describes no arm,smmu-v3: the SMMU checks do not apply")
             return
@@ -75,7 +76,7 @@ enum Board {
                       "SMMU brought up: stream table, queues, invalidate-all + CMD_SYNC, SMMUEN, no GERROR")
         commandErrorRecovery(&smmu)
         let handle = BoardSMMUHandle(smmu)
-        dmaScenario(handle: handle, features: features, edu: edu, sid: sid, platform: platform, frames: &frames)
+        dmaScenario(handle: handle, features: features, edu: edu, sid: sid, platform: platform, cpu: cpu, frames: &frames)
     }
 
     /// Opcode 0x07 is not a command (HARDWARE.md trap 4: QEMU's CFGI_ALL enum
@@ -112,15 +113,15 @@ enum Board {
     /// so a second failure ends the run.
     @discardableResult
     static func commit(_ p2m: inout BoardP2M, _ batch: inout FlushBatch<NoHeldReferences>,
-                       _ handle: BoardSMMUHandle) -> FlushStatistics {
+                       _ handle: BoardSMMUHandle, holding lock: borrowing P2MLockHeld) -> FlushStatistics {
         do throws(P2MFlushError) {
-            return try p2m.commit(&batch)
+            return try p2m.commit(&batch, holding: lock)
         } catch {
             Console.line("smmu: a flush batch was not confirmed by the SMMU; retrying after GERROR recovery")
             _ = handle.smmu.checkGlobalErrors()
         }
         do throws(P2MFlushError) {
-            return try p2m.commit(&batch)
+            return try p2m.commit(&batch, holding: lock)
         } catch {
             Checks.expect(false, "the SMMU confirmed the flush batch's invalidations (CMD_SYNC)")
             finish()
@@ -161,12 +162,41 @@ enum Board {
         Console.line("")
     }
 
+    /// Real DMA through the SMMU: edu's BAR, a domain whose P2M the SMMU uses,
+    /// one page mapped and edu attached, a round trip that must land on that
+    /// page, then an unmap after which the same DMA must fault.
     static func dmaScenario(handle: BoardSMMUHandle, features: SMMUFeatures, edu: PCIDevice, sid: UInt32,
-                            platform: PlatformDescription, frames: inout FrameAllocator) {
-        // The device: BAR0 from the 32-bit window the DTB gives, then memory space and bus mastering.
+                            platform: PlatformDescription, cpu: CPUIDRegisters, frames: inout FrameAllocator) {
+        guard let device = assignBAR(edu, platform) else { return }
+        let configuration = P2MConfiguration(vmid: vmid, cpu: cpu, sharedWith: features.outputAddressRange)
+        guard var domain = makeDomain(configuration, handle, &frames) else { return }
+        mapAndAttach(&domain, handle, sid: sid, &frames)
+        Checks.expect(roundTrip(device, domain.backing),
+                      "DMA through the SMMU: edu read the IOVA and wrote it back, data lands on the mapped frame")
+        var unexpected = 0
+        _ = handle.smmu.drainEvents { _ in unexpected += 1 }
+        Checks.expect(unexpected == 0, "no SMMU events while the page was mapped")
+        unmapAndRetry(&domain, device, handle)
+        expectTranslationFaults(handle, sid: sid)
+        Checks.expect(handle.smmu.checkGlobalErrors().isClean, "no SMMU global errors after the scenario")
+    }
+
+    /// The test domain: its P2M, the IOMMU hooks that keep the SMMU in step
+    /// with it, and the frame its one IOVA page maps to.
+    struct Domain: ~Copyable {
+        var p2m: BoardP2M
+        /// Held for every edit of `p2m` (the P2M's API demands the token).
+        let lock = P2MLock()
+        let hooks: BoardHooks
+        let backing: MFN
+        var gfn: GFN { iova.asIPA.frame }
+    }
+
+    /// edu's BAR0 from the 32-bit window the DTB gives, then memory space and bus mastering.
+    static func assignBAR(_ edu: PCIDevice, _ platform: PlatformDescription) -> EduDevice? {
         guard let bridge = platform.pciHostBridge, let window32 = bridge.memory32Window else {
             Checks.expect(false, "a 32-bit PCI memory window in the DTB for edu's BAR0")
-            return
+            return nil
         }
         let ecam = PCIBus.ecam(bridge)
         var window = PCIWindowAllocator(window: window32)
@@ -174,12 +204,12 @@ enum Board {
         do throws(PCIError) {
             guard let assigned = try ecam.assignMemoryBAR(0, of: edu.function.address, from: &window) else {
                 Checks.expect(false, "edu BAR0 present")
-                return
+                return nil
             }
             bar = assigned
         } catch {
             Checks.expect(false, "edu BAR0 sized and assigned")
-            return
+            return nil
         }
         ecam.enableMemoryAndBusMaster(edu.function.address)
         let device = EduDevice(registers: MMIORegisterBlock(base: bar.cpuAddress.raw))
@@ -188,13 +218,14 @@ enum Board {
         Console.put(", identification ")
         Console.hex(UInt64(device.identificationValue))
         Console.line("")
-        Checks.expect(device.identificationValue == 0x0100_00ED, "edu BAR0 assigned from the DTB's window and answering")
+        Checks.expect(device.identificationValue == EduDevice.expectedIdentification,
+                      "edu BAR0 assigned from the DTB's window and answering")
+        return device
+    }
 
-        // The domain and its P2M, sized by what both the CPU and the SMMU can output.
-        let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
-        let smmuRange = PhysicalAddressRange(rawValue: UInt8(features.outputAddressSizeCode)) ?? .bits32
-        let paRange = min(cpuRange, smmuRange)
-        let ipaBits = min(maximumIPABits, paRange.bits)
+    /// VMID 1 with its own pools of table frames (the P2M's and the mirror's) and one frame to DMA into.
+    static func makeDomain(_ configuration: P2MConfiguration, _ handle: BoardSMMUHandle,
+                           _ frames: inout FrameAllocator) -> Domain? {
         let p2mPool: FramePool
         let mirrorPool: FramePool
         let backing: MFN
@@ -204,47 +235,54 @@ enum Board {
             backing = try frames.allocate()
         } catch {
             Checks.expect(false, "frames for the domain's tables and DMA buffer")
-            return
+            return nil
         }
         let hooks: BoardHooks
         do throws(Stage1MirrorError) {
-            hooks = try BoardHooks.make(handle: handle, asid: asid, ipaBits: ipaBits, pool: mirrorPool, allocator: &frames)
+            hooks = try BoardHooks.make(handle: handle, asid: asid, ipaBits: configuration.ipaBits, pool: mirrorPool,
+                                        allocator: &frames)
         } catch {
             Checks.expect(false, "the domain's IOMMU hooks (stage-1 mirror or stage-2 sharing)")
-            return
+            return nil
         }
-        var p2m: BoardP2M
+        let p2m: BoardP2M
         do throws(P2MError) {
-            p2m = try BoardP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
-                                                               vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
+            p2m = try BoardP2M(configuration: configuration,
                                memory: IdentityMemory(), pool: p2mPool, tlb: BoardTLB(),
                                iommu: hooks, listener: NoEntryListener(), observer: hooks)
         } catch {
             Checks.expect(false, "P2M for the test domain")
-            return
+            return nil
         }
         Console.put("domain: VMID 1, ")
-        Console.decimal(ipaBits)
+        Console.decimal(configuration.ipaBits)
         Console.put("-bit IPA, VTCR_EL2 ")
         Console.hex(p2m.vtcr.raw)
         Console.put(", VTTBR_EL2 ")
         Console.hex(p2m.vttbr.raw)
         Console.line("")
+        return Domain(p2m: p2m, hooks: hooks, backing: backing)
+    }
 
-        // Map one page of the IOVA window onto the backing frame, then attach edu.
-        let gfn = iova.asIPA.frame
+    /// One page of the IOVA window onto the backing frame, then edu's StreamID attached.
+    static func mapAndAttach(_ domain: inout Domain, _ handle: BoardSMMUHandle, sid: UInt32,
+                             _ frames: inout FrameAllocator) {
+        let held = domain.lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var mapped = true
         do throws(P2MError) {
-            try p2m.map(gfn, to: backing, count: 1, as: .ramRW, flushing: &batch)
+            try domain.p2m.map(domain.gfn, to: domain.backing, count: 1, as: .ramRW, flushing: &batch, holding: held)
         } catch {
             mapped = false
         }
-        commit(&p2m, &batch, handle)
-        Checks.expect(mapped && p2m.lookup(gfn)?.mfn == backing, "P2M maps the IOVA window onto a frame from the allocator")
+        commit(&domain.p2m, &batch, handle, holding: held)
+        domain.lock.release(held)
+        Checks.expect(mapped && domain.p2m.lookup(domain.gfn)?.mfn == domain.backing,
+                      "P2M maps the IOVA window onto a frame from the allocator")
         var attached = true
         do throws(AttachError) {
-            try handle.smmu.attach(StreamID(sid), to: hooks.domain(vttbr: p2m.vttbr, vtcr: p2m.vtcr), allocator: &frames)
+            try handle.smmu.attach(StreamID(sid), to: domain.hooks.domain(vttbr: domain.p2m.vttbr, vtcr: domain.p2m.vtcr),
+                                   allocator: &frames)
         } catch {
             attached = false
         }
@@ -252,51 +290,68 @@ enum Board {
         Console.put("dma: IOVA ")
         Console.hex(iova.raw)
         Console.put(" -> PA ")
-        Console.hex(backing.address.raw)
+        Console.hex(domain.backing.address.raw)
         Console.put(" for streamid ")
         Console.hex(UInt64(sid))
         Console.line("")
+    }
 
-        // Round trip: RAM -> edu buffer -> RAM at another offset of the same page.
+    /// RAM -> edu's buffer -> RAM at another offset of the same page: true when
+    /// both transfers completed and the pattern came back.
+    static func roundTrip(_ device: EduDevice, _ backing: MFN) -> Bool {
         let memory = IdentityMemory()
         for i in 0..<patternWords {
-            memory.store64(backing.address.adding(UInt64(i * 8)), pattern | UInt64(i))
-            memory.store64(backing.address.adding(returnOffset + UInt64(i * 8)), 0)
+            memory.store64(backing.address.adding(wordOffset(i)), pattern | UInt64(i))
+            memory.store64(backing.address.adding(returnOffset + wordOffset(i)), 0)
         }
-        let bytes = UInt64(patternWords * 8)
-        let there = device.dma(iova: iova, bufferOffset: 0, bytes: bytes, toRAM: false)
-        let back = device.dma(iova: iova.adding(returnOffset), bufferOffset: 0, bytes: bytes, toRAM: true)
-        var same = there && back
-        for i in 0..<patternWords where memory.load64(backing.address.adding(returnOffset + UInt64(i * 8))) != pattern | UInt64(i) {
+        var same = dmaThereAndBack(device)
+        for i in 0..<patternWords where memory.load64(backing.address.adding(returnOffset + wordOffset(i))) != pattern | UInt64(i) {
             same = false
         }
-        Checks.expect(same, "DMA through the SMMU: edu read the IOVA and wrote it back, data lands on the mapped frame")
-        var unexpected = 0
-        _ = handle.smmu.drainEvents { _ in unexpected += 1 }
-        Checks.expect(unexpected == 0, "no SMMU events while the page was mapped")
+        return same
+    }
 
-        // Unmap, commit (CPU TLBI + SMMU invalidation + CMD_SYNC), and try again.
+    /// Unmap, commit (CPU TLBI + SMMU invalidation + CMD_SYNC), and try the
+    /// same DMA again: the write back must not reach the old frame.
+    static func unmapAndRetry(_ domain: inout Domain, _ device: EduDevice, _ handle: BoardSMMUHandle) {
+        let held = domain.lock.acquire()
+        var batch = FlushBatch(releaser: NoHeldReferences())
         var unmapped = true
         do throws(P2MError) {
-            try p2m.unmap(gfn, count: 1, flushing: &batch)
+            try domain.p2m.unmap(domain.gfn, count: 1, flushing: &batch, holding: held)
         } catch {
             unmapped = false
         }
-        let stats = commit(&p2m, &batch, handle)
-        Checks.expect(unmapped && p2m.lookup(gfn) == nil && handle.takeInvalidationFailure() == nil,
+        let stats = commit(&domain.p2m, &batch, handle, holding: held)
+        Checks.expect(unmapped && domain.p2m.lookup(domain.gfn) == nil && handle.takeInvalidationFailure() == nil,
                       "unmap committed: CPU and SMMU invalidated and synchronised")
+        domain.lock.release(held)
         Console.put("unmap: ")
         Console.decimal(stats.tlbiOperations)
         Console.line(" CPU TLB invalidation(s) for the batch")
-        for i in 0..<patternWords { memory.store64(backing.address.adding(returnOffset + UInt64(i * 8)), pattern) }
-        _ = device.dma(iova: iova, bufferOffset: 0, bytes: bytes, toRAM: false)
-        _ = device.dma(iova: iova.adding(returnOffset), bufferOffset: 0, bytes: bytes, toRAM: true)
+        let memory = IdentityMemory()
+        let returned = domain.backing.address.adding(returnOffset)
+        for i in 0..<patternWords { memory.store64(returned.adding(wordOffset(i)), pattern) }
+        _ = dmaThereAndBack(device)
         var untouched = true
-        for i in 0..<patternWords where memory.load64(backing.address.adding(returnOffset + UInt64(i * 8))) != pattern {
-            untouched = false
-        }
+        for i in 0..<patternWords where memory.load64(returned.adding(wordOffset(i))) != pattern { untouched = false }
         Checks.expect(untouched, "after unmap a DMA write no longer reaches the old frame")
+    }
 
+    /// edu reads `patternWords` words at the IOVA into its buffer, then writes
+    /// them back at `returnOffset`.
+    static func dmaThereAndBack(_ device: EduDevice) -> Bool {
+        let bytes = UInt64(patternWords * 8)
+        let there = device.dma(iova: iova, bufferOffset: 0, bytes: bytes, toRAM: false)
+        let back = device.dma(iova: iova.adding(returnOffset), bufferOffset: 0, bytes: bytes, toRAM: true)
+        return there && back
+    }
+
+    static func wordOffset(_ i: Int) -> UInt64 { UInt64(i * 8) }
+
+    /// The DMA after the unmap must have faulted with F_TRANSLATION, for
+    /// edu's StreamID at the unmapped IOVA, and for nothing else.
+    static func expectTranslationFaults(_ handle: BoardSMMUHandle, sid: UInt32) {
         var translationFaults = 0
         var matching = 0
         var first: SMMUEvent?
@@ -319,6 +374,5 @@ enum Board {
         }
         Checks.expect(translationFaults > 0 && matching == translationFaults,
                       "the DMA after unmap faulted with F_TRANSLATION for edu's StreamID at the unmapped IOVA")
-        Checks.expect(handle.smmu.checkGlobalErrors().isClean, "no SMMU global errors after the scenario")
     }
 }

@@ -11,12 +11,6 @@ struct Stage2Walker {
     static let hcrRW: UInt64 = 1 << 31
     /// SCTLR_EL1 with its RES1 bits and M = 0: EL1 stage 1 off.
     static let sctlrEL1Off = UInt64(HV_SCTLR_EL1_RES1)
-    /// PAR_EL1.F [0], FST [6:1], S [9] (stage 2 fault), PA [47:12].
-    static let parFault: UInt64 = 1 << 0
-    static let parStage2: UInt64 = 1 << 9
-    static let parStatusShift: UInt64 = 1
-    static let parStatusMask: UInt64 = 0x3F
-    static let parAddressMask: UInt64 = 0x0000_FFFF_FFFF_F000
 
     private let savedHCR: UInt64
     private let savedVTCR: UInt64
@@ -44,18 +38,10 @@ struct Stage2Walker {
         arch_isb()
     }
 
-    enum Result: Equatable {
-        case translated(PhysAddr)
-        case stage2Fault(FaultStatus)
-        case otherFault(par: UInt64)
+    func read(_ ipa: IPA) -> AddressTranslationResult {
+        AddressTranslationResult(par: arch_at_s12e1r(ipa.raw), input: ipa.raw)
     }
-
-    func read(_ ipa: IPA) -> Result { decode(arch_at_s12e1r(ipa.raw), offset: ipa.raw & PageSize.offsetMask4K) }
-    func write(_ ipa: IPA) -> Result { decode(arch_at_s12e1w(ipa.raw), offset: ipa.raw & PageSize.offsetMask4K) }
-
-    private func decode(_ par: UInt64, offset: UInt64) -> Result {
-        if par & Self.parFault == 0 { return .translated(PhysAddr(par & Self.parAddressMask | offset)) }
-        if par & Self.parStage2 != 0 { return .stage2Fault(FaultStatus(code: UInt8(par >> Self.parStatusShift & Self.parStatusMask))) }
-        return .otherFault(par: par)
+    func write(_ ipa: IPA) -> AddressTranslationResult {
+        AddressTranslationResult(par: arch_at_s12e1w(ipa.raw), input: ipa.raw)
     }
 }

@@ -50,8 +50,6 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
         held.removeAll(keepingCapacity: true)
     }
 
-    public var holdsNothing: Bool { held.isEmpty }
-
     /// `FlushBatch.absorb`: a failed commit's references (and any dead frames
     /// not yet returned) move to the batch that will retry it.
     public mutating func takeHeld(from other: inout FrameReferenceReleaser) {

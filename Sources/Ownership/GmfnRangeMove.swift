@@ -34,8 +34,6 @@ public struct GmfnRangeMove: ~Copyable {
         self.batch = batch
     }
 
-    /// GFNs whose translations wait for this chunk's flush.
-    public var pendingInvalidationPages: UInt64 { batch.pendingPages }
     /// References this chunk holds until its flush.
     public var heldReferences: UInt64 { batch.heldReferences }
 
@@ -71,53 +69,56 @@ extension PageOwnership where P2M: ~Copyable {
         let source = move.idx, destination = move.gfn
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        guard let entry = domains[di].p2m.translate(source) else { throw .ENOENT(.unmapped(domain, source)) }
-        let index = try requireOwnRAM(domain, source, entry)
-        if source == destination {
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Bool in
+            guard let entry = domains[di].p2m.translate(source) else { throw .ENOENT(.unmapped(domain, source)) }
+            let index = try requireOwnRAM(domain, source, entry)
+            if source == destination {
+                move.advance()
+                return true
+            }
+            var displacedIndex: Int? = nil
+            var displacedFrame = MFN(raw: 0)
+            if let occupant = domains[di].p2m.translate(destination) {
+                guard let i = try? requireOwnRAM(domain, destination, occupant),
+                      frames.state(at: i).hostState == .noPage else {
+                    throw .EBUSY(.gfnOccupied(domain, destination))
+                }
+                displacedIndex = i
+                displacedFrame = occupant.mfn
+            }
+            // Checks are done; from here only the P2M edit of the destination can fail.
+            try takeReference(index, entry.mfn)
+            var now = newBatch()
+            do throws(OwnershipError) {
+                if displacedIndex != nil {
+                    try domains[di].p2m.replace(destination, with: entry.mfn, as: entry.type, flushing: &now, holding: held)
+                } else {
+                    try domains[di].p2m.map(destination, to: entry.mfn, as: entry.type, flushing: &now, holding: held)
+                }
+            } catch {
+                dropReferenceTaken(index)
+                commit(&now, domain: di, holding: held)
+                throw error
+            }
+            do {
+                try domains[di].p2m.unmap(source, flushing: &move.batch, holding: held)
+            } catch {
+                preconditionFailure("unmapping a 4 KiB leaf needs no table page")
+            }
+            move.batch.holdReference(entry.mfn)
+            if let di2 = displacedIndex {
+                frames.updateState(at: di2) { (s: FrameState) -> FrameState in
+                    var n = s
+                    n.isAllocated = false
+                    return n
+                }
+                now.holdReference(displacedFrame)
+            }
+            commit(&now, domain: di, holding: held)
             move.advance()
             return true
         }
-        var displacedIndex: Int? = nil
-        var displacedFrame = MFN(raw: 0)
-        if let occupant = domains[di].p2m.translate(destination) {
-            guard let i = try? requireOwnRAM(domain, destination, occupant),
-                  frames.state(at: i).hostState == .noPage else {
-                throw .EBUSY(.gfnOccupied(domain, destination))
-            }
-            displacedIndex = i
-            displacedFrame = occupant.mfn
-        }
-        // Checks are done; from here only the P2M edit of the destination can fail.
-        try takeReference(index, entry.mfn)
-        var now = newBatch()
-        do {
-            if displacedIndex != nil {
-                try domains[di].p2m.replace(destination, with: entry.mfn, as: entry.type, flushing: &now)
-            } else {
-                try domains[di].p2m.map(destination, to: entry.mfn, as: entry.type, flushing: &now)
-            }
-        } catch {
-            dropReferenceTaken(index)
-            commit(&now, domain: di)
-            throw error
-        }
-        do {
-            try domains[di].p2m.unmap(source, flushing: &move.batch)
-        } catch {
-            preconditionFailure("unmapping a 4 KiB leaf needs no table page")
-        }
-        move.batch.holdReference(entry.mfn)
-        if let di2 = displacedIndex {
-            frames.updateState(at: di2) { (s: FrameState) -> FrameState in
-                var n = s
-                n.isAllocated = false
-                return n
-            }
-            now.holdReference(displacedFrame)
-        }
-        commit(&now, domain: di)
-        move.advance()
-        return true
     }
 
     /// Flushes the chunk's old GFNs (CPU and IOMMU, waited for), then drops
@@ -130,7 +131,8 @@ extension PageOwnership where P2M: ~Copyable {
             preconditionFailure("a range move outlived its domain")
         }
         locks.acquire(.p2m)
-        commit(&batch, domain: di)
+        let lockedDomain = domains + di
+        lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) in commit(&batch, domain: di, holding: held) }
         locks.release(.p2m)
         return remaining == 0 ? .complete : .continuation(done: done)
     }

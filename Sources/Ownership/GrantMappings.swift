@@ -25,62 +25,65 @@ extension PageOwnership where P2M: ~Copyable {
         }
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+            guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
 
-        let needsIOMMU = domains[di].config.needsIOMMUMapping
-        let identity = GFN(raw: frame.raw)
-        let slot = domains[di].iommuMappingSlot(frame)
-        var upgrade = false
-        if needsIOMMU {
-            if slot.found {
-                let m = domains[di].iommuGrantMappings[slot.index]
-                guard m.mappings < UInt32.max else { throw .EOVERFLOW(.iommuMappingCount(frame)) }
-                upgrade = !readOnly && m.writableMappings == 0
-            } else if domains[di].p2m.translate(identity) != nil {
-                throw .EBUSY(.gfnOccupied(domain, identity))
+            let needsIOMMU = domains[di].config.needsIOMMUMapping
+            let identity = GFN(raw: frame.raw)
+            let slot = domains[di].iommuMappingSlot(frame)
+            var upgrade = false
+            if needsIOMMU {
+                if slot.found {
+                    let m = domains[di].iommuGrantMappings[slot.index]
+                    guard m.mappings < UInt32.max else { throw .EOVERFLOW(.iommuMappingCount(frame)) }
+                    upgrade = !readOnly && m.writableMappings == 0
+                } else if domains[di].p2m.translate(identity) != nil {
+                    throw .EBUSY(.gfnOccupied(domain, identity))
+                }
             }
-        }
-        try takeReference(index, frame)
-        let nonCoherent = !domains[di].config.enforcesCacheCoherency
-        if nonCoherent { cleanBeforeEnteringNonCoherentDomain(index) }
+            try takeReference(index, frame)
+            let nonCoherent = !domains[di].config.enforcesCacheCoherency
+            if nonCoherent { cleanBeforeEnteringNonCoherentDomain(index) }
 
-        var batch = newBatch()
-        do {
-            try domains[di].p2m.map(gfn, to: frame, as: readOnly ? .grantMapRO : .grantMapRW, flushing: &batch)
-        } catch {
-            dropReferenceTaken(index)
-            commit(&batch, domain: di)
-            throw error
-        }
-        if needsIOMMU {
-            do {
-                if !slot.found {
-                    try domains[di].p2m.map(identity, to: frame, as: readOnly ? .iommuMapRO : .iommuMapRW,
-                                            flushing: &batch)
-                } else if upgrade {
-                    try domains[di].p2m.retype(identity, from: .iommuMapRO, to: .iommuMapRW, flushing: &batch)
-                }
+            var batch = newBatch()
+            do throws(OwnershipError) {
+                try domains[di].p2m.map(gfn, to: frame, as: readOnly ? .grantMapRO : .grantMapRW, flushing: &batch, holding: held)
             } catch {
-                // Undo the grant mapping: its reference goes through the batch
-                // and is dropped by the commit, restoring the count.
-                do {
-                    try domains[di].p2m.unmap(gfn, flushing: &batch)
-                } catch {
-                    preconditionFailure("unmapping a 4 KiB leaf needs no table page")
-                }
-                commit(&batch, domain: di)
+                dropReferenceTaken(index)
+                commit(&batch, domain: di, holding: held)
                 throw error
             }
-            if slot.found {
-                domains[di].iommuGrantMappings[slot.index].mappings += 1
-                if !readOnly { domains[di].iommuGrantMappings[slot.index].writableMappings += 1 }
-            } else {
-                domains[di].iommuGrantMappings.insert(
-                    IOMMUGrantMapping(frame: frame, mappings: 1, writableMappings: readOnly ? 0 : 1), at: slot.index)
+            if needsIOMMU {
+                do throws(OwnershipError) {
+                    if !slot.found {
+                        try domains[di].p2m.map(identity, to: frame, as: readOnly ? .iommuMapRO : .iommuMapRW,
+                                                flushing: &batch, holding: held)
+                    } else if upgrade {
+                        try domains[di].p2m.retype(identity, from: .iommuMapRO, to: .iommuMapRW, flushing: &batch, holding: held)
+                    }
+                } catch {
+                    // Undo the grant mapping: its reference goes through the batch
+                    // and is dropped by the commit, restoring the count.
+                    do {
+                        try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
+                    } catch {
+                        preconditionFailure("unmapping a 4 KiB leaf needs no table page")
+                    }
+                    commit(&batch, domain: di, holding: held)
+                    throw error
+                }
+                if slot.found {
+                    domains[di].iommuGrantMappings[slot.index].mappings += 1
+                    if !readOnly { domains[di].iommuGrantMappings[slot.index].writableMappings += 1 }
+                } else {
+                    domains[di].iommuGrantMappings.insert(
+                        IOMMUGrantMapping(frame: frame, mappings: 1, writableMappings: readOnly ? 0 : 1), at: slot.index)
+                }
             }
+            if nonCoherent { markFlushRequired(index) }
+            commit(&batch, domain: di, holding: held)
         }
-        if nonCoherent { markFlushRequired(index) }
-        commit(&batch, domain: di)
     }
 
     /// Removes the grant mapping at `gfn` of `domain`, and the frame's 1:1
@@ -89,38 +92,40 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func grantUnmap(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
         let di = try domainIndex(domain)
         locks.acquire(.p2m)
-        guard let entry = domains[di].p2m.translate(gfn),
-              entry.type == .grantMapRW || entry.type == .grantMapRO else {
-            locks.release(.p2m)
-            throw .EINVAL(.notGrantMapped(domain, gfn))
-        }
-        let frame = entry.mfn
-        let identity = GFN(raw: frame.raw)
-        let slot = domains[di].iommuMappingSlot(frame)
-        let writable = entry.type == .grantMapRW
-        var batch = newBatch()
-        do {
-            try domains[di].p2m.unmap(gfn, flushing: &batch)
+        defer { locks.release(.p2m) }
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+            guard let entry = domains[di].p2m.translate(gfn),
+                  entry.type == .grantMapRW || entry.type == .grantMapRO else {
+                throw .EINVAL(.notGrantMapped(domain, gfn))
+            }
+            let frame = entry.mfn
+            let identity = GFN(raw: frame.raw)
+            let slot = domains[di].iommuMappingSlot(frame)
+            let writable = entry.type == .grantMapRW
+            var batch = newBatch()
+            do {
+                try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
+                if slot.found {
+                    let m = domains[di].iommuGrantMappings[slot.index]
+                    if m.mappings == 1 {
+                        try domains[di].p2m.unmap(identity, flushing: &batch, holding: held)
+                    } else if writable && m.writableMappings == 1 {
+                        try domains[di].p2m.retype(identity, from: .iommuMapRW, to: .iommuMapRO, flushing: &batch, holding: held)
+                    }
+                }
+            } catch {
+                preconditionFailure("unmapping or retyping a 4 KiB leaf needs no table page")
+            }
             if slot.found {
-                let m = domains[di].iommuGrantMappings[slot.index]
-                if m.mappings == 1 {
-                    try domains[di].p2m.unmap(identity, flushing: &batch)
-                } else if writable && m.writableMappings == 1 {
-                    try domains[di].p2m.retype(identity, from: .iommuMapRW, to: .iommuMapRO, flushing: &batch)
+                if domains[di].iommuGrantMappings[slot.index].mappings == 1 {
+                    domains[di].iommuGrantMappings.remove(at: slot.index)
+                } else {
+                    domains[di].iommuGrantMappings[slot.index].mappings -= 1
+                    if writable { domains[di].iommuGrantMappings[slot.index].writableMappings -= 1 }
                 }
             }
-        } catch {
-            preconditionFailure("unmapping or retyping a 4 KiB leaf needs no table page")
+            commit(&batch, domain: di, holding: held)
         }
-        if slot.found {
-            if domains[di].iommuGrantMappings[slot.index].mappings == 1 {
-                domains[di].iommuGrantMappings.remove(at: slot.index)
-            } else {
-                domains[di].iommuGrantMappings[slot.index].mappings -= 1
-                if writable { domains[di].iommuGrantMappings[slot.index].writableMappings -= 1 }
-            }
-        }
-        commit(&batch, domain: di)
-        locks.release(.p2m)
     }
 }

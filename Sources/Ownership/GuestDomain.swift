@@ -7,6 +7,9 @@ import Translation
 public struct GuestDomain<P2M: GuestPhysmap & ~Copyable>: ~Copyable {
     public internal(set) var config: DomainConfig
     public internal(set) var p2m: P2M
+    /// The P2M's write lock (Xen's `p2m->lock`): every edit of `p2m` runs inside
+    /// `lock.withLock`, whose token the edit demands.
+    let lock = P2MLock()
     /// The shared_info page (XENMAPSPACE_shared_info, index 0).
     public internal(set) var sharedInfo: MFN?
     /// Grant-table frames, shared and status (XENMAPSPACE_grant_table).

@@ -26,27 +26,30 @@ extension PageOwnership where P2M: ~Copyable {
         let di = try domainIndex(domain)
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
-        let index = try requireOwnRAM(domain, gfn, entry)
-        let s = frames.state(at: index)
-        guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
-        locks.acquire(.domainPages)
-        var batch = newBatch()
-        do {
-            try domains[di].p2m.unmap(gfn, flushing: &batch)
-        } catch {
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+            guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
+            let index = try requireOwnRAM(domain, gfn, entry)
+            let s = frames.state(at: index)
+            guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
+            locks.acquire(.domainPages)
+            var batch = newBatch()
+            do throws(OwnershipError) {
+                try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
+            } catch {
+                locks.release(.domainPages)
+                commit(&batch, domain: di, holding: held)
+                throw error
+            }
+            frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                var n = s
+                n.isAllocated = false
+                return n
+            }
+            batch.holdReference(entry.mfn)
             locks.release(.domainPages)
-            commit(&batch, domain: di)
-            throw error
+            commit(&batch, domain: di, holding: held)
         }
-        frames.updateState(at: index) { (s: FrameState) -> FrameState in
-            var n = s
-            n.isAllocated = false
-            return n
-        }
-        batch.holdReference(entry.mfn)
-        locks.release(.domainPages)
-        commit(&batch, domain: di)
     }
 
     /// Lends a host frame to `domain` at `gfn` (the host keeps ownership).
@@ -70,26 +73,29 @@ extension PageOwnership where P2M: ~Copyable {
         let index = try requireIndex(mfn)
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        let s = frames.state(at: index)
-        try Self.requireExclusivelyHostOwned(mfn, s)
-        var n = becomes(s)
-        if !domains[di].config.enforcesCacheCoherency {
-            n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+            guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
+            locks.acquire(.domainPages)
+            defer { locks.release(.domainPages) }
+            let s = frames.state(at: index)
+            try Self.requireExclusivelyHostOwned(mfn, s)
+            var n = becomes(s)
+            if !domains[di].config.enforcesCacheCoherency {
+                n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
+            }
+            var batch = newBatch()
+            do throws(OwnershipError) {
+                try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
+            } catch {
+                commit(&batch, domain: di, holding: held)
+                throw error
+            }
+            if resettingTypeInfo { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
+            let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
+            precondition(exchanged, "host-owned frame changed under the domain page lock")
+            commit(&batch, domain: di, holding: held)
         }
-        var batch = newBatch()
-        do {
-            try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch)
-        } catch {
-            commit(&batch, domain: di)
-            throw error
-        }
-        if resettingTypeInfo { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
-        let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
-        precondition(exchanged, "host-owned frame changed under the domain page lock")
-        commit(&batch, domain: di)
     }
 
     /// Ends a `hostShareWithGuest`: unmapped and flushed before the host has
@@ -102,30 +108,33 @@ extension PageOwnership where P2M: ~Copyable {
         let index = try requireIndex(mfn)
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        guard let entry = domains[di].p2m.translate(gfn), entry.mfn == mfn else {
-            throw .ENOENT(.unmapped(domain, gfn))
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+            guard let entry = domains[di].p2m.translate(gfn), entry.mfn == mfn else {
+                throw .ENOENT(.unmapped(domain, gfn))
+            }
+            let s = frames.state(at: index)
+            guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            guard s.borrower == .guest(domain) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+            try takeReference(index, mfn)
+            var batch = newBatch()
+            do throws(OwnershipError) {
+                try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
+            } catch {
+                dropReferenceTaken(index)
+                commit(&batch, domain: di, holding: held)
+                throw error
+            }
+            batch.holdReference(mfn)
+            commit(&batch, domain: di, holding: held)
+            locks.acquire(.domainPages)
+            defer { locks.release(.domainPages) }
+            var n = cleanOnRelease(mfn, frames.state(at: index))
+            n.hostState = .owned
+            n.borrower = .none
+            let unchanged = n
+            frames.updateState(at: index) { (_: FrameState) -> FrameState in unchanged }
         }
-        let s = frames.state(at: index)
-        guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-        guard s.borrower == .guest(domain) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
-        try takeReference(index, mfn)
-        var batch = newBatch()
-        do {
-            try domains[di].p2m.unmap(gfn, flushing: &batch)
-        } catch {
-            dropReferenceTaken(index)
-            commit(&batch, domain: di)
-            throw error
-        }
-        batch.holdReference(mfn)
-        commit(&batch, domain: di)
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        var n = cleanOnRelease(mfn, frames.state(at: index))
-        n.hostState = .owned
-        n.borrower = .none
-        let unchanged = n
-        frames.updateState(at: index) { (_: FrameState) -> FrameState in unchanged }
     }
 
     /// The guest lends its frame at `gfn` to the host (host view: sharedBorrowed).
@@ -145,15 +154,18 @@ extension PageOwnership where P2M: ~Copyable {
         let di = try domainIndex(domain)
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
-        let index = try requireOwnRAM(domain, gfn, entry)
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.hostState == from else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
-            var n = s
-            n.hostState = to
-            return n
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+            guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
+            let index = try requireOwnRAM(domain, gfn, entry)
+            locks.acquire(.domainPages)
+            defer { locks.release(.domainPages) }
+            try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+                guard s.hostState == from else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
+                var n = s
+                n.hostState = to
+                return n
+            }
         }
     }
 

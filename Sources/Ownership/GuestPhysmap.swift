@@ -9,7 +9,8 @@ public typealias OwnershipFlushBatch = FlushBatch<FrameReferenceReleaser>
 /// time (each page has its own frame-state transition): Xen's `p2m_lookup`,
 /// `p2m_set_entry` and `p2m_remove_mapping` under the P2M lock, every removed
 /// leaf reported to the P2M's `FrameEntryListener` (`p2m_put_l3_page`) and
-/// every invalidation recorded in the batch.
+/// every invalidation recorded in the batch. Every edit demands the token of the
+/// domain's held P2M lock (`GuestDomain.lock`), as `Translation.P2M`'s do.
 ///
 /// `Translation.P2M` conforms below; this is the whole coupling between the
 /// two modules, in P2M errors mapped to ownership errors.
@@ -18,20 +19,24 @@ public protocol GuestPhysmap: ~Copyable {
     func translate(_ gfn: GFN) -> (mfn: MFN, type: P2MType)?
     /// Maps one page where nothing is mapped.
     mutating func map(_ gfn: GFN, to mfn: MFN, as type: P2MType,
-                      flushing batch: inout OwnershipFlushBatch) throws(OwnershipError)
+                      flushing batch: inout OwnershipFlushBatch,
+                      holding lock: borrowing P2MLockHeld) throws(OwnershipError)
     /// Maps one page over whatever is mapped (break-before-make: the old
     /// translation is invalidated and waited for inside the call).
     mutating func replace(_ gfn: GFN, with mfn: MFN, as type: P2MType,
-                          flushing batch: inout OwnershipFlushBatch) throws(OwnershipError)
+                          flushing batch: inout OwnershipFlushBatch,
+                      holding lock: borrowing P2MLockHeld) throws(OwnershipError)
     /// Removes the entry at `gfn`.
-    mutating func unmap(_ gfn: GFN, flushing batch: inout OwnershipFlushBatch) throws(OwnershipError)
+    mutating func unmap(_ gfn: GFN, flushing batch: inout OwnershipFlushBatch,
+                      holding lock: borrowing P2MLockHeld) throws(OwnershipError)
     /// Changes the type of the entry at `gfn` (RW ↔ RO of one kind).
     mutating func retype(_ gfn: GFN, from: P2MType, to: P2MType,
-                         flushing batch: inout OwnershipFlushBatch) throws(OwnershipError)
+                         flushing batch: inout OwnershipFlushBatch,
+                      holding lock: borrowing P2MLockHeld) throws(OwnershipError)
     /// CPU and IOMMU invalidation of the batch's ranges, completion, then its
     /// held references drop and its table pages are freed. If the IOMMU does
     /// not confirm completion it throws and the batch keeps all of it.
-    mutating func commit(_ batch: inout OwnershipFlushBatch) throws(P2MFlushError)
+    mutating func commit(_ batch: inout OwnershipFlushBatch, holding lock: borrowing P2MLockHeld) throws(P2MFlushError)
     /// Moves everything `other` owes into `batch` (`FlushBatch.absorb` over
     /// this P2M's memory), leaving `other` empty.
     func merge(_ other: inout OwnershipFlushBatch, into batch: inout OwnershipFlushBatch)
@@ -39,49 +44,54 @@ public protocol GuestPhysmap: ~Copyable {
     var reportsTo: FrameTable { get }
 }
 
-extension P2M: GuestPhysmap where Listener == FrameEntryListener {
+extension P2M: GuestPhysmap where Environment.Listener == FrameEntryListener {
     public func translate(_ gfn: GFN) -> (mfn: MFN, type: P2MType)? {
         guard let m = lookup(gfn) else { return nil }
         return (m.mfn, m.type)
     }
 
     public mutating func map(_ gfn: GFN, to mfn: MFN, as type: P2MType,
-                             flushing batch: inout OwnershipFlushBatch) throws(OwnershipError) {
+                             flushing batch: inout OwnershipFlushBatch,
+                      holding lock: borrowing P2MLockHeld) throws(OwnershipError) {
         do {
-            try map(gfn, to: mfn, count: 1, as: type, flushing: &batch)
+            try map(gfn, to: mfn, count: 1, as: type, flushing: &batch, holding: lock)
         } catch {
             throw OwnershipError(error, at: gfn)
         }
     }
 
     public mutating func replace(_ gfn: GFN, with mfn: MFN, as type: P2MType,
-                                 flushing batch: inout OwnershipFlushBatch) throws(OwnershipError) {
+                                 flushing batch: inout OwnershipFlushBatch,
+                      holding lock: borrowing P2MLockHeld) throws(OwnershipError) {
         do {
-            try map(gfn, to: mfn, count: 1, as: type, policy: .replace, flushing: &batch)
+            try map(gfn, to: mfn, count: 1, as: type, policy: .replace, flushing: &batch, holding: lock)
         } catch {
             throw OwnershipError(error, at: gfn)
         }
     }
 
-    public mutating func unmap(_ gfn: GFN, flushing batch: inout OwnershipFlushBatch) throws(OwnershipError) {
+    public mutating func unmap(_ gfn: GFN, flushing batch: inout OwnershipFlushBatch,
+                      holding lock: borrowing P2MLockHeld) throws(OwnershipError) {
         do {
-            try unmap(gfn, count: 1, flushing: &batch)
+            try unmap(gfn, count: 1, flushing: &batch, holding: lock)
         } catch {
             throw OwnershipError(error, at: gfn)
         }
     }
 
     public mutating func retype(_ gfn: GFN, from: P2MType, to: P2MType,
-                                flushing batch: inout OwnershipFlushBatch) throws(OwnershipError) {
+                                flushing batch: inout OwnershipFlushBatch,
+                      holding lock: borrowing P2MLockHeld) throws(OwnershipError) {
         do {
-            try changeType(gfn, count: 1, from: from, to: to, flushing: &batch)
+            try changeType(gfn, count: 1, from: from, to: to, flushing: &batch, holding: lock)
         } catch {
             throw OwnershipError(error, at: gfn)
         }
     }
 
-    public mutating func commit(_ batch: inout OwnershipFlushBatch) throws(P2MFlushError) {
-        let _: FlushStatistics = try commit(&batch)
+    public mutating func commit(_ batch: inout OwnershipFlushBatch,
+                                holding lock: borrowing P2MLockHeld) throws(P2MFlushError) {
+        let _: FlushStatistics = try commit(&batch, holding: lock)
     }
 
     public func merge(_ other: inout OwnershipFlushBatch, into batch: inout OwnershipFlushBatch) {

@@ -128,7 +128,8 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// Dead frames go back to the host only where the domain page lock may be
     /// taken; a caller already holding it leaves them with the domain for its
     /// next commit.
-    mutating func commit(_ batch: inout OwnershipFlushBatch, domain di: Int, retryingOwed: Bool = false) {
+    mutating func commit(_ batch: inout OwnershipFlushBatch, domain di: Int, retryingOwed: Bool = false,
+                         holding lock: borrowing P2MLockHeld) {
         let mayReturn = locks.mayAcquire(.domainPages)
         if (retryingOwed || !batch.isEmpty) && domains[di].owesFlush {
             var owed = newBatch()
@@ -136,7 +137,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
             domains[di].p2m.merge(&owed, into: &batch)
         }
         do {
-            try domains[di].p2m.commit(&batch)
+            try domains[di].p2m.commit(&batch, holding: lock)
         } catch {
             lastFlushFailure = error
             var kept = newBatch()
@@ -158,9 +159,12 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         let di = try domainIndex(domain)
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        var batch = newBatch()
-        commit(&batch, domain: di, retryingOwed: true)
-        return !domains[di].owesFlush
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Bool in
+            var batch = newBatch()
+            commit(&batch, domain: di, retryingOwed: true, holding: held)
+            return !domains[di].owesFlush
+        }
     }
 
     /// Frames that lost their last reference at a commit go back to the host,

@@ -47,37 +47,36 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func removePhysmap(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
         let di = try domainIndex(domain)
         locks.acquire(.p2m)
-        guard let entry = domains[di].p2m.translate(gfn) else {
-            locks.release(.p2m)
-            throw .ENOENT(.unmapped(domain, gfn))
-        }
-        switch entry.type {
-        case .ramRW, .ramRO:
-            if let s = state(of: entry.mfn) {
-                let ownRAM = s.owner == .guest(domain) && (s.isXenheap || s.isAllocated)
-                guard ownRAM, s.hostState != .sharedBorrowed else {
-                    locks.release(.p2m)
-                    throw s.owner == .guest(domain) ? .EPERM(.wrongHostState(entry.mfn, s.hostState))
-                                                    : .EPERM(.borrowedBy(entry.mfn, s.borrower))
-                }
+        defer { locks.release(.p2m) }
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+            guard let entry = domains[di].p2m.translate(gfn) else {
+                throw .ENOENT(.unmapped(domain, gfn))
             }
-        case .mapForeignRW, .mapForeignRO, .mmioDirectDevice, .mmioDirectNC, .mmioDirectCacheable:
-            break
-        case .grantMapRW, .grantMapRO, .iommuMapRW, .iommuMapRO, .invalid:
-            locks.release(.p2m)
-            throw .EINVAL(.notGuestRAM(domain, gfn))
+            switch entry.type {
+            case .ramRW, .ramRO:
+                if let s = state(of: entry.mfn) {
+                    let ownRAM = s.owner == .guest(domain) && (s.isXenheap || s.isAllocated)
+                    guard ownRAM, s.hostState != .sharedBorrowed else {
+                        throw s.owner == .guest(domain) ? .EPERM(.wrongHostState(entry.mfn, s.hostState))
+                                                        : .EPERM(.borrowedBy(entry.mfn, s.borrower))
+                    }
+                }
+            case .mapForeignRW, .mapForeignRO, .mmioDirectDevice, .mmioDirectNC, .mmioDirectCacheable:
+                break
+            case .grantMapRW, .grantMapRO, .iommuMapRW, .iommuMapRO, .invalid:
+                throw .EINVAL(.notGuestRAM(domain, gfn))
+            }
+            var batch = newBatch()
+            do throws(OwnershipError) {
+                try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
+            } catch {
+                commit(&batch, domain: di, holding: held)
+                throw error
+            }
+            // Committed before the P2M lock is released, as every batch is.
+            commit(&batch, domain: di, holding: held)
         }
-        var batch = newBatch()
-        do {
-            try domains[di].p2m.unmap(gfn, flushing: &batch)
-        } catch {
-            commit(&batch, domain: di)
-            locks.release(.p2m)
-            throw error
-        }
-        // Committed before the P2M lock is released, as every batch is.
-        commit(&batch, domain: di)
-        locks.release(.p2m)
     }
 
     /// Where grant-table frame `index` of `domain` is mapped (Xen's
@@ -97,29 +96,32 @@ extension PageOwnership where P2M: ~Copyable {
         guard TypeInfo.canHold(gfn) else { throw .EINVAL(.gfnOutOfRange(gfn)) }
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        let s = frames.state(at: index)
-        guard s.isXenheap, s.owner == .guest(domain) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-        let info = frames.typeInfo(at: index)
-        if let mapped = info.xenheapGFN { throw .EBUSY(.xenheapAlreadyMapped(mfn, at: mapped)) }
-        guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
-        let nonCoherent = !domains[di].config.enforcesCacheCoherency
-        if nonCoherent { cleanBeforeEnteringNonCoherentDomain(index) }
-        var batch = newBatch()
-        do {
-            try domains[di].p2m.map(gfn, to: mfn, as: info.type == .writable ? .ramRW : .ramRO,
-                                    flushing: &batch)
-        } catch {
-            commit(&batch, domain: di)
-            throw error
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+            let s = frames.state(at: index)
+            guard s.isXenheap, s.owner == .guest(domain) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            let info = frames.typeInfo(at: index)
+            if let mapped = info.xenheapGFN { throw .EBUSY(.xenheapAlreadyMapped(mfn, at: mapped)) }
+            guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
+            let nonCoherent = !domains[di].config.enforcesCacheCoherency
+            if nonCoherent { cleanBeforeEnteringNonCoherentDomain(index) }
+            var batch = newBatch()
+            do throws(OwnershipError) {
+                try domains[di].p2m.map(gfn, to: mfn, as: info.type == .writable ? .ramRW : .ramRO,
+                                        flushing: &batch, holding: held)
+            } catch {
+                commit(&batch, domain: di, holding: held)
+                throw error
+            }
+            if nonCoherent { markFlushRequired(index) }
+            // Under the P2M lock, after the entry exists (seed 001, page_set_xenheap_gfn).
+            frames.updateTypeInfo(at: index) { (t: TypeInfo) -> TypeInfo in
+                var n = t
+                n.xenheapGFN = gfn
+                return n
+            }
+            commit(&batch, domain: di, holding: held)
         }
-        if nonCoherent { markFlushRequired(index) }
-        // Under the P2M lock, after the entry exists (seed 001, page_set_xenheap_gfn).
-        frames.updateTypeInfo(at: index) { (t: TypeInfo) -> TypeInfo in
-            var n = t
-            n.xenheapGFN = gfn
-            return n
-        }
-        commit(&batch, domain: di)
     }
 
     // MARK: foreign and device memory
@@ -139,20 +141,23 @@ extension PageOwnership where P2M: ~Copyable {
 
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
-        try takeReference(index, mfn)
-        let nonCoherent = !domains[di].config.enforcesCacheCoherency
-        if nonCoherent { cleanBeforeEnteringNonCoherentDomain(index) }
-        var batch = newBatch()
-        do {
-            try domains[di].p2m.map(gfn, to: mfn, as: .mapForeignRW, flushing: &batch)
-        } catch {
-            dropReferenceTaken(index)
-            commit(&batch, domain: di)
-            throw error
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+            guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
+            try takeReference(index, mfn)
+            let nonCoherent = !domains[di].config.enforcesCacheCoherency
+            if nonCoherent { cleanBeforeEnteringNonCoherentDomain(index) }
+            var batch = newBatch()
+            do throws(OwnershipError) {
+                try domains[di].p2m.map(gfn, to: mfn, as: .mapForeignRW, flushing: &batch, holding: held)
+            } catch {
+                dropReferenceTaken(index)
+                commit(&batch, domain: di, holding: held)
+                throw error
+            }
+            if nonCoherent { markFlushRequired(index) }
+            commit(&batch, domain: di, holding: held)
         }
-        if nonCoherent { markFlushRequired(index) }
-        commit(&batch, domain: di)
     }
 
     mutating func mapDeviceMemory(_ mfn: MFN, domain di: Int, at gfn: GFN) throws(OwnershipError) {
@@ -160,15 +165,18 @@ extension PageOwnership where P2M: ~Copyable {
         let domain = domains[di].config.id
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
-        var batch = newBatch()
-        do {
-            try domains[di].p2m.map(gfn, to: mfn, as: .mmioDirectDevice, flushing: &batch)
-        } catch {
-            commit(&batch, domain: di)
-            throw error
+        let lockedDomain = domains + di  // not through `self`, which the body edits
+        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+            guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
+            var batch = newBatch()
+            do throws(OwnershipError) {
+                try domains[di].p2m.map(gfn, to: mfn, as: .mmioDirectDevice, flushing: &batch, holding: held)
+            } catch {
+                commit(&batch, domain: di, holding: held)
+                throw error
+            }
+            commit(&batch, domain: di, holding: held)
         }
-        commit(&batch, domain: di)
     }
 
     // MARK: references

@@ -75,6 +75,9 @@ public enum FDTError: Error, Equatable, Sendable {
     case badBusRange(first: UInt32, last: UInt32)
     /// A `ranges` entry whose PCI space code is not I/O, 32-bit or 64-bit memory.
     case unsupportedPCISpace(node: Int, physHigh: UInt32)
+    /// An 8250-family UART whose `reg-shift` or `reg-io-width` the binding
+    /// does not allow (width 1, 2 or 4; see `NS16550Layout`).
+    case unsupportedUARTLayout(node: Int, regShift: UInt32, ioWidth: UInt32)
 
     // Capacities of the fixed tables in `PlatformDescription`.
     case tooManyMemoryBanks(capacity: Int)
@@ -82,6 +85,7 @@ public enum FDTError: Error, Equatable, Sendable {
     case tooManySMMUs(capacity: Int)
     case tooManyIOMMUMapEntries(capacity: Int)
     case tooManyPCIWindows(capacity: Int)
+    case tooManyMSIMapEntries(capacity: Int)
     /// Two `pci-host-ecam-generic` nodes: we drive one host bridge.
     case multiplePCIHostBridges(node: Int)
 }

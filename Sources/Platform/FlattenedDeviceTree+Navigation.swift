@@ -297,3 +297,32 @@ extension FlattenedDeviceTree {
         try u32("#size-cells", of: node) ?? FlattenedDeviceTree.defaultSizeCells
     }
 }
+
+// MARK: Interrupt tree (section 2.4)
+
+extension FlattenedDeviceTree {
+    /// The controller `node`'s `interrupts` refer to: its `interrupt-parent`,
+    /// else its parent's, up the tree, stopping at the first node that has
+    /// `#interrupt-cells`. `nil` when the chain breaks (a dangling phandle,
+    /// or the root reached without a controller).
+    public func interruptParent(of node: FDTNode) -> FDTNode? {
+        var current = node
+        // Each step moves to a phandle target or one level up; a phandle
+        // cycle is cut off after as many steps as the tree can be deep.
+        var steps = 0
+        while steps <= FlattenedDeviceTree.maxDepth {
+            steps += 1
+            let next: FDTNode?
+            if let property = property("interrupt-parent", of: current) {
+                guard let handle = try? u32(property) else { return nil }
+                next = self.node(withPhandle: handle)
+            } else {
+                next = parent(of: current)
+            }
+            guard let next else { return nil }
+            if hasProperty("#interrupt-cells", next) { return next }
+            current = next
+        }
+        return nil
+    }
+}

@@ -11,16 +11,17 @@ import AArch64
 /// `/reserved-memory` regions. Banks lose their partial pages at both ends;
 /// exclusions grow to whole pages, so a partially reserved page is never used.
 public struct FrameAllocator {
-    public static let freeRangeCapacity = 64
+    public static let freeRangeCapacity = 112
     public static let bankCapacity = 16
-    public static let exclusionCapacity = 48
+    /// Every reserved range a DTB may state (`PlatformDescription.reservedRanges`) plus the image and the blob.
+    public static let exclusionCapacity = 96
 
     /// Sorted by `first`, disjoint, never adjacent (adjacent ranges merge).
-    public private(set) var freeRanges = FixedList<64, FrameRange>()
+    public private(set) var freeRanges = FixedList<112, FrameRange>()
     /// The bank frames, sorted and merged: what `free` accepts.
     private var managed = FixedList<16, FrameRange>()
     /// Whole-page exclusions, as given.
-    private var exclusions = FixedList<48, FrameRange>()
+    private var exclusions = FixedList<96, FrameRange>()
 
     /// Builds the allocator from RAM `banks` minus `excluded` ranges.
     public init(banks: some Sequence<MemoryRange>, excluding excluded: some Sequence<MemoryRange>)

@@ -51,14 +51,15 @@ public struct IOMMUTarget: Equatable, Sendable {
 /// A `pci-host-ecam-generic` host bridge.
 public struct PCIHostBridge: Sendable {
     public static let windowCapacity = 8
-    public static let iommuMapCapacity = 8
+    /// Qualcomm SDM845 (DB845c) lists sixteen `iommu-map` entries per bridge.
+    public static let iommuMapCapacity = 16
 
     /// The whole ECAM region; bus `busRange.first` starts at its base.
     public let ecam: MemoryRange
     public let firstBus: UInt8
     public let lastBus: UInt8
     public let windows: FixedList<8, PCIWindow>
-    public let iommuMap: FixedList<8, IOMMUMapEntry>
+    public let iommuMap: FixedList<16, IOMMUMapEntry>
     /// `iommu-map-mask`: applied to a requester ID before the lookup.
     public let iommuMapMask: UInt32?
     public let isCoherent: Bool

@@ -2,7 +2,7 @@ import AArch64
 
 /// The Arm PL011 UART, transmit side only (PrimeCell UART PL011 TRM,
 /// DDI 0183, section 3.3): enough for a boot console.
-public struct PL011<Registers: RegisterBlock> {
+public struct PL011<Registers: RegisterBlock>: ByteTransmitter {
     public let registers: Registers
     /// Polls of FR before a byte is dropped: a wedged UART must not hang
     /// the hypervisor (QEMU's never fills).
@@ -29,28 +29,6 @@ public struct PL011<Registers: RegisterBlock> {
             polls += 1
         }
         return false
-    }
-
-    /// Sends text, turning `\n` into `\r\n` for terminals.
-    public func write(_ text: StaticString) {
-        text.withUTF8Buffer { bytes in
-            for byte in bytes {
-                if byte == UInt8(ascii: "\n") { write(UInt8(ascii: "\r")) }
-                write(byte)
-            }
-        }
-    }
-
-    /// Sends `value` as `0x` and `digits` hex digits (1...16).
-    public func writeHex(_ value: UInt64, digits: Int = 16) {
-        write(UInt8(ascii: "0"))
-        write(UInt8(ascii: "x"))
-        var shift = (min(max(digits, 1), 16) - 1) * 4
-        while shift >= 0 {
-            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
-            write(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
-            shift -= 4
-        }
     }
 }
 

@@ -16,16 +16,19 @@ import AArch64
 public struct PlatformDescription: Sendable {
     public static let memoryBankCapacity = 16
     public static let reservationCapacity = 16
-    public static let smmuCapacity = 4
+    /// Qualcomm phones and laptops carve 40-odd firmware regions out of RAM.
+    public static let reservedMemoryCapacity = 64
+    /// HiSilicon D05 (hip07) describes five.
+    public static let smmuCapacity = 8
 
     /// RAM, in blob order; may be several sparse banks.
     public private(set) var memoryBanks = FixedList<16, MemoryRange>()
     /// `/memreserve/` entries of the reservation block.
     public private(set) var memoryReservations = FixedList<16, MemoryRange>()
     /// `/reserved-memory` children with a static `reg`.
-    public private(set) var reservedMemory = FixedList<16, ReservedMemoryRegion>()
+    public private(set) var reservedMemory = FixedList<64, ReservedMemoryRegion>()
     public private(set) var console: ConsoleUART?
-    public private(set) var smmus = FixedList<4, SMMUDescription>()
+    public private(set) var smmus = FixedList<8, SMMUDescription>()
     public private(set) var pciHostBridge: PCIHostBridge?
     public private(set) var psci: PSCIDescription?
 
@@ -60,10 +63,27 @@ public struct PlatformDescription: Sendable {
 
     /// Every range the frame allocator must never hand out that the DTB
     /// itself states (the image and the blob are the caller's to add).
-    public var reservedRanges: FixedList<32, MemoryRange> {
-        var all = FixedList<32, MemoryRange>()
+    public var reservedRanges: FixedList<80, MemoryRange> {
+        var all = FixedList<80, MemoryRange>()
         for range in memoryReservations { all.append(range) }
         for region in reservedMemory { all.append(region.range) }
+        return all
+    }
+
+    /// Every MMIO region of a device the DTB names and the hypervisor drives
+    /// (the console, each SMMU, the PCI ECAM and the host bridge's windows):
+    /// what the EL2 map must cover as Device memory. At most 1 + 4 + 1 + 8.
+    public var deviceRegions: FixedList<16, MemoryRange> {
+        var all = FixedList<16, MemoryRange>()
+        if let console { all.append(console.registers) }
+        for smmu in smmus { all.append(smmu.registers) }
+        if let bridge = pciHostBridge {
+            all.append(bridge.ecam)
+            // The parser refuses a window that wraps; one built by hand could.
+            for window in bridge.windows {
+                if let range = MemoryRange(base: window.cpuAddress, size: window.size) { all.append(range) }
+            }
+        }
         return all
     }
 
@@ -95,7 +115,7 @@ public struct PlatformDescription: Sendable {
             let noMap = tree.hasProperty("no-map", child)
             for range in reg where range.size != 0 {
                 guard reservedMemory.append(ReservedMemoryRegion(range: range, noMap: noMap, node: child.offset)) else {
-                    throw .tooManyReservedRegions(capacity: PlatformDescription.reservationCapacity)
+                    throw .tooManyReservedRegions(capacity: PlatformDescription.reservedMemoryCapacity)
                 }
             }
         }
@@ -104,15 +124,48 @@ public struct PlatformDescription: Sendable {
     // MARK: Console (section 3.6)
 
     static func console(_ tree: FlattenedDeviceTree) throws(FDTError) -> ConsoleUART? {
-        guard let chosen = tree.child(of: tree.root, named: "chosen") else { return nil }
-        guard let property = tree.property("stdout-path", of: chosen)
-                ?? tree.property("linux,stdout-path", of: chosen) else { return nil }
-        let full = try tree.string(property)
-        // "serial0:115200n8": the options after ':' are for the UART driver.
-        let path = ByteString.slice(full, 0, ByteString.firstIndex(of: UInt8(ascii: ":"), in: full))
-        guard let node = tree.node(atPath: path) else { throw .stdoutPathUnresolved(node: chosen.offset) }
+        if let chosen = tree.child(of: tree.root, named: "chosen"),
+           let property = tree.property("stdout-path", of: chosen) ?? tree.property("linux,stdout-path", of: chosen) {
+            let full = try tree.string(property)
+            // "serial0:115200n8": the options after ':' are for the UART driver.
+            let path = ByteString.slice(full, 0, ByteString.firstIndex(of: UInt8(ascii: ":"), in: full))
+            guard let node = tree.node(atPath: path) else { throw .stdoutPathUnresolved(node: chosen.offset) }
+            return try consoleUART(tree, node, source: .stdoutPath)
+        }
+        guard let node = tree.node(atPath: "serial0") else { return nil }
+        return try consoleUART(tree, node, source: .serial0Alias)
+    }
+
+    static func consoleUART(_ tree: FlattenedDeviceTree, _ node: FDTNode,
+                            source: ConsoleSource) throws(FDTError) -> ConsoleUART {
         guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
-        return ConsoleUART(registers: registers, isPL011: tree.isCompatible(node, with: "arm,pl011"), node: node.offset)
+        return ConsoleUART(registers: registers, kind: try uartKind(tree, node), source: source, node: node.offset)
+    }
+
+    /// The binding's defaults per compatible: byte registers one byte apart,
+    /// except the BCM2835 mini UART, whose registers are 32-bit words
+    /// (BCM2835 ARM Peripherals, section 2.2.2: AUX_MU_IO_REG at +0x40,
+    /// AUX_MU_LSR_REG at +0x54 from the AUX block) and whose node names
+    /// AUX_MU_IO_REG. `reg-shift`/`reg-io-width` override either.
+    static func uartKind(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> UARTKind {
+        if tree.isCompatible(node, with: "arm,pl011") || tree.isCompatible(node, with: "arm,sbsa-uart") {
+            return .pl011
+        }
+        var shift: UInt32 = 0
+        var width: UInt32 = 1
+        if tree.isCompatible(node, with: "brcm,bcm2835-aux-uart") {
+            shift = 2
+            width = 4
+        } else if !(tree.isCompatible(node, with: "ns16550a") || tree.isCompatible(node, with: "ns16550")
+                    || tree.isCompatible(node, with: "snps,dw-apb-uart")) {
+            return .unsupported
+        }
+        shift = try tree.u32("reg-shift", of: node) ?? shift
+        width = try tree.u32("reg-io-width", of: node) ?? width
+        guard let layout = NS16550Layout(regShift: shift, ioWidth: width) else {
+            throw .unsupportedUARTLayout(node: node.offset, regShift: shift, ioWidth: width)
+        }
+        return .ns16550(layout)
     }
 
     // MARK: SMMUv3 (Linux binding arm,smmu-v3.yaml)
@@ -131,6 +184,7 @@ public struct PlatformDescription: Sendable {
             isCoherent: tree.hasProperty("dma-coherent", node),
             phandle: try phandle(tree, node),
             interrupts: smmuInterrupts(tree, node),
+            msiParent: firstPhandle("msi-parent", of: tree, node),
             node: node.offset)
     }
 
@@ -139,14 +193,35 @@ public struct PlatformDescription: Sendable {
         return try tree.u32("linux,phandle", of: node)
     }
 
+    /// The controller phandle of a `<phandle specifier...>` property such as
+    /// `msi-parent` (the specifier's length is the controller's to define).
+    static func firstPhandle(_ name: StaticString, of tree: FlattenedDeviceTree, _ node: FDTNode) -> UInt32? {
+        guard let property = tree.property(name, of: node), property.length >= 4 else { return nil }
+        return tree.value(of: property).bigEndianUInt32(at: 0)
+    }
+
+    /// `compatible` strings of the Arm GIC bindings (arm,gic.yaml and
+    /// arm,gic-v3.yaml): controllers whose specifier is (type, number, flags...).
+    static func isGIC(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
+        tree.isCompatible(node, with: "arm,gic-v3") || tree.isCompatible(node, with: "arm,gic-400")
+            || tree.isCompatible(node, with: "arm,cortex-a15-gic") || tree.isCompatible(node, with: "arm,cortex-a9-gic")
+            || tree.isCompatible(node, with: "arm,cortex-a7-gic") || tree.isCompatible(node, with: "arm,pl390")
+            || tree.isCompatible(node, with: "qcom,msm-qgic2")
+    }
+
     /// Best effort: interrupts are a convenience for the caller, so a shape
-    /// we do not understand leaves them `nil` rather than failing the parse.
+    /// we do not understand (a parent that is not a GIC, such as HiSilicon's
+    /// mbigen, or a specifier of another length) leaves them `nil` rather
+    /// than failing the parse.
     static func smmuInterrupts(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> SMMUInterrupts {
         var result = SMMUInterrupts()
         guard let names = tree.property("interrupt-names", of: node),
               let list = try? tree.strings(names),
-              let interrupts = tree.property("interrupts", of: node) else { return result }
-        let specifierBytes = gicSpecifierCells * 4
+              let interrupts = tree.property("interrupts", of: node),
+              let controller = tree.interruptParent(of: node), isGIC(tree, controller),
+              let cells = try? tree.u32("#interrupt-cells", of: controller),
+              cells >= 2, Int(cells) <= 4 else { return result }
+        let specifierBytes = Int(cells) * 4
         guard interrupts.length % specifierBytes == 0 else { return result }
         let value = tree.value(of: interrupts)
         var index = 0
@@ -196,7 +271,7 @@ public struct PlatformDescription: Sendable {
         if UInt64(last - first) + 1 > busesCovered { last = first + UInt32(busesCovered) - 1 }
 
         let windows = try pciWindows(tree, node)
-        var map = FixedList<8, IOMMUMapEntry>()
+        var map = FixedList<16, IOMMUMapEntry>()
         if let property = tree.property("iommu-map", of: node) {
             map = try iommuMap(tree, node, property)
         }
@@ -234,11 +309,15 @@ public struct PlatformDescription: Sendable {
                   space != .configuration else {
                 throw .unsupportedPCISpace(node: node.offset, physHigh: physHigh)
             }
-            guard cpu <= UInt64.max - size, pciAddress <= UInt64.max - size else {
+            guard pciAddress <= UInt64.max - size,
+                  let parentRange = MemoryRange(base: PhysAddr(raw: cpu), size: size) else {
                 throw .regionOverflows(base: cpu, size: size)
             }
+            // The CPU side is an address of the bridge's parent bus, like a
+            // `reg` entry of the bridge: the buses above translate it.
+            let cpuRange = try tree.cpuRange(parentRange, of: node)
             guard windows.append(PCIWindow(space: space, isPrefetchable: physHigh & PCIWindow.prefetchableBit != 0,
-                                           pciAddress: pciAddress, cpuAddress: PhysAddr(raw: cpu), size: size)) else {
+                                           pciAddress: pciAddress, cpuAddress: cpuRange.base, size: size)) else {
                 throw .tooManyPCIWindows(capacity: PCIHostBridge.windowCapacity)
             }
         }
@@ -248,8 +327,8 @@ public struct PlatformDescription: Sendable {
     /// `iommu-map`: (rid-base, iommu phandle, iommu specifier, length); the
     /// specifier has the target's `#iommu-cells` cells, which must be 1 (a StreamID).
     static func iommuMap(_ tree: FlattenedDeviceTree, _ node: FDTNode,
-                         _ property: FDTProperty) throws(FDTError) -> FixedList<8, IOMMUMapEntry> {
-        var map = FixedList<8, IOMMUMapEntry>()
+                         _ property: FDTProperty) throws(FDTError) -> FixedList<16, IOMMUMapEntry> {
+        var map = FixedList<16, IOMMUMapEntry>()
         let tuple = 16
         guard property.length % tuple == 0 else {
             throw .propertyLengthNotMultiple(node: node.offset, length: property.length, tupleBytes: tuple)

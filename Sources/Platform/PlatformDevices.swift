@@ -1,12 +1,42 @@
 import AArch64
 
-/// The console the firmware chose (`/chosen/stdout-path`).
+/// The register interface of a console UART, chosen by its `compatible`.
+public enum UARTKind: Equatable, Sendable {
+    /// `arm,pl011`, or `arm,sbsa-uart` (Arm SBSA, generic UART: the PL011's
+    /// DR and FR at the same offsets).
+    case pl011
+    /// `ns16550a`, `ns16550`, `snps,dw-apb-uart` or `brcm,bcm2835-aux-uart`.
+    case ns16550(NS16550Layout)
+    /// A UART this image has no driver for: output through it is dropped.
+    case unsupported
+}
+
+/// Where the console came from.
+public enum ConsoleSource: Equatable, Sendable {
+    /// `/chosen/stdout-path` (or the older `linux,stdout-path`), a path or an alias.
+    case stdoutPath
+    /// No `stdout-path`: the `serial0` alias, the console U-Boot takes then.
+    case serial0Alias
+}
+
+/// The console the firmware chose.
 public struct ConsoleUART: Equatable, Sendable {
+    /// The first `reg` entry, translated to a CPU physical range.
     public let registers: MemoryRange
-    /// `compatible` lists `arm,pl011`: the `PL011` helper can drive it.
-    public let isPL011: Bool
+    public let kind: UARTKind
+    public let source: ConsoleSource
     /// Blob offset of the UART's node.
     public let node: Int
+
+    public init(registers: MemoryRange, kind: UARTKind, source: ConsoleSource, node: Int) {
+        self.registers = registers
+        self.kind = kind
+        self.source = source
+        self.node = node
+    }
+
+    /// The `PL011` helper can drive it.
+    public var isPL011: Bool { kind == .pl011 }
 }
 
 /// GIC interrupt IDs of an SMMUv3's wired interrupts, by `interrupt-names`
@@ -30,6 +60,9 @@ public struct SMMUDescription: Equatable, Sendable {
     /// What `iommu-map`/`iommus` entries use to name this SMMU.
     public let phandle: UInt32?
     public let interrupts: SMMUInterrupts
+    /// `msi-parent`'s controller: the SMMU signals its events by MSI
+    /// through it (an ITS) instead of, or as well as, wired interrupts.
+    public let msiParent: UInt32?
     public let node: Int
 }
 

@@ -1,5 +1,4 @@
 import AArch64
-import Translation
 
 /// The command queue ring, as a single producer (IHI 0070 3.5, 4.1).
 ///

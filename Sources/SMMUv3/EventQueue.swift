@@ -1,5 +1,4 @@
 import AArch64
-import Translation
 
 /// The event queue, as its single consumer (IHI 0070 3.5, 7.2).
 public struct EventQueue: Sendable {

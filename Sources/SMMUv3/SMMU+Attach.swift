@@ -1,5 +1,4 @@
 import AArch64
-import Translation
 
 extension SMMU {
     /// Write `new` into the live STE at `address` so that the SMMU, which may
@@ -17,7 +16,7 @@ extension SMMU {
         guard current != new else { return }
         var differing = 0
         for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] { differing += 1 }
-        let live = current.isValid && current.config & 0b100 != 0
+        let live = current.isLive
         if live && differing == 1 {
             for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
                 storeSTEWord(i, new[word: i], at: address)

@@ -1,5 +1,4 @@
 import AArch64
-import Translation
 
 /// The SMMUv3 driver: one instance per SMMU.
 ///

@@ -16,16 +16,12 @@ public struct Stage2Domain: Equatable, Sendable {
         self.vtcr = vtcr
     }
 
-    /// VTTBR_EL2: VMID in [63:48], BADDR in [47:1], CnP in bit 0.
-    public static let vttbrVMIDShift: UInt64 = 48
-    public static let vttbrBaddrMask: UInt64 = 0x0000_FFFF_FFFF_FFFE
-
     /// From the P2M's own registers (`p2m.vttbr`, `p2m.vtcr`).
-    public init(vttbr: VTTBR, vtcr: VTCR) { self.init(vttbr: vttbr.raw, vtcr: vtcr.raw) }
+    public init(vttbr: VTTBR, vtcr: VTCR) { self.init(vttbr: vttbr, vtcr: vtcr.raw) }
 
-    public init(vttbr: UInt64, vtcr: UInt64) {
-        self.init(vmid: UInt16(truncatingIfNeeded: vttbr >> Self.vttbrVMIDShift),
-                  root: PhysAddr(vttbr & Self.vttbrBaddrMask), vtcr: vtcr)
+    /// From register values (VMID and BADDR decoded by `VTTBR`).
+    public init(vttbr: VTTBR, vtcr: UInt64) {
+        self.init(vmid: vttbr.vmid, root: vttbr.root, vtcr: vtcr)
     }
 }
 

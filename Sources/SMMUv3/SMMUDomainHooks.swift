@@ -8,7 +8,7 @@ import Translation
 ///
 /// ```
 /// let hooks = try SMMUDomainHooks.make(handle: smmu, asid: 1, ipaBits: 40, pool: mirrorPool, allocator: &frames)
-/// var p2m = try P2M(configuration: cfg, memory: mem, pool: p2mPool, tlb: tlb,
+/// var p2m = try P2M<DeviceDomain>(configuration: cfg, memory: mem, pool: p2mPool, tlb: tlb,
 ///                   iommu: hooks, listener: listener, observer: hooks)
 /// try smmu.smmu.attach(sid, to: hooks.domain(vttbr: p2m.vttbr, vtcr: p2m.vtcr), allocator: &frames)
 /// ```

@@ -78,7 +78,6 @@ public struct SMMUEvent: Equatable, Sendable {
     public static let substreamShift: UInt64 = 12
     public static let substreamMask: UInt64 = 0xF_FFFF
     public static let streamShift: UInt64 = 32
-    public static let stall: UInt64 = 1 << 31
     public static let privileged: UInt64 = 1 << 33
     public static let instruction: UInt64 = 1 << 34
     public static let readNotWrite: UInt64 = 1 << 35
@@ -106,7 +105,6 @@ public struct SMMUEvent: Equatable, Sendable {
     public var isStage2: Bool { dw1 & Self.stage2Fault != 0 }
     public var isPrivileged: Bool { dw1 & Self.privileged != 0 }
     public var isInstruction: Bool { dw1 & Self.instruction != 0 }
-    public var isStalled: Bool { dw1 & Self.stall != 0 }
     public var faultClass: FaultClass { FaultClass(rawValue: UInt8(dw1 >> Self.classShift & Self.classMask))! }
     /// The address the device presented (IOVA).
     public var inputAddress: IOVA { IOVA(dw2) }

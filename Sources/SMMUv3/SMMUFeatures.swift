@@ -62,17 +62,12 @@ public struct SMMUFeatures: Equatable, Sendable {
     // IDR5
     /// OAS encoded as in TCR.IPS / VTCR.PS (0 = 32 bits ... 6 = 52 bits).
     public var outputAddressSizeCode: UInt32 { Self.field(idr5, 0, 3) }
-    public var outputAddressBits: Int {
-        switch outputAddressSizeCode {
-        case 0: return 32
-        case 1: return 36
-        case 2: return 40
-        case 3: return 42
-        case 4: return 44
-        case 5: return 48
-        default: return 52
-        }
+    /// OAS as a range; a larger encoding than 52 bits (0b111) still reads as 52 (the
+    /// P2M caps its output at 48 bits anyway).
+    public var outputAddressRange: PhysicalAddressRange {
+        PhysicalAddressRange(rawValue: UInt8(outputAddressSizeCode)) ?? .bits52
     }
+    public var outputAddressBits: Int { outputAddressRange.bits }
     public var granule4K: Bool { Self.field(idr5, 4, 1) == 1 }
     public var granule16K: Bool { Self.field(idr5, 5, 1) == 1 }
     public var granule64K: Bool { Self.field(idr5, 6, 1) == 1 }

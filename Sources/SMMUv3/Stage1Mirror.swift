@@ -16,7 +16,7 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     P2MChangeObserver, IOMMUInvalidator
 {
     public let handle: SMMUHandle<R, M, C>
-    public let table: TranslationTable<Stage1Format>
+    public let table: TranslationTable<Stage1Descriptor>
     /// The CD (ASID, TTB0 = `table.root`) to attach streams to.
     public let domain: Stage1Domain
     public var pool: Pool
@@ -26,21 +26,14 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     /// output size (the device then faults there instead of reaching them).
     public private(set) var refusedMappings = 0
 
-    /// Ranges (input frames) whose old stage-1 translations may be cached.
-    var pendingStart = InlineArray<8, UInt64>(repeating: 0)
-    var pendingEnd = InlineArray<8, UInt64>(repeating: 0)
-    var pendingCount = 0
-    var pendingWholeASID = false
-    /// Unlinked table pages, threaded through their first word (bit 0 clear),
-    /// waiting for the next completed invalidation.
-    var unlinkedHead: UInt64 = Stage1Mirror.endOfList
-    public private(set) var unlinkedTablePages = 0
+    /// Ranges (input frames) whose old stage-1 translations may be cached, and
+    /// unlinked table pages waiting for the next completed invalidation.
+    var pending = PendingInvalidation()
+    public var unlinkedTablePages: Int { pending.unlinkedTablePages }
     /// Non-coherent SMMU: lines written by this edit, and pages allocated by it.
     var dirtyLines: [UInt64] = []
     var freshPages: [UInt64] = []
 
-    static var endOfList: UInt64 { UInt64.max }
-    static var linkTag: UInt64 { 1 << 2 }
     static var lineBytes: UInt64 { 64 }
 
     /// Build an empty mirror of `inputBits` IPA bits (the P2M's), with its CD.
@@ -54,7 +47,7 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         } catch { throw .geometry(error) }
         var pool = pool
         let root: MFN
-        do { root = try TranslationTable<Stage1Format>.allocateRoot(geometry, pool: &pool) } catch {
+        do { root = try TranslationTable<Stage1Descriptor>.allocateRoot(geometry, pool: &pool) } catch {
             throw .tablePool(error)
         }
         if !handle.smmu.coherent {
@@ -73,7 +66,7 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
                             pool: pool)
     }
 
-    init(handle: SMMUHandle<R, M, C>, table: TranslationTable<Stage1Format>, domain: Stage1Domain, pool: Pool) {
+    init(handle: SMMUHandle<R, M, C>, table: TranslationTable<Stage1Descriptor>, domain: Stage1Domain, pool: Pool) {
         self.handle = handle
         self.table = table
         self.domain = domain
@@ -222,7 +215,7 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
 
     public func invalidate(vmid: UInt16, _ gfn: GFN, count: UInt64) { recordPending(gfn.raw, count: count) }
 
-    public func invalidateAll(vmid: UInt16) { pendingWholeASID = true }
+    public func invalidateAll(vmid: UInt16) { pending.recordInvalidationOfEverything() }
 
     /// Queue the TLBIs for every pending range (TLBI_NH_VA by IOVA = IPA on the
     /// mirror's ASID), one CMD_SYNC, and only then free unlinked table pages.
@@ -231,46 +224,25 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     /// still walk them (seed 000).
     public func synchronize() throws(IOMMUSyncError) {
         let scope = SMMUDomain.stage1(domain).invalidationScope
-        if pendingWholeASID {
+        if pending.ranges.coversEverything {
             handle.queueAll(scope)
         } else {
-            for i in 0..<pendingCount {
-                handle.queue(scope, first: PageNumber(pendingStart[i]), pages: pendingEnd[i] - pendingStart[i])
+            for i in 0..<pending.ranges.count {
+                let range = pending.ranges[i]
+                handle.queue(scope, first: PageNumber(range.first), pages: range.frames)
             }
         }
         try handle.synchronize(fallback: scope)
-        pendingCount = 0
-        pendingWholeASID = false
-        var next = unlinkedHead
-        while next != Self.endOfList {
-            let frame = MFN(raw: next)
-            let link = handle.smmu.memory.load64(frame.address)
-            next = link == 0 ? Self.endOfList : link >> PageSize.shift4K
-            pool.freeTablePage(frame)
-        }
-        unlinkedHead = Self.endOfList
-        unlinkedTablePages = 0
+        pending.rangesInvalidated()
+        pending.releaseUnlinkedTables(to: &pool, memory: handle.smmu.memory)
     }
 
     /// Ranges or unlinked table pages wait for a completed CMD_SYNC: the P2M's
     /// commit must wait through `synchronize` even when its batch is empty.
-    public var hasPendingInvalidations: Bool { pendingCount > 0 || pendingWholeASID || unlinkedTablePages > 0 }
+    public var hasPendingInvalidations: Bool { !pending.isEmpty }
 
     func recordPending(_ first: UInt64, count: UInt64) {
-        if pendingWholeASID || count == 0 { return }
-        let end = first &+ count
-        for i in 0..<pendingCount where first <= pendingEnd[i] && end >= pendingStart[i] {
-            pendingStart[i] = min(pendingStart[i], first)
-            pendingEnd[i] = max(pendingEnd[i], end)
-            return
-        }
-        guard pendingCount < pendingStart.count else {
-            pendingWholeASID = true
-            return
-        }
-        pendingStart[pendingCount] = first
-        pendingEnd[pendingCount] = end
-        pendingCount += 1
+        if count != 0 { pending.recordInvalidation(first, frames: count) }
     }
 
     /// Break-before-make inside an edit (a block split): invalidate now and wait.
@@ -288,10 +260,7 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     }
 
     func unlink(_ frame: MFN) {
-        handle.smmu.memory.store64(frame.address,
-                                   unlinkedHead == Self.endOfList ? 0 : unlinkedHead << PageSize.shift4K | Self.linkTag)
-        unlinkedHead = frame.raw
-        unlinkedTablePages += 1
+        pending.recordUnlinkedTable(frame, memory: handle.smmu.memory)
         tablePagesInUse -= 1
     }
 
@@ -306,9 +275,9 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         guard !handle.smmu.coherent else { return }
         // Linking a table page this edit allocated: its contents (zeroes or a
         // split's entries) must reach PoC before the link can.
-        let child = (value & Stage1Descriptor.outputAddressMask) >> PageSize.shift4K
-        if value & 0b11 == 0b11, freshPages.contains(child) {
-            handle.smmu.cache.clean(MFN(raw: child).address, bytes: PageSize.bytes4K)
+        let descriptor = Stage1Descriptor(raw: value)
+        if descriptor.isTableOrPage, freshPages.contains(descriptor.outputFrame.raw) {
+            handle.smmu.cache.clean(descriptor.outputFrame.address, bytes: PageSize.bytes4K)
             handle.smmu.cache.synchronize()
         }
         let line = address.raw & ~(Self.lineBytes - 1)

@@ -1,5 +1,4 @@
 import AArch64
-import Translation
 
 /// The stream table (IHI 0070 3.3): linear, or two-level with SPLIT = 8 and L2
 /// arrays allocated when a span's first StreamID is used.

@@ -91,8 +91,14 @@ public struct StreamTableEntry: Equatable, Sendable {
 
     public var isValid: Bool { dw0 & Self.valid != 0 }
     public var config: UInt64 { (dw0 & Self.configMask) >> Self.configShift }
+    /// Config bit 2: the stream's traffic passes (bypass or a translating stage);
+    /// with it clear every value aborts.
+    static let configPassesTraffic: UInt64 = 0b100
+    /// Valid and passing traffic (bypass or translating): the SMMU acts on this
+    /// entry, so replacing it must never expose a mix of old and new dwords.
+    public var isLive: Bool { isValid && config & Self.configPassesTraffic != 0 }
     /// True when the entry makes the SMMU read any dword beyond dw0.
-    public var translates: Bool { isValid && config & 0b100 != 0 && config != Config.bypass.rawValue }
+    public var translates: Bool { isLive && config != Config.bypass.rawValue }
 
     // MARK: Encoders
 

@@ -2,11 +2,11 @@ import AArch64
 
 /// The TLB maintenance and deferred releases owed by a series of P2M edits.
 ///
-/// Edits never issue TLBI themselves (DESIGN.md rule 1). They record here:
+/// Edits never issue TLBI themselves (DESIGN.md rule 1). They record here (the
+/// ranges and pages in a `PendingInvalidation`, as the SMMU's stage-1 mirror does):
 /// - the GFN ranges whose old translations may still sit in a TLB (merged; past
 ///   `rangeCapacity` distinct ranges the batch falls back to a whole-VMID flush);
-/// - the table pages that were unlinked (threaded through their own first word,
-///   which is written as an invalid descriptor, so no storage is needed);
+/// - the table pages that were unlinked;
 /// - through `holdReference`, page references that must stay held until the
 ///   invalidation has completed (seed 000, XSA-346), kept by the `Releaser`.
 ///
@@ -18,13 +18,8 @@ import AArch64
 ///
 /// One batch serves one P2M at a time (it remembers the VMID it was first used for).
 public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
-    /// GFN ranges to invalidate at commit.
-    public internal(set) var ranges = InvalidationRanges()
-    /// Pages covered by the recorded ranges (overlaps merged).
-    public var pendingPages: UInt64 { ranges.pages }
-    /// Head of the list of unlinked table pages (MFN raw), `Self.endOfList` when empty.
-    var unlinkedHead: UInt64 = FlushBatch.endOfList
-    public internal(set) var unlinkedTablePages = 0
+    /// GFN ranges to invalidate and unlinked table pages, until the commit.
+    var pending = PendingInvalidation()
     public internal(set) var heldReferences: UInt64 = 0
     /// Set once an edit removed or changed a valid translation: a caller that is
     /// about to free or reuse a page *outside* this batch must commit first
@@ -34,20 +29,24 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// Last, so the fields above sit at offsets that do not depend on `Releaser`.
     public var releaser: Releaser
 
-    static var endOfList: UInt64 { UInt64.max }
-
     public init(releaser: Releaser) { self.releaser = releaser }
 
     deinit {
         precondition(isEmpty, "FlushBatch dropped without commit: a TLB may still translate to freed pages")
     }
 
+    /// GFN ranges to invalidate at commit.
+    public var ranges: InvalidationRanges { pending.ranges }
+    /// Pages covered by the recorded ranges (overlaps merged).
+    public var pendingPages: UInt64 { pending.ranges.pages }
+    /// Table pages unlinked by the batch's edits, freed at commit.
+    public var unlinkedTablePages: Int { pending.unlinkedTablePages }
     /// Nothing to invalidate, free or release.
-    public var isEmpty: Bool { ranges.isEmpty && unlinkedTablePages == 0 && heldReferences == 0 }
+    public var isEmpty: Bool { pending.isEmpty && heldReferences == 0 }
     /// Some translation must be invalidated before this batch is done.
-    public var needsInvalidation: Bool { !ranges.isEmpty }
+    public var needsInvalidation: Bool { !pending.ranges.isEmpty }
     /// The recorded ranges overflowed: the commit invalidates the whole VMID.
-    public var invalidatesWholeVMID: Bool { ranges.coversEverything }
+    public var invalidatesWholeVMID: Bool { pending.ranges.coversEverything }
 
     /// Keep a page reference (or `count` consecutive ones) until the invalidation
     /// has completed; the releaser drops it at commit.
@@ -60,26 +59,38 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// than of `ranges`, whose getter copies all of it (152 bytes) on every map.
     @inline(__always)
     func owesInvalidation(overlapping gfn: UInt64, frames count: UInt64) -> Bool {
-        ranges.overlaps(gfn, frames: count)
+        pending.ranges.overlaps(gfn, frames: count)
     }
 
     /// Record that translations for [gfn, gfn+count) may be cached.
     @inline(__always)
     mutating func recordInvalidation(_ gfn: UInt64, count: UInt64) {
         removedMappings = true
-        ranges.record(gfn, frames: count)
+        pending.recordInvalidation(gfn, frames: count)
     }
 
-    /// Thread an unlinked table page onto the list. Its first word becomes the link,
-    /// written with bit 0 clear: a walker still holding the page through a stale
-    /// walk-cache entry reads an invalid descriptor there, never a stale output.
+    /// An unlinked table page waits for the commit.
+    @inline(__always)
     mutating func recordUnlinkedTable<M: PhysicalMemory>(_ frame: MFN, memory: M) {
-        memory.store64(frame.address, unlinkedHead == Self.endOfList ? 0 : unlinkedHead << PageSize.shift4K | Self.linkTag)
-        unlinkedHead = frame.raw
-        unlinkedTablePages += 1
+        pending.recordUnlinkedTable(frame, memory: memory)
     }
-    /// Bit 2 marks a non-empty link (bit 0, the valid bit, stays clear).
-    static var linkTag: UInt64 { 1 << 2 }
+
+    /// The commit's last step, once the CPU and every IOMMU have completed the
+    /// invalidation of every recorded range: drop the held references, free the
+    /// unlinked table pages to `pool`. Nothing else releases either.
+    mutating func invalidationCompleted<M: PhysicalMemory, Pool: TablePageSource>(
+        freeingTo pool: inout Pool, memory: M
+    ) -> (tablePages: Int, references: UInt64) {
+        let references = heldReferences
+        if references != 0 {
+            releaser.releaseHeld()
+            heldReferences = 0
+        }
+        let tablePages = pending.releaseUnlinkedTables(to: &pool, memory: memory)
+        removedMappings = false
+        vmid = nil  // empty again: free to serve another P2M
+        return (tablePages, references)
+    }
 
     /// Take over everything `other` owes (ranges, unlinked table pages, held
     /// references), leaving it empty: for a caller that keeps one batch per P2M
@@ -87,19 +98,9 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// `memory` is the P2M's (the unlinked list is threaded through the pages).
     public mutating func absorb<M: PhysicalMemory>(_ other: inout FlushBatch<Releaser>, memory: M) {
         if let vmid = other.vmid { bind(vmid: vmid) }
-        ranges.formUnion(other.ranges)
-        other.ranges.removeAll()
+        pending.absorb(&other.pending, memory: memory)
         removedMappings = removedMappings || other.removedMappings
         other.removedMappings = false
-        var next = other.unlinkedHead
-        while next != Self.endOfList {
-            let frame = MFN(raw: next)
-            let link = memory.load64(frame.address)
-            next = link == 0 ? Self.endOfList : link >> PageSize.shift4K
-            recordUnlinkedTable(frame, memory: memory)
-        }
-        other.unlinkedHead = Self.endOfList
-        other.unlinkedTablePages = 0
         if other.heldReferences != 0 {
             releaser.takeHeld(from: &other.releaser)
             heldReferences &+= other.heldReferences
@@ -115,7 +116,6 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
             self.vmid = vmid
         }
     }
-
 }
 
 /// What a commit did: what the benchmark and tests count.

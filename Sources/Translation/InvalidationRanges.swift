@@ -66,6 +66,11 @@ public struct InvalidationRanges: Sendable {
         for i in 0..<other.count { record(other.start[i], frames: other.end[i] - other.start[i]) }
     }
 
+    /// Record that everything may be cached.
+    public mutating func recordEverything() {
+        coversEverything = true
+    }
+
     public mutating func removeAll() {
         count = 0
         coversEverything = false

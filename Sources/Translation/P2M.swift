@@ -4,21 +4,24 @@ import AArch64
 ///
 /// ## API (for the page-state layer, the SMMU driver and the hypervisor)
 /// ```
-/// var p2m = try P2M(configuration: .init(vmid: 1, ipaBits: 40, paRange: .bits40, vmidWidth: .bits8),
-///                   memory: mem, pool: pool, tlb: tlb)                      // no hooks
+/// var p2m = try P2M<Plain>(configuration: .init(vmid: 1, ipaBits: 40, paRange: .bits40, vmidWidth: .bits8),
+///                          memory: mem, pool: pool, tlb: tlb)               // no hooks
 /// var batch = FlushBatch(releaser: NoHeldReferences())
-/// try p2m.map(gfn, to: mfn, count: 512, as: .ramRW, flushing: &batch)      // insert-only by default
-/// try p2m.map(gfn, to: mfn, count: n, as: .ramRW, policy: .replace, flushing: &batch)
-/// try p2m.unmap(gfn, count: n, flushing: &batch)
-/// try p2m.changeType(gfn, count: n, from: .ramRW, to: .ramRO, flushing: &batch)
-/// p2m.lookup(gfn)                              // -> P2MMapping(mfn, type, order)?
-/// let stats = try p2m.commit(&batch)           // TLBI + IOMMU + wait, then release
-///                                              // (throws P2MFlushError, keeping it all, if the IOMMU did not confirm)
-/// while p2m.relinquish(budget: 512, flushing: &batch) == .more { ... }  // bounded teardown
+/// try lock.withLock { (held: borrowing P2MLockHeld) throws(P2MError) in
+///     try p2m.map(gfn, to: mfn, count: 512, as: .ramRW, flushing: &batch, holding: held)  // insert-only by default
+///     try p2m.map(gfn, to: mfn, count: n, as: .ramRW, policy: .replace, flushing: &batch, holding: held)
+///     try p2m.unmap(gfn, count: n, flushing: &batch, holding: held)
+///     try p2m.changeType(gfn, count: n, from: .ramRW, to: .ramRO, flushing: &batch, holding: held)
+///     p2m.lookup(gfn)                                    // -> P2MMapping(mfn, type, order)?
+///     let stats = try p2m.commit(&batch, holding: held)  // TLBI + IOMMU + wait, then release
+///     // (throws P2MFlushError, keeping it all, if the IOMMU did not confirm)
+///     while p2m.relinquish(budget: 512, flushing: &batch, holding: held) == .more { ... }  // bounded teardown
+/// }
 /// p2m.vttbr, p2m.vtcr, p2m.root               // for VTTBR_EL2 and an SMMU stage-2 STE
 /// ```
-/// Hooks are generic parameters with no-op defaults (`NoIOMMU`, `NoEntryListener`,
-/// `NoChangeObserver`; `NoHeldReferences` for batches):
+/// The hardware and the hooks are the `Environment`'s associated types; the hooks
+/// default to no-op types (`NoIOMMU`, `NoEntryListener`, `NoChangeObserver`;
+/// `NoHeldReferences` for batches):
 /// - `Listener: P2MEntryListener`: every leaf run that leaves the P2M (Xen's
 ///   `p2m_put_l3_page`); it may hand references to `batch.holdReference`.
 /// - `Observer: P2MChangeObserver`: the change stream for a stage-1 IOMMU mirror:
@@ -44,27 +47,40 @@ import AArch64
 ///   references wait in the `FlushBatch` until `commit` (DESIGN.md rule 1, seed 000).
 ///
 /// ## Lock discipline
-/// The P2M is `~Copyable` and every edit is `mutating`: whoever holds it `inout`
-/// must hold the domain's `P2MLock` (witness: a `P2MLockHeld` from `acquire` or
-/// `withLock`), and must `commit` the `FlushBatch` before releasing it (Xen:
-/// `p2m_write_lock` … flush … `p2m_write_unlock`). There are no lock-free readers:
+/// The P2M is `~Copyable`, and every edit (`map`, `unmap`, `changeType`, `commit`,
+/// `relinquish`) takes `holding: borrowing P2MLockHeld`, the witness that the
+/// domain's `P2MLock` is held (from `acquire` or `withLock`; nothing else can make
+/// one), so an edit without the lock does not compile. The parts whose state the
+/// two-phase edits rely on (pool, TLB, hooks, the table engine) cannot be reached
+/// for writing from outside this module. The holder must `commit` the `FlushBatch`
+/// before releasing the lock (Xen: `p2m_write_lock` … flush … `p2m_write_unlock`). There are no lock-free readers:
 /// `lookup` from the stage-2 fault path takes the same lock, because a concurrent
 /// split exposes a transiently invalid block. The table pool is the P2M's own, which
 /// is what makes prepare-then-commit sound: nobody can take a page between the two
 /// phases. Hooks run with the lock held and must not call back into this P2M.
-public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMaintenance,
-                  IOMMU: IOMMUInvalidator, Listener: P2MEntryListener, Observer: P2MChangeObserver>: ~Copyable {
+public struct P2M<Environment: P2MEnvironment>: ~Copyable {
+    public typealias Memory = Environment.Memory
+    public typealias Pool = Environment.Pool
+    public typealias TLB = Environment.TLB
+    public typealias IOMMU = Environment.IOMMU
+    public typealias Listener = Environment.Listener
+    public typealias Observer = Environment.Observer
+
     public let configuration: P2MConfiguration
     public let vtcr: VTCR
     public let vttbr: VTTBR
-    /// The engine over this P2M's stage-2 tables.
-    public let table: TranslationTable<Stage2Format>
+    /// The engine over this P2M's stage-2 tables: edited only through the P2M's
+    /// own (lock-taking) operations.
+    let table: TranslationTable<Stage2Descriptor>
     public let memory: Memory
-    public var pool: Pool
-    public var tlb: TLB
-    public var iommu: IOMMU
-    public var listener: Listener
-    public var observer: Observer
+    // Readable for statistics and tests; written only by the P2M's operations,
+    // under the lock they demand (a pool taken from outside between prepare and
+    // commit would break the commit's no-failure promise).
+    public internal(set) var pool: Pool
+    public internal(set) var tlb: TLB
+    public internal(set) var iommu: IOMMU
+    public internal(set) var listener: Listener
+    public internal(set) var observer: Observer
     /// Table pages linked into the tree (root pages included).
     public internal(set) var tablePagesInUse: Int
     /// Break-before-make invalidations issued inside operations (not by `commit`).
@@ -83,7 +99,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         let geometry = TableGeometry(vtcr: vtcr, paRange: configuration.paRange)
         var pool = pool
         let root: MFN
-        do { root = try TranslationTable<Stage2Format>.allocateRoot(geometry, pool: &pool) } catch { throw P2MError(error) }
+        do { root = try TranslationTable<Stage2Descriptor>.allocateRoot(geometry, pool: &pool) } catch { throw P2MError(error) }
         let vttbr: VTTBR
         do { vttbr = try VTTBR(root: root, vmid: configuration.vmid, vtcr: vtcr, vmidWidth: configuration.vmidWidth) } catch {
             for i in 0..<UInt64(vtcr.rootTables) { pool.freeTablePage(root.adding(i)) }
@@ -104,8 +120,8 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
 
     public var vmid: UInt16 { configuration.vmid }
     public var root: MFN { table.root }
-    /// GFNs [0, limit) are translatable.
-    public var gfnLimit: GFN { GFN(raw: table.geometry.inputFrameLimit) }
+    /// The shape of the stage-2 tables (start level, concatenated root, IPA and PA sizes).
+    public var geometry: TableGeometry { table.geometry }
 
     // MARK: Lookup
 
@@ -128,11 +144,12 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// shared page by page, so later changes need no split).
     public mutating func map<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess = .all,
-        policy: P2MMapPolicy = .insertOnly, largestBlock: PageOrder = .block1G, flushing batch: inout FlushBatch<R>
+        policy: P2MMapPolicy = .insertOnly, largestBlock: PageOrder = .block1G, flushing batch: inout FlushBatch<R>,
+        holding lock: borrowing P2MLockHeld
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard type != .invalid else { throw .cannotMapInvalidType }
-        let plan: MapPlan
+        var plan: MapPlan?
         do {
             plan = try table.prepareMap(gfn.raw, to: mfn, count: count, attributes: type.stage2Attributes(access: access),
                                         replace: policy == .replace, largestBlock: largestBlock, memory: memory,
@@ -158,19 +175,20 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
             do { try invalidatePending(&batch) } catch { throw .iommuNotSynchronized(error) }
         }
         let engine = table, memory = memory
-        withSession(&batch) { session in engine.commitMap(plan, memory: memory, sink: &session) }
+        withSession(&batch) { session in engine.commitMap(plan.take()!, memory: memory, sink: &session) }
         observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
     /// Map one naturally aligned block of `order` (Xen's `guest_physmap_add_entry`).
     public mutating func map<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, order: PageOrder, as type: P2MType, access: P2MAccess = .all,
-        policy: P2MMapPolicy = .insertOnly, flushing batch: inout FlushBatch<R>
+        policy: P2MMapPolicy = .insertOnly, flushing batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MError) {
         guard order <= .block1G, order.isAligned(gfn.raw), order.isAligned(mfn.raw) else {
             throw .misaligned(gfn, mfn, order: order)
         }
-        try map(gfn, to: mfn, count: order.pages, as: type, access: access, policy: policy, flushing: &batch)
+        try map(gfn, to: mfn, count: order.pages, as: type, access: access, policy: policy, flushing: &batch,
+                holding: lock)
     }
 
     // MARK: Unmap
@@ -178,16 +196,17 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// Remove every mapping in [gfn, gfn+count) (holes are fine). Fails only on bad
     /// input or when splitting a partly covered block finds the pool empty.
     public mutating func unmap<R: PageReferenceReleaser>(
-        _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
+        _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
+        var plan: RangePlan?
         do {
-            _ = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages)
+            plan = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages)
         } catch { throw P2MError(error) }
         guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
-        withSession(&batch) { session in engine.commitUnmap(gfn.raw, count: count, memory: memory, sink: &session) }
+        withSession(&batch) { session in engine.commitUnmap(plan.take()!, memory: memory, sink: &session) }
         observer.apply(.unmapped(gfn, count: count))
     }
 
@@ -198,16 +217,17 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// transitions `P2MType.canChange(to:)` allows; output addresses never change.
     public mutating func changeType<R: PageReferenceReleaser>(
         _ gfn: GFN, count: UInt64, from: P2MType, to: P2MType, access: P2MAccess = .all,
-        flushing batch: inout FlushBatch<R>
+        flushing batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard from.canChange(to: to) else { throw .unsupportedTypeTransition(from: from, to: to) }
         // A value, not a stored closure: a closure in a variable escapes and would be
         // boxed on the heap, which the board build has no use for.
-        let rewrite = TypeRewrite(from: from, newBits: to.stage2Attributes(access: access).bits)
+        let rewrite = TypeRewrite(from: from, attributes: to.stage2Attributes(access: access))
+        var plan: RangePlan?
         do {
-            _ = try table.prepareUpdate(gfn.raw, count: count, memory: memory,
-                                        availablePages: pool.availableTablePages, rewrite: { rewrite.apply($0) })
+            plan = try table.prepareUpdate(gfn.raw, count: count, memory: memory,
+                                           availablePages: pool.availableTablePages, rewrite: { rewrite.apply($0) })
         } catch { throw P2MError(error) }
         guard observer.prepare(.changeType(gfn, count: count, from: from, to: to, access: access)) else {
             throw .observerRefused(gfn, count: count)
@@ -215,7 +235,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
         withSession(&batch, typeChange: (from, to, access)) { session in
-            engine.commitUpdate(gfn.raw, count: count, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
+            engine.commitUpdate(plan.take()!, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
         }
     }
 
@@ -226,7 +246,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     @inline(__always)
     mutating func withSession<R: PageReferenceReleaser, Result>(
         _ batch: inout FlushBatch<R>, typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
-        _ body: (inout P2MSession<Memory, Pool, TLB, IOMMU, Listener, Observer, R>) -> Result
+        _ body: (inout P2MSession<Environment, R>) -> Result
     ) -> Result {
         withUnsafeMutablePointer(to: &self) { p2m in
             withUnsafeMutablePointer(to: &batch) { batch in
@@ -261,7 +281,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// local CPU). `TLBIOperand` encodes the per-page and FEAT_TLBIRANGE operands.
     @discardableResult
     public mutating func commit<R: PageReferenceReleaser>(
-        _ batch: inout FlushBatch<R>
+        _ batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MFlushError) -> FlushStatistics {
         try commitOrKeep(&batch)
     }
@@ -276,24 +296,10 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
             throw .iommuNotSynchronized(error, heldReferences: batch.heldReferences,
                                         tablePages: batch.unlinkedTablePages)
         }
-        batch.removedMappings = false
         // Only now can nothing translate to what the batch holds (seed 000).
-        if batch.heldReferences != 0 {
-            batch.releaser.releaseHeld()
-            stats.referencesReleased = batch.heldReferences
-            batch.heldReferences = 0
-        }
-        var next = batch.unlinkedHead
-        while next != FlushBatch<R>.endOfList {
-            let frame = MFN(raw: next)
-            let link = memory.load64(frame.address)
-            next = link == 0 ? FlushBatch<R>.endOfList : link >> PageSize.shift4K
-            pool.freeTablePage(frame)
-            stats.tablePagesFreed += 1
-        }
-        batch.unlinkedHead = FlushBatch<R>.endOfList
-        batch.unlinkedTablePages = 0
-        batch.vmid = nil  // empty again: free to serve another P2M
+        let released = batch.invalidationCompleted(freeingTo: &pool, memory: memory)
+        stats.tablePagesFreed = released.tablePages
+        stats.referencesReleased = released.references
         return stats
     }
 
@@ -306,14 +312,14 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     ) throws(IOMMUSyncError) -> FlushStatistics {
         var stats = FlushStatistics()
         if batch.needsInvalidation {
-            if batch.ranges.coversEverything || batch.pendingPages > configuration.fullFlushThreshold {
+            if batch.invalidatesWholeVMID || batch.pendingPages > configuration.fullFlushThreshold {
                 tlb.invalidateVMID(vmid)
                 iommu.invalidateAll(vmid: vmid)
                 stats.vmidInvalidations = 1
-                stats.pagesInvalidated = batch.ranges.coversEverything ? table.geometry.inputFrameLimit : batch.pendingPages
+                stats.pagesInvalidated = batch.invalidatesWholeVMID ? table.geometry.inputFrameLimit : batch.pendingPages
             } else {
-                for i in 0..<batch.ranges.count {
-                    let (start, pages) = batch.ranges[i]
+                for i in 0..<batch.pending.ranges.count {
+                    let (start, pages) = batch.pending.ranges[i]
                     tlb.invalidateStage2(vmid: vmid, ipa: GFN(raw: start).address, pages: pages)
                     iommu.invalidate(vmid: vmid, GFN(raw: start), count: pages)
                     stats.rangeInvalidations += 1
@@ -325,7 +331,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
         } else if iommu.hasPendingInvalidations {
             try iommu.synchronize()
         }
-        batch.ranges.removeAll()
+        batch.pending.rangesInvalidated()
         return stats
     }
 
@@ -355,7 +361,7 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     /// `.done` and a commit, every table page is back in the pool and the P2M takes
     /// no more edits.
     public mutating func relinquish<R: PageReferenceReleaser>(
-        budget: Int, flushing batch: inout FlushBatch<R>
+        budget: Int, flushing batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) -> P2MRelinquishProgress {
         precondition(budget > 0, "a relinquish step must make progress")
         if isRelinquished { return .done }
@@ -375,11 +381,13 @@ public struct P2M<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     }
 }
 
-extension P2M where IOMMU == NoIOMMU {
+extension P2M where Environment.IOMMU == NoIOMMU {
     /// `commit` for a P2M no IOMMU shares: only the CPU invalidates, and a CPU
     /// invalidation always completes (DSB ISH), so this cannot fail.
     @discardableResult
-    public mutating func commit<R: PageReferenceReleaser>(_ batch: inout FlushBatch<R>) -> FlushStatistics {
+    public mutating func commit<R: PageReferenceReleaser>(
+        _ batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
+    ) -> FlushStatistics {
         do throws(P2MFlushError) {
             return try commitOrKeep(&batch)
         } catch {
@@ -388,7 +396,8 @@ extension P2M where IOMMU == NoIOMMU {
     }
 }
 
-extension P2M where IOMMU == NoIOMMU, Listener == NoEntryListener, Observer == NoChangeObserver {
+extension P2M where Environment.IOMMU == NoIOMMU, Environment.Listener == NoEntryListener,
+                    Environment.Observer == NoChangeObserver {
     /// A P2M with no IOMMU, no entry listener and no change observer.
     public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB) throws(P2MError) {
         try self.init(configuration: configuration, memory: memory, pool: pool, tlb: tlb,
@@ -399,10 +408,10 @@ extension P2M where IOMMU == NoIOMMU, Listener == NoEntryListener, Observer == N
 /// `changeType`'s per-leaf rewrite: entries of type `from` get the new type's bits.
 struct TypeRewrite {
     let from: P2MType
-    let newBits: UInt64
-    static var keep: UInt64 { VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask | Stage2Descriptor.accessFlag }
+    let attributes: Stage2Attributes
     @inline(__always) func apply(_ d: UInt64) -> UInt64? {
-        Stage2Descriptor(raw: d).softwareBits == from.rawValue ? d & Self.keep | newBits : nil
+        let leaf = Stage2Descriptor(raw: d)
+        return leaf.softwareBits == from.rawValue ? leaf.replacingAttributes(attributes).raw : nil
     }
 }
 

@@ -5,10 +5,13 @@ import Synchronization
 /// token cannot be duplicated and dropping it without releasing traps.
 ///
 /// Discipline (see `P2M`): take the lock, then the P2M `inout`; edit; `commit` the
-/// batch; release. Nothing else touches the P2M's tables or its pool meanwhile.
+/// batch; release. Every P2M edit takes the token `borrowing` (`holding:`), so an
+/// edit outside the lock does not compile; nothing else touches the P2M's tables
+/// or its pool meanwhile. (Embedded Swift: `defer` cannot consume the token, so a
+/// scope with several exits uses `withLock`.)
 /// A spin lock because holders never sleep and hold it for bounded work (edits are
 /// bounded by their counts, teardown by its budget); there are no lock-free readers.
-public struct P2MLock: ~Copyable {
+public struct P2MLock: ~Copyable, Sendable {
     let state = Atomic<UInt32>(0)
 
     public init() {}
@@ -48,7 +51,7 @@ public struct P2MLock: ~Copyable {
 }
 
 /// Proof that the caller holds a `P2MLock`. Functions that need the lock held take it
-/// `borrowing`; only `P2MLock.release` ends it.
+/// `borrowing`; only `P2MLock.release` ends it (`discard self`, hence `@frozen`).
 @frozen public struct P2MLockHeld: ~Copyable {
     init() {}
     consuming func discharge() { discard self }

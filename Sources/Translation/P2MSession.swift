@@ -10,12 +10,10 @@ import AArch64
 /// which was most of the time of a one-page map or unmap. The addresses come only
 /// from `P2M.withSession`, which holds exclusive (`inout`) access to both for the
 /// session's whole life; the session is `~Copyable` and never escapes that call.
-struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMaintenance,
-                  IOMMU: IOMMUInvalidator, Listener: P2MEntryListener, Observer: P2MChangeObserver,
-                  R: PageReferenceReleaser>: ~Copyable, TableEditSink {
-    let p2mAddress: UnsafeMutablePointer<P2M<Memory, Pool, TLB, IOMMU, Listener, Observer>>
+struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copyable, TableEditSink {
+    let p2mAddress: UnsafeMutablePointer<P2M<Environment>>
     let batchAddress: UnsafeMutablePointer<FlushBatch<R>>
-    @inline(__always) var p2m: P2M<Memory, Pool, TLB, IOMMU, Listener, Observer> {
+    @inline(__always) var p2m: P2M<Environment> {
         _read { yield p2mAddress.pointee }
         nonmutating _modify { yield &p2mAddress.pointee }
     }
@@ -36,7 +34,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     var changedMFN: UInt64 = 0
     var changedCount: UInt64 = 0
 
-    init(p2m: UnsafeMutablePointer<P2M<Memory, Pool, TLB, IOMMU, Listener, Observer>>,
+    init(p2m: UnsafeMutablePointer<P2M<Environment>>,
          batch: UnsafeMutablePointer<FlushBatch<R>>) {
         p2mAddress = p2m
         batchAddress = batch
@@ -86,7 +84,7 @@ struct P2MSession<Memory: PhysicalMemory, Pool: TablePageSource, TLB: TLBMainten
     }
 
     @inline(__always) mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
-        let mfn = VMSADescriptor.outputFrame(old)
+        let mfn = Stage2Descriptor(raw: old).outputFrame.raw
         if changedCount != 0 && input == changedGFN &+ changedCount && mfn == changedMFN &+ changedCount {
             changedCount &+= count
             return

@@ -64,8 +64,6 @@ public enum P2MType: UInt8, Sendable, CaseIterable {
         case .invalid, .mmioDirectDevice, .mmioDirectNC, .mmioDirectCacheable: nil
         }
     }
-    /// Types whose removal must drop a reference the mapping holds (Xen's `p2m_is_foreign`).
-    public var holdsForeignReference: Bool { self == .mapForeignRW || self == .mapForeignRO }
 
     /// `changeType` transitions the P2M accepts: the RW/RO halves of one kind
     /// (log-dirty for RAM; Xen's `p2m_change_type_range`), and write-protecting a

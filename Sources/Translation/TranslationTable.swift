@@ -1,6 +1,8 @@
 import AArch64
 
-/// The generic VMSAv8-64 table engine (4 KiB granule): one engine, two formats.
+/// The generic VMSAv8-64 table engine (4 KiB granule): one engine over the
+/// descriptor types themselves (`Stage2Descriptor` for the P2M, `Stage1Descriptor`
+/// for SMMU stage-1 tables), which own every bit position it uses.
 ///
 /// It owns a tree of table pages and edits it through `PhysicalMemory`, taking pages
 /// from a `TablePageSource` and reporting everything else to a `TableEditSink`.
@@ -20,7 +22,7 @@ import AArch64
 /// level 1, 2 MiB at level 2). A block that an edit covers only in part is split
 /// into a fully populated next-level table, prepared unlinked, then swapped in with
 /// break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): entry invalid, `invalidateNow`, table.
-public struct TranslationTable<Format: DescriptorFormat>: Sendable {
+public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     public let geometry: TableGeometry
     /// The root table (first of `geometry.rootTables` concatenated pages).
     public let root: MFN
@@ -59,7 +61,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         let mask = level == geometry.startLevel ? rootIndexMask : Self.indexMask
         return PhysAddr(raw: t.raw << PageSize.shift4K &+ ((f >> Self.pageShift(level)) & mask) &* TableLevel.descriptorBytes)
     }
-    @inline(__always) static func child(_ d: UInt64) -> MFN { MFN(raw: VMSADescriptor.outputFrame(d)) }
+    @inline(__always) static func child(_ d: UInt64) -> MFN { Descriptor.outputFrame(raw: d) }
 
     /// Check an input range: non-empty, no wrap, inside the input size.
     public func validateInput(_ input: UInt64, count: UInt64) throws(TableEditError) {
@@ -89,8 +91,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         var level = geometry.startLevel
         while true {
             let d = memory.load64(entryAddress(t, level, input))
-            guard VMSADescriptor.isValid(d) else { return nil }
-            if VMSADescriptor.isTable(d, level: level) {
+            guard Descriptor.isValid(raw: d) else { return nil }
+            if Descriptor.isTable(raw: d, atLevel: level) {
                 t = Self.child(d)
                 level += 1
                 continue
@@ -100,7 +102,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             precondition(level >= TableLevel.firstBlockLevel)
             let offset = input & (Self.span(level) - 1)
             return TableLookup(descriptor: d, level: level,
-                               output: MFN(raw: VMSADescriptor.outputFrame(d) &+ offset))
+                               output: MFN(raw: Descriptor.outputFrame(raw: d).raw &+ offset))
         }
     }
 
@@ -108,7 +110,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
 
     /// Phase 1 of a map: validate, find conflicts, count table pages. Writes nothing.
     public func prepareMap<M: PhysicalMemory>(
-        _ input: UInt64, to output: MFN, count: UInt64, attributes: Format.Attributes,
+        _ input: UInt64, to output: MFN, count: UInt64, attributes: Descriptor.LeafAttributes,
         replace: Bool, largestBlock: PageOrder = .block1G, memory: M, availablePages: Int
     ) throws(TableEditError) -> MapPlan {
         try validateInput(input, count: count)
@@ -122,7 +124,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
                            // loop through a generic initializer, on every map.
                            firstLeafLevel: firstLeafLevel, templates: [0, 0, 0, 0], tablePagesNeeded: 0)
         for level in 0...TableLevel.leafLevel {
-            plan.templates[level] = Format.leafTemplate(level: level, attributes: attributes)
+            plan.templates[level] = Descriptor.leafTemplate(level: level, attributes: attributes)
         }
         if let path = leafPath(input, count: count, memory: memory) {
             // The whole run lands in one existing leaf table: only an insert-only map
@@ -130,17 +132,16 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             if !replace { try checkLeavesInvalid(path.leafTable, first: input, end: input + count, memory: memory) }
             return plan
         }
-        plan.tablePagesNeeded = try planMap(.existing(root), level: geometry.startLevel, first: input,
-                                            end: input + count, out: output.raw, plan: plan, memory: memory)
-        guard plan.tablePagesNeeded <= availablePages else {
-            throw .tablePoolExhausted(needed: plan.tablePagesNeeded, available: availablePages)
-        }
+        let needed = try planMap(.existing(root), level: geometry.startLevel, first: input,
+                                 end: input + count, out: output.raw, plan: plan, memory: memory)
+        guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
+        plan.tablePagesNeeded = needed
         return plan
     }
 
     /// Phase 2 of a map: apply a plan from `prepareMap` made under the same lock.
     public func commitMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ plan: MapPlan, memory: M, sink: inout S
+        _ plan: consuming MapPlan, memory: M, sink: inout S
     ) {
         if let path = leafPath(plan.input, count: plan.count, memory: memory) {
             applyLeafRun(path.leafTable, first: plan.input, end: plan.input + plan.count, out: plan.output, plan: plan,
@@ -180,7 +181,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         while level < TableLevel.leafLevel {
             let address = entryAddress(t, level, input)
             let d = memory.load64(address)
-            guard VMSADescriptor.isValid(d), VMSADescriptor.isTable(d, level: level) else { return nil }
+            guard Descriptor.isValid(raw: d), Descriptor.isTable(raw: d, atLevel: level) else { return nil }
             path.record(level: level, table: t, entry: address)
             t = Self.child(d)
             level += 1
@@ -194,14 +195,14 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     func checkLeavesInvalid<M: PhysicalMemory>(_ t: MFN, first: UInt64, end: UInt64, memory: M) throws(TableEditError) {
         var address = entryAddress(t, TableLevel.leafLevel, first)
         for f in first..<end {
-            if VMSADescriptor.isValid(memory.load64(address)) { throw .alreadyMapped(f) }
+            if Descriptor.isValid(raw: memory.load64(address)) { throw .alreadyMapped(f) }
             address = address.adding(TableLevel.descriptorBytes)
         }
     }
 
     /// Both phases at once.
     public func map<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ input: UInt64, to output: MFN, count: UInt64, attributes: Format.Attributes, replace: Bool,
+        _ input: UInt64, to output: MFN, count: UInt64, attributes: Descriptor.LeafAttributes, replace: Bool,
         memory: M, sink: inout S
     ) throws(TableEditError) {
         let plan = try prepareMap(input, to: output, count: count, attributes: attributes, replace: replace,
@@ -222,13 +223,13 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         switch node {
         case .existing(let t): memory.load64(entryAddress(t, level, f))
         case .empty: 0
-        case .split(let block): VMSADescriptor.splitEntry(block, childLevel: level, index: (f >> Self.pageShift(level)) & Self.indexMask)
+        case .split(let block): Descriptor.splitEntry(raw: block, childLevel: level, index: (f >> Self.pageShift(level)) & Self.indexMask)
         }
     }
 
     /// Whether a leaf for [f, entryEnd) → o can be written at `level`.
     @inline(__always)
-    func canWriteLeaf(_ level: Int, _ f: UInt64, _ entryEnd: UInt64, _ o: UInt64, _ plan: MapPlan) -> Bool {
+    func canWriteLeaf(_ level: Int, _ f: UInt64, _ entryEnd: UInt64, _ o: UInt64, _ plan: borrowing MapPlan) -> Bool {
         if level == TableLevel.leafLevel { return true }
         let span = Self.span(level)
         return level >= plan.firstLeafLevel && f & (span - 1) == 0 && entryEnd - f == span && o & (span - 1) == 0
@@ -236,13 +237,13 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
 
     /// A valid block `d` at `level` already maps input `f` to `o` with the plan's attributes.
     @inline(__always)
-    static func blockAlreadyMaps(_ d: UInt64, _ level: Int, _ f: UInt64, _ o: UInt64, _ plan: MapPlan) -> Bool {
-        d & ~VMSADescriptor.outputAddressMask == plan.templates[level]
-            && VMSADescriptor.outputFrame(d) &+ (f & (span(level) - 1)) == o
+    static func blockAlreadyMaps(_ d: UInt64, _ level: Int, _ f: UInt64, _ o: UInt64, _ plan: borrowing MapPlan) -> Bool {
+        d & ~Descriptor.outputAddressMask == plan.templates[level]
+            && Descriptor.outputFrame(raw: d).raw &+ (f & (span(level) - 1)) == o
     }
 
     func planMap<M: PhysicalMemory>(
-        _ node: PlanNode, level: Int, first: UInt64, end: UInt64, out: UInt64, plan: MapPlan, memory: M
+        _ node: PlanNode, level: Int, first: UInt64, end: UInt64, out: UInt64, plan: borrowing MapPlan, memory: M
     ) throws(TableEditError) -> Int {
         if level == TableLevel.leafLevel {
             // Leaves need no pages; only an insert-only map into an existing table must look.
@@ -258,8 +259,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let o = out + (f - first)
             let d = plannedEntry(node, level, f, memory)
             if canWriteLeaf(level, f, entryEnd, o, plan) {
-                if VMSADescriptor.isValid(d) && !plan.replace {
-                    if VMSADescriptor.isTable(d, level: level) {
+                if Descriptor.isValid(raw: d) && !plan.replace {
+                    if Descriptor.isTable(raw: d, atLevel: level) {
                         if let hit = firstValidLeaf(Self.child(d), level: level + 1, base: f & ~(span - 1), memory: memory) {
                             throw .alreadyMapped(hit)
                         }
@@ -267,9 +268,9 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
                         throw .alreadyMapped(f)
                     }
                 }
-            } else if !VMSADescriptor.isValid(d) {
+            } else if !Descriptor.isValid(raw: d) {
                 needed += 1 + (try planMap(.empty, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, memory: memory))
-            } else if VMSADescriptor.isTable(d, level: level) {
+            } else if Descriptor.isTable(raw: d, atLevel: level) {
                 needed += try planMap(.existing(Self.child(d)), level: level + 1, first: f, end: entryEnd, out: o,
                                       plan: plan, memory: memory)
             } else if !plan.replace {
@@ -290,8 +291,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
             let f = base + i * span
             let d = memory.load64(entryAddress(t, level, f))
-            guard VMSADescriptor.isValid(d) else { continue }
-            if !VMSADescriptor.isTable(d, level: level) { return f }
+            guard Descriptor.isValid(raw: d) else { continue }
+            if !Descriptor.isTable(raw: d, atLevel: level) { return f }
             if let hit = firstValidLeaf(Self.child(d), level: level + 1, base: f, memory: memory) { return hit }
         }
         return nil
@@ -302,7 +303,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     func fillSplit<M: PhysicalMemory>(_ t: MFN, childLevel: Int, block d: UInt64, memory: M) {
         var address = t.address
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
-            memory.store64(address, VMSADescriptor.splitEntry(d, childLevel: childLevel, index: i))
+            memory.store64(address, Descriptor.splitEntry(raw: d, childLevel: childLevel, index: i))
             address = address.adding(TableLevel.descriptorBytes)
         }
     }
@@ -315,15 +316,15 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         memory: M, sink: inout S
     ) {
         memory.orderStoresForWalkers()
-        if VMSADescriptor.isValid(d) {
+        if Descriptor.isValid(raw: d) {
             memory.store64(address, 0)
             if linked { sink.invalidateNow(base, count: Self.span(level)) }
         }
-        memory.store64(address, Format.tableDescriptor(t))
+        memory.store64(address, Descriptor.rawTable(t))
     }
 
     func applyMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ t: MFN, level: Int, first: UInt64, end: UInt64, out: UInt64, plan: MapPlan, linked: Bool, fresh: Bool,
+        _ t: MFN, level: Int, first: UInt64, end: UInt64, out: UInt64, plan: borrowing MapPlan, linked: Bool, fresh: Bool,
         memory: M, sink: inout S
     ) {
         if level == TableLevel.leafLevel {
@@ -340,24 +341,24 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             if canWriteLeaf(level, f, entryEnd, o, plan) {
                 let new = plan.templates[level] | o << PageSize.shift4K
                 if d != new {
-                    if VMSADescriptor.isValid(d) {
+                    if Descriptor.isValid(raw: d) {
                         // Valid to valid with another output or size: break before make.
                         memory.store64(address, 0)
                         if linked { sink.invalidateNow(f, count: span) }
-                        if VMSADescriptor.isTable(d, level: level) {
+                        if Descriptor.isTable(raw: d, atLevel: level) {
                             removeSubtree(Self.child(d), level: level + 1, base: f, replacement: o, memory: memory, sink: &sink)
-                        } else if VMSADescriptor.outputFrame(d) != o {
-                            sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+                        } else if Descriptor.outputFrame(raw: d).raw != o {
+                            sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
                         }
                     }
                     memory.store64(address, new)
                 }
-            } else if !VMSADescriptor.isValid(d) {
+            } else if !Descriptor.isValid(raw: d) {
                 let child = sink.allocateTablePage()
                 applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: false, fresh: true,
                          memory: memory, sink: &sink)
                 link(child, at: address, replacing: 0, base: f, level: level, linked: linked, memory: memory, sink: &sink)
-            } else if VMSADescriptor.isTable(d, level: level) {
+            } else if Descriptor.isTable(raw: d, atLevel: level) {
                 let child = Self.child(d)
                 applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: linked,
                          fresh: false, memory: memory, sink: &sink)
@@ -390,9 +391,9 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         let step = Self.span(childLevel) << PageSize.shift4K
         let last = memory.load64(t.address.adding(UInt64(TableLevel.entriesPerTable - 1) * TableLevel.descriptorBytes))
         let first = memory.load64(t.address)
-        guard VMSADescriptor.isValid(first), !VMSADescriptor.isTable(first, level: childLevel),
+        guard Descriptor.isValid(raw: first), !Descriptor.isTable(raw: first, atLevel: childLevel),
               last == first &+ UInt64(TableLevel.entriesPerTable - 1) &* step,
-              VMSADescriptor.outputFrame(first) & (Self.span(level) - 1) == 0 else { return }
+              Descriptor.outputFrame(raw: first).raw & (Self.span(level) - 1) == 0 else { return }
         var scan = t.address
         var expected = first
         for _ in 0..<TableLevel.entriesPerTable {
@@ -400,7 +401,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             scan = scan.adding(TableLevel.descriptorBytes)
             expected &+= step
         }
-        let block = VMSADescriptor.leafTemplate(from: first, level: level) | first & VMSADescriptor.outputAddressMask
+        let block = Descriptor.asLeaf(raw: first, atLevel: level)
         memory.store64(address, 0)
         sink.invalidateNow(base, count: Self.span(level))
         memory.store64(address, block)
@@ -413,7 +414,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     /// invalidates the run once, then makes.
     @inline(__always)
     func applyLeafRun<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ t: MFN, first: UInt64, end: UInt64, out: UInt64, plan: MapPlan, linked: Bool, fresh: Bool,
+        _ t: MFN, first: UInt64, end: UInt64, out: UInt64, plan: borrowing MapPlan, linked: Bool, fresh: Bool,
         memory: M, sink: inout S
     ) {
         let template = plan.templates[TableLevel.leafLevel]
@@ -434,11 +435,11 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         for f in first..<end {
             let d = memory.load64(address)
             let new = template | o << PageSize.shift4K
-            if VMSADescriptor.isValid(d) && d != new {
+            if Descriptor.isValid(raw: d) && d != new {
                 memory.store64(address, 0)
                 broke = true
-                if VMSADescriptor.outputFrame(d) != o {
-                    sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: 1, descriptor: d)
+                if Descriptor.outputFrame(raw: d).raw != o {
+                    sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: 1, descriptor: d)
                 }
             }
             address = address.adding(TableLevel.descriptorBytes)
@@ -464,11 +465,11 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         var address = t.address
         if level == TableLevel.leafLevel && replacement == nil {
             // The common case (unmapping whole leaf tables): one report per run.
-            var run = LeafRun()
+            var run = LeafRun<Descriptor>()
             for i in 0..<UInt64(TableLevel.entriesPerTable) {
                 let d = memory.load64(address)
                 address = address.adding(TableLevel.descriptorBytes)
-                if VMSADescriptor.isValid(d) { run.add(base + i, d, sink: &sink) }
+                if Descriptor.isValid(raw: d) { run.add(base + i, d, sink: &sink) }
             }
             run.flush(sink: &sink)
             unlink(t, sink: &sink)
@@ -477,13 +478,13 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
             let d = memory.load64(address)
             address = address.adding(TableLevel.descriptorBytes)
-            guard VMSADescriptor.isValid(d) else { continue }
+            guard Descriptor.isValid(raw: d) else { continue }
             let f = base + i * span
-            if VMSADescriptor.isTable(d, level: level) {
+            if Descriptor.isTable(raw: d, atLevel: level) {
                 removeSubtree(Self.child(d), level: level + 1, base: f,
                               replacement: replacement.map { $0 + i * span }, memory: memory, sink: &sink)
-            } else if replacement.map({ $0 + i * span }) != VMSADescriptor.outputFrame(d) {
-                sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+            } else if replacement.map({ $0 + i * span }) != Descriptor.outputFrame(raw: d).raw {
+                sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
             }
         }
         unlink(t, sink: &sink)
@@ -498,20 +499,23 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     /// range covers only in part.
     public func prepareUnmap<M: PhysicalMemory>(
         _ input: UInt64, count: UInt64, memory: M, availablePages: Int
-    ) throws(TableEditError) -> Int {
+    ) throws(TableEditError) -> RangePlan {
         try validateInput(input, count: count)
         // Inside one existing leaf table there is no block to split.
-        if leafPath(input, count: count, memory: memory) != nil { return 0 }
+        if leafPath(input, count: count, memory: memory) != nil {
+            return RangePlan(input: input, count: count, tablePagesNeeded: 0)
+        }
         let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
                                        memory: memory) { _ in true }
         guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
-        return needed
+        return RangePlan(input: input, count: count, tablePagesNeeded: needed)
     }
 
-    /// Phase 2 of an unmap.
+    /// Phase 2 of an unmap: apply a plan from `prepareUnmap` made under the same lock.
     public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ input: UInt64, count: UInt64, memory: M, sink: inout S
+        _ plan: consuming RangePlan, memory: M, sink: inout S
     ) {
+        let input = plan.input, count = plan.count
         guard let path = leafPath(input, count: count, memory: memory) else {
             _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
                            memory: memory, sink: &sink)
@@ -535,8 +539,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     public func unmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ input: UInt64, count: UInt64, memory: M, sink: inout S
     ) throws(TableEditError) {
-        _ = try prepareUnmap(input, count: count, memory: memory, availablePages: sink.availableTablePages)
-        commitUnmap(input, count: count, memory: memory, sink: &sink)
+        let plan = try prepareUnmap(input, count: count, memory: memory, availablePages: sink.availableTablePages)
+        commitUnmap(plan, memory: memory, sink: &sink)
     }
 
     /// Pages needed to split the blocks that [first, end) covers in part and that
@@ -551,8 +555,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         while f < end {
             let entryEnd = min((f | (span - 1)) + 1, end)
             let d = plannedEntry(node, level, f, memory)
-            if VMSADescriptor.isValid(d) && entryEnd - f != span {
-                if VMSADescriptor.isTable(d, level: level) {
+            if Descriptor.isValid(raw: d) && entryEnd - f != span {
+                if Descriptor.isTable(raw: d, atLevel: level) {
                     needed += planPartialBlocks(.existing(Self.child(d)), level: level + 1, first: f, end: entryEnd,
                                                 memory: memory, affects: affects)
                 } else if affects(d) {
@@ -570,11 +574,11 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         _ t: MFN, level: Int, first: UInt64, end: UInt64, linked: Bool, memory: M, sink: inout S
     ) -> Bool {
         if level == TableLevel.leafLevel {
-            var run = LeafRun()
+            var run = LeafRun<Descriptor>()
             var address = entryAddress(t, level, first)
             for f in first..<end {
                 let d = memory.load64(address)
-                if VMSADescriptor.isValid(d) {
+                if Descriptor.isValid(raw: d) {
                     memory.store64(address, 0)
                     run.add(f, d, sink: &sink)
                 }
@@ -592,19 +596,19 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let entryEnd = min((f | (span - 1)) + 1, end)
             let address = entryAddress(t, level, f)
             let d = memory.load64(address)
-            if VMSADescriptor.isValid(d) {
+            if Descriptor.isValid(raw: d) {
                 if entryEnd - f == span {
                     // The whole entry goes: clear it, leave its subtree intact for walkers
                     // that still hold it until the flush, and account for what it held.
                     memory.store64(address, 0)
                     cleared = true
                     if linked { sink.invalidateLater(f, count: span) }
-                    if VMSADescriptor.isTable(d, level: level) {
+                    if Descriptor.isTable(raw: d, atLevel: level) {
                         removeSubtree(Self.child(d), level: level + 1, base: f, replacement: nil, memory: memory, sink: &sink)
                     } else {
-                        sink.leafRemoved(f, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+                        sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
                     }
-                } else if VMSADescriptor.isTable(d, level: level) {
+                } else if Descriptor.isTable(raw: d, atLevel: level) {
                     let child = Self.child(d)
                     if applyUnmap(child, level: level + 1, first: f, end: entryEnd, linked: linked,
                                   memory: memory, sink: &sink),
@@ -643,7 +647,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         let skipFrom = level == TableLevel.leafLevel ? firstIndex : lastIndex + 1
         let next = lastIndex + 1
         if next < TableLevel.entriesPerTable,
-           VMSADescriptor.isValid(memory.load64(t.address.adding(UInt64(next) * TableLevel.descriptorBytes))) {
+           Descriptor.isValid(raw: memory.load64(t.address.adding(UInt64(next) * TableLevel.descriptorBytes))) {
             return false
         }
         // The rest in ascending address order, one stream for the prefetcher: a table
@@ -666,21 +670,21 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
         var i = from
         // The first entry alone: after an ascending run it is usually valid.
         if i < to {
-            if VMSADescriptor.isValid(entry(i)) { return true }
+            if Descriptor.isValid(raw: entry(i)) { return true }
             i += 1
         }
         while i < to && i % perLine != 0 {
-            if VMSADescriptor.isValid(entry(i)) { return true }
+            if Descriptor.isValid(raw: entry(i)) { return true }
             i += 1
         }
         while i + perLine <= to {
             let line = entry(i) | entry(i + 1) | entry(i + 2) | entry(i + 3)
                 | entry(i + 4) | entry(i + 5) | entry(i + 6) | entry(i + 7)
-            if VMSADescriptor.isValid(line) { return true }
+            if Descriptor.isValid(raw: line) { return true }
             i += perLine
         }
         while i < to {
-            if VMSADescriptor.isValid(entry(i)) { return true }
+            if Descriptor.isValid(raw: entry(i)) { return true }
             i += 1
         }
         return false
@@ -693,22 +697,22 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
     /// leave it. Counts the pages needed to split blocks covered in part that would change.
     public func prepareUpdate<M: PhysicalMemory>(
         _ input: UInt64, count: UInt64, memory: M, availablePages: Int, rewrite: (UInt64) -> UInt64?
-    ) throws(TableEditError) -> Int {
+    ) throws(TableEditError) -> RangePlan {
         try validateInput(input, count: count)
         let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
                                        memory: memory) { rewrite($0) != nil }
         guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
-        return needed
+        return RangePlan(input: input, count: count, tablePagesNeeded: needed)
     }
 
     /// Phase 2 of an attribute update. Changing permissions or software bits of a leaf
     /// in place keeps its output and size, so it needs no break-before-make (the Arm ARM's
     /// break-before-make rules list the changes that do); the old entries are invalidated
-    /// at the flush.
+    /// at the flush. `rewrite` must be the one the plan was made with.
     public func commitUpdate<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ input: UInt64, count: UInt64, memory: M, sink: inout S, rewrite: (UInt64) -> UInt64?
+        _ plan: consuming RangePlan, memory: M, sink: inout S, rewrite: (UInt64) -> UInt64?
     ) {
-        applyUpdate(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
+        applyUpdate(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count, linked: true,
                     memory: memory, sink: &sink, rewrite: rewrite)
     }
 
@@ -722,13 +726,13 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let entryEnd = min((f | (span - 1)) + 1, end)
             let address = entryAddress(t, level, f)
             let d = memory.load64(address)
-            if VMSADescriptor.isValid(d) {
-                if VMSADescriptor.isTable(d, level: level) {
+            if Descriptor.isValid(raw: d) {
+                if Descriptor.isTable(raw: d, atLevel: level) {
                     applyUpdate(Self.child(d), level: level + 1, first: f, end: entryEnd, linked: linked,
                                 memory: memory, sink: &sink, rewrite: rewrite)
                 } else if let new = rewrite(d) {
-                    precondition(new & (VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask)
-                                 == d & (VMSADescriptor.outputAddressMask | VMSADescriptor.kindMask),
+                    precondition(new & Descriptor.outputAndKindMask
+                                 == d & Descriptor.outputAndKindMask,
                                  "an update keeps output and kind")
                     if entryEnd - f == span {
                         if new != d {
@@ -774,8 +778,8 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
             let address = entryAddress(t, level, cursor)
             let base = cursor & ~(span - 1)
             let d = memory.load64(address)
-            if VMSADescriptor.isValid(d) {
-                if VMSADescriptor.isTable(d, level: level) {
+            if Descriptor.isValid(raw: d) {
+                if Descriptor.isTable(raw: d, atLevel: level) {
                     guard teardownTable(Self.child(d), level: level + 1, end: base + span, cursor: &cursor,
                                         budget: &budget, memory: memory, sink: &sink) else { return false }
                     memory.store64(address, 0)
@@ -784,7 +788,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
                 } else {
                     memory.store64(address, 0)
                     sink.invalidateLater(base, count: span)
-                    sink.leafRemoved(base, output: MFN(raw: VMSADescriptor.outputFrame(d)), count: span, descriptor: d)
+                    sink.leafRemoved(base, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
                 }
             }
             budget -= 1
@@ -796,7 +800,7 @@ public struct TranslationTable<Format: DescriptorFormat>: Sendable {
 
 /// Coalesces removed pages (consecutive inputs and outputs, same attributes) into one
 /// `leafRemoved` report, so a sink sees runs, not pages.
-struct LeafRun {
+struct LeafRun<Descriptor: VMSAv8Descriptor> {
     var input: UInt64 = 0
     var count: UInt64 = 0
     /// The first descriptor of the run, advanced by one page per page added.
@@ -822,7 +826,7 @@ struct LeafRun {
     @inline(__always)
     mutating func flush<S: TableEditSink & ~Copyable>(sink: inout S) {
         guard count != 0 else { return }
-        sink.leafRemoved(input, output: MFN(raw: VMSADescriptor.outputFrame(first)), count: count, descriptor: first)
+        sink.leafRemoved(input, output: Descriptor.outputFrame(raw: first), count: count, descriptor: first)
         count = 0
     }
 }
@@ -870,8 +874,9 @@ public struct TableLookup: Equatable, Sendable {
     public var order: PageOrder { PageOrder(leafLevel: level) }
 }
 
-/// The result of `prepareMap`, consumed by `commitMap`.
-public struct MapPlan: Sendable {
+/// The result of `prepareMap`, consumed by `commitMap`: a token that the edit was
+/// checked and its table pages counted, spent by the one commit it allows.
+public struct MapPlan: ~Copyable, Sendable {
     var input: UInt64
     var output: UInt64
     var count: UInt64
@@ -880,4 +885,12 @@ public struct MapPlan: Sendable {
     var firstLeafLevel: Int
     var templates: InlineArray<4, UInt64>
     public internal(set) var tablePagesNeeded: Int
+}
+
+/// The result of `prepareUnmap` or `prepareUpdate`, consumed by `commitUnmap` or
+/// `commitUpdate`: the range was checked and the pages to split blocks counted.
+public struct RangePlan: ~Copyable, Sendable {
+    let input: UInt64
+    let count: UInt64
+    public let tablePagesNeeded: Int
 }

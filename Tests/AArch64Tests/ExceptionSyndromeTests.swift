@@ -22,6 +22,13 @@ final class ExceptionSyndromeTests: XCTestCase {
         XCTAssertEqual(guest.exceptionClass, .dataAbortLowerEL)
         XCTAssertFalse(guest.isWrite)
         XCTAssertTrue(guest.onStage1Walk)
+        XCTAssertTrue(guest.farIsValid)
+        // FnV (ISS bit 10): a synchronous external abort whose FAR is not valid.
+        let external = ExceptionSyndrome(raw: 0x9200_0410)
+        XCTAssertFalse(external.farIsValid)
+        XCTAssertEqual(external.fault, .other(0x10))
+        XCTAssertFalse(ExceptionSyndrome(raw: 1 << 10).farIsValid)
+        XCTAssertTrue(ExceptionSyndrome(raw: ~UInt64(1 << 10)).farIsValid)
     }
 
     func testClassTable() {

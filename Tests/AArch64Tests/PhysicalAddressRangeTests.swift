@@ -31,5 +31,7 @@ final class PhysicalAddressRangeTests: XCTestCase {
         XCTAssertEqual(VMIDWidth(idAA64MMFR1: 0x0010), .bits8)  // reserved value: 8 bits
         XCTAssertEqual(VMIDWidth.bits8.maxVMID, 255)
         XCTAssertEqual(VMIDWidth.bits16.maxVMID, 65535)
+        XCTAssertEqual(VMIDWidth.bits8.bits, 8)
+        XCTAssertEqual(VMIDWidth.bits16.bits, 16)
     }
 }

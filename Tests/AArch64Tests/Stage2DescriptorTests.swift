@@ -46,6 +46,33 @@ final class Stage2DescriptorTests: XCTestCase {
         }
     }
 
+    /// Splitting a block and merging back, the engine's two structural rewrites:
+    /// only the output and bits [1:0] may change, every attribute bit stays.
+    func testSplitMergeAndAttributeRewrites() {
+        let grantRO = Stage2Attributes(memory: .normalWriteBack, access: .readOnly, shareability: .inner,
+                                       executeNever: .never, softwareBits: 9)
+        // 1 GiB block 0b01 | WB 0b1111 | S2AP RO | SH inner | AF | XN[1] | SW = 9
+        let block = Stage2Descriptor.leaf(MFN(raw: 0x4_0000), level: 1, attributes: grantRO)
+        XCTAssertEqual(block.raw, 0x04C0_0000_4000_077D)
+        // level-2 entry 3 of its split: 3 x 2 MiB further, still a block
+        let child = block.splitEntry(childLevel: 2, index: 3)
+        XCTAssertEqual(child.raw, 0x04C0_0000_4060_077D)
+        // level-3 entry 511 of that: a page (0b11)
+        let page = child.splitEntry(childLevel: 3, index: 511)
+        XCTAssertEqual(page.raw, 0x04C0_0000_407F_F77F)
+        XCTAssertTrue(page.isTableOrPage)
+        XCTAssertFalse(child.isTableOrPage)
+        XCTAssertTrue(Stage2Descriptor.table(MFN(raw: 0x4_0000)).isTableOrPage)
+        // merging a page run back into a block keeps everything but bit 1
+        XCTAssertEqual(page.asLeaf(atLevel: 2).raw, 0x04C0_0000_407F_F77D)
+        XCTAssertEqual(child.asLeaf(atLevel: 3).raw, 0x04C0_0000_4060_077F)
+        // an in-place type change: output, kind and AF kept, every attribute replaced
+        let ramRW = Stage2Attributes(memory: .normalWriteBack, access: .readWrite, shareability: .inner,
+                                     executeNever: .executable, softwareBits: 1)
+        XCTAssertEqual(page.replacingAttributes(ramRW).raw, 0x0080_0000_407F_F7FF)
+        XCTAssertEqual(Stage2Descriptor.outputAndKindMask, 0x0000_FFFF_FFFF_F003)
+    }
+
     func testFieldDecoding() {
         let d = Stage2Descriptor(raw: 0x01C0_0000_0900_06C5)
         XCTAssertEqual(d.memoryAttribute, .deviceNGnRE)

@@ -14,6 +14,16 @@ final class VTTBRTests: XCTestCase {
         XCTAssertEqual(wide.raw, 0xABCD_0001_2345_6000)
     }
 
+    func testVMIDOnlyAndReadBack() {
+        // TLB maintenance by VMID: VMID [63:48], BADDR and CnP zero.
+        XCTAssertEqual(VTTBR.vmidOnly(0x12).raw, 0x0012_0000_0000_0000)
+        XCTAssertEqual(VTTBR.vmidOnly(0xFFFF).raw, 0xFFFF_0000_0000_0000)
+        // A read-back value decodes without validation; CnP (bit 0) is not BADDR.
+        let read = VTTBR(raw: 0x0003_0000_4010_0001)
+        XCTAssertEqual(read.vmid, 3)
+        XCTAssertEqual(read.root, PhysAddr(raw: 0x4010_0000))
+    }
+
     func testRefusals() throws {
         let vtcr = try VTCR(ipaBits: 40, paRange: .bits40, vmidWidth: .bits8)
         XCTAssertThrowsError(try VTTBR(root: MFN(raw: 0x8_0001), vmid: 1, vtcr: vtcr, vmidWidth: .bits8)) {

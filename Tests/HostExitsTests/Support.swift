@@ -47,7 +47,14 @@ struct NullCache: CacheMaintenance {
     mutating func synchronize() {}
 }
 
-typealias TestP2M = P2M<SparseMemory, FreeListPool<SparseMemory>, RecordingTLB, RecordingIOMMU, FrameEntryListener, NoChangeObserver>
+enum HostExitsTestEnvironment: P2MEnvironment {
+    typealias Memory = SparseMemory
+    typealias Pool = FreeListPool<SparseMemory>
+    typealias TLB = RecordingTLB
+    typealias IOMMU = RecordingIOMMU
+    typealias Listener = FrameEntryListener
+}
+typealias TestP2M = P2M<HostExitsTestEnvironment>
 
 /// The host operations over the real Ownership module, as the board conforms it.
 struct OwnershipOperations: HostPageOperations, ~Copyable {

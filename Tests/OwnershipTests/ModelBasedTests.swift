@@ -4,7 +4,7 @@ import AArch64
 import Translation
 @testable import Ownership
 
-/// Seeded random sequences against the reference model (issue 6): at least
+/// Seeded random sequences against the reference model: at least
 /// 100,000 steps in total, the model comparison and every invariant checked
 /// after each step (see `Harness.check`). IOMMU completion waits fail at
 /// random (`failIOMMUSyncs`) and owed flushes are retried at random
@@ -113,9 +113,9 @@ final class ModelBasedTests: XCTestCase {
     }
 }
 
-/// Every sequence of up to five operations over two pages and two domains
-/// (issue 6's small-scope test): sequences shorter than five are the
-/// prefixes of the longer ones, and every prefix is checked.
+/// Every sequence of up to five operations over two pages and two domains (the
+/// small-scope hypothesis: most bugs already show in a small world): sequences
+/// shorter than five are the prefixes of the longer ones, and every prefix is checked.
 final class ExhaustiveSmallScopeTests: XCTestCase {
     func testEverySequenceUpToLengthFive() {
         let d1 = DomainID(1), d2 = DomainID(2)

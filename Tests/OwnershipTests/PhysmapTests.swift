@@ -101,8 +101,11 @@ final class PhysmapTests: XCTestCase {
         _ = try w.o.addToPhysmap(d1, .sharedInfo, idx: 0, gfn: GFN(raw: 0x42))
         XCTAssertEqual(w.o.xenheapGFN(of: sharedInfo), GFN(raw: 0x42))
         var batch = w.o.newBatch()
-        while w.o.domains[0].p2m.relinquish(budget: 64, flushing: &batch) == .more {}
-        try w.o.domains[0].p2m.commit(&batch)
+        let domain = w.o.domains
+        try domain[0].lock.withLock { (held: borrowing P2MLockHeld) throws(P2MFlushError) in
+            while domain[0].p2m.relinquish(budget: 64, flushing: &batch, holding: held) == .more {}
+            try domain[0].p2m.commit(&batch, holding: held)
+        }
         XCTAssertNil(w.o.xenheapGFN(of: sharedInfo))
 
         // A frame carrying a GFN from an earlier life is reset when allocated.

@@ -7,7 +7,7 @@ import HostFakes
 /// A plain reference model of the ownership rules (dictionaries, no atomics,
 /// no P2M), and a harness that runs the same operation on the model and on
 /// the real `PageOwnership` + `P2M`, then compares them and checks the
-/// invariants of issue 6 after every step.
+/// numbered invariants (see `Harness.check`) after every step.
 
 struct MFrame: Equatable {
     var owner: PageOwner

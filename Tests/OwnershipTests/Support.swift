@@ -50,7 +50,14 @@ func makeOwnership(banks: [MemoryBank] = testBanks) -> TestOwnership {
     try! PageOwnership(banks: banks, cache: RecordingCache())
 }
 
-typealias TestP2M = P2M<SparseMemory, FreeListPool<SparseMemory>, RecordingTLB, RecordingIOMMU, FrameEntryListener, NoChangeObserver>
+enum OwnershipTestEnvironment: P2MEnvironment {
+    typealias Memory = SparseMemory
+    typealias Pool = FreeListPool<SparseMemory>
+    typealias TLB = RecordingTLB
+    typealias IOMMU = RecordingIOMMU
+    typealias Listener = FrameEntryListener
+}
+typealias TestP2M = P2M<OwnershipTestEnvironment>
 typealias TestOwnership = PageOwnership<RecordingCache, TestP2M>
 
 /// A world: the ownership state, the RAM the P2Ms' tables live in, one log.

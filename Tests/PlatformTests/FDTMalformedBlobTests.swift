@@ -279,10 +279,12 @@ final class FDTMalformedBlobTests: XCTestCase {
             b.end()
             return b.blob()
         }
-        let nineMaps = bridge { b in
-            b.property("iommu-map", cells: (0..<9).flatMap { [UInt32($0) << 8, 1, UInt32($0) << 8, 0x100] as [UInt32] })
+        let tooManyMaps = bridge { b in
+            b.property("iommu-map", cells: (0...PCIHostBridge.iommuMapCapacity).flatMap {
+                [UInt32($0) << 8, 1, UInt32($0) << 8, 0x100] as [UInt32]
+            })
         }
-        XCTAssertEqual(parseError(nineMaps), .tooManyIOMMUMapEntries(capacity: 8))
+        XCTAssertEqual(parseError(tooManyMaps), .tooManyIOMMUMapEntries(capacity: 16))
         let nineWindows = bridge { b in
             b.property("ranges", cells: (0..<9).flatMap { [0x0200_0000, 0, UInt32($0) << 20, 0, UInt32($0) << 20, 0, 0x10_0000] as [UInt32] })
         }

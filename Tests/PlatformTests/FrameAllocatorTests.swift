@@ -7,15 +7,7 @@ final class FrameAllocatorTests: XCTestCase {
     func range(_ base: UInt64, _ size: UInt64) -> MemoryRange { MemoryRange(base: PhysAddr(base), size: size)! }
 
     func allocationError(_ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) -> FrameAllocatorError? {
-        do {
-            try body()
-            return nil
-        } catch let error as FrameAllocatorError {
-            return error
-        } catch {
-            XCTFail("untyped error \(error)", file: file, line: line)
-            return nil
-        }
+        thrownError(FrameAllocatorError.self, body, file: file, line: line)
     }
 
     /// The board case: QEMU virt 1G, image at 0x4020_0000, DTB at 0x4800_0000 (HARDWARE.md section 8).
@@ -91,7 +83,7 @@ final class FrameAllocatorTests: XCTestCase {
         var allocator = try FrameAllocator(banks: [range(0, 0x1000_0000)], excluding: [MemoryRange]())
         // Every other frame: each free below needs its own slot.
         var frames: [MFN] = []
-        for _ in 0..<200 { frames.append(try allocator.allocate()) }
+        for _ in 0..<(3 * FrameAllocator.freeRangeCapacity) { frames.append(try allocator.allocate()) }
         var freed = 0
         var result: FrameAllocatorError?
         for frame in frames where frame.raw % 2 == 0 && frame.raw > 0 {
@@ -115,11 +107,11 @@ final class FrameAllocatorTests: XCTestCase {
         XCTAssertThrowsError(try FrameAllocator(banks: banks, excluding: [MemoryRange]())) {
             XCTAssertEqual($0 as? FrameAllocatorError, .tooManyBanks(capacity: FrameAllocator.bankCapacity))
         }
-        let holes = (0..<49).map { range(UInt64($0) << 16, 0x1000) }
+        let holes = (0...FrameAllocator.exclusionCapacity).map { range(UInt64($0) << 16, 0x1000) }
         XCTAssertThrowsError(try FrameAllocator(banks: [range(0, 1 << 30)], excluding: holes)) {
             XCTAssertEqual($0 as? FrameAllocatorError, .tooManyExclusions(capacity: FrameAllocator.exclusionCapacity))
         }
-        let manyHoles = (1..<48).map { range(UInt64($0) << 16, 0x1000) }
+        let manyHoles = (1..<FrameAllocator.exclusionCapacity).map { range(UInt64($0) << 16, 0x1000) }
         let fragmented = [range(0, 1 << 30), range(2 << 30, 1 << 30)]
         XCTAssertNoThrow(try FrameAllocator(banks: fragmented, excluding: manyHoles))
     }

@@ -18,8 +18,8 @@ final class PlatformDescriptionTests: XCTestCase {
             XCTAssertEqual(Array(p.memoryBanks), [range(0x4000_0000, size)], name)
             XCTAssertEqual(Array(p.memoryReservations), [], name)
             XCTAssertEqual(Array(p.reservedMemory), [], name)
-            XCTAssertEqual(p.console, ConsoleUART(registers: range(0x0900_0000, 0x1000), isPL011: true,
-                                                  node: p.console?.node ?? -1), name)
+            XCTAssertEqual(p.console, ConsoleUART(registers: range(0x0900_0000, 0x1000), kind: .pl011,
+                                                  source: .stdoutPath, node: p.console?.node ?? -1), name)
 
             XCTAssertEqual(p.smmus.count, 1, name)
             let smmu = p.smmus[0]
@@ -52,6 +52,12 @@ final class PlatformDescriptionTests: XCTestCase {
             // Identity RID -> SID: edu at 00:02.0 is SID 0x10.
             XCTAssertEqual(pci.iommuTarget(forRequesterID: BDF(bus: 0, device: 2, function: 0)!.requesterID),
                            IOMMUTarget(iommu: smmu.phandle!, streamID: 0x10), name)
+
+            // The EL2 map's Device ranges: UART, SMMU, ECAM, then the I/O, 32-bit and 64-bit windows.
+            XCTAssertEqual(Array(p.deviceRegions), [
+                range(0x0900_0000, 0x1000), range(0x0905_0000, 0x2_0000), range(0x40_1000_0000, 0x1000_0000),
+                range(0x3EFF_0000, 0x1_0000), range(0x1000_0000, 0x2EFF_0000), range(0x80_0000_0000, 0x80_0000_0000),
+            ], name)
 
             let psci = try XCTUnwrap(p.psci, name)
             XCTAssertEqual(psci.conduit, .smc, name)
@@ -112,6 +118,7 @@ final class PlatformDescriptionTests: XCTestCase {
         XCTAssertNil(p.pciHostBridge)
         XCTAssertNil(p.psci)
         XCTAssertTrue(p.smmus.isEmpty)
+        XCTAssertTrue(p.deviceRegions.isEmpty)
     }
 
     func testCapacityErrors() throws {
@@ -126,14 +133,14 @@ final class PlatformDescriptionTests: XCTestCase {
 
         var s = FDTBuilder()
         s.begin("")
-        for i in 0..<5 {
+        for i in 0..<9 {
             s.begin("smmu@\(i)")
             s.property("compatible", string: "arm,smmu-v3")
             s.property("reg", cells: [0, UInt32(i) << 20, 0x2_0000])
             s.end()
         }
         s.end()
-        XCTAssertEqual(parseError(s.blob()), .tooManySMMUs(capacity: 4))
+        XCTAssertEqual(parseError(s.blob()), .tooManySMMUs(capacity: 8))
 
         var m = FDTBuilder()
         m.begin("")

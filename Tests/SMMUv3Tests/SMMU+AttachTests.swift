@@ -160,7 +160,7 @@ final class SMMUAttachTests: XCTestCase {
     }
 
     func testVTTBRDomainInit() {
-        let d = Stage2Domain(vttbr: 0x0003_0000_4010_0001, vtcr: 0x8002_3558)
+        let d = Stage2Domain(vttbr: VTTBR(raw: 0x0003_0000_4010_0001), vtcr: 0x8002_3558)
         XCTAssertEqual(d.vmid, 3)
         XCTAssertEqual(d.root, PhysAddr(0x4010_0000))
     }

@@ -5,7 +5,12 @@ import HostFakes
 @testable import SMMUv3
 
 typealias TestHooks = SMMUDomainHooks<FakeSMMU, FakeMemory, RecordingCache, TestTablePool>
-typealias HookedP2M = P2M<FakeMemory, TestTablePool, CountingTLB, TestHooks, HoldingListener, TestHooks>
+enum HookedEnvironment: SMMUTestEnvironment {
+    typealias IOMMU = TestHooks
+    typealias Listener = HoldingListener
+    typealias Observer = TestHooks
+}
+typealias HookedP2M = P2M<HookedEnvironment>
 
 /// The same code path on both kinds of SMMU, as the board image runs it.
 final class SMMUDomainHooksTests: XCTestCase {
@@ -20,12 +25,12 @@ final class SMMUDomainHooksTests: XCTestCase {
         try h.handle.smmu.attach(sid, to: hooks.domain(vttbr: p2m.vttbr, vtcr: p2m.vtcr), allocator: &h.allocator)
 
         var batch = FlushBatch(releaser: CheckingReleaser {})
-        try p2m.map(GFN(0x100), to: MFN(0x50000), count: 2, as: .ramRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x100), to: MFN(0x50000), count: 2, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.fake.dma(stream: sid.raw, iova: 0x10_1008, write: true, value: 3).0, .ok(PhysAddr(0x5000_1008)))
         let mark = h.fake.consumedCommands.count
-        try p2m.unmap(GFN(0x101), count: 1, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.unmap(GFN(0x101), count: 1, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         let expected: Command = mode == .stage1 ? .tlbiNHVA(asid: 1, va: IOVA(0x10_1000)) : .tlbiS2IPA(vmid: 2, ipa: IPA(0x10_1000))
         XCTAssertEqual(h.commands(since: mark), [expected, .sync()])
         XCTAssertEqual(h.fake.dma(stream: sid.raw, iova: 0x10_1008, write: false).0, .fault(.translation))

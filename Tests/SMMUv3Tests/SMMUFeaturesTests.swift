@@ -1,4 +1,5 @@
 import XCTest
+import AArch64
 @testable import SMMUv3
 
 final class SMMUFeaturesTests: XCTestCase {
@@ -35,6 +36,20 @@ final class SMMUFeaturesTests: XCTestCase {
         XCTAssertEqual(f.preferredMode(coherent: true), .stage2)
         XCTAssertEqual(f.preferredMode(coherent: false), .stage1)
         try f.validate()
+    }
+
+    /// IDR5.OAS [2:0], the TCR.IPS encoding; 0b111 (56 bits) reads as 52.
+    func testOutputAddressSizeRows() {
+        let rows: [(UInt32, PhysicalAddressRange, Int)] = [
+            (0, .bits32, 32), (1, .bits36, 36), (2, .bits40, 40), (3, .bits42, 42),
+            (4, .bits44, 44), (5, .bits48, 48), (6, .bits52, 52), (7, .bits52, 52),
+        ]
+        for (oas, range, bits) in rows {
+            // Granule bits [6:4] set around the field: only [2:0] counts.
+            let f = SMMUFeatures(idr0: 0, idr1: 0, idr3: 0, idr5: 0x70 | oas)
+            XCTAssertEqual(f.outputAddressRange, range, "OAS \(oas)")
+            XCTAssertEqual(f.outputAddressBits, bits, "OAS \(oas)")
+        }
     }
 
     func testRefusals() {

@@ -4,8 +4,11 @@ import Translation
 import HostFakes
 @testable import SMMUv3
 
-typealias SharedP2M = P2M<FakeMemory, TestTablePool, CountingTLB, SMMUStage2Invalidator<FakeSMMU, FakeMemory, RecordingCache>,
-                          HoldingListener, NoChangeObserver>
+enum SharedEnvironment: SMMUTestEnvironment {
+    typealias IOMMU = SMMUStage2Invalidator<FakeSMMU, FakeMemory, RecordingCache>
+    typealias Listener = HoldingListener
+}
+typealias SharedP2M = P2M<SharedEnvironment>
 
 /// Stage 2 sharing the P2M (QEMU 10): the P2M's flush becomes TLBI_S2_IPA + one CMD_SYNC.
 final class SMMUStage2InvalidatorTests: XCTestCase {
@@ -24,15 +27,15 @@ final class SMMUStage2InvalidatorTests: XCTestCase {
 
         let fake = h.fake
         var batch = FlushBatch(releaser: CheckingReleaser { XCTAssertNil(fake.stage2TLB[3]?[0x100]) })
-        try p2m.map(GFN(0x100), to: MFN(0x50000), count: 4, as: .ramRW, flushing: &batch)
-        try p2m.map(GFN(0x200), to: MFN(0x9050), count: 1, as: .mmioDirectDevice, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x100), to: MFN(0x50000), count: 4, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(0x200), to: MFN(0x9050), count: 1, as: .mmioDirectDevice, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_1010, write: true, value: 9).0, .ok(PhysAddr(0x5000_1010)))
         XCTAssertEqual(h.memory.load64(PhysAddr(0x5000_1010)), 9)
 
         let mark = h.fake.consumedCommands.count
-        try p2m.unmap(GFN(0x100), count: 4, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.unmap(GFN(0x100), count: 4, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.commands(since: mark),
                        [.tlbiS2IPA(vmid: 3, ipa: IPA(0x10_0000), range: TLBIRange(num: 0, scale: 2)), .sync()])
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_1010, write: false).0, .fault(.translation))
@@ -85,14 +88,14 @@ final class SMMUStage2InvalidatorTests: XCTestCase {
         let fake = h.fake
         let releaser = CheckingReleaser { XCTAssertNil(fake.stage2TLB[3]?[0x100]) }
         var batch = FlushBatch(releaser: releaser)
-        try p2m.map(GFN(0x100), to: MFN(0x50000), count: 4, as: .mapForeignRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x100), to: MFN(0x50000), count: 4, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: false).0, .ok(PhysAddr(0x5000_0000)))
-        try p2m.unmap(GFN(0x100), count: 4, flushing: &batch)
+        try p2m.unmap(GFN(0x100), count: 4, flushing: &batch, holding: lockHeld)
 
         h.fake.rejectInvalidations = true
         do {
-            try p2m.commit(&batch)
+            try p2m.commit(&batch, holding: lockHeld)
             XCTFail("refused invalidations must fail the commit")
         } catch {
             XCTAssertEqual(error, .iommuNotSynchronized(.invalidationRejected, heldReferences: 4, tablePages: 2))
@@ -104,7 +107,7 @@ final class SMMUStage2InvalidatorTests: XCTestCase {
 
         h.fake.rejectInvalidations = false
         let mark = h.fake.consumedCommands.count
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.commands(since: mark),
                        [.tlbiS2IPA(vmid: 3, ipa: IPA(0x10_0000), range: TLBIRange(num: 0, scale: 2)), .sync()])
         XCTAssertEqual(releaser.log.releases, 1)

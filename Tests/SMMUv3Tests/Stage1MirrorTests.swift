@@ -4,7 +4,15 @@ import Translation
 import HostFakes
 @testable import SMMUv3
 
-typealias MirrorP2M = P2M<FakeMemory, TestTablePool, CountingTLB, TestMirror, HoldingListener, TestMirror>
+/// The hardware every SMMU test's P2M runs on; the hooks differ per test.
+protocol SMMUTestEnvironment: P2MEnvironment where Memory == FakeMemory, Pool == TestTablePool, TLB == CountingTLB {}
+
+enum MirrorEnvironment: SMMUTestEnvironment {
+    typealias IOMMU = TestMirror
+    typealias Listener = HoldingListener
+    typealias Observer = TestMirror
+}
+typealias MirrorP2M = P2M<MirrorEnvironment>
 
 /// The stage-1 mirror fed by a real P2M (QEMU 7.2: no stage 2).
 final class Stage1MirrorTests: XCTestCase {
@@ -33,11 +41,11 @@ final class Stage1MirrorTests: XCTestCase {
             XCTAssertEqual(fake.consumedCommands.last, .sync())
         }
         var batch = FlushBatch(releaser: releaser)
-        try p2m.map(GFN(0x100), to: ram, count: 16, as: .ramRW, flushing: &batch)
-        try p2m.map(GFN(0x200), to: MFN(0x9050), count: 1, as: .mmioDirectDevice, flushing: &batch)
-        try p2m.map(GFN(0x300), to: ram.adding(0x100), count: 1, as: .ramRO, flushing: &batch)
-        try p2m.map(GFN(0x400), to: ram.adding(0x200), count: 1, as: .grantMapRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x100), to: ram, count: 16, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(0x200), to: MFN(0x9050), count: 1, as: .mmioDirectDevice, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(0x300), to: ram.adding(0x100), count: 1, as: .ramRO, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(0x400), to: ram.adding(0x200), count: 1, as: .grantMapRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
 
         XCTAssertEqual(mirror.lookup(IOVA(0x10_5000))?.frame, ram.adding(5))
         XCTAssertNil(mirror.lookup(IOVA(0x20_0000)), "MMIO is never mirrored")
@@ -50,8 +58,8 @@ final class Stage1MirrorTests: XCTestCase {
         _ = h.fake.dma(stream: 0x10, iova: 0x10_0000, write: false)  // cache the translation
 
         let mark = h.fake.consumedCommands.count
-        try p2m.unmap(GFN(0x100), count: 16, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.unmap(GFN(0x100), count: 16, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         // One range TLBI (16 pages = NUM 0, SCALE 4) on the mirror's ASID and exactly one CMD_SYNC.
         XCTAssertEqual(h.commands(since: mark),
                        [.tlbiNHVA(asid: 1, va: IOVA(0x10_0000), range: TLBIRange(num: 0, scale: 4)), .sync()])
@@ -70,12 +78,12 @@ final class Stage1MirrorTests: XCTestCase {
         var p2m = try makeP2M(&h)
         let mirror = p2m.observer
         var batch = FlushBatch(releaser: CheckingReleaser {})
-        try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: true).0, .ok(ram.address))
-        try p2m.changeType(GFN(0x100), count: 1, from: .ramRW, to: .ramRO, flushing: &batch)
+        try p2m.changeType(GFN(0x100), count: 1, from: .ramRW, to: .ramRO, flushing: &batch, holding: lockHeld)
         let mark = h.fake.consumedCommands.count
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.commands(since: mark), [.tlbiNHVA(asid: 1, va: IOVA(0x10_0000)), .sync()])
         XCTAssertEqual(mirror.lookup(IOVA(0x10_0000))?.writable, false)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: true).0, .fault(.permission))
@@ -87,15 +95,15 @@ final class Stage1MirrorTests: XCTestCase {
         let mirror = p2m.observer
         var batch = FlushBatch(releaser: CheckingReleaser {})
         // 2 MiB aligned on both sides: a level-2 block in the P2M and in the mirror.
-        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(mirror.table.lookup(0x201, memory: h.memory)?.level, 2)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: false).0, .ok(PhysAddr(0x5020_1000)))
         let syncs = h.handle.smmu.commandQueue.syncsIssued
-        try p2m.unmap(GFN(0x201), count: 1, flushing: &batch)
+        try p2m.unmap(GFN(0x201), count: 1, flushing: &batch, holding: lockHeld)
         // Splitting the mirror's block was break-before-make: invalidated and synced at once.
         XCTAssertEqual(h.handle.smmu.commandQueue.syncsIssued, syncs + 2)  // the P2M's own split, then the mirror's
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(mirror.table.lookup(0x202, memory: h.memory)?.level, 3)
         XCTAssertNil(mirror.lookup(IOVA(0x20_1000)))
         XCTAssertEqual(mirror.lookup(IOVA(0x20_2000))?.frame, MFN(0x50202))
@@ -108,11 +116,11 @@ final class Stage1MirrorTests: XCTestCase {
         var h = try HookHarness(.qemu72)
         var p2m = try makeP2M(&h)
         var batch = FlushBatch(releaser: CheckingReleaser {})
-        try p2m.map(GFN(0x1000), to: ram, count: 1024, as: .ramRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x1000), to: ram, count: 1024, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         let mark = h.fake.consumedCommands.count
-        try p2m.unmap(GFN(0x1000), count: 1024, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.unmap(GFN(0x1000), count: 1024, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.commands(since: mark), [.tlbiNHASID(asid: 1), .sync()])
     }
 
@@ -121,24 +129,24 @@ final class Stage1MirrorTests: XCTestCase {
         var p2m = try makeP2M(&h, mirrorPages: 1)
         let mirror = p2m.observer
         var batch = FlushBatch(releaser: CheckingReleaser {})
-        XCTAssertThrowsError(try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, flushing: &batch)) {
+        XCTAssertThrowsError(try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)) {
             XCTAssertEqual($0 as? P2MError, .observerRefused(GFN(0x100), count: 1))
         }
         XCTAssertNil(p2m.lookup(GFN(0x100)))
         XCTAssertNil(mirror.lookup(IOVA(0x10_0000)))
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
     }
 
     func testNonCoherentMirrorIsCleanedBeforeTheSMMUWalksIt() throws {
         var h = try HookHarness(.qemu72NonCoherent)
         var p2m = try makeP2M(&h)
         var batch = FlushBatch(releaser: CheckingReleaser {})
-        try p2m.map(GFN(0x100), to: ram, count: 3, as: .ramRW, flushing: &batch)
-        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x100), to: ram, count: 3, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_2000, write: true).0, .ok(ram.adding(2).address))
-        try p2m.unmap(GFN(0x201), count: 1, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.unmap(GFN(0x201), count: 1, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_2000, write: true).0, .ok(PhysAddr(0x5020_2000)))
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: true).0, .fault(.translation))
         XCTAssertEqual(h.memory.staleDeviceReads, [])
@@ -154,16 +162,16 @@ final class Stage1MirrorTests: XCTestCase {
         let fake = h.fake
         let releaser = CheckingReleaser { XCTAssertNil(fake.stage1TLB[1]?[0x100]) }
         var batch = FlushBatch(releaser: releaser)
-        try p2m.map(GFN(0x100), to: ram, count: 16, as: .mapForeignRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x100), to: ram, count: 16, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0008, write: false).0, .ok(ram.address.adding(8)))
         let mirrorFree = mirror.pool.availableTablePages, p2mFree = p2m.pool.availableTablePages
-        try p2m.unmap(GFN(0x100), count: 16, flushing: &batch)
+        try p2m.unmap(GFN(0x100), count: 16, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(mirror.unlinkedTablePages, 2)
 
         h.fake.consumptionStalled = true
         do {
-            try p2m.commit(&batch)
+            try p2m.commit(&batch, holding: lockHeld)
             XCTFail("a lost CMD_SYNC must fail the commit")
         } catch {
             XCTAssertEqual(error, .iommuNotSynchronized(.completionTimeout, heldReferences: 16, tablePages: 2))
@@ -179,7 +187,7 @@ final class Stage1MirrorTests: XCTestCase {
 
         // The SMMU recovered: the retry invalidates again, then releases everything.
         h.fake.consumptionStalled = false
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(releaser.log.releases, 1)
         XCTAssertTrue(batch.isEmpty)
         XCTAssertEqual(p2m.pool.availableTablePages, p2mFree + 2)
@@ -199,25 +207,25 @@ final class Stage1MirrorTests: XCTestCase {
         let mirror = p2m.observer
         let releaser = CheckingReleaser {}
         var batch = FlushBatch(releaser: releaser)
-        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         _ = h.fake.dma(stream: 0x10, iova: 0x20_5000, write: false)  // cached: IOVA 0x205 -> 0x50205
         // The P2M's split (break-before-make of the block; the new leaf is written
         // into the fresh table before it is linked) waits once and completes; the
         // mirror's split, next, does not.
         h.fake.syncsBeforeStall = 1
-        try p2m.map(GFN(0x205), to: MFN(0x60000), count: 1, as: .ramRW, policy: .replace, flushing: &batch)
+        try p2m.map(GFN(0x205), to: MFN(0x60000), count: 1, as: .ramRW, policy: .replace, flushing: &batch, holding: lockHeld)
         XCTAssertTrue(h.fake.consumptionStalled)
         XCTAssertFalse(batch.needsInvalidation, "the P2M's own invalidations completed")
         XCTAssertEqual(batch.heldReferences, 1)
         XCTAssertTrue(mirror.hasPendingInvalidations)
-        XCTAssertThrowsError(try p2m.commit(&batch)) {
+        XCTAssertThrowsError(try p2m.commit(&batch, holding: lockHeld)) {
             XCTAssertEqual($0 as? P2MFlushError, .iommuNotSynchronized(.completionTimeout, heldReferences: 1, tablePages: 0))
         }
         XCTAssertEqual(releaser.log.releases, 0, "released while the SMMU may still translate to the old frame")
 
         h.fake.consumptionStalled = false
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(releaser.log.releases, 1)
         XCTAssertFalse(mirror.hasPendingInvalidations)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_5000, write: false).0, .ok(PhysAddr(0x6000_0000)))
@@ -233,12 +241,12 @@ final class Stage1MirrorTests: XCTestCase {
         var p2m = try makeP2M(&h)
         let mirror = p2m.observer
         var batch = FlushBatch(releaser: CheckingReleaser {})
-        try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, access: .read, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, access: .read, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(mirror.lookup(IOVA(0x10_0000))?.writable, false)
-        try p2m.changeType(GFN(0x100), count: 1, from: .ramRW, to: .ramRO, access: .read, flushing: &batch)
-        try p2m.changeType(GFN(0x100), count: 1, from: .ramRO, to: .ramRW, access: .read, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.changeType(GFN(0x100), count: 1, from: .ramRW, to: .ramRO, access: .read, flushing: &batch, holding: lockHeld)
+        try p2m.changeType(GFN(0x100), count: 1, from: .ramRO, to: .ramRW, access: .read, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(0x100))?.type, .ramRW)
         XCTAssertEqual(mirror.lookup(IOVA(0x10_0000))?.writable, false)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_0000, write: true).0, .fault(.permission))
@@ -254,8 +262,8 @@ final class Stage1MirrorTests: XCTestCase {
         var p2m = try makeP2M(&h, mirrorPages: 2)
         let mirror = p2m.observer
         var batch = FlushBatch(releaser: CheckingReleaser {})
-        try p2m.map(GFN(0x40000), to: MFN(0x80000), count: 1 << 18, as: .ramRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(0x40000), to: MFN(0x80000), count: 1 << 18, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(mirror.table.lookup(0x41234, memory: h.memory)?.level, 1)
         XCTAssertEqual(mirror.lookup(IOVA(0x4123_4000))?.frame, MFN(0x81234))
         XCTAssertEqual(mirror.tablePagesInUse, 1)
@@ -265,7 +273,7 @@ final class Stage1MirrorTests: XCTestCase {
         // three level-3 tables and has one page.
         let p2mFree = p2m.pool.availableTablePages, p2mInUse = p2m.tablePagesInUse
         let words = h.memory.words
-        XCTAssertThrowsError(try p2m.map(GFN(0x80000), to: MFN(0x100001), count: 1024, as: .ramRW, flushing: &batch)) {
+        XCTAssertThrowsError(try p2m.map(GFN(0x80000), to: MFN(0x100001), count: 1024, as: .ramRW, flushing: &batch, holding: lockHeld)) {
             XCTAssertEqual($0 as? P2MError, .observerRefused(GFN(0x80000), count: 1024))
         }
         XCTAssertNil(p2m.lookup(GFN(0x80000)))
@@ -275,7 +283,7 @@ final class Stage1MirrorTests: XCTestCase {
         XCTAssertEqual(mirror.pool.availableTablePages, 1)
         XCTAssertTrue(h.memory.words == words, "nothing written")
         XCTAssertTrue(batch.isEmpty)
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
     }
 
     func testMirrorAttributes() {

@@ -9,6 +9,23 @@ final class StreamTableEntryTests: XCTestCase {
         XCTAssertEqual(e.dw0, 0x1)  // V=1, Config=000
         for i in 1..<8 { XCTAssertEqual(e[word: i], 0) }
         XCTAssertFalse(e.translates)
+        XCTAssertFalse(e.isLive)
+    }
+
+    /// Config bit 2 decides whether traffic passes: bypass (0b100) and the
+    /// translating configs are live, abort (0b000) and an invalid entry are not.
+    func testLivenessFollowsConfigBit2() {
+        XCTAssertTrue(StreamTableEntry.bypass().isLive)
+        XCTAssertFalse(StreamTableEntry.bypass().translates)
+        for config: UInt64 in [0b101, 0b110, 0b111] {
+            var e = StreamTableEntry()
+            e.dw0 = 0x1 | config << 1
+            XCTAssertTrue(e.isLive, "config \(config)")
+            XCTAssertTrue(e.translates, "config \(config)")
+        }
+        var invalid = StreamTableEntry()
+        invalid.dw0 = 0b110 << 1
+        XCTAssertFalse(invalid.isLive, "V=0")
     }
 
     func testBypassUsesIncomingShareability() {

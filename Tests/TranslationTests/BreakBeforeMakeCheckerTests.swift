@@ -9,8 +9,8 @@ final class BreakBeforeMakeCheckerTests: XCTestCase {
         let rig = Rig()
         var p2m = try rig.makeP2M()
         var batch = ramBatch()
-        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4000), count: 512, as: .ramRW, flushing: &batch)
-        p2m.commit(&batch)
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4000), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
+        p2m.commit(&batch, holding: lockHeld)
         // The level-2 entry holding the block at gfn 0x200.
         let l1 = p2m.table.entryAddress(p2m.root, 1, 0x200)
         let l2 = MFN(raw: (rig.memory.load64(l1) & Stage2Descriptor.outputAddressMask) >> 12)

@@ -15,33 +15,32 @@ final class FlushBatchTests: XCTestCase {
         XCTAssertTrue(batch.removedMappings)
         XCTAssertTrue(batch.needsInvalidation)
         XCTAssertEqual(batch.pendingPages, 2)
-        // Settle by hand (a P2M's commit does this after the invalidation).
-        batch.releaser.releaseHeld()
-        batch.heldReferences = 0
-        batch.ranges.removeAll()
+        // What a P2M's commit does once the invalidation has completed.
+        let memory = FakeMemory(frames: 1)
+        var pool = FakePool(memory: memory, pages: 0)
+        batch.pending.rangesInvalidated()
+        let released = batch.invalidationCompleted(freeingTo: &pool, memory: memory)
+        XCTAssertEqual(released.references, 3)
+        XCTAssertEqual(released.tablePages, 0)
+        XCTAssertEqual(batch.releaser.released.count, 1)
+        XCTAssertFalse(batch.removedMappings)
         XCTAssertTrue(batch.isEmpty)
     }
 
-    func testUnlinkedTablesAreThreadedThroughInvalidFirstWords() throws {
+    /// Unlinked table pages wait in the batch and go back to the pool with the
+    /// references, once the commit's invalidation completed.
+    func testUnlinkedTablesWaitForTheCommit() {
         let memory = FakeMemory(frames: 4)
+        var pool = FakePool(memory: memory)
         var batch = FlushBatch(releaser: NoHeldReferences())
-        for f in memory.baseFrame..<memory.baseFrame + 3 {
-            memory.store64(MFN(raw: f).address.adding(8), 0xFFF)  // a valid entry stays intact
-            batch.recordUnlinkedTable(MFN(raw: f), memory: memory)
-        }
+        for _ in 0..<3 { batch.recordUnlinkedTable(pool.allocateTablePage()!, memory: memory) }
+        batch.recordInvalidation(0x10, count: 1)
         XCTAssertEqual(batch.unlinkedTablePages, 3)
-        var frames: [UInt64] = []
-        var next = batch.unlinkedHead
-        while next != FlushBatch<NoHeldReferences>.endOfList {
-            let link = memory.load64(MFN(raw: next).address)
-            XCTAssertEqual(link & 1, 0, "a link must read as an invalid descriptor")
-            XCTAssertEqual(memory.load64(MFN(raw: next).address.adding(8)), 0xFFF)
-            frames.append(next)
-            next = link == 0 ? FlushBatch<NoHeldReferences>.endOfList : link >> 12
-        }
-        XCTAssertEqual(frames, [memory.baseFrame + 2, memory.baseFrame + 1, memory.baseFrame])
-        batch.unlinkedTablePages = 0
-        batch.unlinkedHead = FlushBatch<NoHeldReferences>.endOfList
+        XCTAssertEqual(pool.availableTablePages, 1)
+        batch.pending.rangesInvalidated()
+        XCTAssertEqual(batch.invalidationCompleted(freeingTo: &pool, memory: memory).tablePages, 3)
+        XCTAssertEqual(pool.availableTablePages, 4)
+        XCTAssertTrue(batch.isEmpty)
     }
 
     /// `absorb` moves every obligation: ranges, unlinked table pages and held
@@ -52,11 +51,11 @@ final class FlushBatchTests: XCTestCase {
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var first = FlushBatch(releaser: FakeReleaser(log: rig.log))
         var second = FlushBatch(releaser: FakeReleaser(log: rig.log))
-        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7001), count: 4, as: .mapForeignRW, flushing: &first)
-        try p2m.map(GFN(raw: 0x9_0000), to: MFN(raw: 0x7101), count: 2, as: .mapForeignRO, flushing: &first)
-        try p2m.commit(&first)
-        try p2m.unmap(GFN(raw: 0x1000), count: 4, flushing: &first)
-        try p2m.unmap(GFN(raw: 0x9_0000), count: 2, flushing: &second)
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7001), count: 4, as: .mapForeignRW, flushing: &first, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x9_0000), to: MFN(raw: 0x7101), count: 2, as: .mapForeignRO, flushing: &first, holding: lockHeld)
+        try p2m.commit(&first, holding: lockHeld)
+        try p2m.unmap(GFN(raw: 0x1000), count: 4, flushing: &first, holding: lockHeld)
+        try p2m.unmap(GFN(raw: 0x9_0000), count: 2, flushing: &second, holding: lockHeld)
         let tables = first.unlinkedTablePages + second.unlinkedTablePages
         first.absorb(&second, memory: p2m.memory)
         XCTAssertTrue(second.isEmpty)
@@ -65,11 +64,11 @@ final class FlushBatchTests: XCTestCase {
         XCTAssertEqual(first.pendingPages, 6)
         XCTAssertEqual(first.releaser.held.count, 2)
         let free = p2m.pool.availableTablePages
-        let stats = try p2m.commit(&first)
+        let stats = try p2m.commit(&first, holding: lockHeld)
         XCTAssertEqual(stats.referencesReleased, 6)
         XCTAssertEqual(stats.tablePagesFreed, tables)
         XCTAssertEqual(p2m.pool.availableTablePages, free + tables)
         XCTAssertEqual(first.releaser.released.count, 2)
-        try p2m.commit(&second)
+        try p2m.commit(&second, holding: lockHeld)
     }
 }

@@ -13,20 +13,20 @@ final class P2MLockTests: XCTestCase {
 
         let rig = Rig()
         var p2m = try rig.makeP2M()
-        let mapped = try lock.withLock { (_: borrowing P2MLockHeld) throws(P2MError) -> P2MMapping? in
+        let mapped = try lock.withLock { (held: borrowing P2MLockHeld) throws(P2MError) -> P2MMapping? in
             XCTAssertTrue(lock.isLocked)
             var batch = ramBatch()
-            try p2m.map(GFN(raw: 1), to: MFN(raw: 2), count: 1, as: .ramRW, flushing: &batch)
-            p2m.commit(&batch)
+            try p2m.map(GFN(raw: 1), to: MFN(raw: 2), count: 1, as: .ramRW, flushing: &batch, holding: held)
+            p2m.commit(&batch, holding: held)
             return p2m.lookup(GFN(raw: 1))
         }
         XCTAssertEqual(mapped?.mfn, MFN(raw: 2))
         XCTAssertFalse(lock.isLocked)
         // A throwing body still releases.
-        XCTAssertThrowsError(try lock.withLock { (_: borrowing P2MLockHeld) throws(P2MError) -> Int in
+        XCTAssertThrowsError(try lock.withLock { (held: borrowing P2MLockHeld) throws(P2MError) -> Int in
             var batch = ramBatch()
-            defer { p2m.commit(&batch) }
-            try p2m.map(GFN(raw: 1), to: MFN(raw: 2), count: 1, as: .ramRW, flushing: &batch)
+            defer { p2m.commit(&batch, holding: held) }
+            try p2m.map(GFN(raw: 1), to: MFN(raw: 2), count: 1, as: .ramRW, flushing: &batch, holding: held)
             return 0
         })
         XCTAssertFalse(lock.isLocked)

@@ -1,5 +1,6 @@
 import XCTest
 import AArch64
+import HostFakes
 @testable import Translation
 
 /// Seeded random operation sequences against a plain dictionary model.
@@ -105,7 +106,7 @@ final class P2MModelTests: XCTestCase {
                         outcome = .alreadyMapped(GFN(raw: first))
                     }
                     try p2m.map(GFN(raw: gfn), to: MFN(raw: mfn), count: count, as: type,
-                                policy: replace ? .replace : .insertOnly, flushing: &batch)
+                                policy: replace ? .replace : .insertOnly, flushing: &batch, holding: lockHeld)
                     XCTAssertNil(outcome, "step \(step): expected \(String(describing: outcome))")
                     for g in range {
                         let new = mfn + (g - gfn)
@@ -116,7 +117,7 @@ final class P2MModelTests: XCTestCase {
                         model[g] = (new, type)
                     }
                 } else if kind < 75 {
-                    try p2m.unmap(GFN(raw: gfn), count: count, flushing: &batch)
+                    try p2m.unmap(GFN(raw: gfn), count: count, flushing: &batch, holding: lockHeld)
                     for g in range {
                         if let old = model.removeValue(forKey: g) {
                             expectedRemoved[g] = old.mfn
@@ -129,11 +130,11 @@ final class P2MModelTests: XCTestCase {
                         (from, to) = (to == .ramRW ? .ramRO : .grantMapRO, .grantMapRW)
                         outcome = from.canChange(to: to) ? nil : .unsupportedTypeTransition(from: from, to: to)
                     }
-                    try p2m.changeType(GFN(raw: gfn), count: count, from: from, to: to, flushing: &batch)
+                    try p2m.changeType(GFN(raw: gfn), count: count, from: from, to: to, flushing: &batch, holding: lockHeld)
                     XCTAssertNil(outcome, "step \(step)")
                     for g in range { if let old = model[g], old.type == from { model[g] = (old.mfn, to) } }
                 } else {
-                    do { try p2m.commit(&batch) } catch { XCTFail("step \(step): \(error)") }
+                    do { try p2m.commit(&batch, holding: lockHeld) } catch { XCTFail("step \(step): \(error)") }
                     XCTAssertTrue(batch.isEmpty)
                 }
             } catch {
@@ -157,7 +158,7 @@ final class P2MModelTests: XCTestCase {
             for g in lo...(gfn + count) { check(p2m, model, mirror, g, step) }
             XCTAssertEqual(p2m.tablePagesInUse + p2m.pool.availableTablePages + batch.unlinkedTablePages, poolPages,
                            "step \(step): table pages leaked")
-            if rng.chance(15) { try p2m.commit(&batch) }
+            if rng.chance(15) { try p2m.commit(&batch, holding: lockHeld) }
             if step % 250 == 249 {
                 for r in 0..<Self.regions { for g in Self.regionBase(r)..<(Self.regionBase(r) + 512) { check(p2m, model, mirror, g, step) } }
             }
@@ -168,12 +169,12 @@ final class P2MModelTests: XCTestCase {
         // Bounded teardown returns every page, and the listener hears of every mapping left.
         removals.runs.removeAll()
         var steps = 0
-        while p2m.relinquish(budget: 64, flushing: &batch) == .more { steps += 1 }
+        while p2m.relinquish(budget: 64, flushing: &batch, holding: lockHeld) == .more { steps += 1 }
         let removedAtTeardown = removals.pages
         XCTAssertEqual(removedAtTeardown.count, model.count)
         for (g, m) in model { XCTAssertEqual(removedAtTeardown[g], m.mfn) }
         rig.checker.roots = 0..<0
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(p2m.pool.availableTablePages, poolPages, "no table page leaked after destroy")
         XCTAssertEqual(p2m.tablePagesInUse, 0)
         rig.checker.assertClean()

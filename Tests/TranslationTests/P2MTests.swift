@@ -21,7 +21,7 @@ final class P2MTests: XCTestCase {
         var p2m = try rig.makeP2M()
         var batch = ramBatch()
         let before = rig.memory.stores
-        try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x80_0000), count: 1 << 18, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x80_0000), count: 1 << 18, as: .ramRW, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(rig.memory.stores - before, 1)
         XCTAssertEqual(p2m.tablePagesInUse, 2)  // the concatenated root only
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0000)), P2MMapping(mfn: MFN(raw: 0x80_0000), type: .ramRW, order: .block1G))
@@ -30,7 +30,7 @@ final class P2MTests: XCTestCase {
         XCTAssertNil(p2m.lookup(GFN(raw: 0x8_0000)))
         // A new mapping over nothing needs no invalidation.
         XCTAssertTrue(batch.isEmpty)
-        p2m.commit(&batch)
+        p2m.commit(&batch, holding: lockHeld)
         rig.checker.assertClean()
     }
 
@@ -39,18 +39,18 @@ final class P2MTests: XCTestCase {
         var p2m = try rig.makeP2M()
         var batch = ramBatch()
         // gfn 2M-aligned but mfn only 4K-aligned: pages only.
-        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x1001), count: 512, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x1001), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x200))?.order, .page4K)
         // Both aligned, 513 pages: one 2 MiB block and one page.
-        try p2m.map(GFN(raw: 0x400), to: MFN(raw: 0x2000), count: 513, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x400), to: MFN(raw: 0x2000), count: 513, as: .ramRW, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x400))?.order, .block2M)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x5FF))?.order, .block2M)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x600)), P2MMapping(mfn: MFN(raw: 0x2200), type: .ramRW, order: .page4K))
         // Unaligned start that reaches alignment: pages up to the boundary, then a block.
-        try p2m.map(GFN(raw: 0x9FF), to: MFN(raw: 0x33FF), count: 513, as: .ramRO, flushing: &batch)
+        try p2m.map(GFN(raw: 0x9FF), to: MFN(raw: 0x33FF), count: 513, as: .ramRO, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x9FF))?.order, .page4K)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0xA00)), P2MMapping(mfn: MFN(raw: 0x3400), type: .ramRO, order: .block2M))
-        p2m.commit(&batch)
+        p2m.commit(&batch, holding: lockHeld)
         rig.checker.assertClean()
     }
 
@@ -58,9 +58,9 @@ final class P2MTests: XCTestCase {
         let rig = Rig()
         var p2m = try rig.makeP2M()
         var batch = ramBatch()
-        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4000), count: 512, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4000), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x2AB))?.order, .block2M)
-        try p2m.unmap(GFN(raw: 0x305), count: 1, flushing: &batch)
+        try p2m.unmap(GFN(raw: 0x305), count: 1, flushing: &batch, holding: lockHeld)
         XCTAssertNil(p2m.lookup(GFN(raw: 0x305)))
         for i in 0..<UInt64(512) where i != 0x105 {
             XCTAssertEqual(p2m.lookup(GFN(raw: 0x200 + i)), P2MMapping(mfn: MFN(raw: 0x4000 + i), type: .ramRW, order: .page4K))
@@ -69,7 +69,7 @@ final class P2MTests: XCTestCase {
         XCTAssertEqual(p2m.breakBeforeMakeInvalidations, 1)
         XCTAssertEqual(rig.log.events.prefix(2), [.tlbiRange(vmid: 1, page: 0x200, pages: 512), .tlbSync])
         XCTAssertTrue(batch.removedMappings)
-        p2m.commit(&batch)
+        p2m.commit(&batch, holding: lockHeld)
         rig.checker.assertClean()
         // Reachable stores: the block, its break, the link of the split table (filled unlinked).
         XCTAssertEqual(rig.checker.checkedStores, 3)
@@ -81,14 +81,14 @@ final class P2MTests: XCTestCase {
         var batch = ramBatch()
         let before = rig.memory.stores
         // mfn misaligned: 1024 pages over two leaf tables, one level-2 table.
-        try p2m.map(GFN(raw: 0x8_0000), to: MFN(raw: 0x10_0001), count: 1024, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x8_0000), to: MFN(raw: 0x10_0001), count: 1024, as: .ramRW, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(rig.memory.stores - before, 1024 + 3)
         XCTAssertEqual(p2m.tablePagesInUse, 2 + 3)
-        try p2m.unmap(GFN(raw: 0x8_0000), count: 1024, flushing: &batch)
+        try p2m.unmap(GFN(raw: 0x8_0000), count: 1024, flushing: &batch, holding: lockHeld)
         // Unmapping whole leaf tables clears their parent entries and frees them.
         XCTAssertEqual(p2m.tablePagesInUse, 2)
         XCTAssertEqual(batch.unlinkedTablePages, 3)
-        let stats = p2m.commit(&batch)
+        let stats = p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(stats.tablePagesFreed, 3)
         XCTAssertEqual(stats.rangeInvalidations, 0)
         XCTAssertEqual(stats.vmidInvalidations, 1)  // 1024 pages > threshold 512
@@ -102,56 +102,56 @@ final class P2MTests: XCTestCase {
         let rig = Rig()
         var p2m = try rig.makeP2M()
         var batch = ramBatch()
-        try p2m.map(GFN(raw: 0x1234), to: MFN(raw: 0x5000), count: 1, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x1234), to: MFN(raw: 0x5000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
         let before = snapshot(p2m, rig.memory)
-        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x9000), count: 0x400, as: .ramRW, flushing: &batch)) {
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x9000), count: 0x400, as: .ramRW, flushing: &batch, holding: lockHeld)) {
             XCTAssertEqual($0 as? P2MError, .alreadyMapped(GFN(raw: 0x1234)))
         }
         // Insert-only over a 2 MiB block as well.
-        try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x8000), count: 512, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x8000), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
         let before2 = snapshot(p2m, rig.memory)
-        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x9000), count: 1, as: .ramRW, flushing: &batch)) {
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x9000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)) {
             XCTAssertEqual($0 as? P2MError, .alreadyMapped(GFN(raw: 0x4_0100)))
         }
         // Even when the block already maps exactly these frames.
-        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x8100), count: 1, as: .ramRW, flushing: &batch)) {
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x8100), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)) {
             XCTAssertEqual($0 as? P2MError, .alreadyMapped(GFN(raw: 0x4_0100)))
         }
         XCTAssertEqual(snapshot(p2m, rig.memory), before2)
         XCTAssertNotEqual(before, before2)
         // Replacing with the identical mapping is a no-op: no split, no write.
         let stores = rig.memory.stores
-        try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x8100), count: 1, as: .ramRW, policy: .replace, flushing: &batch)
+        try p2m.map(GFN(raw: 0x4_0100), to: MFN(raw: 0x8100), count: 1, as: .ramRW, policy: .replace, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(rig.memory.stores, stores)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0100))?.order, .block2M)
-        p2m.commit(&batch)
+        p2m.commit(&batch, holding: lockHeld)
     }
 
     func testPoolExhaustionChangesNothing() throws {
         let rig = Rig()
         var p2m = try rig.makeP2M(poolPages: 6)  // root (2) + 4
         var batch = ramBatch()
-        try p2m.map(GFN(raw: 0), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &batch)  // +2 tables
+        try p2m.map(GFN(raw: 0), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)  // +2 tables
         let before = snapshot(p2m, rig.memory)
         // Three leaf tables in a new 1 GiB region need 1 + 3 pages; 2 remain.
-        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 1), count: 1500, as: .ramRW, flushing: &batch)) {
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 1), count: 1500, as: .ramRW, flushing: &batch, holding: lockHeld)) {
             XCTAssertEqual($0 as? P2MError, .tablePoolExhausted(needed: 4, available: 2))
         }
         XCTAssertEqual(snapshot(p2m, rig.memory), before)
         // Replacing part of a 1 GiB block needs two split tables; fails the same way.
-        try p2m.map(GFN(raw: 0x8_0000), to: MFN(raw: 0x4_0000), count: 1 << 18, as: .ramRW, flushing: &batch)
-        try p2m.map(GFN(raw: 0xC_0000), to: MFN(raw: 0x8_0000), count: 1 << 18, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x8_0000), to: MFN(raw: 0x4_0000), count: 1 << 18, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0xC_0000), to: MFN(raw: 0x8_0000), count: 1 << 18, as: .ramRW, flushing: &batch, holding: lockHeld)
         let full = snapshot(p2m, rig.memory)
         var small = try Rig().makeP2M(poolPages: 3)
         var b2 = ramBatch()
-        try small.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x4_0000), count: 1 << 18, as: .ramRW, flushing: &b2)
-        XCTAssertThrowsError(try small.unmap(GFN(raw: 0x4_0005), count: 1, flushing: &b2)) {
+        try small.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x4_0000), count: 1 << 18, as: .ramRW, flushing: &b2, holding: lockHeld)
+        XCTAssertThrowsError(try small.unmap(GFN(raw: 0x4_0005), count: 1, flushing: &b2, holding: lockHeld)) {
             XCTAssertEqual($0 as? P2MError, .tablePoolExhausted(needed: 2, available: 1))
         }
         XCTAssertEqual(small.lookup(GFN(raw: 0x4_0005))?.order, .block1G)
-        small.commit(&b2)
+        small.commit(&b2, holding: lockHeld)
         XCTAssertEqual(snapshot(p2m, rig.memory), full)
-        p2m.commit(&batch)
+        p2m.commit(&batch, holding: lockHeld)
         rig.checker.assertClean()
     }
 
@@ -159,7 +159,7 @@ final class P2MTests: XCTestCase {
         let rig = Rig()
         var p2m = try rig.makeP2M()  // 40-bit IPA and PA: 2^28 frames each
         var batch = ramBatch()
-        try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 4, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 4, as: .ramRW, flushing: &batch, holding: lockHeld)
         let before = snapshot(p2m, rig.memory)
         func check(_ expected: P2MError, line: UInt = #line, _ body: (inout TestP2M, inout FlushBatch<NoHeldReferences>) throws(P2MError) -> Void) {
             do {
@@ -171,34 +171,34 @@ final class P2MTests: XCTestCase {
             XCTAssertEqual(snapshot(p2m, rig.memory), before, line: line)
         }
         let limit: UInt64 = 1 << 28
-        check(.zeroCount) { (p, b) throws(P2MError) in try p.map(GFN(raw: 0x100), to: MFN(raw: 1), count: 0, as: .ramRW, flushing: &b) }
-        check(.zeroCount) { (p, b) throws(P2MError) in try p.unmap(GFN(raw: 0x100), count: 0, flushing: &b) }
+        check(.zeroCount) { (p, b) throws(P2MError) in try p.map(GFN(raw: 0x100), to: MFN(raw: 1), count: 0, as: .ramRW, flushing: &b, holding: lockHeld) }
+        check(.zeroCount) { (p, b) throws(P2MError) in try p.unmap(GFN(raw: 0x100), count: 0, flushing: &b, holding: lockHeld) }
         check(.rangeWraps(GFN(raw: UInt64.max - 1), count: 4)) { (p, b) throws(P2MError) in
-            try p.unmap(GFN(raw: UInt64.max - 1), count: 4, flushing: &b) }
+            try p.unmap(GFN(raw: UInt64.max - 1), count: 4, flushing: &b, holding: lockHeld) }
         check(.gfnBeyondIPASpace(GFN(raw: limit), limit: GFN(raw: limit))) { (p, b) throws(P2MError) in
-            try p.map(GFN(raw: limit), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &b) }
+            try p.map(GFN(raw: limit), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &b, holding: lockHeld) }
         check(.gfnBeyondIPASpace(GFN(raw: limit), limit: GFN(raw: limit))) { (p, b) throws(P2MError) in
-            try p.map(GFN(raw: limit - 2), to: MFN(raw: 1), count: 3, as: .ramRW, flushing: &b) }
+            try p.map(GFN(raw: limit - 2), to: MFN(raw: 1), count: 3, as: .ramRW, flushing: &b, holding: lockHeld) }
         check(.mfnBeyondPARange(MFN(raw: limit), limit: MFN(raw: limit))) { (p, b) throws(P2MError) in
-            try p.map(GFN(raw: 0x100), to: MFN(raw: limit - 1), count: 2, as: .ramRW, flushing: &b) }
+            try p.map(GFN(raw: 0x100), to: MFN(raw: limit - 1), count: 2, as: .ramRW, flushing: &b, holding: lockHeld) }
         check(.mfnBeyondPARange(MFN(raw: UInt64.max), limit: MFN(raw: limit))) { (p, b) throws(P2MError) in
-            try p.map(GFN(raw: 0x100), to: MFN(raw: UInt64.max), count: 2, as: .ramRW, flushing: &b) }
+            try p.map(GFN(raw: 0x100), to: MFN(raw: UInt64.max), count: 2, as: .ramRW, flushing: &b, holding: lockHeld) }
         check(.misaligned(GFN(raw: 0x201), MFN(raw: 0x400), order: .block2M)) { (p, b) throws(P2MError) in
-            try p.map(GFN(raw: 0x201), to: MFN(raw: 0x400), order: .block2M, as: .ramRW, flushing: &b) }
+            try p.map(GFN(raw: 0x201), to: MFN(raw: 0x400), order: .block2M, as: .ramRW, flushing: &b, holding: lockHeld) }
         check(.misaligned(GFN(raw: 0x200), MFN(raw: 0x401), order: .block2M)) { (p, b) throws(P2MError) in
-            try p.map(GFN(raw: 0x200), to: MFN(raw: 0x401), order: .block2M, as: .ramRW, flushing: &b) }
+            try p.map(GFN(raw: 0x200), to: MFN(raw: 0x401), order: .block2M, as: .ramRW, flushing: &b, holding: lockHeld) }
         check(.cannotMapInvalidType) { (p, b) throws(P2MError) in
-            try p.map(GFN(raw: 0x100), to: MFN(raw: 1), count: 1, as: .invalid, flushing: &b) }
+            try p.map(GFN(raw: 0x100), to: MFN(raw: 1), count: 1, as: .invalid, flushing: &b, holding: lockHeld) }
         check(.alreadyMapped(GFN(raw: 0x12))) { (p, b) throws(P2MError) in
-            try p.map(GFN(raw: 0x12), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &b) }
+            try p.map(GFN(raw: 0x12), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &b, holding: lockHeld) }
         check(.unsupportedTypeTransition(from: .ramRW, to: .mmioDirectDevice)) { (p, b) throws(P2MError) in
-            try p.changeType(GFN(raw: 0x10), count: 4, from: .ramRW, to: .mmioDirectDevice, flushing: &b) }
+            try p.changeType(GFN(raw: 0x10), count: 4, from: .ramRW, to: .mmioDirectDevice, flushing: &b, holding: lockHeld) }
         check(.unsupportedTypeTransition(from: .grantMapRO, to: .grantMapRW)) { (p, b) throws(P2MError) in
-            try p.changeType(GFN(raw: 0x10), count: 4, from: .grantMapRO, to: .grantMapRW, flushing: &b) }
+            try p.changeType(GFN(raw: 0x10), count: 4, from: .grantMapRO, to: .grantMapRW, flushing: &b, holding: lockHeld) }
         check(.gfnBeyondIPASpace(GFN(raw: limit), limit: GFN(raw: limit))) { (p, b) throws(P2MError) in
-            try p.changeType(GFN(raw: limit - 1), count: 2, from: .ramRW, to: .ramRO, flushing: &b) }
+            try p.changeType(GFN(raw: limit - 1), count: 2, from: .ramRW, to: .ramRO, flushing: &b, holding: lockHeld) }
         XCTAssertTrue(batch.isEmpty)
-        p2m.commit(&batch)
+        p2m.commit(&batch, holding: lockHeld)
     }
 
     // MARK: Replace and break-before-make
@@ -208,12 +208,12 @@ final class P2MTests: XCTestCase {
         let removals = RemovalLog(), mirror = MirrorState()
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
-        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7000), count: 16, as: .ramRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7000), count: 16, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         rig.log.events.removeAll()
         // Replace pages 4..<12 with other frames, and the same frames for 0..<4 (no removal for those).
-        try p2m.map(GFN(raw: 0x1004), to: MFN(raw: 0x9004), count: 8, as: .ramRW, policy: .replace, flushing: &batch)
-        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7000), count: 4, as: .ramRO, policy: .replace, flushing: &batch)
+        try p2m.map(GFN(raw: 0x1004), to: MFN(raw: 0x9004), count: 8, as: .ramRW, policy: .replace, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7000), count: 4, as: .ramRO, policy: .replace, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(removals.runs.count, 1)
         XCTAssertEqual(removals.runs.first?.gfn, 0x1004)
         XCTAssertEqual(removals.runs.first?.mfn, 0x7004)
@@ -225,7 +225,7 @@ final class P2MTests: XCTestCase {
             .tlbiRange(vmid: 1, page: 0x1004, pages: 8), .iommuRange(vmid: 1, page: 0x1004, pages: 8), .tlbSync, .iommuSync,
             .tlbiRange(vmid: 1, page: 0x1000, pages: 4), .iommuRange(vmid: 1, page: 0x1000, pages: 4), .tlbSync, .iommuSync,
         ])
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         rig.checker.assertClean()
         for (gfn, m) in mirror.pages { XCTAssertEqual(p2m.lookup(GFN(raw: gfn))?.mfn, MFN(raw: m.mfn)) }
     }
@@ -235,15 +235,15 @@ final class P2MTests: XCTestCase {
         let removals = RemovalLog(), mirror = MirrorState()
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
-        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x1001), count: 3, as: .mapForeignRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x1001), count: 3, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.tablePagesInUse, 4)
-        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x2000), count: 512, as: .ramRW, policy: .replace, flushing: &batch)
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x2000), count: 512, as: .ramRW, policy: .replace, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x201))?.order, .block2M)
         XCTAssertEqual(p2m.tablePagesInUse, 3)
         XCTAssertEqual(removals.runs.map { $0.count }, [3])
         XCTAssertEqual(batch.heldReferences, 3)
         XCTAssertEqual(batch.releaser.held.count, 1)
-        let stats = try p2m.commit(&batch)
+        let stats = try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(stats.referencesReleased, 3)
         XCTAssertEqual(stats.tablePagesFreed, 1)
         rig.checker.assertClean()
@@ -254,8 +254,8 @@ final class P2MTests: XCTestCase {
         let removals = RemovalLog(), mirror = MirrorState()
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log))
-        try p2m.map(GFN(raw: 0x400), to: MFN(raw: 0x6000), count: 512, as: .ramRW, flushing: &batch)
-        try p2m.changeType(GFN(raw: 0x500), count: 0x10, from: .ramRW, to: .ramRO, flushing: &batch)
+        try p2m.map(GFN(raw: 0x400), to: MFN(raw: 0x6000), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.changeType(GFN(raw: 0x500), count: 0x10, from: .ramRW, to: .ramRO, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x505)), P2MMapping(mfn: MFN(raw: 0x6105), type: .ramRO, order: .page4K))
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x4FF)), P2MMapping(mfn: MFN(raw: 0x60FF), type: .ramRW, order: .page4K))
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x510)), P2MMapping(mfn: MFN(raw: 0x6110), type: .ramRW, order: .page4K))
@@ -263,15 +263,15 @@ final class P2MTests: XCTestCase {
                                                      access: .all))
         XCTAssertTrue(removals.runs.isEmpty)
         // Entries of another type are left alone; a whole block changes in place.
-        try p2m.map(GFN(raw: 0x600), to: MFN(raw: 0x8000), count: 512, as: .grantMapRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x600), to: MFN(raw: 0x8000), count: 512, as: .grantMapRW, flushing: &batch, holding: lockHeld)
         let stores = rig.memory.stores
-        try p2m.changeType(GFN(raw: 0x400), count: 0x400, from: .grantMapRW, to: .grantMapRO, flushing: &batch)
+        try p2m.changeType(GFN(raw: 0x400), count: 0x400, from: .grantMapRW, to: .grantMapRO, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(rig.memory.stores - stores, 1)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x700)), P2MMapping(mfn: MFN(raw: 0x8100), type: .grantMapRO, order: .block2M))
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x420))?.type, .ramRW)
         // The write-protect must reach the TLBs at commit.
         XCTAssertTrue(batch.needsInvalidation)
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         rig.checker.assertClean()
     }
 
@@ -282,15 +282,15 @@ final class P2MTests: XCTestCase {
         let removals = RemovalLog(), mirror = MirrorState()
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
-        try p2m.map(GFN(raw: 0x3000), to: MFN(raw: 0x5_0000), count: 2, as: .mapForeignRW, flushing: &batch)
-        try p2m.unmap(GFN(raw: 0x3000), count: 2, flushing: &batch)
+        try p2m.map(GFN(raw: 0x3000), to: MFN(raw: 0x5_0000), count: 2, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.unmap(GFN(raw: 0x3000), count: 2, flushing: &batch, holding: lockHeld)
         // Edits issued nothing; the batch holds the references and the emptied tables.
         XCTAssertEqual(rig.log.events, [])
         XCTAssertTrue(batch.removedMappings)
         XCTAssertEqual(batch.heldReferences, 2)
         XCTAssertEqual(batch.unlinkedTablePages, 2)
         XCTAssertEqual(batch.releaser.released.count, 0)
-        let stats = try p2m.commit(&batch)
+        let stats = try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(rig.log.events.prefix(5), [
             .tlbiRange(vmid: 1, page: 0x3000, pages: 2), .iommuRange(vmid: 1, page: 0x3000, pages: 2),
             .tlbSync, .iommuSync, .release,
@@ -309,15 +309,15 @@ final class P2MTests: XCTestCase {
         let rig = Rig()
         var p2m = try rig.makeP2M()
         var batch = ramBatch()
-        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x100), count: 64, as: .ramRW, flushing: &batch)
-        for g in stride(from: UInt64(0x100), to: 0x110, by: 1) { try p2m.unmap(GFN(raw: g), count: 1, flushing: &batch) }
+        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x100), count: 64, as: .ramRW, flushing: &batch, holding: lockHeld)
+        for g in stride(from: UInt64(0x100), to: 0x110, by: 1) { try p2m.unmap(GFN(raw: g), count: 1, flushing: &batch, holding: lockHeld) }
         XCTAssertEqual(batch.ranges.count, 1)
-        var stats = p2m.commit(&batch)
+        var stats = p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(stats.rangeInvalidations, 1)
         XCTAssertEqual(stats.pagesInvalidated, 16)
-        for g in stride(from: UInt64(0x110), to: 0x140, by: 4) { try p2m.unmap(GFN(raw: g), count: 1, flushing: &batch) }
+        for g in stride(from: UInt64(0x110), to: 0x140, by: 4) { try p2m.unmap(GFN(raw: g), count: 1, flushing: &batch, holding: lockHeld) }
         XCTAssertTrue(batch.invalidatesWholeVMID)  // 12 disjoint ranges > capacity 8
-        stats = p2m.commit(&batch)
+        stats = p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(stats.vmidInvalidations, 1)
         XCTAssertEqual(stats.rangeInvalidations, 0)
         rig.checker.assertClean()
@@ -328,16 +328,16 @@ final class P2MTests: XCTestCase {
         let removals = RemovalLog(), mirror = MirrorState()
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log))
-        try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
         mirror.refuse = true
         let words = rig.memory.words
-        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch)) {
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)) {
             XCTAssertEqual($0 as? P2MError, .observerRefused(GFN(raw: 0x4_0000), count: 1))
         }
-        XCTAssertThrowsError(try p2m.unmap(GFN(raw: 0x10), count: 1, flushing: &batch))
+        XCTAssertThrowsError(try p2m.unmap(GFN(raw: 0x10), count: 1, flushing: &batch, holding: lockHeld))
         XCTAssertEqual(rig.memory.words, words)
         XCTAssertEqual(mirror.events.count, 1)
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
     }
 
     // MARK: Geometry
@@ -348,15 +348,15 @@ final class P2MTests: XCTestCase {
             var p2m = try rig.makeP2M(ipaBits: ipa, paRange: pa)
             var batch = ramBatch()
             let top = GFN(raw: (1 << UInt64(ipa - 12)) - 1)
-            try p2m.map(GFN(raw: 0), to: MFN(raw: 5), count: 1, as: .ramRW, flushing: &batch)
-            try p2m.map(top, to: MFN(raw: 7), count: 1, as: .mmioDirectDevice, flushing: &batch)
+            try p2m.map(GFN(raw: 0), to: MFN(raw: 5), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+            try p2m.map(top, to: MFN(raw: 7), count: 1, as: .mmioDirectDevice, flushing: &batch, holding: lockHeld)
             XCTAssertEqual(p2m.lookup(top), P2MMapping(mfn: MFN(raw: 7), type: .mmioDirectDevice, order: .page4K), "\(ipa)")
             XCTAssertEqual(p2m.lookup(GFN(raw: 0))?.mfn, MFN(raw: 5))
             XCTAssertEqual(p2m.vttbr.root, p2m.root.address)
             XCTAssertEqual(p2m.vttbr.vmid, 1)
-            XCTAssertThrowsError(try p2m.map(GFN(raw: top.raw + 1), to: MFN(raw: 7), count: 1, as: .ramRW, flushing: &batch))
-            try p2m.unmap(GFN(raw: 0), count: top.raw + 1, flushing: &batch)
-            p2m.commit(&batch)
+            XCTAssertThrowsError(try p2m.map(GFN(raw: top.raw + 1), to: MFN(raw: 7), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld))
+            try p2m.unmap(GFN(raw: 0), count: top.raw + 1, flushing: &batch, holding: lockHeld)
+            p2m.commit(&batch, holding: lockHeld)
             XCTAssertEqual(p2m.tablePagesInUse, p2m.vtcr.rootTables)
             XCTAssertEqual(p2m.pool.availableTablePages, 256 - p2m.vtcr.rootTables)
             rig.checker.assertClean()
@@ -388,12 +388,12 @@ final class P2MTests: XCTestCase {
         let removals = RemovalLog(), mirror = MirrorState()
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
-        try p2m.map(GFN(raw: 0x0), to: MFN(raw: 0x1001), count: 700, as: .ramRW, flushing: &batch)
-        try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x4_0000), count: 1 << 18, as: .ramRW, flushing: &batch)
-        try p2m.map(GFN(raw: 0xF_FE00), to: MFN(raw: 0x3000), count: 3, as: .mapForeignRO, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(raw: 0x0), to: MFN(raw: 0x1001), count: 700, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x4_0000), to: MFN(raw: 0x4_0000), count: 1 << 18, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0xF_FE00), to: MFN(raw: 0x3000), count: 3, as: .mapForeignRO, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         var steps = 0
-        while p2m.relinquish(budget: 100, flushing: &batch) == .more {
+        while p2m.relinquish(budget: 100, flushing: &batch, holding: lockHeld) == .more {
             steps += 1
             XCTAssertLessThan(steps, 1000)
         }
@@ -403,12 +403,12 @@ final class P2MTests: XCTestCase {
         XCTAssertEqual(removals.pages.count, 700 + (1 << 18) + 3)
         XCTAssertEqual(batch.heldReferences, 3)
         rig.checker.roots = 0..<0  // VTTBR_EL2 no longer names the root of a dead domain
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(p2m.pool.availableTablePages, 256)
-        XCTAssertThrowsError(try p2m.map(GFN(raw: 0), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &batch)) {
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0), to: MFN(raw: 1), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)) {
             XCTAssertEqual($0 as? P2MError, .relinquished)
         }
-        XCTAssertEqual(p2m.relinquish(budget: 1, flushing: &batch), .done)
+        XCTAssertEqual(p2m.relinquish(budget: 1, flushing: &batch, holding: lockHeld), .done)
         XCTAssertTrue(mirror.pages.isEmpty)
         rig.checker.assertClean()
     }
@@ -422,11 +422,11 @@ final class P2MMergeTests: XCTestCase {
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
         // 512 single pages, in an order that fills entry 511 before the last hole.
         for i in UInt64(0)..<512 where i != 7 {
-            try p2m.map(GFN(raw: 0x4_0200 + i), to: MFN(raw: 0x9_0200 + i), count: 1, as: .ramRW, flushing: &batch)
+            try p2m.map(GFN(raw: 0x4_0200 + i), to: MFN(raw: 0x9_0200 + i), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
         }
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0200))?.order, .page4K)
         XCTAssertEqual(p2m.tablePagesInUse, 4)
-        try p2m.map(GFN(raw: 0x4_0207), to: MFN(raw: 0x9_0207), count: 1, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x4_0207), to: MFN(raw: 0x9_0207), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0300)), P2MMapping(mfn: MFN(raw: 0x9_0300), type: .ramRW, order: .block2M))
         XCTAssertEqual(p2m.tablePagesInUse, 3)
         XCTAssertEqual(batch.unlinkedTablePages, 1)
@@ -434,25 +434,25 @@ final class P2MMergeTests: XCTestCase {
         // A different type or a discontiguous output does not merge.
         for i in UInt64(0)..<512 {
             try p2m.map(GFN(raw: 0x4_0400 + i), to: MFN(raw: 0x9_0400 + (i == 9 ? 0x1000 : i)), count: 1,
-                        as: .ramRW, flushing: &batch)
+                        as: .ramRW, flushing: &batch, holding: lockHeld)
         }
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0400))?.order, .page4K)
         // 2 MiB blocks filling a whole level-2 table cascade into one 1 GiB block.
         for i in UInt64(0)..<512 where i != 1 && i != 2 {
             try p2m.map(GFN(raw: 0x8_0000 + i * 512), to: MFN(raw: 0x4_0000 + i * 512), count: 512, as: .ramRO,
-                        flushing: &batch)
+                        flushing: &batch, holding: lockHeld)
         }
-        try p2m.map(GFN(raw: 0x8_0200), to: MFN(raw: 0x4_0200), count: 1024, as: .ramRO, flushing: &batch)
+        try p2m.map(GFN(raw: 0x8_0200), to: MFN(raw: 0x4_0200), count: 1024, as: .ramRO, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x8_1234)), P2MMapping(mfn: MFN(raw: 0x4_1234), type: .ramRO, order: .block1G))
         XCTAssertTrue(removals.runs.isEmpty, "a merge removes no mapping")
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         rig.checker.assertClean()
         // Pages only, on request: no merge.
-        try p2m.unmap(GFN(raw: 0x8_0000), count: 1 << 18, flushing: &batch)
+        try p2m.unmap(GFN(raw: 0x8_0000), count: 1 << 18, flushing: &batch, holding: lockHeld)
         try p2m.map(GFN(raw: 0x8_0000), to: MFN(raw: 0x4_0000), count: 512, as: .ramRW, largestBlock: .page4K,
-                    flushing: &batch)
+                    flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x8_0000))?.order, .page4K)
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         rig.checker.assertClean()
     }
 }
@@ -466,22 +466,22 @@ final class P2MXSA346Tests: XCTestCase {
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
         // Page P at gfn 0x100; a foreign page Q at gfn 0x900 (the move's destination).
-        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x7_0000), count: 1, as: .ramRW, flushing: &batch)
-        try p2m.map(GFN(raw: 0x900), to: MFN(raw: 0x7_1000), count: 1, as: .mapForeignRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x7_0000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x900), to: MFN(raw: 0x7_1000), count: 1, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         rig.log.events.removeAll()
 
         // XENMAPSPACE_gmfn_range, one page: the caller keeps its reference to P in the
         // batch (the fixed xenmem_add_to_physmap's `pages[]`), unmaps P's old GFN and maps
         // P at the destination, displacing Q (whose reference the listener hands over).
         batch.holdReference(MFN(raw: 0x7_0000))
-        try p2m.unmap(GFN(raw: 0x100), count: 1, flushing: &batch)
-        try p2m.map(GFN(raw: 0x900), to: MFN(raw: 0x7_0000), count: 1, as: .ramRW, policy: .replace, flushing: &batch)
+        try p2m.unmap(GFN(raw: 0x100), count: 1, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x900), to: MFN(raw: 0x7_0000), count: 1, as: .ramRW, policy: .replace, flushing: &batch, holding: lockHeld)
         XCTAssertTrue(batch.removedMappings, "the caller must not free anything itself before commit")
         XCTAssertEqual(batch.releaser.held.map { $0.0 }, [MFN(raw: 0x7_0000), MFN(raw: 0x7_1000)])
         XCTAssertFalse(rig.log.events.contains(.release))
 
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
         let release = try XCTUnwrap(rig.log.events.firstIndex(of: .release))
         // The old GFN's invalidation went to the CPU and the IOMMU and completed first.
         let oldGFN = try XCTUnwrap(rig.log.events.firstIndex(of: .tlbiRange(vmid: 1, page: 0x100, pages: 1)))
@@ -513,12 +513,17 @@ final class P2MBarrierTests: XCTestCase {
     func testNewTablesArePublishedAfterABarrier() throws {
         let fake = FakeMemory(frames: 16)
         let memory = BarrierCountingMemory(fake)
-        var p2m = try P2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 40, paRange: .bits40, vmidWidth: .bits8),
-                          memory: memory, pool: FakePool(memory: fake), tlb: RecordingTLB())
+        enum Counting: P2MEnvironment {
+            typealias Memory = BarrierCountingMemory
+            typealias Pool = FakePool
+            typealias TLB = RecordingTLB
+        }
+        var p2m = try P2M<Counting>(configuration: P2MConfiguration(vmid: 1, ipaBits: 40, paRange: .bits40, vmidWidth: .bits8),
+                                    memory: memory, pool: FakePool(memory: fake), tlb: RecordingTLB())
         var batch = ramBatch()
-        try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch)
+        try p2m.map(GFN(raw: 0x10), to: MFN(raw: 0x10), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(memory.barriers, 2)  // a level-2 and a level-3 table, each filled before linking
-        p2m.commit(&batch)
+        p2m.commit(&batch, holding: lockHeld)
     }
 }
 
@@ -532,16 +537,16 @@ final class P2MIOMMUFailureTests: XCTestCase {
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
         // 16 foreign pages in leaf and level-2 tables of their own: unmapping them
         // holds 16 references and unlinks both emptied tables.
-        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7001), count: 16, as: .mapForeignRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x7001), count: 16, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         let freeBefore = p2m.pool.availableTablePages
-        try p2m.unmap(GFN(raw: 0x1000), count: 16, flushing: &batch)
+        try p2m.unmap(GFN(raw: 0x1000), count: 16, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(batch.heldReferences, 16)
         XCTAssertEqual(batch.unlinkedTablePages, 2)
         rig.log.events.removeAll()
         rig.log.failingIOMMUSyncs = 1
         do {
-            try p2m.commit(&batch)
+            try p2m.commit(&batch, holding: lockHeld)
             XCTFail("a lost IOMMU completion must fail the commit")
         } catch {
             XCTAssertEqual(error, .iommuNotSynchronized(.completionTimeout, heldReferences: 16, tablePages: 2))
@@ -556,7 +561,7 @@ final class P2MIOMMUFailureTests: XCTestCase {
 
         // The IOMMU recovered: the retry invalidates the same range again, then releases.
         rig.log.events.removeAll()
-        let stats = try p2m.commit(&batch)
+        let stats = try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(rig.log.events.prefix(4), [.tlbiRange(vmid: 1, page: 0x1000, pages: 16),
                                                  .iommuRange(vmid: 1, page: 0x1000, pages: 16), .tlbSync, .iommuSync])
         XCTAssertEqual(rig.log.events[4], .release)
@@ -572,16 +577,16 @@ final class P2MIOMMUFailureTests: XCTestCase {
         let removals = RemovalLog(), mirror = MirrorState()
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
-        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4200), count: 512, as: .mapForeignRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4200), count: 512, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         // Unmapping one page splits the block: break-before-make, whose IOMMU wait fails.
         rig.log.failingIOMMUSyncs = 1
-        try p2m.unmap(GFN(raw: 0x205), count: 1, flushing: &batch)
+        try p2m.unmap(GFN(raw: 0x205), count: 1, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(p2m.breakBeforeMakeInvalidations, 1)
         XCTAssertTrue(batch.ranges.overlaps(0x200, frames: 512), "the whole split block is owed")
         XCTAssertGreaterThanOrEqual(batch.pendingPages, 512)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x206))?.mfn, MFN(raw: 0x4206))
-        let stats = try p2m.commit(&batch)
+        let stats = try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(stats.referencesReleased, 1)
         XCTAssertGreaterThanOrEqual(stats.pagesInvalidated, 512)
         rig.checker.assertClean()
@@ -592,14 +597,14 @@ final class P2MIOMMUFailureTests: XCTestCase {
         let removals = RemovalLog(), mirror = MirrorState()
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
-        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x5000), count: 1, as: .ramRW, flushing: &batch)
-        try p2m.commit(&batch)
-        try p2m.unmap(GFN(raw: 0x300), count: 1, flushing: &batch)
+        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x5000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+        try p2m.unmap(GFN(raw: 0x300), count: 1, flushing: &batch, holding: lockHeld)
         // Mapping there again must first complete the pending invalidation; the IOMMU fails it.
         rig.log.failingIOMMUSyncs = 1
         let words = rig.memory.words, events = mirror.events.count
         do {
-            try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x6000), count: 1, as: .ramRW, flushing: &batch)
+            try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x6000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
             XCTFail("expected a refusal")
         } catch {
             XCTAssertEqual(error, .iommuNotSynchronized(.completionTimeout))
@@ -608,8 +613,8 @@ final class P2MIOMMUFailureTests: XCTestCase {
         XCTAssertEqual(mirror.events.count, events)
         XCTAssertNil(p2m.lookup(GFN(raw: 0x300)))
         XCTAssertEqual(batch.pendingPages, 1, "still owed")
-        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x6000), count: 1, as: .ramRW, flushing: &batch)
-        try p2m.commit(&batch)
+        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x6000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(p2m.lookup(GFN(raw: 0x300))?.mfn, MFN(raw: 0x6000))
         rig.checker.assertClean()
     }
@@ -624,9 +629,9 @@ final class P2MChangeStreamTests: XCTestCase {
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log))
         try p2m.map(GFN(raw: 0x40000), to: MFN(raw: 0x100000), count: 0x40000, as: .ramRW, access: .readWrite,
-                    policy: .replace, flushing: &batch)
-        try p2m.changeType(GFN(raw: 0x40000), count: 16, from: .ramRW, to: .ramRO, access: .read, flushing: &batch)
-        try p2m.unmap(GFN(raw: 0x40000), count: 16, flushing: &batch)
+                    policy: .replace, flushing: &batch, holding: lockHeld)
+        try p2m.changeType(GFN(raw: 0x40000), count: 16, from: .ramRW, to: .ramRO, access: .read, flushing: &batch, holding: lockHeld)
+        try p2m.unmap(GFN(raw: 0x40000), count: 16, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(mirror.planned, [
             .map(GFN(raw: 0x40000), MFN(raw: 0x100000), count: 0x40000, type: .ramRW, access: .readWrite, replacing: true),
             .changeType(GFN(raw: 0x40000), count: 16, from: .ramRW, to: .ramRO, access: .read),
@@ -634,7 +639,7 @@ final class P2MChangeStreamTests: XCTestCase {
         ])
         XCTAssertEqual(mirror.planned[1].range.gfn, GFN(raw: 0x40000))
         XCTAssertEqual(mirror.planned[1].range.count, 16)
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
     }
 
     func testTypeChangeCarriesTheAccessRestriction() throws {
@@ -642,11 +647,11 @@ final class P2MChangeStreamTests: XCTestCase {
         let removals = RemovalLog(), mirror = MirrorState()
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log))
-        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x5000), count: 4, as: .ramRW, access: .read, flushing: &batch)
-        try p2m.changeType(GFN(raw: 0x100), count: 4, from: .ramRW, to: .ramRO, access: .read, flushing: &batch)
-        try p2m.changeType(GFN(raw: 0x100), count: 4, from: .ramRO, to: .ramRW, access: .read, flushing: &batch)
+        try p2m.map(GFN(raw: 0x100), to: MFN(raw: 0x5000), count: 4, as: .ramRW, access: .read, flushing: &batch, holding: lockHeld)
+        try p2m.changeType(GFN(raw: 0x100), count: 4, from: .ramRW, to: .ramRO, access: .read, flushing: &batch, holding: lockHeld)
+        try p2m.changeType(GFN(raw: 0x100), count: 4, from: .ramRO, to: .ramRW, access: .read, flushing: &batch, holding: lockHeld)
         XCTAssertEqual(mirror.events.last,
                        .typeChanged(GFN(raw: 0x100), MFN(raw: 0x5000), count: 4, from: .ramRO, to: .ramRW, access: .read))
-        try p2m.commit(&batch)
+        try p2m.commit(&batch, holding: lockHeld)
     }
 }

@@ -1,5 +1,6 @@
 import XCTest
 import AArch64
+import HostFakes
 @testable import Translation
 
 /// The stage-2 descriptor of every p2m type, pinned bit by bit (Xen's
@@ -40,7 +41,7 @@ final class P2MTypeTests: XCTestCase {
                 (3, 0x123, 0x4_0123, 1), (2, 0x200, 0x4_0200, 512), (1, 0x4_0000, 0x4_0000, 1 << 18),
             ]
             for c in cases {
-                try p2m.map(GFN(raw: c.gfn), to: MFN(raw: c.mfn), count: c.count, as: type, flushing: &batch)
+                try p2m.map(GFN(raw: c.gfn), to: MFN(raw: c.mfn), count: c.count, as: type, flushing: &batch, holding: lockHeld)
                 let leaf = try XCTUnwrap(p2m.table.lookup(c.gfn, memory: rig.memory))
                 XCTAssertEqual(leaf.level, c.level)
                 // Same attributes at every level; bit 1 clear for blocks; the block's own address.
@@ -50,7 +51,7 @@ final class P2MTypeTests: XCTestCase {
                 XCTAssertEqual(p2m.lookup(GFN(raw: c.gfn)), P2MMapping(mfn: MFN(raw: c.mfn), type: type,
                                                                        order: PageOrder(leafLevel: c.level)))
             }
-            p2m.commit(&batch)
+            p2m.commit(&batch, holding: lockHeld)
         }
     }
 
@@ -68,7 +69,6 @@ final class P2MTypeTests: XCTestCase {
     }
 
     func testTypePredicates() {
-        XCTAssertEqual(P2MType.allCases.filter { $0.holdsForeignReference }, [.mapForeignRW, .mapForeignRO])
         XCTAssertEqual(P2MType.allCases.filter { $0.isExecutable }, [.ramRW, .ramRO])
         XCTAssertEqual(P2MType.grantMapRO.dmaWritable, false)
         XCTAssertEqual(P2MType.grantMapRW.dmaWritable, true)

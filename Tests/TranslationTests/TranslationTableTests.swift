@@ -33,8 +33,8 @@ final class TranslationTableTests: XCTestCase {
         let memory = FakeMemory(frames: 64)
         var sink = RecordingSink(pool: FakePool(memory: memory))
         let geometry = try TableGeometry(stage1InputBits: 48, outputBits: 44)
-        let table = TranslationTable<Stage1Format>(
-            geometry: geometry, root: try TranslationTable<Stage1Format>.allocateRoot(geometry, pool: &sink.pool))
+        let table = TranslationTable<Stage1Descriptor>(
+            geometry: geometry, root: try TranslationTable<Stage1Descriptor>.allocateRoot(geometry, pool: &sink.pool))
         // 600 pages at IOVA frame 0x1000 → PA frame 0x5000 (aligned): one 2 MiB block + 88 pages.
         try table.map(0x1000, to: MFN(raw: 0x5000), count: 600, attributes: dma, replace: false,
                       memory: memory, sink: &sink)
@@ -50,10 +50,10 @@ final class TranslationTableTests: XCTestCase {
         let rewrite = { (d: UInt64) -> UInt64? in
             d & ~Stage1Descriptor.attributeMask | self.dmaRO.bits | Stage1Descriptor.accessFlag
         }
-        let needed = try table.prepareUpdate(0x1010, count: 2, memory: memory, availablePages: sink.availableTablePages,
-                                             rewrite: rewrite)
-        XCTAssertEqual(needed, 1)
-        table.commitUpdate(0x1010, count: 2, memory: memory, sink: &sink, rewrite: rewrite)
+        let plan = try table.prepareUpdate(0x1010, count: 2, memory: memory, availablePages: sink.availableTablePages,
+                                           rewrite: rewrite)
+        XCTAssertEqual(plan.tablePagesNeeded, 1)
+        table.commitUpdate(plan, memory: memory, sink: &sink, rewrite: rewrite)
         XCTAssertEqual(sink.now.map { $0.1 }, [512])  // break-before-make of the block
         XCTAssertEqual(Stage1Descriptor(raw: try XCTUnwrap(table.lookup(0x1011, memory: memory)).descriptor).access, .readOnly)
         XCTAssertEqual(Stage1Descriptor(raw: try XCTUnwrap(table.lookup(0x1012, memory: memory)).descriptor).access, .readWrite)
@@ -69,20 +69,12 @@ final class TranslationTableTests: XCTestCase {
         XCTAssertEqual(sink.pool.availableTablePages, 64)
     }
 
-    func testSplitEntryKeepsAttributesAndAdvancesOutput() {
-        let block = Stage2Descriptor.leaf(MFN(raw: 0x4_0000), level: 1, attributes: P2MType.grantMapRO.stage2Attributes()).raw
-        let child = VMSADescriptor.splitEntry(block, childLevel: 2, index: 3)
-        XCTAssertEqual(child, Stage2Descriptor.leaf(MFN(raw: 0x4_0600), level: 2, attributes: P2MType.grantMapRO.stage2Attributes()).raw)
-        let page = VMSADescriptor.splitEntry(child, childLevel: 3, index: 511)
-        XCTAssertEqual(page, Stage2Descriptor.leaf(MFN(raw: 0x4_07FF), level: 3, attributes: P2MType.grantMapRO.stage2Attributes()).raw)
-    }
-
     func testInputAndOutputValidation() throws {
         let memory = FakeMemory(frames: 8)
         var pool = FakePool(memory: memory)
         let geometry = try TableGeometry(stage1InputBits: 32, outputBits: 40)
-        let table = TranslationTable<Stage1Format>(geometry: geometry,
-                                                   root: try TranslationTable<Stage1Format>.allocateRoot(geometry, pool: &pool))
+        let table = TranslationTable<Stage1Descriptor>(geometry: geometry,
+                                                   root: try TranslationTable<Stage1Descriptor>.allocateRoot(geometry, pool: &pool))
         XCTAssertThrowsError(try table.validateInput(0, count: 0)) { XCTAssertEqual($0 as? TableEditError, .zeroCount) }
         XCTAssertThrowsError(try table.validateInput(1 << 20, count: 1)) {
             XCTAssertEqual($0 as? TableEditError, .inputBeyondLimit(1 << 20, limit: 1 << 20))
@@ -108,7 +100,7 @@ final class TranslationTableTests: XCTestCase {
         let a = FakeMemory(frames: 16), b = FakeMemory(frames: 16)
         var sa = RecordingSink(pool: FakePool(memory: a)), sb = RecordingSink(pool: FakePool(memory: b))
         let geometry = try TableGeometry(stage1InputBits: 39, outputBits: 44)
-        typealias Table = TranslationTable<Stage1Format>
+        typealias Table = TranslationTable<Stage1Descriptor>
         let ta = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sa.pool))
         let tb = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sb.pool))
         var x: UInt64 = 0x2545_F491_4F6C_DD1D
@@ -127,13 +119,18 @@ final class TranslationTableTests: XCTestCase {
             let count = counts[Int(next() % UInt64(counts.count))]
             if ta.leafPath(input, count: count, memory: a) != nil { shortPath += 1 }
             if next() % 2 == 0 {
+                var planA: RangePlan? = nil
                 let pa: Result<Int, TableEditError> = Result { () throws(TableEditError) in
-                    try ta.prepareUnmap(input, count: count, memory: a, availablePages: sa.availableTablePages)
+                    let plan = try ta.prepareUnmap(input, count: count, memory: a, availablePages: sa.availableTablePages)
+                    let needed = plan.tablePagesNeeded
+                    planA = consume plan
+                    return needed
                 }
                 let pb = tb.planPartialBlocks(Table.PlanNode.existing(tb.root), level: geometry.startLevel, first: input,
                                               end: input + count, memory: b) { _ in true }
                 XCTAssertEqual(pa, .success(pb), "unmap prepare, step \(step)")
-                ta.commitUnmap(input, count: count, memory: a, sink: &sa)
+                guard let plan = planA.take() else { return XCTFail("unmap prepare failed, step \(step)") }
+                ta.commitUnmap(plan, memory: a, sink: &sa)
                 _ = tb.applyUnmap(tb.root, level: geometry.startLevel, first: input, end: input + count, linked: true,
                                   memory: b, sink: &sb)
             } else {
@@ -142,22 +139,26 @@ final class TranslationTableTests: XCTestCase {
                 // Mostly one contiguous 2 MiB-aligned output (mergeable), sometimes not.
                 let output = MFN(raw: input + (next() % 8 == 0 ? 0x1_0000 + next() % 512 : 0x1_0000))
                 let attributes = next() % 4 == 0 ? dmaRO : dma
-                let pa: Result<MapPlan, TableEditError> = Result { () throws(TableEditError) in
-                    try ta.prepareMap(input, to: output, count: count, attributes: attributes, replace: replace,
-                                      largestBlock: largest, memory: a, availablePages: sa.availableTablePages)
+                var planA: MapPlan? = nil
+                let pa: Result<Int, TableEditError> = Result { () throws(TableEditError) in
+                    let plan = try ta.prepareMap(input, to: output, count: count, attributes: attributes, replace: replace,
+                                                 largestBlock: largest, memory: a, availablePages: sa.availableTablePages)
+                    let needed = plan.tablePagesNeeded
+                    planA = consume plan
+                    return needed
                 }
                 var plan = MapPlan(input: input, output: output.raw, count: count, replace: replace,
                                    firstLeafLevel: largest == .page4K ? 3 : 2, templates: InlineArray(repeating: 0),
                                    tablePagesNeeded: 0)
                 for level in 0...TableLevel.leafLevel {
-                    plan.templates[level] = Stage1Format.leafTemplate(level: level, attributes: attributes)
+                    plan.templates[level] = Stage1Descriptor.leafTemplate(level: level, attributes: attributes)
                 }
                 let pb: Result<Int, TableEditError> = Result { () throws(TableEditError) in
                     try tb.planMap(Table.PlanNode.existing(tb.root), level: geometry.startLevel, first: input, end: input + count,
                                    out: output.raw, plan: plan, memory: b)
                 }
-                XCTAssertEqual(pa.map(\.tablePagesNeeded), pb, "map prepare, step \(step)")
-                if case .success(let planA) = pa {
+                XCTAssertEqual(pa, pb, "map prepare, step \(step)")
+                if let planA = planA.take() {
                     ta.commitMap(planA, memory: a, sink: &sa)
                     tb.applyMap(tb.root, level: geometry.startLevel, first: input, end: input + count, out: output.raw,
                                 plan: plan, linked: true, fresh: false, memory: b, sink: &sb)
@@ -186,7 +187,7 @@ final class TranslationTableTests: XCTestCase {
         let memory = FakeMemory(frames: 8)
         var sink = RecordingSink(pool: FakePool(memory: memory))
         let geometry = try TableGeometry(stage1InputBits: 39, outputBits: 44)
-        typealias Table = TranslationTable<Stage1Format>
+        typealias Table = TranslationTable<Stage1Descriptor>
         let table = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sink.pool))
         try table.map(0x4_0123, to: MFN(raw: 0x9_0123), count: 1, attributes: dma, replace: false,
                       memory: memory, sink: &sink)

@@ -123,6 +123,12 @@ final class RemovalLog {
         return d
     }
 }
+extension P2MType {
+    /// The test listeners' rule: a foreign mapping holds a reference on its frame
+    /// (Xen's `p2m_is_foreign`), which the batch must keep until the flush.
+    var holdsForeignReference: Bool { self == .mapForeignRW || self == .mapForeignRO }
+}
+
 struct RecordingListener: P2MEntryListener {
     let log: RemovalLog
     mutating func entryRemoved<R: PageReferenceReleaser>(
@@ -162,8 +168,16 @@ struct MirrorObserver: P2MChangeObserver {
     }
 }
 
-typealias TestP2M = P2M<FakeMemory, FakePool, RecordingTLB, NoIOMMU, NoEntryListener, NoChangeObserver>
-typealias HookedP2M = P2M<FakeMemory, FakePool, RecordingTLB, RecordingIOMMU, RecordingListener, MirrorObserver>
+/// The fake hardware every P2M test runs on, with or without hooks.
+protocol FakeHardware: P2MEnvironment where Memory == FakeMemory, Pool == FakePool, TLB == RecordingTLB {}
+enum Plain: FakeHardware {}
+enum Hooked: FakeHardware {
+    typealias IOMMU = RecordingIOMMU
+    typealias Listener = RecordingListener
+    typealias Observer = MirrorObserver
+}
+typealias TestP2M = P2M<Plain>
+typealias HookedP2M = P2M<Hooked>
 
 /// Fresh fakes for one test: RAM, a break-before-make checker watching it, an event log.
 final class Rig {

@@ -1,0 +1,24 @@
+/// CPU TLB maintenance for stage-2 (and stage-1 EL2) translations.
+///
+/// What a board implementation must do (Arm ARM D8.13 "TLB maintenance",
+/// "Ordering and completion of TLB maintenance instructions"):
+/// - `invalidateStage2` and `invalidateVMID` start with `DSB ISHST`, so the
+///   descriptor writes that made the old entries invalid are visible to every
+///   walker before the TLBI is (the engine issues no barrier of its own there),
+///   then issue the broadcast TLBIs (`TLBI IPAS2E1IS` per page or `TLBI RIPAS2E1IS`
+///   with FEAT_TLBIRANGE, then `TLBI VMALLE1IS` because stage-1 entries combined
+///   with stage 2 are tagged by VMID, not IPA; `TLBI VMALLS12E1IS` for a whole
+///   VMID). Both need VTTBR_EL2.VMID = `vmid` while they run.
+/// - `synchronize` is `DSB ISH` (then `ISB` for the local CPU): it returns only
+///   when every TLBI issued before it has completed on every PE.
+/// Host: a recording fake.
+public protocol TLBMaintenance {
+    /// Invalidate stage-2 (and combined stage-1+2) entries for `pages` 4 KiB pages
+    /// starting at `ipa`, for VMID `vmid`. Implementations choose per-page,
+    /// range or whole-VMID invalidation.
+    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64)
+    /// Invalidate everything tagged with this VMID (VMALLS12E1IS).
+    mutating func invalidateVMID(_ vmid: UInt16)
+    /// Wait for completion of every invalidation issued so far (DSB ISH).
+    mutating func synchronize()
+}

@@ -1,0 +1,85 @@
+import AArch64
+
+/// A private pool of frames for one owner (a P2M's or an IOMMU mirror's
+/// table pages): one contiguous run taken from the frame allocator up front,
+/// handed out from a bitmap.
+///
+/// The run belongs to the pool alone, so a two-phase table update can count
+/// the frames it needs (`availableFrames`) before it writes, and nobody takes
+/// one between the count and the use (Hafnium's per-VM mpool serves the same
+/// purpose). Runs of up to `runAlignment` frames are aligned to their length,
+/// as a concatenated stage-2 root must be (Arm ARM "Concatenated translation
+/// tables": 2 to 16 tables, aligned to their total size).
+public struct FramePool {
+    /// The largest run served, and the alignment of the pool's first frame,
+    /// so every run's alignment within the pool is also a physical one.
+    public static let runAlignment = 16
+    static let bitsPerWord = UInt64.bitWidth
+
+    public let first: MFN
+    public let count: Int
+    /// Bit `i % 64` of word `i / 64` is set while frame `first + i` is handed out.
+    private var inUse: [UInt64]
+    public private(set) var availableFrames: Int
+
+    /// Takes `count` frames, aligned to `runAlignment`, from `allocator`.
+    public init(frames count: Int, from allocator: inout FrameAllocator) throws(FrameAllocatorError) {
+        guard count > 0 else { throw .zeroCount }
+        first = try allocator.allocate(count: UInt64(count), alignment: UInt64(Self.runAlignment))
+        self.count = count
+        inUse = [UInt64](repeating: 0, count: (count + Self.bitsPerWord - 1) / Self.bitsPerWord)
+        availableFrames = count
+    }
+
+    /// `run` free frames in a row, the first aligned to `run` frames; the
+    /// lowest such run. `run` is a power of two up to `runAlignment`.
+    public mutating func allocate(run: Int = 1) throws(FramePoolError) -> MFN {
+        guard run > 0, run <= Self.runAlignment, run & (run - 1) == 0 else { throw .unsupportedRun(run) }
+        guard run <= availableFrames else { throw .exhausted(run: run, available: availableFrames) }
+        var start = 0
+        while start + run <= count {
+            if isFree(start..<start + run) {
+                for index in start..<start + run { setInUse(index, true) }
+                availableFrames -= run
+                return first.adding(UInt64(start))
+            }
+            start += run
+        }
+        throw .exhausted(run: run, available: availableFrames)
+    }
+
+    /// Gives one frame back. A frame outside the pool, or one not handed
+    /// out, is refused and the pool is unchanged.
+    public mutating func free(_ frame: MFN) throws(FramePoolError) {
+        guard let index = index(of: frame) else { throw .notInPool(frame) }
+        guard isInUse(index) else { throw .doubleFree(frame) }
+        setInUse(index, false)
+        availableFrames += 1
+    }
+
+    public func contains(_ frame: MFN) -> Bool { index(of: frame) != nil }
+
+    public func isAllocated(_ frame: MFN) -> Bool {
+        guard let index = index(of: frame) else { return false }
+        return isInUse(index)
+    }
+
+    private func index(of frame: MFN) -> Int? {
+        guard frame >= first, frame.raw - first.raw < UInt64(count) else { return nil }
+        return Int(frame.raw - first.raw)
+    }
+
+    private func isFree(_ indices: Range<Int>) -> Bool {
+        for index in indices where isInUse(index) { return false }
+        return true
+    }
+
+    private func isInUse(_ index: Int) -> Bool {
+        inUse[index / Self.bitsPerWord] >> UInt64(index % Self.bitsPerWord) & 1 != 0
+    }
+
+    private mutating func setInUse(_ index: Int, _ value: Bool) {
+        let bit: UInt64 = 1 << UInt64(index % Self.bitsPerWord)
+        if value { inUse[index / Self.bitsPerWord] |= bit } else { inUse[index / Self.bitsPerWord] &= ~bit }
+    }
+}

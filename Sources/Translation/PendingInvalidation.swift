@@ -1,0 +1,98 @@
+import AArch64
+
+/// What edits of one translation table owe the walkers that may still cache its
+/// old entries (CPU TLBs, an SMMU's TLBs and walk caches): the input ranges to
+/// invalidate, and the table pages the edits unlinked. An unlinked page may still
+/// be walked through a cached table descriptor, so it goes back to its pool only
+/// after the invalidation of every recorded range has completed on every walker
+/// (DESIGN.md rule 1; seed 000, XSA-346). The P2M's `FlushBatch` and the SMMU's
+/// stage-1 mirror both keep what they owe here, and `releaseUnlinkedTables` is
+/// the only place an unlinked table page is freed.
+///
+/// The unlinked pages are threaded through their own first word, so the list
+/// needs no storage. The link is written with bit 0 (valid) clear: a walker that
+/// still reaches the page through a stale walk-cache entry reads an invalid
+/// descriptor there, never a stale output address. `~Copyable` because a copy
+/// would be a second owner of the same pages.
+public struct PendingInvalidation: ~Copyable {
+    /// Input frame ranges whose old translations may be cached.
+    public private(set) var ranges = InvalidationRanges()
+    /// Head of the unlinked list (MFN raw), `endOfList` when empty.
+    var unlinkedHead: UInt64 = PendingInvalidation.endOfList
+    public private(set) var unlinkedTablePages = 0
+
+    static var endOfList: UInt64 { UInt64.max }
+    /// Marks a link to a next page (bit 2; bit 0, the valid bit, stays clear).
+    static var linkTag: UInt64 { 1 << 2 }
+
+    public init() {}
+
+    /// Nothing to invalidate and no page waiting.
+    public var isEmpty: Bool { ranges.isEmpty && unlinkedTablePages == 0 }
+
+    /// Old translations of [first, first+frames) may be cached.
+    @inline(__always)
+    public mutating func recordInvalidation(_ first: UInt64, frames: UInt64) {
+        ranges.record(first, frames: frames)
+    }
+
+    /// Everything the table translates may be cached (a whole-VMID or whole-ASID
+    /// invalidation is owed).
+    public mutating func recordInvalidationOfEverything() {
+        ranges.recordEverything()
+    }
+
+    /// `frame` left the table; it waits for `releaseUnlinkedTables`.
+    public mutating func recordUnlinkedTable<M: PhysicalMemory>(_ frame: MFN, memory: M) {
+        memory.store64(frame.address, unlinkedHead == Self.endOfList ? 0 : unlinkedHead << PageSize.shift4K | Self.linkTag)
+        unlinkedHead = frame.raw
+        unlinkedTablePages += 1
+    }
+
+    /// The invalidations of every recorded range have been issued and have
+    /// completed on every walker: forget the ranges. Unlinked pages stay until
+    /// `releaseUnlinkedTables`.
+    public mutating func rangesInvalidated() {
+        ranges.removeAll()
+    }
+
+    /// Give every unlinked page back to `pool`; returns how many. Only once no
+    /// range is owed (`rangesInvalidated` after a completed invalidation): a page
+    /// unlinked by an edit is covered by a range that edit recorded.
+    @discardableResult
+    public mutating func releaseUnlinkedTables<M: PhysicalMemory, Pool: TablePageSource>(
+        to pool: inout Pool, memory: M
+    ) -> Int {
+        precondition(ranges.isEmpty, "table pages released before their invalidation completed")
+        let freed = unlinkedTablePages
+        var next = unlinkedHead
+        while next != Self.endOfList {
+            let frame = MFN(raw: next)
+            next = Self.successor(memory.load64(frame.address))
+            pool.freeTablePage(frame)
+        }
+        unlinkedHead = Self.endOfList
+        unlinkedTablePages = 0
+        return freed
+    }
+
+    /// Take over everything `other` owes (ranges and pages), leaving it empty.
+    /// `memory` is the one the pages are threaded through.
+    public mutating func absorb<M: PhysicalMemory>(_ other: inout PendingInvalidation, memory: M) {
+        ranges.formUnion(other.ranges)
+        other.ranges.removeAll()
+        var next = other.unlinkedHead
+        while next != Self.endOfList {
+            let frame = MFN(raw: next)
+            next = Self.successor(memory.load64(frame.address))
+            recordUnlinkedTable(frame, memory: memory)
+        }
+        other.unlinkedHead = Self.endOfList
+        other.unlinkedTablePages = 0
+    }
+
+    /// The frame a link word points at, or `endOfList`.
+    @inline(__always) static func successor(_ link: UInt64) -> UInt64 {
+        link == 0 ? endOfList : link >> PageSize.shift4K
+    }
+}

@@ -1,0 +1,92 @@
+import XCTest
+import AArch64
+import HostFakes
+@testable import Translation
+
+final class PendingInvalidationTests: XCTestCase {
+    /// The frames threaded onto the list, newest first, read back through the link
+    /// words; every link must read as an invalid descriptor (bit 0 clear).
+    func threadedFrames(_ pending: borrowing PendingInvalidation, memory: FakeMemory) -> [UInt64] {
+        var frames: [UInt64] = []
+        var next = pending.unlinkedHead
+        while next != PendingInvalidation.endOfList {
+            let link = memory.load64(MFN(raw: next).address)
+            XCTAssertEqual(link & 1, 0, "a link must read as an invalid descriptor")
+            frames.append(next)
+            next = PendingInvalidation.successor(link)
+        }
+        return frames
+    }
+
+    func testRangesAreMergedAndDegradeToEverything() {
+        var pending = PendingInvalidation()
+        XCTAssertTrue(pending.isEmpty)
+        pending.recordInvalidation(0x40, frames: 2)
+        pending.recordInvalidation(0x42, frames: 3)
+        XCTAssertEqual(pending.ranges.count, 1)
+        XCTAssertEqual(pending.ranges.pages, 5)
+        XCTAssertFalse(pending.isEmpty)
+        pending.recordInvalidationOfEverything()
+        XCTAssertTrue(pending.ranges.coversEverything)
+        pending.rangesInvalidated()
+        XCTAssertTrue(pending.isEmpty)
+    }
+
+    func testUnlinkedPagesAreThreadedThroughInvalidFirstWordsAndKeepTheRest() {
+        let memory = FakeMemory(frames: 4)
+        var pending = PendingInvalidation()
+        for f in memory.baseFrame..<memory.baseFrame + 3 {
+            memory.store64(MFN(raw: f).address, 0x4000_0000_0703)   // a valid descriptor, overwritten by the link
+            memory.store64(MFN(raw: f).address.adding(8), 0xFFF)   // a valid entry stays intact
+            pending.recordUnlinkedTable(MFN(raw: f), memory: memory)
+        }
+        XCTAssertEqual(pending.unlinkedTablePages, 3)
+        XCTAssertEqual(threadedFrames(pending, memory: memory),
+                       [memory.baseFrame + 2, memory.baseFrame + 1, memory.baseFrame])
+        for f in memory.baseFrame..<memory.baseFrame + 3 {
+            XCTAssertEqual(memory.load64(MFN(raw: f).address.adding(8)), 0xFFF)
+        }
+        var pool = FakePool(memory: memory, pages: 0)
+        XCTAssertEqual(pending.releaseUnlinkedTables(to: &pool, memory: memory), 3)
+    }
+
+    /// Seed 000 / XSA-346: nothing goes back to the pool while a range is owed, and
+    /// after the release every page is back exactly once and the list is empty.
+    func testPagesGoBackOnlyAfterTheRangesAreInvalidated() {
+        let memory = FakeMemory(frames: 8)
+        var pool = FakePool(memory: memory)
+        var pending = PendingInvalidation()
+        let pages = (0..<3).map { _ in pool.allocateTablePage()! }
+        for page in pages { pending.recordUnlinkedTable(page, memory: memory) }
+        pending.recordInvalidation(0x1000, frames: 1)
+        XCTAssertEqual(pool.availableTablePages, 5, "recording frees nothing")
+        pending.rangesInvalidated()
+        XCTAssertEqual(pool.availableTablePages, 5, "invalidating frees nothing by itself")
+        XCTAssertEqual(pending.unlinkedTablePages, 3)
+        XCTAssertEqual(pending.releaseUnlinkedTables(to: &pool, memory: memory), 3)
+        XCTAssertEqual(pool.availableTablePages, 8)
+        XCTAssertTrue(pending.isEmpty)
+        XCTAssertEqual(pending.releaseUnlinkedTables(to: &pool, memory: memory), 0, "a second release frees nothing")
+        XCTAssertEqual(pool.availableTablePages, 8)
+    }
+
+    func testAbsorbTakesOverRangesAndPages() {
+        let memory = FakeMemory(frames: 8)
+        var pool = FakePool(memory: memory)
+        var kept = PendingInvalidation(), failed = PendingInvalidation()
+        kept.recordUnlinkedTable(pool.allocateTablePage()!, memory: memory)
+        kept.recordInvalidation(0x10, frames: 1)
+        failed.recordUnlinkedTable(pool.allocateTablePage()!, memory: memory)
+        failed.recordUnlinkedTable(pool.allocateTablePage()!, memory: memory)
+        failed.recordInvalidation(0x200, frames: 4)
+        kept.absorb(&failed, memory: memory)
+        XCTAssertTrue(failed.isEmpty)
+        XCTAssertEqual(kept.unlinkedTablePages, 3)
+        XCTAssertEqual(threadedFrames(kept, memory: memory).count, 3)
+        XCTAssertEqual(kept.ranges.count, 2)
+        XCTAssertEqual(kept.ranges.pages, 5)
+        kept.rangesInvalidated()
+        XCTAssertEqual(kept.releaseUnlinkedTables(to: &pool, memory: memory), 3)
+        XCTAssertEqual(pool.availableTablePages, 8)
+    }
+}
