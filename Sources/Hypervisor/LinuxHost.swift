@@ -413,6 +413,15 @@ enum LinuxHost {
         Console.put(" and control page ")
         Console.hex(controlPage.base.raw)
         Console.line(" added)")
+        // The kernel reads it with its MMU and caches off (booting.rst): the
+        // lines this CPU wrote through the EL2 map go to the point of coherency.
+        let line = arch_dcache_line_bytes()
+        var address = target.base.raw & ~(line - 1)
+        while address < target.base.raw + UInt64(size) {
+            arch_dc_cvac(address)
+            address += line
+        }
+        arch_dsb_sy()
         return target.base.raw
     }
 
