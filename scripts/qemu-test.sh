@@ -268,7 +268,7 @@ if [ -e "$LINUX_DIR/Image" ] && [ -e "$LINUX_DIR/initramfs.cpio.gz" ]; then
     LINUX_LINES=('\[PASS\] iomem: no System RAM' '\[PASS\] devmem 0x[0-9a-f]+ \(hypervisor memory\): SIGBUS'
                  '\[PASS\] virtio-blk' '\[PASS\] edu: DMA RAM -> edu -> RAM' '\[PASS\] control: reclaim gives the page back'
                  '\[PASS\] host: edu.s DMA at hypervisor memory faulted' 'init: [0-9]+ passed, 0 failed'
-                 '\[PASS\] host: no exit the host caused allocated')
+                 '\[PASS\] host: no exit the host caused allocated' '\[PASS\] host: every CPU.s EL2 stack stayed within')
     LINUX_EXTRA=$NOMSI linux_scenario linux72-1g "$QEMU" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}" \
         "the host's DMA domain is a stage-1 mirror of its stage 2"
     with_hv=$LAST_LINUX_TIME

@@ -6,7 +6,7 @@
 #define HV_HOST_H
 
 /* Per-CPU EL2 stacks for the host's CPUs (Boot/host.S), slot 0 the boot CPU. */
-#define HV_HOST_CPU_STACK_SIZE 0x4000
+#define HV_HOST_CPU_STACK_SIZE 0x10000
 #define HV_HOST_MAX_CPUS       8
 
 #ifndef __ASSEMBLER__

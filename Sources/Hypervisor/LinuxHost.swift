@@ -132,6 +132,7 @@ enum LinuxHost {
                                    sctlrEL1RES1: UInt64(HV_SCTLR_EL1_RES1))
         registers = el2
         publishEL2Regime()
+        paintStacks()
         prepareExits()
         handler = HostExitHandler(controlPage: IPA(controlPage.base.raw))
         active = true

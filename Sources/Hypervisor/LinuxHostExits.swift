@@ -32,6 +32,27 @@ extension LinuxHost {
     /// to overwrite; the closing report checks it survived.
     static let canaryWord: UInt64 = 0xCA4A_4D1E_5EED_F00D
 
+    /// Written over every host CPU's EL2 stack before the host runs; the
+    /// closing report finds how deep each stack was used by where it stops.
+    static let stackPaint: UInt64 = 0x57AC_57AC_57AC_57AC
+    static let stackWords = Int(HV_HOST_CPU_STACK_SIZE) / 8
+    /// The deepest use the report accepts: the stacks have no guard pages, so
+    /// a quarter is kept in reserve.
+    static let stackBudget = Int(HV_HOST_CPU_STACK_SIZE) * 3 / 4
+
+    static func paintStacks() {
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_cpu_stacks()))!
+        for i in 0..<stackWords * Int(HV_HOST_MAX_CPUS) { words[i] = stackPaint }
+    }
+
+    /// Bytes of CPU `cpu`'s EL2 stack that were ever written.
+    static func stackUsed(cpu: Int) -> Int {
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_cpu_stacks()))! + cpu * stackWords
+        var untouched = 0
+        while untouched < stackWords && words[untouched] == stackPaint { untouched += 1 }
+        return (stackWords - untouched) * 8
+    }
+
     static func prepareExits() {
         let counts = UnsafeMutablePointer<UInt64>.allocate(capacity: HostExitKind.count)
         counts.initialize(repeating: 0, count: HostExitKind.count)
@@ -118,6 +139,21 @@ extension LinuxHost {
                 Console.line(kind.name)
             }
         }
+        var deepest = 0
+        if let psci {
+            for cpu in 0..<psci.pointee.cpuCount {
+                let used = stackUsed(cpu: cpu)
+                deepest = max(deepest, used)
+                Console.put("host: CPU ")
+                Console.decimal(UInt64(cpu))
+                Console.put(" used ")
+                Console.decimal(UInt64(used))
+                Console.put(" of its ")
+                Console.decimal(UInt64(HV_HOST_CPU_STACK_SIZE))
+                Console.line("-byte EL2 stack")
+            }
+        }
+        Checks.expect(deepest <= stackBudget, "host: every CPU's EL2 stack stayed within three quarters of its size")
         let heapNow = hv_heap_used()
         Console.put("host: EL2 heap in use: ")
         Console.decimal(heapAtEntry)
