@@ -10,6 +10,8 @@
 #   make fuzz           the device-tree fuzzer, 10^6 executions (host, release)
 #   make deps           Debian packages the build and the QEMU runs need
 #   make qemu-s2        build QEMU 10 (SMMUv3 with stage 2) under $(QEMU_S2_PREFIX)
+#   make linux          Debian's arm64 kernel, the test initramfs and disk in build/linux
+#   make run-linux      the hypervisor with Debian's kernel as its deprivileged host at EL1
 #
 # The Swift toolchain is the one whose swiftc is on PATH; clang and ld.lld come
 # from the same toolchain.
@@ -64,9 +66,10 @@ SMMUv3_DEPS      := AArch64 Translation
 HostExits_DEPS   := AArch64 Translation Ownership Platform
 LIBS := AArch64 Translation Platform Ownership SMMUv3 HostExits
 
-ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/module.modulemap
+ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/host.h Boot/include/module.modulemap
 
-.PHONY: all image run test test-host test-corpus test-qemu fuzz check-modules module-graph debug size bench deps qemu-s2 clean
+.PHONY: all image run test test-host test-corpus test-qemu fuzz check-modules module-graph debug size bench deps qemu-s2 clean \
+        linux run-linux
 all image: $(B)/hypervisor.bin
 
 define swiftmodule_rule
@@ -88,7 +91,7 @@ $(B)/%.o: Boot/%.S $(ARCH_HEADERS) | $(B)
 $(B)/%.o: Boot/%.c $(ARCH_HEADERS) | $(B)
 	$(CLANG) $(CFLAGS) -c -o $@ $<
 
-OBJS := $(B)/start.o $(B)/vectors.o $(B)/guest.o $(B)/wx.o $(B)/runtime.o $(B)/Hypervisor.o
+OBJS := $(B)/start.o $(B)/vectors.o $(B)/guest.o $(B)/wx.o $(B)/host.o $(B)/runtime.o $(B)/Hypervisor.o
 
 # A position-independent executable linked at 0: Boot/start.S applies its
 # R_AARCH64_RELATIVE relocations for the load address, and handles no other
@@ -151,11 +154,33 @@ module-graph:
 test-corpus:
 	scripts/dtb-corpus.sh
 
-test-qemu: image
+test-qemu: image linux
 	QEMU="$(QEMU)" QEMU_S2="$(QEMU_S2)" CPU="$(CPU)" MEM="$(MEM)" scripts/qemu-test.sh $(B)/hypervisor.bin
 
 bench:
 	swift run -c release hv-bench
+
+# ---- the Linux host (Debian's arm64 kernel at EL1) ------------------------------
+# build/linux/{Image,initramfs.cpio.gz,disk.img}, from Debian's packages only.
+linux: deps
+	@scripts/linux-initramfs.sh $(B)/linux >/dev/null
+
+# The hypervisor with -kernel, Debian's kernel with -device loader at
+# LINUX_ADDR, the initramfs with -initrd; hv.host=linux selects the host mode.
+# pci=nomsi: on QEMU 7.2 the SMMU's stage-1 mirror maps no MMIO, so an MSI
+# (a DMA write to the GIC's doorbell) would fault.
+LINUX_ADDR ?= 0x50000000
+LINUX_CPU  ?= max,pauth-impdef=on
+# No -semihosting (Linux at EL1 could end the run with it): the verdict is the
+# hypervisor's "host: N passed, 0 failed" line.
+run-linux: deps image linux
+	@$(QEMU) -M $(MACHINE) -cpu $(LINUX_CPU) -m $(MEM) -smp $(SMP) -nographic \
+	    -kernel $(B)/hypervisor.bin -device loader,file=$(B)/linux/Image,addr=$(LINUX_ADDR),force-raw=on \
+	    -initrd $(B)/linux/initramfs.cpio.gz -device edu,dma_mask=0xffffffffffffffff \
+	    -drive file=$(B)/linux/disk.img,if=none,id=d0,format=raw,readonly=on \
+	    -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on \
+	    -append "hv.host=linux hv.kernel=$(LINUX_ADDR) console=ttyAMA0 pci=nomsi" $(QEMU_ARGS) </dev/null | tee $(B)/run-linux.log
+	@grep -Eq '^host: [0-9]+ passed, 0 failed' $(B)/run-linux.log || { echo "make run-linux: no passing verdict line"; exit 1; }
 
 # ---- set-up -------------------------------------------------------------------
 deps:

@@ -311,5 +311,111 @@ if [ -x "$QEMU_S2" ]; then
     fi
 fi
 
+# ---- Debian's Linux as the deprivileged host (hv.host=linux) -----------------
+# The kernel and initramfs come from scripts/linux-initramfs.sh (LINUX_DIR,
+# built by `make linux`). Each scenario boots the hypervisor with
+# `-kernel`, the kernel with `-device loader` at LINUX_ADDR and the initramfs
+# with `-initrd`; /init (scripts/linux-init.sh) prints [PASS]/[FAIL] lines and
+# powers off, and the hypervisor closes with its own checks and verdict.
+# The first scenario also boots the same kernel, initramfs and machine
+# without the hypervisor and prints both times from QEMU's start to /init.
+LINUX_DIR=${LINUX_DIR:-$(dirname "$0")/../build/linux}
+LINUX_ADDR=${LINUX_ADDR:-0x50000000}
+LINUX_TIMEOUT=${LINUX_TIMEOUT:-60}
+LINUX_APPEND="console=ttyAMA0 quiet"
+# On QEMU 7.2 the host's DMA domain is a stage-1 mirror that never maps MMIO,
+# so the GIC's MSI doorbell is not reachable by DMA and virtio would wait for
+# an MSI forever: those scenarios add pci=nomsi. QEMU 10 shares the stage 2,
+# which maps the doorbell as Device memory, so MSIs work there.
+NOMSI=pci=nomsi
+LINUX_DEVICES=(-device edu,dma_mask=0xffffffffffffffff
+               -drive "file=$LINUX_DIR/disk.img,if=none,id=d0,format=raw,readonly=on"
+               -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on)
+
+# boot_timed <log> <qemu args...>: runs QEMU, logging its output, and prints
+# the seconds from QEMU's start to the line "init: reached /init" (or "-");
+# the seconds to the hypervisor's "host: entering the kernel" line go to
+# $log.entered.
+boot_timed() {
+    local log=$1; shift
+    local start=$EPOCHREALTIME reached=- entered=- line
+    : >"$log"
+    while IFS= read -r line; do
+        printf '%s\n' "$line" >>"$log"
+        if [ "$entered" = - ] && [[ $line == "host: entering the kernel"* ]]; then
+            entered=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+        fi
+        if [ "$reached" = - ] && [[ $line == *"init: reached /init"* ]]; then
+            reached=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+        fi
+    done < <(timeout "$LINUX_TIMEOUT" "$@" </dev/null 2>&1; echo "qemu-exit-status: $?")
+    echo "$entered" >"$log.entered"
+    echo "$reached"
+}
+
+# linux_scenario <name> <qemu> <cpu> <mem> <smp> [regex...]
+linux_scenario() {
+    local name=$1 qemu=$2 cpu=$3 mem=$4 smp=$5; shift 5
+    local log="$LOGS/$name.log" t rc
+    # No -semihosting: Linux runs at EL1 and could end the run with a hlt
+    # #0xf000 of its own; the hypervisor powers off through PSCI and its
+    # "host: N passed, 0 failed" line is the verdict.
+    t=$(boot_timed "$log" "$qemu" -M "$VIRT" -cpu "$cpu" -m "$mem" -smp "$smp" -nographic \
+          -kernel "$IMAGE" -device "loader,file=$LINUX_DIR/Image,addr=$LINUX_ADDR,force-raw=on" \
+          -initrd "$LINUX_DIR/initramfs.cpio.gz" "${LINUX_DEVICES[@]}" \
+          -append "hv.host=linux hv.kernel=$LINUX_ADDR $LINUX_APPEND ${LINUX_EXTRA:-}")
+    rc=$(sed -n 's/^qemu-exit-status: //p' "$log")
+    echo "$name: QEMU start to /init under the hypervisor: ${t}s (the hypervisor entered the kernel at $(cat "$log.entered")s); exits handled:" \
+        "$(sed -n 's/^host: exits: \([0-9]*\) \(.*\)/\1 \2,/p' "$log" | tr '\n' ' ')"
+    [ "$rc" = 0 ]; check $? "$name: exit status $rc (log: $log)"
+    local pattern
+    for pattern in 'init: reached /init' '\[PASS\] linux: booted to /init' 'host: [0-9]+ passed, 0 failed' "$@"; do
+        if grep -Eq -- "$pattern" "$log"; then check 0 "$name: /$pattern/"
+        else check 1 "$name: /$pattern/ not in the console output (log: $log)"; fi
+    done
+    if grep -q '^\[FAIL\]' "$log"; then
+        check 1 "$name: failures reported:"; grep '^\[FAIL\]' "$log" | sed 's/^/    | /'
+    fi
+    [ "$rc" = 0 ] || tail -30 "$log" | sed 's/^/    | /'
+    LAST_LINUX_TIME=$t
+}
+
+if [ -e "$LINUX_DIR/Image" ] && [ -e "$LINUX_DIR/initramfs.cpio.gz" ]; then
+    LINUX_LINES=('\[PASS\] iomem: no System RAM' '\[PASS\] devmem 0x[0-9a-f]+ \(hypervisor memory\): SIGBUS'
+                 '\[PASS\] virtio-blk' '\[PASS\] edu: DMA RAM -> edu -> RAM' '\[PASS\] control: reclaim gives the page back'
+                 '\[PASS\] host: edu.s DMA at hypervisor memory faulted' 'init: [0-9]+ passed, 0 failed'
+                 '\[PASS\] host: no exit the host caused allocated' '\[PASS\] host: every CPU.s EL2 stack stayed within')
+    LINUX_EXTRA=$NOMSI linux_scenario linux72-1g "$QEMU" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}" \
+        "the host's DMA domain is a stage-1 mirror of its stage 2"
+    with_hv=$LAST_LINUX_TIME
+    bare=$(boot_timed "$LOGS/linux72-bare.log" "$QEMU" -M "$VIRT" -cpu max,pauth-impdef=on -m 1G -smp 1 -nographic \
+             -kernel "$LINUX_DIR/Image" -initrd "$LINUX_DIR/initramfs.cpio.gz" "${LINUX_DEVICES[@]}" -append "$LINUX_APPEND $NOMSI")
+    echo "linux: QEMU start to /init: ${with_hv}s under the hypervisor, ${bare}s without it (same kernel, initramfs, machine)"
+    [ "$bare" != - ]; check $? "linux72-bare: the same kernel reaches /init without the hypervisor"
+    LINUX_EXTRA=$NOMSI linux_scenario linux72-smp2-2g "$QEMU" max,pauth-impdef=on 2G 2 "${LINUX_LINES[@]}" '2 CPUs' \
+        '\[PASS\] control: 10 shares from each of two CPUs at once' \
+        "host: CPU 1 \\(MPIDR 0x1\\) enters the host at 0x[0-9a-f]+ through the hypervisor's entry"
+    LINUX_EXTRA=$NOMSI linux_scenario linux72-a57 "$QEMU" cortex-a57 1G 1 "${LINUX_LINES[@]}"
+    # Refusals before the host runs: each says why and ends with status 1
+    # (semihosting is safe here: nothing below EL2 ever runs).
+    LOADER=(-device "loader,file=$LINUX_DIR/Image,addr=$LINUX_ADDR,force-raw=on")
+    SEMIHOSTING=1 APPEND="hv.host=linux hv.kernel=$LINUX_ADDR" scenario linux72-no-image "$QEMU" 1 \
+        'host: no arm64 Image header at hv.kernel=' -M "$VIRT" -cpu "$CPU" -m "$MEM" --
+    SEMIHOSTING=1 APPEND="hv.host=linux" scenario linux72-no-kernel-address "$QEMU" 1 \
+        'host: hv.host=linux needs hv.kernel=0x<address>' -M "$VIRT" -cpu "$CPU" -m "$MEM" "${LOADER[@]}" --
+    SEMIHOSTING=1 APPEND="hv.host=linux hv.kernel=0x41000000" scenario linux72-kernel-in-carve-out "$QEMU" 1 \
+        "host: the kernel's placement breaks the boot protocol or overlaps the hypervisor's memory" \
+        -M "$VIRT" -cpu "$CPU" -m "$MEM" -device "loader,file=$LINUX_DIR/Image,addr=0x41000000,force-raw=on" --
+    SEMIHOSTING=1 APPEND="hv.host=linux hv.kernel=$LINUX_ADDR" scenario linux72-no-smmu "$QEMU" 1 \
+        "host: the DTB describes no arm,smmu-v3: the host's DMA could reach the hypervisor, refusing" \
+        -M virt,virtualization=on -cpu "$CPU" -m "$MEM" "${LOADER[@]}" --
+    if [ -x "$QEMU_S2" ]; then
+        linux_scenario linux-s2-1g "$QEMU_S2" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}" \
+            "the host's DMA domain shares its stage 2"
+    fi
+else
+    check 1 "the Linux host's files are in $LINUX_DIR (make linux)"
+fi
+
 echo "qemu: $passed passed, $failed failed"
 [ "$failed" = 0 ]

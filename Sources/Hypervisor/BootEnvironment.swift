@@ -29,6 +29,7 @@ struct BootEnvironment {
     /// The guest calls semihosting SYS_EXIT with status 0 (`hlt #0xf000`) first.
     static let guestSemihostingOption: StaticString = "hv.selftest=guest-semihosting"
 
+    let tree: FlattenedDeviceTree
     let platform: PlatformDescription
     let blob: MemoryRange
 
@@ -63,6 +64,6 @@ struct BootEnvironment {
         stackOverflowSelfTest = tree.bootArgumentsContain(stackOverflowSelfTestOption)
         GuestScenario.semihostingExit = tree.bootArgumentsContain(guestSemihostingOption)
         guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
-        return BootEnvironment(platform: platform, blob: blob)
+        return BootEnvironment(tree: tree, platform: platform, blob: blob)
     }
 }

@@ -29,6 +29,7 @@ func hvMain(_ dtb: UInt64) {
     Banner.cpu(cpu)
     Banner.memory(platform, map)
     Checks.expect(arch_read_currentel() >> 2 & 3 == 2, "running at EL2")
+    if LinuxHost.requested(boot) { LinuxHost.run(boot) }
     if BootEnvironment.exceptionSelfTest { takeDataAbort() }
     Checks.expect(!platform.memoryBanks.isEmpty, "the DTB lists at least one memory bank")
 

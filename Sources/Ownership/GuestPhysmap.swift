@@ -103,7 +103,7 @@ extension P2M: GuestPhysmap where Environment.Listener == FrameEntryListener {
 
 extension OwnershipError {
     /// A P2M refusal in ownership terms.
-    init(_ error: P2MError, at gfn: GFN) {
+    public init(_ error: P2MError, at gfn: GFN) {
         switch error {
         case .tablePoolExhausted: self = .ENOMEM(.tablePages(gfn))
         case .alreadyMapped(let g): self = .EBUSY(.p2mEntryExists(g))

@@ -1,0 +1,474 @@
+import AArch64
+import Translation
+import Platform
+import SMMUv3
+import Ownership
+import HostExits
+import ArchC
+
+/// The Linux-host mode (`hv.host=linux` in /chosen/bootargs): instead of the
+/// board checks, the hypervisor deprivileges the OS kernel the loader placed
+/// at `hv.kernel=0x<address>` (QEMU: `-device loader,file=Image,addr=...,
+/// force-raw=on`) and runs it at EL1 as the host, pKVM's model: an identity
+/// stage 2 that leaves out the hypervisor's own memory and the SMMU, and every
+/// firmware call, stage-2 abort and control-device access decided at EL2.
+///
+/// The hypervisor keeps `hypervisorBytes` from the 2 MiB boundary its image
+/// runs at: the frame table, the host P2M's tables and the SMMU's tables and
+/// queues all come from that carve-out, so it is one reserved range in the
+/// host's device tree and one hole in the host's stage 2.
+enum LinuxHost {
+    static let hostOption: StaticString = "hv.host=linux"
+    static let kernelOption: StaticString = "hv.kernel="
+    static let hypervisorBytes: UInt64 = 32 << 20
+    static let vmid: UInt16 = 1
+    static let maximumIPABits = 40
+    static let tablePoolFrames = 128
+    static let mirrorPoolFrames = 1024
+    static let asid: UInt16 = 1
+
+    nonisolated(unsafe) static var active = false
+    nonisolated(unsafe) static var bootCPU = 0
+    /// The boot heap's use when the host starts: every exit is served
+    /// without allocating, which the closing report checks against this.
+    nonisolated(unsafe) static var heapAtEntry: UInt64 = 0
+    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<BoardP2M>?
+    nonisolated(unsafe) static var registers: HostEL2Registers?
+    nonisolated(unsafe) static var smmuHandle: BoardSMMUHandle?
+    nonisolated(unsafe) static var psci: UnsafeMutablePointer<PSCIMediator>?
+    nonisolated(unsafe) static var pages: UnsafeMutablePointer<LinuxHostPages>?
+    nonisolated(unsafe) static var handler: HostExitHandler?
+    /// Per CPU: the control device's registers.
+    nonisolated(unsafe) static var controlFiles: UnsafeMutablePointer<ControlRegisterFile>?
+    nonisolated(unsafe) static var exitCounts: UnsafeMutablePointer<UInt64>?
+    /// The host P2M's own lock: every edit of the host's stage 2 holds it.
+    static let p2mLock = P2MLock()
+    /// Guards the PSCI table and the page-state operations (Boot/host.S's word).
+    static var lock: SpinLock { SpinLock(word: arch_host_lock()!) }
+    nonisolated(unsafe) static var smmuPhandle: UInt32?
+    nonisolated(unsafe) static var domain: SMMUDomain?
+    /// edu's StreamID: the hypervisor's closing report looks for its faults.
+    nonisolated(unsafe) static var eduStreamID: UInt32?
+    /// The control device's page: the carve-out's last page clear of the
+    /// image and the DTB. Its IPA is nobody's RAM and no device's, and the
+    /// host stage 2 never maps it.
+    nonisolated(unsafe) static var controlPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
+    /// The page below the control page: see `canaryWord`.
+    nonisolated(unsafe) static var canaryPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
+    /// Host RAM the host's DTB reserves (no-map) so its shell can read it with
+    /// devmem (STRICT_DEVMEM refuses System RAM): the edu DMA test's buffer.
+    static let dmaTestBytes: UInt64 = 64 << 10
+    /// Room for the nodes the host's tree gains.
+    static let deviceTreeSlack: UInt64 = 8 << 10
+
+    static let carveOutAlignment: UInt64 = 1 << PageSize.shift2M
+
+    /// The last page of `range` that overlaps neither `a` nor `b`.
+    static func lastFreePage(in range: MemoryRange, avoiding a: MemoryRange, _ b: MemoryRange) -> MemoryRange? {
+        let pages = range.size >> PageSize.shift4K
+        for i in 0..<pages {
+            let index = pages - 1 - i
+            let page = MemoryRange(base: PhysAddr(raw: range.base.raw + (index << PageSize.shift4K)), size: PageSize.bytes4K)!
+            if !page.overlaps(a) && !page.overlaps(b) { return page }
+        }
+        return nil
+    }
+
+    static func requested(_ boot: BootEnvironment) -> Bool { boot.tree.bootArgumentsContain(hostOption) }
+
+    static func run(_ boot: BootEnvironment) -> Never {
+        let platform = boot.platform
+        // The image runs 2 MiB-aligned (it is position-independent; QEMU and
+        // booti place it so): the carve-out starts there.
+        let image = MemoryRange(base: PhysAddr(arch_image_start()), size: arch_image_end() - arch_image_start())!
+        let base = image.base.raw & ~(carveOutAlignment - 1)
+        guard let carveOut = MemoryRange(base: PhysAddr(raw: base), size: hypervisorBytes), image.end.raw <= carveOut.end.raw,
+              platform.memoryBanks.contains(where: { $0.contains(carveOut.base) && carveOut.end.raw <= $0.end.raw }) else {
+            stop("host: no room in RAM for the hypervisor's 32 MiB carve-out from where the image runs")
+        }
+        // Its last page that holds neither the image nor the firmware's DTB is
+        // the control page, and the page below it the canary (the host's test
+        // script finds the canary there, from the control node's address).
+        guard let control = lastFreePage(in: carveOut, avoiding: image, boot.blob),
+              let canary = MemoryRange(base: PhysAddr(raw: control.base.raw - PageSize.bytes4K), size: PageSize.bytes4K),
+              carveOut.contains(canary.base), !canary.overlaps(image), !canary.overlaps(boot.blob) else {
+            stop("host: the image and the DTB leave no room for the control page and the canary")
+        }
+        canaryPage = canary
+        controlPage = control
+        do throws(FDTError) {
+            if let initrd = try boot.tree.initialRamdisk(), initrd.overlaps(carveOut) {
+                stop("host: the initrd lies in the hypervisor's carve-out")
+            }
+        } catch {
+            stop("host: /chosen/linux,initrd-start/-end are malformed")
+        }
+        Console.put("host: hypervisor memory ")
+        Console.range(carveOut.base.raw, carveOut.size)
+        Console.line("")
+
+        let kernel = kernelPlacement(boot, carveOut: carveOut)
+        var frames: FrameAllocator
+        do throws(FrameAllocatorError) {
+            frames = try FrameAllocator(banks: CollectionOfOne(carveOut), excluding: [image, boot.blob, controlPage, canaryPage])
+        } catch {
+            stop("host: no frame allocator over the hypervisor's carve-out")
+        }
+        let scan: HostPlatformScan
+        do throws(HostPlatformScanError) { scan = try HostPlatformScan(boot.tree, pciHostBridge: platform.pciHostBridge) } catch {
+            stop("host: the DTB's CPUs or device windows are malformed")
+        }
+        let smmu = bringUpSMMU(platform, frames: &frames)
+        let layout = buildP2M(platform, scan: scan, carveOut: carveOut, smmu: smmu, frames: &frames)
+        attachEveryStream(platform, smmu: smmu, frames: &frames)
+        buildFrameTable(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
+        preparePSCI(scan, layout: layout)
+        let dtb = writeHostDeviceTree(boot, carveOut: carveOut, kernel: kernel)
+
+        let el2 = HostEL2Registers(idAA64PFR0: arch_read_id_aa64pfr0_el1(), idAA64PFR1: arch_read_id_aa64pfr1_el1(),
+                                   idAA64ISAR1: arch_read_id_aa64isar1_el1(), idAA64ISAR2: arch_read_id_aa64isar2_el1(),
+                                   idAA64DFR0: arch_read_id_aa64dfr0_el1(),
+                                   pmcr: HostEL2Registers.hasPMU(dfr0: arch_read_id_aa64dfr0_el1()) ? arch_read_pmcr_el0() : 0,
+                                   sctlrEL1RES1: UInt64(HV_SCTLR_EL1_RES1))
+        registers = el2
+        publishEL2Regime()
+        paintStacks()
+        prepareExits()
+        handler = HostExitHandler(controlPage: IPA(controlPage.base.raw))
+        active = true
+        heapAtEntry = hv_heap_used()
+        Console.put("host: entering the kernel at ")
+        Console.hex(kernel.base.raw)
+        Console.put(" at EL1, DTB ")
+        Console.hex(dtb)
+        Console.put(", HCR_EL2 ")
+        Console.hex(el2.hcr)
+        Console.line("")
+        enter(cpu: bootCPU, entry: kernel.base.raw, x0: dtb)
+    }
+
+    /// The kernel the loader placed where `hv.kernel=` says, checked against
+    /// its own header and kept clear of the hypervisor's memory.
+    private static func kernelPlacement(_ boot: BootEnvironment, carveOut: MemoryRange) -> MemoryRange {
+        guard let address = boot.tree.bootArgumentNumber(kernelOption) else {
+            stop("host: hv.host=linux needs hv.kernel=0x<address> (where -device loader put the Image)")
+        }
+        guard boot.platform.memoryBanks.contains(where: { $0.contains(PhysAddr(raw: address))
+                                                          && $0.size - (address - $0.base.raw) >= UInt64(ARM64ImageHeader.size) }),
+              let bytes = UnsafeRawPointer(bitPattern: UInt(address)) else {
+            stop("host: hv.kernel= is not an address in RAM")
+        }
+        let header: ARM64ImageHeader
+        do throws(ARM64ImageError) {
+            header = try ARM64ImageHeader(UnsafeRawBufferPointer(start: bytes, count: ARM64ImageHeader.size))
+        } catch {
+            stop("host: no arm64 Image header at hv.kernel= (magic, image_size, flags)")
+        }
+        guard let placed = header.placement(loadedAt: PhysAddr(raw: address)), !placed.overlaps(carveOut),
+              boot.platform.memoryBanks.contains(where: { $0.contains(placed.base) && placed.end.raw <= $0.end.raw }) else {
+            stop("host: the kernel's placement breaks the boot protocol or overlaps the hypervisor's memory")
+        }
+        Console.put("host: arm64 Image at ")
+        Console.range(placed.base.raw, placed.size)
+        Console.line("")
+        return placed
+    }
+
+    /// The host's identity stage 2 (Platform's HostStage2Layout): RAM minus
+    /// the carve-out as Normal memory, every device window the DTB describes
+    /// (HostPlatformScan) as Device memory, the SMMU's registers and the
+    /// control page never mapped.
+    private static func buildP2M(_ platform: PlatformDescription, scan: HostPlatformScan, carveOut: MemoryRange,
+                                 smmu: BoardSMMUHandle, frames: inout FrameAllocator) -> HostStage2Layout {
+        // What both the CPU and the SMMU can output: the P2M is shared with,
+        // or mirrored into, the SMMU.
+        let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
+        let smmuRange = PhysicalAddressRange(rawValue: UInt8(smmu.smmu.features.outputAddressSizeCode)) ?? .bits32
+        let paRange = min(cpuRange, smmuRange, .bits48)
+        let ipaBits = min(maximumIPABits, paRange.bits)
+        var neverMapped = FixedList<8, MemoryRange>()
+        for smmu in platform.smmus { _ = neverMapped.append(smmu.registers) }
+        _ = neverMapped.append(controlPage)
+        let layout: HostStage2Layout
+        do throws(HostStage2LayoutError) {
+            layout = try HostStage2Layout(ram: platform.memoryBanks, devices: scan.deviceWindows,
+                                          hypervisorOwned: CollectionOfOne(carveOut), neverMapped: neverMapped,
+                                          ipaLimit: 1 << UInt64(ipaBits))
+        } catch {
+            stop("host: the host's stage-2 layout was refused (overlapping or out-of-range DTB ranges)")
+        }
+        let pool: FramePool
+        let mirrorPool: FramePool
+        do throws(FrameAllocatorError) {
+            pool = try FramePool(frames: tablePoolFrames, from: &frames)
+            mirrorPool = try FramePool(frames: mirrorPoolFrames, from: &frames)
+        } catch {
+            stop("host: no table pages for the host's stage 2 and its IOMMU mirror")
+        }
+        let hooks: BoardHooks
+        do throws(Stage1MirrorError) {
+            hooks = try BoardHooks.make(handle: smmu, asid: asid, ipaBits: ipaBits, pool: mirrorPool, allocator: &frames)
+        } catch {
+            stop("host: the host's DMA domain (stage-1 mirror or shared stage 2) could not be made")
+        }
+        let table = UnsafeMutablePointer<BoardP2M>.allocate(capacity: 1)
+        do throws(P2MError) {
+            table.initialize(to: try BoardP2M(
+                configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
+                                                vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
+                memory: IdentityMemory(), pool: pool, tlb: BoardTLB(), iommu: hooks, listener: NoEntryListener(),
+                observer: hooks))
+        } catch {
+            stop("host: the host's stage 2 could not be created")
+        }
+        var batch = FlushBatch(releaser: NoHeldReferences())
+        var failed = false
+        var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
+        let held = p2mLock.acquire()
+        for run in layout.runs {
+            let first = run.base.raw >> PageSize.shift4K
+            let count = run.size >> PageSize.shift4K
+            switch run.granule {
+            case .block1G: blocks1G += count / run.granule.pages
+            case .block2M: blocks2M += count / run.granule.pages
+            case .page4K: pages += count
+            }
+            do throws(P2MError) {
+                try table.pointee.map(GFN(raw: first), to: MFN(raw: first), count: count,
+                                      as: run.memory == .normal ? .ramRW : .mmioDirectDevice, flushing: &batch,
+                                      holding: held)
+            } catch { failed = true }
+        }
+        Board.commit(&table.pointee, &batch, smmu, holding: held)
+        p2mLock.release(held)
+        if failed { stop("host: mapping the host's identity stage 2 failed") }
+        p2m = table
+        domain = hooks.domain(vttbr: table.pointee.vttbr, vtcr: table.pointee.vtcr)
+        Console.put("host: identity stage 2, VTCR_EL2 ")
+        Console.hex(table.pointee.vtcr.raw)
+        Console.put(": ")
+        Console.decimal(UInt64(layout.runs.count))
+        Console.put(" runs, ")
+        Console.decimal(blocks1G)
+        Console.put(" 1 GiB blocks, ")
+        Console.decimal(blocks2M)
+        Console.put(" 2 MiB blocks, ")
+        Console.decimal(pages)
+        Console.line(" pages")
+        return layout
+    }
+
+    /// The frame table for all RAM, in the carve-out: every frame starts
+    /// host-owned, then the carve-out's frames become the hypervisor's own
+    /// (xenheap), which the host can neither share nor reclaim.
+    private static func buildFrameTable(_ platform: PlatformDescription, carveOut: MemoryRange, smmu: BoardSMMUHandle,
+                                        frames: inout FrameAllocator) {
+        var banks: [MemoryBank] = []
+        for bank in platform.memoryBanks {
+            let usable = bank.framesInside
+            banks.append(MemoryBank(base: usable.first.address, bytes: usable.count << PageSize.shift4K))
+        }
+        let tableFrames = (FrameTableStorage.bytesNeeded(for: banks) + PageSize.offsetMask4K) >> PageSize.shift4K
+        var ownership: BoardOwnership
+        do throws(OwnershipError) {
+            let base: MFN
+            do throws(FrameAllocatorError) { base = try frames.allocate(count: tableFrames) } catch {
+                stop("host: no room in the carve-out for the frame table")
+            }
+            ownership = try BoardOwnership(
+                banks: banks, placingFrameTableAt: UnsafeMutableRawPointer(bitPattern: UInt(base.address.raw))!,
+                cache: BoardCache())
+            let first = carveOut.base.frame
+            for i in 0..<(carveOut.size >> PageSize.shift4K) { try ownership.allocateXenheapPage(first.adding(i)) }
+        } catch {
+            stop("host: the frame table could not be built")
+        }
+        guard let p2m else { stop("host: frame table before the stage 2") }
+        let frameCount = ownership.frames.frameCount
+        let operations = UnsafeMutablePointer<LinuxHostPages>.allocate(capacity: 1)
+        operations.initialize(to: LinuxHostPages(ownership: ownership, stage2: LinuxHostStage2(p2m: p2m, smmu: smmu)))
+        pages = operations
+        Console.put("host: frame table for ")
+        Console.decimal(UInt64(frameCount))
+        Console.put(" frames, the carve-out's ")
+        Console.decimal(carveOut.size >> PageSize.shift4K)
+        Console.line(" are the hypervisor's")
+    }
+
+    /// PSCI bookkeeping for every CPU the DTB lists; CPUs the host starts
+    /// enter at Boot/host.S's hv_cpu_entry.
+    private static func preparePSCI(_ scan: HostPlatformScan, layout: HostStage2Layout) {
+        let cpus = scan.cpuAffinities
+        let me = arch_read_mpidr_el1() & PSCIMediator.affinityMask
+        var index: Int?
+        for i in 0..<cpus.count where cpus[i] == me { index = i }
+        guard let index else { stop("host: the boot CPU's MPIDR is not in /cpus") }
+        let table = UnsafeMutablePointer<PSCIMediator>.allocate(capacity: 1)
+        do throws(PSCISetupError) {
+            table.initialize(to: try PSCIMediator(cpuMPIDRs: cpus, bootCPU: index,
+                                                  hypervisorEntry: PhysAddr(raw: arch_host_cpu_entry()), hostRAM: layout))
+        } catch {
+            stop("host: the PSCI table could not be set up from /cpus")
+        }
+        psci = table
+        bootCPU = index
+    }
+
+    /// The SMMU belongs to the hypervisor: the host's tree does not describe
+    /// it, and without one the host's devices could reach the hypervisor's
+    /// memory, so the host mode refuses to run.
+    private static func bringUpSMMU(_ platform: PlatformDescription, frames: inout FrameAllocator) -> BoardSMMUHandle {
+        guard let description = platform.smmus.first else {
+            stop("host: the DTB describes no arm,smmu-v3: the host's DMA could reach the hypervisor, refusing")
+        }
+        let registers = MMIORegisterBlock(base: description.registers.base.raw)
+        let features: SMMUFeatures
+        do throws(SMMUProbeError) { features = try SMMUFeatures.probe(registers) } catch {
+            stop("host: the SMMU's ID registers describe hardware this driver cannot drive")
+        }
+        let coherent = description.isCoherent && features.coherentAccess
+        let mode = features.preferredMode(coherent: coherent)
+        let smmu: BoardSMMU
+        do throws(BringUpError) {
+            smmu = try BoardSMMU.bringUp(registers: registers, memory: IdentityMemory(), cache: BoardCache(),
+                                         allocator: &frames,
+                                         configuration: SMMUConfiguration(dmaCoherent: coherent, mode: mode))
+        } catch {
+            stop("host: SMMU bring-up failed")
+        }
+        Console.put("host: SMMU at ")
+        Console.hex(description.registers.base.raw)
+        Console.line(mode == .stage2 ? " owned by the hypervisor; the host's DMA domain shares its stage 2"
+                                     : " owned by the hypervisor; the host's DMA domain is a stage-1 mirror of its stage 2")
+        let handle = BoardSMMUHandle(smmu)
+        smmuHandle = handle
+        smmuPhandle = description.phandle
+        return handle
+    }
+
+    /// Every requester ID on every bus the host bridge decodes that has a
+    /// function on it is attached to the host's domain, so whatever the host
+    /// enables later DMAs through the host's translation and nothing else.
+    private static func attachEveryStream(_ platform: PlatformDescription, smmu: BoardSMMUHandle,
+                                          frames: inout FrameAllocator) {
+        guard let bridge = platform.pciHostBridge, let domain else { return }
+        var populated = [Bool](repeating: false, count: 256)
+        for function in PCIBus.ecam(bridge).functions {
+            populated[Int(function.address.bus)] = true
+            if function.vendorID == EduDevice.vendorID && function.deviceID == EduDevice.deviceID {
+                eduStreamID = bridge.iommuTarget(forRequesterID: function.address.requesterID)?.streamID
+            }
+        }
+        var attached: UInt64 = 0
+        var failed = false
+        for bus in Int(bridge.firstBus)...Int(bridge.lastBus) where populated[bus] {
+            for devfn in 0..<256 {
+                guard let target = bridge.iommuTarget(forRequesterID: UInt16(bus) << 8 | UInt16(devfn)),
+                      smmuPhandle == nil || target.iommu == smmuPhandle else { continue }
+                do throws(AttachError) {
+                    try smmu.smmu.attach(StreamID(target.streamID), to: domain, allocator: &frames)
+                    attached += 1
+                } catch { failed = true }
+            }
+        }
+        if failed { stop("host: attaching the PCI StreamIDs to the host's domain failed") }
+        Console.put("host: ")
+        Console.decimal(attached)
+        Console.line(" StreamIDs attached to the host's DMA domain")
+    }
+
+    /// The host's device tree (Platform's HostDeviceTree), written into host
+    /// RAM just above the carve-out: the DMA test region first, then the tree.
+    /// Linux reserves the memory its DTB sits in, and the initrd, the kernel
+    /// and the firmware's tree lie elsewhere (checked).
+    private static func writeHostDeviceTree(_ boot: BootEnvironment, carveOut: MemoryRange, kernel: MemoryRange) -> UInt64 {
+        let dmaTest = MemoryRange(base: carveOut.end, size: dmaTestBytes)!
+        let capacity = (UInt64(boot.tree.header.totalSize) + deviceTreeSlack + PageSize.offsetMask4K) & ~PageSize.offsetMask4K
+        let target = MemoryRange(base: dmaTest.end, size: capacity)!
+        var clear = !target.overlaps(kernel) && !target.overlaps(boot.blob)
+        for r in boot.platform.reservedRanges where target.overlaps(r) { clear = false }
+        do throws(FDTError) {
+            if let initrd = try boot.tree.initialRamdisk(), target.overlaps(initrd) { clear = false }
+        } catch {
+            stop("host: /chosen/linux,initrd-start/-end are malformed")
+        }
+        guard clear, boot.platform.memoryBanks.contains(where: { $0.contains(target.base) && target.end.raw <= $0.end.raw }) else {
+            stop("host: no room for the host's device tree above the carve-out")
+        }
+        var edits = HostDeviceTreeEdits(controlDevice: controlPage, dmaTestRegion: dmaTest)
+        // The whole carve-out, the control page included: that page is in
+        // /memory's range too, and the host must not take it for RAM.
+        edits.reserveForHypervisor(carveOut)
+        let buffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(target.base.raw)),
+                                                   count: Int(capacity))
+        let size: Int
+        do throws(FDTWriteError) {
+            size = try HostDeviceTree.derive(from: boot.tree, edits: edits, into: buffer)
+        } catch {
+            stop("host: deriving the host's device tree failed")
+        }
+        Console.put("host: device tree at ")
+        Console.range(target.base.raw, UInt64(size))
+        Console.put(" (SMMU and iommu-map dropped; hypervisor, DMA test region ")
+        Console.hex(dmaTest.base.raw)
+        Console.put(" and control page ")
+        Console.hex(controlPage.base.raw)
+        Console.line(" added)")
+        // The kernel reads it with its MMU and caches off (booting.rst): the
+        // lines this CPU wrote through the EL2 map go to the point of coherency.
+        let line = arch_dcache_line_bytes()
+        var address = target.base.raw & ~(line - 1)
+        while address < target.base.raw + UInt64(size) {
+            arch_dc_cvac(address)
+            address += line
+        }
+        arch_dsb_sy()
+        return target.base.raw
+    }
+
+    /// MAIR/TCR/TTBR0/SCTLR of EL2 for the CPUs the host starts (Boot/host.S
+    /// loads them with the MMU off, so they are cleaned to the point of coherency).
+    private static func publishEL2Regime() {
+        let regime = arch_el2_regime()!
+        regime[0] = arch_read_mair_el2()
+        regime[1] = arch_read_tcr_el2()
+        regime[2] = arch_read_ttbr0_el2()
+        regime[3] = arch_read_sctlr_el2()
+        arch_dsb_sy()
+        arch_dc_cvac(UInt64(UInt(bitPattern: regime)))
+        arch_dsb_sy()
+    }
+
+    /// This CPU's EL2 state for the host, then the eret into it.
+    static func enter(cpu: Int, entry: UInt64, x0: UInt64) -> Never {
+        guard let el2 = registers, let p2m else { stop("host: entered before the host was built") }
+        arch_write_tpidr_el2(UInt64(cpu))
+        arch_write_cptr_el2(el2.cptr)
+        arch_write_cnthctl_el2(el2.cnthctl)
+        arch_write_cntvoff_el2(el2.cntvoff)
+        arch_write_vpidr_el2(arch_read_midr_el1())
+        arch_write_vmpidr_el2(arch_read_mpidr_el1())
+        arch_write_hstr_el2(el2.hstr)
+        arch_write_mdcr_el2(el2.mdcr)
+        if let sre = el2.iccSRE {
+            arch_write_icc_sre_el2(sre)
+            arch_isb()
+            arch_write_ich_hcr_el2(0)
+        }
+        arch_write_sctlr_el1(el2.sctlrEL1)
+        arch_write_vtcr_el2(p2m.pointee.vtcr.raw)
+        arch_write_vttbr_el2(p2m.pointee.vttbr.raw)
+        arch_write_hcr_el2(el2.hcr)
+        arch_isb()
+        arch_tlbi_vmalls12e1()
+        let stackTop = arch_cpu_stacks() + UInt64(cpu + 1) * UInt64(HV_HOST_CPU_STACK_SIZE)
+        arch_write_spsr_el2(el2.spsr)
+        hv_host_enter(entry, x0, stackTop)
+    }
+
+    static func stop(_ message: StaticString) -> Never {
+        Console.line(message)
+        Checks.failed += 1
+        finish()
+    }
+}

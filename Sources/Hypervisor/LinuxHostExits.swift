@@ -1,0 +1,216 @@
+import AArch64
+import Translation
+import Ownership
+import Platform
+import SMMUv3
+import HostExits
+import ArchC
+
+/// The registers Boot/vectors.S saved at the exit, as HostExits reads them.
+struct SavedRegisters: HostRegisterFile {
+    let frame: UnsafeMutablePointer<UInt64>
+    static let count = 31
+    func x(_ n: Int) -> UInt64 { n >= 0 && n < Self.count ? frame[n] : 0 }
+    mutating func setX(_ n: Int, _ value: UInt64) { if n >= 0 && n < Self.count { frame[n] = value } }
+}
+
+/// Exits from the host, on the CPU that took them. The board reads the
+/// syndrome and registers, HostExitHandler decides, and the board applies
+/// the decision. Nothing reachable from here allocates, and no arithmetic on
+/// a host-chosen value can trap.
+///
+/// One lock covers the decision (the PSCI table, the page-state operations
+/// behind the control device); it is never held across a firmware call.
+extension LinuxHost {
+    /// Vector kind 8: synchronous from a lower EL in AArch64 (Boot/vectors.S).
+    static let lowerELSynchronous: UInt64 = 8
+    /// HPFAR_EL2.FIPA [43:4] holds IPA[55:12].
+    static let hpfarShift: UInt64 = 4
+    static let hpfarFIPAMask: UInt64 = 0x0000_0FFF_FFFF_FFF0
+
+    /// The page below the control page holds a pattern the host's devices try
+    /// to overwrite; the closing report checks it survived.
+    static let canaryWord: UInt64 = 0xCA4A_4D1E_5EED_F00D
+
+    /// Written over every host CPU's EL2 stack before the host runs; the
+    /// closing report finds how deep each stack was used by where it stops.
+    static let stackPaint: UInt64 = 0x57AC_57AC_57AC_57AC
+    static let stackWords = Int(HV_HOST_CPU_STACK_SIZE) / 8
+    /// The deepest use the report accepts: the stacks have no guard pages, so
+    /// a quarter is kept in reserve.
+    static let stackBudget = Int(HV_HOST_CPU_STACK_SIZE) * 3 / 4
+
+    static func paintStacks() {
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_cpu_stacks()))!
+        for i in 0..<stackWords * Int(HV_HOST_MAX_CPUS) { words[i] = stackPaint }
+    }
+
+    /// Bytes of CPU `cpu`'s EL2 stack that were ever written.
+    static func stackUsed(cpu: Int) -> Int {
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_cpu_stacks()))! + cpu * stackWords
+        var untouched = 0
+        while untouched < stackWords && words[untouched] == stackPaint { untouched += 1 }
+        return (stackWords - untouched) * 8
+    }
+
+    static func prepareExits() {
+        let counts = UnsafeMutablePointer<UInt64>.allocate(capacity: HostExitKind.count)
+        counts.initialize(repeating: 0, count: HostExitKind.count)
+        exitCounts = counts
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage.base.raw))!
+        for i in 0..<Int(PageSize.bytes4K / 8) { words[i] = canaryWord ^ UInt64(i) }
+        let files = UnsafeMutablePointer<ControlRegisterFile>.allocate(capacity: PSCIMediator.capacity)
+        files.initialize(repeating: ControlRegisterFile(), count: PSCIMediator.capacity)
+        controlFiles = files
+    }
+
+    static func exit(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
+        guard kind == lowerELSynchronous, let psci, let pages, let handler, let controlFiles, let exitCounts else {
+            reportUnexpected(frame, kind)
+        }
+        let cpu = Int(truncatingIfNeeded: arch_read_tpidr_el2() & 0x7)
+        let syndrome = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
+        var faultIPA: IPA?
+        if syndrome.exceptionClass == .dataAbortLowerEL || syndrome.exceptionClass == .instructionAbortLowerEL {
+            faultIPA = IPA(((arch_read_hpfar_el2() & hpfarFIPAMask) >> hpfarShift) << PageSize.shift4K
+                           | frame[ExceptionFrame.far] & PageSize.offsetMask4K)
+        }
+        let exit = HostExit(syndrome: syndrome, elr: frame[ExceptionFrame.elr], spsr: frame[ExceptionFrame.spsr],
+                            far: frame[ExceptionFrame.far], faultIPA: faultIPA, sctlrEL1: arch_read_sctlr_el1())
+        var registers = SavedRegisters(frame: frame)
+        lock.lock()
+        // A stage-2 fault on a page the host's stage 2 maps again by now hit
+        // another CPU's break-before-make window: retry instead of injecting.
+        if let ipa = faultIPA, exit.syndrome.fault.isTranslation, let p2m, p2m.pointee.lookup(ipa.frame) != nil {
+            lock.unlock()
+            return
+        }
+        let outcome = handler.handle(exit, cpu: cpu, registers: &registers, psci: &psci.pointee,
+                                     control: &controlFiles[cpu], operations: &pages.pointee)
+        lock.unlock()
+        _ = arch_atomic_add64(UInt64(UInt(bitPattern: exitCounts + outcome.kind.rawValue)), 1)
+
+        switch outcome.decision {
+        case .resume(let pc):
+            frame[ExceptionFrame.elr] = pc
+        case .waitForInterrupt(let pc):
+            arch_wfi()
+            frame[ExceptionFrame.elr] = pc
+        case .callFirmware(let call, let pc):
+            let result = arch_smc_call(call.x0, call.x1, call.x2, call.x3)
+            lock.lock()
+            handler.completeFirmwareCall(call, firmwareResult: result, registers: &registers, psci: &psci.pointee)
+            lock.unlock()
+            frame[ExceptionFrame.elr] = pc
+        case .inject(let injection, let reason):
+            if case .stage2Refused(let ipa) = reason {
+                Console.put("host: stage-2 abort at IPA ")
+                Console.hex(ipa?.raw ?? 0)
+                Console.put(" (ELR ")
+                Console.hex(exit.elr)
+                Console.line("): refused, external abort injected")
+            }
+            arch_write_esr_el1(injection.esr)
+            arch_write_far_el1(injection.far)
+            arch_write_elr_el1(injection.returnAddress)
+            arch_write_spsr_el1(injection.savedPSTATE)
+            frame[ExceptionFrame.elr] = injection.handlerAddress(vbarEL1: arch_read_vbar_el1())
+            frame[ExceptionFrame.spsr] = injection.newPSTATE
+        case .endRun(let end):
+            endRun(end)
+        case .fatal:
+            reportUnexpected(frame, kind)
+        }
+    }
+
+    /// The host asked for SYSTEM_OFF or SYSTEM_RESET: the hypervisor adds what
+    /// only it can see, then ends the run with one verdict.
+    static func endRun(_ end: RunEnd) -> Never {
+        Console.put("host: the host asked for ")
+        Console.line(end.name)
+        Checks.expect(end == .systemOff,
+                      "host: the host ended with SYSTEM_OFF (its test script asks for SYSTEM_RESET when a check failed)")
+        if let exitCounts {
+            for raw in 0..<HostExitKind.count {
+                guard let kind = HostExitKind(rawValue: raw) else { continue }
+                Console.put("host: exits: ")
+                Console.decimal(exitCounts[raw])
+                Console.put(" ")
+                Console.line(kind.name)
+            }
+        }
+        var deepest = 0
+        if let psci {
+            for cpu in 0..<psci.pointee.cpuCount {
+                let used = stackUsed(cpu: cpu)
+                deepest = max(deepest, used)
+                Console.put("host: CPU ")
+                Console.decimal(UInt64(cpu))
+                Console.put(" used ")
+                Console.decimal(UInt64(used))
+                Console.put(" of its ")
+                Console.decimal(UInt64(HV_HOST_CPU_STACK_SIZE))
+                Console.line("-byte EL2 stack")
+            }
+        }
+        Checks.expect(deepest <= stackBudget, "host: every CPU's EL2 stack stayed within three quarters of its size")
+        let heapNow = hv_heap_used()
+        Console.put("host: EL2 heap in use: ")
+        Console.decimal(heapAtEntry)
+        Console.put(" bytes when the host started, ")
+        Console.decimal(heapNow)
+        Console.line(" bytes now")
+        Checks.expect(heapNow == heapAtEntry, "host: no exit the host caused allocated from the EL2 heap")
+        var intact = true
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage.base.raw))!
+        for i in 0..<Int(PageSize.bytes4K / 8) where words[i] != canaryWord ^ UInt64(i) { intact = false }
+        Checks.expect(intact, "host: the hypervisor's canary page is unchanged")
+        if let smmu = smmuHandle {
+            var faults = 0
+            var atCanary = 0
+            let drained = smmu.smmu.drainEvents { event in
+                guard event.kind == .translation else { return }
+                faults += 1
+                if let sid = eduStreamID, event.stream.raw == sid,
+                   event.inputAddress.raw & ~PageSize.offsetMask4K == canaryPage.base.raw { atCanary += 1 }
+            }
+            Console.put("host: SMMU events drained: ")
+            Console.decimal(drained.count)
+            Console.put(", F_TRANSLATION ")
+            Console.decimal(faults)
+            Console.put(", from edu's StreamID at the canary ")
+            Console.decimal(atCanary)
+            Console.line("")
+            if eduStreamID != nil {
+                Checks.expect(atCanary > 0,
+                              "host: edu's DMA at hypervisor memory faulted (F_TRANSLATION, edu's StreamID, the canary's address)")
+            }
+            Checks.expect(smmu.smmu.checkGlobalErrors().isClean, "host: no SMMU global errors")
+        }
+        Console.put("host: ")
+        Console.decimal(Checks.passed)
+        Console.put(" passed, ")
+        Console.decimal(Checks.failed)
+        Console.line(" failed")
+        Power.exit(code: Checks.failed == 0 ? ExitCode.passed : ExitCode.checksFailed)
+    }
+}
+
+/// Where a CPU the host started arrives from Boot/host.S (EL2, MMU on, its
+/// own stack): the PSCI table says where the host wants it.
+@c(hv_cpu_main)
+func hvCPUMain(_ cpu: UInt64) {
+    guard let psci = LinuxHost.psci, cpu < UInt64(PSCIMediator.capacity) else { while true { arch_wfe() } }
+    LinuxHost.lock.lock()
+    let request = psci.pointee.takeBootRequest(cpu: Int(cpu))
+    LinuxHost.lock.unlock()
+    guard let request else { while true { arch_wfe() } }
+    Console.put("host: CPU ")
+    Console.decimal(cpu)
+    Console.put(" (MPIDR ")
+    Console.hex(arch_read_mpidr_el1() & PSCIMediator.affinityMask)
+    Console.put(") enters the host at ")
+    Console.hex(request.entry.raw)
+    Console.line(" through the hypervisor's entry")
+    LinuxHost.enter(cpu: Int(cpu), entry: request.entry.raw, x0: request.context)
+}

@@ -1,0 +1,42 @@
+import AArch64
+import Translation
+import Ownership
+import HostExits
+
+/// The host's identity stage 2 as the page-state operations edit it
+/// (HostExits' `HostOwnershipOperations` decides when): one frame out or back
+/// in, and the flush batch committed before returning, so the CPU TLBs and
+/// the SMMU (whose domain shares or mirrors this stage 2) have let go of a
+/// frame before the hypervisor treats it as its own.
+struct LinuxHostStage2: HostStage2Editor {
+    let p2m: UnsafeMutablePointer<BoardP2M>
+    let smmu: BoardSMMUHandle
+
+    mutating func unmapFromHost(_ frame: MFN) throws(OwnershipError) {
+        var batch = FlushBatch(releaser: NoHeldReferences())
+        let held = LinuxHost.p2mLock.acquire()
+        do throws(P2MError) {
+            try p2m.pointee.unmap(GFN(raw: frame.raw), count: 1, flushing: &batch, holding: held)
+        } catch {
+            LinuxHost.p2mLock.release(held)
+            throw OwnershipError(error, at: GFN(raw: frame.raw))
+        }
+        Board.commit(&p2m.pointee, &batch, smmu, holding: held)
+        LinuxHost.p2mLock.release(held)
+    }
+
+    mutating func mapIntoHost(_ frame: MFN) throws(OwnershipError) {
+        var batch = FlushBatch(releaser: NoHeldReferences())
+        let held = LinuxHost.p2mLock.acquire()
+        do throws(P2MError) {
+            try p2m.pointee.map(GFN(raw: frame.raw), to: frame, count: 1, as: .ramRW, flushing: &batch, holding: held)
+        } catch {
+            LinuxHost.p2mLock.release(held)
+            throw OwnershipError(error, at: GFN(raw: frame.raw))
+        }
+        Board.commit(&p2m.pointee, &batch, smmu, holding: held)
+        LinuxHost.p2mLock.release(held)
+    }
+}
+
+typealias LinuxHostPages = HostOwnershipOperations<BoardCache, OwnershipP2M, LinuxHostStage2>

@@ -1,0 +1,52 @@
+/// Numbers in `/chosen/bootargs`, written `key=0x<hex>` (for example
+/// `hv.kernel=0x50000000`, where the loader put the host's kernel).
+extension FlattenedDeviceTree {
+    /// The value of the first word that starts with `key` (which includes the
+    /// `=`) followed by `0x` and 1 to 16 hex digits; nil when no word starts
+    /// with `key`, or the first one that does is not such a number (a value
+    /// that does not fit 64 bits is refused, not truncated).
+    public func bootArgumentNumber(_ key: StaticString) -> UInt64? {
+        guard let arguments = bootArguments else { return nil }
+        return key.withUTF8Buffer { needle -> UInt64? in
+            guard !needle.isEmpty else { return nil }
+            var start = 0
+            while start < arguments.count {
+                var end = start
+                while end < arguments.count && arguments[end] != BootArgumentsSyntax.separator { end += 1 }
+                if end - start >= needle.count {
+                    var same = true
+                    for i in 0..<needle.count where arguments[start + i] != needle[i] { same = false; break }
+                    if same { return BootArgumentsSyntax.hexNumber(arguments, from: start + needle.count, to: end) }
+                }
+                start = end + 1
+            }
+            return nil
+        }
+    }
+}
+
+extension BootArgumentsSyntax {
+    static let maximumHexDigits = 16
+
+    /// `0x` and 1...16 hex digits filling bytes[from..<to] exactly.
+    static func hexNumber(_ bytes: UnsafeRawBufferPointer, from: Int, to: Int) -> UInt64? {
+        let digits = to - from - 2
+        guard digits >= 1, digits <= maximumHexDigits, bytes[from] == UInt8(ascii: "0"),
+              bytes[from + 1] == UInt8(ascii: "x") || bytes[from + 1] == UInt8(ascii: "X") else { return nil }
+        var value: UInt64 = 0
+        for i in from + 2..<to {
+            guard let digit = hexDigit(bytes[i]) else { return nil }
+            value = value << 4 | digit
+        }
+        return value
+    }
+
+    static func hexDigit(_ c: UInt8) -> UInt64? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt64(c - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt64(c - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt64(c - UInt8(ascii: "A") + 10)
+        default: nil
+        }
+    }
+}
