@@ -35,7 +35,7 @@ let package = Package(
                 swiftSettings: crossModule),
         // Host-only: the device-tree mutation fuzzer, shared by its XCTest run and
         // the long-run executable.
-        .target(name: "FDTFuzzing", dependencies: ["AArch64", "Platform"], path: "Tests/FDTFuzzing"),
+        .target(name: "FDTFuzzing", dependencies: ["AArch64", "Platform", "HostFakes"], path: "Tests/FDTFuzzing"),
         .executableTarget(name: "hv-fuzz", dependencies: ["FDTFuzzing"], path: "Benchmarks/hv-fuzz"),
         .executableTarget(
             name: "hv-bench",

@@ -16,12 +16,13 @@ enum Console {
         case pl011(PL011<MMIORegisterBlock>)
         case ns16550(NS16550<MMIORegisterBlock>)
 
-        @discardableResult
-        func write(_ byte: UInt8) -> Bool {
+        var spinLimit: Int { Console.spinLimit }
+
+        func tryWrite(_ byte: UInt8) -> Bool {
             switch self {
-            case .none: return false
-            case .pl011(let uart): return uart.write(byte)
-            case .ns16550(let uart): return uart.write(byte)
+            case .none: return true   // no console: the byte is dropped at once, never waited for
+            case .pl011(let uart): return uart.tryWrite(byte)
+            case .ns16550(let uart): return uart.tryWrite(byte)
             }
         }
     }
@@ -36,8 +37,8 @@ enum Console {
         guard let uart else { device = .none; return }
         let registers = MMIORegisterBlock(base: uart.registers.base.raw)
         switch uart.kind {
-        case .pl011: device = .pl011(PL011(registers: registers, spinLimit: spinLimit))
-        case .ns16550(let layout): device = .ns16550(NS16550(registers: registers, layout: layout, spinLimit: spinLimit))
+        case .pl011: device = .pl011(PL011(registers: registers))
+        case .ns16550(let layout): device = .ns16550(NS16550(registers: registers, layout: layout))
         case .unsupported: device = .none
         }
     }

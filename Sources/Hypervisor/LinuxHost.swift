@@ -326,21 +326,17 @@ enum LinuxHost {
         do throws(SMMUProbeError) { features = try SMMUFeatures.probe(registers) } catch {
             stop("host: the SMMU's ID registers describe hardware this driver cannot drive")
         }
-        let coherent = description.isCoherent && features.coherentAccess
-        let mode = features.preferredMode(coherent: coherent)
-        let smmu: BoardSMMU
+        let ready: ReadySMMU
         do throws(BringUpError) {
-            smmu = try BoardSMMU.bringUp(registers: registers, memory: IdentityMemory(), cache: BoardCache(),
-                                         allocator: &frames,
-                                         configuration: SMMUConfiguration(dmaCoherent: coherent, mode: mode))
+            ready = try SMMUSetup.enable(description, features, frames: &frames)
         } catch {
             stop("host: SMMU bring-up failed")
         }
         Console.put("host: SMMU at ")
         Console.hex(description.registers.base.raw)
-        Console.line(mode == .stage2 ? " owned by the hypervisor; the host's DMA domain shares its stage 2"
-                                     : " owned by the hypervisor; the host's DMA domain is a stage-1 mirror of its stage 2")
-        let handle = BoardSMMUHandle(smmu)
+        Console.line(ready.mode == .stage2 ? " owned by the hypervisor; the host's DMA domain shares its stage 2"
+                                           : " owned by the hypervisor; the host's DMA domain is a stage-1 mirror of its stage 2")
+        let handle = ready.handle
         smmuHandle = handle
         smmuPhandle = description.phandle
         return handle

@@ -42,22 +42,29 @@ enum SMMUSetup {
                 continue
             }
             Board.printFeatures(features)
-            let coherent = description.isCoherent && features.coherentAccess
-            let mode = features.preferredMode(coherent: coherent)
-            let smmu: BoardSMMU
             do throws(BringUpError) {
-                smmu = try BoardSMMU.bringUp(registers: registers, memory: IdentityMemory(), cache: BoardCache(),
-                                             allocator: &frames,
-                                             configuration: SMMUConfiguration(dmaCoherent: coherent, mode: mode))
+                ready.append(try enable(description, features, frames: &frames))
             } catch {
                 Checks.expect(false, "SMMU bring-up (CR0ACK, queues, stream table, CFGI_ALL + TLBI + CMD_SYNC)")
                 continue
             }
             Console.line("smmu: enabled with every StreamID invalid: incoming DMA aborts until a device is attached")
-            ready.append(ReadySMMU(description: description, features: features, mode: mode, coherent: coherent,
-                                   handle: BoardSMMUHandle(smmu)))
         }
         return ready
+    }
+
+    /// Brings one probed SMMU up: stage 2 shared with the P2M where it has
+    /// S2P and walks coherently (the P2M's table writes are not cleaned to
+    /// PoC), the stage-1 mirror otherwise.
+    static func enable(_ description: SMMUDescription, _ features: SMMUFeatures,
+                       frames: inout FrameAllocator) throws(BringUpError) -> ReadySMMU {
+        let coherent = description.isCoherent && features.coherentAccess
+        let mode = features.preferredMode(coherent: coherent)
+        let smmu = try BoardSMMU.bringUp(registers: MMIORegisterBlock(base: description.registers.base.raw),
+                                         memory: IdentityMemory(), cache: BoardCache(), allocator: &frames,
+                                         configuration: SMMUConfiguration(dmaCoherent: coherent, mode: mode))
+        return ReadySMMU(description: description, features: features, mode: mode, coherent: coherent,
+                         handle: BoardSMMUHandle(smmu))
     }
 }
 

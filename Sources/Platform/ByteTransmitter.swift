@@ -2,12 +2,24 @@
 /// wait, so a wedged UART drops output instead of hanging the hypervisor.
 /// The text and number printers below are written once for every UART kind.
 public protocol ByteTransmitter {
-    /// Sends one byte, waiting a bounded time; `false` if it was dropped.
-    @discardableResult
-    func write(_ byte: UInt8) -> Bool
+    /// Polls of the UART's status before a byte is dropped.
+    var spinLimit: Int { get }
+    /// Sends one byte if the UART can take it now; `false` if it cannot.
+    func tryWrite(_ byte: UInt8) -> Bool
 }
 
 extension ByteTransmitter {
+    /// Sends one byte, waiting at most `spinLimit` polls; `false` if dropped.
+    @discardableResult
+    public func write(_ byte: UInt8) -> Bool {
+        var polls = 0
+        while polls < spinLimit {
+            if tryWrite(byte) { return true }
+            polls += 1
+        }
+        return false
+    }
+
     /// Sends a byte of text: `\n` goes out as `\r\n` for terminals.
     public func writeCharacter(_ byte: UInt8) {
         if byte == UInt8(ascii: "\n") { write(UInt8(ascii: "\r")) }

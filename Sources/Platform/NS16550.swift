@@ -76,17 +76,6 @@ public struct NS16550<Registers: RegisterBlock & NarrowRegisterBlock>: ByteTrans
         write(NS16550Register.transmitHolding, byte)
         return true
     }
-
-    /// Sends one byte, waiting at most `spinLimit` polls; `false` if dropped.
-    @discardableResult
-    public func write(_ byte: UInt8) -> Bool {
-        var polls = 0
-        while polls < spinLimit {
-            if tryWrite(byte) { return true }
-            polls += 1
-        }
-        return false
-    }
 }
 
 /// 16550 register indices (before `reg-shift`) and bits (PC16550D, table II).

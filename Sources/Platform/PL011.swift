@@ -19,17 +19,6 @@ public struct PL011<Registers: RegisterBlock>: ByteTransmitter {
         registers.write32(PL011Register.data, UInt32(byte))
         return true
     }
-
-    /// Sends one byte, waiting at most `spinLimit` polls; `false` if dropped.
-    @discardableResult
-    public func write(_ byte: UInt8) -> Bool {
-        var polls = 0
-        while polls < spinLimit {
-            if tryWrite(byte) { return true }
-            polls += 1
-        }
-        return false
-    }
 }
 
 /// PL011 register offsets and bits (DDI 0183, table 3-1 and section 3.3.3).

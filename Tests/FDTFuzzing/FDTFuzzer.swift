@@ -1,5 +1,6 @@
 import AArch64
 import Platform
+import HostFakes
 
 /// A structure-aware mutation fuzzer for the device-tree parser and the
 /// platform layer built on it. Inputs are real dumps with one to four
@@ -182,18 +183,5 @@ public struct FDTFuzzer {
         for field in [12, 16] where Int(word(blob, field)) >= offset {   // strings, reservation map
             setWord(&blob, field, UInt32(truncatingIfNeeded: Int(word(blob, field)) + delta))
         }
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): small, fast, and every 64-bit seed is good.
-public struct SplitMix64 {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
