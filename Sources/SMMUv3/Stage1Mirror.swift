@@ -311,6 +311,8 @@ struct MirrorSink<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool
     }
     mutating func allocateTablePage() -> MFN { mirror.takePage() }
     var availableTablePages: Int { mirror.pool.availableTablePages }
+    func validEntries(_ table: MFN) -> Int { mirror.pool.validEntryCount(table) }
+    mutating func setValidEntries(_ table: MFN, _ count: Int) { mirror.pool.setValidEntryCount(table, count) }
     mutating func tableUnlinked(_ frame: MFN) { mirror.unlink(frame) }
     mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
         mirror.recordPending(input, count: count)

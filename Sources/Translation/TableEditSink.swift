@@ -23,6 +23,10 @@ public protocol TableEditSink: ~Copyable {
     mutating func tableUnlinked(_ frame: MFN)
     /// A leaf was rewritten in place (same output and size): `count` pages from `input`.
     mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64)
+    /// The valid-entry count of table page `table`, kept in its pool
+    /// (`TablePageSource.validEntryCount`).
+    func validEntries(_ table: MFN) -> Int
+    mutating func setValidEntries(_ table: MFN, _ count: Int)
 }
 
 /// Why the engine refused an edit. Nothing was written when one of these is thrown.
