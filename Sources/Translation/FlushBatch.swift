@@ -72,8 +72,8 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
 
     /// An unlinked table page waits for the commit.
     @inline(__always)
-    @usableFromInline mutating func recordUnlinkedTable<M: PhysicalMemory>(_ frame: MFN, memory: M) {
-        pending.recordUnlinkedTable(frame, memory: memory)
+    @usableFromInline mutating func recordUnlinkedTable<M: PhysicalMemory>(_ frame: MFN, entry: Int = 0, memory: M) {
+        pending.recordUnlinkedTable(frame, entry: entry, memory: memory)
     }
 
     /// The commit's last step, once the CPU and every IOMMU have completed the

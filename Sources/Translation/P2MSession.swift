@@ -117,9 +117,9 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         p2m.sessionPool.setValidEntryCount(table, count)
     }
 
-    @inlinable @inline(__always) mutating func tableUnlinked(_ frame: MFN) {
+    @inlinable @inline(__always) mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) {
         p2m.sessionTablePagesInUse -= 1
-        batch.recordUnlinkedTable(frame, memory: p2m.memory)
+        batch.recordUnlinkedTable(frame, entry: clearedEntry, memory: p2m.memory)
     }
 
     /// Deliver the last runs.

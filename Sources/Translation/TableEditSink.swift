@@ -20,7 +20,9 @@ public protocol TableEditSink: ~Copyable {
     /// Pages the sink can still hand out (checked by the prepare phase).
     var availableTablePages: Int { get }
     /// A table page left the tree. It may be reused only after the invalidation.
-    mutating func tableUnlinked(_ frame: MFN)
+    /// Its entry `clearedEntry` is invalid and was just written (or is 0 when the
+    /// engine has no such entry at hand): where a pending list may keep a link.
+    mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int)
     /// A leaf was rewritten in place (same output and size): `count` pages from `input`.
     mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64)
     /// The valid-entry count of table page `table`, kept in its pool

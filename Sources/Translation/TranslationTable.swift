@@ -134,9 +134,12 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                            // A literal: the host optimizer leaves `InlineArray(repeating:)` as a
                            // loop through a generic initializer, on every map.
                            firstLeafLevel: firstLeafLevel, templates: [0, 0, 0, 0], tablePagesNeeded: 0)
-        for level in 0...TableLevel.leafLevel {
-            plan.templates[level] = Descriptor.leafTemplate(level: level, attributes: attributes)
-        }
+        // Two encodings cover every level (blocks differ from pages only in kind);
+        // level 0 holds no leaf, and its template is never read.
+        let block = Descriptor.leafTemplate(level: TableLevel.firstBlockLevel, attributes: attributes)
+        plan.templates[1] = block
+        plan.templates[2] = block
+        plan.templates[3] = Descriptor.leafTemplate(level: TableLevel.leafLevel, attributes: attributes)
         if let path = leafPath(input, count: count, memory: memory) {
             // The whole run lands in one existing leaf table: only an insert-only map
             // has something to check, and no table page is needed.
@@ -557,7 +560,9 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     }
 
     @inline(__always)
-    func unlink<S: TableEditSink & ~Copyable>(_ t: MFN, sink: inout S) { sink.tableUnlinked(t) }
+    func unlink<S: TableEditSink & ~Copyable>(_ t: MFN, clearedEntry: Int = 0, sink: inout S) {
+        sink.tableUnlinked(t, clearedEntry: clearedEntry)
+    }
 
     // MARK: Unmap
 
@@ -623,7 +628,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             memory.store64(entry, 0)
             Self.countEntries(entry.frame, -1, sink: &sink)
             sink.invalidateLater(input, count: 1)
-            unlink(child, sink: &sink)
+            // The entry just cleared in `child`: its cache line is hot.
+            unlink(child, clearedEntry: Int((input >> Self.pageShift(level + 1)) & Self.indexMask), sink: &sink)
             level -= 1
         }
     }
@@ -716,7 +722,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                         Self.countEntries(address.frame, -1, sink: &sink)
                         cleared = true
                         if linked { sink.invalidateLater(f, count: 1) }
-                        unlink(child, sink: &sink)
+                        unlink(child, clearedEntry: Int((f >> Self.pageShift(level + 1)) & Self.indexMask),
+                               sink: &sink)
                     }
                 } else {
                     let child = sink.allocateTablePage()

@@ -18,7 +18,7 @@ final class TranslationTableTests: XCTestCase {
         mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
             removed.append((input, output.raw, count))
         }
-        mutating func tableUnlinked(_ frame: MFN) { unlinked.append(frame.raw) }
+        mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) { unlinked.append(frame.raw) }
         mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) { rewritten += 1 }
         mutating func allocateTablePage() -> MFN { pool.allocateTablePage()! }
         var availableTablePages: Int { pool.availableTablePages }
