@@ -144,7 +144,6 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             // The whole run lands in one existing leaf table: only an insert-only map
             // has something to check, and no table page is needed.
             if !replace { try checkLeavesInvalid(path.leafTable, first: input, end: input + count, memory: memory) }
-            plan.path = path
             plan.pathLevel = TableLevel.leafLevel
             return plan
         }
@@ -153,7 +152,6 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
            !Descriptor.isValid(raw: memory.load64(entryAddress(path.table(level), level, input))) {
             // Exactly one block, into an invalid entry of an existing table: one
             // store, nothing to check or allocate (what the recursion would find).
-            plan.path = path
             plan.pathLevel = level
             return plan
         }
@@ -168,11 +166,11 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     public func commitMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ plan: consuming MapPlan, memory: M, sink: inout S
     ) {
-        // The plan's path is still the tree's: nothing edits the table between a
-        // prepare and its commit (the caller holds the lock throughout).
+        // The walk finds what the prepare found: nothing edits the table between a
+        // prepare and its commit (the caller holds the lock throughout). Walking
+        // again (a load per level) is cheaper than carrying the path in the plan.
         let pathLevel = plan.pathLevel
-        if pathLevel != 0 {
-            let path = plan.path
+        if pathLevel != 0, let path = path(to: pathLevel, plan.input, memory: memory) {
             if pathLevel == TableLevel.leafLevel {
                 applyLeafRun(path.leafTable, first: plan.input, end: plan.input + plan.count, out: plan.output,
                              plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
@@ -574,13 +572,12 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         try validateInput(input, count: count)
         // Inside one existing leaf table there is no block to split, nor when the
         // range is one whole aligned entry of a table that exists.
-        if let path = leafPath(input, count: count, memory: memory) {
-            return RangePlan(input: input, count: count, tablePagesNeeded: 0,
-                             pathLevel: TableLevel.leafLevel, path: path)
+        if leafPath(input, count: count, memory: memory) != nil {
+            return RangePlan(input: input, count: count, tablePagesNeeded: 0, pathLevel: TableLevel.leafLevel)
         }
         if let level = singleBlockLevel(input, 0, count: count, firstLeafLevel: TableLevel.firstBlockLevel),
-           let path = self.path(to: level, input, memory: memory) {
-            return RangePlan(input: input, count: count, tablePagesNeeded: 0, pathLevel: level, path: path)
+           self.path(to: level, input, memory: memory) != nil {
+            return RangePlan(input: input, count: count, tablePagesNeeded: 0, pathLevel: level)
         }
         let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
                                        memory: memory) { _ in true }
@@ -593,16 +590,15 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         _ plan: consuming RangePlan, memory: M, sink: inout S
     ) {
         let input = plan.input, count = plan.count, pathLevel = plan.pathLevel
-        guard pathLevel != 0 else {
+        guard pathLevel != 0, let path = path(to: pathLevel, input, memory: memory) else {
             _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
                            memory: memory, sink: &sink)
             return
         }
-        // What `applyUnmap` does along the plan's path (still the tree's: nothing
-        // edits between prepare and commit): clear the leaves or the one entry,
-        // then, level by level upwards, unlink each table the edit emptied (never
-        // the root).
-        let path = plan.path
+        // What `applyUnmap` does along the path the prepare found (still the
+        // tree's: nothing edits between prepare and commit): clear the leaves or
+        // the one entry, then, level by level upwards, unlink each table the edit
+        // emptied (never the root).
         if pathLevel == TableLevel.leafLevel {
             guard applyUnmap(path.leafTable, level: TableLevel.leafLevel, first: input, end: input + count,
                              linked: true, memory: memory, sink: &sink) else { return }  // nothing was mapped there
@@ -947,9 +943,8 @@ public struct MapPlan: ~Copyable, Sendable {
     var templates: InlineArray<4, UInt64>
     public internal(set) var tablePagesNeeded: Int
     /// The level of the one table the whole edit lands in (3: a leaf run; 1 or 2:
-    /// one block into an invalid entry), with the path to it; 0: the general walk.
+    /// one block into an invalid entry); 0: the general walk.
     var pathLevel = 0
-    var path = LeafPath()
 }
 
 /// The result of `prepareUnmap` or `prepareUpdate`, consumed by `commitUnmap` or
@@ -960,5 +955,4 @@ public struct RangePlan: ~Copyable, Sendable {
     public let tablePagesNeeded: Int
     /// As `MapPlan.pathLevel` (an unmap's one entry may hold anything).
     var pathLevel = 0
-    var path = LeafPath()
 }
