@@ -6,7 +6,7 @@
 #   make test-corpus    the platform layer on every board DTB of Debian's arm64 kernel
 #   make debug          QEMU halted with a gdb stub; prints the gdb command
 #   make size           section sizes of the image
-#   make bench          release-mode benchmarks (host)
+#   make bench          release-mode benchmarks (host); HAFNIUM=results.txt adds ratios
 #   make fuzz           the device-tree fuzzer, 10^6 executions (host, release)
 #   make deps           Debian packages the build and the QEMU runs need
 #   make qemu-s2        build QEMU 10 (SMMUv3 with stage 2) under $(QEMU_S2_PREFIX)
@@ -157,8 +157,9 @@ test-corpus:
 test-qemu: image linux
 	QEMU="$(QEMU)" QEMU_S2="$(QEMU_S2)" CPU="$(CPU)" MEM="$(MEM)" scripts/qemu-test.sh $(B)/hypervisor.bin
 
+# HAFNIUM=file: hafnium-mm-bench output (one or more rounds) for the ratio column.
 bench:
-	swift run -c release hv-bench
+	swift run -c release hv-bench $(if $(HAFNIUM),--hafnium $(HAFNIUM))
 
 # ---- the Linux host (Debian's arm64 kernel at EL1) ------------------------------
 # build/linux/{Image,initramfs.cpio.gz,disk.img}, from Debian's packages only.

@@ -39,14 +39,23 @@ struct BenchMemory: PhysicalMemory {
 struct BenchPool: TablePageSource {
     let memory: BenchMemory
     var free: [UInt64]
+    /// One count per frame, behind a pointer like the memory's words.
+    let counts: UnsafeMutablePointer<UInt16>
     init(memory: BenchMemory) {
         self.memory = memory
         free = (0..<UInt64(memory.frames)).reversed().map { memory.baseFrame + $0 }
+        counts = .allocate(capacity: memory.frames)
+        counts.initialize(repeating: 0, count: memory.frames)
     }
     mutating func allocateTablePage() -> MFN? {
         guard let f = free.popLast() else { return nil }
         memory.zeroFrame(MFN(raw: f))
+        counts[Int(f &- memory.baseFrame)] = 0
         return MFN(raw: f)
+    }
+    @inline(__always) func validEntryCount(_ frame: MFN) -> Int { Int(counts[Int(frame.raw &- memory.baseFrame)]) }
+    @inline(__always) mutating func setValidEntryCount(_ frame: MFN, _ count: Int) {
+        counts[Int(frame.raw &- memory.baseFrame)] = UInt16(truncatingIfNeeded: count)
     }
     mutating func allocateContiguousTablePages(_ count: Int) -> MFN? {
         // Fresh pool: the lowest frames are free, contiguous and aligned.
@@ -54,6 +63,7 @@ struct BenchPool: TablePageSource {
               free.suffix(count).reversed() == Array(memory.baseFrame..<memory.baseFrame + UInt64(count)) else { return nil }
         free.removeLast(count)
         for i in 0..<UInt64(count) { memory.zeroFrame(MFN(raw: memory.baseFrame + i)) }
+        for i in 0..<count { counts[i] = 0 }
         return MFN(raw: memory.baseFrame)
     }
     mutating func freeTablePage(_ frame: MFN) { free.append(frame.raw) }
@@ -83,6 +93,8 @@ struct PhaseResult {
 
 /// One workload: a list of (gfn, count) calls, mapped then unmapped.
 struct Workload {
+    /// The same workload's letter in hafnium-mm-bench (/work/shared/tools), if it has one.
+    let hafnium: String
     let name: String
     let calls: [(UInt64, UInt64)]
     let largestBlock: PageOrder
@@ -90,7 +102,9 @@ struct Workload {
     var pages: UInt64 { calls.reduce(0) { $0 + $1.1 } }
 }
 
-func runP2MBenchmarks() {
+/// `only`: Hafnium letters to run (all workloads when empty); `hafnium`: that
+/// bench's ns/call per "letter phase" (e.g. "c map"), for the ratio column.
+func runP2MBenchmarks(only: Set<String> = [], hafnium: [String: Double] = [:]) {
     let memory = BenchMemory(frames: 12_288)
     let configuration = P2MConfiguration(vmid: 1, ipaBits: 40, paRange: .bits40, vmidWidth: .bits8)
     let base: UInt64 = 0x8_0000  // IPA 0x8000_0000
@@ -105,29 +119,30 @@ func runP2MBenchmarks() {
         random.append((x >> 40, 1))  // top 24 bits: a page index over 64 GiB
     }
     let workloads = [
-        Workload(name: "262144 x 4K, one call per page", calls: (0..<pages1G).map { (base + $0, 1) },
+        Workload(hafnium: "a", name: "262144 x 4K, one call per page", calls: (0..<pages1G).map { (base + $0, 1) },
                  largestBlock: .page4K, policy: .insertOnly),
-        Workload(name: "  same, blocks allowed (re-merges)", calls: (0..<pages1G).map { (base + $0, 1) },
+        Workload(hafnium: "", name: "  same, blocks allowed (re-merges)", calls: (0..<pages1G).map { (base + $0, 1) },
                  largestBlock: .block1G, policy: .insertOnly),
-        Workload(name: "262144 x 4K, one call", calls: [(base, pages1G)],
+        Workload(hafnium: "", name: "262144 x 4K, one call", calls: [(base, pages1G)],
                  largestBlock: .page4K, policy: .insertOnly),
-        Workload(name: "  same, blocks allowed (one 1G block)", calls: [(base, pages1G)],
+        Workload(hafnium: "", name: "  same, blocks allowed (one 1G block)", calls: [(base, pages1G)],
                  largestBlock: .block1G, policy: .insertOnly),
-        Workload(name: "1 GiB as 512 x 2M calls", calls: (0..<UInt64(512)).map { (base + $0 * 512, 512) },
+        Workload(hafnium: "c", name: "1 GiB as 512 x 2M calls", calls: (0..<UInt64(512)).map { (base + $0 * 512, 512) },
                  largestBlock: .block1G, policy: .insertOnly),
-        Workload(name: "1 GiB as one 1G call", calls: [(base, pages1G)],
+        Workload(hafnium: "b", name: "1 GiB as one 1G call", calls: [(base, pages1G)],
                  largestBlock: .block1G, policy: .insertOnly),
-        Workload(name: "10000 x 4K random (xorshift 42)", calls: random,
+        Workload(hafnium: "d", name: "10000 x 4K random (xorshift 42)", calls: random,
                  largestBlock: .block1G, policy: .replace),
     ]
 
     print("p2m: 40-bit IPA, ramRW, identity (MFN = GFN), best of 5, fresh P2M per run; 4K workloads cap leaves at")
     print("     4 KiB (largestBlock: .page4K) unless marked; TLBI = CPU TLB invalidation ops in the phase")
     print("     (its batch commit plus any break-before-make); tables = table pages in use after the phase")
-    print(pad("workload", 40) + pad("phase", 7, right: true) + pad("ns/page", 10, right: true)
+    print("     hf = hafnium-mm-bench's workload letter" + (hafnium.isEmpty ? "" : "; ratio = ns/call here / there"))
+    print(pad("hf", 4) + pad("workload", 40) + pad("phase", 7, right: true) + pad("ns/page", 10, right: true)
           + pad("ns/call", 12, right: true) + pad("desc writes", 13, right: true)
-          + pad("tables", 8, right: true) + pad("TLBI", 6, right: true))
-    for w in workloads {
+          + pad("tables", 8, right: true) + pad("TLBI", 6, right: true) + (hafnium.isEmpty ? "" : pad("ratio", 8, right: true)))
+    for w in workloads where only.isEmpty || only.contains(w.hafnium) {
         var map = PhaseResult(), unmap = PhaseResult()
         for _ in 0..<5 {
             guard var p2m = try? BenchP2M(configuration: configuration, memory: memory,
@@ -170,10 +185,15 @@ func runP2MBenchmarks() {
         }
         for (phase, r) in [("map", map), ("unmap", unmap)] {
             let perPage = r.nanoseconds / Double(w.pages), perCall = r.nanoseconds / Double(w.calls.count)
-            print(pad(phase == "map" ? w.name : "", 40) + pad(phase, 7, right: true)
+            var ratio = ""
+            if !hafnium.isEmpty {
+                ratio = hafnium[w.hafnium + " " + phase].map { fixed(perCall / $0) } ?? "-"
+            }
+            print(pad(w.hafnium.isEmpty ? "" : w.hafnium + ")", 4) + pad(phase == "map" ? w.name : "", 40)
+                  + pad(phase, 7, right: true)
                   + pad(fixed(perPage), 10, right: true) + pad(fixed(perCall), 12, right: true)
                   + pad(String(r.descriptorWrites), 13, right: true) + pad(String(r.tablePages), 8, right: true)
-                  + pad(String(r.tlbiOperations), 6, right: true))
+                  + pad(String(r.tlbiOperations), 6, right: true) + pad(ratio, 8, right: true))
         }
     }
 }

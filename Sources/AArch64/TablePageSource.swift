@@ -9,6 +9,14 @@ public protocol TablePageSource {
     /// `count` contiguous zeroed frames aligned to `count` (a concatenated stage-2 root);
     /// has a default for pools that only serve single pages.
     mutating func allocateContiguousTablePages(_ count: Int) -> MFN?
+    /// The table engine's count of valid entries in `frame`, one of this pool's
+    /// pages in use: zero from the moment the page is handed out (with either
+    /// allocation call), then what `setValidEntryCount` last stored. The engine
+    /// keeps it so that it knows a table has emptied without reading its 512
+    /// entries (pKVM keeps the same count in the table page's refcount); the pool
+    /// only stores it, next to the page's other bookkeeping.
+    func validEntryCount(_ frame: MFN) -> Int
+    mutating func setValidEntryCount(_ frame: MFN, _ count: Int)
 }
 
 extension TablePageSource {

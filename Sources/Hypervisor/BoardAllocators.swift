@@ -16,6 +16,11 @@ extension FramePool: @retroactive TablePageSource {
         return run
     }
 
+    public func validEntryCount(_ frame: MFN) -> Int { Int(counter(frame)) }
+    public mutating func setValidEntryCount(_ frame: MFN, _ count: Int) {
+        setCounter(frame, UInt16(truncatingIfNeeded: count))
+    }
+
     /// The engine frees only pages it took from this pool: anything else is a bug.
     public mutating func freeTablePage(_ frame: MFN) {
         do throws(FramePoolError) { try free(frame) } catch {

@@ -20,6 +20,9 @@ public struct FramePool {
     public let count: Int
     /// Bit `i % 64` of word `i / 64` is set while frame `first + i` is handed out.
     private var inUse: [UInt64]
+    /// One small counter per frame for its user's bookkeeping (a table page's
+    /// valid entries); zeroed whenever the frame is handed out.
+    private var counters: [UInt16]
     public private(set) var availableFrames: Int
 
     /// Takes `count` frames, aligned to `runAlignment`, from `allocator`.
@@ -28,6 +31,7 @@ public struct FramePool {
         first = try allocator.allocate(count: UInt64(count), alignment: UInt64(Self.runAlignment))
         self.count = count
         inUse = [UInt64](repeating: 0, count: (count + Self.bitsPerWord - 1) / Self.bitsPerWord)
+        counters = [UInt16](repeating: 0, count: count)
         availableFrames = count
     }
 
@@ -39,7 +43,10 @@ public struct FramePool {
         var start = 0
         while start + run <= count {
             if isFree(start..<start + run) {
-                for index in start..<start + run { setInUse(index, true) }
+                for index in start..<start + run {
+                    setInUse(index, true)
+                    counters[index] = 0
+                }
                 availableFrames -= run
                 return first.adding(UInt64(start))
             }
@@ -58,6 +65,16 @@ public struct FramePool {
     }
 
     public func contains(_ frame: MFN) -> Bool { index(of: frame) != nil }
+
+    /// The counter of `frame`, a frame of this pool handed out.
+    public func counter(_ frame: MFN) -> UInt16 {
+        guard let index = index(of: frame) else { preconditionFailure("FramePool: not one of this pool's frames") }
+        return counters[index]
+    }
+    public mutating func setCounter(_ frame: MFN, _ value: UInt16) {
+        guard let index = index(of: frame) else { preconditionFailure("FramePool: not one of this pool's frames") }
+        counters[index] = value
+    }
 
     public func isAllocated(_ frame: MFN) -> Bool {
         guard let index = index(of: frame) else { return false }

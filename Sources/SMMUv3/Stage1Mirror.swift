@@ -259,8 +259,8 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         }
     }
 
-    func unlink(_ frame: MFN) {
-        pending.recordUnlinkedTable(frame, memory: handle.smmu.memory)
+    func unlink(_ frame: MFN, clearedEntry: Int = 0) {
+        pending.recordUnlinkedTable(frame, entry: clearedEntry, memory: handle.smmu.memory)
         tablePagesInUse -= 1
     }
 
@@ -311,7 +311,9 @@ struct MirrorSink<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool
     }
     mutating func allocateTablePage() -> MFN { mirror.takePage() }
     var availableTablePages: Int { mirror.pool.availableTablePages }
-    mutating func tableUnlinked(_ frame: MFN) { mirror.unlink(frame) }
+    func validEntries(_ table: MFN) -> Int { mirror.pool.validEntryCount(table) }
+    mutating func setValidEntries(_ table: MFN, _ count: Int) { mirror.pool.setValidEntryCount(table, count) }
+    mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) { mirror.unlink(frame, clearedEntry: clearedEntry) }
     mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
         mirror.recordPending(input, count: count)
     }

@@ -25,6 +25,7 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// about to free or reuse a page *outside* this batch must commit first
     /// (XSA-346 part 1: never defer a flush past a page's release).
     public internal(set) var removedMappings = false
+    @usableFromInline mutating func noteRemovedMappings() { removedMappings = true }
     var vmid: UInt16? = nil
     /// Last, so the fields above sit at offsets that do not depend on `Releaser`.
     public var releaser: Releaser
@@ -64,15 +65,15 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
 
     /// Record that translations for [gfn, gfn+count) may be cached.
     @inline(__always)
-    mutating func recordInvalidation(_ gfn: UInt64, count: UInt64) {
+    @usableFromInline mutating func recordInvalidation(_ gfn: UInt64, count: UInt64) {
         removedMappings = true
         pending.recordInvalidation(gfn, frames: count)
     }
 
     /// An unlinked table page waits for the commit.
     @inline(__always)
-    mutating func recordUnlinkedTable<M: PhysicalMemory>(_ frame: MFN, memory: M) {
-        pending.recordUnlinkedTable(frame, memory: memory)
+    @usableFromInline mutating func recordUnlinkedTable<M: PhysicalMemory>(_ frame: MFN, entry: Int = 0, memory: M) {
+        pending.recordUnlinkedTable(frame, entry: entry, memory: memory)
     }
 
     /// The commit's last step, once the CPU and every IOMMU have completed the

@@ -88,6 +88,15 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     public internal(set) var isRelinquished = false
     var relinquishCursor: UInt64 = 0
 
+    // What a `P2MSession` writes, in place. The session's methods are inlinable so
+    // that a client module (the release benchmark) specialises the engine's sink
+    // calls as the board's single-module build does; inlinable code cannot use
+    // the internal setters above, so it goes through these.
+    @usableFromInline var sessionPool: Pool { _read { yield pool } _modify { yield &pool } }
+    @usableFromInline var sessionListener: Listener { _read { yield listener } _modify { yield &listener } }
+    @usableFromInline var sessionObserver: Observer { _read { yield observer } _modify { yield &observer } }
+    @usableFromInline var sessionTablePagesInUse: Int { _read { yield tablePagesInUse } _modify { yield &tablePagesInUse } }
+
     public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB,
                 iommu: IOMMU, listener: Listener, observer: Observer) throws(P2MError) {
         let vtcr: VTCR
@@ -339,7 +348,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// Returns false if the IOMMU could not confirm completion; the caller then keeps
     /// the range owed in the batch, so the commit retries it and releases nothing
     /// before it succeeds. (The operation itself is past its last failure point.)
-    mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> Bool {
+    @usableFromInline mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> Bool {
         if count > configuration.fullFlushThreshold {
             tlb.invalidateVMID(vmid)
             iommu.invalidateAll(vmid: vmid)

@@ -10,57 +10,58 @@ import AArch64
 /// which was most of the time of a one-page map or unmap. The addresses come only
 /// from `P2M.withSession`, which holds exclusive (`inout`) access to both for the
 /// session's whole life; the session is `~Copyable` and never escapes that call.
+@usableFromInline
 struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copyable, TableEditSink {
-    let p2mAddress: UnsafeMutablePointer<P2M<Environment>>
-    let batchAddress: UnsafeMutablePointer<FlushBatch<R>>
-    @inline(__always) var p2m: P2M<Environment> {
+    @usableFromInline let p2mAddress: UnsafeMutablePointer<P2M<Environment>>
+    @usableFromInline let batchAddress: UnsafeMutablePointer<FlushBatch<R>>
+    @inlinable @inline(__always) var p2m: P2M<Environment> {
         _read { yield p2mAddress.pointee }
         nonmutating _modify { yield &p2mAddress.pointee }
     }
-    @inline(__always) var batch: FlushBatch<R> {
+    @inlinable @inline(__always) var batch: FlushBatch<R> {
         _read { yield batchAddress.pointee }
         nonmutating _modify { yield &batchAddress.pointee }
     }
 
     // The pending removal run.
-    var removedGFN: UInt64 = 0
-    var removedMFN: UInt64 = 0
-    var removedCount: UInt64 = 0
+    @usableFromInline var removedGFN: UInt64 = 0
+    @usableFromInline var removedMFN: UInt64 = 0
+    @usableFromInline var removedCount: UInt64 = 0
     /// The run's descriptor type bits, compared raw so the per-page path decodes nothing.
-    var removedTypeBits: UInt64 = 0
+    @usableFromInline var removedTypeBits: UInt64 = 0
     // The pending type-change run, for the observer.
-    var typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil
-    var changedGFN: UInt64 = 0
-    var changedMFN: UInt64 = 0
-    var changedCount: UInt64 = 0
+    @usableFromInline var typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil
+    @usableFromInline var changedGFN: UInt64 = 0
+    @usableFromInline var changedMFN: UInt64 = 0
+    @usableFromInline var changedCount: UInt64 = 0
 
-    init(p2m: UnsafeMutablePointer<P2M<Environment>>,
+    @usableFromInline init(p2m: UnsafeMutablePointer<P2M<Environment>>,
          batch: UnsafeMutablePointer<FlushBatch<R>>) {
         p2mAddress = p2m
         batchAddress = batch
     }
 
-    @inline(__always) static func type(of d: UInt64) -> P2MType {
+    @inlinable @inline(__always) static func type(of d: UInt64) -> P2MType {
         guard let type = P2MType(softwareBits: Stage2Descriptor(raw: d).softwareBits) else {
             preconditionFailure("P2M leaf without a p2m type")
         }
         return type
     }
 
-    @inline(__always) mutating func invalidateLater(_ input: UInt64, count: UInt64) {
+    @inlinable @inline(__always) mutating func invalidateLater(_ input: UInt64, count: UInt64) {
         batch.recordInvalidation(input, count: count)
     }
 
-    @inline(__always) mutating func invalidateNow(_ input: UInt64, count: UInt64) {
+    @inlinable @inline(__always) mutating func invalidateNow(_ input: UInt64, count: UInt64) {
         if !p2m.invalidateNow(input, count: count) {
             // The IOMMU did not confirm: keep the range owed, so the commit retries
             // it and holds every release until the IOMMU has completed it.
             batch.recordInvalidation(input, count: count)
         }
-        batch.removedMappings = true
+        batch.noteRemovedMappings()
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
         let typeBits = descriptor & Stage2Descriptor.softwareBitsMask
         if input == removedGFN &+ removedCount && output.raw == removedMFN &+ removedCount
@@ -75,15 +76,15 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         removedTypeBits = typeBits
     }
 
-    @inline(__always) mutating func flushRemoved() {
+    @inlinable @inline(__always) mutating func flushRemoved() {
         guard removedCount != 0 else { return }
         let type = Self.type(of: removedTypeBits)
-        p2m.listener.entryRemoved(GFN(raw: removedGFN), mfn: MFN(raw: removedMFN), count: removedCount,
+        p2m.sessionListener.entryRemoved(GFN(raw: removedGFN), mfn: MFN(raw: removedMFN), count: removedCount,
                                   type: type, batch: &batch)
         removedCount = 0
     }
 
-    @inline(__always) mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
+    @inlinable @inline(__always) mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
         let mfn = Stage2Descriptor(raw: old).outputFrame.raw
         if changedCount != 0 && input == changedGFN &+ changedCount && mfn == changedMFN &+ changedCount {
             changedCount &+= count
@@ -95,30 +96,34 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         changedCount = count
     }
 
-    @inline(__always) mutating func flushChanged() {
+    @inlinable @inline(__always) mutating func flushChanged() {
         guard changedCount != 0, let change = typeChange else { return }
-        p2m.observer.apply(.typeChanged(GFN(raw: changedGFN), MFN(raw: changedMFN), count: changedCount,
+        p2m.sessionObserver.apply(.typeChanged(GFN(raw: changedGFN), MFN(raw: changedMFN), count: changedCount,
                                         from: change.from, to: change.to, access: change.access))
         changedCount = 0
     }
 
-    @inline(__always) mutating func allocateTablePage() -> MFN {
-        guard let frame = p2m.pool.allocateTablePage() else {
+    @inlinable @inline(__always) mutating func allocateTablePage() -> MFN {
+        guard let frame = p2m.sessionPool.allocateTablePage() else {
             preconditionFailure("table pool shrank between prepare and commit")
         }
-        p2m.tablePagesInUse += 1
+        p2m.sessionTablePagesInUse += 1
         return frame
     }
 
-    var availableTablePages: Int { p2m.pool.availableTablePages }
+    @inlinable var availableTablePages: Int { p2m.sessionPool.availableTablePages }
+    @inlinable @inline(__always) func validEntries(_ table: MFN) -> Int { p2m.sessionPool.validEntryCount(table) }
+    @inlinable @inline(__always) mutating func setValidEntries(_ table: MFN, _ count: Int) {
+        p2m.sessionPool.setValidEntryCount(table, count)
+    }
 
-    @inline(__always) mutating func tableUnlinked(_ frame: MFN) {
-        p2m.tablePagesInUse -= 1
-        batch.recordUnlinkedTable(frame, memory: p2m.memory)
+    @inlinable @inline(__always) mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) {
+        p2m.sessionTablePagesInUse -= 1
+        batch.recordUnlinkedTable(frame, entry: clearedEntry, memory: p2m.memory)
     }
 
     /// Deliver the last runs.
-    mutating func finish() {
+    @inlinable mutating func finish() {
         flushRemoved()
         flushChanged()
     }

@@ -29,7 +29,7 @@ public enum P2MType: UInt8, Sendable, CaseIterable {
     @inline(__always) public init?(softwareBits: UInt8) { self.init(rawValue: softwareBits) }
 
     /// Writable by the guest before any access restriction (Xen's `p2m_set_permission`).
-    public var isWritable: Bool {
+    @inlinable public var isWritable: Bool {
         switch self {
         case .ramRW, .mmioDirectDevice, .mmioDirectNC, .mmioDirectCacheable,
              .mapForeignRW, .grantMapRW, .iommuMapRW: true
@@ -37,9 +37,9 @@ public enum P2MType: UInt8, Sendable, CaseIterable {
         }
     }
     /// Only RAM is executable; everything else is XN (as Xen sets `p2m.xn`).
-    public var isExecutable: Bool { self == .ramRW || self == .ramRO }
+    @inlinable public var isExecutable: Bool { self == .ramRW || self == .ramRO }
 
-    public var memoryAttribute: Stage2MemoryAttribute {
+    @inlinable public var memoryAttribute: Stage2MemoryAttribute {
         switch self {
         case .mmioDirectDevice: .deviceNGnRE
         case .mmioDirectNC: .normalNonCacheable
@@ -47,7 +47,7 @@ public enum P2MType: UInt8, Sendable, CaseIterable {
         }
     }
     /// Xen maps device and non-cacheable MMIO outer-shareable, memory inner-shareable.
-    public var shareability: Shareability {
+    @inlinable public var shareability: Shareability {
         switch self {
         case .mmioDirectDevice, .mmioDirectNC: .outer
         default: .inner
@@ -96,8 +96,10 @@ public struct P2MAccess: Equatable, Sendable {
 }
 
 extension P2MType {
-    /// The stage-2 leaf attributes of this type under `access`.
-    public func stage2Attributes(access: P2MAccess = .all) -> Stage2Attributes {
+    /// The stage-2 leaf attributes of this type under `access`. Inlinable, with
+    /// what it reads, so a map in another module folds it into a few instructions
+    /// instead of calling out on every map (the board's one module does anyway).
+    @inlinable public func stage2Attributes(access: P2MAccess = .all) -> Stage2Attributes {
         let read = access.contains(.read)
         let write = isWritable && access.contains(.write)
         let s2ap: Stage2Access = read ? (write ? .readWrite : .readOnly) : (write ? .writeOnly : .none)

@@ -9,8 +9,12 @@ import AArch64
 /// stage-1 mirror both keep what they owe here, and `releaseUnlinkedTables` is
 /// the only place an unlinked table page is freed.
 ///
-/// The unlinked pages are threaded through their own first word, so the list
-/// needs no storage. The link is written with bit 0 (valid) clear: a walker that
+/// The unlinked pages are threaded through their own entries, so the list needs
+/// no storage: each page's link sits in an entry the edit that unlinked it had
+/// just cleared where it can say which (its cache line is then still hot; a table
+/// emptied by a random single-page unmap would otherwise cost a second cache miss),
+/// else in entry 0; the link names the next page and that page's entry. The link is
+/// written with bit 0 (valid) clear: a walker that
 /// still reaches the page through a stale walk-cache entry reads an invalid
 /// descriptor there, never a stale output address. `~Copyable` because a copy
 /// would be a second owner of the same pages.
@@ -19,10 +23,13 @@ public struct PendingInvalidation: ~Copyable {
     public private(set) var ranges = InvalidationRanges()
     /// Head of the unlinked list (MFN raw), `endOfList` when empty.
     var unlinkedHead: UInt64 = PendingInvalidation.endOfList
+    /// The entry of the head page that holds its link.
+    var unlinkedHeadEntry = 0
     public private(set) var unlinkedTablePages = 0
 
     static var endOfList: UInt64 { UInt64.max }
     /// Marks a link to a next page (bit 2; bit 0, the valid bit, stays clear).
+    /// Bits [11:3] hold the next page's link entry, [63:12] its frame.
     static var linkTag: UInt64 { 1 << 2 }
 
     public init() {}
@@ -42,10 +49,15 @@ public struct PendingInvalidation: ~Copyable {
         ranges.recordEverything()
     }
 
-    /// `frame` left the table; it waits for `releaseUnlinkedTables`.
-    public mutating func recordUnlinkedTable<M: PhysicalMemory>(_ frame: MFN, memory: M) {
-        memory.store64(frame.address, unlinkedHead == Self.endOfList ? 0 : unlinkedHead << PageSize.shift4K | Self.linkTag)
+    /// `frame` left the table; it waits for `releaseUnlinkedTables`. Its entry
+    /// `entry` (0-511) is overwritten by the list's link (any entry may be: no
+    /// walker may use the page any more, and a stale one reads it as invalid).
+    public mutating func recordUnlinkedTable<M: PhysicalMemory>(_ frame: MFN, entry: Int = 0, memory: M) {
+        let link = unlinkedHead == Self.endOfList
+            ? 0 : unlinkedHead << PageSize.shift4K | UInt64(unlinkedHeadEntry) << 3 | Self.linkTag
+        memory.store64(frame.address.adding(UInt64(entry) &* TableLevel.descriptorBytes), link)
         unlinkedHead = frame.raw
+        unlinkedHeadEntry = entry
         unlinkedTablePages += 1
     }
 
@@ -65,13 +77,14 @@ public struct PendingInvalidation: ~Copyable {
     ) -> Int {
         precondition(ranges.isEmpty, "table pages released before their invalidation completed")
         let freed = unlinkedTablePages
-        var next = unlinkedHead
+        var next = unlinkedHead, entry = unlinkedHeadEntry
         while next != Self.endOfList {
             let frame = MFN(raw: next)
-            next = Self.successor(memory.load64(frame.address))
+            (next, entry) = Self.successor(memory.load64(Self.linkAddress(frame, entry)))
             pool.freeTablePage(frame)
         }
         unlinkedHead = Self.endOfList
+        unlinkedHeadEntry = 0
         unlinkedTablePages = 0
         return freed
     }
@@ -81,18 +94,23 @@ public struct PendingInvalidation: ~Copyable {
     public mutating func absorb<M: PhysicalMemory>(_ other: inout PendingInvalidation, memory: M) {
         ranges.formUnion(other.ranges)
         other.ranges.removeAll()
-        var next = other.unlinkedHead
+        var next = other.unlinkedHead, entry = other.unlinkedHeadEntry
         while next != Self.endOfList {
             let frame = MFN(raw: next)
-            next = Self.successor(memory.load64(frame.address))
-            recordUnlinkedTable(frame, memory: memory)
+            let link = Self.successor(memory.load64(Self.linkAddress(frame, entry)))
+            recordUnlinkedTable(frame, entry: entry, memory: memory)
+            (next, entry) = link
         }
         other.unlinkedHead = Self.endOfList
+        other.unlinkedHeadEntry = 0
         other.unlinkedTablePages = 0
     }
 
-    /// The frame a link word points at, or `endOfList`.
-    @inline(__always) static func successor(_ link: UInt64) -> UInt64 {
-        link == 0 ? endOfList : link >> PageSize.shift4K
+    /// The frame a link word points at (or `endOfList`) and that frame's link entry.
+    @inline(__always) static func successor(_ link: UInt64) -> (frame: UInt64, entry: Int) {
+        link == 0 ? (endOfList, 0) : (link >> PageSize.shift4K, Int((link >> 3) & 0x1FF))
+    }
+    @inline(__always) static func linkAddress(_ frame: MFN, _ entry: Int) -> PhysAddr {
+        frame.address.adding(UInt64(entry) &* TableLevel.descriptorBytes)
     }
 }

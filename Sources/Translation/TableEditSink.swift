@@ -20,9 +20,15 @@ public protocol TableEditSink: ~Copyable {
     /// Pages the sink can still hand out (checked by the prepare phase).
     var availableTablePages: Int { get }
     /// A table page left the tree. It may be reused only after the invalidation.
-    mutating func tableUnlinked(_ frame: MFN)
+    /// Its entry `clearedEntry` is invalid and was just written (or is 0 when the
+    /// engine has no such entry at hand): where a pending list may keep a link.
+    mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int)
     /// A leaf was rewritten in place (same output and size): `count` pages from `input`.
     mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64)
+    /// The valid-entry count of table page `table`, kept in its pool
+    /// (`TablePageSource.validEntryCount`).
+    func validEntries(_ table: MFN) -> Int
+    mutating func setValidEntries(_ table: MFN, _ count: Int)
 }
 
 /// Why the engine refused an edit. Nothing was written when one of these is thrown.

@@ -22,6 +22,11 @@ import AArch64
 /// level 1, 2 MiB at level 2). A block that an edit covers only in part is split
 /// into a fully populated next-level table, prepared unlinked, then swapped in with
 /// break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): entry invalid, `invalidateNow`, table.
+///
+/// Every table page's count of valid entries lives in its pool
+/// (`TableEditSink.validEntries`), and every path that writes a descriptor keeps
+/// it: an unmap knows that a table emptied from the count alone, without reading
+/// the table, and frees it through the flush like any other unlinked page.
 public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     public let geometry: TableGeometry
     /// The root table (first of `geometry.rootTables` concatenated pages).
@@ -62,6 +67,12 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         return PhysAddr(raw: t.raw << PageSize.shift4K &+ ((f >> Self.pageShift(level)) & mask) &* TableLevel.descriptorBytes)
     }
     @inline(__always) static func child(_ d: UInt64) -> MFN { Descriptor.outputFrame(raw: d) }
+
+    /// `delta` entries of table page `page` became valid (negative: invalid).
+    @inline(__always)
+    static func countEntries<S: TableEditSink & ~Copyable>(_ page: MFN, _ delta: Int, sink: inout S) {
+        sink.setValidEntries(page, sink.validEntries(page) &+ delta)
+    }
 
     /// Check an input range: non-empty, no wrap, inside the input size.
     public func validateInput(_ input: UInt64, count: UInt64) throws(TableEditError) {
@@ -123,13 +134,25 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                            // A literal: the host optimizer leaves `InlineArray(repeating:)` as a
                            // loop through a generic initializer, on every map.
                            firstLeafLevel: firstLeafLevel, templates: [0, 0, 0, 0], tablePagesNeeded: 0)
-        for level in 0...TableLevel.leafLevel {
-            plan.templates[level] = Descriptor.leafTemplate(level: level, attributes: attributes)
-        }
+        // Two encodings cover every level (blocks differ from pages only in kind);
+        // level 0 holds no leaf, and its template is never read.
+        let block = Descriptor.leafTemplate(level: TableLevel.firstBlockLevel, attributes: attributes)
+        plan.templates[1] = block
+        plan.templates[2] = block
+        plan.templates[3] = Descriptor.leafTemplate(level: TableLevel.leafLevel, attributes: attributes)
         if let path = leafPath(input, count: count, memory: memory) {
             // The whole run lands in one existing leaf table: only an insert-only map
             // has something to check, and no table page is needed.
             if !replace { try checkLeavesInvalid(path.leafTable, first: input, end: input + count, memory: memory) }
+            plan.pathLevel = TableLevel.leafLevel
+            return plan
+        }
+        if let level = singleBlockLevel(input, output.raw, count: count, firstLeafLevel: firstLeafLevel),
+           let path = self.path(to: level, input, memory: memory),
+           !Descriptor.isValid(raw: memory.load64(entryAddress(path.table(level), level, input))) {
+            // Exactly one block, into an invalid entry of an existing table: one
+            // store, nothing to check or allocate (what the recursion would find).
+            plan.pathLevel = level
             return plan
         }
         let needed = try planMap(.existing(root), level: geometry.startLevel, first: input,
@@ -143,11 +166,21 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     public func commitMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ plan: consuming MapPlan, memory: M, sink: inout S
     ) {
-        if let path = leafPath(plan.input, count: plan.count, memory: memory) {
-            applyLeafRun(path.leafTable, first: plan.input, end: plan.input + plan.count, out: plan.output, plan: plan,
-                         linked: true, fresh: false, memory: memory, sink: &sink)
+        // The walk finds what the prepare found: nothing edits the table between a
+        // prepare and its commit (the caller holds the lock throughout). Walking
+        // again (a load per level) is cheaper than carrying the path in the plan.
+        let pathLevel = plan.pathLevel
+        if pathLevel != 0, let path = path(to: pathLevel, plan.input, memory: memory) {
+            if pathLevel == TableLevel.leafLevel {
+                applyLeafRun(path.leafTable, first: plan.input, end: plan.input + plan.count, out: plan.output,
+                             plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
+            } else {
+                let entry = entryAddress(path.table(pathLevel), pathLevel, plan.input)
+                memory.store64(entry, plan.templates[pathLevel] | plan.output << PageSize.shift4K)
+                Self.countEntries(entry.frame, 1, sink: &sink)
+            }
             // What `applyMap` does on its way back up through these table entries.
-            var level = TableLevel.leafLevel - 1
+            var level = pathLevel - 1
             while level >= max(geometry.startLevel, plan.firstLeafLevel) {
                 mergeIfUniform(path.table(level + 1), at: path.entry(level), level: level,
                                base: plan.input & ~(Self.span(level) - 1), memory: memory, sink: &sink)
@@ -175,10 +208,18 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         let leafTableShift = Self.pageShift(TableLevel.leafLevel - 1)
         guard count < Self.span(TableLevel.leafLevel - 1),
               input >> leafTableShift == (input + count - 1) >> leafTableShift else { return nil }
+        return path(to: TableLevel.leafLevel, input, memory: memory)
+    }
+
+    /// The path through table descriptors to the existing table at `target` that
+    /// holds input `input`'s entry, or nil if an invalid entry or a block comes
+    /// first. Input already validated.
+    @inline(__always)
+    func path<M: PhysicalMemory>(to target: Int, _ input: UInt64, memory: M) -> LeafPath? {
         var path = LeafPath()
         var t = root
         var level = geometry.startLevel
-        while level < TableLevel.leafLevel {
+        while level < target {
             let address = entryAddress(t, level, input)
             let d = memory.load64(address)
             guard Descriptor.isValid(raw: d), Descriptor.isTable(raw: d, atLevel: level) else { return nil }
@@ -186,8 +227,22 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             t = Self.child(d)
             level += 1
         }
-        path.leaf = t.raw
+        path.setTable(target, t)
         return path
+    }
+
+    /// The block level (2: 2 MiB, 1: 1 GiB) at which [input, input+count) → output
+    /// is exactly one entry, a block that `firstLeafLevel` allows, or nil. Never
+    /// above the start level (a 1 GiB range under a level-2 root spans entries).
+    @inline(__always)
+    func singleBlockLevel(_ input: UInt64, _ output: UInt64, count: UInt64, firstLeafLevel: Int) -> Int? {
+        var level = TableLevel.leafLevel - 1
+        while level >= max(TableLevel.firstBlockLevel, firstLeafLevel, geometry.startLevel) {
+            let span = Self.span(level)
+            if count == span { return (input | output) & (span - 1) == 0 ? level : nil }
+            level -= 1
+        }
+        return nil
     }
 
     /// An insert-only map's check of a leaf table: the first valid entry is a conflict.
@@ -300,12 +355,15 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
 
 
     /// Fill an unlinked table with the next-level image of block `d`.
-    func fillSplit<M: PhysicalMemory>(_ t: MFN, childLevel: Int, block d: UInt64, memory: M) {
+    func fillSplit<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, childLevel: Int, block d: UInt64, memory: M, sink: inout S
+    ) {
         var address = t.address
         for i in 0..<UInt64(TableLevel.entriesPerTable) {
             memory.store64(address, Descriptor.splitEntry(raw: d, childLevel: childLevel, index: i))
             address = address.adding(TableLevel.descriptorBytes)
         }
+        sink.setValidEntries(t, TableLevel.entriesPerTable)
     }
 
     /// Link a filled table in place of entry `d` at `address`, with break-before-make
@@ -319,6 +377,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         if Descriptor.isValid(raw: d) {
             memory.store64(address, 0)
             if linked { sink.invalidateNow(base, count: Self.span(level)) }
+        } else {
+            Self.countEntries(address.frame, 1, sink: &sink)
         }
         memory.store64(address, Descriptor.rawTable(t))
     }
@@ -350,6 +410,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                         } else if Descriptor.outputFrame(raw: d).raw != o {
                             sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
                         }
+                    } else {
+                        Self.countEntries(address.frame, 1, sink: &sink)
                     }
                     memory.store64(address, new)
                 }
@@ -367,7 +429,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                 }
             } else if !Self.blockAlreadyMaps(d, level, f, o, plan) {
                 let child = sink.allocateTablePage()
-                fillSplit(child, childLevel: level + 1, block: d, memory: memory)
+                fillSplit(child, childLevel: level + 1, block: d, memory: memory, sink: &sink)
                 applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: false, fresh: false,
                          memory: memory, sink: &sink)
                 link(child, at: address, replacing: d, base: f & ~(span - 1), level: level, linked: linked,
@@ -427,15 +489,19 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                 address = address.adding(TableLevel.descriptorBytes)
                 value &+= PageSize.bytes4K
             }
+            Self.countEntries(t, Int(end &- first), sink: &sink)
             return
         }
         var broke = false
+        var made = 0
         var address = start
         var o = out
         for f in first..<end {
             let d = memory.load64(address)
             let new = template | o << PageSize.shift4K
-            if Descriptor.isValid(raw: d) && d != new {
+            if !Descriptor.isValid(raw: d) {
+                made &+= 1
+            } else if d != new {
                 memory.store64(address, 0)
                 broke = true
                 if Descriptor.outputFrame(raw: d).raw != o {
@@ -445,6 +511,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             address = address.adding(TableLevel.descriptorBytes)
             o &+= 1
         }
+        if made != 0 { Self.countEntries(t, made, sink: &sink) }
         if broke && linked { sink.invalidateNow(first, count: end - first) }
         address = start
         o = out
@@ -491,7 +558,9 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     }
 
     @inline(__always)
-    func unlink<S: TableEditSink & ~Copyable>(_ t: MFN, sink: inout S) { sink.tableUnlinked(t) }
+    func unlink<S: TableEditSink & ~Copyable>(_ t: MFN, clearedEntry: Int = 0, sink: inout S) {
+        sink.tableUnlinked(t, clearedEntry: clearedEntry)
+    }
 
     // MARK: Unmap
 
@@ -501,9 +570,14 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         _ input: UInt64, count: UInt64, memory: M, availablePages: Int
     ) throws(TableEditError) -> RangePlan {
         try validateInput(input, count: count)
-        // Inside one existing leaf table there is no block to split.
+        // Inside one existing leaf table there is no block to split, nor when the
+        // range is one whole aligned entry of a table that exists.
         if leafPath(input, count: count, memory: memory) != nil {
-            return RangePlan(input: input, count: count, tablePagesNeeded: 0)
+            return RangePlan(input: input, count: count, tablePagesNeeded: 0, pathLevel: TableLevel.leafLevel)
+        }
+        if let level = singleBlockLevel(input, 0, count: count, firstLeafLevel: TableLevel.firstBlockLevel),
+           self.path(to: level, input, memory: memory) != nil {
+            return RangePlan(input: input, count: count, tablePagesNeeded: 0, pathLevel: level)
         }
         let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
                                        memory: memory) { _ in true }
@@ -515,23 +589,43 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ plan: consuming RangePlan, memory: M, sink: inout S
     ) {
-        let input = plan.input, count = plan.count
-        guard let path = leafPath(input, count: count, memory: memory) else {
+        let input = plan.input, count = plan.count, pathLevel = plan.pathLevel
+        guard pathLevel != 0, let path = path(to: pathLevel, input, memory: memory) else {
             _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
                            memory: memory, sink: &sink)
             return
         }
-        // What `applyUnmap` does along this path: clear the leaves, then, level by
-        // level upwards, unlink each table the edit emptied (never the root).
-        guard applyUnmap(path.leafTable, level: TableLevel.leafLevel, first: input, end: input + count,
-                         linked: true, memory: memory, sink: &sink) else { return }  // nothing was mapped there
-        var level = TableLevel.leafLevel - 1
+        // What `applyUnmap` does along the path the prepare found (still the
+        // tree's: nothing edits between prepare and commit): clear the leaves or
+        // the one entry, then, level by level upwards, unlink each table the edit
+        // emptied (never the root).
+        if pathLevel == TableLevel.leafLevel {
+            guard applyUnmap(path.leafTable, level: TableLevel.leafLevel, first: input, end: input + count,
+                             linked: true, memory: memory, sink: &sink) else { return }  // nothing was mapped there
+        } else {
+            let entry = entryAddress(path.table(pathLevel), pathLevel, input)
+            let d = memory.load64(entry)
+            guard Descriptor.isValid(raw: d) else { return }
+            memory.store64(entry, 0)
+            Self.countEntries(entry.frame, -1, sink: &sink)
+            sink.invalidateLater(input, count: count)
+            if Descriptor.isTable(raw: d, atLevel: pathLevel) {
+                removeSubtree(Self.child(d), level: pathLevel + 1, base: input, replacement: nil, memory: memory,
+                              sink: &sink)
+            } else {
+                sink.leafRemoved(input, output: Descriptor.outputFrame(raw: d), count: count, descriptor: d)
+            }
+        }
+        var level = pathLevel - 1
         while level >= geometry.startLevel {
             let child = path.table(level + 1)
-            guard tableIsEmpty(child, level: level + 1, touchedFrom: input, to: input + count, memory: memory) else { return }
-            memory.store64(path.entry(level), 0)
+            guard sink.validEntries(child) == 0 else { return }
+            let entry = path.entry(level)
+            memory.store64(entry, 0)
+            Self.countEntries(entry.frame, -1, sink: &sink)
             sink.invalidateLater(input, count: 1)
-            unlink(child, sink: &sink)
+            // The entry just cleared in `child`: its cache line is hot.
+            unlink(child, clearedEntry: Int((input >> Self.pageShift(level + 1)) & Self.indexMask), sink: &sink)
             level -= 1
         }
     }
@@ -586,7 +680,10 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             }
             let cleared = run.seen
             run.flush(sink: &sink)
-            if cleared && linked { sink.invalidateLater(first, count: end - first) }
+            if cleared {
+                Self.countEntries(t, -run.cleared, sink: &sink)
+                if linked { sink.invalidateLater(first, count: end - first) }
+            }
             return cleared
         }
         let span = Self.span(level)
@@ -601,6 +698,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                     // The whole entry goes: clear it, leave its subtree intact for walkers
                     // that still hold it until the flush, and account for what it held.
                     memory.store64(address, 0)
+                    Self.countEntries(address.frame, -1, sink: &sink)
                     cleared = true
                     if linked { sink.invalidateLater(f, count: span) }
                     if Descriptor.isTable(raw: d, atLevel: level) {
@@ -612,18 +710,20 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                     let child = Self.child(d)
                     if applyUnmap(child, level: level + 1, first: f, end: entryEnd, linked: linked,
                                   memory: memory, sink: &sink),
-                       tableIsEmpty(child, level: level + 1, touchedFrom: f, to: entryEnd, memory: memory) {
+                       sink.validEntries(child) == 0 {
                         // An emptied table goes too. Its leaves' invalidations cover the
                         // walk-cache entries for the table descriptor (TLBI by IPA hits
                         // every cached level used to translate that IPA).
                         memory.store64(address, 0)
+                        Self.countEntries(address.frame, -1, sink: &sink)
                         cleared = true
                         if linked { sink.invalidateLater(f, count: 1) }
-                        unlink(child, sink: &sink)
+                        unlink(child, clearedEntry: Int((f >> Self.pageShift(level + 1)) & Self.indexMask),
+                               sink: &sink)
                     }
                 } else {
                     let child = sink.allocateTablePage()
-                    fillSplit(child, childLevel: level + 1, block: d, memory: memory)
+                    fillSplit(child, childLevel: level + 1, block: d, memory: memory, sink: &sink)
                     _ = applyUnmap(child, level: level + 1, first: f, end: entryEnd, linked: false,
                                    memory: memory, sink: &sink)
                     link(child, at: address, replacing: d, base: f & ~(span - 1), level: level, linked: linked,
@@ -633,61 +733,6 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             f = entryEnd
         }
         return cleared
-    }
-
-    /// Whether non-root table `t` has no valid entry. Scans the entries after the
-    /// touched range first: for ascending runs of single-page unmaps the next entry
-    /// is usually still valid, which ends the scan at once.
-    func tableIsEmpty<M: PhysicalMemory>(_ t: MFN, level: Int, touchedFrom first: UInt64, to end: UInt64, memory: M) -> Bool {
-        let shift = Self.pageShift(level)
-        let firstIndex = Int((first >> shift) & Self.indexMask)
-        let lastIndex = Int(((end - 1) >> shift) & Self.indexMask)
-        // A leaf level's touched entries were all just cleared; a higher level's may
-        // still hold tables that kept some of their entries.
-        let skipFrom = level == TableLevel.leafLevel ? firstIndex : lastIndex + 1
-        let next = lastIndex + 1
-        if next < TableLevel.entriesPerTable,
-           Descriptor.isValid(raw: memory.load64(t.address.adding(UInt64(next) * TableLevel.descriptorBytes))) {
-            return false
-        }
-        // The rest in ascending address order, one stream for the prefetcher: a table
-        // about to be found empty is read whole, and is usually cold.
-        return !Self.anyValid(t, from: 0, to: skipFrom, memory: memory)
-            && !Self.anyValid(t, from: next, to: TableLevel.entriesPerTable, memory: memory)
-    }
-
-    /// Whether table `t` has a valid entry at an index in [from, to). A table that
-    /// is about to be found empty is read in full, usually cold (it was last
-    /// touched when it was filled), so the loop ORs one cache line (8 entries) at a
-    /// time and tests once per line instead of branching per entry.
-    @inline(__always)
-    static func anyValid<M: PhysicalMemory>(_ t: MFN, from: Int, to: Int, memory: M) -> Bool {
-        let perLine = 8
-        let base = t.address
-        @inline(__always) func entry(_ i: Int) -> UInt64 {
-            memory.load64(base.adding(UInt64(i) &* TableLevel.descriptorBytes))
-        }
-        var i = from
-        // The first entry alone: after an ascending run it is usually valid.
-        if i < to {
-            if Descriptor.isValid(raw: entry(i)) { return true }
-            i += 1
-        }
-        while i < to && i % perLine != 0 {
-            if Descriptor.isValid(raw: entry(i)) { return true }
-            i += 1
-        }
-        while i + perLine <= to {
-            let line = entry(i) | entry(i + 1) | entry(i + 2) | entry(i + 3)
-                | entry(i + 4) | entry(i + 5) | entry(i + 6) | entry(i + 7)
-            if Descriptor.isValid(raw: line) { return true }
-            i += perLine
-        }
-        while i < to {
-            if Descriptor.isValid(raw: entry(i)) { return true }
-            i += 1
-        }
-        return false
     }
 
     // MARK: Attribute updates
@@ -742,7 +787,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                         }
                     } else {
                         let child = sink.allocateTablePage()
-                        fillSplit(child, childLevel: level + 1, block: d, memory: memory)
+                        fillSplit(child, childLevel: level + 1, block: d, memory: memory, sink: &sink)
                         applyUpdate(child, level: level + 1, first: f, end: entryEnd, linked: false,
                                     memory: memory, sink: &sink, rewrite: rewrite)
                         link(child, at: address, replacing: d, base: f & ~(span - 1), level: level, linked: linked,
@@ -783,10 +828,12 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                     guard teardownTable(Self.child(d), level: level + 1, end: base + span, cursor: &cursor,
                                         budget: &budget, memory: memory, sink: &sink) else { return false }
                     memory.store64(address, 0)
+                    Self.countEntries(address.frame, -1, sink: &sink)
                     sink.invalidateLater(base, count: 1)
                     unlink(Self.child(d), sink: &sink)
                 } else {
                     memory.store64(address, 0)
+                    Self.countEntries(address.frame, -1, sink: &sink)
                     sink.invalidateLater(base, count: span)
                     sink.leafRemoved(base, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
                 }
@@ -806,11 +853,13 @@ struct LeafRun<Descriptor: VMSAv8Descriptor> {
     /// The first descriptor of the run, advanced by one page per page added.
     var next: UInt64 = 0
     var first: UInt64 = 0
-    var seen = false
+    /// Leaves added so far, runs flushed or not.
+    var cleared = 0
+    var seen: Bool { cleared != 0 }
 
     @inline(__always)
     mutating func add<S: TableEditSink & ~Copyable>(_ f: UInt64, _ d: UInt64, sink: inout S) {
-        seen = true
+        cleared &+= 1
         if count != 0 && f == input &+ count && d == next {
             count &+= 1
             next &+= PageSize.bytes4K
@@ -831,10 +880,10 @@ struct LeafRun<Descriptor: VMSAv8Descriptor> {
     }
 }
 
-/// The tables and table entries from the root down to one leaf table, by level
-/// (`TranslationTable.leafPath`). Plain fields rather than arrays so the optimizer
+/// The tables and table entries from the root down to one table, by level
+/// (`TranslationTable.path(to:)`). Plain fields rather than arrays so the optimizer
 /// keeps the path in registers: it is built on every single-page edit.
-struct LeafPath {
+struct LeafPath: Sendable {
     /// Table page (MFN raw) at levels 0-2 and the leaf table (level 3).
     var table0: UInt64 = 0, table1: UInt64 = 0, table2: UInt64 = 0, leaf: UInt64 = 0
     /// Address of the table descriptor taken at levels 0-2.
@@ -845,6 +894,14 @@ struct LeafPath {
         case 0: (table0, entry0) = (table.raw, entry.raw)
         case 1: (table1, entry1) = (table.raw, entry.raw)
         default: (table2, entry2) = (table.raw, entry.raw)
+        }
+    }
+    @inline(__always) mutating func setTable(_ level: Int, _ table: MFN) {
+        switch level {
+        case 0: table0 = table.raw
+        case 1: table1 = table.raw
+        case 2: table2 = table.raw
+        default: leaf = table.raw
         }
     }
     @inline(__always) func table(_ level: Int) -> MFN {
@@ -885,6 +942,9 @@ public struct MapPlan: ~Copyable, Sendable {
     var firstLeafLevel: Int
     var templates: InlineArray<4, UInt64>
     public internal(set) var tablePagesNeeded: Int
+    /// The level of the one table the whole edit lands in (3: a leaf run; 1 or 2:
+    /// one block into an invalid entry); 0: the general walk.
+    var pathLevel = 0
 }
 
 /// The result of `prepareUnmap` or `prepareUpdate`, consumed by `commitUnmap` or
@@ -893,4 +953,6 @@ public struct RangePlan: ~Copyable, Sendable {
     let input: UInt64
     let count: UInt64
     public let tablePagesNeeded: Int
+    /// As `MapPlan.pathLevel` (an unmap's one entry may hold anything).
+    var pathLevel = 0
 }

@@ -7,16 +7,24 @@ import Translation
 public struct FreeListPool<Memory: PhysicalMemory>: TablePageSource {
     public let memory: Memory
     public private(set) var free: [MFN]
+    public let first: MFN
+    var entryCounts: [UInt16]
 
     public init(memory: Memory, first: MFN, count: Int) {
         self.memory = memory
+        self.first = first
         free = (0..<UInt64(count)).reversed().map { first.adding($0) }
+        entryCounts = Array(repeating: 0, count: count)
     }
     public mutating func allocateTablePage() -> MFN? {
         guard let frame = free.popLast() else { return nil }
         memory.zeroFrame(frame)
+        entryCounts[index(frame)] = 0
         return frame
     }
+    public func validEntryCount(_ frame: MFN) -> Int { Int(entryCounts[index(frame)]) }
+    public mutating func setValidEntryCount(_ frame: MFN, _ count: Int) { entryCounts[index(frame)] = UInt16(count) }
+    func index(_ frame: MFN) -> Int { Int(frame.raw - first.raw) }
     public mutating func freeTablePage(_ frame: MFN) { free.append(frame) }
     public var availableTablePages: Int { free.count }
 }

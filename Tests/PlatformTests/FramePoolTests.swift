@@ -109,4 +109,27 @@ final class FramePoolTests: XCTestCase {
         }
         XCTAssertEqual(pool.availableFrames, 64)
     }
+
+    /// Each frame's counter (a table page's valid-entry count, kept by the table
+    /// engine) holds what was stored, per frame, and is zero again whenever the
+    /// frame is handed out anew, alone or in a run.
+    func testCountersArePerFrameAndZeroedOnEveryAllocation() throws {
+        var allocator = try FrameAllocator(banks: [range(0x10_0000, 0x10_0000)], excluding: [])
+        var pool = try FramePool(frames: 16, from: &allocator)
+        let a = try pool.allocate(), b = try pool.allocate()
+        pool.setCounter(a, 512)
+        pool.setCounter(b, 3)
+        XCTAssertEqual(pool.counter(a), 512)
+        XCTAssertEqual(pool.counter(b), 3)
+        try pool.free(a)
+        XCTAssertEqual(try pool.allocate(), a)
+        XCTAssertEqual(pool.counter(a), 0, "a reallocated frame starts from zero")
+        XCTAssertEqual(pool.counter(b), 3, "the neighbour keeps its count")
+        try pool.free(a)
+        try pool.free(b)
+        pool.setCounter(b, 7)
+        let run = try pool.allocate(run: 2)
+        XCTAssertEqual(run, a)
+        XCTAssertEqual([pool.counter(run), pool.counter(run.adding(1))], [0, 0])
+    }
 }

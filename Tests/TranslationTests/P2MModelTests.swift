@@ -8,7 +8,8 @@ import HostFakes
 /// After every operation: `lookup` agrees with the model on every touched GFN (and its
 /// neighbours); the listener saw exactly the pages the model lost or re-pointed; the
 /// IOMMU mirror fed by the change stream agrees with the model; table pages are
-/// accounted for (in use + free + waiting in the batch = pool size); a failed
+/// accounted for (in use + free + waiting in the batch = pool size), and each one's
+/// valid-entry count in the pool equals a recount of its entries; a failed
 /// operation left the table memory, the pool and the hooks exactly as they were.
 /// The break-before-make checker watches the whole sequence. At the end a bounded
 /// relinquish returns every table page.
@@ -158,6 +159,13 @@ final class P2MModelTests: XCTestCase {
             for g in lo...(gfn + count) { check(p2m, model, mirror, g, step) }
             XCTAssertEqual(p2m.tablePagesInUse + p2m.pool.availableTablePages + batch.unlinkedTablePages, poolPages,
                            "step \(step): table pages leaked")
+            // The per-page valid-entry counts the engine keeps agree with the tables.
+            // Every 16th step: a wrong count persists until its table is freed, so
+            // sampling still catches it, without a full walk of the tree per step.
+            if step % 16 == 0 {
+                XCTAssertEqual(auditValidEntryCounts(p2m.table, memory: rig.memory, pool: p2m.pool, "step \(step)"),
+                               p2m.tablePagesInUse, "step \(step): tables reachable")
+            }
             if rng.chance(15) { try p2m.commit(&batch, holding: lockHeld) }
             if step % 250 == 249 {
                 for r in 0..<Self.regions { for g in Self.regionBase(r)..<(Self.regionBase(r) + 512) { check(p2m, model, mirror, g, step) } }
@@ -169,7 +177,11 @@ final class P2MModelTests: XCTestCase {
         // Bounded teardown returns every page, and the listener hears of every mapping left.
         removals.runs.removeAll()
         var steps = 0
-        while p2m.relinquish(budget: 64, flushing: &batch, holding: lockHeld) == .more { steps += 1 }
+        while p2m.relinquish(budget: 64, flushing: &batch, holding: lockHeld) == .more {
+            steps += 1
+            auditValidEntryCounts(p2m.table, memory: rig.memory, pool: p2m.pool, allowEmpty: true,
+                                  "relinquish step \(steps)")
+        }
         let removedAtTeardown = removals.pages
         XCTAssertEqual(removedAtTeardown.count, model.count)
         for (g, m) in model { XCTAssertEqual(removedAtTeardown[g], m.mfn) }

@@ -5,15 +5,16 @@ import HostFakes
 
 final class PendingInvalidationTests: XCTestCase {
     /// The frames threaded onto the list, newest first, read back through the link
-    /// words; every link must read as an invalid descriptor (bit 0 clear).
+    /// words (each in its page's link entry); every link must read as an invalid
+    /// descriptor (bit 0 clear).
     func threadedFrames(_ pending: borrowing PendingInvalidation, memory: FakeMemory) -> [UInt64] {
         var frames: [UInt64] = []
-        var next = pending.unlinkedHead
+        var next = pending.unlinkedHead, entry = pending.unlinkedHeadEntry
         while next != PendingInvalidation.endOfList {
-            let link = memory.load64(MFN(raw: next).address)
+            let link = memory.load64(PendingInvalidation.linkAddress(MFN(raw: next), entry))
             XCTAssertEqual(link & 1, 0, "a link must read as an invalid descriptor")
             frames.append(next)
-            next = PendingInvalidation.successor(link)
+            (next, entry) = PendingInvalidation.successor(link)
         }
         return frames
     }
@@ -48,6 +49,34 @@ final class PendingInvalidationTests: XCTestCase {
         }
         var pool = FakePool(memory: memory, pages: 0)
         XCTAssertEqual(pending.releaseUnlinkedTables(to: &pool, memory: memory), 3)
+    }
+
+    /// A page's link goes into the entry its unlinker names (one it had just
+    /// cleared, so its cache line is hot), and every other entry, entry 0
+    /// included, stays as it was; the list still reads back and releases whole,
+    /// also after another list absorbed it.
+    func testALinkGoesIntoTheNamedEntryAndTheListStillWalks() {
+        let memory = FakeMemory(frames: 8)
+        var pending = PendingInvalidation()
+        let entries = [5, 0, 511]
+        for (i, entry) in entries.enumerated() {
+            let page = MFN(raw: memory.baseFrame + UInt64(i))
+            memory.store64(page.address, 0x4000_0000_0703)
+            pending.recordUnlinkedTable(page, entry: entry, memory: memory)
+        }
+        XCTAssertEqual(threadedFrames(pending, memory: memory),
+                       [memory.baseFrame + 2, memory.baseFrame + 1, memory.baseFrame])
+        XCTAssertEqual(memory.load64(MFN(raw: memory.baseFrame).address), 0x4000_0000_0703, "entry 0 kept")
+        XCTAssertEqual(memory.load64(MFN(raw: memory.baseFrame + 2).address), 0x4000_0000_0703, "entry 0 kept")
+        // The first page recorded ends the list: its link entry (5) reads 0.
+        XCTAssertEqual(memory.load64(MFN(raw: memory.baseFrame).address.adding(5 * 8)), 0)
+        var other = PendingInvalidation()
+        other.recordUnlinkedTable(MFN(raw: memory.baseFrame + 3), entry: 77, memory: memory)
+        other.absorb(&pending, memory: memory)
+        XCTAssertEqual(Set(threadedFrames(other, memory: memory)), Set((0..<4).map { memory.baseFrame + $0 }))
+        var pool = FakePool(memory: memory, pages: 0)
+        XCTAssertEqual(other.releaseUnlinkedTables(to: &pool, memory: memory), 4)
+        XCTAssertEqual(pool.availableTablePages, 4)
     }
 
     /// Seed 000 / XSA-346: nothing goes back to the pool while a range is owed, and

@@ -18,10 +18,12 @@ final class TranslationTableTests: XCTestCase {
         mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
             removed.append((input, output.raw, count))
         }
-        mutating func tableUnlinked(_ frame: MFN) { unlinked.append(frame.raw) }
+        mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) { unlinked.append(frame.raw) }
         mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) { rewritten += 1 }
         mutating func allocateTablePage() -> MFN { pool.allocateTablePage()! }
         var availableTablePages: Int { pool.availableTablePages }
+        func validEntries(_ table: MFN) -> Int { pool.validEntryCount(table) }
+        mutating func setValidEntries(_ table: MFN, _ count: Int) { pool.setValidEntryCount(table, count) }
     }
 
     let dma = Stage1Attributes(attributeIndex: MAIR.indexNormalWriteBack, access: .readWrite, shareability: .inner,
@@ -201,5 +203,80 @@ final class TranslationTableTests: XCTestCase {
         XCTAssertEqual(sink.removed.map { [$0.0, $0.1, $0.2] }, [[0x4_0123, 0x9_0123, 1]])
         XCTAssertTrue(memory.words[0..<512].allSatisfy { $0 == 0 }, "root empty again")
         XCTAssertNil(table.lookup(0x4_0123, memory: memory))
+    }
+
+    /// Over a random sequence of maps (insert-only and replacing, pages and blocks)
+    /// and unmaps, with tables filling, splitting, merging and
+    /// emptying, every table page's kept valid-entry count equals a recount, and an
+    /// emptied table is unlinked exactly when its count reaches zero: no table in
+    /// the tree is ever empty, and the unlinked pages are freed only after being
+    /// reported (the caller's flush).
+    func testValidEntryCountsEqualARecountOverRandomEdits() throws {
+        let memory = FakeMemory(frames: 96)
+        var sink = RecordingSink(pool: FakePool(memory: memory))
+        let geometry = try TableGeometry(stage1InputBits: 39, outputBits: 44)
+        typealias Table = TranslationTable<Stage1Descriptor>
+        let table = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sink.pool))
+        var x: UInt64 = 0xC0FF_EE00_0012
+        func next() -> UInt64 { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x }
+        var emptiedTables = 0
+        for step in 0..<1500 {
+            // Two 1 GiB areas, so level-1 entries and their tables come and go too.
+            let base = (next() % 2) << 18 + (next() % 3) << 9
+            let first = base + (next() % 2 == 0 ? 0 : next() % 512)
+            let count: UInt64 = [1, 1, 7, 300, 512, 1024][Int(next() % 6)]
+            let output = MFN(raw: 0x10_0000 + (next() % 2 == 0 ? first : first + next() % 4))
+            do {
+                if next() % 2 == 0 {
+                    try table.map(first, to: output, count: count, attributes: next() % 4 == 0 ? dmaRO : dma,
+                                  replace: next() % 2 == 0, memory: memory, sink: &sink)
+                } else {
+                    try table.unmap(first, count: count, memory: memory, sink: &sink)
+                }
+            } catch TableEditError.alreadyMapped {
+            } catch TableEditError.tablePoolExhausted {
+            }
+            auditValidEntryCounts(table, memory: memory, pool: sink.pool, "step \(step)")
+            emptiedTables += sink.unlinked.count
+            for f in sink.unlinked { sink.pool.freeTablePage(MFN(raw: f)) }
+            sink.unlinked.removeAll()
+        }
+        XCTAssertGreaterThan(emptiedTables, 50, "tables were emptied and unlinked")
+        var cursor: UInt64 = 0, budget = Int.max
+        XCTAssertTrue(table.teardown(cursor: &cursor, budget: &budget, memory: memory, sink: &sink))
+    }
+
+    /// One aligned 2 MiB block into an invalid entry of an existing level-2 table,
+    /// and its unmap, each take the one-entry path: one descriptor store, one
+    /// removal report and one range for the flush, and nothing scanned.
+    func testOneBlockIntoAnExistingTableIsOneStore() throws {
+        let memory = FakeMemory(frames: 8)
+        var sink = RecordingSink(pool: FakePool(memory: memory))
+        let geometry = try TableGeometry(stage1InputBits: 39, outputBits: 44)
+        typealias Table = TranslationTable<Stage1Descriptor>
+        let table = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sink.pool))
+        try table.map(0x4_0123, to: MFN(raw: 0x9_0123), count: 1, attributes: dma, replace: false,
+                      memory: memory, sink: &sink)
+        let plan = try table.prepareMap(0x4_0400, to: MFN(raw: 0x7_0000), count: 512, attributes: dma, replace: false,
+                                        memory: memory, availablePages: sink.availableTablePages)
+        XCTAssertEqual(plan.pathLevel, 2)
+        XCTAssertEqual(plan.tablePagesNeeded, 0)
+        var stores = memory.stores
+        table.commitMap(plan, memory: memory, sink: &sink)
+        XCTAssertEqual(memory.stores - stores, 1)
+        XCTAssertEqual(table.lookup(0x4_0401, memory: memory)?.level, 2)
+        XCTAssertEqual(table.lookup(0x4_0401, memory: memory)?.output, MFN(raw: 0x7_0001))
+        // Insert-only over it is refused by the same path's walk, and writes nothing.
+        stores = memory.stores
+        XCTAssertThrowsError(try table.map(0x4_0400, to: MFN(raw: 0x7_0000), count: 512, attributes: dma,
+                                           replace: false, memory: memory, sink: &sink))
+        XCTAssertEqual(memory.stores, stores)
+        try table.unmap(0x4_0400, count: 512, memory: memory, sink: &sink)
+        XCTAssertEqual(memory.stores - stores, 1)
+        XCTAssertEqual(sink.removed.map { [$0.0, $0.1, $0.2] }, [[0x4_0400, 0x7_0000, 512]])
+        XCTAssertEqual(sink.later.map { [$0.0, $0.1] }, [[0x4_0400, 512]])
+        XCTAssertNil(table.lookup(0x4_0400, memory: memory))
+        XCTAssertEqual(table.lookup(0x4_0123, memory: memory)?.output, MFN(raw: 0x9_0123), "the page beside it stays")
+        auditValidEntryCounts(table, memory: memory, pool: sink.pool)
     }
 }

@@ -44,6 +44,7 @@ struct FakePool: TablePageSource {
     var stack: [UInt64]
     var freeCount: Int
     let total: Int
+    var entryCounts: [Int]
 
     init(memory: FakeMemory, pages: Int? = nil, log: EventLog? = nil) {
         self.memory = memory
@@ -54,6 +55,7 @@ struct FakePool: TablePageSource {
         for i in n..<memory.frames { isFree[i] = false }
         stack = (0..<UInt64(n)).reversed().map { memory.baseFrame + $0 }
         freeCount = n
+        entryCounts = Array(repeating: 0, count: memory.frames)
     }
     mutating func allocateTablePage() -> MFN? {
         while let f = stack.popLast() {
@@ -61,6 +63,7 @@ struct FakePool: TablePageSource {
             if isFree[i] {
                 isFree[i] = false
                 freeCount -= 1
+                entryCounts[i] = 0
                 memory.zeroFrame(MFN(raw: f))
                 return MFN(raw: f)
             }
@@ -73,6 +76,7 @@ struct FakePool: TablePageSource {
             if (memory.baseFrame + UInt64(i)) % UInt64(count) == 0 && (i..<i + count).allSatisfy({ isFree[$0] }) {
                 for j in i..<i + count {
                     isFree[j] = false
+                    entryCounts[j] = 0
                     memory.zeroFrame(MFN(raw: memory.baseFrame + UInt64(j)))
                 }
                 freeCount -= count
@@ -92,6 +96,19 @@ struct FakePool: TablePageSource {
         freeCount += 1
     }
     var availableTablePages: Int { freeCount }
+    /// Refuses a page that is not handed out: the engine keeps counts only for
+    /// tables it holds, so touching a free page's count is its bug.
+    func validEntryCount(_ frame: MFN) -> Int {
+        let i = Int(frame.raw - memory.baseFrame)
+        precondition(!isFree[i], "count of a free table page")
+        return entryCounts[i]
+    }
+    mutating func setValidEntryCount(_ frame: MFN, _ count: Int) {
+        let i = Int(frame.raw - memory.baseFrame)
+        precondition(!isFree[i], "count of a free table page")
+        precondition(count >= 0 && count <= TableLevel.entriesPerTable, "a table holds 0 to 512 entries")
+        entryCounts[i] = count
+    }
 }
 
 /// Holds references in an array; releasing logs an event.
