@@ -74,9 +74,13 @@ final class HostileTreeTests: XCTestCase {
         XCTAssertNil(parseError(tree(banks: [(0x4000_0000, 0x4000_0000), (0x8000_0000, 0x2000)])))
     }
 
-    func testBankOverDeviceRegistersIsRefused() {
-        XCTAssertEqual(parseError(tree(banks: [(0x0800_0000, 0x4000_0000)], smmuReg: (0x0905_0000, 0x2_0000))),
+    func testBankOverDeviceRegistersIsRefusedByTheBoardCheck() throws {
+        // Described (a firmware-patched board tree looks like this), refused before anything is mapped.
+        let p = try description(tree(banks: [(0x0800_0000, 0x4000_0000)], smmuReg: (0x0905_0000, 0x2_0000)))
+        XCTAssertEqual(thrownError(FDTError.self) { try p.checkMemory(physicalAddressBits: 48) },
                        .memoryOverlapsDevice(bank: 0x0800_0000, device: 0x0905_0000))
+        let clear = try description(tree(banks: [(0x4000_0000, 0x4000_0000)], smmuReg: (0x0905_0000, 0x2_0000)))
+        XCTAssertNoThrow(try clear.checkMemory(physicalAddressBits: 48))
     }
 
     func testZeroSizeSMMURegisterBlockIsRefused() throws {
