@@ -48,7 +48,7 @@ final class Stage1MirrorTests: XCTestCase {
         try p2m.commit(&batch, holding: lockHeld)
 
         XCTAssertEqual(mirror.lookup(IOVA(0x10_5000))?.frame, ram.adding(5))
-        XCTAssertNil(mirror.lookup(IOVA(0x20_0000)), "MMIO is never mirrored")
+        XCTAssertNil(mirror.lookup(IOVA(0x20_0000)), "MMIO is not mirrored (this mirror has no MSI doorbell)")
         XCTAssertEqual(mirror.lookup(IOVA(0x30_0000))?.writable, false)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_5008, write: true, value: 77).0,
                        .ok(ram.adding(5).address.adding(8)))
