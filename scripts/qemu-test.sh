@@ -396,6 +396,9 @@ if [ -e "$LINUX_DIR/Image" ] && [ -e "$LINUX_DIR/initramfs.cpio.gz" ]; then
         '\[PASS\] control: 10 shares from each of two CPUs at once' \
         "host: CPU 1 \\(MPIDR 0x1\\) enters the host at 0x[0-9a-f]+ through the hypervisor's entry"
     linux_scenario linux72-a57 "$QEMU" cortex-a57 1G 1 "${LINUX_LINES[@]}"
+    # GICv3: the MSI doorbell is the ITS's GITS_TRANSLATER page, not a v2m frame.
+    VIRT=$VIRT,gic-version=3 linux_scenario linux72-gicv3 "$QEMU" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}" \
+        'host: MSI doorbell reachable by DMA at 0x8090000 '
     # Refusals before the host runs: each says why and ends with status 1
     # (semihosting is safe here: nothing below EL2 ever runs).
     LOADER=(-device "loader,file=$LINUX_DIR/Image,addr=$LINUX_ADDR,force-raw=on")

@@ -99,8 +99,9 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     /// An MSI doorbell page: Device-nGnRE (a register, no gathering or
     /// reordering of the writes that raise interrupts), read/write because a
     /// stage-1 AP cannot express write-only (SMMUv3 5.4 takes AP from the
-    /// Arm ARM's stage-1 encoding), never executable. Shareability is ignored
-    /// for Device memory (Arm ARM: treated as Outer Shareable), so say so.
+    /// Arm ARM's stage-1 encoding), never executable. SH is ignored for
+    /// Device memory, which is always Outer Shareable (Arm ARM); the
+    /// descriptor says Outer Shareable to match.
     public static var doorbellAttributes: Stage1Attributes {
         Stage1Attributes(attributeIndex: MAIR.indexDeviceNGnRE, access: .readWrite, shareability: .outer,
                          notGlobal: true, privilegedExecuteNever: true, unprivilegedExecuteNever: true)
