@@ -119,7 +119,12 @@ enum LinuxHost {
             stop("host: the DTB's CPUs or device windows are malformed")
         }
         let smmu = bringUpSMMU(platform, frames: &frames)
-        let layout = buildP2M(platform, scan: scan, carveOut: carveOut, smmu: smmu, frames: &frames)
+        let doorbells: MSIDoorbells
+        do throws(FDTError) { doorbells = try MSIDoorbells(boot.tree) } catch {
+            stop("host: the PCI host bridge's MSI controller is malformed (msi-parent, msi-map, reg)")
+        }
+        let layout = buildP2M(platform, scan: scan, doorbells: doorbells, carveOut: carveOut, smmu: smmu,
+                              frames: &frames)
         attachEveryStream(platform, smmu: smmu, frames: &frames)
         buildFrameTable(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
         preparePSCI(scan, layout: layout)
@@ -177,9 +182,11 @@ enum LinuxHost {
     /// The host's identity stage 2 (Platform's HostStage2Layout): RAM minus
     /// the carve-out as Normal memory, every device window the DTB describes
     /// (HostPlatformScan) as Device memory, the SMMU's registers and the
-    /// control page never mapped.
-    private static func buildP2M(_ platform: PlatformDescription, scan: HostPlatformScan, carveOut: MemoryRange,
-                                 smmu: BoardSMMUHandle, frames: inout FrameAllocator) -> HostStage2Layout {
+    /// control page never mapped. A stage-1 mirror (an SMMU without stage 2)
+    /// maps none of that MMIO for DMA except the MSI doorbell pages.
+    private static func buildP2M(_ platform: PlatformDescription, scan: HostPlatformScan, doorbells: MSIDoorbells,
+                                 carveOut: MemoryRange, smmu: BoardSMMUHandle,
+                                 frames: inout FrameAllocator) -> HostStage2Layout {
         // What both the CPU and the SMMU can output: the P2M is shared with,
         // or mirrored into, the SMMU.
         let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
@@ -207,7 +214,10 @@ enum LinuxHost {
         }
         let hooks: BoardHooks
         do throws(Stage1MirrorError) {
-            hooks = try BoardHooks.make(handle: smmu, asid: asid, ipaBits: ipaBits, pool: mirrorPool, allocator: &frames)
+            var doorbellFrames: [MFN] = []
+            for page in doorbells.pages { doorbellFrames.append(page.base.frame) }
+            hooks = try BoardHooks.make(handle: smmu, asid: asid, ipaBits: ipaBits, pool: mirrorPool,
+                                        msiDoorbells: doorbellFrames, allocator: &frames)
         } catch {
             stop("host: the host's DMA domain (stage-1 mirror or shared stage 2) could not be made")
         }
@@ -244,6 +254,13 @@ enum LinuxHost {
         if failed { stop("host: mapping the host's identity stage 2 failed") }
         p2m = table
         domain = hooks.domain(vttbr: table.pointee.vttbr, vtcr: table.pointee.vtcr)
+        if hooks.mirror != nil {
+            for page in doorbells.pages {
+                Console.put("host: MSI doorbell reachable by DMA at ")
+                Console.range(page.base.raw, page.size)
+                Console.line("")
+            }
+        }
         Console.put("host: identity stage 2, VTCR_EL2 ")
         Console.hex(table.pointee.vtcr.raw)
         Console.put(": ")

@@ -102,6 +102,10 @@ extension FDTError {
                          node: node, value: UInt64(regShift) << 32 | UInt64(ioWidth))
         case .tooManyMSIMapEntries(let capacity):
             return .init("more entries than", property: "msi-map", value: UInt64(capacity))
+        case .tooManyMSIDoorbells(let capacity):
+            return .init("more MSI doorbells than", property: "msi-parent", value: UInt64(capacity))
+        case .msiDoorbellOutsideReg(let node, let size):
+            return .init("MSI controller too small for its doorbell register", property: "reg", node: node, value: size)
         case .memoryBeyondPhysicalRange(let base, _, _):
             return .init("memory bank beyond the CPU's physical address range", property: "reg", value: base)
         case .overlappingMemoryBanks(_, let second):

@@ -86,6 +86,9 @@ public enum FDTError: Error, Equatable, Sendable {
     case tooManyIOMMUMapEntries(capacity: Int)
     case tooManyPCIWindows(capacity: Int)
     case tooManyMSIMapEntries(capacity: Int)
+    case tooManyMSIDoorbells(capacity: Int)
+    /// An MSI controller's `reg` ends before its doorbell register (`size` is the first entry's).
+    case msiDoorbellOutsideReg(node: Int, size: UInt64)
     /// Two `pci-host-ecam-generic` nodes: we drive one host bridge.
     case multiplePCIHostBridges(node: Int)
 

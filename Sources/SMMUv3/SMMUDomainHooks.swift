@@ -21,12 +21,16 @@ public final class SMMUDomainHooks<R: RegisterBlock, M: PhysicalMemory, C: Cache
     var stage2: SMMUStage2Invalidator<R, M, C>
 
     /// In stage-1 mode, builds the mirror (with `asid`, covering `ipaBits`, its
-    /// tables from `pool`); in stage-2 mode `asid` and `pool` are unused.
+    /// tables from `pool`, reaching the `msiDoorbells` pages where the P2M maps
+    /// them as MMIO); in stage-2 mode `asid`, `pool` and `msiDoorbells` are
+    /// unused: the SMMU walks the P2M itself, doorbell included.
     public static func make<A: ContiguousFrameAllocator>(
-        handle: SMMUHandle<R, M, C>, asid: UInt16, ipaBits: Int, pool: Pool, allocator: inout A
+        handle: SMMUHandle<R, M, C>, asid: UInt16, ipaBits: Int, pool: Pool, msiDoorbells: [MFN] = [],
+        allocator: inout A
     ) throws(Stage1MirrorError) -> SMMUDomainHooks {
         let mirror = handle.smmu.mode == .stage1
-            ? try Stage1Mirror.make(handle: handle, asid: asid, inputBits: ipaBits, pool: pool, allocator: &allocator)
+            ? try Stage1Mirror.make(handle: handle, asid: asid, inputBits: ipaBits, pool: pool,
+                                    msiDoorbells: msiDoorbells, allocator: &allocator)
             : nil
         return SMMUDomainHooks(handle: handle, mirror: mirror)
     }

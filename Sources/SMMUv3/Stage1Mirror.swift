@@ -5,7 +5,14 @@ import Translation
 /// IOVA = IPA → PA, kept equal to the DMA-able part of the domain's P2M by
 /// following the P2M's change stream. Only RAM, grant, foreign and IOMMU-only
 /// mappings are mirrored, with their read-only-ness (`P2MType.dmaWritable`);
-/// MMIO never is, so a device cannot reach another device's registers.
+/// MMIO is not, so a device cannot reach another device's registers, with
+/// one exception: the MSI doorbell pages the mirror was made with, where the
+/// P2M maps them as MMIO. An MSI is by definition a device's DMA write to the
+/// interrupt controller's doorbell (GICv2m MSI_SETSPI_NS, GICv3
+/// GITS_TRANSLATER), so a DMA domain without them has no MSIs; Linux's
+/// arm-smmu-v3 driver maps the doorbell into every DMA domain for the same
+/// reason (its software MSI region). Only those pages are mapped, as Device
+/// memory, and nothing else of the controller or of any other device.
 ///
 /// Pass the same mirror as the P2M's `observer` and its `iommu` hook: as the
 /// observer it edits the stage-1 table (prepare reserves table pages, apply
@@ -25,6 +32,9 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     /// P2M mappings not mirrored because their output lies beyond the SMMU's
     /// output size (the device then faults there instead of reaching them).
     public private(set) var refusedMappings = 0
+    /// The MSI doorbell pages (output frames) devices may write
+    /// where the P2M maps them as MMIO the domain can read and write.
+    public let msiDoorbells: [MFN]
 
     /// Ranges (input frames) whose old stage-1 translations may be cached, and
     /// unlinked table pages waiting for the next completed invalidation.
@@ -39,7 +49,8 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     /// Build an empty mirror of `inputBits` IPA bits (the P2M's), with its CD.
     /// (A static factory: Embedded Swift allows no generic initialisers in classes.)
     public static func make<A: ContiguousFrameAllocator>(
-        handle: SMMUHandle<R, M, C>, asid: UInt16, inputBits: Int, pool: Pool, allocator: inout A
+        handle: SMMUHandle<R, M, C>, asid: UInt16, inputBits: Int, pool: Pool, msiDoorbells: [MFN] = [],
+        allocator: inout A
     ) throws(Stage1MirrorError) -> Stage1Mirror {
         let geometry: TableGeometry
         do {
@@ -63,14 +74,16 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
             throw .domain(error)
         }
         return Stage1Mirror(handle: handle, table: TranslationTable(geometry: geometry, root: root), domain: domain,
-                            pool: pool)
+                            pool: pool, msiDoorbells: msiDoorbells)
     }
 
-    init(handle: SMMUHandle<R, M, C>, table: TranslationTable<Stage1Descriptor>, domain: Stage1Domain, pool: Pool) {
+    init(handle: SMMUHandle<R, M, C>, table: TranslationTable<Stage1Descriptor>, domain: Stage1Domain, pool: Pool,
+         msiDoorbells: [MFN]) {
         self.handle = handle
         self.table = table
         self.domain = domain
         self.pool = pool
+        self.msiDoorbells = msiDoorbells
         self.tablePagesInUse = 1
     }
 
@@ -81,6 +94,31 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         Stage1Attributes(attributeIndex: MAIR.indexNormalWriteBack, access: writable ? .readWrite : .readOnly,
                          shareability: .inner, notGlobal: true, privilegedExecuteNever: true,
                          unprivilegedExecuteNever: true)
+    }
+
+    /// An MSI doorbell page: Device-nGnRE (a register, no gathering or
+    /// reordering of the writes that raise interrupts), read/write because a
+    /// stage-1 AP cannot express write-only (SMMUv3 5.4 takes AP from the
+    /// Arm ARM's stage-1 encoding), never executable. SH is ignored for
+    /// Device memory, which is always Outer Shareable (Arm ARM); the
+    /// descriptor says Outer Shareable to match.
+    public static var doorbellAttributes: Stage1Attributes {
+        Stage1Attributes(attributeIndex: MAIR.indexDeviceNGnRE, access: .readWrite, shareability: .outer,
+                         notGlobal: true, privilegedExecuteNever: true, unprivilegedExecuteNever: true)
+    }
+
+    /// Whether a P2M entry of `type` under `access` may carry an MSI doorbell
+    /// into the mirror: MMIO the domain itself can read and write (the
+    /// mirror must not give devices more than the domain has).
+    static func carriesDoorbell(_ type: P2MType, access: P2MAccess) -> Bool {
+        type.dmaWritable == nil && type != .invalid && access.contains(.read) && access.contains(.write)
+    }
+
+    /// How many doorbells lie in output frames `mfn ..< mfn + count`.
+    func doorbellCount(in mfn: MFN, count: UInt64) -> Int {
+        var n = 0
+        for frame in msiDoorbells where frame.raw >= mfn.raw && frame.raw - mfn.raw < count { n += 1 }
+        return n
     }
 
     /// What the mirror holds for `iova`: output frame and whether devices may write.
@@ -103,7 +141,8 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     /// - a map: the mirror's own plan for the same GFNs, frames and attributes,
     ///   so blocks where the P2M has blocks (a 1 GiB map needs no table page);
     ///   a map the mirror will not hold (MMIO, unreadable, beyond the SMMU's
-    ///   output size) needs what removing the range needs;
+    ///   output size) needs what removing the range needs, plus a path for
+    ///   each MSI doorbell page an MMIO range carries;
     /// - an unmap: the pages to split blocks the range covers only in part;
     /// - a type change: its runs' frames are not known before the P2M walks
     ///   them, so the worst case over the range (a page-granular map); a change
@@ -124,12 +163,17 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
                     return false
                 }
             }
+            if Self.carriesDoorbell(type, access: access) {
+                return canRemove(gfn.raw, count: count, thenMapPages: doorbellCount(in: mfn, count: count))
+            }
             return canRemove(gfn.raw, count: count)
         case .unmap(let gfn, let count):
             return canRemove(gfn.raw, count: count)
         case .changeType(let gfn, let count, _, let to, let access):
             guard let attributes = Self.mirroredAttributes(to, access: access) else {
-                return canRemove(gfn.raw, count: count)
+                // The runs' frames are not known yet: any doorbell may be among them.
+                let doorbells = Self.carriesDoorbell(to, access: access) ? msiDoorbells.count : 0
+                return canRemove(gfn.raw, count: count, thenMapPages: doorbells)
             }
             // MFN 1 is aligned to nothing larger than a page: the page-granular worst case.
             do {
@@ -144,34 +188,44 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         }
     }
 
-    /// Whether `remove(first, count:)` has the table pages it needs.
-    func canRemove(_ first: UInt64, count: UInt64) -> Bool {
+    /// Whether `remove(first, count:)`, followed by mapping `pages` single
+    /// pages (doorbells) inside the removed range, has the table pages it
+    /// needs. A page mapped into an emptied range may need a fresh table at
+    /// every level below the root, whatever the range held before.
+    func canRemove(_ first: UInt64, count: UInt64, thenMapPages pages: Int = 0) -> Bool {
         let limit = table.geometry.inputFrameLimit
         guard first < limit, count != 0 else { return true }
+        let perPage = Self.leafLevel - table.geometry.startLevel
         do {
-            _ = try table.prepareUnmap(first, count: min(count, limit - first), memory: handle.smmu.memory,
-                                       availablePages: pool.availableTablePages)
-            return true
+            let plan = try table.prepareUnmap(first, count: min(count, limit - first), memory: handle.smmu.memory,
+                                              availablePages: pool.availableTablePages)
+            return plan.tablePagesNeeded + pages * perPage <= pool.availableTablePages
         } catch {
             return false
         }
     }
 
+    /// The level of a 4 KiB page descriptor (4 KiB granule, Arm ARM "Translation tables and the translation process").
+    static var leafLevel: Int { 3 }
+
     public func apply(_ change: P2MChange) {
         switch change {
         case .mapped(let gfn, let mfn, let count, let type, let access):
-            mirror(gfn, mfn, count: count, attributes: Self.mirroredAttributes(type, access: access))
+            mirror(gfn, mfn, count: count, attributes: Self.mirroredAttributes(type, access: access),
+                   doorbells: Self.carriesDoorbell(type, access: access))
         case .unmapped(let gfn, let count):
             remove(gfn.raw, count: count)
         case .typeChanged(let gfn, let mfn, let count, _, let to, let access):
-            mirror(gfn, mfn, count: count, attributes: Self.mirroredAttributes(to, access: access))
+            mirror(gfn, mfn, count: count, attributes: Self.mirroredAttributes(to, access: access),
+                   doorbells: Self.carriesDoorbell(to, access: access))
         }
         publishEdits()
     }
 
-    func mirror(_ gfn: GFN, _ mfn: MFN, count: UInt64, attributes: Stage1Attributes?) {
+    func mirror(_ gfn: GFN, _ mfn: MFN, count: UInt64, attributes: Stage1Attributes?, doorbells: Bool) {
         guard let attributes else {
             remove(gfn.raw, count: count)
+            if doorbells { mapDoorbells(gfn, mfn, count: count) }
             return
         }
         var sink = MirrorSink(mirror: self)
@@ -184,6 +238,26 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
             // the pages): leave the range unmapped, so DMA faults instead.
             refusedMappings += 1
             remove(gfn.raw, count: count)
+        }
+    }
+
+    /// Map each doorbell among output frames `mfn ..< mfn + count` at its
+    /// input frame, into a range `remove` just emptied.
+    func mapDoorbells(_ gfn: GFN, _ mfn: MFN, count: UInt64) {
+        let limit = table.geometry.inputFrameLimit
+        for frame in msiDoorbells where frame.raw >= mfn.raw && frame.raw - mfn.raw < count {
+            let input = gfn.raw + (frame.raw - mfn.raw)
+            guard input < limit else { continue }
+            var sink = MirrorSink(mirror: self)
+            let memory = MirrorMemory(base: handle.smmu.memory, mirror: self)
+            do {
+                try table.map(input, to: frame, count: 1, attributes: Self.doorbellAttributes, replace: true,
+                              memory: memory, sink: &sink)
+            } catch {
+                // Beyond the SMMU's output size (prepare reserved the pages):
+                // that doorbell stays unreachable, as without this exception.
+                refusedMappings += 1
+            }
         }
     }
 

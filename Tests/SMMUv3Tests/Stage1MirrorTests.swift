@@ -20,9 +20,9 @@ final class Stage1MirrorTests: XCTestCase {
     let ram = MFN(0x50000)
 
     /// A P2M whose observer and IOMMU hook are one mirror (`p2m.observer`), with edu attached to it.
-    func makeP2M(_ h: inout HookHarness, mirrorPages: Int = 64) throws -> MirrorP2M {
+    func makeP2M(_ h: inout HookHarness, mirrorPages: Int = 64, msiDoorbells: [MFN] = []) throws -> MirrorP2M {
         let mirror = try TestMirror.make(handle: h.handle, asid: 1, inputBits: 39, pool: h.mirrorPool(count: mirrorPages),
-                                    allocator: &h.allocator)
+                                    msiDoorbells: msiDoorbells, allocator: &h.allocator)
         let p2m = try MirrorP2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 39, paRange: .bits44, vmidWidth: .bits8),
                                 memory: h.memory, pool: h.p2mPool(), tlb: CountingTLB(), iommu: mirror,
                                 listener: HoldingListener(), observer: mirror)
@@ -48,7 +48,7 @@ final class Stage1MirrorTests: XCTestCase {
         try p2m.commit(&batch, holding: lockHeld)
 
         XCTAssertEqual(mirror.lookup(IOVA(0x10_5000))?.frame, ram.adding(5))
-        XCTAssertNil(mirror.lookup(IOVA(0x20_0000)), "MMIO is never mirrored")
+        XCTAssertNil(mirror.lookup(IOVA(0x20_0000)), "MMIO is not mirrored (this mirror has no MSI doorbell)")
         XCTAssertEqual(mirror.lookup(IOVA(0x30_0000))?.writable, false)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x10_5008, write: true, value: 77).0,
                        .ok(ram.adding(5).address.adding(8)))
@@ -284,6 +284,99 @@ final class Stage1MirrorTests: XCTestCase {
         XCTAssertTrue(h.memory.words == words, "nothing written")
         XCTAssertTrue(batch.isEmpty)
         try p2m.commit(&batch, holding: lockHeld)
+    }
+
+    /// The GICv2m frame's page on QEMU virt.
+    let doorbell = MFN(0x8020)
+
+    /// An MMIO window holding the doorbell, mapped at a different IPA: only
+    /// the doorbell page reaches the mirror, at its IPA, as Device memory a
+    /// device can write; the rest of the window and other MMIO stay
+    /// unreachable, and unmapping the window takes the doorbell away.
+    func testOnlyTheMSIDoorbellOfAnMMIOWindowIsMirroredAsDevice() throws {
+        var h = try HookHarness(.qemu72)
+        var p2m = try makeP2M(&h, msiDoorbells: [doorbell])
+        let mirror = p2m.observer
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        // GIC window 0x08000000..0x08100000 at IPA 0x07000000; the UART's page; RAM.
+        try p2m.map(GFN(0x7000), to: MFN(0x8000), count: 0x100, as: .mmioDirectDevice, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(0x9000), to: MFN(0x9000), count: 1, as: .mmioDirectDevice, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(0x100), to: ram, count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+
+        XCTAssertEqual(mirror.lookup(IOVA(0x0702_0000))?.frame, doorbell)
+        XCTAssertEqual(mirror.lookup(IOVA(0x0702_0000))?.writable, true)
+        let leaf = try XCTUnwrap(mirror.table.lookup(0x7020, memory: h.memory))
+        XCTAssertEqual(leaf.level, 3)
+        XCTAssertEqual(Stage1Descriptor(raw: leaf.descriptor).attributeIndex, MAIR.indexDeviceNGnRE)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x0702_0040, write: true, value: 33).0, .ok(PhysAddr(0x0802_0040)))
+        for iova: UInt64 in [0x0701_F000, 0x0702_1000, 0x0700_0000, 0x070F_F000, 0x0802_0000, 0x0900_0000] {
+            XCTAssertNil(mirror.lookup(IOVA(iova)), "\(iova)")
+            XCTAssertEqual(h.fake.dma(stream: 0x10, iova: iova, write: true).0, .fault(.translation))
+        }
+        XCTAssertEqual(mirror.lookup(IOVA(0x10_0000))?.frame, ram)
+
+        let mark = h.fake.consumedCommands.count
+        try p2m.unmap(GFN(0x7000), count: 0x100, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+        XCTAssertTrue(h.commands(since: mark).contains(.sync()))
+        XCTAssertNil(mirror.lookup(IOVA(0x0702_0000)))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x0702_0040, write: true).0, .fault(.translation))
+    }
+
+    /// The doorbell is not a way around the P2M: MMIO the domain may not
+    /// write (or read), and the doorbell frame mapped as anything but MMIO,
+    /// give devices no doorbell mapping.
+    func testTheDoorbellNeedsReadWriteMMIOInTheP2M() throws {
+        var h = try HookHarness(.qemu72)
+        var p2m = try makeP2M(&h, msiDoorbells: [doorbell])
+        let mirror = p2m.observer
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        try p2m.map(GFN(0x7020), to: doorbell, count: 1, as: .mmioDirectDevice, access: .read, flushing: &batch,
+                    holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+        XCTAssertNil(mirror.lookup(IOVA(0x0702_0000)))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x0702_0040, write: true).0, .fault(.translation))
+        XCTAssertFalse(TestMirror.carriesDoorbell(.mmioDirectDevice, access: .write))
+        XCTAssertTrue(TestMirror.carriesDoorbell(.mmioDirectNC, access: .readWrite))
+        XCTAssertFalse(TestMirror.carriesDoorbell(.ramRW, access: .all), "RAM is mirrored as RAM, not as a doorbell")
+        XCTAssertFalse(TestMirror.carriesDoorbell(.invalid, access: .all))
+    }
+
+    /// A doorbell needs a fresh table path (levels 2 and 3 under a level-1
+    /// root); a mirror that cannot have it refuses the P2M's map with
+    /// nothing changed, while MMIO without a doorbell needs nothing.
+    func testDoorbellWithoutTablePagesRefusesAndChangesNothing() throws {
+        var h = try HookHarness(.qemu72)
+        var p2m = try makeP2M(&h, mirrorPages: 2, msiDoorbells: [doorbell])
+        let mirror = p2m.observer
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        try p2m.map(GFN(0x9000), to: MFN(0x9000), count: 16, as: .mmioDirectDevice, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+        XCTAssertNil(mirror.lookup(IOVA(0x0900_0000)))
+        XCTAssertEqual(mirror.tablePagesInUse, 1)
+
+        let p2mFree = p2m.pool.availableTablePages, p2mInUse = p2m.tablePagesInUse
+        let words = h.memory.words
+        XCTAssertThrowsError(try p2m.map(GFN(0x8000), to: MFN(0x8000), count: 0x100, as: .mmioDirectDevice,
+                                         flushing: &batch, holding: lockHeld)) {
+            XCTAssertEqual($0 as? P2MError, .observerRefused(GFN(0x8000), count: 0x100))
+        }
+        XCTAssertNil(p2m.lookup(GFN(0x8020)))
+        XCTAssertNil(mirror.lookup(IOVA(0x0802_0000)))
+        XCTAssertEqual(p2m.pool.availableTablePages, p2mFree)
+        XCTAssertEqual(p2m.tablePagesInUse, p2mInUse)
+        XCTAssertEqual(mirror.pool.availableTablePages, 1)
+        XCTAssertEqual(mirror.tablePagesInUse, 1)
+        XCTAssertTrue(h.memory.words == words, "nothing written")
+        XCTAssertTrue(batch.isEmpty)
+        try p2m.commit(&batch, holding: lockHeld)
+    }
+
+    func testDoorbellAttributes() {
+        // AttrIndx 2 (Device-nGnRE in MAIR.standard), AP=01 (RW, EL0), SH=OSH, nG, PXN, UXN.
+        XCTAssertEqual(TestMirror.doorbellAttributes.bits, 2 << 2 | 0b01 << 6 | 2 << 8 | 1 << 11 | 1 << 53 | 1 << 54)
+        XCTAssertEqual(MAIR.standard[MAIR.indexDeviceNGnRE], 0x04)
     }
 
     func testMirrorAttributes() {
