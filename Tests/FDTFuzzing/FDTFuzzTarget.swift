@@ -50,6 +50,12 @@ public enum FDTFuzzTarget {
             outcome.reason = "\(error.report.reason)"
             return outcome
         }
+        // The board's check passed: nothing it will map as RAM may cover a device.
+        for bank in platform.memoryBanks {
+            for device in platform.deviceRegions where bank.overlaps(device) {
+                outcome.violations.append("accepted a memory bank over device registers")
+            }
+        }
         outcome.stage = .allocator
         guard let bank = platform.memoryBanks.first,
               let image = MemoryRange(base: bank.base, size: min(bank.size, 0x1_0000)),
@@ -112,9 +118,6 @@ public enum FDTFuzzTarget {
         for (i, bank) in banks.enumerated() {
             for other in banks[(i + 1)...] where bank.overlaps(other) {
                 outcome.violations.append("accepted overlapping memory banks")
-            }
-            for device in platform.deviceRegions where bank.overlaps(device) {
-                outcome.violations.append("accepted a memory bank over device registers")
             }
         }
         for smmu in platform.smmus where smmu.registers.size == 0 {
