@@ -16,6 +16,14 @@ public struct ExceptionSyndrome: Equatable, Sendable {
     static let stage1WalkBit: UInt64 = 1 << 7
     static let farNotValidBit: UInt64 = 1 << 10
 
+    /// Builds a syndrome to inject into a lower EL: EC `classCode`, IL set
+    /// (a 32-bit instruction; RES1 for the abort and unknown classes), and an
+    /// abort ISS of fault status `faultStatus` with WnR = `write`.
+    public init(injecting classCode: UInt8, faultStatus: UInt8 = 0, write: Bool = false) {
+        raw = (UInt64(classCode) & Self.classMask) << Self.classShift | Self.instructionLengthBit
+            | UInt64(faultStatus) & Self.faultStatusMask | (write ? Self.writeNotReadBit : 0)
+    }
+
     /// EC, bits [31:26].
     public var exceptionClass: ExceptionClass { ExceptionClass(code: UInt8(raw >> Self.classShift & Self.classMask)) }
     /// IL, bit 25: 1 for a 32-bit instruction.

@@ -1,3 +1,5 @@
+import AArch64
+
 /// A synchronous exception the hypervisor makes the host take at EL1, as the
 /// hardware would have taken it there (Arm ARM D1.3.1, "Exception entry"; the
 /// pseudocode `AArch64.TakeException`).
@@ -47,9 +49,6 @@ public struct ExceptionInjection: Equatable, Sendable {
     /// FSC for a synchronous external abort, not on a table walk.
     public static let synchronousExternalAbort: UInt64 = 0b01_0000
 
-    static let ecShift: UInt64 = 26
-    static let ilBit: UInt64 = 1 << 25
-    static let wnrBit: UInt64 = 1 << 6
     static let vbarAlignmentMask: UInt64 = 0x7FF
 
     // PSTATE / SPSR_ELx fields (Arm ARM C5.2.18, SPSR_EL2).
@@ -83,22 +82,21 @@ public struct ExceptionInjection: Equatable, Sendable {
         } else {
             vectorOffset = fromAArch32 ? Self.lowerELAArch32 : Self.lowerELAArch64
         }
-        // IL is RES1 for these classes (Arm ARM D23.2.41, "IL").
-        var syndrome = Self.ilBit
+        // IL is RES1 for these classes (Arm ARM D23.2.41, "IL"); the bits are ExceptionSyndrome's.
+        let external = UInt8(Self.synchronousExternalAbort)
         switch kind {
         case .dataAbort(let write):
-            syndrome |= (fromEL1 ? Self.ecDataAbortSameEL : Self.ecDataAbortLowerEL) << Self.ecShift
-            syndrome |= Self.synchronousExternalAbort | (write ? Self.wnrBit : 0)
+            let ec = fromEL1 ? Self.ecDataAbortSameEL : Self.ecDataAbortLowerEL
+            esr = ExceptionSyndrome(injecting: UInt8(ec), faultStatus: external, write: write).raw
             self.far = far
         case .instructionAbort:
-            syndrome |= (fromEL1 ? Self.ecInstructionAbortSameEL : Self.ecInstructionAbortLowerEL) << Self.ecShift
-            syndrome |= Self.synchronousExternalAbort
+            let ec = fromEL1 ? Self.ecInstructionAbortSameEL : Self.ecInstructionAbortLowerEL
+            esr = ExceptionSyndrome(injecting: UInt8(ec), faultStatus: external).raw
             self.far = far
         case .undefinedInstruction:
-            syndrome |= Self.ecUnknown << Self.ecShift
+            esr = ExceptionSyndrome(injecting: UInt8(Self.ecUnknown)).raw
             self.far = 0
         }
-        esr = syndrome
         returnAddress = elr
         savedPSTATE = spsr
         // AArch64.TakeException: PAN is set when SCTLR_EL1.SPAN is 0 and kept

@@ -58,4 +58,21 @@ final class ExceptionSyndromeTests: XCTestCase {
         XCTAssertTrue(FaultStatus(code: 0b00_1111).isPermission)
         XCTAssertFalse(FaultStatus(code: 0b00_1111).isTranslation)
     }
+
+    func testInjectedSyndromeBits() {
+        // EC [31:26] | IL (bit 25) | WnR (bit 6) | DFSC/IFSC [5:0].
+        let rows: [(UInt8, UInt8, Bool, UInt64)] = [
+            (0x25, 0b01_0000, true, 0x9600_0050),    // data abort, same EL, external, write
+            (0x24, 0b01_0000, false, 0x9200_0010),   // data abort, lower EL, external, read
+            (0x20, 0b01_0000, false, 0x8200_0010),   // instruction abort, lower EL
+            (0x00, 0, false, 0x0200_0000),           // unknown: IL only
+            (0xFF, 0xFF, false, 0xFE00_003F),        // out-of-range fields are masked to their widths
+        ]
+        for (ec, fsc, write, raw) in rows {
+            let esr = ExceptionSyndrome(injecting: ec, faultStatus: fsc, write: write)
+            XCTAssertEqual(esr.raw, raw, "EC \(ec)")
+            XCTAssertTrue(esr.is32BitInstruction)
+            XCTAssertEqual(esr.isWrite, write)
+        }
+    }
 }
