@@ -32,30 +32,14 @@ public struct PCIHostBridgeNode: Sendable {
         isECAMGeneric = tree.isCompatible(node, with: "pci-host-ecam-generic")
         windows = try PlatformDescription.pciWindows(tree, node)
         var iommuMap = FixedList<16, IOMMUMapEntry>()
-        var msiMap = FixedList<16, MSIMapEntry>()
-        if let property = tree.property("iommu-map", of: node) {
-            let value = try PCIHostBridgeNode.whole4CellTuples(tree, property, node)
-            var offset = 0
-            while offset < value.count {
-                let entry = IOMMUMapEntry(ridBase: value.bigEndianUInt32(at: offset),
-                                          iommu: value.bigEndianUInt32(at: offset + 4),
-                                          sidBase: value.bigEndianUInt32(at: offset + 8),
-                                          length: value.bigEndianUInt32(at: offset + 12))
-                guard iommuMap.append(entry) else { throw .tooManyIOMMUMapEntries(capacity: PCIHostBridgeNode.mapCapacity) }
-                offset += PCIHostBridgeNode.tupleBytes
-            }
+        for (ridBase, iommu, sidBase, length) in try PCIHostBridgeNode.mapTuples(
+            tree, "iommu-map", node, whenFull: .tooManyIOMMUMapEntries(capacity: PCIHostBridgeNode.mapCapacity)) {
+            _ = iommuMap.append(IOMMUMapEntry(ridBase: ridBase, iommu: iommu, sidBase: sidBase, length: length))
         }
-        if let property = tree.property("msi-map", of: node) {
-            let value = try PCIHostBridgeNode.whole4CellTuples(tree, property, node)
-            var offset = 0
-            while offset < value.count {
-                let entry = MSIMapEntry(ridBase: value.bigEndianUInt32(at: offset),
-                                        controller: value.bigEndianUInt32(at: offset + 4),
-                                        msiBase: value.bigEndianUInt32(at: offset + 8),
-                                        length: value.bigEndianUInt32(at: offset + 12))
-                guard msiMap.append(entry) else { throw .tooManyMSIMapEntries(capacity: PCIHostBridgeNode.mapCapacity) }
-                offset += PCIHostBridgeNode.tupleBytes
-            }
+        var msiMap = FixedList<16, MSIMapEntry>()
+        for (ridBase, controller, msiBase, length) in try PCIHostBridgeNode.mapTuples(
+            tree, "msi-map", node, whenFull: .tooManyMSIMapEntries(capacity: PCIHostBridgeNode.mapCapacity)) {
+            _ = msiMap.append(MSIMapEntry(ridBase: ridBase, controller: controller, msiBase: msiBase, length: length))
         }
         self.iommuMap = iommuMap
         self.msiMap = msiMap
@@ -64,6 +48,25 @@ public struct PCIHostBridgeNode: Sendable {
 
     /// (rid-base, phandle, base, length), one cell each.
     static let tupleBytes = 16
+
+    /// The (requester ID base, phandle, output base, length) tuples of an
+    /// `iommu-map` or `msi-map` (the two share one layout); empty when the
+    /// property is absent, `full` when it holds more than `mapCapacity`.
+    static func mapTuples(_ tree: FlattenedDeviceTree, _ name: StaticString, _ node: FDTNode,
+                          whenFull full: FDTError) throws(FDTError)
+        -> FixedList<16, (UInt32, UInt32, UInt32, UInt32)> {
+        var tuples = FixedList<16, (UInt32, UInt32, UInt32, UInt32)>()
+        guard let property = tree.property(name, of: node) else { return tuples }
+        let value = try whole4CellTuples(tree, property, node)
+        var offset = 0
+        while offset < value.count {
+            let tuple = (value.bigEndianUInt32(at: offset), value.bigEndianUInt32(at: offset + 4),
+                         value.bigEndianUInt32(at: offset + 8), value.bigEndianUInt32(at: offset + 12))
+            guard tuples.append(tuple) else { throw full }
+            offset += tupleBytes
+        }
+        return tuples
+    }
 
     static func whole4CellTuples(_ tree: FlattenedDeviceTree, _ property: FDTProperty,
                                  _ node: FDTNode) throws(FDTError) -> UnsafeRawBufferPointer {
