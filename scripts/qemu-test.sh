@@ -15,7 +15,8 @@
 #   scripts/qemu-test.sh build/hypervisor.bin
 # Environment: QEMU (Debian's 7.2 by default), QEMU_S2 (a QEMU >= 9.2 whose
 # SMMU has stage 2; its scenarios run when the binary exists), CPU, MEM,
-# KEEP_LOGS=dir to keep each boot's console output.
+# KEEP_LOGS=dir to keep each boot's console output, ONLY=regex to run only the
+# scenarios whose names match (for a quick check while editing).
 set -u
 IMAGE=${1:-build/hypervisor.bin}
 QEMU=${QEMU:-qemu-system-aarch64}
@@ -39,8 +40,11 @@ check() {  # check <ok:0|1> <message>
 # of the exit status. An empty verdict is allowed only with SEMIHOSTING=1,
 # where the exit status is itself the verdict (nothing to print on). A regex
 # starting with `!` must not match. APPEND adds to the kernel command line.
+selected() { [ -z "${ONLY:-}" ] || [[ $1 =~ $ONLY ]]; }
+
 scenario() {
     local name=$1 qemu=$2 want=$3 verdict=$4; shift 4
+    selected "$name" || return 0
     local args=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
     shift
@@ -147,6 +151,7 @@ hostile_dtb() {  # hostile_dtb <out.dtb> <sed expression>
 }
 hostile() {  # hostile <name> <sed expression> <expected exit> <verdict> [regex...]
     local name=$1 edit=$2 want=$3 verdict=$4; shift 4
+    selected "$name" || return 0
     if hostile_dtb "$LOGS/$name.dtb" "$edit"; then
         TIMEOUT=$HOSTILE_TIMEOUT scenario "$name" "$QEMU" "$want" "$verdict" \
             -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu -dtb "$LOGS/$name.dtb" -- '!board: ' "$@"
@@ -253,6 +258,7 @@ UBOOT=${UBOOT:-/usr/lib/u-boot/qemu_arm64/u-boot.bin}
 UBOOT_TIMEOUT=${UBOOT_TIMEOUT:-30}
 uboot_scenario() {  # uboot_scenario <name> <qemu> <address> <patterns>... (RUNS_AT: where booti runs it)
     local name=$1 qemu=$2 address=$3; shift 3
+    selected "$name" || return 0
     local runs_at=${RUNS_AT:-$address}
     local log="$LOGS/$name.log" rc=0
     "$(dirname "$0")/uboot-boot.py" "$address" "$UBOOT_TIMEOUT" "$qemu" -M "$VIRT" -cpu "$CPU" -m 1G -nographic \
@@ -355,6 +361,7 @@ boot_timed() {
 # linux_scenario <name> <qemu> <cpu> <mem> <smp> [regex...]
 linux_scenario() {
     local name=$1 qemu=$2 cpu=$3 mem=$4 smp=$5; shift 5
+    selected "$name" || return 0
     local log="$LOGS/$name.log" t rc
     # No -semihosting: Linux runs at EL1 and could end the run with a hlt
     # #0xf000 of its own; the hypervisor powers off through PSCI and its
@@ -387,11 +394,13 @@ if [ -e "$LINUX_DIR/Image" ] && [ -e "$LINUX_DIR/initramfs.cpio.gz" ]; then
                  'init: virtio-blk interrupts are MSIs')
     linux_scenario linux72-1g "$QEMU" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}" \
         "the host's DMA domain is a stage-1 mirror of its stage 2" 'host: MSI doorbell reachable by DMA at 0x8020000 '
-    with_hv=$LAST_LINUX_TIME
+    with_hv=${LAST_LINUX_TIME:--}
+    if selected linux72-bare; then
     bare=$(boot_timed "$LOGS/linux72-bare.log" "$QEMU" -M "$VIRT" -cpu max,pauth-impdef=on -m 1G -smp 1 -nographic \
              -kernel "$LINUX_DIR/Image" -initrd "$LINUX_DIR/initramfs.cpio.gz" "${LINUX_DEVICES[@]}" -append "$LINUX_APPEND")
     echo "linux: QEMU start to /init: ${with_hv}s under the hypervisor, ${bare}s without it (same kernel, initramfs, machine)"
     [ "$bare" != - ]; check $? "linux72-bare: the same kernel reaches /init without the hypervisor"
+    fi
     linux_scenario linux72-smp2-2g "$QEMU" max,pauth-impdef=on 2G 2 "${LINUX_LINES[@]}" '2 CPUs' \
         '\[PASS\] control: 10 shares from each of two CPUs at once' \
         "host: CPU 1 \\(MPIDR 0x1\\) enters the host at 0x[0-9a-f]+ through the hypervisor's entry"
