@@ -54,6 +54,11 @@ public struct EventQueue: Sendable {
             consumed = consumed.advanced()
             budget -= 1
         }
+        // Publishing CONS gives the entries back to the SMMU, which may then
+        // overwrite them: every load of a record must be complete first. A load
+        // followed by a store to another location may be reordered (Arm ARM
+        // B2.3), so order them (DSB; Linux's `queue_sync_cons_out` uses DMB OSH).
+        cache.synchronize()
         registers.write32(SMMURegister.evtqCons, consumed.position | overflowAcknowledged)
         let gerror = registers.read32(SMMURegister.gerror)
         let gerrorn = registers.read32(SMMURegister.gerrorn)

@@ -37,4 +37,33 @@ final class EventQueueTests: XCTestCase {
         }
         XCTAssertEqual(seen, Array(0x100..<0x109))
     }
+
+    /// Writing EVTQ_CONS gives the entries back to the SMMU, which may then
+    /// overwrite them: a barrier must order every record load before that
+    /// register write (a load and a later store may be reordered; Linux
+    /// `queue_sync_cons_out` puts DMB OSH there). Checked coherent and not.
+    func testRecordLoadsAreOrderedBeforeTheConsWrite() throws {
+        for profile in [FakeSMMU.Profile.qemu10, .qemu72NonCoherent] {
+            var h = try Harness(profile)
+            for i: UInt32 in 0..<3 { _ = h.fake.dma(stream: 0x40 + i, iova: 0, write: false) }
+            let queue = h.smmu.eventQueue.base.raw..<(h.smmu.eventQueue.base.raw + h.smmu.eventQueue.byteSize)
+            h.memory.tracing = true
+            let (events, _) = h.drain()
+            h.memory.tracing = false
+            XCTAssertEqual(events.count, 3)
+            let trace = h.memory.trace
+            let lastLoad = trace.lastIndex { access in
+                if case .load(let a) = access { return queue.contains(a.raw) }
+                return false
+            }
+            let consWrite = trace.firstIndex { access in
+                if case .registerWrite(SMMURegister.evtqCons, _) = access { return true }
+                return false
+            }
+            guard let lastLoad, let consWrite else { return XCTFail("no record load or no EVTQ_CONS write: \(trace)") }
+            XCTAssertLessThan(lastLoad, consWrite)
+            XCTAssertTrue(trace[(lastLoad + 1)..<consWrite].contains(.barrier),
+                          "no barrier between the last record load and EVTQ_CONS: \(trace)")
+        }
+    }
 }

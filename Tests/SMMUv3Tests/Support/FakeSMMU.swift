@@ -121,6 +121,7 @@ final class FakeSMMU: RegisterBlock {
 
     func write32(_ offset: Int, _ value: UInt32) {
         registerWrites.append((offset, UInt64(value)))
+        memory.record(.registerWrite(offset, UInt64(value)))
         switch offset {
         case SMMURegister.cr0:
             cr0 = value
@@ -156,6 +157,7 @@ final class FakeSMMU: RegisterBlock {
 
     func write64(_ offset: Int, _ value: UInt64) {
         registerWrites.append((offset, value))
+        memory.record(.registerWrite(offset, value))
         switch offset {
         case SMMURegister.strtabBase: strtabBase = value
         case SMMURegister.cmdqBase: cmdqBase = value
@@ -291,7 +293,7 @@ final class FakeSMMU: RegisterBlock {
         guard UInt64(sid) >> UInt64(streamIDBits) == 0 else { return .badStreamID }
         if !twoLevel { return .entry(tableBase + UInt64(sid) * 64) }
         let descAddress = tableBase + UInt64(sid >> UInt32(split)) * 8
-        let desc = StreamTableL1Descriptor(raw: device ? load(descAddress) : memory.load64(PhysAddr(descAddress)))
+        let desc = StreamTableL1Descriptor(raw: device ? load(descAddress) : memory.peek(PhysAddr(descAddress)))
         guard desc.isValid else { return .badStreamID }
         let index = UInt64(sid) & ((1 << UInt64(split)) - 1)
         guard index < (1 << (desc.span - 1)) else { return .badStreamID }
@@ -301,7 +303,7 @@ final class FakeSMMU: RegisterBlock {
     func currentSTE(_ sid: UInt32) -> StreamTableEntry? {
         guard case .entry(let a) = steAddress(sid, device: false) else { return nil }
         var e = StreamTableEntry()
-        for i in 0..<8 { e[word: i] = memory.load64(PhysAddr(a + UInt64(i) * 8)) }
+        for i in 0..<8 { e[word: i] = memory.peek(PhysAddr(a + UInt64(i) * 8)) }
         return e
     }
 
@@ -317,7 +319,7 @@ final class FakeSMMU: RegisterBlock {
             var found: [UInt32] = []
             let l1Count = UInt64(1) << UInt64(streamIDBits - split)
             for i in 0..<l1Count {
-                let desc = StreamTableL1Descriptor(raw: memory.load64(PhysAddr(tableBase + i * 8)))
+                let desc = StreamTableL1Descriptor(raw: memory.peek(PhysAddr(tableBase + i * 8)))
                 guard desc.isValid else { continue }
                 let l2 = desc.l2Table.raw
                 if a >= l2 && a < l2 + (UInt64(64) << UInt64(split)) {
@@ -348,7 +350,7 @@ final class FakeSMMU: RegisterBlock {
             memory.deviceStore(pa, value)
             return (result, 0)
         }
-        return (result, memory.load64(pa))
+        return (result, memory.peek(pa))
     }
 
     func translate(stream sid: UInt32, iova: UInt64, write: Bool) -> DMAResult {
