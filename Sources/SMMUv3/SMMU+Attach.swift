@@ -130,13 +130,15 @@ extension SMMU {
         switch domain {
         case .stage1(let d):
             guard features.stage1 else { throw .stage1Unsupported }
-            ste = .stage1(contextDescriptor: d.contextDescriptor, coherent: coherent)
+            ste = .stage1(contextDescriptor: d.contextDescriptor, coherent: coherent,
+                          attributeTypesOverride: features.attributeTypesOverride)
         case .stage2(let d):
             guard features.stage2 else { throw .stage2Unsupported }
             guard coherent else { throw .stage2NeedsCoherentSMMU }
             guard features.vmid16 || d.vmid <= UInt8.max else { throw .vmidOutOfRange(d.vmid) }
             guard d.root.raw >> UInt64(features.outputAddressBits) == 0 else { throw .rootOutOfRange(d.root) }
-            ste = .stage2(vmid: d.vmid, vtcr: d.vtcr, root: d.root)
+            ste = .stage2(vmid: d.vmid, vtcr: d.vtcr, root: d.root,
+                          attributeTypesOverride: features.attributeTypesOverride)
         }
         let address = try streamTable.ensureEntry(stream, memory: memory, cache: &cache, coherent: coherent,
                                                   allocator: &allocator)

@@ -51,6 +51,10 @@ public struct SMMUFeatures: Equatable, Sendable {
     public var substreamIDBits: Int { Int(Self.field(idr1, 6, 5)) }
     public var eventQueueLog2Max: Int { Int(Self.field(idr1, 16, 5)) }
     public var commandQueueLog2Max: Int { Int(Self.field(idr1, 21, 5)) }
+    /// ATTR_TYPES_OVR, bit 27: incoming memory type, shareability and
+    /// allocation hints can be overridden (STE.MTCFG/SHCFG/ALLOCCFG, GBPA);
+    /// with it clear those STE fields are RES0.
+    public var attributeTypesOverride: Bool { Self.field(idr1, 27, 1) == 1 }
     /// REL: queue and table base addresses are offsets from the SMMU base.
     public var relativeBases: Bool { Self.field(idr1, 28, 1) == 1 }
     public var queuesPreset: Bool { Self.field(idr1, 29, 1) == 1 }

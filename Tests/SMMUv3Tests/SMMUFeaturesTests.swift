@@ -22,6 +22,7 @@ final class SMMUFeaturesTests: XCTestCase {
         XCTAssertEqual(f.substreamIDBits, 0)
         XCTAssertEqual(f.eventQueueLog2Max, 19)
         XCTAssertEqual(f.commandQueueLog2Max, 19)
+        XCTAssertFalse(f.attributeTypesOverride)
         XCTAssertTrue(f.rangeInvalidation)
         XCTAssertEqual(f.outputAddressBits, 44)
         XCTAssertTrue(f.granule4K && f.granule16K && f.granule64K)
@@ -67,5 +68,11 @@ final class SMMUFeaturesTests: XCTestCase {
         XCTAssertEqual(refusal(0x0d40_101a, 0x1273_0010), .relativeBaseAddresses)
         XCTAssertEqual(refusal(0x0d40_101a, 0x2273_0010), .presetTablesOrQueues(idr1: 0x2273_0010))
         XCTAssertEqual(refusal(0x0d40_101a, 0x0003_0010), .queuesTooSmall(commandLog2: 0, eventLog2: 3))
+    }
+
+    /// SMMU_IDR1.ATTR_TYPES_OVR is bit 27, alone.
+    func testAttributeTypesOverrideIsIDR1Bit27() {
+        XCTAssertTrue(SMMUFeatures(idr0: 0, idr1: 1 << 27, idr3: 0, idr5: 0).attributeTypesOverride)
+        XCTAssertFalse(SMMUFeatures(idr0: 0, idr1: ~UInt32(1 << 27), idr3: 0, idr5: 0).attributeTypesOverride)
     }
 }

@@ -414,6 +414,10 @@ final class FakeSMMU: RegisterBlock {
         var ste = StreamTableEntry()
         for i in 0..<8 { ste[word: i] = load(a + UInt64(i) * 8) }
         guard ste.isValid else { return .failure(ConfigFault(kind: .badSTE)) }
+        // STE.SHCFG is RES0 without SMMU_IDR1.ATTR_TYPES_OVR (IHI 0070 5.2): strict here.
+        if profile.idr1 & (1 << 27) == 0 && ste.dw1 & StreamTableEntry.shareConfigMask != 0 && ste.config & 0b100 != 0 {
+            return .failure(ConfigFault(kind: .badSTE))
+        }
         switch ste.config {
         case 0b000, 0b001, 0b010, 0b011: return .success(.abort)
         case 0b100: return .success(.bypass)
