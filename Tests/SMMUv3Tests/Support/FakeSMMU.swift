@@ -62,6 +62,14 @@ final class FakeSMMU: RegisterBlock {
     var rejectInvalidations = false
     /// Consume this many more CMD_SYNCs, then stall (a CMD_SYNC lost mid-operation).
     var syncsBeforeStall: Int?
+    /// The next fetches stop the queue with these CMDQ_CONS.ERR codes, one per
+    /// fetch, before the command is looked at (CERROR_ABT: the read of the
+    /// slot aborted; IHI 0070 7.1). CONS stays at the slot, which is fetched
+    /// again once CMDQ_ERR is acknowledged.
+    var injectedFetchErrors: [CommandConsumerError] = []
+    /// The next CMD_SYNC stops the queue once with this code (CERROR_ATC_INV_SYNC:
+    /// CONS stays at the CMD_SYNC).
+    var stopAtNextSync: CommandConsumerError?
 
     // Observations
     var registerWrites: [(Int, UInt64)] = []
@@ -183,8 +191,17 @@ final class FakeSMMU: RegisterBlock {
         var cons = QueueIndex(cmdqCons, log2Entries: log2)
         let prod = QueueIndex(cmdqProd, log2Entries: log2)
         while !prod.isEmpty(consumer: cons) {
+            if !injectedFetchErrors.isEmpty {
+                stop(at: cons, injectedFetchErrors.removeFirst())
+                return
+            }
             let slot = base + UInt64(cons.index) * Command.bytes
             let command = Command(dw0: load(slot), dw1: load(slot + 8))
+            if command.opcode == Command.Opcode.sync.rawValue, let error = stopAtNextSync {
+                stopAtNextSync = nil
+                stop(at: cons, error)
+                return
+            }
             if command.opcode == Command.Opcode.sync.rawValue, let left = syncsBeforeStall {
                 if left == 0 {
                     consumptionStalled = true
@@ -194,14 +211,19 @@ final class FakeSMMU: RegisterBlock {
                 syncsBeforeStall = left - 1
             }
             if !execute(command) {
-                cmdqCons = cons.position | UInt32(CommandConsumerError.illegal.rawValue) << CommandConsumerError.shift
-                gerror ^= GERROR.commandQueueError
+                stop(at: cons, .illegal)
                 return
             }
             consumedCommands.append(command)
             cons = cons.advanced()
             cmdqCons = cons.position | (cmdqCons & (CommandConsumerError.mask << CommandConsumerError.shift))
         }
+    }
+
+    /// Stop consuming at `cons`: CMDQ_CONS.ERR = `error`, GERROR.CMDQ_ERR activated.
+    func stop(at cons: QueueIndex, _ error: CommandConsumerError) {
+        cmdqCons = cons.position | UInt32(error.rawValue) << CommandConsumerError.shift
+        gerror ^= GERROR.commandQueueError
     }
 
     /// Run one command; false = CERROR_ILL.
