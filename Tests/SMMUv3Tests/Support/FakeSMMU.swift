@@ -70,6 +70,8 @@ final class FakeSMMU: RegisterBlock {
     /// The next CMD_SYNC stops the queue once with this code (CERROR_ATC_INV_SYNC:
     /// CONS stays at the CMD_SYNC).
     var stopAtNextSync: CommandConsumerError?
+    /// Writes to the event queue abort (GERROR.EVENTQ_ABT_ERR), not a full queue.
+    var eventWritesAbort = false
 
     // Observations
     var registerWrites: [(Int, UInt64)] = []
@@ -523,13 +525,23 @@ final class FakeSMMU: RegisterBlock {
 
     func record(_ f: ConfigFault, sid: UInt32, iova: UInt64, write: Bool, s2: Bool = false, ipa: UInt64 = 0) {
         guard cr0 & CR0.eventQueueEnable != 0 else { return }
+        let abortActive = (gerror ^ gerrorn) & GERROR.eventQueueAbortError != 0
+        // Architecturally the queue is not writable while EVENTQ_ABT_ERR is
+        // active (IHI 0070 7.2.1); QEMU 7.2 does not look at it.
+        if abortActive && !profile.overflowViaGERROR { return }
+        if eventWritesAbort {
+            // A synchronous abort: PROD does not move, the record is lost (7.2.2).
+            if !abortActive { gerror ^= GERROR.eventQueueAbortError }
+            return
+        }
         let log2 = evtqLog2
         let prod = QueueIndex(evtqProd, log2Entries: log2)
         let cons = QueueIndex(evtqCons, log2Entries: log2)
         if prod.isFull(consumer: cons) {
             if profile.overflowViaGERROR {
-                gerror ^= GERROR.eventQueueAbortError
-            } else {
+                if !abortActive { gerror ^= GERROR.eventQueueAbortError }
+            } else if evtqProd & EventQueue.overflowFlag == evtqCons & EventQueue.overflowFlag {
+                // OVFLG toggles only when no overflow is already pending (7.4).
                 evtqProd ^= EventQueue.overflowFlag
             }
             return
