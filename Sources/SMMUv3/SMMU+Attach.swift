@@ -137,6 +137,13 @@ extension SMMU {
             guard coherent else { throw .stage2NeedsCoherentSMMU }
             guard features.vmid16 || d.vmid <= UInt8.max else { throw .vmidOutOfRange(d.vmid) }
             guard d.root.raw >> UInt64(features.outputAddressBits) == 0 else { throw .rootOutOfRange(d.root) }
+            // STE.S2T0SZ must describe an input range the SMMU supports: outside
+            // it the STE is ILLEGAL from SMMUv3.1 (C_BAD_STE on every access) and
+            // CONSTRAINED UNPREDICTABLE on v3.0 (IHI 0070 5.2, STE.S2T0SZ).
+            let inputBits = 64 - Int(d.vtcr & Stage2Domain.t0szMask)
+            guard features.stage2InputBits.contains(inputBits) else {
+                throw .stage2InputBitsOutOfRange(inputBits, supported: features.stage2InputBits)
+            }
             ste = .stage2(vmid: d.vmid, vtcr: d.vtcr, root: d.root,
                           attributeTypesOverride: features.attributeTypesOverride)
         }

@@ -189,6 +189,45 @@ final class SMMUAttachTests: XCTestCase {
         }
     }
 
+    /// A stage-2 domain's IPA (64 - S2T0SZ) must fit the SMMU's IAS: with AArch64
+    /// tables only and OAS 36, IAS is 36 and a 40-bit P2M is refused with a typed
+    /// error, leaving the live STE, the stream table and the queue untouched. With
+    /// AArch32 LPAE tables too, IAS is 40 and the same domain is used.
+    func testStage2DomainWiderThanTheIASIsRefusedAndTheSTEKept() throws {
+        var narrow = FakeSMMU.Profile.qemu10
+        narrow.idr5 = narrow.idr5 & ~7 | 1  // OAS 36 bits
+        var h = try Harness(narrow)
+        XCTAssertEqual(h.smmu.features.intermediateAddressBits, 36)
+        let (s1, s1TablesMade) = try h.stage1Domain(asid: 4)
+        var s1Tables = s1TablesMade
+        h.map(&s1Tables, iova, to: pa)
+        try h.smmu.attach(edu, to: .stage1(s1), allocator: &h.allocator)
+        let before = h.smmu.entry(for: edu)
+        let commands = h.fake.consumedCommands.count
+        let allocations = h.allocator.allocations
+        let (s2, _) = h.stage2Domain(vmid: 3)  // 40-bit IPA
+        let allocationsAfterTables = h.allocator.allocations
+        XCTAssertThrowsError(try h.smmu.attach(edu, to: .stage2(s2), allocator: &h.allocator)) { error in
+            XCTAssertEqual(error as? AttachError, .stage2InputBitsOutOfRange(40, supported: 25...36))
+        }
+        XCTAssertEqual(h.smmu.entry(for: edu), before)
+        XCTAssertEqual(h.smmu.domain(of: edu), .stage1(s1))
+        XCTAssertEqual(h.fake.consumedCommands.count, commands)
+        XCTAssertEqual(h.allocator.allocations, allocationsAfterTables)
+        XCTAssertGreaterThan(allocationsAfterTables, allocations)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: iova, write: false).0, .ok(PhysAddr(pa)))
+
+        var both = narrow
+        both.idr0 |= 1 << 2  // TTF[0]: AArch32 LPAE tables as well
+        var wide = try Harness(both)
+        XCTAssertEqual(wide.smmu.features.intermediateAddressBits, 40)
+        var (domain, tables) = wide.stage2Domain(vmid: 3)
+        wide.map(&tables, iova, to: pa)
+        try wide.smmu.attach(edu, to: .stage2(domain), allocator: &wide.allocator)
+        XCTAssertEqual((wide.smmu.entry(for: edu)?.dw2 ?? 0) >> 32 & 0x3F, 24)  // S2T0SZ = 64 - 40
+        XCTAssertEqual(wide.fake.dma(stream: 0x10, iova: iova, write: false).0, .ok(PhysAddr(pa)))
+    }
+
     func testVTTBRDomainInit() {
         let d = Stage2Domain(vttbr: VTTBR(raw: 0x0003_0000_4010_0001), vtcr: 0x8002_3558)
         XCTAssertEqual(d.vmid, 3)

@@ -75,4 +75,26 @@ final class SMMUFeaturesTests: XCTestCase {
         XCTAssertTrue(SMMUFeatures(idr0: 0, idr1: 1 << 27, idr3: 0, idr5: 0).attributeTypesOverride)
         XCTAssertFalse(SMMUFeatures(idr0: 0, idr1: ~UInt32(1 << 27), idr3: 0, idr5: 0).attributeTypesOverride)
     }
+
+    /// IAS = MAX(IDR0.TTF[0] ? 40 : 0, IDR0.TTF[1] ? OAS : 0) (IHI 0070 3.4), and
+    /// the S2T0SZ window it gives an AArch64 4 KiB STE: MAX(16, 64 - IAS) up to
+    /// 39, or 48 with IDR3.STT (bit 9) (IHI 0070 5.2).
+    func testIntermediateAddressSizeAndStage2InputWindow() {
+        // (TTF, OAS code, IDR3, IAS, input bits)
+        let rows: [(UInt32, UInt32, UInt32, Int, ClosedRange<Int>)] = [
+            (0b10, 4, 0, 44, 25...44),       // QEMU 10: AArch64 only, OAS 44
+            (0b10, 1, 0, 36, 25...36),       // AArch64 only, OAS 36: IAS is the OAS
+            (0b11, 1, 0, 40, 25...40),       // with AArch32 LPAE, IAS is at least 40
+            (0b11, 5, 0, 48, 25...48),
+            (0b10, 6, 0, 52, 25...48),       // 52-bit IAS, but 48 bits at most with 4 KiB and S2DS = 0
+            (0b10, 4, 1 << 9, 44, 16...44),  // STT: S2T0SZ up to 48
+        ]
+        for (ttf, oas, idr3, ias, window) in rows {
+            let f = SMMUFeatures(idr0: ttf << 2 | 1, idr1: 0, idr3: idr3, idr5: 0x10 | oas)
+            XCTAssertEqual(f.intermediateAddressBits, ias, "TTF \(ttf) OAS \(oas)")
+            XCTAssertEqual(f.stage2InputBits, window, "TTF \(ttf) OAS \(oas) IDR3 \(idr3)")
+        }
+        XCTAssertTrue(SMMUFeatures(idr0: 0, idr1: 0, idr3: 1 << 9, idr5: 0).smallTranslationTables)
+        XCTAssertFalse(SMMUFeatures(idr0: 0, idr1: 0, idr3: ~UInt32(1 << 9), idr5: 0).smallTranslationTables)
+    }
 }

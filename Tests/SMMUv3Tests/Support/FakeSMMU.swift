@@ -27,6 +27,12 @@ final class FakeSMMU: RegisterBlock {
         static let qemu72NonCoherent = Profile(idr0: 0x0d40_101a & ~(1 << 4), idr1: 0x0273_0010, idr3: 0x1404,
                                                idr5: 0x74, overflowViaGERROR: true)
         var coherent: Bool { idr0 & (1 << 4) != 0 }
+        /// IAS (IHI 0070 3.4) from IDR0.TTF [3:2] and IDR5.OAS [2:0], written out
+        /// independently of the driver's decoding.
+        var intermediateAddressBits: Int {
+            let oas = [32, 36, 40, 42, 44, 48, 52, 52][Int(idr5 & 7)]
+            return max(idr0 & (1 << 2) != 0 ? 40 : 0, idr0 & (1 << 3) != 0 ? oas : 0)
+        }
         var stage1: Bool { idr0 & 2 != 0 }
         var stage2: Bool { idr0 & 1 != 0 }
         var hyp: Bool { idr0 & (1 << 9) != 0 }
@@ -466,7 +472,10 @@ final class FakeSMMU: RegisterBlock {
             let t0sz = Int(ste.dw2 >> 32 & 0x3F)
             let sl0 = Int(ste.dw2 >> 38 & 3)
             let tg = ste.dw2 >> 46 & 3
-            guard tg == 0, sl0 <= 2, t0sz >= 16, t0sz <= 39 else { return .failure(ConfigFault(kind: .badSTE)) }
+            // S2T0SZ from MAX(16, 64 - IAS) to 39 (IHI 0070 5.2; ILLEGAL outside from v3.1).
+            guard tg == 0, sl0 <= 2, t0sz >= max(16, 64 - profile.intermediateAddressBits), t0sz <= 39 else {
+                return .failure(ConfigFault(kind: .badSTE))
+            }
             return .success(.stage2(vmid: UInt16(truncatingIfNeeded: ste.dw2), ttb: ste.dw3 & StreamTableEntry.s2TTBMask,
                                     inputBits: 64 - t0sz, startLevel: 2 - sl0,
                                     record: ste.dw2 & StreamTableEntry.s2Record != 0))
