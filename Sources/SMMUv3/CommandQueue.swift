@@ -23,6 +23,8 @@ public struct CommandQueue: Sendable {
     public private(set) var syncsIssued: Int = 0
     /// The last command the SMMU rejected, with the reason.
     public private(set) var lastRejected: RejectedCommand?
+    /// Command fetches that aborted (CERROR_ABT) and were retried in place.
+    public private(set) var fetchAbortsRetried: Int = 0
     /// A rejection seen since the last `sync`, reported by that `sync`.
     var rejectedInBatch: RejectedCommand?
     /// CONS as last read (it only moves forward, so a stale value is conservative).
@@ -91,7 +93,8 @@ public struct CommandQueue: Sendable {
 
     /// Append the batch's CMD_SYNC, publish, and wait until CONS passes it.
     /// If the SMMU rejected a command on the way, the queue is repaired, the
-    /// rest of the batch still completes, and the rejection is then thrown.
+    /// rest of the batch still completes, and the rejection is then thrown
+    /// (a retried fetch abort is not a rejection: that command ran).
     public mutating func sync<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
         registers: R, memory: M, cache: inout C, coherent: Bool
     ) throws(CommandQueueError) {
@@ -118,10 +121,22 @@ public struct CommandQueue: Sendable {
     }
 
     /// GERROR.CMDQ_ERR active: the SMMU stopped at CONS with CONS.ERR naming
-    /// why. Record the command, overwrite it with a CMD_SYNC (harmless, always
-    /// legal), and acknowledge through GERRORN, which restarts consumption
-    /// (IHI 0070 7.1). CONS.ERR itself is not trusted to clear (QEMU keeps it,
-    /// HARDWARE.md trap 5); the GERROR ^ GERRORN difference is the signal.
+    /// why (IHI 0070 7.1). What is at CONS decides the repair; acknowledging
+    /// through GERRORN then restarts consumption, which fetches the slot at
+    /// CONS again:
+    /// - CERROR_ILL (and any code the architecture does not define): the
+    ///   command can never run. It is recorded and overwritten with a CMD_SYNC
+    ///   (harmless, always legal), so the rest of the batch still runs.
+    /// - CERROR_ABT: the fetch of the command aborted; the command itself is
+    ///   fine and must not be lost (a dropped TLBI would leave a stale
+    ///   translation). It stays in place and is fetched again; a fetch that
+    ///   keeps aborting ends in the caller's bounded wait.
+    /// - CERROR_ATC_INV_SYNC: CONS is at the CMD_SYNC whose ATC invalidations
+    ///   timed out; it stays in place and is retried (this driver sends no
+    ///   ATC_INV, so it is recorded as a rejection).
+    /// - CERROR_NONE is never reported with CMDQ_ERR; nothing is skipped.
+    /// CONS.ERR itself is not trusted to clear (QEMU keeps it, HARDWARE.md
+    /// trap 5); the GERROR ^ GERRORN difference is the signal.
     mutating func recoverIfStopped<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
         registers: R, memory: M, cache: inout C, coherent: Bool
     ) throws(CommandQueueError) {
@@ -131,19 +146,31 @@ public struct CommandQueue: Sendable {
         let consRaw = registers.read32(SMMURegister.cmdqCons)
         let cons = QueueIndex(consRaw, log2Entries: log2Entries)
         let slot = slotAddress(cons)
-        if !coherent { cache.cleanAndInvalidate(slot, bytes: Command.bytes) }
-        let bad = Command(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8)))
         let code = CommandConsumerError.field(of: consRaw)
-        let reason = CommandConsumerError(rawValue: code) ?? .illegal
-        let rejected = RejectedCommand(command: bad, reason: reason, index: cons.index)
-        lastRejected = rejected
-        if rejectedInBatch == nil { rejectedInBatch = rejected }
-        let replacement = Command.sync()
-        memory.store64(slot, replacement.dw0)
-        memory.store64(slot.adding(8), replacement.dw1)
-        if !coherent { cache.clean(slot, bytes: Command.bytes) }
+        switch CommandConsumerError(rawValue: code) {
+        case .abort:
+            fetchAbortsRetried += 1
+        case .none?:
+            break
+        case .atcInvalidationSync:
+            record(RejectedCommand(command: Command(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8))),
+                                   reason: .atcInvalidationSync, index: cons.index))
+        case .illegal, nil:
+            if !coherent { cache.cleanAndInvalidate(slot, bytes: Command.bytes) }
+            let bad = Command(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8)))
+            record(RejectedCommand(command: bad, reason: .illegal, index: cons.index))
+            let replacement = Command.sync()
+            memory.store64(slot, replacement.dw0)
+            memory.store64(slot.adding(8), replacement.dw1)
+            if !coherent { cache.clean(slot, bytes: Command.bytes) }
+        }
         cache.synchronize()
         registers.write32(SMMURegister.gerrorn, gerrorn ^ GERROR.commandQueueError)
+    }
+
+    mutating func record(_ rejected: RejectedCommand) {
+        lastRejected = rejected
+        if rejectedInBatch == nil { rejectedInBatch = rejected }
     }
 }
 
@@ -159,7 +186,9 @@ public enum CommandQueueError: Error, Equatable, Sendable {
     case noSpace(prod: UInt32, cons: UInt32)
     /// CONS did not pass the CMD_SYNC within the poll budget.
     case syncTimeout(prod: UInt32, cons: UInt32)
-    /// A command was rejected (CERROR); it was replaced by CMD_SYNC and the
-    /// rest of the batch completed.
+    /// A command was rejected: an illegal one (CERROR_ILL) was replaced by
+    /// CMD_SYNC, a CMD_SYNC whose ATC invalidations timed out
+    /// (CERROR_ATC_INV_SYNC) was retried; the rest of the batch completed.
+    /// An aborted fetch (CERROR_ABT) is retried and is not a rejection.
     case commandRejected(RejectedCommand)
 }

@@ -19,15 +19,30 @@ public struct EventQueue: Sendable {
     public var byteSize: UInt64 { SMMUEvent.bytes << UInt64(log2Entries) }
 
     /// Read every record the SMMU has written, hand each to `handle`, and free
-    /// the entries. Overflow is reported both ways an SMMU signals it: the
-    /// architected EVTQ_PROD.OVFLG toggle (acknowledged by copying it to
-    /// EVTQ_CONS) and GERROR.EVTQ_ABT_ERR, which is what QEMU 7.2 raises
-    /// instead (HARDWARE.md section 5; acknowledged through GERRORN). At most
-    /// one queue's worth is read per call, so a device faulting continuously
-    /// cannot keep the caller here.
+    /// the entries. Lost events are reported the two ways the architecture
+    /// signals them, which are different conditions:
+    /// - overflow (IHI 0070 7.4): the queue was full and a record was dropped;
+    ///   EVTQ_PROD.OVFLG then differs from the copy last acknowledged, and is
+    ///   acknowledged by writing it back as EVTQ_CONS.OVACKFLG with the new RD.
+    /// - GERROR.EVENTQ_ABT_ERR (7.2.2): a queue access aborted; records may
+    ///   have been lost and none are written until it is acknowledged through
+    ///   GERRORN, which this drain does after freeing the entries.
+    /// QEMU 7.2 signals a full queue with EVENTQ_ABT_ERR and never sets OVFLG
+    /// (HARDWARE.md section 5): there the result says `writeAborted`, as QEMU
+    /// reports it, and no separate path is needed, since both conditions mean
+    /// "records were lost" and both are acknowledged here.
+    /// At most one queue's worth is read per call, so a device faulting
+    /// continuously cannot keep the caller here.
     public mutating func drain<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
         registers: R, memory: M, cache: inout C, coherent: Bool, handle: (SMMUEvent) -> Void
     ) -> EventDrainResult {
+        // GERROR before PROD: a synchronous abort completes every earlier write
+        // before it is flagged, so the records up to the PROD read next are
+        // valid ones (7.2.2). Whether aborts are synchronous is IMPLEMENTATION
+        // DEFINED; with an asynchronous one these records may be invalid, which
+        // `writeAborted` tells the caller.
+        let aborted = (registers.read32(SMMURegister.gerror) ^ registers.read32(SMMURegister.gerrorn))
+            & GERROR.eventQueueAbortError != 0
         let prodRaw = registers.read32(SMMURegister.evtqProd)
         // Records up to PROD are complete in memory once PROD is read; keep the
         // record loads after that read (DSB; Linux's readl has the same barrier).
@@ -54,11 +69,15 @@ public struct EventQueue: Sendable {
             consumed = consumed.advanced()
             budget -= 1
         }
+        // Publishing CONS gives the entries back to the SMMU, which may then
+        // overwrite them: every load of a record must be complete first. A load
+        // followed by a store to another location may be reordered (Arm ARM
+        // B2.3), so order them (DSB; Linux's `queue_sync_cons_out` uses DMB OSH).
+        cache.synchronize()
         registers.write32(SMMURegister.evtqCons, consumed.position | overflowAcknowledged)
-        let gerror = registers.read32(SMMURegister.gerror)
-        let gerrorn = registers.read32(SMMURegister.gerrorn)
-        if (gerror ^ gerrorn) & GERROR.eventQueueAbortError != 0 {
-            result.overflowed = true
+        if aborted {
+            result.writeAborted = true
+            let gerrorn = registers.read32(SMMURegister.gerrorn)
             registers.write32(SMMURegister.gerrorn, gerrorn ^ GERROR.eventQueueAbortError)
         }
         return result
@@ -68,10 +87,16 @@ public struct EventQueue: Sendable {
 public struct EventDrainResult: Equatable, Sendable {
     /// Records read in this call.
     public var count: Int = 0
-    /// Events were lost since the previous drain.
+    /// EVTQ_PROD.OVFLG toggled: the queue was full and records were dropped.
     public var overflowed: Bool = false
-    public init(count: Int = 0, overflowed: Bool = false) {
+    /// GERROR.EVENTQ_ABT_ERR was active: a queue access aborted and records may
+    /// have been lost (QEMU 7.2 also reports a full queue this way).
+    public var writeAborted: Bool = false
+    public init(count: Int = 0, overflowed: Bool = false, writeAborted: Bool = false) {
         self.count = count
         self.overflowed = overflowed
+        self.writeAborted = writeAborted
     }
+    /// Some records never reached the queue.
+    public var eventsLost: Bool { overflowed || writeAborted }
 }

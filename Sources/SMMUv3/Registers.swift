@@ -82,13 +82,31 @@ public enum GBPA {
     public static let abort: UInt32 = 1 << 20
 }
 
-/// SMMU_GERROR / SMMU_GERRORN (IHI 0070 6.3.19): an error is active while the
-/// bit differs between the two registers.
+/// SMMU_GERROR / SMMU_GERRORN (IHI 0070 6.3.19, 6.3.20, 7.5): an error is
+/// active while the bit differs between the two registers; software
+/// acknowledges it by toggling that bit in GERRORN, and must not toggle a bit
+/// whose error is inactive.
 public enum GERROR {
+    /// CMDQ_ERR: the command queue stopped at CMDQ_CONS (CONS.ERR says why).
     public static let commandQueueError: UInt32 = 1 << 0
+    /// EVENTQ_ABT_ERR: an access to the event queue aborted; records may have
+    /// been lost and none are written while it is active (7.2.1, 7.2.2).
     public static let eventQueueAbortError: UInt32 = 1 << 2
+    /// PRIQ_ABT_ERR: an access to the PRI queue aborted.
+    public static let priQueueAbortError: UInt32 = 1 << 3
+    /// MSI_CMDQ_ABT_ERR, MSI_EVENTQ_ABT_ERR, MSI_PRIQ_ABT_ERR, MSI_GERROR_ABT_ERR
+    /// (bits 4..7): that MSI write aborted; later MSIs are not affected.
+    public static let msiCommandQueueAbortError: UInt32 = 1 << 4
+    public static let msiEventQueueAbortError: UInt32 = 1 << 5
+    public static let msiPRIQueueAbortError: UInt32 = 1 << 6
+    public static let msiGlobalErrorAbortError: UInt32 = 1 << 7
+    public static let msiAbortErrors: UInt32 = 0xF0
+    /// SFM_ERR: the SMMU entered service failure mode; traffic, commands and
+    /// events have stopped, and acknowledging does not leave the mode.
     public static let serviceFailureMode: UInt32 = 1 << 8
-    /// Every architected bit (bit 1 is reserved).
+    /// Every architected bit up to SMMUv3.1 (bit 1 is reserved; CMDQP_ERR and
+    /// DPT_ERR, bits 9 and 10, exist only with ECMDQ and DPT, which this driver
+    /// neither probes nor enables).
     public static let mask: UInt32 = 0x1FD
 }
 

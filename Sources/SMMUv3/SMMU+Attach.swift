@@ -130,13 +130,22 @@ extension SMMU {
         switch domain {
         case .stage1(let d):
             guard features.stage1 else { throw .stage1Unsupported }
-            ste = .stage1(contextDescriptor: d.contextDescriptor, coherent: coherent)
+            ste = .stage1(contextDescriptor: d.contextDescriptor, coherent: coherent,
+                          attributeTypesOverride: features.attributeTypesOverride)
         case .stage2(let d):
             guard features.stage2 else { throw .stage2Unsupported }
             guard coherent else { throw .stage2NeedsCoherentSMMU }
             guard features.vmid16 || d.vmid <= UInt8.max else { throw .vmidOutOfRange(d.vmid) }
             guard d.root.raw >> UInt64(features.outputAddressBits) == 0 else { throw .rootOutOfRange(d.root) }
-            ste = .stage2(vmid: d.vmid, vtcr: d.vtcr, root: d.root)
+            // STE.S2T0SZ must describe an input range the SMMU supports: outside
+            // it the STE is ILLEGAL from SMMUv3.1 (C_BAD_STE on every access) and
+            // CONSTRAINED UNPREDICTABLE on v3.0 (IHI 0070 5.2, STE.S2T0SZ).
+            let inputBits = 64 - Int(d.vtcr & Stage2Domain.t0szMask)
+            guard features.stage2InputBits.contains(inputBits) else {
+                throw .stage2InputBitsOutOfRange(inputBits, supported: features.stage2InputBits)
+            }
+            ste = .stage2(vmid: d.vmid, vtcr: d.vtcr, root: d.root,
+                          attributeTypesOverride: features.attributeTypesOverride)
         }
         let address = try streamTable.ensureEntry(stream, memory: memory, cache: &cache, coherent: coherent,
                                                   allocator: &allocator)

@@ -21,6 +21,9 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
     /// Streams with a translating STE, sorted by StreamID.
     public internal(set) var attachments: [Attachment] = []
     var freeContextDescriptors: [PhysAddr] = []
+    /// GERROR.SFM_ERR was seen: acknowledging it does not leave service failure
+    /// mode (IHI 0070 6.3.19), so it is remembered here.
+    public internal(set) var serviceFailureSeen = false
 
     public struct Attachment: Equatable, Sendable {
         public var stream: StreamID
@@ -245,35 +248,51 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
         eventQueue.drain(registers: registers, memory: memory, cache: &cache, coherent: coherent, handle: handle)
     }
 
-    /// Look at GERROR ^ GERRORN and repair what can be repaired: a stopped
-    /// command queue (the offending command is replaced by CMD_SYNC and
-    /// reported) and an event-queue abort (acknowledged, reported as overflow).
+    /// Look at GERROR ^ GERRORN, repair what can be repaired and acknowledge
+    /// every active error by toggling its GERRORN bit, and only those (IHI 0070
+    /// 6.3.20: toggling an inactive bit is CONSTRAINED UNPREDICTABLE):
+    /// - CMDQ_ERR: the queue is repaired at CONS first (see
+    ///   `CommandQueue.recoverIfStopped`), since the acknowledgement restarts it;
+    /// - EVENTQ_ABT_ERR, PRIQ_ABT_ERR: records may have been lost; the
+    ///   acknowledgement lets the SMMU write the queue again;
+    /// - MSI_*_ABT_ERR: an MSI write aborted (this driver enables no MSIs);
+    /// - SFM_ERR: service failure mode; acknowledged so a later error is seen,
+    ///   but the mode stays, so every later report says `serviceFailure`.
     public mutating func checkGlobalErrors() -> GlobalErrorReport {
-        let active = (registers.read32(SMMURegister.gerror) ^ registers.read32(SMMURegister.gerrorn)) & GERROR.mask
+        let gerrorn = registers.read32(SMMURegister.gerrorn)
+        let active = (registers.read32(SMMURegister.gerror) ^ gerrorn) & GERROR.mask
         var report = GlobalErrorReport(active: active)
+        let others = active & ~GERROR.commandQueueError
+        if others != 0 { registers.write32(SMMURegister.gerrorn, gerrorn ^ others) }
         if active & GERROR.commandQueueError != 0 {
             try? commandQueue.recoverIfStopped(registers: registers, memory: memory, cache: &cache, coherent: coherent)
             // Reported here, so the next `sync` does not report it again.
             report.rejectedCommand = commandQueue.takeRejection()
         }
-        if active & GERROR.eventQueueAbortError != 0 {
-            report.eventQueueOverflow = true
-            let gerrorn = registers.read32(SMMURegister.gerrorn)
-            registers.write32(SMMURegister.gerrorn, gerrorn ^ GERROR.eventQueueAbortError)
-        }
-        report.serviceFailure = active & GERROR.serviceFailureMode != 0
+        report.eventQueueWriteAborted = active & GERROR.eventQueueAbortError != 0
+        report.priQueueWriteAborted = active & GERROR.priQueueAbortError != 0
+        report.msiWriteAborts = active & GERROR.msiAbortErrors
+        if active & GERROR.serviceFailureMode != 0 { serviceFailureSeen = true }
+        report.serviceFailure = serviceFailureSeen
         return report
     }
 }
 
 /// What `checkGlobalErrors` found (and, where possible, repaired).
 public struct GlobalErrorReport: Equatable, Sendable {
-    /// GERROR ^ GERRORN when checked.
+    /// GERROR ^ GERRORN when checked (each of these bits is now acknowledged).
     public var active: UInt32
     public var rejectedCommand: RejectedCommand?
-    public var eventQueueOverflow = false
-    /// SFM_ERR: the SMMU stopped serving; only a reset recovers.
+    /// EVENTQ_ABT_ERR: an event queue access aborted, records may be lost
+    /// (QEMU 7.2 also reports a full event queue this way).
+    public var eventQueueWriteAborted = false
+    /// PRIQ_ABT_ERR: a PRI queue access aborted.
+    public var priQueueWriteAborted = false
+    /// The MSI_*_ABT_ERR bits (GERROR [7:4]) that were active.
+    public var msiWriteAborts: UInt32 = 0
+    /// SFM_ERR now or at any earlier check: the SMMU stopped serving; only a
+    /// reset recovers.
     public var serviceFailure = false
     public init(active: UInt32) { self.active = active }
-    public var isClean: Bool { active == 0 }
+    public var isClean: Bool { active == 0 && !serviceFailure }
 }

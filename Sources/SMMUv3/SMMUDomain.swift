@@ -9,6 +9,8 @@ public struct Stage2Domain: Equatable, Sendable {
     /// The P2M's VTCR_EL2 value; T0SZ, SL0, IRGN0, ORGN0, SH0, TG0 and PS are
     /// copied into the STE.
     public var vtcr: UInt64
+    /// VTCR_EL2.T0SZ, bits [5:0] (the STE's S2T0SZ).
+    static let t0szMask: UInt64 = 0x3F
 
     public init(vmid: UInt16, root: PhysAddr, vtcr: UInt64) {
         self.vmid = vmid

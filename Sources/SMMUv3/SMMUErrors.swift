@@ -28,6 +28,9 @@ public enum AttachError: Error, Equatable, Sendable {
     /// Stage-1 input size outside what a CD can describe (T0SZ 16...39).
     case inputBitsOutOfRange(Int)
     case rootOutOfRange(PhysAddr)
+    /// A stage-2 domain whose IPA size (64 - VTCR.T0SZ) the SMMU cannot take
+    /// into stage 2 (`SMMUFeatures.stage2InputBits`: above its IAS, say).
+    case stage2InputBitsOutOfRange(Int, supported: ClosedRange<Int>)
     case notAttached(StreamID)
     case domainInUse(asid: UInt16)
     case commandQueue(CommandQueueError)

@@ -51,12 +51,18 @@ public struct SMMUFeatures: Equatable, Sendable {
     public var substreamIDBits: Int { Int(Self.field(idr1, 6, 5)) }
     public var eventQueueLog2Max: Int { Int(Self.field(idr1, 16, 5)) }
     public var commandQueueLog2Max: Int { Int(Self.field(idr1, 21, 5)) }
+    /// ATTR_TYPES_OVR, bit 27: incoming memory type, shareability and
+    /// allocation hints can be overridden (STE.MTCFG/SHCFG/ALLOCCFG, GBPA);
+    /// with it clear those STE fields are RES0.
+    public var attributeTypesOverride: Bool { Self.field(idr1, 27, 1) == 1 }
     /// REL: queue and table base addresses are offsets from the SMMU base.
     public var relativeBases: Bool { Self.field(idr1, 28, 1) == 1 }
     public var queuesPreset: Bool { Self.field(idr1, 29, 1) == 1 }
     public var tablesPreset: Bool { Self.field(idr1, 30, 1) == 1 }
 
     // IDR3
+    /// STT, bit 9: small translation tables (T0SZ up to 48 with a 4 KiB granule).
+    public var smallTranslationTables: Bool { Self.field(idr3, 9, 1) == 1 }
     public var rangeInvalidation: Bool { Self.field(idr3, 10, 1) == 1 }
 
     // IDR5
@@ -68,6 +74,17 @@ public struct SMMUFeatures: Equatable, Sendable {
         PhysicalAddressRange(rawValue: UInt8(outputAddressSizeCode)) ?? .bits52
     }
     public var outputAddressBits: Int { outputAddressRange.bits }
+    /// IAS, the largest IPA the SMMU takes into stage 2 (IHI 0070 3.4):
+    /// MAX(IDR0.TTF[0] (AArch32 LPAE tables) ? 40 : 0, IDR0.TTF[1] (AArch64) ? OAS : 0).
+    public var intermediateAddressBits: Int {
+        max(tableFormats & 0b01 != 0 ? 40 : 0, aarch64Tables ? outputAddressBits : 0)
+    }
+    /// The IPA sizes (64 - S2T0SZ) an AArch64 stage-2 STE with the 4 KiB granule
+    /// and S2DS = 0 may hold (IHI 0070 5.2, STE.S2T0SZ): S2T0SZ at least
+    /// MAX(16, 64 - IAS), at most 39, or 48 with IDR3.STT.
+    public var stage2InputBits: ClosedRange<Int> {
+        (smallTranslationTables ? 64 - 48 : 64 - 39)...min(64 - 16, intermediateAddressBits)
+    }
     public var granule4K: Bool { Self.field(idr5, 4, 1) == 1 }
     public var granule16K: Bool { Self.field(idr5, 5, 1) == 1 }
     public var granule64K: Bool { Self.field(idr5, 6, 1) == 1 }

@@ -60,8 +60,21 @@ public struct StreamTableEntry: Equatable, Sendable {
     public static let s1CDFetchOuterShift: UInt64 = 4
     public static let s1CDFetchShareShift: UInt64 = 6
     public static let streamWorldShift: UInt64 = 30
-    /// SHCFG = 1: use the incoming shareability (Linux does the same for bypass).
-    public static let shareConfigIncoming: UInt64 = 1 << 44
+    /// SHCFG, dw1 [45:44] (STE bits [109:108]): 0b00 non-shareable, 0b01 use the
+    /// incoming shareability, 0b10 outer, 0b11 inner shareable (IHI 0070 5.2).
+    /// It overrides the shareability of bypass and stage-2-only traffic (13.5)
+    /// only where SMMU_IDR1.ATTR_TYPES_OVR is 1; otherwise it is RES0.
+    public static let shareConfigShift: UInt64 = 44
+    public static let shareConfigMask: UInt64 = 0b11 << shareConfigShift
+    public static let shareConfigIncoming: UInt64 = 0b01 << shareConfigShift
+
+    /// dw1's SHCFG for an SMMU with or without SMMU_IDR1.ATTR_TYPES_OVR: "use
+    /// incoming" where the field is an override (0 there would force
+    /// non-shareable), 0 where it is RES0 (Linux: the same rule for bypass and
+    /// stage-2 STEs).
+    static func shareConfig(attributeTypesOverride: Bool) -> UInt64 {
+        attributeTypesOverride ? shareConfigIncoming : 0
+    }
     // dw2
     public static let s2VMIDMask: UInt64 = 0xFFFF
     /// VTCR_EL2[18:0] (T0SZ, SL0, IRGN0, ORGN0, SH0, TG0, PS) land unchanged in
@@ -110,18 +123,20 @@ public struct StreamTableEntry: Equatable, Sendable {
     }
 
     /// V=1, Config=bypass, incoming shareability kept.
-    public static func bypass() -> StreamTableEntry {
+    public static func bypass(attributeTypesOverride: Bool) -> StreamTableEntry {
         var e = StreamTableEntry()
         e.dw0 = valid | Config.bypass.rawValue << configShift
-        e.dw1 = shareConfigIncoming
+        e.dw1 = shareConfig(attributeTypesOverride: attributeTypesOverride)
         return e
     }
 
     /// Stage-1 translation through a single CD (S1CDMax = 0, S1Fmt ignored,
     /// S1STALLD = 0 as STALL_MODEL=1 requires it: HARDWARE.md trap 8). The CD is
     /// fetched write-back cacheable and inner shareable when the SMMU is
-    /// coherent, non-cacheable otherwise.
-    public static func stage1(contextDescriptor: PhysAddr, coherent: Bool) -> StreamTableEntry {
+    /// coherent, non-cacheable otherwise. SHCFG follows the same rule as the
+    /// other configs (stage-1 output takes the descriptor's SH, IHI 0070 13.5).
+    public static func stage1(contextDescriptor: PhysAddr, coherent: Bool,
+                              attributeTypesOverride: Bool) -> StreamTableEntry {
         var e = StreamTableEntry()
         e.dw0 = valid | Config.stage1.rawValue << configShift | contextDescriptor.raw & contextPointerMask
         if coherent {
@@ -129,16 +144,18 @@ public struct StreamTableEntry: Equatable, Sendable {
                 | ContextDescriptor.cacheWriteBack << s1CDFetchOuterShift
                 | ContextDescriptor.shareInner << s1CDFetchShareShift
         }
-        e.dw1 |= streamWorldNSEL1 << streamWorldShift
+        e.dw1 |= streamWorldNSEL1 << streamWorldShift | shareConfig(attributeTypesOverride: attributeTypesOverride)
         return e
     }
 
     /// Stage-2 translation through the domain's P2M root: the VMID, the VTCR
-    /// fields, AArch64 tables, fault recording, protected walks.
-    public static func stage2(vmid: UInt16, vtcr: UInt64, root: PhysAddr) -> StreamTableEntry {
+    /// fields, AArch64 tables, fault recording, protected walks; the incoming
+    /// shareability is combined with the P2M's SH (SHCFG, see `shareConfig`).
+    public static func stage2(vmid: UInt16, vtcr: UInt64, root: PhysAddr,
+                              attributeTypesOverride: Bool) -> StreamTableEntry {
         var e = StreamTableEntry()
         e.dw0 = valid | Config.stage2.rawValue << configShift
-        e.dw1 = streamWorldNSEL1 << streamWorldShift
+        e.dw1 = streamWorldNSEL1 << streamWorldShift | shareConfig(attributeTypesOverride: attributeTypesOverride)
         e.dw2 = UInt64(vmid) & s2VMIDMask | (vtcr & vtcrFieldsMask) << s2VTCRShift
             | s2AArch64 | s2ProtectedTableWalk | s2Record
         e.dw3 = root.raw & s2TTBMask

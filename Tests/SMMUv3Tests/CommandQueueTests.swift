@@ -58,4 +58,53 @@ final class CommandQueueTests: XCTestCase {
             guard case .noSpace? = error as? CommandQueueError else { return XCTFail("\(error)") }
         }
     }
+
+    /// CERROR_ABT (CMDQ_CONS.ERR = 2) is an abort on the fetch, not a bad
+    /// command: the command stays in place and runs when the fetch is retried
+    /// (IHI 0070 7.1; Linux `arm_smmu_cmdq_skip_err` skips only CERROR_ILL).
+    func testAbortedFetchIsRetriedNotSkipped() throws {
+        var h = try Harness(.qemu72)
+        let before = h.fake.consumedCommands.count
+        h.fake.injectedFetchErrors = [.abort]
+        try h.smmu.push(.tlbiNHASID(asid: 5))
+        try h.smmu.sync()
+        XCTAssertEqual(Array(h.fake.consumedCommands[before...]), [.tlbiNHASID(asid: 5), .sync()])
+        XCTAssertEqual(h.smmu.commandQueue.fetchAbortsRetried, 1)
+        XCTAssertNil(h.smmu.commandQueue.lastRejected)
+        XCTAssertEqual((h.fake.gerror ^ h.fake.gerrorn) & GERROR.commandQueueError, 0)
+    }
+
+    /// A fetch that keeps aborting ends in the bounded wait, and the command is
+    /// still in its slot (never replaced by CMD_SYNC); once fetches work it runs.
+    func testFetchThatKeepsAbortingTimesOutWithTheCommandKept() throws {
+        var h = try Harness(.qemu72, configuration: SMMUConfiguration(pollLimit: 20))
+        let tlbi = Command.tlbiNHASID(asid: 6)
+        h.fake.injectedFetchErrors = Array(repeating: .abort, count: 100)
+        try h.smmu.push(tlbi)
+        XCTAssertThrowsError(try h.smmu.sync()) { error in
+            guard case .syncTimeout? = error as? CommandQueueError else { return XCTFail("\(error)") }
+        }
+        let slot = h.smmu.commandQueue.slotAddress(QueueIndex(h.fake.cmdqCons, log2Entries: h.smmu.commandQueue.log2Entries))
+        XCTAssertEqual(Command(dw0: h.memory.load64(slot), dw1: h.memory.load64(slot.adding(8))), tlbi)
+        h.fake.injectedFetchErrors = []
+        try h.smmu.sync()
+        XCTAssertEqual(h.fake.consumedCommands.suffix(3), [tlbi, .sync(), .sync()])
+    }
+
+    /// CERROR_ATC_INV_SYNC: CONS is at the CMD_SYNC, which is retried in place
+    /// (not replaced); the batch completes and the error is reported.
+    func testATCInvalidationSyncErrorRetriesTheSync() throws {
+        var h = try Harness(.qemu72)
+        let before = h.fake.consumedCommands.count
+        try h.smmu.push(.tlbiNHASID(asid: 7))
+        h.fake.injectedFetchErrors = []
+        h.fake.stopAtNextSync = .atcInvalidationSync
+        XCTAssertThrowsError(try h.smmu.sync()) { error in
+            guard case .commandRejected(let r)? = error as? CommandQueueError else { return XCTFail("\(error)") }
+            XCTAssertEqual(r.reason, .atcInvalidationSync)
+            XCTAssertEqual(r.command, .sync())
+        }
+        XCTAssertEqual(Array(h.fake.consumedCommands[before...]), [.tlbiNHASID(asid: 7), .sync()])
+        XCTAssertEqual(h.smmu.commandQueue.fetchAbortsRetried, 0)
+    }
 }

@@ -141,7 +141,8 @@ final class SMMUAttachTests: XCTestCase {
         h.map(&tables, iova, to: pa)
         h.map(&tables, iova + 0x1000, to: pa + 0x7000, writable: false)
         try h.smmu.attach(edu, to: .stage2(domain), allocator: &h.allocator)
-        XCTAssertEqual(h.smmu.entry(for: edu), .stage2(vmid: 3, vtcr: tables.vtcr, root: tables.root.address))
+        XCTAssertEqual(h.smmu.entry(for: edu), .stage2(vmid: 3, vtcr: tables.vtcr, root: tables.root.address,
+                                                                  attributeTypesOverride: false))
 
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: iova + 8, write: true, value: 42).0, .ok(PhysAddr(pa + 8)))
         XCTAssertEqual(h.memory.load64(PhysAddr(pa + 8)), 42)
@@ -157,6 +158,74 @@ final class SMMUAttachTests: XCTestCase {
         XCTAssertEqual(events.last?.ipa, IPA(iova))
         XCTAssertEqual(events.last?.isRead, true)
         XCTAssertEqual(events.last?.faultClass, .inputAddress)
+    }
+
+    /// STE.SHCFG (dw1 [45:44]) on a translating STE: "use incoming" (0b01) where
+    /// SMMU_IDR1.ATTR_TYPES_OVR (bit 27) makes it an override, since 0b00 would
+    /// force stage-2 DMA non-shareable; 0 (RES0) where the SMMU has no override.
+    func testAttachedSTEsUseIncomingShareabilityWhereTheSMMUOverrides() throws {
+        var overriding = FakeSMMU.Profile.qemu10
+        overriding.idr1 |= 1 << 27
+        for (profile, expected) in [(overriding, UInt64(0b01)), (FakeSMMU.Profile.qemu10, 0)] {
+            for mode in [TranslationMode.stage2, .stage1] {
+                var h = try Harness(profile, configuration: SMMUConfiguration(mode: mode))
+                XCTAssertEqual(h.smmu.features.attributeTypesOverride, expected == 1)
+                var tables: TestTables
+                if mode == .stage2 {
+                    let (domain, t) = h.stage2Domain(vmid: 3)
+                    tables = t
+                    try h.smmu.attach(edu, to: .stage2(domain), allocator: &h.allocator)
+                } else {
+                    let (domain, t) = try h.stage1Domain(asid: 3)
+                    tables = t
+                    try h.smmu.attach(edu, to: .stage1(domain), allocator: &h.allocator)
+                }
+                let ste = try XCTUnwrap(h.smmu.entry(for: edu))
+                XCTAssertEqual(ste.dw1 >> 44 & 0b11, expected, "\(mode), ATTR_TYPES_OVR \(expected)")
+                // The fake refuses SHCFG != 0 where it is RES0: DMA still works.
+                h.map(&tables, iova, to: pa)
+                XCTAssertEqual(h.fake.dma(stream: 0x10, iova: iova, write: false).0, .ok(PhysAddr(pa)))
+            }
+        }
+    }
+
+    /// A stage-2 domain's IPA (64 - S2T0SZ) must fit the SMMU's IAS: with AArch64
+    /// tables only and OAS 36, IAS is 36 and a 40-bit P2M is refused with a typed
+    /// error, leaving the live STE, the stream table and the queue untouched. With
+    /// AArch32 LPAE tables too, IAS is 40 and the same domain is used.
+    func testStage2DomainWiderThanTheIASIsRefusedAndTheSTEKept() throws {
+        var narrow = FakeSMMU.Profile.qemu10
+        narrow.idr5 = narrow.idr5 & ~7 | 1  // OAS 36 bits
+        var h = try Harness(narrow)
+        XCTAssertEqual(h.smmu.features.intermediateAddressBits, 36)
+        let (s1, s1TablesMade) = try h.stage1Domain(asid: 4)
+        var s1Tables = s1TablesMade
+        h.map(&s1Tables, iova, to: pa)
+        try h.smmu.attach(edu, to: .stage1(s1), allocator: &h.allocator)
+        let before = h.smmu.entry(for: edu)
+        let commands = h.fake.consumedCommands.count
+        let allocations = h.allocator.allocations
+        let (s2, _) = h.stage2Domain(vmid: 3)  // 40-bit IPA
+        let allocationsAfterTables = h.allocator.allocations
+        XCTAssertThrowsError(try h.smmu.attach(edu, to: .stage2(s2), allocator: &h.allocator)) { error in
+            XCTAssertEqual(error as? AttachError, .stage2InputBitsOutOfRange(40, supported: 25...36))
+        }
+        XCTAssertEqual(h.smmu.entry(for: edu), before)
+        XCTAssertEqual(h.smmu.domain(of: edu), .stage1(s1))
+        XCTAssertEqual(h.fake.consumedCommands.count, commands)
+        XCTAssertEqual(h.allocator.allocations, allocationsAfterTables)
+        XCTAssertGreaterThan(allocationsAfterTables, allocations)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: iova, write: false).0, .ok(PhysAddr(pa)))
+
+        var both = narrow
+        both.idr0 |= 1 << 2  // TTF[0]: AArch32 LPAE tables as well
+        var wide = try Harness(both)
+        XCTAssertEqual(wide.smmu.features.intermediateAddressBits, 40)
+        var (domain, tables) = wide.stage2Domain(vmid: 3)
+        wide.map(&tables, iova, to: pa)
+        try wide.smmu.attach(edu, to: .stage2(domain), allocator: &wide.allocator)
+        XCTAssertEqual((wide.smmu.entry(for: edu)?.dw2 ?? 0) >> 32 & 0x3F, 24)  // S2T0SZ = 64 - 40
+        XCTAssertEqual(wide.fake.dma(stream: 0x10, iova: iova, write: false).0, .ok(PhysAddr(pa)))
     }
 
     func testVTTBRDomainInit() {
@@ -193,7 +262,8 @@ final class SMMUAttachTests: XCTestCase {
         let (d1, _) = h.stage2Domain(vmid: 1)
         try h.smmu.attach(edu, to: .stage2(d1), allocator: &h.allocator)
         let address = h.smmu.streamTable.entryAddress(edu, memory: h.memory)!
-        let bad = StreamTableEntry.stage2(vmid: 2, vtcr: d1.vtcr, root: PhysAddr(0x4800_0000))
+        let bad = StreamTableEntry.stage2(vmid: 2, vtcr: d1.vtcr, root: PhysAddr(0x4800_0000),
+                                          attributeTypesOverride: false)
         for i in [0, 2, 3] { h.memory.store64(address.adding(UInt64(i) * 8), bad[word: i]) }
         try h.smmu.push(.cfgiSTE(stream: edu))
         try h.smmu.sync()
@@ -242,7 +312,8 @@ final class SMMUAttachTests: XCTestCase {
         // Same table, new VMID: only dw2 changes, so no abort interlude.
         try h.smmu.attach(edu, to: .stage2(Stage2Domain(vmid: 2, root: d.root, vtcr: d.vtcr)), allocator: &h.allocator)
         XCTAssertEqual(Array(h.fake.consumedCommands[mark...]), [.cfgiSTE(stream: edu), .sync()])
-        XCTAssertEqual(h.smmu.entry(for: edu), .stage2(vmid: 2, vtcr: d.vtcr, root: d.root))
+        XCTAssertEqual(h.smmu.entry(for: edu), .stage2(vmid: 2, vtcr: d.vtcr, root: d.root,
+                                                                  attributeTypesOverride: false))
         XCTAssertEqual(h.fake.steViolations, [])
     }
 

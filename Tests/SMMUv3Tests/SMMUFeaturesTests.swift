@@ -22,6 +22,7 @@ final class SMMUFeaturesTests: XCTestCase {
         XCTAssertEqual(f.substreamIDBits, 0)
         XCTAssertEqual(f.eventQueueLog2Max, 19)
         XCTAssertEqual(f.commandQueueLog2Max, 19)
+        XCTAssertFalse(f.attributeTypesOverride)
         XCTAssertTrue(f.rangeInvalidation)
         XCTAssertEqual(f.outputAddressBits, 44)
         XCTAssertTrue(f.granule4K && f.granule16K && f.granule64K)
@@ -67,5 +68,33 @@ final class SMMUFeaturesTests: XCTestCase {
         XCTAssertEqual(refusal(0x0d40_101a, 0x1273_0010), .relativeBaseAddresses)
         XCTAssertEqual(refusal(0x0d40_101a, 0x2273_0010), .presetTablesOrQueues(idr1: 0x2273_0010))
         XCTAssertEqual(refusal(0x0d40_101a, 0x0003_0010), .queuesTooSmall(commandLog2: 0, eventLog2: 3))
+    }
+
+    /// SMMU_IDR1.ATTR_TYPES_OVR is bit 27, alone.
+    func testAttributeTypesOverrideIsIDR1Bit27() {
+        XCTAssertTrue(SMMUFeatures(idr0: 0, idr1: 1 << 27, idr3: 0, idr5: 0).attributeTypesOverride)
+        XCTAssertFalse(SMMUFeatures(idr0: 0, idr1: ~UInt32(1 << 27), idr3: 0, idr5: 0).attributeTypesOverride)
+    }
+
+    /// IAS = MAX(IDR0.TTF[0] ? 40 : 0, IDR0.TTF[1] ? OAS : 0) (IHI 0070 3.4), and
+    /// the S2T0SZ window it gives an AArch64 4 KiB STE: MAX(16, 64 - IAS) up to
+    /// 39, or 48 with IDR3.STT (bit 9) (IHI 0070 5.2).
+    func testIntermediateAddressSizeAndStage2InputWindow() {
+        // (TTF, OAS code, IDR3, IAS, input bits)
+        let rows: [(UInt32, UInt32, UInt32, Int, ClosedRange<Int>)] = [
+            (0b10, 4, 0, 44, 25...44),       // QEMU 10: AArch64 only, OAS 44
+            (0b10, 1, 0, 36, 25...36),       // AArch64 only, OAS 36: IAS is the OAS
+            (0b11, 1, 0, 40, 25...40),       // with AArch32 LPAE, IAS is at least 40
+            (0b11, 5, 0, 48, 25...48),
+            (0b10, 6, 0, 52, 25...48),       // 52-bit IAS, but 48 bits at most with 4 KiB and S2DS = 0
+            (0b10, 4, 1 << 9, 44, 16...44),  // STT: S2T0SZ up to 48
+        ]
+        for (ttf, oas, idr3, ias, window) in rows {
+            let f = SMMUFeatures(idr0: ttf << 2 | 1, idr1: 0, idr3: idr3, idr5: 0x10 | oas)
+            XCTAssertEqual(f.intermediateAddressBits, ias, "TTF \(ttf) OAS \(oas)")
+            XCTAssertEqual(f.stage2InputBits, window, "TTF \(ttf) OAS \(oas) IDR3 \(idr3)")
+        }
+        XCTAssertTrue(SMMUFeatures(idr0: 0, idr1: 0, idr3: 1 << 9, idr5: 0).smallTranslationTables)
+        XCTAssertFalse(SMMUFeatures(idr0: 0, idr1: 0, idr3: ~UInt32(1 << 9), idr5: 0).smallTranslationTables)
     }
 }

@@ -106,6 +106,55 @@ final class SMMUTests: XCTestCase {
         try h.smmu.sync()
     }
 
+    /// Every GERROR bit the driver handles is acknowledged by toggling the same
+    /// GERRORN bit (IHI 0070 7.5), one at a time and all at once, and only the
+    /// active ones. SFM_ERR stays reported after its acknowledgement (the mode
+    /// does not end, 6.3.19).
+    func testEveryActiveGlobalErrorIsAcknowledged() throws {
+        let bits: [UInt32] = [GERROR.eventQueueAbortError, GERROR.priQueueAbortError, GERROR.msiCommandQueueAbortError,
+                              GERROR.msiEventQueueAbortError, GERROR.msiPRIQueueAbortError,
+                              GERROR.msiGlobalErrorAbortError, GERROR.serviceFailureMode]
+        for bit in bits + [bits.reduce(0, |)] {
+            var h = try Harness(.qemu10)
+            let gerrornBefore = h.fake.gerrorn
+            h.fake.gerror ^= bit
+            let report = h.smmu.checkGlobalErrors()
+            XCTAssertEqual(report.active, bit)
+            XCTAssertEqual(h.fake.gerror ^ h.fake.gerrorn, 0, "GERROR \(bit) acknowledged")
+            XCTAssertEqual(h.fake.gerrorn ^ gerrornBefore, bit, "only the active bits toggled")
+            XCTAssertEqual(report.eventQueueWriteAborted, bit & (1 << 2) != 0)
+            XCTAssertEqual(report.priQueueWriteAborted, bit & (1 << 3) != 0)
+            XCTAssertEqual(report.msiWriteAborts, bit & 0xF0)
+            XCTAssertEqual(report.serviceFailure, bit & (1 << 8) != 0)
+            let next = h.smmu.checkGlobalErrors()
+            XCTAssertEqual(next.active, 0)
+            XCTAssertEqual(next.isClean, bit & (1 << 8) == 0, "SFM is remembered")
+        }
+    }
+
+    /// GERROR bit positions (IHI 0070 6.3.19).
+    func testGlobalErrorBits() {
+        XCTAssertEqual(GERROR.priQueueAbortError, 1 << 3)
+        XCTAssertEqual(GERROR.msiCommandQueueAbortError, 1 << 4)
+        XCTAssertEqual(GERROR.msiEventQueueAbortError, 1 << 5)
+        XCTAssertEqual(GERROR.msiPRIQueueAbortError, 1 << 6)
+        XCTAssertEqual(GERROR.msiGlobalErrorAbortError, 1 << 7)
+        XCTAssertEqual(GERROR.msiAbortErrors, 0b1111 << 4)
+    }
+
+    /// CMDQ_ERR together with the others: the queue is repaired and every bit acknowledged.
+    func testCommandQueueErrorWithOthersIsRepairedAndAllAcknowledged() throws {
+        var h = try Harness(.qemu72)
+        try h.smmu.push(Command(dw0: 0x07, dw1: 0))
+        h.smmu.commandQueueForTesting { q, r, m, c in q.publish(registers: r, memory: m, cache: &c, coherent: true) }
+        h.fake.gerror ^= GERROR.eventQueueAbortError | GERROR.msiGlobalErrorAbortError
+        let report = h.smmu.checkGlobalErrors()
+        XCTAssertEqual(report.active, GERROR.commandQueueError | GERROR.eventQueueAbortError | GERROR.msiGlobalErrorAbortError)
+        XCTAssertEqual(report.rejectedCommand?.reason, .illegal)
+        XCTAssertEqual(h.fake.gerror ^ h.fake.gerrorn, 0)
+        XCTAssertTrue(h.smmu.checkGlobalErrors().isClean)
+        try h.smmu.sync()
+    }
 }
 
 extension SMMU {

@@ -15,7 +15,26 @@ final class FakeMemory: PhysicalMemory {
     /// Called after every CPU store (the fake SMMU's live-STE checker).
     var storeObserver: ((PhysAddr) -> Void)?
 
-    func load64(_ address: PhysAddr) -> UInt64 { words[address.raw & ~7] ?? 0 }
+    /// One ordered record, while `tracing`, of the driver's CPU loads, its
+    /// barriers (`RecordingCache.synchronize`) and its register writes
+    /// (`FakeSMMU`), so a test can check that a barrier sits between two of them.
+    enum Access: Equatable {
+        case load(PhysAddr)
+        case barrier
+        case registerWrite(Int, UInt64)
+    }
+    var tracing = false
+    var trace: [Access] = []
+    func record(_ access: Access) { if tracing { trace.append(access) } }
+
+    /// A CPU load by the driver (traced).
+    func load64(_ address: PhysAddr) -> UInt64 {
+        record(.load(address))
+        return peek(address)
+    }
+
+    /// A read by the model itself: not a driver access, never traced.
+    func peek(_ address: PhysAddr) -> UInt64 { words[address.raw & ~7] ?? 0 }
 
     func store64(_ address: PhysAddr, _ value: UInt64) {
         words[address.raw & ~7] = value
@@ -34,7 +53,7 @@ final class FakeMemory: PhysicalMemory {
         if !coherent && dirtyLines.contains(address.raw & ~(Self.lineBytes - 1)) {
             staleDeviceReads.append(address)
         }
-        return load64(address)
+        return peek(address)
     }
 
     /// A write by the SMMU or a DMA master (lands in RAM; a CPU line over it
@@ -65,7 +84,10 @@ struct RecordingCache: CacheMaintenance {
         log.operations.append(.cleanAndInvalidate(address, bytes))
         cleanLines(address, bytes)
     }
-    mutating func synchronize() { log.operations.append(.synchronize) }
+    mutating func synchronize() {
+        log.operations.append(.synchronize)
+        memory.record(.barrier)
+    }
 
     private func cleanLines(_ address: PhysAddr, _ bytes: UInt64) {
         let mask = FakeMemory.lineBytes - 1

@@ -27,6 +27,12 @@ final class FakeSMMU: RegisterBlock {
         static let qemu72NonCoherent = Profile(idr0: 0x0d40_101a & ~(1 << 4), idr1: 0x0273_0010, idr3: 0x1404,
                                                idr5: 0x74, overflowViaGERROR: true)
         var coherent: Bool { idr0 & (1 << 4) != 0 }
+        /// IAS (IHI 0070 3.4) from IDR0.TTF [3:2] and IDR5.OAS [2:0], written out
+        /// independently of the driver's decoding.
+        var intermediateAddressBits: Int {
+            let oas = [32, 36, 40, 42, 44, 48, 52, 52][Int(idr5 & 7)]
+            return max(idr0 & (1 << 2) != 0 ? 40 : 0, idr0 & (1 << 3) != 0 ? oas : 0)
+        }
         var stage1: Bool { idr0 & 2 != 0 }
         var stage2: Bool { idr0 & 1 != 0 }
         var hyp: Bool { idr0 & (1 << 9) != 0 }
@@ -62,6 +68,16 @@ final class FakeSMMU: RegisterBlock {
     var rejectInvalidations = false
     /// Consume this many more CMD_SYNCs, then stall (a CMD_SYNC lost mid-operation).
     var syncsBeforeStall: Int?
+    /// The next fetches stop the queue with these CMDQ_CONS.ERR codes, one per
+    /// fetch, before the command is looked at (CERROR_ABT: the read of the
+    /// slot aborted; IHI 0070 7.1). CONS stays at the slot, which is fetched
+    /// again once CMDQ_ERR is acknowledged.
+    var injectedFetchErrors: [CommandConsumerError] = []
+    /// The next CMD_SYNC stops the queue once with this code (CERROR_ATC_INV_SYNC:
+    /// CONS stays at the CMD_SYNC).
+    var stopAtNextSync: CommandConsumerError?
+    /// Writes to the event queue abort (GERROR.EVENTQ_ABT_ERR), not a full queue.
+    var eventWritesAbort = false
 
     // Observations
     var registerWrites: [(Int, UInt64)] = []
@@ -121,6 +137,7 @@ final class FakeSMMU: RegisterBlock {
 
     func write32(_ offset: Int, _ value: UInt32) {
         registerWrites.append((offset, UInt64(value)))
+        memory.record(.registerWrite(offset, UInt64(value)))
         switch offset {
         case SMMURegister.cr0:
             cr0 = value
@@ -156,6 +173,7 @@ final class FakeSMMU: RegisterBlock {
 
     func write64(_ offset: Int, _ value: UInt64) {
         registerWrites.append((offset, value))
+        memory.record(.registerWrite(offset, value))
         switch offset {
         case SMMURegister.strtabBase: strtabBase = value
         case SMMURegister.cmdqBase: cmdqBase = value
@@ -181,8 +199,17 @@ final class FakeSMMU: RegisterBlock {
         var cons = QueueIndex(cmdqCons, log2Entries: log2)
         let prod = QueueIndex(cmdqProd, log2Entries: log2)
         while !prod.isEmpty(consumer: cons) {
+            if !injectedFetchErrors.isEmpty {
+                stop(at: cons, injectedFetchErrors.removeFirst())
+                return
+            }
             let slot = base + UInt64(cons.index) * Command.bytes
             let command = Command(dw0: load(slot), dw1: load(slot + 8))
+            if command.opcode == Command.Opcode.sync.rawValue, let error = stopAtNextSync {
+                stopAtNextSync = nil
+                stop(at: cons, error)
+                return
+            }
             if command.opcode == Command.Opcode.sync.rawValue, let left = syncsBeforeStall {
                 if left == 0 {
                     consumptionStalled = true
@@ -192,14 +219,19 @@ final class FakeSMMU: RegisterBlock {
                 syncsBeforeStall = left - 1
             }
             if !execute(command) {
-                cmdqCons = cons.position | UInt32(CommandConsumerError.illegal.rawValue) << CommandConsumerError.shift
-                gerror ^= GERROR.commandQueueError
+                stop(at: cons, .illegal)
                 return
             }
             consumedCommands.append(command)
             cons = cons.advanced()
             cmdqCons = cons.position | (cmdqCons & (CommandConsumerError.mask << CommandConsumerError.shift))
         }
+    }
+
+    /// Stop consuming at `cons`: CMDQ_CONS.ERR = `error`, GERROR.CMDQ_ERR activated.
+    func stop(at cons: QueueIndex, _ error: CommandConsumerError) {
+        cmdqCons = cons.position | UInt32(error.rawValue) << CommandConsumerError.shift
+        gerror ^= GERROR.commandQueueError
     }
 
     /// Run one command; false = CERROR_ILL.
@@ -291,7 +323,7 @@ final class FakeSMMU: RegisterBlock {
         guard UInt64(sid) >> UInt64(streamIDBits) == 0 else { return .badStreamID }
         if !twoLevel { return .entry(tableBase + UInt64(sid) * 64) }
         let descAddress = tableBase + UInt64(sid >> UInt32(split)) * 8
-        let desc = StreamTableL1Descriptor(raw: device ? load(descAddress) : memory.load64(PhysAddr(descAddress)))
+        let desc = StreamTableL1Descriptor(raw: device ? load(descAddress) : memory.peek(PhysAddr(descAddress)))
         guard desc.isValid else { return .badStreamID }
         let index = UInt64(sid) & ((1 << UInt64(split)) - 1)
         guard index < (1 << (desc.span - 1)) else { return .badStreamID }
@@ -301,7 +333,7 @@ final class FakeSMMU: RegisterBlock {
     func currentSTE(_ sid: UInt32) -> StreamTableEntry? {
         guard case .entry(let a) = steAddress(sid, device: false) else { return nil }
         var e = StreamTableEntry()
-        for i in 0..<8 { e[word: i] = memory.load64(PhysAddr(a + UInt64(i) * 8)) }
+        for i in 0..<8 { e[word: i] = memory.peek(PhysAddr(a + UInt64(i) * 8)) }
         return e
     }
 
@@ -317,7 +349,7 @@ final class FakeSMMU: RegisterBlock {
             var found: [UInt32] = []
             let l1Count = UInt64(1) << UInt64(streamIDBits - split)
             for i in 0..<l1Count {
-                let desc = StreamTableL1Descriptor(raw: memory.load64(PhysAddr(tableBase + i * 8)))
+                let desc = StreamTableL1Descriptor(raw: memory.peek(PhysAddr(tableBase + i * 8)))
                 guard desc.isValid else { continue }
                 let l2 = desc.l2Table.raw
                 if a >= l2 && a < l2 + (UInt64(64) << UInt64(split)) {
@@ -348,7 +380,7 @@ final class FakeSMMU: RegisterBlock {
             memory.deviceStore(pa, value)
             return (result, 0)
         }
-        return (result, memory.load64(pa))
+        return (result, memory.peek(pa))
     }
 
     func translate(stream sid: UInt32, iova: UInt64, write: Bool) -> DMAResult {
@@ -412,6 +444,10 @@ final class FakeSMMU: RegisterBlock {
         var ste = StreamTableEntry()
         for i in 0..<8 { ste[word: i] = load(a + UInt64(i) * 8) }
         guard ste.isValid else { return .failure(ConfigFault(kind: .badSTE)) }
+        // STE.SHCFG is RES0 without SMMU_IDR1.ATTR_TYPES_OVR (IHI 0070 5.2): strict here.
+        if profile.idr1 & (1 << 27) == 0 && ste.dw1 & StreamTableEntry.shareConfigMask != 0 && ste.config & 0b100 != 0 {
+            return .failure(ConfigFault(kind: .badSTE))
+        }
         switch ste.config {
         case 0b000, 0b001, 0b010, 0b011: return .success(.abort)
         case 0b100: return .success(.bypass)
@@ -436,7 +472,10 @@ final class FakeSMMU: RegisterBlock {
             let t0sz = Int(ste.dw2 >> 32 & 0x3F)
             let sl0 = Int(ste.dw2 >> 38 & 3)
             let tg = ste.dw2 >> 46 & 3
-            guard tg == 0, sl0 <= 2, t0sz >= 16, t0sz <= 39 else { return .failure(ConfigFault(kind: .badSTE)) }
+            // S2T0SZ from MAX(16, 64 - IAS) to 39 (IHI 0070 5.2; ILLEGAL outside from v3.1).
+            guard tg == 0, sl0 <= 2, t0sz >= max(16, 64 - profile.intermediateAddressBits), t0sz <= 39 else {
+                return .failure(ConfigFault(kind: .badSTE))
+            }
             return .success(.stage2(vmid: UInt16(truncatingIfNeeded: ste.dw2), ttb: ste.dw3 & StreamTableEntry.s2TTBMask,
                                     inputBits: 64 - t0sz, startLevel: 2 - sl0,
                                     record: ste.dw2 & StreamTableEntry.s2Record != 0))
@@ -495,13 +534,23 @@ final class FakeSMMU: RegisterBlock {
 
     func record(_ f: ConfigFault, sid: UInt32, iova: UInt64, write: Bool, s2: Bool = false, ipa: UInt64 = 0) {
         guard cr0 & CR0.eventQueueEnable != 0 else { return }
+        let abortActive = (gerror ^ gerrorn) & GERROR.eventQueueAbortError != 0
+        // Architecturally the queue is not writable while EVENTQ_ABT_ERR is
+        // active (IHI 0070 7.2.1); QEMU 7.2 does not look at it.
+        if abortActive && !profile.overflowViaGERROR { return }
+        if eventWritesAbort {
+            // A synchronous abort: PROD does not move, the record is lost (7.2.2).
+            if !abortActive { gerror ^= GERROR.eventQueueAbortError }
+            return
+        }
         let log2 = evtqLog2
         let prod = QueueIndex(evtqProd, log2Entries: log2)
         let cons = QueueIndex(evtqCons, log2Entries: log2)
         if prod.isFull(consumer: cons) {
             if profile.overflowViaGERROR {
-                gerror ^= GERROR.eventQueueAbortError
-            } else {
+                if !abortActive { gerror ^= GERROR.eventQueueAbortError }
+            } else if evtqProd & EventQueue.overflowFlag == evtqCons & EventQueue.overflowFlag {
+                // OVFLG toggles only when no overflow is already pending (7.4).
                 evtqProd ^= EventQueue.overflowFlag
             }
             return
