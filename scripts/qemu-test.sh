@@ -213,6 +213,12 @@ SEMIHOSTING=1 APPEND=hv.selftest=stack-overflow TIMEOUT=$HOSTILE_TIMEOUT scenari
     'the EL2 stack overflowed into its guard page' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
     'stack guard page at 0x[0-9a-f]+ unmapped' 'exception: unexpected synchronous from EL2: data abort \(EL2\)'
 
+# A Swift trap at EL2 (checked UInt64 addition overflowing: BRK) is reported with
+# the function it hit, from the image's own address -> name table.
+SEMIHOSTING=1 APPEND=hv.selftest=swift-trap TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-swift-trap "$QEMU" 2 \
+    'trap at 0x[0-9a-f]+ \(image offset 0x[0-9a-f]+\) in swiftTrapSelfTest\(_:\)\+0x[0-9a-f]+' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+    'exception: unexpected synchronous from EL2: BRK \(Swift trap\)'
+
 # A guest's semihosting SYS_EXIT(0) must not end the run as a success: QEMU
 # runs without -semihosting, the hlt is UNDEFINED at EL1, and the guest's
 # resulting abort is reported as a failure.

@@ -25,6 +25,7 @@ func hvMain(_ dtb: UInt64) {
     if BootEnvironment.textWriteSelfTest { writeToText() }
     if BootEnvironment.dataExecuteSelfTest { executeData() }
     if BootEnvironment.stackOverflowSelfTest { Console.decimal(overflowStack(1)) }
+    if BootEnvironment.swiftTrapSelfTest { Console.decimal(swiftTrapSelfTest(1)) }
 
     Banner.cpu(cpu)
     Banner.memory(platform, map)
@@ -133,6 +134,15 @@ private func overflowStack(_ depth: UInt64) -> UInt64 {
     arch_dsb_ishst()
     if depth == UInt64.max { return 0 }
     return overflowStack(depth &+ 1) &+ frame[Int(depth & 31)]
+}
+
+/// Adds UInt64.max to `value` with Swift's checked `+`: traps (BRK) for any
+/// value above 0. The addend is a variable, so the compiler cannot fold it.
+nonisolated(unsafe) private var trapAddend = UInt64.max
+@inline(never)
+private func swiftTrapSelfTest(_ value: UInt64) -> UInt64 {
+    Console.line("selftest: adding UInt64.max to 1 in Swift (an overflow trap)")
+    return value + trapAddend
 }
 
 /// Started anywhere but EL2 (Boot/start.S turned on a minimal EL1 map first).
