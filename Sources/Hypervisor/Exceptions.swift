@@ -7,6 +7,8 @@ enum ExceptionFrame {
     static let spsr = 32
     static let esr = 33
     static let far = 34
+    /// The lower EL's SP_EL0, kept here while EL2 serves its exit (Boot/vectors.S).
+    static let spEL0 = 35
 }
 
 /// Vector kinds: 4 * group + type (Boot/vectors.S).
@@ -52,8 +54,20 @@ func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> 
     Console.hex(frame[ExceptionFrame.spsr])
     Console.line("")
     if kind >> 2 < 2 { TrapSite.report(elr: frame[ExceptionFrame.elr], isTrap: esr.exceptionClass == .brk64) }
-    if EL2Protection.isStackGuard(frame[ExceptionFrame.far]) {
+    let far = frame[ExceptionFrame.far]
+    if EL2Protection.isStackGuard(far) {
         Console.line("  the EL2 stack overflowed into its guard page")
+    } else if kind >> 2 < 2, let stacks = EL2Protection.cpuStacks, let guardPage = stacks.guardPage(containing: far) {
+        switch guardPage {
+        case .stack(let cpu):
+            Console.put("  CPU ")
+            Console.decimal(cpu)
+            Console.line("'s EL2 stack overflowed into its guard page")
+        case .exceptionStack(let cpu):
+            Console.put("  CPU ")
+            Console.decimal(cpu)
+            Console.line("'s EL2 exception stack overflowed into its guard page")
+        }
     }
     Checks.failed += 1
     Checks.summary()
