@@ -147,7 +147,7 @@ test: deps
 	$(MAKE) --no-print-directory test-qemu
 
 test-host: check-modules
-	CLANG=$(CLANG) OBJDUMP=$(FP_OBJDUMP) scripts/test-check-no-fp.sh
+	CLANG=$(CLANG) SWIFTC=$(SWIFTC) OBJDUMP=$(FP_OBJDUMP) scripts/test-check-no-fp.sh
 	swift test --disable-swift-testing
 	$(MAKE) --no-print-directory fuzz FUZZ_EXECUTIONS=10000
 
