@@ -24,7 +24,8 @@
     .balign 0x80
     .if \kind < 8
     /* An exception of EL2 itself: the handler runs on the exception stack
-     * (SP_EL0, set by hv_main), so an overflow of the main stack into its
+     * (SP_EL0: this CPU's, set by hv_main, hv_cpu_entry or vector_lower
+     * below), so an overflow of a stack into its
      * guard page can be reported; one taken inside that handler (SP0
      * vectors) nests on the same stack. eret restores SPSel from SPSR_EL2. */
     msr     spsel, #0
