@@ -23,6 +23,10 @@ CLANG         := $(TOOLCHAIN_BIN)clang
 LLD           := $(TOOLCHAIN_BIN)ld.lld
 OBJCOPY       := $(TOOLCHAIN_BIN)llvm-objcopy
 OBJDUMP       := $(TOOLCHAIN_BIN)llvm-objdump
+NM            := $(TOOLCHAIN_BIN)llvm-nm
+DEMANGLE      := $(TOOLCHAIN_BIN)swift-demangle
+# For scripts/check-no-fp.sh (binutils-aarch64-linux-gnu, scripts/deps.sh).
+FP_OBJDUMP    ?= aarch64-linux-gnu-objdump
 
 B := build
 
@@ -96,10 +100,23 @@ OBJS := $(B)/start.o $(B)/vectors.o $(B)/guest.o $(B)/wx.o $(B)/host.o $(B)/runt
 # A position-independent executable linked at 0: Boot/start.S applies its
 # R_AARCH64_RELATIVE relocations for the load address, and handles no other
 # kind, so the link fails if any other dynamic relocation appears.
-$(B)/hypervisor.elf: $(OBJS) Linker/hv.ld
-	$(LLD) --gc-sections --pie $(LDFLAGS_EXTRA) -T Linker/hv.ld -o $@.tmp $(OBJS)
+# Two links: the first (with Boot/symbols0.S's empty table) gives the code
+# symbols, scripts/symbol-table.sh writes them as the address -> name table the
+# second link carries (exception reports name the function); the build fails
+# if any code symbol moved between the two. Then no FP/SIMD instruction may be
+# in the image (scripts/check-no-fp.sh): the vectors save only x0-x30.
+LINK = $(LLD) --gc-sections --pie $(LDFLAGS_EXTRA) -T Linker/hv.ld
+$(B)/hypervisor.elf: $(OBJS) $(B)/symbols0.o Linker/hv.ld scripts/symbol-table.sh scripts/check-no-fp.sh
+	$(LINK) -o $@.pass1 $(OBJS) $(B)/symbols0.o
+	NM=$(NM) DEMANGLE=$(DEMANGLE) scripts/symbol-table.sh $@.pass1 $(B)/symbols.S
+	$(CLANG) $(CFLAGS) -c -o $(B)/symbols.o $(B)/symbols.S
+	$(LINK) -o $@.tmp $(OBJS) $(B)/symbols.o
 	@if $(OBJDUMP) -R $@.tmp | awk 'NR > 5 && NF && $$2 != "R_AARCH64_RELATIVE"' | grep .; then \
 	    echo "$@: dynamic relocations other than R_AARCH64_RELATIVE (Boot/start.S applies only those)"; exit 1; fi
+	@$(NM) --defined-only $@.pass1 | awk '$$2 ~ /^[tT]$$/' >$@.syms1; $(NM) --defined-only $@.tmp | awk '$$2 ~ /^[tT]$$/' >$@.syms2; \
+	    cmp -s $@.syms1 $@.syms2 || { echo "$@: code moved between the two links; the symbol table would lie"; exit 1; }
+	OBJDUMP=$(FP_OBJDUMP) scripts/check-no-fp.sh $@.tmp
+	@rm -f $@.pass1 $@.syms1 $@.syms2
 	@mv $@.tmp $@
 
 $(B)/hypervisor.bin: $(B)/hypervisor.elf
@@ -130,6 +147,7 @@ test: deps
 	$(MAKE) --no-print-directory test-qemu
 
 test-host: check-modules
+	CLANG=$(CLANG) SWIFTC=$(SWIFTC) OBJDUMP=$(FP_OBJDUMP) scripts/test-check-no-fp.sh
 	swift test --disable-swift-testing
 	$(MAKE) --no-print-directory fuzz FUZZ_EXECUTIONS=10000
 

@@ -7,7 +7,9 @@
  * The guest runs with its own MMU off (VA = IPA) and speaks through HVC:
  *   x0 = 1 ping            -> x0 = 0x600d
  *   x0 = 2 report, x1 = v  (the hypervisor records v)
- *   x0 = 0xff done
+ *   x0 = 0xff done, x1 = its SP_EL0 (set at the start, checked unchanged)
+ * and, through SMC (trapped: HCR_EL2.TSC), PSCI CPU_ON and SYSTEM_OFF, whose
+ * answers it reports.
  * Data layout (IPA): code at 0x8000_0000, a read-write page at +0x1000, a
  * read-only page at +0x2000, and nothing at +0x10_0000 until the hypervisor
  * populates it on the stage-2 fault. The word at +0x1008 asks for that many
@@ -22,6 +24,9 @@
     .balign 4096
     .global __guest_start, __guest_end
 __guest_start:
+    movz    x9, #0x5e0e, lsl #16
+    movk    x9, #0x1000                 /* SP_EL0 = 0x5e0e1000: must survive every exit */
+    msr     sp_el0, x9
     mov     x0, #HC_PING
     hvc     #0
     mov     x1, x0                      /* report the ping's answer */
@@ -56,6 +61,23 @@ __guest_start:
     mov     x0, #HC_REPORT
     hvc     #0                          /* reports the value the hypervisor put there */
 
+    /* PSCI by SMC: HCR_EL2.TSC traps it; the hypervisor answers, the firmware never sees it. */
+    movz    x0, #0xc400, lsl #16
+    movk    x0, #0x0003                 /* CPU_ON (SMC64) */
+    mov     x1, #1                      /* target MPIDR 1 */
+    mov     x2, x10                     /* entry: this code, at EL2 if the call escaped */
+    mov     x3, xzr
+    smc     #0
+    mov     x1, x0
+    mov     x0, #HC_REPORT
+    hvc     #0                          /* reports CPU_ON's answer */
+    movz    x0, #0x8400, lsl #16
+    movk    x0, #0x0008                 /* SYSTEM_OFF: must come back */
+    smc     #0
+    mov     x1, x0
+    mov     x0, #HC_REPORT
+    hvc     #0                          /* reports SYSTEM_OFF's answer */
+
     ldr     x3, [x11, #8]               /* extra reports the hypervisor asked for (0: none) */
     cbz     x3, 2f
 1:  mov     x0, #HC_REPORT
@@ -63,7 +85,8 @@ __guest_start:
     hvc     #0
     subs    x3, x3, #1
     b.ne    1b
-2:  mov     x0, #HC_DONE
+2:  mrs     x1, sp_el0                  /* done carries SP_EL0 as it is now */
+    mov     x0, #HC_DONE
     hvc     #0
 3:  b       3b
     .balign 4096

@@ -6,7 +6,8 @@
  * A CPU the host starts never comes up outside the hypervisor: the
  * hypervisor forwards CPU_ON to firmware with hv_cpu_entry as the entry
  * point and the CPU's slot as the context id. The CPU then arrives here at
- * EL2 with its MMU off, takes its own stack, the primary's EL2 vectors and
+ * EL2 with its MMU off, takes its own stacks (SP_EL2 and, for EL2's own
+ * exceptions, SP_EL0, each above a guard page), the primary's EL2 vectors and
  * translation regime, and calls hv_cpu_main(slot), which gives it the same
  * EL2 state and stage 2 before it enters the host where the host asked.
  */
@@ -61,13 +62,17 @@ hv_host_enter:
  * of coherency before CPU_ON, so these non-cacheable loads see them. */
     .global hv_cpu_entry
 hv_cpu_entry:
-    mov     x19, x0
+    and     x19, x0, #(HV_HOST_MAX_CPUS - 1)
+    msr     tpidr_el2, x19              /* the slot: Boot/vectors.S finds SP_EL0 from it */
     adrp    x1, hv_cpu_stacks
     add     x1, x1, :lo12:hv_cpu_stacks
-    add     x2, x19, #1
-    mov     x3, #HV_HOST_CPU_STACK_SIZE
-    madd    x1, x2, x3, x1
-    mov     sp, x1
+    mov     x2, #(HV_CPU_SLOT_SIZE >> 12)
+    mul     x2, x2, x19
+    add     x1, x1, x2, lsl #12         /* the slot's base */
+    add     x2, x1, #HV_CPU_EXCEPTION_STACK_TOP
+    msr     sp_el0, x2                  /* EL2's own exceptions run there */
+    add     x1, x1, #(HV_CPU_SLOT_SIZE >> 12), lsl #12
+    mov     sp, x1                      /* the slot's stack */
     adrp    x1, hv_el2_vectors
     add     x1, x1, :lo12:hv_el2_vectors
     msr     vbar_el2, x1
@@ -103,9 +108,15 @@ hv_host_lock:
     .quad   0
     .balign 64
 
+#if HV_CPU_SLOT_SIZE != 2 * HV_CPU_GUARD_SIZE + HV_CPU_EXCEPTION_STACK_SIZE + HV_HOST_CPU_STACK_SIZE \
+    || HV_CPU_EXCEPTION_STACK_TOP != HV_CPU_GUARD_SIZE + HV_CPU_EXCEPTION_STACK_SIZE \
+    || (HV_HOST_MAX_CPUS & (HV_HOST_MAX_CPUS - 1)) != 0 || (HV_CPU_SLOT_SIZE & 0xfff) != 0
+#error "host.h: the per-CPU stack slot's sizes disagree"
+#endif
+    /* Per-CPU slots (host.h): guard, exception stack, guard, stack. */
     .section .bss.host, "aw", %nobits
     .balign 4096
     .global hv_cpu_stacks, hv_cpu_stacks_end
 hv_cpu_stacks:
-    .space  HV_HOST_CPU_STACK_SIZE * HV_HOST_MAX_CPUS
+    .space  HV_CPU_SLOT_SIZE * HV_HOST_MAX_CPUS
 hv_cpu_stacks_end:

@@ -100,6 +100,7 @@ primary_entry:
     dsb     ish
     isb
 
+    msr     tpidr_el2, xzr              /* CPU slot 0 (Boot/include/host.h) */
     mov     x0, x19
     bl      hv_main                     /* does not return */
     b       hv_park

@@ -7,14 +7,25 @@
  * kind = 4 * group + type, group 0 current EL/SP0, 1 current EL/SPx,
  * 2 lower EL AArch64, 3 lower EL AArch32; type 0 sync, 1 IRQ, 2 FIQ, 3 SError.
  * If the handler returns, the (possibly edited) frame is restored and eret'd.
+ *
+ * SP_EL0 belongs to the lower EL while it runs (Linux keeps its `current`
+ * task pointer there). An exit from a lower EL keeps that value in the frame
+ * (word 35) and gives SP_EL0 this CPU's exception stack (its slot, from
+ * TPIDR_EL2: Boot/include/host.h), so a fault of EL2 while it serves the exit
+ * runs on the hypervisor's own stack; the lower EL's value is put back just
+ * before the eret.
  */
-#define FRAME_SIZE  288     /* 31 GPRs + ELR + SPSR + ESR + FAR = 35 words, 16-byte aligned */
+#include "host.h"
+#define FRAME_SIZE  288     /* 31 GPRs + ELR + SPSR + ESR + FAR + SP_EL0 = 36 words, 16-byte aligned */
+#define FRAME_SP_EL0 280
+#define KIND_LOWER  8       /* kinds from here on come from a lower EL */
 
 .macro ventry kind
     .balign 0x80
     .if \kind < 8
     /* An exception of EL2 itself: the handler runs on the exception stack
-     * (SP_EL0, set by hv_main), so an overflow of the main stack into its
+     * (SP_EL0: this CPU's, set by hv_main, hv_cpu_entry or vector_lower
+     * below), so an overflow of a stack into its
      * guard page can be reported; one taken inside that handler (SP0
      * vectors) nests on the same stack. eret restores SPSel from SPSR_EL2. */
     msr     spsel, #0
@@ -22,7 +33,11 @@
     sub     sp, sp, #FRAME_SIZE
     stp     x0, x1, [sp, #0]
     mov     x0, #\kind
+    .if \kind < KIND_LOWER
     b       vector_common
+    .else
+    b       vector_lower
+    .endif
 .endm
 
     .section .text.vectors, "ax"
@@ -46,8 +61,24 @@ hv_el2_vectors:
     ventry 14
     ventry 15
 
+vector_lower:
+    stp     x2, x3, [sp, #16]
+    mrs     x1, sp_el0
+    str     x1, [sp, #FRAME_SP_EL0]     /* the lower EL's */
+    mrs     x1, tpidr_el2
+    and     x1, x1, #(HV_HOST_MAX_CPUS - 1)
+    mov     x2, #(HV_CPU_SLOT_SIZE >> 12)
+    mul     x1, x1, x2
+    adrp    x3, hv_cpu_stacks
+    add     x3, x3, :lo12:hv_cpu_stacks
+    add     x1, x3, x1, lsl #12
+    add     x1, x1, #HV_CPU_EXCEPTION_STACK_TOP
+    msr     sp_el0, x1                  /* this CPU's exception stack */
+    b       vector_save
+
 vector_common:
     stp     x2, x3, [sp, #16]
+vector_save:
     stp     x4, x5, [sp, #32]
     stp     x6, x7, [sp, #48]
     stp     x8, x9, [sp, #64]
@@ -69,9 +100,14 @@ vector_common:
     mrs     x2, far_el2
     str     x2, [sp, #272]
     mov     x1, x0
+    mov     x19, x0                     /* the kind, kept across the call (callee-saved) */
     mov     x0, sp
     bl      hv_exception
-    ldp     x30, x2, [sp, #240]
+    cmp     x19, #KIND_LOWER
+    b.lo    1f
+    ldr     x2, [sp, #FRAME_SP_EL0]
+    msr     sp_el0, x2                  /* the lower EL's, back */
+1:  ldp     x30, x2, [sp, #240]
     msr     elr_el2, x2
     ldr     x2, [sp, #256]
     msr     spsr_el2, x2

@@ -46,11 +46,3 @@ hv_el2_swap_live_entry:
 __el2_wx_tables:
     .space  3 * 4096
 
-    /* EL2's own exceptions (current EL, SP_ELx vectors) switch to SP_EL0,
-     * which points here: a fault caused by the main stack running into its
-     * guard page can still be reported. */
-    .section .bss.exception_stack, "aw", %nobits
-    .balign 16
-    .space  16384
-    .global __el2_exception_stack_top
-__el2_exception_stack_top:

@@ -213,6 +213,19 @@ SEMIHOSTING=1 APPEND=hv.selftest=stack-overflow TIMEOUT=$HOSTILE_TIMEOUT scenari
     'the EL2 stack overflowed into its guard page' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
     'stack guard page at 0x[0-9a-f]+ unmapped' 'exception: unexpected synchronous from EL2: data abort \(EL2\)'
 
+# The same on a second CPU, started through the hypervisor's CPU entry (PSCI
+# CPU_ON, slot 1): its own guard page stops it, its own exception stack reports it.
+SEMIHOSTING=1 APPEND=hv.selftest=stack-overflow-cpu1 TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-stack-overflow-cpu1 "$QEMU" 2 \
+    "CPU 1's EL2 stack overflowed into its guard page" -M "$VIRT" -cpu "$CPU" -m "$MEM" -smp 2 -- \
+    'per-CPU EL2 stacks and exception stacks at 0x[0-9a-f]+ \+ 0x[0-9a-f]+, a guard page unmapped below each' \
+    'selftest: CPU 1 recurses on its own EL2 stack' 'exception: unexpected synchronous from EL2: data abort \(EL2\)'
+
+# A Swift trap at EL2 (checked UInt64 addition overflowing: BRK) is reported with
+# the function it hit, from the image's own address -> name table.
+SEMIHOSTING=1 APPEND=hv.selftest=swift-trap TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-swift-trap "$QEMU" 2 \
+    'trap at 0x[0-9a-f]+ \(image offset 0x[0-9a-f]+\) in swiftTrapSelfTest\(_:\)\+0x[0-9a-f]+' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+    'exception: unexpected synchronous from EL2: BRK \(Swift trap\)'
+
 # A guest's semihosting SYS_EXIT(0) must not end the run as a success: QEMU
 # runs without -semihosting, the hlt is UNDEFINED at EL1, and the guest's
 # resulting abort is reported as a failure.
@@ -421,6 +434,15 @@ if [ -e "$LINUX_DIR/Image" ] && [ -e "$LINUX_DIR/initramfs.cpio.gz" ]; then
     SEMIHOSTING=1 APPEND="hv.host=linux hv.kernel=$LINUX_ADDR" scenario linux72-no-smmu "$QEMU" 1 \
         "host: the DTB describes no arm,smmu-v3: the host's DMA could reach the hypervisor, refusing" \
         -M virt,virtualization=on -cpu "$CPU" -m "$MEM" "${LOADER[@]}" --
+    # EL2 faults while serving the host's first SMCCC exit: the fault runs on the
+    # hypervisor's exception stack (SP_EL0 switched from Linux's task pointer,
+    # which the frame keeps) and is reported, instead of pushing a frame
+    # through Linux's pointer and recursing.
+    APPEND="hv.host=linux hv.kernel=$LINUX_ADDR hv.selftest=host-exit-fault" TIMEOUT=40 scenario linux72-host-exit-fault \
+        "$QEMU" 0 'exception: unexpected synchronous from EL2: data abort \(EL2\)' -M "$VIRT" -cpu max,pauth-impdef=on \
+        -m "$MEM" "${LOADER[@]}" -initrd "$LINUX_DIR/initramfs.cpio.gz" -- \
+        "selftest: serving the host's SMCCC exit with its SP_EL0 0xffff[0-9a-f]+ saved" \
+        'fault at 0x[0-9a-f]+ \(image offset 0x[0-9a-f]+\) in static LinuxHost\.exit'
     if [ -x "$QEMU_S2" ]; then
         linux_scenario linux-s2-1g "$QEMU_S2" max,pauth-impdef=on 1G 1 "${LINUX_LINES[@]}" \
             "the host's DMA domain shares its stage 2"

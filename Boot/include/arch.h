@@ -148,9 +148,8 @@ HV_INLINE uint64_t arch_text_end(void)    { extern char __text_end[];    return 
 HV_INLINE uint64_t arch_data_start(void)  { extern char __data_start[];  return (uint64_t)(uintptr_t)__data_start; }
 HV_INLINE uint64_t arch_el2_wx_tables(void) { extern char __el2_wx_tables[]; return (uint64_t)(uintptr_t)__el2_wx_tables; }
 void hv_el2_swap_live_entry(uint64_t *entry, uint64_t value, uint64_t sctlr_set);
-/* The main stack's guard page, and the stack EL2's own exceptions run on (Boot/vectors.S). */
+/* The main stack's guard page (the per-CPU stacks' are in host.h). */
 HV_INLINE uint64_t arch_stack_guard(void) { extern char __stack_guard[]; return (uint64_t)(uintptr_t)__stack_guard; }
-HV_INLINE uint64_t arch_exception_stack_top(void) { extern char __el2_exception_stack_top[]; return (uint64_t)(uintptr_t)__el2_exception_stack_top; }
 HV_INLINE void arch_write_sp_el0(uint64_t v) { __asm__ volatile("msr sp_el0, %0" :: "r"(v) : "memory"); }
 HV_INLINE uint64_t arch_heap_start(void)  { extern char __heap_start[];  return (uint64_t)(uintptr_t)__heap_start; }
 HV_INLINE uint64_t arch_heap_end(void)    { extern char __heap_end[];    return (uint64_t)(uintptr_t)__heap_end; }
@@ -169,6 +168,9 @@ void hv_guest_enter(uint64_t entry_ipa, uint64_t spsr) __attribute__((noreturn))
 /* A 32-bit device read that survives a synchronous external abort (Boot/vectors.S). */
 uint64_t hv_probe_read32(uint64_t pa, uint32_t *value);
 HV_INLINE uint64_t arch_probe_read32_load(void) { extern char hv_probe_read32_load[]; return (uint64_t)(uintptr_t)hv_probe_read32_load; }
+/* The image's address -> name table (AArch64's SymbolTable; Makefile's second link). */
+HV_INLINE uint64_t arch_symbols(void) { extern char hv_symbols[]; return (uint64_t)(uintptr_t)hv_symbols; }
+HV_INLINE uint64_t arch_symbols_end(void) { extern char hv_symbols_end[]; return (uint64_t)(uintptr_t)hv_symbols_end; }
 /* Bytes the allocator handed out so far (Boot/runtime.c). */
 uint64_t hv_heap_used(void);
 

@@ -5,9 +5,18 @@
 #ifndef HV_HOST_H
 #define HV_HOST_H
 
-/* Per-CPU EL2 stacks for the host's CPUs (Boot/host.S), slot 0 the boot CPU. */
-#define HV_HOST_CPU_STACK_SIZE 0x10000
-#define HV_HOST_MAX_CPUS       8
+/* Per-CPU EL2 stacks (Boot/host.S; AArch64's EL2StackLayout states the same
+ * layout, and the board checks the two agree). Each CPU slot, upwards:
+ * [guard page][exception stack, SP_EL0][guard page][stack, SP_EL2]; the guard
+ * pages are left out of the EL2 map (EL2Protection.swift). Slot 0 is the boot
+ * CPU's exception stack in the board checks, and whichever CPU the host
+ * mode numbers 0. HV_HOST_MAX_CPUS is a power of two (Boot/vectors.S masks). */
+#define HV_HOST_CPU_STACK_SIZE      0x10000
+#define HV_CPU_EXCEPTION_STACK_SIZE 0x4000
+#define HV_CPU_GUARD_SIZE           0x1000
+#define HV_CPU_SLOT_SIZE            0x16000  /* 2 guards + exception stack + stack */
+#define HV_CPU_EXCEPTION_STACK_TOP  0x5000   /* guard + exception stack */
+#define HV_HOST_MAX_CPUS            8
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -65,5 +74,7 @@ HV_HOST_INLINE uint64_t arch_host_cpu_entry(void) { return (uint64_t)(uintptr_t)
 HV_HOST_INLINE uint64_t *arch_el2_regime(void) { extern uint64_t hv_el2_regime[4]; return hv_el2_regime; }
 HV_HOST_INLINE uint64_t *arch_host_lock(void) { extern uint64_t hv_host_lock; return &hv_host_lock; }
 HV_HOST_INLINE uint64_t arch_cpu_stacks(void) { extern char hv_cpu_stacks[]; return (uint64_t)(uintptr_t)hv_cpu_stacks; }
+HV_HOST_INLINE uint64_t arch_cpu_stacks_end(void) { extern char hv_cpu_stacks_end[]; return (uint64_t)(uintptr_t)hv_cpu_stacks_end; }
+HV_HOST_INLINE uint64_t arch_read_sp_el0(void) { uint64_t v; __asm__ volatile("mrs %0, sp_el0" : "=r"(v)); return v; }
 #endif /* __ASSEMBLER__ */
 #endif

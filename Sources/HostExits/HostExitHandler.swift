@@ -164,11 +164,12 @@ public struct HostExitHandler: Sendable {
         let syndrome = exit.syndrome
         switch syndrome.exceptionClass {
         case .hvc64:
-            return smccc(exit, resumeAt: exit.elr, cpu: cpu, registers: &registers, psci: &psci)
+            return Self.smccc(exit, resumeAt: exit.elr, cpu: cpu, registers: &registers, psci: &psci)
         case .smc64:
             // A trapped SMC is reported with ELR at the SMC itself (Arm ARM
             // D1.11.2); the host may sit at the top of its address space.
-            return smccc(exit, resumeAt: exit.elr &+ Self.instructionBytes, cpu: cpu, registers: &registers, psci: &psci)
+            return Self.smccc(exit, resumeAt: exit.elr &+ Self.instructionBytes, cpu: cpu, registers: &registers,
+                              psci: &psci)
         case .dataAbortLowerEL:
             if let ipa = exit.faultIPA, ipa.frame == controlPage.frame {
                 return controlAccess(exit, offset: ipa.raw & PageSize.offsetMask4K, registers: &registers,
@@ -209,8 +210,28 @@ public struct HostExitHandler: Sendable {
 
     // MARK: SMCCC
 
-    func smccc<Registers: HostRegisterFile>(_ exit: HostExit, resumeAt pc: UInt64, cpu: Int,
-                                            registers: inout Registers, psci: inout PSCIMediator) -> HostExitOutcome {
+    /// An HVC or SMC (EC 0x16 / 0x17) of the host or of a guest the
+    /// hypervisor runs: SMCCC decoded here, PSCI decided by `policy` (the
+    /// host's `PSCIMediator`, or `IsolatedGuestPSCI`, which sends nothing to
+    /// the firmware). Nil for any other exception class.
+    public static func firmwareCall<Registers: HostRegisterFile, Policy: PSCIPolicy>(
+        _ exit: HostExit, cpu: Int, registers: inout Registers, policy: inout Policy
+    ) -> HostExitOutcome? {
+        switch exit.syndrome.exceptionClass {
+        case .hvc64:
+            return smccc(exit, resumeAt: exit.elr, cpu: cpu, registers: &registers, psci: &policy)
+        case .smc64:
+            // A trapped SMC is reported with ELR at the SMC itself (Arm ARM
+            // D1.11.2); the caller may sit at the top of its address space.
+            return smccc(exit, resumeAt: exit.elr &+ instructionBytes, cpu: cpu, registers: &registers, psci: &policy)
+        default:
+            return nil
+        }
+    }
+
+    static func smccc<Registers: HostRegisterFile, Policy: PSCIPolicy>(
+        _ exit: HostExit, resumeAt pc: UInt64, cpu: Int, registers: inout Registers, psci: inout Policy
+    ) -> HostExitOutcome {
         let id = SMCCCFunctionID(x0: registers.x(0))
         // DEN0028 2.9: SMCCC calls use immediate 0; anything else is not ours to answer.
         guard exit.syndrome.iss & Self.immediateMask == 0, id.isFastCall, !id.hasReservedBits else {
@@ -237,7 +258,7 @@ public struct HostExitHandler: Sendable {
     }
 
     /// SMCCC architecture calls (DEN0028 section 7).
-    func architectureCall(_ id: SMCCCFunctionID, x1: UInt64) -> Int64 {
+    static func architectureCall(_ id: SMCCCFunctionID, x1: UInt64) -> Int64 {
         switch id.raw {
         case SMCCCArchFunction.version:
             return PSCIReturn.smcccVersion1_1
@@ -253,8 +274,8 @@ public struct HostExitHandler: Sendable {
         }
     }
 
-    func answer<Registers: HostRegisterFile>(_ value: Int64, _ pc: UInt64, _ kind: HostExitKind,
-                                             _ registers: inout Registers) -> HostExitOutcome {
+    static func answer<Registers: HostRegisterFile>(_ value: Int64, _ pc: UInt64, _ kind: HostExitKind,
+                                                    _ registers: inout Registers) -> HostExitOutcome {
         registers.setX(0, PSCIReturn.x0(value))
         return HostExitOutcome(decision: .resume(pc: pc), kind: kind)
     }

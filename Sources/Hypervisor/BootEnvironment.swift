@@ -24,6 +24,16 @@ struct BootEnvironment {
     /// Unbounded recursion on the main stack: the guard page must catch it.
     static let stackOverflowSelfTestOption: StaticString = "hv.selftest=stack-overflow"
     nonisolated(unsafe) static var stackOverflowSelfTest = false
+    /// The same on a second CPU, started through the hypervisor's CPU entry (`-smp 2`).
+    static let secondaryStackOverflowSelfTestOption: StaticString = "hv.selftest=stack-overflow-cpu1"
+    nonisolated(unsafe) static var secondaryStackOverflowSelfTest = false
+    /// Linux host mode: the handler of the host's first SMCCC exit loads from
+    /// outside the EL2 map, so EL2 faults while Linux's value is in SP_EL0.
+    static let hostExitFaultSelfTestOption: StaticString = "hv.selftest=host-exit-fault"
+    nonisolated(unsafe) static var hostExitFaultSelfTest = false
+    /// An arithmetic overflow in Swift at EL2: the BRK must be reported with its function's name.
+    static let swiftTrapSelfTestOption: StaticString = "hv.selftest=swift-trap"
+    nonisolated(unsafe) static var swiftTrapSelfTest = false
     /// The guest makes 32,768 extra report hypercalls.
     static let reportFloodOption: StaticString = "hv.selftest=report-flood"
     /// The guest calls semihosting SYS_EXIT with status 0 (`hlt #0xf000`) first.
@@ -62,6 +72,9 @@ struct BootEnvironment {
         textWriteSelfTest = tree.bootArgumentsContain(textWriteSelfTestOption)
         dataExecuteSelfTest = tree.bootArgumentsContain(dataExecuteSelfTestOption)
         stackOverflowSelfTest = tree.bootArgumentsContain(stackOverflowSelfTestOption)
+        swiftTrapSelfTest = tree.bootArgumentsContain(swiftTrapSelfTestOption)
+        secondaryStackOverflowSelfTest = tree.bootArgumentsContain(secondaryStackOverflowSelfTestOption)
+        hostExitFaultSelfTest = tree.bootArgumentsContain(hostExitFaultSelfTestOption)
         GuestScenario.semihostingExit = tree.bootArgumentsContain(guestSemihostingOption)
         guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
         return BootEnvironment(tree: tree, platform: platform, blob: blob)

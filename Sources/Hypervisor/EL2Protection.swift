@@ -17,9 +17,25 @@ enum EL2Protection {
     static let addressMask: UInt64 = 0x0000_FFFF_FFFF_F000
     static let maximumL3Tables = 2
 
-    enum Outcome { case applied(textPages: UInt64), notAligned, imageTooLarge, notAGiBBlock }
+    enum Outcome { case applied(textPages: UInt64), notAligned, imageTooLarge, notAGiBBlock, stackLayoutDisagrees }
+
+    /// The per-CPU stacks of Boot/host.S, as AArch64's EL2StackLayout reads them.
+    static let cpuStacks = EL2StackLayout(base: arch_cpu_stacks(), cpus: Int(HV_HOST_MAX_CPUS),
+                                          exceptionStackBytes: UInt64(HV_CPU_EXCEPTION_STACK_SIZE),
+                                          stackBytes: UInt64(HV_HOST_CPU_STACK_SIZE))
+
+    /// The assembly (host.h's sizes) and the portable layout must place the same pages.
+    static func stackLayoutAgrees(_ stacks: EL2StackLayout) -> Bool {
+        stacks.slotBytes == UInt64(HV_CPU_SLOT_SIZE) && stacks.exceptionStackTopOffset == UInt64(HV_CPU_EXCEPTION_STACK_TOP)
+            && stacks.end == arch_cpu_stacks_end() && EL2StackLayout.guardBytes == UInt64(HV_CPU_GUARD_SIZE)
+    }
+
+    static func isGuard(_ page: UInt64, _ stacks: EL2StackLayout) -> Bool {
+        page == arch_stack_guard() || stacks.guardPage(containing: page) != nil
+    }
 
     static func apply() -> Outcome {
+        guard let stacks = cpuStacks, stackLayoutAgrees(stacks) else { return .stackLayoutDisagrees }
         let start = arch_image_start(), end = arch_image_end()
         guard let layout = EL2ImagePermissions(textStart: start, textEnd: arch_text_end(),
                                                readOnlyEnd: arch_data_start()) else { return .notAligned }
@@ -51,8 +67,8 @@ enum EL2Protection {
             let regionBase = region * mib2
             for k in 0..<entries {
                 let page = regionBase + UInt64(k) * PageSize.bytes4K
-                // The page under the main stack stays invalid: an overflow faults there.
-                l3[k] = page == arch_stack_guard() ? 0 : layout.pageDescriptor(page, attributes: attributes)
+                // The page under every stack stays invalid: an overflow faults there.
+                l3[k] = isGuard(page, stacks) ? 0 : layout.pageDescriptor(page, attributes: attributes)
             }
             l2[Int(regionBase / mib2 & 511)] = UInt64(UInt(bitPattern: l3)) | tableType
             region += 1
@@ -73,9 +89,18 @@ enum EL2Protection {
             Console.put("el2 map: stack guard page at ")
             Console.hex(arch_stack_guard())
             Console.line(" unmapped")
+            if let stacks = cpuStacks {
+                Console.put("el2 map: ")
+                Console.decimal(UInt64(stacks.cpus))
+                Console.put(" per-CPU EL2 stacks and exception stacks at ")
+                Console.range(stacks.base, stacks.end - stacks.base)
+                Console.line(", a guard page unmapped below each")
+            }
         case .notAligned: Checks.expect(false, "W^X: the linker script puts .text and .data on page boundaries")
         case .imageTooLarge: Checks.expect(false, "W^X: the image fits in two 2 MiB blocks of one 1 GiB block")
         case .notAGiBBlock: Checks.expect(false, "W^X: start.S maps the image with one 1 GiB block")
+        case .stackLayoutDisagrees:
+            Checks.expect(false, "EL2 stacks: Boot/include/host.h and EL2StackLayout place the per-CPU stacks alike")
         }
     }
 

@@ -1,13 +1,15 @@
 import AArch64
 import Platform
+import HostExits
 import ArchC
 
 /// The board entry point, called by Boot/start.S at EL2 with the MMU and
 /// caches on (coarse map) and x0 = the DTB.
 @c(hv_main)
 func hvMain(_ dtb: UInt64) {
-    // EL2's own exceptions run on their own stack (Boot/vectors.S).
-    arch_write_sp_el0(arch_exception_stack_top())
+    // EL2's own exceptions run on their own stack (Boot/vectors.S): CPU slot
+    // 0's exception stack (start.S set TPIDR_EL2 to slot 0).
+    arch_write_sp_el0(arch_cpu_stacks() + UInt64(HV_CPU_EXCEPTION_STACK_TOP))
     guard let boot = BootEnvironment.read(dtb: dtb) else { DeviceTreeReport.noDeviceTree() }
     let platform = boot.platform
     let cpu = CPUIDRegisters.read()
@@ -25,6 +27,8 @@ func hvMain(_ dtb: UInt64) {
     if BootEnvironment.textWriteSelfTest { writeToText() }
     if BootEnvironment.dataExecuteSelfTest { executeData() }
     if BootEnvironment.stackOverflowSelfTest { Console.decimal(overflowStack(1)) }
+    if BootEnvironment.swiftTrapSelfTest { Console.decimal(swiftTrapSelfTest(1)) }
+    if BootEnvironment.secondaryStackOverflowSelfTest { overflowOnSecondCPU(boot) }
 
     Banner.cpu(cpu)
     Banner.memory(platform, map)
@@ -127,12 +131,66 @@ private func executeData() {
 /// publishes its frame's address, so the compiler must keep every frame.
 nonisolated(unsafe) private var overflowFrame: UInt64 = 0
 @inline(never)
-private func overflowStack(_ depth: UInt64) -> UInt64 {
+func overflowStack(_ depth: UInt64) -> UInt64 {
     var frame = InlineArray<32, UInt64>(repeating: depth)
     withUnsafeMutablePointer(to: &frame) { overflowFrame = UInt64(UInt(bitPattern: $0)) }
     arch_dsb_ishst()
     if depth == UInt64.max { return 0 }
     return overflowStack(depth &+ 1) &+ frame[Int(depth & 31)]
+}
+
+/// `hv.selftest=stack-overflow-cpu1`: starts a second CPU the way the host
+/// mode starts every CPU (PSCI CPU_ON at Boot/host.S's entry, CPU slot 1) and
+/// lets it recurse on its own EL2 stack (`hvCPUMain`): the guard page below
+/// that stack must stop it, and its handler, on its own exception stack,
+/// reports it and ends the run. This CPU waits, and fails the run if nothing
+/// was reported within the timeout.
+private func overflowOnSecondCPU(_ boot: BootEnvironment) -> Never {
+    let psciCPUOn: UInt64 = 0xC400_0003       // CPU_ON, SMC64 (DEN0022 5.1.4)
+    let secondSlot: UInt64 = 1
+    let waitSeconds: UInt64 = 10
+    let me = arch_read_mpidr_el1() & PSCIMediator.affinityMask
+    var target: UInt64?
+    do throws(HostPlatformScanError) {
+        let scan = try HostPlatformScan(boot.tree, pciHostBridge: boot.platform.pciHostBridge)
+        for mpidr in scan.cpuAffinities where mpidr != me && target == nil { target = mpidr }
+    } catch {
+        Checks.expect(false, "selftest: /cpus lists the CPUs")
+        finish()
+    }
+    guard let target else {
+        Checks.expect(false, "selftest: a second CPU in /cpus (run QEMU with -smp 2)")
+        finish()
+    }
+    LinuxHost.publishEL2Regime()
+    Console.put("selftest: starting the CPU with MPIDR ")
+    Console.hex(target)
+    Console.line(" at the hypervisor's CPU entry (slot 1), to overflow its EL2 stack")
+    let result: UInt64
+    switch Power.conduit {
+    case .smc: result = arch_smc_call(psciCPUOn, target, arch_host_cpu_entry(), secondSlot)
+    case .hvc: result = arch_hvc_call(psciCPUOn, target, arch_host_cpu_entry(), secondSlot)
+    case .none: result = UInt64.max
+    }
+    // Nothing is printed from here on while the second CPU reports.
+    guard result == 0 else {
+        Checks.expect(false, "selftest: PSCI CPU_ON started the second CPU")
+        finish()
+    }
+    let frequency = arch_read_cntfrq_el0()
+    let start = arch_read_cntpct_el0()
+    while arch_read_cntpct_el0() &- start < waitSeconds &* frequency {}
+    Checks.expect(false, "selftest: the second CPU's stack overflow was reported within 10 s")
+    finish()
+}
+
+/// Adds UInt64.max to `value` with Swift's checked `+`: traps (BRK) for any
+/// value above 0. The addend is a variable, so the compiler cannot fold it.
+nonisolated(unsafe) private var trapAddend = UInt64.max
+@inline(never)
+private func swiftTrapSelfTest(_ value: UInt64) -> UInt64 {
+    Console.line("selftest: adding UInt64.max to 1 in Swift (an overflow trap)")
+    return value + trapAddend
 }
 
 /// Started anywhere but EL2 (Boot/start.S turned on a minimal EL1 map first).

@@ -7,6 +7,8 @@ enum ExceptionFrame {
     static let spsr = 32
     static let esr = 33
     static let far = 34
+    /// The lower EL's SP_EL0, kept here while EL2 serves its exit (Boot/vectors.S).
+    static let spEL0 = 35
 }
 
 /// Vector kinds: 4 * group + type (Boot/vectors.S).
@@ -51,12 +53,53 @@ func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> 
     Console.put("  SPSR_EL2 ")
     Console.hex(frame[ExceptionFrame.spsr])
     Console.line("")
-    if EL2Protection.isStackGuard(frame[ExceptionFrame.far]) {
+    if kind >> 2 < 2 { TrapSite.report(elr: frame[ExceptionFrame.elr], isTrap: esr.exceptionClass == .brk64) }
+    let far = frame[ExceptionFrame.far]
+    if EL2Protection.isStackGuard(far) {
         Console.line("  the EL2 stack overflowed into its guard page")
+    } else if kind >> 2 < 2, let stacks = EL2Protection.cpuStacks, let guardPage = stacks.guardPage(containing: far) {
+        switch guardPage {
+        case .stack(let cpu):
+            Console.put("  CPU ")
+            Console.decimal(cpu)
+            Console.line("'s EL2 stack overflowed into its guard page")
+        case .exceptionStack(let cpu):
+            Console.put("  CPU ")
+            Console.decimal(cpu)
+            Console.line("'s EL2 exception stack overflowed into its guard page")
+        }
     }
     Checks.failed += 1
     Checks.summary()
     Power.exit(code: ExitCode.exception)
+}
+
+/// Names the function an exception of EL2 itself hit, from the image's
+/// address -> name table (AArch64's SymbolTable): "trap at <ELR> (image
+/// offset <o>) in <function>+<offset>" for a BRK (a Swift trap: overflow,
+/// precondition, force-unwrap), "fault at" otherwise. The image offset is
+/// what `llvm-symbolizer --obj=build/hypervisor.elf` takes.
+enum TrapSite {
+    static func report(elr: UInt64, isTrap: Bool) {
+        let start = arch_image_start()
+        guard elr >= start, elr < arch_text_end() else { return }
+        let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(arch_symbols())),
+                                           count: Int(arch_symbols_end() - arch_symbols()))
+        Console.put(isTrap ? "  trap at " : "  fault at ")
+        Console.hex(elr)
+        Console.put(" (image offset ")
+        Console.hex(elr - start)
+        Console.put(")")
+        guard let table = try? SymbolTable(bytes), let symbol = table.lookup(elr - start) else {
+            Console.line(" in no function the image's symbol table lists")
+            return
+        }
+        Console.put(" in ")
+        for byte in table.name(of: symbol) { Console.putByte(byte) }
+        Console.put("+")
+        Console.hex(elr - start - UInt64(symbol.start))
+        Console.line("")
+    }
 }
 
 /// Exit statuses of the image (semihosting), as `make run` returns them.

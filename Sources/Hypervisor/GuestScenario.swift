@@ -1,6 +1,7 @@
 import AArch64
 import Translation
 import Platform
+import HostExits
 import ArchC
 
 /// A guest at EL1 under a P2M: the tiny program in Boot/guest.S makes
@@ -57,6 +58,15 @@ enum GuestScenario {
     nonisolated(unsafe) static var readOnlyFrame = MFN(0)
     nonisolated(unsafe) static var readWriteFrame = MFN(0)
     nonisolated(unsafe) static var savedHCR: UInt64 = 0
+    /// Boot/guest.S puts this in SP_EL0 first and hands SP_EL0 back with `done`.
+    static let spEL0Marker: UInt64 = 0x5E0E_1000
+    /// At the ping: SP_EL0 held this CPU's exception stack, the frame the guest's value.
+    nonisolated(unsafe) static var spEL0Switched = false
+    /// SMCs the guest made (trapped, decided by HostExits with `IsolatedGuestPSCI`).
+    nonisolated(unsafe) static var firmwareCalls = 0
+    static let psciAffinityInfo: UInt64 = 0xC400_0004     // AFFINITY_INFO, SMC64 (DEN0022 5.1.8)
+    static let psciAffinityOn: UInt64 = 0
+    static let psciAffinityOnPending: UInt64 = 2
 
     static func run(cpu: CPUIDRegisters, frames: inout FrameAllocator) -> Never {
         let code = PhysAddr(arch_guest_start()).frame
@@ -110,7 +120,8 @@ enum GuestScenario {
         arch_write_sctlr_el1(Stage2Walker.sctlrEL1Off)
         arch_write_vtcr_el2(table.pointee.vtcr.raw)
         arch_write_vttbr_el2(table.pointee.vttbr.raw)
-        arch_write_hcr_el2(savedHCR | Stage2Walker.hcrVM | Stage2Walker.hcrRW)
+        // TSC: the guest's SMCs come here (firmwareCall), never to the firmware.
+        arch_write_hcr_el2(savedHCR | Stage2Walker.hcrVM | Stage2Walker.hcrRW | HostEL2Registers.hcrTSC)
         arch_isb()
         Console.put("guest: entering EL1 at IPA ")
         Console.hex(codeIPA.raw)
@@ -129,6 +140,8 @@ enum GuestScenario {
         case .hvc64:
             hypercall(frame)
             return true
+        case .smc64:
+            return firmwareCall(frame, esr)
         case .dataAbortLowerEL, .instructionAbortLowerEL:
             guard let abort = Stage2Abort(syndrome: esr, hpfar: arch_read_hpfar_el2(),
                                           far: frame[ExceptionFrame.far]) else { return false }
@@ -142,6 +155,8 @@ enum GuestScenario {
         switch frame[0] {
         case Hypercall.ping:
             Console.line("guest: hypercall ping")
+            spEL0Switched = arch_read_sp_el0() == EL2Protection.cpuStacks?.exceptionStackTop(cpu: 0)
+                && frame[ExceptionFrame.spEL0] == spEL0Marker
             frame[0] = pingAnswer
         case Hypercall.report:
             if reports.append(frame[1]) {
@@ -152,11 +167,30 @@ enum GuestScenario {
             reportCount &+= 1
             frame[0] = 0
         case Hypercall.done:
-            done()
+            done(spEL0: frame[1])
         default:
             unexpected += 1
             frame[0] = UInt64.max   // unknown call: an error code, the guest goes on
         }
+    }
+
+    /// A trapped SMC: the host's SMCCC path (HostExits) with a PSCI policy
+    /// that gives this guest no power over CPUs or the machine.
+    private static func firmwareCall(_ frame: UnsafeMutablePointer<UInt64>, _ esr: ExceptionSyndrome) -> Bool {
+        let function = frame[0]
+        let exit = HostExit(syndrome: esr, elr: frame[ExceptionFrame.elr], spsr: frame[ExceptionFrame.spsr])
+        var registers = SavedRegisters(frame: frame)
+        var policy = IsolatedGuestPSCI()
+        guard let outcome = HostExitHandler.firmwareCall(exit, cpu: 0, registers: &registers, policy: &policy),
+              case .resume(let pc) = outcome.decision else { return false }
+        Console.put("guest: SMC function ")
+        Console.hex(function)
+        Console.put(" trapped (HCR_EL2.TSC), answered ")
+        Console.hex(frame[0])
+        Console.line(" at EL2; the firmware never saw it")
+        firmwareCalls += 1
+        frame[ExceptionFrame.elr] = pc
+        return true
     }
 
     /// Carries out what the policy decided; false sends the abort on as unexpected.
@@ -202,9 +236,27 @@ enum GuestScenario {
         return ok
     }
 
-    private static func done() -> Never {
+    private static func done(spEL0: UInt64) -> Never {
         arch_write_hcr_el2(savedHCR)
         arch_isb()
+        let notSupported = PSCIReturn.x0(PSCIReturn.notSupported)
+        Checks.expect(firmwareCalls == 2 && reports.count >= 6 && reports[4] == notSupported && reports[5] == notSupported,
+                      "guest: its SMCs to PSCI CPU_ON and SYSTEM_OFF trapped to EL2 and answered NOT_SUPPORTED there")
+        // With a second CPU, the firmware itself says CPU_ON never reached it.
+        let affinity: UInt64
+        switch Power.conduit {
+        case .smc: affinity = arch_smc_call(psciAffinityInfo, 1, 0, 0)
+        case .hvc: affinity = arch_hvc_call(psciAffinityInfo, 1, 0, 0)
+        case .none: affinity = UInt64.max
+        }
+        Console.put("guest: the firmware's AFFINITY_INFO for MPIDR 1 after the guest's CPU_ON: ")
+        Console.hex(affinity)
+        Console.line("")
+        Checks.expect(affinity != psciAffinityOn && affinity != psciAffinityOnPending,
+                      "guest: the firmware did not start a CPU for the guest's CPU_ON")
+        Checks.expect(spEL0Switched,
+                      "guest: while EL2 served its exits, SP_EL0 held the hypervisor's exception stack and the frame the guest's value")
+        Checks.expect(spEL0 == spEL0Marker, "guest: its SP_EL0 came back unchanged after every exit")
         let memory = IdentityMemory()
         Checks.expect(reports.count >= 1 && reports[0] == pingAnswer, "guest: HVC ping answered through the hypercall path")
         Checks.expect(reports.count >= 2 && reports[1] == writtenByGuest
@@ -214,11 +266,11 @@ enum GuestScenario {
                       && memory.load64(readOnlyFrame.address) == readOnlyMarker,
                       "guest: a write to a read-only page takes a stage-2 permission fault and changes nothing")
         let extra = flood ? floodReports : 0
-        Checks.expect(translationFaults == 1 && reportCount == 4 + extra && reports.count >= 4 && reports[3] == demandMarker,
+        Checks.expect(translationFaults == 1 && reportCount == 6 + extra && reports.count >= 4 && reports[3] == demandMarker,
                       "guest: a stage-2 translation fault is served by populating the page, and the access retried")
         Checks.expect(unexpected == 0, "guest: no unexpected hypercall or fault")
         if flood {
-            Checks.expect(reportCount == 4 + floodReports && reports.isFull,
+            Checks.expect(reportCount == 6 + floodReports && reports.isFull,
                           "guest: 32768 more report hypercalls counted in fixed storage, nothing allocated")
         }
         finish()

@@ -441,7 +441,7 @@ enum LinuxHost {
 
     /// MAIR/TCR/TTBR0/SCTLR of EL2 for the CPUs the host starts (Boot/host.S
     /// loads them with the MMU off, so they are cleaned to the point of coherency).
-    private static func publishEL2Regime() {
+    static func publishEL2Regime() {
         let regime = arch_el2_regime()!
         regime[0] = arch_read_mair_el2()
         regime[1] = arch_read_tcr_el2()
@@ -474,7 +474,7 @@ enum LinuxHost {
         arch_write_hcr_el2(el2.hcr)
         arch_isb()
         arch_tlbi_vmalls12e1()
-        let stackTop = arch_cpu_stacks() + UInt64(cpu + 1) * UInt64(HV_HOST_CPU_STACK_SIZE)
+        guard let stackTop = EL2Protection.cpuStacks?.stackTop(cpu: cpu) else { stop("host: no EL2 stack for this CPU") }
         arch_write_spsr_el2(el2.spsr)
         hv_host_enter(entry, x0, stackTop)
     }

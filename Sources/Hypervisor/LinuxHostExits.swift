@@ -36,18 +36,24 @@ extension LinuxHost {
     /// closing report finds how deep each stack was used by where it stops.
     static let stackPaint: UInt64 = 0x57AC_57AC_57AC_57AC
     static let stackWords = Int(HV_HOST_CPU_STACK_SIZE) / 8
-    /// The deepest use the report accepts: the stacks have no guard pages, so
-    /// a quarter is kept in reserve.
+    /// The deepest use the report accepts: an overflow would fault on the
+    /// guard page below, and a quarter is kept in reserve before that.
     static let stackBudget = Int(HV_HOST_CPU_STACK_SIZE) * 3 / 4
 
+    /// Paints each CPU's stack (not its guard pages, which are unmapped).
     static func paintStacks() {
-        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_cpu_stacks()))!
-        for i in 0..<stackWords * Int(HV_HOST_MAX_CPUS) { words[i] = stackPaint }
+        guard let stacks = EL2Protection.cpuStacks else { return }
+        for cpu in 0..<stacks.cpus {
+            guard let base = stacks.stackBase(cpu: cpu) else { continue }
+            let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(base))!
+            for i in 0..<stackWords { words[i] = stackPaint }
+        }
     }
 
     /// Bytes of CPU `cpu`'s EL2 stack that were ever written.
     static func stackUsed(cpu: Int) -> Int {
-        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_cpu_stacks()))! + cpu * stackWords
+        guard let base = EL2Protection.cpuStacks?.stackBase(cpu: cpu) else { return 0 }
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(base))!
         var untouched = 0
         while untouched < stackWords && words[untouched] == stackPaint { untouched += 1 }
         return (stackWords - untouched) * 8
@@ -70,6 +76,14 @@ extension LinuxHost {
         }
         let cpu = Int(truncatingIfNeeded: arch_read_tpidr_el2() & 0x7)
         let syndrome = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
+        if BootEnvironment.hostExitFaultSelfTest
+            && (syndrome.exceptionClass == .smc64 || syndrome.exceptionClass == .hvc64) {
+            BootEnvironment.hostExitFaultSelfTest = false
+            Console.put("selftest: serving the host's SMCCC exit with its SP_EL0 ")
+            Console.hex(frame[ExceptionFrame.spEL0])
+            Console.line(" saved, the handler loads from 0x20000000000")
+            Console.hex(UnsafePointer<UInt64>(bitPattern: UInt(0x200_0000_0000))!.pointee)
+        }
         var faultIPA: IPA?
         if syndrome.exceptionClass == .dataAbortLowerEL || syndrome.exceptionClass == .instructionAbortLowerEL {
             faultIPA = IPA(((arch_read_hpfar_el2() & hpfarFIPAMask) >> hpfarShift) << PageSize.shift4K
@@ -200,6 +214,12 @@ extension LinuxHost {
 /// own stack): the PSCI table says where the host wants it.
 @c(hv_cpu_main)
 func hvCPUMain(_ cpu: UInt64) {
+    if BootEnvironment.secondaryStackOverflowSelfTest {
+        Console.put("selftest: CPU ")
+        Console.decimal(cpu)
+        Console.line(" recurses on its own EL2 stack")
+        Console.decimal(overflowStack(1))
+    }
     guard let psci = LinuxHost.psci, cpu < UInt64(PSCIMediator.capacity) else { while true { arch_wfe() } }
     LinuxHost.lock.lock()
     let request = psci.pointee.takeBootRequest(cpu: Int(cpu))
