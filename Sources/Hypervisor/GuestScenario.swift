@@ -57,6 +57,8 @@ enum GuestScenario {
     nonisolated(unsafe) static var readOnlyFrame = MFN(0)
     nonisolated(unsafe) static var readWriteFrame = MFN(0)
     nonisolated(unsafe) static var savedHCR: UInt64 = 0
+    /// HCR_EL2 while the guest runs.
+    static var guestHCR: UInt64 { savedHCR | Stage2Walker.hcrVM | Stage2Walker.hcrRW }
 
     static func run(cpu: CPUIDRegisters, frames: inout FrameAllocator) -> Never {
         let code = PhysAddr(arch_guest_start()).frame
@@ -74,6 +76,12 @@ enum GuestScenario {
         // Boot/guest.S reads how many extra reports to make from this word.
         memory.store64(readWriteFrame.address.adding(floodCountOffset), flood ? floodReports : 0)
         memory.store64(readWriteFrame.address.adding(semihostingFlagOffset), semihostingExit ? 1 : 0)
+        // The guest runs with its caches off: what was just written sits in
+        // this CPU's cache until cleaned to the point of coherency.
+        savedHCR = arch_read_hcr_el2()
+        var cache = BoardCache()
+        GuestFrameCoherence(hcr: guestHCR).prepareForGuest(readWriteFrame, cache: &cache)
+        GuestFrameCoherence(hcr: guestHCR).prepareForGuest(readOnlyFrame, cache: &cache)
 
         let pool: FramePool
         do throws(FrameAllocatorError) { pool = try FramePool(frames: 32, from: &frames) } catch {
@@ -106,11 +114,10 @@ enum GuestScenario {
         allocator = UnsafeMutablePointer<FrameAllocator>.allocate(capacity: 1)
         allocator!.initialize(to: frames)
 
-        savedHCR = arch_read_hcr_el2()
         arch_write_sctlr_el1(Stage2Walker.sctlrEL1Off)
         arch_write_vtcr_el2(table.pointee.vtcr.raw)
         arch_write_vttbr_el2(table.pointee.vttbr.raw)
-        arch_write_hcr_el2(savedHCR | Stage2Walker.hcrVM | Stage2Walker.hcrRW)
+        arch_write_hcr_el2(guestHCR)
         arch_isb()
         Console.put("guest: entering EL1 at IPA ")
         Console.hex(codeIPA.raw)
@@ -185,6 +192,8 @@ enum GuestScenario {
         let memory = IdentityMemory()
         memory.zeroFrame(page)
         memory.store64(page.address, demandMarker)
+        var cache = BoardCache()
+        GuestFrameCoherence(hcr: guestHCR).prepareForGuest(page, cache: &cache)
         let held = lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var ok = true
