@@ -125,6 +125,16 @@ struct BoardTLB: TLBMaintenance {
     }
 }
 
+/// The EL2 registers a lower EL's entry is prepared with (`LowerELEntry`).
+struct BoardEntryRegisters: LowerELEntryRegisters {
+    mutating func writeVTCR(_ value: VTCR) { arch_write_vtcr_el2(value.raw) }
+    mutating func writeVTTBR(_ value: VTTBR) { arch_write_vttbr_el2(value.raw) }
+    mutating func writeHCR(_ value: UInt64) { arch_write_hcr_el2(value) }
+    mutating func synchronizeContext() { arch_isb() }
+    mutating func invalidateAllEL1TLBs() { arch_tlbi_alle1() }
+    mutating func completeLocalTLBMaintenance() { arch_dsb_nsh() }
+}
+
 extension CPUIDRegisters {
     /// This CPU's ID registers (decoded by the portable type).
     static func read() -> CPUIDRegisters {

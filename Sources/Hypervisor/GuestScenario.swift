@@ -115,10 +115,9 @@ enum GuestScenario {
         allocator!.initialize(to: frames)
 
         arch_write_sctlr_el1(Stage2Walker.sctlrEL1Off)
-        arch_write_vtcr_el2(table.pointee.vtcr.raw)
-        arch_write_vttbr_el2(table.pointee.vttbr.raw)
-        arch_write_hcr_el2(guestHCR)
-        arch_isb()
+        var entryRegisters = BoardEntryRegisters()
+        LowerELEntry.prepare(&entryRegisters, vtcr: table.pointee.vtcr, vttbr: table.pointee.vttbr,
+                             hcr: guestHCR)
         Console.put("guest: entering EL1 at IPA ")
         Console.hex(codeIPA.raw)
         Console.put(" (code frame ")
