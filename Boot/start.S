@@ -91,6 +91,9 @@ primary_entry:
     msr     ttbr0_el2, x0
     isb
     tlbi    alle2
+    /* EL1&0 entries of every VMID, left by firmware or an earlier image: gone
+     * before the first VMID is used (self-test walks, the first guest). */
+    tlbi    alle1
     dsb     ish
     isb
     ldr     x1, =SCTLR_EL2_VAL

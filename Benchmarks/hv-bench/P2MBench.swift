@@ -72,9 +72,10 @@ struct BenchPool: TablePageSource {
 
 struct BenchTLB: TLBMaintenance {
     var operations = 0
-    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) { operations += 1 }
-    mutating func invalidateVMID(_ vmid: UInt16) { operations += 1 }
+    mutating func invalidateStage2(_ vttbr: VTTBR, ipa: IPA, pages: UInt64) { operations += 1 }
+    mutating func invalidateVMID(_ vttbr: VTTBR) { operations += 1 }
     mutating func synchronize() {}
+    mutating func publishNewEntries() {}
 }
 
 enum BenchEnvironment: P2MEnvironment {

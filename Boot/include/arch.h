@@ -72,6 +72,8 @@ HV_INLINE void arch_tlbi_ripas2e1is(uint64_t operand) {
 HV_INLINE void arch_tlbi_vmalls12e1is(void) { __asm__ volatile("tlbi vmalls12e1is" ::: "memory"); }
 HV_INLINE void arch_tlbi_vmalle1is(void)    { __asm__ volatile("tlbi vmalle1is"    ::: "memory"); }
 HV_INLINE void arch_tlbi_alle2is(void)      { __asm__ volatile("tlbi alle2is"      ::: "memory"); }
+HV_INLINE void arch_tlbi_alle1(void)        { __asm__ volatile("tlbi alle1"        ::: "memory"); }
+HV_INLINE void arch_dsb_nsh(void)           { __asm__ volatile("dsb nsh"           ::: "memory"); }
 
 /* ---- data cache maintenance to the point of coherency ---------------- */
 HV_INLINE void arch_dc_cvac(uint64_t va)  { __asm__ volatile("dc cvac, %0"  :: "r"(va) : "memory"); }

@@ -66,7 +66,6 @@ HV_HOST_INLINE void arch_store_release64(uint64_t address, uint64_t value) {
     __atomic_store_n((uint64_t *)(uintptr_t)address, value, __ATOMIC_RELEASE);
 }
 HV_HOST_INLINE void arch_sev(void) { __asm__ volatile("sev" ::: "memory"); }
-HV_HOST_INLINE void arch_tlbi_vmalls12e1(void) { __asm__ volatile("tlbi vmalls12e1\n dsb nsh\n isb" ::: "memory"); }
 
 void hv_host_enter(uint64_t entry, uint64_t x0, uint64_t stack_top) __attribute__((noreturn));
 void hv_cpu_entry(void);

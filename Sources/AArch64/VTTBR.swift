@@ -22,10 +22,6 @@ public struct VTTBR: Equatable, Sendable {
     /// taken as it is.
     public init(raw: UInt64) { self.raw = raw }
 
-    /// Only VMID set, no table: what TLB maintenance by VMID needs while it runs
-    /// (TLBI IPAS2E1IS, VMALLS12E1IS act on VTTBR_EL2.VMID), never a walkable root.
-    public static func vmidOnly(_ vmid: UInt16) -> VTTBR { VTTBR(raw: UInt64(vmid) << vmidShift) }
-
     public var vmid: UInt16 { UInt16(truncatingIfNeeded: raw >> Self.vmidShift) }
     public var root: PhysAddr { PhysAddr(raw: raw & Self.baddrMask) }
 }

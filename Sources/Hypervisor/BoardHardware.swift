@@ -54,8 +54,10 @@ extension MMIORegisterBlock: NarrowRegisterBlock {
 }
 
 /// Stage-2 TLB maintenance from EL2 (Arm ARM D8.13). TLBI by IPA applies to
-/// the VMID currently in VTTBR_EL2, so the target VMID is switched in around
-/// the operations and the previous VTTBR_EL2 restored.
+/// the VMID currently in VTTBR_EL2, so the target domain's VTTBR_EL2 value (its
+/// VMID with its own root: a walk begun while it is loaded finds real tables,
+/// not a table at PA 0) is switched in around the operations and the previous
+/// VTTBR_EL2 restored.
 ///
 /// Per page (`TLBI IPAS2E1IS`) up to `perPageLimit` pages; range operations
 /// (`TLBI RIPAS2E1IS`) where FEAT_TLBIRANGE exists; one `TLBI VMALLS12E1IS`
@@ -70,10 +72,10 @@ struct BoardTLB: TLBMaintenance {
         hasRangeInvalidation = CPUIDRegisters.read().hasTLBIRange
     }
 
-    mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {
+    mutating func invalidateStage2(_ vttbr: VTTBR, ipa: IPA, pages: UInt64) {
         arch_dsb_ishst()
         let range = hasRangeInvalidation
-        withVMID(vmid) {
+        withVTTBR(vttbr) {
             if range, TLBIOperand.forEachOperation(ipa.frame, pages: pages, { operation in
                 switch operation {
                 case .page(let operand): arch_tlbi_ipas2e1is_operand(operand)
@@ -98,9 +100,9 @@ struct BoardTLB: TLBMaintenance {
         }
     }
 
-    mutating func invalidateVMID(_ vmid: UInt16) {
+    mutating func invalidateVMID(_ vttbr: VTTBR) {
         arch_dsb_ishst()
-        withVMID(vmid) { arch_tlbi_vmalls12e1is() }
+        withVTTBR(vttbr) { arch_tlbi_vmalls12e1is() }
     }
 
     mutating func synchronize() {
@@ -108,15 +110,29 @@ struct BoardTLB: TLBMaintenance {
         arch_isb()
     }
 
-    private func withVMID(_ vmid: UInt16, _ body: () -> Void) {
+    /// New valid entries and no TLBI: the descriptor writes complete before
+    /// any later walk (this CPU's next guest entry, another PE, a coherent SMMU).
+    mutating func publishNewEntries() { arch_dsb_ishst() }
+
+    private func withVTTBR(_ vttbr: VTTBR, _ body: () -> Void) {
         let saved = arch_read_vttbr_el2()
-        arch_write_vttbr_el2(VTTBR.vmidOnly(vmid).raw)
+        arch_write_vttbr_el2(vttbr.raw)
         arch_isb()
         body()
         arch_dsb_ish()
         arch_write_vttbr_el2(saved)
         arch_isb()
     }
+}
+
+/// The EL2 registers a lower EL's entry is prepared with (`LowerELEntry`).
+struct BoardEntryRegisters: LowerELEntryRegisters {
+    mutating func writeVTCR(_ value: VTCR) { arch_write_vtcr_el2(value.raw) }
+    mutating func writeVTTBR(_ value: VTTBR) { arch_write_vttbr_el2(value.raw) }
+    mutating func writeHCR(_ value: UInt64) { arch_write_hcr_el2(value) }
+    mutating func synchronizeContext() { arch_isb() }
+    mutating func invalidateAllEL1TLBs() { arch_tlbi_alle1() }
+    mutating func completeLocalTLBMaintenance() { arch_dsb_nsh() }
 }
 
 extension CPUIDRegisters {

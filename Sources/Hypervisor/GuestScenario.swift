@@ -67,6 +67,8 @@ enum GuestScenario {
     static let psciAffinityInfo: UInt64 = 0xC400_0004     // AFFINITY_INFO, SMC64 (DEN0022 5.1.8)
     static let psciAffinityOn: UInt64 = 0
     static let psciAffinityOnPending: UInt64 = 2
+    /// HCR_EL2 while the guest runs. TSC: the guest's SMCs come here (firmwareCall), never to the firmware.
+    static var guestHCR: UInt64 { savedHCR | Stage2Walker.hcrVM | Stage2Walker.hcrRW | HostEL2Registers.hcrTSC }
 
     static func run(cpu: CPUIDRegisters, frames: inout FrameAllocator) -> Never {
         let code = PhysAddr(arch_guest_start()).frame
@@ -84,6 +86,12 @@ enum GuestScenario {
         // Boot/guest.S reads how many extra reports to make from this word.
         memory.store64(readWriteFrame.address.adding(floodCountOffset), flood ? floodReports : 0)
         memory.store64(readWriteFrame.address.adding(semihostingFlagOffset), semihostingExit ? 1 : 0)
+        // The guest runs with its caches off: what was just written sits in
+        // this CPU's cache until cleaned to the point of coherency.
+        savedHCR = arch_read_hcr_el2()
+        var cache = BoardCache()
+        GuestFrameCoherence(hcr: guestHCR).prepareForGuest(readWriteFrame, cache: &cache)
+        GuestFrameCoherence(hcr: guestHCR).prepareForGuest(readOnlyFrame, cache: &cache)
 
         let pool: FramePool
         do throws(FrameAllocatorError) { pool = try FramePool(frames: 32, from: &frames) } catch {
@@ -116,13 +124,10 @@ enum GuestScenario {
         allocator = UnsafeMutablePointer<FrameAllocator>.allocate(capacity: 1)
         allocator!.initialize(to: frames)
 
-        savedHCR = arch_read_hcr_el2()
         arch_write_sctlr_el1(Stage2Walker.sctlrEL1Off)
-        arch_write_vtcr_el2(table.pointee.vtcr.raw)
-        arch_write_vttbr_el2(table.pointee.vttbr.raw)
-        // TSC: the guest's SMCs come here (firmwareCall), never to the firmware.
-        arch_write_hcr_el2(savedHCR | Stage2Walker.hcrVM | Stage2Walker.hcrRW | HostEL2Registers.hcrTSC)
-        arch_isb()
+        var entryRegisters = BoardEntryRegisters()
+        LowerELEntry.prepare(&entryRegisters, vtcr: table.pointee.vtcr, vttbr: table.pointee.vttbr,
+                             hcr: guestHCR)
         Console.put("guest: entering EL1 at IPA ")
         Console.hex(codeIPA.raw)
         Console.put(" (code frame ")
@@ -219,6 +224,8 @@ enum GuestScenario {
         let memory = IdentityMemory()
         memory.zeroFrame(page)
         memory.store64(page.address, demandMarker)
+        var cache = BoardCache()
+        GuestFrameCoherence(hcr: guestHCR).prepareForGuest(page, cache: &cache)
         let held = lock.acquire()
         var batch = FlushBatch(releaser: NoHeldReferences())
         var ok = true

@@ -469,11 +469,8 @@ enum LinuxHost {
             arch_write_ich_hcr_el2(0)
         }
         arch_write_sctlr_el1(el2.sctlrEL1)
-        arch_write_vtcr_el2(p2m.pointee.vtcr.raw)
-        arch_write_vttbr_el2(p2m.pointee.vttbr.raw)
-        arch_write_hcr_el2(el2.hcr)
-        arch_isb()
-        arch_tlbi_vmalls12e1()
+        var entryRegisters = BoardEntryRegisters()
+        LowerELEntry.prepare(&entryRegisters, vtcr: p2m.pointee.vtcr, vttbr: p2m.pointee.vttbr, hcr: el2.hcr)
         guard let stackTop = EL2Protection.cpuStacks?.stackTop(cpu: cpu) else { stop("host: no EL2 stack for this CPU") }
         arch_write_spsr_el2(el2.spsr)
         hv_host_enter(entry, x0, stackTop)

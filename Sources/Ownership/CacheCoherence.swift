@@ -75,6 +75,15 @@ extension PageOwnership where P2M: ~Copyable {
         return n
     }
 
+    /// A frame the host or the hypervisor wrote is about to become a guest's,
+    /// and the guest may read it with its caches off: clean and invalidate it
+    /// to PoC unless stage 2 forces write-back (`GuestFrameCoherence`).
+    /// Returns whether it was cleaned.
+    @discardableResult
+    mutating func cleanBeforeGuestMapping(_ mfn: MFN) -> Bool {
+        guestFrameCoherence.prepareForGuest(mfn, cache: &cache)
+    }
+
     /// A frame is being released from its last pin: clean it if a non-coherent
     /// domain could reach it. Returns the state to store.
     mutating func cleanOnRelease(_ mfn: MFN, _ s: FrameState) -> FrameState {

@@ -64,7 +64,8 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Maps an exclusively host-owned frame read-write at the free `gfn` of
     /// `domain`, its state becoming `becomes(state)` once the mapping is in
-    /// (cleaned first for a non-coherent domain, seed 003). With
+    /// (cleaned first, for a guest with its caches off and for a non-coherent
+    /// domain, seed 003). With
     /// `resettingTypeInfo` the frame starts a new life: no GFN or type of an
     /// earlier one survives (seed 001).
     private mutating func mapHostFrame(_ mfn: MFN, into domain: DomainID, at gfn: GFN, resettingTypeInfo: Bool,
@@ -81,7 +82,11 @@ extension PageOwnership where P2M: ~Copyable {
             let s = frames.state(at: index)
             try Self.requireExclusivelyHostOwned(mfn, s)
             var n = becomes(s)
-            if !domains[di].config.enforcesCacheCoherency {
+            // The guest may read it with its caches off: clean it before it is
+            // mapped (that clean also serves a non-coherent domain's devices).
+            if cleanBeforeGuestMapping(mfn) {
+                if !domains[di].config.enforcesCacheCoherency { n.cacheFlushRequired = true }
+            } else if !domains[di].config.enforcesCacheCoherency {
                 n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
             }
             var batch = newBatch()
@@ -186,6 +191,9 @@ extension PageOwnership where P2M: ~Copyable {
             return FrameState(owner: .guest(domain), hostState: .noPage, references: 1,
                               isAllocated: true, isXenheap: true)
         }
+        // The hypervisor filled it (shared_info, grant frames); the guest may
+        // read it with its caches off.
+        cleanBeforeGuestMapping(mfn)
         frames.updateTypeInfo(at: index) { (t: TypeInfo) -> TypeInfo in
             var n = t
             n.type = readOnly ? .none : .writable

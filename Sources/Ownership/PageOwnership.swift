@@ -13,6 +13,10 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     let storage: FrameTableStorage
     /// Clean+invalidate to the point of coherency (seed 003); on the host a recording fake.
     public var cache: Cache
+    /// Whether frames must be cleaned before a guest may see them (it may run
+    /// with its caches off): yes unless stage 2 forces write-back (FEAT_S2FWB in
+    /// use). Set from the HCR_EL2 value guests run with; the default is no FWB.
+    public var guestFrameCoherence = GuestFrameCoherence(hcr: 0)
     /// Lock scopes of the running operation (see LockOrder.swift).
     public internal(set) var locks = LockSet()
     /// The host's device address spaces (seed 003: vfio's domains of one

@@ -26,6 +26,12 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// (XSA-346 part 1: never defer a flush past a page's release).
     public internal(set) var removedMappings = false
     @usableFromInline mutating func noteRemovedMappings() { removedMappings = true }
+    /// Set once an edit wrote valid descriptors (a map, a split): the commit
+    /// publishes them with one barrier if it owes no TLBI (whose own leading
+    /// DSB does it). Not part of `isEmpty`: nothing is released by it.
+    public internal(set) var publishesNewEntries = false
+    @inline(__always) mutating func notePublishesNewEntries() { publishesNewEntries = true }
+    @inline(__always) mutating func newEntriesPublished() { publishesNewEntries = false }
     var vmid: UInt16? = nil
     /// Last, so the fields above sit at offsets that do not depend on `Releaser`.
     public var releaser: Releaser
@@ -102,6 +108,8 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
         pending.absorb(&other.pending, memory: memory)
         removedMappings = removedMappings || other.removedMappings
         other.removedMappings = false
+        publishesNewEntries = publishesNewEntries || other.publishesNewEntries
+        other.publishesNewEntries = false
         if other.heldReferences != 0 {
             releaser.takeHeld(from: &other.releaser)
             heldReferences &+= other.heldReferences
@@ -125,6 +133,9 @@ public struct FlushStatistics: Equatable, Sendable {
     public var rangeInvalidations = 0
     /// Whole-VMID invalidations (VMALLS12E1IS).
     public var vmidInvalidations = 0
+    /// `TLBMaintenance.publishNewEntries` barriers: 1 when the commit wrote new
+    /// valid entries and owed no TLBI, else 0.
+    public var publishBarriers = 0
     public var pagesInvalidated: UInt64 = 0
     public var tablePagesFreed = 0
     public var referencesReleased: UInt64 = 0

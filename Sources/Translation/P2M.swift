@@ -185,6 +185,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         }
         let engine = table, memory = memory
         withSession(&batch) { session in engine.commitMap(plan.take()!, memory: memory, sink: &session) }
+        batch.notePublishesNewEntries()
         observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
@@ -246,6 +247,9 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         withSession(&batch, typeChange: (from, to, access)) { session in
             engine.commitUpdate(plan.take()!, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
         }
+        // A block split links its new table after its break-before-make
+        // invalidation, so the commit may owe no TLBI to publish it.
+        batch.notePublishesNewEntries()
     }
 
     /// Run one commit phase with a `P2MSession` over this P2M and `batch` as the
@@ -321,15 +325,18 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     ) throws(IOMMUSyncError) -> FlushStatistics {
         var stats = FlushStatistics()
         if batch.needsInvalidation {
+            // Each TLBI call starts with DSB ISHST, which also publishes every
+            // entry the batch made valid.
+            batch.newEntriesPublished()
             if batch.invalidatesWholeVMID || batch.pendingPages > configuration.fullFlushThreshold {
-                tlb.invalidateVMID(vmid)
+                tlb.invalidateVMID(vttbr)
                 iommu.invalidateAll(vmid: vmid)
                 stats.vmidInvalidations = 1
                 stats.pagesInvalidated = batch.invalidatesWholeVMID ? table.geometry.inputFrameLimit : batch.pendingPages
             } else {
                 for i in 0..<batch.pending.ranges.count {
                     let (start, pages) = batch.pending.ranges[i]
-                    tlb.invalidateStage2(vmid: vmid, ipa: GFN(raw: start).address, pages: pages)
+                    tlb.invalidateStage2(vttbr, ipa: GFN(raw: start).address, pages: pages)
                     iommu.invalidate(vmid: vmid, GFN(raw: start), count: pages)
                     stats.rangeInvalidations += 1
                     stats.pagesInvalidated += pages
@@ -337,8 +344,15 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             }
             tlb.synchronize()
             try iommu.synchronize()
-        } else if iommu.hasPendingInvalidations {
-            try iommu.synchronize()
+        } else {
+            if batch.publishesNewEntries {
+                // Only invalid entries were made valid: no TLBI, so no barrier
+                // yet orders those writes before the next walk. One per commit.
+                tlb.publishNewEntries()
+                stats.publishBarriers = 1
+                batch.newEntriesPublished()
+            }
+            if iommu.hasPendingInvalidations { try iommu.synchronize() }
         }
         batch.pending.rangesInvalidated()
         return stats
@@ -350,10 +364,10 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// before it succeeds. (The operation itself is past its last failure point.)
     @usableFromInline mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> Bool {
         if count > configuration.fullFlushThreshold {
-            tlb.invalidateVMID(vmid)
+            tlb.invalidateVMID(vttbr)
             iommu.invalidateAll(vmid: vmid)
         } else {
-            tlb.invalidateStage2(vmid: vmid, ipa: GFN(raw: gfn).address, pages: count)
+            tlb.invalidateStage2(vttbr, ipa: GFN(raw: gfn).address, pages: count)
             iommu.invalidate(vmid: vmid, GFN(raw: gfn), count: count)
         }
         tlb.synchronize()

@@ -8,6 +8,8 @@ public final class EventLog {
         case tlbiRange(vmid: UInt16, page: UInt64, pages: UInt64)
         case tlbiVMID(UInt16)
         case tlbSync
+        /// `TLBMaintenance.publishNewEntries` (DSB ISHST with no TLBI).
+        case tlbPublish
         case iommuRange(vmid: UInt16, page: UInt64, pages: UInt64)
         case iommuAll(UInt16)
         case iommuSync
@@ -15,6 +17,8 @@ public final class EventLog {
         case free(UInt64)
     }
     public var events: [Event] = []
+    /// The VTTBR_EL2 value each CPU TLB invalidation ran under, in order.
+    public var maintenanceVTTBRs: [VTTBR] = []
     /// The next this-many IOMMU waits do not confirm completion (a lost CMD_SYNC).
     public var failingIOMMUSyncs = 0
     public init() {}

@@ -9,8 +9,9 @@ public protocol TLBWatcher: AnyObject {
     func synchronize()
 }
 
-/// CPU TLB maintenance that issues nothing: it records each operation into an
-/// optional shared log and shows it to an optional watcher.
+/// CPU TLB maintenance that issues nothing: it records each operation (and the
+/// VTTBR_EL2 value it would run under) into an optional shared log and shows it
+/// to an optional watcher.
 public struct RecordingTLB: TLBMaintenance {
     public let log: EventLog?
     public let watcher: (any TLBWatcher)?
@@ -19,16 +20,21 @@ public struct RecordingTLB: TLBMaintenance {
         self.log = log
         self.watcher = watcher
     }
-    public mutating func invalidateStage2(vmid: UInt16, ipa: IPA, pages: UInt64) {
-        log?.events.append(.tlbiRange(vmid: vmid, page: ipa.frame.raw, pages: pages))
+    public mutating func invalidateStage2(_ vttbr: VTTBR, ipa: IPA, pages: UInt64) {
+        log?.events.append(.tlbiRange(vmid: vttbr.vmid, page: ipa.frame.raw, pages: pages))
+        log?.maintenanceVTTBRs.append(vttbr)
         watcher?.invalidate(ipa.frame.raw, pages: pages)
     }
-    public mutating func invalidateVMID(_ vmid: UInt16) {
-        log?.events.append(.tlbiVMID(vmid))
+    public mutating func invalidateVMID(_ vttbr: VTTBR) {
+        log?.events.append(.tlbiVMID(vttbr.vmid))
+        log?.maintenanceVTTBRs.append(vttbr)
         watcher?.invalidateAll()
     }
     public mutating func synchronize() {
         log?.events.append(.tlbSync)
         watcher?.synchronize()
+    }
+    public mutating func publishNewEntries() {
+        log?.events.append(.tlbPublish)
     }
 }

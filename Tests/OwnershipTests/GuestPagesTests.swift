@@ -193,9 +193,12 @@ final class GuestPagesTests: XCTestCase {
 
     /// Seed 003 towards guests: donating into a non-coherent domain cleans
     /// first, giving the frame back cleans again; coherent domains cost nothing;
-    /// turning a domain non-coherent replays its frames.
+    /// turning a domain non-coherent replays its frames. Stage 2 forces
+    /// write-back here (FEAT_S2FWB), so only seed 003's cleans are counted: the
+    /// guests' caches-off clean is CacheModelTests'.
     func testNonCoherentGuestCleansBeforeFirstMappingAndOnRelease() throws {
         var w = World()
+        w.o.guestFrameCoherence = GuestFrameCoherence(hcr: GuestFrameCoherence.hcrFWB)
         w.addDomain(DomainConfig(id: d1, enforcesCacheCoherency: false))
         w.addDomain(DomainConfig(id: d2))
         try w.o.hostDonateToGuest(bank0, to: d1, at: GFN(raw: 1))

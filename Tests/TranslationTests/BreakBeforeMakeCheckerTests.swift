@@ -33,7 +33,7 @@ final class BreakBeforeMakeCheckerTests: XCTestCase {
             var (rig, tlb, entry) = try makeTable()
             let d = rig.memory.load64(entry)
             rig.memory.store64(entry, 0)
-            if variant >= 1 { tlb.invalidateStage2(vmid: 1, ipa: GFN(raw: 0x200).address, pages: 512) }
+            if variant >= 1 { tlb.invalidateStage2(VTTBR(raw: 1 << 48), ipa: GFN(raw: 0x200).address, pages: 512) }
             if variant >= 2 { tlb.synchronize() }
             rig.memory.store64(entry, d + 0x20_0000)
             XCTAssertEqual(rig.checker.violations.count, variant == 2 ? 0 : 1, "variant \(variant)")
@@ -44,7 +44,7 @@ final class BreakBeforeMakeCheckerTests: XCTestCase {
         var (rig, tlb, entry) = try makeTable()
         let d = rig.memory.load64(entry)
         rig.memory.store64(entry, 0)
-        tlb.invalidateStage2(vmid: 1, ipa: GFN(raw: 0x200).address, pages: 511)
+        tlb.invalidateStage2(VTTBR(raw: 1 << 48), ipa: GFN(raw: 0x200).address, pages: 511)
         tlb.synchronize()
         rig.memory.store64(entry, d & 0xFFF | 0x1000_0000)
         XCTAssertEqual(rig.checker.violations.count, 1)
