@@ -122,7 +122,12 @@ extension PageOwnership where P2M: ~Copyable {
                 }
                 move.now.holdReference(displacedFrame)
             }
-            commit(&move.now, domain: di, holding: held)
+            // A map into a free slot usually records nothing (no invalidation,
+            // table page or reference): then there is nothing to commit, and an
+            // IOMMU wait owed from before is the chunk's commit's to retry.
+            if !move.now.isEmpty || !move.now.releaser.dead.isEmpty {
+                commit(&move.now, domain: di, holding: held)
+            }
             move.advance()
             return true
         }
