@@ -22,9 +22,35 @@ private struct FlatMemory: PhysicalMemory {
     func zeroFrame(_ frame: MFN) { slot(frame.address).update(repeating: 0, count: 512) }
 }
 
+/// The table pages of `FlatMemory`, with their valid-entry counts behind a
+/// pointer too (FreeListPool keeps them in an array, checked on every write).
+private struct FlatPool: TablePageSource {
+    let memory: FlatMemory
+    var free: [UInt64]
+    let counts: UnsafeMutablePointer<UInt16>
+    init(memory: FlatMemory, frames: Int) {
+        self.memory = memory
+        free = (0..<UInt64(frames)).reversed().map { memory.base + $0 }
+        counts = .allocate(capacity: frames)
+        counts.initialize(repeating: 0, count: frames)
+    }
+    mutating func allocateTablePage() -> MFN? {
+        guard let f = free.popLast() else { return nil }
+        memory.zeroFrame(MFN(raw: f))
+        counts[Int(f &- memory.base)] = 0
+        return MFN(raw: f)
+    }
+    mutating func freeTablePage(_ frame: MFN) { free.append(frame.raw) }
+    var availableTablePages: Int { free.count }
+    func validEntryCount(_ frame: MFN) -> Int { Int(counts[Int(frame.raw &- memory.base)]) }
+    mutating func setValidEntryCount(_ frame: MFN, _ count: Int) {
+        counts[Int(frame.raw &- memory.base)] = UInt16(truncatingIfNeeded: count)
+    }
+}
+
 private enum OwnershipBenchEnvironment: P2MEnvironment {
     typealias Memory = FlatMemory
-    typealias Pool = FreeListPool<FlatMemory>
+    typealias Pool = FlatPool
     typealias TLB = CountingTLB
     typealias Listener = FrameEntryListener
 }
@@ -38,7 +64,7 @@ private func nanoseconds(_ body: () -> Void) -> UInt64 {
 private func makeBenchP2M(vmid: UInt16, frames: FrameTable) -> OwnershipBenchP2M {
     let tableBase = MFN(raw: 0x10_0000)
     let memory = FlatMemory(base: tableBase, frames: 64)
-    let pool = FreeListPool(memory: memory, first: tableBase, count: 64)
+    let pool = FlatPool(memory: memory, frames: 64)
     return try! OwnershipBenchP2M(configuration: P2MConfiguration(vmid: vmid, ipaBits: 39, paRange: .bits40, vmidWidth: .bits8),
                          memory: memory, pool: pool, tlb: CountingTLB(), iommu: NoIOMMU(),
                          listener: FrameEntryListener(frames: frames), observer: NoChangeObserver())
