@@ -19,15 +19,22 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     /// Frames whose last reference was dropped at a commit, not yet returned.
     public internal(set) var dead: [MFN] = []
 
+    /// Allocates nothing: most batches (one per operation) never hold a
+    /// reference, and the first `hold` reserves a range chunk's worth.
     public init(frames: FrameTable) {
         self.frames = frames
-        // A range chunk's worth up front, so the common `hold` never allocates.
-        held.reserveCapacity(GmfnRangeMove.chunkFrames)
     }
 
     /// Keeps `count` references (one per frame from `mfn`) until the commit.
     /// They are already counted in the frames; holding only defers their drop.
+    /// A run that continues the last one extends it (a range move holds its
+    /// chunk's consecutive frames as one run).
     public mutating func hold(_ mfn: MFN, count: UInt64) {
+        if let last = held.last, last.first.raw &+ last.count == mfn.raw, last.count <= UInt64.max - count {
+            held[held.count - 1].count = last.count + count
+            return
+        }
+        if held.capacity == 0 { held.reserveCapacity(GmfnRangeMove.chunkFrames) }
         held.append((mfn, count))
     }
 

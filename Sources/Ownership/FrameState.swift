@@ -16,26 +16,110 @@
 /// `domain id` names the guest in whichever of `owner`/`borrower` is a guest;
 /// a frame never has a guest owner and a guest borrower at once (guests lend
 /// to each other through grants, which pin the frame with `references`).
+///
+/// The state is kept as that word: reading a field is a shift and a mask, and
+/// a transition builds the next word from the last with field setters, so a
+/// compare-exchange loop decodes nothing it does not look at.
 public struct FrameState: Equatable, Sendable {
-    public var owner: PageOwner
-    public var hostState: HostPageState
-    public var borrower: Borrower
+    /// The encoded word, as stored in the frame entry. Canonical: the domain
+    /// field is zero unless `owner` or `borrower` is a guest.
+    public private(set) var raw: UInt64
+
+    public var owner: PageOwner {
+        @inline(__always) get {
+            switch Self.field(raw, Self.ownerShift, Self.kindWidth) {
+            case Self.ownerHost: return .host
+            case Self.ownerHypervisor: return .hypervisor
+            case Self.ownerGuest: return .guest(domainField)
+            default: return .none
+            }
+        }
+        @inline(__always) set {
+            let code: UInt64
+            switch newValue {
+            case .none: code = Self.ownerNone
+            case .host: code = Self.ownerHost
+            case .hypervisor: code = Self.ownerHypervisor
+            case .guest(let d):
+                precondition(borrowerCode != Self.borrowerGuest, "a guest-owned frame cannot have a guest borrower")
+                code = Self.ownerGuest
+                domainField = d
+            }
+            if code != Self.ownerGuest && borrowerCode != Self.borrowerGuest { domainField = DomainID(0) }
+            raw = Self.replacing(raw, Self.ownerShift, Self.kindWidth, code)
+        }
+    }
+
+    public var hostState: HostPageState {
+        // Two bits, and every two-bit value is a case.
+        @inline(__always) get { HostPageState(twoBits: Self.field(raw, Self.hostStateShift, Self.kindWidth)) }
+        @inline(__always) set { raw = Self.replacing(raw, Self.hostStateShift, Self.kindWidth, UInt64(newValue.rawValue)) }
+    }
+
+    public var borrower: Borrower {
+        @inline(__always) get {
+            switch borrowerCode {
+            case Self.borrowerIOMMU: return .iommu
+            case Self.borrowerHypervisor: return .hypervisor
+            case Self.borrowerGuest: return .guest(domainField)
+            default: return .none
+            }
+        }
+        @inline(__always) set {
+            let code: UInt64
+            switch newValue {
+            case .none: code = Self.borrowerNone
+            case .iommu: code = Self.borrowerIOMMU
+            case .hypervisor: code = Self.borrowerHypervisor
+            case .guest(let d):
+                precondition(ownerCode != Self.ownerGuest, "a guest-owned frame cannot have a guest borrower")
+                code = Self.borrowerGuest
+                domainField = d
+            }
+            if code != Self.borrowerGuest && ownerCode != Self.ownerGuest { domainField = DomainID(0) }
+            raw = Self.replacing(raw, Self.borrowerShift, Self.kindWidth, code)
+        }
+    }
+
     /// Xen's `count_info & PGC_count_mask`: allocation, mappings of foreign
     /// or granted frames, and references held across a deferred flush.
-    public var references: UInt32
+    public var references: UInt32 {
+        @inline(__always) get { UInt32(truncatingIfNeeded: Self.field(raw, Self.referencesShift, Self.referencesWidth)) }
+        @inline(__always) set {
+            precondition(newValue <= Self.maxReferences, "reference count beyond its field")
+            raw = Self.replacing(raw, Self.referencesShift, Self.referencesWidth, UInt64(newValue))
+        }
+    }
+
     /// Live `hostShareDMA` shares of this frame.
-    public var dmaShares: UInt16
+    public var dmaShares: UInt16 {
+        @inline(__always) get { UInt16(truncatingIfNeeded: Self.field(raw, Self.dmaSharesShift, Self.dmaSharesWidth)) }
+        @inline(__always) set { raw = Self.replacing(raw, Self.dmaSharesShift, Self.dmaSharesWidth, UInt64(newValue)) }
+    }
+
     /// Xen's `PGC_allocated`: the owner's own reference is one of `references`.
-    public var isAllocated: Bool
+    public var isAllocated: Bool {
+        @inline(__always) get { raw >> Self.allocatedBit & 1 != 0 }
+        @inline(__always) set { raw = Self.replacing(raw, Self.allocatedBit, 1, newValue ? 1 : 0) }
+    }
+
     /// Xen's `PGC_xen_heap`: the frame came from the hypervisor's heap.
-    public var isXenheap: Bool
+    public var isXenheap: Bool {
+        @inline(__always) get { raw >> Self.xenheapBit & 1 != 0 }
+        @inline(__always) set { raw = Self.replacing(raw, Self.xenheapBit, 1, newValue ? 1 : 0) }
+    }
+
     /// The frame was reachable by a device that does not snoop the CPU caches
     /// since its last clean+invalidate (seed 003).
-    public var cacheFlushRequired: Bool
+    public var cacheFlushRequired: Bool {
+        @inline(__always) get { raw >> Self.cacheFlushBit & 1 != 0 }
+        @inline(__always) set { raw = Self.replacing(raw, Self.cacheFlushBit, 1, newValue ? 1 : 0) }
+    }
 
     public init(owner: PageOwner, hostState: HostPageState, borrower: Borrower = .none,
                 references: UInt32 = 0, dmaShares: UInt16 = 0, isAllocated: Bool = false,
                 isXenheap: Bool = false, cacheFlushRequired: Bool = false) {
+        raw = 0
         self.owner = owner
         self.hostState = hostState
         self.borrower = borrower
@@ -44,6 +128,17 @@ public struct FrameState: Equatable, Sendable {
         self.isAllocated = isAllocated
         self.isXenheap = isXenheap
         self.cacheFlushRequired = cacheFlushRequired
+    }
+
+    /// Owned by the host, `owned`, no borrower, no DMA share, no reference:
+    /// pKVM's "owned by the host and nobody borrows it", as one masked compare.
+    @inline(__always) public var isExclusivelyHostOwned: Bool {
+        let mask = Self.fieldMask(Self.ownerShift, Self.kindWidth) | Self.fieldMask(Self.hostStateShift, Self.kindWidth)
+            | Self.fieldMask(Self.borrowerShift, Self.kindWidth) | Self.fieldMask(Self.dmaSharesShift, Self.dmaSharesWidth)
+            | Self.fieldMask(Self.referencesShift, Self.referencesWidth)
+        let expected = Self.ownerHost << Self.ownerShift | UInt64(HostPageState.owned.rawValue) << Self.hostStateShift
+            | Self.borrowerNone << Self.borrowerShift
+        return raw & mask == expected
     }
 
     /// A host-owned frame nobody else touches: every RAM frame at boot.
@@ -76,58 +171,47 @@ public struct FrameState: Equatable, Sendable {
                borrowerGuest: UInt64 = 3
 
     @inline(__always) static func field(_ raw: UInt64, _ shift: UInt64, _ width: UInt64) -> UInt64 {
-        (raw >> shift) & ((1 << width) - 1)
+        (raw &>> shift) & ((1 &<< width) &- 1)
     }
 
+    @inline(__always) static func fieldMask(_ shift: UInt64, _ width: UInt64) -> UInt64 {
+        ((1 &<< width) &- 1) &<< shift
+    }
+
+    /// `raw` with the `width`-bit field at `shift` set to `value` (which fits).
+    @inline(__always) static func replacing(_ raw: UInt64, _ shift: UInt64, _ width: UInt64, _ value: UInt64) -> UInt64 {
+        let mask = ((1 &<< width) &- 1) &<< shift
+        return raw & ~mask | (value &<< shift) & mask
+    }
+
+    @inline(__always) var ownerCode: UInt64 { Self.field(raw, Self.ownerShift, Self.kindWidth) }
+    @inline(__always) var borrowerCode: UInt64 { Self.field(raw, Self.borrowerShift, Self.kindWidth) }
+    @inline(__always) var domainField: DomainID {
+        get { DomainID(UInt16(truncatingIfNeeded: Self.field(raw, Self.domainShift, Self.domainWidth))) }
+        set { raw = Self.replacing(raw, Self.domainShift, Self.domainWidth, UInt64(newValue.raw)) }
+    }
+
+    /// The state a frame entry's word encodes. Domain bits that name no
+    /// guest (neither `owner` nor `borrower` is one) are dropped, so equal
+    /// states have equal words.
+    @inline(__always)
     public init(raw: UInt64) {
-        let domain = DomainID(UInt16(truncatingIfNeeded: Self.field(raw, Self.domainShift, Self.domainWidth)))
-        switch Self.field(raw, Self.ownerShift, Self.kindWidth) {
-        case Self.ownerHost: owner = .host
-        case Self.ownerHypervisor: owner = .hypervisor
-        case Self.ownerGuest: owner = .guest(domain)
-        default: owner = .none
+        self.raw = raw
+        if Self.field(raw, Self.ownerShift, Self.kindWidth) != Self.ownerGuest
+            && Self.field(raw, Self.borrowerShift, Self.kindWidth) != Self.borrowerGuest {
+            domainField = DomainID(0)
         }
-        switch Self.field(raw, Self.borrowerShift, Self.kindWidth) {
-        case Self.borrowerIOMMU: borrower = .iommu
-        case Self.borrowerHypervisor: borrower = .hypervisor
-        case Self.borrowerGuest: borrower = .guest(domain)
-        default: borrower = .none
-        }
-        hostState = HostPageState(rawValue: UInt8(Self.field(raw, Self.hostStateShift, Self.kindWidth)))!
-        dmaShares = UInt16(truncatingIfNeeded: Self.field(raw, Self.dmaSharesShift, Self.dmaSharesWidth))
-        references = UInt32(truncatingIfNeeded: Self.field(raw, Self.referencesShift, Self.referencesWidth))
-        isAllocated = raw >> Self.allocatedBit & 1 != 0
-        isXenheap = raw >> Self.xenheapBit & 1 != 0
-        cacheFlushRequired = raw >> Self.cacheFlushBit & 1 != 0
     }
+}
 
-    public var raw: UInt64 {
-        var domain: UInt64 = 0
-        let ownerCode: UInt64
-        switch owner {
-        case .none: ownerCode = Self.ownerNone
-        case .host: ownerCode = Self.ownerHost
-        case .hypervisor: ownerCode = Self.ownerHypervisor
-        case .guest(let d): ownerCode = Self.ownerGuest; domain = UInt64(d.raw)
+extension HostPageState {
+    /// The state of a two-bit field: every value 0...3 is a case.
+    @inline(__always) init(twoBits: UInt64) {
+        switch twoBits & 3 {
+        case 0: self = .owned
+        case 1: self = .sharedOwned
+        case 2: self = .sharedBorrowed
+        default: self = .noPage
         }
-        let borrowerCode: UInt64
-        switch borrower {
-        case .none: borrowerCode = Self.borrowerNone
-        case .iommu: borrowerCode = Self.borrowerIOMMU
-        case .hypervisor: borrowerCode = Self.borrowerHypervisor
-        case .guest(let d):
-            precondition(ownerCode != Self.ownerGuest, "a guest-owned frame cannot have a guest borrower")
-            borrowerCode = Self.borrowerGuest; domain = UInt64(d.raw)
-        }
-        precondition(references <= Self.maxReferences, "reference count beyond its field")
-        return UInt64(dmaShares) << Self.dmaSharesShift
-            | domain << Self.domainShift
-            | ownerCode << Self.ownerShift
-            | UInt64(hostState.rawValue) << Self.hostStateShift
-            | borrowerCode << Self.borrowerShift
-            | (isAllocated ? 1 << Self.allocatedBit : 0)
-            | (isXenheap ? 1 << Self.xenheapBit : 0)
-            | (cacheFlushRequired ? 1 << Self.cacheFlushBit : 0)
-            | UInt64(references) << Self.referencesShift
     }
 }

@@ -20,7 +20,11 @@ public struct FrameTable {
         let firstEntry: Int   // index of the bank's first entry
     }
 
-    let banks: [Bank]
+    /// The banks, sorted, behind a pointer (allocated once with the table, freed
+    /// by its storage): a view is plain words, copied without reference counting
+    /// on every access to the table.
+    let banks: UnsafeMutablePointer<Bank>
+    let bankCount: Int
     let entries: UnsafeMutablePointer<FrameEntry>
     /// Entries in the table: the RAM frames of all banks together.
     public let frameCount: Int
@@ -51,7 +55,9 @@ public struct FrameTable {
             total += Int(bank.frameCount)
             previousEnd = end.partialValue
         }
-        self.banks = banks
+        self.bankCount = banks.count
+        self.banks = UnsafeMutablePointer<Bank>.allocate(capacity: max(banks.count, 1))
+        for (i, bank) in banks.enumerated() { (self.banks + i).initialize(to: bank) }
         self.frameCount = total
         if let placement {
             entries = placement.bindMemory(to: FrameEntry.self, capacity: max(total, 1))
@@ -65,7 +71,7 @@ public struct FrameTable {
 
     /// The entry index of `mfn`, or nil when it is not RAM (a hole, MMIO).
     public func index(of mfn: MFN) -> Int? {
-        var lo = 0, hi = banks.count
+        var lo = 0, hi = bankCount
         while lo < hi {
             let mid = (lo + hi) / 2
             let b = banks[mid]
@@ -83,7 +89,7 @@ public struct FrameTable {
     /// The frame of entry `index` (inverse of `index(of:)`).
     public func frame(at index: Int) -> MFN {
         precondition(index >= 0 && index < frameCount, "frame index out of the table")
-        var lo = 0, hi = banks.count - 1
+        var lo = 0, hi = bankCount - 1
         while lo < hi {
             let mid = (lo + hi + 1) / 2
             if banks[mid].firstEntry <= index { lo = mid } else { hi = mid - 1 }
@@ -191,5 +197,7 @@ public struct FrameTableStorage: ~Copyable {
     deinit {
         table.entries.deinitialize(count: table.frameCount)
         if ownsEntries { table.entries.deallocate() }
+        table.banks.deinitialize(count: table.bankCount)
+        table.banks.deallocate()
     }
 }

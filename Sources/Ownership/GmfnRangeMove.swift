@@ -25,13 +25,19 @@ public struct GmfnRangeMove: ~Copyable {
     /// Frames moved by this chunk so far.
     public private(set) var moved: UInt64 = 0
     var batch: OwnershipFlushBatch
+    /// The batch of each frame's own edits (the destination's map, a displaced
+    /// frame's reference), committed before that frame's move returns and so
+    /// empty between frames: one batch reused, not one built per frame.
+    var now: OwnershipFlushBatch
 
-    init(domain: DomainID, idx: GFN, gfn: GFN, size: UInt64, batch: consuming OwnershipFlushBatch) {
+    init(domain: DomainID, idx: GFN, gfn: GFN, size: UInt64, batch: consuming OwnershipFlushBatch,
+         now: consuming OwnershipFlushBatch) {
         self.domain = domain
         self.idx = idx
         self.gfn = gfn
         self.remaining = size
         self.batch = batch
+        self.now = now
     }
 
     /// References this chunk holds until its flush.
@@ -50,7 +56,7 @@ extension PageOwnership where P2M: ~Copyable {
     public func beginGmfnRange(_ domain: DomainID, idx: GFN, gfn: GFN, size: UInt64) throws(OwnershipError) -> GmfnRangeMove {
         _ = try domainIndex(domain)
         guard size > 0 else { throw .EINVAL(.rangeEmpty) }
-        return GmfnRangeMove(domain: domain, idx: idx, gfn: gfn, size: size, batch: newBatch())
+        return GmfnRangeMove(domain: domain, idx: idx, gfn: gfn, size: size, batch: newBatch(), now: newBatch())
     }
 
     /// Moves the next frame of the chunk; false when the chunk is full or the
@@ -89,16 +95,17 @@ extension PageOwnership where P2M: ~Copyable {
             }
             // Checks are done; from here only the P2M edit of the destination can fail.
             try takeReference(index, entry.mfn)
-            var now = newBatch()
             do throws(OwnershipError) {
                 if displacedIndex != nil {
-                    try domains[di].p2m.replace(destination, with: entry.mfn, as: entry.type, flushing: &now, holding: held)
+                    try domains[di].p2m.replace(destination, with: entry.mfn, as: entry.type, flushing: &move.now,
+                                                holding: held)
                 } else {
-                    try domains[di].p2m.map(destination, to: entry.mfn, as: entry.type, flushing: &now, holding: held)
+                    try domains[di].p2m.map(destination, to: entry.mfn, as: entry.type, flushing: &move.now,
+                                            holding: held)
                 }
             } catch {
                 dropReferenceTaken(index)
-                commit(&now, domain: di, holding: held)
+                commit(&move.now, domain: di, holding: held)
                 throw error
             }
             do {
@@ -113,9 +120,14 @@ extension PageOwnership where P2M: ~Copyable {
                     n.isAllocated = false
                     return n
                 }
-                now.holdReference(displacedFrame)
+                move.now.holdReference(displacedFrame)
             }
-            commit(&now, domain: di, holding: held)
+            // A map into a free slot usually records nothing (no invalidation,
+            // table page or reference): then there is nothing to commit, and an
+            // IOMMU wait owed from before is the chunk's commit's to retry.
+            if !move.now.isEmpty || !move.now.releaser.dead.isEmpty {
+                commit(&move.now, domain: di, holding: held)
+            }
             move.advance()
             return true
         }
@@ -126,6 +138,9 @@ extension PageOwnership where P2M: ~Copyable {
     /// host only now. Returns whether the range is complete.
     public mutating func finishChunk(_ move: consuming GmfnRangeMove) -> PhysmapProgress {
         var batch = move.batch
+        // Committed at the end of every frame's move, so nothing is owed here.
+        let now = move.now
+        precondition(now.isEmpty && now.releaser.dead.isEmpty, "a frame's own batch left uncommitted")
         let done = move.moved, remaining = move.remaining
         guard let di = try? domainIndex(move.domain) else {
             preconditionFailure("a range move outlived its domain")

@@ -31,10 +31,11 @@ extension PageOwnership where P2M: ~Copyable {
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
 
+        let nonCoherent = hostHasNonCoherentDMADomain
         var done: UInt64 = 0
         do {
             while done < count {
-                try shareOneForDMA(pa.frame.adding(done))
+                try shareOneForDMA(pa.frame.adding(done), nonCoherent: nonCoherent)
                 done += 1
             }
         } catch {
@@ -48,8 +49,9 @@ extension PageOwnership where P2M: ~Copyable {
         // not snoop the caches, clean+invalidate it. `shareOneForDMA` marked the
         // first shares while a non-coherent DMA domain is attached; the IOMMU
         // mapping is made by the caller after this returns, so the frames are
-        // clean before any device can reach them.
-        flushFirstShares(from: pa.frame, count: count)
+        // clean before any device can reach them. Without a non-coherent domain
+        // no first share was marked (the mark is `nonCoherent`), so none needs it.
+        if nonCoherent { flushFirstShares(from: pa.frame, count: count) }
     }
 
     /// Drops one DMA share of every frame of `[pa, pa+bytes)`: the exact
@@ -89,9 +91,10 @@ extension PageOwnership where P2M: ~Copyable {
 
     // MARK: one frame
 
-    mutating func shareOneForDMA(_ mfn: MFN) throws(OwnershipError) {
+    /// One more share of `mfn`; a first share is marked `cacheFlushRequired`
+    /// exactly when `nonCoherent` (a non-coherent host DMA domain is attached).
+    mutating func shareOneForDMA(_ mfn: MFN, nonCoherent: Bool) throws(OwnershipError) {
         guard let index = frames.index(of: mfn) else { throw .EINVAL(.notRAM(mfn.address)) }
-        let nonCoherent = hostHasNonCoherentDMADomain
         try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
             var n = s
             if s.dmaShares == 0 {
@@ -131,7 +134,15 @@ extension PageOwnership where P2M: ~Copyable {
     }
 
     /// pKVM's "the page is owned by the host and nobody borrows it".
+    @inline(__always)
     static func requireExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
+        // The five conditions below at once, in one masked compare of the word.
+        if s.isExclusivelyHostOwned { return }
+        try refuseNotExclusivelyHostOwned(mfn, s)
+    }
+
+    /// The error `requireExclusivelyHostOwned` throws, for a frame that fails it.
+    static func refuseNotExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
         guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
         guard s.dmaShares == 0 else { throw .EPERM(.dmaShared(mfn, shares: s.dmaShares)) }
         guard s.borrower == .none else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
@@ -139,9 +150,11 @@ extension PageOwnership where P2M: ~Copyable {
         // A host frame carries references only while an unmap of it from a
         // guest waits for an IOMMU flush that has not completed.
         guard s.references == 0 else { throw .EBUSY(.flushPending(mfn)) }
+        preconditionFailure("isExclusivelyHostOwned disagrees with its conditions")
     }
 
     /// Page count of an aligned, non-empty, non-wrapping range.
+    @inline(__always)
     static func pageCount(_ pa: PhysAddr, bytes: UInt64) throws(OwnershipError) -> UInt64 {
         guard pa.isPageAligned else { throw .EINVAL(.misaligned(pa)) }
         guard bytes & PageSize.offsetMask4K == 0 else { throw .EINVAL(.sizeMisaligned(bytes)) }

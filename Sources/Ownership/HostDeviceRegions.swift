@@ -55,7 +55,8 @@ extension FrameTable {
     /// The lowest RAM frame in `[first, first + count)`, or nil; one step per bank.
     func firstRAMFrame(from first: MFN, count: UInt64) -> MFN? {
         let end = first.raw &+ count
-        for bank in banks {
+        for i in 0..<bankCount {
+            let bank = banks[i]
             let low = max(first.raw, bank.first)
             let high = min(end, bank.first + bank.count)
             if low < high { return MFN(raw: low) }

@@ -32,4 +32,65 @@ final class FrameStateTests: XCTestCase {
         XCTAssertEqual(FrameState.maxDMAShares, 0xFFFF)
         XCTAssertEqual(FrameState.maxReferences, (1 << 23) - 1)
     }
+
+    /// The state is the entry's word itself: reading it out of the frame table
+    /// decodes nothing, and a transition writes the word it was built in.
+    func testStateIsOneWord() {
+        XCTAssertEqual(MemoryLayout<FrameState>.size, MemoryLayout<UInt64>.size)
+    }
+
+    /// Each setter changes its own field only, and the domain field stays
+    /// canonical: it names the guest owner or guest borrower, else it is zero.
+    func testSettersChangeOneFieldAndKeepTheDomainCanonical() {
+        var s = FrameState(owner: .guest(DomainID(5)), hostState: .noPage, references: 3, dmaShares: 0,
+                           isAllocated: true, cacheFlushRequired: true)
+        XCTAssertEqual(s.raw, 5 << 16 | 3 << 32 | 3 << 34 | 1 << 38 | 1 << 40 | 3 << 41)
+        s.owner = .host
+        XCTAssertEqual(s.raw, 1 << 32 | 3 << 34 | 1 << 38 | 1 << 40 | 3 << 41, "no guest named: domain cleared")
+        s.hostState = .sharedOwned
+        s.borrower = .guest(DomainID(9))
+        XCTAssertEqual(s, FrameState(owner: .host, hostState: .sharedOwned, borrower: .guest(DomainID(9)),
+                                     references: 3, isAllocated: true, cacheFlushRequired: true))
+        s.owner = .hypervisor
+        XCTAssertEqual(s.borrower, .guest(DomainID(9)), "the borrower keeps its domain")
+        s.borrower = .none
+        s.references = FrameState.maxReferences
+        s.dmaShares = 0xFFFF
+        s.isAllocated = false
+        s.isXenheap = true
+        s.cacheFlushRequired = false
+        XCTAssertEqual(s.raw, 0xFFFF | 2 << 32 | 1 << 34 | 1 << 39 | 0x7F_FFFF << 41)
+        XCTAssertEqual(s, FrameState(owner: .hypervisor, hostState: .sharedOwned, references: FrameState.maxReferences,
+                                     dmaShares: 0xFFFF, isXenheap: true))
+        // Domain bits beside no guest are not part of the state.
+        XCTAssertEqual(FrameState(raw: 0x1234 << 16 | 1 << 32), .hostOwned)
+        XCTAssertEqual(FrameState(raw: 0x1234 << 16 | 1 << 32).raw, FrameState.hostOwned.raw)
+    }
+
+    /// The one-compare test agrees with pKVM's five conditions on every state
+    /// that differs from an exclusively host-owned frame in one field.
+    func testExclusivelyHostOwnedIsTheFiveConditions() {
+        var states: [FrameState] = [.hostOwned]
+        let owners: [PageOwner] = [.none, .host, .hypervisor, .guest(DomainID(1))]
+        let borrowers: [Borrower] = [.none, .iommu, .hypervisor, .guest(DomainID(2))]
+        for owner in owners {
+            for host in HostPageState.allCases {
+                for borrower in borrowers {
+                    if case .guest = owner, case .guest = borrower { continue }
+                    for (refs, shares) in [(UInt32(0), UInt16(0)), (1, 0), (0, 1), (FrameState.maxReferences, 0xFFFF)] {
+                        states.append(FrameState(owner: owner, hostState: host, borrower: borrower,
+                                                 references: refs, dmaShares: shares))
+                        states.append(FrameState(owner: owner, hostState: host, borrower: borrower,
+                                                 references: refs, dmaShares: shares, isAllocated: true,
+                                                 isXenheap: true, cacheFlushRequired: true))
+                    }
+                }
+            }
+        }
+        for s in states {
+            let expected = s.owner == .host && s.hostState == .owned && s.borrower == .none
+                && s.dmaShares == 0 && s.references == 0
+            XCTAssertEqual(s.isExclusivelyHostOwned, expected, "\(s.raw)")
+        }
+    }
 }

@@ -8,6 +8,27 @@ final class FrameTableTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<FrameEntry>.size, 16)
     }
 
+    /// A batch that never holds a reference allocates nothing; a range chunk's
+    /// consecutive frames are held as one run and each still drops one
+    /// reference at the release, in order.
+    func testReleaserHoldsConsecutiveFramesAsOneRun() throws {
+        let storage = try FrameTableStorage(banks: testBanks)
+        let t = storage.table
+        var releaser = FrameReferenceReleaser(frames: t)
+        XCTAssertEqual(releaser.held.capacity, 0, "nothing reserved before the first hold")
+        let held = FrameState(owner: .guest(DomainID(1)), hostState: .noPage, references: 1)
+        for i in 0..<16 { XCTAssertTrue(t.compareExchangeState(at: i, expected: .hostOwned, desired: held)) }
+        for i in 0..<8 { releaser.hold(bank0.adding(UInt64(i)), count: 1) }
+        releaser.hold(bank1, count: 2)          // bank1 does not follow bank0's last frame
+        releaser.hold(bank1.adding(2), count: 6)
+        XCTAssertEqual(releaser.held.map { $0.first }, [bank0, bank1])
+        XCTAssertEqual(releaser.held.map { $0.count }, [8, 8])
+        releaser.releaseHeld()
+        for i in 0..<16 { XCTAssertEqual(t.state(at: i).references, 0) }
+        XCTAssertEqual(releaser.dead, (0..<8).map { bank0.adding($0) } + (0..<8).map { bank1.adding($0) })
+        XCTAssertTrue(releaser.held.isEmpty)
+    }
+
     func testSparseBanksCostNothingForTheHole() throws {
         let storage = try FrameTableStorage(banks: testBanks)
         let t = storage.table
