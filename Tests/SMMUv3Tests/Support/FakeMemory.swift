@@ -14,11 +14,16 @@ final class FakeMemory: PhysicalMemory {
     var staleDeviceReads: [PhysAddr] = []
     /// Called after every CPU store (the fake SMMU's live-STE checker).
     var storeObserver: ((PhysAddr) -> Void)?
+    /// Called after every CPU store with the word's old and new value (the
+    /// IOMMU break-before-make checker).
+    var descriptorWatcher: ((PhysAddr, UInt64, UInt64) -> Void)?
 
     func load64(_ address: PhysAddr) -> UInt64 { words[address.raw & ~7] ?? 0 }
 
     func store64(_ address: PhysAddr, _ value: UInt64) {
+        let old = words[address.raw & ~7] ?? 0
         words[address.raw & ~7] = value
+        descriptorWatcher?(address, old, value)
         dirtyLines.insert(address.raw & ~(Self.lineBytes - 1))
         storeObserver?(address)
     }
