@@ -5,7 +5,7 @@ import Translation
 @testable import Ownership
 
 /// Seeded random sequences against the reference model: 100,000 steps by
-/// default, `HV_MODEL_STEPS` for a long run (10^6), the model comparison and
+/// default and at least, `HV_MODEL_STEPS` for a long run (10^6), the model comparison and
 /// every invariant checked after each step (see `Harness.check`). IOMMU
 /// completion waits fail at random (`failIOMMUSyncs`) and owed flushes are
 /// retried at random (`retryFlush`), so references kept for unconfirmed
@@ -19,8 +19,9 @@ final class ModelBasedTests: XCTestCase {
     // little can succeed; fresh worlds keep the mix of outcomes rich.
     static let stepsPerSeed = 250
     static var totalSteps: Int {
-        if let text = ProcessInfo.processInfo.environment["HV_MODEL_STEPS"], let n = Int(text), n > 0 { return n }
-        return 100_000
+        let floor = 100_000
+        if let text = ProcessInfo.processInfo.environment["HV_MODEL_STEPS"], let n = Int(text) { return max(n, floor) }
+        return floor
     }
     static var seeds: UInt64 { UInt64((totalSteps + stepsPerSeed - 1) / stepsPerSeed) }
 
@@ -170,7 +171,6 @@ final class ModelBasedTests: XCTestCase {
             stats.merge(h.stats)
         }
         XCTAssertGreaterThanOrEqual(total, Self.totalSteps)
-        XCTAssertGreaterThanOrEqual(total, 100_000)
         // The generator must exercise both outcomes substantially.
         XCTAssertGreaterThan(total - refused, total / 5, "too few operations succeeded to mean anything")
         print("model-based: \(total) steps in \(String(format: "%.1f", Date().timeIntervalSince(started))) s, "
