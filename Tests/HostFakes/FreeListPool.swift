@@ -25,6 +25,12 @@ public struct FreeListPool<Memory: PhysicalMemory>: TablePageSource {
     public func validEntryCount(_ frame: MFN) -> Int { Int(entryCounts[index(frame)]) }
     public mutating func setValidEntryCount(_ frame: MFN, _ count: Int) { entryCounts[index(frame)] = UInt16(count) }
     func index(_ frame: MFN) -> Int { Int(frame.raw - first.raw) }
-    public mutating func freeTablePage(_ frame: MFN) { free.append(frame) }
+    /// Told of every page given back (a break-before-make checker: no page
+    /// may be freed while a walker may still reach it).
+    public var freeWatcher: ((MFN) -> Void)? = nil
+    public mutating func freeTablePage(_ frame: MFN) {
+        freeWatcher?(frame)
+        free.append(frame)
+    }
     public var availableTablePages: Int { free.count }
 }

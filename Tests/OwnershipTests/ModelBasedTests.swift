@@ -4,18 +4,61 @@ import AArch64
 import Translation
 @testable import Ownership
 
-/// Seeded random sequences against the reference model: at least
-/// 100,000 steps in total, the model comparison and every invariant checked
-/// after each step (see `Harness.check`). IOMMU completion waits fail at
-/// random (`failIOMMUSyncs`) and owed flushes are retried at random
-/// (`retryFlush`), so references kept for unconfirmed invalidations meet
-/// every other operation.
+/// Seeded random sequences against the reference model: 100,000 steps by
+/// default and at least, `HV_MODEL_STEPS` for a long run (10^6), the model comparison and
+/// every invariant checked after each step (see `Harness.check`). IOMMU
+/// completion waits fail at random (`failIOMMUSyncs`) and owed flushes are
+/// retried at random (`retryFlush`), so references kept for unconfirmed
+/// invalidations meet every other operation. Each seed draws its domains'
+/// configurations (direct mapped, IOMMU on, page tables shared, snooping),
+/// the host attaches and detaches coherent and non-coherent DMA address
+/// spaces, lies about `isRAM`, and drives share counts to the 16-bit limit.
 final class ModelBasedTests: XCTestCase {
     // Many short runs: frames a guest unmapped with remove_physmap stay
     // allocated (Xen's semantics), so long runs drift into states where
     // little can succeed; fresh worlds keep the mix of outcomes rich.
-    static let seeds: UInt64 = 400
     static let stepsPerSeed = 250
+    static var totalSteps: Int {
+        let floor = 100_000
+        if let text = ProcessInfo.processInfo.environment["HV_MODEL_STEPS"], let n = Int(text) { return max(n, floor) }
+        return floor
+    }
+    static var seeds: UInt64 { UInt64((totalSteps + stepsPerSeed - 1) / stepsPerSeed) }
+
+    /// Each domain's configuration, drawn per seed: every combination of
+    /// direct mapped, IOMMU on, page tables shared and snooping occurs.
+    static func randomConfigs(_ rng: inout SplitMix64, count: Int) -> [DomainConfig] {
+        var configs: [DomainConfig] = []
+        for k in 1...count {
+            let bits = rng.next()
+            configs.append(DomainConfig(id: DomainID(UInt16(k)), directMapped: bits & 1 != 0,
+                                        iommuEnabled: bits & 2 != 0, sharesP2MWithIOMMU: bits & 4 != 0,
+                                        enforcesCacheCoherency: bits & 8 != 0))
+        }
+        return configs
+    }
+
+    /// A range the host might name in a DMA share: RAM, a device it owns, RAM
+    /// running into such a device, MMIO it does not own; of one to four pages,
+    /// none, or far too many (the walk must stay bounded), or wrapping.
+    static func randomDMARange(_ rng: inout SplitMix64) -> (MFN, UInt64) {
+        let first: MFN
+        switch rng.next() % 5 {
+        case 0: first = bank0.adding(rng.next() % 8)
+        case 1: first = Harness.hostDeviceA.adding(rng.next() % Harness.hostDeviceFrames)
+        case 2: first = bank0.adding(5 + rng.next() % 3)  // RAM, then host device B
+        case 3: first = Harness.hostDeviceB.adding(rng.next() % Harness.hostDeviceFrames)
+        default: first = Harness.foreignDevice
+        }
+        let pages: UInt64
+        switch rng.next() % 8 {
+        case 0: pages = 0
+        case 1: pages = 1 << 30
+        case 2: pages = (1 << 52) - first.raw  // ends at 2^64: wraps
+        default: pages = 1 + rng.next() % 4
+        }
+        return (first, pages)
+    }
 
     /// Picks operands the model says are plausible three times in four (so
     /// that most operations succeed and reach deep states), anything otherwise
@@ -34,13 +77,13 @@ final class ModelBasedTests: XCTestCase {
         let m = model ?? Model()
         let mapped = (0..<UInt64(4)).map { GFN(raw: $0) }.filter { m.p2m[d]?[$0] != nil }
         let empty = (0..<UInt64(4)).map { GFN(raw: $0) }.filter { m.p2m[d]?[$0] == nil }
-        var kind = rng.next() % 28
+        var kind = rng.next() % 31
         // An open range move is advanced or finished more often than not.
         if m.move != nil && rng.next() % 3 == 0 { kind = 24 + rng.next() % 2 }
         if m.move == nil && (kind == 24 || kind == 25) && rng.next() % 4 != 0 { kind = 23 }
         let i: Int
         switch kind {
-        case 2, 3: i = pick((0..<4).filter { m.frames[frames[$0]]?.dma ?? 0 > 0 }, anyFrame)
+        case 2, 3, 29: i = pick((0..<4).filter { m.frames[frames[$0]]?.dma ?? 0 > 0 }, anyFrame)
         case 10: i = pick((0..<4).filter { m.frames[frames[$0]]?.owner == .hypervisor }, anyFrame)
         case 12: i = pick((0..<4).filter { m.frames[frames[$0]]?.borrower == .hypervisor }, anyFrame)
         case 14: i = pick((0..<4).filter { m.frames[frames[$0]]?.borrower == .guest(d) }, anyFrame)
@@ -55,8 +98,11 @@ final class ModelBasedTests: XCTestCase {
         }
         let h = pick(empty, GFN(raw: rng.next() % 4))
         switch kind {
-        case 0, 1: return .shareDMA(i, pages: i < 3 && rng.next() % 2 == 0 ? 2 : 1)
-        case 2, 3: return .unshareDMA(i, pages: i < 3 && rng.next() % 2 == 0 ? 2 : 1)
+        case 0, 1:
+            // Half of them add to a count already there (towards the limit).
+            let j = rng.next() % 2 == 0 ? pick((0..<4).filter { m.frames[frames[$0]]?.dma ?? 0 > 0 }, i) : i
+            return .shareDMA(frames[j], pages: j < 3 && rng.next() % 2 == 0 ? 2 : 1, isRAM: true)
+        case 2, 3: return .unshareDMA(frames[i], pages: i < 3 && rng.next() % 2 == 0 ? 2 : 1)
         case 4, 5, 6: return .donate(i, d, g)
         case 7, 8: return .reclaim(d, g)
         case 9: return .donateHyp(i)
@@ -79,15 +125,35 @@ final class ModelBasedTests: XCTestCase {
         case 25: return .finishMove
         // IOMMU completion failures: armed now, they hit whichever commit waits next.
         case 26: return .failIOMMUSyncs(Int(1 + rng.next() % 2))
-        default: return .retryFlush(d)
+        case 27: return .retryFlush(d)
+        case 28:
+            let id = UInt16(1 + rng.next() % 3)
+            if m.hostDMA.contains(where: { $0.id == id }) && rng.next() % 2 == 0 { return .detachDMA(id) }
+            return .attachDMA(id, coherent: rng.next() % 2 == 0)
+        case 29:
+            // Rarely (each pump is ~65,000 host calls): a shared frame's count
+            // driven to the limit or just below it; the shares after it must
+            // stop there. Otherwise a plain share of that frame.
+            let count = m.frames[frames[i]]?.dma ?? 0
+            guard rng.next() % 48 == 0, count > 0, count < Model.dmaShareLimit - 2 else {
+                return .shareDMA(frames[i], pages: 1, isRAM: true)
+            }
+            return .pumpDMA(i, times: Model.dmaShareLimit - count - Int(rng.next() % 3))
+        default:
+            // The host's `isRAM` claim, true or a lie, over every kind of range.
+            let (first, pages) = randomDMARange(&rng)
+            if rng.next() % 3 == 0 { return .unshareDMA(first, pages: pages) }
+            return .shareDMA(first, pages: pages, isRAM: rng.next() % 2 == 0)
         }
     }
 
     func testRandomSequencesAgainstReferenceModel() {
         var total = 0, refused = 0, owing = 0
+        var stats = Harness.Stats()
+        let started = Date()
         for seed in 0..<Self.seeds {
             var rng = SplitMix64(seed: 0x6F77_6E65 &+ seed)
-            var h = Harness(ramFrames: 4, gfnCount: 4)
+            var h = Harness(ramFrames: 4, gfnCount: 4, configs: Self.randomConfigs(&rng, count: 2))
             var history: [Op] = []
             for _ in 0..<Self.stepsPerSeed {
                 let op = Self.randomOp(&rng, domains: h.domains, model: h.model)
@@ -102,11 +168,26 @@ final class ModelBasedTests: XCTestCase {
             total += h.steps
             refused += h.refusals
             owing += h.stepsOwingFlush
+            stats.merge(h.stats)
         }
-        XCTAssertGreaterThanOrEqual(total, 100_000)
+        XCTAssertGreaterThanOrEqual(total, Self.totalSteps)
         // The generator must exercise both outcomes substantially.
         XCTAssertGreaterThan(total - refused, total / 5, "too few operations succeeded to mean anything")
-        print("model-based: \(total) steps, \(total - refused) succeeded, \(refused) refused, \(owing) ended with an IOMMU flush owed")
+        print("model-based: \(total) steps in \(String(format: "%.1f", Date().timeIntervalSince(started))) s, "
+              + "\(total - refused) succeeded, \(refused) refused, \(owing) ended with an IOMMU flush owed; "
+              + "\(stats.cleans) cleans, \(stats.deviceSharesAccepted) device shares, \(stats.isRAMLiesRefused) isRAM lies refused, "
+              + "\(stats.shareLimitRefusals) shares refused at the limit (max count \(stats.maxDMAShares)), "
+              + "grant mappings into configurations \(stats.grantMapsByConfig.sorted())")
+        // Seed 002: grants into every combination of direct mapped, IOMMU on
+        // and page-table sharing, each checked against the model's predicate.
+        XCTAssertEqual(stats.grantMapsByConfig, Set(0..<8))
+        // Seed 003: maintenance the model required, matched with the fake's record.
+        XCTAssertGreaterThan(stats.cleans, total / 100)
+        // Seed 004: lies refused, devices accepted, and the 16-bit limit reached and held.
+        XCTAssertGreaterThan(stats.isRAMLiesRefused, total / 500)
+        XCTAssertGreaterThan(stats.deviceSharesAccepted, total / 1000)
+        XCTAssertEqual(stats.maxDMAShares, Model.dmaShareLimit)
+        XCTAssertGreaterThan(stats.shareLimitRefusals, 0)
         XCTAssertGreaterThan(refused, total / 10)
         // Injected IOMMU failures must leave flushes owed often enough to matter.
         XCTAssertGreaterThan(owing, total / 50)
@@ -124,7 +205,7 @@ final class ExhaustiveSmallScopeTests: XCTestCase {
         // reclaim and the IOMMU mapping (seed 002), and a range move whose
         // deferred flush races a reclaim at the new GFN (seed 000).
         let alphabet: [Op] = [
-            .shareDMA(0, pages: 1),
+            .shareDMA(bank0, pages: 1, isRAM: true),
             .donate(0, d1, g0), .donate(1, d2, g0),
             .reclaim(d1, g1), .reclaim(d2, g0),
             .grantMap(1, granter: d2, into: d1, g1, readOnly: false), .grantUnmap(d1, g1),

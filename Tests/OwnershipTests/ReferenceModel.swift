@@ -41,8 +41,16 @@ struct MMove {
 }
 
 enum Op: Equatable {
-    case shareDMA(Int, pages: Int)
-    case unshareDMA(Int, pages: Int)
+    /// `pages` frames from `first`; `isRAM` is the host's claim, true or not.
+    case shareDMA(MFN, pages: UInt64, isRAM: Bool)
+    case unshareDMA(MFN, pages: UInt64)
+    /// `times` DMA shares of frame `i`, one host call each (drives the 16-bit
+    /// share count up to its limit).
+    case pumpDMA(Int, times: Int)
+    /// A host device address space attached (vfio's attach_group), whose
+    /// devices snoop the CPU caches or not (seed 003).
+    case attachDMA(UInt16, coherent: Bool)
+    case detachDMA(UInt16)
     case donate(Int, DomainID, GFN)
     case reclaim(DomainID, GFN)
     case donateHyp(Int)
@@ -70,8 +78,22 @@ enum Op: Equatable {
 
 /// The model. Frames are `frame(i)` for i in 0..<ramFrames, plus each
 /// domain's xenheap frames (shared_info, one grant frame).
+///
+/// The model derives every rule from the seed texts, never from the
+/// production code: seed 002's grant IOMMU predicate
+/// (`grantNeedsIOMMUMapping`), seed 003's cache maintenance (`flag`: set when
+/// a frame first becomes reachable by a device that does not snoop, cleared
+/// when its last pin goes; each change of it is one clean+invalidate the step
+/// must cause), seed 004's `is_ram` hint and 16-bit share count.
 struct Model {
     var frames: [MFN: MFrame] = [:]
+    /// RAM frame ranges (seed 004's `addr_is_memory`).
+    var ram: [Range<UInt64>] = []
+    /// MMIO frame ranges of devices the platform says the host owns: the only
+    /// non-RAM ranges a DMA share may name (issue 11, item 5).
+    var hostDevices: [Range<UInt64>] = []
+    /// The host's device address spaces, and whether their devices snoop.
+    var hostDMA: [(id: UInt16, coherent: Bool)] = []
     var p2m: [DomainID: [GFN: MEntry]] = [:]
     var iommu: [DomainID: [MFN: MIOMMU]] = [:]
     var nonCoherent: Set<DomainID> = []
@@ -84,6 +106,58 @@ struct Model {
     var releasesAtCommit: [(DomainID, MFN)] = []
     /// References a domain keeps until its owed IOMMU flush completes.
     var owed: [DomainID: [MFN]] = [:]
+
+    /// Seed 002 (Julien Grall's review of "fix gnttab_need_iommu_mapping"): a
+    /// grant mapping needs the IOMMU mapping exactly when the domain is
+    /// direct mapped **and** the IOMMU is enabled for it. Whether the IOMMU
+    /// shares the P2M (Xen's `iommu_use_hap_pt`, so `need_sync` false) must
+    /// not matter: tying the answer to `need_sync` was the regression, false
+    /// on Arm where the tables are always shared.
+    static func grantNeedsIOMMUMapping(directMapped: Bool, iommuEnabled: Bool, sharesPageTables: Bool) -> Bool {
+        _ = sharesPageTables
+        return directMapped && iommuEnabled
+    }
+
+    /// Seed 004: "At some point we may end up needing more than the current 16
+    /// bits for refcounting": a frame takes at most 2^16 - 1 DMA shares, and
+    /// the one after is refused, not wrapped.
+    static let dmaShareLimit = Int(UInt16.max)
+
+    /// `pages` frames from `first`, or nil if empty or past the top of the
+    /// 64-bit physical address space.
+    static func frameRange(_ first: MFN, _ pages: UInt64) -> Range<UInt64>? {
+        let top: UInt64 = 1 << 52  // 2^64 bytes in 4 KiB frames: the first frame one cannot end before
+        guard pages > 0, first.raw < top, pages < top - first.raw else { return nil }
+        return first.raw..<(first.raw + pages)
+    }
+
+    func isRAM(_ m: MFN) -> Bool { ram.contains { $0.contains(m.raw) } }
+    func touchesRAM(_ r: Range<UInt64>) -> Bool { ram.contains { $0.overlaps(r) } }
+    func insideHostDevice(_ r: Range<UInt64>) -> Bool {
+        hostDevices.contains { $0.lowerBound <= r.lowerBound && r.upperBound <= $0.upperBound }
+    }
+    var hostHasNonCoherentDMA: Bool { hostDMA.contains { !$0.coherent } }
+
+    /// Whether `times` more DMA shares of RAM frame `m` are allowed (seed 004:
+    /// the first needs a page the host owns alone; later ones a page already
+    /// shared with the IOMMU and no one else, under the count's limit).
+    func canShareDMA(_ m: MFN, times: Int) -> Bool {
+        let f = frames[m]!
+        if f.dma == 0 { return exclusivelyHostOwned(m) && times <= Self.dmaShareLimit }
+        return f.owner == .host && f.borrower == .iommu && f.hostState == .sharedOwned
+            && f.dma + times <= Self.dmaShareLimit
+    }
+
+    /// The first share makes the frame reachable by every host device address
+    /// space: cleaned (flag set) if one of them does not snoop (seed 003).
+    mutating func shareDMA(_ m: MFN, times: Int) {
+        if frames[m]!.dma == 0 {
+            frames[m]!.hostState = .sharedOwned
+            frames[m]!.borrower = .iommu
+            if hostHasNonCoherentDMA { frames[m]!.flag = true }
+        }
+        frames[m]!.dma += times
+    }
 
     func ownRAM(_ d: DomainID, _ g: GFN) -> MFN? {
         guard let e = p2m[d]?[g], e.type == .ramRW || e.type == .ramRO, let f = frames[e.mfn] else { return nil }
@@ -123,28 +197,51 @@ struct Model {
     /// Applies `op`; false (and no change) when the real code must refuse it.
     mutating func apply(_ op: Op, frame: (Int) -> MFN) -> Bool {
         switch op {
-        case .shareDMA(let i, let n):
-            for k in 0..<n {
-                let f = frames[frame(i + k)]!
-                if f.dma == 0 {
-                    guard exclusivelyHostOwned(frame(i + k)) else { return false }
-                } else {
-                    guard f.borrower == .iommu, f.dma < 0xFFFF else { return false }
-                }
+        case .shareDMA(let first, let n, let isRAM):
+            guard let r = Self.frameRange(first, n) else { return false }
+            if !isRAM {
+                // Seed 004: "'is_ram' is only a hint provided by the host": a
+                // range with any RAM in it is refused; device memory is not
+                // counted, and only a device the host owns may be named.
+                return !touchesRAM(r) && insideHostDevice(r)
             }
-            for k in 0..<n {
-                let m = frame(i + k)
-                frames[m]!.dma += 1
-                frames[m]!.hostState = .sharedOwned
-                frames[m]!.borrower = .iommu
+            // Every frame RAM and shareable, or nothing changes (the walk
+            // stops at the first frame that is not: bounded by the RAM).
+            var k = r.lowerBound
+            while k < r.upperBound {
+                guard self.isRAM(MFN(raw: k)), canShareDMA(MFN(raw: k), times: 1) else { return false }
+                k += 1
             }
-        case .unshareDMA(let i, let n):
-            for k in 0..<n where frames[frame(i + k)]!.dma == 0 { return false }
-            for k in 0..<n {
-                let m = frame(i + k)
+            for k in r { shareDMA(MFN(raw: k), times: 1) }
+        case .pumpDMA(let i, let times):
+            guard times > 0, canShareDMA(frame(i), times: times) else { return false }
+            shareDMA(frame(i), times: times)
+        case .unshareDMA(let first, let n):
+            guard let r = Self.frameRange(first, n) else { return false }
+            // Device memory was never counted: nothing to drop.
+            if insideHostDevice(r) { return true }
+            var k = r.lowerBound
+            while k < r.upperBound {
+                guard isRAM(MFN(raw: k)), frames[MFN(raw: k)]!.dma > 0 else { return false }
+                k += 1
+            }
+            for k in r {
+                let m = MFN(raw: k)
                 frames[m]!.dma -= 1
                 if frames[m]!.dma == 0 { frames[m] = .hostOwned }
             }
+        case .attachDMA(let id, let coherent):
+            guard !hostDMA.contains(where: { $0.id == id }) else { return false }
+            // Seed 003 (vfio's replay): every frame already shared for DMA
+            // becomes reachable by the new domain at once.
+            if !coherent {
+                for (m, f) in frames where f.dma > 0 { frames[m]!.flag = true }
+            }
+            hostDMA.append((id, coherent))
+        case .detachDMA(let id):
+            guard let i = hostDMA.firstIndex(where: { $0.id == id }) else { return false }
+            // Lazily: the frames keep their mark until their last pin goes.
+            hostDMA.remove(at: i)
         case .donate(let i, let d, let g):
             let m = frame(i)
             guard p2m[d]![g] == nil, exclusivelyHostOwned(m) else { return false }
@@ -326,6 +423,33 @@ struct Harness: ~Copyable {
     var refusals = 0
     /// Steps after which some domain still owed an IOMMU flush.
     var stepsOwingFlush = 0
+    /// Cache maintenance calls already compared with the model.
+    var cacheCursor = 0
+    /// What the run exercised (the test requires each to happen).
+    var stats = Stats()
+
+    struct Stats {
+        /// Successful grant mappings, by the receiving domain's (direct
+        /// mapped, IOMMU on, page tables shared) as bits 2, 1, 0.
+        var grantMapsByConfig = Set<Int>()
+        /// Frames cleaned+invalidated, as the model required.
+        var cleans = 0
+        /// Non-RAM shares accepted (a declared host device) and refused
+        /// because the host's `isRAM` was a lie (RAM in the range).
+        var deviceSharesAccepted = 0
+        var isRAMLiesRefused = 0
+        /// Shares refused at the 16-bit limit, and the highest count reached.
+        var shareLimitRefusals = 0
+        var maxDMAShares = 0
+        mutating func merge(_ o: Stats) {
+            grantMapsByConfig.formUnion(o.grantMapsByConfig)
+            cleans += o.cleans
+            deviceSharesAccepted += o.deviceSharesAccepted
+            isRAMLiesRefused += o.isRAMLiesRefused
+            shareLimitRefusals += o.shareLimitRefusals
+            maxDMAShares = max(maxDMAShares, o.maxDMAShares)
+        }
+    }
 
     struct ShadowEntry: Hashable {
         var vmid: UInt16
@@ -349,24 +473,51 @@ struct Harness: ~Copyable {
 
     func frame(_ i: Int) -> MFN { bank0.adding(UInt64(i)) }
 
-    /// d1 is direct-mapped with the IOMMU on (grant IOMMU mappings), d2 does
-    /// not snoop (non-coherent DMA), d1 has a shared_info and a grant frame.
-    init(ramFrames: Int, gfnCount: Int, domainCount: Int = 2) {
+    /// MMIO of two devices the host owns: one far from RAM, one right after
+    /// bank 0 (so a range can span RAM and a device), and MMIO the host does
+    /// not own (another device's, or the hypervisor's own).
+    static let hostDeviceA = deviceFrame
+    static let hostDeviceB = bank0.adding(8)
+    static let hostDeviceFrames: UInt64 = 4
+    static let foreignDevice = MFN(raw: deviceFrame.raw + 0x10)
+
+    /// The default configurations: d1 is direct-mapped with the IOMMU on
+    /// (grant IOMMU mappings), d2 does not snoop (non-coherent DMA).
+    static func defaultConfigs(_ count: Int) -> [DomainConfig] {
+        var configs: [DomainConfig] = []
+        for k in 1...count {
+            let first = k == 1
+            configs.append(DomainConfig(id: DomainID(UInt16(k)), directMapped: first, iommuEnabled: first,
+                                        enforcesCacheCoherency: k != 2))
+        }
+        return configs
+    }
+
+    /// d1 has a shared_info and a grant frame.
+    init(ramFrames: Int, gfnCount: Int, domainCount: Int = 2, configs: [DomainConfig]? = nil) {
         self.ramFrames = ramFrames
         w = World()
         var ds: [DomainID] = []
-        for k in 1...domainCount {
-            let id = DomainID(UInt16(k))
-            let config = DomainConfig(id: id, directMapped: k == 1, iommuEnabled: k == 1,
-                                      enforcesCacheCoherency: k != 2)
+        for config in configs ?? Self.defaultConfigs(domainCount) {
+            let id = config.id
             w.addDomain(config, tablePages: 24)
             model.p2m[id] = [:]
             model.iommu[id] = [:]
-            if config.needsIOMMUMapping { model.needsIOMMU.insert(id) }
+            if Model.grantNeedsIOMMUMapping(directMapped: config.directMapped, iommuEnabled: config.iommuEnabled,
+                                            sharesPageTables: config.sharesP2MWithIOMMU) {
+                model.needsIOMMU.insert(id)
+            }
             if !config.enforcesCacheCoherency { model.nonCoherent.insert(id) }
             ds.append(id)
         }
         domains = ds
+        for bank in testBanks {
+            model.ram.append(bank.base.frame.raw..<(bank.base.frame.raw + (bank.bytes >> PageSize.shift4K)))
+        }
+        for device in [Self.hostDeviceA, Self.hostDeviceB] {
+            try! w.o.declareHostDevice(device.address, bytes: Self.hostDeviceFrames << PageSize.shift4K)
+            model.hostDevices.append(device.raw..<(device.raw + Self.hostDeviceFrames))
+        }
         for i in 0..<ramFrames { model.frames[bank0.adding(UInt64(i))] = .hostOwned }
         for i in ramFrames..<8 { model.frames[bank0.adding(UInt64(i))] = .hostOwned }
         // Xenheap frames for d1.
@@ -388,6 +539,7 @@ struct Harness: ~Copyable {
     mutating func step(_ op: Op, file: StaticString = #filePath, line: UInt = #line) -> Bool {
         steps += 1
         let before = w.snapshot()
+        let flagsBefore = model.frames.mapValues(\.flag)
         let expected = model.apply(op, frame: { bank0.adding(UInt64($0)) })
         var failure: OwnershipError? = nil
         do {
@@ -399,6 +551,11 @@ struct Harness: ~Copyable {
             w.o.withDomain(d) { (x: borrowing GuestDomain<TestP2M>) in x.owesFlush }!
         }
         if !model.owed.isEmpty { stepsOwingFlush += 1 }
+        // Seed 003: each frame whose mark changed was cleaned+invalidated
+        // once, no other frame was, and a DSB followed the last clean.
+        let mustClean = Set(model.frames.keys.filter { flagsBefore[$0] != model.frames[$0]!.flag })
+        guard checkCacheMaintenance(op, mustClean, file: file, line: line) else { return false }
+        note(op, expected: expected, failure: failure)
         if let failure {
             refusals += 1
             if expected {
@@ -417,11 +574,65 @@ struct Harness: ~Copyable {
         return check(op, file: file, line: line)
     }
 
+    /// Compares the cache maintenance the step caused (the fake recorded it)
+    /// with the frames the model says must be cleaned.
+    mutating func checkCacheMaintenance(_ op: Op, _ mustClean: Set<MFN>, file: StaticString, line: UInt) -> Bool {
+        let ops = w.o.cache.ops[cacheCursor...]
+        cacheCursor = w.o.cache.ops.count
+        var cleaned: [MFN: Int] = [:]
+        for c in ops {
+            switch c {
+            case .clean:
+                XCTFail("after \(op): a clean without invalidate \(c) (a CPU line would hide what a device wrote)",
+                        file: file, line: line)
+                return false
+            case .cleanAndInvalidate(let a, let n):
+                for k in 0..<(n >> PageSize.shift4K) { cleaned[a.frame.adding(k), default: 0] += 1 }
+            case .sync:
+                break
+            }
+        }
+        let expected = Dictionary(uniqueKeysWithValues: mustClean.map { ($0, 1) })
+        if cleaned != expected {
+            let show = { (d: [MFN: Int]) in d.sorted { $0.key < $1.key }.map { "\(String($0.key.raw, radix: 16))x\($0.value)" } }
+            XCTFail("after \(op): cleaned \(show(cleaned)), model requires \(show(expected))", file: file, line: line)
+            return false
+        }
+        if let last = ops.last, last != .sync {
+            XCTFail("after \(op): no DSB after the last clean (\(Array(ops)))", file: file, line: line)
+            return false
+        }
+        stats.cleans += mustClean.count
+        return true
+    }
+
+    /// Counts what the step exercised.
+    mutating func note(_ op: Op, expected: Bool, failure: OwnershipError?) {
+        switch op {
+        case .grantMap(_, _, let into, _, _) where failure == nil:
+            let c = w.o.withDomain(into) { (x: borrowing GuestDomain<TestP2M>) in x.config }!
+            stats.grantMapsByConfig.insert((c.directMapped ? 4 : 0) | (c.iommuEnabled ? 2 : 0) | (c.sharesP2MWithIOMMU ? 1 : 0))
+        case .shareDMA(let first, let n, false):
+            if failure == nil { stats.deviceSharesAccepted += 1 }
+            if let r = Model.frameRange(first, n), model.touchesRAM(r), failure != nil { stats.isRAMLiesRefused += 1 }
+        default:
+            break
+        }
+        if case .EOVERFLOW(.dmaShareCount) = failure { stats.shareLimitRefusals += 1 }
+        for f in model.frames.values { stats.maxDMAShares = max(stats.maxDMAShares, f.dma) }
+    }
+
     mutating func run(_ op: Op) throws(OwnershipError) {
         let page = PageSize.bytes4K
         switch op {
-        case .shareDMA(let i, let n): try w.o.hostShareDMA(frame(i).address, bytes: UInt64(n) * page, isRAM: true)
-        case .unshareDMA(let i, let n): try w.o.hostUnshareDMA(frame(i).address, bytes: UInt64(n) * page)
+        case .shareDMA(let first, let n, let isRAM):
+            try w.o.hostShareDMA(first.address, bytes: n << PageSize.shift4K, isRAM: isRAM)
+        case .unshareDMA(let first, let n): try w.o.hostUnshareDMA(first.address, bytes: n << PageSize.shift4K)
+        case .pumpDMA(let i, let times):
+            for _ in 0..<times { try w.o.hostShareDMA(frame(i).address, bytes: page, isRAM: true) }
+        case .attachDMA(let id, let coherent):
+            try w.o.attachHostDMADomain(DMADomain(id: id, enforcesCacheCoherency: coherent))
+        case .detachDMA(let id): try w.o.detachHostDMADomain(id: id)
         case .donate(let i, let d, let g): try w.o.hostDonateToGuest(frame(i), to: d, at: g)
         case .reclaim(let d, let g): try w.o.reclaim(d, gfn: g)
         case .donateHyp(let i): try w.o.hostDonateToHypervisor(frame(i))

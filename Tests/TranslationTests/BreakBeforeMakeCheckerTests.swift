@@ -57,4 +57,29 @@ final class BreakBeforeMakeCheckerTests: XCTestCase {
         rig.checker.released()
         XCTAssertEqual(rig.checker.violations.count, 2)
     }
+
+    /// The IOMMU side (an IOMMU walking the P2M): the CPU's TLBI and DSB are
+    /// not enough, and an IOMMU wait that failed confirms nothing.
+    func testIOMMUSideNeedsItsOwnCompletedInvalidation() throws {
+        for variant in 0..<4 {
+            var (rig, tlb, entry) = try makeTable()
+            rig.checker.watchesIOMMU = true
+            var iommu = RecordingIOMMU(log: rig.log, watcher: rig.checker)
+            let d = rig.memory.load64(entry)
+            rig.memory.store64(entry, 0)
+            tlb.invalidateStage2(vmid: 1, ipa: GFN(raw: 0x200).address, pages: 512)
+            tlb.synchronize()
+            if variant >= 1 { iommu.invalidate(vmid: 1, GFN(raw: 0x200), count: 512) }
+            if variant == 2 { rig.log.failingIOMMUSyncs = 1 }
+            if variant >= 2 { _ = try? iommu.synchronize() }
+            rig.checker.released()
+            rig.checker.freed(0x8_0100)
+            rig.memory.store64(entry, d + 0x20_0000)
+            XCTAssertEqual(rig.checker.violations, variant == 3 ? [] : [
+                "references released with 1 entries not invalidated in the IOMMU",
+                "table page 0x80100 freed with 1 entries not invalidated in the IOMMU",
+                "make without completed IOMMU invalidation at gfn 0x200 level 2",
+            ], "variant \(variant)")
+        }
+    }
 }

@@ -14,6 +14,9 @@ final class FakeMemory: PhysicalMemory {
     var staleDeviceReads: [PhysAddr] = []
     /// Called after every CPU store (the fake SMMU's live-STE checker).
     var storeObserver: ((PhysAddr) -> Void)?
+    /// Called after every CPU store with the word's old and new value (the
+    /// IOMMU break-before-make checker).
+    var descriptorWatcher: ((PhysAddr, UInt64, UInt64) -> Void)?
 
     /// One ordered record, while `tracing`, of the driver's CPU loads, its
     /// barriers (`RecordingCache.synchronize`) and its register writes
@@ -37,7 +40,9 @@ final class FakeMemory: PhysicalMemory {
     func peek(_ address: PhysAddr) -> UInt64 { words[address.raw & ~7] ?? 0 }
 
     func store64(_ address: PhysAddr, _ value: UInt64) {
+        let old = words[address.raw & ~7] ?? 0
         words[address.raw & ~7] = value
+        descriptorWatcher?(address, old, value)
         dirtyLines.insert(address.raw & ~(Self.lineBytes - 1))
         storeObserver?(address)
     }

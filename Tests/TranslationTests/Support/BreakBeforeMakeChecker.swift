@@ -11,9 +11,15 @@ import HostFakes
 ///   before an invalidation covering it had been issued *and* waited for;
 /// - a table page freed, or a held reference released, while any broken entry is
 ///   still not invalidated, or while the page is still linked (seed 000).
+/// With `watchesIOMMU` (an IOMMU that walks the P2M itself, SMMU stage 2, seen
+/// through `RecordingIOMMU`) the same rules hold for the IOMMU separately: a
+/// broken entry also needs an IOMMU invalidation covering it and a wait that
+/// completed (a failed wait confirms nothing) before it is made again with
+/// another output or size, and before any table page is freed or reference
+/// released (seed 000, XSA-346: Xen freed pages before the IOTLB flush).
 /// Only stores to pages reachable from the root count: an unlinked table being
 /// prepared may be written freely.
-final class BreakBeforeMakeChecker: TLBWatcher {
+final class BreakBeforeMakeChecker: TLBWatcher, IOMMUWatcher {
     let memory: FakeMemory
     var roots: Range<UInt64> = 0..<0
     var startLevel = 0
@@ -25,6 +31,11 @@ final class BreakBeforeMakeChecker: TLBWatcher {
     var pendingAll = false
     var violations: [String] = []
     var checkedStores = 0
+    /// The IOMMU's side, kept only when `watchesIOMMU`.
+    var watchesIOMMU = false
+    var iommuBroken: [UInt64: (old: UInt64, ipa: UInt64, span: UInt64, level: Int)] = [:]
+    var iommuPending: [(UInt64, UInt64)] = []
+    var iommuPendingAll = false
 
     init(memory: FakeMemory) { self.memory = memory }
 
@@ -76,9 +87,13 @@ final class BreakBeforeMakeChecker: TLBWatcher {
             } else {
                 broken[address] = (old, ipa, Self.span(level), level)
             }
+            if watchesIOMMU && iommuBroken[address] == nil { iommuBroken[address] = (old, ipa, Self.span(level), level) }
         case (false, true):
             if let b = broken[address], !sameShape(b.old, new) {
                 violations.append("make without completed invalidation at gfn 0x\(String(ipa, radix: 16)) level \(level)")
+            }
+            if let b = iommuBroken[address], !sameShape(b.old, new) {
+                violations.append("make without completed IOMMU invalidation at gfn 0x\(String(ipa, radix: 16)) level \(level)")
             }
         case (false, false):
             break
@@ -90,10 +105,18 @@ final class BreakBeforeMakeChecker: TLBWatcher {
 
     /// A DSB: every invalidation issued so far has completed.
     func synchronize() {
-        if pendingAll {
+        Self.complete(&broken, pending, all: pendingAll)
+        pending.removeAll()
+        pendingAll = false
+    }
+
+    /// Drops the broken entries that `ranges` (or everything) cover.
+    static func complete(_ broken: inout [UInt64: (old: UInt64, ipa: UInt64, span: UInt64, level: Int)],
+                         _ ranges: [(UInt64, UInt64)], all: Bool) {
+        if all {
             broken.removeAll()
         } else if !broken.isEmpty {
-            let ranges = pending.sorted { $0.0 < $1.0 }
+            let ranges = ranges.sorted { $0.0 < $1.0 }
             broken = broken.filter { _, b in
                 let isTable = b.level < 3 && b.old & 3 == 3
                 if isTable {
@@ -105,13 +128,26 @@ final class BreakBeforeMakeChecker: TLBWatcher {
                 return covered < b.ipa + b.span
             }
         }
-        pending.removeAll()
-        pendingAll = false
+    }
+
+    func iommuInvalidate(_ page: UInt64, pages: UInt64) { iommuPending.append((page, page + pages)) }
+    func iommuInvalidateAll() { iommuPendingAll = true }
+
+    /// An IOMMU completion wait: if it completed, every IOMMU invalidation
+    /// issued since the last wait has; if not, none is confirmed (the P2M
+    /// issues them again before its next wait).
+    func iommuSynchronize(completed: Bool) {
+        if completed { Self.complete(&iommuBroken, iommuPending, all: iommuPendingAll) }
+        iommuPending.removeAll()
+        iommuPendingAll = false
     }
 
     func freed(_ frame: UInt64) {
         if !broken.isEmpty {
             violations.append("table page 0x\(String(frame, radix: 16)) freed with \(broken.count) entries not invalidated")
+        }
+        if !iommuBroken.isEmpty {
+            violations.append("table page 0x\(String(frame, radix: 16)) freed with \(iommuBroken.count) entries not invalidated in the IOMMU")
         }
         if locate(frame: frame) != nil {
             violations.append("table page 0x\(String(frame, radix: 16)) freed while still linked")
@@ -120,6 +156,9 @@ final class BreakBeforeMakeChecker: TLBWatcher {
 
     func released() {
         if !broken.isEmpty { violations.append("references released with \(broken.count) entries not invalidated") }
+        if !iommuBroken.isEmpty {
+            violations.append("references released with \(iommuBroken.count) entries not invalidated in the IOMMU")
+        }
     }
 
     func assertClean(file: StaticString = #filePath, line: UInt = #line) {

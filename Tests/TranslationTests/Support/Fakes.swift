@@ -223,9 +223,10 @@ final class Rig {
                        paRange: PhysicalAddressRange = .bits40) throws -> HookedP2M {
         let p2m = try HookedP2M(configuration: configuration(ipaBits: ipaBits, paRange: paRange), memory: memory,
                                 pool: FakePool(memory: memory, pages: poolPages, log: log),
-                                tlb: RecordingTLB(log: log, watcher: checker), iommu: RecordingIOMMU(log: log),
+                                tlb: RecordingTLB(log: log, watcher: checker), iommu: RecordingIOMMU(log: log, watcher: checker),
                                 listener: RecordingListener(log: removals), observer: MirrorObserver(state: mirror))
         checker.setRoot(p2m.root, startLevel: p2m.vtcr.startLevel, tables: p2m.vtcr.rootTables)
+        checker.watchesIOMMU = true
         return p2m
     }
 }
