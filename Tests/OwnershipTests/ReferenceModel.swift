@@ -194,6 +194,22 @@ struct Model {
         if nonCoherent.contains(d) { frames[m]!.flag = true }
     }
 
+    /// Whether stage 2 forces write-back (FEAT_S2FWB with HCR_EL2.FWB): then a
+    /// guest with its caches off still reads through the caches.
+    var stage2ForcesWriteBack = false
+    /// Frames this step handed from the host (who wrote them through its
+    /// caches) to a guest, which may read them with its caches off.
+    var filledForGuest: Set<MFN> = []
+
+    /// The caches-off rule (Arm ARM, "Non-cacheable accesses" and the KVM
+    /// practice of cleaning a page before a guest can map it): a frame that
+    /// becomes a guest's must be cleaned to the point of coherency first,
+    /// unless stage 2 forces write-back.
+    mutating func handToGuest(_ m: MFN, _ d: DomainID) {
+        enter(m, d)
+        if !stage2ForcesWriteBack { filledForGuest.insert(m) }
+    }
+
     /// Applies `op`; false (and no change) when the real code must refuse it.
     mutating func apply(_ op: Op, frame: (Int) -> MFN) -> Bool {
         switch op {
@@ -246,7 +262,7 @@ struct Model {
             let m = frame(i)
             guard p2m[d]![g] == nil, exclusivelyHostOwned(m) else { return false }
             frames[m] = MFrame(owner: .guest(d), hostState: .noPage, refs: 1, allocated: true)
-            enter(m, d)
+            handToGuest(m, d)
             p2m[d]![g] = MEntry(mfn: m, type: .ramRW)
         case .reclaim(let d, let g):
             guard let m = ownRAM(d, g), frames[m]!.hostState == .noPage else { return false }
@@ -272,7 +288,7 @@ struct Model {
             guard p2m[d]![g] == nil, exclusivelyHostOwned(m) else { return false }
             frames[m]!.hostState = .sharedOwned
             frames[m]!.borrower = .guest(d)
-            enter(m, d)
+            handToGuest(m, d)
             p2m[d]![g] = MEntry(mfn: m, type: .ramRW)
         case .unshareGuest(let i, let d, let g):
             let m = frame(i)
@@ -530,6 +546,12 @@ struct Harness: ~Copyable {
         for i in 2..<8 { model.frames[bank1.adding(UInt64(i))] = .hostOwned }
         model.sharedInfo[d1] = bank1
         model.grantFrame[d1] = bank1.adding(1)
+        // The xenheap frames the hypervisor filled were cleaned as d1 got them.
+        let setupCleans = w.o.cache.ops.compactMap { (c) -> MFN? in
+            if case .cleanAndInvalidate(let a, _) = c { return a.frame } else { return nil }
+        }
+        precondition(setupCleans == [bank1, bank1.adding(1)], "xenheap frames not cleaned for their guest")
+        cacheCursor = w.o.cache.ops.count
         var g: [GFN] = (0..<gfnCount).map { GFN(raw: UInt64($0)) }
         for i in 0..<ramFrames { g.append(GFN(raw: bank0.raw + UInt64(i))) }
         gfns = g
@@ -552,8 +574,11 @@ struct Harness: ~Copyable {
         }
         if !model.owed.isEmpty { stepsOwingFlush += 1 }
         // Seed 003: each frame whose mark changed was cleaned+invalidated
-        // once, no other frame was, and a DSB followed the last clean.
+        // once, and so was each frame the host handed to a guest (the
+        // caches-off rule); no other frame was, and a DSB followed the last clean.
         let mustClean = Set(model.frames.keys.filter { flagsBefore[$0] != model.frames[$0]!.flag })
+            .union(model.filledForGuest)
+        model.filledForGuest.removeAll()
         guard checkCacheMaintenance(op, mustClean, file: file, line: line) else { return false }
         note(op, expected: expected, failure: failure)
         if let failure {

@@ -67,7 +67,7 @@ final class BreakBeforeMakeCheckerTests: XCTestCase {
             var iommu = RecordingIOMMU(log: rig.log, watcher: rig.checker)
             let d = rig.memory.load64(entry)
             rig.memory.store64(entry, 0)
-            tlb.invalidateStage2(vmid: 1, ipa: GFN(raw: 0x200).address, pages: 512)
+            tlb.invalidateStage2(VTTBR(raw: 1 << 48), ipa: GFN(raw: 0x200).address, pages: 512)
             tlb.synchronize()
             if variant >= 1 { iommu.invalidate(vmid: 1, GFN(raw: 0x200), count: 512) }
             if variant == 2 { rig.log.failingIOMMUSyncs = 1 }
