@@ -5,7 +5,7 @@
 #   make test           swift test (XCTest), the device tree corpus, then the QEMU boot scenarios
 #   make test-corpus    the platform layer on every board DTB of Debian's arm64 kernel
 #   make debug          QEMU halted with a gdb stub; prints the gdb command
-#   make size           section sizes of the image
+#   make size           section sizes of the image; fails if .text > TEXT_LIMIT
 #   make bench          release-mode benchmarks (host); HAFNIUM=results.txt adds ratios
 #   make fuzz           the device-tree fuzzer, 10^6 executions (host, release)
 #   make deps           Debian packages the build and the QEMU runs need
@@ -52,10 +52,32 @@ QEMU_CMD = $(QEMU) -M $(MACHINE) -cpu $(CPU) -m $(MEM) -smp $(SMP) -nographic \
            -kernel $(B)/hypervisor.bin $(if $(DTB),-dtb $(DTB)) $(QEMU_ARGS)
 
 # ---- Embedded Swift (EMBEDDED.md: the verified dual-build recipe) ---------
+# Code size of the board image (`make size` checks .text against TEXT_LIMIT). Every
+# module gets them: the libraries' serialized SIL is optimised when they are built.
+# Each trades speed or debuggability for bytes, never a check; the benchmarks run
+# on the host build (SwiftPM, -O), which none of this touches. Bytes saved as
+# measured on the image when added (cumulative, in this order):
+#   -mergeable-traps         one `brk #1` per function instead of one per failed
+#                            check (every check still traps; ELR says which function,
+#                            not which check)                                  -11 KiB
+#   -sil-inline-threshold 0  no size-driven SIL inlining (@inline(__always) and
+#                            @_transparent still inline)                       -42 KiB
+#   -fomit-frame-pointer     no x29 frame chain (gdb backtraces need CFI or
+#                            guesswork; nothing in the image walks frames)      -5 KiB
+#   -inline-threshold=0, no SIL loop unrolling, outliner reruns                 -3 KiB
+#   -enable-linkonceodr-outlining  the machine outliner also takes sequences
+#                            from linkonce_odr functions (most specialisations;
+#                            safe here: Hypervisor.o is the only Swift object)  -11 KiB
+# (A change here rebuilds the Swift objects: they depend on the Makefile.)
+SIZEFLAGS  := -Xfrontend -mergeable-traps -Xfrontend -sil-inline-threshold -Xfrontend 0 \
+              -Xcc -fomit-frame-pointer -Xllvm -inline-threshold=0 \
+              -Xllvm -sil-disable-pass=loop-unroll -Xllvm -machine-outliner-reruns=3 \
+              -Xllvm -enable-linkonceodr-outlining
+TEXT_LIMIT := 131072
 SWIFTFLAGS := -swift-version 6 -target aarch64-none-none-elf \
               -enable-experimental-feature Embedded -wmo -parse-as-library -Osize \
               -Xcc -mgeneral-regs-only -Xfrontend -disable-stack-protector \
-              -Xfrontend -function-sections -I $(B) -I Boot/include
+              -Xfrontend -function-sections $(SIZEFLAGS) -I $(B) -I Boot/include
 CFLAGS     := --target=aarch64-none-elf -ffreestanding -fno-builtin -nostdlib \
               -mgeneral-regs-only -O2 -ffunction-sections -Wall -Werror -I Boot/include
 
@@ -77,7 +99,7 @@ ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/host.
 all image: $(B)/hypervisor.bin
 
 define swiftmodule_rule
-$(B)/$(1).swiftmodule: $(wildcard Sources/$(1)/*.swift) $(foreach d,$($(1)_DEPS),$(B)/$(d).swiftmodule) | $(B)
+$(B)/$(1).swiftmodule: $(wildcard Sources/$(1)/*.swift) $(foreach d,$($(1)_DEPS),$(B)/$(d).swiftmodule) Makefile | $(B)
 	$(SWIFTC) $(SWIFTFLAGS) -module-name $(1) -emit-module -emit-module-path $$@ Sources/$(1)/*.swift
 	@touch $$@   # swiftc leaves an unchanged module's mtime alone
 endef
@@ -86,7 +108,8 @@ $(foreach m,$(LIBS),$(eval $(call swiftmodule_rule,$(m))))
 $(B):
 	mkdir -p $(B)
 
-$(B)/Hypervisor.o: $(wildcard Sources/Hypervisor/*.swift) $(foreach m,$(LIBS),$(B)/$(m).swiftmodule) $(ARCH_HEADERS)
+$(B)/Hypervisor.o: $(wildcard Sources/Hypervisor/*.swift) $(foreach m,$(LIBS),$(B)/$(m).swiftmodule) $(ARCH_HEADERS) Makefile
+	@rm -f $@   # swiftc skips LLVM when the IR's hash matches the old object's, missing -Xllvm changes
 	$(SWIFTC) $(SWIFTFLAGS) -module-name Hypervisor -c -o $@ Sources/Hypervisor/*.swift
 	@touch $@
 
@@ -133,10 +156,16 @@ debug: deps image
 	@echo "  gdb-multiarch $(B)/hypervisor.elf -ex 'target remote :$(GDB_PORT)' -ex 'break hv_main' -ex continue"
 	$(QEMU_CMD) -S -gdb tcp::$(GDB_PORT)
 
+# .text is what W^X maps executable: the code, rounded up to a page. Fails above TEXT_LIMIT.
 size: image
 	@if command -v aarch64-linux-gnu-size >/dev/null; then aarch64-linux-gnu-size -A -x $(B)/hypervisor.elf; \
 	 else $(OBJDUMP) -h $(B)/hypervisor.elf; fi
 	@printf 'raw image: %s bytes\n' $$(stat -c %s $(B)/hypervisor.bin)
+	@hex=$$($(OBJDUMP) -h $(B)/hypervisor.elf | awk '$$2 == ".text" { print $$3 }'); \
+	 [ -n "$$hex" ] || { echo "make size: no .text section in $(B)/hypervisor.elf"; exit 1; }; \
+	 text=$$(printf '%d' 0x$$hex); \
+	 printf 'text: %s bytes (limit %s)\n' $$text $(TEXT_LIMIT); \
+	 [ $$text -le $(TEXT_LIMIT) ] || { echo "make size: .text is $$((text - $(TEXT_LIMIT))) bytes over the limit"; exit 1; }
 
 # ---- tests --------------------------------------------------------------------
 test: deps

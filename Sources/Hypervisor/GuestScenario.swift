@@ -117,7 +117,7 @@ enum GuestScenario {
             try table.pointee.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO, flushing: &batch,
                                   holding: held)
         } catch { mapped = false }
-        table.pointee.commit(&batch, holding: held)
+        table.pointee.commitCPU(&batch, holding: held)
         lock.release(held)
         Checks.expect(mapped, "guest P2M: code (read-only), a read-write page and a read-only page")
         p2m = table
@@ -232,7 +232,7 @@ enum GuestScenario {
         do throws(P2MError) {
             try p2m.pointee.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)
         } catch { ok = false }
-        p2m.pointee.commit(&batch, holding: held)
+        p2m.pointee.commitCPU(&batch, holding: held)
         lock.release(held)
         Console.put("guest: stage-2 translation fault at IPA ")
         Console.hex(gfn.address.raw)

@@ -226,8 +226,8 @@ enum LinuxHost {
             table.initialize(to: try BoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
                                                 vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
-                memory: IdentityMemory(), pool: pool, tlb: BoardTLB(), iommu: hooks, listener: NoEntryListener(),
-                observer: hooks))
+                memory: IdentityMemory(), pool: pool, tlb: BoardTLB(), iommu: BoardDomainHooks(hooks),
+                listener: NoEntryListener(), observer: BoardDomainHooks(hooks)))
         } catch {
             stop("host: the host's stage 2 could not be created")
         }

@@ -5,8 +5,8 @@ import ArchC
 
 /// Every board P2M runs on the same hardware; domains differ only in their hooks.
 protocol BoardP2MEnvironment: P2MEnvironment where Memory == IdentityMemory, Pool == FramePool, TLB == BoardTLB {}
-enum PlainBoardDomain: BoardP2MEnvironment {}
-typealias PlainBoardP2M = P2M<PlainBoardDomain>
+/// A P2M no SMMU shares: the board's one P2M type without hooks (SMMUScenarios.swift).
+typealias PlainBoardP2M = BoardP2M
 
 /// The P2M against the real stage-2 walker. Every answer comes from
 /// `AT S12E1R/W` (Stage2Walker): the hardware walks the tables the P2M wrote,
@@ -52,7 +52,7 @@ enum P2MScenarios {
         var batch = FlushBatch(releaser: NoHeldReferences())
         var ok = true
         do throws(P2MError) { try p2m.map(blockGFN, to: block, count: 512, as: .ramRW, flushing: &batch, holding: held) } catch { ok = false }
-        _ = p2m.commit(&batch, holding: held)
+        _ = p2m.commitCPU(&batch, holding: held)
         let probe = blockGFN.address.adding(0x238 + holeIndex * PageSize.bytes4K)
         ok = ok && p2m.lookup(blockGFN)?.order == .block2M
             && walker.read(probe) == .translated(block.address.adding(0x238 + holeIndex * PageSize.bytes4K))
@@ -61,7 +61,7 @@ enum P2MScenarios {
         // The probe above left the block in the TLB: the split must invalidate it.
         ok = true
         do throws(P2MError) { try p2m.unmap(blockGFN.adding(holeIndex), count: 1, flushing: &batch, holding: held) } catch { ok = false }
-        _ = p2m.commit(&batch, holding: held)
+        _ = p2m.commitCPU(&batch, holding: held)
         ok = ok && walker.read(probe) == .stage2Fault(.translation(level: 3))
         var intact = true
         for i in 0..<UInt64(512) where i != holeIndex {
@@ -73,12 +73,12 @@ enum P2MScenarios {
 
         ok = true
         do throws(P2MError) { try p2m.map(pagesGFN, to: pages, count: pageCount, as: .ramRW, flushing: &batch, holding: held) } catch { ok = false }
-        _ = p2m.commit(&batch, holding: held)
+        _ = p2m.commitCPU(&batch, holding: held)
         for i in 0..<pageCount where walker.write(pagesGFN.adding(i).address) != .translated(pages.adding(i).address) { ok = false }
         do throws(P2MError) {
             try p2m.changeType(pagesGFN, count: pageCount, from: .ramRW, to: .ramRO, flushing: &batch, holding: held)
         } catch { ok = false }
-        _ = p2m.commit(&batch, holding: held)
+        _ = p2m.commitCPU(&batch, holding: held)
         for i in 0..<pageCount {
             let ipa = pagesGFN.adding(i).address
             guard case .stage2Fault(let fault) = walker.write(ipa), fault.isPermission,
@@ -88,7 +88,7 @@ enum P2MScenarios {
 
         ok = true
         do throws(P2MError) { try p2m.unmap(pagesGFN, count: pageCount, flushing: &batch, holding: held) } catch { ok = false }
-        let stats = p2m.commit(&batch, holding: held)
+        let stats = p2m.commitCPU(&batch, holding: held)
         for i in 0..<pageCount {
             // The emptied leaf table may have been unlinked too: a fault at level 2 or 3.
             guard case .stage2Fault(let fault) = walker.read(pagesGFN.adding(i).address),
@@ -100,8 +100,8 @@ enum P2MScenarios {
         Console.line(" CPU invalidation call(s)")
 
         var steps = 0
-        while p2m.relinquish(budget: 64, flushing: &batch, holding: held) == .more { _ = p2m.commit(&batch, holding: held); steps += 1 }
-        _ = p2m.commit(&batch, holding: held)
+        while p2m.relinquish(budget: 64, flushing: &batch, holding: held) == .more { _ = p2m.commitCPU(&batch, holding: held); steps += 1 }
+        _ = p2m.commitCPU(&batch, holding: held)
         var gone = true
         for i in 0..<UInt64(512) {
             guard case .stage2Fault = walker.read(blockGFN.adding(i).address) else { gone = false; continue }

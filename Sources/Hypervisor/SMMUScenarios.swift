@@ -7,8 +7,52 @@ import ArchC
 typealias BoardSMMU = SMMU<MMIORegisterBlock, IdentityMemory, BoardCache>
 typealias BoardSMMUHandle = SMMUHandle<MMIORegisterBlock, IdentityMemory, BoardCache>
 typealias BoardHooks = SMMUDomainHooks<MMIORegisterBlock, IdentityMemory, BoardCache, FramePool>
-enum DeviceBoardDomain: BoardP2MEnvironment { typealias IOMMU = BoardHooks; typealias Observer = BoardHooks }
+enum DeviceBoardDomain: BoardP2MEnvironment {
+    typealias IOMMU = BoardDomainHooks
+    typealias Observer = BoardDomainHooks
+}
+/// Every board P2M without a frame table (the SMMU domain, the Linux host's
+/// stage 2, the stage-2 walker scenario, the guest) has this one type: each P2M
+/// environment is a full copy of the table engine in the image (about 8 KiB),
+/// so a P2M no SMMU shares is this type with no hooks rather than one of its own.
 typealias BoardP2M = P2M<DeviceBoardDomain>
+
+/// A board P2M's IOMMU invalidator and change observer: the SMMU domain's
+/// hooks, or none for a P2M no SMMU shares (then only the CPU invalidates, and
+/// `commitCPU` cannot fail).
+struct BoardDomainHooks: IOMMUInvalidator, P2MChangeObserver {
+    let hooks: BoardHooks?
+
+    init(_ hooks: BoardHooks?) { self.hooks = hooks }
+
+    func prepare(_ change: P2MPlannedChange) -> Bool { hooks?.prepare(change) ?? true }
+    func apply(_ change: P2MChange) { hooks?.apply(change) }
+    func invalidate(vmid: UInt16, _ gfn: GFN, count: UInt64) { hooks?.invalidate(vmid: vmid, gfn, count: count) }
+    func invalidateAll(vmid: UInt16) { hooks?.invalidateAll(vmid: vmid) }
+    var hasPendingInvalidations: Bool { hooks?.hasPendingInvalidations ?? false }
+    func synchronize() throws(IOMMUSyncError) { try hooks?.synchronize() }
+}
+
+extension P2M where Environment == DeviceBoardDomain {
+    /// A board P2M no SMMU shares.
+    init(configuration: P2MConfiguration, memory: IdentityMemory, pool: FramePool, tlb: BoardTLB) throws(P2MError) {
+        try self.init(configuration: configuration, memory: memory, pool: pool, tlb: tlb,
+                      iommu: BoardDomainHooks(nil), listener: NoEntryListener(), observer: BoardDomainHooks(nil))
+    }
+
+    /// `commit` for a P2M no SMMU shares: only the CPU invalidates, and a CPU
+    /// invalidation always completes (DSB ISH), so this cannot fail.
+    @discardableResult
+    mutating func commitCPU(_ batch: inout FlushBatch<NoHeldReferences>,
+                            holding lock: borrowing P2MLockHeld) -> FlushStatistics {
+        precondition(iommu.hooks == nil, "commitCPU on a P2M an SMMU shares")
+        do throws(P2MFlushError) {
+            return try commit(&batch, holding: lock)
+        } catch {
+            preconditionFailure("a P2M without IOMMU hooks never fails to synchronize")
+        }
+    }
+}
 
 /// The SMMUv3 on the board: probe, bring-up, and a real DMA through it.
 ///
@@ -238,7 +282,8 @@ enum Board {
         do throws(P2MError) {
             p2m = try BoardP2M(configuration: configuration,
                                memory: IdentityMemory(), pool: p2mPool, tlb: BoardTLB(),
-                               iommu: hooks, listener: NoEntryListener(), observer: hooks)
+                               iommu: BoardDomainHooks(hooks), listener: NoEntryListener(),
+                               observer: BoardDomainHooks(hooks))
         } catch {
             Checks.expect(false, "P2M for the test domain")
             return nil
