@@ -131,9 +131,9 @@ fi
 scenario qemu72-no-smmu "$QEMU" 0 "$PASSED" -M virt,virtualization=on -cpu "$CPU" -m "$MEM" -device edu -- \
     'describes no arm,smmu-v3' '(no iommu-map entry)' '\[PASS\] stage 2: a 2 MiB block'
 # An unexpected exception at EL2 is reported (class, ESR/ELR/FAR) and ends the run.
-SEMIHOSTING=1 APPEND=hv.selftest=exception scenario qemu72-exception-report "$QEMU" 2 'board: 1 passed, 1 failed' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+SEMIHOSTING=1 APPEND=hv.selftest=exception scenario qemu72-exception-report "$QEMU" 2 'board: 2 passed, 1 failed' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
     'exception: unexpected synchronous from EL2: data abort \(EL2\)' 'ESR_EL2 0x9[67][0-9a-f]{6} +ELR_EL2 0x402[0-9a-f]{5} +FAR_EL2 0x20000000000' \
-    'board: 1 passed, 1 failed'
+    'board: 2 passed, 1 failed'
 # Started at EL1 it must refuse, clearly, and stop on its own.
 SEMIHOSTING=1 scenario qemu72-el1-refusal "$QEMU" 3 'refusing to run at EL1' -M virt,iommu=smmuv3 -cpu "$CPU" -m "$MEM" -- \
     'refusing to run at EL1'
@@ -204,7 +204,12 @@ TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-no-edu "$QEMU" 0 "$PASSED" -M "$VIRT" -
 SEMIHOSTING=1 APPEND=hv.selftest=write-text TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-wx-write-text "$QEMU" 2 \
     'ESR_EL2 0x9[67][0-9a-f]{4}4f +ELR_EL2 0x402[0-9a-f]{5} +FAR_EL2 0x402[0-9a-f]{5}' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
     'W\^X: \.text read-only and executable' 'exception: unexpected synchronous from EL2: data abort \(EL2\)' \
-    '!the store to \.text went through'
+    '!the store to \.text went through' '\[PASS\] W\^X: SCTLR_EL2\.WXN \(bit 19\) reads back set'
+# .rodata is read-only too: a store to its first word faults (permission, level 3, write).
+SEMIHOSTING=1 APPEND=hv.selftest=write-rodata TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-wx-write-rodata "$QEMU" 2 \
+    'ESR_EL2 0x9[67][0-9a-f]{4}4f +ELR_EL2 0x402[0-9a-f]{5} +FAR_EL2 0x402[0-9a-f]{5}' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+    'selftest: storing to \.rodata at 0x402[0-9a-f]{5}' 'exception: unexpected synchronous from EL2: data abort \(EL2\)' \
+    '!the store to \.rodata went through'
 SEMIHOSTING=1 APPEND=hv.selftest=exec-data TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-wx-exec-data "$QEMU" 2 \
     'exception: unexpected synchronous from EL2: instruction abort \(EL2\)' -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
     'ESR_EL2 0x86[0-9a-f]{4}0f' '!the heap executed'

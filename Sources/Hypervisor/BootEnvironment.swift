@@ -18,6 +18,9 @@ struct BootEnvironment {
     /// A store to the image's `.text` right after W^X is applied: must fault.
     static let textWriteSelfTestOption: StaticString = "hv.selftest=write-text"
     nonisolated(unsafe) static var textWriteSelfTest = false
+    /// A store to the image's `.rodata` right after W^X is applied: must fault.
+    static let readOnlyDataWriteSelfTestOption: StaticString = "hv.selftest=write-rodata"
+    nonisolated(unsafe) static var readOnlyDataWriteSelfTest = false
     /// A call into a `ret` stored on the heap: must fault.
     static let dataExecuteSelfTestOption: StaticString = "hv.selftest=exec-data"
     nonisolated(unsafe) static var dataExecuteSelfTest = false
@@ -71,6 +74,7 @@ struct BootEnvironment {
         GuestScenario.flood = tree.bootArgumentsContain(reportFloodOption)
         textWriteSelfTest = tree.bootArgumentsContain(textWriteSelfTestOption)
         dataExecuteSelfTest = tree.bootArgumentsContain(dataExecuteSelfTestOption)
+        readOnlyDataWriteSelfTest = tree.bootArgumentsContain(readOnlyDataWriteSelfTestOption)
         stackOverflowSelfTest = tree.bootArgumentsContain(stackOverflowSelfTestOption)
         swiftTrapSelfTest = tree.bootArgumentsContain(swiftTrapSelfTestOption)
         secondaryStackOverflowSelfTest = tree.bootArgumentsContain(secondaryStackOverflowSelfTestOption)
