@@ -75,6 +75,20 @@ scenario() {
 }
 PASSED='board: [1-9][0-9]* passed, 0 failed'
 
+# in_order <name> <earlier> <later>: in <name>'s log, the first line matching
+# <earlier> comes before the first line matching <later> (both must be there).
+in_order() {
+    local name=$1 earlier=$2 later=$3
+    selected "$name" || return 0
+    local log="$LOGS/$name.log" a b
+    a=$(grep -En -m1 -- "$earlier" "$log" | cut -d: -f1)
+    b=$(grep -En -m1 -- "$later" "$log" | cut -d: -f1)
+    if [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ]; then check 0 "$name: /$earlier/ before /$later/"
+    else check 1 "$name: /$earlier/ (line ${a:-none}) not before /$later/ (line ${b:-none}) (log: $log)"; fi
+}
+# Every SMMU aborts incoming DMA before the first PCI config access wakes a device.
+SMMU_BEFORE_PCI=('^smmu: enabled with every StreamID invalid' '^pcie?: ')
+
 # The arm64 Image header (Documentation/arch/arm64/booting.rst): what QEMU's
 # -kernel and U-Boot's booti read before they jump.
 le64() { od -An -t u8 -j "$1" -N 8 "$IMAGE" | tr -d ' '; }
@@ -91,13 +105,15 @@ DMA_LINES=('\[PASS\] DMA through the SMMU' '\[PASS\] the DMA after unmap faulted
            '\[PASS\] stage 2: a 4 KiB unmap inside the block' '\[PASS\] seed 004'
            '\[PASS\] guest: a stage-2 translation fault is served'
            '\[PASS\] guest: its write to hypervisor memory came back as a synchronous external abort'
-           '\[PASS\] guest: its read of an unmapped IPA came back as a synchronous external abort')
+           '\[PASS\] guest: its read of an unmapped IPA came back as a synchronous external abort'
+           '\[PASS\] DMA before attach: the SMMU aborts edu.s write')
 COMMON_S1=('running at EL2' 'stage 1: yes, stage 2: no' 'mode: stage-1 IOMMU table mirrored from the P2M'
            "${DMA_LINES[@]}")
 
 # The README's `make run`: QEMU 7.2, stage-1-only SMMU, edu behind the default NIC.
 scenario qemu72-default "$QEMU" 0 "$PASSED" -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu -- \
     "${COMMON_S1[@]}" 'pci 00:02\.0 1234:11e8 .*streamid 0x10' 'pci 00:01\.0 1af4:1000'
+in_order qemu72-default "${SMMU_BEFORE_PCI[@]}"
 # No default NIC: edu moves to 00:01.0 (StreamID 0x08): nothing may assume the slot.
 scenario qemu72-nodefaults "$QEMU" 0 "$PASSED" -M "$VIRT" -cpu "$CPU" -m 2G -smp 2 -nic none -device edu -- \
     "${COMMON_S1[@]}" 'pci 00:01\.0 1234:11e8 .*streamid 0x8' 'memory: 0x40000000 \+ 0x80000000'
@@ -253,6 +269,7 @@ if [ -x "$QEMU_S2" ]; then
                "${DMA_LINES[@]}" 'F_TRANSLATION .* stage 2')
     scenario qemu-s2-default "$QEMU_S2" 0 "$PASSED" -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu -- \
         "${COMMON_S2[@]}" 'pci 00:02\.0 1234:11e8 .*streamid 0x10'
+    in_order qemu-s2-default "${SMMU_BEFORE_PCI[@]}"
     scenario qemu-s2-nodefaults "$QEMU_S2" 0 "$PASSED" -M "$VIRT" -cpu "$CPU" -m 3G -smp 2 -nic none -device edu -- \
         "${COMMON_S2[@]}" 'pci 00:01\.0 1234:11e8 .*streamid 0x8'
     # The same QEMU as an older machine type has a stage-1-only SMMU again.
