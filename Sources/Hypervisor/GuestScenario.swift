@@ -101,11 +101,12 @@ enum GuestScenario {
         let memory = IdentityMemory()
         memory.zeroFrame(readWriteFrame)
         memory.zeroFrame(readOnlyFrame)
+        // Boot/guest.S writes to the address in this word: the hypervisor's own memory.
+        memory.store64(readWriteFrame.address.adding(hypervisorAddressOffset), canaryAddress)
         memory.store64(readOnlyFrame.address, readOnlyMarker)
         // Boot/guest.S reads how many extra reports to make from this word.
         memory.store64(readWriteFrame.address.adding(floodCountOffset), flood ? floodReports : 0)
         memory.store64(readWriteFrame.address.adding(semihostingFlagOffset), semihostingExit ? 1 : 0)
-        memory.store64(readWriteFrame.address.adding(hypervisorAddressOffset), canaryAddress)
 
         let pool: FramePool
         do throws(FrameAllocatorError) { pool = try FramePool(frames: 32, from: &frames) } catch {
