@@ -76,6 +76,10 @@ enum GuestScenario {
     /// ESR_EL1 and FAR_EL1 as the guest's vector read them, per injected abort.
     nonisolated(unsafe) static var abortsSeen = FixedList<2, (esr: UInt64, far: UInt64)>()
     nonisolated(unsafe) static var abortCount = 0
+    /// More injections than the guest's program asks for mean it is stuck
+    /// faulting (an instruction abort its vector steps past into the next
+    /// bad address): reported instead of looping.
+    static let maximumInjectedAborts = 8
     nonisolated(unsafe) static var readOnlyFrame = MFN(0)
     nonisolated(unsafe) static var readWriteFrame = MFN(0)
     nonisolated(unsafe) static var savedHCR: UInt64 = 0
@@ -234,7 +238,7 @@ enum GuestScenario {
             return populate(gfn)
         case .injectAbort:
             // A second abort before the guest's vector reported the first one is not this guest's program.
-            guard pendingInjection == nil else { return false }
+            guard pendingInjection == nil, abortCount < maximumInjectedAborts else { return false }
             let kind: ExceptionInjection.Kind = abort.access == .instructionFetch
                 ? .instructionAbort : .dataAbort(write: abort.access == .write)
             let injection = ExceptionInjection(kind, spsr: frame[ExceptionFrame.spsr], elr: frame[ExceptionFrame.elr],
