@@ -17,7 +17,9 @@
  * populates it on the stage-2 fault. The word at +0x1008 asks for that many
  * extra report calls before done (a bounded-storage test); a non-zero word at
  * +0x1010 makes it try a semihosting exit with status 0 first; the word at
- * +0x1030 is an address in the hypervisor's own memory, which it then writes.
+ * +0x1030 is an address in the hypervisor's own memory, which it then writes;
+ * a non-zero word at +0x1028 is an IPA it jumps to first (a fetch abort at
+ * every step, which the hypervisor must stop after a bound).
  *
  * Its vector table (VBAR_EL1, the second half of the code page) takes the
  * aborts the hypervisor injects for what the guest may not do: a write to
@@ -51,7 +53,10 @@ __guest_start:
     add     x12, x10, #0x2000           /* the read-only page */
     add     x13, x10, #0x100000         /* not mapped yet */
 
-    ldr     x3, [x11, #16]              /* asked to try a semihosting exit first? */
+    ldr     x3, [x11, #40]              /* asked to jump to an unmapped IPA first? */
+    cbz     x3, 5f
+    br      x3                          /* every fetch there aborts; its vector steps on by 4 */
+5:  ldr     x3, [x11, #16]              /* asked to try a semihosting exit first? */
     cbz     x3, 4f
     movz    x3, #0x2, lsl #16
     movk    x3, #0x0026                 /* ADP_Stopped_ApplicationExit */

@@ -256,6 +256,14 @@ APPEND=hv.selftest=guest-semihosting TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-gu
     'board: [0-9]+ passed, 1 failed' -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu -- \
     'did not inject: ESR_EL1 0x2000000 ' 'exception: unexpected synchronous from lower EL \(AArch64\)' \
     '!board: [0-9]+ passed, 0 failed'
+# A guest that jumps to an IPA nothing maps: each fetch comes back as an
+# instruction abort (EC 0x21) its vector steps past, into the next one; after
+# 8 injections the hypervisor stops it as a failure instead of looping.
+APPEND=hv.selftest=guest-fetch-abort TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-guest-fetch-abort "$QEMU" 0 \
+    'board: [0-9]+ passed, 1 failed' -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu -- \
+    'took the injected abort: ESR_EL1 0x86000010 FAR_EL1 0x80003000,' 'took the injected abort: ESR_EL1 0x86000010 FAR_EL1 0x8000301c,' \
+    '!FAR_EL1 0x80003020' 'exception: unexpected synchronous from lower EL \(AArch64\): instruction abort' \
+    '!board: [0-9]+ passed, 0 failed'
 # 32,768 report hypercalls: counted in fixed storage, the run passes.
 APPEND=hv.selftest=report-flood scenario qemu72-report-flood "$QEMU" 0 "$PASSED" -M "$VIRT" -cpu "$CPU" -m "$MEM" -device edu -- \
     '\[PASS\] guest: 32768 more report hypercalls counted in fixed storage'

@@ -41,6 +41,8 @@ struct BootEnvironment {
     static let reportFloodOption: StaticString = "hv.selftest=report-flood"
     /// The guest calls semihosting SYS_EXIT with status 0 (`hlt #0xf000`) first.
     static let guestSemihostingOption: StaticString = "hv.selftest=guest-semihosting"
+    /// The guest jumps to an IPA nothing maps and its vector keeps stepping on.
+    static let guestFetchAbortOption: StaticString = "hv.selftest=guest-fetch-abort"
 
     let tree: FlattenedDeviceTree
     let platform: PlatformDescription
@@ -80,6 +82,7 @@ struct BootEnvironment {
         secondaryStackOverflowSelfTest = tree.bootArgumentsContain(secondaryStackOverflowSelfTestOption)
         hostExitFaultSelfTest = tree.bootArgumentsContain(hostExitFaultSelfTestOption)
         GuestScenario.semihostingExit = tree.bootArgumentsContain(guestSemihostingOption)
+        GuestScenario.fetchAbort = tree.bootArgumentsContain(guestFetchAbortOption)
         guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
         return BootEnvironment(tree: tree, platform: platform, blob: blob)
     }

@@ -29,6 +29,10 @@ enum GuestScenario {
     static let semihostingFlagOffset: UInt64 = 16
     /// Boot/guest.S writes the address this word holds: `hypervisorCanary`'s.
     static let hypervisorAddressOffset: UInt64 = 48
+    /// Boot/guest.S jumps to the IPA in this word first when it is not 0.
+    static let jumpOffset: UInt64 = 40
+    /// The guest jumps to `unmappedIPA` first (`hv.selftest=guest-fetch-abort`).
+    nonisolated(unsafe) static var fetchAbort = false
     /// An IPA nothing maps, next to the read-only page: the guest reads it.
     static let unmappedIPA = codeIPA.adding(0x3000)
     /// A word of the hypervisor's own data the guest tries to overwrite.
@@ -107,6 +111,7 @@ enum GuestScenario {
         memory.zeroFrame(readOnlyFrame)
         // Boot/guest.S writes to the address in this word: the hypervisor's own memory.
         memory.store64(readWriteFrame.address.adding(hypervisorAddressOffset), canaryAddress)
+        memory.store64(readWriteFrame.address.adding(jumpOffset), fetchAbort ? unmappedIPA.raw : 0)
         memory.store64(readOnlyFrame.address, readOnlyMarker)
         // Boot/guest.S reads how many extra reports to make from this word.
         memory.store64(readWriteFrame.address.adding(floodCountOffset), flood ? floodReports : 0)
