@@ -18,6 +18,9 @@ struct BootEnvironment {
     /// A store to the image's `.text` right after W^X is applied: must fault.
     static let textWriteSelfTestOption: StaticString = "hv.selftest=write-text"
     nonisolated(unsafe) static var textWriteSelfTest = false
+    /// A store to the image's `.rodata` right after W^X is applied: must fault.
+    static let readOnlyDataWriteSelfTestOption: StaticString = "hv.selftest=write-rodata"
+    nonisolated(unsafe) static var readOnlyDataWriteSelfTest = false
     /// A call into a `ret` stored on the heap: must fault.
     static let dataExecuteSelfTestOption: StaticString = "hv.selftest=exec-data"
     nonisolated(unsafe) static var dataExecuteSelfTest = false
@@ -38,6 +41,8 @@ struct BootEnvironment {
     static let reportFloodOption: StaticString = "hv.selftest=report-flood"
     /// The guest calls semihosting SYS_EXIT with status 0 (`hlt #0xf000`) first.
     static let guestSemihostingOption: StaticString = "hv.selftest=guest-semihosting"
+    /// The guest jumps to an IPA nothing maps and its vector keeps stepping on.
+    static let guestFetchAbortOption: StaticString = "hv.selftest=guest-fetch-abort"
 
     let tree: FlattenedDeviceTree
     let platform: PlatformDescription
@@ -71,11 +76,13 @@ struct BootEnvironment {
         GuestScenario.flood = tree.bootArgumentsContain(reportFloodOption)
         textWriteSelfTest = tree.bootArgumentsContain(textWriteSelfTestOption)
         dataExecuteSelfTest = tree.bootArgumentsContain(dataExecuteSelfTestOption)
+        readOnlyDataWriteSelfTest = tree.bootArgumentsContain(readOnlyDataWriteSelfTestOption)
         stackOverflowSelfTest = tree.bootArgumentsContain(stackOverflowSelfTestOption)
         swiftTrapSelfTest = tree.bootArgumentsContain(swiftTrapSelfTestOption)
         secondaryStackOverflowSelfTest = tree.bootArgumentsContain(secondaryStackOverflowSelfTestOption)
         hostExitFaultSelfTest = tree.bootArgumentsContain(hostExitFaultSelfTestOption)
         GuestScenario.semihostingExit = tree.bootArgumentsContain(guestSemihostingOption)
+        GuestScenario.fetchAbort = tree.bootArgumentsContain(guestFetchAbortOption)
         guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
         return BootEnvironment(tree: tree, platform: platform, blob: blob)
     }

@@ -86,6 +86,9 @@ enum EL2Protection {
             Console.put("el2 map: W^X: .text read-only and executable (")
             Console.decimal(pages)
             Console.line(" pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set")
+            // Read back, not assumed: the switch in Boot/wx.S must have left WXN (bit 19) set.
+            Checks.expect(arch_read_sctlr_el2() & EL2ImagePermissions.sctlrWXN != 0,
+                          "W^X: SCTLR_EL2.WXN (bit 19) reads back set after the switch")
             Console.put("el2 map: stack guard page at ")
             Console.hex(arch_stack_guard())
             Console.line(" unmapped")
@@ -102,6 +105,21 @@ enum EL2Protection {
         case .stackLayoutDisagrees:
             Checks.expect(false, "EL2 stacks: Boot/include/host.h and EL2StackLayout place the per-CPU stacks alike")
         }
+    }
+
+    /// `hv.selftest=write-rodata`: a store to the first word of `.rodata`,
+    /// which must take a permission fault at EL2 that the vectors report.
+    static func writeToReadOnlyData() {
+        let rodata = arch_text_end()
+        guard rodata < arch_data_start() else {
+            Checks.expect(false, "selftest: the image has a .rodata section to write to")
+            finish()
+        }
+        Console.put("selftest: storing to .rodata at ")
+        Console.hex(rodata)
+        Console.line("")
+        UnsafeMutablePointer<UInt64>(bitPattern: UInt(rodata))!.pointee = 0
+        Console.line("selftest: the store to .rodata went through")
     }
 
     static func isStackGuard(_ address: UInt64) -> Bool {

@@ -25,6 +25,7 @@ func hvMain(_ dtb: UInt64) {
     let map = EL2Map.map(ram: banks, devices: devices)
     EL2Protection.applyAndReport()
     if BootEnvironment.textWriteSelfTest { writeToText() }
+    if BootEnvironment.readOnlyDataWriteSelfTest { EL2Protection.writeToReadOnlyData() }
     if BootEnvironment.dataExecuteSelfTest { executeData() }
     if BootEnvironment.stackOverflowSelfTest { Console.decimal(overflowStack(1)) }
     if BootEnvironment.swiftTrapSelfTest { Console.decimal(swiftTrapSelfTest(1)) }

@@ -7,7 +7,10 @@ import ArchC
 /// A guest at EL1 under a P2M: the tiny program in Boot/guest.S makes
 /// hypercalls, writes a read-only page (a stage-2 permission fault the
 /// hypervisor refuses and skips) and reads a page nothing maps yet (a stage-2
-/// translation fault the hypervisor serves by populating it, then retries).
+/// translation fault the hypervisor serves by populating it, then retries),
+/// then writes the hypervisor's own memory and reads an IPA nothing maps:
+/// both come back to it as synchronous external aborts (ExceptionInjection,
+/// as for the Linux host), which its EL1 vectors report and step over.
 ///
 /// It runs last: the guest's final hypercall ends the run from the exception
 /// handler, so the P2M and the frame allocator live in statics the handler
@@ -24,6 +27,22 @@ enum GuestScenario {
     static let writtenByGuest: UInt64 = 0xBEEF
     static let floodCountOffset: UInt64 = 8
     static let semihostingFlagOffset: UInt64 = 16
+    /// Boot/guest.S writes the address this word holds: `hypervisorCanary`'s.
+    static let hypervisorAddressOffset: UInt64 = 48
+    /// Boot/guest.S jumps to the IPA in this word first when it is not 0.
+    static let jumpOffset: UInt64 = 40
+    /// The guest jumps to `unmappedIPA` first (`hv.selftest=guest-fetch-abort`).
+    nonisolated(unsafe) static var fetchAbort = false
+    /// An IPA nothing maps, next to the read-only page: the guest reads it.
+    static let unmappedIPA = codeIPA.adding(0x3000)
+    /// A word of the hypervisor's own data the guest tries to overwrite.
+    static let canaryValue: UInt64 = 0xC0DE_CAFE_0E12_0E12
+    nonisolated(unsafe) static var hypervisorCanary = canaryValue
+    /// ESR_EL1 the guest must see (Arm ARM D23.2.41 ESR_EL1): EC [31:26] =
+    /// 0x25 (data abort taken without a change of EL), IL [25] = 1, DFSC
+    /// [5:0] = 0b010000 (synchronous external abort), WnR [6] for the write.
+    static let injectedWriteESR: UInt64 = 0x9600_0050
+    static let injectedReadESR: UInt64 = 0x9600_0010
     /// SPSR_EL2 for the first eret: EL1h, DAIF masked.
     static let spsrEL1h: UInt64 = 0x3C5
     /// Vector kind 8: synchronous from a lower EL in AArch64 (Boot/vectors.S).
@@ -34,6 +53,7 @@ enum GuestScenario {
     enum Hypercall {
         static let ping: UInt64 = 1
         static let report: UInt64 = 2
+        static let abortSeen: UInt64 = 3
         static let done: UInt64 = 0xFF
     }
 
@@ -55,6 +75,15 @@ enum GuestScenario {
     nonisolated(unsafe) static var permissionFaults = 0
     nonisolated(unsafe) static var translationFaults = 0
     nonisolated(unsafe) static var unexpected = 0
+    /// The injection the guest's vector has yet to report (one at a time).
+    nonisolated(unsafe) static var pendingInjection: ExceptionInjection?
+    /// ESR_EL1 and FAR_EL1 as the guest's vector read them, per injected abort.
+    nonisolated(unsafe) static var abortsSeen = FixedList<2, (esr: UInt64, far: UInt64)>()
+    nonisolated(unsafe) static var abortCount = 0
+    /// More injections than the guest's program asks for mean it is stuck
+    /// faulting (an instruction abort its vector steps past into the next
+    /// bad address): reported instead of looping.
+    static let maximumInjectedAborts = 8
     nonisolated(unsafe) static var readOnlyFrame = MFN(0)
     nonisolated(unsafe) static var readWriteFrame = MFN(0)
     nonisolated(unsafe) static var savedHCR: UInt64 = 0
@@ -82,6 +111,9 @@ enum GuestScenario {
         let memory = IdentityMemory()
         memory.zeroFrame(readWriteFrame)
         memory.zeroFrame(readOnlyFrame)
+        // Boot/guest.S writes to the address in this word: the hypervisor's own memory.
+        memory.store64(readWriteFrame.address.adding(hypervisorAddressOffset), canaryAddress)
+        memory.store64(readWriteFrame.address.adding(jumpOffset), fetchAbort ? unmappedIPA.raw : 0)
         memory.store64(readOnlyFrame.address, readOnlyMarker)
         // Boot/guest.S reads how many extra reports to make from this word.
         memory.store64(readWriteFrame.address.adding(floodCountOffset), flood ? floodReports : 0)
@@ -171,6 +203,8 @@ enum GuestScenario {
             }
             reportCount &+= 1
             frame[0] = 0
+        case Hypercall.abortSeen:
+            abortSeen(frame)
         case Hypercall.done:
             done(spEL0: frame[1])
         default:
@@ -213,10 +247,56 @@ enum GuestScenario {
         case .populate(let gfn):
             return populate(gfn)
         case .injectAbort:
-            // The test guest has no vectors to take an injected abort: any such fault is a failure.
-            Console.line("guest: a stage-2 abort the policy answers with an abort to the guest")
-            return false
+            // A second abort before the guest's vector reported the first one is not this guest's program.
+            guard pendingInjection == nil, abortCount < maximumInjectedAborts else { return false }
+            let kind: ExceptionInjection.Kind = abort.access == .instructionFetch
+                ? .instructionAbort : .dataAbort(write: abort.access == .write)
+            let injection = ExceptionInjection(kind, spsr: frame[ExceptionFrame.spsr], elr: frame[ExceptionFrame.elr],
+                                               far: frame[ExceptionFrame.far], sctlrEL1: arch_read_sctlr_el1())
+            Console.put("guest: stage-2 abort at FAR_EL2 ")
+            Console.hex(frame[ExceptionFrame.far])
+            Console.put(" refused: external abort injected, ESR_EL1 ")
+            Console.hex(injection.esr)
+            Console.line("")
+            arch_write_esr_el1(injection.esr)
+            arch_write_far_el1(injection.far)
+            arch_write_elr_el1(injection.returnAddress)
+            arch_write_spsr_el1(injection.savedPSTATE)
+            frame[ExceptionFrame.elr] = injection.handlerAddress(vbarEL1: arch_read_vbar_el1())
+            frame[ExceptionFrame.spsr] = injection.newPSTATE
+            pendingInjection = injection
+            return true
         }
+    }
+
+    /// The guest's EL1 vector says what it took: it must be the abort just
+    /// injected, at the vector the injection chose. Anything else (an
+    /// exception of the guest's own, such as an UNDEFINED instruction) is not
+    /// this guest's program and ends the run as unexpected.
+    private static func abortSeen(_ frame: UnsafeMutablePointer<UInt64>) {
+        let esr = frame[1], far = frame[2], elr = frame[3], vector = frame[4]
+        guard let injected = pendingInjection, esr == injected.esr, far == injected.far,
+              elr == injected.returnAddress, vector == injected.vectorOffset else {
+            Console.put("guest: its EL1 vector took an exception the hypervisor did not inject: ESR_EL1 ")
+            Console.hex(esr)
+            Console.put(" ELR_EL1 ")
+            Console.hex(elr)
+            Console.line("")
+            reportUnexpected(frame, lowerELSynchronous)
+        }
+        pendingInjection = nil
+        _ = abortsSeen.append((esr: esr, far: far))
+        abortCount += 1
+        Console.put("guest: its EL1 vector took the injected abort: ESR_EL1 ")
+        Console.hex(esr)
+        Console.put(" FAR_EL1 ")
+        Console.hex(far)
+        Console.line(", and steps over the access")
+        frame[0] = 0
+    }
+
+    static var canaryAddress: UInt64 {
+        withUnsafeMutablePointer(to: &hypervisorCanary) { UInt64(UInt(bitPattern: $0)) }
     }
 
     private static func populate(_ gfn: GFN) -> Bool {
@@ -275,6 +355,12 @@ enum GuestScenario {
         let extra = flood ? floodReports : 0
         Checks.expect(translationFaults == 1 && reportCount == 6 + extra && reports.count >= 4 && reports[3] == demandMarker,
                       "guest: a stage-2 translation fault is served by populating the page, and the access retried")
+        Checks.expect(abortCount == 2 && abortsSeen.count == 2 && pendingInjection == nil
+                      && abortsSeen[0].esr == injectedWriteESR && abortsSeen[0].far == canaryAddress
+                      && hypervisorCanary == canaryValue,
+                      "guest: its write to hypervisor memory came back as a synchronous external abort (ESR_EL1 EC 0x25, WnR) at that address, the memory unchanged")
+        Checks.expect(abortsSeen.count == 2 && abortsSeen[1].esr == injectedReadESR && abortsSeen[1].far == unmappedIPA.raw,
+                      "guest: its read of an unmapped IPA came back as a synchronous external abort (ESR_EL1 EC 0x25) at that IPA, and it ran on")
         Checks.expect(unexpected == 0, "guest: no unexpected hypercall or fault")
         if flood {
             Checks.expect(reportCount == 6 + floodReports && reports.isFull,

@@ -203,6 +203,7 @@ enum Board {
         guard let device = assignBAR(edu, platform) else { return }
         let configuration = P2MConfiguration(vmid: vmid, cpu: cpu, sharedWith: features.outputAddressRange)
         guard var domain = makeDomain(configuration, handle, &frames) else { return }
+        dmaBeforeAttach(device, handle, sid: sid, target: domain.backing)
         mapAndAttach(&domain, handle, sid: sid, &frames)
         Checks.expect(roundTrip(device, domain.backing),
                       "DMA through the SMMU: edu read the IOVA and wrote it back, data lands on the mapped frame")
@@ -296,6 +297,49 @@ enum Board {
         Console.hex(p2m.vttbr.raw)
         Console.line("")
         return Domain(p2m: p2m, hooks: hooks, backing: backing)
+    }
+
+    /// edu has bus mastering but its StreamID no STE yet (SMMUSetup left
+    /// every one invalid): a DMA write must be aborted by the SMMU and reach
+    /// no memory. The SMMU records C_BAD_STREAMID (IHI 0070 7.3.3) where the
+    /// StreamID's level-1 descriptor has Span 0 (no level-2 table yet, as
+    /// QEMU 7.2 reports it here) or the StreamID lies past the table, and
+    /// C_BAD_STE (7.3.5) for an STE with V = 0. edu itself reports
+    /// nothing (it ignores DMA errors), so the event queue and the frame the
+    /// IOVA will map to are the evidence. With the SMMU bypassing, the write
+    /// would go to PA = IOVA and record no event.
+    static func dmaBeforeAttach(_ device: EduDevice, _ handle: BoardSMMUHandle, sid: UInt32, target: MFN) {
+        var earlier = 0
+        _ = handle.smmu.drainEvents { _ in earlier += 1 }
+        let memory = IdentityMemory()
+        for i in 0..<patternWords { memory.store64(target.address.adding(wordOffset(i)), pattern | UInt64(i)) }
+        let completed = device.dma(iova: iova, bufferOffset: 0, bytes: UInt64(patternWords * 8), toRAM: true)
+        var unchanged = true
+        for i in 0..<patternWords where memory.load64(target.address.adding(wordOffset(i))) != pattern | UInt64(i) {
+            unchanged = false
+        }
+        var badConfig = 0
+        var other = 0
+        var first: SMMUEvent?
+        let drained = handle.smmu.drainEvents { event in
+            let configError = event.kind == .badSTE || event.kind == .badStreamID
+            guard configError && event.stream.raw == sid else {
+                other += 1
+                return
+            }
+            badConfig += 1
+            if first == nil { first = event }
+        }
+        if let event = first {
+            Console.put(event.kind == .badSTE ? "smmu: event C_BAD_STE" : "smmu: event C_BAD_STREAMID")
+            Console.put(" streamid ")
+            Console.hex(UInt64(event.stream.raw))
+            Console.put(" for edu's DMA before attach (")
+            Console.decimal(drained.count)
+            Console.line(" events drained)")
+        }
+        Checks.expect(earlier == 0 && completed && unchanged && badConfig > 0 && other == 0,
+                      "DMA before attach: the SMMU aborts edu's write (C_BAD_STREAMID / C_BAD_STE for its StreamID) and memory is unchanged")
     }
 
     /// One page of the IOVA window onto the backing frame, then edu's StreamID attached.
