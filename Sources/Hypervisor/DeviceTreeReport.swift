@@ -33,6 +33,10 @@ enum DeviceTreeReport {
             Console.put(" (property ")
             Console.put(property)
             Console.put(")")
+        } else if let token = report.propertyAt, let tree, let name = tree.propertyName(atToken: token) {
+            Console.put(" (property ")
+            for byte in name { Console.putByte(byte) }
+            Console.put(")")
         }
         if let offset = report.offset {
             Console.put(" at blob offset ")
