@@ -34,6 +34,10 @@ struct BootEnvironment {
     /// An arithmetic overflow in Swift at EL2: the BRK must be reported with its function's name.
     static let swiftTrapSelfTestOption: StaticString = "hv.selftest=swift-trap"
     nonisolated(unsafe) static var swiftTrapSelfTest = false
+    /// Powers off the way a device tree rejected with no console does (the
+    /// guarded semihosting exit first), here with the console still there.
+    static let semihostingProbeSelfTestOption: StaticString = "hv.selftest=semihosting-probe"
+    nonisolated(unsafe) static var semihostingProbeSelfTest = false
     /// The guest makes 32,768 extra report hypercalls.
     static let reportFloodOption: StaticString = "hv.selftest=report-flood"
     /// The guest calls semihosting SYS_EXIT with status 0 (`hlt #0xf000`) first.
@@ -76,6 +80,7 @@ struct BootEnvironment {
         secondaryStackOverflowSelfTest = tree.bootArgumentsContain(secondaryStackOverflowSelfTestOption)
         hostExitFaultSelfTest = tree.bootArgumentsContain(hostExitFaultSelfTestOption)
         GuestScenario.semihostingExit = tree.bootArgumentsContain(guestSemihostingOption)
+        semihostingProbeSelfTest = tree.bootArgumentsContain(semihostingProbeSelfTestOption)
         guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
         return BootEnvironment(tree: tree, platform: platform, blob: blob)
     }

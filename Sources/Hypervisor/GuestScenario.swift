@@ -128,6 +128,7 @@ enum GuestScenario {
         Console.put(" (code frame ")
         Console.hex(code.address.raw)
         Console.line(") under VMID 3")
+        Power.lowerELEntered = true
         hv_guest_enter(codeIPA.raw, spsrEL1h)
     }
 

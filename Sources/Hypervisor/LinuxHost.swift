@@ -476,6 +476,7 @@ enum LinuxHost {
         arch_tlbi_vmalls12e1()
         guard let stackTop = EL2Protection.cpuStacks?.stackTop(cpu: cpu) else { stop("host: no EL2 stack for this CPU") }
         arch_write_spsr_el2(el2.spsr)
+        Power.lowerELEntered = true
         hv_host_enter(entry, x0, stackTop)
     }
 
