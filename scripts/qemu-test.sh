@@ -200,6 +200,13 @@ nested_nodes() {  # a sed expression: <depth> nested nodes before /chosen
     echo "s|^\\tchosen \\{|$open$close&|"
 }
 SEMIHOSTING=1 hostile dtb-nesting-too-deep "$(nested_nodes 40)" 4 ''
+# No DTB at all (x0 = 0: the image started by QEMU's loader device, not
+# -kernel): the same guarded exit, status 4.
+if selected qemu72-no-dtb; then
+    timeout "$HOSTILE_TIMEOUT" "$QEMU" -M "$VIRT" -cpu "$CPU" -m "$MEM" -nographic -semihosting \
+        -device "loader,file=$IMAGE,addr=0x40200000,cpu-num=0,force-raw=on" </dev/null >"$LOGS/qemu72-no-dtb.log" 2>&1
+    rc=$?; [ "$rc" = 4 ]; check $? "qemu72-no-dtb: exit status $rc, expected 4 (log: $LOGS/qemu72-no-dtb.log)"
+fi
 # The same probe without -semihosting: the HLT is an undefined instruction at
 # EL2, caught (Probe), and the image goes on to PSCI SYSTEM_OFF with no exception report.
 APPEND=hv.selftest=semihosting-probe TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-semihosting-probe "$QEMU" 0 \
