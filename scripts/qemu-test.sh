@@ -212,6 +212,11 @@ fi
 APPEND=hv.selftest=semihosting-probe TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-semihosting-probe "$QEMU" 0 \
     'power: no semihosting here \(the HLT was an undefined instruction\); PSCI SYSTEM_OFF next' \
     -M "$VIRT" -cpu "$CPU" -m "$MEM" -- 'selftest: powering off as for a device tree with no console' '!exception: ' '!board: '
+# Once the guest has run, the unasked semihosting exit is never tried (with
+# -semihosting on, the guest could have made the same call).
+APPEND=hv.selftest=semihosting-probe-after-guest TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-semihosting-probe-after-guest \
+    "$QEMU" 0 "$PASSED" -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+    'selftest: asking for the unasked semihosting exit after the guest has run' '!power: no semihosting here' '!exception: '
 
 # A second SMMU node, first in the tree: one where nothing answers, one over
 # a GPIO block whose registers read as nonsense ID registers. Each is

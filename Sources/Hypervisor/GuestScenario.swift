@@ -274,6 +274,10 @@ enum GuestScenario {
             Checks.expect(reportCount == 6 + floodReports && reports.isFull,
                           "guest: 32768 more report hypercalls counted in fixed storage, nothing allocated")
         }
+        if BootEnvironment.lateSemihostingProbeSelfTest {
+            Console.line("selftest: asking for the unasked semihosting exit after the guest has run")
+            Power.probeSemihosting = true
+        }
         finish()
     }
 }
