@@ -148,3 +148,22 @@ hv_probe_read32_load:
     str     w2, [x1]
     mov     x0, #1
     ret
+
+/*
+ * uint64_t hv_try_semihosting(uint64_t op, uint64_t param)
+ *
+ * A semihosting call (A64: HLT #0xF000, op in w0, parameter block in x1)
+ * made where nothing says whether a debugger or QEMU's -semihosting is
+ * there: returns 1 when the call came back, and 0 when HLT was an undefined
+ * instruction (no semihosting: QEMU without -semihosting, a board without a
+ * halting debugger). The undefined-instruction exception is recognised by
+ * hv_exception from ELR_EL2 = hv_try_semihosting_hlt and resumes at x30
+ * with x0 = 0; this routine is a leaf, so x30 is its caller.
+ */
+    .section .text.probe, "ax"
+    .global hv_try_semihosting, hv_try_semihosting_hlt
+hv_try_semihosting:
+hv_try_semihosting_hlt:
+    hlt     #0xf000
+    mov     x0, #1
+    ret

@@ -192,10 +192,49 @@ hostile dtb-bank-over-device "$(extra_bank 9000000 '0x00 0x9000000 0x00 0x1000')
 # StreamID base 0xffffff00 + 0x10000 requesters: the last ones would be StreamID 0 and up.
 hostile dtb-iommu-map-wraps 's/iommu-map = <0x00 (0x[0-9a-f]+) 0x00 0x10000>/iommu-map = <0x00 \1 0xffffff00 0x10000>/' 0 \
     'dtb: rejected: StreamID or requester ID range wraps past 2\^32 \(node /pcie@10000000\) \(property iommu-map\)'
+# A one-cell property of the wrong length on a bus the platform reads: the
+# printer names it from the blob (any one-cell property, not a fixed list).
+hostile dtb-size-cells-bad-length '/^\tpcie@10000000 \{/,/^\t\};/ s/#size-cells = <0x02>;/#size-cells = <0x02 0x00>;/' 0 \
+    'dtb: rejected: a one-cell property is not 4 bytes \(node /pcie@10000000\) \(property #size-cells\): 0x8'
+# 4 KiB of ECAM: less than one bus's configuration space (1 MiB).
+hostile dtb-ecam-tiny 's/reg = <0x40 0x10000000 0x00 0x10000000>/reg = <0x40 0x10000000 0x00 0x1000>/' 0 \
+    'dtb: rejected: ECAM smaller than one bus \(1 MiB\) \(node /pcie@10000000\) \(property reg\): 0x1000'
+# #address-cells = 3 on a bus: the SMMU moved under a simple-bus that says so.
+# (Not at the root: QEMU writes its own /memory node into a -dtb with the
+# root's cells and refuses to start, "couldn't add /memory@40000000 node".)
+hostile dtb-bus-address-cells-3 '/^\tsmmuv3@9050000 \{/,/^\t\};/ s|^\t\};|\t};\n\t};|; s|^\tsmmuv3@9050000 \{|\tbus@9050000 {\n\t\tcompatible = "simple-bus";\n\t\t#address-cells = <0x03>;\n\t\t#size-cells = <0x02>;\n\t\tranges;\n\n&|' 0 \
+    'dtb: rejected: unsupported cell count \(node /bus@9050000/smmuv3@9050000\) \(property #address-cells\): 0x3'
 # No console left to print on: the exit status is the report.
 SEMIHOSTING=1 hostile dtb-stdout-path-names-nothing 's|stdout-path = "[^"]*"|stdout-path = "/nothing@0"|' 4 ''
 # A console `reg` one cell short of a (2, 2) tuple.
 SEMIHOSTING=1 hostile dtb-console-reg-short '/pl011@9000000 \{/,/};/ s/reg = <0x00 0x9000000 0x00 0x1000>/reg = <0x00 0x9000000 0x00>/' 4 ''
+# A blob the parser refuses as a whole (40 nodes nested inside each other,
+# deeper than FlattenedDeviceTree.maxDepth): no tree, so no console and no
+# bootargs. The image tries a guarded semihosting exit with status 4 before
+# PSCI; with -semihosting that is the report.
+nested_nodes() {  # a sed expression: <depth> nested nodes before /chosen
+    local open='' close='' i
+    for i in $(seq 1 "$1"); do open+="\\tn$i {\\n"; close+="\\t};\\n"; done
+    echo "s|^\\tchosen \\{|$open$close&|"
+}
+SEMIHOSTING=1 hostile dtb-nesting-too-deep "$(nested_nodes 40)" 4 ''
+# No DTB at all (x0 = 0: the image started by QEMU's loader device, not
+# -kernel): the same guarded exit, status 4.
+if selected qemu72-no-dtb; then
+    timeout "$HOSTILE_TIMEOUT" "$QEMU" -M "$VIRT" -cpu "$CPU" -m "$MEM" -nographic -semihosting \
+        -device "loader,file=$IMAGE,addr=0x40200000,cpu-num=0,force-raw=on" </dev/null >"$LOGS/qemu72-no-dtb.log" 2>&1
+    rc=$?; [ "$rc" = 4 ]; check $? "qemu72-no-dtb: exit status $rc, expected 4 (log: $LOGS/qemu72-no-dtb.log)"
+fi
+# The same probe without -semihosting: the HLT is an undefined instruction at
+# EL2, caught (Probe), and the image goes on to PSCI SYSTEM_OFF with no exception report.
+APPEND=hv.selftest=semihosting-probe TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-semihosting-probe "$QEMU" 0 \
+    'power: no semihosting here \(the HLT was an undefined instruction\); PSCI SYSTEM_OFF next' \
+    -M "$VIRT" -cpu "$CPU" -m "$MEM" -- 'selftest: powering off as for a device tree with no console' '!exception: ' '!board: '
+# Once the guest has run, the unasked semihosting exit is never tried (with
+# -semihosting on, the guest could have made the same call).
+APPEND=hv.selftest=semihosting-probe-after-guest TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-semihosting-probe-after-guest \
+    "$QEMU" 0 "$PASSED" -M "$VIRT" -cpu "$CPU" -m "$MEM" -- \
+    'selftest: asking for the unasked semihosting exit after the guest has run' '!power: no semihosting here' '!exception: '
 
 # A second SMMU node, first in the tree: one where nothing answers, one over
 # a GPIO block whose registers read as nonsense ID registers. Each is

@@ -170,6 +170,9 @@ void hv_guest_enter(uint64_t entry_ipa, uint64_t spsr) __attribute__((noreturn))
 /* A 32-bit device read that survives a synchronous external abort (Boot/vectors.S). */
 uint64_t hv_probe_read32(uint64_t pa, uint32_t *value);
 HV_INLINE uint64_t arch_probe_read32_load(void) { extern char hv_probe_read32_load[]; return (uint64_t)(uintptr_t)hv_probe_read32_load; }
+/* A semihosting call that survives semihosting being absent (Boot/vectors.S). */
+uint64_t hv_try_semihosting(uint64_t op, uint64_t param);
+HV_INLINE uint64_t arch_try_semihosting_hlt(void) { extern char hv_try_semihosting_hlt[]; return (uint64_t)(uintptr_t)hv_try_semihosting_hlt; }
 /* The image's address -> name table (AArch64's SymbolTable; Makefile's second link). */
 HV_INLINE uint64_t arch_symbols(void) { extern char hv_symbols[]; return (uint64_t)(uintptr_t)hv_symbols; }
 HV_INLINE uint64_t arch_symbols_end(void) { extern char hv_symbols_end[]; return (uint64_t)(uintptr_t)hv_symbols_end; }

@@ -37,6 +37,13 @@ struct BootEnvironment {
     /// An arithmetic overflow in Swift at EL2: the BRK must be reported with its function's name.
     static let swiftTrapSelfTestOption: StaticString = "hv.selftest=swift-trap"
     nonisolated(unsafe) static var swiftTrapSelfTest = false
+    /// Powers off the way a device tree rejected with no console does (the
+    /// guarded semihosting exit first), here with the console still there.
+    static let semihostingProbeSelfTestOption: StaticString = "hv.selftest=semihosting-probe"
+    nonisolated(unsafe) static var semihostingProbeSelfTest = false
+    /// The same request at the end of the run, after the guest: must not be tried.
+    static let lateSemihostingProbeSelfTestOption: StaticString = "hv.selftest=semihosting-probe-after-guest"
+    nonisolated(unsafe) static var lateSemihostingProbeSelfTest = false
     /// The guest makes 32,768 extra report hypercalls.
     static let reportFloodOption: StaticString = "hv.selftest=report-flood"
     /// The guest calls semihosting SYS_EXIT with status 0 (`hlt #0xf000`) first.
@@ -83,6 +90,8 @@ struct BootEnvironment {
         hostExitFaultSelfTest = tree.bootArgumentsContain(hostExitFaultSelfTestOption)
         GuestScenario.semihostingExit = tree.bootArgumentsContain(guestSemihostingOption)
         GuestScenario.fetchAbort = tree.bootArgumentsContain(guestFetchAbortOption)
+        semihostingProbeSelfTest = tree.bootArgumentsContain(semihostingProbeSelfTestOption)
+        lateSemihostingProbeSelfTest = tree.bootArgumentsContain(lateSemihostingProbeSelfTestOption)
         guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
         return BootEnvironment(tree: tree, platform: platform, blob: blob)
     }

@@ -8,7 +8,8 @@ import ArchC
 /// exit status (`ExitCode.deviceTreeRejected`) through semihosting or PSCI.
 enum DeviceTreeReport {
     /// `tree` is nil when the blob itself did not parse: then nothing names a
-    /// console, and the only way to say anything is to power off. A
+    /// console, and the only way to say anything is the exit status: a
+    /// guarded semihosting exit (`Power.probeSemihosting`), then power-off. A
     /// hypervisor entered at EL2 reaches PSCI by SMC (an HVC would trap to
     /// itself), so that is tried; where EL3 does not implement SMC, the
     /// exception latch in `hv_exception` stops the resulting fault.
@@ -21,6 +22,9 @@ enum DeviceTreeReport {
         } else if Power.conduit == .none {
             Power.conduit = .smc
         }
+        // Nothing to print on: the exit status is the report (README,
+        // "Hostile device trees"), tried through semihosting before PSCI.
+        if case .none = Console.device { Power.probeSemihosting = true }
         let report = error.report
         Console.put("dtb: rejected: ")
         Console.put(report.reason)
@@ -32,6 +36,10 @@ enum DeviceTreeReport {
         if let property = report.property {
             Console.put(" (property ")
             Console.put(property)
+            Console.put(")")
+        } else if let token = report.propertyAt, let tree, let name = tree.propertyName(atToken: token) {
+            Console.put(" (property ")
+            for byte in name { Console.putByte(byte) }
             Console.put(")")
         }
         if let offset = report.offset {
@@ -51,6 +59,7 @@ enum DeviceTreeReport {
     /// Powering off by SMC is the one thing left that can say "stopped".
     static func noDeviceTree() -> Never {
         if Power.conduit == .none { Power.conduit = .smc }
+        Power.probeSemihosting = true
         Power.exit(code: ExitCode.deviceTreeRejected)
     }
 

@@ -30,6 +30,11 @@ func hvMain(_ dtb: UInt64) {
     if BootEnvironment.stackOverflowSelfTest { Console.decimal(overflowStack(1)) }
     if BootEnvironment.swiftTrapSelfTest { Console.decimal(swiftTrapSelfTest(1)) }
     if BootEnvironment.secondaryStackOverflowSelfTest { overflowOnSecondCPU(boot) }
+    if BootEnvironment.semihostingProbeSelfTest {
+        Console.line("selftest: powering off as for a device tree with no console: semihosting exit 4 tried first")
+        Power.probeSemihosting = true
+        Power.exit(code: ExitCode.deviceTreeRejected)
+    }
 
     Banner.cpu(cpu)
     Banner.memory(platform, map)

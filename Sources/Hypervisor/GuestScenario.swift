@@ -165,6 +165,7 @@ enum GuestScenario {
         Console.put(" (code frame ")
         Console.hex(code.address.raw)
         Console.line(") under VMID 3")
+        Power.lowerELEntered = true
         hv_guest_enter(codeIPA.raw, spsrEL1h)
     }
 
@@ -365,6 +366,10 @@ enum GuestScenario {
         if flood {
             Checks.expect(reportCount == 6 + floodReports && reports.isFull,
                           "guest: 32768 more report hypercalls counted in fixed storage, nothing allocated")
+        }
+        if BootEnvironment.lateSemihostingProbeSelfTest {
+            Console.line("selftest: asking for the unasked semihosting exit after the guest has run")
+            Power.probeSemihosting = true
         }
         finish()
     }

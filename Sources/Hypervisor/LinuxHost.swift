@@ -473,6 +473,7 @@ enum LinuxHost {
         LowerELEntry.prepare(&entryRegisters, vtcr: p2m.pointee.vtcr, vttbr: p2m.pointee.vttbr, hcr: el2.hcr)
         guard let stackTop = EL2Protection.cpuStacks?.stackTop(cpu: cpu) else { stop("host: no EL2 stack for this CPU") }
         arch_write_spsr_el2(el2.spsr)
+        Power.lowerELEntered = true
         hv_host_enter(entry, x0, stackTop)
     }
 

@@ -3,12 +3,22 @@ import ArchC
 /// How the image ends: a semihosting exit code where the loader said
 /// semihosting is there (`hv.exit=semihosting` in /chosen/bootargs: QEMU's
 /// `-append`), otherwise PSCI SYSTEM_OFF through the conduit the DTB names.
-/// Semihosting is never attempted unasked: on a board without a debugger
-/// `hlt #0xf000` is an undefined instruction.
+/// Semihosting is otherwise attempted unasked only where the exit status is
+/// the one report left (`probeSemihosting`: a device tree rejected with no
+/// console to print on, so no bootargs could say it either), and then only
+/// guarded: on a board without a debugger `hlt #0xf000` is an undefined
+/// instruction, which `Probe` turns into "not there"; then PSCI follows.
 enum Power {
     enum Conduit { case smc, hvc, none }
     nonisolated(unsafe) static var conduit: Conduit = .none
     nonisolated(unsafe) static var semihostingAllowed = false
+    /// Try the guarded semihosting exit once even though nothing asked for it.
+    nonisolated(unsafe) static var probeSemihosting = false
+    /// Set before the first eret to EL1: from then on a semihosting exit
+    /// that nothing asked for is never tried (with -semihosting on, a guest
+    /// can reach it too, so the status would prove nothing), and the probe's
+    /// HLT must not run at all once the exception vectors serve a guest.
+    nonisolated(unsafe) static var lowerELEntered = false
 
     static let psciSystemOff: UInt64 = 0x8400_0008
     static let semihostingExit: UInt64 = 0x20          // SYS_EXIT_EXTENDED
@@ -20,6 +30,13 @@ enum Power {
             _ = withUnsafeMutablePointer(to: &block) {
                 arch_semihosting(semihostingExit, UInt64(UInt(bitPattern: $0)))
             }
+        } else if probeSemihosting, !lowerELEntered, arch_read_currentel() >> 2 & 3 == 2 {
+            probeSemihosting = false   // once: a fault on the way to PSCI must not try it again
+            var block: (UInt64, UInt64) = (applicationExit, code)
+            _ = withUnsafeMutablePointer(to: &block) {
+                Probe.semihosting(semihostingExit, UInt64(UInt(bitPattern: $0)))
+            }
+            Console.line("power: no semihosting here (the HLT was an undefined instruction); PSCI SYSTEM_OFF next")
         }
         switch conduit {
         case .smc: _ = arch_smc_call(psciSystemOff, 0, 0, 0)

@@ -16,13 +16,26 @@ enum Probe {
         return hv_probe_read32(address, &value) == 1 ? value : nil
     }
 
+    /// Whether a semihosting call was served: `false` when `hlt #0xf000` was
+    /// an undefined instruction (no semihosting there), which the handler
+    /// below turns into a return. Only for EL2, before any lower EL has run.
+    static func semihosting(_ op: UInt64, _ parameter: UInt64) -> Bool {
+        hv_try_semihosting(op, parameter) == 1
+    }
+
     /// Called first by the exception handler: a data abort on the probe's own
-    /// load resumes in its caller with "no answer" (x0 = 0, return via x30).
+    /// load, or an undefined instruction (EC 0x00, "unknown reason") on the
+    /// semihosting probe's HLT, resumes in its caller with "no answer"
+    /// (x0 = 0, return via x30).
     static func handle(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> Bool {
         let synchronousCurrentEL: UInt64 = 4
-        guard kind == synchronousCurrentEL, frame[ExceptionFrame.elr] == arch_probe_read32_load() else { return false }
+        guard kind == synchronousCurrentEL else { return false }
         let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
-        guard esr.exceptionClass == .dataAbortSameEL else { return false }
+        switch frame[ExceptionFrame.elr] {
+        case arch_probe_read32_load(): guard esr.exceptionClass == .dataAbortSameEL else { return false }
+        case arch_try_semihosting_hlt(): guard esr.exceptionClass == .unknown else { return false }
+        default: return false
+        }
         frame[0] = 0
         frame[ExceptionFrame.elr] = frame[30]
         return true

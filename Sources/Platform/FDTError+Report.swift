@@ -6,14 +6,19 @@
 public struct FDTErrorReport: Equatable, Sendable {
     public let reason: StaticString
     public let property: StaticString?
+    /// The property's FDT_PROP token, when the error is about a property
+    /// the rule does not name in advance (any one-cell property): the
+    /// printer reads its name from the blob.
+    public let propertyAt: Int?
     public let node: Int?
     public let offset: Int?
     public let value: UInt64?
 
-    init(_ reason: StaticString, property: StaticString? = nil, node: Int? = nil, offset: Int? = nil,
-         value: UInt64? = nil) {
+    init(_ reason: StaticString, property: StaticString? = nil, propertyAt: Int? = nil, node: Int? = nil,
+         offset: Int? = nil, value: UInt64? = nil) {
         self.reason = reason
         self.property = property
+        self.propertyAt = propertyAt
         self.node = node
         self.offset = offset
         self.value = value
@@ -21,7 +26,7 @@ public struct FDTErrorReport: Equatable, Sendable {
 
     public static func == (a: Self, b: Self) -> Bool {
         a.reason.utf8Start == b.reason.utf8Start && a.property?.utf8Start == b.property?.utf8Start
-            && a.node == b.node && a.offset == b.offset && a.value == b.value
+            && a.propertyAt == b.propertyAt && a.node == b.node && a.offset == b.offset && a.value == b.value
     }
 }
 
@@ -67,8 +72,8 @@ extension FDTError {
         case .missingEndToken: return .init("structure block without FDT_END")
         case .nestingTooDeep(let offset, let limit):
             return .init("nodes nested deeper than the limit", offset: offset, value: UInt64(limit))
-        case .propertyNotU32(let node, let length):
-            return .init("a one-cell property is not 4 bytes", node: node, value: UInt64(length))
+        case .propertyNotU32(let node, let length, let property):
+            return .init("a one-cell property is not 4 bytes", propertyAt: property, node: node, value: UInt64(length))
         case .addressCellsUnsupported(let node, let cells):
             return .init("unsupported cell count", property: "#address-cells", node: node, value: UInt64(cells))
         case .sizeCellsUnsupported(let node, let cells):
@@ -84,9 +89,11 @@ extension FDTError {
         case .unknownPSCIMethod(let node): return .init("neither smc nor hvc", property: "method", node: node)
         case .unsupportedIOMMUCells(let node, let cells):
             return .init("not 1", property: "#iommu-cells", node: node, value: UInt64(cells))
-        case .badBusRange(let first, let last):
-            return .init("bus range empty, reversed or beyond 255", property: "bus-range",
+        case .badBusRange(let node, let first, let last):
+            return .init("bus range empty, reversed or beyond 255", property: "bus-range", node: node,
                          value: UInt64(first) << 32 | UInt64(last))
+        case .ecamTooSmall(let node, let size):
+            return .init("ECAM smaller than one bus (1 MiB)", property: "reg", node: node, value: size)
         case .unsupportedPCISpace(let node, let physHigh):
             return .init("PCI space not I/O or memory", property: "ranges", node: node, value: UInt64(physHigh))
         case .tooManyMemoryBanks(let capacity): return .init("more memory banks than", value: UInt64(capacity))

@@ -51,8 +51,10 @@ public enum FDTError: Error, Equatable, Sendable {
     case nestingTooDeep(offset: Int, limit: Int)
 
     // Property values (section 2.3 and 2.3.5; node offsets are those of FDT_BEGIN_NODE).
-    /// `#address-cells`/`#size-cells`/a phandle or other u32 property that is not 4 bytes.
-    case propertyNotU32(node: Int, length: Int)
+    /// `#address-cells`/`#size-cells`/a phandle or other u32 property that is
+    /// not 4 bytes; `property` is the offset of its FDT_PROP token, which
+    /// names it (`FlattenedDeviceTree.propertyName(atToken:)`).
+    case propertyNotU32(node: Int, length: Int, property: Int)
     /// The decoded address would need more than 64 bits (or, for the PCI
     /// child side of `ranges`, is not the 3-cell PCI form).
     case addressCellsUnsupported(node: Int, cells: UInt32)
@@ -72,7 +74,10 @@ public enum FDTError: Error, Equatable, Sendable {
     case unknownPSCIMethod(node: Int)
     /// `iommu-map` points at an IOMMU whose `#iommu-cells` is not 1.
     case unsupportedIOMMUCells(node: Int, cells: UInt32)
-    case badBusRange(first: UInt32, last: UInt32)
+    case badBusRange(node: Int, first: UInt32, last: UInt32)
+    /// A PCIe host bridge whose ECAM `reg` is smaller than one bus's
+    /// configuration space (1 MiB: 32 devices x 8 functions x 4 KiB).
+    case ecamTooSmall(node: Int, size: UInt64)
     /// A `ranges` entry whose PCI space code is not I/O, 32-bit or 64-bit memory.
     case unsupportedPCISpace(node: Int, physHigh: UInt32)
     /// An 8250-family UART whose `reg-shift` or `reg-io-width` the binding

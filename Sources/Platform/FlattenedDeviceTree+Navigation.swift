@@ -24,6 +24,16 @@ extension FlattenedDeviceTree {
         return ByteString.slice(bytes, start, end)
     }
 
+    /// The name of the property whose FDT_PROP token is at `offset` (from an
+    /// error report's `propertyAt`); `nil` when no property token is there.
+    public func propertyName(atToken offset: Int) -> UnsafeRawBufferPointer? {
+        guard offset >= structStart, offset % 4 == 0,
+              case let (.property(nameStart, _, _), _)? = try? token(at: offset) else { return nil }
+        var end = nameStart
+        while end < stringsEnd && bytes[end] != 0 { end += 1 }
+        return ByteString.slice(bytes, nameStart, end)
+    }
+
     public func value(of property: FDTProperty) -> UnsafeRawBufferPointer {
         ByteString.slice(bytes, property.valueStart, property.valueStart + property.length)
     }
@@ -233,7 +243,9 @@ extension FlattenedDeviceTree {
 
     /// A property that must be exactly one cell.
     public func u32(_ property: FDTProperty) throws(FDTError) -> UInt32 {
-        guard property.length == 4 else { throw .propertyNotU32(node: property.node, length: property.length) }
+        guard property.length == 4 else {
+            throw .propertyNotU32(node: property.node, length: property.length, property: property.offset)
+        }
         return bytes.bigEndianUInt32(at: property.valueStart)
     }
 

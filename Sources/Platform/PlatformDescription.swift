@@ -265,12 +265,12 @@ public struct PlatformDescription: Sendable {
             let value = tree.value(of: busRange)
             first = value.bigEndianUInt32(at: 0)
             last = value.bigEndianUInt32(at: 4)
-            guard first <= last, last <= maxBus else { throw .badBusRange(first: first, last: last) }
+            guard first <= last, last <= maxBus else { throw .badBusRange(node: node.offset, first: first, last: last) }
         }
         // Like Linux's pci_ecam_create: a region smaller than the bus range
         // limits the buses we may touch rather than letting us read past it.
         let busesCovered = ecam.size >> UInt64(ECAMLayout.busShift)
-        guard busesCovered > 0 else { throw .badBusRange(first: first, last: last) }
+        guard busesCovered > 0 else { throw .ecamTooSmall(node: node.offset, size: ecam.size) }
         if UInt64(last - first) + 1 > busesCovered { last = first + UInt32(busesCovered) - 1 }
 
         let windows = try pciWindows(tree, node)

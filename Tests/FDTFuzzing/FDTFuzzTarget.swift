@@ -18,6 +18,18 @@ public enum FDTFuzzTarget {
         public var violations: [String] = []
     }
 
+    /// Stands for an execution that never returns (a parser loop without a
+    /// bound): `hv-fuzz` runs it under HV_FUZZ_SPIN_AT, the watchdog test
+    /// runs it on a thread of its own. Returns only when `release` says so,
+    /// so a test can end it; the fuzz run never does.
+    public static func spinForever(until release: () -> Bool = { false }) {
+        var turns: UInt64 = 0
+        while !release() { turns &+= 1 }
+        blackHole(turns)
+    }
+
+    @inline(never) static func blackHole(_ value: UInt64) { _ = value }
+
     public static func execute(_ blob: [UInt8]) -> Outcome {
         blob.withUnsafeBytes { raw in execute(raw) }
     }

@@ -59,3 +59,57 @@ final class FDTFuzzTests: XCTestCase {
         XCTAssertEqual(limit, FlattenedDeviceTree.maxDepth)
     }
 }
+
+/// The fuzz driver's hang detector: an execution that never returns is
+/// reported by the watchdog thread with its index, and one that returns in
+/// time is not.
+final class FDTFuzzWatchdogTests: XCTestCase {
+    final class Record: @unchecked Sendable {
+        let lock = NSLock()
+        var hangs: [UInt64] = []
+        var count: Int { lock.lock(); defer { lock.unlock() }; return hangs.count }
+        func add(_ index: UInt64) { lock.lock(); hangs.append(index); lock.unlock() }
+    }
+
+    func testAnExecutionThatNeverReturnsIsReportedWithItsIndex() {
+        let record = Record()
+        let watchdog = FDTFuzzWatchdog(limit: .milliseconds(200), poll: .milliseconds(20)) { index, running in
+            XCTAssertGreaterThan(running, .milliseconds(200))
+            record.add(index)
+        }
+        defer { watchdog.stop() }
+        let giveUp = ContinuousClock.now + .seconds(20)
+        for index in UInt64(0)..<3 {
+            watchdog.begin(index)
+            _ = FDTFuzzTarget.execute(Fixture.bytes(Fixture.qemuDumps[0]))
+            watchdog.end()
+        }
+        watchdog.begin(3)
+        // The execution the watchdog must see: it ends only once reported
+        // (or after 20 s, when the test fails below).
+        FDTFuzzTarget.spinForever { record.count > 0 || ContinuousClock.now > giveUp }
+        XCTAssertEqual(record.hangs, [3])
+        XCTAssertTrue(watchdog.hasFired)
+    }
+
+    func testExecutionsThatReturnInTimeAreNotReported() {
+        let record = Record()
+        let watchdog = FDTFuzzWatchdog(limit: .milliseconds(300), poll: .milliseconds(20)) { index, _ in
+            record.add(index)
+        }
+        defer { watchdog.stop() }
+        let fuzzer = FDTFuzzer(seeds: Fixture.qemuDumps.map { Fixture.bytes($0) }, seed: 7)
+        let until = ContinuousClock.now + .milliseconds(900)
+        var index: UInt64 = 0
+        while ContinuousClock.now < until {
+            watchdog.begin(index)
+            _ = FDTFuzzTarget.execute(fuzzer.input(at: index))
+            watchdog.end()
+            index += 1
+        }
+        // Idle (between executions) for longer than the limit: still nothing to report.
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(record.hangs, [])
+        XCTAssertFalse(watchdog.hasFired)
+    }
+}

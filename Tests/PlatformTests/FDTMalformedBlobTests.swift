@@ -107,12 +107,13 @@ final class FDTMalformedBlobTests: XCTestCase {
             $0.setBE32(0xFFFF_FFFF, at: memoryReg + 12)
             $0.setBE32(0xC000_0000, at: memoryReg + 16)
         }
-        add("#address-cells of 2 bytes", .propertyNotU32(node: try nodeOffset(real, "/"), length: 2)) {
+        add("#address-cells of 2 bytes",
+            .propertyNotU32(node: try nodeOffset(real, "/"), length: 2, property: rootAddressCells)) {
             $0.setBE32(2, at: rootAddressCells + 4)
         }
         let pcie = try nodeOffset(real, "/pcie@10000000")
         let busRange = try propertyToken(real, "/pcie@10000000", "bus-range")
-        add("bus-range ends past 255", .badBusRange(first: 0, last: 0x100)) { $0.setBE32(0x100, at: busRange + 16) }
+        add("bus-range ends past 255", .badBusRange(node: pcie, first: 0, last: 0x100)) { $0.setBE32(0x100, at: busRange + 16) }
         let iommuMap = try propertyToken(real, "/pcie@10000000", "iommu-map")
         add("iommu-map to a missing phandle", .phandleNotFound(0xBAD)) { $0.setBE32(0xBAD, at: iommuMap + 16) }
         let smmu = try nodeOffset(real, "/smmuv3@9050000")

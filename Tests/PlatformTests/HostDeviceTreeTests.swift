@@ -219,7 +219,7 @@ final class HostDeviceTreeTests: XCTestCase {
         b.end()
         switch derive(b.blob(), edits()) {
         case .success: XCTFail("a 2-byte #address-cells was accepted")
-        case .failure(let error): XCTAssertEqual(error, .source(.propertyNotU32(node: 56, length: 2)))
+        case .failure(let error): XCTAssertEqual(error, .source(.propertyNotU32(node: 56, length: 2, property: 64)))
         }
     }
 

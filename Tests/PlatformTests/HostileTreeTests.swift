@@ -216,17 +216,28 @@ final class HostileTreeTests: XCTestCase {
     }
 
     func testCellCountPropertyWithABadLength() throws {
-        let (error, path, _) = try rejection(consoleTree(sizeCells: [0, 0, 0, 2, 0, 0, 0, 0]))
-        XCTAssertEqual(error, .propertyNotU32(node: try withTree(consoleTree(sizeCells: [0, 0, 0, 2, 0, 0, 0, 0])) {
-            $0.root.offset }, length: 8))
+        let bytes = consoleTree(sizeCells: [0, 0, 0, 2, 0, 0, 0, 0])
+        let (error, path, _) = try rejection(bytes)
+        let (root, token) = try withTree(bytes) { tree in
+            (tree.root.offset, try XCTUnwrap(tree.property("#size-cells", of: tree.root)).offset)
+        }
+        XCTAssertEqual(error, .propertyNotU32(node: root, length: 8, property: token))
         XCTAssertEqual(path, "/")
+        // The report names the property through its token: any one-cell property, not a fixed list.
+        XCTAssertEqual(error.report.propertyAt, token)
+        let name = try withTree(bytes) { tree in tree.propertyName(atToken: token).map { String(decoding: $0, as: UTF8.self) } }
+        XCTAssertEqual(name, "#size-cells")
+        XCTAssertNil(try withTree(bytes) { tree in tree.propertyName(atToken: root) }, "a node token names no property")
     }
 
     func testTinyECAM() throws {
-        // Less than one bus (1 MiB of configuration space).
-        let (error, _, property) = try rejection(consoleTree(ecamSize: 0x1000))
-        XCTAssertEqual(error, .badBusRange(first: 0, last: 255))
-        XCTAssertEqual(property, "bus-range")
+        // Less than one bus (1 MiB of configuration space): the host bridge's `reg` is what is wrong.
+        let bytes = consoleTree(ecamSize: 0x1000)
+        let (error, path, property) = try rejection(bytes)
+        let pcie = try withTree(bytes) { tree in try XCTUnwrap(tree.node(atPath: "/pcie@10000000")).offset }
+        XCTAssertEqual(error, .ecamTooSmall(node: pcie, size: 0x1000))
+        XCTAssertEqual(path, "/pcie@10000000")
+        XCTAssertEqual(property, "reg")
     }
 
     func testDeepNestingIsReportedAtItsOffset() throws {
