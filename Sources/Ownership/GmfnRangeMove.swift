@@ -67,6 +67,7 @@ extension PageOwnership where P2M: ~Copyable {
         let domain = move.domain
         let di = try domainIndex(domain)
         let source = move.idx, destination = move.gfn
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -98,7 +99,7 @@ extension PageOwnership where P2M: ~Copyable {
                 }
             } catch {
                 dropReferenceTaken(index)
-                commit(&now, domain: di, holding: held)
+                commit(&now, domain: di, holding: held, locks: &locks)
                 throw error
             }
             do {
@@ -115,7 +116,7 @@ extension PageOwnership where P2M: ~Copyable {
                 }
                 now.holdReference(displacedFrame)
             }
-            commit(&now, domain: di, holding: held)
+            commit(&now, domain: di, holding: held, locks: &locks)
             move.advance()
             return true
         }
@@ -130,9 +131,10 @@ extension PageOwnership where P2M: ~Copyable {
         guard let di = try? domainIndex(move.domain) else {
             preconditionFailure("a range move outlived its domain")
         }
+        var locks = lockSet()
         locks.acquire(.p2m)
         let lockedDomain = domains + di
-        lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) in commit(&batch, domain: di, holding: held) }
+        lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) in commit(&batch, domain: di, holding: held, locks: &locks) }
         locks.release(.p2m)
         return remaining == 0 ? .complete : .continuation(done: done)
     }

@@ -13,8 +13,10 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     let storage: FrameTableStorage
     /// Clean+invalidate to the point of coherency (seed 003); on the host a recording fake.
     public var cache: Cache
-    /// Lock scopes of the running operation (see LockOrder.swift).
-    public internal(set) var locks = LockSet()
+    /// The domain page lock (LockOrder.swift). Every operation binds its own
+    /// `LockSet` to it (`lockSet()`), so operations on different CPUs exclude
+    /// each other where they move frames between owners.
+    let pageLock = PageStateLock.allocate()
     /// The host's device address spaces (seed 003: vfio's domains of one
     /// container). Every host DMA share is reachable from all of them.
     public internal(set) var hostDMADomains: [DMADomain] = []
@@ -47,7 +49,15 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     deinit {
         domains.deinitialize(count: domainCount)
         domains.deallocate()
+        pageLock.deallocate()
     }
+
+    /// A new, empty lock set for one operation, bound to this table's page lock.
+    func lockSet() -> LockSet { LockSet(pages: pageLock) }
+
+    /// Whether some operation holds the domain page lock now (between
+    /// operations it never is: a leaked scope would leave it held).
+    public var isPageLockHeld: Bool { pageLock.isLocked }
 
     /// The frame table (a view; the storage lives as long as `self`).
     public var frames: FrameTable { storage.table }
@@ -132,7 +142,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// taken; a caller already holding it leaves them with the domain for its
     /// next commit.
     mutating func commit(_ batch: inout OwnershipFlushBatch, domain di: Int, retryingOwed: Bool = false,
-                         holding lock: borrowing P2MLockHeld) {
+                         holding lock: borrowing P2MLockHeld, locks: inout LockSet) {
         let mayReturn = locks.mayAcquire(.domainPages)
         if (retryingOwed || !batch.isEmpty) && domains[di].owesFlush {
             var owed = newBatch()
@@ -149,7 +159,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
             swap(&kept, &domains[di].owed)
         }
         if mayReturn {
-            returnDeadFrames(&batch.releaser)
+            returnDeadFrames(&batch.releaser, locks: &locks)
         } else if !batch.releaser.dead.isEmpty {
             domains[di].owed.releaser.dead.append(contentsOf: batch.releaser.dead)
             batch.releaser.dead.removeAll()
@@ -160,19 +170,20 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// the SMMU recovered). Returns whether nothing is owed any more.
     public mutating func retryFlush(_ domain: DomainID) throws(OwnershipError) -> Bool {
         let di = try domainIndex(domain)
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Bool in
             var batch = newBatch()
-            commit(&batch, domain: di, retryingOwed: true, holding: held)
+            commit(&batch, domain: di, retryingOwed: true, holding: held, locks: &locks)
             return !domains[di].owesFlush
         }
     }
 
     /// Frames that lost their last reference at a commit go back to the host,
     /// cleaned first if a non-coherent device could reach them (seed 003).
-    mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser) {
+    mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser, locks: inout LockSet) {
         guard !releaser.dead.isEmpty else { return }
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }

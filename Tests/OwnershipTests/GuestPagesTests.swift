@@ -83,7 +83,7 @@ final class GuestPagesTests: XCTestCase {
         XCTAssertEqual(w.o.state(of: f0), .hostOwned)
         XCTAssertEqual(w.o.state(of: f1), .hostOwned)
         XCTAssertEqual(w.o.withDomain(d1) { (d: borrowing GuestDomain<TestP2M>) in d.owesFlush }, false)
-        XCTAssertEqual(w.o.locks, LockSet())
+        XCTAssertFalse(w.o.isPageLockHeld)
     }
 
     /// The owed flush also rides on the domain's next flush; an operation

@@ -1,4 +1,5 @@
 import XCTest
+import Dispatch
 @testable import Ownership
 
 final class LockOrderTests: XCTestCase {
@@ -16,11 +17,50 @@ final class LockOrderTests: XCTestCase {
         XCTAssertFalse(locks.mayAcquire(.domainPages))
         locks.release(.domainPages)
         locks.release(.p2m)
-        XCTAssertEqual(locks, LockSet())
+        XCTAssertEqual(locks.held, 0)
 
         locks.acquire(.domainPages)
         XCTAssertFalse(locks.mayAcquire(.p2m), "P2M lock under the page lock")
         locks.release(.domainPages)
+    }
+
+    /// The page lock a set is bound to is really taken: another set bound to
+    /// it cannot get it until the first lets go, and releasing frees it.
+    func testDomainPageLockExcludes() {
+        let o = makeOwnership()
+        var a = o.lockSet(), b = o.lockSet()
+        a.acquire(.domainPages)
+        XCTAssertTrue(o.isPageLockHeld)
+        XCTAssertFalse(o.pageLock.word.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged,
+                       "a second holder got the page lock")
+        a.release(.domainPages)
+        XCTAssertFalse(o.isPageLockHeld)
+        b.acquire(.domainPages)
+        XCTAssertTrue(o.isPageLockHeld)
+        b.release(.domainPages)
+        XCTAssertFalse(o.isPageLockHeld)
+    }
+
+    /// Threads that each add to a plain counter inside the page lock lose no
+    /// update: the lock is the only thing ordering them.
+    func testDomainPageLockSerialisesThreads() {
+        let o = makeOwnership()
+        let lock = o.pageLock
+        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        counter.initialize(to: 0)
+        defer { counter.deallocate() }
+        let threads = 4, rounds = 20_000
+        let shared = Shared(counter)
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            var locks = LockSet(pages: lock)
+            for _ in 0..<rounds {
+                locks.acquire(.domainPages)
+                let seen = shared.pointer.pointee
+                shared.pointer.pointee = seen + 1
+                locks.release(.domainPages)
+            }
+        }
+        XCTAssertEqual(counter.pointee, threads * rounds)
     }
 
     func testRanksArePinned() {
