@@ -214,10 +214,11 @@ final class ConcurrencyStressTests: XCTestCase {
     func testRandomTransitionsFromFourThreadsKeepEveryInvariant() {
         let o = Self.makeOwnership()
         defer { Self.release(o) }
-        let t = Self.run(o, threads: 4, steps: 4_000, seed: 0x5EED_0011)
+        let steps = 20_000
+        let t = Self.run(o, threads: 4, steps: steps, seed: 0x5EED_0011)
         // The operations contend for real: many succeed and many are refused.
-        XCTAssertGreaterThan(t.succeeded, 1_000)
-        XCTAssertLessThan(t.succeeded, 4 * 4_000)
+        XCTAssertGreaterThan(t.succeeded, steps / 2)
+        XCTAssertLessThan(t.succeeded, 4 * steps)
         Self.checkInvariants(o, t)
     }
 
@@ -228,7 +229,7 @@ final class ConcurrencyStressTests: XCTestCase {
         let o = Self.makeOwnership()
         defer { Self.release(o) }
         let f = Self.frame(0)
-        let threads = 4, rounds = 5_000
+        let threads = 4, rounds = 20_000
         let balances = UnsafeMutablePointer<Int>.allocate(capacity: threads)
         balances.initialize(repeating: 0, count: threads)
         defer { balances.deallocate() }
@@ -236,16 +237,11 @@ final class ConcurrencyStressTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: threads) { n in
             let o = shared.pointer
             var balance = 0
-            for r in 0..<rounds {
-                do throws(OwnershipError) {
-                    if (r + n) % 3 == 0 {
-                        try o.pointee.hostShareDMA(f.address, bytes: PageSize.bytes4K, isRAM: true)
-                        balance += 1
-                    } else {
-                        try o.pointee.hostUnshareDMA(f.address, bytes: PageSize.bytes4K)
-                        balance -= 1
-                    }
-                } catch {}
+            for _ in 0..<rounds {
+                if (try? o.pointee.hostShareDMA(f.address, bytes: PageSize.bytes4K, isRAM: true)) != nil { balance += 1 }
+                // Twice: the second meets another thread's unshare of the last share.
+                if (try? o.pointee.hostUnshareDMA(f.address, bytes: PageSize.bytes4K)) != nil { balance -= 1 }
+                if (try? o.pointee.hostUnshareDMA(f.address, bytes: PageSize.bytes4K)) != nil { balance -= 1 }
             }
             results.pointer[n] = balance
         }
@@ -254,32 +250,32 @@ final class ConcurrencyStressTests: XCTestCase {
         Self.checkInvariants(o, t)
     }
 
-    /// The per-frame unshare alone, with no page lock around it: the check
-    /// and the decrement are one compare-exchange, so exactly as many
-    /// unshares succeed as there were shares, and the count stops at zero.
+    /// The per-frame share and unshare alone, with no page lock around
+    /// them: the check and the update are one compare-exchange, so of two
+    /// unshares that meet at a count of one exactly one succeeds, the count
+    /// never underflows, and it ends as the successes say.
     func testUnsharesOfOneFrameWithoutThePageLockNeverUnderflow() {
         let o = Self.makeOwnership()
         defer { Self.release(o) }
         let f = Self.frame(3)
-        let shares = 3_000
-        for _ in 0..<shares { try! o.pointee.hostShareDMA(f.address, bytes: PageSize.bytes4K, isRAM: true) }
-        let threads = 4
-        let successes = UnsafeMutablePointer<Int>.allocate(capacity: threads)
-        successes.initialize(repeating: 0, count: threads)
-        defer { successes.deallocate() }
-        let shared = Shared(o), results = Shared(successes)
+        let threads = 4, rounds = 20_000
+        let balances = UnsafeMutablePointer<Int>.allocate(capacity: threads)
+        balances.initialize(repeating: 0, count: threads)
+        defer { balances.deallocate() }
+        let shared = Shared(o), results = Shared(balances)
         DispatchQueue.concurrentPerform(iterations: threads) { n in
             let o = shared.pointer
-            var count = 0
-            for _ in 0..<shares {
-                do throws(OwnershipError) {
-                    try o.pointee.unshareOneForDMA(f)
-                    count += 1
-                } catch {}
+            var balance = 0
+            for _ in 0..<rounds {
+                if (try? o.pointee.shareOneForDMA(f)) != nil { balance += 1 }
+                // Twice: the second meets another thread's unshare of the last share.
+                if (try? o.pointee.unshareOneForDMA(f)) != nil { balance -= 1 }
+                if (try? o.pointee.unshareOneForDMA(f)) != nil { balance -= 1 }
             }
-            results.pointer[n] = count
+            results.pointer[n] = balance
         }
-        XCTAssertEqual((0..<threads).reduce(0) { $0 + successes[$1] }, shares)
-        XCTAssertEqual(o.pointee.state(of: f), .hostOwned)
+        let expected = (0..<threads).reduce(0) { $0 + balances[$1] }
+        XCTAssertGreaterThanOrEqual(expected, 0)
+        XCTAssertEqual(Int(o.pointee.state(of: f)?.dmaShares ?? 0), expected)
     }
 }
