@@ -68,9 +68,10 @@ extension PageOwnership where P2M: ~Copyable {
 
         // Stops at the first frame that is not RAM: bounded by the frame table.
         var done: UInt64 = 0
+        var marked = false
         do {
             while done < count {
-                try unshareOneForDMA(pa.frame.adding(done))
+                if try unshareOneForDMA(pa.frame.adding(done)) { marked = true }
                 done += 1
             }
         } catch {
@@ -84,6 +85,7 @@ extension PageOwnership where P2M: ~Copyable {
         // could reach it is cleaned before it goes back to the host alone.
         // Its last unshare kept the mark; nothing can hand the frame on before
         // the mark is cleared here (that takes the page lock we hold).
+        guard marked else { return }
         var flushed = false
         for i in 0..<count {
             let mfn = pa.frame.adding(i)
@@ -153,9 +155,11 @@ extension PageOwnership where P2M: ~Copyable {
     /// One DMA share fewer on `mfn`, checked on the word the exchange
     /// replaces. The last share gives the frame back to the host alone but
     /// keeps its cache mark: `hostUnshareDMA` cleans it and clears the mark.
-    mutating func unshareOneForDMA(_ mfn: MFN) throws(OwnershipError) {
+    /// Returns whether this was the last share of a marked frame.
+    @discardableResult
+    mutating func unshareOneForDMA(_ mfn: MFN) throws(OwnershipError) -> Bool {
         guard let index = frames.index(of: mfn) else { throw .ENOENT(.notDMAShared(mfn)) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+        let (_, now) = try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
             guard s.dmaShares > 0, s.borrower == .iommu, s.hostState == .sharedOwned else {
                 throw .ENOENT(.notDMAShared(mfn))
             }
@@ -167,6 +171,7 @@ extension PageOwnership where P2M: ~Copyable {
             }
             return n
         }
+        return now.dmaShares == 0 && now.cacheFlushRequired
     }
 
     /// Undoes one `unshareOneForDMA` of the same call (under the page lock

@@ -1,5 +1,6 @@
 import XCTest
-import Dispatch
+import Foundation
+import Synchronization
 import AArch64
 import Translation
 import HostFakes
@@ -15,6 +16,25 @@ struct ConcurrentCache: CacheMaintenance {
 }
 
 typealias StressOwnership = PageOwnership<ConcurrentCache, TestP2M>
+
+/// Runs `body(n)` for `n` in `0..<count`, each on a thread of its own; the
+/// threads wait at a barrier until all of them exist, so their loops
+/// overlap, and are joined before this returns.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    final class Barrier: Sendable { let arrived = Atomic<Int>(0) }
+    let barrier = Barrier()
+    let done = DispatchGroup()
+    for n in 0..<count {
+        done.enter()
+        Thread {
+            barrier.arrived.add(1, ordering: .relaxed)
+            while barrier.arrived.load(ordering: .relaxed) < count {}
+            body(n)
+            done.leave()
+        }.start()
+    }
+    done.wait()
+}
 
 /// Memory every thread reaches, as every CPU reaches the hypervisor's: the
 /// threads share exactly what CPUs would, which is what these tests are about.
@@ -142,7 +162,7 @@ final class ConcurrencyStressTests: XCTestCase {
             tallies.deallocate()
         }
         let shared = Shared(o), results = Shared(tallies)
-        DispatchQueue.concurrentPerform(iterations: threads) { n in
+        onThreads(threads) { n in
             var rng = SplitMix64(seed: seed &+ UInt64(n) &* 0x1_0000_0001)
             var t = Tally()
             for _ in 0..<steps { step(shared.pointer, &rng, &t) }
@@ -234,7 +254,7 @@ final class ConcurrencyStressTests: XCTestCase {
         balances.initialize(repeating: 0, count: threads)
         defer { balances.deallocate() }
         let shared = Shared(o), results = Shared(balances)
-        DispatchQueue.concurrentPerform(iterations: threads) { n in
+        onThreads(threads) { n in
             let o = shared.pointer
             var balance = 0
             for _ in 0..<rounds {
@@ -263,7 +283,7 @@ final class ConcurrencyStressTests: XCTestCase {
         balances.initialize(repeating: 0, count: threads)
         defer { balances.deallocate() }
         let shared = Shared(o), results = Shared(balances)
-        DispatchQueue.concurrentPerform(iterations: threads) { n in
+        onThreads(threads) { n in
             let o = shared.pointer
             var balance = 0
             for _ in 0..<rounds {

@@ -1,5 +1,5 @@
 import XCTest
-import Dispatch
+import Synchronization
 @testable import Ownership
 
 final class LockOrderTests: XCTestCase {
@@ -42,25 +42,36 @@ final class LockOrderTests: XCTestCase {
     }
 
     /// Threads that each add to a plain counter inside the page lock lose no
-    /// update: the lock is the only thing ordering them.
+    /// update, and never find another thread inside: the lock is the only
+    /// thing ordering them. (The section lingers a little so that, without
+    /// the lock, two threads running at once would meet in it.)
     func testDomainPageLockSerialisesThreads() {
+        final class Section: @unchecked Sendable {
+            let occupants = Atomic<Int>(0)
+            let meetings = Atomic<Int>(0)
+            var counter = 0
+        }
         let o = makeOwnership()
         let lock = o.pageLock
-        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        counter.initialize(to: 0)
-        defer { counter.deallocate() }
-        let threads = 4, rounds = 20_000
-        let shared = Shared(counter)
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+        let section = Section()
+        let threads = 4, rounds = 100_000
+        onThreads(threads) { _ in
             var locks = LockSet(pages: lock)
             for _ in 0..<rounds {
                 locks.acquire(.domainPages)
-                let seen = shared.pointer.pointee
-                shared.pointer.pointee = seen + 1
+                if section.occupants.add(1, ordering: .relaxed).newValue > 1 {
+                    section.meetings.add(1, ordering: .relaxed)
+                }
+                let seen = section.counter
+                var linger = 0
+                for _ in 0..<32 { linger &+= section.occupants.load(ordering: .relaxed) }
+                section.counter = seen + (linger > 0 ? 1 : 0)
+                section.occupants.subtract(1, ordering: .relaxed)
                 locks.release(.domainPages)
             }
         }
-        XCTAssertEqual(counter.pointee, threads * rounds)
+        XCTAssertEqual(section.meetings.load(ordering: .relaxed), 0, "two threads inside the page lock at once")
+        XCTAssertEqual(section.counter, threads * rounds)
     }
 
     func testRanksArePinned() {
