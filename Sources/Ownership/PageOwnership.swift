@@ -9,6 +9,12 @@ import Translation
 /// domain and every P2M exactly as they were (DESIGN.md rule 7): it checks
 /// everything that can fail before it writes, and where a P2M edit can still
 /// fail (no table page), it edits the P2M before the frame state.
+///
+/// CPUs run the page-state operations on one `PageOwnership` at once: each
+/// takes the locks it needs itself (LockOrder.swift), and what they write
+/// outside those locks is a frame entry word, by compare-exchange. The
+/// configuration (`createDomain`, `attachHostDMADomain`, `declareHostDevice`)
+/// is set up before the table is shared and is only read afterwards.
 public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyable>: ~Copyable {
     let storage: FrameTableStorage
     /// Clean+invalidate to the point of coherency (seed 003); on the host a recording fake.
