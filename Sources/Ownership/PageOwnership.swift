@@ -32,8 +32,6 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     let domains: UnsafeMutablePointer<GuestDomain<P2M>>
     public let maxDomains: Int
     public private(set) var domainCount = 0
-    /// The last commit the IOMMU did not confirm (its domain `owesFlush`).
-    public internal(set) var lastFlushFailure: P2MFlushError?
 
     public init(banks: [MemoryBank], maxDomains: Int = 8, cache: Cache) throws(OwnershipError) {
         storage = try FrameTableStorage(banks: banks)
@@ -158,7 +156,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         do {
             try domains[di].p2m.commit(&batch, holding: lock)
         } catch {
-            lastFlushFailure = error
+            domains[di].lastFlushFailure = error
             var kept = newBatch()
             swap(&kept, &domains[di].owed)
             domains[di].p2m.merge(&batch, into: &kept)
