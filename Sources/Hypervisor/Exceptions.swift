@@ -36,6 +36,7 @@ func hvException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
 
 /// Says what happened and powers off (the end of every unexpected exception).
 func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> Never {
+    Power.claimTheEnd()
     let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
     Console.line("")
     Console.put("exception: unexpected ")

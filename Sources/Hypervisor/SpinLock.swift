@@ -1,5 +1,23 @@
 import ArchC
 
+// The board's mutable globals and who touches them once the host's CPUs run
+// (the board checks run on the boot CPU alone: no CPU_ON outside the Linux
+// host mode, so everything they use is single-CPU by construction).
+//
+// | global | after boot | protected by |
+// |---|---|---|
+// | `LinuxHost.active`, `bootCPU`, `heapAtEntry`, `registers`, `handler`, `smmuPhandle`, `domain`, `eduStreamID`, `controlPage`, `canaryPage` | read by every CPU | written only before the host's first instruction (boot CPU); read-only after |
+// | `LinuxHost.psci`, `pages` (frame table, host P2M, SMMU commands behind them) | every CPU's exits | `LinuxHost.lock` (this type) around each decision; inside it the ownership layer's page lock and each P2M's lock (Ownership/LockOrder.swift), the host P2M's `LinuxHost.p2mLock` |
+// | `LinuxHost.p2m` (host stage 2) | lookups on every CPU's stage-2 fault, edits by page operations | both under `LinuxHost.lock`; edits also under `LinuxHost.p2mLock` |
+// | `LinuxHost.controlFiles[cpu]` | each CPU its own slot | per-CPU index (TPIDR_EL2) |
+// | `LinuxHost.exitCounts` | every CPU | one atomic add per exit |
+// | `Checks.passed`/`failed`, the SMMU event drain, the closing report | the CPU that ends the run | `Power.end` (`RunEndLatch`): the first CPU to end the run reports; others park |
+// | `Console.device` | read by every CPU | written at boot only; a byte is one MMIO store, so two CPUs' lines may interleave but share no software state |
+// | `Power.conduit`, `semihostingAllowed`, `EL2Map.nextSpare`, `BootEnvironment` self-test flags | no | boot only |
+// | `ExceptionLatch`, `GuestScenario`, the stack self-test's frame | no | board-checks mode only (one CPU); host exits bypass the latch |
+// | Boot: `hv_el2_regime` | read by each CPU as it starts | written before the first CPU_ON |
+// | Boot: `heap_next` (bump heap) | no | boot only: the closing report checks the heap did not grow after the host started |
+// | Boot: `hv_cpu_stacks` | each CPU its own 64 KiB | per-CPU slot |
 /// A test-and-set spin lock in a word of normal memory, for state the host's
 /// CPUs share at EL2 (the PSCI table, the page-state operations). Exclusive
 /// loads and stores (or LSE's CASAL) order the critical section: acquire on

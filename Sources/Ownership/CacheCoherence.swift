@@ -26,6 +26,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// a non-coherent domain first gets every such frame not yet marked cleaned.
     public mutating func attachHostDMADomain(_ domain: DMADomain) throws(OwnershipError) {
         for d in hostDMADomains where d.id == domain.id { throw .EEXIST(.dmaDomainAttached(domain.id)) }
+        var locks = lockSet()
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         if !domain.enforcesCacheCoherency {

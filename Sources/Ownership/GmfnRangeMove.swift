@@ -73,6 +73,7 @@ extension PageOwnership where P2M: ~Copyable {
         let domain = move.domain
         let di = try domainIndex(domain)
         let source = move.idx, destination = move.gfn
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -105,7 +106,7 @@ extension PageOwnership where P2M: ~Copyable {
                 }
             } catch {
                 dropReferenceTaken(index)
-                commit(&move.now, domain: di, holding: held)
+                commit(&move.now, domain: di, holding: held, locks: &locks)
                 throw error
             }
             do {
@@ -126,7 +127,7 @@ extension PageOwnership where P2M: ~Copyable {
             // table page or reference): then there is nothing to commit, and an
             // IOMMU wait owed from before is the chunk's commit's to retry.
             if !move.now.isEmpty || !move.now.releaser.dead.isEmpty {
-                commit(&move.now, domain: di, holding: held)
+                commit(&move.now, domain: di, holding: held, locks: &locks)
             }
             move.advance()
             return true
@@ -145,9 +146,10 @@ extension PageOwnership where P2M: ~Copyable {
         guard let di = try? domainIndex(move.domain) else {
             preconditionFailure("a range move outlived its domain")
         }
+        var locks = lockSet()
         locks.acquire(.p2m)
         let lockedDomain = domains + di
-        lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) in commit(&batch, domain: di, holding: held) }
+        lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) in commit(&batch, domain: di, holding: held, locks: &locks) }
         locks.release(.p2m)
         return remaining == 0 ? .complete : .continuation(done: done)
     }

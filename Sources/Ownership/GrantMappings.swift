@@ -23,6 +23,7 @@ extension PageOwnership where P2M: ~Copyable {
         guard s.owner == .guest(granter), s.isAllocated, !s.isXenheap else {
             throw .EPERM(.notOwner(frame, owner: s.owner))
         }
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -51,7 +52,7 @@ extension PageOwnership where P2M: ~Copyable {
                 try domains[di].p2m.map(gfn, to: frame, as: readOnly ? .grantMapRO : .grantMapRW, flushing: &batch, holding: held)
             } catch {
                 dropReferenceTaken(index)
-                commit(&batch, domain: di, holding: held)
+                commit(&batch, domain: di, holding: held, locks: &locks)
                 throw error
             }
             if needsIOMMU {
@@ -70,7 +71,7 @@ extension PageOwnership where P2M: ~Copyable {
                     } catch {
                         preconditionFailure("unmapping a 4 KiB leaf needs no table page")
                     }
-                    commit(&batch, domain: di, holding: held)
+                    commit(&batch, domain: di, holding: held, locks: &locks)
                     throw error
                 }
                 if slot.found {
@@ -82,7 +83,7 @@ extension PageOwnership where P2M: ~Copyable {
                 }
             }
             if nonCoherent { markFlushRequired(index) }
-            commit(&batch, domain: di, holding: held)
+            commit(&batch, domain: di, holding: held, locks: &locks)
         }
     }
 
@@ -91,6 +92,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// the flush; if its owner already gave it up, it then goes to the host.
     public mutating func grantUnmap(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
         let di = try domainIndex(domain)
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -125,7 +127,7 @@ extension PageOwnership where P2M: ~Copyable {
                     if writable { domains[di].iommuGrantMappings[slot.index].writableMappings -= 1 }
                 }
             }
-            commit(&batch, domain: di, holding: held)
+            commit(&batch, domain: di, holding: held, locks: &locks)
         }
     }
 }

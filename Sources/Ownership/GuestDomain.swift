@@ -24,6 +24,10 @@ public struct GuestDomain<P2M: GuestPhysmap & ~Copyable>: ~Copyable {
     /// again, references and table pages that stay held until then (seed 000).
     /// The domain's next commit takes it over and retries.
     var owed: OwnershipFlushBatch
+    /// The last commit on this P2M the IOMMU did not confirm. Kept per
+    /// domain: it is written under this domain's P2M lock, and CPUs commit
+    /// on different domains at once.
+    public internal(set) var lastFlushFailure: P2MFlushError?
 
     init(config: DomainConfig, p2m: consuming P2M, owed: consuming OwnershipFlushBatch) {
         self.config = config

@@ -24,6 +24,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// keeps the frame until its own reference drops.
     public mutating func reclaim(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
         let di = try domainIndex(domain)
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -38,7 +39,7 @@ extension PageOwnership where P2M: ~Copyable {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
             } catch {
                 locks.release(.domainPages)
-                commit(&batch, domain: di, holding: held)
+                commit(&batch, domain: di, holding: held, locks: &locks)
                 throw error
             }
             frames.updateState(at: index) { (s: FrameState) -> FrameState in
@@ -48,7 +49,7 @@ extension PageOwnership where P2M: ~Copyable {
             }
             batch.holdReference(entry.mfn)
             locks.release(.domainPages)
-            commit(&batch, domain: di, holding: held)
+            commit(&batch, domain: di, holding: held, locks: &locks)
         }
     }
 
@@ -72,6 +73,7 @@ extension PageOwnership where P2M: ~Copyable {
                                        becomes: (FrameState) -> FrameState) throws(OwnershipError) {
         let di = try domainIndex(domain)
         let index = try requireIndex(mfn)
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -93,13 +95,13 @@ extension PageOwnership where P2M: ~Copyable {
             do throws(OwnershipError) {
                 try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
             } catch {
-                commit(&batch, domain: di, holding: held)
+                commit(&batch, domain: di, holding: held, locks: &locks)
                 throw error
             }
             if resettingTypeInfo { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
             let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
             precondition(exchanged, "host-owned frame changed under the domain page lock")
-            commit(&batch, domain: di, holding: held)
+            commit(&batch, domain: di, holding: held, locks: &locks)
         }
     }
 
@@ -111,6 +113,7 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func hostUnshareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
         let di = try domainIndex(domain)
         let index = try requireIndex(mfn)
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -127,18 +130,23 @@ extension PageOwnership where P2M: ~Copyable {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
             } catch {
                 dropReferenceTaken(index)
-                commit(&batch, domain: di, holding: held)
+                commit(&batch, domain: di, holding: held, locks: &locks)
                 throw error
             }
             batch.holdReference(mfn)
-            commit(&batch, domain: di, holding: held)
+            commit(&batch, domain: di, holding: held, locks: &locks)
             locks.acquire(.domainPages)
             defer { locks.release(.domainPages) }
-            var n = cleanOnRelease(mfn, frames.state(at: index))
-            n.hostState = .owned
-            n.borrower = .none
-            let unchanged = n
-            frames.updateState(at: index) { (_: FrameState) -> FrameState in unchanged }
+            // The new word is made from the word it replaces: a reference the
+            // owed flush still holds stays counted.
+            _ = cleanOnRelease(mfn, frames.state(at: index))
+            frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                var n = s
+                n.hostState = .owned
+                n.borrower = .none
+                n.cacheFlushRequired = false
+                return n
+            }
         }
     }
 
@@ -157,6 +165,7 @@ extension PageOwnership where P2M: ~Copyable {
     private mutating func moveHostView(_ domain: DomainID, gfn: GFN,
                                        from: HostPageState, to: HostPageState) throws(OwnershipError) {
         let di = try domainIndex(domain)
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -183,6 +192,7 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func shareXenPageWithGuest(_ mfn: MFN, with domain: DomainID, readOnly: Bool) throws(OwnershipError) {
         _ = try domainIndex(domain)
         let index = try requireIndex(mfn)
+        var locks = lockSet()
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
@@ -225,6 +235,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// one would leak stale memory to a device.
     public mutating func setEnforcesCacheCoherency(_ domain: DomainID, _ enforces: Bool) throws(OwnershipError) {
         let di = try domainIndex(domain)
+        var locks = lockSet()
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         if !enforces && domains[di].config.enforcesCacheCoherency {

@@ -28,6 +28,7 @@ extension PageOwnership where P2M: ~Copyable {
             try requireHostDevice(pa.frame, count: count)
             return
         }
+        var locks = lockSet()
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
 
@@ -55,38 +56,58 @@ extension PageOwnership where P2M: ~Copyable {
     }
 
     /// Drops one DMA share of every frame of `[pa, pa+bytes)`: the exact
-    /// inverse of `hostShareDMA`. Every frame is checked before any changes, so
-    /// a host that unshares what it never shared gets an error and no change.
+    /// inverse of `hostShareDMA`. Each frame's share is checked and dropped in
+    /// one compare-exchange, so two unshares of a frame shared once cannot
+    /// both pass the check; a host that unshares what it never shared gets an
+    /// error, and the frames of the call already unshared are shared again.
     public mutating func hostUnshareDMA(_ pa: PhysAddr, bytes: UInt64) throws(OwnershipError) {
         let count = try Self.pageCount(pa, bytes: bytes)
         // A declared host device was never counted: nothing to drop.
         if hostDeviceRegion(containing: pa.frame, count: count) != nil { return }
+        var locks = lockSet()
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
 
         // Stops at the first frame that is not RAM: bounded by the frame table.
-        for i in 0..<count {
-            let mfn = pa.frame.adding(i)
-            guard let index = frames.index(of: mfn) else { throw .ENOENT(.notDMAShared(mfn)) }
-            let s = frames.state(at: index)
-            guard s.dmaShares > 0, s.borrower == .iommu, s.hostState == .sharedOwned else {
-                throw .ENOENT(.notDMAShared(mfn))
+        var done: UInt64 = 0
+        var marked = false
+        do {
+            while done < count {
+                if try unshareOneForDMA(pa.frame.adding(done)) { marked = true }
+                done += 1
             }
+        } catch {
+            while done > 0 {
+                done -= 1
+                restoreOneDMAShare(pa.frame.adding(done))
+            }
+            throw error
         }
         // Seed 003, lazily: a frame leaving DMA after a non-coherent device
         // could reach it is cleaned before it goes back to the host alone.
+        // Its last unshare kept the mark; nothing can hand the frame on before
+        // the mark is cleared here (that takes the page lock we hold).
+        guard marked else { return }
         var flushed = false
         for i in 0..<count {
             let mfn = pa.frame.adding(i)
             guard let index = frames.index(of: mfn) else { continue }
             let s = frames.state(at: index)
-            if s.dmaShares == 1 && s.cacheFlushRequired {
-                cache.cleanAndInvalidate(mfn.address, bytes: PageSize.bytes4K)
-                flushed = true
-            }
+            guard s.dmaShares == 0, s.cacheFlushRequired else { continue }
+            cache.cleanAndInvalidate(mfn.address, bytes: PageSize.bytes4K)
+            flushed = true
         }
         if flushed { cache.synchronize() }
-        for i in 0..<count { dropOneDMAShare(pa.frame.adding(i)) }
+        guard flushed else { return }
+        for i in 0..<count {
+            guard let index = frames.index(of: pa.frame.adding(i)) else { continue }
+            frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                guard s.dmaShares == 0, s.cacheFlushRequired else { return s }
+                var n = s
+                n.cacheFlushRequired = false
+                return n
+            }
+        }
     }
 
     // MARK: one frame
@@ -117,11 +138,12 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Inverse of one successful `shareOneForDMA`: the last share restores
     /// `owned`, no borrower and a cleared flag (a rollback within the same call
-    /// gets back the exact word it had; an unshare has cleaned the frame
-    /// first). Device memory has no entry and was never counted.
+    /// gets back the exact word it had). Device memory has no entry and was
+    /// never counted.
     mutating func dropOneDMAShare(_ mfn: MFN) {
         guard let index = frames.index(of: mfn) else { return }
         frames.updateState(at: index) { (s: FrameState) -> FrameState in
+            precondition(s.dmaShares > 0 && s.borrower == .iommu, "rolling back a DMA share that is not there")
             var n = s
             n.dmaShares -= 1
             if n.dmaShares == 0 {
@@ -129,6 +151,45 @@ extension PageOwnership where P2M: ~Copyable {
                 n.borrower = .none
                 n.cacheFlushRequired = false
             }
+            return n
+        }
+    }
+
+    /// One DMA share fewer on `mfn`, checked on the word the exchange
+    /// replaces. The last share gives the frame back to the host alone but
+    /// keeps its cache mark: `hostUnshareDMA` cleans it and clears the mark.
+    /// Returns whether this was the last share of a marked frame.
+    @discardableResult
+    mutating func unshareOneForDMA(_ mfn: MFN) throws(OwnershipError) -> Bool {
+        guard let index = frames.index(of: mfn) else { throw .ENOENT(.notDMAShared(mfn)) }
+        let (_, now) = try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+            guard s.dmaShares > 0, s.borrower == .iommu, s.hostState == .sharedOwned else {
+                throw .ENOENT(.notDMAShared(mfn))
+            }
+            var n = s
+            n.dmaShares -= 1
+            if n.dmaShares == 0 {
+                n.hostState = .owned
+                n.borrower = .none
+            }
+            return n
+        }
+        return now.dmaShares == 0 && now.cacheFlushRequired
+    }
+
+    /// Undoes one `unshareOneForDMA` of the same call (under the page lock
+    /// it still holds, so the frame is as that call left it): the exact word
+    /// from before comes back.
+    mutating func restoreOneDMAShare(_ mfn: MFN) {
+        guard let index = frames.index(of: mfn) else { return }
+        frames.updateState(at: index) { (s: FrameState) -> FrameState in
+            precondition(s.dmaShares < FrameState.maxDMAShares, "restoring a DMA share beyond the count")
+            var n = s
+            if s.dmaShares == 0 {
+                n.hostState = .sharedOwned
+                n.borrower = .iommu
+            }
+            n.dmaShares = s.dmaShares + 1
             return n
         }
     }

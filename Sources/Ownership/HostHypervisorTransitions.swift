@@ -51,6 +51,7 @@ extension PageOwnership where P2M: ~Copyable {
         _ mfn: MFN, _ transition: (FrameState) throws(OwnershipError) -> FrameState
     ) throws(OwnershipError) {
         let index = try requireIndex(mfn)
+        var locks = lockSet()
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         try frames.updateState(at: index, transition)
@@ -61,6 +62,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// no GFN of an earlier life survives (seed 001, PGT_TYPE_INFO_INITIALIZER).
     public mutating func allocateXenheapPage(_ mfn: MFN) throws(OwnershipError) {
         let index = try requireIndex(mfn)
+        var locks = lockSet()
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
@@ -76,6 +78,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// a guest still holds it or while it is mapped anywhere.
     public mutating func freeXenheapPage(_ mfn: MFN) throws(OwnershipError) {
         let index = try requireIndex(mfn)
+        var locks = lockSet()
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }
         let info = frames.typeInfo(at: index)

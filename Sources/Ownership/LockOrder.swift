@@ -15,19 +15,31 @@
 /// 2. **Domain page lock** (Xen's `d->page_alloc_lock`, pKVM's
 ///    `host_lock_component`/`hyp_lock_component`). Held while frames move
 ///    between owners: donate, reclaim, share with the hypervisor or a guest,
-///    host DMA sharing, xenheap sharing.
+///    host DMA sharing, xenheap sharing. One per `PageOwnership`, like pKVM's
+///    host lock: a transition may span frames of any bank (a DMA share range,
+///    a frame leaving one domain for another), so one lock for the whole
+///    frame table never has to be taken twice in some order.
 /// 3. **Frame atomics**: the two words of each `FrameEntry`, updated only with
-///    compare-exchange. They are not locks, so nothing is taken below them;
-///    a reader that holds no lock (the P2M's entry-removal listener clearing a
-///    GFN, a reference dropped after a flush batch commits) still sees and
-///    writes whole, consistent words.
+///    compare-exchange, the transition's checks made on the word the exchange
+///    replaces (retried when another CPU changed it first). They are not
+///    locks, so nothing is taken below them; a writer that holds no page lock
+///    (a reference dropped after a flush batch commits, under some domain's
+///    P2M lock; the P2M's entry-removal listener clearing a GFN) still sees
+///    and writes whole, consistent words, and a count can neither underflow
+///    nor overflow between its check and its update.
 ///
-/// `LockRank` gives the order a number and `LockSet` checks it on every
-/// acquisition: taking a lock whose rank is not strictly greater than every
-/// lock already held is a programming error (`precondition`), not a runtime
-/// condition, because no input can cause it.
+/// Both locks exclude: a P2M lock is the domain's `P2MLock` (its token,
+/// `P2MLockHeld`, is what every P2M edit demands), the page lock is the
+/// spin lock `PageStateLock`. Each operation keeps its own `LockSet`, a local
+/// value on the stack of the CPU running it: the set records the scopes that
+/// operation is inside and checks every entry against the order above, on
+/// the host exactly as on the board, so XCTest exercises the ordering the
+/// board relies on. Taking a lock whose rank is not strictly greater than
+/// every lock already held is a programming error (`precondition`), not a
+/// runtime condition, because no input can cause it.
 import AArch64
 import Translation
+import Synchronization
 
 /// The position of a lock in the module's lock order (lower is taken first).
 public enum LockRank: UInt8, Sendable, CaseIterable {
@@ -35,17 +47,52 @@ public enum LockRank: UInt8, Sendable, CaseIterable {
     case domainPages = 2
 }
 
-/// The locks an operation currently holds, as a bit per rank.
-///
-/// Exclusive access to the ownership state itself is Swift's `inout`
-/// (one CPU at a time enters `PageOwnership`); `LockSet` records which lock
-/// scopes the running operation is inside and checks every entry against the
-/// order above, on the host exactly as on the board, so XCTest exercises the
-/// ordering the board relies on.
-public struct LockSet: Equatable, Sendable {
-    public private(set) var held: UInt8 = 0
+/// The domain page lock: a test-and-set spin lock in a word that outlives
+/// every `LockSet` bound to it (allocated with its `PageOwnership`). Holders
+/// never sleep and hold it for work bounded by the frame table; interrupts
+/// stay masked at EL2, so a holder is never preempted while another CPU spins.
+public struct PageStateLock: @unchecked Sendable {
+    let word: UnsafeMutablePointer<Atomic<UInt32>>
 
-    public init() {}
+    static func allocate() -> PageStateLock {
+        let word = UnsafeMutablePointer<Atomic<UInt32>>.allocate(capacity: 1)
+        word.initialize(to: Atomic(0))
+        return PageStateLock(word: word)
+    }
+
+    func deallocate() {
+        word.deinitialize(count: 1)
+        word.deallocate()
+    }
+
+    public var isLocked: Bool { word.pointee.load(ordering: .relaxed) != 0 }
+
+    /// Acquire ordering: the previous holder's frame-state writes are visible.
+    func lock() {
+        while !word.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+            while word.pointee.load(ordering: .relaxed) != 0 {}
+        }
+    }
+
+    /// Release ordering: our writes are visible to the next holder.
+    func unlock() {
+        precondition(word.pointee.load(ordering: .relaxed) == 1, "releasing a page lock that is not held")
+        word.pointee.store(0, ordering: .releasing)
+    }
+}
+
+/// The locks one operation currently holds, as a bit per rank; bound to the
+/// page lock it takes for `.domainPages`. The P2M rank only records: its
+/// exclusion is the domain's `P2MLock.withLock`, entered right after.
+public struct LockSet {
+    public private(set) var held: UInt8 = 0
+    /// Nil only for a set that records the order and excludes nobody (the
+    /// order's own tests).
+    let pages: PageStateLock?
+
+    init() { pages = nil }
+
+    init(pages: PageStateLock) { self.pages = pages }
 
     @inline(__always) public func holds(_ rank: LockRank) -> Bool { held & Self.bit(rank) != 0 }
 
@@ -56,6 +103,7 @@ public struct LockSet: Equatable, Sendable {
 
     @inline(__always) public mutating func acquire(_ rank: LockRank) {
         precondition(mayAcquire(rank), "lock order violated (see LockOrder.swift)")
+        if rank == .domainPages { pages?.lock() }
         held |= Self.bit(rank)
     }
 
@@ -64,6 +112,7 @@ public struct LockSet: Equatable, Sendable {
         // Release in reverse order: nothing later than `rank` may still be held.
         precondition(held & ~((Self.bit(rank) << 1) &- 1) == 0, "lock released out of order")
         held &= ~Self.bit(rank)
+        if rank == .domainPages { pages?.unlock() }
     }
 
     /// Inlined with a constant rank, every check above folds to one test of `held`.

@@ -9,6 +9,12 @@ import Translation
 /// domain and every P2M exactly as they were (DESIGN.md rule 7): it checks
 /// everything that can fail before it writes, and where a P2M edit can still
 /// fail (no table page), it edits the P2M before the frame state.
+///
+/// CPUs run the page-state operations on one `PageOwnership` at once: each
+/// takes the locks it needs itself (LockOrder.swift), and what they write
+/// outside those locks is a frame entry word, by compare-exchange. The
+/// configuration (`createDomain`, `attachHostDMADomain`, `declareHostDevice`)
+/// is set up before the table is shared and is only read afterwards.
 public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyable>: ~Copyable {
     let storage: FrameTableStorage
     /// Clean+invalidate to the point of coherency (seed 003); on the host a recording fake.
@@ -17,8 +23,10 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// with its caches off): yes unless stage 2 forces write-back (FEAT_S2FWB in
     /// use). Set from the HCR_EL2 value guests run with; the default is no FWB.
     public var guestFrameCoherence = GuestFrameCoherence(hcr: 0)
-    /// Lock scopes of the running operation (see LockOrder.swift).
-    public internal(set) var locks = LockSet()
+    /// The domain page lock (LockOrder.swift). Every operation binds its own
+    /// `LockSet` to it (`lockSet()`), so operations on different CPUs exclude
+    /// each other where they move frames between owners.
+    let pageLock = PageStateLock.allocate()
     /// The host's device address spaces (seed 003: vfio's domains of one
     /// container). Every host DMA share is reachable from all of them.
     public internal(set) var hostDMADomains: [DMADomain] = []
@@ -28,8 +36,6 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     let domains: UnsafeMutablePointer<GuestDomain<P2M>>
     public let maxDomains: Int
     public private(set) var domainCount = 0
-    /// The last commit the IOMMU did not confirm (its domain `owesFlush`).
-    public internal(set) var lastFlushFailure: P2MFlushError?
 
     public init(banks: [MemoryBank], maxDomains: Int = 8, cache: Cache) throws(OwnershipError) {
         storage = try FrameTableStorage(banks: banks)
@@ -51,7 +57,15 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     deinit {
         domains.deinitialize(count: domainCount)
         domains.deallocate()
+        pageLock.deallocate()
     }
+
+    /// A new, empty lock set for one operation, bound to this table's page lock.
+    func lockSet() -> LockSet { LockSet(pages: pageLock) }
+
+    /// Whether some operation holds the domain page lock now (between
+    /// operations it never is: a leaked scope would leave it held).
+    public var isPageLockHeld: Bool { pageLock.isLocked }
 
     /// The frame table (a view; the storage lives as long as `self`).
     public var frames: FrameTable { storage.table }
@@ -136,7 +150,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// taken; a caller already holding it leaves them with the domain for its
     /// next commit.
     mutating func commit(_ batch: inout OwnershipFlushBatch, domain di: Int, retryingOwed: Bool = false,
-                         holding lock: borrowing P2MLockHeld) {
+                         holding lock: borrowing P2MLockHeld, locks: inout LockSet) {
         let mayReturn = locks.mayAcquire(.domainPages)
         if (retryingOwed || !batch.isEmpty) && domains[di].owesFlush {
             var owed = newBatch()
@@ -146,14 +160,14 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         do {
             try domains[di].p2m.commit(&batch, holding: lock)
         } catch {
-            lastFlushFailure = error
+            domains[di].lastFlushFailure = error
             var kept = newBatch()
             swap(&kept, &domains[di].owed)
             domains[di].p2m.merge(&batch, into: &kept)
             swap(&kept, &domains[di].owed)
         }
         if mayReturn {
-            returnDeadFrames(&batch.releaser)
+            returnDeadFrames(&batch.releaser, locks: &locks)
         } else if !batch.releaser.dead.isEmpty {
             domains[di].owed.releaser.dead.append(contentsOf: batch.releaser.dead)
             batch.releaser.dead.removeAll()
@@ -164,19 +178,20 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// the SMMU recovered). Returns whether nothing is owed any more.
     public mutating func retryFlush(_ domain: DomainID) throws(OwnershipError) -> Bool {
         let di = try domainIndex(domain)
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Bool in
             var batch = newBatch()
-            commit(&batch, domain: di, retryingOwed: true, holding: held)
+            commit(&batch, domain: di, retryingOwed: true, holding: held, locks: &locks)
             return !domains[di].owesFlush
         }
     }
 
     /// Frames that lost their last reference at a commit go back to the host,
     /// cleaned first if a non-coherent device could reach them (seed 003).
-    mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser) {
+    mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser, locks: inout LockSet) {
         guard !releaser.dead.isEmpty else { return }
         locks.acquire(.domainPages)
         defer { locks.release(.domainPages) }

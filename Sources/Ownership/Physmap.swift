@@ -46,6 +46,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// `grantUnmap`, host-lent frames through `hostUnshareWithGuest`.
     public mutating func removePhysmap(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
         let di = try domainIndex(domain)
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -71,11 +72,11 @@ extension PageOwnership where P2M: ~Copyable {
             do throws(OwnershipError) {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
             } catch {
-                commit(&batch, domain: di, holding: held)
+                commit(&batch, domain: di, holding: held, locks: &locks)
                 throw error
             }
             // Committed before the P2M lock is released, as every batch is.
-            commit(&batch, domain: di, holding: held)
+            commit(&batch, domain: di, holding: held, locks: &locks)
         }
     }
 
@@ -94,6 +95,7 @@ extension PageOwnership where P2M: ~Copyable {
         let index = try requireIndex(mfn)
         let domain = domains[di].config.id
         guard TypeInfo.canHold(gfn) else { throw .EINVAL(.gfnOutOfRange(gfn)) }
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -110,7 +112,7 @@ extension PageOwnership where P2M: ~Copyable {
                 try domains[di].p2m.map(gfn, to: mfn, as: info.type == .writable ? .ramRW : .ramRO,
                                         flushing: &batch, holding: held)
             } catch {
-                commit(&batch, domain: di, holding: held)
+                commit(&batch, domain: di, holding: held, locks: &locks)
                 throw error
             }
             if nonCoherent { markFlushRequired(index) }
@@ -120,7 +122,7 @@ extension PageOwnership where P2M: ~Copyable {
                 n.xenheapGFN = gfn
                 return n
             }
-            commit(&batch, domain: di, holding: held)
+            commit(&batch, domain: di, holding: held, locks: &locks)
         }
     }
 
@@ -132,8 +134,12 @@ extension PageOwnership where P2M: ~Copyable {
         let fi = try domainIndex(foreign)
         // The foreign domain's P2M lock is taken and dropped before the
         // mapper's: never two P2M locks at once (LockOrder.swift).
+        var locks = lockSet()
         locks.acquire(.p2m)
-        let found = domains[fi].p2m.translate(foreignGFN)
+        let foreignDomain = domains + fi
+        let found = foreignDomain.pointee.lock.withLock { (_: borrowing P2MLockHeld) in
+            foreignDomain.pointee.p2m.translate(foreignGFN)
+        }
         locks.release(.p2m)
         guard let entry = found else { throw .ENOENT(.unmapped(foreign, foreignGFN)) }
         let index = try requireOwnRAM(foreign, foreignGFN, entry)
@@ -152,17 +158,18 @@ extension PageOwnership where P2M: ~Copyable {
                 try domains[di].p2m.map(gfn, to: mfn, as: .mapForeignRW, flushing: &batch, holding: held)
             } catch {
                 dropReferenceTaken(index)
-                commit(&batch, domain: di, holding: held)
+                commit(&batch, domain: di, holding: held, locks: &locks)
                 throw error
             }
             if nonCoherent { markFlushRequired(index) }
-            commit(&batch, domain: di, holding: held)
+            commit(&batch, domain: di, holding: held, locks: &locks)
         }
     }
 
     mutating func mapDeviceMemory(_ mfn: MFN, domain di: Int, at gfn: GFN) throws(OwnershipError) {
         guard !frames.isRAM(mfn) else { throw .EINVAL(.ramClaimedAsDevice(mfn.address)) }
         let domain = domains[di].config.id
+        var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
@@ -172,10 +179,10 @@ extension PageOwnership where P2M: ~Copyable {
             do throws(OwnershipError) {
                 try domains[di].p2m.map(gfn, to: mfn, as: .mmioDirectDevice, flushing: &batch, holding: held)
             } catch {
-                commit(&batch, domain: di, holding: held)
+                commit(&batch, domain: di, holding: held, locks: &locks)
                 throw error
             }
-            commit(&batch, domain: di, holding: held)
+            commit(&batch, domain: di, holding: held, locks: &locks)
         }
     }
 

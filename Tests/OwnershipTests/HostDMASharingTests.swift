@@ -204,6 +204,25 @@ final class HostDMASharingTests: XCTestCase {
         }
         XCTAssertEqual(o.state(of: bank0)?.dmaShares, 1)
     }
+
+    /// The same refusal when the last share of the first frame was marked for
+    /// a non-coherent device: the share comes back with its mark, and nothing
+    /// is cleaned; unsharing it alone then cleans it once and clears the mark.
+    func testRefusedUnshareKeepsTheMarkOfAFrameItAlreadyUnshared() throws {
+        var o = makeOwnership()
+        try o.attachHostDMADomain(DMADomain(id: 2, enforcesCacheCoherency: false))
+        try o.hostShareDMA(bank0.address, bytes: page, isRAM: true)
+        XCTAssertEqual(o.state(of: bank0), FrameState(owner: .host, hostState: .sharedOwned, borrower: .iommu,
+                                                      dmaShares: 1, cacheFlushRequired: true))
+        expectRefusal(.ENOENT(.notDMAShared(bank0.adding(1))), &o) { (o: inout TestOwnership) throws(OwnershipError) in
+            try o.hostUnshareDMA(bank0.address, bytes: 2 * self.page)
+        }
+        let cleanedBefore = o.cache.cleanedFrames.count
+        try o.hostUnshareDMA(bank0.address, bytes: page)
+        XCTAssertEqual(o.state(of: bank0), .hostOwned)
+        XCTAssertEqual(Array(o.cache.cleanedFrames.dropFirst(cleanedBefore)), [bank0])
+        XCTAssertEqual(o.cache.ops.last, .sync)
+    }
 }
 
 /// Runs `body`, expects exactly `expected`, and proves the frame table and the

@@ -817,7 +817,7 @@ struct Harness: ~Copyable {
                 fail("frame \(e.mfn.raw) is \(s) while \(d) may still translate GFN \(e.gfn.raw) to it")
             }
         }
-        if w.o.locks != LockSet() { fail("lock scope leaked") }
+        if w.o.isPageLockHeld { fail("lock scope leaked: the page lock is still held") }
         return ok
     }
 
