@@ -87,6 +87,13 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     public internal(set) var breakBeforeMakeInvalidations = 0
     public internal(set) var isRelinquished = false
     var relinquishCursor: UInt64 = 0
+    /// The path to the leaf table the last one-table map or unmap used (a run of
+    /// one-page calls walks once per leaf table). Invalidated by the session on
+    /// every unlinked table page, which is every change above a leaf table.
+    var leafCache = LeafPathCache()
+    /// `leafTemplate`'s last answer and its (type, access) key; `.max`: none yet.
+    var leafTemplateKey: UInt16 = .max
+    var leafTemplateValue: UInt64 = 0
 
     // What a `P2MSession` writes, in place. The session's methods are inlinable so
     // that a client module (the release benchmark) specialises the engine's sink
@@ -96,6 +103,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     @usableFromInline var sessionListener: Listener { _read { yield listener } _modify { yield &listener } }
     @usableFromInline var sessionObserver: Observer { _read { yield observer } _modify { yield &observer } }
     @usableFromInline var sessionTablePagesInUse: Int { _read { yield tablePagesInUse } _modify { yield &tablePagesInUse } }
+    @usableFromInline var sessionLeafCache: LeafPathCache { _read { yield leafCache } _modify { yield &leafCache } }
 
     public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB,
                 iommu: IOMMU, listener: Listener, observer: Observer) throws(P2MError) {
@@ -158,12 +166,44 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard type != .invalid else { throw .cannotMapInvalidType }
+        if let path = leafCache.path(covering: gfn.raw, count: count) {
+            // Inside the leaf table of the last one-table edit: the same checks and
+            // edits as below, without the walk, the plan or the template's rebuild.
+            do {
+                try table.prepareLeafMap(path, gfn.raw, to: mfn, count: count, replace: policy == .replace,
+                                         largestBlock: largestBlock, memory: memory)
+            } catch { throw P2MError(error) }
+            try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
+            let engine = table, memory = memory, template = leafTemplate(type, access)
+            let replace = policy == .replace
+            let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
+            withSession(&batch) { session in
+                engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: template, replace: replace,
+                                     firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+            }
+            observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+            return
+        }
         var plan: MapPlan?
         do {
             plan = try table.prepareMap(gfn.raw, to: mfn, count: count, attributes: type.stage2Attributes(access: access),
                                         replace: policy == .replace, largestBlock: largestBlock, memory: memory,
-                                        availablePages: pool.availableTablePages)
+                                        availablePages: pool.availableTablePages, cache: &leafCache)
         } catch { throw P2MError(error) }
+        try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
+        let engine = table, memory = memory
+        let cache = leafCache  // what the prepare left there; the commit may invalidate it
+        withSession(&batch) { session in engine.commitMap(plan.take()!, memory: memory, sink: &session, cache: cache) }
+        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+    }
+
+    /// A map's last failure points, after the table's own checks: the observer's
+    /// reservation, and the invalidation an earlier edit in the batch still owes.
+    @inline(__always)
+    mutating func beginMap<R: PageReferenceReleaser>(
+        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
+        flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
         guard observer.prepare(.map(gfn, mfn, count: count, type: type, access: access,
                                     replacing: policy == .replace)) else {
             throw .observerRefused(gfn, count: count)
@@ -183,9 +223,19 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         if batch.owesInvalidation(overlapping: first, frames: last - first + 1) {
             do { try invalidatePending(&batch) } catch { throw .iommuNotSynchronized(error) }
         }
-        let engine = table, memory = memory
-        withSession(&batch) { session in engine.commitMap(plan.take()!, memory: memory, sink: &session) }
-        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+    }
+
+    /// The level-3 descriptor template (everything but the output address) for
+    /// `type` under `access`, from the last one asked for when it is the same.
+    @inline(__always)
+    mutating func leafTemplate(_ type: P2MType, _ access: P2MAccess) -> UInt64 {
+        let key = UInt16(type.rawValue) << 8 | UInt16(access.raw)
+        if key != leafTemplateKey {
+            leafTemplateKey = key
+            leafTemplateValue = Stage2Descriptor.leafTemplate(level: TableLevel.leafLevel,
+                                                              attributes: type.stage2Attributes(access: access))
+        }
+        return leafTemplateValue
     }
 
     /// Map one naturally aligned block of `order` (Xen's `guest_physmap_add_entry`).
@@ -208,14 +258,29 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
+        if let path = leafCache.path(covering: gfn.raw, count: count) {
+            // Inside the leaf table of the last one-table edit: valid input and no
+            // block to split, so nothing to prepare; the same edit as below.
+            guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
+            batch.bind(vmid: vmid)
+            let engine = table, memory = memory
+            withSession(&batch) { session in
+                engine.commitUnmap(along: path, level: TableLevel.leafLevel, gfn.raw, count: count, memory: memory,
+                                   sink: &session)
+            }
+            observer.apply(.unmapped(gfn, count: count))
+            return
+        }
         var plan: RangePlan?
         do {
-            plan = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages)
+            plan = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages,
+                                          cache: &leafCache)
         } catch { throw P2MError(error) }
         guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
-        withSession(&batch) { session in engine.commitUnmap(plan.take()!, memory: memory, sink: &session) }
+        let cache = leafCache  // what the prepare left there; the commit may invalidate it
+        withSession(&batch) { session in engine.commitUnmap(plan.take()!, memory: memory, sink: &session, cache: cache) }
         observer.apply(.unmapped(gfn, count: count))
     }
 
