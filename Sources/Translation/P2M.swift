@@ -184,6 +184,17 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
             return
         }
+        try mapWalking(gfn, to: mfn, count: count, as: type, access: access, policy: policy, largestBlock: largestBlock,
+                       flushing: &batch)
+    }
+
+    /// `map` through the table walk and a plan. Out of line, so that the path
+    /// above keeps its values in registers.
+    @inline(never)
+    mutating func mapWalking<R: PageReferenceReleaser>(
+        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
+        largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
         var plan: MapPlan?
         do {
             plan = try table.prepareMap(gfn.raw, to: mfn, count: count, attributes: type.stage2Attributes(access: access),
@@ -271,6 +282,14 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             observer.apply(.unmapped(gfn, count: count))
             return
         }
+        try unmapWalking(gfn, count: count, flushing: &batch)
+    }
+
+    /// `unmap` through the table walk and a plan, out of line (see `mapWalking`).
+    @inline(never)
+    mutating func unmapWalking<R: PageReferenceReleaser>(
+        _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
         var plan: RangePlan?
         do {
             plan = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages,

@@ -779,8 +779,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         // the one entry, then, level by level upwards, unlink each table the edit
         // emptied (never the root).
         if pathLevel == TableLevel.leafLevel {
-            guard applyUnmap(path.leafTable, level: TableLevel.leafLevel, first: input, end: input + count,
-                             linked: true, memory: memory, sink: &sink) else { return }  // nothing was mapped there
+            guard clearLeaves(path.leafTable, first: input, end: input + count, linked: true, memory: memory,
+                              sink: &sink) else { return }  // nothing was mapped there
         } else {
             let entry = entryAddress(path.table(pathLevel), pathLevel, input)
             let d = memory.load64(entry)
@@ -847,23 +847,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         _ t: MFN, level: Int, first: UInt64, end: UInt64, linked: Bool, memory: M, sink: inout S
     ) -> Bool {
         if level == TableLevel.leafLevel {
-            var run = LeafRun<Descriptor>()
-            var address = entryAddress(t, level, first)
-            for f in first..<end {
-                let d = memory.load64(address)
-                if Descriptor.isValid(raw: d) {
-                    memory.store64(address, 0)
-                    run.add(f, d, sink: &sink)
-                }
-                address = address.adding(TableLevel.descriptorBytes)
-            }
-            let cleared = run.seen
-            run.flush(sink: &sink)
-            if cleared {
-                Self.countEntries(t, -run.cleared, sink: &sink)
-                if linked { sink.invalidateLater(first, count: end - first) }
-            }
-            return cleared
+            return clearLeaves(t, first: first, end: end, linked: linked, memory: memory, sink: &sink)
         }
         let span = Self.span(level)
         var cleared = false
@@ -910,6 +894,31 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                 }
             }
             f = entryEnd
+        }
+        return cleared
+    }
+
+    /// `applyUnmap` in a leaf table: clear the valid leaves of [first, end), report
+    /// them in runs, count them; returns whether any was.
+    @inline(__always)
+    func clearLeaves<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, first: UInt64, end: UInt64, linked: Bool, memory: M, sink: inout S
+    ) -> Bool {
+        var run = LeafRun<Descriptor>()
+        var address = entryAddress(t, TableLevel.leafLevel, first)
+        for f in first..<end {
+            let d = memory.load64(address)
+            if Descriptor.isValid(raw: d) {
+                memory.store64(address, 0)
+                run.add(f, d, sink: &sink)
+            }
+            address = address.adding(TableLevel.descriptorBytes)
+        }
+        let cleared = run.seen
+        run.flush(sink: &sink)
+        if cleared {
+            Self.countEntries(t, -run.cleared, sink: &sink)
+            if linked { sink.invalidateLater(first, count: end - first) }
         }
         return cleared
     }
