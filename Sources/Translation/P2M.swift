@@ -91,9 +91,10 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// one-page calls walks once per leaf table). Invalidated by the session on
     /// every unlinked table page, which is every change above a leaf table.
     var leafCache = LeafPathCache()
-    /// `leafTemplate`'s last answer and its (type, access) key; `.max`: none yet.
+    /// `leafTemplates`' last answer and its (type, access) key; `.max`: none yet.
     var leafTemplateKey: UInt16 = .max
     var leafTemplateValue: UInt64 = 0
+    var blockTemplateValue: UInt64 = 0
 
     // What a `P2MSession` writes, in place. The session's methods are inlinable so
     // that a client module (the release benchmark) specialises the engine's sink
@@ -166,26 +167,110 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard type != .invalid else { throw .cannotMapInvalidType }
-        if let path = leafCache.path(covering: gfn.raw, count: count) {
-            // Inside the leaf table of the last one-table edit: the same checks and
-            // edits as below, without the walk, the plan or the template's rebuild.
-            do {
-                try table.prepareLeafMap(path, gfn.raw, to: mfn, count: count, replace: policy == .replace,
-                                         largestBlock: largestBlock, memory: memory)
-            } catch { throw P2MError(error) }
-            try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
-            let engine = table, memory = memory, template = leafTemplate(type, access)
-            let replace = policy == .replace
-            let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
-            withSession(&batch) { session in
-                engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: template, replace: replace,
-                                     firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
-            }
-            observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+        guard let path = leafCache.path(covering: gfn.raw, count: count) else {
+            try mapUncached(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                            largestBlock: largestBlock, flushing: &batch)
             return
+        }
+        try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                      largestBlock: largestBlock, flushing: &batch)
+    }
+
+    /// A map whose run lies in the existing leaf table at the end of `path`: the
+    /// checks and the edit of a plan whose path level is 3, without the plan or the
+    /// template's rebuild.
+    @inline(__always)
+    mutating func mapInLeaf<R: PageReferenceReleaser>(
+        _ path: LeafPath, _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess,
+        policy: P2MMapPolicy, largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        do {
+            try table.prepareLeafMap(path, gfn.raw, to: mfn, count: count, replace: policy == .replace,
+                                     largestBlock: largestBlock, memory: memory)
+        } catch { throw P2MError(error) }
+        try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
+        let engine = table, memory = memory, template = leafTemplates(type, access).page
+        let replace = policy == .replace
+        let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
+        withSession(&batch) { session in
+            engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: template, replace: replace,
+                                 firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+        }
+        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+    }
+
+    /// `map` when the cached path does not hold the run: a short run walks once to
+    /// its leaf table (caching the path) or to where that table is missing; one
+    /// block into an existing table is one store; everything else makes a plan.
+    /// Out of line, so that the cached path keeps its values in registers.
+    @inline(never)
+    mutating func mapUncached<R: PageReferenceReleaser>(
+        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
+        largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
+            do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
+            if let path = table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
+                try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                              largestBlock: largestBlock, flushing: &batch)
+                return
+            }
+            if let level = table.missingTableLevel(gfn.raw, count: count, memory: memory) {
+                try mapBuildingTables(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                      largestBlock: largestBlock, below: level, flushing: &batch)
+                return
+            }
+        }
+        if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
+            // A 2 MiB or 1 GiB span: one block into an invalid entry of an existing
+            // table is one store; the same checks and edit as below, without a plan.
+            let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
+            do {
+                try table.validateInput(gfn.raw, count: count)
+                try table.validateOutput(mfn, count: count)
+            } catch { throw P2MError(error) }
+            precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
+                         "a leaf order of the 4 KiB granule")
+            if let (path, level) = table.blockPath(gfn.raw, to: mfn.raw, count: count, firstLeafLevel: firstLeafLevel,
+                                                   memory: memory) {
+                try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
+                let engine = table, memory = memory
+                let template = leafTemplates(type, access).block
+                withSession(&batch) { session in
+                    engine.commitBlockMap(path, at: level, gfn.raw, to: mfn.raw, template: template,
+                                          firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+                }
+                observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+                return
+            }
         }
         try mapWalking(gfn, to: mfn, count: count, as: type, access: access, policy: policy, largestBlock: largestBlock,
                        flushing: &batch)
+    }
+
+    /// `map` of a run whose leaf table is missing below an invalid entry at `level`
+    /// (`TranslationTable.missingTableLevel`): the checks and the edit of a plan
+    /// whose path level is `level` and that builds tables, without the plan.
+    @inline(__always)
+    mutating func mapBuildingTables<R: PageReferenceReleaser>(
+        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
+        largestBlock: PageOrder, below level: Int, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        do { try table.validateOutput(mfn, count: count) } catch { throw P2MError(error) }
+        precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
+                     "a leaf order of the 4 KiB granule")
+        let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
+        guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
+        try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
+        guard let path = table.path(to: level, gfn.raw, memory: memory) else {
+            preconditionFailure("the table walk changed under the P2M lock")
+        }
+        let engine = table, memory = memory, template = leafTemplates(type, access).page
+        withSession(&batch) { session in
+            engine.commitNewTables(path, at: level, gfn.raw, to: mfn.raw, count: count, template: template,
+                                   memory: memory, sink: &session)
+        }
+        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
     /// `map` through the table walk and a plan. Out of line, so that the path
@@ -236,17 +321,19 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         }
     }
 
-    /// The level-3 descriptor template (everything but the output address) for
-    /// `type` under `access`, from the last one asked for when it is the same.
+    /// The level-3 and block descriptor templates (everything but the output
+    /// address) for `type` under `access`, from the last ones asked for when the
+    /// same.
     @inline(__always)
-    mutating func leafTemplate(_ type: P2MType, _ access: P2MAccess) -> UInt64 {
+    mutating func leafTemplates(_ type: P2MType, _ access: P2MAccess) -> (page: UInt64, block: UInt64) {
         let key = UInt16(type.rawValue) << 8 | UInt16(access.raw)
         if key != leafTemplateKey {
+            let attributes = type.stage2Attributes(access: access)
             leafTemplateKey = key
-            leafTemplateValue = Stage2Descriptor.leafTemplate(level: TableLevel.leafLevel,
-                                                              attributes: type.stage2Attributes(access: access))
+            leafTemplateValue = Stage2Descriptor.leafTemplate(level: TableLevel.leafLevel, attributes: attributes)
+            blockTemplateValue = Stage2Descriptor.leafTemplate(level: TableLevel.firstBlockLevel, attributes: attributes)
         }
-        return leafTemplateValue
+        return (leafTemplateValue, blockTemplateValue)
     }
 
     /// Map one naturally aligned block of `order` (Xen's `guest_physmap_add_entry`).
@@ -269,18 +356,56 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
-        if let path = leafCache.path(covering: gfn.raw, count: count) {
-            // Inside the leaf table of the last one-table edit: valid input and no
-            // block to split, so nothing to prepare; the same edit as below.
-            guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
-            batch.bind(vmid: vmid)
-            let engine = table, memory = memory
-            withSession(&batch) { session in
-                engine.commitUnmap(along: path, level: TableLevel.leafLevel, gfn.raw, count: count, memory: memory,
-                                   sink: &session)
-            }
-            observer.apply(.unmapped(gfn, count: count))
+        guard let path = leafCache.path(covering: gfn.raw, count: count) else {
+            try unmapUncached(gfn, count: count, flushing: &batch)
             return
+        }
+        try unmapInLeaf(path, gfn, count: count, flushing: &batch)
+    }
+
+    /// An unmap whose run lies in the existing leaf table at the end of `path`:
+    /// valid input and no block to split, so nothing to prepare; the edit of a plan
+    /// whose path level is 3.
+    @inline(__always)
+    mutating func unmapInLeaf<R: PageReferenceReleaser>(
+        _ path: LeafPath, _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
+        batch.bind(vmid: vmid)
+        let engine = table, memory = memory
+        withSession(&batch) { session in
+            engine.commitUnmap(along: path, level: TableLevel.leafLevel, gfn.raw, count: count, memory: memory,
+                               sink: &session)
+        }
+        observer.apply(.unmapped(gfn, count: count))
+    }
+
+    /// `unmap` when the cached path does not hold the run (see `mapUncached`).
+    @inline(never)
+    mutating func unmapUncached<R: PageReferenceReleaser>(
+        _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
+            do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
+            if let path = table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
+                try unmapInLeaf(path, gfn, count: count, flushing: &batch)
+                return
+            }
+        }
+        if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
+            // One whole entry of an existing table (a 2 MiB or 1 GiB block, or the
+            // table under it): nothing to split, so nothing more to prepare.
+            do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
+            if let (path, level) = table.wholeEntryPath(gfn.raw, count: count, memory: memory) {
+                guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
+                batch.bind(vmid: vmid)
+                let engine = table, memory = memory
+                withSession(&batch) { session in
+                    engine.commitUnmap(along: path, level: level, gfn.raw, count: count, memory: memory, sink: &session)
+                }
+                observer.apply(.unmapped(gfn, count: count))
+                return
+            }
         }
         try unmapWalking(gfn, count: count, flushing: &batch)
     }

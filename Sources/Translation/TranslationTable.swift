@@ -179,9 +179,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             plan.tablePagesNeeded = needed
             return plan
         }
-        if let level = singleBlockLevel(input, output.raw, count: count, firstLeafLevel: firstLeafLevel),
-           let path = self.path(to: level, input, memory: memory),
-           !Descriptor.isValid(raw: memory.load64(entryAddress(path.table(level), level, input))) {
+        if let (_, level) = blockPath(input, to: output.raw, count: count, firstLeafLevel: firstLeafLevel,
+                                      memory: memory) {
             // Exactly one block, into an invalid entry of an existing table: one
             // store, nothing to check or allocate (what the recursion would find).
             plan.pathLevel = level
@@ -222,11 +221,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                               firstLeafLevel: plan.firstLeafLevel, memory: memory, sink: &sink)
                 return
             }
-            let entry = entryAddress(path.table(pathLevel), pathLevel, plan.input)
-            memory.store64(entry, plan.templates[pathLevel] | plan.output << PageSize.shift4K)
-            Self.countEntries(entry.frame, 1, sink: &sink)
-            mergeUpward(path, from: pathLevel, plan.input, firstLeafLevel: plan.firstLeafLevel, memory: memory,
-                        sink: &sink)
+            commitBlockMap(path, at: pathLevel, plan.input, to: plan.output, template: plan.templates[pathLevel],
+                           firstLeafLevel: plan.firstLeafLevel, memory: memory, sink: &sink)
             return
         }
         applyMap(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count,
@@ -252,7 +248,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// table), or nil if that table exists, a block is in the way, or the run
     /// spans tables. Input already validated.
     @inline(__always)
-    func missingTableLevel<M: PhysicalMemory>(_ input: UInt64, count: UInt64, memory: M) -> Int? {
+    public func missingTableLevel<M: PhysicalMemory>(_ input: UInt64, count: UInt64, memory: M) -> Int? {
         let leafTableShift = Self.pageShift(TableLevel.leafLevel - 1)
         guard count < Self.span(TableLevel.leafLevel - 1),
               input >> leafTableShift == (input + count - 1) >> leafTableShift else { return nil }
@@ -272,7 +268,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// gave `level`): what `applyMap` does there. It takes the new tables top down,
     /// writes the run into the leaf one, then links each into the one above, the
     /// last into the invalid entry of the existing table at `level`.
-    func commitNewTables<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+    public func commitNewTables<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ path: LeafPath, at level: Int, _ input: UInt64, to output: UInt64, count: UInt64, template: UInt64,
         memory: M, sink: inout S
     ) {
@@ -320,6 +316,43 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                     sink: &sink)
     }
 
+    /// The existing table at `level` (1 or 2) whose invalid entry takes the one block
+    /// [input, input+count) → output exactly (`singleBlockLevel`), and its path; nil
+    /// otherwise. What `prepareMap` finds before its one-store plan; input and output
+    /// already validated.
+    @inline(__always)
+    public func blockPath<M: PhysicalMemory>(
+        _ input: UInt64, to output: UInt64, count: UInt64, firstLeafLevel: Int, memory: M
+    ) -> (path: LeafPath, level: Int)? {
+        guard let level = singleBlockLevel(input, output, count: count, firstLeafLevel: firstLeafLevel),
+              let path = self.path(to: level, input, memory: memory),
+              !Descriptor.isValid(raw: memory.load64(entryAddress(path.table(level), level, input))) else { return nil }
+        return (path, level)
+    }
+
+    /// Phase 2 of a one-block map that `blockPath` found (`commitMap` of a plan whose
+    /// path level is 1 or 2): one store, then the merges on the way up.
+    @inline(__always)
+    public func commitBlockMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ path: LeafPath, at level: Int, _ input: UInt64, to output: UInt64, template: UInt64, firstLeafLevel: Int,
+        memory: M, sink: inout S
+    ) {
+        let entry = entryAddress(path.table(level), level, input)
+        memory.store64(entry, template | output << PageSize.shift4K)
+        Self.countEntries(entry.frame, 1, sink: &sink)
+        mergeUpward(path, from: level, input, firstLeafLevel: firstLeafLevel, memory: memory, sink: &sink)
+    }
+
+    /// The table at `level` (1 or 2) of which [input, input+count) is exactly one
+    /// whole entry, and its path (what `prepareUnmap` finds before its one-entry
+    /// plan); nil otherwise. Input already validated.
+    @inline(__always)
+    public func wholeEntryPath<M: PhysicalMemory>(_ input: UInt64, count: UInt64, memory: M) -> (path: LeafPath, level: Int)? {
+        guard let level = singleBlockLevel(input, 0, count: count, firstLeafLevel: TableLevel.firstBlockLevel),
+              let path = self.path(to: level, input, memory: memory) else { return nil }
+        return (path, level)
+    }
+
     /// The first level whose leaves `largestBlock` allows (1: 1 GiB, 2: 2 MiB, 3: pages).
     @inline(__always)
     public static func firstLeafLevel(_ largestBlock: PageOrder) -> Int {
@@ -347,7 +380,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// table, and kept there when it walked to one. The caller owns the cache and
     /// must invalidate it whenever a table page leaves the tree (see `LeafPathCache`).
     @inline(__always)
-    func leafPath<M: PhysicalMemory>(
+    public func leafPath<M: PhysicalMemory>(
         _ input: UInt64, count: UInt64, memory: M, cache: inout LeafPathCache
     ) -> LeafPath? {
         let leafTableShift = Self.pageShift(TableLevel.leafLevel - 1)
@@ -366,7 +399,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// holds input `input`'s entry, or nil if an invalid entry or a block comes
     /// first. Input already validated.
     @inline(__always)
-    func path<M: PhysicalMemory>(to target: Int, _ input: UInt64, memory: M) -> LeafPath? {
+    public func path<M: PhysicalMemory>(to target: Int, _ input: UInt64, memory: M) -> LeafPath? {
         var path = LeafPath()
         var t = root
         var level = geometry.startLevel
@@ -386,7 +419,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// is exactly one entry, a block that `firstLeafLevel` allows, or nil. Never
     /// above the start level (a 1 GiB range under a level-2 root spans entries).
     @inline(__always)
-    func singleBlockLevel(_ input: UInt64, _ output: UInt64, count: UInt64, firstLeafLevel: Int) -> Int? {
+    public func singleBlockLevel(_ input: UInt64, _ output: UInt64, count: UInt64, firstLeafLevel: Int) -> Int? {
         var level = TableLevel.leafLevel - 1
         while level >= max(TableLevel.firstBlockLevel, firstLeafLevel, geometry.startLevel) {
             let span = Self.span(level)
@@ -736,8 +769,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         if leafPath(input, count: count, memory: memory, cache: &cache) != nil {
             return RangePlan(input: input, count: count, tablePagesNeeded: 0, pathLevel: TableLevel.leafLevel)
         }
-        if let level = singleBlockLevel(input, 0, count: count, firstLeafLevel: TableLevel.firstBlockLevel),
-           self.path(to: level, input, memory: memory) != nil {
+        if let (_, level) = wholeEntryPath(input, count: count, memory: memory) {
             return RangePlan(input: input, count: count, tablePagesNeeded: 0, pathLevel: level)
         }
         let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
