@@ -167,11 +167,13 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard type != .invalid else { throw .cannotMapInvalidType }
-        guard let path = leafCache.path(covering: gfn.raw, count: count) else {
-            try mapUncached(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                            largestBlock: largestBlock, flushing: &batch)
-            return
+        var cached = leafCache.path(covering: gfn.raw, count: count)
+        if cached == nil {
+            guard try !mapUncached(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                   largestBlock: largestBlock, flushing: &batch) else { return }
+            cached = leafCache.path(covering: gfn.raw, count: count)  // the walk cached the run's leaf table
         }
+        guard let path = cached else { preconditionFailure("mapUncached left no path to the run's leaf table") }
         try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
                       largestBlock: largestBlock, flushing: &batch)
     }
@@ -200,25 +202,22 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     }
 
     /// `map` when the cached path does not hold the run: a short run walks once to
-    /// its leaf table (caching the path) or to where that table is missing; one
-    /// block into an existing table is one store; everything else makes a plan.
+    /// its leaf table (caching the path: returns false, and `map` goes on in that
+    /// table) or to where that table is missing; one block into an existing table
+    /// is one store; everything else makes a plan. Returns true when it mapped.
     /// Out of line, so that the cached path keeps its values in registers.
     @inline(never)
     mutating func mapUncached<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
         largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) {
+    ) throws(P2MError) -> Bool {
         if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
             do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
-            if let path = table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
-                try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                              largestBlock: largestBlock, flushing: &batch)
-                return
-            }
+            if table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) != nil { return false }
             if let level = table.missingTableLevel(gfn.raw, count: count, memory: memory) {
                 try mapBuildingTables(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
                                       largestBlock: largestBlock, below: level, flushing: &batch)
-                return
+                return true
             }
         }
         if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
@@ -241,17 +240,17 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                                           firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
                 }
                 observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
-                return
+                return true
             }
         }
         try mapWalking(gfn, to: mfn, count: count, as: type, access: access, policy: policy, largestBlock: largestBlock,
                        flushing: &batch)
+        return true
     }
 
     /// `map` of a run whose leaf table is missing below an invalid entry at `level`
     /// (`TranslationTable.missingTableLevel`): the checks and the edit of a plan
     /// whose path level is `level` and that builds tables, without the plan.
-    @inline(__always)
     mutating func mapBuildingTables<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
         largestBlock: PageOrder, below level: Int, flushing batch: inout FlushBatch<R>
@@ -356,10 +355,12 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
-        guard let path = leafCache.path(covering: gfn.raw, count: count) else {
-            try unmapUncached(gfn, count: count, flushing: &batch)
-            return
+        var cached = leafCache.path(covering: gfn.raw, count: count)
+        if cached == nil {
+            guard try !unmapUncached(gfn, count: count, flushing: &batch) else { return }
+            cached = leafCache.path(covering: gfn.raw, count: count)  // the walk cached the run's leaf table
         }
+        guard let path = cached else { preconditionFailure("unmapUncached left no path to the run's leaf table") }
         try unmapInLeaf(path, gfn, count: count, flushing: &batch)
     }
 
@@ -374,23 +375,20 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
         withSession(&batch) { session in
-            engine.commitUnmap(along: path, level: TableLevel.leafLevel, gfn.raw, count: count, memory: memory,
-                               sink: &session)
+            engine.commitLeafUnmap(path, gfn.raw, count: count, memory: memory, sink: &session)
         }
         observer.apply(.unmapped(gfn, count: count))
     }
 
-    /// `unmap` when the cached path does not hold the run (see `mapUncached`).
+    /// `unmap` when the cached path does not hold the run (see `mapUncached`):
+    /// returns false when it cached the run's leaf table for `unmap` to go on in.
     @inline(never)
     mutating func unmapUncached<R: PageReferenceReleaser>(
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) {
+    ) throws(P2MError) -> Bool {
         if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
             do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
-            if let path = table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
-                try unmapInLeaf(path, gfn, count: count, flushing: &batch)
-                return
-            }
+            if table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) != nil { return false }
         }
         if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
             // One whole entry of an existing table (a 2 MiB or 1 GiB block, or the
@@ -404,10 +402,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                     engine.commitUnmap(along: path, level: level, gfn.raw, count: count, memory: memory, sink: &session)
                 }
                 observer.apply(.unmapped(gfn, count: count))
-                return
+                return true
             }
         }
         try unmapWalking(gfn, count: count, flushing: &batch)
+        return true
     }
 
     /// `unmap` through the table walk and a plan, out of line (see `mapWalking`).

@@ -802,7 +802,6 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// Phase 2 of an unmap of [input, input+count) that lies in one table of `path`
     /// (the leaf table at `pathLevel` 3, else one whole entry of the table there).
     /// For a leaf run there is no phase 1 beyond finding the path: no block to split.
-    @inline(__always)
     public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         along path: LeafPath, level pathLevel: Int, _ input: UInt64, count: UInt64, memory: M, sink: inout S
     ) {
@@ -811,22 +810,40 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         // the one entry, then, level by level upwards, unlink each table the edit
         // emptied (never the root).
         if pathLevel == TableLevel.leafLevel {
-            guard clearLeaves(path.leafTable, first: input, end: input + count, linked: true, memory: memory,
-                              sink: &sink) else { return }  // nothing was mapped there
-        } else {
-            let entry = entryAddress(path.table(pathLevel), pathLevel, input)
-            let d = memory.load64(entry)
-            guard Descriptor.isValid(raw: d) else { return }
-            memory.store64(entry, 0)
-            Self.countEntries(entry.frame, -1, sink: &sink)
-            sink.invalidateLater(input, count: count)
-            if Descriptor.isTable(raw: d, atLevel: pathLevel) {
-                removeSubtree(Self.child(d), level: pathLevel + 1, base: input, replacement: nil, memory: memory,
-                              sink: &sink)
-            } else {
-                sink.leafRemoved(input, output: Descriptor.outputFrame(raw: d), count: count, descriptor: d)
-            }
+            commitLeafUnmap(path, input, count: count, memory: memory, sink: &sink)
+            return
         }
+        let entry = entryAddress(path.table(pathLevel), pathLevel, input)
+        let d = memory.load64(entry)
+        guard Descriptor.isValid(raw: d) else { return }
+        memory.store64(entry, 0)
+        Self.countEntries(entry.frame, -1, sink: &sink)
+        sink.invalidateLater(input, count: count)
+        if Descriptor.isTable(raw: d, atLevel: pathLevel) {
+            removeSubtree(Self.child(d), level: pathLevel + 1, base: input, replacement: nil, memory: memory,
+                          sink: &sink)
+        } else {
+            sink.leafRemoved(input, output: Descriptor.outputFrame(raw: d), count: count, descriptor: d)
+        }
+        unlinkEmptied(path, below: pathLevel, input, memory: memory, sink: &sink)
+    }
+
+    /// `commitUnmap(along:)` of a run in the leaf table at the end of `path`.
+    @inline(__always)
+    public func commitLeafUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ path: LeafPath, _ input: UInt64, count: UInt64, memory: M, sink: inout S
+    ) {
+        guard clearLeaves(path.leafTable, first: input, end: input + count, linked: true, memory: memory,
+                          sink: &sink) else { return }  // nothing was mapped there
+        unlinkEmptied(path, below: TableLevel.leafLevel, input, memory: memory, sink: &sink)
+    }
+
+    /// After an unmap cleared entries of the table at `pathLevel` on `path`: level
+    /// by level upwards, unlink each table the edit emptied (never the root).
+    @inline(__always)
+    func unlinkEmptied<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ path: LeafPath, below pathLevel: Int, _ input: UInt64, memory: M, sink: inout S
+    ) {
         var level = pathLevel - 1
         while level >= geometry.startLevel {
             let child = path.table(level + 1)
