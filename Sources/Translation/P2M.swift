@@ -87,6 +87,14 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     public internal(set) var breakBeforeMakeInvalidations = 0
     public internal(set) var isRelinquished = false
     var relinquishCursor: UInt64 = 0
+    /// The path to the leaf table the last one-table map or unmap used (a run of
+    /// one-page calls walks once per leaf table). Invalidated by the session on
+    /// every unlinked table page, which is every change above a leaf table.
+    var leafCache = LeafPathCache()
+    /// `leafTemplates`' last answer and its (type, access) key; `.max`: none yet.
+    var leafTemplateKey: UInt16 = .max
+    var leafTemplateValue: UInt64 = 0
+    var blockTemplateValue: UInt64 = 0
 
     // What a `P2MSession` writes, in place. The session's methods are inlinable so
     // that a client module (the release benchmark) specialises the engine's sink
@@ -96,6 +104,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     @usableFromInline var sessionListener: Listener { _read { yield listener } _modify { yield &listener } }
     @usableFromInline var sessionObserver: Observer { _read { yield observer } _modify { yield &observer } }
     @usableFromInline var sessionTablePagesInUse: Int { _read { yield tablePagesInUse } _modify { yield &tablePagesInUse } }
+    @usableFromInline var sessionLeafCache: LeafPathCache { _read { yield leafCache } _modify { yield &leafCache } }
 
     public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB,
                 iommu: IOMMU, listener: Listener, observer: Observer) throws(P2MError) {
@@ -158,12 +167,138 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard type != .invalid else { throw .cannotMapInvalidType }
+        var cached = leafCache.path(covering: gfn.raw, count: count)
+        if cached == nil {
+            guard try !mapUncached(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                   largestBlock: largestBlock, flushing: &batch) else { return }
+            cached = leafCache.path(covering: gfn.raw, count: count)  // the walk cached the run's leaf table
+        }
+        guard let path = cached else { preconditionFailure("mapUncached left no path to the run's leaf table") }
+        try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                      largestBlock: largestBlock, flushing: &batch)
+    }
+
+    /// A map whose run lies in the existing leaf table at the end of `path`: the
+    /// checks and the edit of a plan whose path level is 3, without the plan or the
+    /// template's rebuild.
+    @inline(__always)
+    mutating func mapInLeaf<R: PageReferenceReleaser>(
+        _ path: LeafPath, _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess,
+        policy: P2MMapPolicy, largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        do {
+            try table.prepareLeafMap(path, gfn.raw, to: mfn, count: count, replace: policy == .replace,
+                                     largestBlock: largestBlock, memory: memory)
+        } catch { throw P2MError(error) }
+        try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
+        let engine = table, memory = memory, template = leafTemplates(type, access).page
+        let replace = policy == .replace
+        let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
+        withSession(&batch) { session in
+            engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: template, replace: replace,
+                                 firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+        }
+        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+    }
+
+    /// `map` when the cached path does not hold the run: a short run walks once to
+    /// its leaf table (caching the path: returns false, and `map` goes on in that
+    /// table) or to where that table is missing; one block into an existing table
+    /// is one store; everything else makes a plan. Returns true when it mapped.
+    /// Out of line, so that the cached path keeps its values in registers.
+    @inline(never)
+    mutating func mapUncached<R: PageReferenceReleaser>(
+        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
+        largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) -> Bool {
+        if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
+            do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
+            if table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) != nil { return false }
+            if let level = table.missingTableLevel(gfn.raw, count: count, memory: memory) {
+                try mapBuildingTables(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                      largestBlock: largestBlock, below: level, flushing: &batch)
+                return true
+            }
+        }
+        if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
+            // A 2 MiB or 1 GiB span: one block into an invalid entry of an existing
+            // table is one store; the same checks and edit as below, without a plan.
+            let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
+            do {
+                try table.validateInput(gfn.raw, count: count)
+                try table.validateOutput(mfn, count: count)
+            } catch { throw P2MError(error) }
+            precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
+                         "a leaf order of the 4 KiB granule")
+            if let (path, level) = table.blockPath(gfn.raw, to: mfn.raw, count: count, firstLeafLevel: firstLeafLevel,
+                                                   memory: memory) {
+                try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
+                let engine = table, memory = memory
+                let template = leafTemplates(type, access).block
+                withSession(&batch) { session in
+                    engine.commitBlockMap(path, at: level, gfn.raw, to: mfn.raw, template: template,
+                                          firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+                }
+                observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+                return true
+            }
+        }
+        try mapWalking(gfn, to: mfn, count: count, as: type, access: access, policy: policy, largestBlock: largestBlock,
+                       flushing: &batch)
+        return true
+    }
+
+    /// `map` of a run whose leaf table is missing below an invalid entry at `level`
+    /// (`TranslationTable.missingTableLevel`): the checks and the edit of a plan
+    /// whose path level is `level` and that builds tables, without the plan.
+    mutating func mapBuildingTables<R: PageReferenceReleaser>(
+        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
+        largestBlock: PageOrder, below level: Int, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        do { try table.validateOutput(mfn, count: count) } catch { throw P2MError(error) }
+        precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
+                     "a leaf order of the 4 KiB granule")
+        let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
+        guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
+        try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
+        guard let path = table.path(to: level, gfn.raw, memory: memory) else {
+            preconditionFailure("the table walk changed under the P2M lock")
+        }
+        let engine = table, memory = memory, template = leafTemplates(type, access).page
+        withSession(&batch) { session in
+            engine.commitNewTables(path, at: level, gfn.raw, to: mfn.raw, count: count, template: template,
+                                   memory: memory, sink: &session)
+        }
+        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+    }
+
+    /// `map` through the table walk and a plan. Out of line, so that the path
+    /// above keeps its values in registers.
+    @inline(never)
+    mutating func mapWalking<R: PageReferenceReleaser>(
+        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
+        largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
         var plan: MapPlan?
         do {
             plan = try table.prepareMap(gfn.raw, to: mfn, count: count, attributes: type.stage2Attributes(access: access),
                                         replace: policy == .replace, largestBlock: largestBlock, memory: memory,
-                                        availablePages: pool.availableTablePages)
+                                        availablePages: pool.availableTablePages, cache: &leafCache)
         } catch { throw P2MError(error) }
+        try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
+        let engine = table, memory = memory
+        let cache = leafCache  // what the prepare left there; the commit may invalidate it
+        withSession(&batch) { session in engine.commitMap(plan.take()!, memory: memory, sink: &session, cache: cache) }
+        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+    }
+
+    /// A map's last failure points, after the table's own checks: the observer's
+    /// reservation, and the invalidation an earlier edit in the batch still owes.
+    @inline(__always)
+    mutating func beginMap<R: PageReferenceReleaser>(
+        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
+        flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
         guard observer.prepare(.map(gfn, mfn, count: count, type: type, access: access,
                                     replacing: policy == .replace)) else {
             throw .observerRefused(gfn, count: count)
@@ -183,10 +318,24 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         if batch.owesInvalidation(overlapping: first, frames: last - first + 1) {
             do { try invalidatePending(&batch) } catch { throw .iommuNotSynchronized(error) }
         }
-        let engine = table, memory = memory
-        withSession(&batch) { session in engine.commitMap(plan.take()!, memory: memory, sink: &session) }
+        // Every map path (cached leaf, walk, block) comes through here: the
+        // commit publishes what it writes with one barrier if no TLBI is owed.
         batch.notePublishesNewEntries()
-        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
+    }
+
+    /// The level-3 and block descriptor templates (everything but the output
+    /// address) for `type` under `access`, from the last ones asked for when the
+    /// same.
+    @inline(__always)
+    mutating func leafTemplates(_ type: P2MType, _ access: P2MAccess) -> (page: UInt64, block: UInt64) {
+        let key = UInt16(type.rawValue) << 8 | UInt16(access.raw)
+        if key != leafTemplateKey {
+            let attributes = type.stage2Attributes(access: access)
+            leafTemplateKey = key
+            leafTemplateValue = Stage2Descriptor.leafTemplate(level: TableLevel.leafLevel, attributes: attributes)
+            blockTemplateValue = Stage2Descriptor.leafTemplate(level: TableLevel.firstBlockLevel, attributes: attributes)
+        }
+        return (leafTemplateValue, blockTemplateValue)
     }
 
     /// Map one naturally aligned block of `order` (Xen's `guest_physmap_add_entry`).
@@ -209,14 +358,75 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
+        var cached = leafCache.path(covering: gfn.raw, count: count)
+        if cached == nil {
+            guard try !unmapUncached(gfn, count: count, flushing: &batch) else { return }
+            cached = leafCache.path(covering: gfn.raw, count: count)  // the walk cached the run's leaf table
+        }
+        guard let path = cached else { preconditionFailure("unmapUncached left no path to the run's leaf table") }
+        try unmapInLeaf(path, gfn, count: count, flushing: &batch)
+    }
+
+    /// An unmap whose run lies in the existing leaf table at the end of `path`:
+    /// valid input and no block to split, so nothing to prepare; the edit of a plan
+    /// whose path level is 3.
+    @inline(__always)
+    mutating func unmapInLeaf<R: PageReferenceReleaser>(
+        _ path: LeafPath, _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
+        batch.bind(vmid: vmid)
+        let engine = table, memory = memory
+        withSession(&batch) { session in
+            engine.commitLeafUnmap(path, gfn.raw, count: count, memory: memory, sink: &session)
+        }
+        observer.apply(.unmapped(gfn, count: count))
+    }
+
+    /// `unmap` when the cached path does not hold the run (see `mapUncached`):
+    /// returns false when it cached the run's leaf table for `unmap` to go on in.
+    @inline(never)
+    mutating func unmapUncached<R: PageReferenceReleaser>(
+        _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) -> Bool {
+        if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
+            do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
+            if table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) != nil { return false }
+        }
+        if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
+            // One whole entry of an existing table (a 2 MiB or 1 GiB block, or the
+            // table under it): nothing to split, so nothing more to prepare.
+            do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
+            if let (path, level) = table.wholeEntryPath(gfn.raw, count: count, memory: memory) {
+                guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
+                batch.bind(vmid: vmid)
+                let engine = table, memory = memory
+                withSession(&batch) { session in
+                    engine.commitUnmap(along: path, level: level, gfn.raw, count: count, memory: memory, sink: &session)
+                }
+                observer.apply(.unmapped(gfn, count: count))
+                return true
+            }
+        }
+        try unmapWalking(gfn, count: count, flushing: &batch)
+        return true
+    }
+
+    /// `unmap` through the table walk and a plan, out of line (see `mapWalking`).
+    @inline(never)
+    mutating func unmapWalking<R: PageReferenceReleaser>(
+        _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
         var plan: RangePlan?
         do {
-            plan = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages)
+            plan = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages,
+                                          cache: &leafCache)
         } catch { throw P2MError(error) }
         guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
-        withSession(&batch) { session in engine.commitUnmap(plan.take()!, memory: memory, sink: &session) }
+        let cache = leafCache  // what the prepare left there; the commit may invalidate it
+        withSession(&batch) { session in engine.commitUnmap(plan.take()!, memory: memory, sink: &session, cache: cache) }
         observer.apply(.unmapped(gfn, count: count))
     }
 

@@ -119,6 +119,9 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
 
     @inlinable @inline(__always) mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) {
         p2m.sessionTablePagesInUse -= 1
+        // A table descriptor above some leaf table changed: the cached path may
+        // lead through it (see `LeafPathCache`).
+        p2m.sessionLeafCache.invalidate()
         batch.recordUnlinkedTable(frame, entry: clearedEntry, memory: p2m.memory)
     }
 

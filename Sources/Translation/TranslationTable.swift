@@ -74,16 +74,25 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         sink.setValidEntries(page, sink.validEntries(page) &+ delta)
     }
 
-    /// Check an input range: non-empty, no wrap, inside the input size.
+    /// Check an input range: non-empty, no wrap, inside the input size. The check
+    /// is inline (it runs on every edit); which error it is, is not.
+    @inline(__always)
     public func validateInput(_ input: UInt64, count: UInt64) throws(TableEditError) {
-        guard count != 0 else { throw .zeroCount }
         let (end, wrapped) = input.addingReportingOverflow(count)
-        guard !wrapped else { throw .rangeWraps(input, count: count) }
+        guard count != 0, !wrapped, end <= geometry.inputFrameLimit else {
+            throw inputError(input, count: count)
+        }
+    }
+    @inline(never)
+    func inputError(_ input: UInt64, count: UInt64) -> TableEditError {
+        if count == 0 { return .zeroCount }
+        let (end, wrapped) = input.addingReportingOverflow(count)
+        if wrapped { return .rangeWraps(input, count: count) }
         let limit = geometry.inputFrameLimit
-        guard input < limit else { throw .inputBeyondLimit(input, limit: limit) }
-        guard end <= limit else { throw .inputBeyondLimit(end - 1, limit: limit) }
+        return .inputBeyondLimit(input >= limit ? input : end - 1, limit: limit)
     }
     /// Check an output range: no wrap, inside the output size.
+    @inline(__always)
     public func validateOutput(_ output: MFN, count: UInt64) throws(TableEditError) {
         let limit = geometry.outputFrameLimit
         let (end, wrapped) = output.raw.addingReportingOverflow(count)
@@ -124,12 +133,24 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         _ input: UInt64, to output: MFN, count: UInt64, attributes: Descriptor.LeafAttributes,
         replace: Bool, largestBlock: PageOrder = .block1G, memory: M, availablePages: Int
     ) throws(TableEditError) -> MapPlan {
+        var cache = LeafPathCache()
+        return try prepareMap(input, to: output, count: count, attributes: attributes, replace: replace,
+                              largestBlock: largestBlock, memory: memory, availablePages: availablePages,
+                              cache: &cache)
+    }
+
+    /// `prepareMap` with the owner's `LeafPathCache`: an edit inside the leaf table
+    /// the previous one used skips the walk (pass the same cache to `commitMap`).
+    public func prepareMap<M: PhysicalMemory>(
+        _ input: UInt64, to output: MFN, count: UInt64, attributes: Descriptor.LeafAttributes,
+        replace: Bool, largestBlock: PageOrder = .block1G, memory: M, availablePages: Int,
+        cache: inout LeafPathCache
+    ) throws(TableEditError) -> MapPlan {
         try validateInput(input, count: count)
         try validateOutput(output, count: count)
         precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
                      "a leaf order of the 4 KiB granule")
-        let firstLeafLevel = max(TableLevel.firstBlockLevel,
-                                 TableLevel.leafLevel - Int(largestBlock.raw) / TableLevel.bitsPerLevel)
+        let firstLeafLevel = Self.firstLeafLevel(largestBlock)
         var plan = MapPlan(input: input, output: output.raw, count: count, replace: replace,
                            // A literal: the host optimizer leaves `InlineArray(repeating:)` as a
                            // loop through a generic initializer, on every map.
@@ -140,16 +161,26 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         plan.templates[1] = block
         plan.templates[2] = block
         plan.templates[3] = Descriptor.leafTemplate(level: TableLevel.leafLevel, attributes: attributes)
-        if let path = leafPath(input, count: count, memory: memory) {
+        if let path = leafPath(input, count: count, memory: memory, cache: &cache) {
             // The whole run lands in one existing leaf table: only an insert-only map
             // has something to check, and no table page is needed.
             if !replace { try checkLeavesInvalid(path.leafTable, first: input, end: input + count, memory: memory) }
             plan.pathLevel = TableLevel.leafLevel
             return plan
         }
-        if let level = singleBlockLevel(input, output.raw, count: count, firstLeafLevel: firstLeafLevel),
-           let path = self.path(to: level, input, memory: memory),
-           !Descriptor.isValid(raw: memory.load64(entryAddress(path.table(level), level, input))) {
+        if let level = missingTableLevel(input, count: count, memory: memory) {
+            // The whole run lands in one leaf table that does not exist yet, below an
+            // invalid entry at `level`: new tables from there down, all invalid, so
+            // nothing to check, and no merge (the run is short of a whole table).
+            let needed = TableLevel.leafLevel - level
+            guard needed <= availablePages else { throw .tablePoolExhausted(needed: needed, available: availablePages) }
+            plan.pathLevel = level
+            plan.buildsTables = true
+            plan.tablePagesNeeded = needed
+            return plan
+        }
+        if let (_, level) = blockPath(input, to: output.raw, count: count, firstLeafLevel: firstLeafLevel,
+                                      memory: memory) {
             // Exactly one block, into an invalid entry of an existing table: one
             // store, nothing to check or allocate (what the recursion would find).
             plan.pathLevel = level
@@ -166,30 +197,166 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     public func commitMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ plan: consuming MapPlan, memory: M, sink: inout S
     ) {
+        commitMap(plan, memory: memory, sink: &sink, cache: LeafPathCache())
+    }
+
+    /// `commitMap` with the cache its `prepareMap` was given.
+    public func commitMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: consuming MapPlan, memory: M, sink: inout S, cache: LeafPathCache
+    ) {
         // The walk finds what the prepare found: nothing edits the table between a
         // prepare and its commit (the caller holds the lock throughout). Walking
-        // again (a load per level) is cheaper than carrying the path in the plan.
+        // again (a load per level) is cheaper than carrying the path in the plan,
+        // and the cache, which the prepare filled for a leaf run, spares even that.
         let pathLevel = plan.pathLevel
-        if pathLevel != 0, let path = path(to: pathLevel, plan.input, memory: memory) {
+        if pathLevel != 0, let path = cache.path(pathLevel, plan.input) ?? path(to: pathLevel, plan.input, memory: memory) {
+            if plan.buildsTables {
+                commitNewTables(path, at: pathLevel, plan.input, to: plan.output, count: plan.count,
+                                template: plan.templates[TableLevel.leafLevel], memory: memory, sink: &sink)
+                return
+            }
             if pathLevel == TableLevel.leafLevel {
-                applyLeafRun(path.leafTable, first: plan.input, end: plan.input + plan.count, out: plan.output,
-                             plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
-            } else {
-                let entry = entryAddress(path.table(pathLevel), pathLevel, plan.input)
-                memory.store64(entry, plan.templates[pathLevel] | plan.output << PageSize.shift4K)
-                Self.countEntries(entry.frame, 1, sink: &sink)
+                commitLeafMap(path, plan.input, to: plan.output, count: plan.count,
+                              template: plan.templates[TableLevel.leafLevel], replace: plan.replace,
+                              firstLeafLevel: plan.firstLeafLevel, memory: memory, sink: &sink)
+                return
             }
-            // What `applyMap` does on its way back up through these table entries.
-            var level = pathLevel - 1
-            while level >= max(geometry.startLevel, plan.firstLeafLevel) {
-                mergeIfUniform(path.table(level + 1), at: path.entry(level), level: level,
-                               base: plan.input & ~(Self.span(level) - 1), memory: memory, sink: &sink)
-                level -= 1
-            }
+            commitBlockMap(path, at: pathLevel, plan.input, to: plan.output, template: plan.templates[pathLevel],
+                           firstLeafLevel: plan.firstLeafLevel, memory: memory, sink: &sink)
             return
         }
         applyMap(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count,
                  out: plan.output, plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
+    }
+
+    /// What `applyMap` does on its way back up from `pathLevel` through the table
+    /// entries of `path`: merge each table a map filled uniformly into a block.
+    @inline(__always)
+    func mergeUpward<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ path: LeafPath, from pathLevel: Int, _ input: UInt64, firstLeafLevel: Int, memory: M, sink: inout S
+    ) {
+        var level = pathLevel - 1
+        while level >= max(geometry.startLevel, firstLeafLevel) {
+            mergeIfUniform(path.table(level + 1), at: path.entry(level), level: level,
+                           base: input & ~(Self.span(level) - 1), memory: memory, sink: &sink)
+            level -= 1
+        }
+    }
+
+    /// The level of the invalid entry under which the leaf table that would hold
+    /// all of [input, input+count) is missing (the run short of a whole leaf
+    /// table), or nil if that table exists, a block is in the way, or the run
+    /// spans tables. Input already validated.
+    @inline(__always)
+    public func missingTableLevel<M: PhysicalMemory>(_ input: UInt64, count: UInt64, memory: M) -> Int? {
+        let leafTableShift = Self.pageShift(TableLevel.leafLevel - 1)
+        guard count < Self.span(TableLevel.leafLevel - 1),
+              input >> leafTableShift == (input + count - 1) >> leafTableShift else { return nil }
+        var t = root
+        var level = geometry.startLevel
+        while level < TableLevel.leafLevel {
+            let d = memory.load64(entryAddress(t, level, input))
+            if !Descriptor.isValid(raw: d) { return level }
+            guard Descriptor.isTable(raw: d, atLevel: level) else { return nil }
+            t = Self.child(d)
+            level += 1
+        }
+        return nil
+    }
+
+    /// Phase 2 of a map whose run lands in a missing leaf table (`missingTableLevel`
+    /// gave `level`): what `applyMap` does there. It takes the new tables top down,
+    /// writes the run into the leaf one, then links each into the one above, the
+    /// last into the invalid entry of the existing table at `level`.
+    public func commitNewTables<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ path: LeafPath, at level: Int, _ input: UInt64, to output: UInt64, count: UInt64, template: UInt64,
+        memory: M, sink: inout S
+    ) {
+        var tables = LeafPath()
+        for l in level + 1...TableLevel.leafLevel { tables.setTable(l, sink.allocateTablePage()) }
+        applyLeafRun(tables.leafTable, first: input, end: input + count, out: output, template: template,
+                     replace: false, linked: false, fresh: true, memory: memory, sink: &sink)
+        var l = TableLevel.leafLevel - 1
+        while l > level {
+            link(tables.table(l + 1), at: entryAddress(tables.table(l), l, input), replacing: 0, base: input, level: l,
+                 linked: false, memory: memory, sink: &sink)
+            l -= 1
+        }
+        link(tables.table(level + 1), at: entryAddress(path.table(level), level, input), replacing: 0, base: input,
+             level: level, linked: true, memory: memory, sink: &sink)
+    }
+
+    // MARK: The cached leaf table
+
+    /// Phase 1 of a map of [input, input+count) → output that lies in the leaf table
+    /// `cache` leads to (`LeafPathCache.path(covering:count:)` gave `path`): what
+    /// `prepareMap` checks there, in its order, without building a plan. Writes nothing.
+    @inline(__always)
+    public func prepareLeafMap<M: PhysicalMemory>(
+        _ path: LeafPath, _ input: UInt64, to output: MFN, count: UInt64, replace: Bool, largestBlock: PageOrder,
+        memory: M
+    ) throws(TableEditError) {
+        // The input is valid: a non-empty run inside an existing leaf table.
+        try validateOutput(output, count: count)
+        precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
+                     "a leaf order of the 4 KiB granule")
+        if !replace { try checkLeavesInvalid(path.leafTable, first: input, end: input + count, memory: memory) }
+    }
+
+    /// Phase 2 of a map inside one leaf table (`commitMap` of a plan whose path
+    /// level is 3): the run of leaves, then the merges on the way up.
+    @inline(__always)
+    public func commitLeafMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ path: LeafPath, _ input: UInt64, to output: UInt64, count: UInt64, template: UInt64, replace: Bool,
+        firstLeafLevel: Int, memory: M, sink: inout S
+    ) {
+        applyLeafRun(path.leafTable, first: input, end: input + count, out: output, template: template,
+                     replace: replace, linked: true, fresh: false, memory: memory, sink: &sink)
+        mergeUpward(path, from: TableLevel.leafLevel, input, firstLeafLevel: firstLeafLevel, memory: memory,
+                    sink: &sink)
+    }
+
+    /// The existing table at `level` (1 or 2) whose invalid entry takes the one block
+    /// [input, input+count) → output exactly (`singleBlockLevel`), and its path; nil
+    /// otherwise. What `prepareMap` finds before its one-store plan; input and output
+    /// already validated.
+    @inline(__always)
+    public func blockPath<M: PhysicalMemory>(
+        _ input: UInt64, to output: UInt64, count: UInt64, firstLeafLevel: Int, memory: M
+    ) -> (path: LeafPath, level: Int)? {
+        guard let level = singleBlockLevel(input, output, count: count, firstLeafLevel: firstLeafLevel),
+              let path = self.path(to: level, input, memory: memory),
+              !Descriptor.isValid(raw: memory.load64(entryAddress(path.table(level), level, input))) else { return nil }
+        return (path, level)
+    }
+
+    /// Phase 2 of a one-block map that `blockPath` found (`commitMap` of a plan whose
+    /// path level is 1 or 2): one store, then the merges on the way up.
+    @inline(__always)
+    public func commitBlockMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ path: LeafPath, at level: Int, _ input: UInt64, to output: UInt64, template: UInt64, firstLeafLevel: Int,
+        memory: M, sink: inout S
+    ) {
+        let entry = entryAddress(path.table(level), level, input)
+        memory.store64(entry, template | output << PageSize.shift4K)
+        Self.countEntries(entry.frame, 1, sink: &sink)
+        mergeUpward(path, from: level, input, firstLeafLevel: firstLeafLevel, memory: memory, sink: &sink)
+    }
+
+    /// The table at `level` (1 or 2) of which [input, input+count) is exactly one
+    /// whole entry, and its path (what `prepareUnmap` finds before its one-entry
+    /// plan); nil otherwise. Input already validated.
+    @inline(__always)
+    public func wholeEntryPath<M: PhysicalMemory>(_ input: UInt64, count: UInt64, memory: M) -> (path: LeafPath, level: Int)? {
+        guard let level = singleBlockLevel(input, 0, count: count, firstLeafLevel: TableLevel.firstBlockLevel),
+              let path = self.path(to: level, input, memory: memory) else { return nil }
+        return (path, level)
+    }
+
+    /// The first level whose leaves `largestBlock` allows (1: 1 GiB, 2: 2 MiB, 3: pages).
+    @inline(__always)
+    public static func firstLeafLevel(_ largestBlock: PageOrder) -> Int {
+        max(TableLevel.firstBlockLevel, TableLevel.leafLevel - Int(largestBlock.raw) / TableLevel.bitsPerLevel)
     }
 
     // MARK: One leaf table
@@ -205,17 +372,34 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// Input already validated.
     @inline(__always)
     func leafPath<M: PhysicalMemory>(_ input: UInt64, count: UInt64, memory: M) -> LeafPath? {
+        var cache = LeafPathCache()
+        return leafPath(input, count: count, memory: memory, cache: &cache)
+    }
+
+    /// `leafPath`, answered from `cache` when it holds the path to the same leaf
+    /// table, and kept there when it walked to one. The caller owns the cache and
+    /// must invalidate it whenever a table page leaves the tree (see `LeafPathCache`).
+    @inline(__always)
+    public func leafPath<M: PhysicalMemory>(
+        _ input: UInt64, count: UInt64, memory: M, cache: inout LeafPathCache
+    ) -> LeafPath? {
         let leafTableShift = Self.pageShift(TableLevel.leafLevel - 1)
-        guard count < Self.span(TableLevel.leafLevel - 1),
-              input >> leafTableShift == (input + count - 1) >> leafTableShift else { return nil }
-        return path(to: TableLevel.leafLevel, input, memory: memory)
+        let key = input >> leafTableShift
+        guard count < Self.span(TableLevel.leafLevel - 1), key == (input + count - 1) >> leafTableShift else {
+            return nil
+        }
+        if cache.key == key { return cache.path }
+        guard let path = path(to: TableLevel.leafLevel, input, memory: memory) else { return nil }
+        cache.key = key
+        cache.path = path
+        return path
     }
 
     /// The path through table descriptors to the existing table at `target` that
     /// holds input `input`'s entry, or nil if an invalid entry or a block comes
     /// first. Input already validated.
     @inline(__always)
-    func path<M: PhysicalMemory>(to target: Int, _ input: UInt64, memory: M) -> LeafPath? {
+    public func path<M: PhysicalMemory>(to target: Int, _ input: UInt64, memory: M) -> LeafPath? {
         var path = LeafPath()
         var t = root
         var level = geometry.startLevel
@@ -235,7 +419,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// is exactly one entry, a block that `firstLeafLevel` allows, or nil. Never
     /// above the start level (a 1 GiB range under a level-2 root spans entries).
     @inline(__always)
-    func singleBlockLevel(_ input: UInt64, _ output: UInt64, count: UInt64, firstLeafLevel: Int) -> Int? {
+    public func singleBlockLevel(_ input: UInt64, _ output: UInt64, count: UInt64, firstLeafLevel: Int) -> Int? {
         var level = TableLevel.leafLevel - 1
         while level >= max(TableLevel.firstBlockLevel, firstLeafLevel, geometry.startLevel) {
             let span = Self.span(level)
@@ -388,7 +572,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         memory: M, sink: inout S
     ) {
         if level == TableLevel.leafLevel {
-            applyLeafRun(t, first: first, end: end, out: out, plan: plan, linked: linked, fresh: fresh, memory: memory, sink: &sink)
+            applyLeafRun(t, first: first, end: end, out: out, template: plan.templates[TableLevel.leafLevel],
+                         replace: plan.replace, linked: linked, fresh: fresh, memory: memory, sink: &sink)
             return
         }
         let span = Self.span(level)
@@ -449,6 +634,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     func mergeIfUniform<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ t: MFN, at address: PhysAddr, level: Int, base: UInt64, memory: M, sink: inout S
     ) {
+        // Only a full table can merge; its count says so without a load from it.
+        guard sink.validEntries(t) == TableLevel.entriesPerTable else { return }
         let childLevel = level + 1
         let step = Self.span(childLevel) << PageSize.shift4K
         let last = memory.load64(t.address.adding(UInt64(TableLevel.entriesPerTable - 1) * TableLevel.descriptorBytes))
@@ -476,12 +663,11 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     /// invalidates the run once, then makes.
     @inline(__always)
     func applyLeafRun<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ t: MFN, first: UInt64, end: UInt64, out: UInt64, plan: borrowing MapPlan, linked: Bool, fresh: Bool,
+        _ t: MFN, first: UInt64, end: UInt64, out: UInt64, template: UInt64, replace: Bool, linked: Bool, fresh: Bool,
         memory: M, sink: inout S
     ) {
-        let template = plan.templates[TableLevel.leafLevel]
         let start = entryAddress(t, TableLevel.leafLevel, first)
-        if fresh || !plan.replace {
+        if fresh || !replace {
             var address = start
             var value = template | out << PageSize.shift4K
             for _ in first..<end {
@@ -569,14 +755,21 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     public func prepareUnmap<M: PhysicalMemory>(
         _ input: UInt64, count: UInt64, memory: M, availablePages: Int
     ) throws(TableEditError) -> RangePlan {
+        var cache = LeafPathCache()
+        return try prepareUnmap(input, count: count, memory: memory, availablePages: availablePages, cache: &cache)
+    }
+
+    /// `prepareUnmap` with the owner's `LeafPathCache` (pass it to `commitUnmap` too).
+    public func prepareUnmap<M: PhysicalMemory>(
+        _ input: UInt64, count: UInt64, memory: M, availablePages: Int, cache: inout LeafPathCache
+    ) throws(TableEditError) -> RangePlan {
         try validateInput(input, count: count)
         // Inside one existing leaf table there is no block to split, nor when the
         // range is one whole aligned entry of a table that exists.
-        if leafPath(input, count: count, memory: memory) != nil {
+        if leafPath(input, count: count, memory: memory, cache: &cache) != nil {
             return RangePlan(input: input, count: count, tablePagesNeeded: 0, pathLevel: TableLevel.leafLevel)
         }
-        if let level = singleBlockLevel(input, 0, count: count, firstLeafLevel: TableLevel.firstBlockLevel),
-           self.path(to: level, input, memory: memory) != nil {
+        if let (_, level) = wholeEntryPath(input, count: count, memory: memory) {
             return RangePlan(input: input, count: count, tablePagesNeeded: 0, pathLevel: level)
         }
         let needed = planPartialBlocks(.existing(root), level: geometry.startLevel, first: input, end: input + count,
@@ -589,33 +782,68 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ plan: consuming RangePlan, memory: M, sink: inout S
     ) {
+        commitUnmap(plan, memory: memory, sink: &sink, cache: LeafPathCache())
+    }
+
+    /// `commitUnmap` with the cache its `prepareUnmap` was given.
+    public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: consuming RangePlan, memory: M, sink: inout S, cache: LeafPathCache
+    ) {
         let input = plan.input, count = plan.count, pathLevel = plan.pathLevel
-        guard pathLevel != 0, let path = path(to: pathLevel, input, memory: memory) else {
+        guard pathLevel != 0,
+              let path = cache.path(pathLevel, input) ?? path(to: pathLevel, input, memory: memory) else {
             _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
                            memory: memory, sink: &sink)
             return
         }
+        commitUnmap(along: path, level: pathLevel, input, count: count, memory: memory, sink: &sink)
+    }
+
+    /// Phase 2 of an unmap of [input, input+count) that lies in one table of `path`
+    /// (the leaf table at `pathLevel` 3, else one whole entry of the table there).
+    /// For a leaf run there is no phase 1 beyond finding the path: no block to split.
+    public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        along path: LeafPath, level pathLevel: Int, _ input: UInt64, count: UInt64, memory: M, sink: inout S
+    ) {
         // What `applyUnmap` does along the path the prepare found (still the
         // tree's: nothing edits between prepare and commit): clear the leaves or
         // the one entry, then, level by level upwards, unlink each table the edit
         // emptied (never the root).
         if pathLevel == TableLevel.leafLevel {
-            guard applyUnmap(path.leafTable, level: TableLevel.leafLevel, first: input, end: input + count,
-                             linked: true, memory: memory, sink: &sink) else { return }  // nothing was mapped there
-        } else {
-            let entry = entryAddress(path.table(pathLevel), pathLevel, input)
-            let d = memory.load64(entry)
-            guard Descriptor.isValid(raw: d) else { return }
-            memory.store64(entry, 0)
-            Self.countEntries(entry.frame, -1, sink: &sink)
-            sink.invalidateLater(input, count: count)
-            if Descriptor.isTable(raw: d, atLevel: pathLevel) {
-                removeSubtree(Self.child(d), level: pathLevel + 1, base: input, replacement: nil, memory: memory,
-                              sink: &sink)
-            } else {
-                sink.leafRemoved(input, output: Descriptor.outputFrame(raw: d), count: count, descriptor: d)
-            }
+            commitLeafUnmap(path, input, count: count, memory: memory, sink: &sink)
+            return
         }
+        let entry = entryAddress(path.table(pathLevel), pathLevel, input)
+        let d = memory.load64(entry)
+        guard Descriptor.isValid(raw: d) else { return }
+        memory.store64(entry, 0)
+        Self.countEntries(entry.frame, -1, sink: &sink)
+        sink.invalidateLater(input, count: count)
+        if Descriptor.isTable(raw: d, atLevel: pathLevel) {
+            removeSubtree(Self.child(d), level: pathLevel + 1, base: input, replacement: nil, memory: memory,
+                          sink: &sink)
+        } else {
+            sink.leafRemoved(input, output: Descriptor.outputFrame(raw: d), count: count, descriptor: d)
+        }
+        unlinkEmptied(path, below: pathLevel, input, memory: memory, sink: &sink)
+    }
+
+    /// `commitUnmap(along:)` of a run in the leaf table at the end of `path`.
+    @inline(__always)
+    public func commitLeafUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ path: LeafPath, _ input: UInt64, count: UInt64, memory: M, sink: inout S
+    ) {
+        guard clearLeaves(path.leafTable, first: input, end: input + count, linked: true, memory: memory,
+                          sink: &sink) else { return }  // nothing was mapped there
+        unlinkEmptied(path, below: TableLevel.leafLevel, input, memory: memory, sink: &sink)
+    }
+
+    /// After an unmap cleared entries of the table at `pathLevel` on `path`: level
+    /// by level upwards, unlink each table the edit emptied (never the root).
+    @inline(__always)
+    func unlinkEmptied<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ path: LeafPath, below pathLevel: Int, _ input: UInt64, memory: M, sink: inout S
+    ) {
         var level = pathLevel - 1
         while level >= geometry.startLevel {
             let child = path.table(level + 1)
@@ -668,23 +896,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         _ t: MFN, level: Int, first: UInt64, end: UInt64, linked: Bool, memory: M, sink: inout S
     ) -> Bool {
         if level == TableLevel.leafLevel {
-            var run = LeafRun<Descriptor>()
-            var address = entryAddress(t, level, first)
-            for f in first..<end {
-                let d = memory.load64(address)
-                if Descriptor.isValid(raw: d) {
-                    memory.store64(address, 0)
-                    run.add(f, d, sink: &sink)
-                }
-                address = address.adding(TableLevel.descriptorBytes)
-            }
-            let cleared = run.seen
-            run.flush(sink: &sink)
-            if cleared {
-                Self.countEntries(t, -run.cleared, sink: &sink)
-                if linked { sink.invalidateLater(first, count: end - first) }
-            }
-            return cleared
+            return clearLeaves(t, first: first, end: end, linked: linked, memory: memory, sink: &sink)
         }
         let span = Self.span(level)
         var cleared = false
@@ -731,6 +943,31 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                 }
             }
             f = entryEnd
+        }
+        return cleared
+    }
+
+    /// `applyUnmap` in a leaf table: clear the valid leaves of [first, end), report
+    /// them in runs, count them; returns whether any was.
+    @inline(__always)
+    func clearLeaves<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ t: MFN, first: UInt64, end: UInt64, linked: Bool, memory: M, sink: inout S
+    ) -> Bool {
+        var run = LeafRun<Descriptor>()
+        var address = entryAddress(t, TableLevel.leafLevel, first)
+        for f in first..<end {
+            let d = memory.load64(address)
+            if Descriptor.isValid(raw: d) {
+                memory.store64(address, 0)
+                run.add(f, d, sink: &sink)
+            }
+            address = address.adding(TableLevel.descriptorBytes)
+        }
+        let cleared = run.seen
+        run.flush(sink: &sink)
+        if cleared {
+            Self.countEntries(t, -run.cleared, sink: &sink)
+            if linked { sink.invalidateLater(first, count: end - first) }
         }
         return cleared
     }
@@ -883,7 +1120,7 @@ struct LeafRun<Descriptor: VMSAv8Descriptor> {
 /// The tables and table entries from the root down to one table, by level
 /// (`TranslationTable.path(to:)`). Plain fields rather than arrays so the optimizer
 /// keeps the path in registers: it is built on every single-page edit.
-struct LeafPath: Sendable {
+public struct LeafPath: Sendable {
     /// Table page (MFN raw) at levels 0-2 and the leaf table (level 3).
     var table0: UInt64 = 0, table1: UInt64 = 0, table2: UInt64 = 0, leaf: UInt64 = 0
     /// Address of the table descriptor taken at levels 0-2.
@@ -922,6 +1159,43 @@ struct LeafPath: Sendable {
     var leafTable: MFN { MFN(raw: leaf) }
 }
 
+/// The path to the leaf table of the last single-table edit, kept by the table's
+/// owner so that the next edit in the same leaf table (a run of one-page calls)
+/// does not walk the tree again.
+///
+/// It stays right for as long as no table page has left the tree since it was
+/// filled: the engine changes a table descriptor (the only entries on a path)
+/// only by clearing or replacing it together with unlinking the table below it
+/// (`TableEditSink.tableUnlinked`), and a table page is freed only after it was
+/// unlinked. So the owner invalidates it on every `tableUnlinked`, and nowhere else.
+public struct LeafPathCache: Sendable {
+    /// The leaf table's input frames >> 9 (the 512 frames it translates); `.max`:
+    /// empty (no input frame reaches it).
+    var key: UInt64 = .max
+    var path = LeafPath()
+
+    public init() {}
+
+    /// Forget the path (a table page left the tree).
+    @inline(__always) public mutating func invalidate() { key = .max }
+    public var isEmpty: Bool { key == .max }
+
+    /// The cached path, if it leads to the leaf table (`level` 3) that holds `input`.
+    @inline(__always) func path(_ level: Int, _ input: UInt64) -> LeafPath? {
+        level == TableLevel.leafLevel && key == input >> UInt64(TableLevel.bitsPerLevel) ? path : nil
+    }
+
+    /// The cached path, if its leaf table holds all of a non-empty [input, input+count)
+    /// short of the whole table (the run `leafPath` finds). Such a run is valid input (inside an existing table, so inside the input
+    /// size, and it cannot wrap).
+    @inline(__always) public func path(covering input: UInt64, count: UInt64) -> LeafPath? {
+        let shift = UInt64(TableLevel.bitsPerLevel)
+        guard count != 0, count < UInt64(TableLevel.entriesPerTable), key == input >> shift,
+              key == (input &+ count &- 1) >> shift else { return nil }
+        return path
+    }
+}
+
 /// A leaf found by `TranslationTable.lookup`.
 public struct TableLookup: Equatable, Sendable {
     public var descriptor: UInt64
@@ -945,6 +1219,9 @@ public struct MapPlan: ~Copyable, Sendable {
     /// The level of the one table the whole edit lands in (3: a leaf run; 1 or 2:
     /// one block into an invalid entry); 0: the general walk.
     var pathLevel = 0
+    /// The invalid entry at `pathLevel` gets new tables down to a leaf table that
+    /// takes the whole run (`TranslationTable.missingTableLevel`).
+    var buildsTables = false
 }
 
 /// The result of `prepareUnmap` or `prepareUpdate`, consumed by `commitUnmap` or

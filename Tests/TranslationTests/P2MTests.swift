@@ -661,3 +661,65 @@ final class P2MChangeStreamTests: XCTestCase {
         try p2m.commit(&batch, holding: lockHeld)
     }
 }
+
+/// The cached path to the last leaf table (`LeafPathCache`): one-page calls in the
+/// same leaf table skip the walk, and nothing may reach a table through it once
+/// that table has left the tree.
+final class P2MLeafPathCacheTests: XCTestCase {
+    /// A run of one-page maps and unmaps in one leaf table walks once: the calls
+    /// after the first read no table descriptor.
+    func testOnePageCallsInOneLeafTableWalkOnce() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        for i in UInt64(0)..<2 {
+            try p2m.map(GFN(raw: 0x4_0000 + i), to: MFN(raw: 0x9_0000 + i), count: 1, as: .ramRW,
+                        largestBlock: .page4K, flushing: &batch, holding: lockHeld)
+        }
+        let loads = rig.memory.loads
+        for i in UInt64(2)..<100 {
+            try p2m.map(GFN(raw: 0x4_0000 + i), to: MFN(raw: 0x9_0000 + i), count: 1, as: .ramRW,
+                        largestBlock: .page4K, flushing: &batch, holding: lockHeld)
+        }
+        // Insert-only: one load per page, its own entry's check.
+        XCTAssertEqual(rig.memory.loads - loads, 98)
+        for i in UInt64(0)..<100 {
+            XCTAssertEqual(p2m.lookup(GFN(raw: 0x4_0000 + i)), P2MMapping(mfn: MFN(raw: 0x9_0000 + i), type: .ramRW, order: .page4K))
+        }
+        let unmapLoads = rig.memory.loads
+        for i in UInt64(0)..<99 { try p2m.unmap(GFN(raw: 0x4_0000 + i), count: 1, flushing: &batch, holding: lockHeld) }
+        XCTAssertEqual(rig.memory.loads - unmapLoads, 99)  // one per page: the maps left the path cached
+        p2m.commit(&batch, holding: lockHeld)
+        auditValidEntryCounts(p2m.table, memory: rig.memory, pool: p2m.pool)
+        rig.checker.assertClean()
+    }
+
+    /// An unmap that empties the cached leaf table unlinks it (and its parent);
+    /// after the commit the pool hands both pages out again as another region's
+    /// tables. A map back in the first leaf table's range must build new tables,
+    /// not write through the cached path into what is now someone else's table.
+    func testUnlinkingTheCachedLeafTableForgetsThePath() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        let a: UInt64 = 0x4_0000, b: UInt64 = 0x8_0000
+        for i in UInt64(0)..<2 {
+            try p2m.map(GFN(raw: a + i), to: MFN(raw: 0x9_0000 + i), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        }
+        XCTAssertEqual(p2m.tablePagesInUse, 4)
+        for i in UInt64(0)..<2 { try p2m.unmap(GFN(raw: a + i), count: 1, flushing: &batch, holding: lockHeld) }
+        XCTAssertEqual(p2m.tablePagesInUse, 2)
+        XCTAssertEqual(p2m.commit(&batch, holding: lockHeld).tablePagesFreed, 2)
+        // The freed pages come back as region b's level-2 and leaf tables.
+        try p2m.map(GFN(raw: b), to: MFN(raw: 0xA_0000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: a + 2), to: MFN(raw: 0x9_0002), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        XCTAssertEqual(p2m.tablePagesInUse, 6)
+        XCTAssertEqual(p2m.lookup(GFN(raw: a + 2)), P2MMapping(mfn: MFN(raw: 0x9_0002), type: .ramRW, order: .page4K))
+        XCTAssertEqual(p2m.lookup(GFN(raw: b)), P2MMapping(mfn: MFN(raw: 0xA_0000), type: .ramRW, order: .page4K))
+        XCTAssertNil(p2m.lookup(GFN(raw: b + 2)))
+        XCTAssertNil(p2m.lookup(GFN(raw: b + 0x400)))
+        auditValidEntryCounts(p2m.table, memory: rig.memory, pool: p2m.pool)
+        p2m.commit(&batch, holding: lockHeld)
+        rig.checker.assertClean()
+    }
+}

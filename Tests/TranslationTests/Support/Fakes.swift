@@ -10,6 +10,7 @@ final class FakeMemory: PhysicalMemory {
     let frames: Int
     var words: [UInt64]
     var stores = 0
+    var loads = 0
     var checker: BreakBeforeMakeChecker?
 
     init(baseFrame: UInt64 = 0x8_0000, frames: Int) {
@@ -22,7 +23,10 @@ final class FakeMemory: PhysicalMemory {
         precondition(offset < UInt64(frames) << 12 && a.raw & 7 == 0, "access outside the fake RAM")
         return Int(offset >> 3)
     }
-    func load64(_ address: PhysAddr) -> UInt64 { words[index(address)] }
+    func load64(_ address: PhysAddr) -> UInt64 {
+        loads += 1
+        return words[index(address)]
+    }
     func store64(_ address: PhysAddr, _ value: UInt64) {
         let i = index(address)
         let old = words[i]
