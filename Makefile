@@ -94,7 +94,7 @@ LIBS := AArch64 Translation Platform Ownership SMMUv3 HostExits
 
 ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/host.h Boot/include/module.modulemap
 
-.PHONY: all image run test test-host test-corpus test-qemu fuzz check-modules module-graph debug size bench deps qemu-s2 clean \
+.PHONY: all image run test test-host test-corpus test-qemu fuzz model-long check-modules module-graph debug size bench deps qemu-s2 clean \
         linux run-linux
 all image: $(B)/hypervisor.bin
 
@@ -188,6 +188,12 @@ fuzz:
 	swift build -c release --product hv-fuzz
 	@.build/release/hv-fuzz $(FUZZ_EXECUTIONS) $(FUZZ_SEED) >.build/hv-fuzz.log; status=$$?; \
 	    grep -v '^    ' .build/hv-fuzz.log; exit $$status
+
+# The model-based test (Tests/OwnershipTests/ModelBasedTests.swift) for
+# MODEL_STEPS steps instead of make test's 10^5.
+MODEL_STEPS ?= 1000000
+model-long:
+	HV_MODEL_STEPS=$(MODEL_STEPS) swift test --disable-swift-testing --filter ModelBasedTests
 
 check-modules:
 	scripts/check-module-graph.sh
