@@ -108,6 +108,7 @@ extension OwnershipError {
         case .tablePoolExhausted: self = .ENOMEM(.tablePages(gfn))
         case .alreadyMapped(let g): self = .EBUSY(.p2mEntryExists(g))
         case .gfnBeyondIPASpace(let g, _): self = .EINVAL(.gfnOutOfRange(g))
+        case .breakNotConfirmed: self = .EBUSY(.iommuNotConfirmed(gfn))
         default: self = .EINVAL(.p2mRejected(gfn))
         }
     }

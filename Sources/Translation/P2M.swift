@@ -184,8 +184,12 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             do { try invalidatePending(&batch) } catch { throw .iommuNotSynchronized(error) }
         }
         let engine = table, memory = memory
-        withSession(&batch) { session in engine.commitMap(plan.take()!, memory: memory, sink: &session) }
+        let unconfirmed = withSession(&batch) { session in
+            engine.commitMap(plan.take()!, memory: memory, sink: &session)
+            return session.unconfirmed
+        }
         batch.notePublishesNewEntries()
+        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
         observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
@@ -216,7 +220,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
-        withSession(&batch) { session in engine.commitUnmap(plan.take()!, memory: memory, sink: &session) }
+        let unconfirmed = withSession(&batch) { session in
+            engine.commitUnmap(plan.take()!, memory: memory, sink: &session)
+            return session.unconfirmed
+        }
+        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
         observer.apply(.unmapped(gfn, count: count))
     }
 
@@ -244,12 +252,14 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         }
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
-        withSession(&batch, typeChange: (from, to, access)) { session in
+        let unconfirmed = withSession(&batch, typeChange: (from, to, access)) { session in
             engine.commitUpdate(plan.take()!, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
+            return session.unconfirmed
         }
         // A block split links its new table after its break-before-make
         // invalidation, so the commit may owe no TLBI to publish it.
         batch.notePublishesNewEntries()
+        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
     }
 
     /// Run one commit phase with a `P2MSession` over this P2M and `batch` as the
@@ -359,10 +369,10 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     }
 
     /// Break-before-make inside an operation: invalidate now, CPU and IOMMU, and wait.
-    /// Returns false if the IOMMU could not confirm completion; the caller then keeps
-    /// the range owed in the batch, so the commit retries it and releases nothing
-    /// before it succeeds. (The operation itself is past its last failure point.)
-    @usableFromInline mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> Bool {
+    /// Returns the IOMMU's error if it could not confirm completion; the session then
+    /// keeps the range owed in the batch (the commit retries it and releases nothing
+    /// before it succeeds) and the engine leaves the broken entry invalid.
+    @usableFromInline mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> IOMMUSyncError? {
         if count > configuration.fullFlushThreshold {
             tlb.invalidateVMID(vttbr)
             iommu.invalidateAll(vmid: vmid)
@@ -372,8 +382,19 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         }
         tlb.synchronize()
         breakBeforeMakeInvalidations += 1
-        do { try iommu.synchronize() } catch { return false }
-        return true
+        do { try iommu.synchronize() } catch { return error }
+        return nil
+    }
+
+    /// The end of an operation whose break-before-make `unconfirmed` left entries
+    /// invalid: the observer drops everything the operation may have touched
+    /// (its range `gfn`/`count` and the broken entries' span, one contiguous
+    /// range), so a mirror never maps what the P2M does not; then the typed error.
+    mutating func endIncomplete(_ unconfirmed: UnconfirmedBreak, _ gfn: GFN, count: UInt64) -> P2MError {
+        let first = min(gfn.raw, unconfirmed.first), end = max(gfn.raw + count, unconfirmed.end)
+        observer.apply(.unmapped(GFN(raw: first), count: end - first))
+        return .breakNotConfirmed(unconfirmed.error, GFN(raw: unconfirmed.first),
+                                  count: unconfirmed.end - unconfirmed.first)
     }
 
     // MARK: Teardown

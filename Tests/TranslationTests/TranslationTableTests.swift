@@ -14,7 +14,14 @@ final class TranslationTableTests: XCTestCase {
         var unlinked: [UInt64] = []
         var rewritten = 0
         mutating func invalidateLater(_ input: UInt64, count: UInt64) { later.append((input, count)) }
-        mutating func invalidateNow(_ input: UInt64, count: UInt64) { now.append((input, count)) }
+        /// Whether `invalidateNow` confirms (an IOMMU that lost its wait does not).
+        var confirms = true
+        var notMade: [(UInt64, UInt64)] = []
+        mutating func invalidateNow(_ input: UInt64, count: UInt64) -> Bool {
+            now.append((input, count))
+            return confirms
+        }
+        mutating func breakNotMade(_ input: UInt64, count: UInt64) { notMade.append((input, count)) }
         mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
             removed.append((input, output.raw, count))
         }
