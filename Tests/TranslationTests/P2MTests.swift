@@ -587,6 +587,7 @@ final class P2MIOMMUFailureTests: XCTestCase {
             XCTAssertEqual($0 as? P2MError, .breakNotConfirmed(.completionTimeout, GFN(raw: 0x200), count: 512))
         }
         XCTAssertEqual(p2m.breakBeforeMakeInvalidations, 1)
+        rig.checker.assertClean()
         // The break stands: the whole block is invalid (a fault, never a stale
         // translation), reported removed once, and dropped by the mirror.
         XCTAssertNil(p2m.lookup(GFN(raw: 0x205)))
@@ -624,7 +625,8 @@ final class P2MIOMMUFailureTests: XCTestCase {
         let removals = RemovalLog(), mirror = MirrorState()
         var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
-        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x5000), count: 4, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x5000), count: 1, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x301), to: MFN(raw: 0x6001), count: 3, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
         try p2m.commit(&batch, holding: lockHeld)
         // 0x300: same output, another type (RW -> RO); 0x301-0x303: new outputs; 0x304-0x305: holes.
         rig.log.failingIOMMUSyncs = 1
@@ -633,10 +635,11 @@ final class P2MIOMMUFailureTests: XCTestCase {
             XCTAssertEqual($0 as? P2MError, .breakNotConfirmed(.completionTimeout, GFN(raw: 0x300), count: 6))
         }
         for g in UInt64(0x300)..<0x306 { XCTAssertNil(p2m.lookup(GFN(raw: g))) }
-        XCTAssertEqual(removals.pages, [0x300: 0x5000, 0x301: 0x5001, 0x302: 0x5002, 0x303: 0x5003])
+        XCTAssertEqual(removals.pages, [0x300: 0x5000, 0x301: 0x6001, 0x302: 0x6002, 0x303: 0x6003])
         XCTAssertTrue(removals.runs.allSatisfy { $0.type == .mapForeignRW }, "reported with the old type")
         XCTAssertEqual(batch.heldReferences, 4)
         XCTAssertTrue(mirror.pages.isEmpty)
+        rig.checker.assertClean()
         try p2m.commit(&batch, holding: lockHeld)
         rig.checker.assertClean()
     }
