@@ -36,10 +36,13 @@ import AArch64
 /// ## Guarantees
 /// - All-or-nothing: each operation validates and plans first (conflicts, table pages
 ///   needed, observer reservation) and writes nothing unless all of it will succeed;
-///   the commit phase has no failure point. Errors are typed (`P2MError`).
+///   the commit phase has no failure point. Errors are typed (`P2MError`). The one
+///   exception is `breakNotConfirmed`: an IOMMU wait inside break-before-make failed,
+///   and the broken entries stay invalid (see that case for the state it leaves).
 /// - Break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): a valid entry is replaced by one with a
 ///   different output or size only after it was written invalid and its range was
-///   invalidated (CPU and IOMMU) and waited for. Blocks are split this way.
+///   invalidated (CPU and IOMMU) and waited for. Blocks are split this way. If the
+///   IOMMU's wait fails, the new entry is not made (the range stays owed).
 /// - Blocks: the largest of 1 GiB / 2 MiB / 4 KiB that GFN, MFN and remaining count allow
 ///   (capped by `largestBlock:`); a table that a map leaves fully populated with one
 ///   contiguous, uniform run is merged back into a block (2 MiB, then 1 GiB).
