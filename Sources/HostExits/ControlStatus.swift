@@ -59,6 +59,7 @@ public enum ControlStatus {
             case .gfnOccupied: reason = 2
             case .p2mEntryExists: reason = 3
             case .flushPending: reason = 4
+            case .iommuNotConfirmed: reason = 5
             }
         case .EEXIST(let r):
             errno = 17

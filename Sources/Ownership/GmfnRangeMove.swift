@@ -60,7 +60,8 @@ extension PageOwnership where P2M: ~Copyable {
     }
 
     /// Moves the next frame of the chunk; false when the chunk is full or the
-    /// range is done. Each frame moves completely or not at all.
+    /// range is done. Each frame moves completely or not at all (but see
+    /// `EBUSY(.iommuNotConfirmed)` below: its destination's occupant is freed).
     ///
     /// If something is mapped at the destination it must be the domain's own
     /// RAM; it is displaced and freed (Xen's `guest_remove_page` inside
@@ -106,6 +107,22 @@ extension PageOwnership where P2M: ~Copyable {
                 }
             } catch {
                 dropReferenceTaken(index)
+                if error == .EBUSY(.iommuNotConfirmed(destination)), let di2 = displacedIndex {
+                    // The one failure that changes state (`P2MError.breakNotConfirmed`):
+                    // the replacement broke the destination's entry, and the IOMMU
+                    // did not confirm its invalidation, so the new entry was not
+                    // made and the old one cannot be put back. The displaced frame
+                    // has left the P2M as the move would have removed it: it is
+                    // freed the same way (reference through the flush). The source
+                    // frame did not move; retrying the move after a successful
+                    // flush finishes it into the now free destination.
+                    frames.updateState(at: di2) { (s: FrameState) -> FrameState in
+                        var n = s
+                        n.isAllocated = false
+                        return n
+                    }
+                    move.now.holdReference(displacedFrame)
+                }
                 commit(&move.now, domain: di, holding: held, locks: &locks)
                 throw error
             }
@@ -158,6 +175,8 @@ extension PageOwnership where P2M: ~Copyable {
     /// A failure before any frame moved throws with nothing changed; a failure
     /// after some moved returns their continuation, and the caller's retry,
     /// starting at the failing frame, gets the error with nothing changed.
+    /// The exception is `EBUSY(.iommuNotConfirmed)`: the failing frame's
+    /// destination lost its occupant, which was freed (see `moveNextFrame`).
     mutating func moveRange(_ domain: DomainID, idx: GFN, gfn: GFN, size: UInt64) throws(OwnershipError) -> PhysmapProgress {
         var move = try beginGmfnRange(domain, idx: idx, gfn: gfn, size: size)
         var failure: OwnershipError? = nil

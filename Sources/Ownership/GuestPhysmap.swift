@@ -22,7 +22,13 @@ public protocol GuestPhysmap: ~Copyable {
                       flushing batch: inout OwnershipFlushBatch,
                       holding lock: borrowing P2MLockHeld) throws(OwnershipError)
     /// Maps one page over whatever is mapped (break-before-make: the old
-    /// translation is invalidated and waited for inside the call).
+    /// translation is invalidated and waited for inside the call). If the
+    /// IOMMU does not confirm that wait, this throws `EBUSY(.iommuNotConfirmed)`
+    /// and, unlike every other refusal, has changed state: the old entry is
+    /// gone (reported to the listener, its invalidation owed in the batch) and
+    /// the new one was not made. The other edits here work on single 4 KiB
+    /// leaves, which need no break-before-make inside the call (a map that
+    /// fills a table keeps it if the merge's wait is not confirmed).
     mutating func replace(_ gfn: GFN, with mfn: MFN, as type: P2MType,
                           flushing batch: inout OwnershipFlushBatch,
                       holding lock: borrowing P2MLockHeld) throws(OwnershipError)
@@ -108,6 +114,7 @@ extension OwnershipError {
         case .tablePoolExhausted: self = .ENOMEM(.tablePages(gfn))
         case .alreadyMapped(let g): self = .EBUSY(.p2mEntryExists(g))
         case .gfnBeyondIPASpace(let g, _): self = .EINVAL(.gfnOutOfRange(g))
+        case .breakNotConfirmed: self = .EBUSY(.iommuNotConfirmed(gfn))
         default: self = .EINVAL(.p2mRejected(gfn))
         }
     }

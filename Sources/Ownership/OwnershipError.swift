@@ -66,6 +66,10 @@ public enum OwnershipError: Error, Equatable, Sendable {
         /// A device may still reach the frame through a translation whose IOMMU
         /// invalidation has not been confirmed (seed 000); retry after the flush.
         case flushPending(MFN)
+        /// The P2M edit at this GFN broke an entry whose IOMMU invalidation was not
+        /// confirmed and left it invalid (`P2MError.breakNotConfirmed`): not done;
+        /// retry after a successful flush.
+        case iommuNotConfirmed(GFN)
     }
 
     public enum NotFound: Equatable, Sendable {

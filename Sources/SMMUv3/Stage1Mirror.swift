@@ -32,6 +32,9 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     /// P2M mappings not mirrored because their output lies beyond the SMMU's
     /// output size (the device then faults there instead of reaching them).
     public private(set) var refusedMappings = 0
+    /// Entries a break-before-make broke and left invalid because the SMMU did
+    /// not confirm the invalidation (`invalidateNow`): devices fault there.
+    public internal(set) var entriesLeftInvalid = 0
     /// The MSI doorbell pages (output frames) devices may write
     /// where the P2M maps them as MMIO the domain can read and write.
     public let msiDoorbells: [MFN]
@@ -320,16 +323,22 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     }
 
     /// Break-before-make inside an edit (a block split): invalidate now and wait.
-    /// `apply` cannot fail, so if the SMMU does not confirm, the range stays
-    /// pending: the P2M's commit, whose own ranges cover every mirror edit,
-    /// then fails and retries it with everything still held.
-    func invalidateNow(_ first: UInt64, count: UInt64) {
+    /// Returns false if the SMMU does not confirm: the range stays pending (the
+    /// P2M's commit, whose own ranges cover every mirror edit, then fails and
+    /// retries it with everything still held), and the engine leaves the broken
+    /// entry invalid (`entriesLeftInvalid`): devices fault there, which is safe,
+    /// where making it could let the SMMU keep translating through the old entry.
+    /// `apply` cannot fail, so the mirror then maps less than the P2M until the
+    /// range is mapped again.
+    func invalidateNow(_ first: UInt64, count: UInt64) -> Bool {
         publishEdits()
         handle.queue(SMMUDomain.stage1(domain).invalidationScope, first: PageNumber(first), pages: count)
         do {
             try handle.synchronize(fallback: SMMUDomain.stage1(domain).invalidationScope)
+            return true
         } catch {
             recordPending(first, count: count)
+            return false
         }
     }
 
@@ -379,7 +388,8 @@ struct MirrorMemory<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Po
 struct MirrorSink<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool: TablePageSource>: TableEditSink {
     let mirror: Stage1Mirror<R, M, C, Pool>
     mutating func invalidateLater(_ input: UInt64, count: UInt64) { mirror.recordPending(input, count: count) }
-    mutating func invalidateNow(_ input: UInt64, count: UInt64) { mirror.invalidateNow(input, count: count) }
+    mutating func invalidateNow(_ input: UInt64, count: UInt64) -> Bool { mirror.invalidateNow(input, count: count) }
+    mutating func breakNotMade(_ input: UInt64, count: UInt64) { mirror.entriesLeftInvalid += 1 }
     mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
         mirror.recordPending(input, count: count)
     }

@@ -36,10 +36,13 @@ import AArch64
 /// ## Guarantees
 /// - All-or-nothing: each operation validates and plans first (conflicts, table pages
 ///   needed, observer reservation) and writes nothing unless all of it will succeed;
-///   the commit phase has no failure point. Errors are typed (`P2MError`).
+///   the commit phase has no failure point. Errors are typed (`P2MError`). The one
+///   exception is `breakNotConfirmed`: an IOMMU wait inside break-before-make failed,
+///   and the broken entries stay invalid (see that case for the state it leaves).
 /// - Break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): a valid entry is replaced by one with a
 ///   different output or size only after it was written invalid and its range was
-///   invalidated (CPU and IOMMU) and waited for. Blocks are split this way.
+///   invalidated (CPU and IOMMU) and waited for. Blocks are split this way. If the
+///   IOMMU's wait fails, the new entry is not made (the range stays owed).
 /// - Blocks: the largest of 1 GiB / 2 MiB / 4 KiB that GFN, MFN and remaining count allow
 ///   (capped by `largestBlock:`); a table that a map leaves fully populated with one
 ///   contiguous, uniform run is merged back into a block (2 MiB, then 1 GiB).
@@ -194,10 +197,14 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         let engine = table, memory = memory, template = leafTemplates(type, access).page
         let replace = policy == .replace
         let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
-        withSession(&batch) { session in
+        // A replacing map breaks valid leaves first: if the IOMMU does not confirm
+        // their invalidation, they stay invalid and the map ends incomplete.
+        let unconfirmed = withSession(&batch) { session in
             engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: template, replace: replace,
                                  firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+            return session.unconfirmed
         }
+        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
         observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
@@ -288,7 +295,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
         let engine = table, memory = memory
         let cache = leafCache  // what the prepare left there; the commit may invalidate it
-        withSession(&batch) { session in engine.commitMap(plan.take()!, memory: memory, sink: &session, cache: cache) }
+        let unconfirmed = withSession(&batch) { session in
+            engine.commitMap(plan.take()!, memory: memory, sink: &session, cache: cache)
+            return session.unconfirmed
+        }
+        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
         observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
@@ -426,7 +437,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
         let cache = leafCache  // what the prepare left there; the commit may invalidate it
-        withSession(&batch) { session in engine.commitUnmap(plan.take()!, memory: memory, sink: &session, cache: cache) }
+        let unconfirmed = withSession(&batch) { session in
+            engine.commitUnmap(plan.take()!, memory: memory, sink: &session, cache: cache)
+            return session.unconfirmed
+        }
+        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
         observer.apply(.unmapped(gfn, count: count))
     }
 
@@ -454,12 +469,14 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         }
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
-        withSession(&batch, typeChange: (from, to, access)) { session in
+        let unconfirmed = withSession(&batch, typeChange: (from, to, access)) { session in
             engine.commitUpdate(plan.take()!, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
+            return session.unconfirmed
         }
         // A block split links its new table after its break-before-make
         // invalidation, so the commit may owe no TLBI to publish it.
         batch.notePublishesNewEntries()
+        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
     }
 
     /// Run one commit phase with a `P2MSession` over this P2M and `batch` as the
@@ -569,10 +586,10 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     }
 
     /// Break-before-make inside an operation: invalidate now, CPU and IOMMU, and wait.
-    /// Returns false if the IOMMU could not confirm completion; the caller then keeps
-    /// the range owed in the batch, so the commit retries it and releases nothing
-    /// before it succeeds. (The operation itself is past its last failure point.)
-    @usableFromInline mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> Bool {
+    /// Returns the IOMMU's error if it could not confirm completion; the session then
+    /// keeps the range owed in the batch (the commit retries it and releases nothing
+    /// before it succeeds) and the engine leaves the broken entry invalid.
+    @usableFromInline mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> IOMMUSyncError? {
         if count > configuration.fullFlushThreshold {
             tlb.invalidateVMID(vttbr)
             iommu.invalidateAll(vmid: vmid)
@@ -582,8 +599,19 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         }
         tlb.synchronize()
         breakBeforeMakeInvalidations += 1
-        do { try iommu.synchronize() } catch { return false }
-        return true
+        do { try iommu.synchronize() } catch { return error }
+        return nil
+    }
+
+    /// The end of an operation whose break-before-make `unconfirmed` left entries
+    /// invalid: the observer drops everything the operation may have touched
+    /// (its range `gfn`/`count` and the broken entries' span, one contiguous
+    /// range), so a mirror never maps what the P2M does not; then the typed error.
+    mutating func endIncomplete(_ unconfirmed: UnconfirmedBreak, _ gfn: GFN, count: UInt64) -> P2MError {
+        let first = min(gfn.raw, unconfirmed.first), end = max(gfn.raw + count, unconfirmed.end)
+        observer.apply(.unmapped(GFN(raw: first), count: end - first))
+        return .breakNotConfirmed(unconfirmed.error, GFN(raw: unconfirmed.first),
+                                  count: unconfirmed.end - unconfirmed.first)
     }
 
     // MARK: Teardown

@@ -1,7 +1,7 @@
 import AArch64
 
-/// Why a P2M operation was refused. Every case leaves the P2M, the pool, the batch
-/// and the hooks exactly as they were.
+/// Why a P2M operation was refused. Every case but `breakNotConfirmed` leaves the
+/// P2M, the pool, the batch and the hooks exactly as they were.
 public enum P2MError: Error, Equatable, Sendable {
     case zeroCount
     /// gfn + count overflows.
@@ -24,6 +24,25 @@ public enum P2MError: Error, Equatable, Sendable {
     /// an entry the edit would make again), and the IOMMU could not confirm it.
     /// Nothing was written; the batch still owes the invalidation.
     case iommuNotSynchronized(IOMMUSyncError)
+    /// The operation did not complete: an entry it had to break (a block split, a
+    /// valid entry replaced by one with another output or size) could not be made
+    /// again because the IOMMU did not confirm the break's invalidation, and making
+    /// it then could leave the IOMMU translating through the old entry. Unlike every
+    /// other case this one leaves changes, because a broken entry cannot be put
+    /// back: the IOMMU may already have dropped it, or may still hold it:
+    /// - the broken entries, spanning `count` pages from `gfn` (a whole block for a
+    ///   split, which may reach beyond the operation's range), are invalid: access
+    ///   there faults, nothing translates stale. Everything they mapped was
+    ///   reported removed to the listener, whose references the batch holds;
+    /// - the rest of the operation's range was edited as asked, except a leaf table
+    ///   run that contained a broken entry, which was left as the break left it;
+    /// - the observer was told the union of the range and the broken span is
+    ///   unmapped (a mirror then maps less than the P2M, never more);
+    /// - the batch owes the invalidations: the next `commit` retries them and
+    ///   releases nothing before the IOMMU confirms.
+    /// Retry the operation (after a successful commit) to finish it, and map again
+    /// what the broken span held beyond the range.
+    case breakNotConfirmed(IOMMUSyncError, GFN, count: UInt64)
     /// The P2M was relinquished; it takes no more edits.
     case relinquished
     case configuration(Stage2ConfigurationError)

@@ -34,6 +34,10 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     @usableFromInline var changedGFN: UInt64 = 0
     @usableFromInline var changedMFN: UInt64 = 0
     @usableFromInline var changedCount: UInt64 = 0
+    // A break-before-make invalidation the IOMMU did not confirm, and the entries
+    // it left invalid (`breakNotMade`): the operation then throws.
+    @usableFromInline var lastSyncError: IOMMUSyncError? = nil
+    @usableFromInline var unconfirmed: UnconfirmedBreak? = nil
 
     @usableFromInline init(p2m: UnsafeMutablePointer<P2M<Environment>>,
          batch: UnsafeMutablePointer<FlushBatch<R>>) {
@@ -52,13 +56,23 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         batch.recordInvalidation(input, count: count)
     }
 
-    @inlinable @inline(__always) mutating func invalidateNow(_ input: UInt64, count: UInt64) {
-        if !p2m.invalidateNow(input, count: count) {
-            // The IOMMU did not confirm: keep the range owed, so the commit retries
-            // it and holds every release until the IOMMU has completed it.
-            batch.recordInvalidation(input, count: count)
-        }
+    @inlinable @inline(__always) mutating func invalidateNow(_ input: UInt64, count: UInt64) -> Bool {
         batch.noteRemovedMappings()
+        guard let error = p2m.invalidateNow(input, count: count) else { return true }
+        // The IOMMU did not confirm: keep the range owed, so the commit retries
+        // it and holds every release until the IOMMU has completed it.
+        batch.recordInvalidation(input, count: count)
+        lastSyncError = error
+        return false
+    }
+
+    @inlinable mutating func breakNotMade(_ input: UInt64, count: UInt64) {
+        let error = lastSyncError ?? .completionTimeout
+        if let u = unconfirmed {
+            unconfirmed = UnconfirmedBreak(error: u.error, first: min(u.first, input), end: max(u.end, input + count))
+        } else {
+            unconfirmed = UnconfirmedBreak(error: error, first: input, end: input + count)
+        }
     }
 
     @inlinable @inline(__always)
@@ -129,5 +143,19 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     @inlinable mutating func finish() {
         flushRemoved()
         flushChanged()
+    }
+}
+
+/// Entries an operation broke and left invalid because the IOMMU did not confirm
+/// their invalidation: the first error, and the span [first, end) they cover.
+@usableFromInline
+struct UnconfirmedBreak {
+    @usableFromInline let error: IOMMUSyncError
+    @usableFromInline let first: UInt64
+    @usableFromInline let end: UInt64
+    @usableFromInline init(error: IOMMUSyncError, first: UInt64, end: UInt64) {
+        self.error = error
+        self.first = first
+        self.end = end
     }
 }

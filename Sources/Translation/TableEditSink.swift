@@ -9,8 +9,16 @@ public protocol TableEditSink: ~Copyable {
     mutating func invalidateLater(_ input: UInt64, count: UInt64)
     /// Break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): the entry covering [input, input+count) was
     /// just written invalid and will next be written with a different output or size.
-    /// Invalidate now and return only when the invalidation has completed.
-    mutating func invalidateNow(_ input: UInt64, count: UInt64)
+    /// Invalidate now; return true only when the invalidation has completed. On
+    /// false (an IOMMU did not confirm it) the engine does not make the new entry:
+    /// the entry stays invalid and everything it mapped is reported through
+    /// `leafRemoved`/`tableUnlinked` (a merge, which changes no translation, puts the
+    /// identical table descriptor back instead). The sink keeps the range owed.
+    mutating func invalidateNow(_ input: UInt64, count: UInt64) -> Bool
+    /// The entry broken for [input, input+count) stays invalid: `invalidateNow`
+    /// returned false, so it was not made again and the edit is incomplete there
+    /// (what it mapped was reported removed).
+    mutating func breakNotMade(_ input: UInt64, count: UInt64)
     /// A leaf for `count` pages from `input` (old raw `descriptor`, output `output`)
     /// left the table, or was overwritten with a different output.
     mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64)

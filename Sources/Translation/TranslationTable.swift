@@ -20,8 +20,10 @@ import AArch64
 /// so a leaf table sees one call that writes up to 512 descriptors in a tight loop.
 /// Blocks are used whenever input, output and remaining length allow (1 GiB at
 /// level 1, 2 MiB at level 2). A block that an edit covers only in part is split
-/// into a fully populated next-level table, prepared unlinked, then swapped in with
-/// break-before-make (Arm ARM "Using break-before-make when updating translation table entries"): entry invalid, `invalidateNow`, table.
+/// into a fully populated next-level table with break-before-make (Arm ARM "Using
+/// break-before-make when updating translation table entries"): entry invalid,
+/// `invalidateNow`, then the table, filled and edited while unlinked, is linked. If
+/// `invalidateNow` is not confirmed, the entry stays invalid (`breakNotMade`).
 ///
 /// Every table page's count of valid entries lives in its pool
 /// (`TableEditSink.validEntries`), and every path that writes a descriptor keeps
@@ -278,12 +280,12 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                      replace: false, linked: false, fresh: true, memory: memory, sink: &sink)
         var l = TableLevel.leafLevel - 1
         while l > level {
-            link(tables.table(l + 1), at: entryAddress(tables.table(l), l, input), replacing: 0, base: input, level: l,
-                 linked: false, memory: memory, sink: &sink)
+            link(tables.table(l + 1), at: entryAddress(tables.table(l), l, input), replacing: 0, memory: memory, sink: &sink)
             l -= 1
         }
-        link(tables.table(level + 1), at: entryAddress(path.table(level), level, input), replacing: 0, base: input,
-             level: level, linked: true, memory: memory, sink: &sink)
+        // Into an invalid entry: nothing to break first.
+        link(tables.table(level + 1), at: entryAddress(path.table(level), level, input), replacing: 0,
+             memory: memory, sink: &sink)
     }
 
     // MARK: The cached leaf table
@@ -550,20 +552,32 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         sink.setValidEntries(t, TableLevel.entriesPerTable)
     }
 
-    /// Link a filled table in place of entry `d` at `address`, with break-before-make
-    /// when `d` was a valid block in a linked table.
+    /// Break-before-make for splitting valid block `d` at `address` (covering inputs
+    /// from `base`), before its table is filled: in a linked table, write it invalid and
+    /// invalidate it (in an unlinked one nobody walks it). Returns false if that
+    /// invalidation was not confirmed: the entry then stays invalid, the whole block
+    /// is reported removed, and the split table must not be made.
+    @inline(__always)
+    func breakBlock<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ d: UInt64, at address: PhysAddr, base: UInt64, level: Int, linked: Bool, memory: M, sink: inout S
+    ) -> Bool {
+        guard linked else { return true }
+        memory.store64(address, 0)
+        if sink.invalidateNow(base, count: Self.span(level)) { return true }
+        Self.countEntries(address.frame, -1, sink: &sink)
+        sink.leafRemoved(base, output: Descriptor.outputFrame(raw: d), count: Self.span(level), descriptor: d)
+        sink.breakNotMade(base, count: Self.span(level))
+        return false
+    }
+
+    /// Link a filled table at `address`, in place of `d`: an invalid entry, a block
+    /// `breakBlock` broke and invalidated, or a block in a table nobody walks yet.
     @inline(__always)
     func link<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ t: MFN, at address: PhysAddr, replacing d: UInt64, base: UInt64, level: Int, linked: Bool,
-        memory: M, sink: inout S
+        _ t: MFN, at address: PhysAddr, replacing d: UInt64, memory: M, sink: inout S
     ) {
         memory.orderStoresForWalkers()
-        if Descriptor.isValid(raw: d) {
-            memory.store64(address, 0)
-            if linked { sink.invalidateNow(base, count: Self.span(level)) }
-        } else {
-            Self.countEntries(address.frame, 1, sink: &sink)
-        }
+        if !Descriptor.isValid(raw: d) { Self.countEntries(address.frame, 1, sink: &sink) }
         memory.store64(address, Descriptor.rawTable(t))
     }
 
@@ -586,25 +600,32 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             if canWriteLeaf(level, f, entryEnd, o, plan) {
                 let new = plan.templates[level] | o << PageSize.shift4K
                 if d != new {
+                    var made = true
                     if Descriptor.isValid(raw: d) {
                         // Valid to valid with another output or size: break before make.
+                        // Unconfirmed, the entry stays invalid and all it mapped leaves.
                         memory.store64(address, 0)
-                        if linked { sink.invalidateNow(f, count: span) }
+                        made = !linked || sink.invalidateNow(f, count: span)
                         if Descriptor.isTable(raw: d, atLevel: level) {
-                            removeSubtree(Self.child(d), level: level + 1, base: f, replacement: o, memory: memory, sink: &sink)
-                        } else if Descriptor.outputFrame(raw: d).raw != o {
+                            removeSubtree(Self.child(d), level: level + 1, base: f, replacement: made ? o : nil,
+                                          memory: memory, sink: &sink)
+                        } else if !made || Descriptor.outputFrame(raw: d).raw != o {
                             sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: span, descriptor: d)
+                        }
+                        if !made {
+                            Self.countEntries(address.frame, -1, sink: &sink)
+                            sink.breakNotMade(f, count: span)
                         }
                     } else {
                         Self.countEntries(address.frame, 1, sink: &sink)
                     }
-                    memory.store64(address, new)
+                    if made { memory.store64(address, new) }
                 }
             } else if !Descriptor.isValid(raw: d) {
                 let child = sink.allocateTablePage()
                 applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: false, fresh: true,
                          memory: memory, sink: &sink)
-                link(child, at: address, replacing: 0, base: f, level: level, linked: linked, memory: memory, sink: &sink)
+                link(child, at: address, replacing: 0, memory: memory, sink: &sink)
             } else if Descriptor.isTable(raw: d, atLevel: level) {
                 let child = Self.child(d)
                 applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: linked,
@@ -612,13 +633,14 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                 if linked && level >= plan.firstLeafLevel {
                     mergeIfUniform(child, at: address, level: level, base: f & ~(span - 1), memory: memory, sink: &sink)
                 }
-            } else if !Self.blockAlreadyMaps(d, level, f, o, plan) {
+            } else if !Self.blockAlreadyMaps(d, level, f, o, plan),
+                      breakBlock(d, at: address, base: f & ~(span - 1), level: level, linked: linked, memory: memory,
+                                 sink: &sink) {
                 let child = sink.allocateTablePage()
                 fillSplit(child, childLevel: level + 1, block: d, memory: memory, sink: &sink)
                 applyMap(child, level: level + 1, first: f, end: entryEnd, out: o, plan: plan, linked: false, fresh: false,
                          memory: memory, sink: &sink)
-                link(child, at: address, replacing: d, base: f & ~(span - 1), level: level, linked: linked,
-                     memory: memory, sink: &sink)
+                link(child, at: address, replacing: d, memory: memory, sink: &sink)
             }
             f = entryEnd
         }
@@ -651,8 +673,15 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             expected &+= step
         }
         let block = Descriptor.asLeaf(raw: first, atLevel: level)
+        let link = memory.load64(address)
         memory.store64(address, 0)
-        sink.invalidateNow(base, count: Self.span(level))
+        guard sink.invalidateNow(base, count: Self.span(level)) else {
+            // Not confirmed: skip the merge and put the identical table descriptor
+            // back. The table and its leaves are unchanged, so whatever a walker may
+            // still cache from before the break is what it finds again.
+            memory.store64(address, link)
+            return
+        }
         memory.store64(address, block)
         unlink(t, sink: &sink)
     }
@@ -678,7 +707,7 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             Self.countEntries(t, Int(end &- first), sink: &sink)
             return
         }
-        var broke = false
+        var broken = 0
         var made = 0
         var address = start
         var o = out
@@ -688,8 +717,11 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             if !Descriptor.isValid(raw: d) {
                 made &+= 1
             } else if d != new {
-                memory.store64(address, 0)
-                broke = true
+                // Break: clear only the valid bit (walkers ignore every other
+                // bit of an invalid descriptor), so the old entry can still be
+                // reported if the invalidation is not confirmed.
+                memory.store64(address, d & ~Descriptor.validBit)
+                broken &+= 1
                 if Descriptor.outputFrame(raw: d).raw != o {
                     sink.leafRemoved(f, output: Descriptor.outputFrame(raw: d), count: 1, descriptor: d)
                 }
@@ -698,7 +730,27 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
             o &+= 1
         }
         if made != 0 { Self.countEntries(t, made, sink: &sink) }
-        if broke && linked { sink.invalidateNow(first, count: end - first) }
+        if broken != 0 && linked && !sink.invalidateNow(first, count: end - first) {
+            // Not confirmed: make nothing of this run. Each broken leaf stays invalid
+            // (cleared now) and leaves; those whose output changed were reported above.
+            address = start
+            o = out
+            for f in first..<end {
+                let d = memory.load64(address)
+                if d != 0 && !Descriptor.isValid(raw: d) {
+                    let old = d | Descriptor.validBit
+                    if Descriptor.outputFrame(raw: old).raw == o {
+                        sink.leafRemoved(f, output: MFN(raw: o), count: 1, descriptor: old)
+                    }
+                    memory.store64(address, 0)
+                }
+                address = address.adding(TableLevel.descriptorBytes)
+                o &+= 1
+            }
+            Self.countEntries(t, -(made + broken), sink: &sink)
+            sink.breakNotMade(first, count: end - first)
+            return
+        }
         address = start
         o = out
         for _ in first..<end {
@@ -933,13 +985,15 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                         unlink(child, clearedEntry: Int((f >> Self.pageShift(level + 1)) & Self.indexMask),
                                sink: &sink)
                     }
-                } else {
+                } else if breakBlock(d, at: address, base: f & ~(span - 1), level: level, linked: linked,
+                                     memory: memory, sink: &sink) {
                     let child = sink.allocateTablePage()
                     fillSplit(child, childLevel: level + 1, block: d, memory: memory, sink: &sink)
                     _ = applyUnmap(child, level: level + 1, first: f, end: entryEnd, linked: false,
                                    memory: memory, sink: &sink)
-                    link(child, at: address, replacing: d, base: f & ~(span - 1), level: level, linked: linked,
-                         memory: memory, sink: &sink)
+                    link(child, at: address, replacing: d, memory: memory, sink: &sink)
+                } else {
+                    cleared = true
                 }
             }
             f = entryEnd
@@ -1022,13 +1076,13 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
                             if linked { sink.invalidateLater(f, count: span) }
                             sink.leafRewritten(f, count: span, old: d, new: new)
                         }
-                    } else {
+                    } else if breakBlock(d, at: address, base: f & ~(span - 1), level: level, linked: linked,
+                                         memory: memory, sink: &sink) {
                         let child = sink.allocateTablePage()
                         fillSplit(child, childLevel: level + 1, block: d, memory: memory, sink: &sink)
                         applyUpdate(child, level: level + 1, first: f, end: entryEnd, linked: false,
                                     memory: memory, sink: &sink, rewrite: rewrite)
-                        link(child, at: address, replacing: d, base: f & ~(span - 1), level: level, linked: linked,
-                             memory: memory, sink: &sink)
+                        link(child, at: address, replacing: d, memory: memory, sink: &sink)
                     }
                 }
             }

@@ -25,6 +25,7 @@ final class ControlStatusTests: XCTestCase {
             (.EBUSY(.gfnOccupied(d, g)), 0x1002),
             (.EBUSY(.p2mEntryExists(g)), 0x1003),
             (.EBUSY(.flushPending(m)), 0x1004),
+            (.EBUSY(.iommuNotConfirmed(g)), 0x1005),
             (.EEXIST(.dmaDomainAttached(3)), 0x1101),
             (.EEXIST(.sharedInfoInstalled(m)), 0x1102),
             (.EINVAL(.bankMisaligned(p, bytes: 1)), 0x1601),

@@ -148,7 +148,7 @@ final class ModelBasedTests: XCTestCase {
     }
 
     func testRandomSequencesAgainstReferenceModel() {
-        var total = 0, refused = 0, owing = 0
+        var total = 0, refused = 0, owing = 0, incompleteMoves = 0
         var stats = Harness.Stats()
         let started = Date()
         for seed in 0..<Self.seeds {
@@ -173,13 +173,15 @@ final class ModelBasedTests: XCTestCase {
             total += h.steps
             refused += h.refusals
             owing += h.stepsOwingFlush
+            incompleteMoves += h.incompleteMoves
             stats.merge(h.stats)
         }
         XCTAssertGreaterThanOrEqual(total, Self.totalSteps)
         // The generator must exercise both outcomes substantially.
         XCTAssertGreaterThan(total - refused, total / 5, "too few operations succeeded to mean anything")
         print("model-based: \(total) steps in \(String(format: "%.1f", Date().timeIntervalSince(started))) s, "
-              + "\(total - refused) succeeded, \(refused) refused, \(owing) ended with an IOMMU flush owed; "
+              + "\(total - refused) succeeded, \(refused) refused, \(owing) ended with an IOMMU flush owed, "
+              + "\(incompleteMoves) moves left incomplete by an unconfirmed break-before-make; "
               + "\(stats.cleans) cleans, \(stats.deviceSharesAccepted) device shares, \(stats.isRAMLiesRefused) isRAM lies refused, "
               + "\(stats.shareLimitRefusals) shares refused at the limit (max count \(stats.maxDMAShares)), "
               + "grant mappings into configurations \(stats.grantMapsByConfig.sorted())")
@@ -194,6 +196,7 @@ final class ModelBasedTests: XCTestCase {
         XCTAssertEqual(stats.maxDMAShares, Model.dmaShareLimit)
         XCTAssertGreaterThan(stats.shareLimitRefusals, 0)
         XCTAssertGreaterThan(refused, total / 10)
+        XCTAssertGreaterThan(incompleteMoves, 0, "a lost wait inside a move's replacement must be exercised")
         // Injected IOMMU failures must leave flushes owed often enough to matter.
         XCTAssertGreaterThan(owing, total / 50)
     }

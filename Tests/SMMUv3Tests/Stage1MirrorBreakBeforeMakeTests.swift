@@ -29,13 +29,14 @@ final class Stage1MirrorBreakBeforeMakeTests: XCTestCase {
     /// Random edits over a 4 MiB window (two 2 MiB blocks' worth), frames
     /// aligned for blocks or not, each committed; one commit in four loses
     /// its CMD_SYNC and is retried until it completes (as the page-state
-    /// layer's `retryFlush` does). Syncs inside an operation (the mirror's own
-    /// break-before-make) are not lost here: when one is, the P2M and the
-    /// mirror are past their last failure point and make the new entry anyway
-    /// (`P2M.invalidateNow`), which this checker reports.
+    /// layer's `retryFlush` does). One operation in five loses the first
+    /// CMD_SYNC inside it (the P2M's or the mirror's own break-before-make):
+    /// the broken entry must then stay invalid (`P2MError.breakNotConfirmed`
+    /// from the P2M, `entriesLeftInvalid` in the mirror), never be made while
+    /// the SMMU may still hold the old one.
     func testRandomMirrorEditsKeepBreakBeforeMakeAndSeed000() throws {
         var rng = SplitMix64(seed: 0x0BB0_0346)
-        var splits = 0, lostSyncs = 0, releases = 0
+        var splits = 0, lostSyncs = 0, releases = 0, incomplete = 0, mirrorLeftInvalid = 0
         for _ in 0..<6 {
             var h = try HookHarness(.qemu72, configuration: SMMUConfiguration(pollLimit: 100))
             let checker = IOMMUBreakBeforeMakeChecker(memory: h.memory, fake: h.fake)
@@ -49,14 +50,19 @@ final class Stage1MirrorBreakBeforeMakeTests: XCTestCase {
                 let mfn = MFN(0x50000 + (rng.next() % 4) * 0x200 + (rng.next() % 2 == 0 ? gfn.raw - base : rng.next() % 7))
                 let type: P2MType = [.ramRW, .ramRO, .mapForeignRW, .grantMapRO][Int(rng.next() % 4)]
                 let loseSync = rng.next() % 4 == 0
+                let loseSyncInside = rng.next() % 5 == 0
                 let bbmBefore = h.handle.smmu.commandQueue.syncsIssued
-                do {
+                // The P2M's own wait, or (one in two) the mirror's after it.
+                if loseSyncInside { h.fake.syncsBeforeStall = Int(rng.next() % 2) }
+                do throws(P2MError) {
                     switch rng.next() % 4 {
                     case 0: try p2m.map(gfn, to: mfn, count: count, as: type, flushing: &batch, holding: lockHeld)
                     case 1: try p2m.map(gfn, to: mfn, count: count, as: type, policy: .replace, flushing: &batch, holding: lockHeld)
                     case 2: try p2m.changeType(gfn, count: count, from: .ramRW, to: .ramRO, flushing: &batch, holding: lockHeld)
                     default: try p2m.unmap(gfn, count: count, flushing: &batch, holding: lockHeld)
                     }
+                } catch .breakNotConfirmed {
+                    incomplete += 1
                 } catch {
                     // Refused with nothing changed (occupied, wrong type): fine here.
                 }
@@ -83,14 +89,18 @@ final class Stage1MirrorBreakBeforeMakeTests: XCTestCase {
             try p2m.unmap(GFN(0), count: 1 << 27, flushing: &batch, holding: lockHeld)
             try p2m.commit(&batch, holding: lockHeld)
             releases += releaser.log.releases
+            mirrorLeftInvalid += p2m.observer.entriesLeftInvalid
             checker.assertClean()
             XCTAssertGreaterThan(checker.checkedStores, 100)
             XCTAssertGreaterThan(checker.completedInvalidations, 10)
             XCTAssertGreaterThan(checker.brokenEntriesSeen, 10)
         }
-        print("mirror break-before-make: \(splits) operations with a sync inside, \(lostSyncs) lost commit syncs, \(releases) releases")
+        print("mirror break-before-make: \(splits) operations with a sync inside, \(lostSyncs) lost commit syncs, "
+              + "\(incomplete) operations left incomplete, \(mirrorLeftInvalid) mirror entries left invalid, \(releases) releases")
         XCTAssertGreaterThan(splits, 50, "edits inside an operation (break-before-make) must be exercised")
         XCTAssertGreaterThan(lostSyncs, 10)
+        XCTAssertGreaterThan(incomplete, 3, "syncs lost inside operations must be exercised")
+        XCTAssertGreaterThan(mirrorLeftInvalid, 0)
         XCTAssertGreaterThan(releases, 50)
     }
 

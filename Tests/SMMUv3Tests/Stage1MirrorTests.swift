@@ -199,8 +199,10 @@ final class Stage1MirrorTests: XCTestCase {
 
     /// The P2M's own break-before-make completed (so its batch records no
     /// range), but the mirror's, made afterwards while applying the change, lost
-    /// its CMD_SYNC: the commit must still wait for the mirror and release the
-    /// replaced frame's reference only once that wait succeeds.
+    /// its CMD_SYNC: the mirror leaves its block invalid (devices fault there
+    /// rather than reach a translation the SMMU may still cache), and the commit
+    /// must still wait for the mirror and release the replaced frame's reference
+    /// only once that wait succeeds.
     func testMirrorBreakBeforeMakeLostSyncHoldsTheCommit() throws {
         var h = try HookHarness(.qemu72, configuration: SMMUConfiguration(pollLimit: 100))
         var p2m = try makeP2M(&h)
@@ -216,6 +218,9 @@ final class Stage1MirrorTests: XCTestCase {
         h.fake.syncsBeforeStall = 1
         try p2m.map(GFN(0x205), to: MFN(0x60000), count: 1, as: .ramRW, policy: .replace, flushing: &batch, holding: lockHeld)
         XCTAssertTrue(h.fake.consumptionStalled)
+        XCTAssertEqual(mirror.entriesLeftInvalid, 1)
+        XCTAssertNil(mirror.lookup(IOVA(0x20_6000)), "the mirror's broken block is not made")
+        XCTAssertEqual(p2m.lookup(GFN(0x206))?.mfn, MFN(0x50206))
         XCTAssertFalse(batch.needsInvalidation, "the P2M's own invalidations completed")
         XCTAssertEqual(batch.heldReferences, 1)
         XCTAssertTrue(mirror.hasPendingInvalidations)
@@ -228,9 +233,16 @@ final class Stage1MirrorTests: XCTestCase {
         try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(releaser.log.releases, 1)
         XCTAssertFalse(mirror.hasPendingInvalidations)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_5000, write: false).0, .fault(.translation))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_6000, write: false).0, .fault(.translation))
+        _ = h.handle.takeInvalidationFailure()
+        // Mapping the range again brings the mirror back in step.
+        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 5, as: .ramRW, policy: .replace, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(0x205), to: MFN(0x60000), count: 1, as: .ramRW, policy: .replace, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(0x206), to: MFN(0x50206), count: 506, as: .ramRW, policy: .replace, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_5000, write: false).0, .ok(PhysAddr(0x6000_0000)))
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_6000, write: false).0, .ok(PhysAddr(0x5020_6000)))
-        _ = h.handle.takeInvalidationFailure()
     }
 
     /// A type change keeps the access restriction the P2M entry carries: a page

@@ -579,23 +579,91 @@ final class P2MIOMMUFailureTests: XCTestCase {
         var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
         try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4200), count: 512, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
         try p2m.commit(&batch, holding: lockHeld)
-        // Unmapping one page splits the block: break-before-make, whose IOMMU wait fails.
+        // Unmapping one page splits the block: break-before-make, whose IOMMU wait
+        // fails. The IOMMU may still hold the block, so no table may replace it.
+        let tablePages = p2m.tablePagesInUse
         rig.log.failingIOMMUSyncs = 1
-        try p2m.unmap(GFN(raw: 0x205), count: 1, flushing: &batch, holding: lockHeld)
+        XCTAssertThrowsError(try p2m.unmap(GFN(raw: 0x205), count: 1, flushing: &batch, holding: lockHeld)) {
+            XCTAssertEqual($0 as? P2MError, .breakNotConfirmed(.completionTimeout, GFN(raw: 0x200), count: 512))
+        }
         XCTAssertEqual(p2m.breakBeforeMakeInvalidations, 1)
-        XCTAssertTrue(batch.ranges.overlaps(0x200, frames: 512), "the whole split block is owed")
+        rig.checker.assertClean()
+        // The break stands: the whole block is invalid (a fault, never a stale
+        // translation), reported removed once, and dropped by the mirror.
+        XCTAssertNil(p2m.lookup(GFN(raw: 0x205)))
+        XCTAssertNil(p2m.lookup(GFN(raw: 0x206)))
+        XCTAssertNil(p2m.lookup(GFN(raw: 0x200)))
+        XCTAssertEqual(removals.runs.count, 1)
+        XCTAssertEqual(removals.runs.first?.gfn, 0x200)
+        XCTAssertEqual(removals.runs.first?.mfn, 0x4200)
+        XCTAssertEqual(removals.runs.first?.count, 512)
+        XCTAssertEqual(mirror.events.last, .unmapped(GFN(raw: 0x200), count: 512))
+        XCTAssertTrue(mirror.pages.isEmpty)
+        XCTAssertEqual(p2m.tablePagesInUse, tablePages - 1, "no split table linked; the emptied table unlinked")
+        XCTAssertTrue(batch.ranges.overlaps(0x200, frames: 512), "the whole broken block is owed")
         XCTAssertGreaterThanOrEqual(batch.pendingPages, 512)
-        XCTAssertEqual(p2m.lookup(GFN(raw: 0x206))?.mfn, MFN(raw: 0x4206))
+        XCTAssertEqual(batch.heldReferences, 512, "every foreign reference of the block held")
         let stats = try p2m.commit(&batch, holding: lockHeld)
-        XCTAssertEqual(stats.referencesReleased, 1)
+        XCTAssertEqual(stats.referencesReleased, 512)
         XCTAssertGreaterThanOrEqual(stats.pagesInvalidated, 512)
-        // The IOMMU side of break-before-make is not kept in this case: the
-        // split is past its last failure point when the IOMMU's wait fails, so
-        // the table replaces the block while the IOMMU may still cache the
-        // block (a change of size). Nothing is freed or released early (the
-        // reference stays held until the commit's wait completes), so seed 000
-        // holds; the break-before-make gap is reported in issue 11.
-        XCTAssertEqual(rig.checker.violations, ["make without completed IOMMU invalidation at gfn 0x200 level 2"])
+        // The operation can be done again once the IOMMU answers.
+        try p2m.map(GFN(raw: 0x200), to: MFN(raw: 0x4200), count: 5, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x206), to: MFN(raw: 0x4206), count: 506, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+        XCTAssertNil(p2m.lookup(GFN(raw: 0x205)))
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x206))?.mfn, MFN(raw: 0x4206))
+        // Break-before-make held on the CPU and on the IOMMU throughout.
+        rig.checker.assertClean()
+        XCTAssertGreaterThan(rig.checker.checkedStores, 0)
+    }
+
+    /// A replacing map over valid leaves with other outputs breaks the run and
+    /// waits once; if the IOMMU does not confirm, no leaf of the run is made and
+    /// every broken one is reported removed (those keeping their output too).
+    func testUnconfirmedLeafReplacementLeavesTheRunInvalid() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x5000), count: 1, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x301), to: MFN(raw: 0x6001), count: 3, as: .mapForeignRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+        // 0x300: same output, another type (RW -> RO); 0x301-0x303: new outputs; 0x304-0x305: holes.
+        rig.log.failingIOMMUSyncs = 1
+        XCTAssertThrowsError(try p2m.map(GFN(raw: 0x300), to: MFN(raw: 0x5000), count: 6, as: .mapForeignRO,
+                                         policy: .replace, flushing: &batch, holding: lockHeld)) {
+            XCTAssertEqual($0 as? P2MError, .breakNotConfirmed(.completionTimeout, GFN(raw: 0x300), count: 6))
+        }
+        for g in UInt64(0x300)..<0x306 { XCTAssertNil(p2m.lookup(GFN(raw: g))) }
+        XCTAssertEqual(removals.pages, [0x300: 0x5000, 0x301: 0x6001, 0x302: 0x6002, 0x303: 0x6003])
+        XCTAssertTrue(removals.runs.allSatisfy { $0.type == .mapForeignRW }, "reported with the old type")
+        XCTAssertEqual(batch.heldReferences, 4)
+        XCTAssertTrue(mirror.pages.isEmpty)
+        rig.checker.assertClean()
+        try p2m.commit(&batch, holding: lockHeld)
+        rig.checker.assertClean()
+    }
+
+    /// A merge (a uniform table replaced by the block it equals) changes no
+    /// translation: if its invalidation is not confirmed the table is put back
+    /// as it was, and the map that filled it has completed.
+    func testUnconfirmedMergeKeepsTheTable() throws {
+        let rig = Rig()
+        let removals = RemovalLog(), mirror = MirrorState()
+        var p2m = try rig.makeHookedP2M(removals: removals, mirror: mirror)
+        var batch = FlushBatch(releaser: FakeReleaser(log: rig.log, checker: rig.checker))
+        try p2m.map(GFN(raw: 0x400), to: MFN(raw: 0x8000), count: 511, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+        rig.log.failingIOMMUSyncs = 1
+        try p2m.map(GFN(raw: 0x5FF), to: MFN(raw: 0x81FF), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        XCTAssertEqual(p2m.breakBeforeMakeInvalidations, 1, "the merge was tried")
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x5FF)), P2MMapping(mfn: MFN(raw: 0x81FF), type: .ramRW, order: .page4K))
+        XCTAssertEqual(p2m.lookup(GFN(raw: 0x400)), P2MMapping(mfn: MFN(raw: 0x8000), type: .ramRW, order: .page4K))
+        XCTAssertEqual(mirror.events.last, .mapped(GFN(raw: 0x5FF), MFN(raw: 0x81FF), count: 1, type: .ramRW, access: .all))
+        XCTAssertTrue(removals.runs.isEmpty)
+        XCTAssertTrue(batch.ranges.overlaps(0x400, frames: 512), "the merge's invalidation is owed")
+        try p2m.commit(&batch, holding: lockHeld)
+        rig.checker.assertClean()
     }
 
     func testMapOverAnUnconfirmedInvalidationIsRefusedWithoutChange() throws {

@@ -14,7 +14,14 @@ final class TranslationTableTests: XCTestCase {
         var unlinked: [UInt64] = []
         var rewritten = 0
         mutating func invalidateLater(_ input: UInt64, count: UInt64) { later.append((input, count)) }
-        mutating func invalidateNow(_ input: UInt64, count: UInt64) { now.append((input, count)) }
+        /// Whether `invalidateNow` confirms (an IOMMU that lost its wait does not).
+        var confirms = true
+        var notMade: [(UInt64, UInt64)] = []
+        mutating func invalidateNow(_ input: UInt64, count: UInt64) -> Bool {
+            now.append((input, count))
+            return confirms
+        }
+        mutating func breakNotMade(_ input: UInt64, count: UInt64) { notMade.append((input, count)) }
         mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
             removed.append((input, output.raw, count))
         }
@@ -30,6 +37,40 @@ final class TranslationTableTests: XCTestCase {
                                notGlobal: true, privilegedExecuteNever: true, unprivilegedExecuteNever: true)
     let dmaRO = Stage1Attributes(attributeIndex: MAIR.indexNormalWriteBack, access: .readOnly, shareability: .inner,
                                  notGlobal: true, privilegedExecuteNever: true, unprivilegedExecuteNever: true)
+
+    /// The engine on its own: a split whose break-before-make invalidation the
+    /// sink does not confirm takes no table page and leaves the block invalid,
+    /// reported removed whole; a type change of a block does the same.
+    func testUnconfirmedBreakLeavesTheBlockInvalid() throws {
+        let memory = FakeMemory(frames: 64)
+        var sink = RecordingSink(pool: FakePool(memory: memory))
+        let geometry = try TableGeometry(stage1InputBits: 48, outputBits: 44)
+        let table = TranslationTable<Stage1Descriptor>(
+            geometry: geometry, root: try TranslationTable<Stage1Descriptor>.allocateRoot(geometry, pool: &sink.pool))
+        try table.map(0x1000, to: MFN(raw: 0x5000), count: 1024, attributes: dma, replace: false,
+                      memory: memory, sink: &sink)
+        let pages = sink.availableTablePages
+        sink.confirms = false
+        try table.unmap(0x1005, count: 1, memory: memory, sink: &sink)
+        XCTAssertEqual(sink.now.map { $0.0 }, [0x1000])
+        XCTAssertEqual(sink.notMade.map { $0.0 }, [0x1000])
+        XCTAssertEqual(sink.notMade.map { $0.1 }, [512])
+        XCTAssertEqual(sink.removed.map { $0.0 }, [0x1000])
+        XCTAssertEqual(sink.removed.map { $0.1 }, [0x5000])
+        XCTAssertEqual(sink.removed.map { $0.2 }, [512])
+        XCTAssertNil(table.lookup(0x1006, memory: memory))
+        XCTAssertEqual(sink.availableTablePages, pages, "no split table taken")
+        let rewrite = { (d: UInt64) -> UInt64? in
+            d & ~Stage1Descriptor.attributeMask | self.dmaRO.bits | Stage1Descriptor.accessFlag
+        }
+        let plan = try table.prepareUpdate(0x1210, count: 2, memory: memory, availablePages: sink.availableTablePages,
+                                           rewrite: rewrite)
+        table.commitUpdate(plan, memory: memory, sink: &sink, rewrite: rewrite)
+        XCTAssertEqual(sink.notMade.map { $0.0 }, [0x1000, 0x1200])
+        XCTAssertNil(table.lookup(0x1211, memory: memory))
+        XCTAssertEqual(sink.rewritten, 0)
+        XCTAssertEqual(sink.availableTablePages, pages)
+    }
 
     func testStage1MapLookupSplitAndTeardown() throws {
         let memory = FakeMemory(frames: 64)
