@@ -75,12 +75,6 @@ final class LockOrderTests: XCTestCase {
         XCTAssertTrue(reached)
         XCTAssertFalse(o.isPageLockHeld, "page lock still held after the body threw")
         XCTAssertEqual(locks.held, 0)
-
-        // Taken and released again: nothing of the earlier scopes lingers.
-        locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) in
-            XCTAssertTrue(o.isPageLockHeld)
-        }
-        XCTAssertFalse(o.isPageLockHeld)
     }
 
     /// An operation that throws from inside its page-lock scope (a DMA share
