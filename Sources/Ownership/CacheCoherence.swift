@@ -27,12 +27,12 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func attachHostDMADomain(_ domain: DMADomain) throws(OwnershipError) {
         for d in hostDMADomains where d.id == domain.id { throw .EEXIST(.dmaDomainAttached(domain.id)) }
         var locks = lockSet()
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
+        let pages = locks.acquirePages()
         if !domain.enforcesCacheCoherency {
-            cleanBeforeNonCoherentReach { (s: FrameState) -> Bool in s.dmaShares > 0 }
+            cleanBeforeNonCoherentReach(holding: pages) { (s: FrameState) -> Bool in s.dmaShares > 0 }
         }
         hostDMADomains.append(domain)
+        locks.releasePages(pages)
     }
 
     /// Detaches a host device address space (hot-unplug). No maintenance here:
@@ -48,7 +48,8 @@ extension PageOwnership where P2M: ~Copyable {
     /// Every frame `reachable` selects is about to become reachable by a
     /// non-coherent domain at once (vfio's replay): clean and mark each one not
     /// yet marked, then one DSB for them all. The caller holds the domain page lock.
-    mutating func cleanBeforeNonCoherentReach(_ reachable: (FrameState) -> Bool) {
+    mutating func cleanBeforeNonCoherentReach(holding pages: borrowing PageStateLockHeld,
+                                              _ reachable: (FrameState) -> Bool) {
         var flushed = false
         for index in 0..<frames.frameCount {
             let s = frames.state(at: index)

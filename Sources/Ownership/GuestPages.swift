@@ -33,12 +33,12 @@ extension PageOwnership where P2M: ~Copyable {
             let index = try requireOwnRAM(domain, gfn, entry)
             let s = frames.state(at: index)
             guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
-            locks.acquire(.domainPages)
+            let pages = locks.acquirePages()
             var batch = newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
             } catch {
-                locks.release(.domainPages)
+                locks.releasePages(pages)
                 commit(&batch, domain: di, holding: held, locks: &locks)
                 throw error
             }
@@ -48,7 +48,7 @@ extension PageOwnership where P2M: ~Copyable {
                 return n
             }
             batch.holdReference(entry.mfn)
-            locks.release(.domainPages)
+            locks.releasePages(pages)
             commit(&batch, domain: di, holding: held, locks: &locks)
         }
     }
@@ -79,29 +79,29 @@ extension PageOwnership where P2M: ~Copyable {
         let lockedDomain = domains + di  // not through `self`, which the body edits
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
             guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
-            locks.acquire(.domainPages)
-            defer { locks.release(.domainPages) }
-            let s = frames.state(at: index)
-            try Self.requireExclusivelyHostOwned(mfn, s)
-            var n = becomes(s)
-            // The guest may read it with its caches off: clean it before it is
-            // mapped (that clean also serves a non-coherent domain's devices).
-            if cleanBeforeGuestMapping(mfn) {
-                if !domains[di].config.enforcesCacheCoherency { n.cacheFlushRequired = true }
-            } else if !domains[di].config.enforcesCacheCoherency {
-                n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
-            }
-            var batch = newBatch()
-            do throws(OwnershipError) {
-                try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
-            } catch {
+            try locks.withPages { (_: borrowing PageStateLockHeld, locks: inout LockSet) throws(OwnershipError) -> Void in
+                let s = frames.state(at: index)
+                try Self.requireExclusivelyHostOwned(mfn, s)
+                var n = becomes(s)
+                // The guest may read it with its caches off: clean it before it is
+                // mapped (that clean also serves a non-coherent domain's devices).
+                if cleanBeforeGuestMapping(mfn) {
+                    if !domains[di].config.enforcesCacheCoherency { n.cacheFlushRequired = true }
+                } else if !domains[di].config.enforcesCacheCoherency {
+                    n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
+                }
+                var batch = newBatch()
+                do throws(OwnershipError) {
+                    try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
+                } catch {
+                    commit(&batch, domain: di, holding: held, locks: &locks)
+                    throw error
+                }
+                if resettingTypeInfo { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
+                let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
+                precondition(exchanged, "host-owned frame changed under the domain page lock")
                 commit(&batch, domain: di, holding: held, locks: &locks)
-                throw error
             }
-            if resettingTypeInfo { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
-            let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
-            precondition(exchanged, "host-owned frame changed under the domain page lock")
-            commit(&batch, domain: di, holding: held, locks: &locks)
         }
     }
 
@@ -135,8 +135,7 @@ extension PageOwnership where P2M: ~Copyable {
             }
             batch.holdReference(mfn)
             commit(&batch, domain: di, holding: held, locks: &locks)
-            locks.acquire(.domainPages)
-            defer { locks.release(.domainPages) }
+            let pages = locks.acquirePages()
             // The new word is made from the word it replaces: a reference the
             // owed flush still holds stays counted.
             _ = cleanOnRelease(mfn, frames.state(at: index))
@@ -147,6 +146,7 @@ extension PageOwnership where P2M: ~Copyable {
                 n.cacheFlushRequired = false
                 return n
             }
+            locks.releasePages(pages)
         }
     }
 
@@ -172,13 +172,13 @@ extension PageOwnership where P2M: ~Copyable {
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
             guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
             let index = try requireOwnRAM(domain, gfn, entry)
-            locks.acquire(.domainPages)
-            defer { locks.release(.domainPages) }
-            try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-                guard s.hostState == from else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
-                var n = s
-                n.hostState = to
-                return n
+            try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
+                try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+                    guard s.hostState == from else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
+                    var n = s
+                    n.hostState = to
+                    return n
+                }
             }
         }
     }
@@ -193,22 +193,22 @@ extension PageOwnership where P2M: ~Copyable {
         _ = try domainIndex(domain)
         let index = try requireIndex(mfn)
         var locks = lockSet()
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.isXenheap else { throw .EINVAL(.notXenheap(mfn)) }
-            guard s.owner == .hypervisor, s.references == 0 else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-            return FrameState(owner: .guest(domain), hostState: .noPage, references: 1,
-                              isAllocated: true, isXenheap: true)
-        }
-        // The hypervisor filled it (shared_info, grant frames); the guest may
-        // read it with its caches off.
-        cleanBeforeGuestMapping(mfn)
-        frames.updateTypeInfo(at: index) { (t: TypeInfo) -> TypeInfo in
-            var n = t
-            n.type = readOnly ? .none : .writable
-            n.typeCount = 1
-            return n
+        try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
+            try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+                guard s.isXenheap else { throw .EINVAL(.notXenheap(mfn)) }
+                guard s.owner == .hypervisor, s.references == 0 else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+                return FrameState(owner: .guest(domain), hostState: .noPage, references: 1,
+                                  isAllocated: true, isXenheap: true)
+            }
+            // The hypervisor filled it (shared_info, grant frames); the guest may
+            // read it with its caches off.
+            cleanBeforeGuestMapping(mfn)
+            frames.updateTypeInfo(at: index) { (t: TypeInfo) -> TypeInfo in
+                var n = t
+                n.type = readOnly ? .none : .writable
+                n.typeCount = 1
+                return n
+            }
         }
     }
 
@@ -236,14 +236,14 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func setEnforcesCacheCoherency(_ domain: DomainID, _ enforces: Bool) throws(OwnershipError) {
         let di = try domainIndex(domain)
         var locks = lockSet()
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
+        let pages = locks.acquirePages()
         if !enforces && domains[di].config.enforcesCacheCoherency {
-            cleanBeforeNonCoherentReach { (s: FrameState) -> Bool in
+            cleanBeforeNonCoherentReach(holding: pages) { (s: FrameState) -> Bool in
                 s.owner == .guest(domain) || s.borrower == .guest(domain) || s.references > (s.isAllocated ? 1 : 0)
             }
         }
         domains[di].config.enforcesCacheCoherency = enforces
+        locks.releasePages(pages)
     }
 
     /// The frame behind a P2M entry that must be the domain's own RAM.

@@ -29,30 +29,29 @@ extension PageOwnership where P2M: ~Copyable {
             return
         }
         var locks = lockSet()
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-
-        let nonCoherent = hostHasNonCoherentDMADomain
-        var done: UInt64 = 0
-        do {
-            while done < count {
-                try shareOneForDMA(pa.frame.adding(done), nonCoherent: nonCoherent)
-                done += 1
+        try locks.withPages { (pages: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
+            let nonCoherent = hostHasNonCoherentDMADomain
+            var done: UInt64 = 0
+            do throws(OwnershipError) {
+                while done < count {
+                    try shareOneForDMA(pa.frame.adding(done), nonCoherent: nonCoherent, holding: pages)
+                    done += 1
+                }
+            } catch {
+                while done > 0 {
+                    done -= 1
+                    dropOneDMAShare(pa.frame.adding(done), holding: pages)
+                }
+                throw error
             }
-        } catch {
-            while done > 0 {
-                done -= 1
-                dropOneDMAShare(pa.frame.adding(done))
-            }
-            throw error
+            // Seed 003: before a frame first becomes reachable by a device that does
+            // not snoop the caches, clean+invalidate it. `shareOneForDMA` marked the
+            // first shares while a non-coherent DMA domain is attached; the IOMMU
+            // mapping is made by the caller after this returns, so the frames are
+            // clean before any device can reach them. Without a non-coherent domain
+            // no first share was marked (the mark is `nonCoherent`), so none needs it.
+            if nonCoherent { flushFirstShares(from: pa.frame, count: count, holding: pages) }
         }
-        // Seed 003: before a frame first becomes reachable by a device that does
-        // not snoop the caches, clean+invalidate it. `shareOneForDMA` marked the
-        // first shares while a non-coherent DMA domain is attached; the IOMMU
-        // mapping is made by the caller after this returns, so the frames are
-        // clean before any device can reach them. Without a non-coherent domain
-        // no first share was marked (the mark is `nonCoherent`), so none needs it.
-        if nonCoherent { flushFirstShares(from: pa.frame, count: count) }
     }
 
     /// Drops one DMA share of every frame of `[pa, pa+bytes)`: the exact
@@ -65,48 +64,47 @@ extension PageOwnership where P2M: ~Copyable {
         // A declared host device was never counted: nothing to drop.
         if hostDeviceRegion(containing: pa.frame, count: count) != nil { return }
         var locks = lockSet()
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-
-        // Stops at the first frame that is not RAM: bounded by the frame table.
-        var done: UInt64 = 0
-        var marked = false
-        do {
-            while done < count {
-                if try unshareOneForDMA(pa.frame.adding(done)) { marked = true }
-                done += 1
+        try locks.withPages { (pages: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
+            // Stops at the first frame that is not RAM: bounded by the frame table.
+            var done: UInt64 = 0
+            var marked = false
+            do throws(OwnershipError) {
+                while done < count {
+                    if try unshareOneForDMA(pa.frame.adding(done)) { marked = true }
+                    done += 1
+                }
+            } catch {
+                while done > 0 {
+                    done -= 1
+                    restoreOneDMAShare(pa.frame.adding(done), holding: pages)
+                }
+                throw error
             }
-        } catch {
-            while done > 0 {
-                done -= 1
-                restoreOneDMAShare(pa.frame.adding(done))
+            // Seed 003, lazily: a frame leaving DMA after a non-coherent device
+            // could reach it is cleaned before it goes back to the host alone.
+            // Its last unshare kept the mark; nothing can hand the frame on before
+            // the mark is cleared here (that takes the page lock we hold).
+            guard marked else { return }
+            var flushed = false
+            for i in 0..<count {
+                let mfn = pa.frame.adding(i)
+                guard let index = frames.index(of: mfn) else { continue }
+                let s = frames.state(at: index)
+                guard s.dmaShares == 0, s.cacheFlushRequired else { continue }
+                cache.cleanAndInvalidate(mfn.address, bytes: PageSize.bytes4K)
+                flushed = true
             }
-            throw error
+            if flushed { cache.synchronize() }
+            guard flushed else { return }
+            for i in 0..<count {
+                guard let index = frames.index(of: pa.frame.adding(i)) else { continue }
+                frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                    guard s.dmaShares == 0, s.cacheFlushRequired else { return s }
+                    var n = s
+                    n.cacheFlushRequired = false
+                    return n
+                }
         }
-        // Seed 003, lazily: a frame leaving DMA after a non-coherent device
-        // could reach it is cleaned before it goes back to the host alone.
-        // Its last unshare kept the mark; nothing can hand the frame on before
-        // the mark is cleared here (that takes the page lock we hold).
-        guard marked else { return }
-        var flushed = false
-        for i in 0..<count {
-            let mfn = pa.frame.adding(i)
-            guard let index = frames.index(of: mfn) else { continue }
-            let s = frames.state(at: index)
-            guard s.dmaShares == 0, s.cacheFlushRequired else { continue }
-            cache.cleanAndInvalidate(mfn.address, bytes: PageSize.bytes4K)
-            flushed = true
-        }
-        if flushed { cache.synchronize() }
-        guard flushed else { return }
-        for i in 0..<count {
-            guard let index = frames.index(of: pa.frame.adding(i)) else { continue }
-            frames.updateState(at: index) { (s: FrameState) -> FrameState in
-                guard s.dmaShares == 0, s.cacheFlushRequired else { return s }
-                var n = s
-                n.cacheFlushRequired = false
-                return n
-            }
         }
     }
 
@@ -114,7 +112,8 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// One more share of `mfn`; a first share is marked `cacheFlushRequired`
     /// exactly when `nonCoherent` (a non-coherent host DMA domain is attached).
-    mutating func shareOneForDMA(_ mfn: MFN, nonCoherent: Bool) throws(OwnershipError) {
+    mutating func shareOneForDMA(_ mfn: MFN, nonCoherent: Bool,
+                                 holding pages: borrowing PageStateLockHeld) throws(OwnershipError) {
         guard let index = frames.index(of: mfn) else { throw .EINVAL(.notRAM(mfn.address)) }
         try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
             var n = s
@@ -140,7 +139,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// `owned`, no borrower and a cleared flag (a rollback within the same call
     /// gets back the exact word it had). Device memory has no entry and was
     /// never counted.
-    mutating func dropOneDMAShare(_ mfn: MFN) {
+    mutating func dropOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
         guard let index = frames.index(of: mfn) else { return }
         frames.updateState(at: index) { (s: FrameState) -> FrameState in
             precondition(s.dmaShares > 0 && s.borrower == .iommu, "rolling back a DMA share that is not there")
@@ -159,6 +158,9 @@ extension PageOwnership where P2M: ~Copyable {
     /// replaces. The last share gives the frame back to the host alone but
     /// keeps its cache mark: `hostUnshareDMA` cleans it and clears the mark.
     /// Returns whether this was the last share of a marked frame.
+    /// It takes no page lock token: one frame's check and update are one
+    /// compare-exchange, correct without the lock (ConcurrencyStressTests
+    /// runs it unlocked); the lock is for `hostUnshareDMA`'s rollback.
     @discardableResult
     mutating func unshareOneForDMA(_ mfn: MFN) throws(OwnershipError) -> Bool {
         guard let index = frames.index(of: mfn) else { throw .ENOENT(.notDMAShared(mfn)) }
@@ -180,7 +182,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// Undoes one `unshareOneForDMA` of the same call (under the page lock
     /// it still holds, so the frame is as that call left it): the exact word
     /// from before comes back.
-    mutating func restoreOneDMAShare(_ mfn: MFN) {
+    mutating func restoreOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
         guard let index = frames.index(of: mfn) else { return }
         frames.updateState(at: index) { (s: FrameState) -> FrameState in
             precondition(s.dmaShares < FrameState.maxDMAShares, "restoring a DMA share beyond the count")
@@ -229,7 +231,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// Cleans the frames of `[first, first+count)` that this share made
     /// reachable by a non-coherent domain for the first time, one maintenance
     /// call per contiguous run.
-    mutating func flushFirstShares(from first: MFN, count: UInt64) {
+    mutating func flushFirstShares(from first: MFN, count: UInt64, holding pages: borrowing PageStateLockHeld) {
         var runStart: UInt64? = nil
         var any = false
         for i in 0...count {

@@ -52,9 +52,9 @@ extension PageOwnership where P2M: ~Copyable {
     ) throws(OwnershipError) {
         let index = try requireIndex(mfn)
         var locks = lockSet()
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        try frames.updateState(at: index, transition)
+        try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
+            try frames.updateState(at: index, transition)
+        }
     }
 
     /// Takes a host frame into the xenheap (alloc_xenheap_page): owned by the
@@ -63,15 +63,15 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func allocateXenheapPage(_ mfn: MFN) throws(OwnershipError) {
         let index = try requireIndex(mfn)
         var locks = lockSet()
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            try Self.requireExclusivelyHostOwned(mfn, s)
-            return FrameState(owner: .hypervisor, hostState: .noPage, isXenheap: true)
+        try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
+            try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+                try Self.requireExclusivelyHostOwned(mfn, s)
+                return FrameState(owner: .hypervisor, hostState: .noPage, isXenheap: true)
+            }
+            // Nobody can reach the frame's type_info before this returns: plain
+            // compare-exchange against whatever the previous life left.
+            frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
         }
-        // Nobody can reach the frame's type_info before this returns: plain
-        // compare-exchange against whatever the previous life left.
-        frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
     }
 
     /// Gives a xenheap frame back to the host (free_xenheap_page). Refused while
@@ -79,14 +79,14 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func freeXenheapPage(_ mfn: MFN) throws(OwnershipError) {
         let index = try requireIndex(mfn)
         var locks = lockSet()
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
-        let info = frames.typeInfo(at: index)
-        if let gfn = info.xenheapGFN { throw .EBUSY(.xenheapAlreadyMapped(mfn, at: gfn)) }
-        try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.isXenheap else { throw .EINVAL(.notXenheap(mfn)) }
-            guard s.owner == .hypervisor else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-            return .hostOwned
+        try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
+            let info = frames.typeInfo(at: index)
+            if let gfn = info.xenheapGFN { throw .EBUSY(.xenheapAlreadyMapped(mfn, at: gfn)) }
+            try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+                guard s.isXenheap else { throw .EINVAL(.notXenheap(mfn)) }
+                guard s.owner == .hypervisor else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+                return .hostOwned
+            }
         }
     }
 }

@@ -28,15 +28,25 @@
 ///    and writes whole, consistent words, and a count can neither underflow
 ///    nor overflow between its check and its update.
 ///
-/// Both locks exclude: a P2M lock is the domain's `P2MLock` (its token,
-/// `P2MLockHeld`, is what every P2M edit demands), the page lock is the
-/// spin lock `PageStateLock`. Each operation keeps its own `LockSet`, a local
-/// value on the stack of the CPU running it: the set records the scopes that
-/// operation is inside and checks every entry against the order above, on
-/// the host exactly as on the board, so XCTest exercises the ordering the
-/// board relies on. Taking a lock whose rank is not strictly greater than
-/// every lock already held is a programming error (`precondition`), not a
-/// runtime condition, because no input can cause it.
+/// Both locks exclude, and both hand out a `~Copyable` token that only their
+/// release consumes: a P2M lock is the domain's `P2MLock` (its token,
+/// `P2MLockHeld`, is what every P2M edit demands), the page lock is the spin
+/// lock `PageStateLock` (its token, `PageStateLockHeld`, is what every internal
+/// function that changes the state of several frames as one step demands:
+/// the DMA share and unshare steps with their rollbacks, the non-coherent
+/// replay, the first-share flush). Only the lock can make a token, so calling
+/// such a function without the page lock does not compile; dropping a token
+/// unreleased traps. Each operation keeps its own `LockSet`, a local value on
+/// the stack of the CPU running it: the set records the scopes that operation
+/// is inside and checks every entry against the order above, on the host
+/// exactly as on the board, so XCTest exercises the ordering the board relies
+/// on. The page lock is entered only through the set (`withPages`, or
+/// `acquirePages`/`releasePages` for a straight-line scope; Embedded Swift's
+/// `defer` cannot consume the token), so the order check cannot be skipped.
+/// Taking a lock whose rank is not strictly greater than every lock already
+/// held is a programming error (`precondition`), not a runtime condition,
+/// because no input can cause it. The token is a zero-size value: holding one
+/// costs nothing beyond the lock's own atomics.
 import AArch64
 import Translation
 import Synchronization
@@ -68,17 +78,29 @@ public struct PageStateLock: @unchecked Sendable {
     public var isLocked: Bool { word.pointee.load(ordering: .relaxed) != 0 }
 
     /// Acquire ordering: the previous holder's frame-state writes are visible.
-    func lock() {
+    func lock() -> PageStateLockHeld {
         while !word.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
             while word.pointee.load(ordering: .relaxed) != 0 {}
         }
+        return PageStateLockHeld()
     }
 
     /// Release ordering: our writes are visible to the next holder.
-    func unlock() {
+    func unlock(_ held: consuming PageStateLockHeld) {
         precondition(word.pointee.load(ordering: .relaxed) == 1, "releasing a page lock that is not held")
         word.pointee.store(0, ordering: .releasing)
+        held.discharge()
     }
+}
+
+/// Proof that the caller holds the domain page lock. Functions that need it
+/// held take it `borrowing` (`holding:`); only `LockSet.releasePages` ends it
+/// (`discard self`, hence `@frozen`).
+@frozen public struct PageStateLockHeld: ~Copyable {
+    init() {}
+    consuming func discharge() { discard self }
+    deinit { Self.droppedWithoutRelease() }
+    static func droppedWithoutRelease() { preconditionFailure("page lock token dropped without release") }
 }
 
 /// The locks one operation currently holds, as a bit per rank; bound to the
@@ -101,18 +123,56 @@ public struct LockSet {
         held & ~(Self.bit(rank) &- 1) == 0
     }
 
+    /// Records the P2M rank (its exclusion is the domain's `P2MLock.withLock`).
+    /// The page lock is not taken here: it needs its token (`withPages`).
     @inline(__always) public mutating func acquire(_ rank: LockRank) {
-        precondition(mayAcquire(rank), "lock order violated (see LockOrder.swift)")
-        if rank == .domainPages { pages?.lock() }
-        held |= Self.bit(rank)
+        precondition(rank == .p2m, "the page lock is taken with withPages/acquirePages")
+        enter(rank)
     }
 
     @inline(__always) public mutating func release(_ rank: LockRank) {
+        precondition(rank == .p2m, "the page lock is released with its token")
+        leave(rank)
+    }
+
+    /// Takes the domain page lock (after any P2M lock, never before).
+    @inline(__always) public mutating func acquirePages() -> PageStateLockHeld {
+        enter(.domainPages)
+        guard let pages else { return PageStateLockHeld() }
+        return pages.lock()
+    }
+
+    @inline(__always) public mutating func releasePages(_ held: consuming PageStateLockHeld) {
+        leave(.domainPages)
+        if let pages { pages.unlock(held) } else { held.discharge() }
+    }
+
+    /// Runs `body` with the domain page lock held, released however it exits.
+    /// `body` gets this set back (`inout`) for what it takes or checks inside.
+    @inline(__always) public mutating func withPages<Result, Failure: Error>(
+        _ body: (borrowing PageStateLockHeld, inout LockSet) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let held = acquirePages()
+        do {
+            let result = try body(held, &self)
+            releasePages(held)
+            return result
+        } catch {
+            releasePages(held)
+            throw error
+        }
+    }
+
+    @inline(__always) mutating func enter(_ rank: LockRank) {
+        precondition(mayAcquire(rank), "lock order violated (see LockOrder.swift)")
+        held |= Self.bit(rank)
+    }
+
+    @inline(__always) mutating func leave(_ rank: LockRank) {
         precondition(holds(rank), "releasing a lock that is not held")
         // Release in reverse order: nothing later than `rank` may still be held.
         precondition(held & ~((Self.bit(rank) << 1) &- 1) == 0, "lock released out of order")
         held &= ~Self.bit(rank)
-        if rank == .domainPages { pages?.unlock() }
     }
 
     /// Inlined with a constant rank, every check above folds to one test of `held`.

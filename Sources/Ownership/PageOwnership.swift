@@ -193,8 +193,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// cleaned first if a non-coherent device could reach them (seed 003).
     mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser, locks: inout LockSet) {
         guard !releaser.dead.isEmpty else { return }
-        locks.acquire(.domainPages)
-        defer { locks.release(.domainPages) }
+        let pages = locks.acquirePages()
         for mfn in releaser.dead {
             guard let index = frames.index(of: mfn) else { continue }
             let s = frames.state(at: index)
@@ -203,6 +202,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
             _ = cleanOnRelease(mfn, s)
             frames.updateState(at: index) { (_: FrameState) -> FrameState in .hostOwned }
         }
+        locks.releasePages(pages)
         releaser.dead.removeAll(keepingCapacity: true)
     }
 }
