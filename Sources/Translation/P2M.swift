@@ -199,12 +199,10 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
         // A replacing map breaks valid leaves first: if the IOMMU does not confirm
         // their invalidation, they stay invalid and the map ends incomplete.
-        let unconfirmed = withSession(&batch) { session in
+        try commitEdit(&batch, gfn, count: count) { session in
             engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: template, replace: replace,
                                  firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
-            return session.unconfirmed
         }
-        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
         observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
@@ -295,11 +293,9 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
         let engine = table, memory = memory
         let cache = leafCache  // what the prepare left there; the commit may invalidate it
-        let unconfirmed = withSession(&batch) { session in
+        try commitEdit(&batch, gfn, count: count) { session in
             engine.commitMap(plan.take()!, memory: memory, sink: &session, cache: cache)
-            return session.unconfirmed
         }
-        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
         observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
@@ -437,11 +433,9 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
         let cache = leafCache  // what the prepare left there; the commit may invalidate it
-        let unconfirmed = withSession(&batch) { session in
+        try commitEdit(&batch, gfn, count: count) { session in
             engine.commitUnmap(plan.take()!, memory: memory, sink: &session, cache: cache)
-            return session.unconfirmed
         }
-        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
         observer.apply(.unmapped(gfn, count: count))
     }
 
@@ -469,13 +463,26 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         }
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
-        let unconfirmed = withSession(&batch, typeChange: (from, to, access)) { session in
-            engine.commitUpdate(plan.take()!, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
-            return session.unconfirmed
-        }
         // A block split links its new table after its break-before-make
         // invalidation, so the commit may owe no TLBI to publish it.
         batch.notePublishesNewEntries()
+        try commitEdit(&batch, gfn, count: count, typeChange: (from, to, access)) { session in
+            engine.commitUpdate(plan.take()!, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
+        }
+    }
+
+    /// `withSession` for one edit of [gfn, gfn+count): if a break-before-make in it
+    /// was not confirmed by the IOMMU, the edit ends incomplete (`endIncomplete`).
+    @inline(__always)
+    mutating func commitEdit<R: PageReferenceReleaser>(
+        _ batch: inout FlushBatch<R>, _ gfn: GFN, count: UInt64,
+        typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
+        _ body: (inout P2MSession<Environment, R>) -> Void
+    ) throws(P2MError) {
+        let unconfirmed = withSession(&batch, typeChange: typeChange) { session in
+            body(&session)
+            return session.unconfirmed
+        }
         if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
     }
 
