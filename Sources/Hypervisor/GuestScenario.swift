@@ -259,12 +259,7 @@ enum GuestScenario {
             Console.put(" refused: external abort injected, ESR_EL1 ")
             Console.hex(injection.esr)
             Console.line("")
-            arch_write_esr_el1(injection.esr)
-            arch_write_far_el1(injection.far)
-            arch_write_elr_el1(injection.returnAddress)
-            arch_write_spsr_el1(injection.savedPSTATE)
-            frame[ExceptionFrame.elr] = injection.handlerAddress(vbarEL1: arch_read_vbar_el1())
-            frame[ExceptionFrame.spsr] = injection.newPSTATE
+            injection.apply(to: frame)
             pendingInjection = injection
             return true
         }

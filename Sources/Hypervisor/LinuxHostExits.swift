@@ -124,12 +124,7 @@ extension LinuxHost {
                 Console.hex(exit.elr)
                 Console.line("): refused, external abort injected")
             }
-            arch_write_esr_el1(injection.esr)
-            arch_write_far_el1(injection.far)
-            arch_write_elr_el1(injection.returnAddress)
-            arch_write_spsr_el1(injection.savedPSTATE)
-            frame[ExceptionFrame.elr] = injection.handlerAddress(vbarEL1: arch_read_vbar_el1())
-            frame[ExceptionFrame.spsr] = injection.newPSTATE
+            injection.apply(to: frame)
         case .endRun(let end):
             endRun(end)
         case .fatal:
@@ -234,4 +229,18 @@ func hvCPUMain(_ cpu: UInt64) {
     Console.hex(request.entry.raw)
     Console.line(" through the hypervisor's entry")
     LinuxHost.enter(cpu: Int(cpu), entry: request.entry.raw, x0: request.context)
+}
+
+extension ExceptionInjection {
+    /// Deliver this injection to the lower EL about to be resumed from `frame`:
+    /// its EL1 syndrome, fault address and return state, then the `eret` goes to
+    /// its vector (VBAR_EL1 + the offset) with the new PSTATE.
+    func apply(to frame: UnsafeMutablePointer<UInt64>) {
+        arch_write_esr_el1(esr)
+        arch_write_far_el1(far)
+        arch_write_elr_el1(returnAddress)
+        arch_write_spsr_el1(savedPSTATE)
+        frame[ExceptionFrame.elr] = handlerAddress(vbarEL1: arch_read_vbar_el1())
+        frame[ExceptionFrame.spsr] = newPSTATE
+    }
 }
