@@ -309,7 +309,8 @@ APPEND=hv.selftest=report-flood scenario qemu72-report-flood "$QEMU" 0 "$PASSED"
 # A fault inside the exception handler: reported once, then the run stops.
 SEMIHOSTING=1 APPEND=hv.selftest=nested-exception TIMEOUT=$HOSTILE_TIMEOUT scenario qemu72-nested-exception "$QEMU" 2 \
     'exception: fault inside the EL2 exception handler: ESR_EL2 0x9[67][0-9a-f]{6} .*FAR_EL2 0x20000000000 .*; stopping' \
-    -M "$VIRT" -cpu "$CPU" -m "$MEM" -- '!exception: unexpected'
+    -M "$VIRT" -cpu "$CPU" -m "$MEM" -- '!exception: unexpected' \
+    'fault at 0x[0-9a-f]+ \(image offset 0x[0-9a-f]+\) in static ExceptionLatch.enter'
 
 if [ -x "$QEMU_S2" ]; then
     COMMON_S2=('running at EL2' 'stage 1: yes, stage 2: yes' 'mode: stage 2 shares the P2M'

@@ -39,6 +39,9 @@ enum ExceptionLatch {
         Console.put("  kind ")
         Console.decimal(kind)
         Console.line("; stopping")
+        // Which function of the handler faulted (a fault in this lookup parks, above).
+        TrapSite.report(elr: frame[ExceptionFrame.elr],
+                        isTrap: ExceptionSyndrome(raw: frame[ExceptionFrame.esr]).exceptionClass == .brk64)
         Power.exit(code: ExitCode.exception)
     }
 
