@@ -227,11 +227,11 @@ enum LinuxHost {
                 configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
                                                 vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
                 memory: IdentityMemory(), pool: pool, tlb: BoardTLB(), iommu: BoardDomainHooks(hooks),
-                listener: NoEntryListener(), observer: BoardDomainHooks(hooks)))
+                listener: FrameEntryListener(), observer: BoardDomainHooks(hooks)))
         } catch {
             stop("host: the host's stage 2 could not be created")
         }
-        var batch = FlushBatch(releaser: NoHeldReferences())
+        var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var failed = false
         var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
         let held = p2mLock.acquire()
