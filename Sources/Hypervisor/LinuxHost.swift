@@ -109,8 +109,15 @@ enum LinuxHost {
 
         let kernel = kernelPlacement(boot, carveOut: carveOut)
         var frames: FrameAllocator
+        // The list types `FrameAllocator(platform:)` uses: one specialisation of its init in the image.
+        var banks = FixedList<16, MemoryRange>()
+        var excluded = FixedList<80, MemoryRange>()
+        guard banks.append(carveOut), excluded.append(image), excluded.append(boot.blob),
+              excluded.append(controlPage), excluded.append(canaryPage) else {
+            stop("host: no frame allocator over the hypervisor's carve-out")
+        }
         do throws(FrameAllocatorError) {
-            frames = try FrameAllocator(banks: CollectionOfOne(carveOut), excluding: [image, boot.blob, controlPage, canaryPage])
+            frames = try FrameAllocator(banks: banks, excluding: excluded)
         } catch {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
