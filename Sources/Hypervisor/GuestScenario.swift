@@ -1,5 +1,6 @@
 import AArch64
 import Translation
+import Ownership
 import Platform
 import HostExits
 import ArchC
@@ -140,7 +141,7 @@ enum GuestScenario {
             finish()
         }
         let held = lock.acquire()
-        var batch = FlushBatch(releaser: NoHeldReferences())
+        var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var mapped = true
         do throws(P2MError) {
             try table.pointee.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch, holding: held)
@@ -303,7 +304,7 @@ enum GuestScenario {
         var cache = BoardCache()
         GuestFrameCoherence(hcr: guestHCR).prepareForGuest(page, cache: &cache)
         let held = lock.acquire()
-        var batch = FlushBatch(releaser: NoHeldReferences())
+        var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var ok = true
         do throws(P2MError) {
             try p2m.pointee.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)

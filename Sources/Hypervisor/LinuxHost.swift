@@ -109,8 +109,15 @@ enum LinuxHost {
 
         let kernel = kernelPlacement(boot, carveOut: carveOut)
         var frames: FrameAllocator
+        // The list types `FrameAllocator(platform:)` uses: one specialisation of its init in the image.
+        var banks = FixedList<16, MemoryRange>()
+        var excluded = FixedList<80, MemoryRange>()
+        guard banks.append(carveOut), excluded.append(image), excluded.append(boot.blob),
+              excluded.append(controlPage), excluded.append(canaryPage) else {
+            stop("host: no frame allocator over the hypervisor's carve-out")
+        }
         do throws(FrameAllocatorError) {
-            frames = try FrameAllocator(banks: CollectionOfOne(carveOut), excluding: [image, boot.blob, controlPage, canaryPage])
+            frames = try FrameAllocator(banks: banks, excluding: excluded)
         } catch {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
@@ -227,11 +234,11 @@ enum LinuxHost {
                 configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
                                                 vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
                 memory: IdentityMemory(), pool: pool, tlb: BoardTLB(), iommu: BoardDomainHooks(hooks),
-                listener: NoEntryListener(), observer: BoardDomainHooks(hooks)))
+                listener: FrameEntryListener(), observer: BoardDomainHooks(hooks)))
         } catch {
             stop("host: the host's stage 2 could not be created")
         }
-        var batch = FlushBatch(releaser: NoHeldReferences())
+        var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var failed = false
         var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
         let held = p2mLock.acquire()

@@ -13,7 +13,7 @@ struct LinuxHostStage2: HostStage2Editor {
     let smmu: BoardSMMUHandle
 
     mutating func unmapFromHost(_ frame: MFN) throws(OwnershipError) {
-        var batch = FlushBatch(releaser: NoHeldReferences())
+        var batch = FlushBatch(releaser: FrameReferenceReleaser())
         let held = LinuxHost.p2mLock.acquire()
         do throws(P2MError) {
             try p2m.pointee.unmap(GFN(raw: frame.raw), count: 1, flushing: &batch, holding: held)
@@ -26,7 +26,7 @@ struct LinuxHostStage2: HostStage2Editor {
     }
 
     mutating func mapIntoHost(_ frame: MFN) throws(OwnershipError) {
-        var batch = FlushBatch(releaser: NoHeldReferences())
+        var batch = FlushBatch(releaser: FrameReferenceReleaser())
         let held = LinuxHost.p2mLock.acquire()
         do throws(P2MError) {
             try p2m.pointee.map(GFN(raw: frame.raw), to: frame, count: 1, as: .ramRW, flushing: &batch, holding: held)

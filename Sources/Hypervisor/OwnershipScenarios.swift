@@ -3,8 +3,8 @@ import Translation
 import Ownership
 import Platform
 
-enum OwnershipBoardDomain: BoardP2MEnvironment { typealias Listener = FrameEntryListener }
-typealias OwnershipP2M = P2M<OwnershipBoardDomain>
+/// The board's one P2M type (SMMUScenarios.swift).
+typealias OwnershipP2M = BoardP2M
 typealias BoardOwnership = PageOwnership<BoardCache, OwnershipP2M>
 
 /// Page state on the board: a frame table for every RAM frame the DTB lists,

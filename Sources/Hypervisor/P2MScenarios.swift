@@ -1,5 +1,6 @@
 import AArch64
 import Translation
+import Ownership
 import Platform
 import ArchC
 
@@ -49,7 +50,7 @@ enum P2MScenarios {
 
         let lock = P2MLock()
         let held = lock.acquire()
-        var batch = FlushBatch(releaser: NoHeldReferences())
+        var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var ok = true
         do throws(P2MError) { try p2m.map(blockGFN, to: block, count: 512, as: .ramRW, flushing: &batch, holding: held) } catch { ok = false }
         _ = p2m.commitCPU(&batch, holding: held)

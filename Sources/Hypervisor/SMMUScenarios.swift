@@ -1,5 +1,6 @@
 import AArch64
 import Translation
+import Ownership
 import Platform
 import SMMUv3
 import ArchC
@@ -7,15 +8,19 @@ import ArchC
 typealias BoardSMMU = SMMU<MMIORegisterBlock, IdentityMemory, BoardCache>
 typealias BoardSMMUHandle = SMMUHandle<MMIORegisterBlock, IdentityMemory, BoardCache>
 typealias BoardHooks = SMMUDomainHooks<MMIORegisterBlock, IdentityMemory, BoardCache, FramePool>
-enum DeviceBoardDomain: BoardP2MEnvironment {
+enum BoardDomain: BoardP2MEnvironment {
     typealias IOMMU = BoardDomainHooks
+    typealias Listener = FrameEntryListener
     typealias Observer = BoardDomainHooks
 }
-/// Every board P2M without a frame table (the SMMU domain, the Linux host's
-/// stage 2, the stage-2 walker scenario, the guest) has this one type: each P2M
-/// environment is a full copy of the table engine in the image (about 8 KiB),
-/// so a P2M no SMMU shares is this type with no hooks rather than one of its own.
-typealias BoardP2M = P2M<DeviceBoardDomain>
+/// Every board P2M (the SMMU domain, the Linux host's stage 2, the stage-2
+/// walker scenario, the guest, and the ownership layer's) has this one type,
+/// and every board flush batch is `FlushBatch<FrameReferenceReleaser>`: each
+/// P2M environment and releaser is a full copy of the table engine in the image
+/// (about 8 KiB each), so a P2M no SMMU shares has no hooks (`BoardDomainHooks(nil)`)
+/// and one without a frame table a `FrameEntryListener()` and batches whose
+/// `FrameReferenceReleaser()` traps on a held reference, rather than types of their own.
+typealias BoardP2M = P2M<BoardDomain>
 
 /// A board P2M's IOMMU invalidator and change observer: the SMMU domain's
 /// hooks, or none for a P2M no SMMU shares (then only the CPU invalidates, and
@@ -33,17 +38,17 @@ struct BoardDomainHooks: IOMMUInvalidator, P2MChangeObserver {
     func synchronize() throws(IOMMUSyncError) { try hooks?.synchronize() }
 }
 
-extension P2M where Environment == DeviceBoardDomain {
+extension P2M where Environment == BoardDomain {
     /// A board P2M no SMMU shares.
     init(configuration: P2MConfiguration, memory: IdentityMemory, pool: FramePool, tlb: BoardTLB) throws(P2MError) {
         try self.init(configuration: configuration, memory: memory, pool: pool, tlb: tlb,
-                      iommu: BoardDomainHooks(nil), listener: NoEntryListener(), observer: BoardDomainHooks(nil))
+                      iommu: BoardDomainHooks(nil), listener: FrameEntryListener(), observer: BoardDomainHooks(nil))
     }
 
     /// `commit` for a P2M no SMMU shares: only the CPU invalidates, and a CPU
     /// invalidation always completes (DSB ISH), so this cannot fail.
     @discardableResult
-    mutating func commitCPU(_ batch: inout FlushBatch<NoHeldReferences>,
+    mutating func commitCPU(_ batch: inout FlushBatch<FrameReferenceReleaser>,
                             holding lock: borrowing P2MLockHeld) -> FlushStatistics {
         precondition(iommu.hooks == nil, "commitCPU on a P2M an SMMU shares")
         do throws(P2MFlushError) {
@@ -145,7 +150,7 @@ enum Board {
     /// commit retried once. A batch that still owes work cannot be dropped,
     /// so a second failure ends the run.
     @discardableResult
-    static func commit(_ p2m: inout BoardP2M, _ batch: inout FlushBatch<NoHeldReferences>,
+    static func commit(_ p2m: inout BoardP2M, _ batch: inout FlushBatch<FrameReferenceReleaser>,
                        _ handle: BoardSMMUHandle, holding lock: borrowing P2MLockHeld) -> FlushStatistics {
         do throws(P2MFlushError) {
             return try p2m.commit(&batch, holding: lock)
@@ -283,7 +288,7 @@ enum Board {
         do throws(P2MError) {
             p2m = try BoardP2M(configuration: configuration,
                                memory: IdentityMemory(), pool: p2mPool, tlb: BoardTLB(),
-                               iommu: BoardDomainHooks(hooks), listener: NoEntryListener(),
+                               iommu: BoardDomainHooks(hooks), listener: FrameEntryListener(),
                                observer: BoardDomainHooks(hooks))
         } catch {
             Checks.expect(false, "P2M for the test domain")
@@ -346,7 +351,7 @@ enum Board {
     static func mapAndAttach(_ domain: inout Domain, _ handle: BoardSMMUHandle, sid: UInt32,
                              _ frames: inout FrameAllocator) {
         let held = domain.lock.acquire()
-        var batch = FlushBatch(releaser: NoHeldReferences())
+        var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var mapped = true
         do throws(P2MError) {
             try domain.p2m.map(domain.gfn, to: domain.backing, count: 1, as: .ramRW, flushing: &batch, holding: held)
@@ -393,7 +398,7 @@ enum Board {
     /// same DMA again: the write back must not reach the old frame.
     static func unmapAndRetry(_ domain: inout Domain, _ device: EduDevice, _ handle: BoardSMMUHandle) {
         let held = domain.lock.acquire()
-        var batch = FlushBatch(releaser: NoHeldReferences())
+        var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var unmapped = true
         do throws(P2MError) {
             try domain.p2m.unmap(domain.gfn, count: 1, flushing: &batch, holding: held)

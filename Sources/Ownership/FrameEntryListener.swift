@@ -13,10 +13,19 @@ import Translation
 ///   a removal at another GFN (not possible while the invariant holds) can
 ///   never clear a valid one.
 public struct FrameEntryListener: P2MEntryListener {
-    let frames: FrameTable
+    /// nil for a P2M without a frame table (`init()`).
+    let frames: FrameTable?
 
     public init(frames: FrameTable) {
         self.frames = frames
+    }
+
+    /// For a P2M without a frame table (the board's device and host stage-2
+    /// P2Ms share the ownership P2M's type): a removed RAM entry has no frame
+    /// state to update, and a foreign or grant entry's reference goes to the
+    /// batch, whose releaser traps if it has no frame table either.
+    public init() {
+        self.frames = nil
     }
 
     public mutating func entryRemoved<R: PageReferenceReleaser>(
@@ -26,6 +35,7 @@ public struct FrameEntryListener: P2MEntryListener {
         case .mapForeignRW, .mapForeignRO, .grantMapRW, .grantMapRO:
             batch.holdReference(mfn, count: count)
         case .ramRW, .ramRO:
+            guard let frames else { return }
             for i in 0..<count {
                 guard let index = frames.index(of: mfn.adding(i)) else { continue }
                 guard frames.state(at: index).isXenheap else { continue }

@@ -13,7 +13,8 @@ import Translation
 /// which must happen outside the P2M (it needs the cache maintenance and the
 /// domain page lock).
 public struct FrameReferenceReleaser: PageReferenceReleaser {
-    let frames: FrameTable
+    /// nil for a batch of a P2M without a frame table (`init()`).
+    let frames: FrameTable?
     /// References held until the commit, one run of consecutive frames each.
     public private(set) var held: [(first: MFN, count: UInt64)] = []
     /// Frames whose last reference was dropped at a commit, not yet returned.
@@ -25,11 +26,20 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
         self.frames = frames
     }
 
+    /// For a P2M without a frame table (the board's device and host stage-2
+    /// P2Ms share the ownership P2M's type, one copy of the table engine):
+    /// nothing it maps holds a page reference, so holding one is a programming
+    /// error (the reference would leak) and traps, as `NoHeldReferences` does.
+    public init() {
+        self.frames = nil
+    }
+
     /// Keeps `count` references (one per frame from `mfn`) until the commit.
     /// They are already counted in the frames; holding only defers their drop.
     /// A run that continues the last one extends it (a range move holds its
     /// chunk's consecutive frames as one run).
     public mutating func hold(_ mfn: MFN, count: UInt64) {
+        precondition(frames != nil, "a FrameReferenceReleaser without a frame table cannot hold page references")
         if let last = held.last, last.first.raw &+ last.count == mfn.raw, last.count <= UInt64.max - count {
             held[held.count - 1].count = last.count + count
             return
@@ -39,6 +49,8 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     }
 
     public mutating func releaseHeld() {
+        // Without a frame table nothing was held (`hold` traps).
+        guard let frames else { return }
         for run in held {
             for i in 0..<run.count {
                 let mfn = run.first.adding(i)

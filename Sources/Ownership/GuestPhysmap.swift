@@ -46,8 +46,8 @@ public protocol GuestPhysmap: ~Copyable {
     /// Moves everything `other` owes into `batch` (`FlushBatch.absorb` over
     /// this P2M's memory), leaving `other` empty.
     func merge(_ other: inout OwnershipFlushBatch, into batch: inout OwnershipFlushBatch)
-    /// The frame table this P2M reports removals to.
-    var reportsTo: FrameTable { get }
+    /// The frame table this P2M reports removals to (nil: none).
+    var reportsTo: FrameTable? { get }
 }
 
 extension P2M: GuestPhysmap where Environment.Listener == FrameEntryListener {
@@ -104,7 +104,7 @@ extension P2M: GuestPhysmap where Environment.Listener == FrameEntryListener {
         batch.absorb(&other, memory: memory)
     }
 
-    public var reportsTo: FrameTable { listener.frames }
+    public var reportsTo: FrameTable? { listener.frames }
 }
 
 extension OwnershipError {

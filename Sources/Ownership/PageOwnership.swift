@@ -104,7 +104,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         guard domainCount < maxDomains else { throw .ENOMEM(.domainSlots(maxDomains)) }
         // The P2M's removal listener must update this frame table, or xenheap
         // GFNs and foreign references would be tracked somewhere nobody reads.
-        precondition(p2m.reportsTo.entries == frames.entries, "P2M listener reports to another frame table")
+        precondition(p2m.reportsTo?.entries == frames.entries, "P2M listener reports to another frame table")
         (domains + domainCount).initialize(to: GuestDomain(config: config, p2m: p2m, owed: newBatch()))
         domainCount += 1
     }

@@ -18,8 +18,11 @@ public struct FrameAllocator {
 
     /// Sorted by `first`, disjoint, never adjacent (adjacent ranges merge).
     public private(set) var freeRanges = FixedList<112, FrameRange>()
-    /// The bank frames, sorted and merged: what `free` accepts.
-    private var managed = FixedList<16, FrameRange>()
+    /// The bank frames, sorted and merged: what `free` accepts. At most
+    /// `bankCapacity` ranges, checked in `init`; the list has the free list's
+    /// type so that the image has one `insertMerging` (and one of each
+    /// `FixedList` method) for both.
+    private var managed = FixedList<112, FrameRange>()
     /// Whole-page exclusions, as given.
     private var exclusions = FixedList<96, FrameRange>()
 
@@ -29,7 +32,7 @@ public struct FrameAllocator {
         for bank in banks {
             let frames = bank.framesInside
             if frames.isEmpty { continue }
-            guard FrameAllocator.insertMerging(frames, into: &managed) else {
+            guard FrameAllocator.insertMerging(frames, into: &managed), managed.count <= FrameAllocator.bankCapacity else {
                 throw .tooManyBanks(capacity: FrameAllocator.bankCapacity)
             }
         }

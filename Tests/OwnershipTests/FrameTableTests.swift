@@ -1,5 +1,7 @@
 import XCTest
 import AArch64
+import Translation
+import HostFakes
 @testable import Ownership
 
 final class FrameTableTests: XCTestCase {
@@ -83,5 +85,31 @@ final class FrameTableTests: XCTestCase {
         XCTAssertTrue(t.compareExchangeTypeInfo(at: 3, expected: .initializer, desired: g))
         XCTAssertFalse(t.compareExchangeTypeInfo(at: 3, expected: .initializer, desired: .initializer))
         XCTAssertEqual(t.typeInfo(at: 3).xenheapGFN, GFN(raw: 9))
+    }
+}
+
+/// A P2M without a frame table (the board's device and host stage-2 P2Ms share
+/// the ownership P2M's type): `FrameEntryListener()` and `FrameReferenceReleaser()`.
+final class NoFrameTableTests: XCTestCase {
+    /// RAM mapped, replaced and unmapped through it commits with nothing held
+    /// or dead and no frame state touched (its frames are in the world's table,
+    /// which it does not report to).
+    func testRAMRemovalsNeedNoFrameTable() throws {
+        var w = World()
+        let before = w.snapshot()
+        let memory = SparseMemory(ram: w.ram)
+        var p2m = try TestP2M(configuration: P2MConfiguration(vmid: 9, ipaBits: 39, paRange: .bits40, vmidWidth: .bits8),
+                              memory: memory, pool: FreeListPool(memory: memory, first: MFN(raw: 0x20_0000), count: 8),
+                              tlb: RecordingTLB(log: w.log), iommu: RecordingIOMMU(log: w.log),
+                              listener: FrameEntryListener(), observer: NoChangeObserver())
+        XCTAssertNil(p2m.reportsTo)
+        var batch = FlushBatch(releaser: FrameReferenceReleaser())
+        try p2m.map(GFN(raw: 0x10), to: bank0, count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x10), to: bank1, count: 1, as: .ramRO, policy: .replace, flushing: &batch, holding: lockHeld)
+        try p2m.unmap(GFN(raw: 0x10), count: 1, flushing: &batch, holding: lockHeld)
+        let _: FlushStatistics = try p2m.commit(&batch, holding: lockHeld)
+        XCTAssertTrue(batch.releaser.held.isEmpty)
+        XCTAssertTrue(batch.releaser.dead.isEmpty)
+        XCTAssertEqual(w.o.frames.snapshot(), before.frames)
     }
 }

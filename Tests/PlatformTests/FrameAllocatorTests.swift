@@ -102,6 +102,15 @@ final class FrameAllocatorTests: XCTestCase {
         XCTAssertNoThrow(try allocator.allocate())
     }
 
+    /// `bankCapacity` counts the banks after merging: sixteen disjoint banks
+    /// fit, and so do seventeen when two of them touch (they become one range).
+    func testBankCapacityCountsMergedRanges() throws {
+        let sixteen = (0..<16).map { range(UInt64($0) << 30, 0x1000_0000) }
+        XCTAssertEqual(try FrameAllocator(banks: sixteen, excluding: [MemoryRange]()).freeRanges.count, 16)
+        let touching = sixteen + [range(0x1000_0000, 0x1000)]
+        XCTAssertEqual(try FrameAllocator(banks: touching, excluding: [MemoryRange]()).freeRanges.count, 16)
+    }
+
     func testConstructionCapacityErrors() {
         let banks = (0..<17).map { range(UInt64($0) << 30, 0x1000_0000) }
         XCTAssertThrowsError(try FrameAllocator(banks: banks, excluding: [MemoryRange]())) {
