@@ -218,10 +218,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     ) throws(P2MError) -> Bool {
         if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
             do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
-            if table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) != nil { return false }
-            if let level = table.missingTableLevel(gfn.raw, count: count, memory: memory) {
+            // One walk finds the run's leaf table or where it is missing.
+            if let (path, level) = table.leafOrMissingPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
+                if level == TableLevel.leafLevel { return false }
                 try mapBuildingTables(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                                      largestBlock: largestBlock, below: level, flushing: &batch)
+                                      largestBlock: largestBlock, along: path, below: level, flushing: &batch)
                 return true
             }
         }
@@ -254,11 +255,14 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     }
 
     /// `map` of a run whose leaf table is missing below an invalid entry at `level`
-    /// (`TranslationTable.missingTableLevel`): the checks and the edit of a plan
-    /// whose path level is `level` and that builds tables, without the plan.
+    /// of the last table on `path` (`TranslationTable.leafOrMissingPath`): the checks
+    /// and the edit of a plan whose path level is `level` and that builds tables,
+    /// without the plan. The path stays right through `beginMap`: neither the
+    /// observer's reservation nor the invalidation it may complete edits the tree
+    /// (unlinked table pages are freed only by `commit`).
     mutating func mapBuildingTables<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
-        largestBlock: PageOrder, below level: Int, flushing batch: inout FlushBatch<R>
+        largestBlock: PageOrder, along path: LeafPath, below level: Int, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
         do { try table.validateOutput(mfn, count: count) } catch { throw P2MError(error) }
         precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
@@ -266,9 +270,6 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
         guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
         try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
-        guard let path = table.path(to: level, gfn.raw, memory: memory) else {
-            preconditionFailure("the table walk changed under the P2M lock")
-        }
         let engine = table, memory = memory, template = leafTemplates(type, access).page
         withSession(&batch) { session in
             engine.commitNewTables(path, at: level, gfn.raw, to: mfn.raw, count: count, template: template,

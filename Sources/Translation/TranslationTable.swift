@@ -397,6 +397,42 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         return path
     }
 
+    /// `leafPath` and `missingTableLevel` in one walk, for a run short of a whole
+    /// leaf table: the path to its existing leaf table (level 3, kept in `cache` as
+    /// `leafPath` keeps it), or the path to the existing table whose invalid entry
+    /// at `level` is where that leaf table is missing (what `path(to: level)` gives);
+    /// nil if the run spans tables or a block is in the way. Input already validated.
+    @inline(__always)
+    public func leafOrMissingPath<M: PhysicalMemory>(
+        _ input: UInt64, count: UInt64, memory: M, cache: inout LeafPathCache
+    ) -> (path: LeafPath, level: Int)? {
+        let leafTableShift = Self.pageShift(TableLevel.leafLevel - 1)
+        let key = input >> leafTableShift
+        guard count < Self.span(TableLevel.leafLevel - 1), key == (input + count - 1) >> leafTableShift else {
+            return nil
+        }
+        if cache.key == key { return (cache.path, TableLevel.leafLevel) }
+        var path = LeafPath()
+        var t = root
+        var level = geometry.startLevel
+        while level < TableLevel.leafLevel {
+            let address = entryAddress(t, level, input)
+            let d = memory.load64(address)
+            if !Descriptor.isValid(raw: d) {
+                path.setTable(level, t)
+                return (path, level)
+            }
+            guard Descriptor.isTable(raw: d, atLevel: level) else { return nil }
+            path.record(level: level, table: t, entry: address)
+            t = Self.child(d)
+            level += 1
+        }
+        path.setTable(TableLevel.leafLevel, t)
+        cache.key = key
+        cache.path = path
+        return (path, TableLevel.leafLevel)
+    }
+
     /// The path through table descriptors to the existing table at `target` that
     /// holds input `input`'s entry, or nil if an invalid entry or a block comes
     /// first. Input already validated.

@@ -161,6 +161,7 @@ final class TranslationTableTests: XCTestCase {
             let input = 0x4_0000 + next() % 1024
             let count = counts[Int(next() % UInt64(counts.count))]
             if ta.leafPath(input, count: count, memory: a) != nil { shortPath += 1 }
+            assertOneWalkMatchesTheSeparateWalks(ta, input, count: count, memory: a, step: step)
             if next() % 2 == 0 {
                 var planA: RangePlan? = nil
                 let pa: Result<Int, TableEditError> = Result { () throws(TableEditError) in
@@ -221,6 +222,35 @@ final class TranslationTableTests: XCTestCase {
             sb.unlinked.removeAll()
         }
         XCTAssertGreaterThan(shortPath, 500, "the short path was exercised")
+    }
+
+    /// `leafOrMissingPath` (the P2M's one walk for a short map) finds what
+    /// `leafPath`, `missingTableLevel` and `path(to:)` find separately: the same
+    /// level, the same tables and entries along the path, and the cache filled
+    /// exactly when the leaf table exists.
+    func assertOneWalkMatchesTheSeparateWalks<D: VMSAv8Descriptor>(
+        _ table: TranslationTable<D>, _ input: UInt64, count: UInt64, memory: FakeMemory, step: Int
+    ) {
+        var cache = LeafPathCache()
+        let one = table.leafOrMissingPath(input, count: count, memory: memory, cache: &cache)
+        let expected: (path: LeafPath, level: Int)?
+        if let leaf = table.leafPath(input, count: count, memory: memory) {
+            expected = (leaf, TableLevel.leafLevel)
+        } else if let level = table.missingTableLevel(input, count: count, memory: memory) {
+            expected = table.path(to: level, input, memory: memory).map { ($0, level) }
+            XCTAssertNotNil(expected, "path to the missing table's parent, step \(step)")
+        } else {
+            expected = nil
+        }
+        XCTAssertEqual(one?.level, expected?.level, "level, step \(step)")
+        XCTAssertEqual(cache.isEmpty, one?.level != TableLevel.leafLevel, "cache filled for a leaf table, step \(step)")
+        guard let one, let expected else { return }
+        for level in table.geometry.startLevel...one.level {
+            XCTAssertEqual(one.path.table(level), expected.path.table(level), "table at \(level), step \(step)")
+            if level < one.level {
+                XCTAssertEqual(one.path.entry(level), expected.path.entry(level), "entry at \(level), step \(step)")
+            }
+        }
     }
 
     /// A single-page unmap that empties its leaf table, and with it the only table
