@@ -79,8 +79,8 @@ extension SMMU {
             throw .inputBitsOutOfRange(inputBits)
         }
         guard root.address.raw >> UInt64(features.outputAddressBits) == 0 else { throw .rootOutOfRange(root.address) }
-        for a in attachments {
-            if case .stage1(let d) = a.domain, d.asid == asid { throw .domainInUse(asid: asid) }
+        for i in 0..<attachments.count {
+            if case .stage1(let d) = attachments[i].domain, d.asid == asid { throw .domainInUse(asid: asid) }
         }
         if freeContextDescriptors.isEmpty {
             guard let frame = allocator.allocateContiguous(count: 1, alignmentFrames: 1) else {
@@ -109,7 +109,9 @@ extension SMMU {
     /// ASID's TLB entries are invalidated (so a later domain reusing the ASID
     /// starts clean) and the CD slot is reused.
     public mutating func releaseStage1Domain(_ domain: Stage1Domain) throws(AttachError) {
-        for a in attachments where a.domain == .stage1(domain) { throw .domainInUse(asid: domain.asid) }
+        for i in 0..<attachments.count where attachments[i].domain == .stage1(domain) {
+            throw .domainInUse(asid: domain.asid)
+        }
         for i in 0..<ContextDescriptor.dwordCount { memory.store64(domain.contextDescriptor.adding(UInt64(i) * 8), 0) }
         if !coherent { cache.clean(domain.contextDescriptor, bytes: ContextDescriptor.bytes) }
         do {
@@ -151,16 +153,33 @@ extension SMMU {
                                                   allocator: &allocator)
         do { try installEntry(ste, for: stream, at: address) } catch { throw .commandQueue(error) }
         let record = Attachment(stream: stream, domain: domain)
-        if let i = attachments.firstIndex(where: { $0.stream >= stream }) {
-            if attachments[i].stream == stream { attachments[i] = record } else { attachments.insert(record, at: i) }
+        let i = attachmentSlot(stream)
+        if i < attachments.count && attachments[i].stream == stream {
+            attachments[i] = record
         } else {
             attachments.append(record)
+            var j = attachments.count - 1
+            while j > i {
+                attachments[j] = attachments[j - 1]
+                j -= 1
+            }
+            attachments[i] = record
         }
+    }
+
+    /// Where `stream` is, or would go, in the sorted `attachments`. Index loops
+    /// here and in the callers: the closure-taking collection helpers
+    /// (`firstIndex(where:)`, `insert(_:at:)`) each add stdlib code to the image.
+    func attachmentSlot(_ stream: StreamID) -> Int {
+        var i = 0
+        while i < attachments.count && attachments[i].stream < stream { i += 1 }
+        return i
     }
 
     /// Make `stream` abort all its DMA (V=1, Config=abort, no events).
     public mutating func detach(_ stream: StreamID) throws(AttachError) {
-        guard let i = attachments.firstIndex(where: { $0.stream == stream }),
+        let i = attachmentSlot(stream)
+        guard i < attachments.count, attachments[i].stream == stream,
               let address = streamTable.entryAddress(stream, memory: memory)
         else { throw .notAttached(stream) }
         do { try installEntry(.abort(), for: stream, at: address) } catch { throw .commandQueue(error) }
@@ -169,6 +188,7 @@ extension SMMU {
 
     /// Which domain `stream` is attached to.
     public func domain(of stream: StreamID) -> SMMUDomain? {
-        attachments.first(where: { $0.stream == stream })?.domain
+        let i = attachmentSlot(stream)
+        return i < attachments.count && attachments[i].stream == stream ? attachments[i].domain : nil
     }
 }
