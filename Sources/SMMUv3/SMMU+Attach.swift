@@ -12,15 +12,15 @@ extension SMMU {
     mutating func installEntry(_ new: StreamTableEntry, for stream: StreamID, at address: PhysAddr)
         throws(CommandQueueError)
     {
-        var current = streamTable.readEntry(at: address, memory: memory)
-        guard current != new else { return }
-        var differing = 0
-        for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] { differing += 1 }
+        let current = streamTable.readEntry(at: address, memory: memory)
+        // Bit i set: dword i differs (one pass over the dwords, used below).
+        var differing: UInt8 = 0
+        for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] { differing |= 1 << i }
+        guard differing != 0 else { return }
         let live = current.isLive
-        if live && differing == 1 {
-            for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
-                storeSTEWord(i, new[word: i], at: address)
-            }
+        if live && differing.nonzeroBitCount == 1 {
+            let i = differing.trailingZeroBitCount
+            storeSTEWord(i, new[word: i], at: address)
             try push(.cfgiSTE(stream: stream))
             try sync()
             return
@@ -28,28 +28,29 @@ extension SMMU {
         if live {
             let abort = StreamTableEntry.abort()
             storeSTEWord(0, abort.dw0, at: address)
-            current.dw0 = abort.dw0
             try push(.cfgiSTE(stream: stream))
             try sync()
             if new.dw0 == abort.dw0 {
                 // Going to abort (detach): the other dwords are now ignored; clear
                 // them without another invalidation.
-                for i in 1..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
-                    memory.store64(address.adding(UInt64(i) * 8), new[word: i])
-                }
-                if !coherent { cache.clean(address, bytes: StreamTableEntry.bytes) }
-                cache.synchronize()
+                storeDwordsAfterFirst(new, differing: differing, at: address)
                 return
             }
         }
-        for i in 1..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
+        storeDwordsAfterFirst(new, differing: differing, at: address)
+        storeSTEWord(0, new.dw0, at: address)
+        try push(.cfgiSTE(stream: stream))
+        try sync()
+    }
+
+    /// dw1..dw7 of `new` where `differing` marks them, then clean and DSB: the
+    /// SMMU sees them before anything written after this returns.
+    mutating func storeDwordsAfterFirst(_ new: StreamTableEntry, differing: UInt8, at address: PhysAddr) {
+        for i in 1..<StreamTableEntry.dwordCount where differing & (1 << i) != 0 {
             memory.store64(address.adding(UInt64(i) * 8), new[word: i])
         }
         if !coherent { cache.clean(address, bytes: StreamTableEntry.bytes) }
         cache.synchronize()
-        storeSTEWord(0, new.dw0, at: address)
-        try push(.cfgiSTE(stream: stream))
-        try sync()
     }
 
     mutating func storeSTEWord(_ i: Int, _ value: UInt64, at address: PhysAddr) {
@@ -88,7 +89,9 @@ extension SMMU {
             }
             memory.zeroFrame(frame)
             let perFrame = PageSize.bytes4K / ContextDescriptor.bytes
-            for i in (0..<perFrame).reversed() {
+            var i = perFrame
+            while i > 0 {  // highest first: `removeLast` hands out the lowest slot first
+                i -= 1
                 freeContextDescriptors.append(frame.address.adding(i * ContextDescriptor.bytes))
             }
         }
