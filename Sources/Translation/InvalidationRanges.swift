@@ -47,7 +47,6 @@ public struct InvalidationRanges: Sendable {
     public func overlaps(_ first: UInt64, frames: UInt64) -> Bool {
         if coversEverything { return true }
         let last = first &+ frames
-        let start = start.span, end = end.span
         for i in 0..<count where start[i] < last && end[i] > first { return true }
         return false
     }
@@ -55,7 +54,6 @@ public struct InvalidationRanges: Sendable {
     /// The i-th range as (first frame, frames).
     public subscript(i: Int) -> (first: UInt64, frames: UInt64) {
         precondition(i < count)
-        let start = start.span, end = end.span
         return (start[i], end[i] - start[i])
     }
 
@@ -65,8 +63,7 @@ public struct InvalidationRanges: Sendable {
             coversEverything = true
             return
         }
-        let start = other.start.span, end = other.end.span
-        for i in 0..<other.count { record(start[i], frames: end[i] - start[i]) }
+        for i in 0..<other.count { record(other.start[i], frames: other.end[i] - other.start[i]) }
     }
 
     /// Record that everything may be cached.
