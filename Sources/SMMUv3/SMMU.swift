@@ -174,7 +174,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
     /// most `pollLimit` times more; nil when they did, else the last value read
     /// (for the caller's timeout error: a closure parameter here would put one
     /// copy of this loop in the image per caller).
-    func pollRegister(_ offset: Int, until expected: UInt32, mask: UInt32 = 0xFFFF_FFFF) -> UInt32? {
+    mutating func pollRegister(_ offset: Int, until expected: UInt32, mask: UInt32 = 0xFFFF_FFFF) -> UInt32? {
         var last = registers.read32(offset)
         var polls = 0
         while last & mask != expected {
@@ -196,7 +196,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
 
     /// GBPA: wait for any update in flight, write the value with UPDATE, wait
     /// for UPDATE to clear (IHI 0070 6.3.14: a write while UPDATE is 1 is lost).
-    func updateGBPA(_ value: UInt32) throws(BringUpError) {
+    mutating func updateGBPA(_ value: UInt32) throws(BringUpError) {
         if let last = pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) {
             throw .gbpaUpdateTimeout(last: last)
         }
