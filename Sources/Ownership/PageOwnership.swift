@@ -71,12 +71,16 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     public var frames: FrameTable { storage.table }
 
     /// The decoded state of `mfn`, or nil when it is not RAM.
+    /// (No `Optional.map` closure here: capturing `self` in it copied the whole
+    /// value to the stack on the board.)
     public func state(of mfn: MFN) -> FrameState? {
-        frames.index(of: mfn).map { frames.state(at: $0) }
+        guard let index = frames.index(of: mfn) else { return nil }
+        return frames.state(at: index)
     }
 
     public func typeInfo(of mfn: MFN) -> TypeInfo? {
-        frames.index(of: mfn).map { frames.typeInfo(at: $0) }
+        guard let index = frames.index(of: mfn) else { return nil }
+        return frames.typeInfo(at: index)
     }
 
     /// page_get_xenheap_gfn: one atomic load of `type_info`.

@@ -53,17 +53,7 @@ public struct CommandQueue: Sendable {
     ) throws(CommandQueueError) {
         // CONS is read only when the last value seen says the ring is full.
         if next.isFull(consumer: lastConsumer) {
-            lastConsumer = consumer(registers)
-            if next.isFull(consumer: lastConsumer) {
-                publish(registers: registers, memory: memory, cache: &cache, coherent: coherent)
-                var polls = 0
-                while next.isFull(consumer: lastConsumer) {
-                    try recoverIfStopped(registers: registers, memory: memory, cache: &cache, coherent: coherent)
-                    polls += 1
-                    if polls > pollLimit { throw .noSpace(prod: next.position, cons: lastConsumer.position) }
-                    lastConsumer = consumer(registers)
-                }
-            }
+            try makeRoom(registers: registers, memory: memory, cache: &cache, coherent: coherent)
         }
         let slot = slotAddress(next)
         memory.store64(slot, command.dw0)
@@ -71,6 +61,37 @@ public struct CommandQueue: Sendable {
         next = next.advanced()
         commandsIssued += 1
         if command.opcode == Command.Opcode.sync.rawValue { syncsIssued += 1 }
+    }
+
+    /// `push` on a ring that looked full: read CONS again, and if it is still
+    /// full, publish what is written and wait (bounded) for CONS to free a slot.
+    mutating func makeRoom<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
+        registers: R, memory: M, cache: inout C, coherent: Bool
+    ) throws(CommandQueueError) {
+        lastConsumer = consumer(registers)
+        guard next.isFull(consumer: lastConsumer) else { return }
+        publish(registers: registers, memory: memory, cache: &cache, coherent: coherent)
+        try waitForConsumer(untilDrained: false, registers: registers, memory: memory, cache: &cache,
+                            coherent: coherent)
+    }
+
+    /// The one bounded wait on CONS, from `lastConsumer` on: until the ring has
+    /// a free slot (`push`), or until CONS passes everything published
+    /// (`untilDrained`, `sync`). Each poll first repairs a stopped queue; past
+    /// `pollLimit` polls it throws `.noSpace` or `.syncTimeout` respectively.
+    mutating func waitForConsumer<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
+        untilDrained: Bool, registers: R, memory: M, cache: inout C, coherent: Bool
+    ) throws(CommandQueueError) {
+        var polls = 0
+        while untilDrained ? !published.isEmpty(consumer: lastConsumer) : next.isFull(consumer: lastConsumer) {
+            try recoverIfStopped(registers: registers, memory: memory, cache: &cache, coherent: coherent)
+            polls += 1
+            if polls > pollLimit {
+                throw untilDrained ? .syncTimeout(prod: published.position, cons: lastConsumer.position)
+                    : .noSpace(prod: next.position, cons: lastConsumer.position)
+            }
+            lastConsumer = consumer(registers)
+        }
     }
 
     /// Make written commands visible: clean them to PoC if the SMMU does not
@@ -100,14 +121,9 @@ public struct CommandQueue: Sendable {
     ) throws(CommandQueueError) {
         try push(.sync(), registers: registers, memory: memory, cache: &cache, coherent: coherent)
         publish(registers: registers, memory: memory, cache: &cache, coherent: coherent)
-        var polls = 0
         lastConsumer = consumer(registers)
-        while !published.isEmpty(consumer: lastConsumer) {
-            try recoverIfStopped(registers: registers, memory: memory, cache: &cache, coherent: coherent)
-            polls += 1
-            if polls > pollLimit { throw .syncTimeout(prod: published.position, cons: lastConsumer.position) }
-            lastConsumer = consumer(registers)
-        }
+        try waitForConsumer(untilDrained: true, registers: registers, memory: memory, cache: &cache,
+                            coherent: coherent)
         if let rejected = rejectedInBatch {
             rejectedInBatch = nil
             throw .commandRejected(rejected)

@@ -36,6 +36,25 @@ public struct EventQueue: Sendable {
     public mutating func drain<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
         registers: R, memory: M, cache: inout C, coherent: Bool, handle: (SMMUEvent) -> Void
     ) -> EventDrainResult {
+        // The work is in three non-closure steps, one copy each in the image;
+        // only this loop is repeated per caller's handler.
+        var pass = beginDrain(registers: registers, cache: &cache)
+        while let event = nextEvent(&pass, memory: memory, cache: &cache, coherent: coherent) {
+            handle(event)
+        }
+        return endDrain(pass, registers: registers, cache: &cache)
+    }
+
+    /// One `drain` in progress: what was read before the first record.
+    struct DrainPass {
+        var result = EventDrainResult()
+        let prod: QueueIndex
+        let aborted: Bool
+        var budget: UInt32
+    }
+
+    @inline(never)
+    mutating func beginDrain<R: RegisterBlock, C: CacheMaintenance>(registers: R, cache: inout C) -> DrainPass {
         // GERROR before PROD: a synchronous abort completes every earlier write
         // before it is flagged, so the records up to the PROD read next are
         // valid ones (7.2.2). Whether aborts are synchronous is IMPLEMENTATION
@@ -47,35 +66,49 @@ public struct EventQueue: Sendable {
         // Records up to PROD are complete in memory once PROD is read; keep the
         // record loads after that read (DSB; Linux's readl has the same barrier).
         cache.synchronize()
-        let prod = QueueIndex(prodRaw, log2Entries: log2Entries)
-        var result = EventDrainResult()
+        var pass = DrainPass(prod: QueueIndex(prodRaw, log2Entries: log2Entries), aborted: aborted,
+                             budget: consumed.entries)
         let flag = prodRaw & Self.overflowFlag
         if flag != overflowAcknowledged {
-            result.overflowed = true
+            pass.result.overflowed = true
             overflowAcknowledged = flag
         }
-        var budget = consumed.entries
-        while !prod.isEmpty(consumer: consumed) && budget > 0 {
-            let slot = base.adding(UInt64(consumed.index) * SMMUEvent.bytes)
-            // The SMMU wrote the record behind the cache: drop any stale line first.
-            if !coherent {
-                cache.cleanAndInvalidate(slot, bytes: SMMUEvent.bytes)
-                cache.synchronize()
-            }
-            let event = SMMUEvent(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8)),
-                                  dw2: memory.load64(slot.adding(16)), dw3: memory.load64(slot.adding(24)))
-            handle(event)
-            result.count += 1
-            consumed = consumed.advanced()
-            budget -= 1
+        return pass
+    }
+
+    /// The next record up to the PROD read by `beginDrain`, at most one queue's
+    /// worth per pass; nil when there is none.
+    @inline(never)
+    mutating func nextEvent<M: PhysicalMemory, C: CacheMaintenance>(
+        _ pass: inout DrainPass, memory: M, cache: inout C, coherent: Bool
+    ) -> SMMUEvent? {
+        guard !pass.prod.isEmpty(consumer: consumed) && pass.budget > 0 else { return nil }
+        let slot = base.adding(UInt64(consumed.index) * SMMUEvent.bytes)
+        // The SMMU wrote the record behind the cache: drop any stale line first.
+        if !coherent {
+            cache.cleanAndInvalidate(slot, bytes: SMMUEvent.bytes)
+            cache.synchronize()
         }
+        let event = SMMUEvent(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8)),
+                              dw2: memory.load64(slot.adding(16)), dw3: memory.load64(slot.adding(24)))
+        pass.result.count += 1
+        consumed = consumed.advanced()
+        pass.budget -= 1
+        return event
+    }
+
+    @inline(never)
+    mutating func endDrain<R: RegisterBlock, C: CacheMaintenance>(
+        _ pass: DrainPass, registers: R, cache: inout C
+    ) -> EventDrainResult {
+        var result = pass.result
         // Publishing CONS gives the entries back to the SMMU, which may then
         // overwrite them: every load of a record must be complete first. A load
         // followed by a store to another location may be reordered (Arm ARM
         // B2.3), so order them (DSB; Linux's `queue_sync_cons_out` uses DMB OSH).
         cache.synchronize()
         registers.write32(SMMURegister.evtqCons, consumed.position | overflowAcknowledged)
-        if aborted {
+        if pass.aborted {
             result.writeAborted = true
             let gerrorn = registers.read32(SMMURegister.gerrorn)
             registers.write32(SMMURegister.gerrorn, gerrorn ^ GERROR.eventQueueAbortError)

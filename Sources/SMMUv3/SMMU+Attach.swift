@@ -12,15 +12,15 @@ extension SMMU {
     mutating func installEntry(_ new: StreamTableEntry, for stream: StreamID, at address: PhysAddr)
         throws(CommandQueueError)
     {
-        var current = streamTable.readEntry(at: address, memory: memory)
-        guard current != new else { return }
-        var differing = 0
-        for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] { differing += 1 }
+        let current = streamTable.readEntry(at: address, memory: memory)
+        // Bit i set: dword i differs (one pass over the dwords, used below).
+        var differing: UInt8 = 0
+        for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] { differing |= 1 << i }
+        guard differing != 0 else { return }
         let live = current.isLive
-        if live && differing == 1 {
-            for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
-                storeSTEWord(i, new[word: i], at: address)
-            }
+        if live && differing.nonzeroBitCount == 1 {
+            let i = differing.trailingZeroBitCount
+            storeSTEWord(i, new[word: i], at: address)
             try push(.cfgiSTE(stream: stream))
             try sync()
             return
@@ -28,28 +28,29 @@ extension SMMU {
         if live {
             let abort = StreamTableEntry.abort()
             storeSTEWord(0, abort.dw0, at: address)
-            current.dw0 = abort.dw0
             try push(.cfgiSTE(stream: stream))
             try sync()
             if new.dw0 == abort.dw0 {
                 // Going to abort (detach): the other dwords are now ignored; clear
                 // them without another invalidation.
-                for i in 1..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
-                    memory.store64(address.adding(UInt64(i) * 8), new[word: i])
-                }
-                if !coherent { cache.clean(address, bytes: StreamTableEntry.bytes) }
-                cache.synchronize()
+                storeDwordsAfterFirst(new, differing: differing, at: address)
                 return
             }
         }
-        for i in 1..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] {
+        storeDwordsAfterFirst(new, differing: differing, at: address)
+        storeSTEWord(0, new.dw0, at: address)
+        try push(.cfgiSTE(stream: stream))
+        try sync()
+    }
+
+    /// dw1..dw7 of `new` where `differing` marks them, then clean and DSB: the
+    /// SMMU sees them before anything written after this returns.
+    mutating func storeDwordsAfterFirst(_ new: StreamTableEntry, differing: UInt8, at address: PhysAddr) {
+        for i in 1..<StreamTableEntry.dwordCount where differing & (1 << i) != 0 {
             memory.store64(address.adding(UInt64(i) * 8), new[word: i])
         }
         if !coherent { cache.clean(address, bytes: StreamTableEntry.bytes) }
         cache.synchronize()
-        storeSTEWord(0, new.dw0, at: address)
-        try push(.cfgiSTE(stream: stream))
-        try sync()
     }
 
     mutating func storeSTEWord(_ i: Int, _ value: UInt64, at address: PhysAddr) {
@@ -79,8 +80,8 @@ extension SMMU {
             throw .inputBitsOutOfRange(inputBits)
         }
         guard root.address.raw >> UInt64(features.outputAddressBits) == 0 else { throw .rootOutOfRange(root.address) }
-        for a in attachments {
-            if case .stage1(let d) = a.domain, d.asid == asid { throw .domainInUse(asid: asid) }
+        for i in 0..<attachments.count {
+            if case .stage1(let d) = attachments[i].domain, d.asid == asid { throw .domainInUse(asid: asid) }
         }
         if freeContextDescriptors.isEmpty {
             guard let frame = allocator.allocateContiguous(count: 1, alignmentFrames: 1) else {
@@ -88,7 +89,9 @@ extension SMMU {
             }
             memory.zeroFrame(frame)
             let perFrame = PageSize.bytes4K / ContextDescriptor.bytes
-            for i in (0..<perFrame).reversed() {
+            var i = perFrame
+            while i > 0 {  // highest first: `removeLast` hands out the lowest slot first
+                i -= 1
                 freeContextDescriptors.append(frame.address.adding(i * ContextDescriptor.bytes))
             }
         }
@@ -109,7 +112,9 @@ extension SMMU {
     /// ASID's TLB entries are invalidated (so a later domain reusing the ASID
     /// starts clean) and the CD slot is reused.
     public mutating func releaseStage1Domain(_ domain: Stage1Domain) throws(AttachError) {
-        for a in attachments where a.domain == .stage1(domain) { throw .domainInUse(asid: domain.asid) }
+        for i in 0..<attachments.count where attachments[i].domain == .stage1(domain) {
+            throw .domainInUse(asid: domain.asid)
+        }
         for i in 0..<ContextDescriptor.dwordCount { memory.store64(domain.contextDescriptor.adding(UInt64(i) * 8), 0) }
         if !coherent { cache.clean(domain.contextDescriptor, bytes: ContextDescriptor.bytes) }
         do {
@@ -151,16 +156,33 @@ extension SMMU {
                                                   allocator: &allocator)
         do { try installEntry(ste, for: stream, at: address) } catch { throw .commandQueue(error) }
         let record = Attachment(stream: stream, domain: domain)
-        if let i = attachments.firstIndex(where: { $0.stream >= stream }) {
-            if attachments[i].stream == stream { attachments[i] = record } else { attachments.insert(record, at: i) }
+        let i = attachmentSlot(stream)
+        if i < attachments.count && attachments[i].stream == stream {
+            attachments[i] = record
         } else {
             attachments.append(record)
+            var j = attachments.count - 1
+            while j > i {
+                attachments[j] = attachments[j - 1]
+                j -= 1
+            }
+            attachments[i] = record
         }
+    }
+
+    /// Where `stream` is, or would go, in the sorted `attachments`. Index loops
+    /// here and in the callers: the closure-taking collection helpers
+    /// (`firstIndex(where:)`, `insert(_:at:)`) each add stdlib code to the image.
+    func attachmentSlot(_ stream: StreamID) -> Int {
+        var i = 0
+        while i < attachments.count && attachments[i].stream < stream { i += 1 }
+        return i
     }
 
     /// Make `stream` abort all its DMA (V=1, Config=abort, no events).
     public mutating func detach(_ stream: StreamID) throws(AttachError) {
-        guard let i = attachments.firstIndex(where: { $0.stream == stream }),
+        let i = attachmentSlot(stream)
+        guard i < attachments.count, attachments[i].stream == stream,
               let address = streamTable.entryAddress(stream, memory: memory)
         else { throw .notAttached(stream) }
         do { try installEntry(.abort(), for: stream, at: address) } catch { throw .commandQueue(error) }
@@ -169,6 +191,7 @@ extension SMMU {
 
     /// Which domain `stream` is attached to.
     public func domain(of stream: StreamID) -> SMMUDomain? {
-        attachments.first(where: { $0.stream == stream })?.domain
+        let i = attachmentSlot(stream)
+        return i < attachments.count && attachments[i].stream == stream ? attachments[i].domain : nil
     }
 }

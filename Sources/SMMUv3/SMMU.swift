@@ -81,8 +81,11 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
             allocator.freeContiguous(cmdq, count: cmdFrames)
             throw .outOfMemory(frames: evtFrames)
         }
-        for (first, count) in [(table, tableFrames), (cmdq, cmdFrames), (evtq, evtFrames)] {
-            for i in 0..<count { memory.zeroFrame(first.adding(UInt64(i))) }
+        // Three runs, not an array of them: no heap array or iterator on the board.
+        for i in 0..<(tableFrames + cmdFrames + evtFrames) {
+            let (first, index) = i < tableFrames ? (table, i)
+                : i < tableFrames + cmdFrames ? (cmdq, i - tableFrames) : (evtq, i - tableFrames - cmdFrames)
+            memory.zeroFrame(first.adding(UInt64(index)))
         }
 
         var smmu = SMMU(registers: registers, memory: memory, cache: cache, features: features, mode: mode,
@@ -158,8 +161,8 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
         try writeCR0(CR0.commandQueueEnable | CR0.eventQueueEnable)
         // 7. Interrupts stay off: the driver polls (wired SPIs are the board's choice).
         registers.write32(SMMURegister.irqCtrl, 0)
-        try pollRegister(SMMURegister.irqCtrlAck, until: 0) { (last: UInt32) -> BringUpError in
-            .irqCtrlAckTimeout(expected: 0, last: last)
+        if let last = pollRegister(SMMURegister.irqCtrlAck, until: 0) {
+            throw .irqCtrlAckTimeout(expected: 0, last: last)
         }
         // 8. Translate.
         try writeCR0(CR0.commandQueueEnable | CR0.eventQueueEnable | CR0.smmuEnable)
@@ -167,35 +170,39 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
 
     // MARK: Register helpers
 
-    func pollRegister(_ offset: Int, until expected: UInt32, mask: UInt32 = 0xFFFF_FFFF,
-                      timeout: (UInt32) -> BringUpError) throws(BringUpError) {
+    /// Read the register at `offset` until its `mask` bits equal `expected`, at
+    /// most `pollLimit` times more; nil when they did, else the last value read
+    /// (for the caller's timeout error: a closure parameter here would put one
+    /// copy of this loop in the image per caller).
+    mutating func pollRegister(_ offset: Int, until expected: UInt32, mask: UInt32 = 0xFFFF_FFFF) -> UInt32? {
         var last = registers.read32(offset)
         var polls = 0
         while last & mask != expected {
             polls += 1
-            if polls > pollLimit { throw timeout(last) }
+            if polls > pollLimit { return last }
             last = registers.read32(offset)
         }
+        return nil
     }
 
     /// Write CR0 and wait for CR0ACK to show the same enables.
     mutating func writeCR0(_ value: UInt32) throws(BringUpError) {
         cache.synchronize()
         registers.write32(SMMURegister.cr0, value)
-        try pollRegister(SMMURegister.cr0ack, until: value) { (last: UInt32) -> BringUpError in
-            .cr0AckTimeout(expected: value, last: last)
+        if let last = pollRegister(SMMURegister.cr0ack, until: value) {
+            throw .cr0AckTimeout(expected: value, last: last)
         }
     }
 
     /// GBPA: wait for any update in flight, write the value with UPDATE, wait
     /// for UPDATE to clear (IHI 0070 6.3.14: a write while UPDATE is 1 is lost).
-    func updateGBPA(_ value: UInt32) throws(BringUpError) {
-        try pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) { (last: UInt32) -> BringUpError in
-            .gbpaUpdateTimeout(last: last)
+    mutating func updateGBPA(_ value: UInt32) throws(BringUpError) {
+        if let last = pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) {
+            throw .gbpaUpdateTimeout(last: last)
         }
         registers.write32(SMMURegister.gbpa, value | GBPA.update)
-        try pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) { (last: UInt32) -> BringUpError in
-            .gbpaUpdateTimeout(last: last)
+        if let last = pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) {
+            throw .gbpaUpdateTimeout(last: last)
         }
     }
 

@@ -43,6 +43,33 @@ public struct SMMUEvent: Equatable, Sendable {
             }
         }
 
+        /// One number per case, distinct for every value (`.other(id)` above the
+        /// named cases' ids), so `==` compares two small integers: the derived
+        /// equality of an enum with a payload case is a pairwise match.
+        var code: UInt16 {
+            switch self {
+            case .unsupportedUpstreamTransaction: 0x01
+            case .badStreamID: 0x02
+            case .steFetch: 0x03
+            case .badSTE: 0x04
+            case .streamDisabled: 0x06
+            case .translationForbidden: 0x07
+            case .badSubstreamID: 0x08
+            case .cdFetch: 0x09
+            case .badCD: 0x0A
+            case .walkExternalAbort: 0x0B
+            case .translation: 0x10
+            case .addressSize: 0x11
+            case .access: 0x12
+            case .permission: 0x13
+            case .tlbConflict: 0x20
+            case .configConflict: 0x21
+            case .other(let id): 0x100 | UInt16(id)
+            }
+        }
+
+        public static func == (a: Kind, b: Kind) -> Bool { a.code == b.code }
+
         /// Translation-related faults carry S2/CLASS/RnW and an IPA (IHI 0070 7.3.12-15).
         public var isTranslationFault: Bool {
             switch self {

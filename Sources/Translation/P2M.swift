@@ -480,29 +480,30 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
         _ body: (inout P2MSession<Environment, R>) -> Void
     ) throws(P2MError) {
-        let unconfirmed = withSession(&batch, typeChange: typeChange) { session in
-            body(&session)
-            return session.unconfirmed
+        if let unconfirmed = withSession(&batch, typeChange: typeChange, body) {
+            throw endIncomplete(unconfirmed, gfn, count: count)
         }
-        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
     }
 
     /// Run one commit phase with a `P2MSession` over this P2M and `batch` as the
-    /// engine's sink, then deliver the session's last coalesced runs. The session
-    /// reaches both in place (see `P2MSession`): this call holds exclusive access to
-    /// both for as long as the session lives, and the session cannot outlive it.
-    @inline(__always)
-    mutating func withSession<R: PageReferenceReleaser, Result>(
+    /// engine's sink, then deliver the session's last coalesced runs; returns the
+    /// session's unconfirmed break-before-make, if any. The session reaches both in
+    /// place (see `P2MSession`): this call holds exclusive access to both for as
+    /// long as the session lives, and the session cannot outlive it. One result
+    /// type for every caller (a body with a result of its own captures it): on the
+    /// board each result type was another copy of the two pointer closures.
+    @inline(__always) @discardableResult
+    mutating func withSession<R: PageReferenceReleaser>(
         _ batch: inout FlushBatch<R>, typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
-        _ body: (inout P2MSession<Environment, R>) -> Result
-    ) -> Result {
+        _ body: (inout P2MSession<Environment, R>) -> Void
+    ) -> UnconfirmedBreak? {
         withUnsafeMutablePointer(to: &self) { p2m in
             withUnsafeMutablePointer(to: &batch) { batch in
                 var session = P2MSession(p2m: p2m, batch: batch)
                 session.typeChange = typeChange
-                let result = body(&session)
+                body(&session)
                 session.finish()
-                return result
+                return session.unconfirmed
             }
         }
     }
@@ -638,8 +639,9 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         var cursor = relinquishCursor
         var remaining = budget
         let engine = table, memory = memory
-        let finished = withSession(&batch) { session in
-            engine.teardown(cursor: &cursor, budget: &remaining, memory: memory, sink: &session)
+        var finished = false
+        withSession(&batch) { session in
+            finished = engine.teardown(cursor: &cursor, budget: &remaining, memory: memory, sink: &session)
         }
         relinquishCursor = cursor
         if finished {

@@ -54,6 +54,37 @@ final class FrameTableTests: XCTestCase {
         }
     }
 
+    /// Banks in any order are laid out by base (the table sorts them itself),
+    /// and an overlap is found between neighbours in that order, whatever the
+    /// order they were given in.
+    func testBanksAreSortedByBase() throws {
+        let page = PageSize.bytes4K
+        let low = MemoryBank(base: PhysAddr(0x4000_0000), bytes: 2 * page)
+        let middle = MemoryBank(base: PhysAddr(0x8000_0000), bytes: 3 * page)
+        let high = MemoryBank(base: PhysAddr(0x1_0000_0000), bytes: page)
+        for banks in [[high, low, middle], [middle, high, low], [high, middle, low]] {
+            let storage = try FrameTableStorage(banks: banks)
+            let t = storage.table
+            XCTAssertEqual(t.frameCount, 6)
+            XCTAssertEqual(t.index(of: low.firstFrame), 0)
+            XCTAssertEqual(t.index(of: low.firstFrame.adding(1)), 1)
+            XCTAssertEqual(t.index(of: middle.firstFrame), 2)
+            XCTAssertEqual(t.index(of: middle.firstFrame.adding(2)), 4)
+            XCTAssertEqual(t.index(of: high.firstFrame), 5)
+            XCTAssertNil(t.index(of: low.firstFrame.adding(2)))
+            XCTAssertEqual((0..<6).map { t.frame(at: $0) },
+                           [low.firstFrame, low.firstFrame.adding(1), middle.firstFrame, middle.firstFrame.adding(1),
+                            middle.firstFrame.adding(2), high.firstFrame])
+        }
+        let overlapping = MemoryBank(base: PhysAddr(0x8000_2000), bytes: 2 * page)
+        do {
+            _ = try FrameTableStorage(banks: [overlapping, high, low, middle])
+            XCTFail("accepted an overlap given out of order")
+        } catch {
+            XCTAssertEqual(error, .EINVAL(.bankOverlap(PhysAddr(0x8000_2000))))
+        }
+    }
+
     func testMalformedBanksAreRefused() {
         let page = PageSize.bytes4K
         let cases: [([MemoryBank], OwnershipError)] = [
