@@ -51,6 +51,36 @@ enum Console {
     static func decimal(_ value: UInt64) { device.writeDecimal(value) }
     static func decimal(_ value: Int) { device.writeDecimal(value) }
 
+    /// Prints `template` with `%x` replaced by the next value in hex (`0x…`,
+    /// as `hex`), `%d` by the next in decimal and `%y` by `yes` or `no` (a
+    /// `flag`), taking `a` to `e` in order; every other byte goes out as
+    /// `put` sends it, `\n` included. One call instead of a run of `put`,
+    /// `hex` and `decimal` calls: the board's messages are data, not code.
+    /// Templates hold no other `%`.
+    @inline(never)
+    static func say(_ template: StaticString, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0,
+                    _ d: UInt64 = 0, _ e: UInt64 = 0) {
+        var values = (a, b, c, d, e)
+        template.withUTF8Buffer { bytes in
+            var i = 0
+            while i < bytes.count {
+                let byte = bytes[i]
+                i += 1
+                guard byte == UInt8(ascii: "%"), i < bytes.count else { putByte(byte); continue }
+                switch bytes[i] {
+                case UInt8(ascii: "x"): hex(values.0)
+                case UInt8(ascii: "y"): put(values.0 != 0 ? "yes" : "no")
+                default: decimal(values.0)
+                }
+                values = (values.1, values.2, values.3, values.4, 0)
+                i += 1
+            }
+        }
+    }
+
+    /// A yes/no answer as a `%y` value.
+    static func flag(_ b: Bool) -> UInt64 { b ? 1 : 0 }
+
     /// `base + size`, both in hex: how every address range is printed.
     static func range(_ base: UInt64, _ size: UInt64) {
         hex(base)

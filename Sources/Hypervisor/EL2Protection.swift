@@ -89,15 +89,10 @@ enum EL2Protection {
             // Read back, not assumed: the switch in Boot/wx.S must have left WXN (bit 19) set.
             Checks.expect(arch_read_sctlr_el2() & EL2ImagePermissions.sctlrWXN != 0,
                           "W^X: SCTLR_EL2.WXN (bit 19) reads back set after the switch")
-            Console.put("el2 map: stack guard page at ")
-            Console.hex(arch_stack_guard())
-            Console.line(" unmapped")
+            Console.say("el2 map: stack guard page at %x unmapped\n", arch_stack_guard())
             if let stacks = cpuStacks {
-                Console.put("el2 map: ")
-                Console.decimal(UInt64(stacks.cpus))
-                Console.put(" per-CPU EL2 stacks and exception stacks at ")
-                Console.range(stacks.base, stacks.end - stacks.base)
-                Console.line(", a guard page unmapped below each")
+                Console.say("el2 map: %d per-CPU EL2 stacks and exception stacks at %x + %x, a guard page unmapped below each\n",
+                            UInt64(stacks.cpus), stacks.base, stacks.end - stacks.base)
             }
         case .notAligned: Checks.expect(false, "W^X: the linker script puts .text and .data on page boundaries")
         case .imageTooLarge: Checks.expect(false, "W^X: the image fits in two 2 MiB blocks of one 1 GiB block")
@@ -115,9 +110,7 @@ enum EL2Protection {
             Checks.expect(false, "selftest: the image has a .rodata section to write to")
             finish()
         }
-        Console.put("selftest: storing to .rodata at ")
-        Console.hex(rodata)
-        Console.line("")
+        Console.say("selftest: storing to .rodata at %x\n", rodata)
         UnsafeMutablePointer<UInt64>(bitPattern: UInt(rodata))!.pointee = 0
         Console.line("selftest: the store to .rodata went through")
     }

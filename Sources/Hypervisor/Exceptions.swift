@@ -45,15 +45,8 @@ func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> 
     Console.put(ExceptionKind.groupNames[Int(kind >> 2 & 3)])
     Console.put(": ")
     Console.line(esr.exceptionClass.name)
-    Console.put("  ESR_EL2 ")
-    Console.hex(esr.raw)
-    Console.put("  ELR_EL2 ")
-    Console.hex(frame[ExceptionFrame.elr])
-    Console.put("  FAR_EL2 ")
-    Console.hex(frame[ExceptionFrame.far])
-    Console.put("  SPSR_EL2 ")
-    Console.hex(frame[ExceptionFrame.spsr])
-    Console.line("")
+    Console.say("  ESR_EL2 %x  ELR_EL2 %x  FAR_EL2 %x  SPSR_EL2 %x\n",
+                esr.raw, frame[ExceptionFrame.elr], frame[ExceptionFrame.far], frame[ExceptionFrame.spsr])
     if kind >> 2 < 2 { TrapSite.report(elr: frame[ExceptionFrame.elr], isTrap: esr.exceptionClass == .brk64) }
     let far = frame[ExceptionFrame.far]
     if EL2Protection.isStackGuard(far) {
@@ -61,13 +54,9 @@ func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> 
     } else if kind >> 2 < 2, let stacks = EL2Protection.cpuStacks, let guardPage = stacks.guardPage(containing: far) {
         switch guardPage {
         case .stack(let cpu):
-            Console.put("  CPU ")
-            Console.decimal(cpu)
-            Console.line("'s EL2 stack overflowed into its guard page")
+            Console.say("  CPU %d's EL2 stack overflowed into its guard page\n", UInt64(cpu))
         case .exceptionStack(let cpu):
-            Console.put("  CPU ")
-            Console.decimal(cpu)
-            Console.line("'s EL2 exception stack overflowed into its guard page")
+            Console.say("  CPU %d's EL2 exception stack overflowed into its guard page\n", UInt64(cpu))
         }
     }
     Checks.failed += 1
@@ -97,9 +86,7 @@ enum TrapSite {
         }
         Console.put(" in ")
         for byte in table.name(of: symbol) { Console.putByte(byte) }
-        Console.put("+")
-        Console.hex(elr - start - UInt64(symbol.start))
-        Console.line("")
+        Console.say("+%x\n", elr - start - UInt64(symbol.start))
     }
 }
 

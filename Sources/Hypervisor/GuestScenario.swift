@@ -161,8 +161,7 @@ enum GuestScenario {
         var entryRegisters = BoardEntryRegisters()
         LowerELEntry.prepare(&entryRegisters, vtcr: table.pointee.vtcr, vttbr: table.pointee.vttbr,
                              hcr: guestHCR)
-        Console.put("guest: entering EL1 at IPA ")
-        Console.hex(codeIPA.raw)
+        Console.say("guest: entering EL1 at IPA %x", codeIPA.raw)
         Console.put(" (code frame ")
         Console.hex(code.address.raw)
         Console.line(") under VMID 3")
@@ -199,9 +198,7 @@ enum GuestScenario {
             frame[0] = pingAnswer
         case Hypercall.report:
             if reports.append(frame[1]) {
-                Console.put("guest: hypercall report ")
-                Console.hex(frame[1])
-                Console.line("")
+                Console.say("guest: hypercall report %x\n", frame[1])
             }
             reportCount &+= 1
             frame[0] = 0
@@ -224,11 +221,8 @@ enum GuestScenario {
         var policy = IsolatedGuestPSCI()
         guard let outcome = HostExitHandler.firmwareCall(exit, cpu: 0, registers: &registers, policy: &policy),
               case .resume(let pc) = outcome.decision else { return false }
-        Console.put("guest: SMC function ")
-        Console.hex(function)
-        Console.put(" trapped (HCR_EL2.TSC), answered ")
-        Console.hex(frame[0])
-        Console.line(" at EL2; the firmware never saw it")
+        Console.say("guest: SMC function %x trapped (HCR_EL2.TSC), answered %x at EL2; the firmware never saw it\n",
+                    function, frame[0])
         firmwareCalls += 1
         frame[ExceptionFrame.elr] = pc
         return true
@@ -240,9 +234,8 @@ enum GuestScenario {
         switch action {
         case .skipInstruction(let next):
             // HPFAR_EL2 is UNKNOWN for this fault; FAR_EL2 is the VA, which is the IPA (EL1's stage 1 is off).
-            Console.put("guest: stage-2 permission fault, write to FAR_EL2 ")
-            Console.hex(abort.virtualAddress ?? 0)
-            Console.line(" refused and skipped")
+            Console.say("guest: stage-2 permission fault, write to FAR_EL2 %x refused and skipped\n",
+                        abort.virtualAddress ?? 0)
             permissionFaults += 1
             frame[ExceptionFrame.elr] = next
             return true
@@ -255,11 +248,8 @@ enum GuestScenario {
                 ? .instructionAbort : .dataAbort(write: abort.access == .write)
             let injection = ExceptionInjection(kind, spsr: frame[ExceptionFrame.spsr], elr: frame[ExceptionFrame.elr],
                                                far: frame[ExceptionFrame.far], sctlrEL1: arch_read_sctlr_el1())
-            Console.put("guest: stage-2 abort at FAR_EL2 ")
-            Console.hex(frame[ExceptionFrame.far])
-            Console.put(" refused: external abort injected, ESR_EL1 ")
-            Console.hex(injection.esr)
-            Console.line("")
+            Console.say("guest: stage-2 abort at FAR_EL2 %x refused: external abort injected, ESR_EL1 %x\n",
+                        frame[ExceptionFrame.far], injection.esr)
             injection.apply(to: frame)
             pendingInjection = injection
             return true
@@ -274,21 +264,15 @@ enum GuestScenario {
         let esr = frame[1], far = frame[2], elr = frame[3], vector = frame[4]
         guard let injected = pendingInjection, esr == injected.esr, far == injected.far,
               elr == injected.returnAddress, vector == injected.vectorOffset else {
-            Console.put("guest: its EL1 vector took an exception the hypervisor did not inject: ESR_EL1 ")
-            Console.hex(esr)
-            Console.put(" ELR_EL1 ")
-            Console.hex(elr)
-            Console.line("")
+            Console.say("guest: its EL1 vector took an exception the hypervisor did not inject: ESR_EL1 %x ELR_EL1 %x\n",
+                        esr, elr)
             reportUnexpected(frame, lowerELSynchronous)
         }
         pendingInjection = nil
         _ = abortsSeen.append((esr: esr, far: far))
         abortCount += 1
-        Console.put("guest: its EL1 vector took the injected abort: ESR_EL1 ")
-        Console.hex(esr)
-        Console.put(" FAR_EL1 ")
-        Console.hex(far)
-        Console.line(", and steps over the access")
+        Console.say("guest: its EL1 vector took the injected abort: ESR_EL1 %x FAR_EL1 %x, and steps over the access\n",
+                    esr, far)
         frame[0] = 0
     }
 
@@ -311,11 +295,8 @@ enum GuestScenario {
         } catch { ok = false }
         p2m.pointee.commitCPU(&batch, holding: held)
         lock.release(held)
-        Console.put("guest: stage-2 translation fault at IPA ")
-        Console.hex(gfn.address.raw)
-        Console.put(", populated with frame ")
-        Console.hex(page.address.raw)
-        Console.line(", retrying")
+        Console.say("guest: stage-2 translation fault at IPA %x, populated with frame %x, retrying\n",
+                    gfn.address.raw, page.address.raw)
         translationFaults += 1
         return ok
     }
@@ -333,9 +314,7 @@ enum GuestScenario {
         case .hvc: affinity = arch_hvc_call(psciAffinityInfo, 1, 0, 0)
         case .none: affinity = UInt64.max
         }
-        Console.put("guest: the firmware's AFFINITY_INFO for MPIDR 1 after the guest's CPU_ON: ")
-        Console.hex(affinity)
-        Console.line("")
+        Console.say("guest: the firmware's AFFINITY_INFO for MPIDR 1 after the guest's CPU_ON: %x\n", affinity)
         Checks.expect(affinity != psciAffinityOn && affinity != psciAffinityOnPending,
                       "guest: the firmware did not start a CPU for the guest's CPU_ON")
         Checks.expect(spEL0Switched,

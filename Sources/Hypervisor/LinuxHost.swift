@@ -103,9 +103,7 @@ enum LinuxHost {
         } catch {
             stop("host: /chosen/linux,initrd-start/-end are malformed")
         }
-        Console.put("host: hypervisor memory ")
-        Console.range(carveOut.base.raw, carveOut.size)
-        Console.line("")
+        Console.say("host: hypervisor memory %x + %x\n", carveOut.base.raw, carveOut.size)
 
         let kernel = kernelPlacement(boot, carveOut: carveOut)
         var frames: FrameAllocator
@@ -149,13 +147,7 @@ enum LinuxHost {
         handler = HostExitHandler(controlPage: IPA(controlPage.base.raw))
         active = true
         heapAtEntry = hv_heap_used()
-        Console.put("host: entering the kernel at ")
-        Console.hex(kernel.base.raw)
-        Console.put(" at EL1, DTB ")
-        Console.hex(dtb)
-        Console.put(", HCR_EL2 ")
-        Console.hex(el2.hcr)
-        Console.line("")
+        Console.say("host: entering the kernel at %x at EL1, DTB %x, HCR_EL2 %x\n", kernel.base.raw, dtb, el2.hcr)
         enter(cpu: bootCPU, entry: kernel.base.raw, x0: dtb)
     }
 
@@ -180,9 +172,7 @@ enum LinuxHost {
               boot.platform.memoryBanks.contains(where: { $0.contains(placed.base) && placed.end.raw <= $0.end.raw }) else {
             stop("host: the kernel's placement breaks the boot protocol or overlaps the hypervisor's memory")
         }
-        Console.put("host: arm64 Image at ")
-        Console.range(placed.base.raw, placed.size)
-        Console.line("")
+        Console.say("host: arm64 Image at %x + %x\n", placed.base.raw, placed.size)
         return placed
     }
 
@@ -263,22 +253,11 @@ enum LinuxHost {
         domain = hooks.domain(vttbr: table.pointee.vttbr, vtcr: table.pointee.vtcr)
         if hooks.mirror != nil {
             for page in doorbells.pages {
-                Console.put("host: MSI doorbell reachable by DMA at ")
-                Console.range(page.base.raw, page.size)
-                Console.line("")
+                Console.say("host: MSI doorbell reachable by DMA at %x + %x\n", page.base.raw, page.size)
             }
         }
-        Console.put("host: identity stage 2, VTCR_EL2 ")
-        Console.hex(table.pointee.vtcr.raw)
-        Console.put(": ")
-        Console.decimal(UInt64(layout.runs.count))
-        Console.put(" runs, ")
-        Console.decimal(blocks1G)
-        Console.put(" 1 GiB blocks, ")
-        Console.decimal(blocks2M)
-        Console.put(" 2 MiB blocks, ")
-        Console.decimal(pages)
-        Console.line(" pages")
+        Console.say("host: identity stage 2, VTCR_EL2 %x: %d runs, %d 1 GiB blocks, %d 2 MiB blocks, %d pages\n",
+                    table.pointee.vtcr.raw, UInt64(layout.runs.count), blocks1G, blocks2M, pages)
         return layout
     }
 
@@ -312,11 +291,8 @@ enum LinuxHost {
         let operations = UnsafeMutablePointer<LinuxHostPages>.allocate(capacity: 1)
         operations.initialize(to: LinuxHostPages(ownership: ownership, stage2: LinuxHostStage2(p2m: p2m, smmu: smmu)))
         pages = operations
-        Console.put("host: frame table for ")
-        Console.decimal(UInt64(frameCount))
-        Console.put(" frames, the carve-out's ")
-        Console.decimal(carveOut.size >> PageSize.shift4K)
-        Console.line(" are the hypervisor's")
+        Console.say("host: frame table for %d frames, the carve-out's %d are the hypervisor's\n",
+                    UInt64(frameCount), carveOut.size >> PageSize.shift4K)
     }
 
     /// PSCI bookkeeping for every CPU the DTB lists; CPUs the host starts
@@ -356,8 +332,7 @@ enum LinuxHost {
         } catch {
             stop("host: SMMU bring-up failed")
         }
-        Console.put("host: SMMU at ")
-        Console.hex(description.registers.base.raw)
+        Console.say("host: SMMU at %x", description.registers.base.raw)
         Console.line(ready.mode == .stage2 ? " owned by the hypervisor; the host's DMA domain shares its stage 2"
                                            : " owned by the hypervisor; the host's DMA domain is a stage-1 mirror of its stage 2")
         let handle = ready.handle
@@ -392,9 +367,7 @@ enum LinuxHost {
             }
         }
         if failed { stop("host: attaching the PCI StreamIDs to the host's domain failed") }
-        Console.put("host: ")
-        Console.decimal(attached)
-        Console.line(" StreamIDs attached to the host's DMA domain")
+        Console.say("host: %d StreamIDs attached to the host's DMA domain\n", attached)
     }
 
     /// The host's device tree (Platform's HostDeviceTree), written into host
@@ -427,12 +400,9 @@ enum LinuxHost {
         } catch {
             stop("host: deriving the host's device tree failed")
         }
-        Console.put("host: device tree at ")
-        Console.range(target.base.raw, UInt64(size))
+        Console.say("host: device tree at %x + %x", target.base.raw, UInt64(size))
         Console.put(" (SMMU and iommu-map dropped; hypervisor, DMA test region ")
-        Console.hex(dmaTest.base.raw)
-        Console.put(" and control page ")
-        Console.hex(controlPage.base.raw)
+        Console.say("%x and control page %x", dmaTest.base.raw, controlPage.base.raw)
         Console.line(" added)")
         // The kernel reads it with its MMU and caches off (booting.rst): the
         // lines this CPU wrote through the EL2 map go to the point of coherency.

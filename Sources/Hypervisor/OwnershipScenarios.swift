@@ -38,14 +38,10 @@ enum OwnershipScenarios {
             Checks.expect(false, "frame table for every RAM frame of the DTB's banks")
             return
         }
-        Console.put("ownership: frame table for ")
-        Console.decimal(UInt64(ownership.frames.frameCount))
-        Console.put(" frames, ")
-        Console.decimal(UInt64(FrameTable.bytesPerFrame))
+        Console.say("ownership: frame table for %d frames, %d",
+                    UInt64(ownership.frames.frameCount), UInt64(FrameTable.bytesPerFrame))
         Console.put(" bytes each (")
-        Console.decimal(bytes >> 10)
-        Console.put(" KiB at ")
-        Console.hex(tableBase.address.raw)
+        Console.say("%d KiB at %x", bytes >> 10, tableBase.address.raw)
         Console.line(")")
         Checks.expect(ownership.frames.frameCount > 0 && ownership.state(of: page) == .hostOwned,
                       "frame table: every RAM frame starts host-owned")

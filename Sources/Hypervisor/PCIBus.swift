@@ -19,15 +19,10 @@ enum PCIBus {
             Console.line("pcie: the DTB describes no pci-host-ecam-generic bridge: the PCI checks do not apply")
             return []
         }
-        Console.put("pcie: ECAM ")
-        Console.range(bridge.ecam.base.raw, bridge.ecam.size)
-        Console.put(", buses ")
-        Console.decimal(UInt64(bridge.firstBus))
-        Console.put("-")
-        Console.decimal(UInt64(bridge.lastBus))
+        Console.say("pcie: ECAM %x + %x, buses %d-%d",
+                    bridge.ecam.base.raw, bridge.ecam.size, UInt64(bridge.firstBus), UInt64(bridge.lastBus))
         if let window = bridge.memory32Window {
-            Console.put(", 32-bit window ")
-            Console.range(window.cpuAddress.raw, window.size)
+            Console.say(", 32-bit window %x + %x", window.cpuAddress.raw, window.size)
         }
         Console.line("")
         var devices: [PCIDevice] = []
@@ -43,8 +38,7 @@ enum PCIBus {
             Console.put(" class ")
             Console.hexDigits(UInt64(function.classCode), 6)
             if let sid = target?.streamID {
-                Console.put(" streamid ")
-                Console.hex(UInt64(sid))
+                Console.say(" streamid %x", UInt64(sid))
             } else {
                 Console.put(" (no iommu-map entry)")
             }

@@ -131,9 +131,8 @@ enum Board {
         } catch {
             if case .commandRejected(let rejected) = error, rejected.command == bad, rejected.reason == .illegal {
                 reported = true
-                Console.put("smmu: command queue stopped at index ")
-                Console.decimal(UInt64(rejected.index))
-                Console.line(" with CERROR_ILL; the command was replaced by CMD_SYNC")
+                Console.say("smmu: command queue stopped at index %d with CERROR_ILL; the command was replaced by CMD_SYNC\n",
+                            UInt64(rejected.index))
             }
         }
         var resumed = true
@@ -167,37 +166,18 @@ enum Board {
     }
 
     static func printFeatures(_ f: SMMUFeatures) {
-        Console.put("smmu: IDR0 ")
-        Console.hex(UInt64(f.idr0))
-        Console.put(" IDR1 ")
-        Console.hex(UInt64(f.idr1))
-        Console.put(" IDR3 ")
-        Console.hex(UInt64(f.idr3))
-        Console.put(" IDR5 ")
-        Console.hex(UInt64(f.idr5))
-        Console.line("")
-        Console.put("smmu: stage 1: "); Banner.yesNo(f.stage1)
-        Console.put(", stage 2: "); Banner.yesNo(f.stage2)
-        Console.put(", coherent walks: "); Banner.yesNo(f.coherentAccess)
-        Console.put(", stream table: "); Console.put(f.twoLevelStreamTable ? "linear and 2-level" : "linear only")
-        Console.put(", RIL: "); Banner.yesNo(f.rangeInvalidation)
-        Console.put(", VMID16: "); Banner.yesNo(f.vmid16)
-        Console.put(", ASID16: "); Banner.yesNo(f.asid16)
-        Console.line("")
-        Console.put("smmu: OAS ")
-        Console.decimal(f.outputAddressBits)
-        Console.put(" bits, StreamID bits ")
-        Console.decimal(f.streamIDBits)
-        Console.put(", SubstreamID bits ")
-        Console.decimal(f.substreamIDBits)
-        Console.put(", cmdq 2^")
-        Console.decimal(f.commandQueueLog2Max)
-        Console.put(", evtq 2^")
-        Console.decimal(f.eventQueueLog2Max)
-        Console.put(" entries, MSI: "); Banner.yesNo(f.msi)
-        Console.put(", SEV: "); Banner.yesNo(f.sev)
-        Console.put(", EL2 streams: "); Banner.yesNo(f.hyp)
-        Console.line("")
+        Console.say("smmu: IDR0 %x IDR1 %x IDR3 %x IDR5 %x\n",
+                    UInt64(f.idr0), UInt64(f.idr1), UInt64(f.idr3), UInt64(f.idr5))
+        Console.say("smmu: stage 1: %y, stage 2: %y, coherent walks: %y, stream table: ",
+                    Console.flag(f.stage1), Console.flag(f.stage2), Console.flag(f.coherentAccess))
+        Console.put(f.twoLevelStreamTable ? "linear and 2-level" : "linear only")
+        Console.say(", RIL: %y, VMID16: %y, ASID16: %y\n",
+                    Console.flag(f.rangeInvalidation), Console.flag(f.vmid16), Console.flag(f.asid16))
+        Console.say("smmu: OAS %d bits, StreamID bits %d, SubstreamID bits %d, cmdq 2^%d, evtq 2^%d",
+                    UInt64(f.outputAddressBits), UInt64(f.streamIDBits), UInt64(f.substreamIDBits),
+                    UInt64(f.commandQueueLog2Max), UInt64(f.eventQueueLog2Max))
+        Console.say(" entries, MSI: %y, SEV: %y, EL2 streams: %y\n", Console.flag(f.msi), Console.flag(f.sev),
+                    Console.flag(f.hyp))
     }
 
     /// Real DMA through the SMMU: edu's BAR, a domain whose P2M the SMMU uses,
@@ -252,11 +232,7 @@ enum Board {
         }
         ecam.enableMemoryAndBusMaster(edu.function.address)
         let device = EduDevice(registers: MMIORegisterBlock(base: bar.cpuAddress.raw))
-        Console.put("edu: BAR0 at ")
-        Console.hex(bar.cpuAddress.raw)
-        Console.put(", identification ")
-        Console.hex(UInt64(device.identificationValue))
-        Console.line("")
+        Console.say("edu: BAR0 at %x, identification %x\n", bar.cpuAddress.raw, UInt64(device.identificationValue))
         Checks.expect(device.identificationValue == EduDevice.expectedIdentification,
                       "edu BAR0 assigned from the DTB's window and answering")
         return device
@@ -294,13 +270,8 @@ enum Board {
             Checks.expect(false, "P2M for the test domain")
             return nil
         }
-        Console.put("domain: VMID 1, ")
-        Console.decimal(configuration.ipaBits)
-        Console.put("-bit IPA, VTCR_EL2 ")
-        Console.hex(p2m.vtcr.raw)
-        Console.put(", VTTBR_EL2 ")
-        Console.hex(p2m.vttbr.raw)
-        Console.line("")
+        Console.say("domain: VMID 1, %d-bit IPA, VTCR_EL2 %x, VTTBR_EL2 %x\n",
+                    UInt64(configuration.ipaBits), p2m.vtcr.raw, p2m.vttbr.raw)
         return Domain(p2m: p2m, hooks: hooks, backing: backing)
     }
 
@@ -337,8 +308,7 @@ enum Board {
         }
         if let event = first {
             Console.put(event.kind == .badSTE ? "smmu: event C_BAD_STE" : "smmu: event C_BAD_STREAMID")
-            Console.put(" streamid ")
-            Console.hex(UInt64(event.stream.raw))
+            Console.say(" streamid %x", UInt64(event.stream.raw))
             Console.put(" for edu's DMA before attach (")
             Console.decimal(drained.count)
             Console.line(" events drained)")
@@ -370,13 +340,7 @@ enum Board {
             attached = false
         }
         Checks.expect(attached, "edu's StreamID attached to the domain (STE published, CFGI_STE + CMD_SYNC)")
-        Console.put("dma: IOVA ")
-        Console.hex(iova.raw)
-        Console.put(" -> PA ")
-        Console.hex(domain.backing.address.raw)
-        Console.put(" for streamid ")
-        Console.hex(UInt64(sid))
-        Console.line("")
+        Console.say("dma: IOVA %x -> PA %x for streamid %x\n", iova.raw, domain.backing.address.raw, UInt64(sid))
     }
 
     /// RAM -> edu's buffer -> RAM at another offset of the same page: true when
@@ -409,9 +373,7 @@ enum Board {
         Checks.expect(unmapped && domain.p2m.lookup(domain.gfn) == nil && handle.takeInvalidationFailure() == nil,
                       "unmap committed: CPU and SMMU invalidated and synchronised")
         domain.lock.release(held)
-        Console.put("unmap: ")
-        Console.decimal(stats.tlbiOperations)
-        Console.line(" CPU TLB invalidation(s) for the batch")
+        Console.say("unmap: %d CPU TLB invalidation(s) for the batch\n", UInt64(stats.tlbiOperations))
         let memory = IdentityMemory()
         let returned = domain.backing.address.adding(returnOffset)
         for i in 0..<patternWords { memory.store64(returned.adding(wordOffset(i)), pattern) }
@@ -445,10 +407,8 @@ enum Board {
             if event.stream.raw == sid && event.inputAddress.raw & ~PageSize.offsetMask4K == iova.raw { matching += 1 }
         }
         if let event = first {
-            Console.put("smmu: event F_TRANSLATION streamid ")
-            Console.hex(UInt64(event.stream.raw))
-            Console.put(" iova ")
-            Console.hex(event.inputAddress.raw)
+            Console.say("smmu: event F_TRANSLATION streamid %x iova %x",
+                        UInt64(event.stream.raw), event.inputAddress.raw)
             Console.put(event.isRead ? " read" : " write")
             Console.put(event.isStage2 ? " stage 2" : " stage 1")
             Console.put(" (")

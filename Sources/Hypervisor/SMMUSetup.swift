@@ -23,8 +23,7 @@ enum SMMUSetup {
     static func bringUpAll(_ platform: PlatformDescription, frames: inout FrameAllocator) -> [ReadySMMU] {
         var ready: [ReadySMMU] = []
         for description in platform.smmus {
-            Console.put("smmu: arm,smmu-v3 at ")
-            Console.range(description.registers.base.raw, description.registers.size)
+            Console.say("smmu: arm,smmu-v3 at %x + %x", description.registers.base.raw, description.registers.size)
             Console.line(description.isCoherent ? ", dma-coherent" : ", not dma-coherent")
             let registers = MMIORegisterBlock(base: description.registers.base.raw)
             // IDR0 is at offset 0: one guarded load tells whether anything answers.
