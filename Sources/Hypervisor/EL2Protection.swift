@@ -83,9 +83,8 @@ enum EL2Protection {
     static func applyAndReport() {
         switch apply() {
         case .applied(let pages):
-            Console.put("el2 map: W^X: .text read-only and executable (")
-            Console.decimal(pages)
-            Console.line(" pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set")
+            Console.say("el2 map: W^X: .text read-only and executable (%d pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set\n",
+                        UInt64(pages))
             // Read back, not assumed: the switch in Boot/wx.S must have left WXN (bit 19) set.
             Checks.expect(arch_read_sctlr_el2() & EL2ImagePermissions.sctlrWXN != 0,
                           "W^X: SCTLR_EL2.WXN (bit 19) reads back set after the switch")

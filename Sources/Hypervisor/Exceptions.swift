@@ -76,10 +76,7 @@ enum TrapSite {
         let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(arch_symbols())),
                                            count: Int(arch_symbols_end() - arch_symbols()))
         Console.put(isTrap ? "  trap at " : "  fault at ")
-        Console.hex(elr)
-        Console.put(" (image offset ")
-        Console.hex(elr - start)
-        Console.put(")")
+        Console.say("%x (image offset %x)", elr, elr - start)
         guard let table = try? SymbolTable(bytes), let symbol = table.lookup(elr - start) else {
             Console.line(" in no function the image's symbol table lists")
             return

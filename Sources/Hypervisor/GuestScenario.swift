@@ -161,10 +161,7 @@ enum GuestScenario {
         var entryRegisters = BoardEntryRegisters()
         LowerELEntry.prepare(&entryRegisters, vtcr: table.pointee.vtcr, vttbr: table.pointee.vttbr,
                              hcr: guestHCR)
-        Console.say("guest: entering EL1 at IPA %x", codeIPA.raw)
-        Console.put(" (code frame ")
-        Console.hex(code.address.raw)
-        Console.line(") under VMID 3")
+        Console.say("guest: entering EL1 at IPA %x (code frame %x) under VMID 3\n", codeIPA.raw, code.address.raw)
         Power.lowerELEntered = true
         hv_guest_enter(codeIPA.raw, spsrEL1h)
     }

@@ -308,10 +308,8 @@ enum Board {
         }
         if let event = first {
             Console.put(event.kind == .badSTE ? "smmu: event C_BAD_STE" : "smmu: event C_BAD_STREAMID")
-            Console.say(" streamid %x", UInt64(event.stream.raw))
-            Console.put(" for edu's DMA before attach (")
-            Console.decimal(drained.count)
-            Console.line(" events drained)")
+            Console.say(" streamid %x for edu's DMA before attach (%d events drained)\n", UInt64(event.stream.raw),
+                        UInt64(drained.count))
         }
         Checks.expect(earlier == 0 && completed && unchanged && badConfig > 0 && other == 0,
                       "DMA before attach: the SMMU aborts edu's write (C_BAD_STREAMID / C_BAD_STE for its StreamID) and memory is unchanged")
@@ -411,9 +409,7 @@ enum Board {
                         UInt64(event.stream.raw), event.inputAddress.raw)
             Console.put(event.isRead ? " read" : " write")
             Console.put(event.isStage2 ? " stage 2" : " stage 1")
-            Console.put(" (")
-            Console.decimal(drained.count)
-            Console.line(" events drained)")
+            Console.say(" (%d events drained)\n", UInt64(drained.count))
         }
         Checks.expect(translationFaults > 0 && matching == translationFaults,
                       "the DMA after unmap faulted with F_TRANSLATION for edu's StreamID at the unmapped IOVA")
