@@ -18,11 +18,7 @@ func hvMain(_ dtb: UInt64) {
     } catch {
         DeviceTreeReport.reject(error, blob: boot.blob)
     }
-    var banks: [EL2Map.Range] = []
-    for bank in platform.memoryBanks { banks.append((bank.base.raw, bank.size)) }
-    var devices: [EL2Map.Range] = []
-    for region in platform.deviceRegions { devices.append((region.base.raw, region.size)) }
-    let map = EL2Map.map(ram: banks, devices: devices)
+    let map = EL2Map.map(ram: platform.memoryBanks, devices: platform.deviceRegions)
     EL2Protection.applyAndReport()
     if BootEnvironment.textWriteSelfTest { writeToText() }
     if BootEnvironment.readOnlyDataWriteSelfTest { EL2Protection.writeToReadOnlyData() }
