@@ -48,11 +48,4 @@ enum Banner {
                     image.base.raw, image.size, blob.base.raw, blob.size, frames.freeFrameCount)
     }
 
-
-    static func bdf(_ address: BDF) {
-        Console.hexDigits(UInt64(address.bus), 2)
-        Console.put(":")
-        Console.hexDigits(UInt64(address.device), 2)
-        Console.say(".%d", UInt64(address.function))
-    }
 }

@@ -51,12 +51,13 @@ enum Console {
     static func decimal(_ value: UInt64) { device.writeDecimal(value) }
     static func decimal(_ value: Int) { device.writeDecimal(value) }
 
-    /// Prints `template` with `%x` replaced by the next value in hex (`0x…`,
-    /// as `hex`), `%d` by the next in decimal and `%y` by `yes` or `no` (a
-    /// `flag`), taking `a` to `e` in order; every other byte goes out as
-    /// `put` sends it, `\n` included. One call instead of a run of `put`,
-    /// `hex` and `decimal` calls: the board's messages are data, not code.
-    /// Templates hold no other `%`.
+    /// Prints `template` with each `%` and the letter after it replaced by
+    /// the next of `a` to `e`: `%x` in hex (`0x…`, as `hex`), `%d` in
+    /// decimal, `%y` as `yes` or `no` (a `flag`), and `%2`, `%4`, `%6` as at
+    /// least that many hex digits alone (as `hexDigits`). Every other byte
+    /// goes out as `put` sends it, `\n` included. One call instead of a run
+    /// of `put`, `hex` and `decimal` calls: the board's messages are data,
+    /// not code. Templates hold no other `%`.
     @inline(never)
     static func say(_ template: StaticString, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0,
                     _ d: UInt64 = 0, _ e: UInt64 = 0) {
@@ -70,6 +71,8 @@ enum Console {
                 switch bytes[i] {
                 case UInt8(ascii: "x"): hex(values.0)
                 case UInt8(ascii: "y"): put(values.0 != 0 ? "yes" : "no")
+                case UInt8(ascii: "2"), UInt8(ascii: "4"), UInt8(ascii: "6"):
+                    hexDigits(values.0, Int(bytes[i] - UInt8(ascii: "0")))
                 default: decimal(values.0)
                 }
                 values = (values.1, values.2, values.3, values.4, 0)

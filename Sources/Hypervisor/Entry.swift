@@ -57,18 +57,18 @@ func hvMain(_ dtb: UInt64) {
     // Every SMMU aborts incoming DMA before the first config access wakes a device.
     let smmus = SMMUSetup.bringUpAll(platform, frames: &frames)
 
-    var functions: [PCIDevice] = []
+    var pci = PCIBus.Scan()
     if let bridge = platform.pciHostBridge, Probe.read32(bridge.ecam.base.raw) == nil {
         Console.say("pcie: the ECAM the DTB describes at %x does not answer (external abort): the PCI checks are skipped\n",
                     bridge.ecam.base.raw)
     } else {
-        functions = PCIBus.enumerate(platform)
+        pci = PCIBus.enumerate(platform)
         if platform.pciHostBridge != nil {
-            Checks.expect(functions.count > 0, "PCI functions enumerated through the ECAM the DTB describes")
+            Checks.expect(pci.count > 0, "PCI functions enumerated through the ECAM the DTB describes")
         }
     }
 
-    Board.runSMMUScenarios(ready: smmus, platform: platform, functions: functions, cpu: cpu, frames: &frames)
+    Board.runSMMUScenarios(ready: smmus, platform: platform, edu: pci.edu, cpu: cpu, frames: &frames)
     GuestScenario.run(cpu: cpu, frames: &frames)
 }
 

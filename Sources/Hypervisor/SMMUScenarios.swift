@@ -80,7 +80,7 @@ enum Board {
     /// Runs the checks on the SMMU the edu device's `iommu-map` entry names
     /// (the first one up when edu has no entry); `ready` are the SMMUs
     /// `SMMUSetup` brought up before PCI enumeration.
-    static func runSMMUScenarios(ready: [ReadySMMU], platform: PlatformDescription, functions: [PCIDevice],
+    static func runSMMUScenarios(ready: [ReadySMMU], platform: PlatformDescription, edu: PCIDevice?,
                                  cpu: CPUIDRegisters, frames: inout FrameAllocator) {
         guard !platform.smmus.isEmpty else {
             Console.line("smmu: the DTB describes no arm,smmu-v3: the SMMU checks do not apply")
@@ -94,8 +94,6 @@ enum Board {
             return
         }
         Checks.expect(true, "SMMU ID registers decoded and supported")
-        let edu = functions.first(where: { $0.function.vendorID == EduDevice.vendorID
-                                           && $0.function.deviceID == EduDevice.deviceID })
         let chosen = ready.first(where: { edu?.iommuPhandle != nil && $0.description.phandle == edu?.iommuPhandle })
             ?? first
         Console.line(chosen.mode == .stage2 ? "smmu: mode: stage 2 shares the P2M"
