@@ -188,7 +188,7 @@ enum LinuxHost {
         // or mirrored into, the SMMU.
         let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
         let smmuRange = PhysicalAddressRange(rawValue: UInt8(smmu.smmu.features.outputAddressSizeCode)) ?? .bits32
-        let paRange = min(cpuRange, smmuRange, .bits48)
+        let paRange = min(min(cpuRange, smmuRange), .bits48)
         let ipaBits = min(maximumIPABits, paRange.bits)
         var neverMapped = FixedList<8, MemoryRange>()
         for smmu in platform.smmus { _ = neverMapped.append(smmu.registers) }
@@ -347,16 +347,18 @@ enum LinuxHost {
     private static func attachEveryStream(_ platform: PlatformDescription, smmu: BoardSMMUHandle,
                                           frames: inout FrameAllocator) {
         guard let bridge = platform.pciHostBridge, let domain else { return }
-        var populated = [Bool](repeating: false, count: 256)
+        // One bit per bus number (256): the buses with a function on them.
+        var populated = InlineArray<4, UInt64>(repeating: 0)
         for function in PCIBus.ecam(bridge).functions {
-            populated[Int(function.address.bus)] = true
+            let bus = Int(function.address.bus)
+            populated[bus >> 6] |= 1 << UInt64(bus & 63)
             if function.vendorID == EduDevice.vendorID && function.deviceID == EduDevice.deviceID {
                 eduStreamID = bridge.iommuTarget(forRequesterID: function.address.requesterID)?.streamID
             }
         }
         var attached: UInt64 = 0
         var failed = false
-        for bus in Int(bridge.firstBus)...Int(bridge.lastBus) where populated[bus] {
+        for bus in Int(bridge.firstBus)...Int(bridge.lastBus) where populated[bus >> 6] >> UInt64(bus & 63) & 1 != 0 {
             for devfn in 0..<256 {
                 guard let target = bridge.iommuTarget(forRequesterID: UInt16(bus) << 8 | UInt16(devfn)),
                       smmuPhandle == nil || target.iommu == smmuPhandle else { continue }
