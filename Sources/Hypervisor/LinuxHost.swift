@@ -266,11 +266,7 @@ enum LinuxHost {
     /// (xenheap), which the host can neither share nor reclaim.
     private static func buildFrameTable(_ platform: PlatformDescription, carveOut: MemoryRange, smmu: BoardSMMUHandle,
                                         frames: inout FrameAllocator) {
-        var banks: [MemoryBank] = []
-        for bank in platform.memoryBanks {
-            let usable = bank.framesInside
-            banks.append(MemoryBank(base: usable.first.address, bytes: usable.count << PageSize.shift4K))
-        }
+        let banks = OwnershipScenarios.frameTableBanks(platform)
         let tableFrames = (FrameTableStorage.bytesNeeded(for: banks) + PageSize.offsetMask4K) >> PageSize.shift4K
         var ownership: BoardOwnership
         do throws(OwnershipError) {

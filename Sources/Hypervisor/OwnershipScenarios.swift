@@ -12,12 +12,19 @@ typealias BoardOwnership = PageOwnership<BoardCache, OwnershipP2M>
 /// page: a page the host shares for DMA cannot be donated until every share
 /// is undone, and a claim that RAM is not RAM is refused.
 enum OwnershipScenarios {
-    static func run(platform: PlatformDescription, frames: inout FrameAllocator) {
+    /// The whole frames of each memory bank the DTB lists, as the frame table
+    /// takes them (here and for the Linux host's frame table).
+    static func frameTableBanks(_ platform: PlatformDescription) -> [MemoryBank] {
         var banks: [MemoryBank] = []
         for bank in platform.memoryBanks {
             let usable = bank.framesInside
             banks.append(MemoryBank(base: usable.first.address, bytes: usable.count << PageSize.shift4K))
         }
+        return banks
+    }
+
+    static func run(platform: PlatformDescription, frames: inout FrameAllocator) {
+        let banks = frameTableBanks(platform)
         let bytes = FrameTableStorage.bytesNeeded(for: banks)
         let tableFrames = (bytes + PageSize.offsetMask4K) >> PageSize.shift4K
         let tableBase: MFN
