@@ -161,16 +161,10 @@ extension LinuxHost {
         for i in 0..<Int(PageSize.bytes4K / 8) where words[i] != canaryWord ^ UInt64(i) { intact = false }
         Checks.expect(intact, "host: the hypervisor's canary page is unchanged")
         if let smmu = smmuHandle {
-            var faults = 0
-            var atCanary = 0
-            let drained = smmu.smmu.drainEvents { event in
-                guard event.kind == .translation else { return }
-                faults += 1
-                if let sid = eduStreamID, event.stream.raw == sid,
-                   event.inputAddress.raw & ~PageSize.offsetMask4K == canaryPage.base.raw { atCanary += 1 }
-            }
+            let tally = Board.EventTally(smmu, sid: eduStreamID, page: canaryPage.base.raw)
+            let atCanary = tally.translationFaultsAtPage
             Console.say("host: SMMU events drained: %d, F_TRANSLATION %d, from edu's StreamID at the canary %d\n",
-                        UInt64(drained.count), UInt64(faults), UInt64(atCanary))
+                        UInt64(tally.drained), UInt64(tally.translationFaults), UInt64(atCanary))
             if eduStreamID != nil {
                 Checks.expect(atCanary > 0,
                               "host: edu's DMA at hypervisor memory faulted (F_TRANSLATION, edu's StreamID, the canary's address)")

@@ -178,6 +178,43 @@ enum Board {
                     Console.flag(f.hyp))
     }
 
+    /// One drain of an SMMU's event queue, counted every way the board's
+    /// checks ask (one closure: each closure literal passed to `drainEvents`
+    /// is a copy of the drain in the image).
+    struct EventTally {
+        /// `EventDrainResult.count`, and the records the closure was given.
+        var drained = 0
+        var records = 0
+        /// C_BAD_STE or C_BAD_STREAMID records for `sid`, and the first of them.
+        var badConfig = 0
+        var firstBadConfig: SMMUEvent?
+        /// F_TRANSLATION records, the first of them, and those for `sid` in the 4 KiB page at `page`.
+        var translationFaults = 0
+        var firstTranslation: SMMUEvent?
+        var translationFaultsAtPage = 0
+
+        private init() {}
+
+        init(_ handle: BoardSMMUHandle, sid: UInt32? = nil, page: UInt64 = 0) {
+            var tally = EventTally()
+            tally.drained = handle.smmu.drainEvents { event in
+                tally.records += 1
+                let forSID = sid != nil && event.stream.raw == sid
+                if (event.kind == .badSTE || event.kind == .badStreamID) && forSID {
+                    tally.badConfig += 1
+                    if tally.firstBadConfig == nil { tally.firstBadConfig = event }
+                }
+                guard event.kind == .translation else { return }
+                tally.translationFaults += 1
+                if tally.firstTranslation == nil { tally.firstTranslation = event }
+                if forSID && event.inputAddress.raw & ~PageSize.offsetMask4K == page {
+                    tally.translationFaultsAtPage += 1
+                }
+            }.count
+            self = tally
+        }
+    }
+
     /// Real DMA through the SMMU: edu's BAR, a domain whose P2M the SMMU uses,
     /// one page mapped and edu attached, a round trip that must land on that
     /// page, then an unmap after which the same DMA must fault.
@@ -190,9 +227,7 @@ enum Board {
         mapAndAttach(&domain, handle, sid: sid, &frames)
         Checks.expect(roundTrip(device, domain.backing),
                       "DMA through the SMMU: edu read the IOVA and wrote it back, data lands on the mapped frame")
-        var unexpected = 0
-        _ = handle.smmu.drainEvents { _ in unexpected += 1 }
-        Checks.expect(unexpected == 0, "no SMMU events while the page was mapped")
+        Checks.expect(EventTally(handle).records == 0, "no SMMU events while the page was mapped")
         unmapAndRetry(&domain, device, handle)
         expectTranslationFaults(handle, sid: sid)
         Checks.expect(handle.smmu.checkGlobalErrors().isClean, "no SMMU global errors after the scenario")
@@ -283,8 +318,7 @@ enum Board {
     /// IOVA will map to are the evidence. With the SMMU bypassing, the write
     /// would go to PA = IOVA and record no event.
     static func dmaBeforeAttach(_ device: EduDevice, _ handle: BoardSMMUHandle, sid: UInt32, target: MFN) {
-        var earlier = 0
-        _ = handle.smmu.drainEvents { _ in earlier += 1 }
+        let earlier = EventTally(handle).records
         let memory = IdentityMemory()
         for i in 0..<patternWords { memory.store64(target.address.adding(wordOffset(i)), pattern | UInt64(i)) }
         let completed = device.dma(iova: iova, bufferOffset: 0, bytes: UInt64(patternWords * 8), toRAM: true)
@@ -292,24 +326,14 @@ enum Board {
         for i in 0..<patternWords where memory.load64(target.address.adding(wordOffset(i))) != pattern | UInt64(i) {
             unchanged = false
         }
-        var badConfig = 0
-        var other = 0
-        var first: SMMUEvent?
-        let drained = handle.smmu.drainEvents { event in
-            let configError = event.kind == .badSTE || event.kind == .badStreamID
-            guard configError && event.stream.raw == sid else {
-                other += 1
-                return
-            }
-            badConfig += 1
-            if first == nil { first = event }
-        }
-        if let event = first {
+        let tally = EventTally(handle, sid: sid)
+        if let event = tally.firstBadConfig {
             Console.put(event.kind == .badSTE ? "smmu: event C_BAD_STE" : "smmu: event C_BAD_STREAMID")
             Console.say(" streamid %x for edu's DMA before attach (%d events drained)\n", UInt64(event.stream.raw),
-                        UInt64(drained.count))
+                        UInt64(tally.drained))
         }
-        Checks.expect(earlier == 0 && completed && unchanged && badConfig > 0 && other == 0,
+        let other = tally.records - tally.badConfig
+        Checks.expect(earlier == 0 && completed && unchanged && tally.badConfig > 0 && other == 0,
                       "DMA before attach: the SMMU aborts edu's write (C_BAD_STREAMID / C_BAD_STE for its StreamID) and memory is unchanged")
     }
 
@@ -393,23 +417,15 @@ enum Board {
     /// The DMA after the unmap must have faulted with F_TRANSLATION, for
     /// edu's StreamID at the unmapped IOVA, and for nothing else.
     static func expectTranslationFaults(_ handle: BoardSMMUHandle, sid: UInt32) {
-        var translationFaults = 0
-        var matching = 0
-        var first: SMMUEvent?
-        let drained = handle.smmu.drainEvents { event in
-            guard event.kind == .translation else { return }
-            translationFaults += 1
-            if first == nil { first = event }
-            if event.stream.raw == sid && event.inputAddress.raw & ~PageSize.offsetMask4K == iova.raw { matching += 1 }
-        }
-        if let event = first {
+        let tally = EventTally(handle, sid: sid, page: iova.raw)
+        if let event = tally.firstTranslation {
             Console.say("smmu: event F_TRANSLATION streamid %x iova %x",
                         UInt64(event.stream.raw), event.inputAddress.raw)
             Console.put(event.isRead ? " read" : " write")
             Console.put(event.isStage2 ? " stage 2" : " stage 1")
-            Console.say(" (%d events drained)\n", UInt64(drained.count))
+            Console.say(" (%d events drained)\n", UInt64(tally.drained))
         }
-        Checks.expect(translationFaults > 0 && matching == translationFaults,
+        Checks.expect(tally.translationFaults > 0 && tally.translationFaultsAtPage == tally.translationFaults,
                       "the DMA after unmap faulted with F_TRANSLATION for edu's StreamID at the unmapped IOVA")
     }
 }
