@@ -74,6 +74,16 @@ enum LinuxHost {
         return nil
     }
 
+    /// Whether the `bytes` from `base` lie inside one of the DTB's memory
+    /// banks. (One loop for every such check: each closure passed to
+    /// `contains(where:)` was a copy of it in the image.)
+    static func inOneBank(_ platform: PlatformDescription, _ base: UInt64, bytes: UInt64) -> Bool {
+        for bank in platform.memoryBanks where bank.contains(PhysAddr(raw: base)) {
+            if bank.size - (base - bank.base.raw) >= bytes { return true }
+        }
+        return false
+    }
+
     static func requested(_ boot: BootEnvironment) -> Bool { boot.tree.bootArgumentsContain(hostOption) }
 
     static func run(_ boot: BootEnvironment) -> Never {
@@ -83,7 +93,7 @@ enum LinuxHost {
         let image = MemoryRange(base: PhysAddr(arch_image_start()), size: arch_image_end() - arch_image_start())!
         let base = image.base.raw & ~(carveOutAlignment - 1)
         guard let carveOut = MemoryRange(base: PhysAddr(raw: base), size: hypervisorBytes), image.end.raw <= carveOut.end.raw,
-              platform.memoryBanks.contains(where: { $0.contains(carveOut.base) && carveOut.end.raw <= $0.end.raw }) else {
+              inOneBank(platform, carveOut.base.raw, bytes: carveOut.size) else {
             stop("host: no room in RAM for the hypervisor's 32 MiB carve-out from where the image runs")
         }
         // Its last page that holds neither the image nor the firmware's DTB is
@@ -157,8 +167,7 @@ enum LinuxHost {
         guard let address = boot.tree.bootArgumentNumber(kernelOption) else {
             stop("host: hv.host=linux needs hv.kernel=0x<address> (where -device loader put the Image)")
         }
-        guard boot.platform.memoryBanks.contains(where: { $0.contains(PhysAddr(raw: address))
-                                                          && $0.size - (address - $0.base.raw) >= UInt64(ARM64ImageHeader.size) }),
+        guard inOneBank(boot.platform, address, bytes: UInt64(ARM64ImageHeader.size)),
               let bytes = UnsafeRawPointer(bitPattern: UInt(address)) else {
             stop("host: hv.kernel= is not an address in RAM")
         }
@@ -169,7 +178,7 @@ enum LinuxHost {
             stop("host: no arm64 Image header at hv.kernel= (magic, image_size, flags)")
         }
         guard let placed = header.placement(loadedAt: PhysAddr(raw: address)), !placed.overlaps(carveOut),
-              boot.platform.memoryBanks.contains(where: { $0.contains(placed.base) && placed.end.raw <= $0.end.raw }) else {
+              inOneBank(boot.platform, placed.base.raw, bytes: placed.size) else {
             stop("host: the kernel's placement breaks the boot protocol or overlaps the hypervisor's memory")
         }
         Console.say("host: arm64 Image at %x + %x\n", placed.base.raw, placed.size)
@@ -383,7 +392,7 @@ enum LinuxHost {
         } catch {
             stop("host: /chosen/linux,initrd-start/-end are malformed")
         }
-        guard clear, boot.platform.memoryBanks.contains(where: { $0.contains(target.base) && target.end.raw <= $0.end.raw }) else {
+        guard clear, inOneBank(boot.platform, target.base.raw, bytes: target.size) else {
             stop("host: no room for the host's device tree above the carve-out")
         }
         var edits = HostDeviceTreeEdits(controlDevice: controlPage, dmaTestRegion: dmaTest)
