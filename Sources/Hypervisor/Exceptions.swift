@@ -11,10 +11,26 @@ enum ExceptionFrame {
     static let spEL0 = 35
 }
 
-/// Vector kinds: 4 * group + type (Boot/vectors.S).
+/// Vector kinds: 4 * group + type (Boot/vectors.S). Names by switch, not
+/// static arrays: nothing to allocate or initialise on the way to a report.
 enum ExceptionKind {
-    static let typeNames: [StaticString] = ["synchronous", "IRQ", "FIQ", "SError"]
-    static let groupNames: [StaticString] = ["EL2 with SP_EL0", "EL2", "lower EL (AArch64)", "lower EL (AArch32)"]
+    static func typeName(_ kind: UInt64) -> StaticString {
+        switch kind & 3 {
+        case 0: "synchronous"
+        case 1: "IRQ"
+        case 2: "FIQ"
+        default: "SError"
+        }
+    }
+
+    static func groupName(_ kind: UInt64) -> StaticString {
+        switch kind >> 2 & 3 {
+        case 0: "EL2 with SP_EL0"
+        case 1: "EL2"
+        case 2: "lower EL (AArch64)"
+        default: "lower EL (AArch32)"
+        }
+    }
 }
 
 /// Every exception the hypervisor does not expect ends here: it says what
@@ -40,9 +56,9 @@ func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> 
     let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
     Console.line("")
     Console.put("exception: unexpected ")
-    Console.put(ExceptionKind.typeNames[Int(kind & 3)])
+    Console.put(ExceptionKind.typeName(kind))
     Console.put(" from ")
-    Console.put(ExceptionKind.groupNames[Int(kind >> 2 & 3)])
+    Console.put(ExceptionKind.groupName(kind))
     Console.put(": ")
     Console.line(esr.exceptionClass.name)
     Console.say("  ESR_EL2 %x  ELR_EL2 %x  FAR_EL2 %x  SPSR_EL2 %x\n",
