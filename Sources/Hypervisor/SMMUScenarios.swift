@@ -86,7 +86,7 @@ enum Board {
             Console.line("smmu: the DTB describes no arm,smmu-v3: the SMMU checks do not apply")
             return
         }
-        guard let first = ready.first else {
+        guard !ready.isEmpty else {
             // Each was reported by SMMUSetup (nothing answered, or ID registers
             // this driver cannot drive): a described part the machine lacks is
             // skipped, not a failure of the checks that do apply.
@@ -94,8 +94,14 @@ enum Board {
             return
         }
         Checks.expect(true, "SMMU ID registers decoded and supported")
-        let chosen = ready.first(where: { edu?.iommuPhandle != nil && $0.description.phandle == edu?.iommuPhandle })
-            ?? first
+        var index = 0
+        if let phandle = edu?.iommuPhandle {
+            for i in 0..<ready.count where ready[i].description.phandle == phandle {
+                index = i
+                break
+            }
+        }
+        let chosen = ready[index]
         Console.line(chosen.mode == .stage2 ? "smmu: mode: stage 2 shares the P2M"
                                             : "smmu: mode: stage-1 IOMMU table mirrored from the P2M")
         let handle = chosen.handle
