@@ -232,8 +232,7 @@ enum LinuxHost {
             table.initialize(to: try BoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
                                                 vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
-                memory: IdentityMemory(), pool: pool, tlb: BoardTLB(), iommu: BoardDomainHooks(hooks),
-                listener: FrameEntryListener(), observer: BoardDomainHooks(hooks)))
+                pool: pool, hooks: hooks))
         } catch {
             stop("host: the host's stage 2 could not be created")
         }

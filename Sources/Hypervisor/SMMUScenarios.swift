@@ -45,6 +45,13 @@ extension P2M where Environment == BoardDomain {
                       iommu: BoardDomainHooks(nil), listener: FrameEntryListener(), observer: BoardDomainHooks(nil))
     }
 
+    /// A P2M the SMMU behind `hooks` shares (stage 2) or mirrors (stage 1):
+    /// its invalidations and changes go there too.
+    init(configuration: P2MConfiguration, pool: FramePool, hooks: BoardHooks) throws(P2MError) {
+        try self.init(configuration: configuration, memory: IdentityMemory(), pool: pool, tlb: BoardTLB(),
+                      iommu: BoardDomainHooks(hooks), listener: FrameEntryListener(), observer: BoardDomainHooks(hooks))
+    }
+
     /// `commit` for a P2M no SMMU shares: only the CPU invalidates, and a CPU
     /// invalidation always completes (DSB ISH), so this cannot fail.
     @discardableResult
@@ -301,10 +308,7 @@ enum Board {
         }
         let p2m: BoardP2M
         do throws(P2MError) {
-            p2m = try BoardP2M(configuration: configuration,
-                               memory: IdentityMemory(), pool: p2mPool, tlb: BoardTLB(),
-                               iommu: BoardDomainHooks(hooks), listener: FrameEntryListener(),
-                               observer: BoardDomainHooks(hooks))
+            p2m = try BoardP2M(configuration: configuration, pool: p2mPool, hooks: hooks)
         } catch {
             Checks.expect(false, "P2M for the test domain")
             return nil
