@@ -329,13 +329,9 @@ enum Board {
     /// would go to PA = IOVA and record no event.
     static func dmaBeforeAttach(_ device: EduDevice, _ handle: BoardSMMUHandle, sid: UInt32, target: MFN) {
         let earlier = EventTally(handle).records
-        let memory = IdentityMemory()
-        for i in 0..<patternWords { memory.store64(target.address.adding(wordOffset(i)), pattern | UInt64(i)) }
+        fill(target.address, pattern, numbered: true)
         let completed = device.dma(iova: iova, bufferOffset: 0, bytes: UInt64(patternWords * 8), toRAM: true)
-        var unchanged = true
-        for i in 0..<patternWords where memory.load64(target.address.adding(wordOffset(i))) != pattern | UInt64(i) {
-            unchanged = false
-        }
+        let unchanged = holds(target.address, pattern, numbered: true)
         let tally = EventTally(handle, sid: sid)
         if let event = tally.firstBadConfig {
             Console.put(event.kind == .badSTE ? "smmu: event C_BAD_STE" : "smmu: event C_BAD_STREAMID")
@@ -376,16 +372,10 @@ enum Board {
     /// RAM -> edu's buffer -> RAM at another offset of the same page: true when
     /// both transfers completed and the pattern came back.
     static func roundTrip(_ device: EduDevice, _ backing: MFN) -> Bool {
-        let memory = IdentityMemory()
-        for i in 0..<patternWords {
-            memory.store64(backing.address.adding(wordOffset(i)), pattern | UInt64(i))
-            memory.store64(backing.address.adding(returnOffset + wordOffset(i)), 0)
-        }
-        var same = dmaThereAndBack(device)
-        for i in 0..<patternWords where memory.load64(backing.address.adding(returnOffset + wordOffset(i))) != pattern | UInt64(i) {
-            same = false
-        }
-        return same
+        fill(backing.address, pattern, numbered: true)
+        fill(backing.address.adding(returnOffset), 0, numbered: false)
+        let same = dmaThereAndBack(device)
+        return holds(backing.address.adding(returnOffset), pattern, numbered: true) && same
     }
 
     /// Unmap, commit (CPU TLBI + SMMU invalidation + CMD_SYNC), and try the
@@ -404,13 +394,10 @@ enum Board {
                       "unmap committed: CPU and SMMU invalidated and synchronised")
         domain.lock.release(held)
         Console.say("unmap: %d CPU TLB invalidation(s) for the batch\n", UInt64(stats.tlbiOperations))
-        let memory = IdentityMemory()
         let returned = domain.backing.address.adding(returnOffset)
-        for i in 0..<patternWords { memory.store64(returned.adding(wordOffset(i)), pattern) }
+        fill(returned, pattern, numbered: false)
         _ = dmaThereAndBack(device)
-        var untouched = true
-        for i in 0..<patternWords where memory.load64(returned.adding(wordOffset(i))) != pattern { untouched = false }
-        Checks.expect(untouched, "after unmap a DMA write no longer reaches the old frame")
+        Checks.expect(holds(returned, pattern, numbered: false), "after unmap a DMA write no longer reaches the old frame")
     }
 
     /// edu reads `patternWords` words at the IOVA into its buffer, then writes
@@ -423,6 +410,22 @@ enum Board {
     }
 
     static func wordOffset(_ i: Int) -> UInt64 { UInt64(i * 8) }
+
+    /// Word `i` of the `patternWords` at `base`: `value | i` when numbered, else `value`.
+    static func fill(_ base: PhysAddr, _ value: UInt64, numbered: Bool) {
+        for i in 0..<patternWords {
+            IdentityMemory().store64(base.adding(wordOffset(i)), numbered ? value | UInt64(i) : value)
+        }
+    }
+
+    /// Whether the `patternWords` at `base` are what `fill` with the same arguments wrote.
+    static func holds(_ base: PhysAddr, _ value: UInt64, numbered: Bool) -> Bool {
+        for i in 0..<patternWords
+        where IdentityMemory().load64(base.adding(wordOffset(i))) != (numbered ? value | UInt64(i) : value) {
+            return false
+        }
+        return true
+    }
 
     /// The DMA after the unmap must have faulted with F_TRANSLATION, for
     /// edu's StreamID at the unmapped IOVA, and for nothing else.
