@@ -87,7 +87,7 @@ enum Board {
     /// Runs the checks on the SMMU the edu device's `iommu-map` entry names
     /// (the first one up when edu has no entry); `ready` are the SMMUs
     /// `SMMUSetup` brought up before PCI enumeration.
-    static func runSMMUScenarios(ready: [ReadySMMU], platform: PlatformDescription, edu: PCIDevice?,
+    static func runSMMUScenarios(ready: FixedList<8, ReadySMMU>, platform: PlatformDescription, edu: PCIDevice?,
                                  cpu: CPUIDRegisters, frames: inout FrameAllocator) {
         guard !platform.smmus.isEmpty else {
             Console.line("smmu: the DTB describes no arm,smmu-v3: the SMMU checks do not apply")
