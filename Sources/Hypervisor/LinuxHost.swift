@@ -49,12 +49,9 @@ enum LinuxHost {
     nonisolated(unsafe) static var domain: SMMUDomain?
     /// edu's StreamID: the hypervisor's closing report looks for its faults.
     nonisolated(unsafe) static var eduStreamID: UInt32?
-    /// The control device's page: the carve-out's last page clear of the
-    /// image and the DTB. Its IPA is nobody's RAM and no device's, and the
-    /// host stage 2 never maps it.
-    nonisolated(unsafe) static var controlPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
-    /// The page below the control page: see `canaryWord`.
-    nonisolated(unsafe) static var canaryPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
+    /// The page below the control page (`run`): see `canaryWord`. Its
+    /// address alone, which needs no lazy initialisation as a global.
+    nonisolated(unsafe) static var canaryPage: UInt64 = 0
     /// Host RAM the host's DTB reserves (no-map) so its shell can read it with
     /// devmem (STRICT_DEVMEM refuses System RAM): the edu DMA test's buffer.
     static let dmaTestBytes: UInt64 = 64 << 10
@@ -97,15 +94,16 @@ enum LinuxHost {
             stop("host: no room in RAM for the hypervisor's 32 MiB carve-out from where the image runs")
         }
         // Its last page that holds neither the image nor the firmware's DTB is
-        // the control page, and the page below it the canary (the host's test
-        // script finds the canary there, from the control node's address).
+        // the control page (the control device's: its IPA is nobody's RAM and
+        // no device's, and the host stage 2 never maps it), and the page below
+        // it the canary (the host's test script finds the canary there, from
+        // the control node's address).
         guard let control = lastFreePage(in: carveOut, avoiding: image, boot.blob),
               let canary = MemoryRange(base: PhysAddr(raw: control.base.raw - PageSize.bytes4K), size: PageSize.bytes4K),
               carveOut.contains(canary.base), !canary.overlaps(image), !canary.overlaps(boot.blob) else {
             stop("host: the image and the DTB leave no room for the control page and the canary")
         }
-        canaryPage = canary
-        controlPage = control
+        canaryPage = canary.base.raw
         do throws(FDTError) {
             if let initrd = try boot.tree.initialRamdisk(), initrd.overlaps(carveOut) {
                 stop("host: the initrd lies in the hypervisor's carve-out")
@@ -121,7 +119,7 @@ enum LinuxHost {
         var banks = FixedList<16, MemoryRange>()
         var excluded = FixedList<80, MemoryRange>()
         guard banks.append(carveOut), excluded.append(image), excluded.append(boot.blob),
-              excluded.append(controlPage), excluded.append(canaryPage) else {
+              excluded.append(control), excluded.append(canary) else {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
         do throws(FrameAllocatorError) {
@@ -138,12 +136,12 @@ enum LinuxHost {
         do throws(FDTError) { doorbells = try MSIDoorbells(boot.tree) } catch {
             stop("host: the PCI host bridge's MSI controller is malformed (msi-parent, msi-map, reg)")
         }
-        let layout = buildP2M(platform, scan: scan, doorbells: doorbells, carveOut: carveOut, smmu: smmu,
-                              frames: &frames)
+        let layout = buildP2M(platform, scan: scan, doorbells: doorbells, carveOut: carveOut, control: control,
+                              smmu: smmu, frames: &frames)
         attachEveryStream(platform, smmu: smmu, frames: &frames)
         buildFrameTable(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
         preparePSCI(scan, layout: layout)
-        let dtb = writeHostDeviceTree(boot, carveOut: carveOut, kernel: kernel)
+        let dtb = writeHostDeviceTree(boot, carveOut: carveOut, control: control, kernel: kernel)
 
         let el2 = HostEL2Registers(idAA64PFR0: arch_read_id_aa64pfr0_el1(), idAA64PFR1: arch_read_id_aa64pfr1_el1(),
                                    idAA64ISAR1: arch_read_id_aa64isar1_el1(), idAA64ISAR2: arch_read_id_aa64isar2_el1(),
@@ -154,7 +152,7 @@ enum LinuxHost {
         publishEL2Regime()
         paintStacks()
         prepareExits()
-        handler = HostExitHandler(controlPage: IPA(controlPage.base.raw))
+        handler = HostExitHandler(controlPage: IPA(control.base.raw))
         active = true
         heapAtEntry = hv_heap_used()
         Console.say("host: entering the kernel at %x at EL1, DTB %x, HCR_EL2 %x\n", kernel.base.raw, dtb, el2.hcr)
@@ -191,7 +189,7 @@ enum LinuxHost {
     /// control page never mapped. A stage-1 mirror (an SMMU without stage 2)
     /// maps none of that MMIO for DMA except the MSI doorbell pages.
     private static func buildP2M(_ platform: PlatformDescription, scan: HostPlatformScan, doorbells: MSIDoorbells,
-                                 carveOut: MemoryRange, smmu: BoardSMMUHandle,
+                                 carveOut: MemoryRange, control controlPage: MemoryRange, smmu: BoardSMMUHandle,
                                  frames: inout FrameAllocator) -> HostStage2Layout {
         // What both the CPU and the SMMU can output: the P2M is shared with,
         // or mirrored into, the SMMU.
@@ -380,7 +378,8 @@ enum LinuxHost {
     /// RAM just above the carve-out: the DMA test region first, then the tree.
     /// Linux reserves the memory its DTB sits in, and the initrd, the kernel
     /// and the firmware's tree lie elsewhere (checked).
-    private static func writeHostDeviceTree(_ boot: BootEnvironment, carveOut: MemoryRange, kernel: MemoryRange) -> UInt64 {
+    private static func writeHostDeviceTree(_ boot: BootEnvironment, carveOut: MemoryRange,
+                                            control controlPage: MemoryRange, kernel: MemoryRange) -> UInt64 {
         let dmaTest = MemoryRange(base: carveOut.end, size: dmaTestBytes)!
         let capacity = (UInt64(boot.tree.header.totalSize) + deviceTreeSlack + PageSize.offsetMask4K) & ~PageSize.offsetMask4K
         let target = MemoryRange(base: dmaTest.end, size: capacity)!

@@ -63,7 +63,7 @@ extension LinuxHost {
         let counts = UnsafeMutablePointer<UInt64>.allocate(capacity: HostExitKind.count)
         counts.initialize(repeating: 0, count: HostExitKind.count)
         exitCounts = counts
-        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage.base.raw))!
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage))!
         for i in 0..<Int(PageSize.bytes4K / 8) { words[i] = canaryWord ^ UInt64(i) }
         let files = UnsafeMutablePointer<ControlRegisterFile>.allocate(capacity: PSCIMediator.capacity)
         files.initialize(repeating: ControlRegisterFile(), count: PSCIMediator.capacity)
@@ -157,11 +157,11 @@ extension LinuxHost {
         Console.say("host: EL2 heap in use: %d bytes when the host started, %d bytes now\n", heapAtEntry, heapNow)
         Checks.expect(heapNow == heapAtEntry, "host: no exit the host caused allocated from the EL2 heap")
         var intact = true
-        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage.base.raw))!
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage))!
         for i in 0..<Int(PageSize.bytes4K / 8) where words[i] != canaryWord ^ UInt64(i) { intact = false }
         Checks.expect(intact, "host: the hypervisor's canary page is unchanged")
         if let smmu = smmuHandle {
-            let tally = Board.EventTally(smmu, sid: eduStreamID, page: canaryPage.base.raw)
+            let tally = Board.EventTally(smmu, sid: eduStreamID, page: canaryPage)
             let atCanary = tally.translationFaultsAtPage
             Console.say("host: SMMU events drained: %d, F_TRANSLATION %d, from edu's StreamID at the canary %d\n",
                         UInt64(tally.drained), UInt64(tally.translationFaults), UInt64(atCanary))
