@@ -19,10 +19,13 @@ enum EL2Protection {
 
     enum Outcome { case applied(textPages: UInt64), notAligned, imageTooLarge, notAGiBBlock, stackLayoutDisagrees }
 
-    /// The per-CPU stacks of Boot/host.S, as AArch64's EL2StackLayout reads them.
-    static let cpuStacks = EL2StackLayout(base: arch_cpu_stacks(), cpus: Int(HV_HOST_MAX_CPUS),
-                                          exceptionStackBytes: UInt64(HV_CPU_EXCEPTION_STACK_SIZE),
-                                          stackBytes: UInt64(HV_HOST_CPU_STACK_SIZE))
+    /// The per-CPU stacks of Boot/host.S, as AArch64's EL2StackLayout reads
+    /// them (computed at each use: a lazily initialised global costs more).
+    @inline(never)
+    static var cpuStacks: EL2StackLayout? {
+        EL2StackLayout(base: arch_cpu_stacks(), cpus: Int(HV_HOST_MAX_CPUS),
+                       exceptionStackBytes: UInt64(HV_CPU_EXCEPTION_STACK_SIZE), stackBytes: UInt64(HV_HOST_CPU_STACK_SIZE))
+    }
 
     /// The assembly (host.h's sizes) and the portable layout must place the same pages.
     static func stackLayoutAgrees(_ stacks: EL2StackLayout) -> Bool {
