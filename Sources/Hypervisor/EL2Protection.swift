@@ -24,7 +24,8 @@ enum EL2Protection {
     @inline(never)
     static var cpuStacks: EL2StackLayout? {
         EL2StackLayout(base: arch_cpu_stacks(), cpus: Int(HV_HOST_MAX_CPUS),
-                       exceptionStackBytes: UInt64(HV_CPU_EXCEPTION_STACK_SIZE), stackBytes: UInt64(HV_HOST_CPU_STACK_SIZE))
+                       exceptionStackBytes: UInt64(HV_CPU_EXCEPTION_STACK_SIZE),
+                       stackBytes: UInt64(HV_HOST_CPU_STACK_SIZE))
     }
 
     /// The assembly (host.h's sizes) and the portable layout must place the same pages.
