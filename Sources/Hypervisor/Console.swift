@@ -49,7 +49,6 @@ enum Console {
     static func hex(_ value: UInt64) { device.writeHex(value) }
     static func hexDigits(_ value: UInt64, _ count: Int) { device.writeHexDigits(value, minimumDigits: count) }
     static func decimal(_ value: UInt64) { device.writeDecimal(value) }
-    static func decimal(_ value: Int) { device.writeDecimal(value) }
 
     /// Prints `template` with each `%` and the letter after it replaced by
     /// the next of `a` to `e`: `%x` in hex (`0x…`, as `hex`), `%d` in
@@ -57,7 +56,8 @@ enum Console {
     /// least that many hex digits alone (as `hexDigits`). Every other byte
     /// goes out as `put` sends it, `\n` included. One call instead of a run
     /// of `put`, `hex` and `decimal` calls: the board's messages are data,
-    /// not code. Templates hold no other `%`.
+    /// not code. Templates hold no other `%`; an address range is `%x + %x`
+    /// (base, size).
     @inline(never)
     static func say(_ template: StaticString, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0,
                     _ d: UInt64 = 0, _ e: UInt64 = 0) {
@@ -83,13 +83,6 @@ enum Console {
 
     /// A yes/no answer as a `%y` value.
     static func flag(_ b: Bool) -> UInt64 { b ? 1 : 0 }
-
-    /// `base + size`, both in hex: how every address range is printed.
-    static func range(_ base: UInt64, _ size: UInt64) {
-        hex(base)
-        put(" + ")
-        hex(size)
-    }
 }
 
 /// `putchar` (Boot/runtime.c) forwards here, so the stdlib's own messages
