@@ -74,35 +74,37 @@ struct BoardTLB: TLBMaintenance {
 
     mutating func invalidateStage2(_ vttbr: VTTBR, ipa: IPA, pages: UInt64) {
         arch_dsb_ishst()
-        let range = hasRangeInvalidation
-        withVTTBR(vttbr) {
-            if range, TLBIOperand.forEachOperation(ipa.frame, pages: pages, { operation in
-                switch operation {
-                case .page(let operand): arch_tlbi_ipas2e1is_operand(operand)
-                case .range(let operand): arch_tlbi_ripas2e1is(operand)
-                }
-            }) {
-                // done by range
-            } else if pages > Self.perPageLimit {
-                arch_tlbi_vmalls12e1is()
-                return
-            } else {
-                var page: UInt64 = 0
-                while page < pages {
-                    arch_tlbi_ipas2e1is(ipa.raw &+ (page << PageSize.shift4K))
-                    page += 1
-                }
+        let saved = switchVTTBR(to: vttbr)
+        if hasRangeInvalidation, TLBIOperand.forEachOperation(ipa.frame, pages: pages, { operation in
+            switch operation {
+            case .page(let operand): arch_tlbi_ipas2e1is_operand(operand)
+            case .range(let operand): arch_tlbi_ripas2e1is(operand)
             }
-            // Combined stage-1+2 entries may hold the old IPA->PA result: after
-            // invalidating by IPA, drop this VMID's stage-1 entries too.
-            arch_dsb_ish()
-            arch_tlbi_vmalle1is()
+        }) {
+            // done by range
+        } else if pages > Self.perPageLimit {
+            arch_tlbi_vmalls12e1is()
+            restoreVTTBR(saved)
+            return
+        } else {
+            var page: UInt64 = 0
+            while page < pages {
+                arch_tlbi_ipas2e1is(ipa.raw &+ (page << PageSize.shift4K))
+                page += 1
+            }
         }
+        // Combined stage-1+2 entries may hold the old IPA->PA result: after
+        // invalidating by IPA, drop this VMID's stage-1 entries too.
+        arch_dsb_ish()
+        arch_tlbi_vmalle1is()
+        restoreVTTBR(saved)
     }
 
     mutating func invalidateVMID(_ vttbr: VTTBR) {
         arch_dsb_ishst()
-        withVTTBR(vttbr) { arch_tlbi_vmalls12e1is() }
+        let saved = switchVTTBR(to: vttbr)
+        arch_tlbi_vmalls12e1is()
+        restoreVTTBR(saved)
     }
 
     mutating func synchronize() {
@@ -114,11 +116,16 @@ struct BoardTLB: TLBMaintenance {
     /// any later walk (this CPU's next guest entry, another PE, a coherent SMMU).
     mutating func publishNewEntries() { arch_dsb_ishst() }
 
-    private func withVTTBR(_ vttbr: VTTBR, _ body: () -> Void) {
+    /// Loads `vttbr` for the TLBIs that follow; returns the VTTBR_EL2 to restore.
+    private func switchVTTBR(to vttbr: VTTBR) -> UInt64 {
         let saved = arch_read_vttbr_el2()
         arch_write_vttbr_el2(vttbr.raw)
         arch_isb()
-        body()
+        return saved
+    }
+
+    /// The TLBIs complete, then the previous VTTBR_EL2 is back.
+    private func restoreVTTBR(_ saved: UInt64) {
         arch_dsb_ish()
         arch_write_vttbr_el2(saved)
         arch_isb()
@@ -146,18 +153,22 @@ extension CPUIDRegisters {
 /// Data-cache maintenance to the point of coherency by VA (= PA here).
 struct BoardCache: CacheMaintenance {
     mutating func clean(_ address: PhysAddr, bytes: UInt64) {
-        forEachLine(address, bytes) { arch_dc_cvac($0) }
+        forEachLine(address, bytes, invalidating: false)
     }
     mutating func cleanAndInvalidate(_ address: PhysAddr, bytes: UInt64) {
-        forEachLine(address, bytes) { arch_dc_civac($0) }
+        forEachLine(address, bytes, invalidating: true)
     }
     mutating func synchronize() { arch_dsb_sy() }
 
-    private func forEachLine(_ address: PhysAddr, _ bytes: UInt64, _ op: (UInt64) -> Void) {
+    /// `DC CVAC` (or `DC CIVAC` when invalidating) for every line of the range.
+    private func forEachLine(_ address: PhysAddr, _ bytes: UInt64, invalidating: Bool) {
         guard bytes > 0 else { return }
         let line = arch_dcache_line_bytes()
         var va = address.raw & ~(line - 1)
         let end = address.raw &+ bytes
-        while va < end { op(va); va &+= line }
+        while va < end {
+            if invalidating { arch_dc_civac(va) } else { arch_dc_cvac(va) }
+            va &+= line
+        }
     }
 }

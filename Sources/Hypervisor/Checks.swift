@@ -10,10 +10,6 @@ enum Checks {
     }
 
     static func summary() {
-        Console.put("board: ")
-        Console.decimal(passed)
-        Console.put(" passed, ")
-        Console.decimal(failed)
-        Console.line(" failed")
+        Console.say("board: %d passed, %d failed\n", UInt64(passed), UInt64(failed))
     }
 }

@@ -49,14 +49,40 @@ enum Console {
     static func hex(_ value: UInt64) { device.writeHex(value) }
     static func hexDigits(_ value: UInt64, _ count: Int) { device.writeHexDigits(value, minimumDigits: count) }
     static func decimal(_ value: UInt64) { device.writeDecimal(value) }
-    static func decimal(_ value: Int) { device.writeDecimal(value) }
 
-    /// `base + size`, both in hex: how every address range is printed.
-    static func range(_ base: UInt64, _ size: UInt64) {
-        hex(base)
-        put(" + ")
-        hex(size)
+    /// Prints `template` with each `%` and the letter after it replaced by
+    /// the next of `a` to `e`: `%x` in hex (`0x…`, as `hex`), `%d` in
+    /// decimal, `%y` as `yes` or `no` (a `flag`), and `%2`, `%4`, `%6` as at
+    /// least that many hex digits alone (as `hexDigits`). Every other byte
+    /// goes out as `put` sends it, `\n` included. One call instead of a run
+    /// of `put`, `hex` and `decimal` calls: the board's messages are data,
+    /// not code. Templates hold no other `%`; an address range is `%x + %x`
+    /// (base, size).
+    @inline(never)
+    static func say(_ template: StaticString, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0,
+                    _ d: UInt64 = 0, _ e: UInt64 = 0) {
+        var values = (a, b, c, d, e)
+        template.withUTF8Buffer { bytes in
+            var i = 0
+            while i < bytes.count {
+                let byte = bytes[i]
+                i += 1
+                guard byte == UInt8(ascii: "%"), i < bytes.count else { putByte(byte); continue }
+                switch bytes[i] {
+                case UInt8(ascii: "x"): hex(values.0)
+                case UInt8(ascii: "y"): put(values.0 != 0 ? "yes" : "no")
+                case UInt8(ascii: "2"), UInt8(ascii: "4"), UInt8(ascii: "6"):
+                    hexDigits(values.0, Int(bytes[i] - UInt8(ascii: "0")))
+                default: decimal(values.0)
+                }
+                values = (values.1, values.2, values.3, values.4, 0)
+                i += 1
+            }
+        }
     }
+
+    /// A yes/no answer as a `%y` value.
+    static func flag(_ b: Bool) -> UInt64 { b ? 1 : 0 }
 }
 
 /// `putchar` (Boot/runtime.c) forwards here, so the stdlib's own messages

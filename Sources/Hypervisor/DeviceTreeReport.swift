@@ -43,12 +43,10 @@ enum DeviceTreeReport {
             Console.put(")")
         }
         if let offset = report.offset {
-            Console.put(" at blob offset ")
-            Console.hex(UInt64(offset))
+            Console.say(" at blob offset %x", UInt64(offset))
         }
         if let value = report.value {
-            Console.put(": ")
-            Console.hex(value)
+            Console.say(": %x", value)
         }
         Console.line("")
         Console.line("dtb: the image cannot run on this device tree; powering off")

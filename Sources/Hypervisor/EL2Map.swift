@@ -1,5 +1,6 @@
 import AArch64
 import ArchC
+import Platform
 
 /// Refines the coarse EL2 identity map that Boot/start.S built.
 ///
@@ -33,34 +34,41 @@ enum EL2Map {
 
     struct Summary { var gibBlocks = 0; var splitBlocks = 0; var addedL1Tables = 0; var skippedRanges = 0 }
 
-    typealias Range = (base: UInt64, size: UInt64)
+    /// The DTB's RAM banks or device regions, in the list type PlatformDescription
+    /// keeps them in (no array built for the map).
+    typealias Ranges = FixedList<16, MemoryRange>
 
     nonisolated(unsafe) static var nextSpare: UInt64 = 0
 
     /// - Parameters:
-    ///   - banks: (base, size) of each RAM bank, from the DTB.
+    ///   - banks: each RAM bank, from the DTB.
     ///   - devices: MMIO ranges the DTB names (UART, SMMU, ECAM, PCI windows):
     ///     made reachable (as Device memory) where the coarse map ends.
-    static func map(ram banks: [Range], devices: [Range]) -> Summary {
+    static func map(ram banks: Ranges, devices: Ranges) -> Summary {
         var summary = Summary()
         if nextSpare == 0 { nextSpare = arch_el2_l2_pool() }
-        for range in banks + devices where range.size > 0 {
-            var g = range.base >> PageSize.shift1G
-            let last = (range.base &+ range.size &- 1) >> PageSize.shift1G
-            while g <= last {
-                if !ensureLevel1(for: g << PageSize.shift1G, &summary) { summary.skippedRanges += 1 }
-                g += 1
-            }
-        }
+        addLevel1Tables(covering: banks, &summary)
+        addLevel1Tables(covering: devices, &summary)
         for bank in banks where bank.size > 0 {
-            var g = bank.base >> PageSize.shift1G
-            let last = (bank.base &+ bank.size &- 1) >> PageSize.shift1G
+            var g = bank.base.raw >> PageSize.shift1G
+            let last = (bank.base.raw &+ bank.size &- 1) >> PageSize.shift1G
             while g <= last {
                 mapRAM(gib: g, banks, &summary)
                 g += 1
             }
         }
         return summary
+    }
+
+    private static func addLevel1Tables(covering ranges: Ranges, _ summary: inout Summary) {
+        for range in ranges where range.size > 0 {
+            var g = range.base.raw >> PageSize.shift1G
+            let last = (range.base.raw &+ range.size &- 1) >> PageSize.shift1G
+            while g <= last {
+                if !ensureLevel1(for: g << PageSize.shift1G, &summary) { summary.skippedRanges += 1 }
+                g += 1
+            }
+        }
     }
 
     /// The level-1 entry for the 1 GiB block at `address`, adding a level-1
@@ -90,7 +98,7 @@ enum EL2Map {
         return true
     }
 
-    private static func mapRAM(gib g: UInt64, _ banks: [Range], _ summary: inout Summary) {
+    private static func mapRAM(gib g: UInt64, _ banks: Ranges, _ summary: inout Summary) {
         let start = g * gib
         guard let entry = level1Entry(start) else { return }
         let current = Stage1Descriptor(raw: entry.pointee)
@@ -128,11 +136,11 @@ enum EL2Map {
         return UnsafeMutablePointer<UInt64>(bitPattern: UInt(nextSpare))
     }
 
-    private static func bytesCovered(_ banks: [Range], _ start: UInt64, _ end: UInt64) -> UInt64 {
+    private static func bytesCovered(_ banks: Ranges, _ start: UInt64, _ end: UInt64) -> UInt64 {
         var total: UInt64 = 0
         for bank in banks {
-            let lo = max(bank.base, start)
-            let hi = min(bank.base &+ bank.size, end)
+            let lo = max(bank.base.raw, start)
+            let hi = min(bank.base.raw &+ bank.size, end)
             if hi > lo { total += hi - lo }
         }
         return total

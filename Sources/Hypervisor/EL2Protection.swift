@@ -19,10 +19,14 @@ enum EL2Protection {
 
     enum Outcome { case applied(textPages: UInt64), notAligned, imageTooLarge, notAGiBBlock, stackLayoutDisagrees }
 
-    /// The per-CPU stacks of Boot/host.S, as AArch64's EL2StackLayout reads them.
-    static let cpuStacks = EL2StackLayout(base: arch_cpu_stacks(), cpus: Int(HV_HOST_MAX_CPUS),
-                                          exceptionStackBytes: UInt64(HV_CPU_EXCEPTION_STACK_SIZE),
-                                          stackBytes: UInt64(HV_HOST_CPU_STACK_SIZE))
+    /// The per-CPU stacks of Boot/host.S, as AArch64's EL2StackLayout reads
+    /// them (computed at each use: a lazily initialised global costs more).
+    @inline(never)
+    static var cpuStacks: EL2StackLayout? {
+        EL2StackLayout(base: arch_cpu_stacks(), cpus: Int(HV_HOST_MAX_CPUS),
+                       exceptionStackBytes: UInt64(HV_CPU_EXCEPTION_STACK_SIZE),
+                       stackBytes: UInt64(HV_HOST_CPU_STACK_SIZE))
+    }
 
     /// The assembly (host.h's sizes) and the portable layout must place the same pages.
     static func stackLayoutAgrees(_ stacks: EL2StackLayout) -> Bool {
@@ -83,21 +87,15 @@ enum EL2Protection {
     static func applyAndReport() {
         switch apply() {
         case .applied(let pages):
-            Console.put("el2 map: W^X: .text read-only and executable (")
-            Console.decimal(pages)
-            Console.line(" pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set")
+            Console.say("el2 map: W^X: .text read-only and executable (%d pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set\n",
+                        UInt64(pages))
             // Read back, not assumed: the switch in Boot/wx.S must have left WXN (bit 19) set.
             Checks.expect(arch_read_sctlr_el2() & EL2ImagePermissions.sctlrWXN != 0,
                           "W^X: SCTLR_EL2.WXN (bit 19) reads back set after the switch")
-            Console.put("el2 map: stack guard page at ")
-            Console.hex(arch_stack_guard())
-            Console.line(" unmapped")
+            Console.say("el2 map: stack guard page at %x unmapped\n", arch_stack_guard())
             if let stacks = cpuStacks {
-                Console.put("el2 map: ")
-                Console.decimal(UInt64(stacks.cpus))
-                Console.put(" per-CPU EL2 stacks and exception stacks at ")
-                Console.range(stacks.base, stacks.end - stacks.base)
-                Console.line(", a guard page unmapped below each")
+                Console.say("el2 map: %d per-CPU EL2 stacks and exception stacks at %x + %x, a guard page unmapped below each\n",
+                            UInt64(stacks.cpus), stacks.base, stacks.end - stacks.base)
             }
         case .notAligned: Checks.expect(false, "W^X: the linker script puts .text and .data on page boundaries")
         case .imageTooLarge: Checks.expect(false, "W^X: the image fits in two 2 MiB blocks of one 1 GiB block")
@@ -115,9 +113,7 @@ enum EL2Protection {
             Checks.expect(false, "selftest: the image has a .rodata section to write to")
             finish()
         }
-        Console.put("selftest: storing to .rodata at ")
-        Console.hex(rodata)
-        Console.line("")
+        Console.say("selftest: storing to .rodata at %x\n", rodata)
         UnsafeMutablePointer<UInt64>(bitPattern: UInt(rodata))!.pointee = 0
         Console.line("selftest: the store to .rodata went through")
     }

@@ -18,11 +18,7 @@ func hvMain(_ dtb: UInt64) {
     } catch {
         DeviceTreeReport.reject(error, blob: boot.blob)
     }
-    var banks: [EL2Map.Range] = []
-    for bank in platform.memoryBanks { banks.append((bank.base.raw, bank.size)) }
-    var devices: [EL2Map.Range] = []
-    for region in platform.deviceRegions { devices.append((region.base.raw, region.size)) }
-    let map = EL2Map.map(ram: banks, devices: devices)
+    let map = EL2Map.map(ram: platform.memoryBanks, devices: platform.deviceRegions)
     EL2Protection.applyAndReport()
     if BootEnvironment.textWriteSelfTest { writeToText() }
     if BootEnvironment.readOnlyDataWriteSelfTest { EL2Protection.writeToReadOnlyData() }
@@ -61,19 +57,18 @@ func hvMain(_ dtb: UInt64) {
     // Every SMMU aborts incoming DMA before the first config access wakes a device.
     let smmus = SMMUSetup.bringUpAll(platform, frames: &frames)
 
-    var functions: [PCIDevice] = []
+    var pci = PCIBus.Scan()
     if let bridge = platform.pciHostBridge, Probe.read32(bridge.ecam.base.raw) == nil {
-        Console.put("pcie: the ECAM the DTB describes at ")
-        Console.hex(bridge.ecam.base.raw)
-        Console.line(" does not answer (external abort): the PCI checks are skipped")
+        Console.say("pcie: the ECAM the DTB describes at %x does not answer (external abort): the PCI checks are skipped\n",
+                    bridge.ecam.base.raw)
     } else {
-        functions = PCIBus.enumerate(platform)
+        pci = PCIBus.enumerate(platform)
         if platform.pciHostBridge != nil {
-            Checks.expect(functions.count > 0, "PCI functions enumerated through the ECAM the DTB describes")
+            Checks.expect(pci.count > 0, "PCI functions enumerated through the ECAM the DTB describes")
         }
     }
 
-    Board.runSMMUScenarios(ready: smmus, platform: platform, functions: functions, cpu: cpu, frames: &frames)
+    Board.runSMMUScenarios(ready: smmus, platform: platform, edu: pci.edu, cpu: cpu, frames: &frames)
     GuestScenario.run(cpu: cpu, frames: &frames)
 }
 
@@ -112,9 +107,7 @@ private func takeDataAbort() {
 /// A store into the image's own code: a permission fault at EL2 under W^X.
 private func writeToText() {
     let text = arch_image_start() + 0x1000
-    Console.put("selftest: storing to .text at ")
-    Console.hex(text)
-    Console.line("")
+    Console.say("selftest: storing to .text at %x\n", text)
     UnsafeMutablePointer<UInt64>(bitPattern: UInt(text))!.pointee = 0
     Console.line("selftest: the store to .text went through")
 }
@@ -125,9 +118,7 @@ private func executeData() {
     let code = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
     code.pointee = ret
     arch_dsb_ishst()
-    Console.put("selftest: calling a ret written to the heap at ")
-    Console.hex(UInt64(UInt(bitPattern: code)))
-    Console.line("")
+    Console.say("selftest: calling a ret written to the heap at %x\n", UInt64(UInt(bitPattern: code)))
     let function = unsafeBitCast(code, to: (@convention(c) () -> Void).self)
     function()
     Console.line("selftest: the heap executed")
@@ -169,9 +160,8 @@ private func overflowOnSecondCPU(_ boot: BootEnvironment) -> Never {
         finish()
     }
     LinuxHost.publishEL2Regime()
-    Console.put("selftest: starting the CPU with MPIDR ")
-    Console.hex(target)
-    Console.line(" at the hypervisor's CPU entry (slot 1), to overflow its EL2 stack")
+    Console.say("selftest: starting the CPU with MPIDR %x at the hypervisor's CPU entry (slot 1), to overflow its EL2 stack\n",
+                target)
     let result: UInt64
     switch Power.conduit {
     case .smc: result = arch_smc_call(psciCPUOn, target, arch_host_cpu_entry(), secondSlot)
@@ -203,9 +193,7 @@ private func swiftTrapSelfTest(_ value: UInt64) -> UInt64 {
 @c(hv_wrong_el)
 func hvWrongEL(_ dtb: UInt64, _ el: UInt64) {
     guard BootEnvironment.read(dtb: dtb) != nil else { DeviceTreeReport.noDeviceTree() }
-    Console.put("hvmem: refusing to run at EL")
-    Console.decimal(el)
-    Console.line(": this image is a hypervisor and must be entered at EL2.")
+    Console.say("hvmem: refusing to run at EL%d: this image is a hypervisor and must be entered at EL2.\n", el)
     Console.line("hvmem: on QEMU, add virtualization=on to -M; with U-Boot, boot it without dropping to EL1.")
     Power.exit(code: ExitCode.wrongExceptionLevel)
 }

@@ -30,15 +30,8 @@ enum ExceptionLatch {
             while true { arch_wfe() }
         }
         Console.line("")
-        Console.put("exception: fault inside the EL2 exception handler: ESR_EL2 ")
-        Console.hex(frame[ExceptionFrame.esr])
-        Console.put("  ELR_EL2 ")
-        Console.hex(frame[ExceptionFrame.elr])
-        Console.put("  FAR_EL2 ")
-        Console.hex(frame[ExceptionFrame.far])
-        Console.put("  kind ")
-        Console.decimal(kind)
-        Console.line("; stopping")
+        Console.say("exception: fault inside the EL2 exception handler: ESR_EL2 %x  ELR_EL2 %x  FAR_EL2 %x  kind %d; stopping\n",
+                    frame[ExceptionFrame.esr], frame[ExceptionFrame.elr], frame[ExceptionFrame.far], kind)
         // Which function of the handler faulted (a fault in this lookup parks, above).
         TrapSite.report(elr: frame[ExceptionFrame.elr],
                         isTrap: ExceptionSyndrome(raw: frame[ExceptionFrame.esr]).exceptionClass == .brk64)

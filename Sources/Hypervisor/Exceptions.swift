@@ -11,10 +11,26 @@ enum ExceptionFrame {
     static let spEL0 = 35
 }
 
-/// Vector kinds: 4 * group + type (Boot/vectors.S).
+/// Vector kinds: 4 * group + type (Boot/vectors.S). Names by switch, not
+/// static arrays: nothing to allocate or initialise on the way to a report.
 enum ExceptionKind {
-    static let typeNames: [StaticString] = ["synchronous", "IRQ", "FIQ", "SError"]
-    static let groupNames: [StaticString] = ["EL2 with SP_EL0", "EL2", "lower EL (AArch64)", "lower EL (AArch32)"]
+    static func typeName(_ kind: UInt64) -> StaticString {
+        switch kind & 3 {
+        case 0: "synchronous"
+        case 1: "IRQ"
+        case 2: "FIQ"
+        default: "SError"
+        }
+    }
+
+    static func groupName(_ kind: UInt64) -> StaticString {
+        switch kind >> 2 & 3 {
+        case 0: "EL2 with SP_EL0"
+        case 1: "EL2"
+        case 2: "lower EL (AArch64)"
+        default: "lower EL (AArch32)"
+        }
+    }
 }
 
 /// Every exception the hypervisor does not expect ends here: it says what
@@ -40,20 +56,13 @@ func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> 
     let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
     Console.line("")
     Console.put("exception: unexpected ")
-    Console.put(ExceptionKind.typeNames[Int(kind & 3)])
+    Console.put(ExceptionKind.typeName(kind))
     Console.put(" from ")
-    Console.put(ExceptionKind.groupNames[Int(kind >> 2 & 3)])
+    Console.put(ExceptionKind.groupName(kind))
     Console.put(": ")
     Console.line(esr.exceptionClass.name)
-    Console.put("  ESR_EL2 ")
-    Console.hex(esr.raw)
-    Console.put("  ELR_EL2 ")
-    Console.hex(frame[ExceptionFrame.elr])
-    Console.put("  FAR_EL2 ")
-    Console.hex(frame[ExceptionFrame.far])
-    Console.put("  SPSR_EL2 ")
-    Console.hex(frame[ExceptionFrame.spsr])
-    Console.line("")
+    Console.say("  ESR_EL2 %x  ELR_EL2 %x  FAR_EL2 %x  SPSR_EL2 %x\n",
+                esr.raw, frame[ExceptionFrame.elr], frame[ExceptionFrame.far], frame[ExceptionFrame.spsr])
     if kind >> 2 < 2 { TrapSite.report(elr: frame[ExceptionFrame.elr], isTrap: esr.exceptionClass == .brk64) }
     let far = frame[ExceptionFrame.far]
     if EL2Protection.isStackGuard(far) {
@@ -61,13 +70,9 @@ func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> 
     } else if kind >> 2 < 2, let stacks = EL2Protection.cpuStacks, let guardPage = stacks.guardPage(containing: far) {
         switch guardPage {
         case .stack(let cpu):
-            Console.put("  CPU ")
-            Console.decimal(cpu)
-            Console.line("'s EL2 stack overflowed into its guard page")
+            Console.say("  CPU %d's EL2 stack overflowed into its guard page\n", UInt64(cpu))
         case .exceptionStack(let cpu):
-            Console.put("  CPU ")
-            Console.decimal(cpu)
-            Console.line("'s EL2 exception stack overflowed into its guard page")
+            Console.say("  CPU %d's EL2 exception stack overflowed into its guard page\n", UInt64(cpu))
         }
     }
     Checks.failed += 1
@@ -87,19 +92,14 @@ enum TrapSite {
         let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(arch_symbols())),
                                            count: Int(arch_symbols_end() - arch_symbols()))
         Console.put(isTrap ? "  trap at " : "  fault at ")
-        Console.hex(elr)
-        Console.put(" (image offset ")
-        Console.hex(elr - start)
-        Console.put(")")
+        Console.say("%x (image offset %x)", elr, elr - start)
         guard let table = try? SymbolTable(bytes), let symbol = table.lookup(elr - start) else {
             Console.line(" in no function the image's symbol table lists")
             return
         }
         Console.put(" in ")
         for byte in table.name(of: symbol) { Console.putByte(byte) }
-        Console.put("+")
-        Console.hex(elr - start - UInt64(symbol.start))
-        Console.line("")
+        Console.say("+%x\n", elr - start - UInt64(symbol.start))
     }
 }
 

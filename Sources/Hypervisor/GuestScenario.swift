@@ -78,8 +78,9 @@ enum GuestScenario {
     nonisolated(unsafe) static var unexpected = 0
     /// The injection the guest's vector has yet to report (one at a time).
     nonisolated(unsafe) static var pendingInjection: ExceptionInjection?
-    /// ESR_EL1 and FAR_EL1 as the guest's vector read them, per injected abort.
-    nonisolated(unsafe) static var abortsSeen = FixedList<2, (esr: UInt64, far: UInt64)>()
+    /// ESR_EL1 and FAR_EL1 as the guest's vector read them, for the first two injected aborts.
+    nonisolated(unsafe) static var firstAbortSeen: (esr: UInt64, far: UInt64)?
+    nonisolated(unsafe) static var secondAbortSeen: (esr: UInt64, far: UInt64)?
     nonisolated(unsafe) static var abortCount = 0
     /// More injections than the guest's program asks for mean it is stuck
     /// faulting (an instruction abort its vector steps past into the next
@@ -161,11 +162,7 @@ enum GuestScenario {
         var entryRegisters = BoardEntryRegisters()
         LowerELEntry.prepare(&entryRegisters, vtcr: table.pointee.vtcr, vttbr: table.pointee.vttbr,
                              hcr: guestHCR)
-        Console.put("guest: entering EL1 at IPA ")
-        Console.hex(codeIPA.raw)
-        Console.put(" (code frame ")
-        Console.hex(code.address.raw)
-        Console.line(") under VMID 3")
+        Console.say("guest: entering EL1 at IPA %x (code frame %x) under VMID 3\n", codeIPA.raw, code.address.raw)
         Power.lowerELEntered = true
         hv_guest_enter(codeIPA.raw, spsrEL1h)
     }
@@ -199,9 +196,7 @@ enum GuestScenario {
             frame[0] = pingAnswer
         case Hypercall.report:
             if reports.append(frame[1]) {
-                Console.put("guest: hypercall report ")
-                Console.hex(frame[1])
-                Console.line("")
+                Console.say("guest: hypercall report %x\n", frame[1])
             }
             reportCount &+= 1
             frame[0] = 0
@@ -224,11 +219,8 @@ enum GuestScenario {
         var policy = IsolatedGuestPSCI()
         guard let outcome = HostExitHandler.firmwareCall(exit, cpu: 0, registers: &registers, policy: &policy),
               case .resume(let pc) = outcome.decision else { return false }
-        Console.put("guest: SMC function ")
-        Console.hex(function)
-        Console.put(" trapped (HCR_EL2.TSC), answered ")
-        Console.hex(frame[0])
-        Console.line(" at EL2; the firmware never saw it")
+        Console.say("guest: SMC function %x trapped (HCR_EL2.TSC), answered %x at EL2; the firmware never saw it\n",
+                    function, frame[0])
         firmwareCalls += 1
         frame[ExceptionFrame.elr] = pc
         return true
@@ -240,9 +232,8 @@ enum GuestScenario {
         switch action {
         case .skipInstruction(let next):
             // HPFAR_EL2 is UNKNOWN for this fault; FAR_EL2 is the VA, which is the IPA (EL1's stage 1 is off).
-            Console.put("guest: stage-2 permission fault, write to FAR_EL2 ")
-            Console.hex(abort.virtualAddress ?? 0)
-            Console.line(" refused and skipped")
+            Console.say("guest: stage-2 permission fault, write to FAR_EL2 %x refused and skipped\n",
+                        abort.virtualAddress ?? 0)
             permissionFaults += 1
             frame[ExceptionFrame.elr] = next
             return true
@@ -255,11 +246,8 @@ enum GuestScenario {
                 ? .instructionAbort : .dataAbort(write: abort.access == .write)
             let injection = ExceptionInjection(kind, spsr: frame[ExceptionFrame.spsr], elr: frame[ExceptionFrame.elr],
                                                far: frame[ExceptionFrame.far], sctlrEL1: arch_read_sctlr_el1())
-            Console.put("guest: stage-2 abort at FAR_EL2 ")
-            Console.hex(frame[ExceptionFrame.far])
-            Console.put(" refused: external abort injected, ESR_EL1 ")
-            Console.hex(injection.esr)
-            Console.line("")
+            Console.say("guest: stage-2 abort at FAR_EL2 %x refused: external abort injected, ESR_EL1 %x\n",
+                        frame[ExceptionFrame.far], injection.esr)
             injection.apply(to: frame)
             pendingInjection = injection
             return true
@@ -274,21 +262,19 @@ enum GuestScenario {
         let esr = frame[1], far = frame[2], elr = frame[3], vector = frame[4]
         guard let injected = pendingInjection, esr == injected.esr, far == injected.far,
               elr == injected.returnAddress, vector == injected.vectorOffset else {
-            Console.put("guest: its EL1 vector took an exception the hypervisor did not inject: ESR_EL1 ")
-            Console.hex(esr)
-            Console.put(" ELR_EL1 ")
-            Console.hex(elr)
-            Console.line("")
+            Console.say("guest: its EL1 vector took an exception the hypervisor did not inject: ESR_EL1 %x ELR_EL1 %x\n",
+                        esr, elr)
             reportUnexpected(frame, lowerELSynchronous)
         }
         pendingInjection = nil
-        _ = abortsSeen.append((esr: esr, far: far))
+        if firstAbortSeen == nil {
+            firstAbortSeen = (esr: esr, far: far)
+        } else if secondAbortSeen == nil {
+            secondAbortSeen = (esr: esr, far: far)
+        }
         abortCount += 1
-        Console.put("guest: its EL1 vector took the injected abort: ESR_EL1 ")
-        Console.hex(esr)
-        Console.put(" FAR_EL1 ")
-        Console.hex(far)
-        Console.line(", and steps over the access")
+        Console.say("guest: its EL1 vector took the injected abort: ESR_EL1 %x FAR_EL1 %x, and steps over the access\n",
+                    esr, far)
         frame[0] = 0
     }
 
@@ -311,20 +297,21 @@ enum GuestScenario {
         } catch { ok = false }
         p2m.pointee.commitCPU(&batch, holding: held)
         lock.release(held)
-        Console.put("guest: stage-2 translation fault at IPA ")
-        Console.hex(gfn.address.raw)
-        Console.put(", populated with frame ")
-        Console.hex(page.address.raw)
-        Console.line(", retrying")
+        Console.say("guest: stage-2 translation fault at IPA %x, populated with frame %x, retrying\n",
+                    gfn.address.raw, page.address.raw)
         translationFaults += 1
         return ok
     }
+
+    /// The guest's `index`th report, nil when it made fewer: one read of the
+    /// static list, where each subscript of it in place copies the whole list.
+    private static func report(_ index: Int) -> UInt64? { index < reports.count ? reports[index] : nil }
 
     private static func done(spEL0: UInt64) -> Never {
         arch_write_hcr_el2(savedHCR)
         arch_isb()
         let notSupported = PSCIReturn.x0(PSCIReturn.notSupported)
-        Checks.expect(firmwareCalls == 2 && reports.count >= 6 && reports[4] == notSupported && reports[5] == notSupported,
+        Checks.expect(firmwareCalls == 2 && report(4) == notSupported && report(5) == notSupported,
                       "guest: its SMCs to PSCI CPU_ON and SYSTEM_OFF trapped to EL2 and answered NOT_SUPPORTED there")
         // With a second CPU, the firmware itself says CPU_ON never reached it.
         let affinity: UInt64
@@ -333,30 +320,31 @@ enum GuestScenario {
         case .hvc: affinity = arch_hvc_call(psciAffinityInfo, 1, 0, 0)
         case .none: affinity = UInt64.max
         }
-        Console.put("guest: the firmware's AFFINITY_INFO for MPIDR 1 after the guest's CPU_ON: ")
-        Console.hex(affinity)
-        Console.line("")
+        Console.say("guest: the firmware's AFFINITY_INFO for MPIDR 1 after the guest's CPU_ON: %x\n", affinity)
         Checks.expect(affinity != psciAffinityOn && affinity != psciAffinityOnPending,
                       "guest: the firmware did not start a CPU for the guest's CPU_ON")
         Checks.expect(spEL0Switched,
                       "guest: while EL2 served its exits, SP_EL0 held the hypervisor's exception stack and the frame the guest's value")
         Checks.expect(spEL0 == spEL0Marker, "guest: its SP_EL0 came back unchanged after every exit")
         let memory = IdentityMemory()
-        Checks.expect(reports.count >= 1 && reports[0] == pingAnswer, "guest: HVC ping answered through the hypercall path")
-        Checks.expect(reports.count >= 2 && reports[1] == writtenByGuest
+        Checks.expect(report(0) == pingAnswer, "guest: HVC ping answered through the hypercall path")
+        Checks.expect(report(1) == writtenByGuest
                       && memory.load64(readWriteFrame.address) == writtenByGuest,
                       "guest: a write to its read-write page lands on the frame the P2M maps")
-        Checks.expect(permissionFaults == 1 && reports.count >= 3 && reports[2] == readOnlyMarker
+        Checks.expect(permissionFaults == 1 && report(2) == readOnlyMarker
                       && memory.load64(readOnlyFrame.address) == readOnlyMarker,
                       "guest: a write to a read-only page takes a stage-2 permission fault and changes nothing")
         let extra = flood ? floodReports : 0
-        Checks.expect(translationFaults == 1 && reportCount == 6 + extra && reports.count >= 4 && reports[3] == demandMarker,
+        Checks.expect(translationFaults == 1 && reportCount == 6 + extra && report(3) == demandMarker,
                       "guest: a stage-2 translation fault is served by populating the page, and the access retried")
-        Checks.expect(abortCount == 2 && abortsSeen.count == 2 && pendingInjection == nil
-                      && abortsSeen[0].esr == injectedWriteESR && abortsSeen[0].far == canaryAddress
+        let bothSeen = firstAbortSeen != nil && secondAbortSeen != nil
+        let first = firstAbortSeen ?? (esr: 0, far: 0)
+        let second = secondAbortSeen ?? (esr: 0, far: 0)
+        Checks.expect(abortCount == 2 && bothSeen && pendingInjection == nil
+                      && first.esr == injectedWriteESR && first.far == canaryAddress
                       && hypervisorCanary == canaryValue,
                       "guest: its write to hypervisor memory came back as a synchronous external abort (ESR_EL1 EC 0x25, WnR) at that address, the memory unchanged")
-        Checks.expect(abortsSeen.count == 2 && abortsSeen[1].esr == injectedReadESR && abortsSeen[1].far == unmappedIPA.raw,
+        Checks.expect(bothSeen && second.esr == injectedReadESR && second.far == unmappedIPA.raw,
                       "guest: its read of an unmapped IPA came back as a synchronous external abort (ESR_EL1 EC 0x25) at that IPA, and it ran on")
         Checks.expect(unexpected == 0, "guest: no unexpected hypercall or fault")
         if flood {

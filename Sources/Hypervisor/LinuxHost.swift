@@ -49,12 +49,9 @@ enum LinuxHost {
     nonisolated(unsafe) static var domain: SMMUDomain?
     /// edu's StreamID: the hypervisor's closing report looks for its faults.
     nonisolated(unsafe) static var eduStreamID: UInt32?
-    /// The control device's page: the carve-out's last page clear of the
-    /// image and the DTB. Its IPA is nobody's RAM and no device's, and the
-    /// host stage 2 never maps it.
-    nonisolated(unsafe) static var controlPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
-    /// The page below the control page: see `canaryWord`.
-    nonisolated(unsafe) static var canaryPage = MemoryRange(base: PhysAddr(raw: 0), size: 0)!
+    /// The page below the control page (`run`): see `canaryWord`. Its
+    /// address alone, which needs no lazy initialisation as a global.
+    nonisolated(unsafe) static var canaryPage: UInt64 = 0
     /// Host RAM the host's DTB reserves (no-map) so its shell can read it with
     /// devmem (STRICT_DEVMEM refuses System RAM): the edu DMA test's buffer.
     static let dmaTestBytes: UInt64 = 64 << 10
@@ -74,6 +71,16 @@ enum LinuxHost {
         return nil
     }
 
+    /// Whether the `bytes` from `base` lie inside one of the DTB's memory
+    /// banks. (One loop for every such check: each closure passed to
+    /// `contains(where:)` was a copy of it in the image.)
+    static func inOneBank(_ platform: PlatformDescription, _ base: UInt64, bytes: UInt64) -> Bool {
+        for bank in platform.memoryBanks where bank.contains(PhysAddr(raw: base)) {
+            if bank.size - (base - bank.base.raw) >= bytes { return true }
+        }
+        return false
+    }
+
     static func requested(_ boot: BootEnvironment) -> Bool { boot.tree.bootArgumentsContain(hostOption) }
 
     static func run(_ boot: BootEnvironment) -> Never {
@@ -83,19 +90,20 @@ enum LinuxHost {
         let image = MemoryRange(base: PhysAddr(arch_image_start()), size: arch_image_end() - arch_image_start())!
         let base = image.base.raw & ~(carveOutAlignment - 1)
         guard let carveOut = MemoryRange(base: PhysAddr(raw: base), size: hypervisorBytes), image.end.raw <= carveOut.end.raw,
-              platform.memoryBanks.contains(where: { $0.contains(carveOut.base) && carveOut.end.raw <= $0.end.raw }) else {
+              inOneBank(platform, carveOut.base.raw, bytes: carveOut.size) else {
             stop("host: no room in RAM for the hypervisor's 32 MiB carve-out from where the image runs")
         }
         // Its last page that holds neither the image nor the firmware's DTB is
-        // the control page, and the page below it the canary (the host's test
-        // script finds the canary there, from the control node's address).
+        // the control page (the control device's: its IPA is nobody's RAM and
+        // no device's, and the host stage 2 never maps it), and the page below
+        // it the canary (the host's test script finds the canary there, from
+        // the control node's address).
         guard let control = lastFreePage(in: carveOut, avoiding: image, boot.blob),
               let canary = MemoryRange(base: PhysAddr(raw: control.base.raw - PageSize.bytes4K), size: PageSize.bytes4K),
               carveOut.contains(canary.base), !canary.overlaps(image), !canary.overlaps(boot.blob) else {
             stop("host: the image and the DTB leave no room for the control page and the canary")
         }
-        canaryPage = canary
-        controlPage = control
+        canaryPage = canary.base.raw
         do throws(FDTError) {
             if let initrd = try boot.tree.initialRamdisk(), initrd.overlaps(carveOut) {
                 stop("host: the initrd lies in the hypervisor's carve-out")
@@ -103,9 +111,7 @@ enum LinuxHost {
         } catch {
             stop("host: /chosen/linux,initrd-start/-end are malformed")
         }
-        Console.put("host: hypervisor memory ")
-        Console.range(carveOut.base.raw, carveOut.size)
-        Console.line("")
+        Console.say("host: hypervisor memory %x + %x\n", carveOut.base.raw, carveOut.size)
 
         let kernel = kernelPlacement(boot, carveOut: carveOut)
         var frames: FrameAllocator
@@ -113,7 +119,7 @@ enum LinuxHost {
         var banks = FixedList<16, MemoryRange>()
         var excluded = FixedList<80, MemoryRange>()
         guard banks.append(carveOut), excluded.append(image), excluded.append(boot.blob),
-              excluded.append(controlPage), excluded.append(canaryPage) else {
+              excluded.append(control), excluded.append(canary) else {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
         do throws(FrameAllocatorError) {
@@ -130,12 +136,12 @@ enum LinuxHost {
         do throws(FDTError) { doorbells = try MSIDoorbells(boot.tree) } catch {
             stop("host: the PCI host bridge's MSI controller is malformed (msi-parent, msi-map, reg)")
         }
-        let layout = buildP2M(platform, scan: scan, doorbells: doorbells, carveOut: carveOut, smmu: smmu,
-                              frames: &frames)
+        let layout = buildP2M(platform, scan: scan, doorbells: doorbells, carveOut: carveOut, control: control,
+                              smmu: smmu, frames: &frames)
         attachEveryStream(platform, smmu: smmu, frames: &frames)
         buildFrameTable(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
         preparePSCI(scan, layout: layout)
-        let dtb = writeHostDeviceTree(boot, carveOut: carveOut, kernel: kernel)
+        let dtb = writeHostDeviceTree(boot, carveOut: carveOut, control: control, kernel: kernel)
 
         let el2 = HostEL2Registers(idAA64PFR0: arch_read_id_aa64pfr0_el1(), idAA64PFR1: arch_read_id_aa64pfr1_el1(),
                                    idAA64ISAR1: arch_read_id_aa64isar1_el1(), idAA64ISAR2: arch_read_id_aa64isar2_el1(),
@@ -146,16 +152,10 @@ enum LinuxHost {
         publishEL2Regime()
         paintStacks()
         prepareExits()
-        handler = HostExitHandler(controlPage: IPA(controlPage.base.raw))
+        handler = HostExitHandler(controlPage: IPA(control.base.raw))
         active = true
         heapAtEntry = hv_heap_used()
-        Console.put("host: entering the kernel at ")
-        Console.hex(kernel.base.raw)
-        Console.put(" at EL1, DTB ")
-        Console.hex(dtb)
-        Console.put(", HCR_EL2 ")
-        Console.hex(el2.hcr)
-        Console.line("")
+        Console.say("host: entering the kernel at %x at EL1, DTB %x, HCR_EL2 %x\n", kernel.base.raw, dtb, el2.hcr)
         enter(cpu: bootCPU, entry: kernel.base.raw, x0: dtb)
     }
 
@@ -165,8 +165,7 @@ enum LinuxHost {
         guard let address = boot.tree.bootArgumentNumber(kernelOption) else {
             stop("host: hv.host=linux needs hv.kernel=0x<address> (where -device loader put the Image)")
         }
-        guard boot.platform.memoryBanks.contains(where: { $0.contains(PhysAddr(raw: address))
-                                                          && $0.size - (address - $0.base.raw) >= UInt64(ARM64ImageHeader.size) }),
+        guard inOneBank(boot.platform, address, bytes: UInt64(ARM64ImageHeader.size)),
               let bytes = UnsafeRawPointer(bitPattern: UInt(address)) else {
             stop("host: hv.kernel= is not an address in RAM")
         }
@@ -177,12 +176,10 @@ enum LinuxHost {
             stop("host: no arm64 Image header at hv.kernel= (magic, image_size, flags)")
         }
         guard let placed = header.placement(loadedAt: PhysAddr(raw: address)), !placed.overlaps(carveOut),
-              boot.platform.memoryBanks.contains(where: { $0.contains(placed.base) && placed.end.raw <= $0.end.raw }) else {
+              inOneBank(boot.platform, placed.base.raw, bytes: placed.size) else {
             stop("host: the kernel's placement breaks the boot protocol or overlaps the hypervisor's memory")
         }
-        Console.put("host: arm64 Image at ")
-        Console.range(placed.base.raw, placed.size)
-        Console.line("")
+        Console.say("host: arm64 Image at %x + %x\n", placed.base.raw, placed.size)
         return placed
     }
 
@@ -192,13 +189,13 @@ enum LinuxHost {
     /// control page never mapped. A stage-1 mirror (an SMMU without stage 2)
     /// maps none of that MMIO for DMA except the MSI doorbell pages.
     private static func buildP2M(_ platform: PlatformDescription, scan: HostPlatformScan, doorbells: MSIDoorbells,
-                                 carveOut: MemoryRange, smmu: BoardSMMUHandle,
+                                 carveOut: MemoryRange, control controlPage: MemoryRange, smmu: BoardSMMUHandle,
                                  frames: inout FrameAllocator) -> HostStage2Layout {
         // What both the CPU and the SMMU can output: the P2M is shared with,
         // or mirrored into, the SMMU.
         let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
         let smmuRange = PhysicalAddressRange(rawValue: UInt8(smmu.smmu.features.outputAddressSizeCode)) ?? .bits32
-        let paRange = min(cpuRange, smmuRange, .bits48)
+        let paRange = min(min(cpuRange, smmuRange), .bits48)
         let ipaBits = min(maximumIPABits, paRange.bits)
         var neverMapped = FixedList<8, MemoryRange>()
         for smmu in platform.smmus { _ = neverMapped.append(smmu.registers) }
@@ -233,8 +230,7 @@ enum LinuxHost {
             table.initialize(to: try BoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
                                                 vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
-                memory: IdentityMemory(), pool: pool, tlb: BoardTLB(), iommu: BoardDomainHooks(hooks),
-                listener: FrameEntryListener(), observer: BoardDomainHooks(hooks)))
+                pool: pool, hooks: hooks))
         } catch {
             stop("host: the host's stage 2 could not be created")
         }
@@ -263,22 +259,11 @@ enum LinuxHost {
         domain = hooks.domain(vttbr: table.pointee.vttbr, vtcr: table.pointee.vtcr)
         if hooks.mirror != nil {
             for page in doorbells.pages {
-                Console.put("host: MSI doorbell reachable by DMA at ")
-                Console.range(page.base.raw, page.size)
-                Console.line("")
+                Console.say("host: MSI doorbell reachable by DMA at %x + %x\n", page.base.raw, page.size)
             }
         }
-        Console.put("host: identity stage 2, VTCR_EL2 ")
-        Console.hex(table.pointee.vtcr.raw)
-        Console.put(": ")
-        Console.decimal(UInt64(layout.runs.count))
-        Console.put(" runs, ")
-        Console.decimal(blocks1G)
-        Console.put(" 1 GiB blocks, ")
-        Console.decimal(blocks2M)
-        Console.put(" 2 MiB blocks, ")
-        Console.decimal(pages)
-        Console.line(" pages")
+        Console.say("host: identity stage 2, VTCR_EL2 %x: %d runs, %d 1 GiB blocks, %d 2 MiB blocks, %d pages\n",
+                    table.pointee.vtcr.raw, UInt64(layout.runs.count), blocks1G, blocks2M, pages)
         return layout
     }
 
@@ -287,11 +272,7 @@ enum LinuxHost {
     /// (xenheap), which the host can neither share nor reclaim.
     private static func buildFrameTable(_ platform: PlatformDescription, carveOut: MemoryRange, smmu: BoardSMMUHandle,
                                         frames: inout FrameAllocator) {
-        var banks: [MemoryBank] = []
-        for bank in platform.memoryBanks {
-            let usable = bank.framesInside
-            banks.append(MemoryBank(base: usable.first.address, bytes: usable.count << PageSize.shift4K))
-        }
+        let banks = OwnershipScenarios.frameTableBanks(platform)
         let tableFrames = (FrameTableStorage.bytesNeeded(for: banks) + PageSize.offsetMask4K) >> PageSize.shift4K
         var ownership: BoardOwnership
         do throws(OwnershipError) {
@@ -312,11 +293,8 @@ enum LinuxHost {
         let operations = UnsafeMutablePointer<LinuxHostPages>.allocate(capacity: 1)
         operations.initialize(to: LinuxHostPages(ownership: ownership, stage2: LinuxHostStage2(p2m: p2m, smmu: smmu)))
         pages = operations
-        Console.put("host: frame table for ")
-        Console.decimal(UInt64(frameCount))
-        Console.put(" frames, the carve-out's ")
-        Console.decimal(carveOut.size >> PageSize.shift4K)
-        Console.line(" are the hypervisor's")
+        Console.say("host: frame table for %d frames, the carve-out's %d are the hypervisor's\n",
+                    UInt64(frameCount), carveOut.size >> PageSize.shift4K)
     }
 
     /// PSCI bookkeeping for every CPU the DTB lists; CPUs the host starts
@@ -356,8 +334,7 @@ enum LinuxHost {
         } catch {
             stop("host: SMMU bring-up failed")
         }
-        Console.put("host: SMMU at ")
-        Console.hex(description.registers.base.raw)
+        Console.say("host: SMMU at %x", description.registers.base.raw)
         Console.line(ready.mode == .stage2 ? " owned by the hypervisor; the host's DMA domain shares its stage 2"
                                            : " owned by the hypervisor; the host's DMA domain is a stage-1 mirror of its stage 2")
         let handle = ready.handle
@@ -372,16 +349,18 @@ enum LinuxHost {
     private static func attachEveryStream(_ platform: PlatformDescription, smmu: BoardSMMUHandle,
                                           frames: inout FrameAllocator) {
         guard let bridge = platform.pciHostBridge, let domain else { return }
-        var populated = [Bool](repeating: false, count: 256)
+        // One bit per bus number (256): the buses with a function on them.
+        var populated = InlineArray<4, UInt64>(repeating: 0)
         for function in PCIBus.ecam(bridge).functions {
-            populated[Int(function.address.bus)] = true
+            let bus = Int(function.address.bus)
+            populated[bus >> 6] |= 1 << UInt64(bus & 63)
             if function.vendorID == EduDevice.vendorID && function.deviceID == EduDevice.deviceID {
                 eduStreamID = bridge.iommuTarget(forRequesterID: function.address.requesterID)?.streamID
             }
         }
         var attached: UInt64 = 0
         var failed = false
-        for bus in Int(bridge.firstBus)...Int(bridge.lastBus) where populated[bus] {
+        for bus in Int(bridge.firstBus)...Int(bridge.lastBus) where populated[bus >> 6] >> UInt64(bus & 63) & 1 != 0 {
             for devfn in 0..<256 {
                 guard let target = bridge.iommuTarget(forRequesterID: UInt16(bus) << 8 | UInt16(devfn)),
                       smmuPhandle == nil || target.iommu == smmuPhandle else { continue }
@@ -392,16 +371,15 @@ enum LinuxHost {
             }
         }
         if failed { stop("host: attaching the PCI StreamIDs to the host's domain failed") }
-        Console.put("host: ")
-        Console.decimal(attached)
-        Console.line(" StreamIDs attached to the host's DMA domain")
+        Console.say("host: %d StreamIDs attached to the host's DMA domain\n", attached)
     }
 
     /// The host's device tree (Platform's HostDeviceTree), written into host
     /// RAM just above the carve-out: the DMA test region first, then the tree.
     /// Linux reserves the memory its DTB sits in, and the initrd, the kernel
     /// and the firmware's tree lie elsewhere (checked).
-    private static func writeHostDeviceTree(_ boot: BootEnvironment, carveOut: MemoryRange, kernel: MemoryRange) -> UInt64 {
+    private static func writeHostDeviceTree(_ boot: BootEnvironment, carveOut: MemoryRange,
+                                            control controlPage: MemoryRange, kernel: MemoryRange) -> UInt64 {
         let dmaTest = MemoryRange(base: carveOut.end, size: dmaTestBytes)!
         let capacity = (UInt64(boot.tree.header.totalSize) + deviceTreeSlack + PageSize.offsetMask4K) & ~PageSize.offsetMask4K
         let target = MemoryRange(base: dmaTest.end, size: capacity)!
@@ -412,7 +390,7 @@ enum LinuxHost {
         } catch {
             stop("host: /chosen/linux,initrd-start/-end are malformed")
         }
-        guard clear, boot.platform.memoryBanks.contains(where: { $0.contains(target.base) && target.end.raw <= $0.end.raw }) else {
+        guard clear, inOneBank(boot.platform, target.base.raw, bytes: target.size) else {
             stop("host: no room for the host's device tree above the carve-out")
         }
         var edits = HostDeviceTreeEdits(controlDevice: controlPage, dmaTestRegion: dmaTest)
@@ -427,12 +405,9 @@ enum LinuxHost {
         } catch {
             stop("host: deriving the host's device tree failed")
         }
-        Console.put("host: device tree at ")
-        Console.range(target.base.raw, UInt64(size))
+        Console.say("host: device tree at %x + %x", target.base.raw, UInt64(size))
         Console.put(" (SMMU and iommu-map dropped; hypervisor, DMA test region ")
-        Console.hex(dmaTest.base.raw)
-        Console.put(" and control page ")
-        Console.hex(controlPage.base.raw)
+        Console.say("%x and control page %x", dmaTest.base.raw, controlPage.base.raw)
         Console.line(" added)")
         // The kernel reads it with its MMU and caches off (booting.rst): the
         // lines this CPU wrote through the EL2 map go to the point of coherency.

@@ -63,7 +63,7 @@ extension LinuxHost {
         let counts = UnsafeMutablePointer<UInt64>.allocate(capacity: HostExitKind.count)
         counts.initialize(repeating: 0, count: HostExitKind.count)
         exitCounts = counts
-        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage.base.raw))!
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage))!
         for i in 0..<Int(PageSize.bytes4K / 8) { words[i] = canaryWord ^ UInt64(i) }
         let files = UnsafeMutablePointer<ControlRegisterFile>.allocate(capacity: PSCIMediator.capacity)
         files.initialize(repeating: ControlRegisterFile(), count: PSCIMediator.capacity)
@@ -79,9 +79,8 @@ extension LinuxHost {
         if BootEnvironment.hostExitFaultSelfTest
             && (syndrome.exceptionClass == .smc64 || syndrome.exceptionClass == .hvc64) {
             BootEnvironment.hostExitFaultSelfTest = false
-            Console.put("selftest: serving the host's SMCCC exit with its SP_EL0 ")
-            Console.hex(frame[ExceptionFrame.spEL0])
-            Console.line(" saved, the handler loads from 0x20000000000")
+            Console.say("selftest: serving the host's SMCCC exit with its SP_EL0 %x saved, the handler loads from 0x20000000000\n",
+                        frame[ExceptionFrame.spEL0])
             Console.hex(UnsafePointer<UInt64>(bitPattern: UInt(0x200_0000_0000))!.pointee)
         }
         var faultIPA: IPA?
@@ -118,11 +117,8 @@ extension LinuxHost {
             frame[ExceptionFrame.elr] = pc
         case .inject(let injection, let reason):
             if case .stage2Refused(let ipa) = reason {
-                Console.put("host: stage-2 abort at IPA ")
-                Console.hex(ipa?.raw ?? 0)
-                Console.put(" (ELR ")
-                Console.hex(exit.elr)
-                Console.line("): refused, external abort injected")
+                Console.say("host: stage-2 abort at IPA %x (ELR %x): refused, external abort injected\n",
+                            ipa?.raw ?? 0, exit.elr)
             }
             injection.apply(to: frame)
         case .endRun(let end):
@@ -143,9 +139,7 @@ extension LinuxHost {
         if let exitCounts {
             for raw in 0..<HostExitKind.count {
                 guard let kind = HostExitKind(rawValue: raw) else { continue }
-                Console.put("host: exits: ")
-                Console.decimal(exitCounts[raw])
-                Console.put(" ")
+                Console.say("host: exits: %d ", exitCounts[raw])
                 Console.line(kind.name)
             }
         }
@@ -154,54 +148,30 @@ extension LinuxHost {
             for cpu in 0..<psci.pointee.cpuCount {
                 let used = stackUsed(cpu: cpu)
                 deepest = max(deepest, used)
-                Console.put("host: CPU ")
-                Console.decimal(UInt64(cpu))
-                Console.put(" used ")
-                Console.decimal(UInt64(used))
-                Console.put(" of its ")
-                Console.decimal(UInt64(HV_HOST_CPU_STACK_SIZE))
-                Console.line("-byte EL2 stack")
+                Console.say("host: CPU %d used %d of its %d-byte EL2 stack\n", UInt64(cpu), UInt64(used),
+                            UInt64(HV_HOST_CPU_STACK_SIZE))
             }
         }
         Checks.expect(deepest <= stackBudget, "host: every CPU's EL2 stack stayed within three quarters of its size")
         let heapNow = hv_heap_used()
-        Console.put("host: EL2 heap in use: ")
-        Console.decimal(heapAtEntry)
-        Console.put(" bytes when the host started, ")
-        Console.decimal(heapNow)
-        Console.line(" bytes now")
+        Console.say("host: EL2 heap in use: %d bytes when the host started, %d bytes now\n", heapAtEntry, heapNow)
         Checks.expect(heapNow == heapAtEntry, "host: no exit the host caused allocated from the EL2 heap")
         var intact = true
-        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage.base.raw))!
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage))!
         for i in 0..<Int(PageSize.bytes4K / 8) where words[i] != canaryWord ^ UInt64(i) { intact = false }
         Checks.expect(intact, "host: the hypervisor's canary page is unchanged")
         if let smmu = smmuHandle {
-            var faults = 0
-            var atCanary = 0
-            let drained = smmu.smmu.drainEvents { event in
-                guard event.kind == .translation else { return }
-                faults += 1
-                if let sid = eduStreamID, event.stream.raw == sid,
-                   event.inputAddress.raw & ~PageSize.offsetMask4K == canaryPage.base.raw { atCanary += 1 }
-            }
-            Console.put("host: SMMU events drained: ")
-            Console.decimal(drained.count)
-            Console.put(", F_TRANSLATION ")
-            Console.decimal(faults)
-            Console.put(", from edu's StreamID at the canary ")
-            Console.decimal(atCanary)
-            Console.line("")
+            let tally = Board.EventTally(smmu, sid: eduStreamID, page: canaryPage)
+            let atCanary = tally.translationFaultsAtPage
+            Console.say("host: SMMU events drained: %d, F_TRANSLATION %d, from edu's StreamID at the canary %d\n",
+                        UInt64(tally.drained), UInt64(tally.translationFaults), UInt64(atCanary))
             if eduStreamID != nil {
                 Checks.expect(atCanary > 0,
                               "host: edu's DMA at hypervisor memory faulted (F_TRANSLATION, edu's StreamID, the canary's address)")
             }
             Checks.expect(smmu.smmu.checkGlobalErrors().isClean, "host: no SMMU global errors")
         }
-        Console.put("host: ")
-        Console.decimal(Checks.passed)
-        Console.put(" passed, ")
-        Console.decimal(Checks.failed)
-        Console.line(" failed")
+        Console.say("host: %d passed, %d failed\n", UInt64(Checks.passed), UInt64(Checks.failed))
         Power.exit(code: Checks.failed == 0 ? ExitCode.passed : ExitCode.checksFailed)
     }
 }
@@ -211,9 +181,7 @@ extension LinuxHost {
 @c(hv_cpu_main)
 func hvCPUMain(_ cpu: UInt64) {
     if BootEnvironment.secondaryStackOverflowSelfTest {
-        Console.put("selftest: CPU ")
-        Console.decimal(cpu)
-        Console.line(" recurses on its own EL2 stack")
+        Console.say("selftest: CPU %d recurses on its own EL2 stack\n", cpu)
         Console.decimal(overflowStack(1))
     }
     guard let psci = LinuxHost.psci, cpu < UInt64(PSCIMediator.capacity) else { while true { arch_wfe() } }
@@ -221,13 +189,8 @@ func hvCPUMain(_ cpu: UInt64) {
     let request = psci.pointee.takeBootRequest(cpu: Int(cpu))
     LinuxHost.lock.unlock()
     guard let request else { while true { arch_wfe() } }
-    Console.put("host: CPU ")
-    Console.decimal(cpu)
-    Console.put(" (MPIDR ")
-    Console.hex(arch_read_mpidr_el1() & PSCIMediator.affinityMask)
-    Console.put(") enters the host at ")
-    Console.hex(request.entry.raw)
-    Console.line(" through the hypervisor's entry")
+    Console.say("host: CPU %d (MPIDR %x) enters the host at %x through the hypervisor's entry\n", cpu,
+                arch_read_mpidr_el1() & PSCIMediator.affinityMask, request.entry.raw)
     LinuxHost.enter(cpu: Int(cpu), entry: request.entry.raw, x0: request.context)
 }
 

@@ -12,24 +12,22 @@ struct LinuxHostStage2: HostStage2Editor {
     let p2m: UnsafeMutablePointer<BoardP2M>
     let smmu: BoardSMMUHandle
 
-    mutating func unmapFromHost(_ frame: MFN) throws(OwnershipError) {
-        var batch = FlushBatch(releaser: FrameReferenceReleaser())
-        let held = LinuxHost.p2mLock.acquire()
-        do throws(P2MError) {
-            try p2m.pointee.unmap(GFN(raw: frame.raw), count: 1, flushing: &batch, holding: held)
-        } catch {
-            LinuxHost.p2mLock.release(held)
-            throw OwnershipError(error, at: GFN(raw: frame.raw))
-        }
-        Board.commit(&p2m.pointee, &batch, smmu, holding: held)
-        LinuxHost.p2mLock.release(held)
-    }
+    mutating func unmapFromHost(_ frame: MFN) throws(OwnershipError) { try edit(frame, mapping: false) }
 
-    mutating func mapIntoHost(_ frame: MFN) throws(OwnershipError) {
+    mutating func mapIntoHost(_ frame: MFN) throws(OwnershipError) { try edit(frame, mapping: true) }
+
+    /// The identity entry for `frame` mapped (`ramRW`) or unmapped, then committed: one copy of the
+    /// lock, batch and commit sequence for both directions.
+    private func edit(_ frame: MFN, mapping: Bool) throws(OwnershipError) {
         var batch = FlushBatch(releaser: FrameReferenceReleaser())
         let held = LinuxHost.p2mLock.acquire()
         do throws(P2MError) {
-            try p2m.pointee.map(GFN(raw: frame.raw), to: frame, count: 1, as: .ramRW, flushing: &batch, holding: held)
+            if mapping {
+                try p2m.pointee.map(GFN(raw: frame.raw), to: frame, count: 1, as: .ramRW, flushing: &batch,
+                                    holding: held)
+            } else {
+                try p2m.pointee.unmap(GFN(raw: frame.raw), count: 1, flushing: &batch, holding: held)
+            }
         } catch {
             LinuxHost.p2mLock.release(held)
             throw OwnershipError(error, at: GFN(raw: frame.raw))

@@ -12,12 +12,19 @@ typealias BoardOwnership = PageOwnership<BoardCache, OwnershipP2M>
 /// page: a page the host shares for DMA cannot be donated until every share
 /// is undone, and a claim that RAM is not RAM is refused.
 enum OwnershipScenarios {
-    static func run(platform: PlatformDescription, frames: inout FrameAllocator) {
+    /// The whole frames of each memory bank the DTB lists, as the frame table
+    /// takes them (here and for the Linux host's frame table).
+    static func frameTableBanks(_ platform: PlatformDescription) -> [MemoryBank] {
         var banks: [MemoryBank] = []
         for bank in platform.memoryBanks {
             let usable = bank.framesInside
             banks.append(MemoryBank(base: usable.first.address, bytes: usable.count << PageSize.shift4K))
         }
+        return banks
+    }
+
+    static func run(platform: PlatformDescription, frames: inout FrameAllocator) {
+        let banks = frameTableBanks(platform)
         let bytes = FrameTableStorage.bytesNeeded(for: banks)
         let tableFrames = (bytes + PageSize.offsetMask4K) >> PageSize.shift4K
         let tableBase: MFN
@@ -38,14 +45,10 @@ enum OwnershipScenarios {
             Checks.expect(false, "frame table for every RAM frame of the DTB's banks")
             return
         }
-        Console.put("ownership: frame table for ")
-        Console.decimal(UInt64(ownership.frames.frameCount))
-        Console.put(" frames, ")
-        Console.decimal(UInt64(FrameTable.bytesPerFrame))
+        Console.say("ownership: frame table for %d frames, %d",
+                    UInt64(ownership.frames.frameCount), UInt64(FrameTable.bytesPerFrame))
         Console.put(" bytes each (")
-        Console.decimal(bytes >> 10)
-        Console.put(" KiB at ")
-        Console.hex(tableBase.address.raw)
+        Console.say("%d KiB at %x", bytes >> 10, tableBase.address.raw)
         Console.line(")")
         Checks.expect(ownership.frames.frameCount > 0 && ownership.state(of: page) == .hostOwned,
                       "frame table: every RAM frame starts host-owned")

@@ -42,11 +42,8 @@ enum P2MScenarios {
             return
         }
         let walker = Stage2Walker(vtcr: p2m.vtcr.raw, vttbr: p2m.vttbr.raw)
-        Console.put("p2m: VMID 2 on the CPU's stage 2: VTCR_EL2 ")
-        Console.hex(p2m.vtcr.raw)
-        Console.put(", range TLBI: ")
-        Banner.yesNo(p2m.tlb.hasRangeInvalidation)
-        Console.line("")
+        Console.say("p2m: VMID 2 on the CPU's stage 2: VTCR_EL2 %x, range TLBI: %y\n", p2m.vtcr.raw,
+                    Console.flag(p2m.tlb.hasRangeInvalidation))
 
         let lock = P2MLock()
         let held = lock.acquire()
@@ -96,9 +93,7 @@ enum P2MScenarios {
                   fault.isTranslation else { ok = false; continue }
         }
         Checks.expect(ok, "stage 2: unmapping 16 pages leaves all 16 faulting (range TLBI where FEAT_TLBIRANGE)")
-        Console.put("p2m: 16-page unmap took ")
-        Console.decimal(stats.tlbiOperations)
-        Console.line(" CPU invalidation call(s)")
+        Console.say("p2m: 16-page unmap took %d CPU invalidation call(s)\n", UInt64(stats.tlbiOperations))
 
         var steps = 0
         while p2m.relinquish(budget: 64, flushing: &batch, holding: held) == .more { _ = p2m.commitCPU(&batch, holding: held); steps += 1 }

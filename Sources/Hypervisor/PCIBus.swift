@@ -14,42 +14,43 @@ enum PCIBus {
         PCIECAM(registers: MMIORegisterBlock(base: bridge.ecam.base.raw), bridge: bridge)
     }
 
-    static func enumerate(_ platform: PlatformDescription) -> [PCIDevice] {
+    /// What the board's checks use of the enumeration: how many functions
+    /// answered, and the first QEMU edu device among them.
+    struct Scan {
+        var count = 0
+        var edu: PCIDevice?
+    }
+
+    /// Prints every function on the bus the DTB's bridge decodes.
+    static func enumerate(_ platform: PlatformDescription) -> Scan {
+        var scan = Scan()
         guard let bridge = platform.pciHostBridge else {
             Console.line("pcie: the DTB describes no pci-host-ecam-generic bridge: the PCI checks do not apply")
-            return []
+            return scan
         }
-        Console.put("pcie: ECAM ")
-        Console.range(bridge.ecam.base.raw, bridge.ecam.size)
-        Console.put(", buses ")
-        Console.decimal(UInt64(bridge.firstBus))
-        Console.put("-")
-        Console.decimal(UInt64(bridge.lastBus))
+        Console.say("pcie: ECAM %x + %x, buses %d-%d",
+                    bridge.ecam.base.raw, bridge.ecam.size, UInt64(bridge.firstBus), UInt64(bridge.lastBus))
         if let window = bridge.memory32Window {
-            Console.put(", 32-bit window ")
-            Console.range(window.cpuAddress.raw, window.size)
+            Console.say(", 32-bit window %x + %x", window.cpuAddress.raw, window.size)
         }
         Console.line("")
-        var devices: [PCIDevice] = []
         for function in ecam(bridge).functions {
             let target = bridge.iommuTarget(forRequesterID: function.address.requesterID)
-            devices.append(PCIDevice(function: function, streamID: target?.streamID, iommuPhandle: target?.iommu))
-            Console.put("pci ")
-            Banner.bdf(function.address)
-            Console.put(" ")
-            Console.hexDigits(UInt64(function.vendorID), 4)
-            Console.put(":")
-            Console.hexDigits(UInt64(function.deviceID), 4)
-            Console.put(" class ")
-            Console.hexDigits(UInt64(function.classCode), 6)
+            scan.count += 1
+            if scan.edu == nil && function.vendorID == EduDevice.vendorID && function.deviceID == EduDevice.deviceID {
+                scan.edu = PCIDevice(function: function, streamID: target?.streamID, iommuPhandle: target?.iommu)
+            }
+            let address = function.address
+            Console.say("pci %2:%2.%d ", UInt64(address.bus), UInt64(address.device), UInt64(address.function))
+            Console.say("%4:%4 class %6", UInt64(function.vendorID), UInt64(function.deviceID),
+                        UInt64(function.classCode))
             if let sid = target?.streamID {
-                Console.put(" streamid ")
-                Console.hex(UInt64(sid))
+                Console.say(" streamid %x", UInt64(sid))
             } else {
                 Console.put(" (no iommu-map entry)")
             }
             Console.line("")
         }
-        return devices
+        return scan
     }
 }

@@ -45,6 +45,13 @@ extension P2M where Environment == BoardDomain {
                       iommu: BoardDomainHooks(nil), listener: FrameEntryListener(), observer: BoardDomainHooks(nil))
     }
 
+    /// A P2M the SMMU behind `hooks` shares (stage 2) or mirrors (stage 1):
+    /// its invalidations and changes go there too.
+    init(configuration: P2MConfiguration, pool: FramePool, hooks: BoardHooks) throws(P2MError) {
+        try self.init(configuration: configuration, memory: IdentityMemory(), pool: pool, tlb: BoardTLB(),
+                      iommu: BoardDomainHooks(hooks), listener: FrameEntryListener(), observer: BoardDomainHooks(hooks))
+    }
+
     /// `commit` for a P2M no SMMU shares: only the CPU invalidates, and a CPU
     /// invalidation always completes (DSB ISH), so this cannot fail.
     @discardableResult
@@ -80,13 +87,13 @@ enum Board {
     /// Runs the checks on the SMMU the edu device's `iommu-map` entry names
     /// (the first one up when edu has no entry); `ready` are the SMMUs
     /// `SMMUSetup` brought up before PCI enumeration.
-    static func runSMMUScenarios(ready: [ReadySMMU], platform: PlatformDescription, functions: [PCIDevice],
+    static func runSMMUScenarios(ready: FixedList<8, ReadySMMU>, platform: PlatformDescription, edu: PCIDevice?,
                                  cpu: CPUIDRegisters, frames: inout FrameAllocator) {
         guard !platform.smmus.isEmpty else {
             Console.line("smmu: the DTB describes no arm,smmu-v3: the SMMU checks do not apply")
             return
         }
-        guard let first = ready.first else {
+        guard !ready.isEmpty else {
             // Each was reported by SMMUSetup (nothing answered, or ID registers
             // this driver cannot drive): a described part the machine lacks is
             // skipped, not a failure of the checks that do apply.
@@ -94,10 +101,14 @@ enum Board {
             return
         }
         Checks.expect(true, "SMMU ID registers decoded and supported")
-        let edu = functions.first(where: { $0.function.vendorID == EduDevice.vendorID
-                                           && $0.function.deviceID == EduDevice.deviceID })
-        let chosen = ready.first(where: { edu?.iommuPhandle != nil && $0.description.phandle == edu?.iommuPhandle })
-            ?? first
+        var index = 0
+        if let phandle = edu?.iommuPhandle {
+            for i in 0..<ready.count where ready[i].description.phandle == phandle {
+                index = i
+                break
+            }
+        }
+        let chosen = ready[index]
         Console.line(chosen.mode == .stage2 ? "smmu: mode: stage 2 shares the P2M"
                                             : "smmu: mode: stage-1 IOMMU table mirrored from the P2M")
         let handle = chosen.handle
@@ -131,9 +142,8 @@ enum Board {
         } catch {
             if case .commandRejected(let rejected) = error, rejected.command == bad, rejected.reason == .illegal {
                 reported = true
-                Console.put("smmu: command queue stopped at index ")
-                Console.decimal(UInt64(rejected.index))
-                Console.line(" with CERROR_ILL; the command was replaced by CMD_SYNC")
+                Console.say("smmu: command queue stopped at index %d with CERROR_ILL; the command was replaced by CMD_SYNC\n",
+                            UInt64(rejected.index))
             }
         }
         var resumed = true
@@ -167,37 +177,55 @@ enum Board {
     }
 
     static func printFeatures(_ f: SMMUFeatures) {
-        Console.put("smmu: IDR0 ")
-        Console.hex(UInt64(f.idr0))
-        Console.put(" IDR1 ")
-        Console.hex(UInt64(f.idr1))
-        Console.put(" IDR3 ")
-        Console.hex(UInt64(f.idr3))
-        Console.put(" IDR5 ")
-        Console.hex(UInt64(f.idr5))
-        Console.line("")
-        Console.put("smmu: stage 1: "); Banner.yesNo(f.stage1)
-        Console.put(", stage 2: "); Banner.yesNo(f.stage2)
-        Console.put(", coherent walks: "); Banner.yesNo(f.coherentAccess)
-        Console.put(", stream table: "); Console.put(f.twoLevelStreamTable ? "linear and 2-level" : "linear only")
-        Console.put(", RIL: "); Banner.yesNo(f.rangeInvalidation)
-        Console.put(", VMID16: "); Banner.yesNo(f.vmid16)
-        Console.put(", ASID16: "); Banner.yesNo(f.asid16)
-        Console.line("")
-        Console.put("smmu: OAS ")
-        Console.decimal(f.outputAddressBits)
-        Console.put(" bits, StreamID bits ")
-        Console.decimal(f.streamIDBits)
-        Console.put(", SubstreamID bits ")
-        Console.decimal(f.substreamIDBits)
-        Console.put(", cmdq 2^")
-        Console.decimal(f.commandQueueLog2Max)
-        Console.put(", evtq 2^")
-        Console.decimal(f.eventQueueLog2Max)
-        Console.put(" entries, MSI: "); Banner.yesNo(f.msi)
-        Console.put(", SEV: "); Banner.yesNo(f.sev)
-        Console.put(", EL2 streams: "); Banner.yesNo(f.hyp)
-        Console.line("")
+        Console.say("smmu: IDR0 %x IDR1 %x IDR3 %x IDR5 %x\n",
+                    UInt64(f.idr0), UInt64(f.idr1), UInt64(f.idr3), UInt64(f.idr5))
+        Console.say("smmu: stage 1: %y, stage 2: %y, coherent walks: %y, stream table: ",
+                    Console.flag(f.stage1), Console.flag(f.stage2), Console.flag(f.coherentAccess))
+        Console.put(f.twoLevelStreamTable ? "linear and 2-level" : "linear only")
+        Console.say(", RIL: %y, VMID16: %y, ASID16: %y\n",
+                    Console.flag(f.rangeInvalidation), Console.flag(f.vmid16), Console.flag(f.asid16))
+        Console.say("smmu: OAS %d bits, StreamID bits %d, SubstreamID bits %d, cmdq 2^%d, evtq 2^%d",
+                    UInt64(f.outputAddressBits), UInt64(f.streamIDBits), UInt64(f.substreamIDBits),
+                    UInt64(f.commandQueueLog2Max), UInt64(f.eventQueueLog2Max))
+        Console.say(" entries, MSI: %y, SEV: %y, EL2 streams: %y\n", Console.flag(f.msi), Console.flag(f.sev),
+                    Console.flag(f.hyp))
+    }
+
+    /// One drain of an SMMU's event queue, counted every way the board's
+    /// checks ask (one closure: each closure literal passed to `drainEvents`
+    /// is a copy of the drain in the image).
+    struct EventTally {
+        /// `EventDrainResult.count`, and the records the closure was given.
+        var drained = 0
+        var records = 0
+        /// C_BAD_STE or C_BAD_STREAMID records for `sid`, and the first of them.
+        var badConfig = 0
+        var firstBadConfig: SMMUEvent?
+        /// F_TRANSLATION records, the first of them, and those for `sid` in the 4 KiB page at `page`.
+        var translationFaults = 0
+        var firstTranslation: SMMUEvent?
+        var translationFaultsAtPage = 0
+
+        private init() {}
+
+        init(_ handle: BoardSMMUHandle, sid: UInt32? = nil, page: UInt64 = 0) {
+            var tally = EventTally()
+            tally.drained = handle.smmu.drainEvents { event in
+                tally.records += 1
+                let forSID = sid != nil && event.stream.raw == sid
+                if (event.kind == .badSTE || event.kind == .badStreamID) && forSID {
+                    tally.badConfig += 1
+                    if tally.firstBadConfig == nil { tally.firstBadConfig = event }
+                }
+                guard event.kind == .translation else { return }
+                tally.translationFaults += 1
+                if tally.firstTranslation == nil { tally.firstTranslation = event }
+                if forSID && event.inputAddress.raw & ~PageSize.offsetMask4K == page {
+                    tally.translationFaultsAtPage += 1
+                }
+            }.count
+            self = tally
+        }
     }
 
     /// Real DMA through the SMMU: edu's BAR, a domain whose P2M the SMMU uses,
@@ -212,9 +240,7 @@ enum Board {
         mapAndAttach(&domain, handle, sid: sid, &frames)
         Checks.expect(roundTrip(device, domain.backing),
                       "DMA through the SMMU: edu read the IOVA and wrote it back, data lands on the mapped frame")
-        var unexpected = 0
-        _ = handle.smmu.drainEvents { _ in unexpected += 1 }
-        Checks.expect(unexpected == 0, "no SMMU events while the page was mapped")
+        Checks.expect(EventTally(handle).records == 0, "no SMMU events while the page was mapped")
         unmapAndRetry(&domain, device, handle)
         expectTranslationFaults(handle, sid: sid)
         Checks.expect(handle.smmu.checkGlobalErrors().isClean, "no SMMU global errors after the scenario")
@@ -252,11 +278,7 @@ enum Board {
         }
         ecam.enableMemoryAndBusMaster(edu.function.address)
         let device = EduDevice(registers: MMIORegisterBlock(base: bar.cpuAddress.raw))
-        Console.put("edu: BAR0 at ")
-        Console.hex(bar.cpuAddress.raw)
-        Console.put(", identification ")
-        Console.hex(UInt64(device.identificationValue))
-        Console.line("")
+        Console.say("edu: BAR0 at %x, identification %x\n", bar.cpuAddress.raw, UInt64(device.identificationValue))
         Checks.expect(device.identificationValue == EduDevice.expectedIdentification,
                       "edu BAR0 assigned from the DTB's window and answering")
         return device
@@ -286,21 +308,13 @@ enum Board {
         }
         let p2m: BoardP2M
         do throws(P2MError) {
-            p2m = try BoardP2M(configuration: configuration,
-                               memory: IdentityMemory(), pool: p2mPool, tlb: BoardTLB(),
-                               iommu: BoardDomainHooks(hooks), listener: FrameEntryListener(),
-                               observer: BoardDomainHooks(hooks))
+            p2m = try BoardP2M(configuration: configuration, pool: p2mPool, hooks: hooks)
         } catch {
             Checks.expect(false, "P2M for the test domain")
             return nil
         }
-        Console.put("domain: VMID 1, ")
-        Console.decimal(configuration.ipaBits)
-        Console.put("-bit IPA, VTCR_EL2 ")
-        Console.hex(p2m.vtcr.raw)
-        Console.put(", VTTBR_EL2 ")
-        Console.hex(p2m.vttbr.raw)
-        Console.line("")
+        Console.say("domain: VMID 1, %d-bit IPA, VTCR_EL2 %x, VTTBR_EL2 %x\n",
+                    UInt64(configuration.ipaBits), p2m.vtcr.raw, p2m.vttbr.raw)
         return Domain(p2m: p2m, hooks: hooks, backing: backing)
     }
 
@@ -314,36 +328,18 @@ enum Board {
     /// IOVA will map to are the evidence. With the SMMU bypassing, the write
     /// would go to PA = IOVA and record no event.
     static func dmaBeforeAttach(_ device: EduDevice, _ handle: BoardSMMUHandle, sid: UInt32, target: MFN) {
-        var earlier = 0
-        _ = handle.smmu.drainEvents { _ in earlier += 1 }
-        let memory = IdentityMemory()
-        for i in 0..<patternWords { memory.store64(target.address.adding(wordOffset(i)), pattern | UInt64(i)) }
+        let earlier = EventTally(handle).records
+        fill(target.address, pattern, numbered: true)
         let completed = device.dma(iova: iova, bufferOffset: 0, bytes: UInt64(patternWords * 8), toRAM: true)
-        var unchanged = true
-        for i in 0..<patternWords where memory.load64(target.address.adding(wordOffset(i))) != pattern | UInt64(i) {
-            unchanged = false
-        }
-        var badConfig = 0
-        var other = 0
-        var first: SMMUEvent?
-        let drained = handle.smmu.drainEvents { event in
-            let configError = event.kind == .badSTE || event.kind == .badStreamID
-            guard configError && event.stream.raw == sid else {
-                other += 1
-                return
-            }
-            badConfig += 1
-            if first == nil { first = event }
-        }
-        if let event = first {
+        let unchanged = holds(target.address, pattern, numbered: true)
+        let tally = EventTally(handle, sid: sid)
+        if let event = tally.firstBadConfig {
             Console.put(event.kind == .badSTE ? "smmu: event C_BAD_STE" : "smmu: event C_BAD_STREAMID")
-            Console.put(" streamid ")
-            Console.hex(UInt64(event.stream.raw))
-            Console.put(" for edu's DMA before attach (")
-            Console.decimal(drained.count)
-            Console.line(" events drained)")
+            Console.say(" streamid %x for edu's DMA before attach (%d events drained)\n", UInt64(event.stream.raw),
+                        UInt64(tally.drained))
         }
-        Checks.expect(earlier == 0 && completed && unchanged && badConfig > 0 && other == 0,
+        let other = tally.records - tally.badConfig
+        Checks.expect(earlier == 0 && completed && unchanged && tally.badConfig > 0 && other == 0,
                       "DMA before attach: the SMMU aborts edu's write (C_BAD_STREAMID / C_BAD_STE for its StreamID) and memory is unchanged")
     }
 
@@ -370,28 +366,16 @@ enum Board {
             attached = false
         }
         Checks.expect(attached, "edu's StreamID attached to the domain (STE published, CFGI_STE + CMD_SYNC)")
-        Console.put("dma: IOVA ")
-        Console.hex(iova.raw)
-        Console.put(" -> PA ")
-        Console.hex(domain.backing.address.raw)
-        Console.put(" for streamid ")
-        Console.hex(UInt64(sid))
-        Console.line("")
+        Console.say("dma: IOVA %x -> PA %x for streamid %x\n", iova.raw, domain.backing.address.raw, UInt64(sid))
     }
 
     /// RAM -> edu's buffer -> RAM at another offset of the same page: true when
     /// both transfers completed and the pattern came back.
     static func roundTrip(_ device: EduDevice, _ backing: MFN) -> Bool {
-        let memory = IdentityMemory()
-        for i in 0..<patternWords {
-            memory.store64(backing.address.adding(wordOffset(i)), pattern | UInt64(i))
-            memory.store64(backing.address.adding(returnOffset + wordOffset(i)), 0)
-        }
-        var same = dmaThereAndBack(device)
-        for i in 0..<patternWords where memory.load64(backing.address.adding(returnOffset + wordOffset(i))) != pattern | UInt64(i) {
-            same = false
-        }
-        return same
+        fill(backing.address, pattern, numbered: true)
+        fill(backing.address.adding(returnOffset), 0, numbered: false)
+        let same = dmaThereAndBack(device)
+        return holds(backing.address.adding(returnOffset), pattern, numbered: true) && same
     }
 
     /// Unmap, commit (CPU TLBI + SMMU invalidation + CMD_SYNC), and try the
@@ -409,16 +393,11 @@ enum Board {
         Checks.expect(unmapped && domain.p2m.lookup(domain.gfn) == nil && handle.takeInvalidationFailure() == nil,
                       "unmap committed: CPU and SMMU invalidated and synchronised")
         domain.lock.release(held)
-        Console.put("unmap: ")
-        Console.decimal(stats.tlbiOperations)
-        Console.line(" CPU TLB invalidation(s) for the batch")
-        let memory = IdentityMemory()
+        Console.say("unmap: %d CPU TLB invalidation(s) for the batch\n", UInt64(stats.tlbiOperations))
         let returned = domain.backing.address.adding(returnOffset)
-        for i in 0..<patternWords { memory.store64(returned.adding(wordOffset(i)), pattern) }
+        fill(returned, pattern, numbered: false)
         _ = dmaThereAndBack(device)
-        var untouched = true
-        for i in 0..<patternWords where memory.load64(returned.adding(wordOffset(i))) != pattern { untouched = false }
-        Checks.expect(untouched, "after unmap a DMA write no longer reaches the old frame")
+        Checks.expect(holds(returned, pattern, numbered: false), "after unmap a DMA write no longer reaches the old frame")
     }
 
     /// edu reads `patternWords` words at the IOVA into its buffer, then writes
@@ -432,30 +411,34 @@ enum Board {
 
     static func wordOffset(_ i: Int) -> UInt64 { UInt64(i * 8) }
 
+    /// Word `i` of the `patternWords` at `base`: `value | i` when numbered, else `value`.
+    static func fill(_ base: PhysAddr, _ value: UInt64, numbered: Bool) {
+        for i in 0..<patternWords {
+            IdentityMemory().store64(base.adding(wordOffset(i)), numbered ? value | UInt64(i) : value)
+        }
+    }
+
+    /// Whether the `patternWords` at `base` are what `fill` with the same arguments wrote.
+    static func holds(_ base: PhysAddr, _ value: UInt64, numbered: Bool) -> Bool {
+        for i in 0..<patternWords
+        where IdentityMemory().load64(base.adding(wordOffset(i))) != (numbered ? value | UInt64(i) : value) {
+            return false
+        }
+        return true
+    }
+
     /// The DMA after the unmap must have faulted with F_TRANSLATION, for
     /// edu's StreamID at the unmapped IOVA, and for nothing else.
     static func expectTranslationFaults(_ handle: BoardSMMUHandle, sid: UInt32) {
-        var translationFaults = 0
-        var matching = 0
-        var first: SMMUEvent?
-        let drained = handle.smmu.drainEvents { event in
-            guard event.kind == .translation else { return }
-            translationFaults += 1
-            if first == nil { first = event }
-            if event.stream.raw == sid && event.inputAddress.raw & ~PageSize.offsetMask4K == iova.raw { matching += 1 }
-        }
-        if let event = first {
-            Console.put("smmu: event F_TRANSLATION streamid ")
-            Console.hex(UInt64(event.stream.raw))
-            Console.put(" iova ")
-            Console.hex(event.inputAddress.raw)
+        let tally = EventTally(handle, sid: sid, page: iova.raw)
+        if let event = tally.firstTranslation {
+            Console.say("smmu: event F_TRANSLATION streamid %x iova %x",
+                        UInt64(event.stream.raw), event.inputAddress.raw)
             Console.put(event.isRead ? " read" : " write")
             Console.put(event.isStage2 ? " stage 2" : " stage 1")
-            Console.put(" (")
-            Console.decimal(drained.count)
-            Console.line(" events drained)")
+            Console.say(" (%d events drained)\n", UInt64(tally.drained))
         }
-        Checks.expect(translationFaults > 0 && matching == translationFaults,
+        Checks.expect(tally.translationFaults > 0 && tally.translationFaultsAtPage == tally.translationFaults,
                       "the DMA after unmap faulted with F_TRANSLATION for edu's StreamID at the unmapped IOVA")
     }
 }

@@ -20,11 +20,11 @@ struct ReadySMMU {
 /// or whose ID registers this driver cannot drive, is reported and skipped;
 /// the others are used.
 enum SMMUSetup {
-    static func bringUpAll(_ platform: PlatformDescription, frames: inout FrameAllocator) -> [ReadySMMU] {
-        var ready: [ReadySMMU] = []
+    static func bringUpAll(_ platform: PlatformDescription, frames: inout FrameAllocator) -> FixedList<8, ReadySMMU> {
+        // At most one per description, and the DTB's list holds 8: the append cannot fail.
+        var ready = FixedList<8, ReadySMMU>()
         for description in platform.smmus {
-            Console.put("smmu: arm,smmu-v3 at ")
-            Console.range(description.registers.base.raw, description.registers.size)
+            Console.say("smmu: arm,smmu-v3 at %x + %x", description.registers.base.raw, description.registers.size)
             Console.line(description.isCoherent ? ", dma-coherent" : ", not dma-coherent")
             let registers = MMIORegisterBlock(base: description.registers.base.raw)
             // IDR0 is at offset 0: one guarded load tells whether anything answers.
@@ -43,7 +43,7 @@ enum SMMUSetup {
             }
             Board.printFeatures(features)
             do throws(BringUpError) {
-                ready.append(try enable(description, features, frames: &frames))
+                _ = ready.append(try enable(description, features, frames: &frames))
             } catch {
                 Checks.expect(false, "SMMU bring-up (CR0ACK, queues, stream table, CFGI_ALL + TLBI + CMD_SYNC)")
                 continue
