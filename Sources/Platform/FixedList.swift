@@ -17,6 +17,28 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
     @inline(__always) public var startIndex: Int { 0 }
     @inline(__always) public var endIndex: Int { count }
     @inline(__always) public var isFull: Bool { count == capacity }
+    @inline(__always) public func index(after i: Int) -> Int { i + 1 }
+    @inline(__always) public func index(before i: Int) -> Int { i - 1 }
+    @inline(__always) public func formIndex(after i: inout Int) { i += 1 }
+
+    /// Iterates by index through the subscript, so a `for` loop costs the
+    /// image one small `next` per element type instead of the standard
+    /// library's `IndexingIterator` (which re-derives the same checks).
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline let list: FixedList
+        @usableFromInline var position = 0
+
+        @inline(__always) init(_ list: FixedList) { self.list = list }
+
+        public mutating func next() -> Element? {
+            guard position < list.count else { return nil }
+            position += 1
+            // Read in place: `self` is inout here, so nothing is copied.
+            return list.storage[position - 1].unsafelyUnwrapped
+        }
+    }
+
+    @inline(__always) public func makeIterator() -> Iterator { Iterator(self) }
 
     public subscript(index: Int) -> Element {
         get {
