@@ -372,7 +372,7 @@ enum LinuxHost {
     private static func attachEveryStream(_ platform: PlatformDescription, smmu: BoardSMMUHandle,
                                           frames: inout FrameAllocator) {
         guard let bridge = platform.pciHostBridge, let domain else { return }
-        var populated = [Bool](repeating: false, count: 256)
+        var populated = InlineArray<256, Bool>(repeating: false)   // one flag per bus number (UInt8)
         for function in PCIBus.ecam(bridge).functions {
             populated[Int(function.address.bus)] = true
             if function.vendorID == EduDevice.vendorID && function.deviceID == EduDevice.deviceID {
