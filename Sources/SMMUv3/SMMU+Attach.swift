@@ -151,16 +151,27 @@ extension SMMU {
                                                   allocator: &allocator)
         do { try installEntry(ste, for: stream, at: address) } catch { throw .commandQueue(error) }
         let record = Attachment(stream: stream, domain: domain)
-        if let i = attachments.firstIndex(where: { $0.stream >= stream }) {
-            if attachments[i].stream == stream { attachments[i] = record } else { attachments.insert(record, at: i) }
+        let i = attachmentIndex(stream)
+        if i < attachments.count && attachments[i].stream == stream {
+            attachments[i] = record
         } else {
-            attachments.append(record)
+            attachments.insert(record, at: i)
         }
+    }
+
+    /// Where `stream` is or would go in `attachments` (sorted by stream): the
+    /// first record whose stream is not below it. An index loop, so the image
+    /// has no closure-taking search specialised for it.
+    func attachmentIndex(_ stream: StreamID) -> Int {
+        var i = 0
+        while i < attachments.count && attachments[i].stream < stream { i += 1 }
+        return i
     }
 
     /// Make `stream` abort all its DMA (V=1, Config=abort, no events).
     public mutating func detach(_ stream: StreamID) throws(AttachError) {
-        guard let i = attachments.firstIndex(where: { $0.stream == stream }),
+        let i = attachmentIndex(stream)
+        guard i < attachments.count, attachments[i].stream == stream,
               let address = streamTable.entryAddress(stream, memory: memory)
         else { throw .notAttached(stream) }
         do { try installEntry(.abort(), for: stream, at: address) } catch { throw .commandQueue(error) }
@@ -169,6 +180,7 @@ extension SMMU {
 
     /// Which domain `stream` is attached to.
     public func domain(of stream: StreamID) -> SMMUDomain? {
-        attachments.first(where: { $0.stream == stream })?.domain
+        let i = attachmentIndex(stream)
+        return i < attachments.count && attachments[i].stream == stream ? attachments[i].domain : nil
     }
 }
