@@ -83,7 +83,7 @@ enum LinuxHost {
         let image = MemoryRange(base: PhysAddr(arch_image_start()), size: arch_image_end() - arch_image_start())!
         let base = image.base.raw & ~(carveOutAlignment - 1)
         guard let carveOut = MemoryRange(base: PhysAddr(raw: base), size: hypervisorBytes), image.end.raw <= carveOut.end.raw,
-              platform.memoryBanks.contains(where: { $0.contains(carveOut.base) && carveOut.end.raw <= $0.end.raw }) else {
+              platform.memoryBanks.holds(carveOut) else {
             stop("host: no room in RAM for the hypervisor's 32 MiB carve-out from where the image runs")
         }
         // Its last page that holds neither the image nor the firmware's DTB is
@@ -165,8 +165,8 @@ enum LinuxHost {
         guard let address = boot.tree.bootArgumentNumber(kernelOption) else {
             stop("host: hv.host=linux needs hv.kernel=0x<address> (where -device loader put the Image)")
         }
-        guard boot.platform.memoryBanks.contains(where: { $0.contains(PhysAddr(raw: address))
-                                                          && $0.size - (address - $0.base.raw) >= UInt64(ARM64ImageHeader.size) }),
+        guard let headerBytes = MemoryRange(base: PhysAddr(raw: address), size: UInt64(ARM64ImageHeader.size)),
+              boot.platform.memoryBanks.holds(headerBytes),
               let bytes = UnsafeRawPointer(bitPattern: UInt(address)) else {
             stop("host: hv.kernel= is not an address in RAM")
         }
@@ -177,7 +177,7 @@ enum LinuxHost {
             stop("host: no arm64 Image header at hv.kernel= (magic, image_size, flags)")
         }
         guard let placed = header.placement(loadedAt: PhysAddr(raw: address)), !placed.overlaps(carveOut),
-              boot.platform.memoryBanks.contains(where: { $0.contains(placed.base) && placed.end.raw <= $0.end.raw }) else {
+              boot.platform.memoryBanks.holds(placed) else {
             stop("host: the kernel's placement breaks the boot protocol or overlaps the hypervisor's memory")
         }
         Console.put("host: arm64 Image at ")
@@ -412,7 +412,7 @@ enum LinuxHost {
         } catch {
             stop("host: /chosen/linux,initrd-start/-end are malformed")
         }
-        guard clear, boot.platform.memoryBanks.contains(where: { $0.contains(target.base) && target.end.raw <= $0.end.raw }) else {
+        guard clear, boot.platform.memoryBanks.holds(target) else {
             stop("host: no room for the host's device tree above the carve-out")
         }
         var edits = HostDeviceTreeEdits(controlDevice: controlPage, dmaTestRegion: dmaTest)

@@ -74,3 +74,14 @@ public struct FrameRange: Equatable, Sendable {
         count != 0 && other.count != 0 && first.raw < other.end.raw && other.first.raw < end.raw
     }
 }
+
+extension FixedList where Element == MemoryRange {
+    /// Whether one range of the list holds all of `range` (from its base, which
+    /// it contains, to its end): a RAM bank that a carve-out, an image or a
+    /// device tree must lie in. An index loop, not `contains(where:)` with a
+    /// closure specialised per call site.
+    public func holds(_ range: MemoryRange) -> Bool {
+        for bank in self where bank.contains(range.base) && range.end.raw <= bank.end.raw { return true }
+        return false
+    }
+}
