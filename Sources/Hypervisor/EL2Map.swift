@@ -44,7 +44,10 @@ enum EL2Map {
     static func map(ram banks: [Range], devices: [Range]) -> Summary {
         var summary = Summary()
         if nextSpare == 0 { nextSpare = arch_el2_l2_pool() }
-        for range in banks + devices where range.size > 0 {
+        // Banks then devices by index: no concatenated copy (Array `+`).
+        for i in 0..<banks.count + devices.count {
+            let range = i < banks.count ? banks[i] : devices[i - banks.count]
+            guard range.size > 0 else { continue }
             var g = range.base >> PageSize.shift1G
             let last = (range.base &+ range.size &- 1) >> PageSize.shift1G
             while g <= last {
