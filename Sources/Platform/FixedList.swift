@@ -43,7 +43,8 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
     public subscript(index: Int) -> Element {
         get {
             precondition(index >= 0 && index < count, "FixedList index out of range")
-            return storage[index]!
+            // Slots below `count` always hold an element (the index check above).
+            return storage[index].unsafelyUnwrapped
         }
         set {
             precondition(index >= 0 && index < count, "FixedList index out of range")
