@@ -21,9 +21,10 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
     @inline(__always) public func index(before i: Int) -> Int { i - 1 }
     @inline(__always) public func formIndex(after i: inout Int) { i += 1 }
 
-    /// Iterates by index through the subscript, so a `for` loop costs the
-    /// image one small `next` per element type instead of the standard
-    /// library's `IndexingIterator` (which re-derives the same checks).
+    /// A `for` loop's iterator: reads each slot in place (`next` has the
+    /// iterator inout), where the standard library's `IndexingIterator` went
+    /// through the subscript getter, which copies the whole inline storage to
+    /// read one element; one small `next` per element type in the image.
     public struct Iterator: IteratorProtocol {
         @usableFromInline let list: FixedList
         @usableFromInline var position = 0
