@@ -72,9 +72,11 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     /// `FlushBatch.absorb`: a failed commit's references (and any dead frames
     /// not yet returned) move to the batch that will retry it.
     public mutating func takeHeld(from other: inout FrameReferenceReleaser) {
-        held.append(contentsOf: other.held)
+        // Element by element: a rare path (a failed commit), and the image
+        // then needs no append(contentsOf:) specialised per element type.
+        for run in other.held { held.append(run) }
         other.held.removeAll(keepingCapacity: true)
-        dead.append(contentsOf: other.dead)
+        for mfn in other.dead { dead.append(mfn) }
         other.dead.removeAll(keepingCapacity: true)
     }
 }

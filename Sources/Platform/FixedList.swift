@@ -17,11 +17,35 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
     @inline(__always) public var startIndex: Int { 0 }
     @inline(__always) public var endIndex: Int { count }
     @inline(__always) public var isFull: Bool { count == capacity }
+    @inline(__always) public func index(after i: Int) -> Int { i + 1 }
+    @inline(__always) public func index(before i: Int) -> Int { i - 1 }
+    @inline(__always) public func formIndex(after i: inout Int) { i += 1 }
+
+    /// A `for` loop's iterator: reads each slot in place (`next` has the
+    /// iterator inout), where the standard library's `IndexingIterator` went
+    /// through the subscript getter, which copies the whole inline storage to
+    /// read one element; one small `next` per element type in the image.
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline let list: FixedList
+        @usableFromInline var position = 0
+
+        @inline(__always) init(_ list: FixedList) { self.list = list }
+
+        public mutating func next() -> Element? {
+            guard position < list.count else { return nil }
+            position += 1
+            // Read in place: `self` is inout here, so nothing is copied.
+            return list.storage[position - 1].unsafelyUnwrapped
+        }
+    }
+
+    @inline(__always) public func makeIterator() -> Iterator { Iterator(self) }
 
     public subscript(index: Int) -> Element {
         get {
             precondition(index >= 0 && index < count, "FixedList index out of range")
-            return storage[index]!
+            // Slots below `count` always hold an element (the index check above).
+            return storage[index].unsafelyUnwrapped
         }
         set {
             precondition(index >= 0 && index < count, "FixedList index out of range")

@@ -166,7 +166,9 @@ public struct FrameAllocator {
         var end = range.end.raw
         var lowest = table.count
         var highest = -1
-        for (i, existing) in table.enumerated() where existing.first.raw <= end && first <= existing.end.raw {
+        for i in 0..<table.count {
+            let existing = table[i]
+            guard existing.first.raw <= end && first <= existing.end.raw else { continue }
             first = min(first, existing.first.raw)
             end = max(end, existing.end.raw)
             lowest = min(lowest, i)

@@ -20,9 +20,11 @@ public struct FramePool {
     public let count: Int
     /// Bit `i % 64` of word `i / 64` is set while frame `first + i` is handed out.
     private var inUse: [UInt64]
-    /// One small counter per frame for its user's bookkeeping (a table page's
-    /// valid entries); zeroed whenever the frame is handed out.
-    private var counters: [UInt16]
+    /// One 16-bit counter per frame for its user's bookkeeping (a table page's
+    /// valid entries), zeroed whenever the frame is handed out: frame `i`'s is
+    /// bits `16 * (i % 4)` up of word `i / 4`. Words like the bitmap's, so the
+    /// board image carries one set of Array code for both.
+    private var counterWords: [UInt64]
     public private(set) var availableFrames: Int
 
     /// Takes `count` frames, aligned to `runAlignment`, from `allocator`.
@@ -31,7 +33,7 @@ public struct FramePool {
         first = try allocator.allocate(count: UInt64(count), alignment: UInt64(Self.runAlignment))
         self.count = count
         inUse = [UInt64](repeating: 0, count: (count + Self.bitsPerWord - 1) / Self.bitsPerWord)
-        counters = [UInt16](repeating: 0, count: count)
+        counterWords = [UInt64](repeating: 0, count: (count + 3) / 4)
         availableFrames = count
     }
 
@@ -45,7 +47,7 @@ public struct FramePool {
             if isFree(start..<start + run) {
                 for index in start..<start + run {
                     setInUse(index, true)
-                    counters[index] = 0
+                    storeCounter(index, 0)
                 }
                 availableFrames -= run
                 return first.adding(UInt64(start))
@@ -69,11 +71,16 @@ public struct FramePool {
     /// The counter of `frame`, a frame of this pool handed out.
     public func counter(_ frame: MFN) -> UInt16 {
         guard let index = index(of: frame) else { preconditionFailure("FramePool: not one of this pool's frames") }
-        return counters[index]
+        return UInt16(truncatingIfNeeded: counterWords[index / 4] >> UInt64(index % 4 * 16))
     }
     public mutating func setCounter(_ frame: MFN, _ value: UInt16) {
         guard let index = index(of: frame) else { preconditionFailure("FramePool: not one of this pool's frames") }
-        counters[index] = value
+        storeCounter(index, value)
+    }
+
+    private mutating func storeCounter(_ index: Int, _ value: UInt16) {
+        let shift = UInt64(index % 4 * 16)
+        counterWords[index / 4] = counterWords[index / 4] & ~(0xFFFF << shift) | UInt64(value) << shift
     }
 
     public func isAllocated(_ frame: MFN) -> Bool {

@@ -104,6 +104,49 @@ final class FrameTableTests: XCTestCase {
         }
     }
 
+    /// The banks may come in any order (firmware lists them as it likes): the
+    /// table lays them out by address, and an overlap is reported at the
+    /// higher of the two banks whichever order they were given in.
+    func testBanksInAnyOrderAreLaidOutByAddress() throws {
+        let page = PageSize.bytes4K
+        var rng = SplitMix64(seed: 12)
+        for round in 0..<200 {
+            // Up to 12 disjoint banks of 1-4 pages with gaps of 0-2 pages.
+            var model: [MemoryBank] = []
+            var next: UInt64 = 0x4000_0000
+            for _ in 0..<(1 + Int(rng.next() % 12)) {
+                next += (rng.next() % 3) * page
+                let bytes = (1 + rng.next() % 4) * page
+                model.append(MemoryBank(base: PhysAddr(next), bytes: bytes))
+                next += bytes
+            }
+            var given = model
+            if round % 4 == 0 { given.reverse() } else if round % 4 != 1 { given.shuffle(using: &rng) }
+            let storage = try FrameTableStorage(banks: given)
+            let t = storage.table
+            var index = 0
+            for bank in model {
+                for f in 0..<bank.frameCount {
+                    XCTAssertEqual(t.frame(at: index), bank.firstFrame.adding(f))
+                    XCTAssertEqual(t.index(of: bank.firstFrame.adding(f)), index)
+                    index += 1
+                }
+            }
+            XCTAssertEqual(t.frameCount, index)
+        }
+        let low = MemoryBank(base: PhysAddr(0x4000_0000), bytes: 4 * page)
+        let high = MemoryBank(base: PhysAddr(0x4000_3000), bytes: page)
+        let far = MemoryBank(base: PhysAddr(0x8000_0000), bytes: page)
+        for banks in [[low, high, far], [far, high, low], [high, far, low]] {
+            do {
+                _ = try FrameTableStorage(banks: banks)
+                XCTFail("accepted \(banks)")
+            } catch {
+                XCTAssertEqual(error, .EINVAL(.bankOverlap(PhysAddr(0x4000_3000))))
+            }
+        }
+    }
+
     func testCompareExchangeRefusesAStaleExpectation() throws {
         let storage = try FrameTableStorage(banks: testBanks)
         let t = storage.table

@@ -1,5 +1,6 @@
 import XCTest
 import AArch64
+import HostFakes
 @testable import Platform
 
 final class FramePoolTests: XCTestCase {
@@ -131,5 +132,22 @@ final class FramePoolTests: XCTestCase {
         let run = try pool.allocate(run: 2)
         XCTAssertEqual(run, a)
         XCTAssertEqual([pool.counter(run), pool.counter(run.adding(1))], [0, 0])
+    }
+
+    /// Counters share words four to a word: every frame of a pool whose size
+    /// is not a multiple of four keeps its own full 16 bits whatever its
+    /// neighbours store, against a plain array model.
+    func testEveryCounterKeepsSixteenBitsWhateverItsNeighboursStore() throws {
+        var allocator = try FrameAllocator(banks: [range(0x10_0000, 0x10_0000)], excluding: [])
+        var pool = try FramePool(frames: 13, from: &allocator)
+        var model = [UInt16](repeating: 0, count: 13)
+        var rng = SplitMix64(seed: 99)
+        for step in 0..<2000 {
+            let i = Int(rng.next() % 13)
+            let value: UInt16 = step % 5 == 0 ? .max : UInt16(truncatingIfNeeded: rng.next())
+            pool.setCounter(pool.first.adding(UInt64(i)), value)
+            model[i] = value
+            for j in 0..<13 { XCTAssertEqual(pool.counter(pool.first.adding(UInt64(j))), model[j]) }
+        }
     }
 }
