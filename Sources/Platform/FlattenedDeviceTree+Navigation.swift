@@ -28,7 +28,7 @@ extension FlattenedDeviceTree {
     /// error report's `propertyAt`); `nil` when no property token is there.
     public func propertyName(atToken offset: Int) -> UnsafeRawBufferPointer? {
         guard offset >= structStart, offset % 4 == 0,
-              case let (.property(nameStart, _, _), _)? = try? token(at: offset) else { return nil }
+              case let (.property(nameStart, _), _)? = try? token(at: offset) else { return nil }
         var end = nameStart
         while end < stringsEnd && bytes[end] != 0 { end += 1 }
         return ByteString.slice(bytes, nameStart, end)
@@ -56,9 +56,8 @@ extension FlattenedDeviceTree {
                 let here = offset
                 offset = next
                 switch decoded {
-                case .property(let nameStart, let valueStart, let length):
-                    return FDTProperty(offset: here, node: node, nameStart: nameStart,
-                                       valueStart: valueStart, length: length)
+                case .property(let nameStart, let length):
+                    return FDTProperty(offset: here, node: node, nameStart: nameStart, length: length)
                 case .nop:
                     continue
                 case .beginNode, .endNode, .end:
@@ -115,7 +114,7 @@ extension FlattenedDeviceTree {
                 let here = offset
                 offset = next
                 switch decoded {
-                case .beginNode(let nameStart, let nameLength):
+                case .beginNode(let nameLength):
                     // Validated in init: never deeper than maxDepth.
                     guard level <= FlattenedDeviceTree.maxDepth else {
                         finished = true
@@ -124,8 +123,7 @@ extension FlattenedDeviceTree {
                     let parent = level == 0 ? baseParent : stack[level - 1]
                     stack[level] = here
                     level += 1
-                    return FDTNode(offset: here, nameStart: nameStart, nameLength: nameLength,
-                                   propertiesStart: next, depth: baseDepth + level - 1, parentOffset: parent)
+                    return FDTNode(offset: here, nameLength: nameLength, depth: baseDepth + level - 1, parentOffset: parent)
                 case .endNode:
                     level -= 1
                     if level <= 0 { finished = true }

@@ -31,7 +31,7 @@ public struct FlattenedDeviceTree {
         stringsEnd = stringsStart + Int(header.stringsSize)
         // Every stored property must be set before the validating methods can run;
         // an empty node at offset 0 stands until `validateStructure` returns the root.
-        root = FDTNode(offset: 0, nameStart: 0, nameLength: 0, propertiesStart: 0, depth: 0, parentOffset: nil)
+        root = FDTNode(offset: 0, nameLength: 0, depth: 0, parentOffset: nil)
         try validateReservationMap()
         root = try validateStructure()
     }
@@ -97,7 +97,7 @@ public struct FlattenedDeviceTree {
             var cursor = nameStart
             while cursor < structEnd && bytes[cursor] != 0 { cursor += 1 }
             guard cursor < structEnd else { throw .unterminatedNodeName(offset: offset) }
-            return (.beginNode(nameStart: nameStart, nameLength: cursor - nameStart), alignUp4(cursor + 1))
+            return (.beginNode(nameLength: cursor - nameStart), alignUp4(cursor + 1))
         case FDTToken.endNode:
             return (.endNode, offset + 4)
         case FDTToken.property:
@@ -118,7 +118,7 @@ public struct FlattenedDeviceTree {
                 throw .unterminatedPropertyName(offset: offset, nameOffset: nameOffset)
             }
             let next = alignUp4(valueStart + Int(length))
-            return (.property(nameOffset: nameStart, valueStart: valueStart, valueLength: Int(length)), next)
+            return (.property(nameStart: nameStart, valueLength: Int(length)), next)
         case FDTToken.nop:
             return (.nop, offset + 4)
         case FDTToken.end:
@@ -146,11 +146,10 @@ public struct FlattenedDeviceTree {
                 }
             }
             switch decoded {
-            case .beginNode(let nameStart, let nameLength):
+            case .beginNode(let nameLength):
                 if depth == 0 {
                     guard rootNode == nil else { throw .nodeAfterRoot(offset: offset) }
-                    rootNode = FDTNode(offset: offset, nameStart: nameStart, nameLength: nameLength,
-                                       propertiesStart: next, depth: 0, parentOffset: nil)
+                    rootNode = FDTNode(offset: offset, nameLength: nameLength, depth: 0, parentOffset: nil)
                 } else {
                     sawChild[depth] = true
                 }

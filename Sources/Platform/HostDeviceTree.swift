@@ -98,15 +98,14 @@ public enum HostDeviceTree {
                 throw .source(error)
             }
             switch decoded {
-            case .beginNode(let nameStart, let nameLength):
+            case .beginNode(let nameLength):
                 depth += 1
                 if droppedAt == nil {
-                    let node = FDTNode(offset: offset, nameStart: nameStart, nameLength: nameLength,
-                                       propertiesStart: next, depth: depth - 1, parentOffset: nil)
+                    let node = FDTNode(offset: offset, nameLength: nameLength, depth: depth - 1, parentOffset: nil)
                     if tree.isCompatible(node, with: "arm,smmu-v3") {
                         droppedAt = depth
                     } else {
-                        let name = ByteString.slice(tree.bytes, nameStart, nameStart + nameLength)
+                        let name = tree.name(of: node)
                         if depth == 2 && ByteString.equals(name, "reserved-memory") { inReservedMemory = true }
                         try writer.beginNode(name)
                     }
@@ -138,13 +137,14 @@ public enum HostDeviceTree {
                     try writer.endNode()
                 }
                 depth -= 1
-            case .property(let nameStart, let valueStart, let valueLength):
+            case .property(let nameStart, let valueLength):
                 if droppedAt == nil {
                     var nameEnd = nameStart
                     while tree.bytes[nameEnd] != 0 { nameEnd += 1 }
                     let name = ByteString.slice(tree.bytes, nameStart, nameEnd)
                     if !isIOMMUReference(name) {
-                        try writer.property(name, ByteString.slice(tree.bytes, valueStart, valueStart + valueLength))
+                        try writer.property(name, ByteString.slice(tree.bytes, offset + FDTToken.propertyHeaderSize,
+                                                                 offset + FDTToken.propertyHeaderSize + valueLength))
                     }
                 }
             case .nop:
