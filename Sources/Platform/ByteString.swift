@@ -13,6 +13,20 @@ enum ByteString {
         }
     }
 
+    /// Whether `bytes` equals one of the NUL-separated entries of `list`.
+    static func listContains(_ list: StaticString, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        list.withUTF8Buffer { text in
+            let all = UnsafeRawBufferPointer(text)
+            var start = 0
+            while start <= all.count {
+                let end = start + firstIndex(of: 0, in: slice(all, start, all.count))
+                if equals(slice(all, start, end), bytes) { return true }
+                start = end + 1
+            }
+            return false
+        }
+    }
+
     static func equals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         var i = 0

@@ -93,7 +93,7 @@ public enum HostDeviceTree {
             let decoded: FDTToken.Decoded
             let next: Int
             do throws(FDTError) {
-                (decoded, next) = try tree.token(at: offset)
+                (decoded, next) = try tree.blocks.token(at: offset)
             } catch {
                 throw .source(error)
             }

@@ -149,16 +149,13 @@ public struct PlatformDescription: Sendable {
     /// AUX_MU_LSR_REG at +0x54 from the AUX block) and whose node names
     /// AUX_MU_IO_REG. `reg-shift`/`reg-io-width` override either.
     static func uartKind(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> UARTKind {
-        if tree.isCompatible(node, with: "arm,pl011") || tree.isCompatible(node, with: "arm,sbsa-uart") {
-            return .pl011
-        }
+        if tree.isCompatible(node, withAnyOf: "arm,pl011\0arm,sbsa-uart") { return .pl011 }
         var shift: UInt32 = 0
         var width: UInt32 = 1
         if tree.isCompatible(node, with: "brcm,bcm2835-aux-uart") {
             shift = 2
             width = 4
-        } else if !(tree.isCompatible(node, with: "ns16550a") || tree.isCompatible(node, with: "ns16550")
-                    || tree.isCompatible(node, with: "snps,dw-apb-uart")) {
+        } else if !tree.isCompatible(node, withAnyOf: "ns16550a\0ns16550\0snps,dw-apb-uart") {
             return .unsupported
         }
         shift = try tree.u32("reg-shift", of: node) ?? shift
@@ -206,10 +203,9 @@ public struct PlatformDescription: Sendable {
     /// `compatible` strings of the Arm GIC bindings (arm,gic.yaml and
     /// arm,gic-v3.yaml): controllers whose specifier is (type, number, flags...).
     static func isGIC(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
-        tree.isCompatible(node, with: "arm,gic-v3") || tree.isCompatible(node, with: "arm,gic-400")
-            || tree.isCompatible(node, with: "arm,cortex-a15-gic") || tree.isCompatible(node, with: "arm,cortex-a9-gic")
-            || tree.isCompatible(node, with: "arm,cortex-a7-gic") || tree.isCompatible(node, with: "arm,pl390")
-            || tree.isCompatible(node, with: "qcom,msm-qgic2")
+        tree.isCompatible(node, withAnyOf: """
+            arm,gic-v3\0arm,gic-400\0arm,cortex-a15-gic\0arm,cortex-a9-gic\0arm,cortex-a7-gic\0arm,pl390\0qcom,msm-qgic2
+            """)
     }
 
     /// Best effort: interrupts are a convenience for the caller, so a shape
@@ -365,8 +361,7 @@ public struct PlatformDescription: Sendable {
     static func psciNode(_ tree: FlattenedDeviceTree) -> FDTNode? {
         if let node = tree.child(of: tree.root, named: "psci") { return node }
         for node in tree.children(of: tree.root)
-        where tree.isCompatible(node, with: "arm,psci-1.0") || tree.isCompatible(node, with: "arm,psci-0.2")
-            || tree.isCompatible(node, with: "arm,psci") {
+        where tree.isCompatible(node, withAnyOf: "arm,psci-1.0\0arm,psci-0.2\0arm,psci") {
             return node
         }
         return nil
@@ -381,8 +376,7 @@ public struct PlatformDescription: Sendable {
         else { throw .unknownPSCIMethod(node: node.offset) }
         return PSCIDescription(
             conduit: conduit,
-            hasStandardFunctionIDs: tree.isCompatible(node, with: "arm,psci-0.2")
-                || tree.isCompatible(node, with: "arm,psci-1.0"),
+            hasStandardFunctionIDs: tree.isCompatible(node, withAnyOf: "arm,psci-0.2\0arm,psci-1.0"),
             cpuSuspend: try tree.u32("cpu_suspend", of: node),
             cpuOff: try tree.u32("cpu_off", of: node),
             cpuOn: try tree.u32("cpu_on", of: node),

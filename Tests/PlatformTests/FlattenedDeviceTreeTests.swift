@@ -82,6 +82,11 @@ final class FlattenedDeviceTreeTests: XCTestCase {
             XCTAssertTrue(tree.isCompatible(psci, with: "arm,psci"))
             XCTAssertFalse(tree.isCompatible(psci, with: "arm,psci-2.0"))
             XCTAssertFalse(tree.isCompatible(psci, with: "arm,psc"))
+            // A NUL-separated family: any entry matches, whole entries only.
+            XCTAssertTrue(tree.isCompatible(psci, withAnyOf: "arm,gic-v3\0arm,psci-0.2"))
+            XCTAssertTrue(tree.isCompatible(psci, withAnyOf: "arm,psci-1.0\0x"))
+            XCTAssertFalse(tree.isCompatible(psci, withAnyOf: "arm,psc\0arm,psci-2.0\0psci"))
+            XCTAssertFalse(tree.isCompatible(psci, withAnyOf: "arm,psci-0.2arm,psci"))
             XCTAssertEqual(try tree.u32("cpu_on", of: psci), 0xC400_0003)
             XCTAssertNil(try tree.u32("absent", of: psci))
         }
