@@ -81,15 +81,18 @@ public struct HostStage2Layout: Sendable {
         }
 
         // Banks and windows are disjoint (checked above), so one merge by base
-        // address visits every mapped piece in ascending order.
+        // address visits every mapped piece in ascending order. Read from
+        // constants: a `var` is copied whole for each subscript read.
+        let bankList = banks.list
+        let windowList = windows.list
+        let cuts = excluded
         var b = 0
         var w = 0
-        while b < banks.list.count || w < windows.list.count {
-            let takeBank = w == windows.list.count
-                || (b < banks.list.count && banks.list[b].first < windows.list[w].first)
-            let piece = takeBank ? banks.list[b] : windows.list[w]
+        while b < bankList.count || w < windowList.count {
+            let takeBank = w == windowList.count || (b < bankList.count && bankList[b].first < windowList[w].first)
+            let piece = takeBank ? bankList[b] : windowList[w]
             if takeBank { b += 1 } else { w += 1 }
-            try emit(piece, minus: excluded, as: takeBank ? .normal : .device)
+            try emit(piece, minus: cuts, as: takeBank ? .normal : .device)
         }
     }
 

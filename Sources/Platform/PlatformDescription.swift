@@ -223,12 +223,12 @@ public struct PlatformDescription: Sendable {
         let specifierBytes = Int(cells) * 4
         guard interrupts.length % specifierBytes == 0 else { return result }
         let value = tree.value(of: interrupts)
-        var index = 0
+        var at = 0
         for name in list {
-            guard (index + 1) * specifierBytes <= value.count else { break }
-            let type = value.bigEndianUInt32(at: index * specifierBytes)
-            let number = value.bigEndianUInt32(at: index * specifierBytes + 4)
-            index += 1
+            guard at + specifierBytes <= value.count else { break }
+            let type = value.bigEndianUInt32(at: at)
+            let number = value.bigEndianUInt32(at: at + 4)
+            at += specifierBytes
             let base: UInt32
             switch type {
             case gicSPIType: base = gicSPIBase
@@ -237,10 +237,13 @@ public struct PlatformDescription: Sendable {
             }
             guard number <= UInt32.max - base else { continue }
             let intid = base + number
-            if ByteString.equals(name, "eventq") { result.eventQueue = intid }
-            else if ByteString.equals(name, "priq") { result.priorityQueue = intid }
-            else if ByteString.equals(name, "cmdq-sync") { result.commandSync = intid }
-            else if ByteString.equals(name, "gerror") { result.globalError = intid }
+            switch ByteString.index(of: name, inList: "eventq\0priq\0cmdq-sync\0gerror") {
+            case 0: result.eventQueue = intid
+            case 1: result.priorityQueue = intid
+            case 2: result.commandSync = intid
+            case 3: result.globalError = intid
+            default: break
+            }
         }
         return result
     }
