@@ -246,14 +246,22 @@ extension FlattenedDeviceTree {
     /// The nodes from the root down to the node whose FDT_BEGIN_NODE is at
     /// `offset` (root first), for printing its path; empty when no node starts there.
     public func ancestry(ofNodeAt offset: Int) -> FixedList<33, FDTNode> {
+        // Document order: a node's ancestors are the open nodes before it,
+        // one per depth, so each node takes its depth's slot (depth is at
+        // most `maxDepth`, 32, in a validated tree).
+        var path = InlineArray<33, FDTNode>(repeating: root)
         var chain = FixedList<33, FDTNode>()
         for node in nodes {
-            // Document order: a node's ancestors are the open nodes before it,
-            // so the chain is cut back to this node's depth before it is added.
-            while chain.count > node.depth { chain.remove(at: chain.count - 1) }
-            chain.append(node)
-            if node.offset == offset { return chain }
+            path[node.depth] = node
+            if node.offset == offset {
+                var depth = 0
+                while depth <= node.depth {
+                    chain.append(path[depth])
+                    depth += 1
+                }
+                break
+            }
         }
-        return FixedList<33, FDTNode>()
+        return chain
     }
 }
