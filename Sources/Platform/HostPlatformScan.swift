@@ -61,7 +61,10 @@ public struct HostPlatformScan: Sendable {
             }
         }
         if let bridge = pciHostBridge {
-            for window in bridge.windows {
+            var index = 0
+            while index < bridge.windows.count {
+                let window = bridge.windows[index]
+                index += 1
                 guard let range = MemoryRange(base: window.cpuAddress, size: window.size) else {
                     throw .source(.regionOverflows(base: window.cpuAddress.raw, size: window.size))
                 }

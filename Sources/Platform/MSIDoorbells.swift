@@ -28,7 +28,11 @@ public struct MSIDoorbells: Sendable {
         for bridge in tree.pciHostBridgeNodes {
             let description = try PCIHostBridgeNode(tree, bridge)
             if let parent = description.msiParent { try add(tree, controller: parent) }
-            for entry in description.msiMap { try add(tree, controller: entry.controller) }
+            var index = 0
+            while index < description.msiMap.count {
+                try add(tree, controller: description.msiMap[index].controller)
+                index += 1
+            }
         }
     }
 

@@ -67,7 +67,12 @@ public struct PlatformDescription: Sendable {
     public var reservedRanges: FixedList<80, MemoryRange> {
         var all = FixedList<80, MemoryRange>()
         for range in memoryReservations { all.append(range) }
-        for region in reservedMemory { all.append(region.range) }
+        // Indexed: an iterator over this list type would be its only one in the image.
+        var index = 0
+        while index < reservedMemory.count {
+            all.append(reservedMemory[index].range)
+            index += 1
+        }
         return all
     }
 
@@ -81,8 +86,11 @@ public struct PlatformDescription: Sendable {
         if let bridge = pciHostBridge {
             all.append(bridge.ecam)
             // The parser refuses a window that wraps; one built by hand could.
-            for window in bridge.windows {
+            var index = 0
+            while index < bridge.windows.count {
+                let window = bridge.windows[index]
                 if let range = MemoryRange(base: window.cpuAddress, size: window.size) { all.append(range) }
+                index += 1
             }
         }
         return all
