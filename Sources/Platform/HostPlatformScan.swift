@@ -26,10 +26,15 @@ public struct HostPlatformScan: Sendable {
                       ByteString.equals(value, "cpu") else { continue }
                 let reg: FDTReg?
                 do throws(FDTError) { reg = try tree.reg(of: cpu, onBus: cpus) } catch { throw .source(error) }
-                guard let reg, let first = reg.first else { throw .cpuWithoutReg(node: cpu.offset) }
-                let mpidr = first.base.raw
+                guard let reg, reg.count > 0 else { throw .cpuWithoutReg(node: cpu.offset) }
+                let mpidr = reg[0].base.raw
                 guard mpidr & ~Self.affinityMask == 0 else { throw .malformedMPIDR(mpidr) }
-                guard !cpuAffinities.contains(mpidr) else { throw .duplicateMPIDR(mpidr) }
+                let seen = cpuAffinities
+                var index = 0
+                while index < seen.count {
+                    guard seen[index] != mpidr else { throw .duplicateMPIDR(mpidr) }
+                    index += 1
+                }
                 guard cpuAffinities.append(mpidr) else { throw .tooManyCPUs(capacity: Self.cpuCapacity) }
             }
         }
@@ -47,7 +52,12 @@ public struct HostPlatformScan: Sendable {
             let reg: FDTReg?
             do throws(FDTError) { reg = try tree.reg(of: node) } catch { throw .source(error) }
             guard let reg else { continue }
-            for entry in reg where entry.size > 0 {
+            // Indexed, like every walk of a `reg`: no iterator specialisation.
+            var index = 0
+            while index < reg.count {
+                let entry = reg[index]
+                index += 1
+                guard entry.size > 0 else { continue }
                 let range: MemoryRange
                 do throws(FDTError) {
                     range = try tree.cpuRange(entry, of: node)

@@ -107,7 +107,11 @@ public struct PlatformDescription: Sendable {
 
     private mutating func addMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let reg = try tree.reg(of: node, onBus: tree.root) else { throw .missingReg(node: node.offset) }
-        for bank in reg where bank.size != 0 {
+        var index = 0
+        while index < reg.count {
+            let bank = reg[index]
+            index += 1
+            guard bank.size != 0 else { continue }
             guard memoryBanks.append(bank) else {
                 throw .tooManyMemoryBanks(capacity: PlatformDescription.memoryBankCapacity)
             }
@@ -122,7 +126,11 @@ public struct PlatformDescription: Sendable {
             // for an OS allocator: nothing is reserved until someone places them.
             guard let reg = try tree.reg(of: child, onBus: parent) else { continue }
             let noMap = tree.hasProperty("no-map", child)
-            for range in reg where range.size != 0 {
+            var index = 0
+            while index < reg.count {
+                let range = reg[index]
+                index += 1
+                guard range.size != 0 else { continue }
                 guard reservedMemory.append(ReservedMemoryRegion(range: range, noMap: noMap, node: child.offset)) else {
                     throw .tooManyReservedRegions(capacity: PlatformDescription.reservedMemoryCapacity)
                 }
