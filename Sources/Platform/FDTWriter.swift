@@ -295,7 +295,9 @@ public struct FDTWriter {
         }
     }
 
-    private func requireRoom(_ bytes: Int) throws(FDTWriteError) {
+    /// `mutating` though it changes nothing: a plain method called from the
+    /// writer's mutating methods got a copy of the whole writer each time.
+    private mutating func requireRoom(_ bytes: Int) throws(FDTWriteError) {
         guard stringsLow - cursor >= bytes else { throw .bufferTooSmall(capacity: buffer.count) }
     }
 }
