@@ -294,6 +294,12 @@ extension FlattenedDeviceTree {
         return false
     }
 
+    /// Whether `device_type` is the string `type` (absent or unterminated: no).
+    func hasDeviceType(_ node: FDTNode, _ type: StaticString) -> Bool {
+        guard let property = property("device_type", of: node), let value = try? string(property) else { return false }
+        return ByteString.equals(value, type)
+    }
+
     /// Section 2.3.4: `status` absent or "okay" (or the legacy "ok").
     public func isEnabled(_ node: FDTNode) -> Bool {
         guard let property = property("status", of: node) else { return true }

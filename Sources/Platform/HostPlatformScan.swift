@@ -22,8 +22,7 @@ public struct HostPlatformScan: Sendable {
     public init(_ tree: FlattenedDeviceTree, pciHostBridge: PCIHostBridge?) throws(HostPlatformScanError) {
         if let cpus = tree.node(atPath: "/cpus") {
             for cpu in tree.children(of: cpus) {
-                guard let type = tree.property("device_type", of: cpu), let value = try? tree.string(type),
-                      ByteString.equals(value, "cpu") else { continue }
+                guard tree.hasDeviceType(cpu, "cpu") else { continue }
                 let reg: FDTReg?
                 do throws(FDTError) { reg = try tree.reg(of: cpu, onBus: cpus) } catch { throw .source(error) }
                 guard let reg, reg.count > 0 else { throw .cpuWithoutReg(node: cpu.offset) }
@@ -92,11 +91,7 @@ public struct HostPlatformScan: Sendable {
                 return true
             }
         }
-        if let type = tree.property("device_type", of: node), let value = try? tree.string(type),
-           ByteString.equals(value, "memory") {
-            return true
-        }
-        return tree.isCompatible(node, with: "arm,smmu-v3")
+        return tree.hasDeviceType(node, "memory") || tree.isCompatible(node, with: "arm,smmu-v3")
     }
 
     /// Inserts in order, merging with every window it overlaps or touches.

@@ -97,8 +97,5 @@ extension FlattenedDeviceTree {
         }
     }
 
-    func isPCI(_ node: FDTNode) -> Bool {
-        guard let property = property("device_type", of: node), let type = try? string(property) else { return false }
-        return ByteString.equals(type, "pci")
-    }
+    func isPCI(_ node: FDTNode) -> Bool { hasDeviceType(node, "pci") }
 }

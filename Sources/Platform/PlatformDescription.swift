@@ -98,12 +98,7 @@ public struct PlatformDescription: Sendable {
 
     // MARK: Memory (section 3.4)
 
-    static func isMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
-        if let property = tree.property("device_type", of: node), let type = try? tree.string(property) {
-            return ByteString.equals(type, "memory")
-        }
-        return false
-    }
+    static func isMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool { tree.hasDeviceType(node, "memory") }
 
     private mutating func addMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let reg = try tree.reg(of: node, onBus: tree.root) else { throw .missingReg(node: node.offset) }
