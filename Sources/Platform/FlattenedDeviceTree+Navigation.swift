@@ -304,7 +304,7 @@ extension FlattenedDeviceTree {
     public func isEnabled(_ node: FDTNode) -> Bool {
         guard let property = property("status", of: node) else { return true }
         guard let status = try? string(property) else { return false }
-        return ByteString.equals(status, "okay") || ByteString.equals(status, "ok")
+        return ByteString.listContains("okay\0ok", status)
     }
 
     // MARK: Cells (section 2.3.5)

@@ -159,8 +159,7 @@ public enum HostDeviceTree {
     /// Properties that point a device at an IOMMU (the IOMMU binding and
     /// the PCI `iommu-map` binding).
     static func isIOMMUReference(_ name: UnsafeRawBufferPointer) -> Bool {
-        ByteString.equals(name, "iommu-map") || ByteString.equals(name, "iommu-map-mask")
-            || ByteString.equals(name, "iommus")
+        ByteString.listContains("iommu-map\0iommu-map-mask\0iommus", name)
     }
 
     private static func addReservedChildren(_ writer: inout FDTWriter, _ edits: HostDeviceTreeEdits,

@@ -86,10 +86,7 @@ public struct HostPlatformScan: Sendable {
     func isNotADevice(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
         if node.depth == 1 {
             let name = tree.baseName(of: node)
-            if ByteString.equals(name, "cpus") || ByteString.equals(name, "reserved-memory")
-                || ByteString.equals(name, "chosen") || ByteString.equals(name, "aliases") {
-                return true
-            }
+            if ByteString.listContains("cpus\0reserved-memory\0chosen\0aliases", name) { return true }
         }
         return tree.hasDeviceType(node, "memory") || tree.isCompatible(node, with: "arm,smmu-v3")
     }

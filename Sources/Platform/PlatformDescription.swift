@@ -385,9 +385,11 @@ public struct PlatformDescription: Sendable {
         guard let property = tree.property("method", of: node) else { throw .unknownPSCIMethod(node: node.offset) }
         let method = try tree.string(property)
         let conduit: PSCIConduit
-        if ByteString.equals(method, "smc") { conduit = .smc }
-        else if ByteString.equals(method, "hvc") { conduit = .hvc }
-        else { throw .unknownPSCIMethod(node: node.offset) }
+        switch ByteString.index(of: method, inList: "smc\0hvc") {
+        case 0: conduit = .smc
+        case 1: conduit = .hvc
+        default: throw .unknownPSCIMethod(node: node.offset)
+        }
         return PSCIDescription(
             conduit: conduit,
             hasStandardFunctionIDs: tree.isCompatible(node, withAnyOf: "arm,psci-0.2\0arm,psci-1.0"),
