@@ -92,6 +92,32 @@ final class FlattenedDeviceTreeTests: XCTestCase {
         }
     }
 
+    /// Section 2.3.4: `status` absent, "okay" or the legacy "ok" is enabled;
+    /// anything else (a prefix, an extension, an unterminated value) is not.
+    func testStatusValues() throws {
+        var b = FDTBuilder()
+        b.begin("")
+        let cases: [(String, [UInt8]?, Bool)] = [
+            ("absent", nil, true), ("okay", Array("okay\0".utf8), true), ("ok", Array("ok\0".utf8), true),
+            ("disabled", Array("disabled\0".utf8), false), ("o", Array("o\0".utf8), false),
+            ("okayy", Array("okayy\0".utf8), false), ("unterminated", Array("okay".utf8), false),
+            ("empty", [0], false),
+        ]
+        for (name, status, _) in cases {
+            b.begin(name)
+            if let status { b.property("status", status) }
+            b.end()
+        }
+        b.end()
+        try withTree(b.blob()) { tree in
+            for (name, _, enabled) in cases {
+                let node = try XCTUnwrap(Array(name.utf8).withUnsafeBytes { tree.child(of: tree.root, matching: $0) },
+                                         name)
+                XCTAssertEqual(tree.isEnabled(node), enabled, name)
+            }
+        }
+    }
+
     func testPropertiesInOrder() throws {
         try withTree(Fixture.bytes(Fixture.virt1G)) { tree in
             let memory = try XCTUnwrap(tree.node(atPath: "/memory"))
