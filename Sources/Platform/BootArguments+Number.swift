@@ -6,22 +6,8 @@ extension FlattenedDeviceTree {
     /// with `key`, or the first one that does is not such a number (a value
     /// that does not fit 64 bits is refused, not truncated).
     public func bootArgumentNumber(_ key: StaticString) -> UInt64? {
-        guard let arguments = bootArguments else { return nil }
-        return key.withUTF8Buffer { needle -> UInt64? in
-            guard !needle.isEmpty else { return nil }
-            var start = 0
-            while start < arguments.count {
-                var end = start
-                while end < arguments.count && arguments[end] != BootArgumentsSyntax.separator { end += 1 }
-                if end - start >= needle.count {
-                    var same = true
-                    for i in 0..<needle.count where arguments[start + i] != needle[i] { same = false; break }
-                    if same { return BootArgumentsSyntax.hexNumber(arguments, from: start + needle.count, to: end) }
-                }
-                start = end + 1
-            }
-            return nil
-        }
+        guard let (arguments, afterKey, end) = bootArgumentWord(key, prefixOnly: true) else { return nil }
+        return BootArgumentsSyntax.hexNumber(arguments, from: afterKey, to: end)
     }
 }
 

@@ -12,21 +12,30 @@ extension FlattenedDeviceTree {
     /// True when `word` appears in bootargs as a whole word (between spaces
     /// or the ends): `hv.exit=semihosting` does not match `xhv.exit=semihosting2`.
     public func bootArgumentsContain(_ word: StaticString) -> Bool {
-        guard let arguments = bootArguments else { return false }
-        return word.withUTF8Buffer { needle in
-            guard !needle.isEmpty else { return false }
+        bootArgumentWord(word, prefixOnly: false) != nil
+    }
+
+    /// The first word of bootargs that is `key` (or, with `prefixOnly`,
+    /// starts with it): `arguments[afterKey..<end]` is the rest of the word.
+    /// nil when no word is, or `key` is empty.
+    func bootArgumentWord(_ key: StaticString,
+                          prefixOnly: Bool) -> (arguments: UnsafeRawBufferPointer, afterKey: Int, end: Int)? {
+        guard let arguments = bootArguments else { return nil }
+        return key.withUTF8Buffer { text in
+            let needle = UnsafeRawBufferPointer(text)
+            guard !needle.isEmpty else { return nil }
             var start = 0
             while start < arguments.count {
-                var end = start
-                while end < arguments.count && arguments[end] != BootArgumentsSyntax.separator { end += 1 }
-                if end - start == needle.count {
-                    var same = true
-                    for i in 0..<needle.count where arguments[start + i] != needle[i] { same = false; break }
-                    if same { return true }
+                let end = start + ByteString.firstIndex(of: BootArgumentsSyntax.separator,
+                                                        in: ByteString.slice(arguments, start, arguments.count))
+                let length = end - start
+                if (length == needle.count || (prefixOnly && length > needle.count))
+                    && ByteString.equals(ByteString.slice(arguments, start, start + needle.count), needle) {
+                    return (arguments, start + needle.count, end)
                 }
                 start = end + 1
             }
-            return false
+            return nil
         }
     }
 }

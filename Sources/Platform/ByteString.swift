@@ -13,6 +13,27 @@ enum ByteString {
         }
     }
 
+    /// Whether `bytes` equals one of the NUL-separated entries of `list`.
+    static func listContains(_ list: StaticString, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        index(of: bytes, inList: list) != nil
+    }
+
+    /// Which of the NUL-separated entries of `list` (0 for the first) `bytes` equals.
+    static func index(of bytes: UnsafeRawBufferPointer, inList list: StaticString) -> Int? {
+        list.withUTF8Buffer { text in
+            let all = UnsafeRawBufferPointer(text)
+            var start = 0
+            var entry = 0
+            while start <= all.count {
+                let end = start + firstIndex(of: 0, in: slice(all, start, all.count))
+                if equals(slice(all, start, end), bytes) { return entry }
+                start = end + 1
+                entry += 1
+            }
+            return nil
+        }
+    }
+
     static func equals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         var i = 0

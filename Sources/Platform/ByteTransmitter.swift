@@ -44,7 +44,8 @@ extension ByteTransmitter {
     /// The hex digits of `value` alone (lower case), at least `minimumDigits`.
     public func writeHexDigits(_ value: UInt64, minimumDigits: Int) {
         let significant = (UInt64.bitWidth - value.leadingZeroBitCount + 3) / 4
-        var shift = (min(max(significant, minimumDigits, 1), 16) - 1) * 4
+        // Two-argument max: the variadic one builds an array on every call.
+        var shift = (min(max(max(significant, minimumDigits), 1), 16) - 1) * 4
         while shift >= 0 {
             let nibble = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
             write(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)

@@ -7,11 +7,16 @@ public struct FDTReg: RandomAccessCollection {
     /// Physical addresses are at most 64 bits, i.e. two cells.
     public static let maxCells: UInt32 = 2
 
+    // Four words (offsets and counts fit 32 bits: the blob's `totalsize`
+    // is a 32-bit field), so a `reg` passes and returns in registers.
     let bytes: UnsafeRawBufferPointer
-    let valueStart: Int
+    let rawValueStart: UInt32
+    let rawCount: UInt32
     let addressCells: UInt32
     let sizeCells: UInt32
-    public let count: Int
+
+    var valueStart: Int { Int(rawValueStart) }
+    public var count: Int { Int(rawCount) }
 
     @inline(__always) public var startIndex: Int { 0 }
     @inline(__always) public var endIndex: Int { count }
@@ -51,13 +56,14 @@ public struct FDTReg: RandomAccessCollection {
             throw .propertyLengthNotMultiple(node: property.node, length: property.length, tupleBytes: tuple)
         }
         bytes = tree.bytes
-        valueStart = property.valueStart
+        rawValueStart = property.rawOffset + UInt32(FDTToken.propertyHeaderSize)
         self.addressCells = addressCells
         self.sizeCells = sizeCells
-        count = property.length / tuple
+        let count = property.length / tuple
+        rawCount = UInt32(count)
         var index = 0
         while index < count {
-            let offset = valueStart + index * tuple
+            let offset = property.valueStart + index * tuple
             let base = FDTReg.cells(bytes, offset, addressCells)
             let size = FDTReg.cells(bytes, offset + Int(addressCells) * 4, sizeCells)
             guard base <= UInt64.max - size else { throw .regionOverflows(base: base, size: size) }
@@ -70,10 +76,7 @@ extension FlattenedDeviceTree {
     /// `node`'s `reg`, decoded with its parent's cell counts (defaults 2 and 1
     /// when the parent does not say). `nil` if the node has no `reg`.
     public func reg(of node: FDTNode) throws(FDTError) -> FDTReg? {
-        guard let property = property("reg", of: node) else { return nil }
-        let parentNode = parent(of: node) ?? root
-        return try FDTReg(self, property, addressCells: try addressCells(of: parentNode),
-                          sizeCells: try sizeCells(of: parentNode))
+        try reg(of: node, onBus: parent(of: node) ?? root)
     }
 
     /// `reg` of a child of `bus`, when the caller already holds `bus`

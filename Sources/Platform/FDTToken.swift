@@ -10,11 +10,13 @@ enum FDTToken {
     /// Bytes of an FDT_PROP token before its value: token, len, nameoff.
     static let propertyHeaderSize = 12
 
-    /// A decoded token with absolute blob offsets for its payload.
+    /// A decoded token with absolute blob offsets for its payload. A node's
+    /// name starts 4 bytes after its token, a property's value 12 bytes after
+    /// (`propertyHeaderSize`); `nameStart` is where its name is in the strings block.
     enum Decoded {
-        case beginNode(nameStart: Int, nameLength: Int)
+        case beginNode(nameLength: Int)
         case endNode
-        case property(nameOffset: Int, valueStart: Int, valueLength: Int)
+        case property(nameStart: Int, valueLength: Int)
         case nop
         case end
     }

@@ -27,8 +27,9 @@ public struct FDTWriter {
     var stringsLow: Int
     var phase = Phase.reservations
     var depth = 0
-    /// Per open node: whether a child has begun (properties must come first).
-    var sawChild = InlineArray<33, Bool>(repeating: false)
+    /// Bit `d`: the open node at depth `d` has begun a child (properties must
+    /// come first). Depth is at most `maxDepth` (32), so 64 bits hold them all.
+    var childBegun: UInt64 = 0
     let bootCPU: UInt32
 
     enum Phase { case reservations, structure, finished }
@@ -58,8 +59,8 @@ public struct FDTWriter {
         guard phase == .reservations else { throw .outOfOrder }
         // Room for this entry and the terminator.
         try requireRoom(2 * FlattenedDeviceTree.reservationEntrySize)
-        putU64(range.base.raw, at: cursor)
-        putU64(range.size, at: cursor + 8)
+        buffer.putU64(range.base.raw, at: cursor)
+        buffer.putU64(range.size, at: cursor + 8)
         cursor += FlattenedDeviceTree.reservationEntrySize
     }
 
@@ -69,23 +70,23 @@ public struct FDTWriter {
     public mutating func beginNode(_ name: UnsafeRawBufferPointer) throws(FDTWriteError) {
         guard ByteString.firstIndex(of: 0, in: name) == name.count else { throw .badName }
         let at = try openNode(nameLength: name.count)
-        putBytes(name, at: at)
+        buffer.putBytes(name, at: at)
     }
 
     public mutating func beginNode(_ name: StaticString) throws(FDTWriteError) {
-        try beginNode(try bytes(of: name))
+        try beginNode(try Self.bytes(of: name))
     }
 
     /// Opens a node named `prefix@<address in lowercase hex, no leading zeros>`
     /// (section 2.2.1).
     public mutating func beginNode(_ prefix: StaticString, unitAddress: UInt64) throws(FDTWriteError) {
-        let prefixBytes = try bytes(of: prefix)
+        let prefixBytes = try Self.bytes(of: prefix)
         guard ByteString.firstIndex(of: 0, in: prefixBytes) == prefixBytes.count,
               ByteString.firstIndex(of: UInt8(ascii: "@"), in: prefixBytes) == prefixBytes.count else { throw .badName }
         var digits = 1
         while digits < 16 && unitAddress >> (4 * UInt64(digits)) != 0 { digits += 1 }
         var at = try openNode(nameLength: prefixBytes.count + 1 + digits)
-        putBytes(prefixBytes, at: at)
+        buffer.putBytes(prefixBytes, at: at)
         at += prefixBytes.count
         buffer[at] = UInt8(ascii: "@")
         while digits > 0 {
@@ -106,20 +107,20 @@ public struct FDTWriter {
         guard nameLength < end else { throw .bufferTooSmall(capacity: buffer.count) }
         let size = 4 + alignUp4(nameLength + 1)
         try requireRoom(size)
-        if depth > 0 { sawChild[depth] = true }
-        putU32(FDTToken.beginNode, at: cursor)
-        zero(from: cursor + 4, to: cursor + size)
+        if depth > 0 { childBegun |= 1 << UInt64(depth) }
+        buffer.putU32(FDTToken.beginNode, at: cursor)
+        buffer.zero(from: cursor + 4, to: cursor + size)
         let nameAt = cursor + 4
         cursor += size
         depth += 1
-        sawChild[depth] = false
+        childBegun &= ~(1 << UInt64(depth))
         return nameAt
     }
 
     public mutating func endNode() throws(FDTWriteError) {
         guard phase == .structure, depth > 0 else { throw .unbalancedEndNode }
         try requireRoom(4)
-        putU32(FDTToken.endNode, at: cursor)
+        buffer.putU32(FDTToken.endNode, at: cursor)
         cursor += 4
         depth -= 1
     }
@@ -127,12 +128,12 @@ public struct FDTWriter {
     /// Adds a property to the open node; `name` must be non-empty and free of NUL.
     public mutating func property(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(FDTWriteError) {
         let start = try beginProperty(name, length: value.count)
-        putBytes(value, at: start)
+        buffer.putBytes(value, at: start)
         finishProperty(valueStart: start, length: value.count)
     }
 
     public mutating func property(_ name: StaticString, _ value: UnsafeRawBufferPointer) throws(FDTWriteError) {
-        try property(try bytes(of: name), value)
+        try property(try Self.bytes(of: name), value)
     }
 
     /// A property with no value (`no-map`, `ranges` for an identity bus).
@@ -142,17 +143,17 @@ public struct FDTWriter {
 
     /// A one-cell property.
     public mutating func property(_ name: StaticString, u32 value: UInt32) throws(FDTWriteError) {
-        let start = try beginProperty(try bytes(of: name), length: 4)
-        putU32(value, at: start)
+        let start = try beginProperty(try Self.bytes(of: name), length: 4)
+        buffer.putU32(value, at: start)
         finishProperty(valueStart: start, length: 4)
     }
 
     /// A string property (section 2.2.4: NUL-terminated).
     public mutating func property(_ name: StaticString, string value: StaticString) throws(FDTWriteError) {
-        let text = try bytes(of: value)
+        let text = try Self.bytes(of: value)
         guard ByteString.firstIndex(of: 0, in: text) == text.count else { throw .badName }
-        let start = try beginProperty(try bytes(of: name), length: text.count + 1)
-        putBytes(text, at: start)
+        let start = try beginProperty(try Self.bytes(of: name), length: text.count + 1)
+        buffer.putBytes(text, at: start)
         buffer[start + text.count] = 0
         finishProperty(valueStart: start, length: text.count + 1)
     }
@@ -167,10 +168,10 @@ public struct FDTWriter {
         guard addressCells == 2 || address >> 32 == 0 else { throw .valueDoesNotFitCells(address, cells: addressCells) }
         guard sizeCells == 2 || size >> 32 == 0 else { throw .valueDoesNotFitCells(size, cells: sizeCells) }
         let length = 4 * Int(addressCells + sizeCells)
-        let start = try beginProperty(try bytes(of: name), length: length)
+        let start = try beginProperty(try Self.bytes(of: name), length: length)
         var at = start
-        if addressCells == 2 { putU64(address, at: at); at += 8 } else { putU32(UInt32(address), at: at); at += 4 }
-        if sizeCells == 2 { putU64(size, at: at) } else { putU32(UInt32(size), at: at) }
+        if addressCells == 2 { buffer.putU64(address, at: at); at += 8 } else { buffer.putU32(UInt32(address), at: at); at += 4 }
+        if sizeCells == 2 { buffer.putU64(size, at: at) } else { buffer.putU32(UInt32(size), at: at) }
         finishProperty(valueStart: start, length: length)
     }
 
@@ -182,7 +183,7 @@ public struct FDTWriter {
         guard cursor > structStart else { throw .missingRoot }
         guard depth == 0 else { throw .unclosedNode(depth: depth) }
         try requireRoom(4)
-        putU32(FDTToken.end, at: cursor)
+        buffer.putU32(FDTToken.end, at: cursor)
         cursor += 4
         let structSize = cursor - structStart
         let stringsSize = end - stringsLow
@@ -191,18 +192,18 @@ public struct FDTWriter {
         if stringsSize > 0 {
             (buffer.baseAddress! + cursor).copyMemory(from: buffer.baseAddress! + stringsLow, byteCount: stringsSize)
         }
-        fixNameOffsets(stringsSize: stringsSize)
+        FDTWriter.fixNameOffsets(buffer, from: structStart, to: cursor, stringsSize: stringsSize)
         let total = cursor + stringsSize
-        putU32(FDTHeader.magicValue, at: FDTHeader.magicOffset)
-        putU32(UInt32(total), at: FDTHeader.totalSizeOffset)
-        putU32(UInt32(structStart), at: FDTHeader.structOffsetOffset)
-        putU32(UInt32(cursor), at: FDTHeader.stringsOffsetOffset)
-        putU32(UInt32(FDTHeader.size), at: FDTHeader.reservationMapOffsetOffset)
-        putU32(Self.version, at: FDTHeader.versionOffset)
-        putU32(Self.lastCompatibleVersion, at: FDTHeader.lastCompatibleVersionOffset)
-        putU32(bootCPU, at: FDTHeader.bootCPUOffset)
-        putU32(UInt32(stringsSize), at: FDTHeader.stringsSizeOffset)
-        putU32(UInt32(structSize), at: FDTHeader.structSizeOffset)
+        buffer.putU32(FDTHeader.magicValue, at: FDTHeader.magicOffset)
+        buffer.putU32(UInt32(total), at: FDTHeader.totalSizeOffset)
+        buffer.putU32(UInt32(structStart), at: FDTHeader.structOffsetOffset)
+        buffer.putU32(UInt32(cursor), at: FDTHeader.stringsOffsetOffset)
+        buffer.putU32(UInt32(FDTHeader.size), at: FDTHeader.reservationMapOffsetOffset)
+        buffer.putU32(Self.version, at: FDTHeader.versionOffset)
+        buffer.putU32(Self.lastCompatibleVersion, at: FDTHeader.lastCompatibleVersionOffset)
+        buffer.putU32(bootCPU, at: FDTHeader.bootCPUOffset)
+        buffer.putU32(UInt32(stringsSize), at: FDTHeader.stringsSizeOffset)
+        buffer.putU32(UInt32(structSize), at: FDTHeader.structSizeOffset)
         phase = .finished
         return total
     }
@@ -212,8 +213,8 @@ public struct FDTWriter {
     private mutating func closeReservationMap() throws(FDTWriteError) {
         guard phase == .reservations else { return }
         // Room was kept for the terminator by `init` and `addReservation`.
-        putU64(0, at: cursor)
-        putU64(0, at: cursor + 8)
+        buffer.putU64(0, at: cursor)
+        buffer.putU64(0, at: cursor + 8)
         cursor += FlattenedDeviceTree.reservationEntrySize
         structStart = cursor
         phase = .structure
@@ -221,7 +222,7 @@ public struct FDTWriter {
 
     /// A StaticString's bytes. Literals of one character may be stored as a
     /// scalar with no pointer; those are refused rather than trapped on.
-    private func bytes(of string: StaticString) throws(FDTWriteError) -> UnsafeRawBufferPointer {
+    private static func bytes(of string: StaticString) throws(FDTWriteError) -> UnsafeRawBufferPointer {
         guard string.hasPointerRepresentation else { throw .badName }
         return UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount)
     }
@@ -230,20 +231,20 @@ public struct FDTWriter {
     /// where the value goes. All room (value and padding) is checked here.
     private mutating func beginProperty(_ name: UnsafeRawBufferPointer, length: Int) throws(FDTWriteError) -> Int {
         guard phase == .structure, depth > 0 else { throw .propertyOutsideNode }
-        guard !sawChild[depth] else { throw .propertyAfterChildNode }
+        guard childBegun & (1 << UInt64(depth)) == 0 else { throw .propertyAfterChildNode }
         guard name.count > 0, ByteString.firstIndex(of: 0, in: name) == name.count else { throw .badName }
         guard length <= end else { throw .bufferTooSmall(capacity: buffer.count) }
         let size = FDTToken.propertyHeaderSize + alignUp4(length)
         try requireRoom(size)
         let distance = try internString(name, keeping: size)
-        putU32(FDTToken.property, at: cursor)
-        putU32(UInt32(length), at: cursor + 4)
-        putU32(UInt32(distance), at: cursor + 8)
+        buffer.putU32(FDTToken.property, at: cursor)
+        buffer.putU32(UInt32(length), at: cursor + 4)
+        buffer.putU32(UInt32(distance), at: cursor + 8)
         return cursor + FDTToken.propertyHeaderSize
     }
 
     private mutating func finishProperty(valueStart: Int, length: Int) {
-        zero(from: valueStart + length, to: valueStart + alignUp4(length))
+        buffer.zero(from: valueStart + length, to: valueStart + alignUp4(length))
         cursor = valueStart + alignUp4(length)
     }
 
@@ -264,26 +265,28 @@ public struct FDTWriter {
         let needed = name.count + 1
         guard stringsLow - cursor >= reserve + needed else { throw .bufferTooSmall(capacity: buffer.count) }
         stringsLow -= needed
-        putBytes(name, at: stringsLow)
+        buffer.putBytes(name, at: stringsLow)
         buffer[stringsLow + name.count] = 0
         return end - stringsLow
     }
 
-    /// Walks the structure this writer produced and turns each provisional
-    /// name offset (distance from `end`) into an offset into the strings block.
-    private func fixNameOffsets(stringsSize: Int) {
-        var at = structStart
-        while at < cursor {
-            let token = getU32(at)
+    /// Walks the structure this writer produced (`start..<stop`) and turns
+    /// each provisional name offset (distance from `end`) into an offset into
+    /// the strings block.
+    private static func fixNameOffsets(_ buffer: UnsafeMutableRawBufferPointer, from start: Int, to stop: Int,
+                                       stringsSize: Int) {
+        var at = start
+        while at < stop {
+            let token = buffer.getU32(at)
             switch token {
             case FDTToken.beginNode:
                 var stop = at + 4
                 while buffer[stop] != 0 { stop += 1 }
                 at = alignUp4(stop + 1)
             case FDTToken.property:
-                let length = Int(getU32(at + 4))
-                let distance = Int(getU32(at + 8))
-                putU32(UInt32(stringsSize - distance), at: at + 8)
+                let length = Int(buffer.getU32(at + 4))
+                let distance = Int(buffer.getU32(at + 8))
+                buffer.putU32(UInt32(stringsSize - distance), at: at + 8)
                 at += FDTToken.propertyHeaderSize + alignUp4(length)
             default:
                 // FDT_END_NODE, FDT_END: one word.
@@ -292,30 +295,36 @@ public struct FDTWriter {
         }
     }
 
-    private func requireRoom(_ bytes: Int) throws(FDTWriteError) {
+    /// `mutating` though it changes nothing: a plain method called from the
+    /// writer's mutating methods got a copy of the whole writer each time.
+    private mutating func requireRoom(_ bytes: Int) throws(FDTWriteError) {
         guard stringsLow - cursor >= bytes else { throw .bufferTooSmall(capacity: buffer.count) }
     }
+}
 
-    private func putU32(_ value: UInt32, at offset: Int) {
-        buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
+// The byte helpers take the buffer, not the writer: a non-mutating method
+// called from a mutating one gets a copy of the whole writer.
+extension UnsafeMutableRawBufferPointer {
+    fileprivate func putU32(_ value: UInt32, at offset: Int) {
+        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
     }
 
-    private func putU64(_ value: UInt64, at offset: Int) {
-        buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
+    fileprivate func putU64(_ value: UInt64, at offset: Int) {
+        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
     }
 
-    private func getU32(_ offset: Int) -> UInt32 {
-        UInt32(bigEndian: UnsafeRawBufferPointer(buffer).loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    fileprivate func getU32(_ offset: Int) -> UInt32 {
+        UInt32(bigEndian: UnsafeRawBufferPointer(self).loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
-    private func putBytes(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+    fileprivate func putBytes(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.count > 0 else { return }
-        (buffer.baseAddress! + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        (baseAddress! + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
     }
 
-    private func zero(from start: Int, to stop: Int) {
+    fileprivate func zero(from start: Int, to stop: Int) {
         var i = start
-        while i < stop { buffer[i] = 0; i += 1 }
+        while i < stop { self[i] = 0; i += 1 }
     }
 }
 

@@ -28,7 +28,7 @@ extension FlattenedDeviceTree {
     /// error report's `propertyAt`); `nil` when no property token is there.
     public func propertyName(atToken offset: Int) -> UnsafeRawBufferPointer? {
         guard offset >= structStart, offset % 4 == 0,
-              case let (.property(nameStart, _, _), _)? = try? token(at: offset) else { return nil }
+              case let (.property(nameStart, _), _)? = try? blocks.token(at: offset) else { return nil }
         var end = nameStart
         while end < stringsEnd && bytes[end] != 0 { end += 1 }
         return ByteString.slice(bytes, nameStart, end)
@@ -41,24 +41,23 @@ extension FlattenedDeviceTree {
     // MARK: Properties
 
     public func properties(of node: FDTNode) -> PropertyIterator {
-        PropertyIterator(tree: self, node: node.offset, offset: node.propertiesStart)
+        PropertyIterator(blocks: blocks, node: node.offset, offset: node.propertiesStart)
     }
 
     public struct PropertyIterator: IteratorProtocol, Sequence {
-        let tree: FlattenedDeviceTree
+        let blocks: FDTBlocks
         let node: Int
         var offset: Int
         public mutating func next() -> FDTProperty? {
             while true {
                 // Validated in init; a failure here would mean the bytes
                 // changed under us, and ends the walk.
-                guard let (decoded, next) = try? tree.token(at: offset) else { return nil }
+                guard let (decoded, next) = try? blocks.token(at: offset) else { return nil }
                 let here = offset
                 offset = next
                 switch decoded {
-                case .property(let nameStart, let valueStart, let length):
-                    return FDTProperty(offset: here, node: node, nameStart: nameStart,
-                                       valueStart: valueStart, length: length)
+                case .property(let nameStart, let length):
+                    return FDTProperty(offset: here, node: node, nameStart: nameStart, length: length)
                 case .nop:
                     continue
                 case .beginNode, .endNode, .end:
@@ -83,24 +82,24 @@ extension FlattenedDeviceTree {
 
     /// `node` followed by all its descendants, in document order.
     public func subtree(of node: FDTNode) -> NodeIterator {
-        NodeIterator(tree: self, offset: node.offset, baseDepth: node.depth, baseParent: node.parentOffset)
+        NodeIterator(blocks: blocks, offset: node.offset, baseDepth: node.depth, baseParent: node.parentOffset)
     }
 
     /// Every node of the tree, root first.
     public var nodes: NodeIterator { subtree(of: root) }
 
     public struct NodeIterator: IteratorProtocol, Sequence {
-        let tree: FlattenedDeviceTree
+        let blocks: FDTBlocks
         var offset: Int
         let baseDepth: Int
         let baseParent: Int?
         var level = 0
         var finished = false
         /// Offsets of the open nodes, indexed by level 0...maxDepth (literal: maxDepth + 1).
-        var stack = InlineArray<33, Int>(repeating: 0)
+        var stack = InlineArray<33, UInt32>(repeating: 0)
 
-        init(tree: FlattenedDeviceTree, offset: Int, baseDepth: Int, baseParent: Int?) {
-            self.tree = tree
+        init(blocks: FDTBlocks, offset: Int, baseDepth: Int, baseParent: Int?) {
+            self.blocks = blocks
             self.offset = offset
             self.baseDepth = baseDepth
             self.baseParent = baseParent
@@ -108,24 +107,23 @@ extension FlattenedDeviceTree {
 
         public mutating func next() -> FDTNode? {
             while !finished {
-                guard let (decoded, next) = try? tree.token(at: offset) else {
+                guard let (decoded, next) = try? blocks.token(at: offset) else {
                     finished = true
                     return nil
                 }
                 let here = offset
                 offset = next
                 switch decoded {
-                case .beginNode(let nameStart, let nameLength):
+                case .beginNode(let nameLength):
                     // Validated in init: never deeper than maxDepth.
                     guard level <= FlattenedDeviceTree.maxDepth else {
                         finished = true
                         return nil
                     }
-                    let parent = level == 0 ? baseParent : stack[level - 1]
-                    stack[level] = here
+                    let parent = level == 0 ? baseParent : Int(stack[level - 1])
+                    stack[level] = UInt32(truncatingIfNeeded: here)
                     level += 1
-                    return FDTNode(offset: here, nameStart: nameStart, nameLength: nameLength,
-                                   propertiesStart: next, depth: baseDepth + level - 1, parentOffset: parent)
+                    return FDTNode(offset: here, nameLength: nameLength, depth: baseDepth + level - 1, parentOffset: parent)
                 case .endNode:
                     level -= 1
                     if level <= 0 { finished = true }
@@ -282,17 +280,31 @@ extension FlattenedDeviceTree {
 
     /// Whether `compatible` lists `name` (an unterminated list counts as no).
     public func isCompatible(_ node: FDTNode, with name: StaticString) -> Bool {
+        isCompatible(node, withAnyOf: name)
+    }
+
+    /// Whether `compatible` lists any of `names`, literals separated by NUL
+    /// (`"arm,psci-0.2\0arm,psci-1.0"`): a family of bindings in one walk of
+    /// the property. A `compatible` entry never holds a NUL, so one name
+    /// without NUL is the one-entry list.
+    public func isCompatible(_ node: FDTNode, withAnyOf names: StaticString) -> Bool {
         guard let property = property("compatible", of: node),
               let list = try? strings(property) else { return false }
-        for entry in list where ByteString.equals(entry, name) { return true }
+        for entry in list where ByteString.listContains(names, entry) { return true }
         return false
+    }
+
+    /// Whether `device_type` is the string `type` (absent or unterminated: no).
+    func hasDeviceType(_ node: FDTNode, _ type: StaticString) -> Bool {
+        guard let property = property("device_type", of: node), let value = try? string(property) else { return false }
+        return ByteString.equals(value, type)
     }
 
     /// Section 2.3.4: `status` absent or "okay" (or the legacy "ok").
     public func isEnabled(_ node: FDTNode) -> Bool {
         guard let property = property("status", of: node) else { return true }
         guard let status = try? string(property) else { return false }
-        return ByteString.equals(status, "okay") || ByteString.equals(status, "ok")
+        return ByteString.listContains("okay\0ok", status)
     }
 
     // MARK: Cells (section 2.3.5)

@@ -19,8 +19,8 @@ extension FlattenedDeviceTree {
 
     /// The first `reg` entry of `node`, translated to a CPU range; `nil` without `reg`.
     public func firstCPURange(of node: FDTNode) throws(FDTError) -> MemoryRange? {
-        guard let reg = try reg(of: node), let first = reg.first else { return nil }
-        return try cpuRange(first, of: node)
+        guard let reg = try reg(of: node), reg.count > 0 else { return nil }
+        return try cpuRange(reg[0], of: node)
     }
 
     private func translate(_ range: MemoryRange, through bus: FDTNode,

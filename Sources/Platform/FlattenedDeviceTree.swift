@@ -12,29 +12,28 @@ public struct FlattenedDeviceTree {
     public static let maxDepth = 32
 
     public let header: FDTHeader
-    /// The blob, cut to `totalsize`.
-    public let bytes: UnsafeRawBufferPointer
-    let structStart: Int
-    let structEnd: Int
-    let stringsStart: Int
-    let stringsEnd: Int
+    /// The blob and where its blocks are.
+    let blocks: FDTBlocks
     /// The root node; a validated tree always has one.
-    public private(set) var root: FDTNode
+    public let root: FDTNode
 
     public init(_ buffer: UnsafeRawBufferPointer) throws(FDTError) {
         let header = try FDTHeader(buffer)
         self.header = header
-        self.bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<Int(header.totalSize)])
-        structStart = Int(header.structOffset)
-        structEnd = structStart + Int(header.structSize)
-        stringsStart = Int(header.stringsOffset)
-        stringsEnd = stringsStart + Int(header.stringsSize)
-        // Every stored property must be set before the validating methods can run;
-        // an empty node at offset 0 stands until `validateStructure` returns the root.
-        root = FDTNode(offset: 0, nameStart: 0, nameLength: 0, propertiesStart: 0, depth: 0, parentOffset: nil)
-        try validateReservationMap()
-        root = try validateStructure()
+        // `FDTHeader` checked that both blocks lie inside `totalsize`, a 32-bit count.
+        let blocks = FDTBlocks(
+            bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<Int(header.totalSize)]),
+            rawStructStart: header.structOffset, rawStructEnd: header.structOffset + header.structSize,
+            rawStringsStart: header.stringsOffset, rawStringsEnd: header.stringsOffset + header.stringsSize)
+        self.blocks = blocks
+        try FlattenedDeviceTree.validateReservationMap(blocks.bytes, from: Int(header.reservationMapOffset))
+        root = try blocks.validateStructure()
     }
+
+    /// The blob, cut to `totalsize`.
+    public var bytes: UnsafeRawBufferPointer { blocks.bytes }
+    var structStart: Int { blocks.structStart }
+    var stringsEnd: Int { blocks.stringsEnd }
 
     /// Convenience for a boot loader's raw pointer: reads `totalsize` safely
     /// first, then wraps exactly that many bytes.
@@ -47,8 +46,8 @@ public struct FlattenedDeviceTree {
 
     static let reservationEntrySize = 16
 
-    private func validateReservationMap() throws(FDTError) {
-        var offset = Int(header.reservationMapOffset)
+    private static func validateReservationMap(_ bytes: UnsafeRawBufferPointer, from start: Int) throws(FDTError) {
+        var offset = start
         while true {
             guard offset + FlattenedDeviceTree.reservationEntrySize <= bytes.count else {
                 throw .unterminatedReservationMap
@@ -83,6 +82,23 @@ public struct FlattenedDeviceTree {
             Iterator(bytes: tree.bytes, offset: Int(tree.header.reservationMapOffset))
         }
     }
+}
+
+/// Where the blocks of a validated blob are: all a token walk needs, in
+/// four words (every offset is below `totalsize`, a 32-bit field), so walks
+/// and iterators carry it in registers instead of a copy of the tree.
+struct FDTBlocks {
+    /// The blob, cut to `totalsize`.
+    let bytes: UnsafeRawBufferPointer
+    let rawStructStart: UInt32
+    let rawStructEnd: UInt32
+    let rawStringsStart: UInt32
+    let rawStringsEnd: UInt32
+
+    var structStart: Int { Int(rawStructStart) }
+    var structEnd: Int { Int(rawStructEnd) }
+    var stringsStart: Int { Int(rawStringsStart) }
+    var stringsEnd: Int { Int(rawStringsEnd) }
 
     // MARK: Tokens
 
@@ -97,7 +113,7 @@ public struct FlattenedDeviceTree {
             var cursor = nameStart
             while cursor < structEnd && bytes[cursor] != 0 { cursor += 1 }
             guard cursor < structEnd else { throw .unterminatedNodeName(offset: offset) }
-            return (.beginNode(nameStart: nameStart, nameLength: cursor - nameStart), alignUp4(cursor + 1))
+            return (.beginNode(nameLength: cursor - nameStart), alignUp4(cursor + 1))
         case FDTToken.endNode:
             return (.endNode, offset + 4)
         case FDTToken.property:
@@ -118,7 +134,7 @@ public struct FlattenedDeviceTree {
                 throw .unterminatedPropertyName(offset: offset, nameOffset: nameOffset)
             }
             let next = alignUp4(valueStart + Int(length))
-            return (.property(nameOffset: nameStart, valueStart: valueStart, valueLength: Int(length)), next)
+            return (.property(nameStart: nameStart, valueLength: Int(length)), next)
         case FDTToken.nop:
             return (.nop, offset + 4)
         case FDTToken.end:
@@ -130,13 +146,13 @@ public struct FlattenedDeviceTree {
 
     /// One pass over the whole structure block. Each token advances at least
     /// 4 bytes, so the loop runs at most `size_dt_struct / 4` times.
-    private func validateStructure() throws(FDTError) -> FDTNode {
+    func validateStructure() throws(FDTError) -> FDTNode {
         var offset = structStart
         var depth = 0
         var rootNode: FDTNode?
-        // Per open node: whether a child has started (properties must come first).
-        // Indexed by depth 0...maxDepth (a generic value parameter must be a literal).
-        var sawChild = InlineArray<33, Bool>(repeating: false)
+        // Bit `d`: the open node at depth `d` has started a child (properties
+        // must come first). Depth stays within 0...maxDepth (32).
+        var sawChild: UInt64 = 0
         while true {
             let (decoded, next) = try token(at: offset)
             if rootNode == nil {
@@ -146,25 +162,24 @@ public struct FlattenedDeviceTree {
                 }
             }
             switch decoded {
-            case .beginNode(let nameStart, let nameLength):
+            case .beginNode(let nameLength):
                 if depth == 0 {
                     guard rootNode == nil else { throw .nodeAfterRoot(offset: offset) }
-                    rootNode = FDTNode(offset: offset, nameStart: nameStart, nameLength: nameLength,
-                                       propertiesStart: next, depth: 0, parentOffset: nil)
+                    rootNode = FDTNode(offset: offset, nameLength: nameLength, depth: 0, parentOffset: nil)
                 } else {
-                    sawChild[depth] = true
+                    sawChild |= 1 &<< UInt64(depth)
                 }
                 guard depth < FlattenedDeviceTree.maxDepth else {
                     throw .nestingTooDeep(offset: offset, limit: FlattenedDeviceTree.maxDepth)
                 }
                 depth += 1
-                sawChild[depth] = false
+                sawChild &= ~(1 &<< UInt64(depth))
             case .endNode:
                 guard depth > 0 else { throw .unbalancedEndNode(offset: offset) }
                 depth -= 1
             case .property:
                 guard depth > 0 else { throw .propertyOutsideNode(offset: offset) }
-                guard !sawChild[depth] else { throw .propertyAfterChildNode(offset: offset) }
+                guard sawChild & (1 &<< UInt64(depth)) == 0 else { throw .propertyAfterChildNode(offset: offset) }
             case .nop:
                 break
             case .end:

@@ -93,20 +93,19 @@ public enum HostDeviceTree {
             let decoded: FDTToken.Decoded
             let next: Int
             do throws(FDTError) {
-                (decoded, next) = try tree.token(at: offset)
+                (decoded, next) = try tree.blocks.token(at: offset)
             } catch {
                 throw .source(error)
             }
             switch decoded {
-            case .beginNode(let nameStart, let nameLength):
+            case .beginNode(let nameLength):
                 depth += 1
                 if droppedAt == nil {
-                    let node = FDTNode(offset: offset, nameStart: nameStart, nameLength: nameLength,
-                                       propertiesStart: next, depth: depth - 1, parentOffset: nil)
+                    let node = FDTNode(offset: offset, nameLength: nameLength, depth: depth - 1, parentOffset: nil)
                     if tree.isCompatible(node, with: "arm,smmu-v3") {
                         droppedAt = depth
                     } else {
-                        let name = ByteString.slice(tree.bytes, nameStart, nameStart + nameLength)
+                        let name = tree.name(of: node)
                         if depth == 2 && ByteString.equals(name, "reserved-memory") { inReservedMemory = true }
                         try writer.beginNode(name)
                     }
@@ -138,13 +137,14 @@ public enum HostDeviceTree {
                     try writer.endNode()
                 }
                 depth -= 1
-            case .property(let nameStart, let valueStart, let valueLength):
+            case .property(let nameStart, let valueLength):
                 if droppedAt == nil {
                     var nameEnd = nameStart
                     while tree.bytes[nameEnd] != 0 { nameEnd += 1 }
                     let name = ByteString.slice(tree.bytes, nameStart, nameEnd)
                     if !isIOMMUReference(name) {
-                        try writer.property(name, ByteString.slice(tree.bytes, valueStart, valueStart + valueLength))
+                        try writer.property(name, ByteString.slice(tree.bytes, offset + FDTToken.propertyHeaderSize,
+                                                                 offset + FDTToken.propertyHeaderSize + valueLength))
                     }
                 }
             case .nop:
@@ -159,8 +159,7 @@ public enum HostDeviceTree {
     /// Properties that point a device at an IOMMU (the IOMMU binding and
     /// the PCI `iommu-map` binding).
     static func isIOMMUReference(_ name: UnsafeRawBufferPointer) -> Bool {
-        ByteString.equals(name, "iommu-map") || ByteString.equals(name, "iommu-map-mask")
-            || ByteString.equals(name, "iommus")
+        ByteString.listContains("iommu-map\0iommu-map-mask\0iommus", name)
     }
 
     private static func addReservedChildren(_ writer: inout FDTWriter, _ edits: HostDeviceTreeEdits,

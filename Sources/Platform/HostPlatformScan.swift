@@ -22,14 +22,18 @@ public struct HostPlatformScan: Sendable {
     public init(_ tree: FlattenedDeviceTree, pciHostBridge: PCIHostBridge?) throws(HostPlatformScanError) {
         if let cpus = tree.node(atPath: "/cpus") {
             for cpu in tree.children(of: cpus) {
-                guard let type = tree.property("device_type", of: cpu), let value = try? tree.string(type),
-                      ByteString.equals(value, "cpu") else { continue }
+                guard tree.hasDeviceType(cpu, "cpu") else { continue }
                 let reg: FDTReg?
                 do throws(FDTError) { reg = try tree.reg(of: cpu, onBus: cpus) } catch { throw .source(error) }
-                guard let reg, let first = reg.first else { throw .cpuWithoutReg(node: cpu.offset) }
-                let mpidr = first.base.raw
+                guard let reg, reg.count > 0 else { throw .cpuWithoutReg(node: cpu.offset) }
+                let mpidr = reg[0].base.raw
                 guard mpidr & ~Self.affinityMask == 0 else { throw .malformedMPIDR(mpidr) }
-                guard !cpuAffinities.contains(mpidr) else { throw .duplicateMPIDR(mpidr) }
+                let seen = cpuAffinities
+                var index = 0
+                while index < seen.count {
+                    guard seen[index] != mpidr else { throw .duplicateMPIDR(mpidr) }
+                    index += 1
+                }
                 guard cpuAffinities.append(mpidr) else { throw .tooManyCPUs(capacity: Self.cpuCapacity) }
             }
         }
@@ -47,7 +51,12 @@ public struct HostPlatformScan: Sendable {
             let reg: FDTReg?
             do throws(FDTError) { reg = try tree.reg(of: node) } catch { throw .source(error) }
             guard let reg else { continue }
-            for entry in reg where entry.size > 0 {
+            // Indexed, like every walk of a `reg`: no iterator specialisation.
+            var index = 0
+            while index < reg.count {
+                let entry = reg[index]
+                index += 1
+                guard entry.size > 0 else { continue }
                 let range: MemoryRange
                 do throws(FDTError) {
                     range = try tree.cpuRange(entry, of: node)
@@ -61,7 +70,10 @@ public struct HostPlatformScan: Sendable {
             }
         }
         if let bridge = pciHostBridge {
-            for window in bridge.windows {
+            var index = 0
+            while index < bridge.windows.count {
+                let window = bridge.windows[index]
+                index += 1
                 guard let range = MemoryRange(base: window.cpuAddress, size: window.size) else {
                     throw .source(.regionOverflows(base: window.cpuAddress.raw, size: window.size))
                 }
@@ -74,16 +86,9 @@ public struct HostPlatformScan: Sendable {
     func isNotADevice(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
         if node.depth == 1 {
             let name = tree.baseName(of: node)
-            if ByteString.equals(name, "cpus") || ByteString.equals(name, "reserved-memory")
-                || ByteString.equals(name, "chosen") || ByteString.equals(name, "aliases") {
-                return true
-            }
+            if ByteString.listContains("cpus\0reserved-memory\0chosen\0aliases", name) { return true }
         }
-        if let type = tree.property("device_type", of: node), let value = try? tree.string(type),
-           ByteString.equals(value, "memory") {
-            return true
-        }
-        return tree.isCompatible(node, with: "arm,smmu-v3")
+        return tree.hasDeviceType(node, "memory") || tree.isCompatible(node, with: "arm,smmu-v3")
     }
 
     /// Inserts in order, merging with every window it overlaps or touches.

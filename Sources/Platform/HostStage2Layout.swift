@@ -81,15 +81,18 @@ public struct HostStage2Layout: Sendable {
         }
 
         // Banks and windows are disjoint (checked above), so one merge by base
-        // address visits every mapped piece in ascending order.
+        // address visits every mapped piece in ascending order. Read from
+        // constants: a `var` is copied whole for each subscript read.
+        let bankList = banks.list
+        let windowList = windows.list
+        let cuts = excluded
         var b = 0
         var w = 0
-        while b < banks.list.count || w < windows.list.count {
-            let takeBank = w == windows.list.count
-                || (b < banks.list.count && banks.list[b].first < windows.list[w].first)
-            let piece = takeBank ? banks.list[b] : windows.list[w]
+        while b < bankList.count || w < windowList.count {
+            let takeBank = w == windowList.count || (b < bankList.count && bankList[b].first < windowList[w].first)
+            let piece = takeBank ? bankList[b] : windowList[w]
             if takeBank { b += 1 } else { w += 1 }
-            try emit(piece, minus: excluded, as: takeBank ? .normal : .device)
+            try emit(piece, minus: cuts, as: takeBank ? .normal : .device)
         }
     }
 
@@ -122,7 +125,12 @@ public struct HostStage2Layout: Sendable {
     private mutating func emit(_ piece: PageInterval, minus excluded: PageIntervals,
                                as memory: HostMemoryType) throws(HostStage2LayoutError) {
         var start = piece.first
-        for cut in excluded.list where cut.end > start && cut.first < piece.end {
+        // Indexed, like every walk of a PageIntervals list: no iterator specialisation.
+        var index = 0
+        while index < excluded.list.count {
+            let cut = excluded.list[index]
+            index += 1
+            guard cut.end > start && cut.first < piece.end else { continue }
             if cut.first > start { try split(PageInterval(first: start, end: cut.first), as: memory) }
             start = max(start, cut.end)
         }
@@ -228,13 +236,21 @@ struct PageIntervals {
     var list = FixedList<32, PageInterval>()
 
     func firstOverlap(with interval: PageInterval) -> PageInterval? {
-        for existing in list where existing.overlaps(interval) { return existing }
+        var index = 0
+        while index < list.count {
+            if list[index].overlaps(interval) { return list[index] }
+            index += 1
+        }
         return nil
     }
 
     /// Whether one interval of the set covers all of `interval`.
     func contains(_ interval: PageInterval) -> Bool {
-        for existing in list where existing.first <= interval.first && interval.end <= existing.end { return true }
+        var index = 0
+        while index < list.count {
+            if list[index].first <= interval.first && interval.end <= list[index].end { return true }
+            index += 1
+        }
         return false
     }
 

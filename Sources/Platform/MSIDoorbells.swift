@@ -28,7 +28,11 @@ public struct MSIDoorbells: Sendable {
         for bridge in tree.pciHostBridgeNodes {
             let description = try PCIHostBridgeNode(tree, bridge)
             if let parent = description.msiParent { try add(tree, controller: parent) }
-            for entry in description.msiMap { try add(tree, controller: entry.controller) }
+            var index = 0
+            while index < description.msiMap.count {
+                try add(tree, controller: description.msiMap[index].controller)
+                index += 1
+            }
         }
     }
 
@@ -49,9 +53,11 @@ public struct MSIDoorbells: Sendable {
         }
         // The frame's base plus an offset inside its size: no wrap-around (checked when `reg` was read).
         let page = (frame.base.raw + offset) & ~PageSize.offsetMask4K
+        // Read from a constant: a stored list read in a mutating method is copied per read.
+        let current = pages
         var index = 0
-        while index < pages.count && pages[index].base.raw < page { index += 1 }
-        if index < pages.count && pages[index].base.raw == page { return }
+        while index < current.count && current[index].base.raw < page { index += 1 }
+        if index < current.count && current[index].base.raw == page { return }
         guard pages.insert(MemoryRange(base: PhysAddr(raw: page), size: PageSize.bytes4K)!, at: index) else {
             throw .tooManyMSIDoorbells(capacity: Self.capacity)
         }

@@ -91,7 +91,8 @@ extension PCIConfigAccess {
     /// Turns on memory decoding and DMA (bus master) for the function,
     /// keeping the other command bits.
     public func enableMemoryAndBusMaster(_ function: BDF) {
-        setCommand(command(of: function).union([.memorySpace, .busMaster]), of: function)
+        // Built with `union`, not an array literal: the board allocates no array for it.
+        setCommand(command(of: function).union(.memorySpace).union(.busMaster), of: function)
     }
 
     /// Sizes BAR `index` of `function` by the standard probe: write all
@@ -119,7 +120,7 @@ extension PCIConfigAccess {
         }
 
         let savedCommand = command(of: function)
-        setCommand(savedCommand.subtracting([.ioSpace, .memorySpace]), of: function)
+        setCommand(savedCommand.subtracting(.ioSpace).subtracting(.memorySpace), of: function)
         write32(function, offset, UInt32.max)
         let low = read32(function, offset)
         write32(function, offset, original)

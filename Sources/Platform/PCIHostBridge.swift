@@ -74,7 +74,12 @@ public struct PCIHostBridge: Sendable {
     public var memory64Window: PCIWindow? { firstWindow(.memory64) }
 
     private func firstWindow(_ space: PCIAddressSpace) -> PCIWindow? {
-        for window in windows where window.space == space { return window }
+        // Indexed, like every walk of a bridge's lists: no iterator specialisations.
+        var index = 0
+        while index < windows.count {
+            if windows[index].space == space { return windows[index] }
+            index += 1
+        }
         return nil
     }
 
@@ -82,8 +87,13 @@ public struct PCIHostBridge: Sendable {
     /// device's DMA then does not go through an IOMMU by this binding).
     public func iommuTarget(forRequesterID rid: UInt16) -> IOMMUTarget? {
         let masked = UInt32(rid) & (iommuMapMask ?? UInt32.max)
-        for entry in iommuMap where masked >= entry.ridBase && masked - entry.ridBase < entry.length {
-            return IOMMUTarget(iommu: entry.iommu, streamID: entry.sidBase &+ (masked - entry.ridBase))
+        var index = 0
+        while index < iommuMap.count {
+            let entry = iommuMap[index]
+            if masked >= entry.ridBase && masked - entry.ridBase < entry.length {
+                return IOMMUTarget(iommu: entry.iommu, streamID: entry.sidBase &+ (masked - entry.ridBase))
+            }
+            index += 1
         }
         return nil
     }

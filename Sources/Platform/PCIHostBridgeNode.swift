@@ -31,15 +31,26 @@ public struct PCIHostBridgeNode: Sendable {
         self.node = node.offset
         isECAMGeneric = tree.isCompatible(node, with: "pci-host-ecam-generic")
         windows = try PlatformDescription.pciWindows(tree, node)
+        // Each tuple goes straight into its entry (no list of raw tuples in between).
         var iommuMap = FixedList<16, IOMMUMapEntry>()
-        for (ridBase, iommu, sidBase, length) in try PCIHostBridgeNode.mapTuples(
-            tree, "iommu-map", node, whenFull: .tooManyIOMMUMapEntries(capacity: PCIHostBridgeNode.mapCapacity)) {
-            _ = iommuMap.append(IOMMUMapEntry(ridBase: ridBase, iommu: iommu, sidBase: sidBase, length: length))
+        let iommu = try PCIHostBridgeNode.mapValue(tree, "iommu-map", node)
+        var offset = 0
+        while offset < iommu.count {
+            let (ridBase, target, base, length) = PCIHostBridgeNode.tuple(iommu, offset)
+            guard iommuMap.append(IOMMUMapEntry(ridBase: ridBase, iommu: target, sidBase: base, length: length)) else {
+                throw .tooManyIOMMUMapEntries(capacity: PCIHostBridgeNode.mapCapacity)
+            }
+            offset += PCIHostBridgeNode.tupleBytes
         }
         var msiMap = FixedList<16, MSIMapEntry>()
-        for (ridBase, controller, msiBase, length) in try PCIHostBridgeNode.mapTuples(
-            tree, "msi-map", node, whenFull: .tooManyMSIMapEntries(capacity: PCIHostBridgeNode.mapCapacity)) {
-            _ = msiMap.append(MSIMapEntry(ridBase: ridBase, controller: controller, msiBase: msiBase, length: length))
+        let msi = try PCIHostBridgeNode.mapValue(tree, "msi-map", node)
+        offset = 0
+        while offset < msi.count {
+            let (ridBase, controller, base, length) = PCIHostBridgeNode.tuple(msi, offset)
+            guard msiMap.append(MSIMapEntry(ridBase: ridBase, controller: controller, msiBase: base, length: length)) else {
+                throw .tooManyMSIMapEntries(capacity: PCIHostBridgeNode.mapCapacity)
+            }
+            offset += PCIHostBridgeNode.tupleBytes
         }
         self.iommuMap = iommuMap
         self.msiMap = msiMap
@@ -49,31 +60,22 @@ public struct PCIHostBridgeNode: Sendable {
     /// (rid-base, phandle, base, length), one cell each.
     static let tupleBytes = 16
 
-    /// The (requester ID base, phandle, output base, length) tuples of an
-    /// `iommu-map` or `msi-map` (the two share one layout); empty when the
-    /// property is absent, `full` when it holds more than `mapCapacity`.
-    static func mapTuples(_ tree: FlattenedDeviceTree, _ name: StaticString, _ node: FDTNode,
-                          whenFull full: FDTError) throws(FDTError)
-        -> FixedList<16, (UInt32, UInt32, UInt32, UInt32)> {
-        var tuples = FixedList<16, (UInt32, UInt32, UInt32, UInt32)>()
-        guard let property = tree.property(name, of: node) else { return tuples }
-        let value = try whole4CellTuples(tree, property, node)
-        var offset = 0
-        while offset < value.count {
-            let tuple = (value.bigEndianUInt32(at: offset), value.bigEndianUInt32(at: offset + 4),
-                         value.bigEndianUInt32(at: offset + 8), value.bigEndianUInt32(at: offset + 12))
-            guard tuples.append(tuple) else { throw full }
-            offset += tupleBytes
-        }
-        return tuples
-    }
-
-    static func whole4CellTuples(_ tree: FlattenedDeviceTree, _ property: FDTProperty,
-                                 _ node: FDTNode) throws(FDTError) -> UnsafeRawBufferPointer {
+    /// The value of an `iommu-map` or `msi-map` (the two share one layout:
+    /// requester ID base, phandle, output base, length); empty when the
+    /// property is absent. It must be whole tuples.
+    static func mapValue(_ tree: FlattenedDeviceTree, _ name: StaticString,
+                         _ node: FDTNode) throws(FDTError) -> UnsafeRawBufferPointer {
+        guard let property = tree.property(name, of: node) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         guard property.length % tupleBytes == 0 else {
             throw .propertyLengthNotMultiple(node: node.offset, length: property.length, tupleBytes: tupleBytes)
         }
         return tree.value(of: property)
+    }
+
+    /// The tuple at `offset` of a map's value.
+    static func tuple(_ value: UnsafeRawBufferPointer, _ offset: Int) -> (UInt32, UInt32, UInt32, UInt32) {
+        (value.bigEndianUInt32(at: offset), value.bigEndianUInt32(at: offset + 4),
+         value.bigEndianUInt32(at: offset + 8), value.bigEndianUInt32(at: offset + 12))
     }
 }
 
@@ -95,8 +97,5 @@ extension FlattenedDeviceTree {
         }
     }
 
-    func isPCI(_ node: FDTNode) -> Bool {
-        guard let property = property("device_type", of: node), let type = try? string(property) else { return false }
-        return ByteString.equals(type, "pci")
-    }
+    func isPCI(_ node: FDTNode) -> Bool { hasDeviceType(node, "pci") }
 }

@@ -67,7 +67,12 @@ public struct PlatformDescription: Sendable {
     public var reservedRanges: FixedList<80, MemoryRange> {
         var all = FixedList<80, MemoryRange>()
         for range in memoryReservations { all.append(range) }
-        for region in reservedMemory { all.append(region.range) }
+        // Indexed: an iterator over this list type would be its only one in the image.
+        var index = 0
+        while index < reservedMemory.count {
+            all.append(reservedMemory[index].range)
+            index += 1
+        }
         return all
     }
 
@@ -81,8 +86,11 @@ public struct PlatformDescription: Sendable {
         if let bridge = pciHostBridge {
             all.append(bridge.ecam)
             // The parser refuses a window that wraps; one built by hand could.
-            for window in bridge.windows {
+            var index = 0
+            while index < bridge.windows.count {
+                let window = bridge.windows[index]
                 if let range = MemoryRange(base: window.cpuAddress, size: window.size) { all.append(range) }
+                index += 1
             }
         }
         return all
@@ -90,16 +98,15 @@ public struct PlatformDescription: Sendable {
 
     // MARK: Memory (section 3.4)
 
-    static func isMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
-        if let property = tree.property("device_type", of: node), let type = try? tree.string(property) {
-            return ByteString.equals(type, "memory")
-        }
-        return false
-    }
+    static func isMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool { tree.hasDeviceType(node, "memory") }
 
     private mutating func addMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let reg = try tree.reg(of: node, onBus: tree.root) else { throw .missingReg(node: node.offset) }
-        for bank in reg where bank.size != 0 {
+        var index = 0
+        while index < reg.count {
+            let bank = reg[index]
+            index += 1
+            guard bank.size != 0 else { continue }
             guard memoryBanks.append(bank) else {
                 throw .tooManyMemoryBanks(capacity: PlatformDescription.memoryBankCapacity)
             }
@@ -114,7 +121,11 @@ public struct PlatformDescription: Sendable {
             // for an OS allocator: nothing is reserved until someone places them.
             guard let reg = try tree.reg(of: child, onBus: parent) else { continue }
             let noMap = tree.hasProperty("no-map", child)
-            for range in reg where range.size != 0 {
+            var index = 0
+            while index < reg.count {
+                let range = reg[index]
+                index += 1
+                guard range.size != 0 else { continue }
                 guard reservedMemory.append(ReservedMemoryRegion(range: range, noMap: noMap, node: child.offset)) else {
                     throw .tooManyReservedRegions(capacity: PlatformDescription.reservedMemoryCapacity)
                 }
@@ -149,16 +160,13 @@ public struct PlatformDescription: Sendable {
     /// AUX_MU_LSR_REG at +0x54 from the AUX block) and whose node names
     /// AUX_MU_IO_REG. `reg-shift`/`reg-io-width` override either.
     static func uartKind(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> UARTKind {
-        if tree.isCompatible(node, with: "arm,pl011") || tree.isCompatible(node, with: "arm,sbsa-uart") {
-            return .pl011
-        }
+        if tree.isCompatible(node, withAnyOf: "arm,pl011\0arm,sbsa-uart") { return .pl011 }
         var shift: UInt32 = 0
         var width: UInt32 = 1
         if tree.isCompatible(node, with: "brcm,bcm2835-aux-uart") {
             shift = 2
             width = 4
-        } else if !(tree.isCompatible(node, with: "ns16550a") || tree.isCompatible(node, with: "ns16550")
-                    || tree.isCompatible(node, with: "snps,dw-apb-uart")) {
+        } else if !tree.isCompatible(node, withAnyOf: "ns16550a\0ns16550\0snps,dw-apb-uart") {
             return .unsupported
         }
         shift = try tree.u32("reg-shift", of: node) ?? shift
@@ -206,10 +214,9 @@ public struct PlatformDescription: Sendable {
     /// `compatible` strings of the Arm GIC bindings (arm,gic.yaml and
     /// arm,gic-v3.yaml): controllers whose specifier is (type, number, flags...).
     static func isGIC(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
-        tree.isCompatible(node, with: "arm,gic-v3") || tree.isCompatible(node, with: "arm,gic-400")
-            || tree.isCompatible(node, with: "arm,cortex-a15-gic") || tree.isCompatible(node, with: "arm,cortex-a9-gic")
-            || tree.isCompatible(node, with: "arm,cortex-a7-gic") || tree.isCompatible(node, with: "arm,pl390")
-            || tree.isCompatible(node, with: "qcom,msm-qgic2")
+        tree.isCompatible(node, withAnyOf: """
+            arm,gic-v3\0arm,gic-400\0arm,cortex-a15-gic\0arm,cortex-a9-gic\0arm,cortex-a7-gic\0arm,pl390\0qcom,msm-qgic2
+            """)
     }
 
     /// Best effort: interrupts are a convenience for the caller, so a shape
@@ -227,12 +234,12 @@ public struct PlatformDescription: Sendable {
         let specifierBytes = Int(cells) * 4
         guard interrupts.length % specifierBytes == 0 else { return result }
         let value = tree.value(of: interrupts)
-        var index = 0
+        var at = 0
         for name in list {
-            guard (index + 1) * specifierBytes <= value.count else { break }
-            let type = value.bigEndianUInt32(at: index * specifierBytes)
-            let number = value.bigEndianUInt32(at: index * specifierBytes + 4)
-            index += 1
+            guard at + specifierBytes <= value.count else { break }
+            let type = value.bigEndianUInt32(at: at)
+            let number = value.bigEndianUInt32(at: at + 4)
+            at += specifierBytes
             let base: UInt32
             switch type {
             case gicSPIType: base = gicSPIBase
@@ -241,10 +248,13 @@ public struct PlatformDescription: Sendable {
             }
             guard number <= UInt32.max - base else { continue }
             let intid = base + number
-            if ByteString.equals(name, "eventq") { result.eventQueue = intid }
-            else if ByteString.equals(name, "priq") { result.priorityQueue = intid }
-            else if ByteString.equals(name, "cmdq-sync") { result.commandSync = intid }
-            else if ByteString.equals(name, "gerror") { result.globalError = intid }
+            switch ByteString.index(of: name, inList: "eventq\0priq\0cmdq-sync\0gerror") {
+            case 0: result.eventQueue = intid
+            case 1: result.priorityQueue = intid
+            case 2: result.commandSync = intid
+            case 3: result.globalError = intid
+            default: break
+            }
         }
         return result
     }
@@ -365,8 +375,7 @@ public struct PlatformDescription: Sendable {
     static func psciNode(_ tree: FlattenedDeviceTree) -> FDTNode? {
         if let node = tree.child(of: tree.root, named: "psci") { return node }
         for node in tree.children(of: tree.root)
-        where tree.isCompatible(node, with: "arm,psci-1.0") || tree.isCompatible(node, with: "arm,psci-0.2")
-            || tree.isCompatible(node, with: "arm,psci") {
+        where tree.isCompatible(node, withAnyOf: "arm,psci-1.0\0arm,psci-0.2\0arm,psci") {
             return node
         }
         return nil
@@ -376,13 +385,14 @@ public struct PlatformDescription: Sendable {
         guard let property = tree.property("method", of: node) else { throw .unknownPSCIMethod(node: node.offset) }
         let method = try tree.string(property)
         let conduit: PSCIConduit
-        if ByteString.equals(method, "smc") { conduit = .smc }
-        else if ByteString.equals(method, "hvc") { conduit = .hvc }
-        else { throw .unknownPSCIMethod(node: node.offset) }
+        switch ByteString.index(of: method, inList: "smc\0hvc") {
+        case 0: conduit = .smc
+        case 1: conduit = .hvc
+        default: throw .unknownPSCIMethod(node: node.offset)
+        }
         return PSCIDescription(
             conduit: conduit,
-            hasStandardFunctionIDs: tree.isCompatible(node, with: "arm,psci-0.2")
-                || tree.isCompatible(node, with: "arm,psci-1.0"),
+            hasStandardFunctionIDs: tree.isCompatible(node, withAnyOf: "arm,psci-0.2\0arm,psci-1.0"),
             cpuSuspend: try tree.u32("cpu_suspend", of: node),
             cpuOff: try tree.u32("cpu_off", of: node),
             cpuOn: try tree.u32("cpu_on", of: node),

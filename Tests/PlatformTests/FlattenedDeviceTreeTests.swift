@@ -82,8 +82,39 @@ final class FlattenedDeviceTreeTests: XCTestCase {
             XCTAssertTrue(tree.isCompatible(psci, with: "arm,psci"))
             XCTAssertFalse(tree.isCompatible(psci, with: "arm,psci-2.0"))
             XCTAssertFalse(tree.isCompatible(psci, with: "arm,psc"))
+            // A NUL-separated family: any entry matches, whole entries only.
+            XCTAssertTrue(tree.isCompatible(psci, withAnyOf: "arm,gic-v3\0arm,psci-0.2"))
+            XCTAssertTrue(tree.isCompatible(psci, withAnyOf: "arm,psci-1.0\0x"))
+            XCTAssertFalse(tree.isCompatible(psci, withAnyOf: "arm,psc\0arm,psci-2.0\0psci"))
+            XCTAssertFalse(tree.isCompatible(psci, withAnyOf: "arm,psci-0.2arm,psci"))
             XCTAssertEqual(try tree.u32("cpu_on", of: psci), 0xC400_0003)
             XCTAssertNil(try tree.u32("absent", of: psci))
+        }
+    }
+
+    /// Section 2.3.4: `status` absent, "okay" or the legacy "ok" is enabled;
+    /// anything else (a prefix, an extension, an unterminated value) is not.
+    func testStatusValues() throws {
+        var b = FDTBuilder()
+        b.begin("")
+        let cases: [(String, [UInt8]?, Bool)] = [
+            ("absent", nil, true), ("okay", Array("okay\0".utf8), true), ("ok", Array("ok\0".utf8), true),
+            ("disabled", Array("disabled\0".utf8), false), ("o", Array("o\0".utf8), false),
+            ("okayy", Array("okayy\0".utf8), false), ("unterminated", Array("okay".utf8), false),
+            ("empty", [0], false),
+        ]
+        for (name, status, _) in cases {
+            b.begin(name)
+            if let status { b.property("status", status) }
+            b.end()
+        }
+        b.end()
+        try withTree(b.blob()) { tree in
+            for (name, _, enabled) in cases {
+                let node = try XCTUnwrap(Array(name.utf8).withUnsafeBytes { tree.child(of: tree.root, matching: $0) },
+                                         name)
+                XCTAssertEqual(tree.isEnabled(node), enabled, name)
+            }
         }
     }
 
