@@ -218,8 +218,9 @@ enum LinuxHost {
         }
         let hooks: BoardHooks
         do throws(Stage1MirrorError) {
+            // Index loops over the doorbell list: a `for in` copies the whole list into its iterator.
             var doorbellFrames: [MFN] = []
-            for page in doorbells.pages { doorbellFrames.append(page.base.frame) }
+            for i in 0..<doorbells.pages.count { doorbellFrames.append(doorbells.pages[i].base.frame) }
             hooks = try BoardHooks.make(handle: smmu, asid: asid, ipaBits: ipaBits, pool: mirrorPool,
                                         msiDoorbells: doorbellFrames, allocator: &frames)
         } catch {
@@ -258,7 +259,8 @@ enum LinuxHost {
         p2m = table
         domain = hooks.domain(vttbr: table.pointee.vttbr, vtcr: table.pointee.vtcr)
         if hooks.mirror != nil {
-            for page in doorbells.pages {
+            for i in 0..<doorbells.pages.count {
+                let page = doorbells.pages[i]
                 Console.say("host: MSI doorbell reachable by DMA at %x + %x\n", page.base.raw, page.size)
             }
         }
