@@ -58,9 +58,14 @@ enum GuestScenario {
         static let done: UInt64 = 0xFF
     }
 
-    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<PlainBoardP2M>?
-    /// The guest P2M's lock: taken to build it and by the stage-2 fault handler.
-    static let lock = P2MLock()
+    /// The guest's P2M and its lock (taken to build it and by the stage-2
+    /// fault handler), in one allocation: a static lock is initialised lazily,
+    /// through code of its own.
+    struct GuestP2M: ~Copyable {
+        var table: PlainBoardP2M
+        let lock = P2MLock()
+    }
+    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<GuestP2M>?
     nonisolated(unsafe) static var allocator: UnsafeMutablePointer<FrameAllocator>?
     /// The first reports, kept for the checks in `done`; later ones are only
     /// counted. A guest decides how often it calls, so nothing here may grow
@@ -132,35 +137,35 @@ enum GuestScenario {
             Checks.expect(false, "table pages for the guest's P2M")
             finish()
         }
-        let table = UnsafeMutablePointer<PlainBoardP2M>.allocate(capacity: 1)
+        let guest = UnsafeMutablePointer<GuestP2M>.allocate(capacity: 1)
         do throws(P2MError) {
-            table.initialize(to: try PlainBoardP2M(
+            guest.initialize(to: GuestP2M(table: try PlainBoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
-                memory: memory, pool: pool, tlb: BoardTLB()))
+                memory: memory, pool: pool, tlb: BoardTLB())))
         } catch {
             Checks.expect(false, "the guest's P2M")
             finish()
         }
-        let held = lock.acquire()
+        let held = guest.pointee.lock.acquire()
         var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var mapped = true
         do throws(P2MError) {
-            try table.pointee.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch, holding: held)
-            try table.pointee.map(readWriteIPA.frame, to: readWriteFrame, count: 1, as: .ramRW, flushing: &batch,
-                                  holding: held)
-            try table.pointee.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO, flushing: &batch,
-                                  holding: held)
+            try guest.pointee.table.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch, holding: held)
+            try guest.pointee.table.map(readWriteIPA.frame, to: readWriteFrame, count: 1, as: .ramRW,
+                                        flushing: &batch, holding: held)
+            try guest.pointee.table.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO,
+                                        flushing: &batch, holding: held)
         } catch { mapped = false }
-        table.pointee.commitCPU(&batch, holding: held)
-        lock.release(held)
+        guest.pointee.table.commitCPU(&batch, holding: held)
+        guest.pointee.lock.release(held)
         Checks.expect(mapped, "guest P2M: code (read-only), a read-write page and a read-only page")
-        p2m = table
+        p2m = guest
         allocator = UnsafeMutablePointer<FrameAllocator>.allocate(capacity: 1)
         allocator!.initialize(to: frames)
 
         arch_write_sctlr_el1(Stage2Walker.sctlrEL1Off)
         var entryRegisters = BoardEntryRegisters()
-        LowerELEntry.prepare(&entryRegisters, vtcr: table.pointee.vtcr, vttbr: table.pointee.vttbr,
+        LowerELEntry.prepare(&entryRegisters, vtcr: guest.pointee.table.vtcr, vttbr: guest.pointee.table.vttbr,
                              hcr: guestHCR)
         Console.say("guest: entering EL1 at IPA %x (code frame %x) under VMID 3\n", codeIPA.raw, code.address.raw)
         Power.lowerELEntered = true
@@ -289,14 +294,14 @@ enum GuestScenario {
         memory.store64(page.address, demandMarker)
         var cache = BoardCache()
         GuestFrameCoherence(hcr: guestHCR).prepareForGuest(page, cache: &cache)
-        let held = lock.acquire()
+        let held = p2m.pointee.lock.acquire()
         var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var ok = true
         do throws(P2MError) {
-            try p2m.pointee.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)
+            try p2m.pointee.table.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)
         } catch { ok = false }
-        p2m.pointee.commitCPU(&batch, holding: held)
-        lock.release(held)
+        p2m.pointee.table.commitCPU(&batch, holding: held)
+        p2m.pointee.lock.release(held)
         Console.say("guest: stage-2 translation fault at IPA %x, populated with frame %x, retrying\n",
                     gfn.address.raw, page.address.raw)
         translationFaults += 1
@@ -307,7 +312,9 @@ enum GuestScenario {
     /// of the static list (each subscript of it in place copies the whole
     /// list) and one comparison for every check.
     @inline(never)
-    private static func reported(_ index: Int, _ value: UInt64) -> Bool { index < reports.count && reports[index] == value }
+    private static func reported(_ index: Int, _ value: UInt64) -> Bool {
+        index < reports.count && reports[index] == value
+    }
 
     private static func done(spEL0: UInt64) -> Never {
         arch_write_hcr_el2(savedHCR)
