@@ -101,7 +101,7 @@ extension LinuxHost {
         lock.lock()
         // A stage-2 fault on a page the host's stage 2 maps again by now hit
         // another CPU's break-before-make window: retry instead of injecting.
-        if let ipa = faultIPA, exit.syndrome.fault.isTranslation, let p2m, p2m.pointee.lookup(ipa.frame) != nil {
+        if let ipa = faultIPA, exit.syndrome.fault.isTranslation, let p2m, p2m.pointee.table.lookup(ipa.frame) != nil {
             lock.unlock()
             return
         }
