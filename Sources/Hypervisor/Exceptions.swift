@@ -63,7 +63,7 @@ func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> 
     Console.line(esr.exceptionClass.name)
     Console.say("  ESR_EL2 %x  ELR_EL2 %x  FAR_EL2 %x  SPSR_EL2 %x\n",
                 esr.raw, frame[ExceptionFrame.elr], frame[ExceptionFrame.far], frame[ExceptionFrame.spsr])
-    if kind >> 2 < 2 { TrapSite.report(elr: frame[ExceptionFrame.elr], isTrap: esr.exceptionClass == .brk64) }
+    if kind >> 2 < 2 { TrapSite.report(elr: frame[ExceptionFrame.elr], isTrap: esr.exceptionClass.isBRK64) }
     let far = frame[ExceptionFrame.far]
     if EL2Protection.isStackGuard(far) {
         Console.line("  the EL2 stack overflowed into its guard page")

@@ -58,14 +58,23 @@ enum GuestScenario {
         static let done: UInt64 = 0xFF
     }
 
-    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<PlainBoardP2M>?
-    /// The guest P2M's lock: taken to build it and by the stage-2 fault handler.
-    static let lock = P2MLock()
+    /// The guest's P2M and its lock (taken to build it and by the stage-2
+    /// fault handler), in one allocation: a static lock is initialised lazily,
+    /// through code of its own.
+    struct GuestP2M: ~Copyable {
+        var table: PlainBoardP2M
+        let lock = P2MLock()
+    }
+    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<GuestP2M>?
     nonisolated(unsafe) static var allocator: UnsafeMutablePointer<FrameAllocator>?
     /// The first reports, kept for the checks in `done`; later ones are only
     /// counted. A guest decides how often it calls, so nothing here may grow
     /// with it (a heap array did, and 32,768 calls exhausted the bump heap).
-    nonisolated(unsafe) static var reports = FixedList<8, UInt64>()
+    /// Eight words, statically zero (a FixedList static is initialised
+    /// lazily, through code of its own); `reportCount` says how many hold one.
+    nonisolated(unsafe) static var reports: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+        = (0, 0, 0, 0, 0, 0, 0, 0)
+    static let reportsKept: UInt64 = 8
     nonisolated(unsafe) static var reportCount: UInt64 = 0
     /// Extra report calls the guest makes before `done` (`hv.selftest=report-flood`).
     static let floodReports: UInt64 = 32_768
@@ -132,35 +141,35 @@ enum GuestScenario {
             Checks.expect(false, "table pages for the guest's P2M")
             finish()
         }
-        let table = UnsafeMutablePointer<PlainBoardP2M>.allocate(capacity: 1)
+        let guest = UnsafeMutablePointer<GuestP2M>.allocate(capacity: 1)
         do throws(P2MError) {
-            table.initialize(to: try PlainBoardP2M(
+            guest.initialize(to: GuestP2M(table: try PlainBoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
-                memory: memory, pool: pool, tlb: BoardTLB()))
+                memory: memory, pool: pool, tlb: BoardTLB())))
         } catch {
             Checks.expect(false, "the guest's P2M")
             finish()
         }
-        let held = lock.acquire()
+        let held = guest.pointee.lock.acquire()
         var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var mapped = true
         do throws(P2MError) {
-            try table.pointee.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch, holding: held)
-            try table.pointee.map(readWriteIPA.frame, to: readWriteFrame, count: 1, as: .ramRW, flushing: &batch,
-                                  holding: held)
-            try table.pointee.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO, flushing: &batch,
-                                  holding: held)
+            try guest.pointee.table.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch, holding: held)
+            try guest.pointee.table.map(readWriteIPA.frame, to: readWriteFrame, count: 1, as: .ramRW,
+                                        flushing: &batch, holding: held)
+            try guest.pointee.table.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO,
+                                        flushing: &batch, holding: held)
         } catch { mapped = false }
-        table.pointee.commitCPU(&batch, holding: held)
-        lock.release(held)
+        guest.pointee.table.commitCPU(&batch, holding: held)
+        guest.pointee.lock.release(held)
         Checks.expect(mapped, "guest P2M: code (read-only), a read-write page and a read-only page")
-        p2m = table
+        p2m = guest
         allocator = UnsafeMutablePointer<FrameAllocator>.allocate(capacity: 1)
         allocator!.initialize(to: frames)
 
         arch_write_sctlr_el1(Stage2Walker.sctlrEL1Off)
         var entryRegisters = BoardEntryRegisters()
-        LowerELEntry.prepare(&entryRegisters, vtcr: table.pointee.vtcr, vttbr: table.pointee.vttbr,
+        LowerELEntry.prepare(&entryRegisters, vtcr: guest.pointee.table.vtcr, vttbr: guest.pointee.table.vttbr,
                              hcr: guestHCR)
         Console.say("guest: entering EL1 at IPA %x (code frame %x) under VMID 3\n", codeIPA.raw, code.address.raw)
         Power.lowerELEntered = true
@@ -195,7 +204,11 @@ enum GuestScenario {
                 && frame[ExceptionFrame.spEL0] == spEL0Marker
             frame[0] = pingAnswer
         case Hypercall.report:
-            if reports.append(frame[1]) {
+            if reportCount < reportsKept {
+                withUnsafeMutablePointer(to: &reports) {
+                    UnsafeMutableRawPointer($0).storeBytes(of: frame[1], toByteOffset: Int(reportCount) * 8,
+                                                           as: UInt64.self)
+                }
                 Console.say("guest: hypercall report %x\n", frame[1])
             }
             reportCount &+= 1
@@ -289,29 +302,35 @@ enum GuestScenario {
         memory.store64(page.address, demandMarker)
         var cache = BoardCache()
         GuestFrameCoherence(hcr: guestHCR).prepareForGuest(page, cache: &cache)
-        let held = lock.acquire()
+        let held = p2m.pointee.lock.acquire()
         var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var ok = true
         do throws(P2MError) {
-            try p2m.pointee.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)
+            try p2m.pointee.table.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)
         } catch { ok = false }
-        p2m.pointee.commitCPU(&batch, holding: held)
-        lock.release(held)
+        p2m.pointee.table.commitCPU(&batch, holding: held)
+        p2m.pointee.lock.release(held)
         Console.say("guest: stage-2 translation fault at IPA %x, populated with frame %x, retrying\n",
                     gfn.address.raw, page.address.raw)
         translationFaults += 1
         return ok
     }
 
-    /// The guest's `index`th report, nil when it made fewer: one read of the
-    /// static list, where each subscript of it in place copies the whole list.
-    private static func report(_ index: Int) -> UInt64? { index < reports.count ? reports[index] : nil }
+    /// Whether the guest made an `index`th report (one of those kept) and it
+    /// was `value`: one read and one comparison for every check.
+    @inline(never)
+    private static func reported(_ index: Int, _ value: UInt64) -> Bool {
+        guard index < Int(min(reportCount, reportsKept)) else { return false }
+        return withUnsafeMutablePointer(to: &reports) {
+            UnsafeMutableRawPointer($0).load(fromByteOffset: index * 8, as: UInt64.self) == value
+        }
+    }
 
     private static func done(spEL0: UInt64) -> Never {
         arch_write_hcr_el2(savedHCR)
         arch_isb()
         let notSupported = PSCIReturn.x0(PSCIReturn.notSupported)
-        Checks.expect(firmwareCalls == 2 && report(4) == notSupported && report(5) == notSupported,
+        Checks.expect(firmwareCalls == 2 && reported(4, notSupported) && reported(5, notSupported),
                       "guest: its SMCs to PSCI CPU_ON and SYSTEM_OFF trapped to EL2 and answered NOT_SUPPORTED there")
         // With a second CPU, the firmware itself says CPU_ON never reached it.
         let affinity: UInt64
@@ -327,15 +346,15 @@ enum GuestScenario {
                       "guest: while EL2 served its exits, SP_EL0 held the hypervisor's exception stack and the frame the guest's value")
         Checks.expect(spEL0 == spEL0Marker, "guest: its SP_EL0 came back unchanged after every exit")
         let memory = IdentityMemory()
-        Checks.expect(report(0) == pingAnswer, "guest: HVC ping answered through the hypercall path")
-        Checks.expect(report(1) == writtenByGuest
+        Checks.expect(reported(0, pingAnswer), "guest: HVC ping answered through the hypercall path")
+        Checks.expect(reported(1, writtenByGuest)
                       && memory.load64(readWriteFrame.address) == writtenByGuest,
                       "guest: a write to its read-write page lands on the frame the P2M maps")
-        Checks.expect(permissionFaults == 1 && report(2) == readOnlyMarker
+        Checks.expect(permissionFaults == 1 && reported(2, readOnlyMarker)
                       && memory.load64(readOnlyFrame.address) == readOnlyMarker,
                       "guest: a write to a read-only page takes a stage-2 permission fault and changes nothing")
         let extra = flood ? floodReports : 0
-        Checks.expect(translationFaults == 1 && reportCount == 6 + extra && report(3) == demandMarker,
+        Checks.expect(translationFaults == 1 && reportCount == 6 + extra && reported(3, demandMarker),
                       "guest: a stage-2 translation fault is served by populating the page, and the access retried")
         let bothSeen = firstAbortSeen != nil && secondAbortSeen != nil
         let first = firstAbortSeen ?? (esr: 0, far: 0)
@@ -348,7 +367,7 @@ enum GuestScenario {
                       "guest: its read of an unmapped IPA came back as a synchronous external abort (ESR_EL1 EC 0x25) at that IPA, and it ran on")
         Checks.expect(unexpected == 0, "guest: no unexpected hypercall or fault")
         if flood {
-            Checks.expect(reportCount == 6 + floodReports && reports.isFull,
+            Checks.expect(reportCount == 6 + floodReports && reportCount >= reportsKept,
                           "guest: 32768 more report hypercalls counted in fixed storage, nothing allocated")
         }
         if BootEnvironment.lateSemihostingProbeSelfTest {

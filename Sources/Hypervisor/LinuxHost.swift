@@ -32,7 +32,13 @@ enum LinuxHost {
     /// The boot heap's use when the host starts: every exit is served
     /// without allocating, which the closing report checks against this.
     nonisolated(unsafe) static var heapAtEntry: UInt64 = 0
-    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<BoardP2M>?
+    /// The host's stage 2 and its own lock (every edit of it holds the lock),
+    /// in one allocation: a static lock is initialised lazily, through code of its own.
+    struct HostP2M: ~Copyable {
+        var table: BoardP2M
+        let lock = P2MLock()
+    }
+    nonisolated(unsafe) static var p2m: UnsafeMutablePointer<HostP2M>?
     nonisolated(unsafe) static var registers: HostEL2Registers?
     nonisolated(unsafe) static var smmuHandle: BoardSMMUHandle?
     nonisolated(unsafe) static var psci: UnsafeMutablePointer<PSCIMediator>?
@@ -41,8 +47,6 @@ enum LinuxHost {
     /// Per CPU: the control device's registers.
     nonisolated(unsafe) static var controlFiles: UnsafeMutablePointer<ControlRegisterFile>?
     nonisolated(unsafe) static var exitCounts: UnsafeMutablePointer<UInt64>?
-    /// The host P2M's own lock: every edit of the host's stage 2 holds it.
-    static let p2mLock = P2MLock()
     /// Guards the PSCI table and the page-state operations (Boot/host.S's word).
     static var lock: SpinLock { SpinLock(word: arch_host_lock()!) }
     nonisolated(unsafe) static var smmuPhandle: UInt32?
@@ -218,26 +222,27 @@ enum LinuxHost {
         }
         let hooks: BoardHooks
         do throws(Stage1MirrorError) {
+            // Index loops over the doorbell list: a `for in` copies the whole list into its iterator.
             var doorbellFrames: [MFN] = []
-            for page in doorbells.pages { doorbellFrames.append(page.base.frame) }
+            for i in 0..<doorbells.pages.count { doorbellFrames.append(doorbells.pages[i].base.frame) }
             hooks = try BoardHooks.make(handle: smmu, asid: asid, ipaBits: ipaBits, pool: mirrorPool,
                                         msiDoorbells: doorbellFrames, allocator: &frames)
         } catch {
             stop("host: the host's DMA domain (stage-1 mirror or shared stage 2) could not be made")
         }
-        let table = UnsafeMutablePointer<BoardP2M>.allocate(capacity: 1)
+        let host = UnsafeMutablePointer<HostP2M>.allocate(capacity: 1)
         do throws(P2MError) {
-            table.initialize(to: try BoardP2M(
+            host.initialize(to: HostP2M(table: try BoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
                                                 vmidWidth: VMIDWidth(idAA64MMFR1: arch_read_id_aa64mmfr1_el1())),
-                pool: pool, hooks: hooks))
+                pool: pool, hooks: hooks)))
         } catch {
             stop("host: the host's stage 2 could not be created")
         }
         var batch = FlushBatch(releaser: FrameReferenceReleaser())
         var failed = false
         var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
-        let held = p2mLock.acquire()
+        let held = host.pointee.lock.acquire()
         for run in layout.runs {
             let first = run.base.raw >> PageSize.shift4K
             let count = run.size >> PageSize.shift4K
@@ -247,23 +252,24 @@ enum LinuxHost {
             case .page4K: pages += count
             }
             do throws(P2MError) {
-                try table.pointee.map(GFN(raw: first), to: MFN(raw: first), count: count,
+                try host.pointee.table.map(GFN(raw: first), to: MFN(raw: first), count: count,
                                       as: run.memory == .normal ? .ramRW : .mmioDirectDevice, flushing: &batch,
                                       holding: held)
             } catch { failed = true }
         }
-        Board.commit(&table.pointee, &batch, smmu, holding: held)
-        p2mLock.release(held)
+        Board.commit(&host.pointee.table, &batch, smmu, holding: held)
+        host.pointee.lock.release(held)
         if failed { stop("host: mapping the host's identity stage 2 failed") }
-        p2m = table
-        domain = hooks.domain(vttbr: table.pointee.vttbr, vtcr: table.pointee.vtcr)
+        p2m = host
+        domain = hooks.domain(vttbr: host.pointee.table.vttbr, vtcr: host.pointee.table.vtcr)
         if hooks.mirror != nil {
-            for page in doorbells.pages {
+            for i in 0..<doorbells.pages.count {
+                let page = doorbells.pages[i]
                 Console.say("host: MSI doorbell reachable by DMA at %x + %x\n", page.base.raw, page.size)
             }
         }
         Console.say("host: identity stage 2, VTCR_EL2 %x: %d runs, %d 1 GiB blocks, %d 2 MiB blocks, %d pages\n",
-                    table.pointee.vtcr.raw, UInt64(layout.runs.count), blocks1G, blocks2M, pages)
+                    host.pointee.table.vtcr.raw, UInt64(layout.runs.count), blocks1G, blocks2M, pages)
         return layout
     }
 
@@ -452,7 +458,8 @@ enum LinuxHost {
         }
         arch_write_sctlr_el1(el2.sctlrEL1)
         var entryRegisters = BoardEntryRegisters()
-        LowerELEntry.prepare(&entryRegisters, vtcr: p2m.pointee.vtcr, vttbr: p2m.pointee.vttbr, hcr: el2.hcr)
+        LowerELEntry.prepare(&entryRegisters, vtcr: p2m.pointee.table.vtcr, vttbr: p2m.pointee.table.vttbr,
+                             hcr: el2.hcr)
         guard let stackTop = EL2Protection.cpuStacks?.stackTop(cpu: cpu) else { stop("host: no EL2 stack for this CPU") }
         arch_write_spsr_el2(el2.spsr)
         Power.lowerELEntered = true

@@ -9,7 +9,7 @@ import HostExits
 /// the SMMU (whose domain shares or mirrors this stage 2) have let go of a
 /// frame before the hypervisor treats it as its own.
 struct LinuxHostStage2: HostStage2Editor {
-    let p2m: UnsafeMutablePointer<BoardP2M>
+    let p2m: UnsafeMutablePointer<LinuxHost.HostP2M>
     let smmu: BoardSMMUHandle
 
     mutating func unmapFromHost(_ frame: MFN) throws(OwnershipError) { try edit(frame, mapping: false) }
@@ -20,20 +20,20 @@ struct LinuxHostStage2: HostStage2Editor {
     /// lock, batch and commit sequence for both directions.
     private func edit(_ frame: MFN, mapping: Bool) throws(OwnershipError) {
         var batch = FlushBatch(releaser: FrameReferenceReleaser())
-        let held = LinuxHost.p2mLock.acquire()
+        let held = p2m.pointee.lock.acquire()
         do throws(P2MError) {
             if mapping {
-                try p2m.pointee.map(GFN(raw: frame.raw), to: frame, count: 1, as: .ramRW, flushing: &batch,
+                try p2m.pointee.table.map(GFN(raw: frame.raw), to: frame, count: 1, as: .ramRW, flushing: &batch,
                                     holding: held)
             } else {
-                try p2m.pointee.unmap(GFN(raw: frame.raw), count: 1, flushing: &batch, holding: held)
+                try p2m.pointee.table.unmap(GFN(raw: frame.raw), count: 1, flushing: &batch, holding: held)
             }
         } catch {
-            LinuxHost.p2mLock.release(held)
+            p2m.pointee.lock.release(held)
             throw OwnershipError(error, at: GFN(raw: frame.raw))
         }
-        Board.commit(&p2m.pointee, &batch, smmu, holding: held)
-        LinuxHost.p2mLock.release(held)
+        Board.commit(&p2m.pointee.table, &batch, smmu, holding: held)
+        p2m.pointee.lock.release(held)
     }
 }
 

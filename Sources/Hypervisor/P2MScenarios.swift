@@ -53,58 +53,93 @@ enum P2MScenarios {
         _ = p2m.commitCPU(&batch, holding: held)
         let probe = blockGFN.address.adding(0x238 + holeIndex * PageSize.bytes4K)
         ok = ok && p2m.lookup(blockGFN)?.order == .block2M
-            && walker.read(probe) == .translated(block.address.adding(0x238 + holeIndex * PageSize.bytes4K))
+            && pageIs(.reads(block.address.adding(0x238 + holeIndex * PageSize.bytes4K)), walker, probe)
         Checks.expect(ok, "stage 2: a 2 MiB block mapping translates through the CPU's own walker")
 
         // The probe above left the block in the TLB: the split must invalidate it.
         ok = true
         do throws(P2MError) { try p2m.unmap(blockGFN.adding(holeIndex), count: 1, flushing: &batch, holding: held) } catch { ok = false }
         _ = p2m.commitCPU(&batch, holding: held)
-        ok = ok && walker.read(probe) == .stage2Fault(.translation(level: 3))
-        var intact = true
-        for i in 0..<UInt64(512) where i != holeIndex {
-            let ipa = blockGFN.adding(i).address
-            if walker.read(ipa) != .translated(block.adding(i).address) { intact = false }
-        }
+        ok = ok && pageIs(.faultsAtLevel3, walker, probe)
+        let intact = pagesAre(.reads(block.address), walker, blockGFN, count: 512, skipping: holeIndex)
         Checks.expect(ok && intact,
                       "stage 2: a 4 KiB unmap inside the block faults, the other 511 pages keep their frames (split through BBM)")
 
         ok = true
         do throws(P2MError) { try p2m.map(pagesGFN, to: pages, count: pageCount, as: .ramRW, flushing: &batch, holding: held) } catch { ok = false }
         _ = p2m.commitCPU(&batch, holding: held)
-        for i in 0..<pageCount where walker.write(pagesGFN.adding(i).address) != .translated(pages.adding(i).address) { ok = false }
+        ok = pagesAre(.writes(pages.address), walker, pagesGFN, count: pageCount) && ok
         do throws(P2MError) {
             try p2m.changeType(pagesGFN, count: pageCount, from: .ramRW, to: .ramRO, flushing: &batch, holding: held)
         } catch { ok = false }
         _ = p2m.commitCPU(&batch, holding: held)
-        for i in 0..<pageCount {
-            let ipa = pagesGFN.adding(i).address
-            guard case .stage2Fault(let fault) = walker.write(ipa), fault.isPermission,
-                  walker.read(ipa) == .translated(pages.adding(i).address) else { ok = false; continue }
-        }
+        ok = pagesAre(.readOnly(pages.address), walker, pagesGFN, count: pageCount) && ok
         Checks.expect(ok, "stage 2: changeType ramRW -> ramRO: writes take a permission fault, reads still translate")
 
         ok = true
         do throws(P2MError) { try p2m.unmap(pagesGFN, count: pageCount, flushing: &batch, holding: held) } catch { ok = false }
         let stats = p2m.commitCPU(&batch, holding: held)
-        for i in 0..<pageCount {
-            // The emptied leaf table may have been unlinked too: a fault at level 2 or 3.
-            guard case .stage2Fault(let fault) = walker.read(pagesGFN.adding(i).address),
-                  fault.isTranslation else { ok = false; continue }
-        }
+        // The emptied leaf table may have been unlinked too: a fault at level 2 or 3.
+        ok = pagesAre(.translationFault, walker, pagesGFN, count: pageCount) && ok
         Checks.expect(ok, "stage 2: unmapping 16 pages leaves all 16 faulting (range TLBI where FEAT_TLBIRANGE)")
         Console.say("p2m: 16-page unmap took %d CPU invalidation call(s)\n", UInt64(stats.tlbiOperations))
 
         var steps = 0
         while p2m.relinquish(budget: 64, flushing: &batch, holding: held) == .more { _ = p2m.commitCPU(&batch, holding: held); steps += 1 }
         _ = p2m.commitCPU(&batch, holding: held)
-        var gone = true
-        for i in 0..<UInt64(512) {
-            guard case .stage2Fault = walker.read(blockGFN.adding(i).address) else { gone = false; continue }
-        }
+        let gone = pagesAre(.fault, walker, blockGFN, count: 512)
         walker.restore()
         lock.release(held)
         Checks.expect(gone && p2m.pool.availableTablePages + p2m.tablePagesInUse == pool.count,
                       "stage 2: relinquish in bounded steps unmaps everything and returns every table page to the pool")
+    }
+
+    /// What a scenario expects the CPU's walker to answer for a page.
+    enum PageAnswer {
+        /// A read translates to this address (for a run of pages: this plus the page's offset).
+        case reads(PhysAddr)
+        /// A write translates so.
+        case writes(PhysAddr)
+        /// A write takes a stage-2 permission fault and a read translates so.
+        case readOnly(PhysAddr)
+        /// A read takes a stage-2 translation fault at level 3.
+        case faultsAtLevel3
+        /// A read takes a stage-2 translation fault at any level.
+        case translationFault
+        /// A read takes a stage-2 fault of any kind.
+        case fault
+    }
+
+    /// Whether the walker answers as `expected` says for `ipa`, an expected
+    /// address taken `offset` bytes on. One copy of each test, not one per check.
+    @inline(never)
+    static func pageIs(_ expected: PageAnswer, _ walker: Stage2Walker, _ ipa: IPA, offset: UInt64 = 0) -> Bool {
+        var expected = expected
+        if case .readOnly(let base) = expected {
+            guard case .stage2Fault(let fault) = walker.write(ipa), fault.isPermission else { return false }
+            expected = .reads(base)
+        }
+        var write = false
+        if case .writes = expected { write = true }
+        switch (expected, write ? walker.write(ipa) : walker.read(ipa)) {
+        case (.reads(let base), .translated(let address)), (.writes(let base), .translated(let address)):
+            return address == base.adding(offset)
+        case (.faultsAtLevel3, .stage2Fault(.translation(level: 3))), (.fault, .stage2Fault): return true
+        case (.translationFault, .stage2Fault(let fault)): return fault.isTranslation
+        default: return false
+        }
+    }
+
+    /// Whether every page of the `count` from `gfn` but `skipping` answers
+    /// as `expected` says, an expected address offset by the page's. Every
+    /// page is walked, one loop for every such check.
+    @inline(never)
+    static func pagesAre(_ expected: PageAnswer, _ walker: Stage2Walker, _ gfn: GFN, count: UInt64,
+                         skipping: UInt64 = .max) -> Bool {
+        var ok = true
+        for i in 0..<count where i != skipping {
+            if !pageIs(expected, walker, gfn.adding(i).address, offset: i * PageSize.bytes4K) { ok = false }
+        }
+        return ok
     }
 }

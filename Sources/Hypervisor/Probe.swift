@@ -32,8 +32,8 @@ enum Probe {
         guard kind == synchronousCurrentEL else { return false }
         let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
         switch frame[ExceptionFrame.elr] {
-        case arch_probe_read32_load(): guard esr.exceptionClass == .dataAbortSameEL else { return false }
-        case arch_try_semihosting_hlt(): guard esr.exceptionClass == .unknown else { return false }
+        case arch_probe_read32_load(): guard case .dataAbortSameEL = esr.exceptionClass else { return false }
+        case arch_try_semihosting_hlt(): guard case .unknown = esr.exceptionClass else { return false }
         default: return false
         }
         frame[0] = 0

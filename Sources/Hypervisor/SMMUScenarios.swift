@@ -103,7 +103,7 @@ enum Board {
         Checks.expect(true, "SMMU ID registers decoded and supported")
         var index = 0
         if let phandle = edu?.iommuPhandle {
-            for i in 0..<ready.count where ready[i].description.phandle == phandle {
+            for i in 0..<ready.count where ready[i].phandle == phandle {
                 index = i
                 break
             }
@@ -120,11 +120,11 @@ enum Board {
             Console.line("smmu: no QEMU edu device to issue DMA with (-device edu): the DMA checks do not apply")
             return
         }
-        guard let sid = edu.streamID, edu.iommuPhandle == nil || edu.iommuPhandle == chosen.description.phandle else {
+        guard let sid = edu.streamID, edu.iommuPhandle == nil || edu.iommuPhandle == chosen.phandle else {
             Checks.expect(false, "the edu device's requester ID maps to this SMMU through iommu-map")
             return
         }
-        dmaScenario(handle: handle, features: chosen.features, edu: edu, sid: sid, platform: platform, cpu: cpu,
+        dmaScenario(handle: handle, features: handle.smmu.features, edu: edu, sid: sid, platform: platform, cpu: cpu,
                     frames: &frames)
     }
 

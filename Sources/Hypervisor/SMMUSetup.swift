@@ -3,12 +3,14 @@ import Translation
 import Platform
 import SMMUv3
 
-/// One SMMU that answered, made sense and is enabled.
+/// One SMMU that answered, made sense and is enabled: what the board's
+/// checks ask of it (its features are `handle.smmu.features`). Only that: a
+/// list of these is copied element by element, and a whole SMMUDescription
+/// in each made every copy and its code larger.
 struct ReadySMMU {
-    let description: SMMUDescription
-    let features: SMMUFeatures
+    /// The DTB node's phandle, which `iommu-map` entries name.
+    let phandle: UInt32?
     let mode: TranslationMode
-    let coherent: Bool
     let handle: BoardSMMUHandle
 }
 
@@ -63,8 +65,7 @@ enum SMMUSetup {
         let smmu = try BoardSMMU.bringUp(registers: MMIORegisterBlock(base: description.registers.base.raw),
                                          memory: IdentityMemory(), cache: BoardCache(), allocator: &frames,
                                          configuration: SMMUConfiguration(dmaCoherent: coherent, mode: mode))
-        return ReadySMMU(description: description, features: features, mode: mode, coherent: coherent,
-                         handle: BoardSMMUHandle(smmu))
+        return ReadySMMU(phandle: description.phandle, mode: mode, handle: BoardSMMUHandle(smmu))
     }
 }
 

@@ -7,8 +7,8 @@ import ArchC
 // | global | after boot | protected by |
 // |---|---|---|
 // | `LinuxHost.active`, `bootCPU`, `heapAtEntry`, `registers`, `handler`, `smmuPhandle`, `domain`, `eduStreamID`, `canaryPage` | read by every CPU | written only before the host's first instruction (boot CPU); read-only after |
-// | `LinuxHost.psci`, `pages` (frame table, host P2M, SMMU commands behind them) | every CPU's exits | `LinuxHost.lock` (this type) around each decision; inside it the ownership layer's page lock and each P2M's lock (Ownership/LockOrder.swift), the host P2M's `LinuxHost.p2mLock` |
-// | `LinuxHost.p2m` (host stage 2) | lookups on every CPU's stage-2 fault, edits by page operations | both under `LinuxHost.lock`; edits also under `LinuxHost.p2mLock` |
+// | `LinuxHost.psci`, `pages` (frame table, host P2M, SMMU commands behind them) | every CPU's exits | `LinuxHost.lock` (this type) around each decision; inside it the ownership layer's page lock and each P2M's lock (Ownership/LockOrder.swift), the host P2M's own lock (`LinuxHost.p2m`'s `lock`) |
+// | `LinuxHost.p2m` (host stage 2) | lookups on every CPU's stage-2 fault, edits by page operations | both under `LinuxHost.lock`; edits also under its own `lock` |
 // | `LinuxHost.controlFiles[cpu]` | each CPU its own slot | per-CPU index (TPIDR_EL2) |
 // | `LinuxHost.exitCounts` | every CPU | one atomic add per exit |
 // | `Checks.passed`/`failed`, the SMMU event drain, the closing report | the CPU that ends the run | `Power.end` (`RunEndLatch`): the first CPU to end the run reports; others park |
