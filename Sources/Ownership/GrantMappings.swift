@@ -18,7 +18,7 @@ extension PageOwnership where P2M: ~Copyable {
         let di = try domainIndex(domain)
         _ = try domainIndex(granter)
         guard granter != domain else { throw .EPERM(.selfForeign(domain)) }
-        let index = try requireIndex(frame)
+        let index = try frames.requireIndex(frame)
         let s = frames.state(at: index)
         guard s.owner == .guest(granter), s.isAllocated, !s.isXenheap else {
             throw .EPERM(.notOwner(frame, owner: s.owner))
@@ -47,7 +47,7 @@ extension PageOwnership where P2M: ~Copyable {
             let nonCoherent = !domains[di].config.enforcesCacheCoherency
             if nonCoherent { cleanBeforeEnteringNonCoherentDomain(index) }
 
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.map(gfn, to: frame, as: readOnly ? .grantMapRO : .grantMapRW, flushing: &batch, holding: held)
             } catch {
@@ -105,7 +105,7 @@ extension PageOwnership where P2M: ~Copyable {
             let identity = GFN(raw: frame.raw)
             let slot = domains[di].iommuMappingSlot(frame)
             let writable = entry.type == .grantMapRW
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
                 if slot.found {

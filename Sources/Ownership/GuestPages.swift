@@ -30,11 +30,11 @@ extension PageOwnership where P2M: ~Copyable {
         let lockedDomain = domains + di  // not through `self`, which the body edits
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
             guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
-            let index = try requireOwnRAM(domain, gfn, entry)
+            let index = try frames.requireOwnRAM(domain, gfn, entry)
             let s = frames.state(at: index)
             guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
             let pages = locks.acquirePages()
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
             } catch {
@@ -72,7 +72,7 @@ extension PageOwnership where P2M: ~Copyable {
     private mutating func mapHostFrame(_ mfn: MFN, into domain: DomainID, at gfn: GFN, resettingTypeInfo: Bool,
                                        becomes: (FrameState) -> FrameState) throws(OwnershipError) {
         let di = try domainIndex(domain)
-        let index = try requireIndex(mfn)
+        let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -90,7 +90,7 @@ extension PageOwnership where P2M: ~Copyable {
                 } else if !domains[di].config.enforcesCacheCoherency {
                     n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
                 }
-                var batch = newBatch()
+                var batch = frames.newBatch()
                 do throws(OwnershipError) {
                     try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
                 } catch {
@@ -112,7 +112,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// owed flush and cannot be handed on (`EBUSY(.flushPending)`) until then.
     public mutating func hostUnshareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
         let di = try domainIndex(domain)
-        let index = try requireIndex(mfn)
+        let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -125,7 +125,7 @@ extension PageOwnership where P2M: ~Copyable {
             guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
             guard s.borrower == .guest(domain) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
             try takeReference(index, mfn)
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
             } catch {
@@ -171,7 +171,7 @@ extension PageOwnership where P2M: ~Copyable {
         let lockedDomain = domains + di  // not through `self`, which the body edits
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
             guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
-            let index = try requireOwnRAM(domain, gfn, entry)
+            let index = try frames.requireOwnRAM(domain, gfn, entry)
             try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
                 try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
                     guard s.hostState == from else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
@@ -191,7 +191,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// needs no such argument.
     public mutating func shareXenPageWithGuest(_ mfn: MFN, with domain: DomainID, readOnly: Bool) throws(OwnershipError) {
         _ = try domainIndex(domain)
-        let index = try requireIndex(mfn)
+        let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
             try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
@@ -246,12 +246,22 @@ extension PageOwnership where P2M: ~Copyable {
         locks.releasePages(pages)
     }
 
-    /// The frame behind a P2M entry that must be the domain's own RAM.
+
+    /// The frame behind a P2M entry that must be the domain's own RAM
+    /// (`FrameTable.requireOwnRAM`, for callers that are not `mutating`).
     func requireOwnRAM(_ domain: DomainID, _ gfn: GFN, _ entry: (mfn: MFN, type: P2MType)) throws(OwnershipError) -> Int {
-        guard entry.type == .ramRW || entry.type == .ramRO, let index = frames.index(of: entry.mfn) else {
+        try frames.requireOwnRAM(domain, gfn, entry)
+    }
+}
+
+extension FrameTable {
+    /// The frame behind a P2M entry that must be the domain's own RAM.
+    /// (On the frame table, not `PageOwnership`: see `FrameTable.requireIndex`.)
+    func requireOwnRAM(_ domain: DomainID, _ gfn: GFN, _ entry: (mfn: MFN, type: P2MType)) throws(OwnershipError) -> Int {
+        guard entry.type == .ramRW || entry.type == .ramRO, let index = index(of: entry.mfn) else {
             throw .EINVAL(.notGuestRAM(domain, gfn))
         }
-        let s = frames.state(at: index)
+        let s = state(at: index)
         guard s.owner == .guest(domain), s.isAllocated, !s.isXenheap else { throw .EINVAL(.notGuestRAM(domain, gfn)) }
         return index
     }
