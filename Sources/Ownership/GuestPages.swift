@@ -23,7 +23,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// for the frame's previous GFN is pending, a foreign or grant mapping)
     /// keeps the frame until its own reference drops.
     public mutating func reclaim(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -71,7 +71,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// earlier one survives (seed 001).
     private mutating func mapHostFrame(_ mfn: MFN, into domain: DomainID, at gfn: GFN, resettingTypeInfo: Bool,
                                        becomes: (FrameState) -> FrameState) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         locks.acquire(.p2m)
@@ -111,7 +111,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// the IOMMU does not confirm it, the frame stays held with the domain's
     /// owed flush and cannot be handed on (`EBUSY(.flushPending)`) until then.
     public mutating func hostUnshareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         locks.acquire(.p2m)
@@ -164,7 +164,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// to `to`; any other view is refused with the state left alone.
     private mutating func moveHostView(_ domain: DomainID, gfn: GFN,
                                        from: HostPageState, to: HostPageState) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -190,7 +190,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// Xen only by an ordering argument about `count_info`; a compare-exchange
     /// needs no such argument.
     public mutating func shareXenPageWithGuest(_ mfn: MFN, with domain: DomainID, readOnly: Bool) throws(OwnershipError) {
-        _ = try domainIndex(domain)
+        _ = try Self.domainIndex(domain, in: domains, count: domainCount)
         let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
@@ -214,7 +214,7 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Makes `mfn` (a xenheap frame) the domain's shared_info page.
     public mutating func installSharedInfo(_ mfn: MFN, for domain: DomainID) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         if let installed = domains[di].sharedInfo { throw .EEXIST(.sharedInfoInstalled(installed)) }
         try shareXenPageWithGuest(mfn, with: domain, readOnly: false)
         domains[di].sharedInfo = mfn
@@ -222,7 +222,7 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Appends `mfn` (a xenheap frame) to the domain's grant table.
     public mutating func installGrantFrame(_ mfn: MFN, for domain: DomainID, status: Bool) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         try shareXenPageWithGuest(mfn, with: domain, readOnly: false)
         if status { domains[di].grantStatusFrames.append(mfn) } else { domains[di].grantSharedFrames.append(mfn) }
     }
@@ -234,7 +234,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// which may be the domain's). Over-approximating costs a clean; missing
     /// one would leak stale memory to a device.
     public mutating func setEnforcesCacheCoherency(_ domain: DomainID, _ enforces: Bool) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         let pages = locks.acquirePages()
         if !enforces && domains[di].config.enforcesCacheCoherency {

@@ -30,7 +30,7 @@ extension PageOwnership where P2M: ~Copyable {
         }
         var locks = lockSet()
         try locks.withPages { (pages: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
-            let nonCoherent = hostHasNonCoherentDMADomain
+            let nonCoherent = Self.anyNonCoherent(hostDMADomains)
             var done: UInt64 = 0
             do throws(OwnershipError) {
                 while done < count {

@@ -109,7 +109,14 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     }
 
     func domainIndex(_ id: DomainID) throws(OwnershipError) -> Int {
-        for i in 0..<domainCount where domains[i].config.id == id { return i }
+        try Self.domainIndex(id, in: domains, count: domainCount)
+    }
+
+    /// Static over the pieces it reads: called from a `mutating` operation, a
+    /// method on `self` copied the whole PageOwnership to the stack on the board.
+    static func domainIndex(_ id: DomainID, in domains: UnsafeMutablePointer<GuestDomain<P2M>>,
+                            count: Int) throws(OwnershipError) -> Int {
+        for i in 0..<count where domains[i].config.id == id { return i }
         throw .ENOENT(.noSuchDomain(id))
     }
 
@@ -174,7 +181,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// Retries the flush a failed commit left owed on `domain` (e.g. after
     /// the SMMU recovered). Returns whether nothing is owed any more.
     public mutating func retryFlush(_ domain: DomainID) throws(OwnershipError) -> Bool {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }

@@ -16,7 +16,7 @@ import Translation
 extension PageOwnership where P2M: ~Copyable {
     public mutating func addToPhysmap(_ domain: DomainID, _ space: PhysmapSpace,
                                       idx: UInt64, gfn: GFN) throws(OwnershipError) -> PhysmapProgress {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         switch space {
         case .sharedInfo:
             guard idx == 0 else { throw .EINVAL(.sharedInfoIndex(idx)) }
@@ -45,7 +45,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// reference drops after the flush. Grant mappings go through
     /// `grantUnmap`, host-lent frames through `hostUnshareWithGuest`.
     public mutating func removePhysmap(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -131,7 +131,7 @@ extension PageOwnership where P2M: ~Copyable {
     mutating func mapForeign(_ foreignGFN: GFN, of foreign: DomainID, into di: Int, at gfn: GFN) throws(OwnershipError) {
         let domain = domains[di].config.id
         guard foreign != domain else { throw .EPERM(.selfForeign(domain)) }
-        let fi = try domainIndex(foreign)
+        let fi = try Self.domainIndex(foreign, in: domains, count: domainCount)
         // The foreign domain's P2M lock is taken and dropped before the
         // mapper's: never two P2M locks at once (LockOrder.swift).
         var locks = lockSet()
