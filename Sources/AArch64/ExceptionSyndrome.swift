@@ -82,6 +82,34 @@ public enum ExceptionClass: Equatable, Sendable {
         }
     }
 
+    /// The EC value: `init(code:)` reversed. Every case has exactly one code
+    /// (`.other` carries the codes no named case has), so two classes are equal
+    /// exactly when their codes are.
+    public var code: UInt8 {
+        switch self {
+        case .unknown: 0x00
+        case .trappedWFxInstruction: 0x01
+        case .illegalExecutionState: 0x0E
+        case .svc64: 0x15
+        case .hvc64: 0x16
+        case .smc64: 0x17
+        case .systemRegisterTrap: 0x18
+        case .instructionAbortLowerEL: 0x20
+        case .instructionAbortSameEL: 0x21
+        case .pcAlignment: 0x22
+        case .dataAbortLowerEL: 0x24
+        case .dataAbortSameEL: 0x25
+        case .spAlignment: 0x26
+        case .serror: 0x2F
+        case .brk64: 0x3C
+        case .other(let code): code
+        }
+    }
+
+    /// Compares EC values: a few instructions, where the synthesized
+    /// comparison switches over every case pair.
+    public static func == (a: Self, b: Self) -> Bool { a.code == b.code }
+
     /// A short name for console reports.
     public var name: StaticString {
         switch self {

@@ -91,7 +91,10 @@ public struct HostOwnershipOperations<Cache: CacheMaintenance, P2M: GuestPhysmap
             guest.p2m.translate(gfn)?.mfn
         } ?? nil
         try ownership.reclaim(domain, gfn: gfn)
-        guard let frame, ownership.state(of: frame)?.owner == .host else { return }
+        // Through the frame table: `ownership.state(of:)` from this mutating
+        // method copied the whole PageOwnership on the board.
+        let frames = ownership.frames
+        guard let frame, let index = frames.index(of: frame), frames.state(at: index).owner == .host else { return }
         do {
             try stage2.mapIntoHost(frame)
         } catch {

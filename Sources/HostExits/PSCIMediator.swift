@@ -66,7 +66,7 @@ public struct PSCIMediator: Sendable {
         for mpidr in cpuMPIDRs {
             guard count < Self.capacity else { throw .tooManyCPUs(capacity: Self.capacity) }
             guard mpidr & ~Self.affinityMask == 0 else { throw .malformedMPIDR(mpidr) }
-            for i in 0..<count where slots[i].mpidr == mpidr { throw .duplicateMPIDR(mpidr) }
+            for i in 0..<count where slots.span[i].mpidr == mpidr { throw .duplicateMPIDR(mpidr) }
             slots[count] = Slot(mpidr: mpidr, power: .off, request: nil)
             count += 1
         }
@@ -80,25 +80,32 @@ public struct PSCIMediator: Sendable {
 
     /// The CPU index of an affinity value, if the device tree listed it.
     public func index(ofMPIDR mpidr: UInt64) -> Int? {
-        for i in 0..<cpuCount where slots[i].mpidr == mpidr { return i }
+        Self.index(ofMPIDR: mpidr, in: slots.span, count: cpuCount)
+    }
+
+    /// Static, over a span of the slots: an element read of the InlineArray
+    /// copied all of it per step on the board, and `cpuOn` (mutating) calling
+    /// a method on `self` copied the whole mediator first.
+    static func index(ofMPIDR mpidr: UInt64, in slots: Span<Slot>, count: Int) -> Int? {
+        for i in 0..<count where slots[i].mpidr == mpidr { return i }
         return nil
     }
 
     public func power(of cpu: Int) -> Power? {
         guard cpu >= 0 && cpu < cpuCount else { return nil }
-        return slots[cpu].power
+        return slots.span[cpu].power
     }
 
     /// The request waiting for `cpu` at the hypervisor's entry, if any.
     public func bootRequest(of cpu: Int) -> BootRequest? {
         guard cpu >= 0 && cpu < cpuCount else { return nil }
-        return slots[cpu].request
+        return slots.span[cpu].request
     }
 
     /// The MPIDR affinity of a CPU index.
     public func mpidr(of cpu: Int) -> UInt64? {
         guard cpu >= 0 && cpu < cpuCount else { return nil }
-        return slots[cpu].mpidr
+        return slots.span[cpu].mpidr
     }
 
     // MARK: Decisions
@@ -121,7 +128,7 @@ public struct PSCIMediator: Sendable {
         case .affinityInfo:
             return .forward(FirmwareCall(function: id, x1: a1, x2: a2, x3: 0, completion: .none))
         case .features:
-            return features(of: SMCCCFunctionID(raw: UInt32(truncatingIfNeeded: a1)))
+            return Self.features(of: SMCCCFunctionID(raw: UInt32(truncatingIfNeeded: a1)))
         case .cpuOn:
             return cpuOn(target: a1, entry: a2, context: a3, smc64: smc64)
         case .cpuSuspend:
@@ -143,7 +150,9 @@ public struct PSCIMediator: Sendable {
     /// PSCI_FEATURES (DEN0022 5.1.14): the firmware's answer for the calls the
     /// hypervisor passes on (its flags, e.g. CPU_SUSPEND's parameter format,
     /// are the firmware's), its own for SMCCC_VERSION, NOT_SUPPORTED for the rest.
-    func features(of queried: SMCCCFunctionID) -> PSCIDecision {
+    /// Static (it reads no state): a method on `self` called from the mutating
+    /// `decide` copied the whole mediator, host layout included, on the board.
+    static func features(of queried: SMCCCFunctionID) -> PSCIDecision {
         if queried.raw == SMCCCArchFunction.version { return .answer(PSCIReturn.success) }
         guard queried.isFastCall, queried.owner == SMCCCFunctionID.ownerStandardSecure, !queried.hasReservedBits else {
             return .answer(PSCIReturn.notSupported)
@@ -160,17 +169,20 @@ public struct PSCIMediator: Sendable {
         }
     }
 
-    func checkEntry(_ entry: UInt64) -> Bool {
+    /// Static, given the layout: see `features(of:)`.
+    static func checkEntry(_ entry: UInt64, hostRAM: borrowing HostStage2Layout) -> Bool {
         // A64 instructions are word aligned; the entry runs with the MMU off,
         // so it is a physical address and must be the host's RAM.
-        entry & 0b11 == 0 && hostRAM.isHostRAM(PhysAddr(raw: entry))
+        guard entry & 0b11 == 0 else { return false }
+        return hostRAM.isHostRAM(PhysAddr(raw: entry))
     }
 
     mutating func cpuOn(target: UInt64, entry: UInt64, context: UInt64, smc64: Bool) -> PSCIDecision {
-        guard target & ~Self.affinityMask == 0, let index = index(ofMPIDR: target) else {
+        guard target & ~Self.affinityMask == 0,
+              let index = Self.index(ofMPIDR: target, in: slots.span, count: cpuCount) else {
             return .answer(PSCIReturn.invalidParameters)
         }
-        guard checkEntry(entry) else { return .answer(PSCIReturn.invalidAddress) }
+        guard Self.checkEntry(entry, hostRAM: hostRAM) else { return .answer(PSCIReturn.invalidAddress) }
         switch slots[index].power {
         case .on: return .answer(PSCIReturn.alreadyOn)
         case .onPending: return .answer(PSCIReturn.onPending)
@@ -190,7 +202,7 @@ public struct PSCIMediator: Sendable {
         // A power-down state resumes at the entry point: like CPU_ON, that must
         // be the hypervisor's. A standby state ignores it; checking it anyway
         // costs a standby caller nothing (Linux passes its resume address).
-        guard checkEntry(entry) else { return .answer(PSCIReturn.invalidAddress) }
+        guard Self.checkEntry(entry, hostRAM: hostRAM) else { return .answer(PSCIReturn.invalidAddress) }
         slots[cpu].request = BootRequest(entry: PhysAddr(raw: entry), context: context)
         return .forward(FirmwareCall(function: PSCIFunction.smc64ID(PSCIFunction.cpuSuspend.number),
                                      x1: powerState, x2: hypervisorEntry.raw, x3: UInt64(cpu),

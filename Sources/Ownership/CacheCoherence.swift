@@ -16,8 +16,12 @@ import Translation
 /// `FrameState.cacheFlushRequired` is the per-frame "was reachable" mark.
 extension PageOwnership where P2M: ~Copyable {
     /// Whether any attached host DMA domain does not snoop.
-    public var hostHasNonCoherentDMADomain: Bool {
-        for d in hostDMADomains where !d.enforcesCacheCoherency { return true }
+    public var hostHasNonCoherentDMADomain: Bool { Self.anyNonCoherent(hostDMADomains) }
+
+    /// Static over the list: read from a `mutating` operation (`hostShareDMA`),
+    /// the property on `self` copied the whole PageOwnership on the board.
+    static func anyNonCoherent(_ domains: [DMADomain]) -> Bool {
+        for d in domains where !d.enforcesCacheCoherency { return true }
         return false
     }
 

@@ -15,10 +15,10 @@ extension PageOwnership where P2M: ~Copyable {
     /// Maps `frame`, granted by `granter`, into `domain` at `gfn`.
     public mutating func grantMap(_ frame: MFN, grantedBy granter: DomainID, into domain: DomainID,
                                   at gfn: GFN, readOnly: Bool) throws(OwnershipError) {
-        let di = try domainIndex(domain)
-        _ = try domainIndex(granter)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
+        _ = try Self.domainIndex(granter, in: domains, count: domainCount)
         guard granter != domain else { throw .EPERM(.selfForeign(domain)) }
-        let index = try requireIndex(frame)
+        let index = try frames.requireIndex(frame)
         let s = frames.state(at: index)
         guard s.owner == .guest(granter), s.isAllocated, !s.isXenheap else {
             throw .EPERM(.notOwner(frame, owner: s.owner))
@@ -47,7 +47,7 @@ extension PageOwnership where P2M: ~Copyable {
             let nonCoherent = !domains[di].config.enforcesCacheCoherency
             if nonCoherent { cleanBeforeEnteringNonCoherentDomain(index) }
 
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.map(gfn, to: frame, as: readOnly ? .grantMapRO : .grantMapRW, flushing: &batch, holding: held)
             } catch {
@@ -91,7 +91,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// IOMMU mapping with the last of them. The frame's reference drops after
     /// the flush; if its owner already gave it up, it then goes to the host.
     public mutating func grantUnmap(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -105,7 +105,7 @@ extension PageOwnership where P2M: ~Copyable {
             let identity = GFN(raw: frame.raw)
             let slot = domains[di].iommuMappingSlot(frame)
             let writable = entry.type == .grantMapRW
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
                 if slot.found {

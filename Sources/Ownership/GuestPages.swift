@@ -23,18 +23,18 @@ extension PageOwnership where P2M: ~Copyable {
     /// for the frame's previous GFN is pending, a foreign or grant mapping)
     /// keeps the frame until its own reference drops.
     public mutating func reclaim(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
             guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
-            let index = try requireOwnRAM(domain, gfn, entry)
+            let index = try frames.requireOwnRAM(domain, gfn, entry)
             let s = frames.state(at: index)
             guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
             let pages = locks.acquirePages()
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
             } catch {
@@ -71,8 +71,8 @@ extension PageOwnership where P2M: ~Copyable {
     /// earlier one survives (seed 001).
     private mutating func mapHostFrame(_ mfn: MFN, into domain: DomainID, at gfn: GFN, resettingTypeInfo: Bool,
                                        becomes: (FrameState) -> FrameState) throws(OwnershipError) {
-        let di = try domainIndex(domain)
-        let index = try requireIndex(mfn)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
+        let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -90,7 +90,7 @@ extension PageOwnership where P2M: ~Copyable {
                 } else if !domains[di].config.enforcesCacheCoherency {
                     n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
                 }
-                var batch = newBatch()
+                var batch = frames.newBatch()
                 do throws(OwnershipError) {
                     try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
                 } catch {
@@ -111,8 +111,8 @@ extension PageOwnership where P2M: ~Copyable {
     /// the IOMMU does not confirm it, the frame stays held with the domain's
     /// owed flush and cannot be handed on (`EBUSY(.flushPending)`) until then.
     public mutating func hostUnshareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
-        let di = try domainIndex(domain)
-        let index = try requireIndex(mfn)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
+        let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -125,7 +125,7 @@ extension PageOwnership where P2M: ~Copyable {
             guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
             guard s.borrower == .guest(domain) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
             try takeReference(index, mfn)
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
             } catch {
@@ -164,14 +164,14 @@ extension PageOwnership where P2M: ~Copyable {
     /// to `to`; any other view is refused with the state left alone.
     private mutating func moveHostView(_ domain: DomainID, gfn: GFN,
                                        from: HostPageState, to: HostPageState) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
             guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
-            let index = try requireOwnRAM(domain, gfn, entry)
+            let index = try frames.requireOwnRAM(domain, gfn, entry)
             try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
                 try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
                     guard s.hostState == from else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
@@ -190,8 +190,8 @@ extension PageOwnership where P2M: ~Copyable {
     /// Xen only by an ordering argument about `count_info`; a compare-exchange
     /// needs no such argument.
     public mutating func shareXenPageWithGuest(_ mfn: MFN, with domain: DomainID, readOnly: Bool) throws(OwnershipError) {
-        _ = try domainIndex(domain)
-        let index = try requireIndex(mfn)
+        _ = try Self.domainIndex(domain, in: domains, count: domainCount)
+        let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
             try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
@@ -214,7 +214,7 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Makes `mfn` (a xenheap frame) the domain's shared_info page.
     public mutating func installSharedInfo(_ mfn: MFN, for domain: DomainID) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         if let installed = domains[di].sharedInfo { throw .EEXIST(.sharedInfoInstalled(installed)) }
         try shareXenPageWithGuest(mfn, with: domain, readOnly: false)
         domains[di].sharedInfo = mfn
@@ -222,7 +222,7 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Appends `mfn` (a xenheap frame) to the domain's grant table.
     public mutating func installGrantFrame(_ mfn: MFN, for domain: DomainID, status: Bool) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         try shareXenPageWithGuest(mfn, with: domain, readOnly: false)
         if status { domains[di].grantStatusFrames.append(mfn) } else { domains[di].grantSharedFrames.append(mfn) }
     }
@@ -234,7 +234,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// which may be the domain's). Over-approximating costs a clean; missing
     /// one would leak stale memory to a device.
     public mutating func setEnforcesCacheCoherency(_ domain: DomainID, _ enforces: Bool) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         let pages = locks.acquirePages()
         if !enforces && domains[di].config.enforcesCacheCoherency {
@@ -246,12 +246,22 @@ extension PageOwnership where P2M: ~Copyable {
         locks.releasePages(pages)
     }
 
-    /// The frame behind a P2M entry that must be the domain's own RAM.
+
+    /// The frame behind a P2M entry that must be the domain's own RAM
+    /// (`FrameTable.requireOwnRAM`, for callers that are not `mutating`).
     func requireOwnRAM(_ domain: DomainID, _ gfn: GFN, _ entry: (mfn: MFN, type: P2MType)) throws(OwnershipError) -> Int {
-        guard entry.type == .ramRW || entry.type == .ramRO, let index = frames.index(of: entry.mfn) else {
+        try frames.requireOwnRAM(domain, gfn, entry)
+    }
+}
+
+extension FrameTable {
+    /// The frame behind a P2M entry that must be the domain's own RAM.
+    /// (On the frame table, not `PageOwnership`: see `FrameTable.requireIndex`.)
+    func requireOwnRAM(_ domain: DomainID, _ gfn: GFN, _ entry: (mfn: MFN, type: P2MType)) throws(OwnershipError) -> Int {
+        guard entry.type == .ramRW || entry.type == .ramRO, let index = index(of: entry.mfn) else {
             throw .EINVAL(.notGuestRAM(domain, gfn))
         }
-        let s = frames.state(at: index)
+        let s = state(at: index)
         guard s.owner == .guest(domain), s.isAllocated, !s.isXenheap else { throw .EINVAL(.notGuestRAM(domain, gfn)) }
         return index
     }

@@ -25,12 +25,12 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func hostShareDMA(_ pa: PhysAddr, bytes: UInt64, isRAM: Bool) throws(OwnershipError) {
         let count = try Self.pageCount(pa, bytes: bytes)
         guard isRAM else {
-            try requireHostDevice(pa.frame, count: count)
+            try Self.requireHostDevice(pa.frame, count: count, frames: frames, regions: hostDeviceRegions)
             return
         }
         var locks = lockSet()
         try locks.withPages { (pages: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
-            let nonCoherent = hostHasNonCoherentDMADomain
+            let nonCoherent = Self.anyNonCoherent(hostDMADomains)
             var done: UInt64 = 0
             do throws(OwnershipError) {
                 while done < count {
@@ -62,7 +62,7 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func hostUnshareDMA(_ pa: PhysAddr, bytes: UInt64) throws(OwnershipError) {
         let count = try Self.pageCount(pa, bytes: bytes)
         // A declared host device was never counted: nothing to drop.
-        if hostDeviceRegion(containing: pa.frame, count: count) != nil { return }
+        if Self.hostDeviceRegion(in: hostDeviceRegions, containing: pa.frame, count: count) != nil { return }
         var locks = lockSet()
         try locks.withPages { (pages: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
             // Stops at the first frame that is not RAM: bounded by the frame table.

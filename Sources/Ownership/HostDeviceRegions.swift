@@ -33,19 +33,23 @@ extension PageOwnership where P2M: ~Copyable {
         hostDeviceRegions.append(HostDeviceRegion(first: pa.frame, count: count))
     }
 
-    func hostDeviceRegion(containing first: MFN, count: UInt64) -> HostDeviceRegion? {
-        for region in hostDeviceRegions where region.contains(first, count: count) { return region }
+    /// Static, taking the pieces it reads: called from `mutating` operations,
+    /// a method on `self` copied the whole `PageOwnership` on the board.
+    static func hostDeviceRegion(in regions: [HostDeviceRegion], containing first: MFN,
+                                 count: UInt64) -> HostDeviceRegion? {
+        for region in regions where region.contains(first, count: count) { return region }
         return nil
     }
 
     /// A non-RAM share: no RAM frame in the range (the `isRAM` hint is a
     /// lie otherwise), and the whole range inside one declared host device.
     /// Both checks cost O(banks + regions), whatever the range's size.
-    func requireHostDevice(_ first: MFN, count: UInt64) throws(OwnershipError) {
+    static func requireHostDevice(_ first: MFN, count: UInt64, frames: FrameTable,
+                                  regions: [HostDeviceRegion]) throws(OwnershipError) {
         if let ram = frames.firstRAMFrame(from: first, count: count) {
             throw .EINVAL(.ramClaimedAsDevice(ram.address))
         }
-        guard hostDeviceRegion(containing: first, count: count) != nil else {
+        guard hostDeviceRegion(in: regions, containing: first, count: count) != nil else {
             throw .EINVAL(.notHostDevice(first.address, bytes: count << PageSize.shift4K))
         }
     }

@@ -50,7 +50,7 @@ extension PageOwnership where P2M: ~Copyable {
     private mutating func updateFrameState(
         _ mfn: MFN, _ transition: (FrameState) throws(OwnershipError) -> FrameState
     ) throws(OwnershipError) {
-        let index = try requireIndex(mfn)
+        let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
             try frames.updateState(at: index, transition)
@@ -61,7 +61,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// hypervisor, `PGC_xen_heap`, and `type_info` reset to its initializer so
     /// no GFN of an earlier life survives (seed 001, PGT_TYPE_INFO_INITIALIZER).
     public mutating func allocateXenheapPage(_ mfn: MFN) throws(OwnershipError) {
-        let index = try requireIndex(mfn)
+        let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
             try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
@@ -77,7 +77,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// Gives a xenheap frame back to the host (free_xenheap_page). Refused while
     /// a guest still holds it or while it is mapped anywhere.
     public mutating func freeXenheapPage(_ mfn: MFN) throws(OwnershipError) {
-        let index = try requireIndex(mfn)
+        let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
             let info = frames.typeInfo(at: index)

@@ -88,11 +88,6 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         typeInfo(of: mfn)?.xenheapGFN
     }
 
-    func requireIndex(_ mfn: MFN) throws(OwnershipError) -> Int {
-        guard let index = frames.index(of: mfn) else { throw .EINVAL(.notRAM(mfn.address)) }
-        return index
-    }
-
     /// The listener a domain's P2M must be built with (`P2M(..., listener:)`),
     /// so that removed entries reach this frame table.
     public var entryListener: FrameEntryListener { FrameEntryListener(frames: frames) }
@@ -109,12 +104,19 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         // The P2M's removal listener must update this frame table, or xenheap
         // GFNs and foreign references would be tracked somewhere nobody reads.
         precondition(p2m.reportsTo?.entries == frames.entries, "P2M listener reports to another frame table")
-        (domains + domainCount).initialize(to: GuestDomain(config: config, p2m: p2m, owed: newBatch()))
+        (domains + domainCount).initialize(to: GuestDomain(config: config, p2m: p2m, owed: frames.newBatch()))
         domainCount += 1
     }
 
     func domainIndex(_ id: DomainID) throws(OwnershipError) -> Int {
-        for i in 0..<domainCount where domains[i].config.id == id { return i }
+        try Self.domainIndex(id, in: domains, count: domainCount)
+    }
+
+    /// Static over the pieces it reads: called from a `mutating` operation, a
+    /// method on `self` copied the whole PageOwnership to the stack on the board.
+    static func domainIndex(_ id: DomainID, in domains: UnsafeMutablePointer<GuestDomain<P2M>>,
+                            count: Int) throws(OwnershipError) -> Int {
+        for i in 0..<count where domains[i].config.id == id { return i }
         throw .ENOENT(.noSuchDomain(id))
     }
 
@@ -133,9 +135,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
 
     // MARK: batches
 
-    func newBatch() -> OwnershipFlushBatch {
-        FlushBatch(releaser: FrameReferenceReleaser(frames: frames))
-    }
+    func newBatch() -> OwnershipFlushBatch { frames.newBatch() }
 
     /// Commits `batch` on domain `di`'s P2M (CPU and IOMMU invalidation,
     /// completion, then the held references drop) and returns the frames
@@ -157,7 +157,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
                          holding lock: borrowing P2MLockHeld, locks: inout LockSet) {
         let mayReturn = locks.mayAcquire(.domainPages)
         if (retryingOwed || !batch.isEmpty) && domains[di].owesFlush {
-            var owed = newBatch()
+            var owed = frames.newBatch()
             swap(&owed, &domains[di].owed)
             domains[di].p2m.merge(&owed, into: &batch)
         }
@@ -165,7 +165,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
             try domains[di].p2m.commit(&batch, holding: lock)
         } catch {
             domains[di].lastFlushFailure = error
-            var kept = newBatch()
+            var kept = frames.newBatch()
             swap(&kept, &domains[di].owed)
             domains[di].p2m.merge(&batch, into: &kept)
             swap(&kept, &domains[di].owed)
@@ -181,13 +181,13 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// Retries the flush a failed commit left owed on `domain` (e.g. after
     /// the SMMU recovered). Returns whether nothing is owed any more.
     public mutating func retryFlush(_ domain: DomainID) throws(OwnershipError) -> Bool {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
         let lockedDomain = domains + di  // not through `self`, which the body edits
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Bool in
-            var batch = newBatch()
+            var batch = frames.newBatch()
             commit(&batch, domain: di, retryingOwed: true, holding: held, locks: &locks)
             return !domains[di].owesFlush
         }
@@ -208,5 +208,19 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         }
         locks.releasePages(pages)
         releaser.dead.removeAll(keepingCapacity: true)
+    }
+}
+
+// Helpers that need only the frame table take it, not `self`: a `mutating`
+// operation calling a non-mutating method of the (88-byte, ~Copyable)
+// `PageOwnership` copied the whole value to the stack on the board.
+extension FrameTable {
+    func requireIndex(_ mfn: MFN) throws(OwnershipError) -> Int {
+        guard let index = index(of: mfn) else { throw .EINVAL(.notRAM(mfn.address)) }
+        return index
+    }
+
+    func newBatch() -> OwnershipFlushBatch {
+        FlushBatch(releaser: FrameReferenceReleaser(frames: self))
     }
 }

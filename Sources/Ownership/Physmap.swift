@@ -16,7 +16,7 @@ import Translation
 extension PageOwnership where P2M: ~Copyable {
     public mutating func addToPhysmap(_ domain: DomainID, _ space: PhysmapSpace,
                                       idx: UInt64, gfn: GFN) throws(OwnershipError) -> PhysmapProgress {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         switch space {
         case .sharedInfo:
             guard idx == 0 else { throw .EINVAL(.sharedInfoIndex(idx)) }
@@ -45,7 +45,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// reference drops after the flush. Grant mappings go through
     /// `grantUnmap`, host-lent frames through `hostUnshareWithGuest`.
     public mutating func removePhysmap(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
-        let di = try domainIndex(domain)
+        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
@@ -68,7 +68,7 @@ extension PageOwnership where P2M: ~Copyable {
             case .grantMapRW, .grantMapRO, .iommuMapRW, .iommuMapRO, .invalid:
                 throw .EINVAL(.notGuestRAM(domain, gfn))
             }
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
             } catch {
@@ -92,7 +92,7 @@ extension PageOwnership where P2M: ~Copyable {
     // MARK: xenheap
 
     mutating func mapXenheapFrame(_ mfn: MFN, domain di: Int, at gfn: GFN) throws(OwnershipError) {
-        let index = try requireIndex(mfn)
+        let index = try frames.requireIndex(mfn)
         let domain = domains[di].config.id
         guard TypeInfo.canHold(gfn) else { throw .EINVAL(.gfnOutOfRange(gfn)) }
         var locks = lockSet()
@@ -107,7 +107,7 @@ extension PageOwnership where P2M: ~Copyable {
             guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
             let nonCoherent = !domains[di].config.enforcesCacheCoherency
             if nonCoherent { cleanBeforeEnteringNonCoherentDomain(index) }
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.map(gfn, to: mfn, as: info.type == .writable ? .ramRW : .ramRO,
                                         flushing: &batch, holding: held)
@@ -131,7 +131,7 @@ extension PageOwnership where P2M: ~Copyable {
     mutating func mapForeign(_ foreignGFN: GFN, of foreign: DomainID, into di: Int, at gfn: GFN) throws(OwnershipError) {
         let domain = domains[di].config.id
         guard foreign != domain else { throw .EPERM(.selfForeign(domain)) }
-        let fi = try domainIndex(foreign)
+        let fi = try Self.domainIndex(foreign, in: domains, count: domainCount)
         // The foreign domain's P2M lock is taken and dropped before the
         // mapper's: never two P2M locks at once (LockOrder.swift).
         var locks = lockSet()
@@ -142,7 +142,7 @@ extension PageOwnership where P2M: ~Copyable {
         }
         locks.release(.p2m)
         guard let entry = found else { throw .ENOENT(.unmapped(foreign, foreignGFN)) }
-        let index = try requireOwnRAM(foreign, foreignGFN, entry)
+        let index = try frames.requireOwnRAM(foreign, foreignGFN, entry)
         let mfn = entry.mfn
 
         locks.acquire(.p2m)
@@ -153,7 +153,7 @@ extension PageOwnership where P2M: ~Copyable {
             try takeReference(index, mfn)
             let nonCoherent = !domains[di].config.enforcesCacheCoherency
             if nonCoherent { cleanBeforeEnteringNonCoherentDomain(index) }
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.map(gfn, to: mfn, as: .mapForeignRW, flushing: &batch, holding: held)
             } catch {
@@ -175,7 +175,7 @@ extension PageOwnership where P2M: ~Copyable {
         let lockedDomain = domains + di  // not through `self`, which the body edits
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
             guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
-            var batch = newBatch()
+            var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.map(gfn, to: mfn, as: .mmioDirectDevice, flushing: &batch, holding: held)
             } catch {

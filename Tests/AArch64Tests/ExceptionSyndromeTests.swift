@@ -40,8 +40,25 @@ final class ExceptionSyndromeTests: XCTestCase {
             (0x2F, .serror), (0x3C, .brk64), (0x3D, .other(0x3D)),
         ]
         for (code, expected) in table {
-            XCTAssertEqual(ExceptionSyndrome(raw: UInt64(code) << 26).exceptionClass, expected, "EC \(code)")
+            let decoded = ExceptionSyndrome(raw: UInt64(code) << 26).exceptionClass
+            XCTAssertEqual(decoded, expected, "EC \(code)")
+            // `==` compares codes, so also pin the case itself (each named case has its own name).
+            XCTAssertEqual("\(decoded.name)", "\(expected.name)", "EC \(code)")
+            XCTAssertEqual(expected.code, code)
         }
+    }
+
+    func testClassEqualityIsByCode() {
+        // ESR_ELx.EC is bits [31:26]: 64 codes, each decoding to one class and back.
+        for a in UInt8(0)..<64 {
+            XCTAssertEqual(ExceptionClass(code: a).code, a)
+            for b in UInt8(0)..<64 {
+                XCTAssertEqual(ExceptionClass(code: a) == ExceptionClass(code: b), a == b, "EC \(a) vs \(b)")
+            }
+        }
+        // A hand-built `.other` with a named case's code is that class.
+        XCTAssertEqual(ExceptionClass.other(0x16), .hvc64)
+        XCTAssertNotEqual(ExceptionClass.other(0x3D), .other(0x3E))
     }
 
     func testFaultStatusCodes() {
