@@ -106,3 +106,19 @@ extension VMSAv8Descriptor {
         level == TableLevel.leafLevel ? kindMask : validBit
     }
 }
+
+/// A descriptor of either stage seen only through the bits the stages share:
+/// the table engine's one view of the words it walks and writes, so the image
+/// holds one engine for both formats. Stage-specific attributes reach it
+/// already packed (`VMSAv8AttributeBits`), from a typed table's format.
+public struct VMSAv8Entry: VMSAv8Descriptor, Sendable {
+    public typealias LeafAttributes = VMSAv8AttributeBits
+    public let raw: UInt64
+    @inline(__always) public init(raw: UInt64) { self.raw = raw }
+}
+
+/// One format's leaf attribute fields, already at their descriptor positions.
+public struct VMSAv8AttributeBits: VMSAv8LeafAttributes, Sendable {
+    public let bits: UInt64
+    @inline(__always) public init(_ attributes: some VMSAv8LeafAttributes) { bits = attributes.bits }
+}

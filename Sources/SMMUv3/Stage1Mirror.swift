@@ -231,11 +231,9 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
             if doorbells { mapDoorbells(gfn, mfn, count: count) }
             return
         }
-        var sink = MirrorSink(mirror: self)
-        let memory = MirrorMemory(base: handle.smmu.memory, mirror: self)
         do {
-            try table.map(gfn.raw, to: mfn, count: count, attributes: attributes,
-                          replace: true, memory: memory, sink: &sink)
+            try edit(table.prepareMap(gfn.raw, to: mfn, count: count, attributes: attributes, replace: true,
+                                      memory: handle.smmu.memory, availablePages: pool.availableTablePages))
         } catch {
             // Only an output the SMMU cannot address gets here (prepare reserved
             // the pages): leave the range unmapped, so DMA faults instead.
@@ -251,11 +249,10 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         for frame in msiDoorbells where frame.raw >= mfn.raw && frame.raw - mfn.raw < count {
             let input = gfn.raw + (frame.raw - mfn.raw)
             guard input < limit else { continue }
-            var sink = MirrorSink(mirror: self)
-            let memory = MirrorMemory(base: handle.smmu.memory, mirror: self)
             do {
-                try table.map(input, to: frame, count: 1, attributes: Self.doorbellAttributes, replace: true,
-                              memory: memory, sink: &sink)
+                try edit(table.prepareMap(input, to: frame, count: 1, attributes: Self.doorbellAttributes,
+                                          replace: true, memory: handle.smmu.memory,
+                                          availablePages: pool.availableTablePages))
             } catch {
                 // Beyond the SMMU's output size (prepare reserved the pages):
                 // that doorbell stays unreachable, as without this exception.
@@ -268,13 +265,26 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         let limit = table.geometry.inputFrameLimit
         guard first < limit, count != 0 else { return }
         let clipped = min(count, limit - first)
-        var sink = MirrorSink(mirror: self)
-        let memory = MirrorMemory(base: handle.smmu.memory, mirror: self)
         do {
-            try table.unmap(first, count: clipped, memory: memory, sink: &sink)
+            try edit(table.prepareUnmap(first, count: clipped, memory: handle.smmu.memory,
+                                        availablePages: pool.availableTablePages))
         } catch {
             preconditionFailure("mirror unmap needs only pages that prepare reserved")
         }
+    }
+
+    // The phases of an edit: the prepare reads the tables through the SMMU's own
+    // memory, as the P2M's prepare does (so the image has one copy of the read-only
+    // walks), and only the commit goes through `MirrorMemory`, which sees its stores.
+
+    func edit(_ plan: consuming MapPlan) {
+        var sink = MirrorSink(mirror: self)
+        table.commitMap(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self), sink: &sink)
+    }
+
+    func edit(_ plan: consuming RangePlan) {
+        var sink = MirrorSink(mirror: self)
+        table.commitUnmap(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self), sink: &sink)
     }
 
     /// Make this edit visible to a non-snooping SMMU: every line written by it

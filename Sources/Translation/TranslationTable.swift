@@ -1,8 +1,11 @@
 import AArch64
 
-/// The generic VMSAv8-64 table engine (4 KiB granule): one engine over the
-/// descriptor types themselves (`Stage2Descriptor` for the P2M, `Stage1Descriptor`
-/// for SMMU stage-1 tables), which own every bit position it uses.
+/// The VMSAv8-64 table engine (4 KiB granule), one for both formats: it reads and
+/// writes raw words through the bits stage 1 and stage 2 share (`VMSAv8Entry`), and
+/// a leaf's format-specific attributes reach it already packed. The image thus
+/// holds one engine, whichever formats its tables use; the typed
+/// `TranslationTable<Stage2Descriptor>` (the P2M) and `TranslationTable<Stage1Descriptor>`
+/// (SMMU stage-1 tables) are thin views of it that take their own format's attributes.
 ///
 /// It owns a tree of table pages and edits it through `PhysicalMemory`, taking pages
 /// from a `TablePageSource` and reporting everything else to a `TableEditSink`.
@@ -29,7 +32,10 @@ import AArch64
 /// (`TableEditSink.validEntries`), and every path that writes a descriptor keeps
 /// it: an unmap knows that a table emptied from the count alone, without reading
 /// the table, and frees it through the flush like any other unlinked page.
-public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
+public struct TableEngine: Sendable {
+    /// The engine's view of every descriptor it handles, of either stage.
+    public typealias Descriptor = VMSAv8Entry
+
     public let geometry: TableGeometry
     /// The root table (first of `geometry.rootTables` concatenated pages).
     public let root: MFN

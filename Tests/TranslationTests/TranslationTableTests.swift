@@ -145,7 +145,8 @@ final class TranslationTableTests: XCTestCase {
         let geometry = try TableGeometry(stage1InputBits: 39, outputBits: 44)
         typealias Table = TranslationTable<Stage1Descriptor>
         let ta = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sa.pool))
-        let tb = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sb.pool))
+        // The general recursion is the engine's own (the typed table only forwards).
+        let tb = Table(geometry: geometry, root: try Table.allocateRoot(geometry, pool: &sb.pool)).engine
         var x: UInt64 = 0x2545_F491_4F6C_DD1D
         func next() -> UInt64 {
             x ^= x << 13
@@ -170,7 +171,7 @@ final class TranslationTableTests: XCTestCase {
                     planA = consume plan
                     return needed
                 }
-                let pb = tb.planPartialBlocks(Table.PlanNode.existing(tb.root), level: geometry.startLevel, first: input,
+                let pb = tb.planPartialBlocks(TableEngine.PlanNode.existing(tb.root), level: geometry.startLevel, first: input,
                                               end: input + count, memory: b) { _ in true }
                 XCTAssertEqual(pa, .success(pb), "unmap prepare, step \(step)")
                 guard let plan = planA.take() else { return XCTFail("unmap prepare failed, step \(step)") }
@@ -198,7 +199,7 @@ final class TranslationTableTests: XCTestCase {
                     plan.templates[level] = Stage1Descriptor.leafTemplate(level: level, attributes: attributes)
                 }
                 let pb: Result<Int, TableEditError> = Result { () throws(TableEditError) in
-                    try tb.planMap(Table.PlanNode.existing(tb.root), level: geometry.startLevel, first: input, end: input + count,
+                    try tb.planMap(TableEngine.PlanNode.existing(tb.root), level: geometry.startLevel, first: input, end: input + count,
                                    out: output.raw, plan: plan, memory: b)
                 }
                 XCTAssertEqual(pa, pb, "map prepare, step \(step)")
