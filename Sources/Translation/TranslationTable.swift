@@ -1258,40 +1258,43 @@ public struct LeafPath: Sendable {
 /// (`TableEditSink.tableUnlinked`), and a table page is freed only after it was
 /// unlinked. So the owner invalidates both on every `tableUnlinked`, and nowhere else.
 public struct LeafPathCache: Sendable {
-    /// The leaf table's input frames >> 9 (the 512 frames it translates); `.max`:
-    /// empty (no input frame reaches it).
+    /// Two slots, each a leaf table's input frames >> 9 (the 512 frames it
+    /// translates; `.max`: empty, no input frame reaches it) and the path to it.
     var key: UInt64 = .max
     var path = LeafPath()
-    /// The path `key` held before the last fill (`.max`: none).
-    var previousKey: UInt64 = .max
-    var previousPath = LeafPath()
+    var otherKey: UInt64 = .max
+    var otherPath = LeafPath()
+    /// The slot the next fill writes: the one filled less recently.
+    var fillsOther = false
 
     public init() {}
 
     /// Forget both paths (a table page left the tree).
     @inline(__always) public mutating func invalidate() {
         key = .max
-        previousKey = .max
+        otherKey = .max
     }
-    public var isEmpty: Bool { key == .max }
+    public var isEmpty: Bool { key == .max && otherKey == .max }
 
     /// The cached path to the leaf table that translates the frames `leafKey` << 9
     /// up to the next 512 (`leafKey` below `.max`).
     @inline(__always) func cached(_ leafKey: UInt64) -> LeafPath? {
         if leafKey == key { return path }
-        if leafKey == previousKey { return previousPath }
+        if leafKey == otherKey { return otherPath }
         return nil
     }
 
-    /// Keep the path a walk found to leaf table `leafKey`; the one kept before
-    /// becomes the previous.
+    /// Keep the path a walk found to leaf table `leafKey` (which `cached` did not
+    /// hold), in place of the one filled less recently.
     @inline(__always) mutating func fill(_ leafKey: UInt64, _ newPath: LeafPath) {
-        if leafKey != key {
-            previousKey = key
-            previousPath = path
+        if fillsOther {
+            otherKey = leafKey
+            otherPath = newPath
+        } else {
+            key = leafKey
+            path = newPath
         }
-        key = leafKey
-        path = newPath
+        fillsOther.toggle()
     }
 
     /// The cached path, if it leads to the leaf table (`level` 3) that holds `input`.

@@ -826,39 +826,42 @@ final class P2MLeafPathCacheTests: XCTestCase {
         rig.checker.assertClean()
     }
 
-    /// The older of the two cached paths is forgotten too when a table leaves the
-    /// tree: a leaf table unlinked by an edit that did not go through the cache (a
-    /// whole-table unmap) while it was the older path, its pages reused by another
-    /// region after the commit, must not be written or read through that path.
-    func testUnlinkingTheOlderCachedLeafTableForgetsItsPath() throws {
-        let rig = Rig()
-        var p2m = try rig.makeP2M()
-        var batch = ramBatch()
+    /// Both cached paths are forgotten when a table leaves the tree: a leaf table
+    /// unlinked by an edit that did not go through the cache (a whole-table unmap),
+    /// either of the two cached ones, its pages reused by another region after the
+    /// commit, must not be written or read through its old path.
+    func testUnlinkingEitherCachedLeafTableForgetsItsPath() throws {
         let a: UInt64 = 0x4_0000, b: UInt64 = 0x8_0000, c: UInt64 = 0xC_0000
-        // The second map in each leaf table walks to it and caches its path: b's
-        // last, so a's is the older.
-        for i in UInt64(0)..<2 {
-            try p2m.map(GFN(raw: a + i), to: MFN(raw: 0x9_0000 + i), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        for (victim, survivor) in [(a, b), (b, a)] {
+            let rig = Rig()
+            var p2m = try rig.makeP2M()
+            var batch = ramBatch()
+            // The second map in each leaf table walks to it and caches its path.
+            for region in [a, b] {
+                for i in UInt64(0)..<2 {
+                    try p2m.map(GFN(raw: region + i), to: MFN(raw: 0x100_0000 + region + i), count: 1, as: .ramRW,
+                                flushing: &batch, holding: lockHeld)
+                }
+            }
+            XCTAssertEqual(p2m.tablePagesInUse, 6)
+            // The victim's leaf table and its level-2 table leave the tree.
+            try p2m.unmap(GFN(raw: victim), count: 512, flushing: &batch, holding: lockHeld)
+            XCTAssertEqual(p2m.tablePagesInUse, 4)
+            XCTAssertEqual(p2m.commit(&batch, holding: lockHeld).tablePagesFreed, 2)
+            // The freed pages come back as region c's tables.
+            try p2m.map(GFN(raw: c), to: MFN(raw: 0xB_0000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+            XCTAssertNil(p2m.lookup(GFN(raw: victim)), "victim \(victim)")
+            try p2m.map(GFN(raw: victim + 2), to: MFN(raw: 0x9_0002), count: 1, as: .ramRW, flushing: &batch,
+                        holding: lockHeld)
+            XCTAssertEqual(p2m.tablePagesInUse, 8, "victim \(victim)")
+            XCTAssertEqual(p2m.lookup(GFN(raw: victim + 2)), P2MMapping(mfn: MFN(raw: 0x9_0002), type: .ramRW, order: .page4K))
+            XCTAssertEqual(p2m.lookup(GFN(raw: c)), P2MMapping(mfn: MFN(raw: 0xB_0000), type: .ramRW, order: .page4K))
+            XCTAssertEqual(p2m.lookup(GFN(raw: survivor + 1)),
+                           P2MMapping(mfn: MFN(raw: 0x100_0000 + survivor + 1), type: .ramRW, order: .page4K))
+            XCTAssertNil(p2m.lookup(GFN(raw: c + 2)))
+            auditValidEntryCounts(p2m.table, memory: rig.memory, pool: p2m.pool)
+            p2m.commit(&batch, holding: lockHeld)
+            rig.checker.assertClean()
         }
-        for i in UInt64(0)..<2 {
-            try p2m.map(GFN(raw: b + i), to: MFN(raw: 0xA_0000 + i), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
-        }
-        XCTAssertEqual(p2m.tablePagesInUse, 6)
-        // a's leaf table (the older path) and its level-2 table leave the tree.
-        try p2m.unmap(GFN(raw: a), count: 512, flushing: &batch, holding: lockHeld)
-        XCTAssertEqual(p2m.tablePagesInUse, 4)
-        XCTAssertEqual(p2m.commit(&batch, holding: lockHeld).tablePagesFreed, 2)
-        // The freed pages come back as region c's tables.
-        try p2m.map(GFN(raw: c), to: MFN(raw: 0xB_0000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
-        XCTAssertNil(p2m.lookup(GFN(raw: a)))
-        try p2m.map(GFN(raw: a + 2), to: MFN(raw: 0x9_0002), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
-        XCTAssertEqual(p2m.tablePagesInUse, 8)
-        XCTAssertEqual(p2m.lookup(GFN(raw: a + 2)), P2MMapping(mfn: MFN(raw: 0x9_0002), type: .ramRW, order: .page4K))
-        XCTAssertEqual(p2m.lookup(GFN(raw: c)), P2MMapping(mfn: MFN(raw: 0xB_0000), type: .ramRW, order: .page4K))
-        XCTAssertEqual(p2m.lookup(GFN(raw: b)), P2MMapping(mfn: MFN(raw: 0xA_0000), type: .ramRW, order: .page4K))
-        XCTAssertNil(p2m.lookup(GFN(raw: c + 2)))
-        auditValidEntryCounts(p2m.table, memory: rig.memory, pool: p2m.pool)
-        p2m.commit(&batch, holding: lockHeld)
-        rig.checker.assertClean()
     }
 }
