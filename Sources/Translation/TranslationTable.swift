@@ -390,7 +390,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         guard count < Self.span(TableLevel.leafLevel - 1), key == (input + count - 1) >> leafTableShift else {
             return nil
         }
-        if let cached = cache.cached(key) { return cached }
+        if key == cache.key { return cache.path }
+        if key == cache.otherKey { return cache.otherPath }
         guard let path = path(to: TableLevel.leafLevel, input, memory: memory) else { return nil }
         cache.fill(key, path)
         return path
@@ -410,7 +411,8 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         guard count < Self.span(TableLevel.leafLevel - 1), key == (input + count - 1) >> leafTableShift else {
             return nil
         }
-        if let cached = cache.cached(key) { return (cached, TableLevel.leafLevel) }
+        if key == cache.key { return (cache.path, TableLevel.leafLevel) }
+        if key == cache.otherKey { return (cache.otherPath, TableLevel.leafLevel) }
         var path = LeafPath()
         var t = root
         var level = geometry.startLevel
@@ -1258,14 +1260,13 @@ public struct LeafPath: Sendable {
 /// (`TableEditSink.tableUnlinked`), and a table page is freed only after it was
 /// unlinked. So the owner invalidates both on every `tableUnlinked`, and nowhere else.
 public struct LeafPathCache: Sendable {
-    /// Two slots, each a leaf table's input frames >> 9 (the 512 frames it
-    /// translates; `.max`: empty, no input frame reaches it) and the path to it.
+    /// The leaf table's input frames >> 9 (the 512 frames it translates); `.max`:
+    /// empty (no input frame reaches it). The path filled last.
     var key: UInt64 = .max
     var path = LeafPath()
+    /// The path filled before it, and its key.
     var otherKey: UInt64 = .max
     var otherPath = LeafPath()
-    /// The slot the next fill writes: the one filled less recently.
-    var fillsOther = false
 
     public init() {}
 
@@ -1285,16 +1286,14 @@ public struct LeafPathCache: Sendable {
     }
 
     /// Keep the path a walk found to leaf table `leafKey` (which `cached` did not
-    /// hold), in place of the one filled less recently.
+    /// hold); the one filled before becomes the other, and the other is dropped.
+    /// Unconditional moves: a branch on which slot to fill would be mispredicted
+    /// on a random run.
     @inline(__always) mutating func fill(_ leafKey: UInt64, _ newPath: LeafPath) {
-        if fillsOther {
-            otherKey = leafKey
-            otherPath = newPath
-        } else {
-            key = leafKey
-            path = newPath
-        }
-        fillsOther.toggle()
+        otherKey = key
+        otherPath = path
+        key = leafKey
+        path = newPath
     }
 
     /// The cached path, if it leads to the leaf table (`level` 3) that holds `input`.
