@@ -51,6 +51,9 @@ public protocol GuestPhysmap: ~Copyable {
 }
 
 extension P2M: GuestPhysmap where Environment.Listener == FrameEntryListener {
+    /// Inline, as `P2M.lookup`: a call would take the whole P2M, which a caller
+    /// reaching it through the domain table copies first.
+    @inline(__always)
     public func translate(_ gfn: GFN) -> (mfn: MFN, type: P2MType)? {
         guard let m = lookup(gfn) else { return nil }
         return (m.mfn, m.type)

@@ -147,7 +147,20 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     // MARK: Lookup
 
     /// What `gfn` maps to, with the size of the leaf that maps it. Caller holds the lock.
+    /// Inline: a call would pass the whole P2M, which callers reaching it through
+    /// a pointer copy first.
+    @inline(__always)
     public func lookup(_ gfn: GFN) -> P2MMapping? {
+        if let path = leafCache.path(covering: gfn.raw, count: 1) {
+            // A cached leaf table holds its entry (see `LeafPathCache`): one load,
+            // not a walk. At level 3 a valid entry is a page.
+            let d = memory.load64(table.entryAddress(path.leafTable, TableLevel.leafLevel, gfn.raw))
+            guard Stage2Descriptor.isValid(raw: d) else { return nil }
+            guard let type = P2MType(softwareBits: Stage2Descriptor(raw: d).softwareBits) else {
+                preconditionFailure("P2M leaf without a p2m type")
+            }
+            return P2MMapping(mfn: Stage2Descriptor.outputFrame(raw: d), type: type, order: .page4K)
+        }
         guard let leaf = table.lookup(gfn.raw, memory: memory) else { return nil }
         guard let type = P2MType(softwareBits: Stage2Descriptor(raw: leaf.descriptor).softwareBits) else {
             preconditionFailure("P2M leaf without a p2m type")

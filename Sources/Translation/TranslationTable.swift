@@ -396,10 +396,10 @@ public struct TableEngine: Sendable {
         guard count < Self.span(TableLevel.leafLevel - 1), key == (input + count - 1) >> leafTableShift else {
             return nil
         }
-        if cache.key == key { return cache.path }
+        if key == cache.key { return cache.path }
+        if key == cache.otherKey { return cache.otherPath }
         guard let path = path(to: TableLevel.leafLevel, input, memory: memory) else { return nil }
-        cache.key = key
-        cache.path = path
+        cache.fill(key, path)
         return path
     }
 
@@ -417,7 +417,8 @@ public struct TableEngine: Sendable {
         guard count < Self.span(TableLevel.leafLevel - 1), key == (input + count - 1) >> leafTableShift else {
             return nil
         }
-        if cache.key == key { return (cache.path, TableLevel.leafLevel) }
+        if key == cache.key { return (cache.path, TableLevel.leafLevel) }
+        if key == cache.otherKey { return (cache.otherPath, TableLevel.leafLevel) }
         var path = LeafPath()
         var t = root
         var level = geometry.startLevel
@@ -434,8 +435,7 @@ public struct TableEngine: Sendable {
             level += 1
         }
         path.setTable(TableLevel.leafLevel, t)
-        cache.key = key
-        cache.path = path
+        cache.fill(key, path)
         return (path, TableLevel.leafLevel)
     }
 
@@ -1255,30 +1255,56 @@ public struct LeafPath: Sendable {
     var leafTable: MFN { MFN(raw: leaf) }
 }
 
-/// The path to the leaf table of the last single-table edit, kept by the table's
-/// owner so that the next edit in the same leaf table (a run of one-page calls)
-/// does not walk the tree again.
+/// The paths to the leaf tables of the last two single-table edits that walked,
+/// kept by the table's owner so that the next edit in one of those leaf tables (a
+/// run of one-page calls, or a move that alternates between a source and a
+/// destination range) does not walk the tree again.
 ///
-/// It stays right for as long as no table page has left the tree since it was
+/// They stay right for as long as no table page has left the tree since they were
 /// filled: the engine changes a table descriptor (the only entries on a path)
 /// only by clearing or replacing it together with unlinking the table below it
 /// (`TableEditSink.tableUnlinked`), and a table page is freed only after it was
-/// unlinked. So the owner invalidates it on every `tableUnlinked`, and nowhere else.
+/// unlinked. So the owner invalidates both on every `tableUnlinked`, and nowhere else.
 public struct LeafPathCache: Sendable {
     /// The leaf table's input frames >> 9 (the 512 frames it translates); `.max`:
-    /// empty (no input frame reaches it).
+    /// empty (no input frame reaches it). The path filled last.
     var key: UInt64 = .max
     var path = LeafPath()
+    /// The path filled before it, and its key.
+    var otherKey: UInt64 = .max
+    var otherPath = LeafPath()
 
     public init() {}
 
-    /// Forget the path (a table page left the tree).
-    @inline(__always) public mutating func invalidate() { key = .max }
-    public var isEmpty: Bool { key == .max }
+    /// Forget both paths (a table page left the tree).
+    @inline(__always) public mutating func invalidate() {
+        key = .max
+        otherKey = .max
+    }
+    public var isEmpty: Bool { key == .max && otherKey == .max }
+
+    /// The cached path to the leaf table that translates the frames `leafKey` << 9
+    /// up to the next 512 (`leafKey` below `.max`).
+    @inline(__always) func cached(_ leafKey: UInt64) -> LeafPath? {
+        if leafKey == key { return path }
+        if leafKey == otherKey { return otherPath }
+        return nil
+    }
+
+    /// Keep the path a walk found to leaf table `leafKey` (which `cached` did not
+    /// hold); the one filled before becomes the other, and the other is dropped.
+    /// Unconditional moves: a branch on which slot to fill would be mispredicted
+    /// on a random run.
+    @inline(__always) mutating func fill(_ leafKey: UInt64, _ newPath: LeafPath) {
+        otherKey = key
+        otherPath = path
+        key = leafKey
+        path = newPath
+    }
 
     /// The cached path, if it leads to the leaf table (`level` 3) that holds `input`.
     @inline(__always) func path(_ level: Int, _ input: UInt64) -> LeafPath? {
-        level == TableLevel.leafLevel && key == input >> UInt64(TableLevel.bitsPerLevel) ? path : nil
+        level == TableLevel.leafLevel ? cached(input >> UInt64(TableLevel.bitsPerLevel)) : nil
     }
 
     /// The cached path, if its leaf table holds all of a non-empty [input, input+count)
@@ -1286,9 +1312,11 @@ public struct LeafPathCache: Sendable {
     /// size, and it cannot wrap).
     @inline(__always) public func path(covering input: UInt64, count: UInt64) -> LeafPath? {
         let shift = UInt64(TableLevel.bitsPerLevel)
-        guard count != 0, count < UInt64(TableLevel.entriesPerTable), key == input >> shift,
-              key == (input &+ count &- 1) >> shift else { return nil }
-        return path
+        let first = input >> shift
+        guard count != 0, count < UInt64(TableLevel.entriesPerTable), first == (input &+ count &- 1) >> shift else {
+            return nil
+        }
+        return cached(first)
     }
 }
 

@@ -790,4 +790,78 @@ final class P2MLeafPathCacheTests: XCTestCase {
         p2m.commit(&batch, holding: lockHeld)
         rig.checker.assertClean()
     }
+
+    /// A move from one GFN range to another alternates one-page calls between two
+    /// leaf tables: after one walk to each, both stay cached, so every later map,
+    /// unmap and lookup in either reads only its own entry.
+    func testCallsAlternatingBetweenTwoLeafTablesWalkOncePerTable() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        let a: UInt64 = 0x4_0000, b: UInt64 = 0x8_0000
+        for i in UInt64(0)..<2 {
+            try p2m.map(GFN(raw: a + i), to: MFN(raw: 0x9_0000 + i), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        }
+        for i in UInt64(0)..<2 {
+            try p2m.map(GFN(raw: b + i), to: MFN(raw: 0x9_1000 + i), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        }
+        let loads = rig.memory.loads
+        for i in UInt64(2)..<50 {
+            // As a gmfn_range move: look both up, map the destination, unmap the source.
+            XCTAssertEqual(p2m.lookup(GFN(raw: a + i - 1)),
+                           P2MMapping(mfn: MFN(raw: 0x9_0000 + i - 1), type: .ramRW, order: .page4K))
+            XCTAssertNil(p2m.lookup(GFN(raw: b + i)))
+            try p2m.map(GFN(raw: b + i), to: MFN(raw: 0x9_1000 + i), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+            try p2m.unmap(GFN(raw: a + i - 1), count: 1, flushing: &batch, holding: lockHeld)
+            try p2m.map(GFN(raw: a + i), to: MFN(raw: 0x9_0000 + i), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        }
+        // Per step: two lookups, two insert-only checks, the unmapped entry; no walk.
+        XCTAssertEqual(rig.memory.loads - loads, 48 * 5)
+        for i in UInt64(2)..<50 {
+            XCTAssertEqual(p2m.lookup(GFN(raw: b + i)), P2MMapping(mfn: MFN(raw: 0x9_1000 + i), type: .ramRW, order: .page4K))
+            XCTAssertNil(p2m.lookup(GFN(raw: a + i - 1)))
+        }
+        p2m.commit(&batch, holding: lockHeld)
+        auditValidEntryCounts(p2m.table, memory: rig.memory, pool: p2m.pool)
+        rig.checker.assertClean()
+    }
+
+    /// Both cached paths are forgotten when a table leaves the tree: a leaf table
+    /// unlinked by an edit that did not go through the cache (a whole-table unmap),
+    /// either of the two cached ones, its pages reused by another region after the
+    /// commit, must not be written or read through its old path.
+    func testUnlinkingEitherCachedLeafTableForgetsItsPath() throws {
+        let a: UInt64 = 0x4_0000, b: UInt64 = 0x8_0000, c: UInt64 = 0xC_0000
+        for (victim, survivor) in [(a, b), (b, a)] {
+            let rig = Rig()
+            var p2m = try rig.makeP2M()
+            var batch = ramBatch()
+            // The second map in each leaf table walks to it and caches its path.
+            for region in [a, b] {
+                for i in UInt64(0)..<2 {
+                    try p2m.map(GFN(raw: region + i), to: MFN(raw: 0x100_0000 + region + i), count: 1, as: .ramRW,
+                                flushing: &batch, holding: lockHeld)
+                }
+            }
+            XCTAssertEqual(p2m.tablePagesInUse, 6)
+            // The victim's leaf table and its level-2 table leave the tree.
+            try p2m.unmap(GFN(raw: victim), count: 512, flushing: &batch, holding: lockHeld)
+            XCTAssertEqual(p2m.tablePagesInUse, 4)
+            XCTAssertEqual(p2m.commit(&batch, holding: lockHeld).tablePagesFreed, 2)
+            // The freed pages come back as region c's tables.
+            try p2m.map(GFN(raw: c), to: MFN(raw: 0xB_0000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+            XCTAssertNil(p2m.lookup(GFN(raw: victim)), "victim \(victim)")
+            try p2m.map(GFN(raw: victim + 2), to: MFN(raw: 0x9_0002), count: 1, as: .ramRW, flushing: &batch,
+                        holding: lockHeld)
+            XCTAssertEqual(p2m.tablePagesInUse, 8, "victim \(victim)")
+            XCTAssertEqual(p2m.lookup(GFN(raw: victim + 2)), P2MMapping(mfn: MFN(raw: 0x9_0002), type: .ramRW, order: .page4K))
+            XCTAssertEqual(p2m.lookup(GFN(raw: c)), P2MMapping(mfn: MFN(raw: 0xB_0000), type: .ramRW, order: .page4K))
+            XCTAssertEqual(p2m.lookup(GFN(raw: survivor + 1)),
+                           P2MMapping(mfn: MFN(raw: 0x100_0000 + survivor + 1), type: .ramRW, order: .page4K))
+            XCTAssertNil(p2m.lookup(GFN(raw: c + 2)))
+            auditValidEntryCounts(p2m.table, memory: rig.memory, pool: p2m.pool)
+            p2m.commit(&batch, holding: lockHeld)
+            rig.checker.assertClean()
+        }
+    }
 }
