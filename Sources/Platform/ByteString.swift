@@ -2,15 +2,7 @@
 /// literals: the board has no `String`, and device tree names are ASCII.
 enum ByteString {
     static func equals(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
-        literal.withUTF8Buffer { text in
-            guard text.count == bytes.count else { return false }
-            var i = 0
-            while i < text.count {
-                if text[i] != bytes[i] { return false }
-                i += 1
-            }
-            return true
-        }
+        literal.withUTF8Buffer { equals(UnsafeRawBufferPointer($0), bytes) }
     }
 
     /// Whether `bytes` equals one of the NUL-separated entries of `list`.
@@ -46,13 +38,7 @@ enum ByteString {
 
     static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
         literal.withUTF8Buffer { text in
-            guard text.count <= bytes.count else { return false }
-            var i = 0
-            while i < text.count {
-                if text[i] != bytes[i] { return false }
-                i += 1
-            }
-            return true
+            text.count <= bytes.count && equals(UnsafeRawBufferPointer(text), slice(bytes, 0, text.count))
         }
     }
 
