@@ -42,10 +42,10 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
     @inline(__always) public func makeIterator() -> Iterator { Iterator(self) }
 
     public subscript(index: Int) -> Element {
-        get {
+        _read {
             precondition(index >= 0 && index < count, "FixedList index out of range")
             // Slots below `count` always hold an element (the index check above).
-            return storage[index].unsafelyUnwrapped
+            yield storage[index].unsafelyUnwrapped
         }
         set {
             precondition(index >= 0 && index < count, "FixedList index out of range")
