@@ -35,7 +35,8 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
             guard position < list.count else { return nil }
             position += 1
             // Read in place: `self` is inout here, so nothing is copied.
-            return list.storage[position - 1].unsafelyUnwrapped
+            // 0 <= position - 1 < count <= capacity: in bounds.
+            return list.storage[unchecked: position - 1].unsafelyUnwrapped
         }
     }
 
@@ -45,11 +46,13 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
         _read {
             precondition(index >= 0 && index < count, "FixedList index out of range")
             // Slots below `count` always hold an element (the index check above).
-            yield storage[index].unsafelyUnwrapped
+            // `unchecked`: 0 <= index < count <= capacity was just checked, so
+            // the InlineArray's own bounds check could never fail.
+            yield storage[unchecked: index].unsafelyUnwrapped
         }
         set {
             precondition(index >= 0 && index < count, "FixedList index out of range")
-            storage[index] = newValue
+            storage[unchecked: index] = newValue
         }
     }
 
@@ -57,7 +60,8 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
     @discardableResult
     public mutating func append(_ element: Element) -> Bool {
         guard count < capacity else { return false }
-        storage[count] = element
+        // 0 <= count < capacity: in bounds.
+        storage[unchecked: count] = element
         count += 1
         return true
     }
@@ -67,12 +71,13 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
     public mutating func insert(_ element: Element, at index: Int) -> Bool {
         precondition(index >= 0 && index <= count, "FixedList insertion index out of range")
         guard count < capacity else { return false }
+        // Every slot touched is in 0...count, and count < capacity.
         var i = count
         while i > index {
-            storage[i] = storage[i - 1]
+            storage[unchecked: i] = storage[unchecked: i - 1]
             i -= 1
         }
-        storage[index] = element
+        storage[unchecked: index] = element
         count += 1
         return true
     }
@@ -80,13 +85,14 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
     /// Removes the element at `index`, shifting the tail down.
     public mutating func remove(at index: Int) {
         precondition(index >= 0 && index < count, "FixedList index out of range")
+        // Every slot touched is in index..<count, inside the capacity.
         var i = index
         while i + 1 < count {
-            storage[i] = storage[i + 1]
+            storage[unchecked: i] = storage[unchecked: i + 1]
             i += 1
         }
         count -= 1
-        storage[count] = nil
+        storage[unchecked: count] = nil
     }
 
     public mutating func removeAll() {
