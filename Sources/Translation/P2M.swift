@@ -111,21 +111,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
 
     public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB,
                 iommu: IOMMU, listener: Listener, observer: Observer) throws(P2MError) {
-        let vtcr: VTCR
-        do { vtcr = try VTCR(ipaBits: configuration.ipaBits, paRange: configuration.paRange,
-                             vmidWidth: configuration.vmidWidth) } catch { throw .configuration(error) }
-        guard configuration.vmid <= configuration.vmidWidth.maxVMID else {
-            throw .configuration(.vmidTooWide(vmid: configuration.vmid, width: configuration.vmidWidth))
-        }
-        let geometry = TableGeometry(vtcr: vtcr, paRange: configuration.paRange)
+        // Every check in one call that takes none of the owned arguments: a single
+        // failure exit here releases them, where one exit per check repeated that
+        // code on the board.
         var pool = pool
-        let root: MFN
-        do { root = try TranslationTable<Stage2Descriptor>.allocateRoot(geometry, pool: &pool) } catch { throw P2MError(error) }
-        let vttbr: VTTBR
-        do { vttbr = try VTTBR(root: root, vmid: configuration.vmid, vtcr: vtcr, vmidWidth: configuration.vmidWidth) } catch {
-            for i in 0..<UInt64(vtcr.rootTables) { pool.freeTablePage(root.adding(i)) }
-            throw .configuration(error)
-        }
+        let (vtcr, vttbr, geometry, root) = try Self.makeRoot(configuration, pool: &pool)
         self.configuration = configuration
         self.vtcr = vtcr
         self.vttbr = vttbr
@@ -137,6 +127,28 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         self.listener = listener
         self.observer = observer
         self.tablePagesInUse = vtcr.rootTables
+    }
+
+    /// The VTCR, VTTBR, geometry and root tables of a new P2M for `configuration`,
+    /// the root taken from `pool`; on failure nothing is taken.
+    static func makeRoot(
+        _ configuration: P2MConfiguration, pool: inout Pool
+    ) throws(P2MError) -> (VTCR, VTTBR, TableGeometry, MFN) {
+        let vtcr: VTCR
+        do { vtcr = try VTCR(ipaBits: configuration.ipaBits, paRange: configuration.paRange,
+                             vmidWidth: configuration.vmidWidth) } catch { throw .configuration(error) }
+        guard configuration.vmid <= configuration.vmidWidth.maxVMID else {
+            throw .configuration(.vmidTooWide(vmid: configuration.vmid, width: configuration.vmidWidth))
+        }
+        let geometry = TableGeometry(vtcr: vtcr, paRange: configuration.paRange)
+        let root: MFN
+        do { root = try TranslationTable<Stage2Descriptor>.allocateRoot(geometry, pool: &pool) } catch { throw P2MError(error) }
+        let vttbr: VTTBR
+        do { vttbr = try VTTBR(root: root, vmid: configuration.vmid, vtcr: vtcr, vmidWidth: configuration.vmidWidth) } catch {
+            for i in 0..<UInt64(vtcr.rootTables) { pool.freeTablePage(root.adding(i)) }
+            throw .configuration(error)
+        }
+        return (vtcr, vttbr, geometry, root)
     }
 
     public var vmid: UInt16 { configuration.vmid }

@@ -15,7 +15,7 @@ extension P2MConfiguration {
     /// than the PA range names memory that cannot exist: VTCR refuses it).
     public init(vmid: UInt16, cpu: CPUIDRegisters, maximumIPABits: Int = defaultIPABits,
                 sharedWith otherWalker: PhysicalAddressRange = widestOutputRange) {
-        let paRange = min(cpu.physicalAddressRange, otherWalker, Self.widestOutputRange)
+        let paRange = min(min(cpu.physicalAddressRange, otherWalker), Self.widestOutputRange)
         self.init(vmid: vmid, ipaBits: min(maximumIPABits, paRange.bits), paRange: paRange, vmidWidth: cpu.vmidWidth)
     }
 }

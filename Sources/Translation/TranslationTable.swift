@@ -465,7 +465,7 @@ public struct TableEngine: Sendable {
     @inline(__always)
     public func singleBlockLevel(_ input: UInt64, _ output: UInt64, count: UInt64, firstLeafLevel: Int) -> Int? {
         var level = TableLevel.leafLevel - 1
-        while level >= max(TableLevel.firstBlockLevel, firstLeafLevel, geometry.startLevel) {
+        while level >= max(max(TableLevel.firstBlockLevel, firstLeafLevel), geometry.startLevel) {
             let span = Self.span(level)
             if count == span { return (input | output) & (span - 1) == 0 ? level : nil }
             level -= 1
