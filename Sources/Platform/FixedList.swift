@@ -56,6 +56,18 @@ public struct FixedList<let capacity: Int, Element>: RandomAccessCollection {
         }
     }
 
+    /// The element at `index`, read in place, for a list held in a `var` or
+    /// `inout`. The plain subscript takes the list as a value, and reading one
+    /// slot of a value copies the whole inline storage first (a memcpy of up
+    /// to 3 KiB per read on the board); this accessor has the list's address.
+    public subscript(slot index: Int) -> Element {
+        mutating _read {
+            precondition(index >= 0 && index < count, "FixedList index out of range")
+            // 0 <= index < count <= capacity, as in the plain subscript.
+            yield storage[unchecked: index].unsafelyUnwrapped
+        }
+    }
+
     /// Appends `element`; returns `false` (and changes nothing) when full.
     @discardableResult
     public mutating func append(_ element: Element) -> Bool {

@@ -40,59 +40,63 @@ public struct HostStage2Layout: Sendable {
     public init(ram: some Sequence<MemoryRange>, devices: some Sequence<MemoryRange>,
                 hypervisorOwned: some Sequence<MemoryRange>, neverMapped: some Sequence<MemoryRange>,
                 ipaLimit: UInt64) throws(HostStage2LayoutError) {
+        // The generic part only walks the four inputs; each range goes to one
+        // non-generic routine, and the runs are cut by another (one copy of
+        // each in the image, whatever sequence types the caller passes).
+        var inputs = Inputs()
+        for range in ram { try inputs.add(range, as: .ram, limit: ipaLimit) }
+        for range in devices { try inputs.add(range, as: .device, limit: ipaLimit) }
+        for range in hypervisorOwned { try inputs.add(range, as: .hypervisorOwned, limit: ipaLimit) }
+        for range in neverMapped { try inputs.add(range, as: .neverMapped, limit: ipaLimit) }
+        try emitAll(&inputs)
+    }
+
+    /// The checked inputs, in pages: RAM banks and device windows (disjoint),
+    /// and the pages cut out of both.
+    struct Inputs {
         var banks = PageIntervals()
-        for range in ram {
-            try Self.checkBounds(range, limit: ipaLimit)
-            let inside = range.framesInside
-            guard !inside.isEmpty else { continue }
-            let interval = PageInterval(first: inside.first.raw, end: inside.end.raw)
-            if let other = banks.firstOverlap(with: interval) {
-                throw .ramOverlap(range.base, other: PhysAddr(raw: other.first << PageSize.shift4K))
-            }
-            guard banks.insertSorted(interval) else { throw .tooManyRanges(capacity: Self.inputCapacity) }
-        }
-
         var windows = PageIntervals()
-        for range in devices {
-            try Self.checkBounds(range, limit: ipaLimit)
-            let touching = range.framesTouching
-            guard !touching.isEmpty else { continue }
-            let interval = PageInterval(first: touching.first.raw, end: touching.end.raw)
-            if banks.firstOverlap(with: interval) != nil { throw .deviceOverlapsRAM(range.base) }
-            guard windows.insertMerging(interval) else { throw .tooManyRanges(capacity: Self.inputCapacity) }
-        }
-
         var excluded = PageIntervals()
-        for range in hypervisorOwned {
-            try Self.checkBounds(range, limit: ipaLimit)
-            let touching = range.framesTouching
-            guard !touching.isEmpty else { continue }
-            let interval = PageInterval(first: touching.first.raw, end: touching.end.raw)
-            guard banks.contains(interval) else { throw .hypervisorRangeOutsideRAM(range.base) }
-            guard excluded.insertMerging(interval) else { throw .tooManyRanges(capacity: Self.inputCapacity) }
-        }
-        for range in neverMapped {
-            try Self.checkBounds(range, limit: ipaLimit)
-            let touching = range.framesTouching
-            guard !touching.isEmpty else { continue }
-            guard excluded.insertMerging(PageInterval(first: touching.first.raw, end: touching.end.raw)) else {
-                throw .tooManyRanges(capacity: Self.inputCapacity)
-            }
-        }
 
-        // Banks and windows are disjoint (checked above), so one merge by base
-        // address visits every mapped piece in ascending order. Read from
-        // constants: a `var` is copied whole for each subscript read.
-        let bankList = banks.list
-        let windowList = windows.list
-        let cuts = excluded
+        enum Kind { case ram, device, hypervisorOwned, neverMapped }
+
+        mutating func add(_ range: MemoryRange, as kind: Kind, limit: UInt64) throws(HostStage2LayoutError) {
+            try HostStage2Layout.checkBounds(range, limit: limit)
+            let frames = kind == .ram ? range.framesInside : range.framesTouching
+            guard !frames.isEmpty else { return }
+            let interval = PageInterval(first: frames.first.raw, end: frames.end.raw)
+            let added: Bool
+            switch kind {
+            case .ram:
+                if let other = banks.firstOverlap(with: interval) {
+                    throw .ramOverlap(range.base, other: PhysAddr(raw: other.first << PageSize.shift4K))
+                }
+                added = banks.insertSorted(interval)
+            case .device:
+                if banks.firstOverlap(with: interval) != nil { throw .deviceOverlapsRAM(range.base) }
+                added = windows.insertMerging(interval)
+            case .hypervisorOwned:
+                guard banks.contains(interval) else { throw .hypervisorRangeOutsideRAM(range.base) }
+                added = excluded.insertMerging(interval)
+            case .neverMapped:
+                added = excluded.insertMerging(interval)
+            }
+            guard added else { throw .tooManyRanges(capacity: HostStage2Layout.inputCapacity) }
+        }
+    }
+
+    private mutating func emitAll(_ inputs: inout Inputs) throws(HostStage2LayoutError) {
+        // Banks and windows are disjoint (checked as they were added), so one
+        // merge by base address visits every mapped piece in ascending order.
+        // Slots are read in place (`inout`): nothing is copied per read.
         var b = 0
         var w = 0
-        while b < bankList.count || w < windowList.count {
-            let takeBank = w == windowList.count || (b < bankList.count && bankList[b].first < windowList[w].first)
-            let piece = takeBank ? bankList[b] : windowList[w]
+        while b < inputs.banks.list.count || w < inputs.windows.list.count {
+            let takeBank = w == inputs.windows.list.count
+                || (b < inputs.banks.list.count && inputs.banks.list[slot: b].first < inputs.windows.list[slot: w].first)
+            let piece = takeBank ? inputs.banks.list[slot: b] : inputs.windows.list[slot: w]
             if takeBank { b += 1 } else { w += 1 }
-            try emit(piece, minus: cuts, as: takeBank ? .normal : .device)
+            try emit(piece, minus: &inputs.excluded, as: takeBank ? .normal : .device)
         }
     }
 
@@ -122,13 +126,13 @@ public struct HostStage2Layout: Sendable {
         guard range.end.raw <= limit else { throw .beyondIPASpace(range.base, size: range.size, limit: limit) }
     }
 
-    private mutating func emit(_ piece: PageInterval, minus excluded: PageIntervals,
+    private mutating func emit(_ piece: PageInterval, minus excluded: inout PageIntervals,
                                as memory: HostMemoryType) throws(HostStage2LayoutError) {
         var start = piece.first
         // Indexed, like every walk of a PageIntervals list: no iterator specialisation.
         var index = 0
         while index < excluded.list.count {
-            let cut = excluded.list[index]
+            let cut = excluded.list[slot: index]
             index += 1
             guard cut.end > start && cut.first < piece.end else { continue }
             if cut.first > start { try split(PageInterval(first: start, end: cut.first), as: memory) }
@@ -235,20 +239,23 @@ struct PageInterval: Equatable {
 struct PageIntervals {
     var list = FixedList<32, PageInterval>()
 
-    func firstOverlap(with interval: PageInterval) -> PageInterval? {
+    // Every read is `list[slot:]`, in place (the methods are `mutating` for
+    // that alone): a plain subscript read copies the whole list.
+
+    mutating func firstOverlap(with interval: PageInterval) -> PageInterval? {
         var index = 0
         while index < list.count {
-            if list[index].overlaps(interval) { return list[index] }
+            if list[slot: index].overlaps(interval) { return list[slot: index] }
             index += 1
         }
         return nil
     }
 
     /// Whether one interval of the set covers all of `interval`.
-    func contains(_ interval: PageInterval) -> Bool {
+    mutating func contains(_ interval: PageInterval) -> Bool {
         var index = 0
         while index < list.count {
-            if list[index].first <= interval.first && interval.end <= list[index].end { return true }
+            if list[slot: index].first <= interval.first && interval.end <= list[slot: index].end { return true }
             index += 1
         }
         return false
@@ -257,7 +264,7 @@ struct PageIntervals {
     /// Inserts a disjoint interval in order; `false` when full.
     mutating func insertSorted(_ interval: PageInterval) -> Bool {
         var index = 0
-        while index < list.count && list[index].first < interval.first { index += 1 }
+        while index < list.count && list[slot: index].first < interval.first { index += 1 }
         return list.insert(interval, at: index)
     }
 
@@ -268,7 +275,7 @@ struct PageIntervals {
         var copy = self
         var index = 0
         while index < copy.list.count {
-            let existing = copy.list[index]
+            let existing = copy.list[slot: index]
             if existing.first <= merged.end && merged.first <= existing.end {
                 merged = PageInterval(first: min(existing.first, merged.first), end: max(existing.end, merged.end))
                 copy.list.remove(at: index)
