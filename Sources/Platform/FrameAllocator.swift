@@ -90,7 +90,7 @@ public struct FrameAllocator {
         var blockedByCapacity = false
         var index = 0
         while index < freeRanges.count {
-            let range = freeRanges[index]
+            let range = freeRanges[slot: index]
             index += 1
             let mask = alignment - 1
             guard range.first.raw <= UInt64.max - mask else { continue }
@@ -127,30 +127,44 @@ public struct FrameAllocator {
         guard count > 0 else { throw .zeroCount }
         guard first.raw <= UInt64.max - count else { throw .rangeWraps(first: first, count: count) }
         let range = FrameRange(first: first, count: count)
+        // Indexed slot reads (`[slot:]`, in place): a `for in` copies the whole list into its iterator.
         var inBank = false
-        for bank in managed where bank.first.raw <= range.first.raw && range.end.raw <= bank.end.raw {
-            inBank = true
+        var i = 0
+        while i < managed.count {
+            if managed[slot: i].first.raw <= range.first.raw && range.end.raw <= managed[slot: i].end.raw { inBank = true }
+            i += 1
         }
         guard inBank else { throw .notManaged(firstFrameOutsideBanks(range)) }
-        for exclusion in exclusions where exclusion.overlaps(range) {
-            throw .excluded(MFN(raw: max(exclusion.first.raw, range.first.raw)))
+        i = 0
+        while i < exclusions.count {
+            let exclusion = exclusions[slot: i]
+            if exclusion.overlaps(range) { throw .excluded(MFN(raw: max(exclusion.first.raw, range.first.raw))) }
+            i += 1
         }
-        for free in freeRanges where free.overlaps(range) {
-            throw .doubleFree(MFN(raw: max(free.first.raw, range.first.raw)))
+        i = 0
+        while i < freeRanges.count {
+            let free = freeRanges[slot: i]
+            if free.overlaps(range) { throw .doubleFree(MFN(raw: max(free.first.raw, range.first.raw))) }
+            i += 1
         }
         guard FrameAllocator.insertMerging(range, into: &freeRanges) else {
             throw .freeListFull(capacity: FrameAllocator.freeRangeCapacity)
         }
     }
 
-    private func firstFrameOutsideBanks(_ range: FrameRange) -> MFN {
+    /// `mutating` only to read the banks in place; it changes nothing.
+    private mutating func firstFrameOutsideBanks(_ range: FrameRange) -> MFN {
         var frame = range.first
         // Walk bank by bank rather than frame by frame.
         while true {
             var advanced = false
-            for bank in managed where bank.contains(frame) {
-                frame = bank.end
-                advanced = true
+            var i = 0
+            while i < managed.count {
+                if managed[slot: i].contains(frame) {
+                    frame = managed[slot: i].end
+                    advanced = true
+                }
+                i += 1
             }
             if !advanced || frame.raw >= range.end.raw { return frame }
         }
@@ -167,7 +181,7 @@ public struct FrameAllocator {
         var lowest = table.count
         var highest = -1
         for i in 0..<table.count {
-            let existing = table[i]
+            let existing = table[slot: i]
             guard existing.first.raw <= end && first <= existing.end.raw else { continue }
             first = min(first, existing.first.raw)
             end = max(end, existing.end.raw)
@@ -185,20 +199,23 @@ public struct FrameAllocator {
             return true
         }
         var at = 0
-        while at < table.count && table[at].first.raw < first { at += 1 }
+        while at < table.count && table[slot: at].first.raw < first { at += 1 }
         return table.insert(merged, at: at)
     }
 
     /// Removes `range` from the table. `false` (table unchanged) when a range
     /// would split in two and there is no free slot.
     static func subtract<let n: Int>(_ range: FrameRange, from table: inout FixedList<n, FrameRange>) -> Bool {
-        for existing in table
-        where existing.first.raw < range.first.raw && range.end.raw < existing.end.raw && table.isFull {
-            return false
-        }
         var i = 0
         while i < table.count {
-            let existing = table[i]
+            if table[slot: i].first.raw < range.first.raw && range.end.raw < table[slot: i].end.raw && table.isFull {
+                return false
+            }
+            i += 1
+        }
+        i = 0
+        while i < table.count {
+            let existing = table[slot: i]
             guard existing.overlaps(range) else {
                 i += 1
                 continue
