@@ -28,10 +28,9 @@ public struct HostPlatformScan: Sendable {
                 guard let reg, reg.count > 0 else { throw .cpuWithoutReg(node: cpu.offset) }
                 let mpidr = reg[0].base.raw
                 guard mpidr & ~Self.affinityMask == 0 else { throw .malformedMPIDR(mpidr) }
-                let seen = cpuAffinities
                 var index = 0
-                while index < seen.count {
-                    guard seen[index] != mpidr else { throw .duplicateMPIDR(mpidr) }
+                while index < cpuAffinities.count {
+                    guard cpuAffinities[slot: index] != mpidr else { throw .duplicateMPIDR(mpidr) }
                     index += 1
                 }
                 guard cpuAffinities.append(mpidr) else { throw .tooManyCPUs(capacity: Self.cpuCapacity) }
@@ -97,7 +96,7 @@ public struct HostPlatformScan: Sendable {
         var copy = deviceWindows
         var index = 0
         while index < copy.count {
-            let existing = copy[index]
+            let existing = copy[slot: index]
             if existing.base.raw <= merged.end.raw && merged.base.raw <= existing.end.raw {
                 let base = min(existing.base.raw, merged.base.raw)
                 let end = max(existing.end.raw, merged.end.raw)
@@ -108,7 +107,7 @@ public struct HostPlatformScan: Sendable {
             }
         }
         index = 0
-        while index < copy.count && copy[index].base.raw < merged.base.raw { index += 1 }
+        while index < copy.count && copy[slot: index].base.raw < merged.base.raw { index += 1 }
         guard copy.insert(merged, at: index) else { throw .tooManyWindows(capacity: Self.windowCapacity) }
         deviceWindows = copy
     }

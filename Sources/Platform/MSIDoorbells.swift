@@ -28,9 +28,11 @@ public struct MSIDoorbells: Sendable {
         for bridge in tree.pciHostBridgeNodes {
             let description = try PCIHostBridgeNode(tree, bridge)
             if let parent = description.msiParent { try add(tree, controller: parent) }
+            // One copy, then slots read in place (a plain subscript read copies the list).
+            var map = description.msiMap
             var index = 0
-            while index < description.msiMap.count {
-                try add(tree, controller: description.msiMap[index].controller)
+            while index < map.count {
+                try add(tree, controller: map[slot: index].controller)
                 index += 1
             }
         }
@@ -53,11 +55,10 @@ public struct MSIDoorbells: Sendable {
         }
         // The frame's base plus an offset inside its size: no wrap-around (checked when `reg` was read).
         let page = (frame.base.raw + offset) & ~PageSize.offsetMask4K
-        // Read from a constant: a stored list read in a mutating method is copied per read.
-        let current = pages
+        // Slots read in place (`[slot:]`): a plain subscript read copies the whole list.
         var index = 0
-        while index < current.count && current[index].base.raw < page { index += 1 }
-        if index < current.count && current[index].base.raw == page { return }
+        while index < pages.count && pages[slot: index].base.raw < page { index += 1 }
+        if index < pages.count && pages[slot: index].base.raw == page { return }
         guard pages.insert(MemoryRange(base: PhysAddr(raw: page), size: PageSize.bytes4K)!, at: index) else {
             throw .tooManyMSIDoorbells(capacity: Self.capacity)
         }

@@ -10,13 +10,16 @@ extension PlatformDescription {
     /// Banks against each other. Called at the end of `init`, so a
     /// description that exists has passed it.
     func checkLayout() throws(FDTError) {
+        // One copy, then slots read in place: a plain subscript read of the
+        // stored list copied all of it for every element.
+        var banks = memoryBanks
         var i = 0
-        while i < memoryBanks.count {
-            let bank = memoryBanks[i]
+        while i < banks.count {
+            let bank = banks[slot: i]
             var j = i + 1
-            while j < memoryBanks.count {
-                if bank.overlaps(memoryBanks[j]) {
-                    throw .overlappingMemoryBanks(first: bank.base.raw, second: memoryBanks[j].base.raw)
+            while j < banks.count {
+                if bank.overlaps(banks[slot: j]) {
+                    throw .overlappingMemoryBanks(first: bank.base.raw, second: banks[slot: j].base.raw)
                 }
                 j += 1
             }
@@ -39,9 +42,16 @@ extension PlatformDescription {
                 throw .memoryBeyondPhysicalRange(base: bank.base.raw, size: bank.size, bits: bits)
             }
         }
+        // The device list is built once (a `for in` over the computed
+        // property rebuilt it for every bank); slots are read in place.
+        var devices = deviceRegions
         for bank in memoryBanks {
-            for device in deviceRegions where bank.overlaps(device) {
-                throw .memoryOverlapsDevice(bank: bank.base.raw, device: device.base.raw)
+            var index = 0
+            while index < devices.count {
+                if bank.overlaps(devices[slot: index]) {
+                    throw .memoryOverlapsDevice(bank: bank.base.raw, device: devices[slot: index].base.raw)
+                }
+                index += 1
             }
         }
     }

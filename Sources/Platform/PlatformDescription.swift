@@ -67,10 +67,13 @@ public struct PlatformDescription: Sendable {
     public var reservedRanges: FixedList<80, MemoryRange> {
         var all = FixedList<80, MemoryRange>()
         for range in memoryReservations { all.append(range) }
-        // Indexed: an iterator over this list type would be its only one in the image.
+        // Indexed: an iterator over this list type would be its only one in the
+        // image. One copy, then slots read in place: a plain subscript read of
+        // the stored list copied all of it for every element.
+        var regions = reservedMemory
         var index = 0
-        while index < reservedMemory.count {
-            all.append(reservedMemory[index].range)
+        while index < regions.count {
+            all.append(regions[slot: index].range)
             index += 1
         }
         return all
