@@ -69,9 +69,10 @@ public struct HostPlatformScan: Sendable {
             }
         }
         if let bridge = pciHostBridge {
+            var windows = bridge.windows  // one copy; slots read in place
             var index = 0
-            while index < bridge.windows.count {
-                let window = bridge.windows[index]
+            while index < windows.count {
+                let window = windows[slot: index]
                 index += 1
                 guard let range = MemoryRange(base: window.cpuAddress, size: window.size) else {
                     throw .source(.regionOverflows(base: window.cpuAddress.raw, size: window.size))

@@ -75,9 +75,11 @@ public struct PCIHostBridge: Sendable {
 
     private func firstWindow(_ space: PCIAddressSpace) -> PCIWindow? {
         // Indexed, like every walk of a bridge's lists: no iterator specialisations.
+        // One copy, then slots read in place (a plain subscript read copies the list).
+        var list = windows
         var index = 0
-        while index < windows.count {
-            if windows[index].space == space { return windows[index] }
+        while index < list.count {
+            if list[slot: index].space == space { return list[slot: index] }
             index += 1
         }
         return nil
@@ -87,9 +89,10 @@ public struct PCIHostBridge: Sendable {
     /// device's DMA then does not go through an IOMMU by this binding).
     public func iommuTarget(forRequesterID rid: UInt16) -> IOMMUTarget? {
         let masked = UInt32(rid) & (iommuMapMask ?? UInt32.max)
+        var map = iommuMap
         var index = 0
-        while index < iommuMap.count {
-            let entry = iommuMap[index]
+        while index < map.count {
+            let entry = map[slot: index]
             if masked >= entry.ridBase && masked - entry.ridBase < entry.length {
                 return IOMMUTarget(iommu: entry.iommu, streamID: entry.sidBase &+ (masked - entry.ridBase))
             }

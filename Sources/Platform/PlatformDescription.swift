@@ -89,9 +89,10 @@ public struct PlatformDescription: Sendable {
         if let bridge = pciHostBridge {
             all.append(bridge.ecam)
             // The parser refuses a window that wraps; one built by hand could.
+            var windows = bridge.windows  // one copy; slots read in place
             var index = 0
-            while index < bridge.windows.count {
-                let window = bridge.windows[index]
+            while index < windows.count {
+                let window = windows[slot: index]
                 if let range = MemoryRange(base: window.cpuAddress, size: window.size) { all.append(range) }
                 index += 1
             }
