@@ -102,12 +102,15 @@ public struct HostStage2Layout: Sendable {
 
     /// What the host's stage 2 maps at `address`, or nil where it traps.
     public func memoryType(at address: PhysAddr) -> HostMemoryType? {
-        // Binary search: runs are sorted and disjoint.
+        // Binary search: runs are sorted and disjoint. One copy of the list,
+        // then slots read in place: a plain subscript read copied all 3 KiB
+        // of it at every step.
+        var list = runs
         var low = 0
-        var high = runs.count
+        var high = list.count
         while low < high {
             let mid = (low + high) / 2
-            let run = runs[mid]
+            let run = list[slot: mid]
             if address.raw < run.base.raw {
                 high = mid
             } else if address.raw - run.base.raw >= run.size {
