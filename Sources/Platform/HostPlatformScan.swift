@@ -93,24 +93,25 @@ public struct HostPlatformScan: Sendable {
 
     /// Inserts in order, merging with every window it overlaps or touches.
     mutating func addWindow(_ range: MemoryRange) throws(HostPlatformScanError) {
+        // In place, with no copy to fall back on: the insert can fail only when
+        // the list is full, and then no window merged (a merge removes at
+        // least one and frees its slot), so the list is as it was.
         var merged = range
-        var copy = deviceWindows
         var index = 0
-        while index < copy.count {
-            let existing = copy[slot: index]
+        while index < deviceWindows.count {
+            let existing = deviceWindows[slot: index]
             if existing.base.raw <= merged.end.raw && merged.base.raw <= existing.end.raw {
                 let base = min(existing.base.raw, merged.base.raw)
                 let end = max(existing.end.raw, merged.end.raw)
                 merged = MemoryRange(base: PhysAddr(raw: base), size: end - base)!
-                copy.remove(at: index)
+                deviceWindows.remove(at: index)
             } else {
                 index += 1
             }
         }
         index = 0
-        while index < copy.count && copy[slot: index].base.raw < merged.base.raw { index += 1 }
-        guard copy.insert(merged, at: index) else { throw .tooManyWindows(capacity: Self.windowCapacity) }
-        deviceWindows = copy
+        while index < deviceWindows.count && deviceWindows[slot: index].base.raw < merged.base.raw { index += 1 }
+        guard deviceWindows.insert(merged, at: index) else { throw .tooManyWindows(capacity: Self.windowCapacity) }
     }
 }
 

@@ -274,21 +274,21 @@ struct PageIntervals {
     /// Inserts an interval, merging it with every one it overlaps or touches;
     /// `false` (and the set unchanged) when full.
     mutating func insertMerging(_ interval: PageInterval) -> Bool {
+        // In place, with no copy to fall back on: the insert can fail only when
+        // the list is full, and then no interval merged (a merge removes at
+        // least one and frees its slot), so nothing was removed either.
         var merged = interval
-        var copy = self
         var index = 0
-        while index < copy.list.count {
-            let existing = copy.list[slot: index]
+        while index < list.count {
+            let existing = list[slot: index]
             if existing.first <= merged.end && merged.first <= existing.end {
                 merged = PageInterval(first: min(existing.first, merged.first), end: max(existing.end, merged.end))
-                copy.list.remove(at: index)
+                list.remove(at: index)
             } else {
                 index += 1
             }
         }
-        guard copy.insertSorted(merged) else { return false }
-        self = copy
-        return true
+        return insertSorted(merged)
     }
 }
 

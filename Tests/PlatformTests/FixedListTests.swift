@@ -25,6 +25,11 @@ final class FixedListTests: XCTestCase {
                 model.remove(at: at)
             }
             XCTAssertEqual(Array(list), model)
+            // The in-place read agrees with the plain subscript and the model, slot by slot.
+            for index in model.indices {
+                XCTAssertEqual(list[slot: index], model[index])
+                XCTAssertEqual(list[index], model[index])
+            }
             XCTAssertEqual(list.isFull, model.count == 8)
         }
         list.removeAll()

@@ -163,6 +163,26 @@ final class HostStage2LayoutTests: XCTestCase {
         }
     }
 
+    /// The merge works in place: a full set refuses a new disjoint interval
+    /// and stays exactly as it was; one that merges with others still fits
+    /// (the merge frees their slots), however full the set.
+    func testPageIntervalsFullSetRefusesUnchangedAndStillMerges() {
+        var set = PageIntervals()
+        for i in 0..<UInt64(32) { XCTAssertTrue(set.insertMerging(PageInterval(first: i * 10, end: i * 10 + 2))) }
+        let full = Array(set.list)
+        XCTAssertEqual(full.count, 32)
+        XCTAssertFalse(set.insertMerging(PageInterval(first: 1000, end: 1001)))
+        XCTAssertFalse(set.insertMerging(PageInterval(first: 5, end: 6)))
+        XCTAssertEqual(Array(set.list), full)
+        // Touches [10, 12) and overlaps [20, 22): the three become [10, 22).
+        XCTAssertTrue(set.insertMerging(PageInterval(first: 12, end: 21)))
+        XCTAssertEqual(set.list.count, 31)
+        XCTAssertEqual(set.list[1], PageInterval(first: 10, end: 22))
+        XCTAssertEqual(set.list[2], PageInterval(first: 30, end: 32))
+        XCTAssertTrue(set.insertMerging(PageInterval(first: 1000, end: 1001)))
+        XCTAssertEqual(set.list[31], PageInterval(first: 1000, end: 1001))
+    }
+
     func testEveryRAMPageIsMappedExactlyOnceUnlessOwned() throws {
         // Property check on a small random layout: each page of RAM is mapped
         // iff no hypervisor range touches it.
