@@ -201,7 +201,7 @@ enum LinuxHost {
         let smmuRange = PhysicalAddressRange(rawValue: UInt8(smmu.smmu.features.outputAddressSizeCode)) ?? .bits32
         let paRange = min(min(cpuRange, smmuRange), .bits48)
         let ipaBits = min(maximumIPABits, paRange.bits)
-        var neverMapped = FixedList<8, MemoryRange>()
+        var neverMapped = FixedList<16, MemoryRange>()
         for smmu in platform.smmus { _ = neverMapped.append(smmu.registers) }
         _ = neverMapped.append(controlPage)
         let layout: HostStage2Layout

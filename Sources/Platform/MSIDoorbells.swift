@@ -17,8 +17,10 @@ public struct MSIDoorbells: Sendable {
     static let itsTranslaterOffset: UInt64 = 0x1_0040
     static let registerBytes: UInt64 = 4
 
-    /// One 4 KiB page per doorbell, ascending, no duplicates.
-    public private(set) var pages = FixedList<8, MemoryRange>()
+    /// One 4 KiB page per doorbell, ascending, no duplicates; at most
+    /// `capacity` (checked in `add`). The list has `HostPlatformScan`'s
+    /// window-list type so that the image has one `insert` for both.
+    public private(set) var pages = FixedList<32, MemoryRange>()
 
     /// Controllers other than a GICv2m frame or a GICv3 ITS are not known
     /// doorbells and are left out (their MSIs then fault in the SMMU, which is
@@ -59,7 +61,8 @@ public struct MSIDoorbells: Sendable {
         var index = 0
         while index < pages.count && pages[slot: index].base.raw < page { index += 1 }
         if index < pages.count && pages[slot: index].base.raw == page { return }
-        guard pages.insert(MemoryRange(base: PhysAddr(raw: page), size: PageSize.bytes4K)!, at: index) else {
+        guard pages.count < Self.capacity,
+              pages.insert(MemoryRange(base: PhysAddr(raw: page), size: PageSize.bytes4K)!, at: index) else {
             throw .tooManyMSIDoorbells(capacity: Self.capacity)
         }
     }

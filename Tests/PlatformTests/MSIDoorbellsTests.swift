@@ -75,6 +75,39 @@ final class MSIDoorbellsTests: XCTestCase {
         return b.blob()
     }
 
+    /// `n` GICv2m frames one page apart, all named by one bridge's `msi-map`.
+    func manyFrames(_ n: Int) -> [UInt8] {
+        var b = FDTBuilder()
+        b.begin("")
+        b.property("#address-cells", cells: [2])
+        b.property("#size-cells", cells: [2])
+        var map: [UInt32] = []
+        for i in 0..<n {
+            b.begin("v2m@\(0x200_0000 + i * 0x1000)")
+            b.property("compatible", string: "arm,gic-v2m-frame")
+            b.property("reg", cells: [0, UInt32(0x200_0000 + i * 0x1000), 0, 0x1000])
+            b.property("phandle", cells: [UInt32(10 + i)])
+            b.end()
+            map += [UInt32(i * 0x10), UInt32(10 + i), 0, 0x10]
+        }
+        b.begin("pcie@40000000")
+        b.property("device_type", string: "pci")
+        b.property("#address-cells", cells: [3])
+        b.property("#size-cells", cells: [2])
+        b.property("reg", cells: [0, 0x4000_0000, 0, 0x1000_0000])
+        b.property("msi-map", cells: map)
+        b.end()
+        b.end()
+        return b.blob()
+    }
+
+    /// Eight doorbell pages fit; a ninth is the typed capacity error (the list
+    /// has more slots than `capacity`, so the check is `add`'s own).
+    func testNinthDoorbellIsRefused() throws {
+        XCTAssertEqual(try doorbells(manyFrames(8)), (0..<8).map { r(0x200_0000 + UInt64($0) * 0x1000, 0x1000) })
+        XCTAssertEqual(doorbellError(manyFrames(9)), .tooManyMSIDoorbells(capacity: 8))
+    }
+
     func testControllersThroughMSIParentAndMSIMapTranslatedAndDeduplicated() throws {
         XCTAssertEqual(try doorbells(blob()), [r(0x200_0000, 0x1000), r(0x6_0101_0000, 0x1000)])
     }
