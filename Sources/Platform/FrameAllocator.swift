@@ -23,8 +23,9 @@ public struct FrameAllocator {
     /// type so that the image has one `insertMerging` (and one of each
     /// `FixedList` method) for both.
     private var managed = FixedList<112, FrameRange>()
-    /// Whole-page exclusions, as given.
-    private var exclusions = FixedList<96, FrameRange>()
+    /// Whole-page exclusions, as given; at most `exclusionCapacity` (checked
+    /// in `init`), in a list of the free list's type for the same reason.
+    private var exclusions = FixedList<112, FrameRange>()
 
     /// Builds the allocator from RAM `banks` minus `excluded` ranges.
     public init(banks: some Sequence<MemoryRange>, excluding excluded: some Sequence<MemoryRange>)
@@ -43,7 +44,7 @@ public struct FrameAllocator {
         for range in excluded {
             let frames = range.framesTouching
             if frames.isEmpty { continue }
-            guard exclusions.append(frames) else {
+            guard exclusions.count < FrameAllocator.exclusionCapacity, exclusions.append(frames) else {
                 throw .tooManyExclusions(capacity: FrameAllocator.exclusionCapacity)
             }
             guard FrameAllocator.subtract(frames, from: &freeRanges) else {
