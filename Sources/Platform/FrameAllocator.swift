@@ -37,10 +37,9 @@ public struct FrameAllocator {
                 throw .tooManyBanks(capacity: FrameAllocator.bankCapacity)
             }
         }
-        for range in managed {
-            // `managed` is already merged, so this cannot overflow the larger table.
-            _ = FrameAllocator.insertMerging(range, into: &freeRanges)
-        }
+        // `managed` is sorted, merged and of the free list's type: everything
+        // in the banks is free until the exclusions are cut out.
+        freeRanges = managed
         for range in excluded {
             let frames = range.framesTouching
             if frames.isEmpty { continue }
@@ -67,13 +66,25 @@ public struct FrameAllocator {
 
     /// Frames currently free.
     public var freeFrameCount: UInt64 {
+        // One copy, then slots read in place (as a `for in` would copy it into
+        // its iterator, without the iterator's code).
+        var list = freeRanges
         var total: UInt64 = 0
-        for range in freeRanges { total += range.count }
+        var i = 0
+        while i < list.count {
+            total += list[slot: i].count
+            i += 1
+        }
         return total
     }
 
     public func isFree(_ frame: MFN) -> Bool {
-        for range in freeRanges where range.contains(frame) { return true }
+        var list = freeRanges
+        var i = 0
+        while i < list.count {
+            if list[slot: i].contains(frame) { return true }
+            i += 1
+        }
         return false
     }
 
