@@ -86,10 +86,11 @@ public struct PlatformDescription: Sendable {
         var all = FixedList<16, MemoryRange>()
         if let console { all.append(console.registers) }
         for smmu in smmus { all.append(smmu.registers) }
-        if let bridge = pciHostBridge {
-            all.append(bridge.ecam)
+        // Fields read through the optional, not a copy of the whole bridge bound
+        // by `if let`; the window list is copied once and its slots read in place.
+        if let ecam = pciHostBridge?.ecam, var windows = pciHostBridge?.windows {
+            all.append(ecam)
             // The parser refuses a window that wraps; one built by hand could.
-            var windows = bridge.windows  // one copy; slots read in place
             var index = 0
             while index < windows.count {
                 let window = windows[slot: index]
