@@ -21,22 +21,20 @@ extension FlattenedDeviceTree {
     func bootArgumentWord(_ key: StaticString,
                           prefixOnly: Bool) -> (arguments: UnsafeRawBufferPointer, afterKey: Int, end: Int)? {
         guard let arguments = bootArguments else { return nil }
-        return key.withUTF8Buffer { text in
-            let needle = UnsafeRawBufferPointer(text)
-            guard !needle.isEmpty else { return nil }
-            var start = 0
-            while start < arguments.count {
-                let end = start + ByteString.firstIndex(of: BootArgumentsSyntax.separator,
-                                                        in: ByteString.slice(arguments, start, arguments.count))
-                let length = end - start
-                if (length == needle.count || (prefixOnly && length > needle.count))
-                    && ByteString.equals(ByteString.slice(arguments, start, start + needle.count), needle) {
-                    return (arguments, start + needle.count, end)
-                }
-                start = end + 1
+        let needle = ByteString.bytes(key)
+        guard !needle.isEmpty else { return nil }
+        var start = 0
+        while start < arguments.count {
+            let end = start + ByteString.firstIndex(of: BootArgumentsSyntax.separator,
+                                                    in: ByteString.slice(arguments, start, arguments.count))
+            let length = end - start
+            if (length == needle.count || (prefixOnly && length > needle.count))
+                && ByteString.equals(ByteString.slice(arguments, start, start + needle.count), needle) {
+                return (arguments, start + needle.count, end)
             }
-            return nil
+            start = end + 1
         }
+        return nil
     }
 }
 

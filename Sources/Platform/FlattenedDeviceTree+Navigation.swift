@@ -156,7 +156,7 @@ extension FlattenedDeviceTree {
     }
 
     public func child(of node: FDTNode, named name: StaticString) -> FDTNode? {
-        name.withUTF8Buffer { text in child(of: node, matching: UnsafeRawBufferPointer(text)) }
+        child(of: node, matching: ByteString.bytes(name))
     }
 
     /// Section 2.2.3: a path component without `@unit-address` matches a node
@@ -202,7 +202,7 @@ extension FlattenedDeviceTree {
     }
 
     public func node(atPath path: StaticString) -> FDTNode? {
-        path.withUTF8Buffer { node(atPath: UnsafeRawBufferPointer($0)) }
+        node(atPath: ByteString.bytes(path))
     }
 
     private func resolveAbsolute(_ path: UnsafeRawBufferPointer) -> FDTNode? {
