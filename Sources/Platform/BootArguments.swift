@@ -15,11 +15,11 @@ extension FlattenedDeviceTree {
         bootArgumentWord(word, prefixOnly: false) != nil
     }
 
-    /// The first word of bootargs that is `key` (or, with `prefixOnly`,
-    /// starts with it): `arguments[afterKey..<end]` is the rest of the word.
-    /// nil when no word is, or `key` is empty.
-    func bootArgumentWord(_ key: StaticString,
-                          prefixOnly: Bool) -> (arguments: UnsafeRawBufferPointer, afterKey: Int, end: Int)? {
+    /// The rest of the first word of bootargs that is `key` (or, with
+    /// `prefixOnly`, starts with it), after the key; nil when no word is, or
+    /// `key` is empty. One optional buffer, so it returns in registers (the
+    /// bootargs, the key's end and the word's end came back through memory).
+    func bootArgumentWord(_ key: StaticString, prefixOnly: Bool) -> UnsafeRawBufferPointer? {
         guard let arguments = bootArguments else { return nil }
         let needle = ByteString.bytes(key)
         guard !needle.isEmpty else { return nil }
@@ -30,7 +30,7 @@ extension FlattenedDeviceTree {
             let length = end - start
             if (length == needle.count || (prefixOnly && length > needle.count))
                 && ByteString.equals(ByteString.slice(arguments, start, start + needle.count), needle) {
-                return (arguments, start + needle.count, end)
+                return ByteString.slice(arguments, start + needle.count, end)
             }
             start = end + 1
         }
