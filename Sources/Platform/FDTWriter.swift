@@ -160,14 +160,21 @@ public struct FDTWriter {
     /// - Throws: `.valueDoesNotFitCells` when a value needs more cells than given.
     public mutating func property(_ name: StaticString, address: UInt64, size: UInt64,
                                   addressCells: UInt32, sizeCells: UInt32) throws(FDTWriteError) {
-        guard (1...2).contains(addressCells) else { throw .unsupportedCells(addressCells) }
-        guard (1...2).contains(sizeCells) else { throw .unsupportedCells(sizeCells) }
-        guard addressCells == 2 || address >> 32 == 0 else { throw .valueDoesNotFitCells(address, cells: addressCells) }
-        guard sizeCells == 2 || size >> 32 == 0 else { throw .valueDoesNotFitCells(size, cells: sizeCells) }
+        try Self.checkCellCount(addressCells)
+        try Self.checkCellCount(sizeCells)
+        try Self.check(address, fits: addressCells)
+        try Self.check(size, fits: sizeCells)
         let length = 4 * Int(addressCells + sizeCells)
-        var at = try property(try Self.bytes(of: name), Self.noBytes, length: length)
-        if addressCells == 2 { buffer.putU64(address, at: at); at += 8 } else { buffer.putU32(UInt32(address), at: at); at += 4 }
-        if sizeCells == 2 { buffer.putU64(size, at: at) } else { buffer.putU32(UInt32(size), at: at) }
+        let at = try property(try Self.bytes(of: name), Self.noBytes, length: length)
+        buffer.putCells(size, sizeCells, at: buffer.putCells(address, addressCells, at: at))
+    }
+
+    private static func checkCellCount(_ cells: UInt32) throws(FDTWriteError) {
+        guard cells == 1 || cells == 2 else { throw .unsupportedCells(cells) }
+    }
+
+    private static func check(_ value: UInt64, fits cells: UInt32) throws(FDTWriteError) {
+        guard cells == 2 || value >> 32 == 0 else { throw .valueDoesNotFitCells(value, cells: cells) }
     }
 
     /// Ends the blob: FDT_END, the strings block moved next to the structure,
@@ -311,6 +318,16 @@ extension UnsafeMutableRawBufferPointer {
 
     fileprivate func putU64(_ value: UInt64, at offset: Int) {
         storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
+    }
+
+    /// `value` as `cells` (1 or 2) big-endian cells at `offset`; returns the offset after them.
+    fileprivate func putCells(_ value: UInt64, _ cells: UInt32, at offset: Int) -> Int {
+        if cells == 2 {
+            putU64(value, at: offset)
+            return offset + 8
+        }
+        putU32(UInt32(truncatingIfNeeded: value), at: offset)
+        return offset + 4
     }
 
     fileprivate func getU32(_ offset: Int) -> UInt32 {
