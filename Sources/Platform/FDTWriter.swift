@@ -89,8 +89,8 @@ public struct FDTWriter {
         var digits = 0
         if let unitAddress {
             guard ByteString.firstIndex(of: UInt8(ascii: "@"), in: name) == name.count else { throw .badName }
-            digits = 1
-            while digits < 16 && unitAddress >> (4 * UInt64(digits)) != 0 { digits += 1 }
+            // Significant nibbles, at least one (address 0 is "0").
+            digits = max((UInt64.bitWidth - unitAddress.leadingZeroBitCount + 3) / 4, 1)
         }
         let nameLength = unitAddress == nil ? name.count : name.count + 1 + digits
         try closeReservationMap()
