@@ -6,23 +6,25 @@ extension FlattenedDeviceTree {
     /// with `key`, or the first one that does is not such a number (a value
     /// that does not fit 64 bits is refused, not truncated).
     public func bootArgumentNumber(_ key: StaticString) -> UInt64? {
-        guard let (arguments, afterKey, end) = bootArgumentWord(key, prefixOnly: true) else { return nil }
-        return BootArgumentsSyntax.hexNumber(arguments, from: afterKey, to: end)
+        guard let value = bootArgumentWord(key, prefixOnly: true) else { return nil }
+        return BootArgumentsSyntax.hexNumber(value)
     }
 }
 
 extension BootArgumentsSyntax {
     static let maximumHexDigits = 16
 
-    /// `0x` and 1...16 hex digits filling bytes[from..<to] exactly.
-    static func hexNumber(_ bytes: UnsafeRawBufferPointer, from: Int, to: Int) -> UInt64? {
-        let digits = to - from - 2
-        guard digits >= 1, digits <= maximumHexDigits, bytes[from] == UInt8(ascii: "0"),
-              bytes[from + 1] == UInt8(ascii: "x") || bytes[from + 1] == UInt8(ascii: "X") else { return nil }
+    /// `0x` and 1...16 hex digits filling `bytes` exactly.
+    static func hexNumber(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        let digits = bytes.count - 2
+        guard digits >= 1, digits <= maximumHexDigits, bytes[0] == UInt8(ascii: "0"),
+              bytes[1] == UInt8(ascii: "x") || bytes[1] == UInt8(ascii: "X") else { return nil }
         var value: UInt64 = 0
-        for i in from + 2..<to {
-            guard let digit = hexDigit(bytes[i]) else { return nil }
+        var index = 2
+        while index < bytes.count {
+            guard let digit = hexDigit(bytes[index]) else { return nil }
             value = value << 4 | digit
+            index += 1
         }
         return value
     }

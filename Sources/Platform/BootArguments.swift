@@ -15,28 +15,26 @@ extension FlattenedDeviceTree {
         bootArgumentWord(word, prefixOnly: false) != nil
     }
 
-    /// The first word of bootargs that is `key` (or, with `prefixOnly`,
-    /// starts with it): `arguments[afterKey..<end]` is the rest of the word.
-    /// nil when no word is, or `key` is empty.
-    func bootArgumentWord(_ key: StaticString,
-                          prefixOnly: Bool) -> (arguments: UnsafeRawBufferPointer, afterKey: Int, end: Int)? {
+    /// The rest of the first word of bootargs that is `key` (or, with
+    /// `prefixOnly`, starts with it), after the key; nil when no word is, or
+    /// `key` is empty. One optional buffer, so it returns in registers (the
+    /// bootargs, the key's end and the word's end came back through memory).
+    func bootArgumentWord(_ key: StaticString, prefixOnly: Bool) -> UnsafeRawBufferPointer? {
         guard let arguments = bootArguments else { return nil }
-        return key.withUTF8Buffer { text in
-            let needle = UnsafeRawBufferPointer(text)
-            guard !needle.isEmpty else { return nil }
-            var start = 0
-            while start < arguments.count {
-                let end = start + ByteString.firstIndex(of: BootArgumentsSyntax.separator,
-                                                        in: ByteString.slice(arguments, start, arguments.count))
-                let length = end - start
-                if (length == needle.count || (prefixOnly && length > needle.count))
-                    && ByteString.equals(ByteString.slice(arguments, start, start + needle.count), needle) {
-                    return (arguments, start + needle.count, end)
-                }
-                start = end + 1
+        let needle = ByteString.bytes(key)
+        guard !needle.isEmpty else { return nil }
+        var start = 0
+        while start < arguments.count {
+            let end = start + ByteString.firstIndex(of: BootArgumentsSyntax.separator,
+                                                    in: ByteString.slice(arguments, start, arguments.count))
+            let length = end - start
+            if (length == needle.count || (prefixOnly && length > needle.count))
+                && ByteString.equals(ByteString.slice(arguments, start, start + needle.count), needle) {
+                return ByteString.slice(arguments, start + needle.count, end)
             }
-            return nil
+            start = end + 1
         }
+        return nil
     }
 }
 

@@ -1,8 +1,17 @@
 /// Byte-level comparisons of node and property names with `StaticString`
 /// literals: the board has no `String`, and device tree names are ASCII.
 enum ByteString {
+    /// A literal's UTF-8 bytes, read in place: `withUTF8Buffer` cost each
+    /// caller a closure and a wrapper that passed the result through memory.
+    /// The compiler stores every string literal, one character long or
+    /// longer, with its bytes; `utf8Start` traps on a StaticString kept as a
+    /// lone scalar, as `withUTF8Buffer` did on the board.
+    @inline(__always) static func bytes(_ literal: StaticString) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+    }
+
     static func equals(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
-        literal.withUTF8Buffer { equals(UnsafeRawBufferPointer($0), bytes) }
+        equals(ByteString.bytes(literal), bytes)
     }
 
     /// Whether `bytes` equals one of the NUL-separated entries of `list`.
@@ -12,18 +21,16 @@ enum ByteString {
 
     /// Which of the NUL-separated entries of `list` (0 for the first) `bytes` equals.
     static func index(of bytes: UnsafeRawBufferPointer, inList list: StaticString) -> Int? {
-        list.withUTF8Buffer { text in
-            let all = UnsafeRawBufferPointer(text)
-            var start = 0
-            var entry = 0
-            while start <= all.count {
-                let end = start + firstIndex(of: 0, in: slice(all, start, all.count))
-                if equals(slice(all, start, end), bytes) { return entry }
-                start = end + 1
-                entry += 1
-            }
-            return nil
+        let all = ByteString.bytes(list)
+        var start = 0
+        var entry = 0
+        while start <= all.count {
+            let end = start + firstIndex(of: 0, in: slice(all, start, all.count))
+            if equals(slice(all, start, end), bytes) { return entry }
+            start = end + 1
+            entry += 1
         }
+        return nil
     }
 
     static func equals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
@@ -37,9 +44,8 @@ enum ByteString {
     }
 
     static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
-        literal.withUTF8Buffer { text in
-            text.count <= bytes.count && equals(UnsafeRawBufferPointer(text), slice(bytes, 0, text.count))
-        }
+        let text = ByteString.bytes(literal)
+        return text.count <= bytes.count && equals(text, slice(bytes, 0, text.count))
     }
 
     /// Index of the first `byte` in `bytes`, or `bytes.count`.

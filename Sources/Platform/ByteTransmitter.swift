@@ -28,8 +28,11 @@ extension ByteTransmitter {
 
     /// Sends text, turning `\n` into `\r\n`.
     public func write(_ text: StaticString) {
-        text.withUTF8Buffer { bytes in
-            for byte in bytes { writeCharacter(byte) }
+        let bytes = ByteString.bytes(text)
+        var index = 0
+        while index < bytes.count {
+            writeCharacter(bytes[index])
+            index += 1
         }
     }
 

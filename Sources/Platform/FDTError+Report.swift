@@ -38,12 +38,12 @@ extension FDTError {
     public var property: StaticString? { report.property }
 
     public var report: FDTErrorReport {
-        let (row, first, second) = reportNumbers
+        let (first, second) = reportNumbers
         // The one case with three numbers: its third is read here, so the
         // other cases need not clear a third register.
         var third: UInt64 = 0
         if case .propertyNotU32(_, let length, _) = self { third = UInt64(length) }
-        let entry = FDTError.reportRows[row]
+        let entry = FDTError.reportRows[reportRow]
         // The case's numbers fill the row's fields in the order propertyAt,
         // node, offset, value; each field taken moves the rest up.
         var numbers = (first, second, third)
@@ -69,74 +69,120 @@ extension FDTError {
                               offset: offset, value: value)
     }
 
-    /// The row of `reportRows` for this case and its numbers, in the order
-    /// the row's fields take them. Node, offset and token numbers are bit
-    /// patterns of `Int`s; values convert as numbers.
-    private var reportNumbers: (Int, UInt64, UInt64) {
+    /// The row of `reportRows` for this case: its declaration index. Only
+    /// constants, so the compiler makes it a table lookup instead of code
+    /// per case.
+    private var reportRow: Int {
         switch self {
-        case .truncatedHeader(let available): (0, UInt64(available), 0)
-        case .badMagic(let magic): (1, UInt64(magic), 0)
-        case .totalSizeTooSmall(let size): (2, UInt64(size), 0)
-        case .totalSizeExceedsBuffer(let size, _): (3, UInt64(size), 0)
-        case .totalSizeExceedsLimit(let size, _): (4, UInt64(size), 0)
-        case .unsupportedVersion(_, let last): (5, UInt64(last), 0)
-        case .misalignedStructureBlock(let offset): (6, UInt64(offset), 0)
-        case .structureBlockOutOfRange(let offset, _): (7, UInt64(offset), 0)
-        case .stringsBlockOutOfRange(let offset, _): (8, UInt64(offset), 0)
-        case .misalignedReservationMap(let offset): (9, UInt64(offset), 0)
-        case .reservationMapOutOfRange(let offset): (10, UInt64(offset), 0)
-        case .unterminatedReservationMap: (11, 0, 0)
-        case .reservationOverflows(let address, _): (12, address, 0)
-        case .truncatedToken(let offset): (13, bits(offset), 0)
-        case .badToken(let word, let offset): (14, bits(offset), UInt64(word))
-        case .missingRootNode(let offset): (15, bits(offset), 0)
-        case .nodeAfterRoot(let offset): (16, bits(offset), 0)
-        case .unterminatedNodeName(let offset): (17, bits(offset), 0)
-        case .propertyOutsideNode(let offset): (18, bits(offset), 0)
-        case .propertyAfterChildNode(let offset): (19, bits(offset), 0)
-        case .propertyValueOutOfRange(let offset, let length): (20, bits(offset), UInt64(length))
-        case .propertyNameOutOfRange(let offset, let nameOffset): (21, bits(offset), UInt64(nameOffset))
-        case .unterminatedPropertyName(let offset, let nameOffset): (22, bits(offset), UInt64(nameOffset))
-        case .unbalancedEndNode(let offset): (23, bits(offset), 0)
-        case .unclosedNode(let offset, let depth): (24, bits(offset), UInt64(depth))
-        case .missingEndToken: (25, 0, 0)
-        case .nestingTooDeep(let offset, let limit): (26, bits(offset), UInt64(limit))
-        case .propertyNotU32(let node, _, let property): (27, bits(property), bits(node))
-        case .addressCellsUnsupported(let node, let cells): (28, bits(node), UInt64(cells))
-        case .sizeCellsUnsupported(let node, let cells): (29, bits(node), UInt64(cells))
-        case .propertyLengthNotMultiple(let node, let length, _): (30, bits(node), UInt64(length))
-        case .regionOverflows(let base, _): (31, base, 0)
-        case .unterminatedString(let node): (32, bits(node), 0)
-        case .stdoutPathUnresolved(let node): (33, bits(node), 0)
-        case .phandleNotFound(let handle): (34, UInt64(handle), 0)
-        case .untranslatableAddress(let node): (35, bits(node), 0)
-        case .missingReg(let node): (36, bits(node), 0)
-        case .unknownPSCIMethod(let node): (37, bits(node), 0)
-        case .unsupportedIOMMUCells(let node, let cells): (38, bits(node), UInt64(cells))
-        case .badBusRange(let node, let first, let last): (39, bits(node), UInt64(first) << 32 | UInt64(last))
-        case .ecamTooSmall(let node, let size): (40, bits(node), size)
-        case .unsupportedPCISpace(let node, let physHigh): (41, bits(node), UInt64(physHigh))
+        case .truncatedHeader: 0
+        case .badMagic: 1
+        case .totalSizeTooSmall: 2
+        case .totalSizeExceedsBuffer: 3
+        case .totalSizeExceedsLimit: 4
+        case .unsupportedVersion: 5
+        case .misalignedStructureBlock: 6
+        case .structureBlockOutOfRange: 7
+        case .stringsBlockOutOfRange: 8
+        case .misalignedReservationMap: 9
+        case .reservationMapOutOfRange: 10
+        case .unterminatedReservationMap: 11
+        case .reservationOverflows: 12
+        case .truncatedToken: 13
+        case .badToken: 14
+        case .missingRootNode: 15
+        case .nodeAfterRoot: 16
+        case .unterminatedNodeName: 17
+        case .propertyOutsideNode: 18
+        case .propertyAfterChildNode: 19
+        case .propertyValueOutOfRange: 20
+        case .propertyNameOutOfRange: 21
+        case .unterminatedPropertyName: 22
+        case .unbalancedEndNode: 23
+        case .unclosedNode: 24
+        case .missingEndToken: 25
+        case .nestingTooDeep: 26
+        case .propertyNotU32: 27
+        case .addressCellsUnsupported: 28
+        case .sizeCellsUnsupported: 29
+        case .propertyLengthNotMultiple: 30
+        case .regionOverflows: 31
+        case .unterminatedString: 32
+        case .stdoutPathUnresolved: 33
+        case .phandleNotFound: 34
+        case .untranslatableAddress: 35
+        case .missingReg: 36
+        case .unknownPSCIMethod: 37
+        case .unsupportedIOMMUCells: 38
+        case .badBusRange: 39
+        case .ecamTooSmall: 40
+        case .unsupportedPCISpace: 41
+        case .unsupportedUARTLayout: 42
+        case .tooManyMemoryBanks: 43
+        case .tooManyReservedRegions: 44
+        case .tooManySMMUs: 45
+        case .tooManyIOMMUMapEntries: 46
+        case .tooManyPCIWindows: 47
+        case .tooManyMSIMapEntries: 48
+        case .tooManyMSIDoorbells: 49
+        case .msiDoorbellOutsideReg: 50
+        case .multiplePCIHostBridges: 51
+        case .memoryBeyondPhysicalRange: 52
+        case .overlappingMemoryBanks: 53
+        case .memoryOverlapsDevice: 54
+        case .emptyRegister: 55
+        case .iommuMapOverflows: 56
+        }
+    }
+
+    /// The case's numbers, in the order its row's fields take them. Node,
+    /// offset, token and count numbers are bit patterns of `Int`s; values
+    /// convert as numbers. Cases whose numbers sit in the same payload
+    /// fields share one arm, so the switch has a few bodies, not one per case.
+    private var reportNumbers: (UInt64, UInt64) {
+        switch self {
+        case .truncatedHeader(let first), .truncatedToken(let first), .missingRootNode(let first),
+             .nodeAfterRoot(let first), .unterminatedNodeName(let first), .propertyOutsideNode(let first),
+             .propertyAfterChildNode(let first), .unbalancedEndNode(let first), .unterminatedString(let first),
+             .stdoutPathUnresolved(let first), .untranslatableAddress(let first), .missingReg(let first),
+             .unknownPSCIMethod(let first), .tooManyMemoryBanks(let first), .tooManyReservedRegions(let first),
+             .tooManySMMUs(let first), .tooManyIOMMUMapEntries(let first), .tooManyPCIWindows(let first),
+             .tooManyMSIMapEntries(let first), .tooManyMSIDoorbells(let first),
+             .multiplePCIHostBridges(let first), .emptyRegister(let first):
+            (bits(first), 0)
+        case .reservationOverflows(let first, _), .regionOverflows(let first, _),
+             .memoryBeyondPhysicalRange(let first, _, _), .overlappingMemoryBanks(_, let first),
+             .memoryOverlapsDevice(_, let first):
+            (first, 0)
+        case .badMagic(let first), .totalSizeTooSmall(let first), .totalSizeExceedsBuffer(let first, _),
+             .totalSizeExceedsLimit(let first, _), .unsupportedVersion(_, let first),
+             .misalignedStructureBlock(let first), .structureBlockOutOfRange(let first, _),
+             .stringsBlockOutOfRange(let first, _), .misalignedReservationMap(let first),
+             .reservationMapOutOfRange(let first), .phandleNotFound(let first):
+            (UInt64(first), 0)
+        case .unterminatedReservationMap, .missingEndToken:
+            (0, 0)
+        case .badToken(let second, let first), .propertyValueOutOfRange(let first, let second),
+             .propertyNameOutOfRange(let first, let second), .unterminatedPropertyName(let first, let second),
+             .addressCellsUnsupported(let first, let second), .sizeCellsUnsupported(let first, let second),
+             .unsupportedIOMMUCells(let first, let second), .unsupportedPCISpace(let first, let second),
+             .iommuMapOverflows(let first, _, let second, _):
+            (bits(first), UInt64(second))
+        case .unclosedNode(let first, let second), .nestingTooDeep(let first, let second),
+             .propertyLengthNotMultiple(let first, let second, _):
+            (bits(first), bits(second))
+        case .ecamTooSmall(let first, let second), .msiDoorbellOutsideReg(let first, let second):
+            (bits(first), second)
+        case .propertyNotU32(let node, _, let property):
+            (bits(property), bits(node))
+        case .badBusRange(let node, let first, let last):
+            (bits(node), UInt64(first) << 32 | UInt64(last))
         case .unsupportedUARTLayout(let node, let regShift, let ioWidth):
-            (42, bits(node), UInt64(regShift) << 32 | UInt64(ioWidth))
-        case .tooManyMemoryBanks(let capacity): (43, UInt64(capacity), 0)
-        case .tooManyReservedRegions(let capacity): (44, UInt64(capacity), 0)
-        case .tooManySMMUs(let capacity): (45, UInt64(capacity), 0)
-        case .tooManyIOMMUMapEntries(let capacity): (46, UInt64(capacity), 0)
-        case .tooManyPCIWindows(let capacity): (47, UInt64(capacity), 0)
-        case .tooManyMSIMapEntries(let capacity): (48, UInt64(capacity), 0)
-        case .tooManyMSIDoorbells(let capacity): (49, UInt64(capacity), 0)
-        case .msiDoorbellOutsideReg(let node, let size): (50, bits(node), size)
-        case .multiplePCIHostBridges(let node): (51, bits(node), 0)
-        case .memoryBeyondPhysicalRange(let base, _, _): (52, base, 0)
-        case .overlappingMemoryBanks(_, let second): (53, second, 0)
-        case .memoryOverlapsDevice(_, let device): (54, device, 0)
-        case .emptyRegister(let node): (55, bits(node), 0)
-        case .iommuMapOverflows(let node, _, let sidBase, _): (56, bits(node), UInt64(sidBase))
+            (bits(node), UInt64(regShift) << 32 | UInt64(ioWidth))
         }
     }
 
     /// One row per case, in the declaration order of `FDTError` (the
-    /// numbers of `reportNumbers`): a table in data instead of a report
+    /// numbers of `reportRow`): a table in data instead of a report
     /// built in code per case.
     static let reportRows: InlineArray<57, FDTReportRow> = [
         FDTReportRow("blob shorter than the 40-byte header", 0, FDTReportRow.value),

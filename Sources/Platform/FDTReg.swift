@@ -7,9 +7,12 @@ public struct FDTReg: RandomAccessCollection {
     /// Physical addresses are at most 64 bits, i.e. two cells.
     public static let maxCells: UInt32 = 2
 
-    // Four words (offsets and counts fit 32 bits: the blob's `totalsize`
-    // is a 32-bit field), so a `reg` passes and returns in registers.
-    let bytes: UnsafeRawBufferPointer
+    // Three words (offsets and counts fit 32 bits: the blob's `totalsize`
+    // is a 32-bit field), and the pointer cannot be null, so a `reg` and an
+    // optional one pass and return in registers; with the blob's whole
+    // buffer pointer an optional `reg` went through memory.
+    /// The blob's first byte (a validated blob is at least a header long).
+    let start: UnsafeRawPointer
     let rawValueStart: UInt32
     let rawCount: UInt32
     let addressCells: UInt32
@@ -17,6 +20,10 @@ public struct FDTReg: RandomAccessCollection {
 
     var valueStart: Int { Int(rawValueStart) }
     public var count: Int { Int(rawCount) }
+    /// The blob up to the end of the property's value.
+    var bytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: start, count: valueStart + count * Int(addressCells + sizeCells) * 4)
+    }
 
     @inline(__always) public var startIndex: Int { 0 }
     @inline(__always) public var endIndex: Int { count }
@@ -55,12 +62,13 @@ public struct FDTReg: RandomAccessCollection {
         guard property.length % tuple == 0 else {
             throw .propertyLengthNotMultiple(node: property.node, length: property.length, tupleBytes: tuple)
         }
-        bytes = tree.bytes
+        start = tree.bytes.baseAddress!
         rawValueStart = property.rawOffset + UInt32(FDTToken.propertyHeaderSize)
         self.addressCells = addressCells
         self.sizeCells = sizeCells
         let count = property.length / tuple
         rawCount = UInt32(count)
+        let bytes = tree.bytes
         var index = 0
         while index < count {
             let offset = property.valueStart + index * tuple

@@ -68,38 +68,31 @@ public struct FDTWriter {
 
     /// Opens a node; the first one is the root. `name` must be free of NUL.
     public mutating func beginNode(_ name: UnsafeRawBufferPointer) throws(FDTWriteError) {
-        guard ByteString.firstIndex(of: 0, in: name) == name.count else { throw .badName }
-        let at = try openNode(nameLength: name.count)
-        buffer.putBytes(name, at: at)
+        try beginNode(name, unitAddress: nil)
     }
 
     public mutating func beginNode(_ name: StaticString) throws(FDTWriteError) {
-        try beginNode(try Self.bytes(of: name))
+        try beginNode(try Self.bytes(of: name), unitAddress: nil)
     }
 
     /// Opens a node named `prefix@<address in lowercase hex, no leading zeros>`
     /// (section 2.2.1).
     public mutating func beginNode(_ prefix: StaticString, unitAddress: UInt64) throws(FDTWriteError) {
-        let prefixBytes = try Self.bytes(of: prefix)
-        guard ByteString.firstIndex(of: 0, in: prefixBytes) == prefixBytes.count,
-              ByteString.firstIndex(of: UInt8(ascii: "@"), in: prefixBytes) == prefixBytes.count else { throw .badName }
-        var digits = 1
-        while digits < 16 && unitAddress >> (4 * UInt64(digits)) != 0 { digits += 1 }
-        var at = try openNode(nameLength: prefixBytes.count + 1 + digits)
-        buffer.putBytes(prefixBytes, at: at)
-        at += prefixBytes.count
-        buffer[at] = UInt8(ascii: "@")
-        while digits > 0 {
-            digits -= 1
-            at += 1
-            let nibble = UInt8(truncatingIfNeeded: unitAddress >> (4 * UInt64(digits))) & 0xF
-            buffer[at] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-        }
+        try beginNode(try Self.bytes(of: prefix), unitAddress: unitAddress)
     }
 
-    /// Writes FDT_BEGIN_NODE and a zeroed, padded name field of `nameLength`
-    /// bytes; returns where the name goes.
-    private mutating func openNode(nameLength: Int) throws(FDTWriteError) -> Int {
+    /// The one node writer: FDT_BEGIN_NODE, then `name` (with `@` and the
+    /// unit address when there is one; the name may then hold no `@` of its
+    /// own), NUL-padded to 4 bytes.
+    private mutating func beginNode(_ name: UnsafeRawBufferPointer, unitAddress: UInt64?) throws(FDTWriteError) {
+        guard ByteString.firstIndex(of: 0, in: name) == name.count else { throw .badName }
+        var digits = 0
+        if let unitAddress {
+            guard ByteString.firstIndex(of: UInt8(ascii: "@"), in: name) == name.count else { throw .badName }
+            // Significant nibbles, at least one (address 0 is "0").
+            digits = max((UInt64.bitWidth - unitAddress.leadingZeroBitCount + 3) / 4, 1)
+        }
+        let nameLength = unitAddress == nil ? name.count : name.count + 1 + digits
         try closeReservationMap()
         guard phase == .structure else { throw .outOfOrder }
         guard depth < FlattenedDeviceTree.maxDepth else { throw .nestingTooDeep(limit: FlattenedDeviceTree.maxDepth) }
@@ -110,11 +103,20 @@ public struct FDTWriter {
         if depth > 0 { childBegun |= 1 << UInt64(depth) }
         buffer.putU32(FDTToken.beginNode, at: cursor)
         buffer.zero(from: cursor + 4, to: cursor + size)
-        let nameAt = cursor + 4
+        var at = cursor + 4
         cursor += size
         depth += 1
         childBegun &= ~(1 << UInt64(depth))
-        return nameAt
+        buffer.putBytes(name, at: at)
+        guard let unitAddress else { return }
+        at += name.count
+        buffer[at] = UInt8(ascii: "@")
+        while digits > 0 {
+            digits -= 1
+            at += 1
+            let nibble = UInt8(truncatingIfNeeded: unitAddress >> (4 * UInt64(digits))) & 0xF
+            buffer[at] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+        }
     }
 
     public mutating func endNode() throws(FDTWriteError) {
@@ -127,9 +129,7 @@ public struct FDTWriter {
 
     /// Adds a property to the open node; `name` must be non-empty and free of NUL.
     public mutating func property(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(FDTWriteError) {
-        let start = try beginProperty(name, length: value.count)
-        buffer.putBytes(value, at: start)
-        finishProperty(valueStart: start, length: value.count)
+        _ = try property(name, value, length: value.count)
     }
 
     public mutating func property(_ name: StaticString, _ value: UnsafeRawBufferPointer) throws(FDTWriteError) {
@@ -138,24 +138,21 @@ public struct FDTWriter {
 
     /// A property with no value (`no-map`, `ranges` for an identity bus).
     public mutating func emptyProperty(_ name: StaticString) throws(FDTWriteError) {
-        try property(name, UnsafeRawBufferPointer(start: nil, count: 0))
+        try property(name, Self.noBytes)
     }
 
     /// A one-cell property.
     public mutating func property(_ name: StaticString, u32 value: UInt32) throws(FDTWriteError) {
-        let start = try beginProperty(try Self.bytes(of: name), length: 4)
+        let start = try property(try Self.bytes(of: name), Self.noBytes, length: 4)
         buffer.putU32(value, at: start)
-        finishProperty(valueStart: start, length: 4)
     }
 
     /// A string property (section 2.2.4: NUL-terminated).
     public mutating func property(_ name: StaticString, string value: StaticString) throws(FDTWriteError) {
         let text = try Self.bytes(of: value)
         guard ByteString.firstIndex(of: 0, in: text) == text.count else { throw .badName }
-        let start = try beginProperty(try Self.bytes(of: name), length: text.count + 1)
-        buffer.putBytes(text, at: start)
-        buffer[start + text.count] = 0
-        finishProperty(valueStart: start, length: text.count + 1)
+        // The value's last byte is the zero the writer fills in after `text`.
+        _ = try property(try Self.bytes(of: name), text, length: text.count + 1)
     }
 
     /// A `reg`-style property with one (address, size) pair in the given cell
@@ -163,16 +160,21 @@ public struct FDTWriter {
     /// - Throws: `.valueDoesNotFitCells` when a value needs more cells than given.
     public mutating func property(_ name: StaticString, address: UInt64, size: UInt64,
                                   addressCells: UInt32, sizeCells: UInt32) throws(FDTWriteError) {
-        guard (1...2).contains(addressCells) else { throw .unsupportedCells(addressCells) }
-        guard (1...2).contains(sizeCells) else { throw .unsupportedCells(sizeCells) }
-        guard addressCells == 2 || address >> 32 == 0 else { throw .valueDoesNotFitCells(address, cells: addressCells) }
-        guard sizeCells == 2 || size >> 32 == 0 else { throw .valueDoesNotFitCells(size, cells: sizeCells) }
+        try Self.checkCellCount(addressCells)
+        try Self.checkCellCount(sizeCells)
+        try Self.check(address, fits: addressCells)
+        try Self.check(size, fits: sizeCells)
         let length = 4 * Int(addressCells + sizeCells)
-        let start = try beginProperty(try Self.bytes(of: name), length: length)
-        var at = start
-        if addressCells == 2 { buffer.putU64(address, at: at); at += 8 } else { buffer.putU32(UInt32(address), at: at); at += 4 }
-        if sizeCells == 2 { buffer.putU64(size, at: at) } else { buffer.putU32(UInt32(size), at: at) }
-        finishProperty(valueStart: start, length: length)
+        let at = try property(try Self.bytes(of: name), Self.noBytes, length: length)
+        buffer.putCells(size, sizeCells, at: buffer.putCells(address, addressCells, at: at))
+    }
+
+    private static func checkCellCount(_ cells: UInt32) throws(FDTWriteError) {
+        guard cells == 1 || cells == 2 else { throw .unsupportedCells(cells) }
+    }
+
+    private static func check(_ value: UInt64, fits cells: UInt32) throws(FDTWriteError) {
+        guard cells == 2 || value >> 32 == 0 else { throw .valueDoesNotFitCells(value, cells: cells) }
     }
 
     /// Ends the blob: FDT_END, the strings block moved next to the structure,
@@ -227,9 +229,15 @@ public struct FDTWriter {
         return UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount)
     }
 
-    /// Writes FDT_PROP, the length and the provisional name offset; returns
-    /// where the value goes. All room (value and padding) is checked here.
-    private mutating func beginProperty(_ name: UnsafeRawBufferPointer, length: Int) throws(FDTWriteError) -> Int {
+    static var noBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
+
+    /// The one property writer: FDT_PROP, the length and the provisional
+    /// name offset, then `value` and zeros up to `length` (at least
+    /// `value.count`) and the 4-byte padding; returns where the value starts,
+    /// for callers that store their cells over the zeros. All room is
+    /// checked before anything is written.
+    private mutating func property(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
+                                   length: Int) throws(FDTWriteError) -> Int {
         guard phase == .structure, depth > 0 else { throw .propertyOutsideNode }
         guard childBegun & (1 << UInt64(depth)) == 0 else { throw .propertyAfterChildNode }
         guard name.count > 0, ByteString.firstIndex(of: 0, in: name) == name.count else { throw .badName }
@@ -240,12 +248,11 @@ public struct FDTWriter {
         buffer.putU32(FDTToken.property, at: cursor)
         buffer.putU32(UInt32(length), at: cursor + 4)
         buffer.putU32(UInt32(distance), at: cursor + 8)
-        return cursor + FDTToken.propertyHeaderSize
-    }
-
-    private mutating func finishProperty(valueStart: Int, length: Int) {
-        buffer.zero(from: valueStart + length, to: valueStart + alignUp4(length))
-        cursor = valueStart + alignUp4(length)
+        let start = cursor + FDTToken.propertyHeaderSize
+        buffer.putBytes(value, at: start)
+        cursor = start + alignUp4(length)
+        buffer.zero(from: start + value.count, to: cursor)
+        return start
     }
 
     /// Finds or adds `name` in the strings block; returns its distance from
@@ -311,6 +318,16 @@ extension UnsafeMutableRawBufferPointer {
 
     fileprivate func putU64(_ value: UInt64, at offset: Int) {
         storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
+    }
+
+    /// `value` as `cells` (1 or 2) big-endian cells at `offset`; returns the offset after them.
+    fileprivate func putCells(_ value: UInt64, _ cells: UInt32, at offset: Int) -> Int {
+        if cells == 2 {
+            putU64(value, at: offset)
+            return offset + 8
+        }
+        putU32(UInt32(truncatingIfNeeded: value), at: offset)
+        return offset + 4
     }
 
     fileprivate func getU32(_ offset: Int) -> UInt32 {

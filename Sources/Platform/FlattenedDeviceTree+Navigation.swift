@@ -82,7 +82,8 @@ extension FlattenedDeviceTree {
 
     /// `node` followed by all its descendants, in document order.
     public func subtree(of node: FDTNode) -> NodeIterator {
-        NodeIterator(blocks: blocks, offset: node.offset, baseDepth: node.depth, baseParent: node.parentOffset)
+        NodeIterator(blocks: blocks, offset: node.offset, baseDepth: node.depth, baseParent: node.parentOffset,
+                     childrenOnly: false)
     }
 
     /// Every node of the tree, root first.
@@ -95,14 +96,17 @@ extension FlattenedDeviceTree {
         let baseParent: Int?
         var level = 0
         var finished = false
+        /// Only the direct children of the start node (`children(of:)`).
+        let childrenOnly: Bool
         /// Offsets of the open nodes, indexed by level 0...maxDepth (literal: maxDepth + 1).
         var stack = InlineArray<33, UInt32>(repeating: 0)
 
-        init(blocks: FDTBlocks, offset: Int, baseDepth: Int, baseParent: Int?) {
+        init(blocks: FDTBlocks, offset: Int, baseDepth: Int, baseParent: Int?, childrenOnly: Bool) {
             self.blocks = blocks
             self.offset = offset
             self.baseDepth = baseDepth
             self.baseParent = baseParent
+            self.childrenOnly = childrenOnly
         }
 
         public mutating func next() -> FDTNode? {
@@ -123,6 +127,8 @@ extension FlattenedDeviceTree {
                     let parent = level == 0 ? baseParent : Int(stack[level - 1])
                     stack[level] = UInt32(truncatingIfNeeded: here)
                     level += 1
+                    // Children are at level 1 (the start node is at 0).
+                    if childrenOnly && level != 2 { continue }
                     return FDTNode(offset: here, nameLength: nameLength, depth: baseDepth + level - 1, parentOffset: parent)
                 case .endNode:
                     level -= 1
@@ -137,26 +143,17 @@ extension FlattenedDeviceTree {
         }
     }
 
-    /// The direct children of `node`.
+    /// The direct children of `node`: one walk of its subtree that returns
+    /// only the nodes one level down.
     public func children(of node: FDTNode) -> ChildIterator {
-        var walk = subtree(of: node)
-        _ = walk.next()
-        return ChildIterator(walk: walk, depth: node.depth + 1)
+        NodeIterator(blocks: blocks, offset: node.offset, baseDepth: node.depth, baseParent: node.parentOffset,
+                     childrenOnly: true)
     }
 
-    public struct ChildIterator: IteratorProtocol, Sequence {
-        var walk: NodeIterator
-        let depth: Int
-        public mutating func next() -> FDTNode? {
-            while let node = walk.next() {
-                if node.depth == depth { return node }
-            }
-            return nil
-        }
-    }
+    public typealias ChildIterator = NodeIterator
 
     public func child(of node: FDTNode, named name: StaticString) -> FDTNode? {
-        name.withUTF8Buffer { text in child(of: node, matching: UnsafeRawBufferPointer(text)) }
+        child(of: node, matching: ByteString.bytes(name))
     }
 
     /// Section 2.2.3: a path component without `@unit-address` matches a node
@@ -202,7 +199,7 @@ extension FlattenedDeviceTree {
     }
 
     public func node(atPath path: StaticString) -> FDTNode? {
-        path.withUTF8Buffer { node(atPath: UnsafeRawBufferPointer($0)) }
+        node(atPath: ByteString.bytes(path))
     }
 
     private func resolveAbsolute(_ path: UnsafeRawBufferPointer) -> FDTNode? {

@@ -38,11 +38,14 @@ extension FlattenedDeviceTree {
         let tuple = try Self.rangesTupleBytes(ranges, of: bus, childCells: childCells, parentCells: parentCells,
                                               sizeCells: sizeCells, parentCellsNode: parentBus)
         let value = self.value(of: ranges)
+        // Byte offsets of the parent address and the length inside a tuple.
+        let parentAt = Int(childCells) * 4
+        let lengthAt = parentAt + Int(parentCells) * 4
         var offset = 0
         while offset < value.count {
             let child = FDTReg.cells(value, offset, childCells)
-            let parentBase = FDTReg.cells(value, offset + Int(childCells) * 4, parentCells)
-            let length = FDTReg.cells(value, offset + Int(childCells + parentCells) * 4, sizeCells)
+            let parentBase = FDTReg.cells(value, offset + parentAt, parentCells)
+            let length = FDTReg.cells(value, offset + lengthAt, sizeCells)
             offset += tuple
             guard range.base.raw >= child, range.base.raw - child <= length,
                   range.size <= length - (range.base.raw - child) else { continue }

@@ -155,12 +155,10 @@ struct FDTBlocks {
         var sawChild: UInt64 = 0
         while true {
             let (decoded, next) = try token(at: offset)
-            if rootNode == nil {
-                switch decoded {
-                case .beginNode, .nop: break
-                default: throw .missingRootNode(offset: offset)
-                }
-            }
+            // Before the root (depth 0, no root yet) only FDT_BEGIN_NODE and
+            // FDT_NOP may come; any other token there is `missingRootNode`.
+            // Inside a node the depth is above 0, so the depth-0 cases below
+            // tell "before the root" from "after it" by `rootNode`.
             switch decoded {
             case .beginNode(let nameLength):
                 if depth == 0 {
@@ -175,16 +173,20 @@ struct FDTBlocks {
                 depth += 1
                 sawChild &= ~(1 &<< UInt64(depth))
             case .endNode:
-                guard depth > 0 else { throw .unbalancedEndNode(offset: offset) }
+                guard depth > 0 else {
+                    throw rootNode == nil ? .missingRootNode(offset: offset) : .unbalancedEndNode(offset: offset)
+                }
                 depth -= 1
             case .property:
-                guard depth > 0 else { throw .propertyOutsideNode(offset: offset) }
+                guard depth > 0 else {
+                    throw rootNode == nil ? .missingRootNode(offset: offset) : .propertyOutsideNode(offset: offset)
+                }
                 guard sawChild & (1 &<< UInt64(depth)) == 0 else { throw .propertyAfterChildNode(offset: offset) }
             case .nop:
                 break
             case .end:
-                guard depth == 0 else { throw .unclosedNode(offset: offset, depth: depth) }
                 guard let rootNode else { throw .missingRootNode(offset: offset) }
+                guard depth == 0 else { throw .unclosedNode(offset: offset, depth: depth) }
                 return rootNode
             }
             guard next < structEnd else { throw .missingEndToken }

@@ -99,4 +99,11 @@ final class FDTRegTests: XCTestCase {
             }
         }
     }
+
+    /// Walks hand `reg` lists around as `FDTReg?`: three words with no extra
+    /// tag byte, so they pass and return in registers.
+    func testRegAndOptionalRegAreThreeWords() {
+        XCTAssertEqual(MemoryLayout<FDTReg>.size, 24)
+        XCTAssertEqual(MemoryLayout<FDTReg?>.size, 24)
+    }
 }

@@ -148,6 +148,36 @@ final class FlattenedDeviceTreeTests: XCTestCase {
         }
     }
 
+    func testChildrenAreExactlyTheLevelBelowInOrder() throws {
+        var b = FDTBuilder()
+        b.begin("")
+        b.begin("a")
+        b.property("x", cells: [1])
+        b.begin("a1")
+        b.begin("a11")
+        b.end()
+        b.end()
+        b.nop()
+        b.begin("a2")
+        b.end()
+        b.end()
+        b.begin("b")
+        b.end()
+        b.end()
+        try withTree(b.blob()) { tree in
+            let names = { (nodes: [FDTNode]) in nodes.map { text(tree.name(of: $0)) } }
+            XCTAssertEqual(names(Array(tree.children(of: tree.root))), ["a", "b"])
+            let a = try XCTUnwrap(tree.node(atPath: "/a"))
+            let children = Array(tree.children(of: a))
+            XCTAssertEqual(names(children), ["a1", "a2"])
+            XCTAssertEqual(children.map { $0.depth }, [2, 2])
+            XCTAssertEqual(children.map { $0.parentOffset }, [a.offset, a.offset])
+            XCTAssertEqual(children, Array(tree.subtree(of: a)).filter { $0.depth == 2 })
+            XCTAssertEqual(names(Array(tree.children(of: try XCTUnwrap(tree.node(atPath: "/a/a1/a11"))))), [])
+            XCTAssertEqual(names(Array(tree.children(of: try XCTUnwrap(tree.node(atPath: "/b"))))), [])
+        }
+    }
+
     func testMemoryReservationsFromSparseBlob() throws {
         try withTree(Fixture.bytes(Fixture.sparse)) { tree in
             XCTAssertEqual(Array(tree.memoryReservations), [MemoryRange(base: PhysAddr(0x8001_0000), size: 0x3000)!])
