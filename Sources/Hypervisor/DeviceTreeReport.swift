@@ -18,7 +18,7 @@ enum DeviceTreeReport {
             let early = PlatformDescription.earlyServices(tree)
             if case .none = Console.device { Console.select(early.console) }
             if let psci = early.psci { Power.conduit = psci.conduit == .smc ? .smc : .hvc }
-            Power.semihostingAllowed = tree.bootArgumentsContain(BootEnvironment.semihostingOption)
+            Power.semihostingAllowed = BootEnvironment.present(in: tree) & BootEnvironment.Option.semihosting != 0
         } else if Power.conduit == .none {
             Power.conduit = .smc
         }

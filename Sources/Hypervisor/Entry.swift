@@ -20,13 +20,13 @@ func hvMain(_ dtb: UInt64) {
     }
     let map = EL2Map.map(ram: platform.memoryBanks, devices: platform.deviceRegions)
     EL2Protection.applyAndReport()
-    if BootEnvironment.textWriteSelfTest { writeToText() }
-    if BootEnvironment.readOnlyDataWriteSelfTest { EL2Protection.writeToReadOnlyData() }
-    if BootEnvironment.dataExecuteSelfTest { executeData() }
-    if BootEnvironment.stackOverflowSelfTest { Console.decimal(overflowStack(1)) }
-    if BootEnvironment.swiftTrapSelfTest { Console.decimal(swiftTrapSelfTest(1)) }
-    if BootEnvironment.secondaryStackOverflowSelfTest { overflowOnSecondCPU(boot) }
-    if BootEnvironment.semihostingProbeSelfTest {
+    if BootEnvironment.option(BootEnvironment.Option.writeText) { writeToText() }
+    if BootEnvironment.option(BootEnvironment.Option.writeReadOnlyData) { EL2Protection.writeToReadOnlyData() }
+    if BootEnvironment.option(BootEnvironment.Option.executeData) { executeData() }
+    if BootEnvironment.option(BootEnvironment.Option.stackOverflow) { Console.decimal(overflowStack(1)) }
+    if BootEnvironment.option(BootEnvironment.Option.swiftTrap) { Console.decimal(swiftTrapSelfTest(1)) }
+    if BootEnvironment.option(BootEnvironment.Option.secondaryStackOverflow) { overflowOnSecondCPU(boot) }
+    if BootEnvironment.option(BootEnvironment.Option.semihostingProbe) {
         Console.line("selftest: powering off as for a device tree with no console: semihosting exit 4 tried first")
         Power.probeSemihosting = true
         Power.exit(code: ExitCode.deviceTreeRejected)
@@ -35,8 +35,8 @@ func hvMain(_ dtb: UInt64) {
     Banner.cpu(cpu)
     Banner.memory(platform, map)
     Checks.expect(arch_read_currentel() >> 2 & 3 == 2, "running at EL2")
-    if LinuxHost.requested(boot) { LinuxHost.run(boot) }
-    if BootEnvironment.exceptionSelfTest { takeDataAbort() }
+    if LinuxHost.requested { LinuxHost.run(boot) }
+    if BootEnvironment.option(BootEnvironment.Option.exception) { takeDataAbort() }
     Checks.expect(!platform.memoryBanks.isEmpty, "the DTB lists at least one memory bank")
 
     let image = MemoryRange(base: PhysAddr(arch_image_start()), size: arch_image_end() - arch_image_start())!

@@ -32,8 +32,6 @@ enum GuestScenario {
     static let hypervisorAddressOffset: UInt64 = 48
     /// Boot/guest.S jumps to the IPA in this word first when it is not 0.
     static let jumpOffset: UInt64 = 40
-    /// The guest jumps to `unmappedIPA` first (`hv.selftest=guest-fetch-abort`).
-    nonisolated(unsafe) static var fetchAbort = false
     /// An IPA nothing maps, next to the read-only page: the guest reads it.
     static let unmappedIPA = codeIPA.adding(0x3000)
     /// A word of the hypervisor's own data the guest tries to overwrite.
@@ -78,10 +76,7 @@ enum GuestScenario {
     nonisolated(unsafe) static var reportCount: UInt64 = 0
     /// Extra report calls the guest makes before `done` (`hv.selftest=report-flood`).
     static let floodReports: UInt64 = 32_768
-    nonisolated(unsafe) static var flood = false
-    /// The guest tries to end the run through semihosting before anything else
-    /// (`hv.selftest=guest-semihosting`); nothing may take that as a verdict.
-    nonisolated(unsafe) static var semihostingExit = false
+    static var flood: Bool { BootEnvironment.option(BootEnvironment.Option.reportFlood) }
     nonisolated(unsafe) static var permissionFaults = 0
     nonisolated(unsafe) static var translationFaults = 0
     nonisolated(unsafe) static var unexpected = 0
@@ -124,11 +119,11 @@ enum GuestScenario {
         memory.zeroFrame(readOnlyFrame)
         // Boot/guest.S writes to the address in this word: the hypervisor's own memory.
         memory.store64(readWriteFrame.address.adding(hypervisorAddressOffset), canaryAddress)
-        memory.store64(readWriteFrame.address.adding(jumpOffset), fetchAbort ? unmappedIPA.raw : 0)
+        memory.store64(readWriteFrame.address.adding(jumpOffset), BootEnvironment.option(BootEnvironment.Option.guestFetchAbort) ? unmappedIPA.raw : 0)
         memory.store64(readOnlyFrame.address, readOnlyMarker)
         // Boot/guest.S reads how many extra reports to make from this word.
         memory.store64(readWriteFrame.address.adding(floodCountOffset), flood ? floodReports : 0)
-        memory.store64(readWriteFrame.address.adding(semihostingFlagOffset), semihostingExit ? 1 : 0)
+        memory.store64(readWriteFrame.address.adding(semihostingFlagOffset), BootEnvironment.option(BootEnvironment.Option.guestSemihosting) ? 1 : 0)
         // The guest runs with its caches off: what was just written sits in
         // this CPU's cache until cleaned to the point of coherency.
         savedHCR = arch_read_hcr_el2()
@@ -370,7 +365,7 @@ enum GuestScenario {
             Checks.expect(reportCount == 6 + floodReports && reportCount >= reportsKept,
                           "guest: 32768 more report hypercalls counted in fixed storage, nothing allocated")
         }
-        if BootEnvironment.lateSemihostingProbeSelfTest {
+        if BootEnvironment.option(BootEnvironment.Option.lateSemihostingProbe) {
             Console.line("selftest: asking for the unasked semihosting exit after the guest has run")
             Power.probeSemihosting = true
         }

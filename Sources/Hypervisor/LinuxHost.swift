@@ -18,7 +18,6 @@ import ArchC
 /// queues all come from that carve-out, so it is one reserved range in the
 /// host's device tree and one hole in the host's stage 2.
 enum LinuxHost {
-    static let hostOption: StaticString = "hv.host=linux"
     static let kernelOption: StaticString = "hv.kernel="
     static let hypervisorBytes: UInt64 = 32 << 20
     static let vmid: UInt16 = 1
@@ -85,7 +84,7 @@ enum LinuxHost {
         return false
     }
 
-    static func requested(_ boot: BootEnvironment) -> Bool { boot.tree.bootArgumentsContain(hostOption) }
+    static var requested: Bool { BootEnvironment.option(BootEnvironment.Option.linuxHost) }
 
     static func run(_ boot: BootEnvironment) -> Never {
         let platform = boot.platform
@@ -411,10 +410,8 @@ enum LinuxHost {
         } catch {
             stop("host: deriving the host's device tree failed")
         }
-        Console.say("host: device tree at %x + %x", target.base.raw, UInt64(size))
-        Console.put(" (SMMU and iommu-map dropped; hypervisor, DMA test region ")
-        Console.say("%x and control page %x", dmaTest.base.raw, controlPage.base.raw)
-        Console.line(" added)")
+        Console.say("host: device tree at %x + %x (SMMU and iommu-map dropped; hypervisor, DMA test region %x and control page %x added)\n",
+                    target.base.raw, UInt64(size), dmaTest.base.raw, controlPage.base.raw)
         // The kernel reads it with its MMU and caches off (booting.rst): the
         // lines this CPU wrote through the EL2 map go to the point of coherency.
         let line = arch_dcache_line_bytes()

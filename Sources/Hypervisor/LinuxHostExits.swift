@@ -84,8 +84,8 @@ extension LinuxHost {
         case .dataAbortLowerEL, .instructionAbortLowerEL: abort = true
         default: break
         }
-        if BootEnvironment.hostExitFaultSelfTest && smccc {
-            BootEnvironment.hostExitFaultSelfTest = false
+        if BootEnvironment.option(BootEnvironment.Option.hostExitFault) && smccc {
+            BootEnvironment.options &= ~BootEnvironment.Option.hostExitFault
             Console.say("selftest: serving the host's SMCCC exit with its SP_EL0 %x saved, the handler loads from 0x20000000000\n",
                         frame[ExceptionFrame.spEL0])
             Console.hex(UnsafePointer<UInt64>(bitPattern: UInt(0x200_0000_0000))!.pointee)
@@ -187,7 +187,7 @@ extension LinuxHost {
 /// own stack): the PSCI table says where the host wants it.
 @c(hv_cpu_main)
 func hvCPUMain(_ cpu: UInt64) {
-    if BootEnvironment.secondaryStackOverflowSelfTest {
+    if BootEnvironment.option(BootEnvironment.Option.secondaryStackOverflow) {
         Console.say("selftest: CPU %d recurses on its own EL2 stack\n", cpu)
         Console.decimal(overflowStack(1))
     }
