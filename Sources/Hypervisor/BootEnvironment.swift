@@ -97,9 +97,12 @@ struct BootEnvironment {
 
     /// Parses the DTB at `address` and sets up the console and power-off.
     /// A blob or description that does not parse is reported and ends the
-    /// run (`DeviceTreeReport`); `nil` only when there is no blob at all.
-    static func read(dtb address: UInt64) -> BootEnvironment? {
-        guard address != 0, let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { return nil }
+    /// run (`DeviceTreeReport`), and so does no blob at all (`noDeviceTree`).
+    /// Not an Optional: unwrapping one copied the whole description.
+    static func read(dtb address: UInt64) -> BootEnvironment {
+        guard address != 0, let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else {
+            DeviceTreeReport.noDeviceTree()
+        }
         let tree: FlattenedDeviceTree
         do throws(FDTError) {
             tree = try FlattenedDeviceTree(blobAt: pointer, limit: maximumBlobSize)
@@ -120,7 +123,9 @@ struct BootEnvironment {
             ExceptionLatch.faultInsideHandler = true
         }
         Power.semihostingAllowed = option(Option.semihosting)
-        guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else { return nil }
+        guard let blob = MemoryRange(base: PhysAddr(address), size: UInt64(tree.header.totalSize)) else {
+            DeviceTreeReport.noDeviceTree()
+        }
         return BootEnvironment(tree: tree, platform: platform, blob: blob)
     }
 }
