@@ -82,9 +82,13 @@ enum GuestScenario {
     nonisolated(unsafe) static var unexpected = 0
     /// The injection the guest's vector has yet to report (one at a time).
     nonisolated(unsafe) static var pendingInjection: ExceptionInjection?
-    /// ESR_EL1 and FAR_EL1 as the guest's vector read them, for the first two injected aborts.
-    nonisolated(unsafe) static var firstAbortSeen: (esr: UInt64, far: UInt64)?
-    nonisolated(unsafe) static var secondAbortSeen: (esr: UInt64, far: UInt64)?
+    /// ESR_EL1 and FAR_EL1 as the guest's vector read them, for the first two
+    /// injected aborts (`abortCount` says which were seen: plain words, not
+    /// Optionals, whose unwrapping was code at every use).
+    nonisolated(unsafe) static var firstAbortESR: UInt64 = 0
+    nonisolated(unsafe) static var firstAbortFAR: UInt64 = 0
+    nonisolated(unsafe) static var secondAbortESR: UInt64 = 0
+    nonisolated(unsafe) static var secondAbortFAR: UInt64 = 0
     nonisolated(unsafe) static var abortCount = 0
     /// More injections than the guest's program asks for mean it is stuck
     /// faulting (an instruction abort its vector steps past into the next
@@ -275,10 +279,12 @@ enum GuestScenario {
             reportUnexpected(frame, lowerELSynchronous)
         }
         pendingInjection = nil
-        if firstAbortSeen == nil {
-            firstAbortSeen = (esr: esr, far: far)
-        } else if secondAbortSeen == nil {
-            secondAbortSeen = (esr: esr, far: far)
+        if abortCount == 0 {
+            firstAbortESR = esr
+            firstAbortFAR = far
+        } else if abortCount == 1 {
+            secondAbortESR = esr
+            secondAbortFAR = far
         }
         abortCount += 1
         Console.say("guest: its EL1 vector took the injected abort: ESR_EL1 %x FAR_EL1 %x, and steps over the access\n",
@@ -351,14 +357,12 @@ enum GuestScenario {
         let extra = flood ? floodReports : 0
         Checks.expect(translationFaults == 1 && reportCount == 6 + extra && reported(3, demandMarker),
                       "guest: a stage-2 translation fault is served by populating the page, and the access retried")
-        let bothSeen = firstAbortSeen != nil && secondAbortSeen != nil
-        let first = firstAbortSeen ?? (esr: 0, far: 0)
-        let second = secondAbortSeen ?? (esr: 0, far: 0)
-        Checks.expect(abortCount == 2 && bothSeen && pendingInjection == nil
-                      && first.esr == injectedWriteESR && first.far == canaryAddress
+        let bothSeen = abortCount >= 2
+        Checks.expect(abortCount == 2 && pendingInjection == nil
+                      && firstAbortESR == injectedWriteESR && firstAbortFAR == canaryAddress
                       && hypervisorCanary == canaryValue,
                       "guest: its write to hypervisor memory came back as a synchronous external abort (ESR_EL1 EC 0x25, WnR) at that address, the memory unchanged")
-        Checks.expect(bothSeen && second.esr == injectedReadESR && second.far == unmappedIPA.raw,
+        Checks.expect(bothSeen && secondAbortESR == injectedReadESR && secondAbortFAR == unmappedIPA.raw,
                       "guest: its read of an unmapped IPA came back as a synchronous external abort (ESR_EL1 EC 0x25) at that IPA, and it ran on")
         Checks.expect(unexpected == 0, "guest: no unexpected hypercall or fault")
         if flood {
