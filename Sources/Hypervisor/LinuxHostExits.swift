@@ -66,7 +66,8 @@ extension LinuxHost {
         let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage))!
         for i in 0..<Int(PageSize.bytes4K / 8) { words[i] = canaryWord ^ UInt64(i) }
         let files = UnsafeMutablePointer<ControlRegisterFile>.allocate(capacity: PSCIMediator.capacity)
-        files.initialize(repeating: ControlRegisterFile(), count: PSCIMediator.capacity)
+        // One slot at a time: initialize(repeating:count:) was a specialisation of its own for this type.
+        for cpu in 0..<PSCIMediator.capacity { (files + cpu).initialize(to: ControlRegisterFile()) }
         controlFiles = files
     }
 
