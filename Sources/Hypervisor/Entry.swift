@@ -114,7 +114,7 @@ private func writeToText() {
 /// A `ret` written to the heap and called: an instruction abort at EL2 under W^X.
 private func executeData() {
     let ret: UInt32 = 0xD65F_03C0
-    let code = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    let code = heapAllocate(UInt32.self)
     code.pointee = ret
     arch_dsb_ishst()
     Console.say("selftest: calling a ret written to the heap at %x\n", UInt64(UInt(bitPattern: code)))

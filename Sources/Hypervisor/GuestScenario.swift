@@ -140,7 +140,7 @@ enum GuestScenario {
             Checks.expect(false, "table pages for the guest's P2M")
             finish()
         }
-        let guest = UnsafeMutablePointer<GuestP2M>.allocate(capacity: 1)
+        let guest = heapAllocate(GuestP2M.self)
         do throws(P2MError) {
             guest.initialize(to: GuestP2M(table: try PlainBoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
@@ -163,7 +163,7 @@ enum GuestScenario {
         guest.pointee.lock.release(held)
         Checks.expect(mapped, "guest P2M: code (read-only), a read-write page and a read-only page")
         p2m = guest
-        allocator = UnsafeMutablePointer<FrameAllocator>.allocate(capacity: 1)
+        allocator = heapAllocate(FrameAllocator.self)
         allocator!.initialize(to: frames)
 
         arch_write_sctlr_el1(Stage2Walker.sctlrEL1Off)

@@ -229,7 +229,7 @@ enum LinuxHost {
         } catch {
             stop("host: the host's DMA domain (stage-1 mirror or shared stage 2) could not be made")
         }
-        let host = UnsafeMutablePointer<HostP2M>.allocate(capacity: 1)
+        let host = heapAllocate(HostP2M.self)
         do throws(P2MError) {
             host.initialize(to: HostP2M(table: try BoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
@@ -295,7 +295,7 @@ enum LinuxHost {
         }
         guard let p2m else { stop("host: frame table before the stage 2") }
         let frameCount = ownership.frames.frameCount
-        let operations = UnsafeMutablePointer<LinuxHostPages>.allocate(capacity: 1)
+        let operations = heapAllocate(LinuxHostPages.self)
         operations.initialize(to: LinuxHostPages(ownership: ownership, stage2: LinuxHostStage2(p2m: p2m, smmu: smmu)))
         pages = operations
         Console.say("host: frame table for %d frames, the carve-out's %d are the hypervisor's\n",
@@ -310,7 +310,7 @@ enum LinuxHost {
         var index: Int?
         for i in 0..<cpus.count where cpus[i] == me { index = i }
         guard let index else { stop("host: the boot CPU's MPIDR is not in /cpus") }
-        let table = UnsafeMutablePointer<PSCIMediator>.allocate(capacity: 1)
+        let table = heapAllocate(PSCIMediator.self)
         do throws(PSCISetupError) {
             table.initialize(to: try PSCIMediator(cpuMPIDRs: cpus, bootCPU: index,
                                                   hypervisorEntry: PhysAddr(raw: arch_host_cpu_entry()), hostRAM: layout))

@@ -60,12 +60,12 @@ extension LinuxHost {
     }
 
     static func prepareExits() {
-        let counts = UnsafeMutablePointer<UInt64>.allocate(capacity: HostExitKind.count)
+        let counts = heapAllocate(UInt64.self, count: HostExitKind.count)
         counts.initialize(repeating: 0, count: HostExitKind.count)
         exitCounts = counts
         let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage))!
         for i in 0..<Int(PageSize.bytes4K / 8) { words[i] = canaryWord ^ UInt64(i) }
-        let files = UnsafeMutablePointer<ControlRegisterFile>.allocate(capacity: PSCIMediator.capacity)
+        let files = heapAllocate(ControlRegisterFile.self, count: PSCIMediator.capacity)
         // One slot at a time: initialize(repeating:count:) was a specialisation of its own for this type.
         for cpu in 0..<PSCIMediator.capacity { (files + cpu).initialize(to: ControlRegisterFile()) }
         controlFiles = files
