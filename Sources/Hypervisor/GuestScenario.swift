@@ -73,6 +73,11 @@ enum GuestScenario {
     nonisolated(unsafe) static var reports: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
         = (0, 0, 0, 0, 0, 0, 0, 0)
     static let reportsKept: UInt64 = 8
+    /// `reports` as words, for the report hypercall and `reported` alike (one
+    /// address taken, not a closure over the tuple at each).
+    static var reportSlots: UnsafeMutablePointer<UInt64> {
+        withUnsafeMutablePointer(to: &reports) { UnsafeMutableRawPointer($0).assumingMemoryBound(to: UInt64.self) }
+    }
     nonisolated(unsafe) static var reportCount: UInt64 = 0
     /// Extra report calls the guest makes before `done` (`hv.selftest=report-flood`).
     static let floodReports: UInt64 = 32_768
@@ -204,10 +209,7 @@ enum GuestScenario {
             frame[0] = pingAnswer
         case Hypercall.report:
             if reportCount < reportsKept {
-                withUnsafeMutablePointer(to: &reports) {
-                    UnsafeMutableRawPointer($0).storeBytes(of: frame[1], toByteOffset: Int(reportCount) * 8,
-                                                           as: UInt64.self)
-                }
+                reportSlots[Int(reportCount)] = frame[1]
                 Console.say("guest: hypercall report %x\n", frame[1])
             }
             reportCount &+= 1
@@ -322,9 +324,7 @@ enum GuestScenario {
     @inline(never)
     private static func reported(_ index: Int, _ value: UInt64) -> Bool {
         guard index < Int(min(reportCount, reportsKept)) else { return false }
-        return withUnsafeMutablePointer(to: &reports) {
-            UnsafeMutableRawPointer($0).load(fromByteOffset: index * 8, as: UInt64.self) == value
-        }
+        return reportSlots[index] == value
     }
 
     private static func done(spEL0: UInt64) -> Never {
