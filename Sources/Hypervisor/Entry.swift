@@ -57,12 +57,14 @@ func hvMain(_ dtb: UInt64) {
     let smmus = SMMUSetup.bringUpAll(boot.platform, frames: &frames)
 
     var pci = PCIBus.Scan()
-    if let bridge = boot.platform.pciHostBridge, Probe.read32(bridge.ecam.base.raw) == nil {
+    // The bridge's ECAM alone: each look at the optional bridge copied all of it.
+    let ecam = boot.platform.pciHostBridge?.ecam
+    if let ecam, Probe.read32(ecam.base.raw) == nil {
         Console.say("pcie: the ECAM the DTB describes at %x does not answer (external abort): the PCI checks are skipped\n",
-                    bridge.ecam.base.raw)
+                    ecam.base.raw)
     } else {
         pci = PCIBus.enumerate(boot.platform)
-        if boot.platform.pciHostBridge != nil {
+        if ecam != nil {
             Checks.expect(pci.count > 0, "PCI functions enumerated through the ECAM the DTB describes")
         }
     }
