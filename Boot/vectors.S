@@ -21,7 +21,11 @@
 #define KIND_LOWER  8       /* kinds from here on come from a lower EL */
 
 .macro ventry kind
-    .balign 0x80
+    /* Each entry at its architectural offset; `.org` fails the build if the
+     * code placed in the entry before it (vector_lower, vector_restore,
+     * vector_save: the table's spare room, rather than code after it) ran
+     * into this one. */
+    .org    hv_el2_vectors + \kind * 0x80
     .if \kind < 8
     /* An exception of EL2 itself: the handler runs on the exception stack
      * (SP_EL0: this CPU's, set by hv_main, hv_cpu_entry or vector_lower
@@ -58,8 +62,6 @@ hv_el2_vectors:
     ventry 11
     ventry 12
     ventry 13
-    ventry 14
-    ventry 15
 
 vector_lower:
     stp     x2, x3, [sp, #16]
@@ -75,6 +77,38 @@ vector_lower:
     add     x1, x1, #HV_CPU_EXCEPTION_STACK_TOP
     msr     sp_el0, x1                  /* this CPU's exception stack */
     b       vector_save
+
+    ventry 14
+
+/* After hv_exception returned: the (possibly edited) frame back, then eret. */
+vector_restore:
+    cmp     x19, #KIND_LOWER
+    b.lo    1f
+    ldr     x2, [sp, #FRAME_SP_EL0]
+    msr     sp_el0, x2                  /* the lower EL's, back */
+1:  ldp     x30, x2, [sp, #240]
+    msr     elr_el2, x2
+    ldr     x2, [sp, #256]
+    msr     spsr_el2, x2
+    ldp     x28, x29, [sp, #224]
+    ldp     x26, x27, [sp, #208]
+    ldp     x24, x25, [sp, #192]
+    ldp     x22, x23, [sp, #176]
+    ldp     x20, x21, [sp, #160]
+    ldp     x18, x19, [sp, #144]
+    ldp     x16, x17, [sp, #128]
+    ldp     x14, x15, [sp, #112]
+    ldp     x12, x13, [sp, #96]
+    ldp     x10, x11, [sp, #80]
+    ldp     x8, x9, [sp, #64]
+    ldp     x6, x7, [sp, #48]
+    ldp     x4, x5, [sp, #32]
+    ldp     x2, x3, [sp, #16]
+    ldp     x0, x1, [sp, #0]
+    add     sp, sp, #FRAME_SIZE
+    eret
+
+    ventry 15
 
 vector_common:
     stp     x2, x3, [sp, #16]
@@ -103,31 +137,9 @@ vector_save:
     mov     x19, x0                     /* the kind, kept across the call (callee-saved) */
     mov     x0, sp
     bl      hv_exception
-    cmp     x19, #KIND_LOWER
-    b.lo    1f
-    ldr     x2, [sp, #FRAME_SP_EL0]
-    msr     sp_el0, x2                  /* the lower EL's, back */
-1:  ldp     x30, x2, [sp, #240]
-    msr     elr_el2, x2
-    ldr     x2, [sp, #256]
-    msr     spsr_el2, x2
-    ldp     x28, x29, [sp, #224]
-    ldp     x26, x27, [sp, #208]
-    ldp     x24, x25, [sp, #192]
-    ldp     x22, x23, [sp, #176]
-    ldp     x20, x21, [sp, #160]
-    ldp     x18, x19, [sp, #144]
-    ldp     x16, x17, [sp, #128]
-    ldp     x14, x15, [sp, #112]
-    ldp     x12, x13, [sp, #96]
-    ldp     x10, x11, [sp, #80]
-    ldp     x8, x9, [sp, #64]
-    ldp     x6, x7, [sp, #48]
-    ldp     x4, x5, [sp, #32]
-    ldp     x2, x3, [sp, #16]
-    ldp     x0, x1, [sp, #0]
-    add     sp, sp, #FRAME_SIZE
-    eret
+    b       vector_restore
+    /* The end of the table: everything above fits in it (the build fails otherwise). */
+    .org    hv_el2_vectors + 0x800
 
 /*
  * uint64_t hv_probe_read32(uint64_t pa, uint32_t *value)
