@@ -44,8 +44,40 @@ enum Console {
     }
 
     static func putByte(_ byte: UInt8) { device.writeCharacter(byte) }
-    static func put(_ s: StaticString) { device.write(s) }
-    static func line(_ s: StaticString) { put(s); putByte(0x0A) }
+
+    /// Text goes to the printers as the address of its first byte alone: a
+    /// string literal is stored NUL-terminated, so the printers stop at the
+    /// NUL, and each call site loads one address instead of a StaticString's
+    /// three words (start, length, flags). These wrappers are inlined, so at
+    /// a literal the representation test is decided at compile time; only a
+    /// one-character literal (stored as a scalar, no address) or a computed
+    /// StaticString of that kind takes the `device.write` path.
+    @_transparent
+    static func put(_ s: StaticString) {
+        if s.hasPointerRepresentation { putText(s.utf8Start) } else { device.write(s) }
+    }
+
+    @_transparent
+    static func line(_ s: StaticString) {
+        if s.hasPointerRepresentation { lineText(s.utf8Start) } else { device.write(s); putByte(0x0A) }
+    }
+
+    /// The bytes from `text` up to its NUL.
+    @inline(never)
+    static func putText(_ text: UnsafePointer<UInt8>) {
+        var i = 0
+        while text[i] != 0 {
+            putByte(text[i])
+            i += 1
+        }
+    }
+
+    @inline(never)
+    static func lineText(_ text: UnsafePointer<UInt8>) {
+        putText(text)
+        putByte(0x0A)
+    }
+
     static func hex(_ value: UInt64) { device.writeHex(value) }
     static func hexDigits(_ value: UInt64, _ count: Int) { device.writeHexDigits(value, minimumDigits: count) }
     static func decimal(_ value: UInt64) { device.writeDecimal(value) }
@@ -57,27 +89,33 @@ enum Console {
     /// goes out as `put` sends it, `\n` included. One call instead of a run
     /// of `put`, `hex` and `decimal` calls: the board's messages are data,
     /// not code. Templates hold no other `%`; an address range is `%x + %x`
-    /// (base, size).
-    @inline(never)
+    /// (base, size). A template is never one character long (it would have
+    /// no address: see `put`). The template goes on as its address alone.
+    @_transparent
     static func say(_ template: StaticString, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0,
                     _ d: UInt64 = 0, _ e: UInt64 = 0) {
+        sayText(template.utf8Start, a, b, c, d, e)
+    }
+
+    /// `say` for a NUL-terminated template.
+    @inline(never)
+    static func sayText(_ template: UnsafePointer<UInt8>, _ a: UInt64, _ b: UInt64, _ c: UInt64,
+                        _ d: UInt64, _ e: UInt64) {
         var values = (a, b, c, d, e)
-        template.withUTF8Buffer { bytes in
-            var i = 0
-            while i < bytes.count {
-                let byte = bytes[i]
-                i += 1
-                guard byte == UInt8(ascii: "%"), i < bytes.count else { putByte(byte); continue }
-                switch bytes[i] {
-                case UInt8(ascii: "x"): hex(values.0)
-                case UInt8(ascii: "y"): put(values.0 != 0 ? "yes" : "no")
-                case UInt8(ascii: "2"), UInt8(ascii: "4"), UInt8(ascii: "6"):
-                    hexDigits(values.0, Int(bytes[i] - UInt8(ascii: "0")))
-                default: decimal(values.0)
-                }
-                values = (values.1, values.2, values.3, values.4, 0)
-                i += 1
+        var i = 0
+        while template[i] != 0 {
+            let byte = template[i]
+            i += 1
+            guard byte == UInt8(ascii: "%"), template[i] != 0 else { putByte(byte); continue }
+            switch template[i] {
+            case UInt8(ascii: "x"): hex(values.0)
+            case UInt8(ascii: "y"): put(values.0 != 0 ? "yes" : "no")
+            case UInt8(ascii: "2"), UInt8(ascii: "4"), UInt8(ascii: "6"):
+                hexDigits(values.0, Int(template[i] - UInt8(ascii: "0")))
+            default: decimal(values.0)
             }
+            values = (values.1, values.2, values.3, values.4, 0)
+            i += 1
         }
     }
 

@@ -89,6 +89,7 @@ enum EL2Protection {
     }
 
     /// A precondition of `apply` failed: the check says which, and nothing was changed.
+    @_transparent
     private static func refuse(_ what: StaticString) -> UInt64? {
         Checks.expect(false, what)
         return nil

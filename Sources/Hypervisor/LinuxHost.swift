@@ -466,8 +466,16 @@ enum LinuxHost {
         hv_host_enter(entry, x0, stackTop)
     }
 
+    /// Ends the host mode's set-up with `message` (never one character
+    /// long: it goes on as its address alone, as `Console.put` explains).
+    @_transparent
     static func stop(_ message: StaticString) -> Never {
-        Console.line(message)
+        stopText(message.utf8Start)
+    }
+
+    @inline(never)
+    static func stopText(_ message: UnsafePointer<UInt8>) -> Never {
+        Console.lineText(message)
         Checks.failed += 1
         finish()
     }
