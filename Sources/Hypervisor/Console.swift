@@ -72,6 +72,13 @@ enum Console {
         }
     }
 
+    /// Bytes that are not a literal (a node, property or symbol name), one
+    /// loop for every such print.
+    @inline(never)
+    static func bytes(_ bytes: UnsafeRawBufferPointer) {
+        for byte in bytes { putByte(byte) }
+    }
+
     @inline(never)
     static func lineText(_ text: UnsafePointer<UInt8>) {
         putText(text)

@@ -39,7 +39,7 @@ enum DeviceTreeReport {
             Console.put(")")
         } else if let token = report.propertyAt, let tree, let name = tree.propertyName(atToken: token) {
             Console.put(" (property ")
-            for byte in name { Console.putByte(byte) }
+            Console.bytes(name)
             Console.put(")")
         }
         if let offset = report.offset {
@@ -75,7 +75,7 @@ enum DeviceTreeReport {
         }
         for index in 1..<chain.count {
             Console.put("/")
-            for byte in tree.name(of: chain[index]) { Console.putByte(byte) }
+            Console.bytes(tree.name(of: chain[index]))
         }
     }
 }

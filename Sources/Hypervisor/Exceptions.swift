@@ -98,7 +98,7 @@ enum TrapSite {
             return
         }
         Console.put(" in ")
-        for byte in table.name(of: symbol) { Console.putByte(byte) }
+        Console.bytes(table.name(of: symbol))
         Console.say("+%x\n", elr - start - UInt64(symbol.start))
     }
 }
