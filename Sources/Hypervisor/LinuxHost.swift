@@ -242,7 +242,9 @@ enum LinuxHost {
         var failed = false
         var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
         let held = host.pointee.lock.acquire()
-        for run in layout.runs {
+        // By index: a `for in` brought an iterator specialisation for this list type.
+        for i in 0..<layout.runs.count {
+            let run = layout.runs[i]
             let first = run.base.raw >> PageSize.shift4K
             let count = run.size >> PageSize.shift4K
             switch run.granule {
