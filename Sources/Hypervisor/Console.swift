@@ -62,6 +62,17 @@ enum Console {
         if s.hasPointerRepresentation { lineText(s.utf8Start) } else { device.write(s); putByte(0x0A) }
     }
 
+    /// A computed StaticString (a name a switch returns, a reason): one call,
+    /// where the inlined `put` would test the representation at the call site.
+    @inline(never)
+    static func putComputed(_ s: StaticString) { device.write(s) }
+
+    @inline(never)
+    static func lineComputed(_ s: StaticString) {
+        device.write(s)
+        putByte(0x0A)
+    }
+
     /// The bytes from `text` up to its NUL.
     @inline(never)
     static func putText(_ text: UnsafePointer<UInt8>) {

@@ -27,7 +27,7 @@ enum DeviceTreeReport {
         if case .none = Console.device { Power.probeSemihosting = true }
         let report = error.report
         Console.put("dtb: rejected: ")
-        Console.put(report.reason)
+        Console.putComputed(report.reason)
         if let node = report.node, let tree {
             Console.put(" (node ")
             printPath(tree, node)
@@ -35,7 +35,7 @@ enum DeviceTreeReport {
         }
         if let property = report.property {
             Console.put(" (property ")
-            Console.put(property)
+            Console.putComputed(property)
             Console.put(")")
         } else if let token = report.propertyAt, let tree, let name = tree.propertyName(atToken: token) {
             Console.put(" (property ")

@@ -56,11 +56,11 @@ func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> 
     let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
     Console.line("")
     Console.put("exception: unexpected ")
-    Console.put(ExceptionKind.typeName(kind))
+    Console.putComputed(ExceptionKind.typeName(kind))
     Console.put(" from ")
-    Console.put(ExceptionKind.groupName(kind))
+    Console.putComputed(ExceptionKind.groupName(kind))
     Console.put(": ")
-    Console.line(esr.exceptionClass.name)
+    Console.lineComputed(esr.exceptionClass.name)
     Console.say("  ESR_EL2 %x  ELR_EL2 %x  FAR_EL2 %x  SPSR_EL2 %x\n",
                 esr.raw, frame[ExceptionFrame.elr], frame[ExceptionFrame.far], frame[ExceptionFrame.spsr])
     if kind >> 2 < 2 { TrapSite.report(elr: frame[ExceptionFrame.elr], isTrap: esr.exceptionClass.isBRK64) }

@@ -141,14 +141,14 @@ extension LinuxHost {
     static func endRun(_ end: RunEnd) -> Never {
         Power.claimTheEnd()
         Console.put("host: the host asked for ")
-        Console.line(end.name)
+        Console.lineComputed(end.name)
         Checks.expect(end == .systemOff,
                       "host: the host ended with SYSTEM_OFF (its test script asks for SYSTEM_RESET when a check failed)")
         if let exitCounts {
             for raw in 0..<HostExitKind.count {
                 guard let kind = HostExitKind(rawValue: raw) else { continue }
                 Console.say("host: exits: %d ", exitCounts[raw])
-                Console.line(kind.name)
+                Console.lineComputed(kind.name)
             }
         }
         var deepest = 0

@@ -39,7 +39,7 @@ enum SMMUSetup {
                 features = try SMMUFeatures.probe(registers)
             } catch {
                 Console.put("smmu: ID registers this driver cannot drive (")
-                Console.put(error.name)
+                Console.putComputed(error.name)
                 Console.line("): skipped")
                 continue
             }
