@@ -73,6 +73,19 @@ enum Console {
         putByte(0x0A)
     }
 
+    /// Entry `index` of `list`, a literal of NUL-separated names (the index is
+    /// always below their number: the caller masks it).
+    @inline(never)
+    static func putEntry(_ list: UnsafePointer<UInt8>, _ index: Int) {
+        var text = list
+        var separators = index
+        while separators > 0 {
+            if text.pointee == 0 { separators -= 1 }
+            text += 1
+        }
+        putText(text)
+    }
+
     /// The bytes from `text` up to its NUL.
     @inline(never)
     static func putText(_ text: UnsafePointer<UInt8>) {
