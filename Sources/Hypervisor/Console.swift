@@ -46,8 +46,9 @@ enum Console {
     static func putByte(_ byte: UInt8) { device.writeCharacter(byte) }
 
     /// Text goes to the printers as the address of its first byte alone: a
-    /// string literal is stored NUL-terminated, so the printers stop at the
-    /// NUL, and each call site loads one address instead of a StaticString's
+    /// StaticString's `utf8Start` points at NUL-terminated UTF-8 (so the
+    /// stdlib documents it), the printers stop at the NUL, and each call
+    /// site loads one address instead of a StaticString's
     /// three words (start, length, flags). These wrappers are inlined, so at
     /// a literal the representation test is decided at compile time; only a
     /// one-character literal (stored as a scalar, no address) or a computed
