@@ -49,7 +49,89 @@
     .global hv_el2_vectors
 hv_el2_vectors:
     ventry 0
+
+/*
+ * memset, memcpy, memmove for the Embedded Swift stdlib (EMBEDDED.md section
+ * 2): byte loops, in this entry's spare room rather than in code after the
+ * table. memmove copies forward when the destination is not above the source
+ * (safe for any overlap that way round) and backward otherwise.
+ */
+    .global memset, memcpy, memmove
+    .type   memset, %function
+memset:
+    mov     x3, x0
+    cbz     x2, 2f
+1:  strb    w1, [x3], #1
+    subs    x2, x2, #1
+    b.ne    1b
+2:  ret
+    .size   memset, . - memset
+
+    .type   memcpy, %function
+memcpy:
+    mov     x3, x0
+    cbz     x2, 2f
+1:  ldrb    w4, [x1], #1
+    strb    w4, [x3], #1
+    subs    x2, x2, #1
+    b.ne    1b
+2:  ret
+    .size   memcpy, . - memcpy
+
+    .type   memmove, %function
+memmove:
+    cmp     x0, x1
+    b.ls    memcpy
+    cbz     x2, 2f
+    add     x3, x0, x2
+    add     x1, x1, x2
+1:  ldrb    w4, [x1, #-1]!
+    strb    w4, [x3, #-1]!
+    subs    x2, x2, #1
+    b.ne    1b
+2:  ret
+    .size   memmove, . - memmove
+
     ventry 1
+
+/*
+ * uint64_t hv_probe_read32(uint64_t pa, uint32_t *value)
+ *
+ * One 32-bit load from a device register that may not be there: returns 1
+ * and stores the value, or, when the load takes a synchronous external abort
+ * (a DTB describing a device the machine lacks), returns 0. The abort is
+ * recognised by hv_exception from ELR_EL2 = hv_probe_read32_load, which
+ * resumes at x30 with x0 = 0; this routine is a leaf, so x30 is its caller.
+ *
+ * uint64_t hv_try_semihosting(uint64_t op, uint64_t param)
+ *
+ * A semihosting call (A64: HLT #0xF000, op in w0, parameter block in x1)
+ * made where nothing says whether a debugger or QEMU's -semihosting is
+ * there: returns 1 when the call came back, and 0 when HLT was an undefined
+ * instruction (no semihosting: QEMU without -semihosting, a board without a
+ * halting debugger). The undefined-instruction exception is recognised by
+ * hv_exception from ELR_EL2 = hv_try_semihosting_hlt and resumes at x30
+ * with x0 = 0; this routine is a leaf, so x30 is its caller.
+ *
+ * Both in this entry's spare room.
+ */
+    .global hv_probe_read32, hv_probe_read32_load
+hv_probe_read32:
+    dsb     sy
+hv_probe_read32_load:
+    ldr     w2, [x0]
+    dsb     sy                          /* an abort is taken here at the latest, not later */
+    str     w2, [x1]
+    mov     x0, #1
+    ret
+
+    .global hv_try_semihosting, hv_try_semihosting_hlt
+hv_try_semihosting:
+hv_try_semihosting_hlt:
+    hlt     #0xf000
+    mov     x0, #1
+    ret
+
     ventry 2
     ventry 3
     ventry 4
@@ -140,42 +222,3 @@ vector_save:
     b       vector_restore
     /* The end of the table: everything above fits in it (the build fails otherwise). */
     .org    hv_el2_vectors + 0x800
-
-/*
- * uint64_t hv_probe_read32(uint64_t pa, uint32_t *value)
- *
- * One 32-bit load from a device register that may not be there: returns 1
- * and stores the value, or, when the load takes a synchronous external abort
- * (a DTB describing a device the machine lacks), returns 0. The abort is
- * recognised by hv_exception from ELR_EL2 = hv_probe_read32_load, which
- * resumes at x30 with x0 = 0; this routine is a leaf, so x30 is its caller.
- */
-    .section .text.probe, "ax"
-    .global hv_probe_read32, hv_probe_read32_load
-hv_probe_read32:
-    dsb     sy
-hv_probe_read32_load:
-    ldr     w2, [x0]
-    dsb     sy                          /* an abort is taken here at the latest, not later */
-    str     w2, [x1]
-    mov     x0, #1
-    ret
-
-/*
- * uint64_t hv_try_semihosting(uint64_t op, uint64_t param)
- *
- * A semihosting call (A64: HLT #0xF000, op in w0, parameter block in x1)
- * made where nothing says whether a debugger or QEMU's -semihosting is
- * there: returns 1 when the call came back, and 0 when HLT was an undefined
- * instruction (no semihosting: QEMU without -semihosting, a board without a
- * halting debugger). The undefined-instruction exception is recognised by
- * hv_exception from ELR_EL2 = hv_try_semihosting_hlt and resumes at x30
- * with x0 = 0; this routine is a leaf, so x30 is its caller.
- */
-    .section .text.probe, "ax"
-    .global hv_try_semihosting, hv_try_semihosting_hlt
-hv_try_semihosting:
-hv_try_semihosting_hlt:
-    hlt     #0xf000
-    mov     x0, #1
-    ret

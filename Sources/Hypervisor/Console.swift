@@ -126,29 +126,7 @@ enum Console {
     @_transparent
     static func say(_ template: StaticString, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0,
                     _ d: UInt64 = 0, _ e: UInt64 = 0) {
-        sayText(template.utf8Start, a, b, c, d, e)
-    }
-
-    /// `say` for a NUL-terminated template.
-    @inline(never)
-    static func sayText(_ template: UnsafePointer<UInt8>, _ a: UInt64, _ b: UInt64, _ c: UInt64,
-                        _ d: UInt64, _ e: UInt64) {
-        var values = (a, b, c, d, e)
-        var i = 0
-        while template[i] != 0 {
-            let byte = template[i]
-            i += 1
-            guard byte == UInt8(ascii: "%"), template[i] != 0 else { putByte(byte); continue }
-            switch template[i] {
-            case UInt8(ascii: "x"): hex(values.0)
-            case UInt8(ascii: "y"): put(values.0 != 0 ? "yes" : "no")
-            case UInt8(ascii: "2"), UInt8(ascii: "4"), UInt8(ascii: "6"):
-                hexDigits(values.0, Int(template[i] - UInt8(ascii: "0")))
-            default: decimal(values.0)
-            }
-            values = (values.1, values.2, values.3, values.4, 0)
-            i += 1
-        }
+        hvConsoleSay(template.utf8Start, a, b, c, d, e)
     }
 
     /// A yes/no answer as a `%y` value.
@@ -160,4 +138,27 @@ enum Console {
 @c(hv_console_putc)
 func hvConsolePutc(_ byte: UInt8) {
     Console.putByte(byte)
+}
+
+/// `Console.say` for a NUL-terminated template. A C name, so Linker/hv.ld can
+/// put it in the gap before the vectors (code there does not push the rest on).
+@c(hv_console_say)
+func hvConsoleSay(_ template: UnsafePointer<UInt8>, _ a: UInt64, _ b: UInt64, _ c: UInt64, _ d: UInt64,
+                  _ e: UInt64) {
+    var values = (a, b, c, d, e)
+    var i = 0
+    while template[i] != 0 {
+        let byte = template[i]
+        i += 1
+        guard byte == UInt8(ascii: "%"), template[i] != 0 else { Console.putByte(byte); continue }
+        switch template[i] {
+        case UInt8(ascii: "x"): Console.hex(values.0)
+        case UInt8(ascii: "y"): Console.put(values.0 != 0 ? "yes" : "no")
+        case UInt8(ascii: "2"), UInt8(ascii: "4"), UInt8(ascii: "6"):
+            Console.hexDigits(values.0, Int(template[i] - UInt8(ascii: "0")))
+        default: Console.decimal(values.0)
+        }
+        values = (values.1, values.2, values.3, values.4, 0)
+        i += 1
+    }
 }
