@@ -21,5 +21,5 @@ enum Checks {
 @c(hv_check)
 func hvCheck(_ ok: Bool, _ what: UnsafePointer<UInt8>) {
     if ok { Checks.passed += 1; Console.put("[PASS] ") } else { Checks.failed += 1; Console.put("[FAIL] ") }
-    Console.lineText(what)
+    hvConsoleLine(what)
 }

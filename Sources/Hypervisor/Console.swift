@@ -55,12 +55,12 @@ enum Console {
     /// StaticString of that kind takes the `device.write` path.
     @_transparent
     static func put(_ s: StaticString) {
-        if s.hasPointerRepresentation { putText(s.utf8Start) } else { device.write(s) }
+        if s.hasPointerRepresentation { hvConsolePut(s.utf8Start) } else { device.write(s) }
     }
 
     @_transparent
     static func line(_ s: StaticString) {
-        if s.hasPointerRepresentation { lineText(s.utf8Start) } else { device.write(s); putByte(0x0A) }
+        if s.hasPointerRepresentation { hvConsoleLine(s.utf8Start) } else { device.write(s); putByte(0x0A) }
     }
 
     /// A computed StaticString (a name a switch returns, a reason): one call,
@@ -84,18 +84,9 @@ enum Console {
             if text.pointee == 0 { separators -= 1 }
             text += 1
         }
-        putText(text)
+        hvConsolePut(text)
     }
 
-    /// The bytes from `text` up to its NUL.
-    @inline(never)
-    static func putText(_ text: UnsafePointer<UInt8>) {
-        var i = 0
-        while text[i] != 0 {
-            putByte(text[i])
-            i += 1
-        }
-    }
 
     /// Bytes that are not a literal (a node, property or symbol name), one
     /// loop for every such print.
@@ -104,11 +95,6 @@ enum Console {
         for byte in bytes { putByte(byte) }
     }
 
-    @inline(never)
-    static func lineText(_ text: UnsafePointer<UInt8>) {
-        putText(text)
-        putByte(0x0A)
-    }
 
     static func hex(_ value: UInt64) { device.writeHex(value) }
     static func hexDigits(_ value: UInt64, _ count: Int) { device.writeHexDigits(value, minimumDigits: count) }
@@ -161,4 +147,22 @@ func hvConsoleSay(_ template: UnsafePointer<UInt8>, _ a: UInt64, _ b: UInt64, _ 
         values = (values.1, values.2, values.3, values.4, 0)
         i += 1
     }
+}
+
+/// The bytes from `text` up to its NUL (`Console.put`). C names for this and
+/// `hvConsoleLine`, so Linker/hv.ld can put them in the gap before the vectors.
+@c(hv_console_put)
+func hvConsolePut(_ text: UnsafePointer<UInt8>) {
+    var i = 0
+    while text[i] != 0 {
+        Console.putByte(text[i])
+        i += 1
+    }
+}
+
+/// `Console.line` for a NUL-terminated text.
+@c(hv_console_line)
+func hvConsoleLine(_ text: UnsafePointer<UInt8>) {
+    hvConsolePut(text)
+    Console.putByte(0x0A)
 }

@@ -477,7 +477,7 @@ enum LinuxHost {
 
     @inline(never)
     static func stopText(_ message: UnsafePointer<UInt8>) -> Never {
-        Console.lineText(message)
+        hvConsoleLine(message)
         Checks.failed += 1
         finish()
     }
