@@ -155,7 +155,7 @@ enum GuestScenario {
             finish()
         }
         let held = guest.pointee.lock.acquire()
-        var batch = FlushBatch(releaser: FrameReferenceReleaser())
+        var batch = BoardBatch.make()
         var mapped = true
         do throws(P2MError) {
             try guest.pointee.table.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch, holding: held)
@@ -306,7 +306,7 @@ enum GuestScenario {
         var cache = BoardCache()
         GuestFrameCoherence(hcr: guestHCR).prepareForGuest(page, cache: &cache)
         let held = p2m.pointee.lock.acquire()
-        var batch = FlushBatch(releaser: FrameReferenceReleaser())
+        var batch = BoardBatch.make()
         var ok = true
         do throws(P2MError) {
             try p2m.pointee.table.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)

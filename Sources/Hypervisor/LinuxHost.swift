@@ -238,7 +238,7 @@ enum LinuxHost {
         } catch {
             stop("host: the host's stage 2 could not be created")
         }
-        var batch = FlushBatch(releaser: FrameReferenceReleaser())
+        var batch = BoardBatch.make()
         var failed = false
         var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
         let held = host.pointee.lock.acquire()
