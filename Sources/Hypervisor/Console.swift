@@ -47,9 +47,9 @@ enum Console {
 
     /// Text goes to the printers as the address of its first byte alone: a
     /// StaticString's `utf8Start` points at NUL-terminated UTF-8 (so the
-    /// stdlib documents it), the printers stop at the NUL, and each call
-    /// site loads one address instead of a StaticString's
-    /// three words (start, length, flags). These wrappers are inlined, so at
+    /// stdlib documents it), the printers stop at the NUL, and each call site
+    /// loads one address instead of a StaticString's three words (start,
+    /// length, flags). These wrappers are inlined, so at
     /// a literal the representation test is decided at compile time; only a
     /// one-character literal (stored as a scalar, no address) or a computed
     /// StaticString of that kind takes the `device.write` path.
@@ -87,14 +87,12 @@ enum Console {
         hvConsolePut(text)
     }
 
-
     /// Bytes that are not a literal (a node, property or symbol name), one
     /// loop for every such print.
     @inline(never)
     static func bytes(_ bytes: UnsafeRawBufferPointer) {
         for byte in bytes { putByte(byte) }
     }
-
 
     static func hex(_ value: UInt64) { device.writeHex(value) }
     static func hexDigits(_ value: UInt64, _ count: Int) { device.writeHexDigits(value, minimumDigits: count) }
