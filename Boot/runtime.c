@@ -3,8 +3,10 @@
  * and nothing else (EMBEDDED.md section 2). Compiled freestanding with
  * -mgeneral-regs-only so no FP/SIMD register is ever touched.
  *
- *   memset memcpy memmove memcmp   byte loops (clang does not turn these into
- *                                  calls to themselves under -fno-builtin)
+ *   memcmp                         a byte loop (clang does not turn it into a
+ *                                  call to itself under -fno-builtin); memset,
+ *                                  memcpy and memmove are byte loops in
+ *                                  Boot/vectors.S, in the vector table's spare room
  *   posix_memalign free            a bump allocator over [__heap_start, __heap_end):
  *                                  only boot-time Array/class construction uses it;
  *                                  page-sized memory comes from the frame allocator
@@ -13,30 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void *memset(void *dst, int c, size_t n) {
-    unsigned char *d = dst;
-    while (n--) *d++ = (unsigned char)c;
-    return dst;
-}
-
-void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    while (n--) *d++ = *s++;
-    return dst;
-}
-
-void *memmove(void *dst, const void *src, size_t n) {
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    if (d < s) {
-        while (n--) *d++ = *s++;
-    } else if (d > s) {
-        d += n; s += n;
-        while (n--) *--d = *--s;
-    }
-    return dst;
-}
+/* The allocator's routines go with the small assembly pieces
+ * (Linker/hv.ld puts .text.host before the 2 KiB-aligned vectors), into the
+ * gap that alignment leaves, instead of after the table: the code ends that
+ * much lower. memcmp and putchar keep sections of their own, which the link
+ * drops when nothing calls them. */
+#define BEFORE_VECTORS __attribute__((section(".text.host")))
 
 int memcmp(const void *a, const void *b, size_t n) {
     const unsigned char *x = a, *y = b;
@@ -51,7 +35,7 @@ static uintptr_t heap_next;
 #define ENOMEM 12
 #define EINVAL 22
 
-int posix_memalign(void **out, size_t alignment, size_t size) {
+BEFORE_VECTORS int posix_memalign(void **out, size_t alignment, size_t size) {
     if (alignment < sizeof(void *) || (alignment & (alignment - 1)))
         return EINVAL;
     if (!heap_next) heap_next = (uintptr_t)__heap_start;
@@ -64,9 +48,9 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
 }
 
 /* A bump allocator never reuses memory; boot-time objects live forever. */
-void free(void *p) { (void)p; }
+BEFORE_VECTORS void free(void *p) { (void)p; }
 
-uint64_t hv_heap_used(void) {
+BEFORE_VECTORS uint64_t hv_heap_used(void) {
     return heap_next ? heap_next - (uintptr_t)__heap_start : 0;
 }
 

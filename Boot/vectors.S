@@ -21,7 +21,11 @@
 #define KIND_LOWER  8       /* kinds from here on come from a lower EL */
 
 .macro ventry kind
-    .balign 0x80
+    /* Each entry at its architectural offset; `.org` fails the build if the
+     * code placed in the entry before it (vector_lower, vector_restore,
+     * vector_save: the table's spare room, rather than code after it) ran
+     * into this one. */
+    .org    hv_el2_vectors + \kind * 0x80
     .if \kind < 8
     /* An exception of EL2 itself: the handler runs on the exception stack
      * (SP_EL0: this CPU's, set by hv_main, hv_cpu_entry or vector_lower
@@ -45,7 +49,89 @@
     .global hv_el2_vectors
 hv_el2_vectors:
     ventry 0
+
+/*
+ * memset, memcpy, memmove for the Embedded Swift stdlib (EMBEDDED.md section
+ * 2): byte loops, in this entry's spare room rather than in code after the
+ * table. memmove copies forward when the destination is not above the source
+ * (safe for any overlap that way round) and backward otherwise.
+ */
+    .global memset, memcpy, memmove
+    .type   memset, %function
+memset:
+    mov     x3, x0
+    cbz     x2, 2f
+1:  strb    w1, [x3], #1
+    subs    x2, x2, #1
+    b.ne    1b
+2:  ret
+    .size   memset, . - memset
+
+    .type   memcpy, %function
+memcpy:
+    mov     x3, x0
+    cbz     x2, 2f
+1:  ldrb    w4, [x1], #1
+    strb    w4, [x3], #1
+    subs    x2, x2, #1
+    b.ne    1b
+2:  ret
+    .size   memcpy, . - memcpy
+
+    .type   memmove, %function
+memmove:
+    cmp     x0, x1
+    b.ls    memcpy
+    cbz     x2, 2f
+    add     x3, x0, x2
+    add     x1, x1, x2
+1:  ldrb    w4, [x1, #-1]!
+    strb    w4, [x3, #-1]!
+    subs    x2, x2, #1
+    b.ne    1b
+2:  ret
+    .size   memmove, . - memmove
+
     ventry 1
+
+/*
+ * uint64_t hv_probe_read32(uint64_t pa, uint32_t *value)
+ *
+ * One 32-bit load from a device register that may not be there: returns 1
+ * and stores the value, or, when the load takes a synchronous external abort
+ * (a DTB describing a device the machine lacks), returns 0. The abort is
+ * recognised by hv_exception from ELR_EL2 = hv_probe_read32_load, which
+ * resumes at x30 with x0 = 0; this routine is a leaf, so x30 is its caller.
+ *
+ * uint64_t hv_try_semihosting(uint64_t op, uint64_t param)
+ *
+ * A semihosting call (A64: HLT #0xF000, op in w0, parameter block in x1)
+ * made where nothing says whether a debugger or QEMU's -semihosting is
+ * there: returns 1 when the call came back, and 0 when HLT was an undefined
+ * instruction (no semihosting: QEMU without -semihosting, a board without a
+ * halting debugger). The undefined-instruction exception is recognised by
+ * hv_exception from ELR_EL2 = hv_try_semihosting_hlt and resumes at x30
+ * with x0 = 0; this routine is a leaf, so x30 is its caller.
+ *
+ * Both in this entry's spare room.
+ */
+    .global hv_probe_read32, hv_probe_read32_load
+hv_probe_read32:
+    dsb     sy
+hv_probe_read32_load:
+    ldr     w2, [x0]
+    dsb     sy                          /* an abort is taken here at the latest, not later */
+    str     w2, [x1]
+    mov     x0, #1
+    ret
+
+    .global hv_try_semihosting, hv_try_semihosting_hlt
+hv_try_semihosting:
+hv_try_semihosting_hlt:
+    hlt     #0xf000
+    mov     x0, #1
+    ret
+
     ventry 2
     ventry 3
     ventry 4
@@ -58,8 +144,6 @@ hv_el2_vectors:
     ventry 11
     ventry 12
     ventry 13
-    ventry 14
-    ventry 15
 
 vector_lower:
     stp     x2, x3, [sp, #16]
@@ -75,6 +159,38 @@ vector_lower:
     add     x1, x1, #HV_CPU_EXCEPTION_STACK_TOP
     msr     sp_el0, x1                  /* this CPU's exception stack */
     b       vector_save
+
+    ventry 14
+
+/* After hv_exception returned: the (possibly edited) frame back, then eret. */
+vector_restore:
+    cmp     x19, #KIND_LOWER
+    b.lo    1f
+    ldr     x2, [sp, #FRAME_SP_EL0]
+    msr     sp_el0, x2                  /* the lower EL's, back */
+1:  ldp     x30, x2, [sp, #240]
+    msr     elr_el2, x2
+    ldr     x2, [sp, #256]
+    msr     spsr_el2, x2
+    ldp     x28, x29, [sp, #224]
+    ldp     x26, x27, [sp, #208]
+    ldp     x24, x25, [sp, #192]
+    ldp     x22, x23, [sp, #176]
+    ldp     x20, x21, [sp, #160]
+    ldp     x18, x19, [sp, #144]
+    ldp     x16, x17, [sp, #128]
+    ldp     x14, x15, [sp, #112]
+    ldp     x12, x13, [sp, #96]
+    ldp     x10, x11, [sp, #80]
+    ldp     x8, x9, [sp, #64]
+    ldp     x6, x7, [sp, #48]
+    ldp     x4, x5, [sp, #32]
+    ldp     x2, x3, [sp, #16]
+    ldp     x0, x1, [sp, #0]
+    add     sp, sp, #FRAME_SIZE
+    eret
+
+    ventry 15
 
 vector_common:
     stp     x2, x3, [sp, #16]
@@ -103,67 +219,6 @@ vector_save:
     mov     x19, x0                     /* the kind, kept across the call (callee-saved) */
     mov     x0, sp
     bl      hv_exception
-    cmp     x19, #KIND_LOWER
-    b.lo    1f
-    ldr     x2, [sp, #FRAME_SP_EL0]
-    msr     sp_el0, x2                  /* the lower EL's, back */
-1:  ldp     x30, x2, [sp, #240]
-    msr     elr_el2, x2
-    ldr     x2, [sp, #256]
-    msr     spsr_el2, x2
-    ldp     x28, x29, [sp, #224]
-    ldp     x26, x27, [sp, #208]
-    ldp     x24, x25, [sp, #192]
-    ldp     x22, x23, [sp, #176]
-    ldp     x20, x21, [sp, #160]
-    ldp     x18, x19, [sp, #144]
-    ldp     x16, x17, [sp, #128]
-    ldp     x14, x15, [sp, #112]
-    ldp     x12, x13, [sp, #96]
-    ldp     x10, x11, [sp, #80]
-    ldp     x8, x9, [sp, #64]
-    ldp     x6, x7, [sp, #48]
-    ldp     x4, x5, [sp, #32]
-    ldp     x2, x3, [sp, #16]
-    ldp     x0, x1, [sp, #0]
-    add     sp, sp, #FRAME_SIZE
-    eret
-
-/*
- * uint64_t hv_probe_read32(uint64_t pa, uint32_t *value)
- *
- * One 32-bit load from a device register that may not be there: returns 1
- * and stores the value, or, when the load takes a synchronous external abort
- * (a DTB describing a device the machine lacks), returns 0. The abort is
- * recognised by hv_exception from ELR_EL2 = hv_probe_read32_load, which
- * resumes at x30 with x0 = 0; this routine is a leaf, so x30 is its caller.
- */
-    .section .text.probe, "ax"
-    .global hv_probe_read32, hv_probe_read32_load
-hv_probe_read32:
-    dsb     sy
-hv_probe_read32_load:
-    ldr     w2, [x0]
-    dsb     sy                          /* an abort is taken here at the latest, not later */
-    str     w2, [x1]
-    mov     x0, #1
-    ret
-
-/*
- * uint64_t hv_try_semihosting(uint64_t op, uint64_t param)
- *
- * A semihosting call (A64: HLT #0xF000, op in w0, parameter block in x1)
- * made where nothing says whether a debugger or QEMU's -semihosting is
- * there: returns 1 when the call came back, and 0 when HLT was an undefined
- * instruction (no semihosting: QEMU without -semihosting, a board without a
- * halting debugger). The undefined-instruction exception is recognised by
- * hv_exception from ELR_EL2 = hv_try_semihosting_hlt and resumes at x30
- * with x0 = 0; this routine is a leaf, so x30 is its caller.
- */
-    .section .text.probe, "ax"
-    .global hv_try_semihosting, hv_try_semihosting_hlt
-hv_try_semihosting:
-hv_try_semihosting_hlt:
-    hlt     #0xf000
-    mov     x0, #1
-    ret
+    b       vector_restore
+    /* The end of the table: everything above fits in it (the build fails otherwise). */
+    .org    hv_el2_vectors + 0x800

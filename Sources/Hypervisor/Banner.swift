@@ -19,16 +19,14 @@ enum Banner {
             Console.say("reserved: %x + %x\n", r.base.raw, r.size)
         }
         if let uart = platform.console {
-            Console.put("console: ")
+            let base = uart.registers.base.raw
             switch uart.kind {
-            case .pl011: Console.put("pl011")
+            case .pl011: Console.say("console: pl011 at %x", base)
             case .ns16550(let layout):
-                Console.put("ns16550 (reg-shift ")
-                Console.say("%d, reg-io-width %d", UInt64(layout.regShift), UInt64(layout.ioWidth))
-                Console.put(")")
-            case .unsupported: Console.put("unsupported UART")
+                Console.say("console: ns16550 (reg-shift %d, reg-io-width %d) at %x", UInt64(layout.regShift),
+                            UInt64(layout.ioWidth), base)
+            case .unsupported: Console.say("console: unsupported UART at %x", base)
             }
-            Console.say(" at %x", uart.registers.base.raw)
             Console.line(uart.source == .stdoutPath ? " (from /chosen/stdout-path)" : " (from /aliases/serial0)")
         }
         if let psci = platform.psci {

@@ -39,3 +39,12 @@ extension FrameAllocator: @retroactive ContiguousFrameAllocator {
         try? free(first, count: UInt64(count))
     }
 }
+
+/// Uninitialised memory for `count` values of `T` from the EL2 heap, through
+/// the one untyped allocation: a typed `allocate(capacity:)` was a
+/// specialisation of its own in the image for every type the board allocates.
+@_transparent
+func heapAllocate<T: ~Copyable>(_: T.Type, count: Int = 1) -> UnsafeMutablePointer<T> {
+    UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.stride * count, alignment: MemoryLayout<T>.alignment)
+        .bindMemory(to: T.self, capacity: count)
+}

@@ -18,7 +18,7 @@ enum DeviceTreeReport {
             let early = PlatformDescription.earlyServices(tree)
             if case .none = Console.device { Console.select(early.console) }
             if let psci = early.psci { Power.conduit = psci.conduit == .smc ? .smc : .hvc }
-            Power.semihostingAllowed = tree.bootArgumentsContain(BootEnvironment.semihostingOption)
+            Power.semihostingAllowed = BootEnvironment.present(in: tree) & BootEnvironment.Option.semihosting != 0
         } else if Power.conduit == .none {
             Power.conduit = .smc
         }
@@ -27,7 +27,7 @@ enum DeviceTreeReport {
         if case .none = Console.device { Power.probeSemihosting = true }
         let report = error.report
         Console.put("dtb: rejected: ")
-        Console.put(report.reason)
+        Console.putComputed(report.reason)
         if let node = report.node, let tree {
             Console.put(" (node ")
             printPath(tree, node)
@@ -35,11 +35,11 @@ enum DeviceTreeReport {
         }
         if let property = report.property {
             Console.put(" (property ")
-            Console.put(property)
+            Console.putComputed(property)
             Console.put(")")
         } else if let token = report.propertyAt, let tree, let name = tree.propertyName(atToken: token) {
             Console.put(" (property ")
-            for byte in name { Console.putByte(byte) }
+            Console.bytes(name)
             Console.put(")")
         }
         if let offset = report.offset {
@@ -75,7 +75,7 @@ enum DeviceTreeReport {
         }
         for index in 1..<chain.count {
             Console.put("/")
-            for byte in tree.name(of: chain[index]) { Console.putByte(byte) }
+            Console.bytes(tree.name(of: chain[index]))
         }
     }
 }

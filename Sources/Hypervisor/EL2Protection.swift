@@ -17,7 +17,6 @@ enum EL2Protection {
     static let addressMask: UInt64 = 0x0000_FFFF_FFFF_F000
     static let maximumL3Tables = 2
 
-    enum Outcome { case applied(textPages: UInt64), notAligned, imageTooLarge, notAGiBBlock, stackLayoutDisagrees }
 
     /// The per-CPU stacks of Boot/host.S, as AArch64's EL2StackLayout reads
     /// them (computed at each use: a lazily initialised global costs more).
@@ -38,23 +37,29 @@ enum EL2Protection {
         page == arch_stack_guard() || stacks.guardPage(containing: page) != nil
     }
 
-    static func apply() -> Outcome {
-        guard let stacks = cpuStacks, stackLayoutAgrees(stacks) else { return .stackLayoutDisagrees }
+    /// Applies W^X and returns the number of `.text` pages, or says which
+    /// precondition failed (as a failed check) and returns nil.
+    static func apply() -> UInt64? {
+        guard let stacks = cpuStacks, stackLayoutAgrees(stacks) else {
+            return refuse("EL2 stacks: Boot/include/host.h and EL2StackLayout place the per-CPU stacks alike")
+        }
         let start = arch_image_start(), end = arch_image_end()
         guard let layout = EL2ImagePermissions(textStart: start, textEnd: arch_text_end(),
-                                               readOnlyEnd: arch_data_start()) else { return .notAligned }
+                                               readOnlyEnd: arch_data_start()) else {
+            return refuse("W^X: the linker script puts .text and .data on page boundaries")
+        }
         // The image must sit in one 1 GiB block, spanning at most two 2 MiB ones.
         let firstRegion = start / mib2, lastRegion = (end - 1) / mib2
         guard start / gib == (end - 1) / gib, lastRegion - firstRegion < UInt64(maximumL3Tables) else {
-            return .imageTooLarge
+            return refuse("W^X: the image fits in two 2 MiB blocks of one 1 GiB block")
         }
         let l0 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_el2_l0_table()))!
         let l0Entry = l0[Int(start >> 39)]
-        guard l0Entry & typeMask == tableType else { return .notAGiBBlock }
+        guard l0Entry & typeMask == tableType else { return refuse("W^X: start.S maps the image with one 1 GiB block") }
         let l1 = UnsafeMutablePointer<UInt64>(bitPattern: UInt(l0Entry & addressMask))!
         let entry = l1 + Int(start >> PageSize.shift1G & 511)
         let block = entry.pointee
-        guard block & typeMask == blockType else { return .notAGiBBlock }
+        guard block & typeMask == blockType else { return refuse("W^X: start.S maps the image with one 1 GiB block") }
         // AttrIndx, SH, AF and the upper attributes of the block, kept for every page.
         let attributes = block & ~addressMask & ~typeMask
 
@@ -80,28 +85,28 @@ enum EL2Protection {
         }
         arch_dsb_ishst()
         hv_el2_swap_live_entry(entry, UInt64(UInt(bitPattern: l2)) | tableType, EL2ImagePermissions.sctlrWXN)
-        return .applied(textPages: (layout.textEnd - layout.textStart) / PageSize.bytes4K)
+        return (layout.textEnd - layout.textStart) / PageSize.bytes4K
+    }
+
+    /// A precondition of `apply` failed: the check says which, and nothing was changed.
+    @_transparent
+    private static func refuse(_ what: StaticString) -> UInt64? {
+        Checks.expect(false, what)
+        return nil
     }
 
     /// Prints what `apply` did.
     static func applyAndReport() {
-        switch apply() {
-        case .applied(let pages):
-            Console.say("el2 map: W^X: .text read-only and executable (%d pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set\n",
-                        UInt64(pages))
-            // Read back, not assumed: the switch in Boot/wx.S must have left WXN (bit 19) set.
-            Checks.expect(arch_read_sctlr_el2() & EL2ImagePermissions.sctlrWXN != 0,
-                          "W^X: SCTLR_EL2.WXN (bit 19) reads back set after the switch")
-            Console.say("el2 map: stack guard page at %x unmapped\n", arch_stack_guard())
-            if let stacks = cpuStacks {
-                Console.say("el2 map: %d per-CPU EL2 stacks and exception stacks at %x + %x, a guard page unmapped below each\n",
-                            UInt64(stacks.cpus), stacks.base, stacks.end - stacks.base)
-            }
-        case .notAligned: Checks.expect(false, "W^X: the linker script puts .text and .data on page boundaries")
-        case .imageTooLarge: Checks.expect(false, "W^X: the image fits in two 2 MiB blocks of one 1 GiB block")
-        case .notAGiBBlock: Checks.expect(false, "W^X: start.S maps the image with one 1 GiB block")
-        case .stackLayoutDisagrees:
-            Checks.expect(false, "EL2 stacks: Boot/include/host.h and EL2StackLayout place the per-CPU stacks alike")
+        guard let pages = apply() else { return }
+        Console.say("el2 map: W^X: .text read-only and executable (%d pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set\n",
+                    pages)
+        // Read back, not assumed: the switch in Boot/wx.S must have left WXN (bit 19) set.
+        Checks.expect(arch_read_sctlr_el2() & EL2ImagePermissions.sctlrWXN != 0,
+                      "W^X: SCTLR_EL2.WXN (bit 19) reads back set after the switch")
+        Console.say("el2 map: stack guard page at %x unmapped\n", arch_stack_guard())
+        if let stacks = cpuStacks {
+            Console.say("el2 map: %d per-CPU EL2 stacks and exception stacks at %x + %x, a guard page unmapped below each\n",
+                        UInt64(stacks.cpus), stacks.base, stacks.end - stacks.base)
         }
     }
 

@@ -10,65 +10,66 @@ func hvMain(_ dtb: UInt64) {
     // EL2's own exceptions run on their own stack (Boot/vectors.S): CPU slot
     // 0's exception stack (start.S set TPIDR_EL2 to slot 0).
     arch_write_sp_el0(arch_cpu_stacks() + UInt64(HV_CPU_EXCEPTION_STACK_TOP))
-    guard let boot = BootEnvironment.read(dtb: dtb) else { DeviceTreeReport.noDeviceTree() }
-    let platform = boot.platform
+    let boot = BootEnvironment.read(dtb: dtb)
     let cpu = CPUIDRegisters.read()
     do throws(FDTError) {
-        try platform.checkMemory(physicalAddressBits: cpu.physicalAddressRange.bits)
+        try boot.platform.checkMemory(physicalAddressBits: cpu.physicalAddressRange.bits)
     } catch {
         DeviceTreeReport.reject(error, blob: boot.blob)
     }
-    let map = EL2Map.map(ram: platform.memoryBanks, devices: platform.deviceRegions)
+    let map = EL2Map.map(ram: boot.platform.memoryBanks, devices: boot.platform.deviceRegions)
     EL2Protection.applyAndReport()
-    if BootEnvironment.textWriteSelfTest { writeToText() }
-    if BootEnvironment.readOnlyDataWriteSelfTest { EL2Protection.writeToReadOnlyData() }
-    if BootEnvironment.dataExecuteSelfTest { executeData() }
-    if BootEnvironment.stackOverflowSelfTest { Console.decimal(overflowStack(1)) }
-    if BootEnvironment.swiftTrapSelfTest { Console.decimal(swiftTrapSelfTest(1)) }
-    if BootEnvironment.secondaryStackOverflowSelfTest { overflowOnSecondCPU(boot) }
-    if BootEnvironment.semihostingProbeSelfTest {
+    if BootEnvironment.option(BootEnvironment.Option.writeText) { writeToText() }
+    if BootEnvironment.option(BootEnvironment.Option.writeReadOnlyData) { EL2Protection.writeToReadOnlyData() }
+    if BootEnvironment.option(BootEnvironment.Option.executeData) { executeData() }
+    if BootEnvironment.option(BootEnvironment.Option.stackOverflow) { Console.decimal(overflowStack(1)) }
+    if BootEnvironment.option(BootEnvironment.Option.swiftTrap) { Console.decimal(swiftTrapSelfTest(1)) }
+    if BootEnvironment.option(BootEnvironment.Option.secondaryStackOverflow) { overflowOnSecondCPU(boot) }
+    if BootEnvironment.option(BootEnvironment.Option.semihostingProbe) {
         Console.line("selftest: powering off as for a device tree with no console: semihosting exit 4 tried first")
         Power.probeSemihosting = true
         Power.exit(code: ExitCode.deviceTreeRejected)
     }
 
     Banner.cpu(cpu)
-    Banner.memory(platform, map)
+    Banner.memory(boot.platform, map)
     Checks.expect(arch_read_currentel() >> 2 & 3 == 2, "running at EL2")
-    if LinuxHost.requested(boot) { LinuxHost.run(boot) }
-    if BootEnvironment.exceptionSelfTest { takeDataAbort() }
-    Checks.expect(!platform.memoryBanks.isEmpty, "the DTB lists at least one memory bank")
+    if LinuxHost.requested { LinuxHost.run(boot) }
+    if BootEnvironment.option(BootEnvironment.Option.exception) { takeDataAbort() }
+    Checks.expect(!boot.platform.memoryBanks.isEmpty, "the DTB lists at least one memory bank")
 
     let image = MemoryRange(base: PhysAddr(arch_image_start()), size: arch_image_end() - arch_image_start())!
     var frames: FrameAllocator
     do throws(FrameAllocatorError) {
-        frames = try FrameAllocator(platform: platform, image: image, deviceTree: boot.blob)
+        frames = try FrameAllocator(platform: boot.platform, image: image, deviceTree: boot.blob)
     } catch {
         Checks.expect(false, "frame allocator built from the DTB's memory banks")
         finish()
     }
     Banner.frames(frames, image: image, blob: boot.blob)
-    Checks.expect(frameAllocatorKeepsOut(&frames, image: image, blob: boot.blob, reserved: platform),
+    Checks.expect(frameAllocatorKeepsOut(&frames, image: image, blob: boot.blob, reserved: boot.platform),
                   "the frame allocator never hands out the image, the DTB or reserved memory")
 
-    OwnershipScenarios.run(platform: platform, frames: &frames)
+    OwnershipScenarios.run(platform: boot.platform, frames: &frames)
     P2MScenarios.run(cpu: cpu, frames: &frames)
 
     // Every SMMU aborts incoming DMA before the first config access wakes a device.
-    let smmus = SMMUSetup.bringUpAll(platform, frames: &frames)
+    let smmus = SMMUSetup.bringUpAll(boot.platform, frames: &frames)
 
     var pci = PCIBus.Scan()
-    if let bridge = platform.pciHostBridge, Probe.read32(bridge.ecam.base.raw) == nil {
+    // The bridge's ECAM alone: each look at the optional bridge copied all of it.
+    let ecam = boot.platform.pciHostBridge?.ecam
+    if let ecam, Probe.read32(ecam.base.raw) == nil {
         Console.say("pcie: the ECAM the DTB describes at %x does not answer (external abort): the PCI checks are skipped\n",
-                    bridge.ecam.base.raw)
+                    ecam.base.raw)
     } else {
-        pci = PCIBus.enumerate(platform)
-        if platform.pciHostBridge != nil {
+        pci = PCIBus.enumerate(boot.platform)
+        if ecam != nil {
             Checks.expect(pci.count > 0, "PCI functions enumerated through the ECAM the DTB describes")
         }
     }
 
-    Board.runSMMUScenarios(ready: smmus, platform: platform, edu: pci.edu, cpu: cpu, frames: &frames)
+    Board.runSMMUScenarios(ready: smmus, platform: boot.platform, edu: pci.edu, cpu: cpu, frames: &frames)
     GuestScenario.run(cpu: cpu, frames: &frames)
 }
 
@@ -115,7 +116,7 @@ private func writeToText() {
 /// A `ret` written to the heap and called: an instruction abort at EL2 under W^X.
 private func executeData() {
     let ret: UInt32 = 0xD65F_03C0
-    let code = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    let code = heapAllocate(UInt32.self)
     code.pointee = ret
     arch_dsb_ishst()
     Console.say("selftest: calling a ret written to the heap at %x\n", UInt64(UInt(bitPattern: code)))
@@ -192,7 +193,7 @@ private func swiftTrapSelfTest(_ value: UInt64) -> UInt64 {
 /// Started anywhere but EL2 (Boot/start.S turned on a minimal EL1 map first).
 @c(hv_wrong_el)
 func hvWrongEL(_ dtb: UInt64, _ el: UInt64) {
-    guard BootEnvironment.read(dtb: dtb) != nil else { DeviceTreeReport.noDeviceTree() }
+    _ = BootEnvironment.read(dtb: dtb)
     Console.say("hvmem: refusing to run at EL%d: this image is a hypervisor and must be entered at EL2.\n", el)
     Console.line("hvmem: on QEMU, add virtualization=on to -M; with U-Boot, boot it without dropping to EL1.")
     Power.exit(code: ExitCode.wrongExceptionLevel)

@@ -11,26 +11,14 @@ enum ExceptionFrame {
     static let spEL0 = 35
 }
 
-/// Vector kinds: 4 * group + type (Boot/vectors.S). Names by switch, not
-/// static arrays: nothing to allocate or initialise on the way to a report.
+/// Vector kinds: 4 * group + type (Boot/vectors.S). Names as entries of
+/// NUL-separated literals (`Console.putEntry`), not static arrays: nothing to
+/// allocate or initialise on the way to a report, and no switch of literals.
 enum ExceptionKind {
-    static func typeName(_ kind: UInt64) -> StaticString {
-        switch kind & 3 {
-        case 0: "synchronous"
-        case 1: "IRQ"
-        case 2: "FIQ"
-        default: "SError"
-        }
-    }
-
-    static func groupName(_ kind: UInt64) -> StaticString {
-        switch kind >> 2 & 3 {
-        case 0: "EL2 with SP_EL0"
-        case 1: "EL2"
-        case 2: "lower EL (AArch64)"
-        default: "lower EL (AArch32)"
-        }
-    }
+    /// By `kind & 3`.
+    static let typeNames: StaticString = "synchronous\0IRQ\0FIQ\0SError"
+    /// By `kind >> 2 & 3`.
+    static let groupNames: StaticString = "EL2 with SP_EL0\0EL2\0lower EL (AArch64)\0lower EL (AArch32)"
 }
 
 /// Every exception the hypervisor does not expect ends here: it says what
@@ -56,11 +44,11 @@ func reportUnexpected(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> 
     let esr = ExceptionSyndrome(raw: frame[ExceptionFrame.esr])
     Console.line("")
     Console.put("exception: unexpected ")
-    Console.put(ExceptionKind.typeName(kind))
+    Console.putEntry(ExceptionKind.typeNames.utf8Start, Int(kind & 3))
     Console.put(" from ")
-    Console.put(ExceptionKind.groupName(kind))
+    Console.putEntry(ExceptionKind.groupNames.utf8Start, Int(kind >> 2 & 3))
     Console.put(": ")
-    Console.line(esr.exceptionClass.name)
+    Console.lineComputed(esr.exceptionClass.name)
     Console.say("  ESR_EL2 %x  ELR_EL2 %x  FAR_EL2 %x  SPSR_EL2 %x\n",
                 esr.raw, frame[ExceptionFrame.elr], frame[ExceptionFrame.far], frame[ExceptionFrame.spsr])
     if kind >> 2 < 2 { TrapSite.report(elr: frame[ExceptionFrame.elr], isTrap: esr.exceptionClass.isBRK64) }
@@ -98,7 +86,7 @@ enum TrapSite {
             return
         }
         Console.put(" in ")
-        for byte in table.name(of: symbol) { Console.putByte(byte) }
+        Console.bytes(table.name(of: symbol))
         Console.say("+%x\n", elr - start - UInt64(symbol.start))
     }
 }

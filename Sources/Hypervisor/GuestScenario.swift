@@ -32,8 +32,6 @@ enum GuestScenario {
     static let hypervisorAddressOffset: UInt64 = 48
     /// Boot/guest.S jumps to the IPA in this word first when it is not 0.
     static let jumpOffset: UInt64 = 40
-    /// The guest jumps to `unmappedIPA` first (`hv.selftest=guest-fetch-abort`).
-    nonisolated(unsafe) static var fetchAbort = false
     /// An IPA nothing maps, next to the read-only page: the guest reads it.
     static let unmappedIPA = codeIPA.adding(0x3000)
     /// A word of the hypervisor's own data the guest tries to overwrite.
@@ -75,21 +73,27 @@ enum GuestScenario {
     nonisolated(unsafe) static var reports: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
         = (0, 0, 0, 0, 0, 0, 0, 0)
     static let reportsKept: UInt64 = 8
+    /// `reports` as words, for the report hypercall and `reported` alike (one
+    /// address taken, not a closure over the tuple at each).
+    static var reportSlots: UnsafeMutablePointer<UInt64> {
+        withUnsafeMutablePointer(to: &reports) { UnsafeMutableRawPointer($0).assumingMemoryBound(to: UInt64.self) }
+    }
     nonisolated(unsafe) static var reportCount: UInt64 = 0
     /// Extra report calls the guest makes before `done` (`hv.selftest=report-flood`).
     static let floodReports: UInt64 = 32_768
-    nonisolated(unsafe) static var flood = false
-    /// The guest tries to end the run through semihosting before anything else
-    /// (`hv.selftest=guest-semihosting`); nothing may take that as a verdict.
-    nonisolated(unsafe) static var semihostingExit = false
+    static var flood: Bool { BootEnvironment.option(BootEnvironment.Option.reportFlood) }
     nonisolated(unsafe) static var permissionFaults = 0
     nonisolated(unsafe) static var translationFaults = 0
     nonisolated(unsafe) static var unexpected = 0
     /// The injection the guest's vector has yet to report (one at a time).
     nonisolated(unsafe) static var pendingInjection: ExceptionInjection?
-    /// ESR_EL1 and FAR_EL1 as the guest's vector read them, for the first two injected aborts.
-    nonisolated(unsafe) static var firstAbortSeen: (esr: UInt64, far: UInt64)?
-    nonisolated(unsafe) static var secondAbortSeen: (esr: UInt64, far: UInt64)?
+    /// ESR_EL1 and FAR_EL1 as the guest's vector read them, for the first two
+    /// injected aborts (`abortCount` says which were seen: plain words, not
+    /// Optionals, whose unwrapping was code at every use).
+    nonisolated(unsafe) static var firstAbortESR: UInt64 = 0
+    nonisolated(unsafe) static var firstAbortFAR: UInt64 = 0
+    nonisolated(unsafe) static var secondAbortESR: UInt64 = 0
+    nonisolated(unsafe) static var secondAbortFAR: UInt64 = 0
     nonisolated(unsafe) static var abortCount = 0
     /// More injections than the guest's program asks for mean it is stuck
     /// faulting (an instruction abort its vector steps past into the next
@@ -124,11 +128,11 @@ enum GuestScenario {
         memory.zeroFrame(readOnlyFrame)
         // Boot/guest.S writes to the address in this word: the hypervisor's own memory.
         memory.store64(readWriteFrame.address.adding(hypervisorAddressOffset), canaryAddress)
-        memory.store64(readWriteFrame.address.adding(jumpOffset), fetchAbort ? unmappedIPA.raw : 0)
+        memory.store64(readWriteFrame.address.adding(jumpOffset), BootEnvironment.option(BootEnvironment.Option.guestFetchAbort) ? unmappedIPA.raw : 0)
         memory.store64(readOnlyFrame.address, readOnlyMarker)
         // Boot/guest.S reads how many extra reports to make from this word.
         memory.store64(readWriteFrame.address.adding(floodCountOffset), flood ? floodReports : 0)
-        memory.store64(readWriteFrame.address.adding(semihostingFlagOffset), semihostingExit ? 1 : 0)
+        memory.store64(readWriteFrame.address.adding(semihostingFlagOffset), BootEnvironment.option(BootEnvironment.Option.guestSemihosting) ? 1 : 0)
         // The guest runs with its caches off: what was just written sits in
         // this CPU's cache until cleaned to the point of coherency.
         savedHCR = arch_read_hcr_el2()
@@ -141,7 +145,7 @@ enum GuestScenario {
             Checks.expect(false, "table pages for the guest's P2M")
             finish()
         }
-        let guest = UnsafeMutablePointer<GuestP2M>.allocate(capacity: 1)
+        let guest = heapAllocate(GuestP2M.self)
         do throws(P2MError) {
             guest.initialize(to: GuestP2M(table: try PlainBoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
@@ -151,7 +155,7 @@ enum GuestScenario {
             finish()
         }
         let held = guest.pointee.lock.acquire()
-        var batch = FlushBatch(releaser: FrameReferenceReleaser())
+        var batch = BoardBatch.make()
         var mapped = true
         do throws(P2MError) {
             try guest.pointee.table.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch, holding: held)
@@ -164,7 +168,7 @@ enum GuestScenario {
         guest.pointee.lock.release(held)
         Checks.expect(mapped, "guest P2M: code (read-only), a read-write page and a read-only page")
         p2m = guest
-        allocator = UnsafeMutablePointer<FrameAllocator>.allocate(capacity: 1)
+        allocator = heapAllocate(FrameAllocator.self)
         allocator!.initialize(to: frames)
 
         arch_write_sctlr_el1(Stage2Walker.sctlrEL1Off)
@@ -205,10 +209,7 @@ enum GuestScenario {
             frame[0] = pingAnswer
         case Hypercall.report:
             if reportCount < reportsKept {
-                withUnsafeMutablePointer(to: &reports) {
-                    UnsafeMutableRawPointer($0).storeBytes(of: frame[1], toByteOffset: Int(reportCount) * 8,
-                                                           as: UInt64.self)
-                }
+                reportSlots[Int(reportCount)] = frame[1]
                 Console.say("guest: hypercall report %x\n", frame[1])
             }
             reportCount &+= 1
@@ -280,10 +281,12 @@ enum GuestScenario {
             reportUnexpected(frame, lowerELSynchronous)
         }
         pendingInjection = nil
-        if firstAbortSeen == nil {
-            firstAbortSeen = (esr: esr, far: far)
-        } else if secondAbortSeen == nil {
-            secondAbortSeen = (esr: esr, far: far)
+        if abortCount == 0 {
+            firstAbortESR = esr
+            firstAbortFAR = far
+        } else if abortCount == 1 {
+            secondAbortESR = esr
+            secondAbortFAR = far
         }
         abortCount += 1
         Console.say("guest: its EL1 vector took the injected abort: ESR_EL1 %x FAR_EL1 %x, and steps over the access\n",
@@ -303,7 +306,7 @@ enum GuestScenario {
         var cache = BoardCache()
         GuestFrameCoherence(hcr: guestHCR).prepareForGuest(page, cache: &cache)
         let held = p2m.pointee.lock.acquire()
-        var batch = FlushBatch(releaser: FrameReferenceReleaser())
+        var batch = BoardBatch.make()
         var ok = true
         do throws(P2MError) {
             try p2m.pointee.table.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)
@@ -321,9 +324,7 @@ enum GuestScenario {
     @inline(never)
     private static func reported(_ index: Int, _ value: UInt64) -> Bool {
         guard index < Int(min(reportCount, reportsKept)) else { return false }
-        return withUnsafeMutablePointer(to: &reports) {
-            UnsafeMutableRawPointer($0).load(fromByteOffset: index * 8, as: UInt64.self) == value
-        }
+        return reportSlots[index] == value
     }
 
     private static func done(spEL0: UInt64) -> Never {
@@ -356,21 +357,19 @@ enum GuestScenario {
         let extra = flood ? floodReports : 0
         Checks.expect(translationFaults == 1 && reportCount == 6 + extra && reported(3, demandMarker),
                       "guest: a stage-2 translation fault is served by populating the page, and the access retried")
-        let bothSeen = firstAbortSeen != nil && secondAbortSeen != nil
-        let first = firstAbortSeen ?? (esr: 0, far: 0)
-        let second = secondAbortSeen ?? (esr: 0, far: 0)
-        Checks.expect(abortCount == 2 && bothSeen && pendingInjection == nil
-                      && first.esr == injectedWriteESR && first.far == canaryAddress
+        let bothSeen = abortCount >= 2
+        Checks.expect(abortCount == 2 && pendingInjection == nil
+                      && firstAbortESR == injectedWriteESR && firstAbortFAR == canaryAddress
                       && hypervisorCanary == canaryValue,
                       "guest: its write to hypervisor memory came back as a synchronous external abort (ESR_EL1 EC 0x25, WnR) at that address, the memory unchanged")
-        Checks.expect(bothSeen && second.esr == injectedReadESR && second.far == unmappedIPA.raw,
+        Checks.expect(bothSeen && secondAbortESR == injectedReadESR && secondAbortFAR == unmappedIPA.raw,
                       "guest: its read of an unmapped IPA came back as a synchronous external abort (ESR_EL1 EC 0x25) at that IPA, and it ran on")
         Checks.expect(unexpected == 0, "guest: no unexpected hypercall or fault")
         if flood {
             Checks.expect(reportCount == 6 + floodReports && reportCount >= reportsKept,
                           "guest: 32768 more report hypercalls counted in fixed storage, nothing allocated")
         }
-        if BootEnvironment.lateSemihostingProbeSelfTest {
+        if BootEnvironment.option(BootEnvironment.Option.lateSemihostingProbe) {
             Console.line("selftest: asking for the unasked semihosting exit after the guest has run")
             Power.probeSemihosting = true
         }

@@ -18,7 +18,6 @@ import ArchC
 /// queues all come from that carve-out, so it is one reserved range in the
 /// host's device tree and one hole in the host's stage 2.
 enum LinuxHost {
-    static let hostOption: StaticString = "hv.host=linux"
     static let kernelOption: StaticString = "hv.kernel="
     static let hypervisorBytes: UInt64 = 32 << 20
     static let vmid: UInt16 = 1
@@ -85,16 +84,15 @@ enum LinuxHost {
         return false
     }
 
-    static func requested(_ boot: BootEnvironment) -> Bool { boot.tree.bootArgumentsContain(hostOption) }
+    static var requested: Bool { BootEnvironment.option(BootEnvironment.Option.linuxHost) }
 
     static func run(_ boot: BootEnvironment) -> Never {
-        let platform = boot.platform
         // The image runs 2 MiB-aligned (it is position-independent; QEMU and
         // booti place it so): the carve-out starts there.
         let image = MemoryRange(base: PhysAddr(arch_image_start()), size: arch_image_end() - arch_image_start())!
         let base = image.base.raw & ~(carveOutAlignment - 1)
         guard let carveOut = MemoryRange(base: PhysAddr(raw: base), size: hypervisorBytes), image.end.raw <= carveOut.end.raw,
-              inOneBank(platform, carveOut.base.raw, bytes: carveOut.size) else {
+              inOneBank(boot.platform, carveOut.base.raw, bytes: carveOut.size) else {
             stop("host: no room in RAM for the hypervisor's 32 MiB carve-out from where the image runs")
         }
         // Its last page that holds neither the image nor the firmware's DTB is
@@ -132,19 +130,18 @@ enum LinuxHost {
             stop("host: no frame allocator over the hypervisor's carve-out")
         }
         let scan: HostPlatformScan
-        do throws(HostPlatformScanError) { scan = try HostPlatformScan(boot.tree, pciHostBridge: platform.pciHostBridge) } catch {
+        do throws(HostPlatformScanError) { scan = try HostPlatformScan(boot.tree, pciHostBridge: boot.platform.pciHostBridge) } catch {
             stop("host: the DTB's CPUs or device windows are malformed")
         }
-        let smmu = bringUpSMMU(platform, frames: &frames)
+        let smmu = bringUpSMMU(boot.platform, frames: &frames)
         let doorbells: MSIDoorbells
         do throws(FDTError) { doorbells = try MSIDoorbells(boot.tree) } catch {
             stop("host: the PCI host bridge's MSI controller is malformed (msi-parent, msi-map, reg)")
         }
-        let layout = buildP2M(platform, scan: scan, doorbells: doorbells, carveOut: carveOut, control: control,
-                              smmu: smmu, frames: &frames)
-        attachEveryStream(platform, smmu: smmu, frames: &frames)
-        buildFrameTable(platform, carveOut: carveOut, smmu: smmu, frames: &frames)
-        preparePSCI(scan, layout: layout)
+        buildP2M(boot.platform, scan: scan, doorbells: doorbells, carveOut: carveOut, control: control, smmu: smmu,
+                 frames: &frames)
+        attachEveryStream(boot.platform, smmu: smmu, frames: &frames)
+        buildFrameTable(boot.platform, carveOut: carveOut, smmu: smmu, frames: &frames)
         let dtb = writeHostDeviceTree(boot, carveOut: carveOut, control: control, kernel: kernel)
 
         let el2 = HostEL2Registers(idAA64PFR0: arch_read_id_aa64pfr0_el1(), idAA64PFR1: arch_read_id_aa64pfr1_el1(),
@@ -191,10 +188,12 @@ enum LinuxHost {
     /// the carve-out as Normal memory, every device window the DTB describes
     /// (HostPlatformScan) as Device memory, the SMMU's registers and the
     /// control page never mapped. A stage-1 mirror (an SMMU without stage 2)
-    /// maps none of that MMIO for DMA except the MSI doorbell pages.
+    /// maps none of that MMIO for DMA except the MSI doorbell pages. The
+    /// PSCI table, which takes the layout's RAM, is made here too (returning
+    /// the layout copied all of it).
     private static func buildP2M(_ platform: PlatformDescription, scan: HostPlatformScan, doorbells: MSIDoorbells,
                                  carveOut: MemoryRange, control controlPage: MemoryRange, smmu: BoardSMMUHandle,
-                                 frames: inout FrameAllocator) -> HostStage2Layout {
+                                 frames: inout FrameAllocator) {
         // What both the CPU and the SMMU can output: the P2M is shared with,
         // or mirrored into, the SMMU.
         let cpuRange = PhysicalAddressRange(idAA64MMFR0: arch_read_id_aa64mmfr0_el1()) ?? .bits32
@@ -230,7 +229,7 @@ enum LinuxHost {
         } catch {
             stop("host: the host's DMA domain (stage-1 mirror or shared stage 2) could not be made")
         }
-        let host = UnsafeMutablePointer<HostP2M>.allocate(capacity: 1)
+        let host = heapAllocate(HostP2M.self)
         do throws(P2MError) {
             host.initialize(to: HostP2M(table: try BoardP2M(
                 configuration: P2MConfiguration(vmid: vmid, ipaBits: ipaBits, paRange: paRange,
@@ -239,11 +238,13 @@ enum LinuxHost {
         } catch {
             stop("host: the host's stage 2 could not be created")
         }
-        var batch = FlushBatch(releaser: FrameReferenceReleaser())
+        var batch = BoardBatch.make()
         var failed = false
         var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
         let held = host.pointee.lock.acquire()
-        for run in layout.runs {
+        // By index: a `for in` brought an iterator specialisation for this list type.
+        for i in 0..<layout.runs.count {
+            let run = layout.runs[i]
             let first = run.base.raw >> PageSize.shift4K
             let count = run.size >> PageSize.shift4K
             switch run.granule {
@@ -270,7 +271,7 @@ enum LinuxHost {
         }
         Console.say("host: identity stage 2, VTCR_EL2 %x: %d runs, %d 1 GiB blocks, %d 2 MiB blocks, %d pages\n",
                     host.pointee.table.vtcr.raw, UInt64(layout.runs.count), blocks1G, blocks2M, pages)
-        return layout
+        preparePSCI(scan, layout: layout)
     }
 
     /// The frame table for all RAM, in the carve-out: every frame starts
@@ -296,7 +297,7 @@ enum LinuxHost {
         }
         guard let p2m else { stop("host: frame table before the stage 2") }
         let frameCount = ownership.frames.frameCount
-        let operations = UnsafeMutablePointer<LinuxHostPages>.allocate(capacity: 1)
+        let operations = heapAllocate(LinuxHostPages.self)
         operations.initialize(to: LinuxHostPages(ownership: ownership, stage2: LinuxHostStage2(p2m: p2m, smmu: smmu)))
         pages = operations
         Console.say("host: frame table for %d frames, the carve-out's %d are the hypervisor's\n",
@@ -311,7 +312,7 @@ enum LinuxHost {
         var index: Int?
         for i in 0..<cpus.count where cpus[i] == me { index = i }
         guard let index else { stop("host: the boot CPU's MPIDR is not in /cpus") }
-        let table = UnsafeMutablePointer<PSCIMediator>.allocate(capacity: 1)
+        let table = heapAllocate(PSCIMediator.self)
         do throws(PSCISetupError) {
             table.initialize(to: try PSCIMediator(cpuMPIDRs: cpus, bootCPU: index,
                                                   hypervisorEntry: PhysAddr(raw: arch_host_cpu_entry()), hostRAM: layout))
@@ -326,9 +327,11 @@ enum LinuxHost {
     /// it, and without one the host's devices could reach the hypervisor's
     /// memory, so the host mode refuses to run.
     private static func bringUpSMMU(_ platform: PlatformDescription, frames: inout FrameAllocator) -> BoardSMMUHandle {
-        guard let description = platform.smmus.first else {
+        // Slot 0 read in place: `first` was a copy of Collection.first for this list type.
+        guard !platform.smmus.isEmpty else {
             stop("host: the DTB describes no arm,smmu-v3: the host's DMA could reach the hypervisor, refusing")
         }
+        let description = platform.smmus[0]
         let registers = MMIORegisterBlock(base: description.registers.base.raw)
         let features: SMMUFeatures
         do throws(SMMUProbeError) { features = try SMMUFeatures.probe(registers) } catch {
@@ -366,7 +369,8 @@ enum LinuxHost {
         }
         var attached: UInt64 = 0
         var failed = false
-        for bus in Int(bridge.firstBus)...Int(bridge.lastBus) where populated[bus >> 6] >> UInt64(bus & 63) & 1 != 0 {
+        // A half-open range: a closed one brought its own iterator and index(after:) into the image.
+        for bus in Int(bridge.firstBus)..<Int(bridge.lastBus) + 1 where populated[bus >> 6] >> UInt64(bus & 63) & 1 != 0 {
             for devfn in 0..<256 {
                 guard let target = bridge.iommuTarget(forRequesterID: UInt16(bus) << 8 | UInt16(devfn)),
                       smmuPhandle == nil || target.iommu == smmuPhandle else { continue }
@@ -411,10 +415,8 @@ enum LinuxHost {
         } catch {
             stop("host: deriving the host's device tree failed")
         }
-        Console.say("host: device tree at %x + %x", target.base.raw, UInt64(size))
-        Console.put(" (SMMU and iommu-map dropped; hypervisor, DMA test region ")
-        Console.say("%x and control page %x", dmaTest.base.raw, controlPage.base.raw)
-        Console.line(" added)")
+        Console.say("host: device tree at %x + %x (SMMU and iommu-map dropped; hypervisor, DMA test region %x and control page %x added)\n",
+                    target.base.raw, UInt64(size), dmaTest.base.raw, controlPage.base.raw)
         // The kernel reads it with its MMU and caches off (booting.rst): the
         // lines this CPU wrote through the EL2 map go to the point of coherency.
         let line = arch_dcache_line_bytes()
@@ -466,8 +468,16 @@ enum LinuxHost {
         hv_host_enter(entry, x0, stackTop)
     }
 
+    /// Ends the host mode's set-up with `message` (never one character
+    /// long: it goes on as its address alone, as `Console.put` explains).
+    @_transparent
     static func stop(_ message: StaticString) -> Never {
-        Console.line(message)
+        stopText(message.utf8Start)
+    }
+
+    @inline(never)
+    static func stopText(_ message: UnsafePointer<UInt8>) -> Never {
+        hvConsoleLine(message)
         Checks.failed += 1
         finish()
     }

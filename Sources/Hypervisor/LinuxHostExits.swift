@@ -60,13 +60,14 @@ extension LinuxHost {
     }
 
     static func prepareExits() {
-        let counts = UnsafeMutablePointer<UInt64>.allocate(capacity: HostExitKind.count)
+        let counts = heapAllocate(UInt64.self, count: HostExitKind.count)
         counts.initialize(repeating: 0, count: HostExitKind.count)
         exitCounts = counts
         let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage))!
         for i in 0..<Int(PageSize.bytes4K / 8) { words[i] = canaryWord ^ UInt64(i) }
-        let files = UnsafeMutablePointer<ControlRegisterFile>.allocate(capacity: PSCIMediator.capacity)
-        files.initialize(repeating: ControlRegisterFile(), count: PSCIMediator.capacity)
+        let files = heapAllocate(ControlRegisterFile.self, count: PSCIMediator.capacity)
+        // One slot at a time: initialize(repeating:count:) was a specialisation of its own for this type.
+        for cpu in 0..<PSCIMediator.capacity { (files + cpu).initialize(to: ControlRegisterFile()) }
         controlFiles = files
     }
 
@@ -84,8 +85,8 @@ extension LinuxHost {
         case .dataAbortLowerEL, .instructionAbortLowerEL: abort = true
         default: break
         }
-        if BootEnvironment.hostExitFaultSelfTest && smccc {
-            BootEnvironment.hostExitFaultSelfTest = false
+        if BootEnvironment.option(BootEnvironment.Option.hostExitFault) && smccc {
+            BootEnvironment.options &= ~BootEnvironment.Option.hostExitFault
             Console.say("selftest: serving the host's SMCCC exit with its SP_EL0 %x saved, the handler loads from 0x20000000000\n",
                         frame[ExceptionFrame.spEL0])
             Console.hex(UnsafePointer<UInt64>(bitPattern: UInt(0x200_0000_0000))!.pointee)
@@ -140,14 +141,14 @@ extension LinuxHost {
     static func endRun(_ end: RunEnd) -> Never {
         Power.claimTheEnd()
         Console.put("host: the host asked for ")
-        Console.line(end.name)
+        Console.lineComputed(end.name)
         Checks.expect(end == .systemOff,
                       "host: the host ended with SYSTEM_OFF (its test script asks for SYSTEM_RESET when a check failed)")
         if let exitCounts {
             for raw in 0..<HostExitKind.count {
                 guard let kind = HostExitKind(rawValue: raw) else { continue }
                 Console.say("host: exits: %d ", exitCounts[raw])
-                Console.line(kind.name)
+                Console.lineComputed(kind.name)
             }
         }
         var deepest = 0
@@ -187,7 +188,7 @@ extension LinuxHost {
 /// own stack): the PSCI table says where the host wants it.
 @c(hv_cpu_main)
 func hvCPUMain(_ cpu: UInt64) {
-    if BootEnvironment.secondaryStackOverflowSelfTest {
+    if BootEnvironment.option(BootEnvironment.Option.secondaryStackOverflow) {
         Console.say("selftest: CPU %d recurses on its own EL2 stack\n", cpu)
         Console.decimal(overflowStack(1))
     }

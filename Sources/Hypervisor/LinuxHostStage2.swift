@@ -19,7 +19,7 @@ struct LinuxHostStage2: HostStage2Editor {
     /// The identity entry for `frame` mapped (`ramRW`) or unmapped, then committed: one copy of the
     /// lock, batch and commit sequence for both directions.
     private func edit(_ frame: MFN, mapping: Bool) throws(OwnershipError) {
-        var batch = FlushBatch(releaser: FrameReferenceReleaser())
+        var batch = BoardBatch.make()
         let held = p2m.pointee.lock.acquire()
         do throws(P2MError) {
             if mapping {

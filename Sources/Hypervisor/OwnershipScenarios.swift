@@ -45,11 +45,9 @@ enum OwnershipScenarios {
             Checks.expect(false, "frame table for every RAM frame of the DTB's banks")
             return
         }
-        Console.say("ownership: frame table for %d frames, %d",
-                    UInt64(ownership.frames.frameCount), UInt64(FrameTable.bytesPerFrame))
-        Console.put(" bytes each (")
-        Console.say("%d KiB at %x", bytes >> 10, tableBase.address.raw)
-        Console.line(")")
+        Console.say("ownership: frame table for %d frames, %d bytes each (%d KiB at %x)\n",
+                    UInt64(ownership.frames.frameCount), UInt64(FrameTable.bytesPerFrame), bytes >> 10,
+                    tableBase.address.raw)
         Checks.expect(ownership.frames.frameCount > 0 && ownership.state(of: page) == .hostOwned,
                       "frame table: every RAM frame starts host-owned")
 

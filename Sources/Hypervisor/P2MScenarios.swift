@@ -47,7 +47,7 @@ enum P2MScenarios {
 
         let lock = P2MLock()
         let held = lock.acquire()
-        var batch = FlushBatch(releaser: FrameReferenceReleaser())
+        var batch = BoardBatch.make()
         var ok = true
         do throws(P2MError) { try p2m.map(blockGFN, to: block, count: 512, as: .ramRW, flushing: &batch, holding: held) } catch { ok = false }
         _ = p2m.commitCPU(&batch, holding: held)

@@ -40,18 +40,18 @@ enum Power {
         }
     }
 
+    /// SYS_EXIT_EXTENDED's parameter block (reason, status), in static
+    /// memory: its address is taken once, not in a closure on each path.
+    nonisolated(unsafe) static var exitBlock: (UInt64, UInt64) = (0, 0)
+
     static func exit(code: UInt64) -> Never {
+        exitBlock = (applicationExit, code)
+        let block = withUnsafeMutablePointer(to: &exitBlock) { UInt64(UInt(bitPattern: $0)) }
         if semihostingAllowed {
-            var block: (UInt64, UInt64) = (applicationExit, code)
-            _ = withUnsafeMutablePointer(to: &block) {
-                arch_semihosting(semihostingExit, UInt64(UInt(bitPattern: $0)))
-            }
+            _ = arch_semihosting(semihostingExit, block)
         } else if probeSemihosting, !lowerELEntered, arch_read_currentel() >> 2 & 3 == 2 {
             probeSemihosting = false   // once: a fault on the way to PSCI must not try it again
-            var block: (UInt64, UInt64) = (applicationExit, code)
-            _ = withUnsafeMutablePointer(to: &block) {
-                Probe.semihosting(semihostingExit, UInt64(UInt(bitPattern: $0)))
-            }
+            _ = Probe.semihosting(semihostingExit, block)
             Console.line("power: no semihosting here (the HLT was an undefined instruction); PSCI SYSTEM_OFF next")
         }
         switch conduit {

@@ -39,7 +39,7 @@ enum SMMUSetup {
                 features = try SMMUFeatures.probe(registers)
             } catch {
                 Console.put("smmu: ID registers this driver cannot drive (")
-                Console.put(error.name)
+                Console.putEntry(SMMUProbeError.names.utf8Start, error.nameIndex)
                 Console.line("): skipped")
                 continue
             }
@@ -70,17 +70,23 @@ enum SMMUSetup {
 }
 
 extension SMMUProbeError {
-    /// For the console (no String interpolation in the image).
-    var name: StaticString {
+    /// For the console (no String interpolation in the image): entry
+    /// `nameIndex` of this list (`Console.putEntry`), in case order.
+    static let names: StaticString = """
+        no AArch64 table format\0no translation stage\0no 4 KiB granule\0big-endian tables only\0\
+        stall forced\0relative base addresses\0preset tables or queues\0queues too small
+        """
+
+    var nameIndex: Int {
         switch self {
-        case .noAArch64TableFormat: return "no AArch64 table format"
-        case .noTranslationStage: return "no translation stage"
-        case .no4KGranule: return "no 4 KiB granule"
-        case .bigEndianTablesOnly: return "big-endian tables only"
-        case .stallForced: return "stall forced"
-        case .relativeBaseAddresses: return "relative base addresses"
-        case .presetTablesOrQueues: return "preset tables or queues"
-        case .queuesTooSmall: return "queues too small"
+        case .noAArch64TableFormat: 0
+        case .noTranslationStage: 1
+        case .no4KGranule: 2
+        case .bigEndianTablesOnly: 3
+        case .stallForced: 4
+        case .relativeBaseAddresses: 5
+        case .presetTablesOrQueues: 6
+        case .queuesTooSmall: 7
         }
     }
 }
