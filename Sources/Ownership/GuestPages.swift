@@ -81,7 +81,7 @@ extension PageOwnership where P2M: ~Copyable {
             guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
             try locks.withPages { (_: borrowing PageStateLockHeld, locks: inout LockSet) throws(OwnershipError) -> Void in
                 let s = frames.state(at: index)
-                try Self.requireExclusivelyHostOwned(mfn, s)
+                try FrameState.requireExclusivelyHostOwned(mfn, s)
                 var n = becomes(s)
                 // The guest may read it with its caches off: clean it before it is
                 // mapped (that clean also serves a non-coherent domain's devices).

@@ -118,7 +118,7 @@ extension PageOwnership where P2M: ~Copyable {
         try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
             var n = s
             if s.dmaShares == 0 {
-                try Self.requireExclusivelyHostOwned(mfn, s)
+                try FrameState.requireExclusivelyHostOwned(mfn, s)
                 n.hostState = .sharedOwned
                 n.borrower = .iommu
                 n.cacheFlushRequired = nonCoherent
@@ -196,26 +196,6 @@ extension PageOwnership where P2M: ~Copyable {
         }
     }
 
-    /// pKVM's "the page is owned by the host and nobody borrows it".
-    @inline(__always)
-    static func requireExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
-        // The five conditions below at once, in one masked compare of the word.
-        if s.isExclusivelyHostOwned { return }
-        try refuseNotExclusivelyHostOwned(mfn, s)
-    }
-
-    /// The error `requireExclusivelyHostOwned` throws, for a frame that fails it.
-    static func refuseNotExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
-        guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-        guard s.dmaShares == 0 else { throw .EPERM(.dmaShared(mfn, shares: s.dmaShares)) }
-        guard s.borrower == .none else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
-        guard s.hostState == .owned else { throw .EPERM(.wrongHostState(mfn, s.hostState)) }
-        // A host frame carries references only while an unmap of it from a
-        // guest waits for an IOMMU flush that has not completed.
-        guard s.references == 0 else { throw .EBUSY(.flushPending(mfn)) }
-        preconditionFailure("isExclusivelyHostOwned disagrees with its conditions")
-    }
-
     /// Page count of an aligned, non-empty, non-wrapping range.
     @inline(__always)
     static func pageCount(_ pa: PhysAddr, bytes: UInt64) throws(OwnershipError) -> UInt64 {
@@ -249,5 +229,29 @@ extension PageOwnership where P2M: ~Copyable {
             }
         }
         if any { cache.synchronize() }
+    }
+}
+
+// On `FrameState`, not the generic `PageOwnership`: one copy in the image
+// instead of one per PageOwnership specialisation.
+extension FrameState {
+    /// pKVM's "the page is owned by the host and nobody borrows it".
+    @inline(__always)
+    static func requireExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
+        // The five conditions below at once, in one masked compare of the word.
+        if s.isExclusivelyHostOwned { return }
+        try refuseNotExclusivelyHostOwned(mfn, s)
+    }
+
+    /// The error `requireExclusivelyHostOwned` throws, for a frame that fails it.
+    static func refuseNotExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
+        guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+        guard s.dmaShares == 0 else { throw .EPERM(.dmaShared(mfn, shares: s.dmaShares)) }
+        guard s.borrower == .none else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+        guard s.hostState == .owned else { throw .EPERM(.wrongHostState(mfn, s.hostState)) }
+        // A host frame carries references only while an unmap of it from a
+        // guest waits for an IOMMU flush that has not completed.
+        guard s.references == 0 else { throw .EBUSY(.flushPending(mfn)) }
+        preconditionFailure("isExclusivelyHostOwned disagrees with its conditions")
     }
 }
