@@ -142,7 +142,14 @@ public struct FrameState: Equatable, Sendable {
     }
 
     /// A host-owned frame nobody else touches: every RAM frame at boot.
-    public static let hostOwned = FrameState(owner: .host, hostState: .owned)
+    /// Computed from constants: a stored `static let` was a lazily initialised
+    /// global on the board (its addressor and once-initialiser at every use).
+    public static var hostOwned: FrameState {
+        @inline(__always) get {
+            FrameState(raw: Self.ownerHost << Self.ownerShift | UInt64(HostPageState.owned.rawValue) << Self.hostStateShift
+                | Self.borrowerNone << Self.borrowerShift)
+        }
+    }
 
     // MARK: encoding
 
