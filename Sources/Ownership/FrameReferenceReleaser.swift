@@ -51,7 +51,8 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     public mutating func releaseHeld() {
         // Without a frame table nothing was held (`hold` traps).
         guard let frames else { return }
-        for run in held {
+        for r in 0..<held.count {
+            let run = held[r]
             for i in 0..<run.count {
                 let mfn = run.first.adding(i)
                 guard let index = frames.index(of: mfn) else { continue }
@@ -66,7 +67,10 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
                 if now.references == 0 && !now.isAllocated && now.owner != .host { dead.append(mfn) }
             }
         }
-        held.removeAll(keepingCapacity: true)
+        // A fresh empty list, not `removeAll(keepingCapacity:)`: that brought its
+        // own `replaceSubrange` copy for this element type onto the board. The
+        // next `hold` reserves a chunk's worth again.
+        held = []
     }
 
     /// `FlushBatch.absorb`: a failed commit's references (and any dead frames
@@ -74,8 +78,8 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     public mutating func takeHeld(from other: inout FrameReferenceReleaser) {
         // Element by element: a rare path (a failed commit), and the image
         // then needs no append(contentsOf:) specialised per element type.
-        for run in other.held { held.append(run) }
-        other.held.removeAll(keepingCapacity: true)
+        for r in 0..<other.held.count { held.append(other.held[r]) }
+        other.held = []
         for mfn in other.dead { dead.append(mfn) }
         other.dead.removeAll(keepingCapacity: true)
     }
