@@ -29,10 +29,10 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     let pageLock = PageStateLock.allocate()
     /// The host's device address spaces (seed 003: vfio's domains of one
     /// container). Every host DMA share is reachable from all of them.
-    public internal(set) var hostDMADomains: [DMADomain] = []
+    public internal(set) var hostDMADomains = [DMADomain]()
     /// MMIO the platform says belongs to devices the host owns: the only
     /// non-RAM ranges a host DMA share may name (HostDeviceRegions.swift).
-    public internal(set) var hostDeviceRegions: [HostDeviceRegion] = []
+    public internal(set) var hostDeviceRegions = [HostDeviceRegion]()
     let domains: UnsafeMutablePointer<GuestDomain<P2M>>
     public let maxDomains: Int
     public private(set) var domainCount = 0
