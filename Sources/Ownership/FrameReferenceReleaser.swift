@@ -16,9 +16,9 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     /// nil for a batch of a P2M without a frame table (`init()`).
     let frames: FrameTable?
     /// References held until the commit, one run of consecutive frames each.
-    public private(set) var held: [(first: MFN, count: UInt64)] = []
+    public private(set) var held = [(first: MFN, count: UInt64)]()
     /// Frames whose last reference was dropped at a commit, not yet returned.
-    public internal(set) var dead: [MFN] = []
+    public internal(set) var dead = [MFN]()
 
     /// Allocates nothing: most batches (one per operation) never hold a
     /// reference, and the first `hold` reserves a range chunk's worth.
@@ -70,7 +70,7 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
         // A fresh empty list, not `removeAll(keepingCapacity:)`: that brought its
         // own `replaceSubrange` copy for this element type onto the board. The
         // next `hold` reserves a chunk's worth again.
-        held = []
+        held = [(first: MFN, count: UInt64)]()
     }
 
     /// `FlushBatch.absorb`: a failed commit's references (and any dead frames
@@ -79,7 +79,7 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
         // Element by element: a rare path (a failed commit), and the image
         // then needs no append(contentsOf:) specialised per element type.
         for r in 0..<other.held.count { held.append(other.held[r]) }
-        other.held = []
+        other.held = [(first: MFN, count: UInt64)]()
         for mfn in other.dead { dead.append(mfn) }
         other.dead.removeAll(keepingCapacity: true)
     }
