@@ -30,6 +30,10 @@ extension PageOwnership where P2M: ~Copyable {
         // was a closure, its forwarder and a `withLock` copy on the board.
         let lockedDomain = domains + di  // not through `self`, which the body edits
         let held = lockedDomain.pointee.lock.acquire()
+        // One release of each lock, whatever failed: a release per exit path
+        // was its check and store again at each.
+        var failure: OwnershipError? = nil
+        var reclaimed = MFN(raw: 0)
         do throws(OwnershipError) {
             guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
             let index = try frames.requireOwnRAM(domain, gfn, entry)
@@ -39,25 +43,24 @@ extension PageOwnership where P2M: ~Copyable {
             var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
+                frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                    var n = s
+                    n.isAllocated = false
+                    return n
+                }
+                batch.holdReference(entry.mfn)
+                reclaimed = entry.mfn
             } catch {
-                locks.releasePages(pages)
-                commit(&batch, domain: di, holding: held, locks: &locks)
-                throw error
+                failure = error
             }
-            frames.updateState(at: index) { (s: FrameState) -> FrameState in
-                var n = s
-                n.isAllocated = false
-                return n
-            }
-            batch.holdReference(entry.mfn)
             locks.releasePages(pages)
             commit(&batch, domain: di, holding: held, locks: &locks)
-            lockedDomain.pointee.lock.release(held)
-            return entry.mfn
         } catch {
-            lockedDomain.pointee.lock.release(held)
-            throw error
+            failure = error
         }
+        lockedDomain.pointee.lock.release(held)
+        if let failure { throw failure }
+        return reclaimed
     }
 
     /// Lends a host frame to `domain` at `gfn` (the host keeps ownership).
@@ -83,6 +86,7 @@ extension PageOwnership where P2M: ~Copyable {
         // Both locks taken and released straight-line (see `reclaim`).
         let lockedDomain = domains + di  // not through `self`, which the body edits
         let held = lockedDomain.pointee.lock.acquire()
+        var failure: OwnershipError? = nil  // one release of each lock (see `reclaim`)
         do throws(OwnershipError) {
             guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
             let pages = locks.acquirePages()
@@ -106,24 +110,22 @@ extension PageOwnership where P2M: ~Copyable {
                 var batch = frames.newBatch()
                 do throws(OwnershipError) {
                     try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
+                    if donating { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
+                    let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
+                    precondition(exchanged, "host-owned frame changed under the domain page lock")
                 } catch {
-                    commit(&batch, domain: di, holding: held, locks: &locks)
-                    throw error
+                    failure = error
                 }
-                if donating { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
-                let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
-                precondition(exchanged, "host-owned frame changed under the domain page lock")
                 commit(&batch, domain: di, holding: held, locks: &locks)
             } catch {
-                locks.releasePages(pages)
-                throw error
+                failure = error
             }
             locks.releasePages(pages)
-            lockedDomain.pointee.lock.release(held)
         } catch {
-            lockedDomain.pointee.lock.release(held)
-            throw error
+            failure = error
         }
+        lockedDomain.pointee.lock.release(held)
+        if let failure { throw failure }
     }
 
     /// Ends a `hostShareWithGuest`: unmapped and flushed before the host has
