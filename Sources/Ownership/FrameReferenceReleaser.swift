@@ -80,7 +80,7 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
         // then needs no append(contentsOf:) specialised per element type.
         for r in 0..<other.held.count { held.append(other.held[r]) }
         other.held = [(first: MFN, count: UInt64)]()
-        for mfn in other.dead { dead.append(mfn) }
-        other.dead.removeAll(keepingCapacity: true)
+        for i in 0..<other.dead.count { dead.append(other.dead[i]) }
+        other.dead = [MFN]()
     }
 }
