@@ -40,20 +40,21 @@ extension PageOwnership where P2M: ~Copyable {
         let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         let pages = locks.acquirePages()
+        var failure: OwnershipError? = nil  // one release of the lock, whatever failed
         do throws(OwnershipError) {
             try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
                 try transition.apply(to: s, of: mfn)
             }
+            if transition == .allocatesXenheap {
+                // Nobody can reach the frame's type_info before this returns: plain
+                // compare-exchange against whatever the previous life left.
+                frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
+            }
         } catch {
-            locks.releasePages(pages)
-            throw error
-        }
-        if transition == .allocatesXenheap {
-            // Nobody can reach the frame's type_info before this returns: plain
-            // compare-exchange against whatever the previous life left.
-            frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
+            failure = error
         }
         locks.releasePages(pages)
+        if let failure { throw failure }
     }
 
     /// Gives a xenheap frame back to the host (free_xenheap_page). Refused while
