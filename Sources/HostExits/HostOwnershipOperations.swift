@@ -93,7 +93,7 @@ public struct HostOwnershipOperations<Cache: CacheMaintenance, P2M: GuestPhysmap
         // Through the frame table: `ownership.state(of:)` from this mutating
         // method copied the whole PageOwnership on the board.
         let frames = ownership.frames
-        guard let index = frames.index(of: frame), frames.state(at: index).owner == .host else { return }
+        guard let index = frames.index(of: frame), frames.state(at: index).isOwned(by: .host) else { return }
         do {
             try stage2.mapIntoHost(frame)
         } catch {

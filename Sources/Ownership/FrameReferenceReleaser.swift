@@ -64,7 +64,7 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
                 }
                 // A host frame's held reference only kept it from being handed
                 // on; dropping it frees nothing.
-                if now.references == 0 && !now.isAllocated && now.owner != .host { dead.append(mfn) }
+                if now.references == 0 && !now.isAllocated && !now.isOwned(by: .host) { dead.append(mfn) }
             }
         }
         // A fresh empty list, not `removeAll(keepingCapacity:)`: that brought its

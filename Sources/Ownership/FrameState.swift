@@ -142,6 +142,28 @@ public struct FrameState: Equatable, Sendable {
     }
 
     /// A host-owned frame nobody else touches: every RAM frame at boot.
+    /// `owner == o`, compared on the encoded fields: no `PageOwner` is decoded
+    /// and no enum `==` called (one fewer call on the DMA share paths, and the
+    /// board image needs no derived `==` for the owner and borrower enums).
+    @inline(__always) public func isOwned(by o: PageOwner) -> Bool {
+        switch o {
+        case .none: return ownerCode == Self.ownerNone
+        case .host: return ownerCode == Self.ownerHost
+        case .hypervisor: return ownerCode == Self.ownerHypervisor
+        case .guest(let d): return ownerCode == Self.ownerGuest && domainField == d
+        }
+    }
+
+    /// `borrower == b`, compared on the encoded fields (see `isOwned(by:)`).
+    @inline(__always) public func isBorrowed(by b: Borrower) -> Bool {
+        switch b {
+        case .none: return borrowerCode == Self.borrowerNone
+        case .iommu: return borrowerCode == Self.borrowerIOMMU
+        case .hypervisor: return borrowerCode == Self.borrowerHypervisor
+        case .guest(let d): return borrowerCode == Self.borrowerGuest && domainField == d
+        }
+    }
+
     /// Computed from constants: a stored `static let` was a lazily initialised
     /// global on the board (its addressor and once-initialiser at every use).
     public static var hostOwned: FrameState {

@@ -145,8 +145,8 @@ extension PageOwnership where P2M: ~Copyable {
                 throw .ENOENT(.unmapped(domain, gfn))
             }
             let s = frames.state(at: index)
-            guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-            guard s.borrower == .guest(domain) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+            guard s.isOwned(by: .host) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            guard s.isBorrowed(by: .guest(domain)) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
             try takeReference(index, mfn)
             var batch = frames.newBatch()
             do throws(OwnershipError) {
@@ -219,7 +219,7 @@ extension PageOwnership where P2M: ~Copyable {
         try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
             try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
                 guard s.isXenheap else { throw .EINVAL(.notXenheap(mfn)) }
-                guard s.owner == .hypervisor, s.references == 0 else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+                guard s.isOwned(by: .hypervisor), s.references == 0 else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
                 return FrameState(owner: .guest(domain), hostState: .noPage, references: 1,
                                   isAllocated: true, isXenheap: true)
             }
@@ -262,7 +262,7 @@ extension PageOwnership where P2M: ~Copyable {
         let pages = locks.acquirePages()
         if !enforces && domains[di].config.enforcesCacheCoherency {
             cleanBeforeNonCoherentReach(holding: pages) { (s: FrameState) -> Bool in
-                s.owner == .guest(domain) || s.borrower == .guest(domain) || s.references > (s.isAllocated ? 1 : 0)
+                s.isOwned(by: .guest(domain)) || s.isBorrowed(by: .guest(domain)) || s.references > (s.isAllocated ? 1 : 0)
             }
         }
         domains[di].config.enforcesCacheCoherency = enforces
@@ -285,7 +285,7 @@ extension FrameTable {
             throw .EINVAL(.notGuestRAM(domain, gfn))
         }
         let s = state(at: index)
-        guard s.owner == .guest(domain), s.isAllocated, !s.isXenheap else { throw .EINVAL(.notGuestRAM(domain, gfn)) }
+        guard s.isOwned(by: .guest(domain)), s.isAllocated, !s.isXenheap else { throw .EINVAL(.notGuestRAM(domain, gfn)) }
         return index
     }
 }

@@ -138,7 +138,7 @@ extension PageOwnership where P2M: ~Copyable {
                 // page the host also lent to the hypervisor (seed 004,
                 // `__host_check_page_dma_shared`).
                 guard s.hostState == .sharedOwned else { throw .EPERM(.wrongHostState(mfn, s.hostState)) }
-                guard s.borrower == .iommu else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+                guard s.isBorrowed(by: .iommu) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
                 guard s.dmaShares < FrameState.maxDMAShares else { throw .EOVERFLOW(.dmaShareCount(mfn)) }
             }
             n.dmaShares = s.dmaShares + 1
@@ -153,7 +153,7 @@ extension PageOwnership where P2M: ~Copyable {
     mutating func dropOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
         guard let index = frames.index(of: mfn) else { return }
         frames.updateState(at: index) { (s: FrameState) -> FrameState in
-            precondition(s.dmaShares > 0 && s.borrower == .iommu, "rolling back a DMA share that is not there")
+            precondition(s.dmaShares > 0 && s.isBorrowed(by: .iommu), "rolling back a DMA share that is not there")
             var n = s
             n.dmaShares -= 1
             if n.dmaShares == 0 {
@@ -176,7 +176,7 @@ extension PageOwnership where P2M: ~Copyable {
     mutating func unshareOneForDMA(_ mfn: MFN) throws(OwnershipError) -> Bool {
         guard let index = frames.index(of: mfn) else { throw .ENOENT(.notDMAShared(mfn)) }
         let (_, now) = try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.dmaShares > 0, s.borrower == .iommu, s.hostState == .sharedOwned else {
+            guard s.dmaShares > 0, s.isBorrowed(by: .iommu), s.hostState == .sharedOwned else {
                 throw .ENOENT(.notDMAShared(mfn))
             }
             var n = s
@@ -256,9 +256,9 @@ extension FrameState {
 
     /// The error `requireExclusivelyHostOwned` throws, for a frame that fails it.
     static func refuseNotExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
-        guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+        guard s.isOwned(by: .host) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
         guard s.dmaShares == 0 else { throw .EPERM(.dmaShared(mfn, shares: s.dmaShares)) }
-        guard s.borrower == .none else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+        guard s.isBorrowed(by: .none) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
         guard s.hostState == .owned else { throw .EPERM(.wrongHostState(mfn, s.hostState)) }
         // A host frame carries references only while an unmap of it from a
         // guest waits for an IOMMU flush that has not completed.

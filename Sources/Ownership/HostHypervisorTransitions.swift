@@ -67,7 +67,7 @@ extension PageOwnership where P2M: ~Copyable {
             if let gfn = info.xenheapGFN { throw .EBUSY(.xenheapAlreadyMapped(mfn, at: gfn)) }
             try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
                 guard s.isXenheap else { throw .EINVAL(.notXenheap(mfn)) }
-                guard s.owner == .hypervisor else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+                guard s.isOwned(by: .hypervisor) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
                 return .hostOwned
             }
         }
@@ -91,15 +91,15 @@ enum HostHypervisorTransition {
             try FrameState.requireExclusivelyHostOwned(mfn, s)
             return FrameState(owner: .hypervisor, hostState: .noPage)
         case .hypervisorDonatesToHost:
-            guard s.owner == .hypervisor, !s.isXenheap else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            guard s.isOwned(by: .hypervisor), !s.isXenheap else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
             return .hostOwned
         case .hostSharesWithHypervisor:
             try FrameState.requireExclusivelyHostOwned(mfn, s)
             n.hostState = .sharedOwned
             n.borrower = .hypervisor
         case .hostUnsharesWithHypervisor:
-            guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-            guard s.borrower == .hypervisor else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+            guard s.isOwned(by: .host) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            guard s.isBorrowed(by: .hypervisor) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
             n.hostState = .owned
             n.borrower = .none
         case .allocatesXenheap:
