@@ -173,6 +173,27 @@ public struct FrameState: Equatable, Sendable {
         }
     }
 
+    /// The whole states the donations write, built from the encoding's
+    /// constants: `init(owner:hostState:...)` sets each field through its
+    /// setter, and was a call (with the owner setter) on the board for each.
+    /// FrameStateTests pins them to that initialiser.
+    static var hypervisorOwned: FrameState {
+        @inline(__always) get {
+            FrameState(raw: Self.ownerHypervisor << Self.ownerShift | UInt64(HostPageState.noPage.rawValue) << Self.hostStateShift)
+        }
+    }
+
+    /// A xenheap frame: the hypervisor's, `PGC_xen_heap`.
+    static var xenheapOwned: FrameState {
+        @inline(__always) get { FrameState(raw: hypervisorOwned.raw | 1 << Self.xenheapBit) }
+    }
+
+    /// A frame donated to `domain`: its owner reference, allocated, no host page.
+    @inline(__always) static func donated(to domain: DomainID) -> FrameState {
+        FrameState(raw: Self.ownerGuest << Self.ownerShift | UInt64(HostPageState.noPage.rawValue) << Self.hostStateShift
+            | UInt64(domain.raw) << Self.domainShift | 1 << Self.referencesShift | 1 << Self.allocatedBit)
+    }
+
     // MARK: encoding
 
     static let dmaSharesShift: UInt64 = 0

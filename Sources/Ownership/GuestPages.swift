@@ -95,7 +95,7 @@ extension PageOwnership where P2M: ~Copyable {
                 try FrameState.requireExclusivelyHostOwned(mfn, s)
                 var n = s
                 if donating {
-                    n = FrameState(owner: .guest(domain), hostState: .noPage, references: 1, isAllocated: true)
+                    n = .donated(to: domain)
                 } else {
                     n.hostState = .sharedOwned
                     n.borrower = .guest(domain)

@@ -89,7 +89,7 @@ enum HostHypervisorTransition {
         switch self {
         case .hostDonatesToHypervisor:
             try FrameState.requireExclusivelyHostOwned(mfn, s)
-            return FrameState(owner: .hypervisor, hostState: .noPage)
+            return .hypervisorOwned
         case .hypervisorDonatesToHost:
             guard s.isOwned(by: .hypervisor), !s.isXenheap else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
             return .hostOwned
@@ -104,7 +104,7 @@ enum HostHypervisorTransition {
             n.borrower = .none
         case .allocatesXenheap:
             try FrameState.requireExclusivelyHostOwned(mfn, s)
-            return FrameState(owner: .hypervisor, hostState: .noPage, isXenheap: true)
+            return .xenheapOwned
         }
         return n
     }

@@ -109,4 +109,15 @@ final class FrameStateTests: XCTestCase {
             }
         }
     }
+
+    /// The donation states built from constants are exactly what the field
+    /// initialiser makes of them (a guest's domain in its field included).
+    func testDonationStatesMatchTheFieldInitialiser() {
+        XCTAssertEqual(FrameState.hypervisorOwned.raw, FrameState(owner: .hypervisor, hostState: .noPage).raw)
+        XCTAssertEqual(FrameState.xenheapOwned.raw, FrameState(owner: .hypervisor, hostState: .noPage, isXenheap: true).raw)
+        for d in [DomainID(0), DomainID(1), DomainID(0x7FEF), DomainID(0xFFFF)] {
+            XCTAssertEqual(FrameState.donated(to: d).raw,
+                           FrameState(owner: .guest(d), hostState: .noPage, references: 1, isAllocated: true).raw, "\(d)")
+        }
+    }
 }
