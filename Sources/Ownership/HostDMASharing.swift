@@ -172,7 +172,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// It takes no page lock token: one frame's check and update are one
     /// compare-exchange, correct without the lock (ConcurrencyStressTests
     /// runs it unlocked); the lock is for `hostUnshareDMA`'s rollback.
-    @discardableResult
+    @discardableResult @inline(__always)
     mutating func unshareOneForDMA(_ mfn: MFN) throws(OwnershipError) -> Bool {
         guard let index = frames.index(of: mfn) else { throw .ENOENT(.notDMAShared(mfn)) }
         let (_, now) = try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
