@@ -162,6 +162,11 @@ public struct HostExitHandler: Sendable {
         control: inout ControlRegisterFile, operations: inout Operations
     ) -> HostExitOutcome {
         let syndrome = exit.syndrome
+        // The three injected exceptions share one ExceptionInjection and one
+        // outcome at the end (one copy of each on the board, not three).
+        let injected: ExceptionInjection.Kind
+        let reason: InjectionReason
+        let kind: HostExitKind
         switch syndrome.exceptionClass {
         case .hvc64:
             return Self.smccc(exit, resumeAt: exit.elr, cpu: cpu, registers: &registers, psci: &psci)
@@ -175,13 +180,13 @@ public struct HostExitHandler: Sendable {
                 return controlAccess(exit, offset: ipa.raw & PageSize.offsetMask4K, registers: &registers,
                                      control: &control, operations: &operations)
             }
-            let injection = ExceptionInjection(.dataAbort(write: syndrome.isWrite), spsr: exit.spsr, elr: exit.elr,
-                                               far: exit.far, sctlrEL1: exit.sctlrEL1)
-            return HostExitOutcome(decision: .inject(injection, reason: .stage2Refused(exit.faultIPA)), kind: .stage2Refused)
+            injected = .dataAbort(write: syndrome.isWrite)
+            reason = .stage2Refused(exit.faultIPA)
+            kind = .stage2Refused
         case .instructionAbortLowerEL:
-            let injection = ExceptionInjection(.instructionAbort, spsr: exit.spsr, elr: exit.elr, far: exit.far,
-                                               sctlrEL1: exit.sctlrEL1)
-            return HostExitOutcome(decision: .inject(injection, reason: .stage2Refused(exit.faultIPA)), kind: .stage2Refused)
+            injected = .instructionAbort
+            reason = .stage2Refused(exit.faultIPA)
+            kind = .stage2Refused
         case .trappedWFxInstruction:
             let next = exit.elr &+ (syndrome.is32BitInstruction ? Self.instructionBytes : Self.t16InstructionBytes)
             // ISS.TI [1:0]: 0b00 WFI, 0b01 WFE, 0b10 WFIT, 0b11 WFET.
@@ -193,11 +198,12 @@ public struct HostExitHandler: Sendable {
         case .dataAbortSameEL, .instructionAbortSameEL:
             return HostExitOutcome(decision: .fatal(.hypervisorException(syndrome: syndrome.raw)), kind: .fatal)
         default:
-            let injection = ExceptionInjection(.undefinedInstruction, spsr: exit.spsr, elr: exit.elr, far: exit.far,
-                                               sctlrEL1: exit.sctlrEL1)
-            let ec = UInt8(truncatingIfNeeded: syndrome.raw >> 26) & 0x3F
-            return HostExitOutcome(decision: .inject(injection, reason: .undefined(exceptionClass: ec)), kind: .undefined)
+            injected = .undefinedInstruction
+            reason = .undefined(exceptionClass: UInt8(truncatingIfNeeded: syndrome.raw >> 26) & 0x3F)
+            kind = .undefined
         }
+        let injection = ExceptionInjection(injected, spsr: exit.spsr, elr: exit.elr, far: exit.far, sctlrEL1: exit.sctlrEL1)
+        return HostExitOutcome(decision: .inject(injection, reason: reason), kind: kind)
     }
 
     /// After a `.callFirmware` decision: the firmware's X0 goes through the

@@ -77,7 +77,7 @@ public struct HostOwnershipOperations<Cache: CacheMaintenance, P2M: GuestPhysmap
             try stage2.unmapFromHost(frame)
         } catch {
             // Just donated, nothing else holds it: the frame returns to the host.
-            try? ownership.reclaim(domain, gfn: gfn)
+            _ = try? ownership.reclaim(domain, gfn: gfn)
             throw error
         }
     }
@@ -87,14 +87,13 @@ public struct HostOwnershipOperations<Cache: CacheMaintenance, P2M: GuestPhysmap
     /// (a pending flush, a foreign mapping) returns to the host later, and is
     /// not mapped here.
     public mutating func reclaimFromGuest(_ domain: DomainID, at gfn: GFN) throws(OwnershipError) {
-        let frame = ownership.withDomain(domain) { (guest: borrowing GuestDomain<P2M>) -> MFN? in
-            guest.p2m.translate(gfn)?.mfn
-        } ?? nil
-        try ownership.reclaim(domain, gfn: gfn)
+        // The frame comes from the reclaim itself: a `withDomain` closure reading
+        // the P2M first copied the whole P2M on the board.
+        let frame = try ownership.reclaim(domain, gfn: gfn)
         // Through the frame table: `ownership.state(of:)` from this mutating
         // method copied the whole PageOwnership on the board.
         let frames = ownership.frames
-        guard let frame, let index = frames.index(of: frame), frames.state(at: index).owner == .host else { return }
+        guard let index = frames.index(of: frame), frames.state(at: index).isOwned(by: .host) else { return }
         do {
             try stage2.mapIntoHost(frame)
         } catch {

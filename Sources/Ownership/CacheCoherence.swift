@@ -21,7 +21,8 @@ extension PageOwnership where P2M: ~Copyable {
     /// Static over the list: read from a `mutating` operation (`hostShareDMA`),
     /// the property on `self` copied the whole PageOwnership on the board.
     static func anyNonCoherent(_ domains: [DMADomain]) -> Bool {
-        for d in domains where !d.enforcesCacheCoherency { return true }
+        // By index: no IndexingIterator specialisation for the list on the board.
+        for i in 0..<domains.count where !domains[i].enforcesCacheCoherency { return true }
         return false
     }
 
@@ -29,7 +30,9 @@ extension PageOwnership where P2M: ~Copyable {
     /// shares for DMA becomes reachable through it at once (vfio's replay), so
     /// a non-coherent domain first gets every such frame not yet marked cleaned.
     public mutating func attachHostDMADomain(_ domain: DMADomain) throws(OwnershipError) {
-        for d in hostDMADomains where d.id == domain.id { throw .EEXIST(.dmaDomainAttached(domain.id)) }
+        for i in 0..<hostDMADomains.count where hostDMADomains[i].id == domain.id {
+            throw .EEXIST(.dmaDomainAttached(domain.id))
+        }
         var locks = lockSet()
         let pages = locks.acquirePages()
         if !domain.enforcesCacheCoherency {

@@ -16,9 +16,9 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     /// nil for a batch of a P2M without a frame table (`init()`).
     let frames: FrameTable?
     /// References held until the commit, one run of consecutive frames each.
-    public private(set) var held: [(first: MFN, count: UInt64)] = []
+    public private(set) var held = [(first: MFN, count: UInt64)]()
     /// Frames whose last reference was dropped at a commit, not yet returned.
-    public internal(set) var dead: [MFN] = []
+    public internal(set) var dead = [MFN]()
 
     /// Allocates nothing: most batches (one per operation) never hold a
     /// reference, and the first `hold` reserves a range chunk's worth.
@@ -51,7 +51,8 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     public mutating func releaseHeld() {
         // Without a frame table nothing was held (`hold` traps).
         guard let frames else { return }
-        for run in held {
+        for r in 0..<held.count {
+            let run = held[r]
             for i in 0..<run.count {
                 let mfn = run.first.adding(i)
                 guard let index = frames.index(of: mfn) else { continue }
@@ -63,10 +64,13 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
                 }
                 // A host frame's held reference only kept it from being handed
                 // on; dropping it frees nothing.
-                if now.references == 0 && !now.isAllocated && now.owner != .host { dead.append(mfn) }
+                if now.references == 0 && !now.isAllocated && !now.isOwned(by: .host) { dead.append(mfn) }
             }
         }
-        held.removeAll(keepingCapacity: true)
+        // A fresh empty list, not `removeAll(keepingCapacity:)`: that brought its
+        // own `replaceSubrange` copy for this element type onto the board. The
+        // next `hold` reserves a chunk's worth again.
+        held = [(first: MFN, count: UInt64)]()
     }
 
     /// `FlushBatch.absorb`: a failed commit's references (and any dead frames
@@ -74,9 +78,9 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     public mutating func takeHeld(from other: inout FrameReferenceReleaser) {
         // Element by element: a rare path (a failed commit), and the image
         // then needs no append(contentsOf:) specialised per element type.
-        for run in other.held { held.append(run) }
-        other.held.removeAll(keepingCapacity: true)
-        for mfn in other.dead { dead.append(mfn) }
-        other.dead.removeAll(keepingCapacity: true)
+        for r in 0..<other.held.count { held.append(other.held[r]) }
+        other.held = [(first: MFN, count: UInt64)]()
+        for i in 0..<other.dead.count { dead.append(other.dead[i]) }
+        other.dead = [MFN]()
     }
 }

@@ -142,7 +142,57 @@ public struct FrameState: Equatable, Sendable {
     }
 
     /// A host-owned frame nobody else touches: every RAM frame at boot.
-    public static let hostOwned = FrameState(owner: .host, hostState: .owned)
+    /// `owner == o`, compared on the encoded fields: no `PageOwner` is decoded
+    /// and no enum `==` called (one fewer call on the DMA share paths, and the
+    /// board image needs no derived `==` for the owner and borrower enums).
+    @inline(__always) public func isOwned(by o: PageOwner) -> Bool {
+        switch o {
+        case .none: return ownerCode == Self.ownerNone
+        case .host: return ownerCode == Self.ownerHost
+        case .hypervisor: return ownerCode == Self.ownerHypervisor
+        case .guest(let d): return ownerCode == Self.ownerGuest && domainField == d
+        }
+    }
+
+    /// `borrower == b`, compared on the encoded fields (see `isOwned(by:)`).
+    @inline(__always) public func isBorrowed(by b: Borrower) -> Bool {
+        switch b {
+        case .none: return borrowerCode == Self.borrowerNone
+        case .iommu: return borrowerCode == Self.borrowerIOMMU
+        case .hypervisor: return borrowerCode == Self.borrowerHypervisor
+        case .guest(let d): return borrowerCode == Self.borrowerGuest && domainField == d
+        }
+    }
+
+    /// Computed from constants: a stored `static let` was a lazily initialised
+    /// global on the board (its addressor and once-initialiser at every use).
+    public static var hostOwned: FrameState {
+        @inline(__always) get {
+            FrameState(raw: Self.ownerHost << Self.ownerShift | UInt64(HostPageState.owned.rawValue) << Self.hostStateShift
+                | Self.borrowerNone << Self.borrowerShift)
+        }
+    }
+
+    /// The whole states the donations write, built from the encoding's
+    /// constants: `init(owner:hostState:...)` sets each field through its
+    /// setter, and was a call (with the owner setter) on the board for each.
+    /// FrameStateTests pins them to that initialiser.
+    static var hypervisorOwned: FrameState {
+        @inline(__always) get {
+            FrameState(raw: Self.ownerHypervisor << Self.ownerShift | UInt64(HostPageState.noPage.rawValue) << Self.hostStateShift)
+        }
+    }
+
+    /// A xenheap frame: the hypervisor's, `PGC_xen_heap`.
+    static var xenheapOwned: FrameState {
+        @inline(__always) get { FrameState(raw: hypervisorOwned.raw | 1 << Self.xenheapBit) }
+    }
+
+    /// A frame donated to `domain`: its owner reference, allocated, no host page.
+    @inline(__always) static func donated(to domain: DomainID) -> FrameState {
+        FrameState(raw: Self.ownerGuest << Self.ownerShift | UInt64(HostPageState.noPage.rawValue) << Self.hostStateShift
+            | UInt64(domain.raw) << Self.domainShift | 1 << Self.referencesShift | 1 << Self.allocatedBit)
+    }
 
     // MARK: encoding
 

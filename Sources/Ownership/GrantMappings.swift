@@ -20,7 +20,7 @@ extension PageOwnership where P2M: ~Copyable {
         guard granter != domain else { throw .EPERM(.selfForeign(domain)) }
         let index = try frames.requireIndex(frame)
         let s = frames.state(at: index)
-        guard s.owner == .guest(granter), s.isAllocated, !s.isXenheap else {
+        guard s.isOwned(by: .guest(granter)), s.isAllocated, !s.isXenheap else {
             throw .EPERM(.notOwner(frame, owner: s.owner))
         }
         var locks = lockSet()

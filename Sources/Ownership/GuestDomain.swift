@@ -15,10 +15,10 @@ public struct GuestDomain<P2M: GuestPhysmap & ~Copyable>: ~Copyable {
     /// Grant-table frames, shared and status (XENMAPSPACE_grant_table).
     /// Only the frames: where each is mapped is read from the frame's
     /// `type_info` (seed 001), never kept here where it could go stale.
-    public internal(set) var grantSharedFrames: [MFN] = []
-    public internal(set) var grantStatusFrames: [MFN] = []
+    public internal(set) var grantSharedFrames = [MFN]()
+    public internal(set) var grantStatusFrames = [MFN]()
     /// Granted frames mapped 1:1 for the IOMMU, sorted by frame.
-    public internal(set) var iommuGrantMappings: [IOMMUGrantMapping] = []
+    public internal(set) var iommuGrantMappings = [IOMMUGrantMapping]()
     /// What a commit on this domain's P2M could not finish because the IOMMU
     /// did not confirm its invalidation (`P2MFlushError`): ranges to invalidate
     /// again, references and table pages that stay held until then (seed 000).

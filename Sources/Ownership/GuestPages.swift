@@ -9,9 +9,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// Gives a host frame to `domain`, mapped read-write at `gfn`.
     /// Refused for a frame shared for DMA or lent to anybody (seed 004).
     public mutating func hostDonateToGuest(_ mfn: MFN, to domain: DomainID, at gfn: GFN) throws(OwnershipError) {
-        try mapHostFrame(mfn, into: domain, at: gfn, resettingTypeInfo: true) { (_: FrameState) -> FrameState in
-            FrameState(owner: .guest(domain), hostState: .noPage, references: 1, isAllocated: true)
-        }
+        try mapHostFrame(mfn, into: domain, at: gfn, donating: true)
     }
 
     /// Xen's `guest_remove_page` (decrease_reservation): the domain gives up
@@ -22,13 +20,21 @@ extension PageOwnership where P2M: ~Copyable {
     /// committed before returning. Another holder (a range move whose flush
     /// for the frame's previous GFN is pending, a foreign or grant mapping)
     /// keeps the frame until its own reference drops.
-    public mutating func reclaim(_ domain: DomainID, gfn: GFN) throws(OwnershipError) {
+    @discardableResult
+    public mutating func reclaim(_ domain: DomainID, gfn: GFN) throws(OwnershipError) -> MFN {
         let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
+        // The P2M lock taken and released straight-line: a `withLock` closure
+        // was a closure, its forwarder and a `withLock` copy on the board.
         let lockedDomain = domains + di  // not through `self`, which the body edits
-        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+        let held = lockedDomain.pointee.lock.acquire()
+        // One release of each lock, whatever failed: a release per exit path
+        // was its check and store again at each.
+        var failure: OwnershipError? = nil
+        var reclaimed = MFN(raw: 0)
+        do throws(OwnershipError) {
             guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
             let index = try frames.requireOwnRAM(domain, gfn, entry)
             let s = frames.state(at: index)
@@ -37,52 +43,63 @@ extension PageOwnership where P2M: ~Copyable {
             var batch = frames.newBatch()
             do throws(OwnershipError) {
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
+                frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                    var n = s
+                    n.isAllocated = false
+                    return n
+                }
+                batch.holdReference(entry.mfn)
+                reclaimed = entry.mfn
             } catch {
-                locks.releasePages(pages)
-                commit(&batch, domain: di, holding: held, locks: &locks)
-                throw error
+                failure = error
             }
-            frames.updateState(at: index) { (s: FrameState) -> FrameState in
-                var n = s
-                n.isAllocated = false
-                return n
-            }
-            batch.holdReference(entry.mfn)
             locks.releasePages(pages)
             commit(&batch, domain: di, holding: held, locks: &locks)
+        } catch {
+            failure = error
         }
+        lockedDomain.pointee.lock.release(held)
+        if let failure { throw failure }
+        return reclaimed
     }
 
     /// Lends a host frame to `domain` at `gfn` (the host keeps ownership).
     public mutating func hostShareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
-        try mapHostFrame(mfn, into: domain, at: gfn, resettingTypeInfo: false) { (s: FrameState) -> FrameState in
-            var n = s
-            n.hostState = .sharedOwned
-            n.borrower = .guest(domain)
-            return n
-        }
+        try mapHostFrame(mfn, into: domain, at: gfn, donating: false)
     }
 
     /// Maps an exclusively host-owned frame read-write at the free `gfn` of
-    /// `domain`, its state becoming `becomes(state)` once the mapping is in
-    /// (cleaned first, for a guest with its caches off and for a non-coherent
-    /// domain, seed 003). With
-    /// `resettingTypeInfo` the frame starts a new life: no GFN or type of an
-    /// earlier one survives (seed 001).
-    private mutating func mapHostFrame(_ mfn: MFN, into domain: DomainID, at gfn: GFN, resettingTypeInfo: Bool,
-                                       becomes: (FrameState) -> FrameState) throws(OwnershipError) {
+    /// `domain`: `donating`, the frame becomes the domain's (one allocation
+    /// reference) and starts a new life, no GFN or type of an earlier one
+    /// surviving (seed 001); otherwise the host lends it to the domain. The
+    /// state changes once the mapping is in (cleaned first, for a guest with
+    /// its caches off and for a non-coherent domain, seed 003).
+    /// A flag, not a closure for the new state: each closure was a
+    /// specialisation of this function on the board.
+    private mutating func mapHostFrame(_ mfn: MFN, into domain: DomainID, at gfn: GFN,
+                                       donating: Bool) throws(OwnershipError) {
         let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
+        // Both locks taken and released straight-line (see `reclaim`).
         let lockedDomain = domains + di  // not through `self`, which the body edits
-        return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
+        let held = lockedDomain.pointee.lock.acquire()
+        var failure: OwnershipError? = nil  // one release of each lock (see `reclaim`)
+        do throws(OwnershipError) {
             guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
-            try locks.withPages { (_: borrowing PageStateLockHeld, locks: inout LockSet) throws(OwnershipError) -> Void in
+            let pages = locks.acquirePages()
+            do throws(OwnershipError) {
                 let s = frames.state(at: index)
-                try Self.requireExclusivelyHostOwned(mfn, s)
-                var n = becomes(s)
+                try FrameState.requireExclusivelyHostOwned(mfn, s)
+                var n = s
+                if donating {
+                    n = .donated(to: domain)
+                } else {
+                    n.hostState = .sharedOwned
+                    n.borrower = .guest(domain)
+                }
                 // The guest may read it with its caches off: clean it before it is
                 // mapped (that clean also serves a non-coherent domain's devices).
                 if cleanBeforeGuestMapping(mfn) {
@@ -93,16 +110,22 @@ extension PageOwnership where P2M: ~Copyable {
                 var batch = frames.newBatch()
                 do throws(OwnershipError) {
                     try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
+                    if donating { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
+                    let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
+                    precondition(exchanged, "host-owned frame changed under the domain page lock")
                 } catch {
-                    commit(&batch, domain: di, holding: held, locks: &locks)
-                    throw error
+                    failure = error
                 }
-                if resettingTypeInfo { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
-                let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
-                precondition(exchanged, "host-owned frame changed under the domain page lock")
                 commit(&batch, domain: di, holding: held, locks: &locks)
+            } catch {
+                failure = error
             }
+            locks.releasePages(pages)
+        } catch {
+            failure = error
         }
+        lockedDomain.pointee.lock.release(held)
+        if let failure { throw failure }
     }
 
     /// Ends a `hostShareWithGuest`: unmapped and flushed before the host has
@@ -122,8 +145,8 @@ extension PageOwnership where P2M: ~Copyable {
                 throw .ENOENT(.unmapped(domain, gfn))
             }
             let s = frames.state(at: index)
-            guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-            guard s.borrower == .guest(domain) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+            guard s.isOwned(by: .host) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            guard s.isBorrowed(by: .guest(domain)) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
             try takeReference(index, mfn)
             var batch = frames.newBatch()
             do throws(OwnershipError) {
@@ -196,7 +219,7 @@ extension PageOwnership where P2M: ~Copyable {
         try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
             try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
                 guard s.isXenheap else { throw .EINVAL(.notXenheap(mfn)) }
-                guard s.owner == .hypervisor, s.references == 0 else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+                guard s.isOwned(by: .hypervisor), s.references == 0 else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
                 return FrameState(owner: .guest(domain), hostState: .noPage, references: 1,
                                   isAllocated: true, isXenheap: true)
             }
@@ -239,7 +262,7 @@ extension PageOwnership where P2M: ~Copyable {
         let pages = locks.acquirePages()
         if !enforces && domains[di].config.enforcesCacheCoherency {
             cleanBeforeNonCoherentReach(holding: pages) { (s: FrameState) -> Bool in
-                s.owner == .guest(domain) || s.borrower == .guest(domain) || s.references > (s.isAllocated ? 1 : 0)
+                s.isOwned(by: .guest(domain)) || s.isBorrowed(by: .guest(domain)) || s.references > (s.isAllocated ? 1 : 0)
             }
         }
         domains[di].config.enforcesCacheCoherency = enforces
@@ -262,7 +285,7 @@ extension FrameTable {
             throw .EINVAL(.notGuestRAM(domain, gfn))
         }
         let s = state(at: index)
-        guard s.owner == .guest(domain), s.isAllocated, !s.isXenheap else { throw .EINVAL(.notGuestRAM(domain, gfn)) }
+        guard s.isOwned(by: .guest(domain)), s.isAllocated, !s.isXenheap else { throw .EINVAL(.notGuestRAM(domain, gfn)) }
         return index
     }
 }

@@ -28,30 +28,33 @@ extension PageOwnership where P2M: ~Copyable {
             try Self.requireHostDevice(pa.frame, count: count, frames: frames, regions: hostDeviceRegions)
             return
         }
+        // The page lock taken and released straight-line: a `withPages`
+        // closure was a closure and its forwarder on the board.
         var locks = lockSet()
-        try locks.withPages { (pages: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
-            let nonCoherent = Self.anyNonCoherent(hostDMADomains)
-            var done: UInt64 = 0
-            do throws(OwnershipError) {
-                while done < count {
-                    try shareOneForDMA(pa.frame.adding(done), nonCoherent: nonCoherent, holding: pages)
-                    done += 1
-                }
-            } catch {
-                while done > 0 {
-                    done -= 1
-                    dropOneDMAShare(pa.frame.adding(done), holding: pages)
-                }
-                throw error
+        let pages = locks.acquirePages()
+        let nonCoherent = Self.anyNonCoherent(hostDMADomains)
+        var done: UInt64 = 0
+        do throws(OwnershipError) {
+            while done < count {
+                try shareOneForDMA(pa.frame.adding(done), nonCoherent: nonCoherent, holding: pages)
+                done += 1
             }
-            // Seed 003: before a frame first becomes reachable by a device that does
-            // not snoop the caches, clean+invalidate it. `shareOneForDMA` marked the
-            // first shares while a non-coherent DMA domain is attached; the IOMMU
-            // mapping is made by the caller after this returns, so the frames are
-            // clean before any device can reach them. Without a non-coherent domain
-            // no first share was marked (the mark is `nonCoherent`), so none needs it.
-            if nonCoherent { flushFirstShares(from: pa.frame, count: count, holding: pages) }
+        } catch {
+            while done > 0 {
+                done -= 1
+                dropOneDMAShare(pa.frame.adding(done), holding: pages)
+            }
+            locks.releasePages(pages)
+            throw error
         }
+        // Seed 003: before a frame first becomes reachable by a device that does
+        // not snoop the caches, clean+invalidate it. `shareOneForDMA` marked the
+        // first shares while a non-coherent DMA domain is attached; the IOMMU
+        // mapping is made by the caller after this returns, so the frames are
+        // clean before any device can reach them. Without a non-coherent domain
+        // no first share was marked (the mark is `nonCoherent`), so none needs it.
+        if nonCoherent { flushFirstShares(from: pa.frame, count: count, holding: pages) }
+        locks.releasePages(pages)
     }
 
     /// Drops one DMA share of every frame of `[pa, pa+bytes)`: the exact
@@ -64,47 +67,54 @@ extension PageOwnership where P2M: ~Copyable {
         // A declared host device was never counted: nothing to drop.
         if Self.hostDeviceRegion(in: hostDeviceRegions, containing: pa.frame, count: count) != nil { return }
         var locks = lockSet()
-        try locks.withPages { (pages: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
-            // Stops at the first frame that is not RAM: bounded by the frame table.
-            var done: UInt64 = 0
-            var marked = false
-            do throws(OwnershipError) {
-                while done < count {
-                    if try unshareOneForDMA(pa.frame.adding(done)) { marked = true }
-                    done += 1
-                }
-            } catch {
-                while done > 0 {
-                    done -= 1
-                    restoreOneDMAShare(pa.frame.adding(done), holding: pages)
-                }
-                throw error
+        let pages = locks.acquirePages()  // straight-line, as in hostShareDMA
+        // Stops at the first frame that is not RAM: bounded by the frame table.
+        var done: UInt64 = 0
+        var marked = false
+        do throws(OwnershipError) {
+            while done < count {
+                if try unshareOneForDMA(pa.frame.adding(done)) { marked = true }
+                done += 1
             }
-            // Seed 003, lazily: a frame leaving DMA after a non-coherent device
-            // could reach it is cleaned before it goes back to the host alone.
-            // Its last unshare kept the mark; nothing can hand the frame on before
-            // the mark is cleared here (that takes the page lock we hold).
-            guard marked else { return }
-            var flushed = false
-            for i in 0..<count {
-                let mfn = pa.frame.adding(i)
-                guard let index = frames.index(of: mfn) else { continue }
-                let s = frames.state(at: index)
-                guard s.dmaShares == 0, s.cacheFlushRequired else { continue }
-                cache.cleanAndInvalidate(mfn.address, bytes: PageSize.bytes4K)
-                flushed = true
+        } catch {
+            while done > 0 {
+                done -= 1
+                restoreOneDMAShare(pa.frame.adding(done), holding: pages)
             }
-            if flushed { cache.synchronize() }
-            guard flushed else { return }
-            for i in 0..<count {
-                guard let index = frames.index(of: pa.frame.adding(i)) else { continue }
-                frames.updateState(at: index) { (s: FrameState) -> FrameState in
-                    guard s.dmaShares == 0, s.cacheFlushRequired else { return s }
-                    var n = s
-                    n.cacheFlushRequired = false
-                    return n
-                }
+            locks.releasePages(pages)
+            throw error
         }
+        // Seed 003, lazily: a frame leaving DMA after a non-coherent device
+        // could reach it is cleaned before it goes back to the host alone.
+        // Its last unshare kept the mark; nothing can hand the frame on before
+        // the mark is cleared here (that takes the page lock we hold).
+        if marked { cleanUnsharedFrames(pa.frame, count: count, holding: pages) }
+        locks.releasePages(pages)
+    }
+
+    /// The frames of an unshare whose last share a non-coherent device could
+    /// reach (`cacheFlushRequired` with no share left) are cleaned, then lose the mark.
+    private mutating func cleanUnsharedFrames(_ first: MFN, count: UInt64,
+                                              holding pages: borrowing PageStateLockHeld) {
+        var flushed = false
+        for i in 0..<count {
+            let mfn = first.adding(i)
+            guard let index = frames.index(of: mfn) else { continue }
+            let s = frames.state(at: index)
+            guard s.dmaShares == 0, s.cacheFlushRequired else { continue }
+            cache.cleanAndInvalidate(mfn.address, bytes: PageSize.bytes4K)
+            flushed = true
+        }
+        guard flushed else { return }
+        cache.synchronize()
+        for i in 0..<count {
+            guard let index = frames.index(of: first.adding(i)) else { continue }
+            frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                guard s.dmaShares == 0, s.cacheFlushRequired else { return s }
+                var n = s
+                n.cacheFlushRequired = false
+                return n
+            }
         }
     }
 
@@ -112,13 +122,14 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// One more share of `mfn`; a first share is marked `cacheFlushRequired`
     /// exactly when `nonCoherent` (a non-coherent host DMA domain is attached).
+    @inline(__always)
     mutating func shareOneForDMA(_ mfn: MFN, nonCoherent: Bool,
                                  holding pages: borrowing PageStateLockHeld) throws(OwnershipError) {
         guard let index = frames.index(of: mfn) else { throw .EINVAL(.notRAM(mfn.address)) }
         try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
             var n = s
             if s.dmaShares == 0 {
-                try Self.requireExclusivelyHostOwned(mfn, s)
+                try FrameState.requireExclusivelyHostOwned(mfn, s)
                 n.hostState = .sharedOwned
                 n.borrower = .iommu
                 n.cacheFlushRequired = nonCoherent
@@ -127,7 +138,7 @@ extension PageOwnership where P2M: ~Copyable {
                 // page the host also lent to the hypervisor (seed 004,
                 // `__host_check_page_dma_shared`).
                 guard s.hostState == .sharedOwned else { throw .EPERM(.wrongHostState(mfn, s.hostState)) }
-                guard s.borrower == .iommu else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+                guard s.isBorrowed(by: .iommu) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
                 guard s.dmaShares < FrameState.maxDMAShares else { throw .EOVERFLOW(.dmaShareCount(mfn)) }
             }
             n.dmaShares = s.dmaShares + 1
@@ -142,7 +153,7 @@ extension PageOwnership where P2M: ~Copyable {
     mutating func dropOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
         guard let index = frames.index(of: mfn) else { return }
         frames.updateState(at: index) { (s: FrameState) -> FrameState in
-            precondition(s.dmaShares > 0 && s.borrower == .iommu, "rolling back a DMA share that is not there")
+            precondition(s.dmaShares > 0 && s.isBorrowed(by: .iommu), "rolling back a DMA share that is not there")
             var n = s
             n.dmaShares -= 1
             if n.dmaShares == 0 {
@@ -161,11 +172,11 @@ extension PageOwnership where P2M: ~Copyable {
     /// It takes no page lock token: one frame's check and update are one
     /// compare-exchange, correct without the lock (ConcurrencyStressTests
     /// runs it unlocked); the lock is for `hostUnshareDMA`'s rollback.
-    @discardableResult
+    @discardableResult @inline(__always)
     mutating func unshareOneForDMA(_ mfn: MFN) throws(OwnershipError) -> Bool {
         guard let index = frames.index(of: mfn) else { throw .ENOENT(.notDMAShared(mfn)) }
         let (_, now) = try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.dmaShares > 0, s.borrower == .iommu, s.hostState == .sharedOwned else {
+            guard s.dmaShares > 0, s.isBorrowed(by: .iommu), s.hostState == .sharedOwned else {
                 throw .ENOENT(.notDMAShared(mfn))
             }
             var n = s
@@ -194,26 +205,6 @@ extension PageOwnership where P2M: ~Copyable {
             n.dmaShares = s.dmaShares + 1
             return n
         }
-    }
-
-    /// pKVM's "the page is owned by the host and nobody borrows it".
-    @inline(__always)
-    static func requireExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
-        // The five conditions below at once, in one masked compare of the word.
-        if s.isExclusivelyHostOwned { return }
-        try refuseNotExclusivelyHostOwned(mfn, s)
-    }
-
-    /// The error `requireExclusivelyHostOwned` throws, for a frame that fails it.
-    static func refuseNotExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
-        guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-        guard s.dmaShares == 0 else { throw .EPERM(.dmaShared(mfn, shares: s.dmaShares)) }
-        guard s.borrower == .none else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
-        guard s.hostState == .owned else { throw .EPERM(.wrongHostState(mfn, s.hostState)) }
-        // A host frame carries references only while an unmap of it from a
-        // guest waits for an IOMMU flush that has not completed.
-        guard s.references == 0 else { throw .EBUSY(.flushPending(mfn)) }
-        preconditionFailure("isExclusivelyHostOwned disagrees with its conditions")
     }
 
     /// Page count of an aligned, non-empty, non-wrapping range.
@@ -249,5 +240,29 @@ extension PageOwnership where P2M: ~Copyable {
             }
         }
         if any { cache.synchronize() }
+    }
+}
+
+// On `FrameState`, not the generic `PageOwnership`: one copy in the image
+// instead of one per PageOwnership specialisation.
+extension FrameState {
+    /// pKVM's "the page is owned by the host and nobody borrows it".
+    @inline(__always)
+    static func requireExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
+        // The five conditions below at once, in one masked compare of the word.
+        if s.isExclusivelyHostOwned { return }
+        try refuseNotExclusivelyHostOwned(mfn, s)
+    }
+
+    /// The error `requireExclusivelyHostOwned` throws, for a frame that fails it.
+    static func refuseNotExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
+        guard s.isOwned(by: .host) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+        guard s.dmaShares == 0 else { throw .EPERM(.dmaShared(mfn, shares: s.dmaShares)) }
+        guard s.isBorrowed(by: .none) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+        guard s.hostState == .owned else { throw .EPERM(.wrongHostState(mfn, s.hostState)) }
+        // A host frame carries references only while an unmap of it from a
+        // guest waits for an IOMMU flush that has not completed.
+        guard s.references == 0 else { throw .EBUSY(.flushPending(mfn)) }
+        preconditionFailure("isExclusivelyHostOwned disagrees with its conditions")
     }
 }

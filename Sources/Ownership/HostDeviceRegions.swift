@@ -35,9 +35,11 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Static, taking the pieces it reads: called from `mutating` operations,
     /// a method on `self` copied the whole `PageOwnership` on the board.
+    @inline(__always)
     static func hostDeviceRegion(in regions: [HostDeviceRegion], containing first: MFN,
                                  count: UInt64) -> HostDeviceRegion? {
-        for region in regions where region.contains(first, count: count) { return region }
+        // By index: no IndexingIterator specialisation for the list on the board.
+        for i in 0..<regions.count where regions[i].contains(first, count: count) { return regions[i] }
         return nil
     }
 

@@ -10,68 +10,51 @@ import Translation
 /// donated frame back through the device) and run under the domain page lock.
 extension PageOwnership where P2M: ~Copyable {
     public mutating func hostDonateToHypervisor(_ mfn: MFN) throws(OwnershipError) {
-        try updateFrameState(mfn) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            try Self.requireExclusivelyHostOwned(mfn, s)
-            return FrameState(owner: .hypervisor, hostState: .noPage)
-        }
+        try updateFrameState(mfn, .hostDonatesToHypervisor)
     }
 
     public mutating func hypervisorDonateToHost(_ mfn: MFN) throws(OwnershipError) {
-        try updateFrameState(mfn) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.owner == .hypervisor else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-            guard !s.isXenheap else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-            return .hostOwned
-        }
+        try updateFrameState(mfn, .hypervisorDonatesToHost)
     }
 
     public mutating func hostShareWithHypervisor(_ mfn: MFN) throws(OwnershipError) {
-        try updateFrameState(mfn) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            try Self.requireExclusivelyHostOwned(mfn, s)
-            var n = s
-            n.hostState = .sharedOwned
-            n.borrower = .hypervisor
-            return n
-        }
+        try updateFrameState(mfn, .hostSharesWithHypervisor)
     }
 
     public mutating func hostUnshareWithHypervisor(_ mfn: MFN) throws(OwnershipError) {
-        try updateFrameState(mfn) { (s: FrameState) throws(OwnershipError) -> FrameState in
-            guard s.owner == .host else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-            guard s.borrower == .hypervisor else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
-            var n = s
-            n.hostState = .owned
-            n.borrower = .none
-            return n
-        }
-    }
-
-    /// `mfn`'s state becomes what `transition` makes of it, under the domain
-    /// page lock; a refusal leaves it as it was.
-    private mutating func updateFrameState(
-        _ mfn: MFN, _ transition: (FrameState) throws(OwnershipError) -> FrameState
-    ) throws(OwnershipError) {
-        let index = try frames.requireIndex(mfn)
-        var locks = lockSet()
-        try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
-            try frames.updateState(at: index, transition)
-        }
+        try updateFrameState(mfn, .hostUnsharesWithHypervisor)
     }
 
     /// Takes a host frame into the xenheap (alloc_xenheap_page): owned by the
     /// hypervisor, `PGC_xen_heap`, and `type_info` reset to its initializer so
     /// no GFN of an earlier life survives (seed 001, PGT_TYPE_INFO_INITIALIZER).
     public mutating func allocateXenheapPage(_ mfn: MFN) throws(OwnershipError) {
+        try updateFrameState(mfn, .allocatesXenheap)
+    }
+
+    /// `mfn`'s state becomes what `transition` makes of it, under the domain
+    /// page lock; a refusal leaves it as it was. One copy for every
+    /// transition: a closure per transition was one specialisation (and its
+    /// forwarder) each on the board.
+    private mutating func updateFrameState(_ mfn: MFN, _ transition: HostHypervisorTransition) throws(OwnershipError) {
         let index = try frames.requireIndex(mfn)
         var locks = lockSet()
-        try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
+        let pages = locks.acquirePages()
+        var failure: OwnershipError? = nil  // one release of the lock, whatever failed
+        do throws(OwnershipError) {
             try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
-                try Self.requireExclusivelyHostOwned(mfn, s)
-                return FrameState(owner: .hypervisor, hostState: .noPage, isXenheap: true)
+                try transition.apply(to: s, of: mfn)
             }
-            // Nobody can reach the frame's type_info before this returns: plain
-            // compare-exchange against whatever the previous life left.
-            frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
+            if transition == .allocatesXenheap {
+                // Nobody can reach the frame's type_info before this returns: plain
+                // compare-exchange against whatever the previous life left.
+                frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
+            }
+        } catch {
+            failure = error
         }
+        locks.releasePages(pages)
+        if let failure { throw failure }
     }
 
     /// Gives a xenheap frame back to the host (free_xenheap_page). Refused while
@@ -84,9 +67,45 @@ extension PageOwnership where P2M: ~Copyable {
             if let gfn = info.xenheapGFN { throw .EBUSY(.xenheapAlreadyMapped(mfn, at: gfn)) }
             try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
                 guard s.isXenheap else { throw .EINVAL(.notXenheap(mfn)) }
-                guard s.owner == .hypervisor else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+                guard s.isOwned(by: .hypervisor) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
                 return .hostOwned
             }
         }
+    }
+}
+
+/// The host <-> hypervisor transitions that change one frame's state word
+/// and nothing else (`PageOwnership.updateFrameState`).
+enum HostHypervisorTransition {
+    case hostDonatesToHypervisor
+    case hypervisorDonatesToHost
+    case hostSharesWithHypervisor
+    case hostUnsharesWithHypervisor
+    case allocatesXenheap
+
+    /// The state `s` of `mfn` becomes, or the refusal that leaves it alone.
+    func apply(to s: FrameState, of mfn: MFN) throws(OwnershipError) -> FrameState {
+        var n = s
+        switch self {
+        case .hostDonatesToHypervisor:
+            try FrameState.requireExclusivelyHostOwned(mfn, s)
+            return .hypervisorOwned
+        case .hypervisorDonatesToHost:
+            guard s.isOwned(by: .hypervisor), !s.isXenheap else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            return .hostOwned
+        case .hostSharesWithHypervisor:
+            try FrameState.requireExclusivelyHostOwned(mfn, s)
+            n.hostState = .sharedOwned
+            n.borrower = .hypervisor
+        case .hostUnsharesWithHypervisor:
+            guard s.isOwned(by: .host) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            guard s.isBorrowed(by: .hypervisor) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+            n.hostState = .owned
+            n.borrower = .none
+        case .allocatesXenheap:
+            try FrameState.requireExclusivelyHostOwned(mfn, s)
+            return .xenheapOwned
+        }
+        return n
     }
 }

@@ -29,10 +29,10 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     let pageLock = PageStateLock.allocate()
     /// The host's device address spaces (seed 003: vfio's domains of one
     /// container). Every host DMA share is reachable from all of them.
-    public internal(set) var hostDMADomains: [DMADomain] = []
+    public internal(set) var hostDMADomains = [DMADomain]()
     /// MMIO the platform says belongs to devices the host owns: the only
     /// non-RAM ranges a host DMA share may name (HostDeviceRegions.swift).
-    public internal(set) var hostDeviceRegions: [HostDeviceRegion] = []
+    public internal(set) var hostDeviceRegions = [HostDeviceRegion]()
     let domains: UnsafeMutablePointer<GuestDomain<P2M>>
     public let maxDomains: Int
     public private(set) var domainCount = 0
@@ -173,8 +173,10 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
         if mayReturn {
             returnDeadFrames(&batch.releaser, locks: &locks)
         } else if !batch.releaser.dead.isEmpty {
-            domains[di].owed.releaser.dead.append(contentsOf: batch.releaser.dead)
-            batch.releaser.dead.removeAll()
+            // Element by element, and emptied as a fresh array: the image then
+            // carries no append(contentsOf:) or removeAll copies for [MFN].
+            for i in 0..<batch.releaser.dead.count { domains[di].owed.releaser.dead.append(batch.releaser.dead[i]) }
+            batch.releaser.dead = [MFN]()
         }
     }
 
@@ -198,7 +200,8 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser, locks: inout LockSet) {
         guard !releaser.dead.isEmpty else { return }
         let pages = locks.acquirePages()
-        for mfn in releaser.dead {
+        for i in 0..<releaser.dead.count {
+            let mfn = releaser.dead[i]
             guard let index = frames.index(of: mfn) else { continue }
             let s = frames.state(at: index)
             // Dead frames cannot be re-referenced, so nothing raced with us.
@@ -207,7 +210,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
             frames.updateState(at: index) { (_: FrameState) -> FrameState in .hostOwned }
         }
         locks.releasePages(pages)
-        releaser.dead.removeAll(keepingCapacity: true)
+        releaser.dead = [MFN]()  // not removeAll(keepingCapacity:): see `commit`
     }
 }
 

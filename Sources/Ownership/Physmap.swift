@@ -57,9 +57,9 @@ extension PageOwnership where P2M: ~Copyable {
             switch entry.type {
             case .ramRW, .ramRO:
                 if let s = state(of: entry.mfn) {
-                    let ownRAM = s.owner == .guest(domain) && (s.isXenheap || s.isAllocated)
+                    let ownRAM = s.isOwned(by: .guest(domain)) && (s.isXenheap || s.isAllocated)
                     guard ownRAM, s.hostState != .sharedBorrowed else {
-                        throw s.owner == .guest(domain) ? .EPERM(.wrongHostState(entry.mfn, s.hostState))
+                        throw s.isOwned(by: .guest(domain)) ? .EPERM(.wrongHostState(entry.mfn, s.hostState))
                                                         : .EPERM(.borrowedBy(entry.mfn, s.borrower))
                     }
                 }
@@ -101,7 +101,7 @@ extension PageOwnership where P2M: ~Copyable {
         let lockedDomain = domains + di  // not through `self`, which the body edits
         return try lockedDomain.pointee.lock.withLock { (held: borrowing P2MLockHeld) throws(OwnershipError) -> Void in
             let s = frames.state(at: index)
-            guard s.isXenheap, s.owner == .guest(domain) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+            guard s.isXenheap, s.isOwned(by: .guest(domain)) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
             let info = frames.typeInfo(at: index)
             if let mapped = info.xenheapGFN { throw .EBUSY(.xenheapAlreadyMapped(mfn, at: mapped)) }
             guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }

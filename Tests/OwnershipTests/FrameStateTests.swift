@@ -93,4 +93,31 @@ final class FrameStateTests: XCTestCase {
             XCTAssertEqual(s.isExclusivelyHostOwned, expected, "\(s.raw)")
         }
     }
+
+    /// `isOwned(by:)`/`isBorrowed(by:)` compare the encoded fields; they agree
+    /// with decoding and `==` for every owner and borrower kind, a guest of the
+    /// same or another domain included.
+    func testOwnerAndBorrowerTestsAgreeWithDecodedEquality() {
+        let owners: [PageOwner] = [.none, .host, .hypervisor, .guest(DomainID(1)), .guest(DomainID(0x1234))]
+        let borrowers: [Borrower] = [.none, .iommu, .hypervisor, .guest(DomainID(1)), .guest(DomainID(0x1234))]
+        for owner in owners {
+            for borrower in borrowers {
+                if case .guest = owner, case .guest = borrower { continue }
+                let s = FrameState(owner: owner, hostState: .sharedOwned, borrower: borrower, references: 1)
+                for o in owners { XCTAssertEqual(s.isOwned(by: o), s.owner == o, "\(s.raw) \(o)") }
+                for b in borrowers { XCTAssertEqual(s.isBorrowed(by: b), s.borrower == b, "\(s.raw) \(b)") }
+            }
+        }
+    }
+
+    /// The donation states built from constants are exactly what the field
+    /// initialiser makes of them (a guest's domain in its field included).
+    func testDonationStatesMatchTheFieldInitialiser() {
+        XCTAssertEqual(FrameState.hypervisorOwned.raw, FrameState(owner: .hypervisor, hostState: .noPage).raw)
+        XCTAssertEqual(FrameState.xenheapOwned.raw, FrameState(owner: .hypervisor, hostState: .noPage, isXenheap: true).raw)
+        for d in [DomainID(0), DomainID(1), DomainID(0x7FEF), DomainID(0xFFFF)] {
+            XCTAssertEqual(FrameState.donated(to: d).raw,
+                           FrameState(owner: .guest(d), hostState: .noPage, references: 1, isAllocated: true).raw, "\(d)")
+        }
+    }
 }
