@@ -83,19 +83,25 @@ extension SMMU {
         for i in 0..<attachments.count {
             if case .stage1(let d) = attachments[i].domain, d.asid == asid { throw .domainInUse(asid: asid) }
         }
-        if freeContextDescriptors.isEmpty {
-            guard let frame = allocator.allocateContiguous(count: 1, alignmentFrames: 1) else {
-                throw .outOfMemory(frames: 1)
+        let slot: PhysAddr
+        if let released = releasedContextDescriptors {
+            let link = memory.load64(released.adding(8))
+            releasedContextDescriptors = link == 0 ? nil : PhysAddr(link & ~1)
+            slot = released
+        } else {
+            if let fresh = freshContextDescriptor {
+                slot = fresh
+            } else {
+                guard let frame = allocator.allocateContiguous(count: 1, alignmentFrames: 1) else {
+                    throw .outOfMemory(frames: 1)
+                }
+                memory.zeroFrame(frame)
+                slot = frame.address
             }
-            memory.zeroFrame(frame)
-            let perFrame = PageSize.bytes4K / ContextDescriptor.bytes
-            var i = perFrame
-            while i > 0 {  // highest first: `removeLast` hands out the lowest slot first
-                i -= 1
-                freeContextDescriptors.append(frame.address.adding(i * ContextDescriptor.bytes))
-            }
+            // Lowest slot first; after the frame's last slot a new frame is needed.
+            let next = slot.adding(ContextDescriptor.bytes)
+            freshContextDescriptor = next.isPageAligned ? nil : next
         }
-        let slot = freeContextDescriptors.removeLast()
         let cd = ContextDescriptor.stage1(asid: asid, root: root.address, inputBits: inputBits,
                                           ipsCode: features.outputAddressSizeCode, mair: mair, coherent: coherent)
         // dw1..dw7 first, dw0 (V) last: no STE points here yet, but the order
@@ -108,14 +114,20 @@ extension SMMU {
         return Stage1Domain(asid: asid, root: root.address, inputBits: inputBits, contextDescriptor: slot)
     }
 
-    /// Retire a stage-1 domain once no stream uses it: its CD is cleared, its
-    /// ASID's TLB entries are invalidated (so a later domain reusing the ASID
-    /// starts clean) and the CD slot is reused.
+    /// Retire a stage-1 domain once no stream uses it: its CD is cleared
+    /// (V=0; dw1 links the released slots), its ASID's TLB entries are
+    /// invalidated (so a later domain reusing the ASID starts clean) and the
+    /// CD slot is reused by the next `makeStage1Domain`.
     public mutating func releaseStage1Domain(_ domain: Stage1Domain) throws(AttachError) {
         for i in 0..<attachments.count where attachments[i].domain == .stage1(domain) {
             throw .domainInUse(asid: domain.asid)
         }
-        for i in 0..<ContextDescriptor.dwordCount { memory.store64(domain.contextDescriptor.adding(UInt64(i) * 8), 0) }
+        // Cleared (V=0) but for dw1, the link to the slot released before it.
+        var link: UInt64 = 0
+        if let next = releasedContextDescriptors { link = next.raw | 1 }
+        for i in 0..<ContextDescriptor.dwordCount {
+            memory.store64(domain.contextDescriptor.adding(UInt64(i) * 8), i == 1 ? link : 0)
+        }
         if !coherent { cache.clean(domain.contextDescriptor, bytes: ContextDescriptor.bytes) }
         do {
             try push(.tlbiNHASID(asid: domain.asid))
@@ -123,7 +135,7 @@ extension SMMU {
         } catch {
             throw .commandQueue(error)
         }
-        freeContextDescriptors.append(domain.contextDescriptor)
+        releasedContextDescriptors = domain.contextDescriptor
     }
 
     /// Point `stream` at `domain`: stage 1 through the domain's CD, stage 2

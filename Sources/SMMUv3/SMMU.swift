@@ -20,7 +20,13 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
     public let pollLimit: Int
     /// Streams with a translating STE, sorted by StreamID.
     public internal(set) var attachments: [Attachment] = []
-    var freeContextDescriptors: [PhysAddr] = []
+    /// Released CD slots, most recent first: the head here, each slot's dw1
+    /// holding the next one's address | 1 (0 ends the list). A released CD
+    /// has V=0 and no STE points at it, so the SMMU reads none of it. A list
+    /// in the slots themselves, not an array: no array growth code for it.
+    var releasedContextDescriptors: PhysAddr?
+    /// The next never-used slot of the newest CD frame (nil: none left).
+    var freshContextDescriptor: PhysAddr?
     /// GERROR.SFM_ERR was seen: acknowledging it does not leave service failure
     /// mode (IHI 0070 6.3.19), so it is remembered here.
     public internal(set) var serviceFailureSeen = false
