@@ -41,9 +41,11 @@ public struct CommandQueue: Sendable {
 
     public var byteSize: UInt64 { Command.bytes << UInt64(log2Entries) }
 
-    func slotAddress(_ i: QueueIndex) -> PhysAddr { base.adding(UInt64(i.index) * Command.bytes) }
+    // Transparent: called as methods from the mutating ones, each call copied
+    // the whole queue state (120 bytes) to the stack first.
+    @_transparent func slotAddress(_ i: QueueIndex) -> PhysAddr { base.adding(UInt64(i.index) * Command.bytes) }
 
-    func consumer<R: RegisterBlock>(_ registers: R) -> QueueIndex {
+    @_transparent func consumer<R: RegisterBlock>(_ registers: R) -> QueueIndex {
         QueueIndex(registers.read32(SMMURegister.cmdqCons), log2Entries: log2Entries)
     }
 
