@@ -185,7 +185,7 @@ extension SMMU {
     /// Where `stream` is, or would go, in the sorted `attachments`. Index loops
     /// here and in the callers: the closure-taking collection helpers
     /// (`firstIndex(where:)`, `insert(_:at:)`) each add stdlib code to the image.
-    func attachmentSlot(_ stream: StreamID) -> Int {
+    @_transparent func attachmentSlot(_ stream: StreamID) -> Int {
         var i = 0
         while i < attachments.count && attachments[i].stream < stream { i += 1 }
         return i
