@@ -92,10 +92,9 @@ extension SMMU {
             if let fresh = freshContextDescriptor {
                 slot = fresh
             } else {
-                guard let frame = allocator.allocateContiguous(count: 1, alignmentFrames: 1) else {
+                guard let frame = allocator.allocateZeroed(1, memory: memory) else {
                     throw .outOfMemory(frames: 1)
                 }
-                memory.zeroFrame(frame)
                 slot = frame.address
             }
             // Lowest slot first; after the frame's last slot a new frame is needed.

@@ -75,23 +75,17 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
         let tableFrames = StreamTable.frames(forBytes: StreamTable.baseBytes(format: format, streamIDBits: sidBits))
         let cmdFrames = StreamTable.frames(forBytes: Command.bytes << UInt64(cmdLog2))
         let evtFrames = StreamTable.frames(forBytes: SMMUEvent.bytes << UInt64(evtLog2))
-        guard let table = allocator.allocateContiguous(count: tableFrames, alignmentFrames: tableFrames) else {
+        guard let table = allocator.allocateZeroed(tableFrames, memory: memory) else {
             throw .outOfMemory(frames: tableFrames)
         }
-        guard let cmdq = allocator.allocateContiguous(count: cmdFrames, alignmentFrames: cmdFrames) else {
+        guard let cmdq = allocator.allocateZeroed(cmdFrames, memory: memory) else {
             allocator.freeContiguous(table, count: tableFrames)
             throw .outOfMemory(frames: cmdFrames)
         }
-        guard let evtq = allocator.allocateContiguous(count: evtFrames, alignmentFrames: evtFrames) else {
+        guard let evtq = allocator.allocateZeroed(evtFrames, memory: memory) else {
             allocator.freeContiguous(table, count: tableFrames)
             allocator.freeContiguous(cmdq, count: cmdFrames)
             throw .outOfMemory(frames: evtFrames)
-        }
-        // Three runs, not an array of them: no heap array or iterator on the board.
-        for i in 0..<(tableFrames + cmdFrames + evtFrames) {
-            let (first, index) = i < tableFrames ? (table, i)
-                : i < tableFrames + cmdFrames ? (cmdq, i - tableFrames) : (evtq, i - tableFrames - cmdFrames)
-            memory.zeroFrame(first.adding(UInt64(index)))
         }
 
         var smmu = SMMU(registers: registers, memory: memory, cache: cache, features: features, mode: mode,

@@ -83,10 +83,7 @@ public struct StreamTable: Sendable {
         if let address = entryAddress(stream, memory: memory) { return address }
         guard case .twoLevel(let split) = format else { preconditionFailure("linear tables are complete") }
         let frames = Self.frames(forBytes: StreamTableEntry.bytes << UInt64(split))
-        guard let l2 = allocator.allocateContiguous(count: frames, alignmentFrames: frames) else {
-            throw .outOfMemory(frames: frames)
-        }
-        for i in 0..<frames { memory.zeroFrame(l2.adding(UInt64(i))) }
+        guard let l2 = allocator.allocateZeroed(frames, memory: memory) else { throw .outOfMemory(frames: frames) }
         let l2Bytes = StreamTableEntry.bytes << UInt64(split)
         if !coherent { cache.clean(l2.address, bytes: l2Bytes) }
         cache.synchronize()
