@@ -241,10 +241,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
 
     /// Everything of one ASID or VMID, then CMD_SYNC.
     public mutating func invalidateAll(_ scope: InvalidationScope) throws(CommandQueueError) {
-        switch scope {
-        case .stage1(let asid, let vmid): try push(.tlbiNHASID(asid: asid, vmid: vmid))
-        case .stage2(let vmid): try push(.tlbiS12VMAll(vmid: vmid))
-        }
+        try push(scope.invalidateAllCommand)
         try sync()
     }
 
