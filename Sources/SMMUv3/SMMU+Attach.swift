@@ -12,11 +12,15 @@ extension SMMU {
     mutating func installEntry(_ new: StreamTableEntry, for stream: StreamID, at address: PhysAddr)
         throws(CommandQueueError)
     {
-        let current = streamTable.readEntry(at: address, memory: memory)
-        // Bit i set: dword i differs (one pass over the dwords, used below).
+        // Bit i set: dword i differs (one pass over the live entry's dwords,
+        // read in place rather than into a copy of the whole entry).
         var differing: UInt8 = 0
-        for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] { differing |= 1 << i }
+        for i in 0..<StreamTableEntry.dwordCount where memory.load64(address.adding(UInt64(i) &* 8)) != new[word: i] {
+            differing |= 1 << i
+        }
         guard differing != 0 else { return }
+        var current = StreamTableEntry()
+        current.dw0 = memory.load64(address)  // V and Config decide liveness
         let live = current.isLive
         if live && differing.nonzeroBitCount == 1 {
             let i = differing.trailingZeroBitCount
