@@ -46,13 +46,19 @@ public enum TLBIOperand {
             base += 1
             remaining -= 1
         }
-        for scale in 0...maxScale {
-            let shift = 5 * scale + 1
-            let num = (remaining >> shift) & maxNum
-            guard num != 0 else { continue }
-            body(.range(range(GFN(raw: base), scale: UInt8(scale), num: UInt8(num - 1))))
-            base += num << shift
-            remaining -= num << shift
+        // remaining < 2^21 and its bits are taken five at a time, so the
+        // shift, the NUM - 1 and the subtraction cannot wrap.
+        var scale: UInt64 = 0
+        while remaining != 0 {
+            let shift = 5 &* scale &+ 1
+            let num = (remaining &>> shift) & maxNum
+            if num != 0 {
+                body(.range(range(GFN(raw: base), scale: UInt8(truncatingIfNeeded: scale),
+                                  num: UInt8(truncatingIfNeeded: num &- 1))))
+                base += num &<< shift
+                remaining &-= num &<< shift
+            }
+            scale &+= 1
         }
         return true
     }
