@@ -62,7 +62,7 @@ public struct Command: Equatable, Sendable {
 
     public var opcode: UInt8 { UInt8(dw0 & Self.opcodeMask) }
 
-    @inline(__always) static func op(_ o: Opcode) -> UInt64 { UInt64(o.rawValue) }
+    @_transparent static func op(_ o: Opcode) -> UInt64 { UInt64(o.rawValue) }
 
     // MARK: Configuration invalidation and prefetch
 
