@@ -133,7 +133,7 @@ public struct CommandQueue: Sendable {
     }
 
     /// The rejection seen since the last `sync`, handed to the caller once.
-    mutating func takeRejection() -> RejectedCommand? {
+    @_transparent mutating func takeRejection() -> RejectedCommand? {
         defer { rejectedInBatch = nil }
         return rejectedInBatch
     }
@@ -186,7 +186,7 @@ public struct CommandQueue: Sendable {
         registers.write32(SMMURegister.gerrorn, gerrorn ^ GERROR.commandQueueError)
     }
 
-    mutating func record(_ rejected: RejectedCommand) {
+    @_transparent mutating func record(_ rejected: RejectedCommand) {
         lastRejected = rejected
         if rejectedInBatch == nil { rejectedInBatch = rejected }
     }

@@ -56,7 +56,7 @@ public struct ContextDescriptor: Equatable, Sendable {
     /// Build the CD for one stage-1 domain.
     /// - inputBits: IOVA width (T0SZ = 64 - inputBits), 25...48.
     /// - ipsCode: the output size, in TCR.IPS encoding (use the SMMU's OAS).
-    public static func stage1(asid: UInt16, root: PhysAddr, inputBits: Int, ipsCode: UInt32,
+    @_transparent public static func stage1(asid: UInt16, root: PhysAddr, inputBits: Int, ipsCode: UInt32,
                               mair: UInt64, coherent: Bool) -> ContextDescriptor {
         var cd = ContextDescriptor()
         let t0sz = UInt64(64 - inputBits) & t0szMask

@@ -89,7 +89,7 @@ public struct InvalidationPlanner: Equatable, Sendable {
     }
 
     /// The TLBI of `scope` for `range` (nil: the single page) from `page`.
-    func command(_ scope: InvalidationScope, _ page: UInt64, _ range: TLBIRange?) -> Command {
+    @_transparent func command(_ scope: InvalidationScope, _ page: UInt64, _ range: TLBIRange?) -> Command {
         let address = page << PageSize.shift4K
         switch scope {
         case .stage1(let asid, let vmid):

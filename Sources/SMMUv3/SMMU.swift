@@ -37,7 +37,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
     }
 
     /// Read and check the ID registers without touching anything else.
-    public static func probe(_ registers: R) throws(SMMUProbeError) -> SMMUFeatures {
+    @_transparent public static func probe(_ registers: R) throws(SMMUProbeError) -> SMMUFeatures {
         try SMMUFeatures.probe(registers)
     }
 

@@ -26,7 +26,7 @@ public struct StreamTable: Sendable {
     }
 
     /// Bytes of the linear table or L1 array for this layout.
-    public static func baseBytes(format: Format, streamIDBits: Int) -> UInt64 {
+    @_transparent public static func baseBytes(format: Format, streamIDBits: Int) -> UInt64 {
         switch format {
         case .linear: return StreamTableEntry.bytes << UInt64(streamIDBits)
         case .twoLevel(let split): return 8 << UInt64(streamIDBits - split)
@@ -40,7 +40,7 @@ public struct StreamTable: Sendable {
         self.baseFrames = baseFrames
     }
 
-    public var baseConfig: UInt32 {
+    @_transparent public var baseConfig: UInt32 {
         switch format {
         case .linear:
             return StreamTableBase.formatLinear << StreamTableBase.formatShift
