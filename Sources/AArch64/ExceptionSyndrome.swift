@@ -113,7 +113,7 @@ public enum ExceptionClass: Equatable, Sendable {
     public var name: StaticString { Self.names[index] }
 
     /// The case's position in `names` (declaration order; `.other` last).
-    var index: Int {
+    @_transparent var index: Int {
         switch self {
         case .unknown: 0
         case .trappedWFxInstruction: 1

@@ -67,7 +67,7 @@ public struct CommandQueue: Sendable {
 
     /// `push` on a ring that looked full: read CONS again, and if it is still
     /// full, publish what is written and wait (bounded) for CONS to free a slot.
-    mutating func makeRoom<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
+    @_transparent mutating func makeRoom<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
         registers: R, memory: M, cache: inout C, coherent: Bool
     ) throws(CommandQueueError) {
         lastConsumer = consumer(registers)

@@ -196,7 +196,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
 
     /// GBPA: wait for any update in flight, write the value with UPDATE, wait
     /// for UPDATE to clear (IHI 0070 6.3.14: a write while UPDATE is 1 is lost).
-    mutating func updateGBPA(_ value: UInt32) throws(BringUpError) {
+    @_transparent mutating func updateGBPA(_ value: UInt32) throws(BringUpError) {
         if let last = pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) {
             throw .gbpaUpdateTimeout(last: last)
         }
@@ -228,7 +228,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
 
     /// Queue the TLBIs for a page run without the CMD_SYNC (for callers that
     /// batch several runs behind one sync).
-    public mutating func queueInvalidation(_ scope: InvalidationScope, first: PageNumber, pages: UInt64,
+    @_transparent public mutating func queueInvalidation(_ scope: InvalidationScope, first: PageNumber, pages: UInt64,
                                            leafOnly: Bool = false) throws(CommandQueueError) {
         let planner = InvalidationPlanner(rangeInvalidation: features.rangeInvalidation, leafOnly: leafOnly)
         var failure: CommandQueueError?

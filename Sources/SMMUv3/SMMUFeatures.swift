@@ -18,7 +18,7 @@ public struct SMMUFeatures: Equatable, Sendable {
     }
 
     /// Read the ID registers (32-bit accesses only).
-    public init<R: RegisterBlock>(reading registers: R) {
+    @_transparent public init<R: RegisterBlock>(reading registers: R) {
         self.init(idr0: registers.read32(SMMURegister.idr0), idr1: registers.read32(SMMURegister.idr1),
                   idr3: registers.read32(SMMURegister.idr3), idr5: registers.read32(SMMURegister.idr5))
     }
