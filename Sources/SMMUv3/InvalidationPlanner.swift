@@ -46,7 +46,7 @@ public struct InvalidationPlanner: Equatable, Sendable {
     static let maxNumPlusOne: UInt64 = 32
 
     /// Number of range commands needed for `pages` pages.
-    public func rangeCommandCount(pages: UInt64) -> Int {
+    @_transparent public func rangeCommandCount(pages: UInt64) -> Int {
         var remaining = pages
         var count = 0
         while remaining != 0 {
@@ -57,7 +57,7 @@ public struct InvalidationPlanner: Equatable, Sendable {
         return count
     }
 
-    static func nextChunk(_ remaining: UInt64) -> (num: UInt64, scale: UInt64, pages: UInt64) {
+    @usableFromInline static func nextChunk(_ remaining: UInt64) -> (num: UInt64, scale: UInt64, pages: UInt64) {
         let scale = UInt64(min(remaining.trailingZeroBitCount, maxScale))
         let num = min((remaining >> scale) & (maxNumPlusOne - 1), maxNumPlusOne - 1)
         // remaining >> scale is odd (scale is the lowest set bit) unless capped

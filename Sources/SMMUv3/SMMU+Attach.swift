@@ -49,7 +49,7 @@ extension SMMU {
 
     /// dw1..dw7 of `new` where `differing` marks them, then clean and DSB: the
     /// SMMU sees them before anything written after this returns.
-    mutating func storeDwordsAfterFirst(_ new: StreamTableEntry, differing: UInt8, at address: PhysAddr) {
+    @_transparent mutating func storeDwordsAfterFirst(_ new: StreamTableEntry, differing: UInt8, at address: PhysAddr) {
         for i in 1..<StreamTableEntry.dwordCount where differing & (1 << i) != 0 {
             memory.store64(address.adding(UInt64(i) * 8), new[word: i])
         }

@@ -56,12 +56,12 @@ public struct StreamTable: Sendable {
     public func contains(_ stream: StreamID) -> Bool { UInt64(stream.raw) >> UInt64(streamIDBits) == 0 }
 
     /// Address of the L1 descriptor covering `stream` (two-level only).
-    func l1DescriptorAddress(_ stream: StreamID, split: Int) -> PhysAddr {
+    @usableFromInline func l1DescriptorAddress(_ stream: StreamID, split: Int) -> PhysAddr {
         base.adding(UInt64(stream.raw >> UInt32(split)) * 8)
     }
 
     /// Where `stream`'s STE lives, or nil if its L2 array is not allocated yet.
-    public func entryAddress<M: PhysicalMemory>(_ stream: StreamID, memory: M) -> PhysAddr? {
+    @_transparent public func entryAddress<M: PhysicalMemory>(_ stream: StreamID, memory: M) -> PhysAddr? {
         guard contains(stream) else { return nil }
         switch format {
         case .linear:
