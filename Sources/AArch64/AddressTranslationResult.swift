@@ -9,15 +9,15 @@ public enum AddressTranslationResult: Equatable, Sendable {
     case stage1Fault(FaultStatus)
     case stage2Fault(FaultStatus)
 
-    static let failed: UInt64 = 1 << 0
-    static let stage2: UInt64 = 1 << 9
-    static let statusShift: UInt64 = 1
-    static let statusMask: UInt64 = 0x3F
-    static let addressMask: UInt64 = 0x00FF_FFFF_FFFF_F000
+    @usableFromInline static let failed: UInt64 = 1 << 0
+    @usableFromInline static let stage2: UInt64 = 1 << 9
+    @usableFromInline static let statusShift: UInt64 = 1
+    @usableFromInline static let statusMask: UInt64 = 0x3F
+    @usableFromInline static let addressMask: UInt64 = 0x00FF_FFFF_FFFF_F000
 
     /// `par` as the instruction left it for the input address `input`; a
     /// translated result keeps the input's offset in its 4 KiB page.
-    public init(par: UInt64, input: UInt64) {
+    @_transparent public init(par: UInt64, input: UInt64) {
         guard par & Self.failed != 0 else {
             self = .translated(PhysAddr(raw: par & Self.addressMask | input & PageSize.offsetMask4K))
             return

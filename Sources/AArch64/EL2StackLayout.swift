@@ -42,38 +42,37 @@ public struct EL2StackLayout: Equatable, Sendable {
         self.stackBytes = stackBytes
     }
 
-    public var slotBytes: UInt64 { 2 * Self.guardBytes + exceptionStackBytes + stackBytes }
-    public var end: UInt64 { base + slotBytes * UInt64(cpus) }
+    // `init` proved base + slotBytes * cpus below 2^64, so the sums and
+    // products below (each at most that) use wrapping arithmetic: the
+    // overflow traps they would carry could never fire.
+    public var slotBytes: UInt64 { 2 &* Self.guardBytes &+ exceptionStackBytes &+ stackBytes }
+    public var end: UInt64 { base &+ slotBytes &* UInt64(cpus) }
     /// Offset of the exception stack's top within a slot.
-    public var exceptionStackTopOffset: UInt64 { Self.guardBytes + exceptionStackBytes }
+    public var exceptionStackTopOffset: UInt64 { Self.guardBytes &+ exceptionStackBytes }
 
-    func slotBase(_ cpu: Int) -> UInt64 { base + UInt64(cpu) * slotBytes }
+    /// `offset` bytes into `cpu`'s slot (nil outside `0..<cpus`); `offset` is
+    /// at most `slotBytes`.
+    func inSlot(_ cpu: Int, _ offset: UInt64) -> UInt64? {
+        guard cpu >= 0 && cpu < cpus else { return nil }
+        return base &+ UInt64(cpu) &* slotBytes &+ offset
+    }
 
     /// The initial SP_EL0 of `cpu` (nil outside `0..<cpus`).
-    public func exceptionStackTop(cpu: Int) -> UInt64? {
-        guard cpu >= 0 && cpu < cpus else { return nil }
-        return slotBase(cpu) + exceptionStackTopOffset
-    }
+    public func exceptionStackTop(cpu: Int) -> UInt64? { inSlot(cpu, exceptionStackTopOffset) }
 
     /// The lowest address of `cpu`'s stack (its guard page is the page below).
-    public func stackBase(cpu: Int) -> UInt64? {
-        guard cpu >= 0 && cpu < cpus else { return nil }
-        return slotBase(cpu) + exceptionStackTopOffset + Self.guardBytes
-    }
+    public func stackBase(cpu: Int) -> UInt64? { inSlot(cpu, exceptionStackTopOffset &+ Self.guardBytes) }
 
     /// The initial SP_EL2 of `cpu`.
-    public func stackTop(cpu: Int) -> UInt64? {
-        guard cpu >= 0 && cpu < cpus else { return nil }
-        return slotBase(cpu) + slotBytes
-    }
+    public func stackTop(cpu: Int) -> UInt64? { inSlot(cpu, slotBytes) }
 
     /// The guard page holding `address`, if any.
     public func guardPage(containing address: UInt64) -> Guard? {
         guard address >= base && address < end else { return nil }
-        let cpu = Int((address - base) / slotBytes)
-        let offset = (address - base) % slotBytes
+        let cpu = Int((address &- base) / slotBytes)
+        let offset = (address &- base) % slotBytes
         if offset < Self.guardBytes { return .exceptionStack(cpu: cpu) }
-        if offset >= exceptionStackTopOffset && offset < exceptionStackTopOffset + Self.guardBytes { return .stack(cpu: cpu) }
+        if offset &- exceptionStackTopOffset < Self.guardBytes { return .stack(cpu: cpu) }
         return nil
     }
 }

@@ -61,26 +61,24 @@ public enum ExceptionClass: Equatable, Sendable {
     case brk64
     case other(UInt8)
 
+    /// The named class with EC `code`, else `.other(code)`: a search of the
+    /// table of named classes (a 16-way switch was a jump table and a
+    /// constant per case).
     public init(code: UInt8) {
-        switch code {
-        case 0x00: self = .unknown
-        case 0x01: self = .trappedWFxInstruction
-        case 0x0E: self = .illegalExecutionState
-        case 0x15: self = .svc64
-        case 0x16: self = .hvc64
-        case 0x17: self = .smc64
-        case 0x18: self = .systemRegisterTrap
-        case 0x20: self = .instructionAbortLowerEL
-        case 0x21: self = .instructionAbortSameEL
-        case 0x22: self = .pcAlignment
-        case 0x24: self = .dataAbortLowerEL
-        case 0x25: self = .dataAbortSameEL
-        case 0x26: self = .spAlignment
-        case 0x2F: self = .serror
-        case 0x3C: self = .brk64
-        default: self = .other(code)
+        for i in 0..<Self.named.count where Self.named[i].code == code {
+            self = Self.named[i]
+            return
         }
+        self = .other(code)
     }
+
+    /// Every named class, in declaration order (`index`): EC values 0x00,
+    /// 0x01, 0x0E, 0x15-0x18, 0x20-0x22, 0x24-0x26, 0x2F, 0x3C.
+    static let named: InlineArray<15, ExceptionClass> = [
+        .unknown, .trappedWFxInstruction, .illegalExecutionState, .svc64, .hvc64, .smc64, .systemRegisterTrap,
+        .instructionAbortLowerEL, .instructionAbortSameEL, .pcAlignment, .dataAbortLowerEL, .dataAbortSameEL,
+        .spAlignment, .serror, .brk64,
+    ]
 
     /// The EC value: `init(code:)` reversed. Every case has exactly one code
     /// (`.other` carries the codes no named case has), so two classes are equal
@@ -110,27 +108,37 @@ public enum ExceptionClass: Equatable, Sendable {
     /// comparison switches over every case pair.
     public static func == (a: Self, b: Self) -> Bool { a.code == b.code }
 
-    /// A short name for console reports.
-    public var name: StaticString {
+    /// A short name for console reports: one table read (a switch returning
+    /// a different string per case was a jump table with a string load each).
+    public var name: StaticString { Self.names[index] }
+
+    /// The case's position in `names` (declaration order; `.other` last).
+    @_transparent var index: Int {
         switch self {
-        case .unknown: "unknown reason"
-        case .trappedWFxInstruction: "trapped WFI/WFE"
-        case .illegalExecutionState: "illegal execution state"
-        case .svc64: "SVC"
-        case .hvc64: "HVC"
-        case .smc64: "SMC"
-        case .systemRegisterTrap: "system register trap"
-        case .instructionAbortLowerEL: "instruction abort (lower EL)"
-        case .instructionAbortSameEL: "instruction abort (EL2)"
-        case .pcAlignment: "PC alignment fault"
-        case .dataAbortLowerEL: "data abort (lower EL)"
-        case .dataAbortSameEL: "data abort (EL2)"
-        case .spAlignment: "SP alignment fault"
-        case .serror: "SError"
-        case .brk64: "BRK (Swift trap)"
-        case .other: "other"
+        case .unknown: 0
+        case .trappedWFxInstruction: 1
+        case .illegalExecutionState: 2
+        case .svc64: 3
+        case .hvc64: 4
+        case .smc64: 5
+        case .systemRegisterTrap: 6
+        case .instructionAbortLowerEL: 7
+        case .instructionAbortSameEL: 8
+        case .pcAlignment: 9
+        case .dataAbortLowerEL: 10
+        case .dataAbortSameEL: 11
+        case .spAlignment: 12
+        case .serror: 13
+        case .brk64: 14
+        case .other: 15
         }
     }
+
+    static let names: InlineArray<16, StaticString> = [
+        "unknown reason", "trapped WFI/WFE", "illegal execution state", "SVC", "HVC", "SMC",
+        "system register trap", "instruction abort (lower EL)", "instruction abort (EL2)", "PC alignment fault",
+        "data abort (lower EL)", "data abort (EL2)", "SP alignment fault", "SError", "BRK (Swift trap)", "other",
+    ]
 }
 
 /// A fault status code: ESR_ELx.ISS.DFSC/IFSC and PAR_EL1.FST share it

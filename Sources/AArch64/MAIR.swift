@@ -23,14 +23,14 @@ public struct MAIR: Equatable, Sendable {
     public static let indexNormalNonCacheable: UInt8 = 1
     public static let indexDeviceNGnRE: UInt8 = 2
     public static let indexDeviceNGnRnE: UInt8 = 3
-    public static let standard: MAIR = {
-        var m = MAIR(raw: 0)
-        m[indexNormalWriteBack] = normalWriteBack
-        m[indexNormalNonCacheable] = normalNonCacheable
-        m[indexDeviceNGnRE] = deviceNGnRE
-        m[indexDeviceNGnRnE] = deviceNGnRnE
-        return m
-    }()
+    /// Each encoding shifted to its index's byte: a constant, not a lazily
+    /// initialised global built through the checked subscript setter.
+    public static var standard: MAIR {
+        MAIR(raw: UInt64(normalWriteBack) << (UInt64(indexNormalWriteBack) &* bitsPerAttribute)
+             | UInt64(normalNonCacheable) << (UInt64(indexNormalNonCacheable) &* bitsPerAttribute)
+             | UInt64(deviceNGnRE) << (UInt64(indexDeviceNGnRE) &* bitsPerAttribute)
+             | UInt64(deviceNGnRnE) << (UInt64(indexDeviceNGnRnE) &* bitsPerAttribute))
+    }
 
     public subscript(index: UInt8) -> UInt8 {
         get {

@@ -32,15 +32,16 @@ public struct SymbolTable {
         let magic = Self.word(bytes, 0)
         guard magic == Self.magic else { throw .badMagic(magic) }
         let count = Self.word(bytes, 4)
-        let namesStart = Self.headerBytes + Int(count) * Self.entryBytes
+        // count < 2^32: these offsets fit an Int without checks.
+        let namesStart = Self.headerBytes &+ Int(count) &* Self.entryBytes
         guard namesStart <= bytes.count else { throw .entriesBeyondTable(count: count) }
         let namesBytes = bytes.count - namesStart
         var previousStart: UInt32 = 0
         for i in 0..<Int(count) {
-            let e = Self.headerBytes + i * Self.entryBytes
-            let start = Self.word(bytes, e), end = Self.word(bytes, e + 4)
+            let e = Self.headerBytes &+ i &* Self.entryBytes
+            let start = Self.word(bytes, e), end = Self.word(bytes, e &+ 4)
             guard start <= end, start >= previousStart else { throw .entryOutOfOrder(index: i) }
-            let offset = Int(Self.word(bytes, e + 8)), length = Int(Self.word(bytes, e + 12))
+            let offset = Int(Self.word(bytes, e &+ 8)), length = Int(Self.word(bytes, e &+ 12))
             guard offset <= namesBytes, length <= namesBytes - offset else { throw .nameBeyondTable(index: i) }
             previousStart = start
         }
@@ -62,10 +63,11 @@ public struct SymbolTable {
         let i = low - 1
         let start = entryWord(i, 0), end = entryWord(i, 4)
         guard target < end else { return nil }
-        let namesStart = Self.headerBytes + count * Self.entryBytes
+        let namesStart = Self.headerBytes &+ count &* Self.entryBytes
         let offsetInNames = Int(entryWord(i, 8))
-        return Symbol(start: start, end: end,
-                      nameRange: namesStart + offsetInNames ..< namesStart + offsetInNames + Int(entryWord(i, 12)))
+        // init proved offset + length within the names: no overflow.
+        let nameStart = namesStart &+ offsetInNames
+        return Symbol(start: start, end: end, nameRange: nameStart ..< nameStart &+ Int(entryWord(i, 12)))
     }
 
     /// The bytes of a name `lookup` returned.
@@ -74,11 +76,15 @@ public struct SymbolTable {
     }
 
     private func entryWord(_ index: Int, _ field: Int) -> UInt32 {
-        Self.word(bytes, Self.headerBytes + index * Self.entryBytes + field)
+        // index < count, whose entries init proved inside the table.
+        Self.word(bytes, Self.headerBytes &+ index &* Self.entryBytes &+ field)
     }
 
+    /// One range check for the word's four bytes, then one unaligned load
+    /// (four checked byte reads cost four traps and the shifts at every use).
     private static func word(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
-        UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+        precondition(at >= 0 && at <= bytes.count - 4, "symbol table word out of range")
+        return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self))
     }
 }
 

@@ -6,20 +6,20 @@ public enum TLBIOperand {
     /// IPAS2E1IS: IPA[47:12] in Xt[35:0]; TTL [47:44] = 0 (no level hint); NS [63] = 0.
     static let ipaMask: UInt64 = (1 << 36) - 1
     /// RIPAS2E1IS fields.
-    static let baseAddressMask: UInt64 = (1 << 37) - 1
-    static let numShift: UInt64 = 39
-    static let scaleShift: UInt64 = 44
-    static let granuleShift: UInt64 = 46
+    @usableFromInline static let baseAddressMask: UInt64 = (1 << 37) - 1
+    @usableFromInline static let numShift: UInt64 = 39
+    @usableFromInline static let scaleShift: UInt64 = 44
+    @usableFromInline static let granuleShift: UInt64 = 46
     /// TG = 0b01: 4 KiB translation granule.
-    static let granule4K: UInt64 = 0b01
-    static let maxNum: UInt64 = 31
-    static let maxScale: UInt64 = 3
+    @usableFromInline static let granule4K: UInt64 = 0b01
+    @usableFromInline static let maxNum: UInt64 = 31
+    @usableFromInline static let maxScale: UInt64 = 3
 
     /// Operand of `TLBI IPAS2E1IS` for one page.
     public static func page(_ gfn: GFN) -> UInt64 { gfn.raw & ipaMask }
 
     /// Operand of `TLBI RIPAS2E1IS` for (num + 1) << (5 * scale + 1) pages from `base`.
-    public static func range(_ base: GFN, scale: UInt8, num: UInt8) -> UInt64 {
+    @_transparent public static func range(_ base: GFN, scale: UInt8, num: UInt8) -> UInt64 {
         precondition(UInt64(scale) <= maxScale && UInt64(num) <= maxNum, "SCALE is 2 bits, NUM 5")
         return Self.granule4K << granuleShift | UInt64(scale) << scaleShift | UInt64(num) << numShift
             | base.raw & baseAddressMask
@@ -46,13 +46,19 @@ public enum TLBIOperand {
             base += 1
             remaining -= 1
         }
-        for scale in 0...maxScale {
-            let shift = 5 * scale + 1
-            let num = (remaining >> shift) & maxNum
-            guard num != 0 else { continue }
-            body(.range(range(GFN(raw: base), scale: UInt8(scale), num: UInt8(num - 1))))
-            base += num << shift
-            remaining -= num << shift
+        // remaining < 2^21 and its bits are taken five at a time, so the
+        // shift, the NUM - 1 and the subtraction cannot wrap.
+        var scale: UInt64 = 0
+        while remaining != 0 {
+            let shift = 5 &* scale &+ 1
+            let num = (remaining &>> shift) & maxNum
+            if num != 0 {
+                body(.range(range(GFN(raw: base), scale: UInt8(truncatingIfNeeded: scale),
+                                  num: UInt8(truncatingIfNeeded: num &- 1))))
+                base += num &<< shift
+                remaining &-= num &<< shift
+            }
+            scale &+= 1
         }
         return true
     }

@@ -17,11 +17,11 @@ public enum TableLevel {
     public static let maxConcatenatedTables = 16
 
     /// Input-address bit at which `level` starts indexing (39, 30, 21, 12).
-    @inline(__always) public static func shift(_ level: Int) -> UInt64 {
+    @_transparent public static func shift(_ level: Int) -> UInt64 {
         PageSize.shift4K + UInt64(bitsPerLevel * (leafLevel - level))
     }
     /// 4 KiB pages spanned by one entry at `level` (512^(3-level)).
-    @inline(__always) public static func pagesPerEntry(_ level: Int) -> UInt64 {
+    @_transparent public static func pagesPerEntry(_ level: Int) -> UInt64 {
         1 &<< UInt64(bitsPerLevel * (leafLevel - level))
     }
 }

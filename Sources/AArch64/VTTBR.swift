@@ -4,10 +4,10 @@
 public struct VTTBR: Equatable, Sendable {
     public let raw: UInt64
 
-    static let vmidShift: UInt64 = 48
-    static let baddrMask: UInt64 = 0x0000_FFFF_FFFF_FFFE
+    @usableFromInline static let vmidShift: UInt64 = 48
+    @usableFromInline static let baddrMask: UInt64 = 0x0000_FFFF_FFFF_FFFE
 
-    public init(root: MFN, vmid: UInt16, vtcr: VTCR, vmidWidth: VMIDWidth) throws(Stage2ConfigurationError) {
+    @_transparent public init(root: MFN, vmid: UInt16, vtcr: VTCR, vmidWidth: VMIDWidth) throws(Stage2ConfigurationError) {
         guard vmid <= vmidWidth.maxVMID else { throw .vmidTooWide(vmid: vmid, width: vmidWidth) }
         guard root.raw & UInt64(vtcr.rootTables - 1) == 0 else {
             throw .rootMisaligned(root, requiredPages: vtcr.rootTables)

@@ -62,7 +62,7 @@ public struct Command: Equatable, Sendable {
 
     public var opcode: UInt8 { UInt8(dw0 & Self.opcodeMask) }
 
-    @inline(__always) static func op(_ o: Opcode) -> UInt64 { UInt64(o.rawValue) }
+    @usableFromInline @_transparent static func op(_ o: Opcode) -> UInt64 { UInt64(o.rawValue) }
 
     // MARK: Configuration invalidation and prefetch
 
@@ -96,7 +96,7 @@ public struct Command: Equatable, Sendable {
     }
     /// TLBI_NH_VA. `range == nil` is a single-address invalidation (TG = 0);
     /// otherwise (needs IDR3.RIL) `(num+1) * 2^scale` 4 KiB pages from `va`.
-    public static func tlbiNHVA(asid: UInt16, vmid: UInt16 = 0, va: IOVA, range: TLBIRange? = nil,
+    @_transparent public static func tlbiNHVA(asid: UInt16, vmid: UInt16 = 0, va: IOVA, range: TLBIRange? = nil,
                                 leaf: Bool = false) -> Command {
         Command(dw0: op(.tlbiNHVA) | rangeFields0(range) | UInt64(vmid) << vmidShift | UInt64(asid) << asidShift,
                 dw1: (leaf ? Self.leaf : 0) | rangeFields1(range) | va.raw & vaMask)
@@ -105,7 +105,7 @@ public struct Command: Equatable, Sendable {
         Command(dw0: op(.tlbiS12VMAll) | UInt64(vmid) << vmidShift, dw1: 0)
     }
     /// TLBI_S2_IPA, single address or (with RIL) a range as for `tlbiNHVA`.
-    public static func tlbiS2IPA(vmid: UInt16, ipa: IPA, range: TLBIRange? = nil, leaf: Bool = false) -> Command {
+    @_transparent public static func tlbiS2IPA(vmid: UInt16, ipa: IPA, range: TLBIRange? = nil, leaf: Bool = false) -> Command {
         Command(dw0: op(.tlbiS2IPA) | rangeFields0(range) | UInt64(vmid) << vmidShift,
                 dw1: (leaf ? Self.leaf : 0) | rangeFields1(range) | ipa.raw & ipaMask)
     }
@@ -118,11 +118,11 @@ public struct Command: Equatable, Sendable {
                 dw1: 0)
     }
 
-    static func rangeFields0(_ r: TLBIRange?) -> UInt64 {
+    @usableFromInline static func rangeFields0(_ r: TLBIRange?) -> UInt64 {
         guard let r else { return 0 }
         return (UInt64(r.num) & numMask) << numShift | (UInt64(r.scale) & scaleMask) << scaleShift
     }
-    static func rangeFields1(_ r: TLBIRange?) -> UInt64 {
+    @usableFromInline static func rangeFields1(_ r: TLBIRange?) -> UInt64 {
         guard let r else { return 0 }
         return tg4K << tgShift | (UInt64(r.ttl) & ttlMask) << ttlShift
     }

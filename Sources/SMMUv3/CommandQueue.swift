@@ -41,9 +41,11 @@ public struct CommandQueue: Sendable {
 
     public var byteSize: UInt64 { Command.bytes << UInt64(log2Entries) }
 
-    func slotAddress(_ i: QueueIndex) -> PhysAddr { base.adding(UInt64(i.index) * Command.bytes) }
+    // Transparent: called as methods from the mutating ones, each call copied
+    // the whole queue state (120 bytes) to the stack first.
+    @_transparent func slotAddress(_ i: QueueIndex) -> PhysAddr { base.adding(UInt64(i.index) * Command.bytes) }
 
-    func consumer<R: RegisterBlock>(_ registers: R) -> QueueIndex {
+    @_transparent func consumer<R: RegisterBlock>(_ registers: R) -> QueueIndex {
         QueueIndex(registers.read32(SMMURegister.cmdqCons), log2Entries: log2Entries)
     }
 
@@ -65,7 +67,7 @@ public struct CommandQueue: Sendable {
 
     /// `push` on a ring that looked full: read CONS again, and if it is still
     /// full, publish what is written and wait (bounded) for CONS to free a slot.
-    mutating func makeRoom<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
+    @_transparent mutating func makeRoom<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
         registers: R, memory: M, cache: inout C, coherent: Bool
     ) throws(CommandQueueError) {
         lastConsumer = consumer(registers)
@@ -131,7 +133,7 @@ public struct CommandQueue: Sendable {
     }
 
     /// The rejection seen since the last `sync`, handed to the caller once.
-    mutating func takeRejection() -> RejectedCommand? {
+    @_transparent mutating func takeRejection() -> RejectedCommand? {
         defer { rejectedInBatch = nil }
         return rejectedInBatch
     }
@@ -184,7 +186,7 @@ public struct CommandQueue: Sendable {
         registers.write32(SMMURegister.gerrorn, gerrorn ^ GERROR.commandQueueError)
     }
 
-    mutating func record(_ rejected: RejectedCommand) {
+    @_transparent mutating func record(_ rejected: RejectedCommand) {
         lastRejected = rejected
         if rejectedInBatch == nil { rejectedInBatch = rejected }
     }

@@ -14,14 +14,12 @@ public struct ContextDescriptor: Equatable, Sendable {
 
     public init() {}
 
+    /// Dword `index`: dw0...dw3 are four consecutive words (stored
+    /// properties are laid out in declaration order, Swift ABI TypeLayout),
+    /// so one load instead of a switch; dw4...dw7 read as zero.
     public subscript(word index: Int) -> UInt64 {
-        switch index {
-        case 0: return dw0
-        case 1: return dw1
-        case 2: return dw2
-        case 3: return dw3
-        default: return 0
-        }
+        guard index >= 0 && index < 4 else { return 0 }
+        return withUnsafeBytes(of: self) { $0.load(fromByteOffset: index &* 8, as: UInt64.self) }
     }
 
     // dw0 (TCR-like fields)
@@ -58,7 +56,7 @@ public struct ContextDescriptor: Equatable, Sendable {
     /// Build the CD for one stage-1 domain.
     /// - inputBits: IOVA width (T0SZ = 64 - inputBits), 25...48.
     /// - ipsCode: the output size, in TCR.IPS encoding (use the SMMU's OAS).
-    public static func stage1(asid: UInt16, root: PhysAddr, inputBits: Int, ipsCode: UInt32,
+    @_transparent public static func stage1(asid: UInt16, root: PhysAddr, inputBits: Int, ipsCode: UInt32,
                               mair: UInt64, coherent: Bool) -> ContextDescriptor {
         var cd = ContextDescriptor()
         let t0sz = UInt64(64 - inputBits) & t0szMask

@@ -6,6 +6,15 @@ public enum InvalidationScope: Equatable, Sendable {
     case stage1(asid: UInt16, vmid: UInt16)
     /// Stage-2 entries of one VMID (TLBI_S2_IPA / TLBI_S12_VMALL).
     case stage2(vmid: UInt16)
+
+    /// The one command that invalidates the whole scope: TLBI_NH_ASID or
+    /// TLBI_S12_VMALL.
+    public var invalidateAllCommand: Command {
+        switch self {
+        case .stage1(let asid, let vmid): .tlbiNHASID(asid: asid, vmid: vmid)
+        case .stage2(let vmid): .tlbiS12VMAll(vmid: vmid)
+        }
+    }
 }
 
 /// Turns a run of 4 KiB pages into the fewest TLBI commands.
@@ -37,7 +46,7 @@ public struct InvalidationPlanner: Equatable, Sendable {
     static let maxNumPlusOne: UInt64 = 32
 
     /// Number of range commands needed for `pages` pages.
-    public func rangeCommandCount(pages: UInt64) -> Int {
+    @_transparent public func rangeCommandCount(pages: UInt64) -> Int {
         var remaining = pages
         var count = 0
         while remaining != 0 {
@@ -48,7 +57,7 @@ public struct InvalidationPlanner: Equatable, Sendable {
         return count
     }
 
-    static func nextChunk(_ remaining: UInt64) -> (num: UInt64, scale: UInt64, pages: UInt64) {
+    @usableFromInline static func nextChunk(_ remaining: UInt64) -> (num: UInt64, scale: UInt64, pages: UInt64) {
         let scale = UInt64(min(remaining.trailingZeroBitCount, maxScale))
         let num = min((remaining >> scale) & (maxNumPlusOne - 1), maxNumPlusOne - 1)
         // remaining >> scale is odd (scale is the lowest set bit) unless capped
@@ -64,45 +73,28 @@ public struct InvalidationPlanner: Equatable, Sendable {
         guard pages != 0 else { return }
         let needed = rangeInvalidation ? rangeCommandCount(pages: pages) : (pages > UInt64(maximumCommands) ? Int.max : Int(pages))
         if needed > maximumCommands {
-            switch scope {
-            case .stage1(let asid, let vmid): emit(.tlbiNHASID(asid: asid, vmid: vmid))
-            case .stage2(let vmid): emit(.tlbiS12VMAll(vmid: vmid))
-            }
+            emit(scope.invalidateAllCommand)
             return
         }
+        // One loop for both: without RIL every chunk is one page.
         var page = first.raw
-        if !rangeInvalidation {
-            for _ in 0..<pages {
-                emit(single(scope, page))
-                page += 1
-            }
-            return
-        }
         var remaining = pages
         while remaining != 0 {
-            let chunk = Self.nextChunk(remaining)
-            if chunk.pages == 1 {
-                emit(single(scope, page))
-            } else {
-                let range = TLBIRange(num: UInt8(chunk.num - 1), scale: UInt8(chunk.scale))
-                let address = page << PageSize.shift4K
-                switch scope {
-                case .stage1(let asid, let vmid):
-                    emit(.tlbiNHVA(asid: asid, vmid: vmid, va: IOVA(address), range: range, leaf: leafOnly))
-                case .stage2(let vmid):
-                    emit(.tlbiS2IPA(vmid: vmid, ipa: IPA(address), range: range, leaf: leafOnly))
-                }
-            }
+            let chunk = rangeInvalidation ? Self.nextChunk(remaining) : (num: 1, scale: 0, pages: 1)
+            emit(command(scope, page, chunk.pages == 1 ? nil
+                         : TLBIRange(num: UInt8(chunk.num - 1), scale: UInt8(chunk.scale))))
             page += chunk.pages
             remaining -= chunk.pages
         }
     }
 
-    func single(_ scope: InvalidationScope, _ page: UInt64) -> Command {
+    /// The TLBI of `scope` for `range` (nil: the single page) from `page`.
+    @_transparent func command(_ scope: InvalidationScope, _ page: UInt64, _ range: TLBIRange?) -> Command {
         let address = page << PageSize.shift4K
         switch scope {
-        case .stage1(let asid, let vmid): return .tlbiNHVA(asid: asid, vmid: vmid, va: IOVA(address), leaf: leafOnly)
-        case .stage2(let vmid): return .tlbiS2IPA(vmid: vmid, ipa: IPA(address), leaf: leafOnly)
+        case .stage1(let asid, let vmid):
+            return .tlbiNHVA(asid: asid, vmid: vmid, va: IOVA(address), range: range, leaf: leafOnly)
+        case .stage2(let vmid): return .tlbiS2IPA(vmid: vmid, ipa: IPA(address), range: range, leaf: leafOnly)
         }
     }
 }

@@ -10,10 +10,14 @@ public struct QueueIndex: Equatable, Sendable {
     public init(_ registerValue: UInt32, log2Entries: UInt32) {
         precondition(log2Entries <= 19, "queues have at most 2^19 entries")
         self.log2Entries = log2Entries
-        position = registerValue & ((2 << log2Entries) - 1)
+        position = registerValue & Self.positionMask(log2Entries)
     }
 
-    public var entries: UInt32 { 1 << log2Entries }
+    // Masking shifts: init keeps log2Entries <= 19, so `<<`'s over-shift
+    // handling is dead code here.
+    static func positionMask(_ log2Entries: UInt32) -> UInt32 { (2 &<< log2Entries) &- 1 }
+
+    public var entries: UInt32 { 1 &<< log2Entries }
     public var index: UInt32 { position & (entries - 1) }
     public var wrap: Bool { position & entries != 0 }
 
@@ -24,12 +28,12 @@ public struct QueueIndex: Equatable, Sendable {
 
     /// Entries between `cons` and `self` (the producer).
     public func used(since cons: QueueIndex) -> UInt32 {
-        (position &- cons.position) & ((2 << log2Entries) - 1)
+        (position &- cons.position) & Self.positionMask(log2Entries)
     }
     public func isEmpty(consumer cons: QueueIndex) -> Bool { position == cons.position }
     /// Same index, different wrap.
     public func isFull(consumer cons: QueueIndex) -> Bool {
-        index == cons.index && wrap != cons.wrap
+        position ^ cons.position == entries  // positions hold index and wrap only
     }
     public func free(consumer cons: QueueIndex) -> UInt32 { entries - used(since: cons) }
 }

@@ -59,7 +59,7 @@ public enum CR1 {
 
     /// Inner/outer write-back, inner shareable for a coherent SMMU; non-cacheable
     /// (and so effectively outer shareable) when the SMMU does not snoop.
-    public static func value(coherent: Bool) -> UInt32 {
+    @_transparent public static func value(coherent: Bool) -> UInt32 {
         let cache = coherent ? cacheWriteBack : cacheNonCacheable
         let share = coherent ? shareInner : shareNone
         return cache << queueInnerShift | cache << queueOuterShift | share << queueShareShift

@@ -12,11 +12,15 @@ extension SMMU {
     mutating func installEntry(_ new: StreamTableEntry, for stream: StreamID, at address: PhysAddr)
         throws(CommandQueueError)
     {
-        let current = streamTable.readEntry(at: address, memory: memory)
-        // Bit i set: dword i differs (one pass over the dwords, used below).
+        // Bit i set: dword i differs (one pass over the live entry's dwords,
+        // read in place rather than into a copy of the whole entry).
         var differing: UInt8 = 0
-        for i in 0..<StreamTableEntry.dwordCount where current[word: i] != new[word: i] { differing |= 1 << i }
+        for i in 0..<StreamTableEntry.dwordCount where memory.load64(address.adding(UInt64(i) &* 8)) != new[word: i] {
+            differing |= 1 << i
+        }
         guard differing != 0 else { return }
+        var current = StreamTableEntry()
+        current.dw0 = memory.load64(address)  // V and Config decide liveness
         let live = current.isLive
         if live && differing.nonzeroBitCount == 1 {
             let i = differing.trailingZeroBitCount
@@ -45,7 +49,7 @@ extension SMMU {
 
     /// dw1..dw7 of `new` where `differing` marks them, then clean and DSB: the
     /// SMMU sees them before anything written after this returns.
-    mutating func storeDwordsAfterFirst(_ new: StreamTableEntry, differing: UInt8, at address: PhysAddr) {
+    @_transparent mutating func storeDwordsAfterFirst(_ new: StreamTableEntry, differing: UInt8, at address: PhysAddr) {
         for i in 1..<StreamTableEntry.dwordCount where differing & (1 << i) != 0 {
             memory.store64(address.adding(UInt64(i) * 8), new[word: i])
         }
@@ -83,19 +87,24 @@ extension SMMU {
         for i in 0..<attachments.count {
             if case .stage1(let d) = attachments[i].domain, d.asid == asid { throw .domainInUse(asid: asid) }
         }
-        if freeContextDescriptors.isEmpty {
-            guard let frame = allocator.allocateContiguous(count: 1, alignmentFrames: 1) else {
-                throw .outOfMemory(frames: 1)
+        let slot: PhysAddr
+        if let released = releasedContextDescriptors {
+            let link = memory.load64(released.adding(8))
+            releasedContextDescriptors = link == 0 ? nil : PhysAddr(link & ~1)
+            slot = released
+        } else {
+            if let fresh = freshContextDescriptor {
+                slot = fresh
+            } else {
+                guard let frame = allocator.allocateZeroed(1, memory: memory) else {
+                    throw .outOfMemory(frames: 1)
+                }
+                slot = frame.address
             }
-            memory.zeroFrame(frame)
-            let perFrame = PageSize.bytes4K / ContextDescriptor.bytes
-            var i = perFrame
-            while i > 0 {  // highest first: `removeLast` hands out the lowest slot first
-                i -= 1
-                freeContextDescriptors.append(frame.address.adding(i * ContextDescriptor.bytes))
-            }
+            // Lowest slot first; after the frame's last slot a new frame is needed.
+            let next = slot.adding(ContextDescriptor.bytes)
+            freshContextDescriptor = next.isPageAligned ? nil : next
         }
-        let slot = freeContextDescriptors.removeLast()
         let cd = ContextDescriptor.stage1(asid: asid, root: root.address, inputBits: inputBits,
                                           ipsCode: features.outputAddressSizeCode, mair: mair, coherent: coherent)
         // dw1..dw7 first, dw0 (V) last: no STE points here yet, but the order
@@ -108,14 +117,20 @@ extension SMMU {
         return Stage1Domain(asid: asid, root: root.address, inputBits: inputBits, contextDescriptor: slot)
     }
 
-    /// Retire a stage-1 domain once no stream uses it: its CD is cleared, its
-    /// ASID's TLB entries are invalidated (so a later domain reusing the ASID
-    /// starts clean) and the CD slot is reused.
+    /// Retire a stage-1 domain once no stream uses it: its CD is cleared
+    /// (V=0; dw1 links the released slots), its ASID's TLB entries are
+    /// invalidated (so a later domain reusing the ASID starts clean) and the
+    /// CD slot is reused by the next `makeStage1Domain`.
     public mutating func releaseStage1Domain(_ domain: Stage1Domain) throws(AttachError) {
         for i in 0..<attachments.count where attachments[i].domain == .stage1(domain) {
             throw .domainInUse(asid: domain.asid)
         }
-        for i in 0..<ContextDescriptor.dwordCount { memory.store64(domain.contextDescriptor.adding(UInt64(i) * 8), 0) }
+        // Cleared (V=0) but for dw1, the link to the slot released before it.
+        var link: UInt64 = 0
+        if let next = releasedContextDescriptors { link = next.raw | 1 }
+        for i in 0..<ContextDescriptor.dwordCount {
+            memory.store64(domain.contextDescriptor.adding(UInt64(i) * 8), i == 1 ? link : 0)
+        }
         if !coherent { cache.clean(domain.contextDescriptor, bytes: ContextDescriptor.bytes) }
         do {
             try push(.tlbiNHASID(asid: domain.asid))
@@ -123,7 +138,7 @@ extension SMMU {
         } catch {
             throw .commandQueue(error)
         }
-        freeContextDescriptors.append(domain.contextDescriptor)
+        releasedContextDescriptors = domain.contextDescriptor
     }
 
     /// Point `stream` at `domain`: stage 1 through the domain's CD, stage 2
@@ -173,7 +188,7 @@ extension SMMU {
     /// Where `stream` is, or would go, in the sorted `attachments`. Index loops
     /// here and in the callers: the closure-taking collection helpers
     /// (`firstIndex(where:)`, `insert(_:at:)`) each add stdlib code to the image.
-    func attachmentSlot(_ stream: StreamID) -> Int {
+    @_transparent func attachmentSlot(_ stream: StreamID) -> Int {
         var i = 0
         while i < attachments.count && attachments[i].stream < stream { i += 1 }
         return i

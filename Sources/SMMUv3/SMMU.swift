@@ -20,7 +20,13 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
     public let pollLimit: Int
     /// Streams with a translating STE, sorted by StreamID.
     public internal(set) var attachments: [Attachment] = []
-    var freeContextDescriptors: [PhysAddr] = []
+    /// Released CD slots, most recent first: the head here, each slot's dw1
+    /// holding the next one's address | 1 (0 ends the list). A released CD
+    /// has V=0 and no STE points at it, so the SMMU reads none of it. A list
+    /// in the slots themselves, not an array: no array growth code for it.
+    var releasedContextDescriptors: PhysAddr?
+    /// The next never-used slot of the newest CD frame (nil: none left).
+    var freshContextDescriptor: PhysAddr?
     /// GERROR.SFM_ERR was seen: acknowledging it does not leave service failure
     /// mode (IHI 0070 6.3.19), so it is remembered here.
     public internal(set) var serviceFailureSeen = false
@@ -31,7 +37,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
     }
 
     /// Read and check the ID registers without touching anything else.
-    public static func probe(_ registers: R) throws(SMMUProbeError) -> SMMUFeatures {
+    @_transparent public static func probe(_ registers: R) throws(SMMUProbeError) -> SMMUFeatures {
         try SMMUFeatures.probe(registers)
     }
 
@@ -69,23 +75,17 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
         let tableFrames = StreamTable.frames(forBytes: StreamTable.baseBytes(format: format, streamIDBits: sidBits))
         let cmdFrames = StreamTable.frames(forBytes: Command.bytes << UInt64(cmdLog2))
         let evtFrames = StreamTable.frames(forBytes: SMMUEvent.bytes << UInt64(evtLog2))
-        guard let table = allocator.allocateContiguous(count: tableFrames, alignmentFrames: tableFrames) else {
+        guard let table = allocator.allocateZeroed(tableFrames, memory: memory) else {
             throw .outOfMemory(frames: tableFrames)
         }
-        guard let cmdq = allocator.allocateContiguous(count: cmdFrames, alignmentFrames: cmdFrames) else {
+        guard let cmdq = allocator.allocateZeroed(cmdFrames, memory: memory) else {
             allocator.freeContiguous(table, count: tableFrames)
             throw .outOfMemory(frames: cmdFrames)
         }
-        guard let evtq = allocator.allocateContiguous(count: evtFrames, alignmentFrames: evtFrames) else {
+        guard let evtq = allocator.allocateZeroed(evtFrames, memory: memory) else {
             allocator.freeContiguous(table, count: tableFrames)
             allocator.freeContiguous(cmdq, count: cmdFrames)
             throw .outOfMemory(frames: evtFrames)
-        }
-        // Three runs, not an array of them: no heap array or iterator on the board.
-        for i in 0..<(tableFrames + cmdFrames + evtFrames) {
-            let (first, index) = i < tableFrames ? (table, i)
-                : i < tableFrames + cmdFrames ? (cmdq, i - tableFrames) : (evtq, i - tableFrames - cmdFrames)
-            memory.zeroFrame(first.adding(UInt64(index)))
         }
 
         var smmu = SMMU(registers: registers, memory: memory, cache: cache, features: features, mode: mode,
@@ -196,7 +196,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
 
     /// GBPA: wait for any update in flight, write the value with UPDATE, wait
     /// for UPDATE to clear (IHI 0070 6.3.14: a write while UPDATE is 1 is lost).
-    mutating func updateGBPA(_ value: UInt32) throws(BringUpError) {
+    @_transparent mutating func updateGBPA(_ value: UInt32) throws(BringUpError) {
         if let last = pollRegister(SMMURegister.gbpa, until: 0, mask: GBPA.update) {
             throw .gbpaUpdateTimeout(last: last)
         }
@@ -228,7 +228,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
 
     /// Queue the TLBIs for a page run without the CMD_SYNC (for callers that
     /// batch several runs behind one sync).
-    public mutating func queueInvalidation(_ scope: InvalidationScope, first: PageNumber, pages: UInt64,
+    @_transparent public mutating func queueInvalidation(_ scope: InvalidationScope, first: PageNumber, pages: UInt64,
                                            leafOnly: Bool = false) throws(CommandQueueError) {
         let planner = InvalidationPlanner(rangeInvalidation: features.rangeInvalidation, leafOnly: leafOnly)
         var failure: CommandQueueError?
@@ -241,10 +241,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
 
     /// Everything of one ASID or VMID, then CMD_SYNC.
     public mutating func invalidateAll(_ scope: InvalidationScope) throws(CommandQueueError) {
-        switch scope {
-        case .stage1(let asid, let vmid): try push(.tlbiNHASID(asid: asid, vmid: vmid))
-        case .stage2(let vmid): try push(.tlbiS12VMAll(vmid: vmid))
-        }
+        try push(scope.invalidateAllCommand)
         try sync()
     }
 

@@ -18,7 +18,7 @@ public struct SMMUFeatures: Equatable, Sendable {
     }
 
     /// Read the ID registers (32-bit accesses only).
-    public init<R: RegisterBlock>(reading registers: R) {
+    @_transparent public init<R: RegisterBlock>(reading registers: R) {
         self.init(idr0: registers.read32(SMMURegister.idr0), idr1: registers.read32(SMMURegister.idr1),
                   idr3: registers.read32(SMMURegister.idr3), idr5: registers.read32(SMMURegister.idr5))
     }
@@ -76,13 +76,13 @@ public struct SMMUFeatures: Equatable, Sendable {
     public var outputAddressBits: Int { outputAddressRange.bits }
     /// IAS, the largest IPA the SMMU takes into stage 2 (IHI 0070 3.4):
     /// MAX(IDR0.TTF[0] (AArch32 LPAE tables) ? 40 : 0, IDR0.TTF[1] (AArch64) ? OAS : 0).
-    public var intermediateAddressBits: Int {
+    @_transparent public var intermediateAddressBits: Int {
         max(tableFormats & 0b01 != 0 ? 40 : 0, aarch64Tables ? outputAddressBits : 0)
     }
     /// The IPA sizes (64 - S2T0SZ) an AArch64 stage-2 STE with the 4 KiB granule
     /// and S2DS = 0 may hold (IHI 0070 5.2, STE.S2T0SZ): S2T0SZ at least
     /// MAX(16, 64 - IAS), at most 39, or 48 with IDR3.STT.
-    public var stage2InputBits: ClosedRange<Int> {
+    @_transparent public var stage2InputBits: ClosedRange<Int> {
         (smallTranslationTables ? 64 - 48 : 64 - 39)...min(64 - 16, intermediateAddressBits)
     }
     public var granule4K: Bool { Self.field(idr5, 4, 1) == 1 }

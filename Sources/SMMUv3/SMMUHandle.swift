@@ -42,14 +42,7 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
     }
 
     func queueAll(_ scope: InvalidationScope) {
-        do throws(CommandQueueError) {
-            switch scope {
-            case .stage1(let asid, let vmid): try smmu.push(.tlbiNHASID(asid: asid, vmid: vmid))
-            case .stage2(let vmid): try smmu.push(.tlbiS12VMAll(vmid: vmid))
-            }
-        } catch {
-            recordUnqueued(error)
-        }
+        do { try smmu.push(scope.invalidateAllCommand) } catch { recordUnqueued(error) }
     }
 
     /// End the batch with its one CMD_SYNC and wait. If a TLBI was rejected

@@ -26,7 +26,7 @@ public struct StreamTable: Sendable {
     }
 
     /// Bytes of the linear table or L1 array for this layout.
-    public static func baseBytes(format: Format, streamIDBits: Int) -> UInt64 {
+    @_transparent public static func baseBytes(format: Format, streamIDBits: Int) -> UInt64 {
         switch format {
         case .linear: return StreamTableEntry.bytes << UInt64(streamIDBits)
         case .twoLevel(let split): return 8 << UInt64(streamIDBits - split)
@@ -40,7 +40,7 @@ public struct StreamTable: Sendable {
         self.baseFrames = baseFrames
     }
 
-    public var baseConfig: UInt32 {
+    @_transparent public var baseConfig: UInt32 {
         switch format {
         case .linear:
             return StreamTableBase.formatLinear << StreamTableBase.formatShift
@@ -56,12 +56,12 @@ public struct StreamTable: Sendable {
     public func contains(_ stream: StreamID) -> Bool { UInt64(stream.raw) >> UInt64(streamIDBits) == 0 }
 
     /// Address of the L1 descriptor covering `stream` (two-level only).
-    func l1DescriptorAddress(_ stream: StreamID, split: Int) -> PhysAddr {
+    @usableFromInline func l1DescriptorAddress(_ stream: StreamID, split: Int) -> PhysAddr {
         base.adding(UInt64(stream.raw >> UInt32(split)) * 8)
     }
 
     /// Where `stream`'s STE lives, or nil if its L2 array is not allocated yet.
-    public func entryAddress<M: PhysicalMemory>(_ stream: StreamID, memory: M) -> PhysAddr? {
+    @_transparent public func entryAddress<M: PhysicalMemory>(_ stream: StreamID, memory: M) -> PhysAddr? {
         guard contains(stream) else { return nil }
         switch format {
         case .linear:
@@ -83,10 +83,7 @@ public struct StreamTable: Sendable {
         if let address = entryAddress(stream, memory: memory) { return address }
         guard case .twoLevel(let split) = format else { preconditionFailure("linear tables are complete") }
         let frames = Self.frames(forBytes: StreamTableEntry.bytes << UInt64(split))
-        guard let l2 = allocator.allocateContiguous(count: frames, alignmentFrames: frames) else {
-            throw .outOfMemory(frames: frames)
-        }
-        for i in 0..<frames { memory.zeroFrame(l2.adding(UInt64(i))) }
+        guard let l2 = allocator.allocateZeroed(frames, memory: memory) else { throw .outOfMemory(frames: frames) }
         let l2Bytes = StreamTableEntry.bytes << UInt64(split)
         if !coherent { cache.clean(l2.address, bytes: l2Bytes) }
         cache.synchronize()

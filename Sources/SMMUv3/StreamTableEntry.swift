@@ -21,32 +21,18 @@ public struct StreamTableEntry: Equatable, Sendable {
 
     public init() {}
 
+    /// Dword `index` (0...7). A struct's stored properties are laid out in
+    /// declaration order (Swift ABI, TypeLayout), so dw0...dw7 are eight
+    /// consecutive words: one bounds check and one load or store, instead
+    /// of an eight-way switch.
     public subscript(word index: Int) -> UInt64 {
         get {
-            switch index {
-            case 0: return dw0
-            case 1: return dw1
-            case 2: return dw2
-            case 3: return dw3
-            case 4: return dw4
-            case 5: return dw5
-            case 6: return dw6
-            case 7: return dw7
-            default: preconditionFailure("STE has eight dwords")
-            }
+            precondition(index >= 0 && index < Self.dwordCount, "STE has eight dwords")
+            return withUnsafeBytes(of: self) { $0.load(fromByteOffset: index &* 8, as: UInt64.self) }
         }
         set {
-            switch index {
-            case 0: dw0 = newValue
-            case 1: dw1 = newValue
-            case 2: dw2 = newValue
-            case 3: dw3 = newValue
-            case 4: dw4 = newValue
-            case 5: dw5 = newValue
-            case 6: dw6 = newValue
-            case 7: dw7 = newValue
-            default: preconditionFailure("STE has eight dwords")
-            }
+            precondition(index >= 0 && index < Self.dwordCount, "STE has eight dwords")
+            withUnsafeMutableBytes(of: &self) { $0.storeBytes(of: newValue, toByteOffset: index &* 8, as: UInt64.self) }
         }
     }
 

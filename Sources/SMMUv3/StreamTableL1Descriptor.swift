@@ -10,7 +10,7 @@ public struct StreamTableL1Descriptor: Equatable, Sendable {
 
     /// An L2 array of 2^split STEs: Span = split + 1, since the L2 array holds
     /// 2^(Span-1) STEs (IHI 0070 5.1; HARDWARE.md trap 15).
-    public static func table(at l2: PhysAddr, split: Int) -> StreamTableL1Descriptor {
+    @_transparent public static func table(at l2: PhysAddr, split: Int) -> StreamTableL1Descriptor {
         StreamTableL1Descriptor(raw: UInt64(split + 1) & spanMask | l2.raw & l2PointerMask)
     }
 

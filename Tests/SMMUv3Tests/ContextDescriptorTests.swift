@@ -24,4 +24,12 @@ final class ContextDescriptorTests: XCTestCase {
         XCTAssertEqual(cd.dw0 >> 8 & 0x3F, 0)  // IR0, OR0, SH0 all 0
         XCTAssertEqual(cd.dw0 & 0x3F, 25)
     }
+
+    /// The CD is 64 bytes (IHI 0070 5.4): the word subscript is dw0...dw3 in
+    /// order, and dw4...dw7 (written as zero) read as zero.
+    func testWordSubscriptIsTheFourDwordsThenZero() {
+        var cd = ContextDescriptor()
+        cd.dw0 = 0x11; cd.dw1 = 0x22; cd.dw2 = 0x33; cd.dw3 = 0x44
+        XCTAssertEqual((0..<ContextDescriptor.dwordCount).map { cd[word: $0] }, [0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0])
+    }
 }

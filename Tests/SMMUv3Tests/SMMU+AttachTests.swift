@@ -133,6 +133,53 @@ final class SMMUAttachTests: XCTestCase {
         XCTAssertEqual(h.fake.consumedCommands.suffix(2), [.tlbiNHASID(asid: 7), .sync()])
     }
 
+    /// CD slots: 64 per zeroed frame (IHI 0070 5.4: a CD is 64 bytes), handed
+    /// out lowest first; a released slot is cleared to V=0 (CD.V, dw0 bit 31)
+    /// and handed out again before any fresh one, most recently released first.
+    func testContextDescriptorSlotsLowestFirstAndReusedAfterRelease() throws {
+        var h = try Harness(.qemu72)
+        let memory = h.memory
+        func cd(at slot: PhysAddr) -> ContextDescriptor {
+            var cd = ContextDescriptor()
+            cd.dw0 = memory.load64(slot)
+            cd.dw1 = memory.load64(slot.adding(8))
+            return cd
+        }
+        let before = h.allocator.allocations
+        var domains: [Stage1Domain] = []
+        for asid in 1...65 { domains.append(try h.smmu.makeStage1Domain(asid: UInt16(asid), root: MFN(0x40100), inputBits: 39, mair: 0,
+                                                                allocator: &h.allocator)) }
+        XCTAssertEqual(h.allocator.allocations, before + 2)
+        let first = domains[0].contextDescriptor
+        XCTAssertEqual(first.raw % 4096, 0)
+        for (i, d) in domains.prefix(64).enumerated() {
+            XCTAssertEqual(d.contextDescriptor, first.adding(UInt64(i) * 64))
+            let descriptor = cd(at: d.contextDescriptor)
+            XCTAssertTrue(descriptor.isValid)
+            XCTAssertEqual(descriptor.asid, UInt16(i + 1))
+        }
+        let second = domains[64].contextDescriptor
+        XCTAssertEqual(second.raw % 4096, 0)
+        XCTAssertNotEqual(second.frame, first.frame)
+
+        try h.smmu.releaseStage1Domain(domains[2])
+        try h.smmu.releaseStage1Domain(domains[9])
+        XCTAssertEqual(h.memory.load64(domains[2].contextDescriptor) & ContextDescriptor.valid, 0)
+        XCTAssertEqual(h.memory.load64(domains[9].contextDescriptor) & ContextDescriptor.valid, 0)
+        var again: [Stage1Domain] = []
+        for asid: UInt16 in 100...102 {
+            again.append(try h.smmu.makeStage1Domain(asid: asid, root: MFN(0x40100), inputBits: 39, mair: 0,
+                                                     allocator: &h.allocator))
+        }
+        let (reused1, reused2, fresh) = (again[0], again[1], again[2])
+        XCTAssertEqual(reused1.contextDescriptor, domains[9].contextDescriptor)
+        XCTAssertEqual(reused2.contextDescriptor, domains[2].contextDescriptor)
+        XCTAssertEqual(fresh.contextDescriptor, second.adding(64))
+        XCTAssertEqual(h.allocator.allocations, before + 2)
+        XCTAssertEqual(cd(at: reused2.contextDescriptor).asid, 101)
+        XCTAssertEqual(cd(at: reused2.contextDescriptor).tableRoot, MFN(0x40100).address)
+    }
+
     // MARK: Stage 2 (QEMU 10)
 
     func testStage2DMAThroughTheSharedP2MAndFaultWithIPA() throws {

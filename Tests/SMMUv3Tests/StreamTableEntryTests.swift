@@ -95,5 +95,8 @@ final class StreamTableEntryTests: XCTestCase {
         var e = StreamTableEntry()
         for i in 0..<8 { e[word: i] = UInt64(i + 1) }
         XCTAssertEqual([e.dw0, e.dw1, e.dw2, e.dw3, e.dw4, e.dw5, e.dw6, e.dw7], [1, 2, 3, 4, 5, 6, 7, 8])
+        for i in 0..<8 { XCTAssertEqual(e[word: i], UInt64(i + 1)) }
+        e.dw5 = 0xAB
+        XCTAssertEqual(e[word: 5], 0xAB)
     }
 }
