@@ -163,7 +163,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// a pointer copy first.
     @inline(__always)
     public func lookup(_ gfn: GFN) -> P2MMapping? {
-        if let path = leafCache.path(covering: gfn.raw, count: 1) {
+        if let path = leafCache.inPlacePath(covering: gfn.raw, count: 1) {
             // A cached leaf table holds its entry (see `LeafPathCache`): one load,
             // not a walk. At level 3 a valid entry is a page.
             let d = memory.load64(table.entryAddress(path.leafTable, TableLevel.leafLevel, gfn.raw))
@@ -195,15 +195,13 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard type != .invalid else { throw .cannotMapInvalidType }
-        var cached = leafCache.path(covering: gfn.raw, count: count)
-        if cached == nil {
-            guard try !mapUncached(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                                   largestBlock: largestBlock, flushing: &batch) else { return }
-            cached = leafCache.path(covering: gfn.raw, count: count)  // the walk cached the run's leaf table
+        if let path = leafCache.inPlacePath(covering: gfn.raw, count: count) {
+            try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                          largestBlock: largestBlock, flushing: &batch)
+        } else {
+            try mapUncached(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                            largestBlock: largestBlock, flushing: &batch)
         }
-        guard let path = cached else { preconditionFailure("mapUncached left no path to the run's leaf table") }
-        try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                      largestBlock: largestBlock, flushing: &batch)
     }
 
     /// A map whose run lies in the existing leaf table at the end of `path`: the
@@ -232,23 +230,27 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     }
 
     /// `map` when the cached path does not hold the run: a short run walks once to
-    /// its leaf table (caching the path: returns false, and `map` goes on in that
-    /// table) or to where that table is missing; one block into an existing table
-    /// is one store; everything else makes a plan. Returns true when it mapped.
-    /// Out of line, so that the cached path keeps its values in registers.
+    /// its leaf table (caching the path, and maps there as `map` does with a cached
+    /// one) or to where that table is missing; one block into an existing table
+    /// is one store; everything else makes a plan. Out of line, so that the cached
+    /// path keeps its values in registers.
     @inline(never)
     mutating func mapUncached<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
         largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) -> Bool {
+    ) throws(P2MError) {
         if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
             do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
             // One walk finds the run's leaf table or where it is missing.
             if let (path, level) = table.leafOrMissingPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
-                if level == TableLevel.leafLevel { return false }
-                try mapBuildingTables(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                                      largestBlock: largestBlock, along: path, below: level, flushing: &batch)
-                return true
+                if level == TableLevel.leafLevel {
+                    try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                  largestBlock: largestBlock, flushing: &batch)
+                } else {
+                    try mapBuildingTables(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                          largestBlock: largestBlock, along: path, below: level, flushing: &batch)
+                }
+                return
             }
         }
         if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
@@ -271,12 +273,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                                           firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
                 }
                 observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
-                return true
+                return
             }
         }
         try mapWalking(gfn, to: mfn, count: count, as: type, access: access, policy: policy, largestBlock: largestBlock,
                        flushing: &batch)
-        return true
     }
 
     /// `map` of a run whose leaf table is missing below an invalid entry at `level`
@@ -391,13 +392,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
-        var cached = leafCache.path(covering: gfn.raw, count: count)
-        if cached == nil {
-            guard try !unmapUncached(gfn, count: count, flushing: &batch) else { return }
-            cached = leafCache.path(covering: gfn.raw, count: count)  // the walk cached the run's leaf table
+        if let path = leafCache.inPlacePath(covering: gfn.raw, count: count) {
+            try unmapInLeaf(path, gfn, count: count, flushing: &batch)
+        } else {
+            try unmapUncached(gfn, count: count, flushing: &batch)
         }
-        guard let path = cached else { preconditionFailure("unmapUncached left no path to the run's leaf table") }
-        try unmapInLeaf(path, gfn, count: count, flushing: &batch)
     }
 
     /// An unmap whose run lies in the existing leaf table at the end of `path`:
@@ -416,15 +415,17 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         observer.apply(.unmapped(gfn, count: count))
     }
 
-    /// `unmap` when the cached path does not hold the run (see `mapUncached`):
-    /// returns false when it cached the run's leaf table for `unmap` to go on in.
+    /// `unmap` when the cached path does not hold the run (see `mapUncached`).
     @inline(never)
     mutating func unmapUncached<R: PageReferenceReleaser>(
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) -> Bool {
+    ) throws(P2MError) {
         if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
             do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
-            if table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) != nil { return false }
+            if let path = table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
+                try unmapInLeaf(path, gfn, count: count, flushing: &batch)
+                return
+            }
         }
         if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
             // One whole entry of an existing table (a 2 MiB or 1 GiB block, or the
@@ -438,11 +439,10 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                     engine.commitUnmap(along: path, level: level, gfn.raw, count: count, memory: memory, sink: &session)
                 }
                 observer.apply(.unmapped(gfn, count: count))
-                return true
+                return
             }
         }
         try unmapWalking(gfn, count: count, flushing: &batch)
-        return true
     }
 
     /// `unmap` through the table walk and a plan, out of line (see `mapWalking`).
@@ -698,6 +698,21 @@ extension P2M where Environment.IOMMU == NoIOMMU, Environment.Listener == NoEntr
     public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB) throws(P2MError) {
         try self.init(configuration: configuration, memory: memory, pool: pool, tlb: tlb,
                       iommu: NoIOMMU(), listener: NoEntryListener(), observer: NoChangeObserver())
+    }
+}
+
+extension LeafPathCache {
+    /// `path(covering:count:)` inlined where the cache is stored, reading its keys
+    /// and the matching path in place: a call passes the cache by value, which on
+    /// the board copied all 128 bytes to the stack first (twice per map and unmap,
+    /// once per lookup).
+    @_transparent func inPlacePath(covering input: UInt64, count: UInt64) -> LeafPath? {
+        let shift = UInt64(TableLevel.bitsPerLevel)
+        let first = input >> shift
+        if count == 0 || count >= UInt64(TableLevel.entriesPerTable) || first != (input &+ count &- 1) >> shift {
+            return nil
+        }
+        return first == key ? path : first == otherKey ? otherPath : nil
     }
 }
 
