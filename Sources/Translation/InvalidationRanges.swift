@@ -45,25 +45,47 @@ public struct InvalidationRanges: Sendable {
 
     /// Whether a recorded range overlaps [first, first+frames).
     public func overlaps(_ first: UInt64, frames: UInt64) -> Bool {
+        var ranges = self
+        return ranges.overlapsInPlace(first, frames: frames)
+    }
+
+    /// The i-th range as (first frame, frames).
+    public subscript(i: Int) -> (first: UInt64, frames: UInt64) {
+        var ranges = self
+        return ranges.rangeInPlace(i)
+    }
+
+    // The two readers for ranges held in place (a batch's): mutating only so that
+    // the board reads the slots where they are. Reading an InlineArray slot of a
+    // value (a non-mutating method's `self`) copied the whole array to the stack
+    // first, once per slot read, on every map and per range at commit.
+
+    /// `overlaps`, in place.
+    mutating func overlapsInPlace(_ first: UInt64, frames: UInt64) -> Bool {
         if coversEverything { return true }
         let last = first &+ frames
         for i in 0..<count where start[i] < last && end[i] > first { return true }
         return false
     }
 
-    /// The i-th range as (first frame, frames).
-    public subscript(i: Int) -> (first: UInt64, frames: UInt64) {
+    /// The i-th range (`subscript`), in place.
+    mutating func rangeInPlace(_ i: Int) -> (first: UInt64, frames: UInt64) {
         precondition(i < count)
         return (start[i], end[i] - start[i])
     }
 
-    /// Record every range of `other` (or everything, if it overflowed).
-    public mutating func formUnion(_ other: InvalidationRanges) {
+    /// Record every range of `other` (or everything, if it overflowed), and empty
+    /// `other`. It is inout so that its slots are read in place (see `rangeInPlace`).
+    public mutating func formUnion(emptying other: inout InvalidationRanges) {
         if other.coversEverything {
             coversEverything = true
-            return
+        } else {
+            for i in 0..<other.count {
+                let (first, frames) = other.rangeInPlace(i)
+                record(first, frames: frames)
+            }
         }
-        for i in 0..<other.count { record(other.start[i], frames: other.end[i] - other.start[i]) }
+        other.removeAll()
     }
 
     /// Record that everything may be cached.

@@ -596,7 +596,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                 stats.pagesInvalidated = batch.invalidatesWholeVMID ? table.geometry.inputFrameLimit : batch.pendingPages
             } else {
                 for i in 0..<batch.pending.ranges.count {
-                    let (start, pages) = batch.pending.ranges[i]
+                    let (start, pages) = batch.pending.range(i)
                     tlb.invalidateStage2(vttbr, ipa: GFN(raw: start).address, pages: pages)
                     iommu.invalidate(vmid: vmid, GFN(raw: start), count: pages)
                     stats.rangeInvalidations += 1
