@@ -4,15 +4,17 @@
 /// Non-generic on purpose: recording sits on every unmap's hot path.
 public struct InvalidationRanges: Sendable {
     public static var capacity: Int { 8 }
-    var start = InlineArray<8, UInt64>(repeating: 0)
-    var end = InlineArray<8, UInt64>(repeating: 0)
+    @usableFromInline var start = InlineArray<8, UInt64>(repeating: 0)
+    @usableFromInline var end = InlineArray<8, UInt64>(repeating: 0)
     public private(set) var count = 0
     /// The ranges overflowed: invalidate everything.
     public private(set) var coversEverything = false
     /// Frames covered by the recorded ranges (overlaps merged).
     public private(set) var pages: UInt64 = 0
 
-    public init() {}
+    /// Transparent, as `PendingInvalidation.init`: a call built the value on the
+    /// stack and copied it into place.
+    @_transparent public init() {}
 
     public var isEmpty: Bool { count == 0 && !coversEverything }
 

@@ -32,7 +32,7 @@ public struct PendingInvalidation: ~Copyable {
     /// Bits [11:3] hold the next page's link entry, [63:12] its frame.
     static var linkTag: UInt64 { 1 << 2 }
 
-    public init() {}
+    @_transparent public init() {}
 
     /// Nothing to invalidate and no page waiting.
     public var isEmpty: Bool { ranges.isEmpty && unlinkedTablePages == 0 }
