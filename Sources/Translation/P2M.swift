@@ -239,8 +239,12 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
         largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
-        if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
+        let short = count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1)
+        let blockSpan = count >= PageOrder.block2M.pages && count.nonzeroBitCount == 1
+        if short || blockSpan {
             do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
+        }
+        if short {
             // One walk finds the run's leaf table or where it is missing.
             if let (path, level) = table.leafOrMissingPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
                 if level == TableLevel.leafLevel {
@@ -253,14 +257,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                 return
             }
         }
-        if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
+        if blockSpan {
             // A 2 MiB or 1 GiB span: one block into an invalid entry of an existing
             // table is one store; the same checks and edit as below, without a plan.
             let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
-            do {
-                try table.validateInput(gfn.raw, count: count)
-                try table.validateOutput(mfn, count: count)
-            } catch { throw P2MError(error) }
+            do { try table.validateOutput(mfn, count: count) } catch { throw P2MError(error) }
             precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
                          "a leaf order of the 4 KiB granule")
             if let (path, level) = table.blockPath(gfn.raw, to: mfn.raw, count: count, firstLeafLevel: firstLeafLevel,
@@ -420,17 +421,20 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     mutating func unmapUncached<R: PageReferenceReleaser>(
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
-        if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
+        let short = count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1)
+        let blockSpan = count >= PageOrder.block2M.pages && count.nonzeroBitCount == 1
+        if short || blockSpan {
             do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
+        }
+        if short {
             if let path = table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
                 try unmapInLeaf(path, gfn, count: count, flushing: &batch)
                 return
             }
         }
-        if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
+        if blockSpan {
             // One whole entry of an existing table (a 2 MiB or 1 GiB block, or the
             // table under it): nothing to split, so nothing more to prepare.
-            do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
             if let (path, level) = table.wholeEntryPath(gfn.raw, count: count, memory: memory) {
                 guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
                 batch.bind(vmid: vmid)
