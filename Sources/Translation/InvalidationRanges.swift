@@ -62,8 +62,8 @@ public struct InvalidationRanges: Sendable {
     // value (a non-mutating method's `self`) copied the whole array to the stack
     // first, once per slot read, on every map and per range at commit.
 
-    /// `overlaps`, in place.
-    mutating func overlapsInPlace(_ first: UInt64, frames: UInt64) -> Bool {
+    /// `overlaps`, in place. Inline on the host: it is on every map's path.
+    @inline(__always) mutating func overlapsInPlace(_ first: UInt64, frames: UInt64) -> Bool {
         if coversEverything { return true }
         let last = first &+ frames
         for i in 0..<count where start[i] < last && end[i] > first { return true }
@@ -71,7 +71,7 @@ public struct InvalidationRanges: Sendable {
     }
 
     /// The i-th range (`subscript`), in place.
-    mutating func rangeInPlace(_ i: Int) -> (first: UInt64, frames: UInt64) {
+    @inline(__always) mutating func rangeInPlace(_ i: Int) -> (first: UInt64, frames: UInt64) {
         precondition(i < count)
         return (start[i], end[i] - start[i])
     }
