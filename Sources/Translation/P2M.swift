@@ -202,11 +202,13 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             try mapUncached(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
                             largestBlock: largestBlock, flushing: &batch)
         }
+        // Every path ends here once its edit is made (one call site, not one per path).
+        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
     /// A map whose run lies in the existing leaf table at the end of `path`: the
     /// checks and the edit of a plan whose path level is 3, without the plan or the
-    /// template's rebuild.
+    /// template's rebuild. Like every map path, it leaves `observer.apply` to `map`.
     @inline(__always)
     mutating func mapInLeaf<R: PageReferenceReleaser>(
         _ path: LeafPath, _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess,
@@ -216,8 +218,9 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             try table.prepareLeafMap(path, gfn.raw, to: mfn, count: count, replace: policy == .replace,
                                      largestBlock: largestBlock, memory: memory)
         } catch { throw P2MError(error) }
-        try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
-        let engine = table, memory = memory, template = leafTemplates(type, access).page
+        let template = try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                    flushing: &batch).page
+        let engine = table, memory = memory
         let replace = policy == .replace
         let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
         // A replacing map breaks valid leaves first: if the IOMMU does not confirm
@@ -226,7 +229,6 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: template, replace: replace,
                                  firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
         }
-        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
     /// `map` when the cached path does not hold the run: a short run walks once to
@@ -266,14 +268,13 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                          "a leaf order of the 4 KiB granule")
             if let (path, level) = table.blockPath(gfn.raw, to: mfn.raw, count: count, firstLeafLevel: firstLeafLevel,
                                                    memory: memory) {
-                try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
+                let template = try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                            flushing: &batch).block
                 let engine = table, memory = memory
-                let template = leafTemplates(type, access).block
                 withSession(&batch) { session in
                     engine.commitBlockMap(path, at: level, gfn.raw, to: mfn.raw, template: template,
                                           firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
                 }
-                observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
                 return
             }
         }
@@ -296,13 +297,13 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                      "a leaf order of the 4 KiB granule")
         let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
         guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
-        try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
-        let engine = table, memory = memory, template = leafTemplates(type, access).page
+        let template = try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                    flushing: &batch).page
+        let engine = table, memory = memory
         withSession(&batch) { session in
             engine.commitNewTables(path, at: level, gfn.raw, to: mfn.raw, count: count, template: template,
                                    memory: memory, sink: &session)
         }
-        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
     /// `map` through the table walk and a plan. Out of line, so that the path
@@ -324,16 +325,16 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         try commitEdit(&batch, gfn, count: count) { session in
             engine.commitMap(plan.take()!, memory: memory, sink: &session, cache: cache)
         }
-        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
     /// A map's last failure points, after the table's own checks: the observer's
     /// reservation, and the invalidation an earlier edit in the batch still owes.
-    @inline(__always)
+    /// Returns the descriptor templates (`leafTemplates`) the edit writes.
+    @inline(__always) @discardableResult
     mutating func beginMap<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
         flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) {
+    ) throws(P2MError) -> (page: UInt64, block: UInt64) {
         guard observer.prepare(.map(gfn, mfn, count: count, type: type, access: access,
                                     replacing: policy == .replace)) else {
             throw .observerRefused(gfn, count: count)
@@ -356,6 +357,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         // Every map path (cached leaf, walk, block) comes through here: the
         // commit publishes what it writes with one barrier if no TLBI is owed.
         batch.notePublishesNewEntries()
+        return leafTemplates(type, access)
     }
 
     /// The level-3 and block descriptor templates (everything but the output
@@ -398,11 +400,13 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         } else {
             try unmapUncached(gfn, count: count, flushing: &batch)
         }
+        // Every path ends here once its edit is made (one call site, not one per path).
+        observer.apply(.unmapped(gfn, count: count))
     }
 
     /// An unmap whose run lies in the existing leaf table at the end of `path`:
     /// valid input and no block to split, so nothing to prepare; the edit of a plan
-    /// whose path level is 3.
+    /// whose path level is 3. Like every unmap path, it leaves `observer.apply` to `unmap`.
     @inline(__always)
     mutating func unmapInLeaf<R: PageReferenceReleaser>(
         _ path: LeafPath, _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
@@ -413,7 +417,6 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         withSession(&batch) { session in
             engine.commitLeafUnmap(path, gfn.raw, count: count, memory: memory, sink: &session)
         }
-        observer.apply(.unmapped(gfn, count: count))
     }
 
     /// `unmap` when the cached path does not hold the run (see `mapUncached`).
@@ -442,7 +445,6 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                 withSession(&batch) { session in
                     engine.commitUnmap(along: path, level: level, gfn.raw, count: count, memory: memory, sink: &session)
                 }
-                observer.apply(.unmapped(gfn, count: count))
                 return
             }
         }
@@ -466,7 +468,6 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         try commitEdit(&batch, gfn, count: count) { session in
             engine.commitUnmap(plan.take()!, memory: memory, sink: &session, cache: cache)
         }
-        observer.apply(.unmapped(gfn, count: count))
     }
 
     // MARK: Change type
