@@ -396,7 +396,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         if let path = leafCache.inPlacePath(covering: gfn.raw, count: count) {
-            try unmapInLeaf(path, gfn, count: count, flushing: &batch)
+            try unmapAlong(path, level: TableLevel.leafLevel, gfn, count: count, flushing: &batch)
         } else {
             try unmapUncached(gfn, count: count, flushing: &batch)
         }
@@ -404,18 +404,25 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         observer.apply(.unmapped(gfn, count: count))
     }
 
-    /// An unmap whose run lies in the existing leaf table at the end of `path`:
-    /// valid input and no block to split, so nothing to prepare; the edit of a plan
-    /// whose path level is 3. Like every unmap path, it leaves `observer.apply` to `unmap`.
+    /// An unmap whose run lies in one table of `path`: the leaf table (`level` 3:
+    /// valid input and no block to split, so nothing to prepare), or one whole entry
+    /// of the table at `level` 1 or 2 (a 2 MiB or 1 GiB block, or the table under it:
+    /// nothing to split either); the edit of a plan whose path level is `level`.
+    /// Like every unmap path, it leaves `observer.apply` to `unmap`. One function
+    /// for both (the board keeps one copy; the host inlines each with its level).
     @inline(__always)
-    mutating func unmapInLeaf<R: PageReferenceReleaser>(
-        _ path: LeafPath, _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
+    mutating func unmapAlong<R: PageReferenceReleaser>(
+        _ path: LeafPath, level: Int, _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
         guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
         withSession(&batch) { session in
-            engine.commitLeafUnmap(path, gfn.raw, count: count, memory: memory, sink: &session)
+            if level == TableLevel.leafLevel {
+                engine.commitLeafUnmap(path, gfn.raw, count: count, memory: memory, sink: &session)
+            } else {
+                engine.commitUnmap(along: path, level: level, gfn.raw, count: count, memory: memory, sink: &session)
+            }
         }
     }
 
@@ -431,7 +438,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         }
         if short {
             if let path = table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
-                try unmapInLeaf(path, gfn, count: count, flushing: &batch)
+                try unmapAlong(path, level: TableLevel.leafLevel, gfn, count: count, flushing: &batch)
                 return
             }
         }
@@ -439,12 +446,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             // One whole entry of an existing table (a 2 MiB or 1 GiB block, or the
             // table under it): nothing to split, so nothing more to prepare.
             if let (path, level) = table.wholeEntryPath(gfn.raw, count: count, memory: memory) {
-                guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
-                batch.bind(vmid: vmid)
-                let engine = table, memory = memory
-                withSession(&batch) { session in
-                    engine.commitUnmap(along: path, level: level, gfn.raw, count: count, memory: memory, sink: &session)
-                }
+                try unmapAlong(path, level: level, gfn, count: count, flushing: &batch)
                 return
             }
         }
