@@ -218,16 +218,40 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             try table.prepareLeafMap(path, gfn.raw, to: mfn, count: count, replace: policy == .replace,
                                      largestBlock: largestBlock, memory: memory)
         } catch { throw P2MError(error) }
-        let template = try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                                    flushing: &batch).page
+        try mapAlong(path, level: TableLevel.leafLevel, buildingTables: false, gfn, to: mfn, count: count, as: type,
+                     access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
+    }
+
+    /// The edit of a map whose checks are done and that lands in one table of
+    /// `path`: a run in the existing leaf table (`level` 3), one block into an
+    /// invalid entry of the table at `level` 1 or 2, or (`buildingTables`) a run
+    /// into new tables linked into an invalid entry of the table at `level`: the
+    /// edit of a plan whose path level is `level`, without the plan. One function
+    /// for the three (the board keeps one copy; the host inlines each with its kind).
+    @inline(__always)
+    mutating func mapAlong<R: PageReferenceReleaser>(
+        _ path: LeafPath, level: Int, buildingTables: Bool, _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType,
+        access: P2MAccess, policy: P2MMapPolicy, largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        let templates = try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                     flushing: &batch)
         let engine = table, memory = memory
         let replace = policy == .replace
         let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
         // A replacing map breaks valid leaves first: if the IOMMU does not confirm
-        // their invalidation, they stay invalid and the map ends incomplete.
+        // their invalidation, they stay invalid and the map ends incomplete. (The
+        // other two write into an invalid entry: nothing to break.)
         try commitEdit(&batch, gfn, count: count) { session in
-            engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: template, replace: replace,
-                                 firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+            if buildingTables {
+                engine.commitNewTables(path, at: level, gfn.raw, to: mfn.raw, count: count, template: templates.page,
+                                       memory: memory, sink: &session)
+            } else if level == TableLevel.leafLevel {
+                engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: templates.page,
+                                     replace: replace, firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+            } else {
+                engine.commitBlockMap(path, at: level, gfn.raw, to: mfn.raw, template: templates.block,
+                                      firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+            }
         }
     }
 
@@ -252,10 +276,21 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                 if level == TableLevel.leafLevel {
                     try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
                                   largestBlock: largestBlock, flushing: &batch)
-                } else {
-                    try mapBuildingTables(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                                          largestBlock: largestBlock, along: path, below: level, flushing: &batch)
+                    return
                 }
+                // The leaf table is missing below an invalid entry at `level` of the
+                // last table on `path`: the checks and the edit of a plan whose path
+                // level is `level` and that builds tables, without the plan. The path
+                // stays right through `beginMap`: neither the observer's reservation
+                // nor the invalidation it may complete edits the tree (unlinked table
+                // pages are freed only by `commit`).
+                do { try table.validateOutput(mfn, count: count) } catch { throw P2MError(error) }
+                precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
+                             "a leaf order of the 4 KiB granule")
+                let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
+                guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
+                try mapAlong(path, level: level, buildingTables: true, gfn, to: mfn, count: count, as: type,
+                             access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
                 return
             }
         }
@@ -268,42 +303,13 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                          "a leaf order of the 4 KiB granule")
             if let (path, level) = table.blockPath(gfn.raw, to: mfn.raw, count: count, firstLeafLevel: firstLeafLevel,
                                                    memory: memory) {
-                let template = try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                                            flushing: &batch).block
-                let engine = table, memory = memory
-                withSession(&batch) { session in
-                    engine.commitBlockMap(path, at: level, gfn.raw, to: mfn.raw, template: template,
-                                          firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
-                }
+                try mapAlong(path, level: level, buildingTables: false, gfn, to: mfn, count: count, as: type,
+                             access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
                 return
             }
         }
         try mapWalking(gfn, to: mfn, count: count, as: type, access: access, policy: policy, largestBlock: largestBlock,
                        flushing: &batch)
-    }
-
-    /// `map` of a run whose leaf table is missing below an invalid entry at `level`
-    /// of the last table on `path` (`TranslationTable.leafOrMissingPath`): the checks
-    /// and the edit of a plan whose path level is `level` and that builds tables,
-    /// without the plan. The path stays right through `beginMap`: neither the
-    /// observer's reservation nor the invalidation it may complete edits the tree
-    /// (unlinked table pages are freed only by `commit`).
-    mutating func mapBuildingTables<R: PageReferenceReleaser>(
-        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
-        largestBlock: PageOrder, along path: LeafPath, below level: Int, flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) {
-        do { try table.validateOutput(mfn, count: count) } catch { throw P2MError(error) }
-        precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
-                     "a leaf order of the 4 KiB granule")
-        let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
-        guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
-        let template = try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                                    flushing: &batch).page
-        let engine = table, memory = memory
-        withSession(&batch) { session in
-            engine.commitNewTables(path, at: level, gfn.raw, to: mfn.raw, count: count, template: template,
-                                   memory: memory, sink: &session)
-        }
     }
 
     /// `map` through the table walk and a plan. Out of line, so that the path
