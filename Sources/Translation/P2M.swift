@@ -268,7 +268,14 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         let short = count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1)
         let blockSpan = count >= PageOrder.block2M.pages && count.nonzeroBitCount == 1
         if short || blockSpan {
-            do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
+            // The checks `prepareMap` starts with, in its order, once for the paths
+            // below (a run into an existing leaf table checks the output again).
+            do {
+                try table.validateInput(gfn.raw, count: count)
+                try table.validateOutput(mfn, count: count)
+            } catch { throw P2MError(error) }
+            precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
+                         "a leaf order of the 4 KiB granule")
         }
         if short {
             // One walk finds the run's leaf table or where it is missing.
@@ -279,14 +286,12 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                     return
                 }
                 // The leaf table is missing below an invalid entry at `level` of the
-                // last table on `path`: the checks and the edit of a plan whose path
-                // level is `level` and that builds tables, without the plan. The path
+                // last table on `path`: the checks (those above, and the pool's) and
+                // the edit of a plan whose path level is `level` and that builds
+                // tables, without the plan. The path
                 // stays right through `beginMap`: neither the observer's reservation
                 // nor the invalidation it may complete edits the tree (unlinked table
                 // pages are freed only by `commit`).
-                do { try table.validateOutput(mfn, count: count) } catch { throw P2MError(error) }
-                precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
-                             "a leaf order of the 4 KiB granule")
                 let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
                 guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
                 try mapAlong(path, level: level, buildingTables: true, gfn, to: mfn, count: count, as: type,
@@ -298,9 +303,6 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             // A 2 MiB or 1 GiB span: one block into an invalid entry of an existing
             // table is one store; the same checks and edit as below, without a plan.
             let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
-            do { try table.validateOutput(mfn, count: count) } catch { throw P2MError(error) }
-            precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
-                         "a leaf order of the 4 KiB granule")
             if let (path, level) = table.blockPath(gfn.raw, to: mfn.raw, count: count, firstLeafLevel: firstLeafLevel,
                                                    memory: memory) {
                 try mapAlong(path, level: level, buildingTables: false, gfn, to: mfn, count: count, as: type,
