@@ -605,15 +605,13 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             // entry the batch made valid.
             batch.newEntriesPublished()
             if batch.invalidatesWholeVMID || batch.pendingPages > configuration.fullFlushThreshold {
-                tlb.invalidateVMID(vttbr)
-                iommu.invalidateAll(vmid: vmid)
+                issueInvalidation(0, count: 0, wholeVMID: true)
                 stats.vmidInvalidations = 1
                 stats.pagesInvalidated = batch.invalidatesWholeVMID ? table.geometry.inputFrameLimit : batch.pendingPages
             } else {
                 for i in 0..<batch.pending.ranges.count {
                     let (start, pages) = batch.pending.range(i)
-                    tlb.invalidateStage2(vttbr, ipa: GFN(raw: start).address, pages: pages)
-                    iommu.invalidate(vmid: vmid, GFN(raw: start), count: pages)
+                    issueInvalidation(start, count: pages, wholeVMID: false)
                     stats.rangeInvalidations += 1
                     stats.pagesInvalidated += pages
                 }
@@ -639,17 +637,25 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// keeps the range owed in the batch (the commit retries it and releases nothing
     /// before it succeeds) and the engine leaves the broken entry invalid.
     @usableFromInline mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> IOMMUSyncError? {
-        if count > configuration.fullFlushThreshold {
+        issueInvalidation(gfn, count: count, wholeVMID: count > configuration.fullFlushThreshold)
+        tlb.synchronize()
+        breakBeforeMakeInvalidations += 1
+        do { try iommu.synchronize() } catch { return error }
+        return nil
+    }
+
+    /// Invalidate [gfn, gfn+count) on the CPU and the IOMMU, or (`wholeVMID`)
+    /// everything this VMID translates; the caller waits. One copy of the pair for
+    /// the commit's ranges, its whole-VMID fallback and break-before-make.
+    @inline(__always)
+    mutating func issueInvalidation(_ gfn: UInt64, count: UInt64, wholeVMID: Bool) {
+        if wholeVMID {
             tlb.invalidateVMID(vttbr)
             iommu.invalidateAll(vmid: vmid)
         } else {
             tlb.invalidateStage2(vttbr, ipa: GFN(raw: gfn).address, pages: count)
             iommu.invalidate(vmid: vmid, GFN(raw: gfn), count: count)
         }
-        tlb.synchronize()
-        breakBeforeMakeInvalidations += 1
-        do { try iommu.synchronize() } catch { return error }
-        return nil
     }
 
     /// The end of an operation whose break-before-make `unconfirmed` left entries
