@@ -568,7 +568,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// `invalidateVMID` must start with DSB ISHST (the descriptor writes reach the
     /// walkers before the TLBI), and `synchronize` must be DSB ISH (+ ISB on the
     /// local CPU). `TLBIOperand` encodes the per-page and FEAT_TLBIRANGE operands.
-    @discardableResult
+    /// Transparent: a forwarding call of its own cost the board a function.
+    @_transparent @discardableResult
     public mutating func commit<R: PageReferenceReleaser>(
         _ batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MFlushError) -> FlushStatistics {
@@ -576,7 +577,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     }
 
     /// `commit`'s body, one name for both overloads.
-    mutating func commitOrKeep<R: PageReferenceReleaser>(
+    @usableFromInline mutating func commitOrKeep<R: PageReferenceReleaser>(
         _ batch: inout FlushBatch<R>
     ) throws(P2MFlushError) -> FlushStatistics {
         batch.bind(vmid: vmid)
