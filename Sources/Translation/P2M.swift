@@ -145,7 +145,12 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         do { root = try TranslationTable<Stage2Descriptor>.allocateRoot(geometry, pool: &pool) } catch { throw P2MError(error) }
         let vttbr: VTTBR
         do { vttbr = try VTTBR(root: root, vmid: configuration.vmid, vtcr: vtcr, vmidWidth: configuration.vmidWidth) } catch {
-            for i in 0..<UInt64(vtcr.rootTables) { pool.freeTablePage(root.adding(i)) }
+            // An index loop: a range's iterator is a function of its own on the board.
+            var i: UInt64 = 0
+            while i < UInt64(vtcr.rootTables) {
+                pool.freeTablePage(root.adding(i))
+                i += 1
+            }
             throw .configuration(error)
         }
         return (vtcr, vttbr, geometry, root)
