@@ -60,13 +60,18 @@ public struct InvalidationRanges: Sendable {
     // The two readers for ranges held in place (a batch's): mutating only so that
     // the board reads the slots where they are. Reading an InlineArray slot of a
     // value (a non-mutating method's `self`) copied the whole array to the stack
-    // first, once per slot read, on every map and per range at commit.
+    // first, once per slot read, on every map and per range at commit. Loops
+    // here are index loops: a range's iterator is a call per step on the board.
 
     /// `overlaps`, in place. Inline on the host: it is on every map's path.
     @inline(__always) mutating func overlapsInPlace(_ first: UInt64, frames: UInt64) -> Bool {
         if coversEverything { return true }
         let last = first &+ frames
-        for i in 0..<count where start[i] < last && end[i] > first { return true }
+        var i = 0
+        while i < count {
+            if start[i] < last && end[i] > first { return true }
+            i += 1
+        }
         return false
     }
 
@@ -82,9 +87,11 @@ public struct InvalidationRanges: Sendable {
         if other.coversEverything {
             coversEverything = true
         } else {
-            for i in 0..<other.count {
+            var i = 0
+            while i < other.count {
                 let (first, frames) = other.rangeInPlace(i)
                 record(first, frames: frames)
+                i += 1
             }
         }
         other.removeAll()

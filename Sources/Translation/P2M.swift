@@ -615,11 +615,13 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                 stats.vmidInvalidations = 1
                 stats.pagesInvalidated = batch.invalidatesWholeVMID ? table.geometry.inputFrameLimit : batch.pendingPages
             } else {
-                for i in 0..<batch.pending.ranges.count {
+                var i = 0
+                while i < batch.pending.ranges.count {
                     let (start, pages) = batch.pending.range(i)
                     issueInvalidation(start, count: pages, wholeVMID: false)
                     stats.rangeInvalidations += 1
                     stats.pagesInvalidated += pages
+                    i += 1
                 }
             }
             tlb.synchronize()
