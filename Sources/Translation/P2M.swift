@@ -201,8 +201,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         guard !isRelinquished else { throw .relinquished }
         guard type != .invalid else { throw .cannotMapInvalidType }
         if let path = leafCache.inPlacePath(covering: gfn.raw, count: count) {
-            try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                          largestBlock: largestBlock, flushing: &batch)
+            try mapAlong(path, level: TableLevel.leafLevel, buildingTables: false, gfn, to: mfn, count: count,
+                         as: type, access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
         } else {
             try mapUncached(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
                             largestBlock: largestBlock, flushing: &batch)
@@ -211,33 +211,25 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
-    /// A map whose run lies in the existing leaf table at the end of `path`: the
-    /// checks and the edit of a plan whose path level is 3, without the plan or the
-    /// template's rebuild. Like every map path, it leaves `observer.apply` to `map`.
-    @inline(__always)
-    mutating func mapInLeaf<R: PageReferenceReleaser>(
-        _ path: LeafPath, _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess,
-        policy: P2MMapPolicy, largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) {
-        do {
-            try table.prepareLeafMap(path, gfn.raw, to: mfn, count: count, replace: policy == .replace,
-                                     largestBlock: largestBlock, memory: memory)
-        } catch { throw P2MError(error) }
-        try mapAlong(path, level: TableLevel.leafLevel, buildingTables: false, gfn, to: mfn, count: count, as: type,
-                     access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
-    }
-
-    /// The edit of a map whose checks are done and that lands in one table of
-    /// `path`: a run in the existing leaf table (`level` 3), one block into an
-    /// invalid entry of the table at `level` 1 or 2, or (`buildingTables`) a run
-    /// into new tables linked into an invalid entry of the table at `level`: the
-    /// edit of a plan whose path level is `level`, without the plan. One function
-    /// for the three (the board keeps one copy; the host inlines each with its kind).
+    /// A map that lands in one table of `path`: the edit of a plan whose path level
+    /// is `level`, without the plan (or the template's rebuild). Either a run in the
+    /// existing leaf table (`level` 3), which makes the checks of such a plan here,
+    /// or, checked by the caller, one block into an invalid entry of the table at
+    /// `level` 1 or 2, or (`buildingTables`) a run into new tables linked into an
+    /// invalid entry of the table at `level`. One function for the three (the board
+    /// keeps one copy; the host inlines each with its kind). Like every map path,
+    /// it leaves `observer.apply` to `map`.
     @inline(__always)
     mutating func mapAlong<R: PageReferenceReleaser>(
         _ path: LeafPath, level: Int, buildingTables: Bool, _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType,
         access: P2MAccess, policy: P2MMapPolicy, largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
+        if level == TableLevel.leafLevel && !buildingTables {
+            do {
+                try table.prepareLeafMap(path, gfn.raw, to: mfn, count: count, replace: policy == .replace,
+                                         largestBlock: largestBlock, memory: memory)
+            } catch { throw P2MError(error) }
+        }
         let templates = try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
                                      flushing: &batch)
         let engine = table, memory = memory
@@ -286,8 +278,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             // One walk finds the run's leaf table or where it is missing.
             if let (path, level) = table.leafOrMissingPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
                 if level == TableLevel.leafLevel {
-                    try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                                  largestBlock: largestBlock, flushing: &batch)
+                    try mapAlong(path, level: level, buildingTables: false, gfn, to: mfn, count: count, as: type,
+                                 access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
                     return
                 }
                 // The leaf table is missing below an invalid entry at `level` of the
