@@ -18,6 +18,11 @@ public struct InvalidationRanges: Sendable {
 
     public var isEmpty: Bool { count == 0 && !coversEverything }
 
+    // Slots are read and written `unchecked` below: every index is in
+    // 0..<count or is count itself after `count < capacity` was checked, and
+    // 0 <= count <= capacity always (only `record` raises it, under that check),
+    // so the InlineArray's own bounds check could never fail.
+
     /// Record [first, first+frames).
     @inline(__always)
     public mutating func record(_ first: UInt64, frames: UInt64) {
@@ -26,11 +31,12 @@ public struct InvalidationRanges: Sendable {
         // Newest first: runs of consecutive edits extend the most recent range.
         var i = count - 1
         while i >= 0 {
-            if first <= end[i] && last >= start[i] {
-                let newStart = min(start[i], first), newEnd = max(end[i], last)
-                pages &+= (newEnd - newStart) - (end[i] - start[i])
-                start[i] = newStart
-                end[i] = newEnd
+            let s = start[unchecked: i], e = end[unchecked: i]
+            if first <= e && last >= s {
+                let newStart = min(s, first), newEnd = max(e, last)
+                pages &+= (newEnd - newStart) - (e - s)
+                start[unchecked: i] = newStart
+                end[unchecked: i] = newEnd
                 return
             }
             i -= 1
@@ -39,8 +45,8 @@ public struct InvalidationRanges: Sendable {
             coversEverything = true
             return
         }
-        start[count] = first
-        end[count] = last
+        start[unchecked: count] = first
+        end[unchecked: count] = last
         count += 1
         pages &+= frames
     }
@@ -69,7 +75,7 @@ public struct InvalidationRanges: Sendable {
         let last = first &+ frames
         var i = 0
         while i < count {
-            if start[i] < last && end[i] > first { return true }
+            if start[unchecked: i] < last && end[unchecked: i] > first { return true }
             i += 1
         }
         return false
@@ -77,8 +83,9 @@ public struct InvalidationRanges: Sendable {
 
     /// The i-th range (`subscript`), in place.
     @inline(__always) mutating func rangeInPlace(_ i: Int) -> (first: UInt64, frames: UInt64) {
-        precondition(i < count)
-        return (start[i], end[i] - start[i])
+        precondition(i >= 0 && i < count, "InvalidationRanges index out of range")
+        let s = start[unchecked: i]
+        return (s, end[unchecked: i] - s)
     }
 
     /// Record every range of `other` (or everything, if it overflowed), and empty
