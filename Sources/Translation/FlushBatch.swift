@@ -63,10 +63,11 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     }
 
     /// Whether a recorded range overlaps [gfn, gfn+count). Asked of the batch rather
-    /// than of `ranges`, whose getter copies all of it (152 bytes) on every map.
-    @inline(__always)
-    func owesInvalidation(overlapping gfn: UInt64, frames count: UInt64) -> Bool {
-        pending.ranges.overlaps(gfn, frames: count)
+    /// than of `ranges`, whose getter copies all of it (152 bytes) on every map;
+    /// mutating, and transparent, so that the ranges are read in place.
+    @_transparent
+    mutating func owesInvalidation(overlapping gfn: UInt64, frames count: UInt64) -> Bool {
+        pending.owesInvalidation(overlapping: gfn, frames: count)
     }
 
     /// Record that translations for [gfn, gfn+count) may be cached.

@@ -145,7 +145,12 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         do { root = try TranslationTable<Stage2Descriptor>.allocateRoot(geometry, pool: &pool) } catch { throw P2MError(error) }
         let vttbr: VTTBR
         do { vttbr = try VTTBR(root: root, vmid: configuration.vmid, vtcr: vtcr, vmidWidth: configuration.vmidWidth) } catch {
-            for i in 0..<UInt64(vtcr.rootTables) { pool.freeTablePage(root.adding(i)) }
+            // An index loop: a range's iterator is a function of its own on the board.
+            var i: UInt64 = 0
+            while i < UInt64(vtcr.rootTables) {
+                pool.freeTablePage(root.adding(i))
+                i += 1
+            }
             throw .configuration(error)
         }
         return (vtcr, vttbr, geometry, root)
@@ -163,7 +168,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// a pointer copy first.
     @inline(__always)
     public func lookup(_ gfn: GFN) -> P2MMapping? {
-        if let path = leafCache.path(covering: gfn.raw, count: 1) {
+        if let path = leafCache.inPlacePath(covering: gfn.raw, count: 1) {
             // A cached leaf table holds its entry (see `LeafPathCache`): one load,
             // not a walk. At level 3 a valid entry is a page.
             let d = memory.load64(table.entryAddress(path.leafTable, TableLevel.leafLevel, gfn.raw))
@@ -195,112 +200,115 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
         guard type != .invalid else { throw .cannotMapInvalidType }
-        var cached = leafCache.path(covering: gfn.raw, count: count)
-        if cached == nil {
-            guard try !mapUncached(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                                   largestBlock: largestBlock, flushing: &batch) else { return }
-            cached = leafCache.path(covering: gfn.raw, count: count)  // the walk cached the run's leaf table
+        if let path = leafCache.inPlacePath(covering: gfn.raw, count: count) {
+            try mapAlong(path, level: TableLevel.leafLevel, buildingTables: false, gfn, to: mfn, count: count,
+                         as: type, access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
+        } else {
+            try mapUncached(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                            largestBlock: largestBlock, flushing: &batch)
         }
-        guard let path = cached else { preconditionFailure("mapUncached left no path to the run's leaf table") }
-        try mapInLeaf(path, gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                      largestBlock: largestBlock, flushing: &batch)
-    }
-
-    /// A map whose run lies in the existing leaf table at the end of `path`: the
-    /// checks and the edit of a plan whose path level is 3, without the plan or the
-    /// template's rebuild.
-    @inline(__always)
-    mutating func mapInLeaf<R: PageReferenceReleaser>(
-        _ path: LeafPath, _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess,
-        policy: P2MMapPolicy, largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) {
-        do {
-            try table.prepareLeafMap(path, gfn.raw, to: mfn, count: count, replace: policy == .replace,
-                                     largestBlock: largestBlock, memory: memory)
-        } catch { throw P2MError(error) }
-        try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
-        let engine = table, memory = memory, template = leafTemplates(type, access).page
-        let replace = policy == .replace
-        let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
-        // A replacing map breaks valid leaves first: if the IOMMU does not confirm
-        // their invalidation, they stay invalid and the map ends incomplete.
-        try commitEdit(&batch, gfn, count: count) { session in
-            engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: template, replace: replace,
-                                 firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
-        }
+        // Every path ends here once its edit is made (one call site, not one per path).
         observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
+    /// A map that lands in one table of `path`: the edit of a plan whose path level
+    /// is `level`, without the plan (or the template's rebuild). Either a run in the
+    /// existing leaf table (`level` 3), which makes the checks of such a plan here,
+    /// or, checked by the caller, one block into an invalid entry of the table at
+    /// `level` 1 or 2, or (`buildingTables`) a run into new tables linked into an
+    /// invalid entry of the table at `level`. One function for the three (the board
+    /// keeps one copy; the host inlines each with its kind). Like every map path,
+    /// it leaves `observer.apply` to `map`.
+    @inline(__always)
+    mutating func mapAlong<R: PageReferenceReleaser>(
+        _ path: LeafPath, level: Int, buildingTables: Bool, _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType,
+        access: P2MAccess, policy: P2MMapPolicy, largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
+    ) throws(P2MError) {
+        if level == TableLevel.leafLevel && !buildingTables {
+            do {
+                try table.prepareLeafMap(path, gfn.raw, to: mfn, count: count, replace: policy == .replace,
+                                         largestBlock: largestBlock, memory: memory)
+            } catch { throw P2MError(error) }
+        }
+        let templates = try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
+                                     flushing: &batch)
+        let engine = table, memory = memory
+        let replace = policy == .replace
+        let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
+        // A replacing map breaks valid leaves first: if the IOMMU does not confirm
+        // their invalidation, they stay invalid and the map ends incomplete. (The
+        // other two write into an invalid entry: nothing to break.)
+        try commitEdit(&batch, gfn, count: count) { session in
+            if buildingTables {
+                engine.commitNewTables(path, at: level, gfn.raw, to: mfn.raw, count: count, template: templates.page,
+                                       memory: memory, sink: &session)
+            } else if level == TableLevel.leafLevel {
+                engine.commitLeafMap(path, gfn.raw, to: mfn.raw, count: count, template: templates.page,
+                                     replace: replace, firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+            } else {
+                engine.commitBlockMap(path, at: level, gfn.raw, to: mfn.raw, template: templates.block,
+                                      firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
+            }
+        }
+    }
+
     /// `map` when the cached path does not hold the run: a short run walks once to
-    /// its leaf table (caching the path: returns false, and `map` goes on in that
-    /// table) or to where that table is missing; one block into an existing table
-    /// is one store; everything else makes a plan. Returns true when it mapped.
-    /// Out of line, so that the cached path keeps its values in registers.
+    /// its leaf table (caching the path, and maps there as `map` does with a cached
+    /// one) or to where that table is missing; one block into an existing table
+    /// is one store; everything else makes a plan. Out of line, so that the cached
+    /// path keeps its values in registers.
     @inline(never)
     mutating func mapUncached<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
         largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) -> Bool {
-        if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
-            do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
-            // One walk finds the run's leaf table or where it is missing.
-            if let (path, level) = table.leafOrMissingPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
-                if level == TableLevel.leafLevel { return false }
-                try mapBuildingTables(gfn, to: mfn, count: count, as: type, access: access, policy: policy,
-                                      largestBlock: largestBlock, along: path, below: level, flushing: &batch)
-                return true
-            }
-        }
-        if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
-            // A 2 MiB or 1 GiB span: one block into an invalid entry of an existing
-            // table is one store; the same checks and edit as below, without a plan.
-            let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
+    ) throws(P2MError) {
+        let short = count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1)
+        let blockSpan = count >= PageOrder.block2M.pages && count.nonzeroBitCount == 1
+        if short || blockSpan {
+            // The checks `prepareMap` starts with, in its order, once for the paths
+            // below (a run into an existing leaf table checks the output again).
             do {
                 try table.validateInput(gfn.raw, count: count)
                 try table.validateOutput(mfn, count: count)
             } catch { throw P2MError(error) }
             precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
                          "a leaf order of the 4 KiB granule")
+        }
+        if short {
+            // One walk finds the run's leaf table or where it is missing.
+            if let (path, level) = table.leafOrMissingPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
+                if level == TableLevel.leafLevel {
+                    try mapAlong(path, level: level, buildingTables: false, gfn, to: mfn, count: count, as: type,
+                                 access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
+                    return
+                }
+                // The leaf table is missing below an invalid entry at `level` of the
+                // last table on `path`: the checks (those above, and the pool's) and
+                // the edit of a plan whose path level is `level` and that builds
+                // tables, without the plan. The path
+                // stays right through `beginMap`: neither the observer's reservation
+                // nor the invalidation it may complete edits the tree (unlinked table
+                // pages are freed only by `commit`).
+                let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
+                guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
+                try mapAlong(path, level: level, buildingTables: true, gfn, to: mfn, count: count, as: type,
+                             access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
+                return
+            }
+        }
+        if blockSpan {
+            // A 2 MiB or 1 GiB span: one block into an invalid entry of an existing
+            // table is one store; the same checks and edit as below, without a plan.
+            let firstLeafLevel = TranslationTable<Stage2Descriptor>.firstLeafLevel(largestBlock)
             if let (path, level) = table.blockPath(gfn.raw, to: mfn.raw, count: count, firstLeafLevel: firstLeafLevel,
                                                    memory: memory) {
-                try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
-                let engine = table, memory = memory
-                let template = leafTemplates(type, access).block
-                withSession(&batch) { session in
-                    engine.commitBlockMap(path, at: level, gfn.raw, to: mfn.raw, template: template,
-                                          firstLeafLevel: firstLeafLevel, memory: memory, sink: &session)
-                }
-                observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
-                return true
+                try mapAlong(path, level: level, buildingTables: false, gfn, to: mfn, count: count, as: type,
+                             access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
+                return
             }
         }
         try mapWalking(gfn, to: mfn, count: count, as: type, access: access, policy: policy, largestBlock: largestBlock,
                        flushing: &batch)
-        return true
-    }
-
-    /// `map` of a run whose leaf table is missing below an invalid entry at `level`
-    /// of the last table on `path` (`TranslationTable.leafOrMissingPath`): the checks
-    /// and the edit of a plan whose path level is `level` and that builds tables,
-    /// without the plan. The path stays right through `beginMap`: neither the
-    /// observer's reservation nor the invalidation it may complete edits the tree
-    /// (unlinked table pages are freed only by `commit`).
-    mutating func mapBuildingTables<R: PageReferenceReleaser>(
-        _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
-        largestBlock: PageOrder, along path: LeafPath, below level: Int, flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) {
-        do { try table.validateOutput(mfn, count: count) } catch { throw P2MError(error) }
-        precondition(largestBlock == .page4K || largestBlock == .block2M || largestBlock == .block1G,
-                     "a leaf order of the 4 KiB granule")
-        let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
-        guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
-        try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
-        let engine = table, memory = memory, template = leafTemplates(type, access).page
-        withSession(&batch) { session in
-            engine.commitNewTables(path, at: level, gfn.raw, to: mfn.raw, count: count, template: template,
-                                   memory: memory, sink: &session)
-        }
-        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
     /// `map` through the table walk and a plan. Out of line, so that the path
@@ -322,16 +330,16 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         try commitEdit(&batch, gfn, count: count) { session in
             engine.commitMap(plan.take()!, memory: memory, sink: &session, cache: cache)
         }
-        observer.apply(.mapped(gfn, mfn, count: count, type: type, access: access))
     }
 
     /// A map's last failure points, after the table's own checks: the observer's
     /// reservation, and the invalidation an earlier edit in the batch still owes.
-    @inline(__always)
+    /// Returns the descriptor templates (`leafTemplates`) the edit writes.
+    @inline(__always) @discardableResult
     mutating func beginMap<R: PageReferenceReleaser>(
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
         flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) {
+    ) throws(P2MError) -> (page: UInt64, block: UInt64) {
         guard observer.prepare(.map(gfn, mfn, count: count, type: type, access: access,
                                     replacing: policy == .replace)) else {
             throw .observerRefused(gfn, count: count)
@@ -354,6 +362,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         // Every map path (cached leaf, walk, block) comes through here: the
         // commit publishes what it writes with one barrier if no TLBI is owed.
         batch.notePublishesNewEntries()
+        return leafTemplates(type, access)
     }
 
     /// The level-3 and block descriptor templates (everything but the output
@@ -391,58 +400,62 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MError) {
         guard !isRelinquished else { throw .relinquished }
-        var cached = leafCache.path(covering: gfn.raw, count: count)
-        if cached == nil {
-            guard try !unmapUncached(gfn, count: count, flushing: &batch) else { return }
-            cached = leafCache.path(covering: gfn.raw, count: count)  // the walk cached the run's leaf table
+        if let path = leafCache.inPlacePath(covering: gfn.raw, count: count) {
+            try unmapAlong(path, level: TableLevel.leafLevel, gfn, count: count, flushing: &batch)
+        } else {
+            try unmapUncached(gfn, count: count, flushing: &batch)
         }
-        guard let path = cached else { preconditionFailure("unmapUncached left no path to the run's leaf table") }
-        try unmapInLeaf(path, gfn, count: count, flushing: &batch)
+        // Every path ends here once its edit is made (one call site, not one per path).
+        observer.apply(.unmapped(gfn, count: count))
     }
 
-    /// An unmap whose run lies in the existing leaf table at the end of `path`:
-    /// valid input and no block to split, so nothing to prepare; the edit of a plan
-    /// whose path level is 3.
+    /// An unmap whose run lies in one table of `path`: the leaf table (`level` 3:
+    /// valid input and no block to split, so nothing to prepare), or one whole entry
+    /// of the table at `level` 1 or 2 (a 2 MiB or 1 GiB block, or the table under it:
+    /// nothing to split either); the edit of a plan whose path level is `level`.
+    /// Like every unmap path, it leaves `observer.apply` to `unmap`. One function
+    /// for both (the board keeps one copy; the host inlines each with its level).
     @inline(__always)
-    mutating func unmapInLeaf<R: PageReferenceReleaser>(
-        _ path: LeafPath, _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
+    mutating func unmapAlong<R: PageReferenceReleaser>(
+        _ path: LeafPath, level: Int, _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
         guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
         let engine = table, memory = memory
         withSession(&batch) { session in
-            engine.commitLeafUnmap(path, gfn.raw, count: count, memory: memory, sink: &session)
+            if level == TableLevel.leafLevel {
+                engine.commitLeafUnmap(path, gfn.raw, count: count, memory: memory, sink: &session)
+            } else {
+                engine.commitUnmap(along: path, level: level, gfn.raw, count: count, memory: memory, sink: &session)
+            }
         }
-        observer.apply(.unmapped(gfn, count: count))
     }
 
-    /// `unmap` when the cached path does not hold the run (see `mapUncached`):
-    /// returns false when it cached the run's leaf table for `unmap` to go on in.
+    /// `unmap` when the cached path does not hold the run (see `mapUncached`).
     @inline(never)
     mutating func unmapUncached<R: PageReferenceReleaser>(
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
-    ) throws(P2MError) -> Bool {
-        if count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1) {
+    ) throws(P2MError) {
+        let short = count < TableLevel.pagesPerEntry(TableLevel.leafLevel - 1)
+        let blockSpan = count >= PageOrder.block2M.pages && count.nonzeroBitCount == 1
+        if short || blockSpan {
             do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
-            if table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) != nil { return false }
         }
-        if count >= PageOrder.block2M.pages, count.nonzeroBitCount == 1 {
+        if short {
+            if let path = table.leafPath(gfn.raw, count: count, memory: memory, cache: &leafCache) {
+                try unmapAlong(path, level: TableLevel.leafLevel, gfn, count: count, flushing: &batch)
+                return
+            }
+        }
+        if blockSpan {
             // One whole entry of an existing table (a 2 MiB or 1 GiB block, or the
             // table under it): nothing to split, so nothing more to prepare.
-            do { try table.validateInput(gfn.raw, count: count) } catch { throw P2MError(error) }
             if let (path, level) = table.wholeEntryPath(gfn.raw, count: count, memory: memory) {
-                guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
-                batch.bind(vmid: vmid)
-                let engine = table, memory = memory
-                withSession(&batch) { session in
-                    engine.commitUnmap(along: path, level: level, gfn.raw, count: count, memory: memory, sink: &session)
-                }
-                observer.apply(.unmapped(gfn, count: count))
-                return true
+                try unmapAlong(path, level: level, gfn, count: count, flushing: &batch)
+                return
             }
         }
         try unmapWalking(gfn, count: count, flushing: &batch)
-        return true
     }
 
     /// `unmap` through the table walk and a plan, out of line (see `mapWalking`).
@@ -462,7 +475,6 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         try commitEdit(&batch, gfn, count: count) { session in
             engine.commitUnmap(plan.take()!, memory: memory, sink: &session, cache: cache)
         }
-        observer.apply(.unmapped(gfn, count: count))
     }
 
     // MARK: Change type
@@ -553,7 +565,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// `invalidateVMID` must start with DSB ISHST (the descriptor writes reach the
     /// walkers before the TLBI), and `synchronize` must be DSB ISH (+ ISB on the
     /// local CPU). `TLBIOperand` encodes the per-page and FEAT_TLBIRANGE operands.
-    @discardableResult
+    /// Transparent: a forwarding call of its own cost the board a function.
+    @_transparent @discardableResult
     public mutating func commit<R: PageReferenceReleaser>(
         _ batch: inout FlushBatch<R>, holding lock: borrowing P2MLockHeld
     ) throws(P2MFlushError) -> FlushStatistics {
@@ -561,7 +574,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     }
 
     /// `commit`'s body, one name for both overloads.
-    mutating func commitOrKeep<R: PageReferenceReleaser>(
+    @usableFromInline mutating func commitOrKeep<R: PageReferenceReleaser>(
         _ batch: inout FlushBatch<R>
     ) throws(P2MFlushError) -> FlushStatistics {
         batch.bind(vmid: vmid)
@@ -590,17 +603,17 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             // entry the batch made valid.
             batch.newEntriesPublished()
             if batch.invalidatesWholeVMID || batch.pendingPages > configuration.fullFlushThreshold {
-                tlb.invalidateVMID(vttbr)
-                iommu.invalidateAll(vmid: vmid)
+                issueInvalidation(0, count: 0, wholeVMID: true)
                 stats.vmidInvalidations = 1
                 stats.pagesInvalidated = batch.invalidatesWholeVMID ? table.geometry.inputFrameLimit : batch.pendingPages
             } else {
-                for i in 0..<batch.pending.ranges.count {
-                    let (start, pages) = batch.pending.ranges[i]
-                    tlb.invalidateStage2(vttbr, ipa: GFN(raw: start).address, pages: pages)
-                    iommu.invalidate(vmid: vmid, GFN(raw: start), count: pages)
+                var i = 0
+                while i < batch.pending.ranges.count {
+                    let (start, pages) = batch.pending.range(i)
+                    issueInvalidation(start, count: pages, wholeVMID: false)
                     stats.rangeInvalidations += 1
                     stats.pagesInvalidated += pages
+                    i += 1
                 }
             }
             tlb.synchronize()
@@ -624,17 +637,25 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// keeps the range owed in the batch (the commit retries it and releases nothing
     /// before it succeeds) and the engine leaves the broken entry invalid.
     @usableFromInline mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> IOMMUSyncError? {
-        if count > configuration.fullFlushThreshold {
+        issueInvalidation(gfn, count: count, wholeVMID: count > configuration.fullFlushThreshold)
+        tlb.synchronize()
+        breakBeforeMakeInvalidations += 1
+        do { try iommu.synchronize() } catch { return error }
+        return nil
+    }
+
+    /// Invalidate [gfn, gfn+count) on the CPU and the IOMMU, or (`wholeVMID`)
+    /// everything this VMID translates; the caller waits. One copy of the pair for
+    /// the commit's ranges, its whole-VMID fallback and break-before-make.
+    @inline(__always)
+    mutating func issueInvalidation(_ gfn: UInt64, count: UInt64, wholeVMID: Bool) {
+        if wholeVMID {
             tlb.invalidateVMID(vttbr)
             iommu.invalidateAll(vmid: vmid)
         } else {
             tlb.invalidateStage2(vttbr, ipa: GFN(raw: gfn).address, pages: count)
             iommu.invalidate(vmid: vmid, GFN(raw: gfn), count: count)
         }
-        tlb.synchronize()
-        breakBeforeMakeInvalidations += 1
-        do { try iommu.synchronize() } catch { return error }
-        return nil
     }
 
     /// The end of an operation whose break-before-make `unconfirmed` left entries
@@ -698,6 +719,21 @@ extension P2M where Environment.IOMMU == NoIOMMU, Environment.Listener == NoEntr
     public init(configuration: P2MConfiguration, memory: Memory, pool: Pool, tlb: TLB) throws(P2MError) {
         try self.init(configuration: configuration, memory: memory, pool: pool, tlb: tlb,
                       iommu: NoIOMMU(), listener: NoEntryListener(), observer: NoChangeObserver())
+    }
+}
+
+extension LeafPathCache {
+    /// `path(covering:count:)` inlined where the cache is stored, reading its keys
+    /// and the matching path in place: a call passes the cache by value, which on
+    /// the board copied all 128 bytes to the stack first (twice per map and unmap,
+    /// once per lookup).
+    @_transparent func inPlacePath(covering input: UInt64, count: UInt64) -> LeafPath? {
+        let shift = UInt64(TableLevel.bitsPerLevel)
+        let first = input >> shift
+        if count == 0 || count >= UInt64(TableLevel.entriesPerTable) || first != (input &+ count &- 1) >> shift {
+            return nil
+        }
+        return first == key ? path : first == otherKey ? otherPath : nil
     }
 }
 

@@ -70,12 +70,16 @@ public enum P2MType: UInt8, Sendable, CaseIterable {
     /// grant or foreign mapping. Anything else changes what a page *is* and must go
     /// through unmap + map.
     public func canChange(to other: P2MType) -> Bool {
-        switch (self, other) {
-        case (.ramRW, .ramRO), (.ramRO, .ramRW),
-             (.iommuMapRW, .iommuMapRO), (.iommuMapRO, .iommuMapRW),
-             (.grantMapRW, .grantMapRO), (.mapForeignRW, .mapForeignRO): true
-        default: false
-        }
+        let target = Self.changeTargets >> (UInt64(rawValue) &* 4) & 0xF
+        return target != 0 && target == UInt64(other.rawValue)
+    }
+
+    /// The one type each type may change to, as a table rather than a switch over
+    /// pairs (a fraction of its code): nibble n holds the raw value type n may become,
+    /// 0 (`.invalid`, never a target) for none. ramRW <-> ramRO, iommuMapRW <->
+    /// iommuMapRO, grantMapRW -> grantMapRO, mapForeignRW -> mapForeignRO.
+    static var changeTargets: UInt64 {
+        2 << (4 * 1) | 1 << (4 * 2) | 7 << (4 * 6) | 9 << (4 * 8) | 11 << (4 * 10) | 10 << (4 * 11)
     }
 }
 

@@ -32,7 +32,7 @@ public struct PendingInvalidation: ~Copyable {
     /// Bits [11:3] hold the next page's link entry, [63:12] its frame.
     static var linkTag: UInt64 { 1 << 2 }
 
-    public init() {}
+    @_transparent public init() {}
 
     /// Nothing to invalidate and no page waiting.
     public var isEmpty: Bool { ranges.isEmpty && unlinkedTablePages == 0 }
@@ -41,6 +41,15 @@ public struct PendingInvalidation: ~Copyable {
     @inline(__always)
     public mutating func recordInvalidation(_ first: UInt64, frames: UInt64) {
         ranges.record(first, frames: frames)
+    }
+
+    /// Whether a recorded range overlaps [first, first+frames), and the i-th
+    /// range, read in place (see `InvalidationRanges.overlapsInPlace`).
+    @_transparent mutating func owesInvalidation(overlapping first: UInt64, frames: UInt64) -> Bool {
+        ranges.overlapsInPlace(first, frames: frames)
+    }
+    @_transparent mutating func range(_ i: Int) -> (first: UInt64, frames: UInt64) {
+        ranges.rangeInPlace(i)
     }
 
     /// Everything the table translates may be cached (a whole-VMID or whole-ASID
@@ -92,8 +101,7 @@ public struct PendingInvalidation: ~Copyable {
     /// Take over everything `other` owes (ranges and pages), leaving it empty.
     /// `memory` is the one the pages are threaded through.
     public mutating func absorb<M: PhysicalMemory>(_ other: inout PendingInvalidation, memory: M) {
-        ranges.formUnion(other.ranges)
-        other.ranges.removeAll()
+        ranges.formUnion(emptying: &other.ranges)
         var next = other.unlinkedHead, entry = other.unlinkedHeadEntry
         while next != Self.endOfList {
             let frame = MFN(raw: next)

@@ -27,11 +27,22 @@ public struct TableGeometry: Equatable, Sendable {
         startLevel = level
         rootTables = 1
         inputBits = stage1InputBits
+        // Checked here, once, for the limits below (the stage-2 init has it from
+        // the PA range, at least 32 bits).
+        precondition(outputBits >= Int(PageSize.shift4K), "an output size of at least one page")
         self.outputBits = min(outputBits, VTCR.maxIPABits)
     }
 
+    // Both sizes are 12...48 bits (the inits check it), so the limits need no
+    // checked arithmetic: the trapping subtraction and conversion were two
+    // checks at every use, on every edit's input and output validation.
+
     /// Input frames (pages) the regime can translate: [0, limit).
-    @inline(__always) public var inputFrameLimit: UInt64 { 1 &<< UInt64(inputBits - Int(PageSize.shift4K)) }
+    @inline(__always) public var inputFrameLimit: UInt64 {
+        1 &<< UInt64(truncatingIfNeeded: inputBits &- Int(PageSize.shift4K))
+    }
     /// Output frames the regime can produce: [0, limit).
-    @inline(__always) public var outputFrameLimit: UInt64 { 1 &<< UInt64(outputBits - Int(PageSize.shift4K)) }
+    @inline(__always) public var outputFrameLimit: UInt64 {
+        1 &<< UInt64(truncatingIfNeeded: outputBits &- Int(PageSize.shift4K))
+    }
 }

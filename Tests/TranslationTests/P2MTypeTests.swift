@@ -81,4 +81,18 @@ final class P2MTypeTests: XCTestCase {
         XCTAssertNil(P2MType(softwareBits: 12))
         XCTAssertTrue(P2MType.allCases.allSatisfy { $0.rawValue < 16 })
     }
+
+    /// Every (from, to) pair: exactly the RW/RO halves of RAM and IOMMU-only
+    /// mappings both ways, and write-protecting a grant or foreign mapping.
+    func testTypeTransitionsAllowedAreExactlyThese() {
+        let allowed: [(P2MType, P2MType)] = [(.ramRW, .ramRO), (.ramRO, .ramRW), (.iommuMapRW, .iommuMapRO),
+                                              (.iommuMapRO, .iommuMapRW), (.grantMapRW, .grantMapRO),
+                                              (.mapForeignRW, .mapForeignRO)]
+        for from in P2MType.allCases {
+            for to in P2MType.allCases {
+                let expected = allowed.contains { $0.0 == from && $0.1 == to }
+                XCTAssertEqual(from.canChange(to: to), expected, "\(from) -> \(to)")
+            }
+        }
+    }
 }
