@@ -274,17 +274,20 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     }
 
     // The phases of an edit: the prepare reads the tables through the SMMU's own
-    // memory, as the P2M's prepare does (so the image has one copy of the read-only
-    // walks), and only the commit goes through `MirrorMemory`, which sees its stores.
+    // memory, as the P2M's prepare does, and so does the commit's walk to the
+    // plan's path (so the image has one copy of the read-only walks); only the
+    // commit's edits go through `MirrorMemory`, which sees their stores.
 
     func edit(_ plan: consuming MapPlan) {
         var sink = MirrorSink(mirror: self)
-        table.commitMap(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self), sink: &sink)
+        table.commitMap(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self),
+                        walking: handle.smmu.memory, sink: &sink)
     }
 
     func edit(_ plan: consuming RangePlan) {
         var sink = MirrorSink(mirror: self)
-        table.commitUnmap(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self), sink: &sink)
+        table.commitUnmap(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self),
+                          walking: handle.smmu.memory, sink: &sink)
     }
 
     /// Make this edit visible to a non-snooping SMMU: every line written by it
