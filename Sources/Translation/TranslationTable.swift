@@ -209,25 +209,15 @@ public struct TableEngine: Sendable {
     }
 
     /// `commitMap` with the cache its `prepareMap` was given.
-    @inline(__always)
     public func commitMap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ plan: consuming MapPlan, memory: M, sink: inout S, cache: LeafPathCache
-    ) {
-        commitMap(plan, memory: memory, walking: memory, sink: &sink, cache: cache)
-    }
-
-    /// `commitMap` that walks to the plan's path through `walker`: the memory
-    /// `memory` writes to, which may be a wrapper that sees the stores (the SMMU
-    /// mirror's), so the walk shares the prepare's specialisation.
-    public func commitMap<M: PhysicalMemory, W: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ plan: consuming MapPlan, memory: M, walking walker: W, sink: inout S, cache: LeafPathCache
     ) {
         // The walk finds what the prepare found: nothing edits the table between a
         // prepare and its commit (the caller holds the lock throughout). Walking
         // again (a load per level) is cheaper than carrying the path in the plan,
         // and the cache, which the prepare filled for a leaf run, spares even that.
         let pathLevel = plan.pathLevel
-        if pathLevel != 0, let path = cache.path(pathLevel, plan.input) ?? path(to: pathLevel, plan.input, memory: walker) {
+        if pathLevel != 0, let path = cache.path(pathLevel, plan.input) ?? path(to: pathLevel, plan.input, memory: memory) {
             if plan.buildsTables {
                 commitNewTables(path, at: pathLevel, plan.input, to: plan.output, count: plan.count,
                                 template: plan.templates[TableLevel.leafLevel], memory: memory, sink: &sink)
@@ -243,6 +233,17 @@ public struct TableEngine: Sendable {
                            firstLeafLevel: plan.firstLeafLevel, memory: memory, sink: &sink)
             return
         }
+        applyMap(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count,
+                 out: plan.output, plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
+    }
+
+    /// `commitMap` as the general walk from the root, without the shortcuts along
+    /// the plan's path (they edit the same entries the same way): for an editor
+    /// whose commits are rare, one small instantiation of the engine (the SMMU's
+    /// stage-1 mirror) instead of every shortcut's.
+    public func commitMapFromRoot<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: consuming MapPlan, memory: M, sink: inout S
+    ) {
         applyMap(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count,
                  out: plan.output, plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
     }
@@ -890,25 +891,25 @@ public struct TableEngine: Sendable {
     }
 
     /// `commitUnmap` with the cache its `prepareUnmap` was given.
-    @inline(__always)
     public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ plan: consuming RangePlan, memory: M, sink: inout S, cache: LeafPathCache
     ) {
-        commitUnmap(plan, memory: memory, walking: memory, sink: &sink, cache: cache)
-    }
-
-    /// `commitUnmap` that walks to the plan's path through `walker` (see `commitMap`).
-    public func commitUnmap<M: PhysicalMemory, W: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ plan: consuming RangePlan, memory: M, walking walker: W, sink: inout S, cache: LeafPathCache
-    ) {
         let input = plan.input, count = plan.count, pathLevel = plan.pathLevel
         guard pathLevel != 0,
-              let path = cache.path(pathLevel, input) ?? path(to: pathLevel, input, memory: walker) else {
+              let path = cache.path(pathLevel, input) ?? path(to: pathLevel, input, memory: memory) else {
             _ = applyUnmap(root, level: geometry.startLevel, first: input, end: input + count, linked: true,
                            memory: memory, sink: &sink)
             return
         }
         commitUnmap(along: path, level: pathLevel, input, count: count, memory: memory, sink: &sink)
+    }
+
+    /// `commitUnmap` as the general walk from the root (see `commitMapFromRoot`).
+    public func commitUnmapFromRoot<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: consuming RangePlan, memory: M, sink: inout S
+    ) {
+        _ = applyUnmap(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count, linked: true,
+                       memory: memory, sink: &sink)
     }
 
     /// Phase 2 of an unmap of [input, input+count) that lies in one table of `path`

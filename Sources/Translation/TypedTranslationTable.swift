@@ -78,10 +78,10 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     ) {
         engine.commitMap(plan, memory: memory, sink: &sink, cache: cache)
     }
-    @_transparent public func commitMap<M: PhysicalMemory, W: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ plan: consuming MapPlan, memory: M, walking walker: W, sink: inout S
+    @_transparent public func commitMapFromRoot<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: consuming MapPlan, memory: M, sink: inout S
     ) {
-        engine.commitMap(plan, memory: memory, walking: walker, sink: &sink, cache: LeafPathCache())
+        engine.commitMapFromRoot(plan, memory: memory, sink: &sink)
     }
     @_transparent public func missingTableLevel<M: PhysicalMemory>(_ input: UInt64, count: UInt64, memory: M) -> Int? {
         engine.missingTableLevel(input, count: count, memory: memory)
@@ -165,10 +165,10 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     ) {
         engine.commitUnmap(plan, memory: memory, sink: &sink, cache: cache)
     }
-    @_transparent public func commitUnmap<M: PhysicalMemory, W: PhysicalMemory, S: TableEditSink & ~Copyable>(
-        _ plan: consuming RangePlan, memory: M, walking walker: W, sink: inout S
+    @_transparent public func commitUnmapFromRoot<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: consuming RangePlan, memory: M, sink: inout S
     ) {
-        engine.commitUnmap(plan, memory: memory, walking: walker, sink: &sink, cache: LeafPathCache())
+        engine.commitUnmapFromRoot(plan, memory: memory, sink: &sink)
     }
     @_transparent public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         along path: LeafPath, level pathLevel: Int, _ input: UInt64, count: UInt64, memory: M, sink: inout S
