@@ -276,15 +276,19 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     // The phases of an edit: the prepare reads the tables through the SMMU's own
     // memory, as the P2M's prepare does (so the image has one copy of the read-only
     // walks), and only the commit goes through `MirrorMemory`, which sees its stores.
+    // The commit is the engine's general walk from the root (`commitMapFromRoot`):
+    // the mirror's sink and memory are its own types, so each engine function it
+    // reaches is a second copy in the image, and the walk reaches the fewest (not
+    // the P2M's shortcuts along a plan's path, which edit the same entries).
 
     func edit(_ plan: consuming MapPlan) {
         var sink = MirrorSink(mirror: self)
-        table.commitMap(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self), sink: &sink)
+        table.commitMapFromRoot(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self), sink: &sink)
     }
 
     func edit(_ plan: consuming RangePlan) {
         var sink = MirrorSink(mirror: self)
-        table.commitUnmap(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self), sink: &sink)
+        table.commitUnmapFromRoot(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self), sink: &sink)
     }
 
     /// Make this edit visible to a non-snooping SMMU: every line written by it

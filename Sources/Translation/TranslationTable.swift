@@ -237,6 +237,17 @@ public struct TableEngine: Sendable {
                  out: plan.output, plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
     }
 
+    /// `commitMap` as the general walk from the root, without the shortcuts along
+    /// the plan's path (they edit the same entries the same way): for an editor
+    /// whose commits are rare, one small instantiation of the engine (the SMMU's
+    /// stage-1 mirror) instead of every shortcut's.
+    public func commitMapFromRoot<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: consuming MapPlan, memory: M, sink: inout S
+    ) {
+        applyMap(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count,
+                 out: plan.output, plan: plan, linked: true, fresh: false, memory: memory, sink: &sink)
+    }
+
     /// What `applyMap` does on its way back up from `pathLevel` through the table
     /// entries of `path`: merge each table a map filled uniformly into a block.
     @inline(__always)
@@ -891,6 +902,14 @@ public struct TableEngine: Sendable {
             return
         }
         commitUnmap(along: path, level: pathLevel, input, count: count, memory: memory, sink: &sink)
+    }
+
+    /// `commitUnmap` as the general walk from the root (see `commitMapFromRoot`).
+    public func commitUnmapFromRoot<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: consuming RangePlan, memory: M, sink: inout S
+    ) {
+        _ = applyUnmap(root, level: geometry.startLevel, first: plan.input, end: plan.input + plan.count, linked: true,
+                       memory: memory, sink: &sink)
     }
 
     /// Phase 2 of an unmap of [input, input+count) that lies in one table of `path`

@@ -78,6 +78,11 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
     ) {
         engine.commitMap(plan, memory: memory, sink: &sink, cache: cache)
     }
+    @_transparent public func commitMapFromRoot<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: consuming MapPlan, memory: M, sink: inout S
+    ) {
+        engine.commitMapFromRoot(plan, memory: memory, sink: &sink)
+    }
     @_transparent public func missingTableLevel<M: PhysicalMemory>(_ input: UInt64, count: UInt64, memory: M) -> Int? {
         engine.missingTableLevel(input, count: count, memory: memory)
     }
@@ -159,6 +164,11 @@ public struct TranslationTable<Descriptor: VMSAv8Descriptor>: Sendable {
         _ plan: consuming RangePlan, memory: M, sink: inout S, cache: LeafPathCache
     ) {
         engine.commitUnmap(plan, memory: memory, sink: &sink, cache: cache)
+    }
+    @_transparent public func commitUnmapFromRoot<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
+        _ plan: consuming RangePlan, memory: M, sink: inout S
+    ) {
+        engine.commitUnmapFromRoot(plan, memory: memory, sink: &sink)
     }
     @_transparent public func commitUnmap<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         along path: LeafPath, level pathLevel: Int, _ input: UInt64, count: UInt64, memory: M, sink: inout S

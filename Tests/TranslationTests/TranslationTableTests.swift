@@ -72,6 +72,80 @@ final class TranslationTableTests: XCTestCase {
         XCTAssertEqual(sink.availableTablePages, pages)
     }
 
+    /// `commitMapFromRoot`/`commitUnmapFromRoot` (the SMMU mirror's commits) are the
+    /// general walk: after the same edits, the table translates every input as the
+    /// commits with their shortcuts along the plan's path leave it (fresh tables,
+    /// a leaf run, a block, a merge into a block, a split, a replacement with
+    /// break-before-make, tables emptied and unlinked), with the same reports and
+    /// the same table pages in use.
+    func testCommitsFromTheRootEditAsThePathCommitsDo() throws {
+        let geometry = try TableGeometry(stage1InputBits: 39, outputBits: 44)
+        func run(fromRoot: Bool) throws -> (RecordingSink, [[TableLookup?]]) {
+            let memory = FakeMemory(frames: 64)
+            var sink = RecordingSink(pool: FakePool(memory: memory))
+            let table = TranslationTable<Stage1Descriptor>(
+                geometry: geometry, root: try TranslationTable<Stage1Descriptor>.allocateRoot(geometry, pool: &sink.pool))
+            var snapshots: [[TableLookup?]] = []
+            func snapshot() {
+                snapshots.append(stride(from: UInt64(0x3_ff00), to: 0x4_0800, by: 1).map { table.lookup($0, memory: memory) })
+            }
+            let maps: [(UInt64, UInt64, UInt64)] = [
+                (0x4_0005, 0x9_0005, 1),      // fresh tables down to a leaf
+                (0x4_0006, 0x9_0006, 3),      // a run in that leaf table
+                (0x4_0200, 0x9_0200, 512),    // a 2 MiB block
+                (0x4_0400, 0x9_0400, 300),    // a leaf table, filled below...
+                (0x4_0400 + 300, 0x9_0400 + 300, 212),  // ...to a full uniform table: merged into a block
+                (0x4_0205, 0xa_0000, 2),      // into the block: split with break-before-make
+                (0x4_0005, 0xb_0005, 1),      // replace a page with another output
+            ]
+            for (input, output, count) in maps {
+                let plan = try table.prepareMap(input, to: MFN(raw: output), count: count, attributes: dma,
+                                                replace: true, memory: memory,
+                                                availablePages: sink.availableTablePages)
+                if fromRoot {
+                    table.commitMapFromRoot(plan, memory: memory, sink: &sink)
+                } else {
+                    table.commitMap(plan, memory: memory, sink: &sink)
+                }
+                snapshot()
+            }
+            let unmaps: [(UInt64, UInt64)] = [(0x4_0005, 4), (0x4_0400, 512), (0x4_0210, 3), (0x4_0000, 0x1000)]
+            for (input, count) in unmaps {
+                let plan = try table.prepareUnmap(input, count: count, memory: memory,
+                                                  availablePages: sink.availableTablePages)
+                if fromRoot {
+                    table.commitUnmapFromRoot(plan, memory: memory, sink: &sink)
+                } else {
+                    table.commitUnmap(plan, memory: memory, sink: &sink)
+                }
+                snapshot()
+            }
+            return (sink, snapshots)
+        }
+        let (path, pathSnapshots) = try run(fromRoot: false)
+        let (walk, walkSnapshots) = try run(fromRoot: true)
+        XCTAssertEqual(walkSnapshots.count, 11)
+        for (i, (w, p)) in zip(walkSnapshots, pathSnapshots).enumerated() {
+            let differs = w.indices.first { w[$0] != p[$0] }
+            XCTAssertNil(differs, "after edit \(i): input 0x3ff00 + \(differs ?? 0) translates differently")
+        }
+        XCTAssertEqual(pathSnapshots[4][0x500].map { $0.level }, 2, "the filled leaf table was merged into a block")
+        XCTAssertEqual(pathSnapshots[5][0x305].map { $0.level }, 3, "the block was split")
+        XCTAssertTrue(walkSnapshots[10].allSatisfy { $0 == nil }, "the last unmap cleared the range")
+        XCTAssertEqual(walk.availableTablePages, path.availableTablePages)
+        XCTAssertEqual(walk.unlinked.count, path.unlinked.count)
+        XCTAssertEqual(walk.now.map { [$0.0, $0.1] }, path.now.map { [$0.0, $0.1] })
+        XCTAssertEqual(walk.removed.map { [$0.0, $0.1, $0.2] }.sorted { $0.lexicographicallyPrecedes($1) },
+                       path.removed.map { [$0.0, $0.1, $0.2] }.sorted { $0.lexicographicallyPrecedes($1) })
+        // The same pages owed an invalidation (the walks may cut the ranges differently).
+        func owed(_ ranges: [(UInt64, UInt64)]) -> Set<UInt64> {
+            Set(ranges.flatMap { $0.0..<$0.0 + $0.1 })
+        }
+        XCTAssertEqual(owed(walk.later), owed(path.later))
+        XCTAssertFalse(walk.now.isEmpty, "a break-before-make was exercised")
+        XCTAssertFalse(walk.unlinked.isEmpty, "an emptied table was unlinked")
+    }
+
     func testStage1MapLookupSplitAndTeardown() throws {
         let memory = FakeMemory(frames: 64)
         var sink = RecordingSink(pool: FakePool(memory: memory))
