@@ -216,25 +216,28 @@ enum Board {
         var firstTranslation: SMMUEvent?
         var translationFaultsAtPage = 0
 
-        private init() {}
-
+        /// Built in place: the closure counts into `self` (a local tally
+        /// copied into `self` at the end was two `memcpy` calls on the board),
+        /// and matches the kind by case (no `Kind ==` calls).
         init(_ handle: BoardSMMUHandle, sid: UInt32? = nil, page: UInt64 = 0) {
-            var tally = EventTally()
-            tally.drained = handle.smmu.drainEvents { event in
-                tally.records += 1
+            drained = handle.smmu.drainEvents { event in
+                records += 1
                 let forSID = sid != nil && event.stream.raw == sid
-                if (event.kind == .badSTE || event.kind == .badStreamID) && forSID {
-                    tally.badConfig += 1
-                    if tally.firstBadConfig == nil { tally.firstBadConfig = event }
-                }
-                guard event.kind == .translation else { return }
-                tally.translationFaults += 1
-                if tally.firstTranslation == nil { tally.firstTranslation = event }
-                if forSID && event.inputAddress.raw & ~PageSize.offsetMask4K == page {
-                    tally.translationFaultsAtPage += 1
+                switch event.kind {
+                case .badSTE, .badStreamID:
+                    guard forSID else { return }
+                    badConfig += 1
+                    if firstBadConfig == nil { firstBadConfig = event }
+                case .translation:
+                    translationFaults += 1
+                    if firstTranslation == nil { firstTranslation = event }
+                    if forSID && event.inputAddress.raw & ~PageSize.offsetMask4K == page {
+                        translationFaultsAtPage += 1
+                    }
+                default:
+                    return
                 }
             }.count
-            self = tally
         }
     }
 
@@ -419,20 +422,32 @@ enum Board {
         return there && back
     }
 
-    static func wordOffset(_ i: Int) -> UInt64 { UInt64(i * 8) }
-
     /// Word `i` of the `patternWords` at `base`: `value | i` when numbered, else `value`.
+    @_transparent
     static func fill(_ base: PhysAddr, _ value: UInt64, numbered: Bool) {
-        for i in 0..<patternWords {
-            IdentityMemory().store64(base.adding(wordOffset(i)), numbered ? value | UInt64(i) : value)
-        }
+        _ = pattern(base, value, numbered: numbered, store: true)
     }
 
     /// Whether the `patternWords` at `base` are what `fill` with the same arguments wrote.
+    @_transparent
     static func holds(_ base: PhysAddr, _ value: UInt64, numbered: Bool) -> Bool {
-        for i in 0..<patternWords
-        where IdentityMemory().load64(base.adding(wordOffset(i))) != (numbered ? value | UInt64(i) : value) {
-            return false
+        pattern(base, value, numbered: numbered, store: false)
+    }
+
+    /// `fill` (`store`) or `holds`: one loop for both, over word indices
+    /// (no range iterator, no offset helper).
+    @inline(never)
+    static func pattern(_ base: PhysAddr, _ value: UInt64, numbered: Bool, store: Bool) -> Bool {
+        var i: UInt64 = 0
+        while i < UInt64(patternWords) {
+            let address = base.adding(i &* 8)
+            let word = numbered ? value | i : value
+            if store {
+                IdentityMemory().store64(address, word)
+            } else if IdentityMemory().load64(address) != word {
+                return false
+            }
+            i &+= 1
         }
         return true
     }
