@@ -68,14 +68,18 @@ enum DeviceTreeReport {
     }
 
     private static func printPath(_ tree: FlattenedDeviceTree, _ node: Int) {
-        let chain = tree.ancestry(ofNodeAt: node)
+        // Read in place by slot: a plain subscript read copied the whole
+        // 33-node list (672 bytes) for every name printed.
+        var chain = tree.ancestry(ofNodeAt: node)
         if chain.count <= 1 {
             Console.put("/")
             return
         }
-        for index in 1..<chain.count {
+        var index = 1
+        while index < chain.count {
             Console.put("/")
-            Console.bytes(tree.name(of: chain[index]))
+            Console.bytes(tree.name(of: chain[slot: index]))
+            index += 1
         }
     }
 }
