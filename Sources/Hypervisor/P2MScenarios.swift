@@ -20,13 +20,15 @@ enum P2MScenarios {
     static let pagesGFN = GFN(0x1_0000)         // IPA 256 MiB: sixteen 4 KiB pages
     static let pageCount: UInt64 = 16
     static let holeIndex: UInt64 = 5            // the 4 KiB unmapped inside the block
+    /// The P2M's table pages (a pool's `count` is the frames it was made with).
+    static let poolFrames = 32
 
     static func run(cpu: CPUIDRegisters, frames: inout FrameAllocator) {
         let pool: FramePool
         let block: MFN
         let pages: MFN
         do throws(FrameAllocatorError) {
-            pool = try FramePool(frames: 32, from: &frames)
+            pool = try FramePool(frames: poolFrames, from: &frames)
             block = try frames.allocate(count: 512, alignment: 512)
             pages = try frames.allocate(count: pageCount)
         } catch {
@@ -84,13 +86,12 @@ enum P2MScenarios {
         Checks.expect(ok, "stage 2: unmapping 16 pages leaves all 16 faulting (range TLBI where FEAT_TLBIRANGE)")
         Console.say("p2m: 16-page unmap took %d CPU invalidation call(s)\n", UInt64(stats.tlbiOperations))
 
-        var steps = 0
-        while p2m.relinquish(budget: 64, flushing: &batch, holding: held) == .more { _ = p2m.commitCPU(&batch, holding: held); steps += 1 }
+        while p2m.relinquish(budget: 64, flushing: &batch, holding: held) == .more { _ = p2m.commitCPU(&batch, holding: held) }
         _ = p2m.commitCPU(&batch, holding: held)
         let gone = pagesAre(.fault, walker, blockGFN, count: 512)
         walker.restore()
         lock.release(held)
-        Checks.expect(gone && p2m.pool.availableTablePages + p2m.tablePagesInUse == pool.count,
+        Checks.expect(gone && p2m.pool.availableTablePages + p2m.tablePagesInUse == poolFrames,
                       "stage 2: relinquish in bounded steps unmaps everything and returns every table page to the pool")
     }
 
