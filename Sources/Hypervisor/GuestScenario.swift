@@ -312,6 +312,9 @@ enum GuestScenario {
             try p2m.pointee.table.map(gfn, to: page, count: 1, as: .ramRW, flushing: &batch, holding: held)
         } catch { ok = false }
         p2m.pointee.table.commitCPU(&batch, holding: held)
+        // Ended here: left to the end of the function, it was moved (a
+        // 240-byte memcpy) to be destroyed after the print.
+        _ = consume batch
         p2m.pointee.lock.release(held)
         Console.say("guest: stage-2 translation fault at IPA %x, populated with frame %x, retrying\n",
                     gfn.address.raw, page.address.raw)
