@@ -66,18 +66,25 @@ enum EL2Protection {
         let tables = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_el2_wx_tables()))!
         let l2 = tables
         let gibBase = block & addressMask
-        for j in 0..<entries {
-            l2[j] = (gibBase + UInt64(j) * mib2) | attributes | blockType
+        // Index loops with wrapping arithmetic (no range iterators): every
+        // sum stays far below 2^64 (a 48-bit base plus less than 1 GiB, a
+        // 2 MiB-aligned base at most the image's end plus less than 2 MiB).
+        var j = 0
+        while j < entries {
+            l2[j] = (gibBase &+ UInt64(j) &* mib2) | attributes | blockType
+            j &+= 1
         }
         var region = firstRegion
         var table = 1
         while region <= lastRegion {
             let l3 = tables + table * entries
             let regionBase = region * mib2
-            for k in 0..<entries {
-                let page = regionBase + UInt64(k) * PageSize.bytes4K
+            var k = 0
+            while k < entries {
+                let page = regionBase &+ UInt64(k) &* PageSize.bytes4K
                 // The page under every stack stays invalid: an overflow faults there.
                 l3[k] = isGuard(page, stacks) ? 0 : layout.pageDescriptor(page, attributes: attributes)
+                k &+= 1
             }
             l2[Int(regionBase / mib2 & 511)] = UInt64(UInt(bitPattern: l3)) | tableType
             region += 1
