@@ -91,7 +91,11 @@ enum Console {
     /// loop for every such print.
     @inline(never)
     static func bytes(_ bytes: UnsafeRawBufferPointer) {
-        for byte in bytes { putByte(byte) }
+        var i = 0
+        while i < bytes.count {
+            putByte(bytes[i])
+            i &+= 1
+        }
     }
 
     static func hex(_ value: UInt64) { device.writeHex(value) }

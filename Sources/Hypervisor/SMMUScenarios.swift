@@ -113,9 +113,13 @@ enum Board {
         Checks.expect(true, "SMMU ID registers decoded and supported")
         var index = 0
         if let phandle = edu?.iommuPhandle {
-            for i in 0..<ready.count where ready[i].phandle == phandle {
-                index = i
-                break
+            var i = 0
+            while i < ready.count {
+                if ready[i].phandle == phandle {
+                    index = i
+                    break
+                }
+                i &+= 1
             }
         }
         let chosen = ready[index]
