@@ -83,6 +83,11 @@ extension P2M where Environment == BoardDomain {
 /// `edu` device, attached to that domain by its StreamID, copies data from an
 /// IOVA into its buffer and back; after the page is unmapped and the flush
 /// batch committed, the same DMA must fault with F_TRANSLATION.
+///
+/// The scenario's steps with one caller each are transparent: with the
+/// board's inline threshold of 0 each was a function of its own (prologue,
+/// argument moves, epilogue). `makeDomain` and `dmaScenario` stay out of line:
+/// inlined, the domain's failure exits each grew their own cleanup.
 enum Board {
     /// edu masks DMA addresses to 28 bits: the IOVA window lies below 256 MiB
     /// while its frames sit wherever the frame allocator put them.
@@ -147,6 +152,7 @@ enum Board {
     /// driver must report that very command, replace it and carry on.
     static let illegalOpcode: UInt64 = 0x07
 
+    @_transparent
     static func commandErrorRecovery(_ smmu: inout BoardSMMU) {
         let bad = Command(dw0: illegalOpcode, dw1: 0)
         var reported = false
@@ -190,6 +196,7 @@ enum Board {
         }
     }
 
+    @_transparent
     static func printFeatures(_ f: SMMUFeatures) {
         Console.say("smmu: IDR0 %x IDR1 %x IDR3 %x IDR5 %x\n",
                     UInt64(f.idr0), UInt64(f.idr1), UInt64(f.idr3), UInt64(f.idr5))
@@ -275,6 +282,7 @@ enum Board {
     }
 
     /// edu's BAR0 from the 32-bit window the DTB gives, then memory space and bus mastering.
+    @_transparent
     static func assignBAR(_ edu: PCIDevice, _ platform: PlatformDescription) -> EduDevice? {
         guard let bridge = platform.pciHostBridge, let window32 = bridge.memory32Window else {
             Checks.expect(false, "a 32-bit PCI memory window in the DTB for edu's BAR0")
@@ -344,6 +352,7 @@ enum Board {
     /// nothing (it ignores DMA errors), so the event queue and the frame the
     /// IOVA will map to are the evidence. With the SMMU bypassing, the write
     /// would go to PA = IOVA and record no event.
+    @_transparent
     static func dmaBeforeAttach(_ device: EduDevice, _ handle: BoardSMMUHandle, sid: UInt32, target: MFN) {
         let earlier = EventTally(handle).records
         fill(target.address, pattern, numbered: true)
@@ -361,6 +370,7 @@ enum Board {
     }
 
     /// One page of the IOVA window onto the backing frame, then edu's StreamID attached.
+    @_transparent
     static func mapAndAttach(_ domain: inout Domain, _ handle: BoardSMMUHandle, sid: UInt32,
                              _ frames: inout FrameAllocator) {
         let held = domain.lock.acquire()
@@ -390,6 +400,7 @@ enum Board {
 
     /// RAM -> edu's buffer -> RAM at another offset of the same page: true when
     /// both transfers completed and the pattern came back.
+    @_transparent
     static func roundTrip(_ device: EduDevice, _ backing: MFN) -> Bool {
         fill(backing.address, pattern, numbered: true)
         fill(backing.address.adding(returnOffset), 0, numbered: false)
@@ -399,6 +410,7 @@ enum Board {
 
     /// Unmap, commit (CPU TLBI + SMMU invalidation + CMD_SYNC), and try the
     /// same DMA again: the write back must not reach the old frame.
+    @_transparent
     static func unmapAndRetry(_ domain: inout Domain, _ device: EduDevice, _ handle: BoardSMMUHandle) {
         let held = domain.lock.acquire()
         var batch = BoardBatch.make()
@@ -460,6 +472,7 @@ enum Board {
 
     /// The DMA after the unmap must have faulted with F_TRANSLATION, for
     /// edu's StreamID at the unmapped IOVA, and for nothing else.
+    @_transparent
     static func expectTranslationFaults(_ handle: BoardSMMUHandle, sid: UInt32) {
         let tally = EventTally(handle, sid: sid, page: iova.raw)
         if let event = tally.firstTranslation {
