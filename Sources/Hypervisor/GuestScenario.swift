@@ -200,6 +200,7 @@ enum GuestScenario {
         }
     }
 
+    @_transparent
     private static func hypercall(_ frame: UnsafeMutablePointer<UInt64>) {
         switch frame[0] {
         case Hypercall.ping:
@@ -226,6 +227,7 @@ enum GuestScenario {
 
     /// A trapped SMC: the host's SMCCC path (HostExits) with a PSCI policy
     /// that gives this guest no power over CPUs or the machine.
+    @_transparent
     private static func firmwareCall(_ frame: UnsafeMutablePointer<UInt64>, _ esr: ExceptionSyndrome) -> Bool {
         let function = frame[0]
         let exit = HostExit(syndrome: esr, elr: frame[ExceptionFrame.elr], spsr: frame[ExceptionFrame.spsr])
@@ -241,6 +243,7 @@ enum GuestScenario {
     }
 
     /// Carries out what the policy decided; false sends the abort on as unexpected.
+    @_transparent
     private static func apply(_ action: Stage2FaultAction, _ abort: Stage2Abort,
                               _ frame: UnsafeMutablePointer<UInt64>) -> Bool {
         switch action {
@@ -272,6 +275,7 @@ enum GuestScenario {
     /// injected, at the vector the injection chose. Anything else (an
     /// exception of the guest's own, such as an UNDEFINED instruction) is not
     /// this guest's program and ends the run as unexpected.
+    @_transparent
     private static func abortSeen(_ frame: UnsafeMutablePointer<UInt64>) {
         let esr = frame[1], far = frame[2], elr = frame[3], vector = frame[4]
         guard let injected = pendingInjection, esr == injected.esr, far == injected.far,
@@ -298,6 +302,7 @@ enum GuestScenario {
         withUnsafeMutablePointer(to: &hypervisorCanary) { UInt64(UInt(bitPattern: $0)) }
     }
 
+    @_transparent
     private static func populate(_ gfn: GFN) -> Bool {
         guard let p2m, let allocator, let page = try? allocator.pointee.allocate() else { return false }
         let memory = IdentityMemory()
