@@ -28,17 +28,20 @@ enum EL2Protection {
     }
 
     /// The assembly (host.h's sizes) and the portable layout must place the same pages.
+    @_transparent
     static func stackLayoutAgrees(_ stacks: EL2StackLayout) -> Bool {
         stacks.slotBytes == UInt64(HV_CPU_SLOT_SIZE) && stacks.exceptionStackTopOffset == UInt64(HV_CPU_EXCEPTION_STACK_TOP)
             && stacks.end == arch_cpu_stacks_end() && EL2StackLayout.guardBytes == UInt64(HV_CPU_GUARD_SIZE)
     }
 
+    @_transparent
     static func isGuard(_ page: UInt64, _ stacks: EL2StackLayout) -> Bool {
         page == arch_stack_guard() || stacks.guardPage(containing: page) != nil
     }
 
     /// Applies W^X and returns the number of `.text` pages, or says which
     /// precondition failed (as a failed check) and returns nil.
+    @_transparent
     static func apply() -> UInt64? {
         guard let stacks = cpuStacks, stackLayoutAgrees(stacks) else {
             return refuse("EL2 stacks: Boot/include/host.h and EL2StackLayout place the per-CPU stacks alike")
