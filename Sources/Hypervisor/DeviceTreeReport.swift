@@ -67,6 +67,7 @@ enum DeviceTreeReport {
         reject(error, tree: try? FlattenedDeviceTree(blobAt: pointer, limit: Int(blob.size)))
     }
 
+    @_transparent
     private static func printPath(_ tree: FlattenedDeviceTree, _ node: Int) {
         // Read in place by slot: a plain subscript read copied the whole
         // 33-node list (672 bytes) for every name printed.
