@@ -5,12 +5,14 @@ import ArchC
 /// The boot banner: what the image found, all of it read from the CPU's ID
 /// registers and the DTB.
 enum Banner {
+    @_transparent
     static func cpu(_ id: CPUIDRegisters) {
         Console.say("hvmem: running at EL%d, MIDR_EL1 %x, PARange %d bits, VMID %d bits\n",
                     arch_read_currentel() >> 2 & 3, arch_read_midr_el1(), UInt64(id.physicalAddressRange.bits),
                     UInt64(id.vmidWidth.bits))
     }
 
+    @_transparent
     static func memory(_ platform: PlatformDescription, _ map: EL2Map.Summary) {
         for bank in platform.memoryBanks {
             Console.say("memory: %x + %x\n", bank.base.raw, bank.size)
@@ -41,6 +43,7 @@ enum Banner {
         Console.line("")
     }
 
+    @_transparent
     static func frames(_ frames: FrameAllocator, image: MemoryRange, blob: MemoryRange) {
         Console.say("image: %x + %x, dtb: %x + %x, free frames: %d\n",
                     image.base.raw, image.size, blob.base.raw, blob.size, frames.freeFrameCount)
