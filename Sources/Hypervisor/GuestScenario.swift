@@ -335,6 +335,7 @@ enum GuestScenario {
         return reportSlots[index] == value
     }
 
+    @_transparent
     private static func done(spEL0: UInt64) -> Never {
         arch_write_hcr_el2(savedHCR)
         arch_isb()
