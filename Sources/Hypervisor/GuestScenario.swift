@@ -148,8 +148,7 @@ enum GuestScenario {
         let guest = heapAllocate(GuestP2M.self)
         do throws(P2MError) {
             guest.initialize(to: GuestP2M(table: try PlainBoardP2M(
-                configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
-                memory: memory, pool: pool, tlb: BoardTLB())))
+                configuration: P2MConfiguration(vmid: vmid, cpu: cpu), pool: pool)))
         } catch {
             Checks.expect(false, "the guest's P2M")
             finish()

@@ -37,8 +37,7 @@ enum P2MScenarios {
         }
         var p2m: PlainBoardP2M
         do throws(P2MError) {
-            p2m = try PlainBoardP2M(configuration: P2MConfiguration(vmid: vmid, cpu: cpu),
-                                    memory: IdentityMemory(), pool: pool, tlb: BoardTLB())
+            p2m = try PlainBoardP2M(configuration: P2MConfiguration(vmid: vmid, cpu: cpu), pool: pool)
         } catch {
             Checks.expect(false, "P2M for the stage-2 walker scenario")
             return

@@ -49,15 +49,10 @@ struct BoardDomainHooks: IOMMUInvalidator, P2MChangeObserver {
 }
 
 extension P2M where Environment == BoardDomain {
-    /// A board P2M no SMMU shares.
-    init(configuration: P2MConfiguration, memory: IdentityMemory, pool: FramePool, tlb: BoardTLB) throws(P2MError) {
-        try self.init(configuration: configuration, memory: memory, pool: pool, tlb: tlb,
-                      iommu: BoardDomainHooks(nil), listener: FrameEntryListener(), observer: BoardDomainHooks(nil))
-    }
-
     /// A P2M the SMMU behind `hooks` shares (stage 2) or mirrors (stage 1):
-    /// its invalidations and changes go there too.
-    init(configuration: P2MConfiguration, pool: FramePool, hooks: BoardHooks) throws(P2MError) {
+    /// its invalidations and changes go there too. Without hooks, a board P2M
+    /// no SMMU shares (one initialiser for both kinds).
+    init(configuration: P2MConfiguration, pool: FramePool, hooks: BoardHooks? = nil) throws(P2MError) {
         try self.init(configuration: configuration, memory: IdentityMemory(), pool: pool, tlb: BoardTLB(),
                       iommu: BoardDomainHooks(hooks), listener: FrameEntryListener(), observer: BoardDomainHooks(hooks))
     }
