@@ -368,20 +368,8 @@ enum Board {
     @_transparent
     static func mapAndAttach(_ domain: inout Domain, _ handle: BoardSMMUHandle, sid: UInt32,
                              _ frames: inout FrameAllocator) {
-        let held = domain.lock.acquire()
-        var batch = BoardBatch.make()
-        var mapped = true
-        do throws(P2MError) {
-            try domain.p2m.map(domain.gfn, to: domain.backing, count: 1, as: .ramRW, flushing: &batch, holding: held)
-        } catch {
-            mapped = false
-        }
-        commit(&domain.p2m, &batch, handle, holding: held)
-        // Looked up before the release (as in unmapAndRetry): after it, the
-        // lookup ran on a 400-byte copy of the P2M.
-        let landed = domain.p2m.lookup(domain.gfn)?.mfn == domain.backing
-        domain.lock.release(held)
-        Checks.expect(mapped && landed, "P2M maps the IOVA window onto a frame from the allocator")
+        let edit = editPage(&domain, map: true, handle)
+        Checks.expect(edit.accepted && edit.now == domain.backing, "P2M maps the IOVA window onto a frame from the allocator")
         var attached = true
         do throws(AttachError) {
             try handle.smmu.attach(StreamID(sid), to: domain.hooks.domain(vttbr: domain.p2m.vttbr, vtcr: domain.p2m.vtcr),
@@ -391,6 +379,33 @@ enum Board {
         }
         Checks.expect(attached, "edu's StreamID attached to the domain (STE published, CFGI_STE + CMD_SYNC)")
         Console.say("dma: IOVA %x -> PA %x for streamid %x\n", iova.raw, domain.backing.address.raw, UInt64(sid))
+    }
+
+    /// The domain's one IOVA page mapped onto its backing frame (`map`) or
+    /// unmapped under the domain's lock, and the batch committed: whether the
+    /// P2M accepted the edit, the frame it then maps there (looked up before
+    /// the release: after it, the lookup ran on a 400-byte copy of the P2M),
+    /// and the commit's CPU TLBI count. One copy of the lock, batch and commit
+    /// sequence for mapAndAttach and unmapAndRetry.
+    @inline(never)
+    static func editPage(_ domain: inout Domain, map: Bool, _ handle: BoardSMMUHandle)
+        -> (accepted: Bool, now: MFN?, tlbiOperations: Int) {
+        let held = domain.lock.acquire()
+        var batch = BoardBatch.make()
+        var accepted = true
+        do throws(P2MError) {
+            if map {
+                try domain.p2m.map(domain.gfn, to: domain.backing, count: 1, as: .ramRW, flushing: &batch, holding: held)
+            } else {
+                try domain.p2m.unmap(domain.gfn, count: 1, flushing: &batch, holding: held)
+            }
+        } catch {
+            accepted = false
+        }
+        let stats = commit(&domain.p2m, &batch, handle, holding: held)
+        let now = domain.p2m.lookup(domain.gfn)?.mfn
+        domain.lock.release(held)
+        return (accepted, now, stats.tlbiOperations)
     }
 
     /// RAM -> edu's buffer -> RAM at another offset of the same page: true when
@@ -407,19 +422,10 @@ enum Board {
     /// same DMA again: the write back must not reach the old frame.
     @_transparent
     static func unmapAndRetry(_ domain: inout Domain, _ device: EduDevice, _ handle: BoardSMMUHandle) {
-        let held = domain.lock.acquire()
-        var batch = BoardBatch.make()
-        var unmapped = true
-        do throws(P2MError) {
-            try domain.p2m.unmap(domain.gfn, count: 1, flushing: &batch, holding: held)
-        } catch {
-            unmapped = false
-        }
-        let stats = commit(&domain.p2m, &batch, handle, holding: held)
-        Checks.expect(unmapped && domain.p2m.lookup(domain.gfn) == nil && handle.takeInvalidationFailure() == nil,
+        let edit = editPage(&domain, map: false, handle)
+        Checks.expect(edit.accepted && edit.now == nil && handle.takeInvalidationFailure() == nil,
                       "unmap committed: CPU and SMMU invalidated and synchronised")
-        domain.lock.release(held)
-        Console.say("unmap: %d CPU TLB invalidation(s) for the batch\n", UInt64(stats.tlbiOperations))
+        Console.say("unmap: %d CPU TLB invalidation(s) for the batch\n", UInt64(edit.tlbiOperations))
         let returned = domain.backing.address.adding(returnOffset)
         fill(returned, pattern, numbered: false)
         _ = dmaThereAndBack(device)
