@@ -53,14 +53,27 @@ enum Console {
     /// a literal the representation test is decided at compile time; only a
     /// one-character literal (stored as a scalar, no address) or a computed
     /// StaticString of that kind takes the `device.write` path.
+    /// A one-character ASCII literal goes out as its byte (one register),
+    /// and `line("")` as the newline alone, both decided at compile time.
     @_transparent
     static func put(_ s: StaticString) {
-        if s.hasPointerRepresentation { hvConsolePut(s.utf8Start) } else { device.write(s) }
+        if s.hasPointerRepresentation {
+            hvConsolePut(s.utf8Start)
+        } else if s.unicodeScalar.isASCII {
+            putByte(UInt8(truncatingIfNeeded: s.unicodeScalar.value))
+        } else {
+            device.write(s)
+        }
     }
 
     @_transparent
     static func line(_ s: StaticString) {
-        if s.hasPointerRepresentation { hvConsoleLine(s.utf8Start) } else { device.write(s); putByte(0x0A) }
+        if s.hasPointerRepresentation {
+            if s.utf8CodeUnitCount == 0 { putByte(0x0A) } else { hvConsoleLine(s.utf8Start) }
+        } else {
+            put(s)
+            putByte(0x0A)
+        }
     }
 
     /// A computed StaticString (a name a switch returns, a reason): one call,
