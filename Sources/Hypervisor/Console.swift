@@ -53,14 +53,13 @@ enum Console {
     /// a literal the representation test is decided at compile time; only a
     /// one-character literal (stored as a scalar, no address) or a computed
     /// StaticString of that kind takes the `device.write` path.
-    /// A one-character ASCII literal goes out as its byte (one register),
-    /// and `line("")` as the newline alone, both decided at compile time.
+    /// A one-byte literal goes out as that byte (a constant in one
+    /// register), and `line("")` as the newline alone, both decided at
+    /// compile time.
     @_transparent
     static func put(_ s: StaticString) {
         if s.hasPointerRepresentation {
-            hvConsolePut(s.utf8Start)
-        } else if s.unicodeScalar.isASCII {
-            putByte(UInt8(truncatingIfNeeded: s.unicodeScalar.value))
+            if s.utf8CodeUnitCount == 1 { putByte(s.utf8Start.pointee) } else { hvConsolePut(s.utf8Start) }
         } else {
             device.write(s)
         }
