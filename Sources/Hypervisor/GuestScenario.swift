@@ -116,29 +116,35 @@ enum GuestScenario {
 
     static func run(cpu: CPUIDRegisters, frames: inout FrameAllocator) -> Never {
         let code = PhysAddr(arch_guest_start()).frame
+        // The frames in locals for the set-up below (the statics are for
+        // `done`): each use of a static was a reload after every store.
+        let readWrite: MFN
+        let readOnly: MFN
         do throws(FrameAllocatorError) {
-            readWriteFrame = try frames.allocate()
-            readOnlyFrame = try frames.allocate()
+            readWrite = try frames.allocate()
+            readOnly = try frames.allocate()
         } catch {
             Checks.expect(false, "frames for the guest")
             finish()
         }
+        readWriteFrame = readWrite
+        readOnlyFrame = readOnly
         let memory = IdentityMemory()
-        memory.zeroFrame(readWriteFrame)
-        memory.zeroFrame(readOnlyFrame)
+        memory.zeroFrame(readWrite)
+        memory.zeroFrame(readOnly)
         // Boot/guest.S writes to the address in this word: the hypervisor's own memory.
-        memory.store64(readWriteFrame.address.adding(hypervisorAddressOffset), canaryAddress)
-        memory.store64(readWriteFrame.address.adding(jumpOffset), BootEnvironment.option(BootEnvironment.Option.guestFetchAbort) ? unmappedIPA.raw : 0)
-        memory.store64(readOnlyFrame.address, readOnlyMarker)
+        memory.store64(readWrite.address.adding(hypervisorAddressOffset), canaryAddress)
+        memory.store64(readWrite.address.adding(jumpOffset), BootEnvironment.option(BootEnvironment.Option.guestFetchAbort) ? unmappedIPA.raw : 0)
+        memory.store64(readOnly.address, readOnlyMarker)
         // Boot/guest.S reads how many extra reports to make from this word.
-        memory.store64(readWriteFrame.address.adding(floodCountOffset), flood ? floodReports : 0)
-        memory.store64(readWriteFrame.address.adding(semihostingFlagOffset), BootEnvironment.option(BootEnvironment.Option.guestSemihosting) ? 1 : 0)
+        memory.store64(readWrite.address.adding(floodCountOffset), flood ? floodReports : 0)
+        memory.store64(readWrite.address.adding(semihostingFlagOffset), BootEnvironment.option(BootEnvironment.Option.guestSemihosting) ? 1 : 0)
         // The guest runs with its caches off: what was just written sits in
         // this CPU's cache until cleaned to the point of coherency.
         savedHCR = arch_read_hcr_el2()
         var cache = BoardCache()
-        GuestFrameCoherence(hcr: guestHCR).prepareForGuest(readWriteFrame, cache: &cache)
-        GuestFrameCoherence(hcr: guestHCR).prepareForGuest(readOnlyFrame, cache: &cache)
+        GuestFrameCoherence(hcr: guestHCR).prepareForGuest(readWrite, cache: &cache)
+        GuestFrameCoherence(hcr: guestHCR).prepareForGuest(readOnly, cache: &cache)
 
         let pool: FramePool
         do throws(FrameAllocatorError) { pool = try FramePool(frames: 32, from: &frames) } catch {
@@ -158,17 +164,18 @@ enum GuestScenario {
         var mapped = true
         do throws(P2MError) {
             try guest.pointee.table.map(codeIPA.frame, to: code, count: 1, as: .ramRO, flushing: &batch, holding: held)
-            try guest.pointee.table.map(readWriteIPA.frame, to: readWriteFrame, count: 1, as: .ramRW,
+            try guest.pointee.table.map(readWriteIPA.frame, to: readWrite, count: 1, as: .ramRW,
                                         flushing: &batch, holding: held)
-            try guest.pointee.table.map(readOnlyIPA.frame, to: readOnlyFrame, count: 1, as: .ramRO,
+            try guest.pointee.table.map(readOnlyIPA.frame, to: readOnly, count: 1, as: .ramRO,
                                         flushing: &batch, holding: held)
         } catch { mapped = false }
         guest.pointee.table.commitCPU(&batch, holding: held)
         guest.pointee.lock.release(held)
         Checks.expect(mapped, "guest P2M: code (read-only), a read-write page and a read-only page")
         p2m = guest
-        allocator = heapAllocate(FrameAllocator.self)
-        allocator!.initialize(to: frames)
+        let kept = heapAllocate(FrameAllocator.self)
+        kept.initialize(to: frames)
+        allocator = kept
 
         arch_write_sctlr_el1(Stage2Walker.sctlrEL1Off)
         var entryRegisters = BoardEntryRegisters()
