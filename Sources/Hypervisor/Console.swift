@@ -51,10 +51,9 @@ enum Console {
     /// loads one address instead of a StaticString's three words (start,
     /// length, flags). These wrappers are inlined, so at
     /// a literal the representation test is decided at compile time; only a
-    /// one-character literal (stored as a scalar, no address) or a computed
-    /// StaticString of that kind takes the `device.write` path.
-    /// A one-byte literal goes out as that byte (a constant in one
-    /// register), and `line("")` as the newline alone, both decided at
+    /// StaticString stored as a scalar (no address) takes the `device.write`
+    /// path. A one-byte literal (")") goes out as that byte, a constant in
+    /// one register, and `line("")` as the newline alone, also decided at
     /// compile time.
     @_transparent
     static func put(_ s: StaticString) {
