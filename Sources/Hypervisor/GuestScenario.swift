@@ -349,12 +349,7 @@ enum GuestScenario {
         Checks.expect(firmwareCalls == 2 && reported(4, notSupported) && reported(5, notSupported),
                       "guest: its SMCs to PSCI CPU_ON and SYSTEM_OFF trapped to EL2 and answered NOT_SUPPORTED there")
         // With a second CPU, the firmware itself says CPU_ON never reached it.
-        let affinity: UInt64
-        switch Power.conduit {
-        case .smc: affinity = arch_smc_call(psciAffinityInfo, 1, 0, 0)
-        case .hvc: affinity = arch_hvc_call(psciAffinityInfo, 1, 0, 0)
-        case .none: affinity = UInt64.max
-        }
+        let affinity = Power.firmwareCall(psciAffinityInfo, 1) ?? UInt64.max
         Console.say("guest: the firmware's AFFINITY_INFO for MPIDR 1 after the guest's CPU_ON: %x\n", affinity)
         Checks.expect(affinity != psciAffinityOn && affinity != psciAffinityOnPending,
                       "guest: the firmware did not start a CPU for the guest's CPU_ON")

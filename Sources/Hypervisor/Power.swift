@@ -40,6 +40,17 @@ enum Power {
         }
     }
 
+    /// An SMCCC call with one argument through the conduit the DTB names:
+    /// x0 as it came back, nil without a conduit. One copy of the choice for
+    /// the power-off and the guest scenario's AFFINITY_INFO.
+    static func firmwareCall(_ function: UInt64, _ argument: UInt64) -> UInt64? {
+        switch conduit {
+        case .smc: return arch_smc_call(function, argument, 0, 0)
+        case .hvc: return arch_hvc_call(function, argument, 0, 0)
+        case .none: return nil
+        }
+    }
+
     /// SYS_EXIT_EXTENDED's parameter block (reason, status), in static
     /// memory: its address is taken once, not in a closure on each path.
     nonisolated(unsafe) static var exitBlock: (UInt64, UInt64) = (0, 0)
@@ -54,11 +65,7 @@ enum Power {
             _ = Probe.semihosting(semihostingExit, block)
             Console.line("power: no semihosting here (the HLT was an undefined instruction); PSCI SYSTEM_OFF next")
         }
-        switch conduit {
-        case .smc: _ = arch_smc_call(psciSystemOff, 0, 0, 0)
-        case .hvc: _ = arch_hvc_call(psciSystemOff, 0, 0, 0)
-        case .none: break
-        }
+        _ = firmwareCall(psciSystemOff, 0)
         Console.line("power: no way to power off; parking this CPU")
         while true { arch_wfe() }
     }
