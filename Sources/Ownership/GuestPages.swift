@@ -110,7 +110,7 @@ extension PageOwnership where P2M: ~Copyable {
                 var batch = frames.newBatch()
                 do throws(OwnershipError) {
                     try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
-                    if donating { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
+                    if donating { frames.storeTypeInfo(at: index, .initializer) }
                     let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
                     precondition(exchanged, "host-owned frame changed under the domain page lock")
                 } catch {

@@ -47,8 +47,8 @@ extension PageOwnership where P2M: ~Copyable {
             }
             if transition == .allocatesXenheap {
                 // Nobody can reach the frame's type_info before this returns: plain
-                // compare-exchange against whatever the previous life left.
-                frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
+                // store over whatever the previous life left.
+                frames.storeTypeInfo(at: index, .initializer)
             }
         } catch {
             failure = error

@@ -207,7 +207,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
             // Dead frames cannot be re-referenced, so nothing raced with us.
             guard s.references == 0, !s.isAllocated else { continue }
             _ = cleanOnRelease(mfn, s)
-            frames.updateState(at: index) { (_: FrameState) -> FrameState in .hostOwned }
+            frames.storeState(at: index, .hostOwned)
         }
         locks.releasePages(pages)
         releaser.dead = [MFN]()  // not removeAll(keepingCapacity:): see `commit`
