@@ -167,18 +167,16 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Undoes one `unshareOneForDMA` of the same call (under the page lock
     /// it still holds, so the frame is as that call left it): the exact word
-    /// from before comes back.
+    /// from before comes back. That is one more share with the frame's own
+    /// mark: the unshare kept the mark, and only holders of the page lock set
+    /// or clear it. One copy of the share step serves both (a restore step
+    /// of its own was its own closure on the board).
     mutating func restoreOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
         guard let index = frames.index(of: mfn) else { return }
-        frames.updateState(at: index) { (s: FrameState) -> FrameState in
-            precondition(s.dmaShares < FrameState.maxDMAShares, "restoring a DMA share beyond the count")
-            var n = s
-            if s.dmaShares == 0 {
-                n.hostState = .sharedOwned
-                n.borrower = .iommu
-            }
-            n.dmaShares = s.dmaShares + 1
-            return n
+        do {
+            try shareOneForDMA(mfn, nonCoherent: frames.state(at: index).cacheFlushRequired, holding: pages)
+        } catch {
+            preconditionFailure("restoring a DMA share the frame no longer admits")
         }
     }
 
