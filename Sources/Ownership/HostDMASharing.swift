@@ -65,7 +65,7 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func hostUnshareDMA(_ pa: PhysAddr, bytes: UInt64) throws(OwnershipError) {
         let count = try Self.pageCount(pa, bytes: bytes)
         // A declared host device was never counted: nothing to drop.
-        if Self.hostDeviceRegion(in: hostDeviceRegions, containing: pa.frame, count: count) != nil { return }
+        if Self.isHostDevice(pa.frame, count: count, in: hostDeviceRegions) { return }
         var locks = lockSet()
         let pages = locks.acquirePages()  // straight-line, as in hostShareDMA
         // Stops at the first frame that is not RAM: bounded by the frame table.
