@@ -176,13 +176,20 @@ public struct HostExitHandler: Sendable {
             return Self.smccc(exit, resumeAt: exit.elr &+ Self.instructionBytes, cpu: cpu, registers: &registers,
                               psci: &psci)
         case .dataAbortLowerEL:
-            if let ipa = exit.faultIPA, ipa.frame == controlPage.frame {
-                return controlAccess(exit, offset: ipa.raw & PageSize.offsetMask4K, registers: &registers,
-                                     control: &control, operations: &operations)
-            }
             injected = .dataAbort(write: syndrome.isWrite)
-            reason = .stage2Refused(exit.faultIPA)
-            kind = .stage2Refused
+            if let ipa = exit.faultIPA, ipa.frame == controlPage.frame {
+                do throws(ControlAccessError) {
+                    return try controlAccess(exit, offset: ipa.raw & PageSize.offsetMask4K, registers: &registers,
+                                             control: &control, operations: &operations)
+                } catch {
+                    // Injected below, with the other refusals (WnR is ISS bit 6 in both syndromes).
+                    reason = .controlDeviceRefused(error)
+                    kind = .controlDeviceRefused
+                }
+            } else {
+                reason = .stage2Refused(exit.faultIPA)
+                kind = .stage2Refused
+            }
         case .instructionAbortLowerEL:
             injected = .instructionAbort
             reason = .stage2Refused(exit.faultIPA)
@@ -288,35 +295,30 @@ public struct HostExitHandler: Sendable {
 
     // MARK: Control device
 
+    /// The emulated access, resumed past the instruction; a refusal throws,
+    /// and `handle` injects the data abort (one injection for every refusal).
     func controlAccess<Registers: HostRegisterFile, Operations: HostPageOperations & ~Copyable>(
         _ exit: HostExit, offset: UInt64, registers: inout Registers, control: inout ControlRegisterFile,
         operations: inout Operations
-    ) -> HostExitOutcome {
+    ) throws(ControlAccessError) -> HostExitOutcome {
         let abort = DataAbortSyndrome(exit.syndrome)
-        do throws(ControlAccessError) {
-            guard abort.isValid else { throw .noSyndrome }
-            guard !abort.isCacheMaintenance else { throw .cacheMaintenance }
-            guard !abort.onStage1Walk else { throw .tableWalk }
-            let bytes = abort.accessBytes
-            let widthMask: UInt64 = bytes == 8 ? UInt64.max : (1 << (UInt64(bytes) * 8)) - 1
-            var value: UInt64?
-            if abort.isWrite {
-                // X31 as SRT is the zero register (Arm ARM C1.2.5).
-                value = (abort.register == 31 ? 0 : registers.x(abort.register)) & widthMask
-            }
-            let read = try control.access(ControlAccess(offset: offset, bytes: bytes, writeValue: value),
-                                          operations: &operations)
-            if let read, abort.register != 31 {
-                registers.setX(abort.register, Self.extend(read & widthMask, bytes: bytes, abort))
-            }
-            let length = exit.syndrome.is32BitInstruction ? Self.instructionBytes : Self.t16InstructionBytes
-            return HostExitOutcome(decision: .resume(pc: exit.elr &+ length), kind: .controlDevice)
-        } catch {
-            let injection = ExceptionInjection(.dataAbort(write: abort.isWrite), spsr: exit.spsr, elr: exit.elr,
-                                               far: exit.far, sctlrEL1: exit.sctlrEL1)
-            return HostExitOutcome(decision: .inject(injection, reason: .controlDeviceRefused(error)),
-                                   kind: .controlDeviceRefused)
+        guard abort.isValid else { throw .noSyndrome }
+        guard !abort.isCacheMaintenance else { throw .cacheMaintenance }
+        guard !abort.onStage1Walk else { throw .tableWalk }
+        let bytes = abort.accessBytes
+        let widthMask: UInt64 = bytes == 8 ? UInt64.max : (1 << (UInt64(bytes) * 8)) - 1
+        var value: UInt64?
+        if abort.isWrite {
+            // X31 as SRT is the zero register (Arm ARM C1.2.5).
+            value = (abort.register == 31 ? 0 : registers.x(abort.register)) & widthMask
         }
+        let read = try control.access(ControlAccess(offset: offset, bytes: bytes, writeValue: value),
+                                      operations: &operations)
+        if let read, abort.register != 31 {
+            registers.setX(abort.register, Self.extend(read & widthMask, bytes: bytes, abort))
+        }
+        let length = exit.syndrome.is32BitInstruction ? Self.instructionBytes : Self.t16InstructionBytes
+        return HostExitOutcome(decision: .resume(pc: exit.elr &+ length), kind: .controlDevice)
     }
 
     /// A loaded value as the register receives it: sign-extended when SSE, to
