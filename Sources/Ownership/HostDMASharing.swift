@@ -123,19 +123,20 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Inverse of one successful `shareOneForDMA`: the last share restores
     /// `owned`, no borrower and a cleared flag (a rollback within the same call
-    /// gets back the exact word it had). Device memory has no entry and was
-    /// never counted.
+    /// gets back the exact word it had). That is one unshare step, and the
+    /// mark it keeps cleared: one copy of the unshare step serves both (a drop
+    /// step of its own was its own closure on the board). Device memory has
+    /// no entry and was never counted.
     mutating func dropOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
         guard let index = frames.index(of: mfn) else { return }
+        do {
+            guard try unshareOneForDMA(mfn) else { return }
+        } catch {
+            preconditionFailure("rolling back a DMA share that is not there")
+        }
         frames.updateState(at: index) { (s: FrameState) -> FrameState in
-            precondition(s.dmaShares > 0 && s.isBorrowed(by: .iommu), "rolling back a DMA share that is not there")
             var n = s
-            n.dmaShares -= 1
-            if n.dmaShares == 0 {
-                n.hostState = .owned
-                n.borrower = .none
-                n.cacheFlushRequired = false
-            }
+            n.cacheFlushRequired = false
             return n
         }
     }
