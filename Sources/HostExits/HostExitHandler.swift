@@ -167,14 +167,16 @@ public struct HostExitHandler: Sendable {
         let injected: ExceptionInjection.Kind
         let reason: InjectionReason
         let kind: HostExitKind
+        var resume = exit.elr  // an HVC's ELR is already past it
         switch syndrome.exceptionClass {
-        case .hvc64:
-            return Self.smccc(exit, resumeAt: exit.elr, cpu: cpu, registers: &registers, psci: &psci)
         case .smc64:
             // A trapped SMC is reported with ELR at the SMC itself (Arm ARM
             // D1.11.2); the host may sit at the top of its address space.
-            return Self.smccc(exit, resumeAt: exit.elr &+ Self.instructionBytes, cpu: cpu, registers: &registers,
-                              psci: &psci)
+            resume = exit.elr &+ Self.instructionBytes
+            fallthrough
+        case .hvc64:
+            // One call for both (two were two copies of its set-up on the board).
+            return Self.smccc(exit, resumeAt: resume, cpu: cpu, registers: &registers, psci: &psci)
         case .dataAbortLowerEL:
             injected = .dataAbort(write: syndrome.isWrite)
             if let ipa = exit.faultIPA, ipa.frame == controlPage.frame {
@@ -230,13 +232,15 @@ public struct HostExitHandler: Sendable {
     public static func firmwareCall<Registers: HostRegisterFile, Policy: PSCIPolicy>(
         _ exit: HostExit, cpu: Int, registers: inout Registers, policy: inout Policy
     ) -> HostExitOutcome? {
+        var resume = exit.elr  // an HVC's ELR is already past it
         switch exit.syndrome.exceptionClass {
-        case .hvc64:
-            return smccc(exit, resumeAt: exit.elr, cpu: cpu, registers: &registers, psci: &policy)
         case .smc64:
             // A trapped SMC is reported with ELR at the SMC itself (Arm ARM
             // D1.11.2); the caller may sit at the top of its address space.
-            return smccc(exit, resumeAt: exit.elr &+ instructionBytes, cpu: cpu, registers: &registers, psci: &policy)
+            resume = exit.elr &+ instructionBytes
+            fallthrough
+        case .hvc64:
+            return smccc(exit, resumeAt: resume, cpu: cpu, registers: &registers, psci: &policy)
         default:
             return nil
         }
