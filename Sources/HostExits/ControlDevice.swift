@@ -47,14 +47,26 @@ public struct ControlRegisterFile: Equatable, Sendable {
     /// Frame numbers above this would not be 52-bit physical addresses.
     static let frameLimit: UInt64 = 1 << (52 - PageSize.shift4K)
 
-    public private(set) var frame: UInt64 = 0
-    public private(set) var count: UInt64 = 0
-    public private(set) var domain: UInt64 = 0
-    public private(set) var guestFrame: UInt64 = 0
-    public private(set) var command: UInt64 = 0
-    public private(set) var status: UInt64 = ControlStatus.success
+    /// The registers by offset / 8, ID's slot holding `identification` (and
+    /// one spare slot, so the board reuses the 8-word InlineArray it has): an
+    /// access reads or writes its slot, where a switch per offset was a
+    /// branch and a field per register on the board.
+    /// ID, FRAME, COUNT, DOMAIN, GUEST_FRAME, COMMAND, STATUS, spare.
+    var registers: InlineArray<8, UInt64> = [identification, 0, 0, 0, 0, 0, ControlStatus.success, 0]
+
+    public var frame: UInt64 { registers[Int(Self.frameOffset / Self.registerBytes)] }
+    public var count: UInt64 { registers[Int(Self.countOffset / Self.registerBytes)] }
+    public var domain: UInt64 { registers[Int(Self.domainOffset / Self.registerBytes)] }
+    public var guestFrame: UInt64 { registers[Int(Self.guestFrameOffset / Self.registerBytes)] }
+    public var command: UInt64 { registers[Int(Self.commandOffset / Self.registerBytes)] }
+    public var status: UInt64 { registers[Int(Self.statusOffset / Self.registerBytes)] }
 
     public init() {}
+
+    public static func == (a: Self, b: Self) -> Bool {
+        for i in 0..<8 where a.registers[i] != b.registers[i] { return false }
+        return true
+    }
 
     /// Performs one access the host made at `offset` in the page.
     ///
@@ -69,34 +81,17 @@ public struct ControlRegisterFile: Equatable, Sendable {
         guard access.offset < Self.registersEnd else { throw .outOfRange(access.offset) }
         // Each register is accessed at its own offset, by either width.
         guard access.offset % Self.registerBytes == 0 else { throw .unaligned(access.offset) }
-        guard let value = access.writeValue else {
-            let full = read(access.offset)
-            return access.bytes == 4 ? full & 0xFFFF_FFFF : full
+        let slot = Int(access.offset / Self.registerBytes)
+        let widthMask: UInt64 = access.bytes == 4 ? 0xFFFF_FFFF : UInt64.max
+        guard let value = access.writeValue else { return registers[slot] & widthMask }
+        guard access.offset != Self.idOffset && access.offset != Self.statusOffset else {
+            throw .readOnly(access.offset)
         }
-        let written = access.bytes == 4 ? value & 0xFFFF_FFFF : value
-        switch access.offset {
-        case Self.frameOffset: frame = written
-        case Self.countOffset: count = written
-        case Self.domainOffset: domain = written
-        case Self.guestFrameOffset: guestFrame = written
-        case Self.commandOffset:
-            command = written
-            status = run(written, &operations)
-        default: throw .readOnly(access.offset)
+        registers[slot] = value & widthMask
+        if access.offset == Self.commandOffset {
+            registers[Int(Self.statusOffset / Self.registerBytes)] = run(value & widthMask, &operations)
         }
         return nil
-    }
-
-    func read(_ offset: UInt64) -> UInt64 {
-        switch offset {
-        case Self.idOffset: Self.identification
-        case Self.frameOffset: frame
-        case Self.countOffset: count
-        case Self.domainOffset: domain
-        case Self.guestFrameOffset: guestFrame
-        case Self.commandOffset: command
-        default: status
-        }
     }
 
     /// Runs a command with the current arguments; returns the STATUS word.

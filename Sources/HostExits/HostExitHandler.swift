@@ -167,22 +167,31 @@ public struct HostExitHandler: Sendable {
         let injected: ExceptionInjection.Kind
         let reason: InjectionReason
         let kind: HostExitKind
+        var resume = exit.elr  // an HVC's ELR is already past it
         switch syndrome.exceptionClass {
-        case .hvc64:
-            return Self.smccc(exit, resumeAt: exit.elr, cpu: cpu, registers: &registers, psci: &psci)
         case .smc64:
             // A trapped SMC is reported with ELR at the SMC itself (Arm ARM
             // D1.11.2); the host may sit at the top of its address space.
-            return Self.smccc(exit, resumeAt: exit.elr &+ Self.instructionBytes, cpu: cpu, registers: &registers,
-                              psci: &psci)
+            resume = exit.elr &+ Self.instructionBytes
+            fallthrough
+        case .hvc64:
+            // One call for both (two were two copies of its set-up on the board).
+            return Self.smccc(exit, resumeAt: resume, cpu: cpu, registers: &registers, psci: &psci)
         case .dataAbortLowerEL:
-            if let ipa = exit.faultIPA, ipa.frame == controlPage.frame {
-                return controlAccess(exit, offset: ipa.raw & PageSize.offsetMask4K, registers: &registers,
-                                     control: &control, operations: &operations)
-            }
             injected = .dataAbort(write: syndrome.isWrite)
-            reason = .stage2Refused(exit.faultIPA)
-            kind = .stage2Refused
+            if let ipa = exit.faultIPA, ipa.frame == controlPage.frame {
+                do throws(ControlAccessError) {
+                    return try controlAccess(exit, offset: ipa.raw & PageSize.offsetMask4K, registers: &registers,
+                                             control: &control, operations: &operations)
+                } catch {
+                    // Injected below, with the other refusals (WnR is ISS bit 6 in both syndromes).
+                    reason = .controlDeviceRefused(error)
+                    kind = .controlDeviceRefused
+                }
+            } else {
+                reason = .stage2Refused(exit.faultIPA)
+                kind = .stage2Refused
+            }
         case .instructionAbortLowerEL:
             injected = .instructionAbort
             reason = .stage2Refused(exit.faultIPA)
@@ -223,13 +232,15 @@ public struct HostExitHandler: Sendable {
     public static func firmwareCall<Registers: HostRegisterFile, Policy: PSCIPolicy>(
         _ exit: HostExit, cpu: Int, registers: inout Registers, policy: inout Policy
     ) -> HostExitOutcome? {
+        var resume = exit.elr  // an HVC's ELR is already past it
         switch exit.syndrome.exceptionClass {
-        case .hvc64:
-            return smccc(exit, resumeAt: exit.elr, cpu: cpu, registers: &registers, psci: &policy)
         case .smc64:
             // A trapped SMC is reported with ELR at the SMC itself (Arm ARM
             // D1.11.2); the caller may sit at the top of its address space.
-            return smccc(exit, resumeAt: exit.elr &+ instructionBytes, cpu: cpu, registers: &registers, psci: &policy)
+            resume = exit.elr &+ instructionBytes
+            fallthrough
+        case .hvc64:
+            return smccc(exit, resumeAt: resume, cpu: cpu, registers: &registers, psci: &policy)
         default:
             return nil
         }
@@ -288,35 +299,30 @@ public struct HostExitHandler: Sendable {
 
     // MARK: Control device
 
+    /// The emulated access, resumed past the instruction; a refusal throws,
+    /// and `handle` injects the data abort (one injection for every refusal).
     func controlAccess<Registers: HostRegisterFile, Operations: HostPageOperations & ~Copyable>(
         _ exit: HostExit, offset: UInt64, registers: inout Registers, control: inout ControlRegisterFile,
         operations: inout Operations
-    ) -> HostExitOutcome {
+    ) throws(ControlAccessError) -> HostExitOutcome {
         let abort = DataAbortSyndrome(exit.syndrome)
-        do throws(ControlAccessError) {
-            guard abort.isValid else { throw .noSyndrome }
-            guard !abort.isCacheMaintenance else { throw .cacheMaintenance }
-            guard !abort.onStage1Walk else { throw .tableWalk }
-            let bytes = abort.accessBytes
-            let widthMask: UInt64 = bytes == 8 ? UInt64.max : (1 << (UInt64(bytes) * 8)) - 1
-            var value: UInt64?
-            if abort.isWrite {
-                // X31 as SRT is the zero register (Arm ARM C1.2.5).
-                value = (abort.register == 31 ? 0 : registers.x(abort.register)) & widthMask
-            }
-            let read = try control.access(ControlAccess(offset: offset, bytes: bytes, writeValue: value),
-                                          operations: &operations)
-            if let read, abort.register != 31 {
-                registers.setX(abort.register, Self.extend(read & widthMask, bytes: bytes, abort))
-            }
-            let length = exit.syndrome.is32BitInstruction ? Self.instructionBytes : Self.t16InstructionBytes
-            return HostExitOutcome(decision: .resume(pc: exit.elr &+ length), kind: .controlDevice)
-        } catch {
-            let injection = ExceptionInjection(.dataAbort(write: abort.isWrite), spsr: exit.spsr, elr: exit.elr,
-                                               far: exit.far, sctlrEL1: exit.sctlrEL1)
-            return HostExitOutcome(decision: .inject(injection, reason: .controlDeviceRefused(error)),
-                                   kind: .controlDeviceRefused)
+        guard abort.isValid else { throw .noSyndrome }
+        guard !abort.isCacheMaintenance else { throw .cacheMaintenance }
+        guard !abort.onStage1Walk else { throw .tableWalk }
+        let bytes = abort.accessBytes
+        let widthMask: UInt64 = bytes == 8 ? UInt64.max : (1 << (UInt64(bytes) * 8)) - 1
+        var value: UInt64?
+        if abort.isWrite {
+            // X31 as SRT is the zero register (Arm ARM C1.2.5).
+            value = (abort.register == 31 ? 0 : registers.x(abort.register)) & widthMask
         }
+        let read = try control.access(ControlAccess(offset: offset, bytes: bytes, writeValue: value),
+                                      operations: &operations)
+        if let read, abort.register != 31 {
+            registers.setX(abort.register, Self.extend(read & widthMask, bytes: bytes, abort))
+        }
+        let length = exit.syndrome.is32BitInstruction ? Self.instructionBytes : Self.t16InstructionBytes
+        return HostExitOutcome(decision: .resume(pc: exit.elr &+ length), kind: .controlDevice)
     }
 
     /// A loaded value as the register receives it: sign-extended when SSE, to

@@ -15,8 +15,11 @@ import Translation
 public struct FrameReferenceReleaser: PageReferenceReleaser {
     /// nil for a batch of a P2M without a frame table (`init()`).
     let frames: FrameTable?
-    /// References held until the commit, one run of consecutive frames each.
-    public private(set) var held = [(first: MFN, count: UInt64)]()
+    /// References held until the commit, one run of consecutive frames per
+    /// two words: the first frame's number, then the run's length. Plain
+    /// words, not `(first: MFN, count: UInt64)` pairs: the board's [UInt64]
+    /// already carries the array machinery a tuple element type brought again.
+    private(set) var heldWords = [UInt64]()
     /// Frames whose last reference was dropped at a commit, not yet returned.
     public internal(set) var dead = [MFN]()
 
@@ -40,21 +43,38 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     /// chunk's consecutive frames as one run).
     public mutating func hold(_ mfn: MFN, count: UInt64) {
         precondition(frames != nil, "a FrameReferenceReleaser without a frame table cannot hold page references")
-        if let last = held.last, last.first.raw &+ last.count == mfn.raw, last.count <= UInt64.max - count {
-            held[held.count - 1].count = last.count + count
-            return
+        let n = heldWords.count
+        if n > 0 {
+            let first = heldWords[n - 2], length = heldWords[n - 1]
+            if first &+ length == mfn.raw, length <= UInt64.max - count {
+                heldWords[n - 1] = length + count
+                return
+            }
         }
-        if held.capacity == 0 { held.reserveCapacity(GmfnRangeMove.chunkFrames) }
-        held.append((mfn, count))
+        if heldWords.capacity == 0 { heldWords.reserveCapacity(2 * GmfnRangeMove.chunkFrames) }
+        heldWords.append(mfn.raw)
+        heldWords.append(count)
+    }
+
+    /// The held runs (for inspection; the board never builds this list).
+    public var held: [(first: MFN, count: UInt64)] {
+        var runs: [(first: MFN, count: UInt64)] = []
+        var r = 0
+        while r < heldWords.count {
+            runs.append((MFN(raw: heldWords[r]), heldWords[r + 1]))
+            r += 2
+        }
+        return runs
     }
 
     public mutating func releaseHeld() {
         // Without a frame table nothing was held (`hold` traps).
         guard let frames else { return }
-        for r in 0..<held.count {
-            let run = held[r]
-            for i in 0..<run.count {
-                let mfn = run.first.adding(i)
+        var r = 0
+        while r < heldWords.count {
+            let first = MFN(raw: heldWords[r])
+            for i in 0..<heldWords[r + 1] {
+                let mfn = first.adding(i)
                 guard let index = frames.index(of: mfn) else { continue }
                 let (_, now) = frames.updateState(at: index) { (s: FrameState) -> FrameState in
                     precondition(s.references > 0, "held reference missing from the frame")
@@ -66,11 +86,12 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
                 // on; dropping it frees nothing.
                 if now.references == 0 && !now.isAllocated && !now.isOwned(by: .host) { dead.append(mfn) }
             }
+            r += 2
         }
         // A fresh empty list, not `removeAll(keepingCapacity:)`: that brought its
-        // own `replaceSubrange` copy for this element type onto the board. The
-        // next `hold` reserves a chunk's worth again.
-        held = [(first: MFN, count: UInt64)]()
+        // own `replaceSubrange` copy onto the board. The next `hold` reserves a
+        // chunk's worth again.
+        heldWords = [UInt64]()
     }
 
     /// `FlushBatch.absorb`: a failed commit's references (and any dead frames
@@ -78,8 +99,8 @@ public struct FrameReferenceReleaser: PageReferenceReleaser {
     public mutating func takeHeld(from other: inout FrameReferenceReleaser) {
         // Element by element: a rare path (a failed commit), and the image
         // then needs no append(contentsOf:) specialised per element type.
-        for r in 0..<other.held.count { held.append(other.held[r]) }
-        other.held = [(first: MFN, count: UInt64)]()
+        for r in 0..<other.heldWords.count { heldWords.append(other.heldWords[r]) }
+        other.heldWords = [UInt64]()
         for i in 0..<other.dead.count { dead.append(other.dead[i]) }
         other.dead = [MFN]()
     }

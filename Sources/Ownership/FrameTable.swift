@@ -139,6 +139,19 @@ public struct FrameTable {
                                                 ordering: .acquiringAndReleasing).exchanged
     }
 
+    /// Sets the state word whatever it held: for a frame nobody else can reach
+    /// (a dead frame going back to the host). One store, where an `updateState`
+    /// closure ignoring the old word was a compare-exchange loop on the board.
+    func storeState(at index: Int, _ state: FrameState) {
+        entries[index].state.store(state.raw, ordering: .releasing)
+    }
+
+    /// Sets `type_info` whatever it held (a frame starting a new life, which
+    /// nobody can reach before its operation returns): see `storeState`.
+    func storeTypeInfo(at index: Int, _ info: TypeInfo) {
+        entries[index].typeInfo.store(info.raw, ordering: .releasing)
+    }
+
     /// Applies `transform` to the state word with a compare-exchange loop.
     /// `transform` throws to refuse the transition; then nothing changes.
     /// Transparent, not `@inline(__always)`: closure specialisation ran first and

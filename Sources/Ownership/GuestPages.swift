@@ -9,7 +9,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// Gives a host frame to `domain`, mapped read-write at `gfn`.
     /// Refused for a frame shared for DMA or lent to anybody (seed 004).
     public mutating func hostDonateToGuest(_ mfn: MFN, to domain: DomainID, at gfn: GFN) throws(OwnershipError) {
-        try mapHostFrame(mfn, into: domain, at: gfn, donating: true)
+        try guestFrameStep(.donate, mfn, domain: domain, gfn: gfn)
     }
 
     /// Xen's `guest_remove_page` (decrease_reservation): the domain gives up
@@ -22,79 +22,71 @@ extension PageOwnership where P2M: ~Copyable {
     /// keeps the frame until its own reference drops.
     @discardableResult
     public mutating func reclaim(_ domain: DomainID, gfn: GFN) throws(OwnershipError) -> MFN {
+        try guestFrameStep(.reclaim, MFN(raw: 0), domain: domain, gfn: gfn)
+    }
+
+    /// Lends a host frame to `domain` at `gfn` (the host keeps ownership).
+    public mutating func hostShareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
+        try guestFrameStep(.lend, mfn, domain: domain, gfn: gfn)
+    }
+
+    /// The donation, the lending and the reclaim of one frame at `gfn` of
+    /// `domain`, in one body: the domain lookup, both locks, the P2M lookup,
+    /// the batch and its commit are one copy on the board for the three
+    /// (a function per direction carried each twice; a closure per step was
+    /// one specialisation each). Returns the frame the step moved.
+    ///
+    /// Donating or lending: the frame must be exclusively host-owned and
+    /// `gfn` free; it is mapped read-write. Donated, it becomes the domain's
+    /// (one allocation reference) and starts a new life, no GFN or type of an
+    /// earlier one surviving (seed 001); lent, the host keeps it. The state
+    /// changes once the mapping is in (cleaned first, for a guest with its
+    /// caches off and for a non-coherent domain, seed 003).
+    ///
+    /// Reclaiming: see `reclaim`. The page lock is released before the commit
+    /// there, so frames whose last reference that commit drops go back to the
+    /// host at once; a map commits under it (it frees nothing).
+    @discardableResult
+    private mutating func guestFrameStep(_ step: GuestFrameStep, _ mfn: MFN, domain: DomainID,
+                                         gfn: GFN) throws(OwnershipError) -> MFN {
         let di = try Self.domainIndex(domain, in: domains, count: domainCount)
+        let reclaiming = step == .reclaim
+        var index = 0
+        if !reclaiming { index = try frames.requireIndex(mfn) }
         var locks = lockSet()
         locks.acquire(.p2m)
         defer { locks.release(.p2m) }
-        // The P2M lock taken and released straight-line: a `withLock` closure
+        // Both locks taken and released straight-line: a `withLock` closure
         // was a closure, its forwarder and a `withLock` copy on the board.
         let lockedDomain = domains + di  // not through `self`, which the body edits
         let held = lockedDomain.pointee.lock.acquire()
         // One release of each lock, whatever failed: a release per exit path
         // was its check and store again at each.
         var failure: OwnershipError? = nil
-        var reclaimed = MFN(raw: 0)
+        var moved = mfn
+        let pages = locks.acquirePages()
+        var batch = frames.newBatch()
         do throws(OwnershipError) {
-            guard let entry = domains[di].p2m.translate(gfn) else { throw .ENOENT(.unmapped(domain, gfn)) }
-            let index = try frames.requireOwnRAM(domain, gfn, entry)
-            let s = frames.state(at: index)
-            guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
-            let pages = locks.acquirePages()
-            var batch = frames.newBatch()
-            do throws(OwnershipError) {
+            let entry = domains[di].p2m.translate(gfn)
+            if reclaiming {
+                guard let entry else { throw .ENOENT(.unmapped(domain, gfn)) }
+                let own = try frames.requireOwnRAM(domain, gfn, entry)
+                let s = frames.state(at: own)
+                guard s.hostState == .noPage else { throw .EPERM(.wrongHostState(entry.mfn, s.hostState)) }
                 try domains[di].p2m.unmap(gfn, flushing: &batch, holding: held)
-                frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                frames.updateState(at: own) { (s: FrameState) -> FrameState in
                     var n = s
                     n.isAllocated = false
                     return n
                 }
                 batch.holdReference(entry.mfn)
-                reclaimed = entry.mfn
-            } catch {
-                failure = error
-            }
-            locks.releasePages(pages)
-            commit(&batch, domain: di, holding: held, locks: &locks)
-        } catch {
-            failure = error
-        }
-        lockedDomain.pointee.lock.release(held)
-        if let failure { throw failure }
-        return reclaimed
-    }
-
-    /// Lends a host frame to `domain` at `gfn` (the host keeps ownership).
-    public mutating func hostShareWithGuest(_ mfn: MFN, with domain: DomainID, at gfn: GFN) throws(OwnershipError) {
-        try mapHostFrame(mfn, into: domain, at: gfn, donating: false)
-    }
-
-    /// Maps an exclusively host-owned frame read-write at the free `gfn` of
-    /// `domain`: `donating`, the frame becomes the domain's (one allocation
-    /// reference) and starts a new life, no GFN or type of an earlier one
-    /// surviving (seed 001); otherwise the host lends it to the domain. The
-    /// state changes once the mapping is in (cleaned first, for a guest with
-    /// its caches off and for a non-coherent domain, seed 003).
-    /// A flag, not a closure for the new state: each closure was a
-    /// specialisation of this function on the board.
-    private mutating func mapHostFrame(_ mfn: MFN, into domain: DomainID, at gfn: GFN,
-                                       donating: Bool) throws(OwnershipError) {
-        let di = try Self.domainIndex(domain, in: domains, count: domainCount)
-        let index = try frames.requireIndex(mfn)
-        var locks = lockSet()
-        locks.acquire(.p2m)
-        defer { locks.release(.p2m) }
-        // Both locks taken and released straight-line (see `reclaim`).
-        let lockedDomain = domains + di  // not through `self`, which the body edits
-        let held = lockedDomain.pointee.lock.acquire()
-        var failure: OwnershipError? = nil  // one release of each lock (see `reclaim`)
-        do throws(OwnershipError) {
-            guard domains[di].p2m.translate(gfn) == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
-            let pages = locks.acquirePages()
-            do throws(OwnershipError) {
+                moved = entry.mfn
+            } else {
+                guard entry == nil else { throw .EBUSY(.gfnOccupied(domain, gfn)) }
                 let s = frames.state(at: index)
                 try FrameState.requireExclusivelyHostOwned(mfn, s)
                 var n = s
-                if donating {
+                if step == .donate {
                     n = .donated(to: domain)
                 } else {
                     n.hostState = .sharedOwned
@@ -107,25 +99,26 @@ extension PageOwnership where P2M: ~Copyable {
                 } else if !domains[di].config.enforcesCacheCoherency {
                     n.cacheFlushRequired = cleanBeforeNonCoherentMapping(mfn, s).cacheFlushRequired
                 }
-                var batch = frames.newBatch()
-                do throws(OwnershipError) {
-                    try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
-                    if donating { frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer } }
-                    let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
-                    precondition(exchanged, "host-owned frame changed under the domain page lock")
-                } catch {
-                    failure = error
-                }
-                commit(&batch, domain: di, holding: held, locks: &locks)
-            } catch {
-                failure = error
+                try domains[di].p2m.map(gfn, to: mfn, as: .ramRW, flushing: &batch, holding: held)
+                if step == .donate { frames.storeTypeInfo(at: index, .initializer) }
+                let exchanged = frames.compareExchangeState(at: index, expected: s, desired: n)
+                precondition(exchanged, "host-owned frame changed under the domain page lock")
             }
-            locks.releasePages(pages)
         } catch {
             failure = error
         }
+        // A refused step commits an empty batch: that touches no TLB and
+        // changes nothing.
+        if reclaiming {
+            locks.releasePages(pages)
+            commit(&batch, domain: di, holding: held, locks: &locks)
+        } else {
+            commit(&batch, domain: di, holding: held, locks: &locks)
+            locks.releasePages(pages)
+        }
         lockedDomain.pointee.lock.release(held)
         if let failure { throw failure }
+        return moved
     }
 
     /// Ends a `hostShareWithGuest`: unmapped and flushed before the host has
@@ -288,4 +281,14 @@ extension FrameTable {
         guard s.isOwned(by: .guest(domain)), s.isAllocated, !s.isXenheap else { throw .EINVAL(.notGuestRAM(domain, gfn)) }
         return index
     }
+}
+
+/// What `guestFrameStep` does at a domain's GFN.
+enum GuestFrameStep {
+    /// Map a host frame there, which becomes the domain's (`hostDonateToGuest`).
+    case donate
+    /// Map a host frame there, lent to the domain (`hostShareWithGuest`).
+    case lend
+    /// Take back the domain's own frame mapped there (`reclaim`).
+    case reclaim
 }

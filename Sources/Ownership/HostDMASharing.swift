@@ -53,7 +53,7 @@ extension PageOwnership where P2M: ~Copyable {
         // mapping is made by the caller after this returns, so the frames are
         // clean before any device can reach them. Without a non-coherent domain
         // no first share was marked (the mark is `nonCoherent`), so none needs it.
-        if nonCoherent { flushFirstShares(from: pa.frame, count: count, holding: pages) }
+        if nonCoherent { cleanMarkedFrames(pa.frame, count: count, shares: 1, holding: pages) }
         locks.releasePages(pages)
     }
 
@@ -65,7 +65,7 @@ extension PageOwnership where P2M: ~Copyable {
     public mutating func hostUnshareDMA(_ pa: PhysAddr, bytes: UInt64) throws(OwnershipError) {
         let count = try Self.pageCount(pa, bytes: bytes)
         // A declared host device was never counted: nothing to drop.
-        if Self.hostDeviceRegion(in: hostDeviceRegions, containing: pa.frame, count: count) != nil { return }
+        if Self.isHostDevice(pa.frame, count: count, in: hostDeviceRegions) { return }
         var locks = lockSet()
         let pages = locks.acquirePages()  // straight-line, as in hostShareDMA
         // Stops at the first frame that is not RAM: bounded by the frame table.
@@ -86,36 +86,11 @@ extension PageOwnership where P2M: ~Copyable {
         }
         // Seed 003, lazily: a frame leaving DMA after a non-coherent device
         // could reach it is cleaned before it goes back to the host alone.
-        // Its last unshare kept the mark; nothing can hand the frame on before
-        // the mark is cleared here (that takes the page lock we hold).
-        if marked { cleanUnsharedFrames(pa.frame, count: count, holding: pages) }
+        // Its last unshare kept the mark; the walk that cleans it clears it.
+        // Nothing can hand the frame on before the clean and its
+        // synchronisation are done: that takes the page lock we hold.
+        if marked { cleanMarkedFrames(pa.frame, count: count, shares: 0, clearingMark: true, holding: pages) }
         locks.releasePages(pages)
-    }
-
-    /// The frames of an unshare whose last share a non-coherent device could
-    /// reach (`cacheFlushRequired` with no share left) are cleaned, then lose the mark.
-    private mutating func cleanUnsharedFrames(_ first: MFN, count: UInt64,
-                                              holding pages: borrowing PageStateLockHeld) {
-        var flushed = false
-        for i in 0..<count {
-            let mfn = first.adding(i)
-            guard let index = frames.index(of: mfn) else { continue }
-            let s = frames.state(at: index)
-            guard s.dmaShares == 0, s.cacheFlushRequired else { continue }
-            cache.cleanAndInvalidate(mfn.address, bytes: PageSize.bytes4K)
-            flushed = true
-        }
-        guard flushed else { return }
-        cache.synchronize()
-        for i in 0..<count {
-            guard let index = frames.index(of: first.adding(i)) else { continue }
-            frames.updateState(at: index) { (s: FrameState) -> FrameState in
-                guard s.dmaShares == 0, s.cacheFlushRequired else { return s }
-                var n = s
-                n.cacheFlushRequired = false
-                return n
-            }
-        }
     }
 
     // MARK: one frame
@@ -148,19 +123,20 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Inverse of one successful `shareOneForDMA`: the last share restores
     /// `owned`, no borrower and a cleared flag (a rollback within the same call
-    /// gets back the exact word it had). Device memory has no entry and was
-    /// never counted.
+    /// gets back the exact word it had). That is one unshare step, and the
+    /// mark it keeps cleared: one copy of the unshare step serves both (a drop
+    /// step of its own was its own closure on the board). Device memory has
+    /// no entry and was never counted.
     mutating func dropOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
         guard let index = frames.index(of: mfn) else { return }
+        do {
+            guard try unshareOneForDMA(mfn) else { return }
+        } catch {
+            preconditionFailure("rolling back a DMA share that is not there")
+        }
         frames.updateState(at: index) { (s: FrameState) -> FrameState in
-            precondition(s.dmaShares > 0 && s.isBorrowed(by: .iommu), "rolling back a DMA share that is not there")
             var n = s
-            n.dmaShares -= 1
-            if n.dmaShares == 0 {
-                n.hostState = .owned
-                n.borrower = .none
-                n.cacheFlushRequired = false
-            }
+            n.cacheFlushRequired = false
             return n
         }
     }
@@ -192,18 +168,16 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Undoes one `unshareOneForDMA` of the same call (under the page lock
     /// it still holds, so the frame is as that call left it): the exact word
-    /// from before comes back.
+    /// from before comes back. That is one more share with the frame's own
+    /// mark: the unshare kept the mark, and only holders of the page lock set
+    /// or clear it. One copy of the share step serves both (a restore step
+    /// of its own was its own closure on the board).
     mutating func restoreOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
         guard let index = frames.index(of: mfn) else { return }
-        frames.updateState(at: index) { (s: FrameState) -> FrameState in
-            precondition(s.dmaShares < FrameState.maxDMAShares, "restoring a DMA share beyond the count")
-            var n = s
-            if s.dmaShares == 0 {
-                n.hostState = .sharedOwned
-                n.borrower = .iommu
-            }
-            n.dmaShares = s.dmaShares + 1
-            return n
+        do {
+            try shareOneForDMA(mfn, nonCoherent: frames.state(at: index).cacheFlushRequired, holding: pages)
+        } catch {
+            preconditionFailure("restoring a DMA share the frame no longer admits")
         }
     }
 
@@ -219,17 +193,30 @@ extension PageOwnership where P2M: ~Copyable {
         return bytes >> PageSize.shift4K
     }
 
-    /// Cleans the frames of `[first, first+count)` that this share made
-    /// reachable by a non-coherent domain for the first time, one maintenance
-    /// call per contiguous run.
-    mutating func flushFirstShares(from first: MFN, count: UInt64, holding pages: borrowing PageStateLockHeld) {
+    /// Cleans the frames of `[first, first+count)` that carry the cache mark
+    /// with exactly `shares` DMA shares, one maintenance call per contiguous
+    /// run and one synchronisation after them.
+    /// A share cleans with 1 (the frames this share made reachable by a
+    /// non-coherent domain for the first time), an unshare with 0 and
+    /// `clearingMark` (frames whose last share such a device could reach lose
+    /// the mark in the same walk: the caller holds the page lock until this
+    /// returns, and nobody hands a frame on without it). One routine for both.
+    mutating func cleanMarkedFrames(_ first: MFN, count: UInt64, shares: UInt16, clearingMark: Bool = false,
+                                    holding pages: borrowing PageStateLockHeld) {
         var runStart: UInt64? = nil
         var any = false
         for i in 0...count {
             var needs = false
             if i < count, let index = frames.index(of: first.adding(i)) {
                 let s = frames.state(at: index)
-                needs = s.dmaShares == 1 && s.cacheFlushRequired
+                needs = s.dmaShares == shares && s.cacheFlushRequired
+                if needs && clearingMark {
+                    frames.updateState(at: index) { (s: FrameState) -> FrameState in
+                        var n = s
+                        n.cacheFlushRequired = false
+                        return n
+                    }
+                }
             }
             if needs {
                 if runStart == nil { runStart = i }

@@ -35,12 +35,14 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Static, taking the pieces it reads: called from `mutating` operations,
     /// a method on `self` copied the whole `PageOwnership` on the board.
+    /// Whether one declared region holds all of `[first, first + count)` (a
+    /// yes or no: the callers never need the region, and an optional region
+    /// was three words returned through memory on the board).
     @inline(__always)
-    static func hostDeviceRegion(in regions: [HostDeviceRegion], containing first: MFN,
-                                 count: UInt64) -> HostDeviceRegion? {
+    static func isHostDevice(_ first: MFN, count: UInt64, in regions: [HostDeviceRegion]) -> Bool {
         // By index: no IndexingIterator specialisation for the list on the board.
-        for i in 0..<regions.count where regions[i].contains(first, count: count) { return regions[i] }
-        return nil
+        for i in 0..<regions.count where regions[i].contains(first, count: count) { return true }
+        return false
     }
 
     /// A non-RAM share: no RAM frame in the range (the `isRAM` hint is a
@@ -51,7 +53,7 @@ extension PageOwnership where P2M: ~Copyable {
         if let ram = frames.firstRAMFrame(from: first, count: count) {
             throw .EINVAL(.ramClaimedAsDevice(ram.address))
         }
-        guard hostDeviceRegion(in: regions, containing: first, count: count) != nil else {
+        guard isHostDevice(first, count: count, in: regions) else {
             throw .EINVAL(.notHostDevice(first.address, bytes: count << PageSize.shift4K))
         }
     }

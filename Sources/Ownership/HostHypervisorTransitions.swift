@@ -17,12 +17,36 @@ extension PageOwnership where P2M: ~Copyable {
         try updateFrameState(mfn, .hypervisorDonatesToHost)
     }
 
+    /// The share with the hypervisor and its end are not among the board's
+    /// host calls: each is its own step here, so the board's transition
+    /// switch (`updateFrameState`) carries only the transitions it runs.
     public mutating func hostShareWithHypervisor(_ mfn: MFN) throws(OwnershipError) {
-        try updateFrameState(mfn, .hostSharesWithHypervisor)
+        let index = try frames.requireIndex(mfn)
+        var locks = lockSet()
+        try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
+            try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+                try FrameState.requireExclusivelyHostOwned(mfn, s)
+                var n = s
+                n.hostState = .sharedOwned
+                n.borrower = .hypervisor
+                return n
+            }
+        }
     }
 
     public mutating func hostUnshareWithHypervisor(_ mfn: MFN) throws(OwnershipError) {
-        try updateFrameState(mfn, .hostUnsharesWithHypervisor)
+        let index = try frames.requireIndex(mfn)
+        var locks = lockSet()
+        try locks.withPages { (_: borrowing PageStateLockHeld, _: inout LockSet) throws(OwnershipError) -> Void in
+            try frames.updateState(at: index) { (s: FrameState) throws(OwnershipError) -> FrameState in
+                guard s.isOwned(by: .host) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
+                guard s.isBorrowed(by: .hypervisor) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
+                var n = s
+                n.hostState = .owned
+                n.borrower = .none
+                return n
+            }
+        }
     }
 
     /// Takes a host frame into the xenheap (alloc_xenheap_page): owned by the
@@ -47,8 +71,8 @@ extension PageOwnership where P2M: ~Copyable {
             }
             if transition == .allocatesXenheap {
                 // Nobody can reach the frame's type_info before this returns: plain
-                // compare-exchange against whatever the previous life left.
-                frames.updateTypeInfo(at: index) { (_: TypeInfo) -> TypeInfo in .initializer }
+                // store over whatever the previous life left.
+                frames.storeTypeInfo(at: index, .initializer)
             }
         } catch {
             failure = error
@@ -79,13 +103,10 @@ extension PageOwnership where P2M: ~Copyable {
 enum HostHypervisorTransition {
     case hostDonatesToHypervisor
     case hypervisorDonatesToHost
-    case hostSharesWithHypervisor
-    case hostUnsharesWithHypervisor
     case allocatesXenheap
 
     /// The state `s` of `mfn` becomes, or the refusal that leaves it alone.
     func apply(to s: FrameState, of mfn: MFN) throws(OwnershipError) -> FrameState {
-        var n = s
         switch self {
         case .hostDonatesToHypervisor:
             try FrameState.requireExclusivelyHostOwned(mfn, s)
@@ -93,19 +114,9 @@ enum HostHypervisorTransition {
         case .hypervisorDonatesToHost:
             guard s.isOwned(by: .hypervisor), !s.isXenheap else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
             return .hostOwned
-        case .hostSharesWithHypervisor:
-            try FrameState.requireExclusivelyHostOwned(mfn, s)
-            n.hostState = .sharedOwned
-            n.borrower = .hypervisor
-        case .hostUnsharesWithHypervisor:
-            guard s.isOwned(by: .host) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
-            guard s.isBorrowed(by: .hypervisor) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }
-            n.hostState = .owned
-            n.borrower = .none
         case .allocatesXenheap:
             try FrameState.requireExclusivelyHostOwned(mfn, s)
             return .xenheapOwned
         }
-        return n
     }
 }

@@ -156,19 +156,16 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     mutating func commit(_ batch: inout OwnershipFlushBatch, domain di: Int, retryingOwed: Bool = false,
                          holding lock: borrowing P2MLockHeld, locks: inout LockSet) {
         let mayReturn = locks.mayAcquire(.domainPages)
+        // The domain's owed batch is merged in place (no empty batch swapped
+        // in and destroyed around each merge: a batch value is 240 bytes).
         if (retryingOwed || !batch.isEmpty) && domains[di].owesFlush {
-            var owed = frames.newBatch()
-            swap(&owed, &domains[di].owed)
-            domains[di].p2m.merge(&owed, into: &batch)
+            domains[di].p2m.merge(&domains[di].owed, into: &batch)
         }
         do {
             try domains[di].p2m.commit(&batch, holding: lock)
         } catch {
             domains[di].lastFlushFailure = error
-            var kept = frames.newBatch()
-            swap(&kept, &domains[di].owed)
-            domains[di].p2m.merge(&batch, into: &kept)
-            swap(&kept, &domains[di].owed)
+            domains[di].p2m.merge(&batch, into: &domains[di].owed)
         }
         if mayReturn {
             returnDeadFrames(&batch.releaser, locks: &locks)
@@ -207,7 +204,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
             // Dead frames cannot be re-referenced, so nothing raced with us.
             guard s.references == 0, !s.isAllocated else { continue }
             _ = cleanOnRelease(mfn, s)
-            frames.updateState(at: index) { (_: FrameState) -> FrameState in .hostOwned }
+            frames.storeState(at: index, .hostOwned)
         }
         locks.releasePages(pages)
         releaser.dead = [MFN]()  // not removeAll(keepingCapacity:): see `commit`

@@ -17,7 +17,7 @@ final class FrameTableTests: XCTestCase {
         let storage = try FrameTableStorage(banks: testBanks)
         let t = storage.table
         var releaser = FrameReferenceReleaser(frames: t)
-        XCTAssertEqual(releaser.held.capacity, 0, "nothing reserved before the first hold")
+        XCTAssertEqual(releaser.heldWords.capacity, 0, "nothing reserved before the first hold")
         let held = FrameState(owner: .guest(DomainID(1)), hostState: .noPage, references: 1)
         for i in 0..<16 { XCTAssertTrue(t.compareExchangeState(at: i, expected: .hostOwned, desired: held)) }
         for i in 0..<8 { releaser.hold(bank0.adding(UInt64(i)), count: 1) }

@@ -71,6 +71,22 @@ final class HostDMASharingTests: XCTestCase {
         }
     }
 
+    /// The same with a non-coherent DMA domain attached: the first shares the
+    /// refused call marked for a clean lose the mark again in the rollback
+    /// (the frame's word is the one it had), and nothing is cleaned.
+    func testFailureAtPageKRollsBackFirstShareMarks() throws {
+        for k in 1..<4 {
+            var o = makeOwnership()
+            try o.attachHostDMADomain(DMADomain(id: 2, enforcesCacheCoherency: false))
+            try o.hostDonateToHypervisor(bank0.adding(UInt64(k)))
+            expectRefusal(.EPERM(.notOwner(bank0.adding(UInt64(k)), owner: .hypervisor)), &o) {
+                (o: inout TestOwnership) throws(OwnershipError) in
+                try o.hostShareDMA(bank0.address, bytes: 4 * self.page, isRAM: true)
+            }
+            XCTAssertEqual(o.state(of: bank0), .hostOwned, "k = \(k)")
+        }
+    }
+
     /// The `isRAM` hint is checked, both ways.
     func testIsRAMLieIsRejected() throws {
         var o = makeOwnership()
