@@ -43,11 +43,6 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     /// unlinked table pages waiting for the next completed invalidation.
     var pending = PendingInvalidation()
     public var unlinkedTablePages: Int { pending.unlinkedTablePages }
-    /// Non-coherent SMMU: lines written by this edit, and pages allocated by it.
-    var dirtyLines: [UInt64] = []
-    var freshPages: [UInt64] = []
-
-    static var lineBytes: UInt64 { 64 }
 
     /// Build an empty mirror of `inputBits` IPA bits (the P2M's), with its CD.
     /// (A static factory: Embedded Swift allows no generic initialisers in classes.)
@@ -222,7 +217,6 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
             mirror(gfn, mfn, count: count, attributes: Self.mirroredAttributes(to, access: access),
                    doorbells: Self.carriesDoorbell(to, access: access))
         }
-        publishEdits()
     }
 
     func mirror(_ gfn: GFN, _ mfn: MFN, count: UInt64, attributes: Stage1Attributes?, doorbells: Bool) {
@@ -275,31 +269,66 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
 
     // The phases of an edit: the prepare reads the tables through the SMMU's own
     // memory, as the P2M's prepare does (so the image has one copy of the read-only
-    // walks), and only the commit goes through `MirrorMemory`, which sees its stores.
+    // walks), and so does the commit.
     // The commit is the engine's general walk from the root (`commitMapFromRoot`):
-    // the mirror's sink and memory are its own types, so each engine function it
-    // reaches is a second copy in the image, and the walk reaches the fewest (not
-    // the P2M's shortcuts along a plan's path, which edit the same entries).
+    // the mirror's sink is its own type, so each engine function it reaches is a
+    // second copy in the image, and the walk reaches the fewest (not the P2M's
+    // shortcuts along a plan's path, which edit the same entries).
 
     func edit(_ plan: consuming MapPlan) {
+        let first = plan.input, end = plan.input + plan.count
         var sink = MirrorSink(mirror: self)
-        table.commitMapFromRoot(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self), sink: &sink)
+        table.commitMapFromRoot(plan, memory: handle.smmu.memory, sink: &sink)
+        publishEdit(first, end)
     }
 
     func edit(_ plan: consuming RangePlan) {
+        let first = plan.input, end = plan.input + plan.count
         var sink = MirrorSink(mirror: self)
-        table.commitUnmapFromRoot(plan, memory: MirrorMemory(base: handle.smmu.memory, mirror: self), sink: &sink)
+        table.commitUnmapFromRoot(plan, memory: handle.smmu.memory, sink: &sink)
+        publishEdit(first, end)
     }
 
-    /// Make this edit visible to a non-snooping SMMU: every line written by it
-    /// is cleaned to PoC (new table pages were already cleaned before they
-    /// were linked, see `MirrorMemory`).
-    func publishEdits() {
+    // A non-snooping SMMU reads the tables from PoC. An edit of input frames
+    // [first, end) writes only descriptors that a walk of that range reads (the
+    // entries covering it at each level, in the tables they link) and the
+    // contents of table pages it allocates. Those pages are cleaned whole before
+    // their link is stored (`cleanNewTable`); the rest after the commit
+    // (`publishEdit`), and, for a break-before-make, before its invalidation.
+
+    /// Clean table page `table`, which this edit allocated and filled, to PoC
+    /// before the engine links it: the SMMU never walks from the link into stale
+    /// contents.
+    func cleanNewTable(_ table: MFN) {
         guard !handle.smmu.coherent else { return }
-        for line in dirtyLines { handle.smmu.cache.clean(PhysAddr(line), bytes: Self.lineBytes) }
+        handle.smmu.cache.clean(table.address, bytes: PageSize.bytes4K)
         handle.smmu.cache.synchronize()
-        dirtyLines.removeAll(keepingCapacity: true)
-        freshPages.removeAll(keepingCapacity: true)
+    }
+
+    /// Make an edit of input frames [first, end) visible to a non-snooping SMMU.
+    func publishEdit(_ first: UInt64, _ end: UInt64) {
+        guard !handle.smmu.coherent, first < end else { return }
+        cleanWalk(table.root, level: table.geometry.startLevel, first, end)
+        handle.smmu.cache.synchronize()
+    }
+
+    /// Clean the descriptors of `t` (a table at `level`) that cover input frames
+    /// [first, end), then those of the tables they link, within the range.
+    func cleanWalk(_ t: MFN, level: Int, _ first: UInt64, _ end: UInt64) {
+        let span = TableLevel.pagesPerEntry(level)
+        let mask = UInt64(TableLevel.entriesPerTable - 1)
+        let firstIndex = (first / span) & mask, lastIndex = ((end - 1) / span) & mask
+        handle.smmu.cache.clean(t.address.adding(firstIndex &* TableLevel.descriptorBytes),
+                                bytes: (lastIndex - firstIndex + 1) &* TableLevel.descriptorBytes)
+        guard level < Self.leafLevel else { return }
+        var base = first / span * span
+        for i in firstIndex...lastIndex {
+            let d = Stage1Descriptor(raw: handle.smmu.memory.load64(t.address.adding(i &* TableLevel.descriptorBytes)))
+            if d.isValid, d.isTable(atLevel: level) {
+                cleanWalk(d.outputFrame, level: level + 1, max(first, base), min(end, base + span))
+            }
+            base += span
+        }
     }
 
     // MARK: IOMMUInvalidator
@@ -345,7 +374,8 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     /// `apply` cannot fail, so the mirror then maps less than the P2M until the
     /// range is mapped again.
     func invalidateNow(_ first: UInt64, count: UInt64) -> Bool {
-        publishEdits()
+        // The broken entry must reach PoC before the SMMU is told to walk again.
+        publishEdit(first, first + count)
         handle.queue(SMMUDomain.stage1(domain).invalidationScope, first: PageNumber(first), pages: count)
         do {
             try handle.synchronize(fallback: SMMUDomain.stage1(domain).invalidationScope)
@@ -364,38 +394,8 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     func takePage() -> MFN {
         guard let frame = pool.allocateTablePage() else { preconditionFailure("prepare reserved the mirror's pages") }
         tablePagesInUse += 1
-        if !handle.smmu.coherent { freshPages.append(frame.raw) }
         return frame
     }
-
-    func noteStore(_ address: PhysAddr, value: UInt64) {
-        guard !handle.smmu.coherent else { return }
-        // Linking a table page this edit allocated: its contents (zeroes or a
-        // split's entries) must reach PoC before the link can.
-        let descriptor = Stage1Descriptor(raw: value)
-        if descriptor.isTableOrPage, freshPages.contains(descriptor.outputFrame.raw) {
-            handle.smmu.cache.clean(descriptor.outputFrame.address, bytes: PageSize.bytes4K)
-            handle.smmu.cache.synchronize()
-        }
-        let line = address.raw & ~(Self.lineBytes - 1)
-        if dirtyLines.last != line { dirtyLines.append(line) }
-    }
-}
-
-/// The mirror's memory: forwards to the SMMU's, noting what a non-coherent
-/// SMMU will need cleaned.
-struct MirrorMemory<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool: TablePageSource>: PhysicalMemory {
-    let base: M
-    let mirror: Stage1Mirror<R, M, C, Pool>
-    func load64(_ address: PhysAddr) -> UInt64 { base.load64(address) }
-    func store64(_ address: PhysAddr, _ value: UInt64) {
-        mirror.noteStore(address, value: value)
-        base.store64(address, value)
-    }
-    func zeroFrame(_ frame: MFN) { base.zeroFrame(frame) }
-    /// The engine's barrier between filling a table and linking it must reach
-    /// the board's memory (DMB ISHST), not stop at this wrapper's default.
-    func orderStoresForWalkers() { base.orderStoresForWalkers() }
 }
 
 /// What the table engine reports while editing the mirror.
@@ -412,6 +412,7 @@ struct MirrorSink<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool
     func validEntries(_ table: MFN) -> Int { mirror.pool.validEntryCount(table) }
     mutating func setValidEntries(_ table: MFN, _ count: Int) { mirror.pool.setValidEntryCount(table, count) }
     mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) { mirror.unlink(frame, clearedEntry: clearedEntry) }
+    mutating func tableLinking(_ table: MFN) { mirror.cleanNewTable(table) }
     mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
         mirror.recordPending(input, count: count)
     }

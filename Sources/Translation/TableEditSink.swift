@@ -31,12 +31,21 @@ public protocol TableEditSink: ~Copyable {
     /// Its entry `clearedEntry` is invalid and was just written (or is 0 when the
     /// engine has no such entry at hand): where a pending list may keep a link.
     mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int)
+    /// Table page `table`, which this edit allocated and filled, is about to be
+    /// linked into the tree (before the engine's store barrier and the link):
+    /// where a walker that does not snoop the CPU's caches needs it cleaned.
+    mutating func tableLinking(_ table: MFN)
     /// A leaf was rewritten in place (same output and size): `count` pages from `input`.
     mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64)
     /// The valid-entry count of table page `table`, kept in its pool
     /// (`TablePageSource.validEntryCount`).
     func validEntries(_ table: MFN) -> Int
     mutating func setValidEntries(_ table: MFN, _ count: Int)
+}
+
+extension TableEditSink where Self: ~Copyable {
+    /// A sink whose walkers snoop the CPU's caches has nothing to do before a link.
+    @inline(__always) public mutating func tableLinking(_ table: MFN) {}
 }
 
 /// Why the engine refused an edit. Nothing was written when one of these is thrown.

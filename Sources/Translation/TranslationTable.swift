@@ -629,6 +629,7 @@ public struct TableEngine: Sendable {
     func link<M: PhysicalMemory, S: TableEditSink & ~Copyable>(
         _ t: MFN, at address: PhysAddr, replacing d: UInt64, memory: M, sink: inout S
     ) {
+        sink.tableLinking(t)
         memory.orderStoresForWalkers()
         if !Descriptor.isValid(raw: d) { Self.countEntries(address.frame, 1, sink: &sink) }
         memory.store64(address, Descriptor.rawTable(t))
@@ -1351,9 +1352,9 @@ public struct TableLookup: Equatable, Sendable {
 /// The result of `prepareMap`, consumed by `commitMap`: a token that the edit was
 /// checked and its table pages counted, spent by the one commit it allows.
 public struct MapPlan: ~Copyable, Sendable {
-    var input: UInt64
+    public internal(set) var input: UInt64
     var output: UInt64
-    var count: UInt64
+    public internal(set) var count: UInt64
     var replace: Bool
     /// Blocks only at this level or deeper (1: up to 1 GiB, 2: up to 2 MiB, 3: pages only).
     var firstLeafLevel: Int
@@ -1370,8 +1371,8 @@ public struct MapPlan: ~Copyable, Sendable {
 /// The result of `prepareUnmap` or `prepareUpdate`, consumed by `commitUnmap` or
 /// `commitUpdate`: the range was checked and the pages to split blocks counted.
 public struct RangePlan: ~Copyable, Sendable {
-    let input: UInt64
-    let count: UInt64
+    public let input: UInt64
+    public let count: UInt64
     public let tablePagesNeeded: Int
     /// As `MapPlan.pathLevel` (an unmap's one entry may hold anything).
     var pathLevel = 0

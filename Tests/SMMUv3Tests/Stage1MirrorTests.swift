@@ -152,6 +152,24 @@ final class Stage1MirrorTests: XCTestCase {
         XCTAssertEqual(h.memory.staleDeviceReads, [])
     }
 
+    /// A split fills a new table with the block's other pages, far outside the
+    /// unmapped range: the mirror cleans that table whole before linking it, so
+    /// the SMMU reads none of it stale (the lines the unmap itself wrote are
+    /// cleaned after the commit).
+    func testNonCoherentMirrorCleansASplitTableBeforeLinkingIt() throws {
+        var h = try HookHarness(.qemu72NonCoherent)
+        var p2m = try makeP2M(&h)
+        var batch = FlushBatch(releaser: CheckingReleaser {})
+        try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+        try p2m.unmap(GFN(0x201), count: 1, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x21_0000, write: true).0, .ok(PhysAddr(0x5021_0000)))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x3F_F000, write: true).0, .ok(PhysAddr(0x503F_F000)))
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: true).0, .fault(.translation))
+        XCTAssertEqual(h.memory.staleDeviceReads, [])
+    }
+
     /// Seed 000 with a lost CMD_SYNC: the SMMU may still translate the unmapped
     /// IOVAs (its TLB is not invalidated), so the P2M's held references and both
     /// sides' unlinked table pages stay put until a retry completes.
