@@ -17,11 +17,7 @@ extension FlattenedDeviceTree {
     }
 
     public func name(of property: FDTProperty) -> UnsafeRawBufferPointer {
-        let start = property.nameStart
-        var end = start
-        // Validated in init: terminated inside the strings block.
-        while end < stringsEnd && bytes[end] != 0 { end += 1 }
-        return ByteString.slice(bytes, start, end)
+        propertyName(at: property.nameStart)
     }
 
     /// The name of the property whose FDT_PROP token is at `offset` (from an
@@ -29,9 +25,15 @@ extension FlattenedDeviceTree {
     public func propertyName(atToken offset: Int) -> UnsafeRawBufferPointer? {
         guard offset >= structStart, offset % 4 == 0,
               case let (.property(nameStart, _), _)? = try? blocks.token(at: offset) else { return nil }
-        var end = nameStart
+        return propertyName(at: nameStart)
+    }
+
+    /// The name starting at `start` in the strings block, without its NUL.
+    private func propertyName(at start: Int) -> UnsafeRawBufferPointer {
+        var end = start
+        // Validated in init: terminated inside the strings block.
         while end < stringsEnd && bytes[end] != 0 { end += 1 }
-        return ByteString.slice(bytes, nameStart, end)
+        return ByteString.slice(bytes, start, end)
     }
 
     public func value(of property: FDTProperty) -> UnsafeRawBufferPointer {
