@@ -102,14 +102,16 @@ extension FlattenedDeviceTree {
         /// Slot 0: the start node's parent (`FDTNode.noParent` for the root);
         /// slot `l`: the offset of the open node at level `l`, 1...maxDepth + 1
         /// (literal: maxDepth + 2). A node's parent is the slot below its own.
-        var stack = InlineArray<34, UInt32>(repeating: 0)
+        var stack: InlineArray<34, UInt32>
 
         init(blocks: FDTBlocks, start: FDTNode, childrenOnly: Bool) {
             self.blocks = blocks
             offset = start.offset
             baseDepth = start.depth
             self.childrenOnly = childrenOnly
-            stack[0] = start.rawParent
+            // Every slot starts as the parent: slot 0 must, and the others
+            // are written before they are read.
+            stack = InlineArray(repeating: start.rawParent)
         }
 
         public mutating func next() -> FDTNode? {
