@@ -68,14 +68,13 @@ enum DeviceTreeReport {
     }
 
     private static func printPath(_ tree: FlattenedDeviceTree, _ node: Int) {
-        let chain = tree.ancestry(ofNodeAt: node)
-        if chain.count <= 1 {
+        // One walk from the root per level, only when a rejection is printed.
+        var depth = 1
+        while let step = tree.ancestor(ofNodeAt: node, depth: depth) {
             Console.put("/")
-            return
+            Console.bytes(tree.name(of: step))
+            depth += 1
         }
-        for index in 1..<chain.count {
-            Console.put("/")
-            Console.bytes(tree.name(of: chain[index]))
-        }
+        if depth == 1 { Console.put("/") }
     }
 }

@@ -1,8 +1,8 @@
 /// What a rejected device tree says about itself, in the pieces a board
 /// console can print without String interpolation: a fixed sentence, the
 /// property the failing rule is about, the node (blob offset of its
-/// FDT_BEGIN_NODE, which `FlattenedDeviceTree.ancestry(ofNodeAt:)` turns into
-/// a path), a byte offset for `xxd`, and the one number that explains it.
+/// FDT_BEGIN_NODE, which `FlattenedDeviceTree.ancestor(ofNodeAt:depth:)` turns
+/// into a path), a byte offset for `xxd`, and the one number that explains it.
 public struct FDTErrorReport: Equatable, Sendable {
     public let reason: StaticString
     public let property: StaticString?
@@ -303,25 +303,18 @@ struct FDTReportRow: Sendable {
 }
 
 extension FlattenedDeviceTree {
-    /// The nodes from the root down to the node whose FDT_BEGIN_NODE is at
-    /// `offset` (root first), for printing its path; empty when no node starts there.
-    public func ancestry(ofNodeAt offset: Int) -> FixedList<33, FDTNode> {
-        // Document order: a node's ancestors are the open nodes before it,
-        // one per depth, so each node takes its depth's slot (depth is at
-        // most `maxDepth`, 32, in a validated tree).
-        var path = InlineArray<33, FDTNode>(repeating: root)
-        var chain = FixedList<33, FDTNode>()
+    /// The node at `depth` on the path from the root to the node whose
+    /// FDT_BEGIN_NODE is at `offset` (depth 0: the root; at the node's own
+    /// depth: the node), for printing its path one name at a time; `nil` when
+    /// no node starts at `offset` or `depth` is below it. One walk and no
+    /// list: in document order a node's ancestor at `depth` is the last node
+    /// at that depth before it.
+    public func ancestor(ofNodeAt offset: Int, depth: Int) -> FDTNode? {
+        var found: FDTNode?
         for node in nodes {
-            path[node.depth] = node
-            if node.offset == offset {
-                var depth = 0
-                while depth <= node.depth {
-                    chain.append(path[depth])
-                    depth += 1
-                }
-                break
-            }
+            if node.depth == depth { found = node }
+            if node.offset == offset { return node.depth < depth ? nil : found }
         }
-        return chain
+        return nil
     }
 }
