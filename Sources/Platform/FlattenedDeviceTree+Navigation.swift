@@ -253,9 +253,10 @@ extension FlattenedDeviceTree {
 
     /// A string property without its terminator.
     public func string(_ property: FDTProperty) throws(FDTError) -> UnsafeRawBufferPointer {
-        let raw = value(of: property)
-        guard raw.count > 0, raw[raw.count - 1] == 0 else { throw .unterminatedString(node: property.node) }
-        return ByteString.slice(raw, 0, ByteString.firstIndex(of: 0, in: raw))
+        // The list's first entry: `strings` checked the terminator, so the
+        // value is not empty and there is one.
+        var list = try strings(property)
+        return list.next()!
     }
 
     /// The strings of a `<stringlist>` property (section 2.2.4).
