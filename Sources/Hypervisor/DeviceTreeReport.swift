@@ -69,18 +69,13 @@ enum DeviceTreeReport {
 
     @_transparent
     private static func printPath(_ tree: FlattenedDeviceTree, _ node: Int) {
-        // Read in place by slot: a plain subscript read copied the whole
-        // 33-node list (672 bytes) for every name printed.
-        var chain = tree.ancestry(ofNodeAt: node)
-        if chain.count <= 1 {
+        // One walk from the root per level, only when a rejection is printed.
+        var depth = 1
+        while let step = tree.ancestor(ofNodeAt: node, depth: depth) {
             Console.put("/")
-            return
+            Console.bytes(tree.name(of: step))
+            depth += 1
         }
-        var index = 1
-        while index < chain.count {
-            Console.put("/")
-            Console.bytes(tree.name(of: chain[slot: index]))
-            index += 1
-        }
+        if depth == 1 { Console.put("/") }
     }
 }

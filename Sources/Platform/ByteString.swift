@@ -20,15 +20,26 @@ enum ByteString {
     }
 
     /// Which of the NUL-separated entries of `list` (0 for the first) `bytes` equals.
+    /// One pass over the list: each entry is compared byte by byte as it
+    /// is read, the list's end counting as the last entry's NUL.
     static func index(of bytes: UnsafeRawBufferPointer, inList list: StaticString) -> Int? {
         let all = ByteString.bytes(list)
-        var start = 0
         var entry = 0
-        while start <= all.count {
-            let end = start + firstIndex(of: 0, in: slice(all, start, all.count))
-            if equals(slice(all, start, end), bytes) { return entry }
-            start = end + 1
-            entry += 1
+        // How many bytes of the current entry equal the start of `bytes`; -1 after a difference.
+        var matched = 0
+        var i = 0
+        while i <= all.count {
+            let byte = i < all.count ? all[i] : 0
+            i += 1
+            if byte == 0 {
+                if matched == bytes.count { return entry }
+                entry += 1
+                matched = 0
+            } else if matched >= 0 && matched < bytes.count && bytes[matched] == byte {
+                matched += 1
+            } else {
+                matched = -1
+            }
         }
         return nil
     }

@@ -1,8 +1,8 @@
 /// What a rejected device tree says about itself, in the pieces a board
 /// console can print without String interpolation: a fixed sentence, the
 /// property the failing rule is about, the node (blob offset of its
-/// FDT_BEGIN_NODE, which `FlattenedDeviceTree.ancestry(ofNodeAt:)` turns into
-/// a path), a byte offset for `xxd`, and the one number that explains it.
+/// FDT_BEGIN_NODE, which `FlattenedDeviceTree.ancestor(ofNodeAt:depth:)` turns
+/// into a path), a byte offset for `xxd`, and the one number that explains it.
 public struct FDTErrorReport: Equatable, Sendable {
     public let reason: StaticString
     public let property: StaticString?
@@ -69,11 +69,14 @@ extension FDTError {
                               offset: offset, value: value)
     }
 
-    /// The row of `reportRows` for this case: its declaration index. Only
-    /// constants, so the compiler makes it a table lookup instead of code
-    /// per case.
+    /// The row of `reportRows` for this case: the cases with numbers in
+    /// declaration order, then the two without. The switch maps each case to
+    /// a constant, and the two cases without numbers to the same one, so it
+    /// is the compiler's own case order for the cases with numbers (its tag)
+    /// and compiles to a compare instead of a jump to code per case (-420
+    /// bytes); `isMissingEndToken` tells the two apart outside the switch.
     private var reportRow: Int {
-        switch self {
+        let row = switch self {
         case .truncatedHeader: 0
         case .badMagic: 1
         case .totalSizeTooSmall: 2
@@ -85,53 +88,60 @@ extension FDTError {
         case .stringsBlockOutOfRange: 8
         case .misalignedReservationMap: 9
         case .reservationMapOutOfRange: 10
-        case .unterminatedReservationMap: 11
-        case .reservationOverflows: 12
-        case .truncatedToken: 13
-        case .badToken: 14
-        case .missingRootNode: 15
-        case .nodeAfterRoot: 16
-        case .unterminatedNodeName: 17
-        case .propertyOutsideNode: 18
-        case .propertyAfterChildNode: 19
-        case .propertyValueOutOfRange: 20
-        case .propertyNameOutOfRange: 21
-        case .unterminatedPropertyName: 22
-        case .unbalancedEndNode: 23
-        case .unclosedNode: 24
-        case .missingEndToken: 25
-        case .nestingTooDeep: 26
-        case .propertyNotU32: 27
-        case .addressCellsUnsupported: 28
-        case .sizeCellsUnsupported: 29
-        case .propertyLengthNotMultiple: 30
-        case .regionOverflows: 31
-        case .unterminatedString: 32
-        case .stdoutPathUnresolved: 33
-        case .phandleNotFound: 34
-        case .untranslatableAddress: 35
-        case .missingReg: 36
-        case .unknownPSCIMethod: 37
-        case .unsupportedIOMMUCells: 38
-        case .badBusRange: 39
-        case .ecamTooSmall: 40
-        case .unsupportedPCISpace: 41
-        case .unsupportedUARTLayout: 42
-        case .tooManyMemoryBanks: 43
-        case .tooManyReservedRegions: 44
-        case .tooManySMMUs: 45
-        case .tooManyIOMMUMapEntries: 46
-        case .tooManyPCIWindows: 47
-        case .tooManyMSIMapEntries: 48
-        case .tooManyMSIDoorbells: 49
-        case .msiDoorbellOutsideReg: 50
-        case .multiplePCIHostBridges: 51
-        case .memoryBeyondPhysicalRange: 52
-        case .overlappingMemoryBanks: 53
-        case .memoryOverlapsDevice: 54
-        case .emptyRegister: 55
-        case .iommuMapOverflows: 56
+        case .reservationOverflows: 11
+        case .truncatedToken: 12
+        case .badToken: 13
+        case .missingRootNode: 14
+        case .nodeAfterRoot: 15
+        case .unterminatedNodeName: 16
+        case .propertyOutsideNode: 17
+        case .propertyAfterChildNode: 18
+        case .propertyValueOutOfRange: 19
+        case .propertyNameOutOfRange: 20
+        case .unterminatedPropertyName: 21
+        case .unbalancedEndNode: 22
+        case .unclosedNode: 23
+        case .nestingTooDeep: 24
+        case .propertyNotU32: 25
+        case .addressCellsUnsupported: 26
+        case .sizeCellsUnsupported: 27
+        case .propertyLengthNotMultiple: 28
+        case .regionOverflows: 29
+        case .unterminatedString: 30
+        case .stdoutPathUnresolved: 31
+        case .phandleNotFound: 32
+        case .untranslatableAddress: 33
+        case .missingReg: 34
+        case .unknownPSCIMethod: 35
+        case .unsupportedIOMMUCells: 36
+        case .badBusRange: 37
+        case .ecamTooSmall: 38
+        case .unsupportedPCISpace: 39
+        case .unsupportedUARTLayout: 40
+        case .tooManyMemoryBanks: 41
+        case .tooManyReservedRegions: 42
+        case .tooManySMMUs: 43
+        case .tooManyIOMMUMapEntries: 44
+        case .tooManyPCIWindows: 45
+        case .tooManyMSIMapEntries: 46
+        case .tooManyMSIDoorbells: 47
+        case .msiDoorbellOutsideReg: 48
+        case .multiplePCIHostBridges: 49
+        case .memoryBeyondPhysicalRange: 50
+        case .overlappingMemoryBanks: 51
+        case .memoryOverlapsDevice: 52
+        case .emptyRegister: 53
+        case .iommuMapOverflows: 54
+        case .unterminatedReservationMap, .missingEndToken: 55
         }
+        return isMissingEndToken ? row + 1 : row
+    }
+
+    /// Out of line: inlined, its test merged into the switch above and gave
+    /// its last arm a computed value, which turned the switch back into a
+    /// jump per case.
+    @inline(never) private var isMissingEndToken: Bool {
+        if case .missingEndToken = self { true } else { false }
     }
 
     /// The case's numbers, in the order its row's fields take them. Node,
@@ -181,9 +191,9 @@ extension FDTError {
         }
     }
 
-    /// One row per case, in the declaration order of `FDTError` (the
-    /// numbers of `reportRow`): a table in data instead of a report
-    /// built in code per case.
+    /// One row per case, in the order of `reportRow` (the declaration order
+    /// of `FDTError`, its two cases without numbers last): a table in data
+    /// instead of a report built in code per case.
     static let reportRows: InlineArray<57, FDTReportRow> = [
         FDTReportRow("blob shorter than the 40-byte header", 0, FDTReportRow.value),
         FDTReportRow("bad magic (want 0xd00dfeed)", 0, FDTReportRow.value),
@@ -196,7 +206,6 @@ extension FDTError {
         FDTReportRow("strings block outside the blob", 0, FDTReportRow.value),
         FDTReportRow("off_mem_rsvmap not 8-aligned", 0, FDTReportRow.value),
         FDTReportRow("reservation map outside the blob", 0, FDTReportRow.value),
-        FDTReportRow("reservation map without its (0, 0) terminator", 0, 0),
         FDTReportRow("/memreserve/ entry wraps past 2^64", 0, FDTReportRow.value),
         FDTReportRow("token cut off by the end of the structure block", 0, FDTReportRow.offset),
         FDTReportRow("unknown structure token", 0, FDTReportRow.offset | FDTReportRow.value),
@@ -210,7 +219,6 @@ extension FDTError {
         FDTReportRow("property name without NUL", 0, FDTReportRow.offset | FDTReportRow.value),
         FDTReportRow("FDT_END_NODE with no open node", 0, FDTReportRow.offset),
         FDTReportRow("FDT_END with nodes still open", 0, FDTReportRow.offset | FDTReportRow.value),
-        FDTReportRow("structure block without FDT_END", 0, 0),
         FDTReportRow("nodes nested deeper than the limit", 0, FDTReportRow.offset | FDTReportRow.value),
         FDTReportRow("a one-cell property is not 4 bytes", 0,
                      FDTReportRow.propertyAt | FDTReportRow.node | FDTReportRow.value),
@@ -245,6 +253,8 @@ extension FDTError {
         FDTReportRow("device registers of size 0", 3, FDTReportRow.node),
         FDTReportRow("StreamID or requester ID range wraps past 2^32", 11,
                      FDTReportRow.node | FDTReportRow.value),
+        FDTReportRow("reservation map without its (0, 0) terminator", 0, 0),
+        FDTReportRow("structure block without FDT_END", 0, 0),
     ]
 
     /// The properties rows name (`FDTReportRow.property`; 0: none).
@@ -293,25 +303,18 @@ struct FDTReportRow: Sendable {
 }
 
 extension FlattenedDeviceTree {
-    /// The nodes from the root down to the node whose FDT_BEGIN_NODE is at
-    /// `offset` (root first), for printing its path; empty when no node starts there.
-    public func ancestry(ofNodeAt offset: Int) -> FixedList<33, FDTNode> {
-        // Document order: a node's ancestors are the open nodes before it,
-        // one per depth, so each node takes its depth's slot (depth is at
-        // most `maxDepth`, 32, in a validated tree).
-        var path = InlineArray<33, FDTNode>(repeating: root)
-        var chain = FixedList<33, FDTNode>()
+    /// The node at `depth` on the path from the root to the node whose
+    /// FDT_BEGIN_NODE is at `offset` (depth 0: the root; at the node's own
+    /// depth: the node), for printing its path one name at a time; `nil` when
+    /// no node starts at `offset` or `depth` is below it. One walk and no
+    /// list: in document order a node's ancestor at `depth` is the last node
+    /// at that depth before it.
+    public func ancestor(ofNodeAt offset: Int, depth: Int) -> FDTNode? {
+        var found: FDTNode?
         for node in nodes {
-            path[node.depth] = node
-            if node.offset == offset {
-                var depth = 0
-                while depth <= node.depth {
-                    chain.append(path[depth])
-                    depth += 1
-                }
-                break
-            }
+            if node.depth == depth { found = node }
+            if node.offset == offset { return node.depth < depth ? nil : found }
         }
-        return chain
+        return nil
     }
 }

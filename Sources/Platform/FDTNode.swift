@@ -20,6 +20,14 @@ public struct FDTNode: Equatable, Sendable {
         rawParent = parentOffset.map { UInt32(truncatingIfNeeded: $0) } ?? FDTNode.noParent
     }
 
+    /// `rawParent` as stored: `FDTNode.noParent` for the root.
+    init(offset: Int, nameLength: Int, depth: Int, rawParent: UInt32) {
+        rawOffset = UInt32(truncatingIfNeeded: offset)
+        rawNameLength = UInt32(truncatingIfNeeded: nameLength)
+        rawDepth = UInt32(truncatingIfNeeded: depth)
+        self.rawParent = rawParent
+    }
+
     /// Blob offset of the node's FDT_BEGIN_NODE token; unique per node.
     public var offset: Int { Int(rawOffset) }
     /// The name follows the token word.

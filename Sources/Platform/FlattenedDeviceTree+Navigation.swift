@@ -17,11 +17,7 @@ extension FlattenedDeviceTree {
     }
 
     public func name(of property: FDTProperty) -> UnsafeRawBufferPointer {
-        let start = property.nameStart
-        var end = start
-        // Validated in init: terminated inside the strings block.
-        while end < stringsEnd && bytes[end] != 0 { end += 1 }
-        return ByteString.slice(bytes, start, end)
+        propertyName(at: property.nameStart)
     }
 
     /// The name of the property whose FDT_PROP token is at `offset` (from an
@@ -29,9 +25,15 @@ extension FlattenedDeviceTree {
     public func propertyName(atToken offset: Int) -> UnsafeRawBufferPointer? {
         guard offset >= structStart, offset % 4 == 0,
               case let (.property(nameStart, _), _)? = try? blocks.token(at: offset) else { return nil }
-        var end = nameStart
+        return propertyName(at: nameStart)
+    }
+
+    /// The name starting at `start` in the strings block, without its NUL.
+    private func propertyName(at start: Int) -> UnsafeRawBufferPointer {
+        var end = start
+        // Validated in init: terminated inside the strings block.
         while end < stringsEnd && bytes[end] != 0 { end += 1 }
-        return ByteString.slice(bytes, nameStart, end)
+        return ByteString.slice(bytes, start, end)
     }
 
     public func value(of property: FDTProperty) -> UnsafeRawBufferPointer {
@@ -82,8 +84,7 @@ extension FlattenedDeviceTree {
 
     /// `node` followed by all its descendants, in document order.
     public func subtree(of node: FDTNode) -> NodeIterator {
-        NodeIterator(blocks: blocks, offset: node.offset, baseDepth: node.depth, baseParent: node.parentOffset,
-                     childrenOnly: false)
+        NodeIterator(blocks: blocks, start: node, childrenOnly: false)
     }
 
     /// Every node of the tree, root first.
@@ -93,51 +94,53 @@ extension FlattenedDeviceTree {
         let blocks: FDTBlocks
         var offset: Int
         let baseDepth: Int
-        let baseParent: Int?
+        /// Nodes open below the start's parent (the start node is level 1);
+        /// -1 once the walk is over.
         var level = 0
-        var finished = false
         /// Only the direct children of the start node (`children(of:)`).
         let childrenOnly: Bool
-        /// Offsets of the open nodes, indexed by level 0...maxDepth (literal: maxDepth + 1).
-        var stack = InlineArray<33, UInt32>(repeating: 0)
+        /// Slot 0: the start node's parent (`FDTNode.noParent` for the root);
+        /// slot `l`: the offset of the open node at level `l`, 1...maxDepth + 1
+        /// (literal: maxDepth + 2). A node's parent is the slot below its own.
+        var stack: InlineArray<34, UInt32>
 
-        init(blocks: FDTBlocks, offset: Int, baseDepth: Int, baseParent: Int?, childrenOnly: Bool) {
+        init(blocks: FDTBlocks, start: FDTNode, childrenOnly: Bool) {
             self.blocks = blocks
-            self.offset = offset
-            self.baseDepth = baseDepth
-            self.baseParent = baseParent
+            offset = start.offset
+            baseDepth = start.depth
             self.childrenOnly = childrenOnly
+            // Every slot starts as the parent: slot 0 must, and the others
+            // are written before they are read.
+            stack = InlineArray(repeating: start.rawParent)
         }
 
         public mutating func next() -> FDTNode? {
-            while !finished {
-                guard let (decoded, next) = try? blocks.token(at: offset) else {
-                    finished = true
-                    return nil
-                }
+            while level >= 0 {
+                // Validated in init; a failure here would mean the bytes
+                // changed under us, and ends the walk.
+                guard let (decoded, next) = try? blocks.token(at: offset) else { break }
                 let here = offset
                 offset = next
                 switch decoded {
                 case .beginNode(let nameLength):
                     // Validated in init: never deeper than maxDepth.
-                    guard level <= FlattenedDeviceTree.maxDepth else {
-                        finished = true
-                        return nil
-                    }
-                    let parent = level == 0 ? baseParent : Int(stack[level - 1])
-                    stack[level] = UInt32(truncatingIfNeeded: here)
+                    guard level <= FlattenedDeviceTree.maxDepth else { break }
+                    let parent = stack[level]
                     level += 1
-                    // Children are at level 1 (the start node is at 0).
+                    stack[level] = UInt32(truncatingIfNeeded: here)
+                    // Children are at level 2 (the start node is at 1).
                     if childrenOnly && level != 2 { continue }
-                    return FDTNode(offset: here, nameLength: nameLength, depth: baseDepth + level - 1, parentOffset: parent)
+                    return FDTNode(offset: here, nameLength: nameLength, depth: baseDepth + level - 1, rawParent: parent)
                 case .endNode:
                     level -= 1
-                    if level <= 0 { finished = true }
-                case .end:
-                    finished = true
+                    // The start node closed: the walk is over.
+                    if level > 0 { continue }
                 case .property, .nop:
                     continue
+                case .end:
+                    break
                 }
+                level = -1
             }
             return nil
         }
@@ -146,8 +149,7 @@ extension FlattenedDeviceTree {
     /// The direct children of `node`: one walk of its subtree that returns
     /// only the nodes one level down.
     public func children(of node: FDTNode) -> ChildIterator {
-        NodeIterator(blocks: blocks, offset: node.offset, baseDepth: node.depth, baseParent: node.parentOffset,
-                     childrenOnly: true)
+        NodeIterator(blocks: blocks, start: node, childrenOnly: true)
     }
 
     public typealias ChildIterator = NodeIterator
@@ -251,9 +253,10 @@ extension FlattenedDeviceTree {
 
     /// A string property without its terminator.
     public func string(_ property: FDTProperty) throws(FDTError) -> UnsafeRawBufferPointer {
-        let raw = value(of: property)
-        guard raw.count > 0, raw[raw.count - 1] == 0 else { throw .unterminatedString(node: property.node) }
-        return ByteString.slice(raw, 0, ByteString.firstIndex(of: 0, in: raw))
+        // The list's first entry: `strings` checked the terminator, so the
+        // value is not empty and there is one.
+        var list = try strings(property)
+        return list.next()!
     }
 
     /// The strings of a `<stringlist>` property (section 2.2.4).

@@ -100,9 +100,9 @@ public enum FDTFuzzTarget {
             // for `reg`) are quadratic over all nodes: every eighth node keeps
             // the 10^4 run of `make test` within seconds in a debug build.
             if nodes % 8 == 1 {
-                let chain = tree.ancestry(ofNodeAt: node.offset)
-                if chain.last?.offset != node.offset || chain.count != node.depth + 1 {
-                    outcome.violations.append("ancestry does not end at the node, or has the wrong length")
+                if tree.ancestor(ofNodeAt: node.offset, depth: node.depth) != node
+                    || tree.ancestor(ofNodeAt: node.offset, depth: 0) != tree.root {
+                    outcome.violations.append("the node's path does not run from the root to the node")
                 }
                 _ = try? tree.firstCPURange(of: node)
             }
@@ -120,7 +120,7 @@ public enum FDTFuzzTarget {
 
     static func checkReport(_ error: FDTError, _ tree: FlattenedDeviceTree, _ outcome: inout Outcome) {
         guard let node = error.report.node else { return }
-        if tree.ancestry(ofNodeAt: node).last?.offset != node {
+        if tree.ancestor(ofNodeAt: node, depth: 0) == nil {
             outcome.violations.append("a rejection names a node offset where no node starts")
         }
     }

@@ -36,4 +36,17 @@ final class ByteStringTests: XCTestCase {
         XCTAssertNil(ByteString.index(of: bytes, inList: "iommu-map\0iommu-map-mask"))
         XCTAssertEqual(ByteString.index(of: ByteString.bytes("/"), inList: "/"), 0)
     }
+
+    /// The one-pass list search: whole entries only, a mismatch in one entry
+    /// does not carry into the next, an empty entry matches only empty bytes,
+    /// and bytes holding a NUL match no entry.
+    func testListSearchMatchesWholeEntries() {
+        XCTAssertNil(ByteString.index(of: ByteString.bytes("smc"), inList: "sm\0smcx\0hvc"))
+        XCTAssertEqual(ByteString.index(of: ByteString.bytes("ok"), inList: "okay\0ok"), 1)
+        XCTAssertEqual(ByteString.index(of: ByteString.bytes("ab"), inList: "xb\0ab"), 1)
+        XCTAssertEqual(ByteString.index(of: ByteString.bytes(""), inList: "a\0\0b"), 1)
+        XCTAssertNil(ByteString.index(of: ByteString.bytes(""), inList: "a\0b"))
+        XCTAssertNil(ByteString.index(of: ByteString.bytes("a\0b"), inList: "a\0b"))
+        XCTAssertEqual(ByteString.index(of: ByteString.bytes("b"), inList: "a\0b"), 1)
+    }
 }

@@ -126,6 +126,27 @@ final class FlattenedDeviceTreeTests: XCTestCase {
         }
     }
 
+    /// `string` is the value up to its first NUL; a value that does not end
+    /// in NUL (or is empty) is `unterminatedString` at its node.
+    func testStringIsTheFirstEntryAndNeedsItsTerminator() throws {
+        var b = FDTBuilder()
+        b.begin("")
+        b.property("two", [0x61, 0x62, 0, 0x63, 0])
+        b.property("open", [0x61, 0x62])
+        b.property("empty", [])
+        b.end()
+        try withTree(b.blob()) { tree in
+            let two = try XCTUnwrap(tree.property("two", of: tree.root))
+            XCTAssertEqual(Array(try tree.string(two)), [0x61, 0x62])
+            for name: StaticString in ["open", "empty"] {
+                let property = try XCTUnwrap(tree.property(name, of: tree.root))
+                XCTAssertThrowsError(try tree.string(property), "\(name)") {
+                    XCTAssertEqual($0 as? FDTError, .unterminatedString(node: tree.root.offset))
+                }
+            }
+        }
+    }
+
     func testNopTokensAreSkipped() throws {
         var b = FDTBuilder()
         b.nop()

@@ -116,16 +116,43 @@ final class HostileTreeTests: XCTestCase {
         XCTAssertEqual(report.property.map { "\($0)" }, "reg")
         XCTAssertEqual("\(report.reason)", "device registers of size 0")
         let path = try withTree(bytes) { tree -> [String] in
-            tree.ancestry(ofNodeAt: try XCTUnwrap(report.node)).map { String(decoding: tree.name(of: $0), as: UTF8.self) }
+            Self.ancestry(tree, try XCTUnwrap(report.node)).map { String(decoding: tree.name(of: $0), as: UTF8.self) }
         }
         XCTAssertEqual(path, ["", "smmuv3@9050000"])
     }
 
+    /// The nodes from the root down to the node at `offset`, one
+    /// `ancestor(ofNodeAt:depth:)` per depth (how the board prints a path).
+    static func ancestry(_ tree: FlattenedDeviceTree, _ offset: Int) -> [FDTNode] {
+        var chain: [FDTNode] = []
+        while let node = tree.ancestor(ofNodeAt: offset, depth: chain.count) { chain.append(node) }
+        return chain
+    }
+
     func testAncestryOfANodeThatDoesNotExistIsEmpty() throws {
         try withTree(Fixture.bytes(Fixture.virt1G)) { tree in
-            XCTAssertEqual(tree.ancestry(ofNodeAt: 3).count, 0)
+            XCTAssertEqual(Self.ancestry(tree, 3).count, 0)
             let uart = try XCTUnwrap(tree.node(atPath: "/pl011@9000000"))
-            XCTAssertEqual(tree.ancestry(ofNodeAt: uart.offset).map { $0.offset }, [tree.root.offset, uart.offset])
+            XCTAssertEqual(Self.ancestry(tree, uart.offset).map { $0.offset }, [tree.root.offset, uart.offset])
+        }
+    }
+
+    /// A node's ancestor at a depth is the open node there, not an earlier
+    /// node of that depth in another branch, and there is none below the node.
+    func testAncestorIsTheOpenNodeAtThatDepth() throws {
+        try withTree(Fixture.bytes(Fixture.virt1G)) { tree in
+            let cpus = try XCTUnwrap(tree.node(atPath: "/cpus"))
+            let cpu = try XCTUnwrap(tree.node(atPath: "/cpus/cpu@0"))
+            // Earlier depth-1 nodes come before /cpus (the walk must not stop at them).
+            var children = tree.children(of: tree.root)
+            XCTAssertNotEqual(try XCTUnwrap(children.next()).offset, cpus.offset)
+            XCTAssertEqual(tree.ancestor(ofNodeAt: cpu.offset, depth: 0), tree.root)
+            XCTAssertEqual(tree.ancestor(ofNodeAt: cpu.offset, depth: 1), cpus)
+            XCTAssertEqual(tree.ancestor(ofNodeAt: cpu.offset, depth: 2), cpu)
+            XCTAssertNil(tree.ancestor(ofNodeAt: cpu.offset, depth: 3))
+            XCTAssertNil(tree.ancestor(ofNodeAt: cpus.offset, depth: 2), "a later node at depth 2 is no ancestor")
+            XCTAssertNil(tree.ancestor(ofNodeAt: cpu.offset, depth: -1))
+            XCTAssertNil(tree.ancestor(ofNodeAt: cpu.offset + 4, depth: 0), "no node starts there")
         }
     }
 
@@ -183,7 +210,7 @@ final class HostileTreeTests: XCTestCase {
         let report = error.report
         let path = try withTree(bytes) { tree -> String in
             guard let node = report.node else { return "" }
-            let names = tree.ancestry(ofNodeAt: node).dropFirst().map { String(decoding: tree.name(of: $0), as: UTF8.self) }
+            let names = Self.ancestry(tree, node).dropFirst().map { String(decoding: tree.name(of: $0), as: UTF8.self) }
             return "/" + names.joined(separator: "/")
         }
         return (error, path, report.property.map { "\($0)" })
