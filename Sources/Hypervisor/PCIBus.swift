@@ -10,8 +10,11 @@ struct PCIDevice {
 }
 
 enum PCIBus {
-    static func ecam(_ bridge: PCIHostBridge) -> PCIECAM<MMIORegisterBlock> {
-        PCIECAM(registers: MMIORegisterBlock(base: bridge.ecam.base.raw), bridge: bridge)
+    /// The bridge's ECAM from the three fields it needs: `PCIECAM(registers:bridge:)`
+    /// takes the whole 640-byte bridge as an owned argument, a copy at each call.
+    static func ecam(_ bridge: borrowing PCIHostBridge) -> PCIECAM<MMIORegisterBlock> {
+        PCIECAM(registers: MMIORegisterBlock(base: bridge.ecam.base.raw), firstBus: bridge.firstBus,
+                lastBus: bridge.lastBus)
     }
 
     /// What the board's checks use of the enumeration: how many functions
