@@ -65,9 +65,11 @@ enum LinuxHost {
 
     /// The last page of `range` that overlaps neither `a` nor `b`.
     static func lastFreePage(in range: MemoryRange, avoiding a: MemoryRange, _ b: MemoryRange) -> MemoryRange? {
-        let pages = range.size >> PageSize.shift4K
-        for i in 0..<pages {
-            let index = pages - 1 - i
+        // From the last page down, in a while loop: a range loop stepped a
+        // Range iterator in memory (so do the other loops here).
+        var index = range.size >> PageSize.shift4K
+        while index > 0 {
+            index -= 1
             let page = MemoryRange(base: PhysAddr(raw: range.base.raw + (index << PageSize.shift4K)), size: PageSize.bytes4K)!
             if !page.overlaps(a) && !page.overlaps(b) { return page }
         }
@@ -219,11 +221,18 @@ enum LinuxHost {
         } catch {
             stop("host: no table pages for the host's stage 2 and its IOMMU mirror")
         }
+        var doorbellPages = doorbells.pages
         let hooks: BoardHooks
         do throws(Stage1MirrorError) {
-            // Index loops over the doorbell list: a `for in` copies the whole list into its iterator.
+            // The doorbell list's slots read in place from one copy: a `for in`
+            // copies the whole list into its iterator, and `doorbells.pages[i]`
+            // copied it at every read.
             var doorbellFrames: [MFN] = []
-            for i in 0..<doorbells.pages.count { doorbellFrames.append(doorbells.pages[i].base.frame) }
+            var i = 0
+            while i < doorbellPages.count {
+                doorbellFrames.append(doorbellPages[slot: i].base.frame)
+                i += 1
+            }
             hooks = try BoardHooks.make(handle: smmu, asid: asid, ipaBits: ipaBits, pool: mirrorPool,
                                         msiDoorbells: doorbellFrames, allocator: &frames)
         } catch {
@@ -242,9 +251,13 @@ enum LinuxHost {
         var failed = false
         var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
         let held = host.pointee.lock.acquire()
-        // By index: a `for in` brought an iterator specialisation for this list type.
-        for i in 0..<layout.runs.count {
-            let run = layout.runs[i]
+        // By index: a `for in` brought an iterator specialisation for this list
+        // type. Slots read in place from one copy (`layout.runs[i]` copied all 128).
+        var runs = layout.runs
+        var i = 0
+        while i < runs.count {
+            let run = runs[slot: i]
+            i += 1
             let first = run.base.raw >> PageSize.shift4K
             let count = run.size >> PageSize.shift4K
             switch run.granule {
@@ -264,13 +277,15 @@ enum LinuxHost {
         p2m = host
         domain = hooks.domain(vttbr: host.pointee.table.vttbr, vtcr: host.pointee.table.vtcr)
         if hooks.mirror != nil {
-            for i in 0..<doorbells.pages.count {
-                let page = doorbells.pages[i]
+            i = 0
+            while i < doorbellPages.count {
+                let page = doorbellPages[slot: i]
                 Console.say("host: MSI doorbell reachable by DMA at %x + %x\n", page.base.raw, page.size)
+                i += 1
             }
         }
         Console.say("host: identity stage 2, VTCR_EL2 %x: %d runs, %d 1 GiB blocks, %d 2 MiB blocks, %d pages\n",
-                    host.pointee.table.vtcr.raw, UInt64(layout.runs.count), blocks1G, blocks2M, pages)
+                    host.pointee.table.vtcr.raw, UInt64(runs.count), blocks1G, blocks2M, pages)
         preparePSCI(scan, layout: layout)
     }
 
@@ -291,7 +306,11 @@ enum LinuxHost {
                 banks: banks, placingFrameTableAt: UnsafeMutableRawPointer(bitPattern: UInt(base.address.raw))!,
                 cache: BoardCache())
             let first = carveOut.base.frame
-            for i in 0..<(carveOut.size >> PageSize.shift4K) { try ownership.allocateXenheapPage(first.adding(i)) }
+            var i: UInt64 = 0
+            while i < carveOut.size >> PageSize.shift4K {
+                try ownership.allocateXenheapPage(first.adding(i))
+                i += 1
+            }
         } catch {
             stop("host: the frame table could not be built")
         }
@@ -307,10 +326,14 @@ enum LinuxHost {
     /// PSCI bookkeeping for every CPU the DTB lists; CPUs the host starts
     /// enter at Boot/host.S's hv_cpu_entry.
     private static func preparePSCI(_ scan: HostPlatformScan, layout: HostStage2Layout) {
-        let cpus = scan.cpuAffinities
+        var cpus = scan.cpuAffinities
         let me = arch_read_mpidr_el1() & PSCIMediator.affinityMask
         var index: Int?
-        for i in 0..<cpus.count where cpus[i] == me { index = i }
+        var i = 0
+        while i < cpus.count {
+            if cpus[slot: i] == me { index = i }
+            i += 1
+        }
         guard let index else { stop("host: the boot CPU's MPIDR is not in /cpus") }
         let table = heapAllocate(PSCIMediator.self)
         do throws(PSCISetupError) {
@@ -369,16 +392,24 @@ enum LinuxHost {
         }
         var attached: UInt64 = 0
         var failed = false
-        // A half-open range: a closed one brought its own iterator and index(after:) into the image.
-        for bus in Int(bridge.firstBus)..<Int(bridge.lastBus) + 1 where populated[bus >> 6] >> UInt64(bus & 63) & 1 != 0 {
-            for devfn in 0..<256 {
-                guard let target = bridge.iommuTarget(forRequesterID: UInt16(bus) << 8 | UInt16(devfn)),
-                      smmuPhandle == nil || target.iommu == smmuPhandle else { continue }
-                do throws(AttachError) {
-                    try smmu.smmu.attach(StreamID(target.streamID), to: domain, allocator: &frames)
-                    attached += 1
-                } catch { failed = true }
+        // While loops: a range loop stepped a Range iterator in memory (a
+        // closed range brought its own iterator and index(after:) too).
+        var bus = Int(bridge.firstBus)
+        while bus <= Int(bridge.lastBus) {
+            if populated[bus >> 6] >> UInt64(bus & 63) & 1 != 0 {
+                var devfn = 0
+                while devfn < 256 {
+                    if let target = bridge.iommuTarget(forRequesterID: UInt16(bus) << 8 | UInt16(devfn)),
+                       smmuPhandle == nil || target.iommu == smmuPhandle {
+                        do throws(AttachError) {
+                            try smmu.smmu.attach(StreamID(target.streamID), to: domain, allocator: &frames)
+                            attached += 1
+                        } catch { failed = true }
+                    }
+                    devfn += 1
+                }
             }
+            bus += 1
         }
         if failed { stop("host: attaching the PCI StreamIDs to the host's domain failed") }
         Console.say("host: %d StreamIDs attached to the host's DMA domain\n", attached)
