@@ -151,7 +151,13 @@ private func overflowOnSecondCPU(_ boot: BootEnvironment) -> Never {
     var target: UInt64?
     do throws(HostPlatformScanError) {
         let scan = try HostPlatformScan(boot.tree, pciHostBridge: boot.platform.pciHostBridge)
-        for mpidr in scan.cpuAffinities where mpidr != me && target == nil { target = mpidr }
+        // The first CPU that is not this one, read in place from one copy.
+        var cpus = scan.cpuAffinities
+        var i = 0
+        while i < cpus.count && target == nil {
+            if cpus[slot: i] != me { target = cpus[slot: i] }
+            i += 1
+        }
     } catch {
         Checks.expect(false, "selftest: /cpus lists the CPUs")
         finish()

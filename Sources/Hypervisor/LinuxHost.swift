@@ -366,9 +366,9 @@ enum LinuxHost {
         } catch {
             stop("host: SMMU bring-up failed")
         }
-        Console.say("host: SMMU at %x", description.registers.base.raw)
-        Console.line(ready.mode == .stage2 ? " owned by the hypervisor; the host's DMA domain shares its stage 2"
-                                           : " owned by the hypervisor; the host's DMA domain is a stage-1 mirror of its stage 2")
+        Console.say(ready.mode == .stage2 ? "host: SMMU at %x owned by the hypervisor; the host's DMA domain shares its stage 2\n"
+                    : "host: SMMU at %x owned by the hypervisor; the host's DMA domain is a stage-1 mirror of its stage 2\n",
+                    description.registers.base.raw)
         let handle = ready.handle
         smmuHandle = handle
         smmuPhandle = description.phandle
