@@ -449,14 +449,11 @@ enum LinuxHost {
         Console.say("host: device tree at %x + %x (SMMU and iommu-map dropped; hypervisor, DMA test region %x and control page %x added)\n",
                     target.base.raw, UInt64(size), dmaTest.base.raw, controlPage.base.raw)
         // The kernel reads it with its MMU and caches off (booting.rst): the
-        // lines this CPU wrote through the EL2 map go to the point of coherency.
-        let line = arch_dcache_line_bytes()
-        var address = target.base.raw & ~(line - 1)
-        while address < target.base.raw + UInt64(size) {
-            arch_dc_cvac(address)
-            address += line
-        }
-        arch_dsb_sy()
+        // lines this CPU wrote through the EL2 map go to the point of coherency
+        // (BoardCache's DC CVAC loop, then DSB SY).
+        var cache = BoardCache()
+        cache.clean(target.base, bytes: UInt64(size))
+        cache.synchronize()
         return target.base.raw
     }
 

@@ -48,11 +48,10 @@ enum PCIBus {
             Console.say("%4:%4 class %6", UInt64(function.vendorID), UInt64(function.deviceID),
                         UInt64(function.classCode))
             if let sid = target?.streamID {
-                Console.say(" streamid %x", UInt64(sid))
+                Console.say(" streamid %x\n", UInt64(sid))
             } else {
-                Console.put(" (no iommu-map entry)")
+                Console.line(" (no iommu-map entry)")
             }
-            Console.line("")
         }
         return scan
     }

@@ -26,8 +26,9 @@ enum SMMUSetup {
         // At most one per description, and the DTB's list holds 8: the append cannot fail.
         var ready = FixedList<8, ReadySMMU>()
         for description in platform.smmus {
-            Console.say("smmu: arm,smmu-v3 at %x + %x", description.registers.base.raw, description.registers.size)
-            Console.line(description.isCoherent ? ", dma-coherent" : ", not dma-coherent")
+            Console.say(description.isCoherent ? "smmu: arm,smmu-v3 at %x + %x, dma-coherent\n"
+                                               : "smmu: arm,smmu-v3 at %x + %x, not dma-coherent\n",
+                        description.registers.base.raw, description.registers.size)
             let registers = MMIORegisterBlock(base: description.registers.base.raw)
             // IDR0 is at offset 0: one guarded load tells whether anything answers.
             guard Probe.read32(description.registers.base.raw) != nil else {
