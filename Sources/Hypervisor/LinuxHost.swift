@@ -64,6 +64,7 @@ enum LinuxHost {
     static let carveOutAlignment: UInt64 = 1 << PageSize.shift2M
 
     /// The last page of `range` that overlaps neither `a` nor `b`.
+    @_transparent
     static func lastFreePage(in range: MemoryRange, avoiding a: MemoryRange, _ b: MemoryRange) -> MemoryRange? {
         // From the last page down, in a while loop: a range loop stepped a
         // Range iterator in memory (so do the other loops here).
@@ -88,6 +89,11 @@ enum LinuxHost {
 
     static var requested: Bool { BootEnvironment.option(BootEnvironment.Option.linuxHost) }
 
+    /// The set-up steps with one caller that are `@_transparent` are inlined
+    /// here (the board's inline threshold is 0): out of line, each call moved
+    /// its large arguments and each step had its own frame. Those that came
+    /// out larger inlined (bringUpSMMU, preparePSCI, attachEveryStream) stay
+    /// out of line.
     static func run(_ boot: BootEnvironment) -> Never {
         // The image runs 2 MiB-aligned (it is position-independent; QEMU and
         // booti place it so): the carve-out starts there.
@@ -164,6 +170,7 @@ enum LinuxHost {
 
     /// The kernel the loader placed where `hv.kernel=` says, checked against
     /// its own header and kept clear of the hypervisor's memory.
+    @_transparent
     private static func kernelPlacement(_ boot: BootEnvironment, carveOut: MemoryRange) -> MemoryRange {
         guard let address = boot.tree.bootArgumentNumber(kernelOption) else {
             stop("host: hv.host=linux needs hv.kernel=0x<address> (where -device loader put the Image)")
@@ -193,6 +200,7 @@ enum LinuxHost {
     /// maps none of that MMIO for DMA except the MSI doorbell pages. The
     /// PSCI table, which takes the layout's RAM, is made here too (returning
     /// the layout copied all of it).
+    @_transparent
     private static func buildP2M(_ platform: PlatformDescription, scan: HostPlatformScan, doorbells: MSIDoorbells,
                                  carveOut: MemoryRange, control controlPage: MemoryRange, smmu: BoardSMMUHandle,
                                  frames: inout FrameAllocator) {
@@ -292,6 +300,7 @@ enum LinuxHost {
     /// The frame table for all RAM, in the carve-out: every frame starts
     /// host-owned, then the carve-out's frames become the hypervisor's own
     /// (xenheap), which the host can neither share nor reclaim.
+    @_transparent
     private static func buildFrameTable(_ platform: PlatformDescription, carveOut: MemoryRange, smmu: BoardSMMUHandle,
                                         frames: inout FrameAllocator) {
         let banks = OwnershipScenarios.frameTableBanks(platform)
@@ -419,6 +428,7 @@ enum LinuxHost {
     /// RAM just above the carve-out: the DMA test region first, then the tree.
     /// Linux reserves the memory its DTB sits in, and the initrd, the kernel
     /// and the firmware's tree lie elsewhere (checked).
+    @_transparent
     private static func writeHostDeviceTree(_ boot: BootEnvironment, carveOut: MemoryRange,
                                             control controlPage: MemoryRange, kernel: MemoryRange) -> UInt64 {
         let dmaTest = MemoryRange(base: carveOut.end, size: dmaTestBytes)!

@@ -42,6 +42,7 @@ extension LinuxHost {
     static let stackBudget = Int(HV_HOST_CPU_STACK_SIZE) * 3 / 4
 
     /// Paints each CPU's stack (not its guard pages, which are unmapped).
+    @_transparent
     static func paintStacks() {
         guard let stacks = EL2Protection.cpuStacks else { return }
         // While loops and initialize(repeating:count:) (prepareExits has it
@@ -56,6 +57,7 @@ extension LinuxHost {
     }
 
     /// Bytes of CPU `cpu`'s EL2 stack that were ever written.
+    @_transparent
     static func stackUsed(cpu: Int) -> Int {
         guard let base = EL2Protection.cpuStacks?.stackBase(cpu: cpu) else { return 0 }
         let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(base))!
@@ -64,6 +66,7 @@ extension LinuxHost {
         return (stackWords - untouched) * 8
     }
 
+    @_transparent
     static func prepareExits() {
         let counts = heapAllocate(UInt64.self, count: HostExitKind.count)
         counts.initialize(repeating: 0, count: HostExitKind.count)
