@@ -4,7 +4,10 @@ import HostExits
 import ArchC
 
 /// The board entry point, called by Boot/start.S at EL2 with the MMU and
-/// caches on (coarse map) and x0 = the DTB.
+/// caches on (coarse map) and x0 = the DTB. The helpers below with this one
+/// caller are `@_transparent` (the board's inline threshold is 0: out of line
+/// each was a frame and a call of its own), except the self-tests that must
+/// keep a frame or a name of their own (overflowStack, swiftTrapSelfTest).
 @c(hv_main)
 func hvMain(_ dtb: UInt64) {
     // EL2's own exceptions run on their own stack (Boot/vectors.S): CPU slot
@@ -81,6 +84,7 @@ func finish() -> Never {
 
 /// Takes frames until a few hundred have been seen (and gives them back),
 /// checking none lies in a range that must never be handed out.
+@_transparent
 private func frameAllocatorKeepsOut(_ frames: inout FrameAllocator, image: MemoryRange, blob: MemoryRange,
                                     reserved platform: PlatformDescription) -> Bool {
     let probes = 256
@@ -99,6 +103,7 @@ private func frameAllocatorKeepsOut(_ frames: inout FrameAllocator, image: Memor
 
 /// A load from beyond the EL2 identity map (it covers 0..1 TiB): a
 /// translation fault at EL2 that the vectors must report.
+@_transparent
 private func takeDataAbort() {
     Console.line("selftest: loading from 0x20000000000, outside the EL2 map")
     let unmapped = UnsafePointer<UInt64>(bitPattern: UInt(0x200_0000_0000))!
@@ -106,6 +111,7 @@ private func takeDataAbort() {
 }
 
 /// A store into the image's own code: a permission fault at EL2 under W^X.
+@_transparent
 private func writeToText() {
     let text = arch_image_start() + 0x1000
     Console.say("selftest: storing to .text at %x\n", text)
@@ -114,6 +120,7 @@ private func writeToText() {
 }
 
 /// A `ret` written to the heap and called: an instruction abort at EL2 under W^X.
+@_transparent
 private func executeData() {
     let ret: UInt32 = 0xD65F_03C0
     let code = heapAllocate(UInt32.self)

@@ -154,6 +154,7 @@ extension LinuxHost {
 
     /// The host asked for SYSTEM_OFF or SYSTEM_RESET: the hypervisor adds what
     /// only it can see, then ends the run with one verdict.
+    @_transparent
     static func endRun(_ end: RunEnd) -> Never {
         Power.claimTheEnd()
         Console.put("host: the host asked for ")
