@@ -10,8 +10,10 @@ struct PCIDevice {
 }
 
 enum PCIBus {
-    /// The bridge's ECAM from the three fields it needs: `PCIECAM(registers:bridge:)`
-    /// takes the whole 640-byte bridge as an owned argument, a copy at each call.
+    /// The bridge's ECAM from the three fields it needs (`PCIECAM(registers:bridge:)`
+    /// takes the whole 640-byte bridge as an owned argument), inlined at its two
+    /// callers, as `enumerate` is at its one (out of line each cost a call and a frame).
+    @_transparent
     static func ecam(_ bridge: borrowing PCIHostBridge) -> PCIECAM<MMIORegisterBlock> {
         PCIECAM(registers: MMIORegisterBlock(base: bridge.ecam.base.raw), firstBus: bridge.firstBus,
                 lastBus: bridge.lastBus)
@@ -25,6 +27,7 @@ enum PCIBus {
     }
 
     /// Prints every function on the bus the DTB's bridge decodes.
+    @_transparent
     static func enumerate(_ platform: PlatformDescription) -> Scan {
         var scan = Scan()
         guard let bridge = platform.pciHostBridge else {
