@@ -293,7 +293,7 @@ enum LinuxHost {
             }
         }
         Console.say("host: identity stage 2, VTCR_EL2 %x: %d runs, %d 1 GiB blocks, %d 2 MiB blocks, %d pages\n",
-                    host.pointee.table.vtcr.raw, UInt64(runs.count), blocks1G, blocks2M, pages)
+                    host.pointee.table.vtcr.raw, UInt64(truncatingIfNeeded: runs.count), blocks1G, blocks2M, pages)
         preparePSCI(scan, layout: layout)
     }
 
@@ -329,7 +329,7 @@ enum LinuxHost {
         operations.initialize(to: LinuxHostPages(ownership: ownership, stage2: LinuxHostStage2(p2m: p2m, smmu: smmu)))
         pages = operations
         Console.say("host: frame table for %d frames, the carve-out's %d are the hypervisor's\n",
-                    UInt64(frameCount), carveOut.size >> PageSize.shift4K)
+                    UInt64(truncatingIfNeeded: frameCount), carveOut.size >> PageSize.shift4K)
     }
 
     /// PSCI bookkeeping for every CPU the DTB lists; CPUs the host starts
@@ -457,7 +457,7 @@ enum LinuxHost {
             stop("host: deriving the host's device tree failed")
         }
         Console.say("host: device tree at %x + %x (SMMU and iommu-map dropped; hypervisor, DMA test region %x and control page %x added)\n",
-                    target.base.raw, UInt64(size), dmaTest.base.raw, controlPage.base.raw)
+                    target.base.raw, UInt64(truncatingIfNeeded: size), dmaTest.base.raw, controlPage.base.raw)
         // The kernel reads it with its MMU and caches off (booting.rst): the
         // lines this CPU wrote through the EL2 map go to the point of coherency
         // (BoardCache's DC CVAC loop, then DSB SY).

@@ -178,8 +178,8 @@ extension LinuxHost {
             while cpu < psci.pointee.cpuCount {
                 let used = stackUsed(cpu: cpu)
                 deepest = max(deepest, used)
-                Console.say("host: CPU %d used %d of its %d-byte EL2 stack\n", UInt64(cpu), UInt64(used),
-                            UInt64(HV_HOST_CPU_STACK_SIZE))
+                Console.say("host: CPU %d used %d of its %d-byte EL2 stack\n", UInt64(truncatingIfNeeded: cpu),
+                            UInt64(truncatingIfNeeded: used), UInt64(HV_HOST_CPU_STACK_SIZE))
                 cpu += 1
             }
         }
@@ -199,14 +199,16 @@ extension LinuxHost {
             let tally = Board.EventTally(smmu, sid: eduStreamID, page: canaryPage)
             let atCanary = tally.translationFaultsAtPage
             Console.say("host: SMMU events drained: %d, F_TRANSLATION %d, from edu's StreamID at the canary %d\n",
-                        UInt64(tally.drained), UInt64(tally.translationFaults), UInt64(atCanary))
+                        UInt64(truncatingIfNeeded: tally.drained),
+                        UInt64(truncatingIfNeeded: tally.translationFaults), UInt64(truncatingIfNeeded: atCanary))
             if eduStreamID != nil {
                 Checks.expect(atCanary > 0,
                               "host: edu's DMA at hypervisor memory faulted (F_TRANSLATION, edu's StreamID, the canary's address)")
             }
             Checks.expect(smmu.smmu.checkGlobalErrors().isClean, "host: no SMMU global errors")
         }
-        Console.say("host: %d passed, %d failed\n", UInt64(Checks.passed), UInt64(Checks.failed))
+        Console.say("host: %d passed, %d failed\n", UInt64(truncatingIfNeeded: Checks.passed),
+                    UInt64(truncatingIfNeeded: Checks.failed))
         Power.exit(code: Checks.failed == 0 ? ExitCode.passed : ExitCode.checksFailed)
     }
 }
