@@ -78,6 +78,7 @@ extension SMMUProbeError {
         stall forced\0relative base addresses\0preset tables or queues\0queues too small
         """
 
+    @_transparent
     var nameIndex: Int {
         switch self {
         case .noAArch64TableFormat: 0
