@@ -235,6 +235,7 @@ extension ExceptionInjection {
     /// Deliver this injection to the lower EL about to be resumed from `frame`:
     /// its EL1 syndrome, fault address and return state, then the `eret` goes to
     /// its vector (VBAR_EL1 + the offset) with the new PSTATE.
+    @_transparent
     func apply(to frame: UnsafeMutablePointer<UInt64>) {
         arch_write_esr_el1(esr)
         arch_write_far_el1(far)
