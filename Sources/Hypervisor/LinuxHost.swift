@@ -128,10 +128,13 @@ enum LinuxHost {
         // The list types `FrameAllocator(platform:)` uses: one specialisation of its init in the image.
         var banks = FixedList<16, MemoryRange>()
         var excluded = FixedList<80, MemoryRange>()
-        guard banks.append(carveOut), excluded.append(image), excluded.append(boot.blob),
-              excluded.append(control), excluded.append(canary) else {
-            stop("host: no frame allocator over the hypervisor's carve-out")
-        }
+        // One and four appends to fresh lists of capacity 16 and 80: none can
+        // fail, so their results are not tested (a test that could not fail).
+        _ = banks.append(carveOut)
+        _ = excluded.append(image)
+        _ = excluded.append(boot.blob)
+        _ = excluded.append(control)
+        _ = excluded.append(canary)
         do throws(FrameAllocatorError) {
             frames = try FrameAllocator(banks: banks, excluding: excluded)
         } catch {
