@@ -393,11 +393,12 @@ enum LinuxHost {
     private static func attachEveryStream(_ platform: PlatformDescription, smmu: BoardSMMUHandle,
                                           frames: inout FrameAllocator) {
         guard let bridge = platform.pciHostBridge, let domain else { return }
-        // One bit per bus number (256): the buses with a function on them.
+        // One bit per bus number (256): the buses with a function on them. Bus
+        // numbers are below 256 (their word, bus >> 6, below 4: read unchecked).
         var populated = InlineArray<4, UInt64>(repeating: 0)
         for function in PCIBus.ecam(bridge).functions {
             let bus = Int(function.address.bus)
-            populated[bus >> 6] |= 1 << UInt64(bus & 63)
+            populated[unchecked: bus >> 6] |= 1 << UInt64(bus & 63)
             if function.vendorID == EduDevice.vendorID && function.deviceID == EduDevice.deviceID {
                 eduStreamID = bridge.iommuTarget(forRequesterID: function.address.requesterID)?.streamID
             }
@@ -408,10 +409,11 @@ enum LinuxHost {
         // closed range brought its own iterator and index(after:) too).
         var bus = Int(bridge.firstBus)
         while bus <= Int(bridge.lastBus) {
-            if populated[bus >> 6] >> UInt64(bus & 63) & 1 != 0 {
+            if populated[unchecked: bus >> 6] >> UInt64(bus & 63) & 1 != 0 {
                 var devfn = 0
                 while devfn < 256 {
-                    if let target = bridge.iommuTarget(forRequesterID: UInt16(bus) << 8 | UInt16(devfn)),
+                    if let target = bridge.iommuTarget(forRequesterID: UInt16(truncatingIfNeeded: bus) << 8
+                                                                  | UInt16(truncatingIfNeeded: devfn)),
                        smmuPhandle == nil || target.iommu == smmuPhandle {
                         do throws(AttachError) {
                             try smmu.smmu.attach(StreamID(target.streamID), to: domain, allocator: &frames)
