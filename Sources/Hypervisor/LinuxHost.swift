@@ -338,12 +338,12 @@ enum LinuxHost {
     /// PSCI bookkeeping for every CPU the DTB lists; CPUs the host starts
     /// enter at Boot/host.S's hv_cpu_entry.
     private static func preparePSCI(_ scan: HostPlatformScan, layout: HostStage2Layout) {
-        var cpus = scan.cpuAffinities
+        let cpus = scan.cpuAffinities
         let me = arch_read_mpidr_el1() & PSCIMediator.affinityMask
         var index: Int?
         var i = 0
         while i < cpus.count {
-            if cpus[slot: i] == me { index = i }
+            if cpus[i] == me { index = i }
             i += 1
         }
         guard let index else { stop("host: the boot CPU's MPIDR is not in /cpus") }
