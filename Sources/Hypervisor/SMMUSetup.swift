@@ -25,7 +25,13 @@ enum SMMUSetup {
     static func bringUpAll(_ platform: PlatformDescription, frames: inout FrameAllocator) -> FixedList<8, ReadySMMU> {
         // At most one per description, and the DTB's list holds 8: the append cannot fail.
         var ready = FixedList<8, ReadySMMU>()
-        for description in platform.smmus {
+        // A while loop over one copy of the list, slots read in place (the
+        // index moves on first, so each `continue` goes to the next one).
+        var smmus = platform.smmus
+        var index = 0
+        while index < smmus.count {
+            let description = smmus[slot: index]
+            index += 1
             Console.say(description.isCoherent ? "smmu: arm,smmu-v3 at %x + %x, dma-coherent\n"
                                                : "smmu: arm,smmu-v3 at %x + %x, not dma-coherent\n",
                         description.registers.base.raw, description.registers.size)
