@@ -68,27 +68,27 @@ struct BootEnvironment {
     /// does not match `xhv.exit=semihosting2`.
     static func present(in tree: FlattenedDeviceTree) -> UInt32 {
         guard let arguments = tree.bootArguments else { return 0 }
-        return optionWords.withUTF8Buffer { list in
-            var found: UInt32 = 0
-            var start = 0
-            while start < arguments.count {
-                var end = start
-                while end < arguments.count && arguments[end] != UInt8(ascii: " ") { end += 1 }
-                // Each entry in turn: match the word's bytes, then skip to the entry's NUL.
-                var i = 0
-                var bit: UInt32 = 1
-                while i < list.count {
-                    var j = start
-                    while j < end && i < list.count && list[i] == arguments[j] { i += 1; j += 1 }
-                    if j == end && (i == list.count || list[i] == 0) { found |= bit }
-                    while i < list.count && list[i] != 0 { i += 1 }
-                    i += 1
-                    bit <<= 1
-                }
-                start = end + 1
+        // The literal's bytes as a buffer, without withUTF8Buffer's closure.
+        let list = UnsafeBufferPointer(start: optionWords.utf8Start, count: optionWords.utf8CodeUnitCount)
+        var found: UInt32 = 0
+        var start = 0
+        while start < arguments.count {
+            var end = start
+            while end < arguments.count && arguments[end] != UInt8(ascii: " ") { end += 1 }
+            // Each entry in turn: match the word's bytes, then skip to the entry's NUL.
+            var i = 0
+            var bit: UInt32 = 1
+            while i < list.count {
+                var j = start
+                while j < end && i < list.count && list[i] == arguments[j] { i += 1; j += 1 }
+                if j == end && (i == list.count || list[i] == 0) { found |= bit }
+                while i < list.count && list[i] != 0 { i += 1 }
+                i += 1
+                bit <<= 1
             }
-            return found
+            start = end + 1
         }
+        return found
     }
 
     let tree: FlattenedDeviceTree

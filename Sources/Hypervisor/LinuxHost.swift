@@ -64,10 +64,13 @@ enum LinuxHost {
     static let carveOutAlignment: UInt64 = 1 << PageSize.shift2M
 
     /// The last page of `range` that overlaps neither `a` nor `b`.
+    @_transparent
     static func lastFreePage(in range: MemoryRange, avoiding a: MemoryRange, _ b: MemoryRange) -> MemoryRange? {
-        let pages = range.size >> PageSize.shift4K
-        for i in 0..<pages {
-            let index = pages - 1 - i
+        // From the last page down, in a while loop: a range loop stepped a
+        // Range iterator in memory (so do the other loops here).
+        var index = range.size >> PageSize.shift4K
+        while index > 0 {
+            index -= 1
             let page = MemoryRange(base: PhysAddr(raw: range.base.raw + (index << PageSize.shift4K)), size: PageSize.bytes4K)!
             if !page.overlaps(a) && !page.overlaps(b) { return page }
         }
@@ -86,6 +89,11 @@ enum LinuxHost {
 
     static var requested: Bool { BootEnvironment.option(BootEnvironment.Option.linuxHost) }
 
+    /// The set-up steps with one caller that are `@_transparent` are inlined
+    /// here (the board's inline threshold is 0): out of line, each call moved
+    /// its large arguments and each step had its own frame. Those that came
+    /// out larger inlined (bringUpSMMU, preparePSCI, attachEveryStream) stay
+    /// out of line.
     static func run(_ boot: BootEnvironment) -> Never {
         // The image runs 2 MiB-aligned (it is position-independent; QEMU and
         // booti place it so): the carve-out starts there.
@@ -120,10 +128,13 @@ enum LinuxHost {
         // The list types `FrameAllocator(platform:)` uses: one specialisation of its init in the image.
         var banks = FixedList<16, MemoryRange>()
         var excluded = FixedList<80, MemoryRange>()
-        guard banks.append(carveOut), excluded.append(image), excluded.append(boot.blob),
-              excluded.append(control), excluded.append(canary) else {
-            stop("host: no frame allocator over the hypervisor's carve-out")
-        }
+        // One and four appends to fresh lists of capacity 16 and 80: none can
+        // fail, so their results are not tested (a test that could not fail).
+        _ = banks.append(carveOut)
+        _ = excluded.append(image)
+        _ = excluded.append(boot.blob)
+        _ = excluded.append(control)
+        _ = excluded.append(canary)
         do throws(FrameAllocatorError) {
             frames = try FrameAllocator(banks: banks, excluding: excluded)
         } catch {
@@ -162,6 +173,7 @@ enum LinuxHost {
 
     /// The kernel the loader placed where `hv.kernel=` says, checked against
     /// its own header and kept clear of the hypervisor's memory.
+    @_transparent
     private static func kernelPlacement(_ boot: BootEnvironment, carveOut: MemoryRange) -> MemoryRange {
         guard let address = boot.tree.bootArgumentNumber(kernelOption) else {
             stop("host: hv.host=linux needs hv.kernel=0x<address> (where -device loader put the Image)")
@@ -191,6 +203,7 @@ enum LinuxHost {
     /// maps none of that MMIO for DMA except the MSI doorbell pages. The
     /// PSCI table, which takes the layout's RAM, is made here too (returning
     /// the layout copied all of it).
+    @_transparent
     private static func buildP2M(_ platform: PlatformDescription, scan: HostPlatformScan, doorbells: MSIDoorbells,
                                  carveOut: MemoryRange, control controlPage: MemoryRange, smmu: BoardSMMUHandle,
                                  frames: inout FrameAllocator) {
@@ -219,11 +232,18 @@ enum LinuxHost {
         } catch {
             stop("host: no table pages for the host's stage 2 and its IOMMU mirror")
         }
+        var doorbellPages = doorbells.pages
         let hooks: BoardHooks
         do throws(Stage1MirrorError) {
-            // Index loops over the doorbell list: a `for in` copies the whole list into its iterator.
+            // The doorbell list's slots read in place from one copy: a `for in`
+            // copies the whole list into its iterator, and `doorbells.pages[i]`
+            // copied it at every read.
             var doorbellFrames: [MFN] = []
-            for i in 0..<doorbells.pages.count { doorbellFrames.append(doorbells.pages[i].base.frame) }
+            var i = 0
+            while i < doorbellPages.count {
+                doorbellFrames.append(doorbellPages[slot: i].base.frame)
+                i += 1
+            }
             hooks = try BoardHooks.make(handle: smmu, asid: asid, ipaBits: ipaBits, pool: mirrorPool,
                                         msiDoorbells: doorbellFrames, allocator: &frames)
         } catch {
@@ -242,9 +262,13 @@ enum LinuxHost {
         var failed = false
         var blocks1G: UInt64 = 0, blocks2M: UInt64 = 0, pages: UInt64 = 0
         let held = host.pointee.lock.acquire()
-        // By index: a `for in` brought an iterator specialisation for this list type.
-        for i in 0..<layout.runs.count {
-            let run = layout.runs[i]
+        // By index: a `for in` brought an iterator specialisation for this list
+        // type. Slots read in place from one copy (`layout.runs[i]` copied all 128).
+        var runs = layout.runs
+        var i = 0
+        while i < runs.count {
+            let run = runs[slot: i]
+            i += 1
             let first = run.base.raw >> PageSize.shift4K
             let count = run.size >> PageSize.shift4K
             switch run.granule {
@@ -264,19 +288,22 @@ enum LinuxHost {
         p2m = host
         domain = hooks.domain(vttbr: host.pointee.table.vttbr, vtcr: host.pointee.table.vtcr)
         if hooks.mirror != nil {
-            for i in 0..<doorbells.pages.count {
-                let page = doorbells.pages[i]
+            i = 0
+            while i < doorbellPages.count {
+                let page = doorbellPages[slot: i]
                 Console.say("host: MSI doorbell reachable by DMA at %x + %x\n", page.base.raw, page.size)
+                i += 1
             }
         }
         Console.say("host: identity stage 2, VTCR_EL2 %x: %d runs, %d 1 GiB blocks, %d 2 MiB blocks, %d pages\n",
-                    host.pointee.table.vtcr.raw, UInt64(layout.runs.count), blocks1G, blocks2M, pages)
+                    host.pointee.table.vtcr.raw, UInt64(truncatingIfNeeded: runs.count), blocks1G, blocks2M, pages)
         preparePSCI(scan, layout: layout)
     }
 
     /// The frame table for all RAM, in the carve-out: every frame starts
     /// host-owned, then the carve-out's frames become the hypervisor's own
     /// (xenheap), which the host can neither share nor reclaim.
+    @_transparent
     private static func buildFrameTable(_ platform: PlatformDescription, carveOut: MemoryRange, smmu: BoardSMMUHandle,
                                         frames: inout FrameAllocator) {
         let banks = OwnershipScenarios.frameTableBanks(platform)
@@ -291,7 +318,11 @@ enum LinuxHost {
                 banks: banks, placingFrameTableAt: UnsafeMutableRawPointer(bitPattern: UInt(base.address.raw))!,
                 cache: BoardCache())
             let first = carveOut.base.frame
-            for i in 0..<(carveOut.size >> PageSize.shift4K) { try ownership.allocateXenheapPage(first.adding(i)) }
+            var i: UInt64 = 0
+            while i < carveOut.size >> PageSize.shift4K {
+                try ownership.allocateXenheapPage(first.adding(i))
+                i += 1
+            }
         } catch {
             stop("host: the frame table could not be built")
         }
@@ -301,7 +332,7 @@ enum LinuxHost {
         operations.initialize(to: LinuxHostPages(ownership: ownership, stage2: LinuxHostStage2(p2m: p2m, smmu: smmu)))
         pages = operations
         Console.say("host: frame table for %d frames, the carve-out's %d are the hypervisor's\n",
-                    UInt64(frameCount), carveOut.size >> PageSize.shift4K)
+                    UInt64(truncatingIfNeeded: frameCount), carveOut.size >> PageSize.shift4K)
     }
 
     /// PSCI bookkeeping for every CPU the DTB lists; CPUs the host starts
@@ -310,7 +341,11 @@ enum LinuxHost {
         let cpus = scan.cpuAffinities
         let me = arch_read_mpidr_el1() & PSCIMediator.affinityMask
         var index: Int?
-        for i in 0..<cpus.count where cpus[i] == me { index = i }
+        var i = 0
+        while i < cpus.count {
+            if cpus[i] == me { index = i }
+            i += 1
+        }
         guard let index else { stop("host: the boot CPU's MPIDR is not in /cpus") }
         let table = heapAllocate(PSCIMediator.self)
         do throws(PSCISetupError) {
@@ -343,9 +378,9 @@ enum LinuxHost {
         } catch {
             stop("host: SMMU bring-up failed")
         }
-        Console.say("host: SMMU at %x", description.registers.base.raw)
-        Console.line(ready.mode == .stage2 ? " owned by the hypervisor; the host's DMA domain shares its stage 2"
-                                           : " owned by the hypervisor; the host's DMA domain is a stage-1 mirror of its stage 2")
+        Console.say(ready.mode == .stage2 ? "host: SMMU at %x owned by the hypervisor; the host's DMA domain shares its stage 2\n"
+                    : "host: SMMU at %x owned by the hypervisor; the host's DMA domain is a stage-1 mirror of its stage 2\n",
+                    description.registers.base.raw)
         let handle = ready.handle
         smmuHandle = handle
         smmuPhandle = description.phandle
@@ -358,27 +393,37 @@ enum LinuxHost {
     private static func attachEveryStream(_ platform: PlatformDescription, smmu: BoardSMMUHandle,
                                           frames: inout FrameAllocator) {
         guard let bridge = platform.pciHostBridge, let domain else { return }
-        // One bit per bus number (256): the buses with a function on them.
+        // One bit per bus number (256): the buses with a function on them. Bus
+        // numbers are below 256 (their word, bus >> 6, below 4: read unchecked).
         var populated = InlineArray<4, UInt64>(repeating: 0)
         for function in PCIBus.ecam(bridge).functions {
             let bus = Int(function.address.bus)
-            populated[bus >> 6] |= 1 << UInt64(bus & 63)
+            populated[unchecked: bus >> 6] |= 1 << UInt64(bus & 63)
             if function.vendorID == EduDevice.vendorID && function.deviceID == EduDevice.deviceID {
                 eduStreamID = bridge.iommuTarget(forRequesterID: function.address.requesterID)?.streamID
             }
         }
         var attached: UInt64 = 0
         var failed = false
-        // A half-open range: a closed one brought its own iterator and index(after:) into the image.
-        for bus in Int(bridge.firstBus)..<Int(bridge.lastBus) + 1 where populated[bus >> 6] >> UInt64(bus & 63) & 1 != 0 {
-            for devfn in 0..<256 {
-                guard let target = bridge.iommuTarget(forRequesterID: UInt16(bus) << 8 | UInt16(devfn)),
-                      smmuPhandle == nil || target.iommu == smmuPhandle else { continue }
-                do throws(AttachError) {
-                    try smmu.smmu.attach(StreamID(target.streamID), to: domain, allocator: &frames)
-                    attached += 1
-                } catch { failed = true }
+        // While loops: a range loop stepped a Range iterator in memory (a
+        // closed range brought its own iterator and index(after:) too).
+        var bus = Int(bridge.firstBus)
+        while bus <= Int(bridge.lastBus) {
+            if populated[unchecked: bus >> 6] >> UInt64(bus & 63) & 1 != 0 {
+                var devfn = 0
+                while devfn < 256 {
+                    if let target = bridge.iommuTarget(forRequesterID: UInt16(truncatingIfNeeded: bus) << 8
+                                                                  | UInt16(truncatingIfNeeded: devfn)),
+                       smmuPhandle == nil || target.iommu == smmuPhandle {
+                        do throws(AttachError) {
+                            try smmu.smmu.attach(StreamID(target.streamID), to: domain, allocator: &frames)
+                            attached += 1
+                        } catch { failed = true }
+                    }
+                    devfn += 1
+                }
             }
+            bus += 1
         }
         if failed { stop("host: attaching the PCI StreamIDs to the host's domain failed") }
         Console.say("host: %d StreamIDs attached to the host's DMA domain\n", attached)
@@ -388,6 +433,7 @@ enum LinuxHost {
     /// RAM just above the carve-out: the DMA test region first, then the tree.
     /// Linux reserves the memory its DTB sits in, and the initrd, the kernel
     /// and the firmware's tree lie elsewhere (checked).
+    @_transparent
     private static func writeHostDeviceTree(_ boot: BootEnvironment, carveOut: MemoryRange,
                                             control controlPage: MemoryRange, kernel: MemoryRange) -> UInt64 {
         let dmaTest = MemoryRange(base: carveOut.end, size: dmaTestBytes)!
@@ -416,16 +462,13 @@ enum LinuxHost {
             stop("host: deriving the host's device tree failed")
         }
         Console.say("host: device tree at %x + %x (SMMU and iommu-map dropped; hypervisor, DMA test region %x and control page %x added)\n",
-                    target.base.raw, UInt64(size), dmaTest.base.raw, controlPage.base.raw)
+                    target.base.raw, UInt64(truncatingIfNeeded: size), dmaTest.base.raw, controlPage.base.raw)
         // The kernel reads it with its MMU and caches off (booting.rst): the
-        // lines this CPU wrote through the EL2 map go to the point of coherency.
-        let line = arch_dcache_line_bytes()
-        var address = target.base.raw & ~(line - 1)
-        while address < target.base.raw + UInt64(size) {
-            arch_dc_cvac(address)
-            address += line
-        }
-        arch_dsb_sy()
+        // lines this CPU wrote through the EL2 map go to the point of coherency
+        // (BoardCache's DC CVAC loop, then DSB SY).
+        var cache = BoardCache()
+        cache.clean(target.base, bytes: UInt64(size))
+        cache.synchronize()
         return target.base.raw
     }
 

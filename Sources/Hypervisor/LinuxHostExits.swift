@@ -31,6 +31,7 @@ extension LinuxHost {
     /// The page below the control page holds a pattern the host's devices try
     /// to overwrite; the closing report checks it survived.
     static let canaryWord: UInt64 = 0xCA4A_4D1E_5EED_F00D
+    static let canaryWords = Int(PageSize.bytes4K / 8)
 
     /// Written over every host CPU's EL2 stack before the host runs; the
     /// closing report finds how deep each stack was used by where it stops.
@@ -41,16 +42,22 @@ extension LinuxHost {
     static let stackBudget = Int(HV_HOST_CPU_STACK_SIZE) * 3 / 4
 
     /// Paints each CPU's stack (not its guard pages, which are unmapped).
+    @_transparent
     static func paintStacks() {
         guard let stacks = EL2Protection.cpuStacks else { return }
-        for cpu in 0..<stacks.cpus {
-            guard let base = stacks.stackBase(cpu: cpu) else { continue }
-            let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(base))!
-            for i in 0..<stackWords { words[i] = stackPaint }
+        // While loops and initialize(repeating:count:) (prepareExits has it
+        // for UInt64 already): a range loop stepped a Range iterator in memory.
+        var cpu = 0
+        while cpu < stacks.cpus {
+            if let base = stacks.stackBase(cpu: cpu) {
+                UnsafeMutablePointer<UInt64>(bitPattern: UInt(base))!.initialize(repeating: stackPaint, count: stackWords)
+            }
+            cpu += 1
         }
     }
 
     /// Bytes of CPU `cpu`'s EL2 stack that were ever written.
+    @_transparent
     static func stackUsed(cpu: Int) -> Int {
         guard let base = EL2Protection.cpuStacks?.stackBase(cpu: cpu) else { return 0 }
         let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(base))!
@@ -59,15 +66,24 @@ extension LinuxHost {
         return (stackWords - untouched) * 8
     }
 
+    @_transparent
     static func prepareExits() {
         let counts = heapAllocate(UInt64.self, count: HostExitKind.count)
         counts.initialize(repeating: 0, count: HostExitKind.count)
         exitCounts = counts
         let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage))!
-        for i in 0..<Int(PageSize.bytes4K / 8) { words[i] = canaryWord ^ UInt64(i) }
+        var i = 0
+        while i < canaryWords {
+            words[i] = canaryWord ^ UInt64(i)
+            i += 1
+        }
         let files = heapAllocate(ControlRegisterFile.self, count: PSCIMediator.capacity)
         // One slot at a time: initialize(repeating:count:) was a specialisation of its own for this type.
-        for cpu in 0..<PSCIMediator.capacity { (files + cpu).initialize(to: ControlRegisterFile()) }
+        var cpu = 0
+        while cpu < PSCIMediator.capacity {
+            (files + cpu).initialize(to: ControlRegisterFile())
+            cpu += 1
+        }
         controlFiles = files
     }
 
@@ -138,26 +154,33 @@ extension LinuxHost {
 
     /// The host asked for SYSTEM_OFF or SYSTEM_RESET: the hypervisor adds what
     /// only it can see, then ends the run with one verdict.
+    @_transparent
     static func endRun(_ end: RunEnd) -> Never {
         Power.claimTheEnd()
         Console.put("host: the host asked for ")
         Console.lineComputed(end.name)
         Checks.expect(end == .systemOff,
                       "host: the host ended with SYSTEM_OFF (its test script asks for SYSTEM_RESET when a check failed)")
+        // While loops here: a range loop stepped a Range iterator in memory.
         if let exitCounts {
-            for raw in 0..<HostExitKind.count {
-                guard let kind = HostExitKind(rawValue: raw) else { continue }
-                Console.say("host: exits: %d ", exitCounts[raw])
-                Console.lineComputed(kind.name)
+            var raw = 0
+            while raw < HostExitKind.count {
+                if let kind = HostExitKind(rawValue: raw) {
+                    Console.say("host: exits: %d ", exitCounts[raw])
+                    Console.lineComputed(kind.name)
+                }
+                raw += 1
             }
         }
         var deepest = 0
         if let psci {
-            for cpu in 0..<psci.pointee.cpuCount {
+            var cpu = 0
+            while cpu < psci.pointee.cpuCount {
                 let used = stackUsed(cpu: cpu)
                 deepest = max(deepest, used)
-                Console.say("host: CPU %d used %d of its %d-byte EL2 stack\n", UInt64(cpu), UInt64(used),
-                            UInt64(HV_HOST_CPU_STACK_SIZE))
+                Console.say("host: CPU %d used %d of its %d-byte EL2 stack\n", UInt64(truncatingIfNeeded: cpu),
+                            UInt64(truncatingIfNeeded: used), UInt64(HV_HOST_CPU_STACK_SIZE))
+                cpu += 1
             }
         }
         Checks.expect(deepest <= stackBudget, "host: every CPU's EL2 stack stayed within three quarters of its size")
@@ -166,20 +189,26 @@ extension LinuxHost {
         Checks.expect(heapNow == heapAtEntry, "host: no exit the host caused allocated from the EL2 heap")
         var intact = true
         let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(canaryPage))!
-        for i in 0..<Int(PageSize.bytes4K / 8) where words[i] != canaryWord ^ UInt64(i) { intact = false }
+        var i = 0
+        while i < canaryWords {
+            if words[i] != canaryWord ^ UInt64(i) { intact = false }
+            i += 1
+        }
         Checks.expect(intact, "host: the hypervisor's canary page is unchanged")
         if let smmu = smmuHandle {
             let tally = Board.EventTally(smmu, sid: eduStreamID, page: canaryPage)
             let atCanary = tally.translationFaultsAtPage
             Console.say("host: SMMU events drained: %d, F_TRANSLATION %d, from edu's StreamID at the canary %d\n",
-                        UInt64(tally.drained), UInt64(tally.translationFaults), UInt64(atCanary))
+                        UInt64(truncatingIfNeeded: tally.drained),
+                        UInt64(truncatingIfNeeded: tally.translationFaults), UInt64(truncatingIfNeeded: atCanary))
             if eduStreamID != nil {
                 Checks.expect(atCanary > 0,
                               "host: edu's DMA at hypervisor memory faulted (F_TRANSLATION, edu's StreamID, the canary's address)")
             }
             Checks.expect(smmu.smmu.checkGlobalErrors().isClean, "host: no SMMU global errors")
         }
-        Console.say("host: %d passed, %d failed\n", UInt64(Checks.passed), UInt64(Checks.failed))
+        Console.say("host: %d passed, %d failed\n", UInt64(truncatingIfNeeded: Checks.passed),
+                    UInt64(truncatingIfNeeded: Checks.failed))
         Power.exit(code: Checks.failed == 0 ? ExitCode.passed : ExitCode.checksFailed)
     }
 }
@@ -206,6 +235,7 @@ extension ExceptionInjection {
     /// Deliver this injection to the lower EL about to be resumed from `frame`:
     /// its EL1 syndrome, fault address and return state, then the `eret` goes to
     /// its vector (VBAR_EL1 + the offset) with the new PSTATE.
+    @_transparent
     func apply(to frame: UnsafeMutablePointer<UInt64>) {
         arch_write_esr_el1(esr)
         arch_write_far_el1(far)

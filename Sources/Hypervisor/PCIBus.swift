@@ -10,8 +10,13 @@ struct PCIDevice {
 }
 
 enum PCIBus {
-    static func ecam(_ bridge: PCIHostBridge) -> PCIECAM<MMIORegisterBlock> {
-        PCIECAM(registers: MMIORegisterBlock(base: bridge.ecam.base.raw), bridge: bridge)
+    /// The bridge's ECAM from the three fields it needs (`PCIECAM(registers:bridge:)`
+    /// takes the whole 640-byte bridge as an owned argument), inlined at its two
+    /// callers, as `enumerate` is at its one (out of line each cost a call and a frame).
+    @_transparent
+    static func ecam(_ bridge: borrowing PCIHostBridge) -> PCIECAM<MMIORegisterBlock> {
+        PCIECAM(registers: MMIORegisterBlock(base: bridge.ecam.base.raw), firstBus: bridge.firstBus,
+                lastBus: bridge.lastBus)
     }
 
     /// What the board's checks use of the enumeration: how many functions
@@ -22,6 +27,7 @@ enum PCIBus {
     }
 
     /// Prints every function on the bus the DTB's bridge decodes.
+    @_transparent
     static func enumerate(_ platform: PlatformDescription) -> Scan {
         var scan = Scan()
         guard let bridge = platform.pciHostBridge else {
@@ -45,11 +51,10 @@ enum PCIBus {
             Console.say("%4:%4 class %6", UInt64(function.vendorID), UInt64(function.deviceID),
                         UInt64(function.classCode))
             if let sid = target?.streamID {
-                Console.say(" streamid %x", UInt64(sid))
+                Console.say(" streamid %x\n", UInt64(sid))
             } else {
-                Console.put(" (no iommu-map entry)")
+                Console.line(" (no iommu-map entry)")
             }
-            Console.line("")
         }
         return scan
     }

@@ -25,9 +25,16 @@ enum SMMUSetup {
     static func bringUpAll(_ platform: PlatformDescription, frames: inout FrameAllocator) -> FixedList<8, ReadySMMU> {
         // At most one per description, and the DTB's list holds 8: the append cannot fail.
         var ready = FixedList<8, ReadySMMU>()
-        for description in platform.smmus {
-            Console.say("smmu: arm,smmu-v3 at %x + %x", description.registers.base.raw, description.registers.size)
-            Console.line(description.isCoherent ? ", dma-coherent" : ", not dma-coherent")
+        // A while loop over one copy of the list, slots read in place (the
+        // index moves on first, so each `continue` goes to the next one).
+        var smmus = platform.smmus
+        var index = 0
+        while index < smmus.count {
+            let description = smmus[slot: index]
+            index += 1
+            Console.say(description.isCoherent ? "smmu: arm,smmu-v3 at %x + %x, dma-coherent\n"
+                                               : "smmu: arm,smmu-v3 at %x + %x, not dma-coherent\n",
+                        description.registers.base.raw, description.registers.size)
             let registers = MMIORegisterBlock(base: description.registers.base.raw)
             // IDR0 is at offset 0: one guarded load tells whether anything answers.
             guard Probe.read32(description.registers.base.raw) != nil else {
@@ -77,6 +84,7 @@ extension SMMUProbeError {
         stall forced\0relative base addresses\0preset tables or queues\0queues too small
         """
 
+    @_transparent
     var nameIndex: Int {
         switch self {
         case .noAArch64TableFormat: 0
