@@ -34,7 +34,7 @@ public struct MSIDoorbells: Sendable {
             var map = description.msiMap
             var index = 0
             while index < map.count {
-                try add(tree, controller: map[slot: index].controller)
+                try add(tree, controller: map[slot: index].target)
                 index += 1
             }
         }

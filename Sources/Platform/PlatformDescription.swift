@@ -289,10 +289,7 @@ public struct PlatformDescription: Sendable {
         if UInt64(last - first) + 1 > busesCovered { last = first + UInt32(busesCovered) - 1 }
 
         let windows = try pciWindows(tree, node)
-        var map = FixedList<16, IOMMUMapEntry>()
-        if let property = tree.property("iommu-map", of: node) {
-            map = try iommuMap(tree, node, property)
-        }
+        let map = try PCIHostBridgeNode.map(tree, node, msi: false, checkingIOMMUs: true)
         return PCIHostBridge(
             ecam: ecam, firstBus: UInt8(first), lastBus: UInt8(last), windows: windows, iommuMap: map,
             iommuMapMask: try tree.u32("iommu-map-mask", of: node),
@@ -340,38 +337,6 @@ public struct PlatformDescription: Sendable {
             }
         }
         return windows
-    }
-
-    /// `iommu-map`: (rid-base, iommu phandle, iommu specifier, length); the
-    /// specifier has the target's `#iommu-cells` cells, which must be 1 (a StreamID).
-    static func iommuMap(_ tree: FlattenedDeviceTree, _ node: FDTNode,
-                         _ property: FDTProperty) throws(FDTError) -> FixedList<16, IOMMUMapEntry> {
-        var map = FixedList<16, IOMMUMapEntry>()
-        let tuple = 16
-        guard property.length % tuple == 0 else {
-            throw .propertyLengthNotMultiple(node: node.offset, length: property.length, tupleBytes: tuple)
-        }
-        let value = tree.value(of: property)
-        var offset = 0
-        while offset < value.count {
-            let phandle = value.bigEndianUInt32(at: offset + 4)
-            guard let iommu = tree.node(withPhandle: phandle) else { throw .phandleNotFound(phandle) }
-            let cells = try tree.u32("#iommu-cells", of: iommu) ?? 0
-            guard cells == 1 else { throw .unsupportedIOMMUCells(node: iommu.offset, cells: cells) }
-            let entry = IOMMUMapEntry(ridBase: value.bigEndianUInt32(at: offset), iommu: phandle,
-                                      sidBase: value.bigEndianUInt32(at: offset + 8),
-                                      length: value.bigEndianUInt32(at: offset + 12))
-            // `iommuTarget` computes sidBase + (rid - ridBase) for rid - ridBase < length:
-            // both ends must fit in 32 bits or the last requesters wrap to StreamID 0.
-            guard entry.length == 0 || entry.sidBase <= UInt32.max - (entry.length - 1),
-                  entry.length == 0 || entry.ridBase <= UInt32.max - (entry.length - 1) else {
-                throw .iommuMapOverflows(node: node.offset, ridBase: entry.ridBase, sidBase: entry.sidBase,
-                                         length: entry.length)
-            }
-            guard map.append(entry) else { throw .tooManyIOMMUMapEntries(capacity: PCIHostBridge.iommuMapCapacity) }
-            offset += tuple
-        }
-        return map
     }
 
     // MARK: PSCI (Linux binding arm,psci.yaml)
