@@ -62,6 +62,25 @@ public struct PlatformDescription: Sendable {
         try checkLayout()
     }
 
+    /// Banks against each other. Called at the end of `init`, so a
+    /// description that exists has passed it. `mutating` only to read the
+    /// banks in place (it changes nothing): as a plain method, `init` copied
+    /// the whole 4 KiB description to call it, and it copied the bank list.
+    mutating func checkLayout() throws(FDTError) {
+        var i = 0
+        while i < memoryBanks.count {
+            let bank = memoryBanks[slot: i]
+            var j = i + 1
+            while j < memoryBanks.count {
+                if bank.overlaps(memoryBanks[slot: j]) {
+                    throw .overlappingMemoryBanks(first: bank.base.raw, second: memoryBanks[slot: j].base.raw)
+                }
+                j += 1
+            }
+            i += 1
+        }
+    }
+
     /// Every range the frame allocator must never hand out that the DTB
     /// itself states (the image and the blob are the caller's to add).
     public var reservedRanges: FixedList<80, MemoryRange> {
