@@ -15,6 +15,7 @@ public struct FramePool {
     /// so every run's alignment within the pool is also a physical one.
     public static let runAlignment = 16
     static let bitsPerWord = UInt64.bitWidth
+    static let wordShift = 6  // log2(bitsPerWord)
 
     public let first: MFN
     public let count: Int
@@ -71,16 +72,20 @@ public struct FramePool {
     /// The counter of `frame`, a frame of this pool handed out.
     public func counter(_ frame: MFN) -> UInt16 {
         guard let index = index(of: frame) else { preconditionFailure("FramePool: not one of this pool's frames") }
-        return UInt16(truncatingIfNeeded: counterWords[index / 4] >> UInt64(index % 4 * 16))
+        return UInt16(truncatingIfNeeded: counterWords[index &>> 2] >> UInt64((index & 3) &* 16))
     }
     public mutating func setCounter(_ frame: MFN, _ value: UInt16) {
         guard let index = index(of: frame) else { preconditionFailure("FramePool: not one of this pool's frames") }
         storeCounter(index, value)
     }
 
+    // Word and bit positions by shift and mask: `index` is never negative
+    // here (it comes from `index(of:)` or a walk from 0), and a signed `/`
+    // and `%` cost a division and sign fix-ups at each use; the arrays'
+    // own bounds checks stay.
     private mutating func storeCounter(_ index: Int, _ value: UInt16) {
-        let shift = UInt64(index % 4 * 16)
-        counterWords[index / 4] = counterWords[index / 4] & ~(0xFFFF << shift) | UInt64(value) << shift
+        let shift = UInt64((index & 3) &* 16)
+        counterWords[index &>> 2] = counterWords[index &>> 2] & ~(0xFFFF << shift) | UInt64(value) << shift
     }
 
     public func isAllocated(_ frame: MFN) -> Bool {
@@ -99,11 +104,11 @@ public struct FramePool {
     }
 
     private func isInUse(_ index: Int) -> Bool {
-        inUse[index / Self.bitsPerWord] >> UInt64(index % Self.bitsPerWord) & 1 != 0
+        inUse[index &>> Self.wordShift] >> UInt64(index & (Self.bitsPerWord - 1)) & 1 != 0
     }
 
     private mutating func setInUse(_ index: Int, _ value: Bool) {
-        let bit: UInt64 = 1 << UInt64(index % Self.bitsPerWord)
-        if value { inUse[index / Self.bitsPerWord] |= bit } else { inUse[index / Self.bitsPerWord] &= ~bit }
+        let bit: UInt64 = 1 << UInt64(index & (Self.bitsPerWord - 1))
+        if value { inUse[index &>> Self.wordShift] |= bit } else { inUse[index &>> Self.wordShift] &= ~bit }
     }
 }
