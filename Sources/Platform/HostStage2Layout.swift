@@ -230,7 +230,8 @@ public enum HostStage2LayoutError: Error, Equatable, Sendable {
     case tooManyRuns(capacity: Int)
 }
 
-/// `[first, end)` in 4 KiB pages.
+/// `[first, end)`: 4 KiB pages in the host layout, bytes in
+/// `HostPlatformScan`'s device windows (nothing here depends on the unit).
 struct PageInterval: Equatable {
     var first: UInt64
     var end: UInt64
