@@ -10,9 +10,10 @@ public struct PCIHostBridgeNode: Sendable {
     public let node: Int
     /// `compatible` lists `pci-host-ecam-generic`.
     public let isECAMGeneric: Bool
-    public let windows: FixedList<8, PCIWindow>
-    public let iommuMap: FixedList<16, IOMMUMapEntry>
-    public let msiMap: FixedList<16, MSIMapEntry>
+    // `var` only so that `init` can have the readers fill them in place.
+    public private(set) var windows = FixedList<8, PCIWindow>()
+    public private(set) var iommuMap = FixedList<16, IOMMUMapEntry>()
+    public private(set) var msiMap = FixedList<16, MSIMapEntry>()
     public let msiParent: UInt32?
 
     /// `iommu-map` and `msi-map` are read as 4-cell tuples, as Linux's
@@ -20,17 +21,18 @@ public struct PCIHostBridgeNode: Sendable {
     public init(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         self.node = node.offset
         isECAMGeneric = tree.isCompatible(node, with: "pci-host-ecam-generic")
-        windows = try PlatformDescription.pciWindows(tree, node)
-        iommuMap = try PCIHostBridgeNode.map(tree, node, msi: false, checkingIOMMUs: false)
-        msiMap = try PCIHostBridgeNode.map(tree, node, msi: true, checkingIOMMUs: false)
+        try PlatformDescription.pciWindows(tree, node, into: &windows)
+        try PCIHostBridgeNode.map(tree, node, msi: false, checkingIOMMUs: false, into: &iommuMap)
+        try PCIHostBridgeNode.map(tree, node, msi: true, checkingIOMMUs: false, into: &msiMap)
         msiParent = PlatformDescription.firstPhandle("msi-parent", of: tree, node)
     }
 
     /// (rid-base, phandle, base, length), one cell each.
     static let tupleBytes = 16
 
-    /// The entries of `msi-map` (`msi`) or `iommu-map`, in blob order; empty
-    /// when the property is absent. The value must be whole tuples. Every
+    /// Appends the entries of `msi-map` (`msi`) or `iommu-map`, in blob
+    /// order, to `map` (empty: a caller's list, filled in place rather than
+    /// returned and copied); none when the property is absent. The value must be whole tuples. Every
     /// reader of either map goes through here, each tuple straight into its
     /// entry.
     ///
@@ -39,10 +41,9 @@ public struct PCIHostBridgeNode: Sendable {
     /// `#iommu-cells = <1>` (a StreamID), and both ID ranges must fit in 32
     /// bits, or the last requesters would wrap to StreamID 0. Each entry is
     /// checked before it is added, so the first bad entry is the error.
-    static func map(_ tree: FlattenedDeviceTree, _ node: FDTNode, msi: Bool,
-                    checkingIOMMUs: Bool) throws(FDTError) -> FixedList<16, RequesterIDMapEntry> {
-        var map = FixedList<16, RequesterIDMapEntry>()
-        guard let property = tree.property(msi ? "msi-map" : "iommu-map", of: node) else { return map }
+    static func map(_ tree: FlattenedDeviceTree, _ node: FDTNode, msi: Bool, checkingIOMMUs: Bool,
+                    into map: inout FixedList<16, RequesterIDMapEntry>) throws(FDTError) {
+        guard let property = tree.property(msi ? "msi-map" : "iommu-map", of: node) else { return }
         guard property.length % tupleBytes == 0 else {
             throw .propertyLengthNotMultiple(node: node.offset, length: property.length, tupleBytes: tupleBytes)
         }
@@ -70,7 +71,6 @@ public struct PCIHostBridgeNode: Sendable {
                           : .tooManyIOMMUMapEntries(capacity: PCIHostBridge.iommuMapCapacity)
             }
         }
-        return map
     }
 }
 

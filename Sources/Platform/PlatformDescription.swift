@@ -307,8 +307,10 @@ public struct PlatformDescription: Sendable {
         guard busesCovered > 0 else { throw .ecamTooSmall(node: node.offset, size: ecam.size) }
         if UInt64(last - first) + 1 > busesCovered { last = first + UInt32(busesCovered) - 1 }
 
-        let windows = try pciWindows(tree, node)
-        let map = try PCIHostBridgeNode.map(tree, node, msi: false, checkingIOMMUs: true)
+        var windows = FixedList<8, PCIWindow>()
+        try pciWindows(tree, node, into: &windows)
+        var map = FixedList<16, IOMMUMapEntry>()
+        try PCIHostBridgeNode.map(tree, node, msi: false, checkingIOMMUs: true, into: &map)
         return PCIHostBridge(
             ecam: ecam, firstBus: UInt8(first), lastBus: UInt8(last), windows: windows, iommuMap: map,
             iommuMapMask: try tree.u32("iommu-map-mask", of: node),
@@ -318,10 +320,12 @@ public struct PlatformDescription: Sendable {
     }
 
     /// `ranges`: (PCI address: 3 cells, CPU address: parent's
-    /// `#address-cells`, size: the bridge's `#size-cells`).
-    static func pciWindows(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> FixedList<8, PCIWindow> {
-        var windows = FixedList<8, PCIWindow>()
-        guard let ranges = tree.property("ranges", of: node) else { return windows }
+    /// `#address-cells`, size: the bridge's `#size-cells`). Appended to
+    /// `windows` (empty: the caller's list, filled in place rather than
+    /// returned and copied).
+    static func pciWindows(_ tree: FlattenedDeviceTree, _ node: FDTNode,
+                           into windows: inout FixedList<8, PCIWindow>) throws(FDTError) {
+        guard let ranges = tree.property("ranges", of: node) else { return }
         let childCells = try tree.addressCells(of: node)
         guard childCells == PCIWindow.addressCells else {
             throw .addressCellsUnsupported(node: node.offset, cells: childCells)
@@ -355,7 +359,6 @@ public struct PlatformDescription: Sendable {
                 throw .tooManyPCIWindows(capacity: PCIHostBridge.windowCapacity)
             }
         }
-        return windows
     }
 
     // MARK: PSCI (Linux binding arm,psci.yaml)
