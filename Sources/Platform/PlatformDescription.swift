@@ -52,7 +52,7 @@ public struct PlatformDescription: Sendable {
                 }
             } else if tree.isCompatible(node, with: "pci-host-ecam-generic") {
                 guard pciHostBridge == nil else { throw .multiplePCIHostBridges(node: node.offset) }
-                pciHostBridge = try PlatformDescription.hostBridge(tree, node)
+                try setHostBridge(tree, node)
             }
         }
         if let node = PlatformDescription.psciNode(tree) {
@@ -287,11 +287,14 @@ public struct PlatformDescription: Sendable {
 
     static let maxBus: UInt32 = 0xFF
 
-    static func hostBridge(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> PCIHostBridge {
+    /// Sets `pciHostBridge` once every part is read and checked (nothing is
+    /// set when one throws). Stored directly: a returned bridge went through
+    /// two 640-byte copies on its way into the description.
+    private mutating func setHostBridge(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let ecam = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
 
         var first: UInt32 = 0
-        var last: UInt32 = maxBus
+        var last: UInt32 = Self.maxBus
         if let busRange = tree.property("bus-range", of: node) {
             guard busRange.length == 8 else {
                 throw .propertyLengthNotMultiple(node: node.offset, length: busRange.length, tupleBytes: 8)
@@ -299,7 +302,7 @@ public struct PlatformDescription: Sendable {
             let value = tree.value(of: busRange)
             first = value.bigEndianUInt32(at: 0)
             last = value.bigEndianUInt32(at: 4)
-            guard first <= last, last <= maxBus else { throw .badBusRange(node: node.offset, first: first, last: last) }
+            guard first <= last, last <= Self.maxBus else { throw .badBusRange(node: node.offset, first: first, last: last) }
         }
         // Like Linux's pci_ecam_create: a region smaller than the bus range
         // limits the buses we may touch rather than letting us read past it.
@@ -308,10 +311,10 @@ public struct PlatformDescription: Sendable {
         if UInt64(last - first) + 1 > busesCovered { last = first + UInt32(busesCovered) - 1 }
 
         var windows = FixedList<8, PCIWindow>()
-        try pciWindows(tree, node, into: &windows)
+        try PlatformDescription.pciWindows(tree, node, into: &windows)
         var map = FixedList<16, IOMMUMapEntry>()
         try PCIHostBridgeNode.map(tree, node, msi: false, checkingIOMMUs: true, into: &map)
-        return PCIHostBridge(
+        pciHostBridge = PCIHostBridge(
             ecam: ecam, firstBus: UInt8(first), lastBus: UInt8(last), windows: windows, iommuMap: map,
             iommuMapMask: try tree.u32("iommu-map-mask", of: node),
             isCoherent: tree.hasProperty("dma-coherent", node),
