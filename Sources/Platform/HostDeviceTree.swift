@@ -139,13 +139,11 @@ public enum HostDeviceTree {
                 depth -= 1
             case .property(let nameStart, let valueLength):
                 if droppedAt == nil {
-                    var nameEnd = nameStart
-                    while tree.bytes[nameEnd] != 0 { nameEnd += 1 }
-                    let name = ByteString.slice(tree.bytes, nameStart, nameEnd)
-                    if !isIOMMUReference(name) {
-                        try writer.property(name, ByteString.slice(tree.bytes, offset + FDTToken.propertyHeaderSize,
-                                                                 offset + FDTToken.propertyHeaderSize + valueLength))
-                    }
+                    // The tree's own name and value readers (`node` is only
+                    // for error reports, and none is made here).
+                    let property = FDTProperty(offset: offset, node: 0, nameStart: nameStart, length: valueLength)
+                    let name = tree.name(of: property)
+                    if !isIOMMUReference(name) { try writer.property(name, tree.value(of: property)) }
                 }
             case .nop:
                 break
