@@ -111,14 +111,11 @@ public struct FrameAllocator {
             let head = FrameRange(first: range.first, endRaw: start)
             let tail = FrameRange(first: MFN(raw: start + count), endRaw: range.end.raw)
             let at = index - 1
-            switch (head.isEmpty, tail.isEmpty) {
-            case (true, true):
+            if head.isEmpty && tail.isEmpty {
                 freeRanges.remove(at: at)
-            case (false, true):
-                freeRanges[at] = head
-            case (true, false):
-                freeRanges[at] = tail
-            case (false, false):
+            } else if head.isEmpty || tail.isEmpty {
+                freeRanges[at] = head.isEmpty ? tail : head
+            } else {
                 // Carving from the middle needs one more slot.
                 guard !freeRanges.isFull else {
                     blockedByCapacity = true
@@ -235,16 +232,12 @@ public struct FrameAllocator {
             let head = FrameRange(first: existing.first, endRaw: max(existing.first.raw, min(range.first.raw, existing.end.raw)))
             let tail = FrameRange(first: MFN(raw: min(existing.end.raw, max(range.end.raw, existing.first.raw))),
                                   endRaw: existing.end.raw)
-            switch (head.isEmpty, tail.isEmpty) {
-            case (true, true):
+            if head.isEmpty && tail.isEmpty {
                 table.remove(at: i)
-            case (false, true):
-                table[i] = head
+            } else if head.isEmpty || tail.isEmpty {
+                table[i] = head.isEmpty ? tail : head
                 i += 1
-            case (true, false):
-                table[i] = tail
-                i += 1
-            case (false, false):
+            } else {
                 table[i] = head
                 table.insert(tail, at: i + 1)
                 i += 2
