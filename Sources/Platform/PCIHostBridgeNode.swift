@@ -83,6 +83,9 @@ extension FlattenedDeviceTree {
         let tree: FlattenedDeviceTree
         var walk: NodeIterator
         public mutating func next() -> FDTNode? {
+            // One local copy of the tree: each call through `self.tree` in a
+            // mutating method copied it to the stack first (four per node).
+            let tree = self.tree
             while let node = walk.next() {
                 guard tree.isPCI(node), tree.isEnabled(node) else { continue }
                 if let parent = tree.parent(of: node), tree.isPCI(parent) { continue }
