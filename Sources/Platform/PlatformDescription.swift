@@ -47,9 +47,7 @@ public struct PlatformDescription: Sendable {
         }
         for node in tree.nodes where tree.isEnabled(node) {
             if tree.isCompatible(node, with: "arm,smmu-v3") {
-                guard smmus.append(try PlatformDescription.smmu(tree, node)) else {
-                    throw .tooManySMMUs(capacity: PlatformDescription.smmuCapacity)
-                }
+                try addSMMU(tree, node)
             } else if tree.isCompatible(node, with: "pci-host-ecam-generic") {
                 guard pciHostBridge == nil else { throw .multiplePCIHostBridges(node: node.offset) }
                 try setHostBridge(tree, node)
@@ -210,17 +208,21 @@ public struct PlatformDescription: Sendable {
     static let gicSPIBase: UInt32 = 32
     static let gicPPIBase: UInt32 = 16
 
-    static func smmu(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> SMMUDescription {
+    /// Appended directly: a returned description was copied once more on
+    /// its way into the list.
+    private mutating func addSMMU(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
         // SMMU_IDR0..CR0 alone span 0x30 bytes of page 0: a size-0 `reg` names no registers.
         guard registers.size != 0 else { throw .emptyRegister(node: node.offset) }
-        return SMMUDescription(
+        guard smmus.append(SMMUDescription(
             registers: registers,
             isCoherent: tree.hasProperty("dma-coherent", node),
-            phandle: try phandle(tree, node),
-            interrupts: smmuInterrupts(tree, node),
-            msiParent: firstPhandle("msi-parent", of: tree, node),
-            node: node.offset)
+            phandle: try Self.phandle(tree, node),
+            interrupts: Self.smmuInterrupts(tree, node),
+            msiParent: Self.firstPhandle("msi-parent", of: tree, node),
+            node: node.offset)) else {
+            throw .tooManySMMUs(capacity: PlatformDescription.smmuCapacity)
+        }
     }
 
     static func phandle(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> UInt32? {
