@@ -162,6 +162,7 @@ public struct FrameAllocator {
     }
 
     /// `mutating` only to read the banks in place; it changes nothing.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func firstFrameOutsideBanks(_ range: FrameRange) -> MFN {
         var frame = range.first
         // Walk bank by bank rather than frame by frame.

@@ -98,6 +98,7 @@ public struct FramePool {
         return Int(frame.raw - first.raw)
     }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private func isFree(_ indices: Range<Int>) -> Bool {
         for index in indices where isInUse(index) { return false }
         return true

@@ -156,6 +156,7 @@ public enum HostDeviceTree {
 
     /// Properties that point a device at an IOMMU (the IOMMU binding and
     /// the PCI `iommu-map` binding).
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     static func isIOMMUReference(_ name: UnsafeRawBufferPointer) -> Bool {
         ByteString.listContains("iommu-map\0iommu-map-mask\0iommus", name)
     }

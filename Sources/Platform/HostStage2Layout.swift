@@ -85,6 +85,7 @@ public struct HostStage2Layout: Sendable {
         }
     }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func emitAll(_ inputs: inout Inputs) throws(HostStage2LayoutError) {
         // Banks and windows are disjoint (checked as they were added), so one
         // merge by base address visits every mapped piece in ascending order.
@@ -129,6 +130,7 @@ public struct HostStage2Layout: Sendable {
         guard range.end.raw <= limit else { throw .beyondIPASpace(range.base, size: range.size, limit: limit) }
     }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func emit(_ piece: PageInterval, minus excluded: inout PageIntervals,
                                as memory: HostMemoryType) throws(HostStage2LayoutError) {
         var start = piece.first
@@ -167,6 +169,7 @@ public struct HostStage2Layout: Sendable {
         s = t
     }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func append(_ first: UInt64, _ end: UInt64, _ granule: HostStage2Granule,
                                  _ memory: HostMemoryType) throws(HostStage2LayoutError) {
         let run = HostStage2Run(base: PhysAddr(raw: first << PageSize.shift4K),
@@ -256,6 +259,7 @@ struct PageIntervals {
     }
 
     /// Whether one interval of the set covers all of `interval`.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     mutating func contains(_ interval: PageInterval) -> Bool {
         var index = 0
         while index < list.count {

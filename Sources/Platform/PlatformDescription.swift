@@ -64,6 +64,7 @@ public struct PlatformDescription: Sendable {
     /// description that exists has passed it. `mutating` only to read the
     /// banks in place (it changes nothing): as a plain method, `init` copied
     /// the whole 4 KiB description to call it, and it copied the bank list.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     mutating func checkLayout() throws(FDTError) {
         var i = 0
         while i < memoryBanks.count {
@@ -122,6 +123,7 @@ public struct PlatformDescription: Sendable {
 
     static func isMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool { tree.hasDeviceType(node, "memory") }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func addMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let reg = try tree.reg(of: node, onBus: tree.root) else { throw .missingReg(node: node.offset) }
         var index = 0
@@ -137,6 +139,7 @@ public struct PlatformDescription: Sendable {
 
     // MARK: Reserved memory (section 3.5)
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func addReservedMemory(_ tree: FlattenedDeviceTree, _ parent: FDTNode) throws(FDTError) {
         for child in tree.children(of: parent) where tree.isEnabled(child) {
             // Children with only `size`/`alloc-ranges` are dynamic requests
@@ -213,6 +216,7 @@ public struct PlatformDescription: Sendable {
 
     /// Appended directly: a returned description was copied once more on
     /// its way into the list.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func addSMMU(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
         // SMMU_IDR0..CR0 alone span 0x30 bytes of page 0: a size-0 `reg` names no registers.
@@ -295,6 +299,7 @@ public struct PlatformDescription: Sendable {
     /// Sets `pciHostBridge` once every part is read and checked (nothing is
     /// set when one throws). Stored directly: a returned bridge went through
     /// two 640-byte copies on its way into the description.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func setHostBridge(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let ecam = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
 
