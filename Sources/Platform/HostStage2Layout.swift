@@ -58,6 +58,9 @@ public struct HostStage2Layout: Sendable {
         var windows = PageIntervals()
         var excluded = PageIntervals()
 
+        @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
+        init() {}
+
         enum Kind { case ram, device, hypervisorOwned, neverMapped }
 
         mutating func add(_ range: MemoryRange, as kind: Kind, limit: UInt64) throws(HostStage2LayoutError) {

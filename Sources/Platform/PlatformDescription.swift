@@ -121,6 +121,7 @@ public struct PlatformDescription: Sendable {
 
     // MARK: Memory (section 3.4)
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     static func isMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool { tree.hasDeviceType(node, "memory") }
 
     @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
@@ -232,6 +233,7 @@ public struct PlatformDescription: Sendable {
         }
     }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     static func phandle(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> UInt32? {
         if let handle = try tree.u32("phandle", of: node) { return handle }
         return try tree.u32("linux,phandle", of: node)
@@ -246,6 +248,7 @@ public struct PlatformDescription: Sendable {
 
     /// `compatible` strings of the Arm GIC bindings (arm,gic.yaml and
     /// arm,gic-v3.yaml): controllers whose specifier is (type, number, flags...).
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     static func isGIC(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
         tree.isCompatible(node, withAnyOf: """
             arm,gic-v3\0arm,gic-400\0arm,cortex-a15-gic\0arm,cortex-a9-gic\0arm,cortex-a7-gic\0arm,pl390\0qcom,msm-qgic2
@@ -256,6 +259,7 @@ public struct PlatformDescription: Sendable {
     /// we do not understand (a parent that is not a GIC, such as HiSilicon's
     /// mbigen, or a specifier of another length) leaves them `nil` rather
     /// than failing the parse.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     static func smmuInterrupts(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> SMMUInterrupts {
         var result = SMMUInterrupts()
         guard let names = tree.property("interrupt-names", of: node),
