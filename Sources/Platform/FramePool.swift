@@ -83,6 +83,7 @@ public struct FramePool {
     // here (it comes from `index(of:)` or a walk from 0), and a signed `/`
     // and `%` cost a division and sign fix-ups at each use; the arrays'
     // own bounds checks stay.
+    @_transparent  // small, few callers: inlined (the board inliner's threshold is 0)
     private mutating func storeCounter(_ index: Int, _ value: UInt16) {
         let shift = UInt64((index & 3) &* 16)
         counterWords[index &>> 2] = counterWords[index &>> 2] & ~(0xFFFF << shift) | UInt64(value) << shift
@@ -104,10 +105,12 @@ public struct FramePool {
         return true
     }
 
+    @_transparent  // small, few callers: inlined (the board inliner's threshold is 0)
     private func isInUse(_ index: Int) -> Bool {
         inUse[index &>> Self.wordShift] >> UInt64(index & (Self.bitsPerWord - 1)) & 1 != 0
     }
 
+    @_transparent  // small, few callers: inlined (the board inliner's threshold is 0)
     private mutating func setInUse(_ index: Int, _ value: Bool) {
         let bit: UInt64 = 1 << UInt64(index & (Self.bitsPerWord - 1))
         if value { inUse[index &>> Self.wordShift] |= bit } else { inUse[index &>> Self.wordShift] &= ~bit }
