@@ -28,7 +28,7 @@ public struct MSIDoorbells: Sendable {
     /// the doorbell register, is a broken tree. A disabled controller takes no MSIs.
     public init(_ tree: FlattenedDeviceTree) throws(FDTError) {
         for bridge in tree.pciHostBridgeNodes {
-            let description = try PCIHostBridgeNode(tree, bridge)
+            let description = try PCIHostBridgeNode(reading: tree, bridge)
             if let parent = description.msiParent { try add(tree, controller: parent) }
             // One copy, then slots read in place (a plain subscript read copies the list).
             var map = description.msiMap

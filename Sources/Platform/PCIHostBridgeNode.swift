@@ -19,6 +19,13 @@ public struct PCIHostBridgeNode: Sendable {
     /// `iommu-map` and `msi-map` are read as 4-cell tuples, as Linux's
     /// `of_map_id` reads them, whatever the target's `#iommu-cells`.
     public init(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
+        try self.init(reading: tree, node)
+    }
+
+    /// The public initialiser's body, inlined into `MSIDoorbells.init`, its
+    /// one caller on the board (the public wrapper is then dropped there).
+    @_transparent
+    init(reading tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         self.node = node.offset
         isECAMGeneric = tree.isCompatible(node, with: "pci-host-ecam-generic")
         try PlatformDescription.pciWindows(tree, node, into: &windows)
