@@ -105,7 +105,15 @@ public struct HostStage2Layout: Sendable {
     }
 
     /// What the host's stage 2 maps at `address`, or nil where it traps.
-    public func memoryType(at address: PhysAddr) -> HostMemoryType? {
+    public func memoryType(at address: PhysAddr) -> HostMemoryType? { lookUp(address) }
+
+    /// Whether `address` is RAM the host owns at boot.
+    public func isHostRAM(_ address: PhysAddr) -> Bool { lookUp(address) == .normal }
+
+    /// `memoryType`'s body, inlined into `isHostRAM`, its one caller on the
+    /// board (the public `memoryType` is then unused there and dropped).
+    @_transparent
+    func lookUp(_ address: PhysAddr) -> HostMemoryType? {
         // Binary search: runs are sorted and disjoint. One copy of the list,
         // then slots read in place: a plain subscript read copied all 3 KiB
         // of it at every step.
@@ -126,8 +134,6 @@ public struct HostStage2Layout: Sendable {
         return nil
     }
 
-    /// Whether `address` is RAM the host owns at boot.
-    public func isHostRAM(_ address: PhysAddr) -> Bool { memoryType(at: address) == .normal }
 
     static func checkBounds(_ range: MemoryRange, limit: UInt64) throws(HostStage2LayoutError) {
         guard range.end.raw <= limit else { throw .beyondIPASpace(range.base, size: range.size, limit: limit) }

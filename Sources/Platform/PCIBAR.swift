@@ -62,6 +62,13 @@ public struct PCIWindowAllocator: Sendable {
 
     /// `size` (a power of two) bytes aligned to `size`: (PCI, CPU) addresses.
     public mutating func allocate(size: UInt64) throws(PCIError) -> (pci: UInt64, cpu: PhysAddr) {
+        try take(size)
+    }
+
+    /// `allocate`'s body, inlined into `assignMemoryBAR`, its one caller on
+    /// the board (the public wrapper is then unused there and dropped).
+    @_transparent
+    mutating func take(_ size: UInt64) throws(PCIError) -> (pci: UInt64, cpu: PhysAddr) {
         guard size > 0, size & (size - 1) == 0 else { throw .sizeNotPowerOfTwo(size) }
         let mask = size - 1
         guard next <= UInt64.max - mask else { throw .windowExhausted(size: size) }
@@ -184,7 +191,7 @@ extension PCIConfigAccess {
         default: break
         }
         var trial = window
-        let (pci, cpu) = try trial.allocate(size: bar.size)
+        let (pci, cpu) = try trial.take(bar.size)
         try writeBAR(bar, of: function, at: pci)
         window = trial
         return AssignedBAR(bar: bar, pciAddress: pci, cpuAddress: cpu)

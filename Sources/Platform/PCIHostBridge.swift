@@ -97,6 +97,7 @@ public struct PCIHostBridge: Sendable {
     public var memory32Window: PCIWindow? { firstWindow(.memory32) }
     public var memory64Window: PCIWindow? { firstWindow(.memory64) }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private func firstWindow(_ space: PCIAddressSpace) -> PCIWindow? {
         // Indexed, like every walk of a bridge's lists: no iterator specialisations.
         // One copy, then slots read in place (a plain subscript read copies the list).
