@@ -144,18 +144,22 @@ public struct HostStage2Layout: Sendable {
                                as memory: HostMemoryType) throws(HostStage2LayoutError) {
         var start = piece.first
         // Indexed, like every walk of a PageIntervals list: no iterator specialisation.
+        // Cuts are sorted and disjoint. Past the last one, a zero-length cut at
+        // the piece's end emits the tail, and a cut beyond the piece stops at its
+        // end: one call site of `split`, which is then inlined.
         var index = 0
-        while index < excluded.list.count {
-            let cut = excluded.list[slot: index]
+        while start < piece.end {
+            let cut = index < excluded.list.count ? excluded.list[slot: index] : PageInterval(first: piece.end, end: piece.end)
             index += 1
-            guard cut.end > start && cut.first < piece.end else { continue }
-            if cut.first > start { try split(PageInterval(first: start, end: cut.first), as: memory) }
+            guard cut.end > start else { continue }
+            let upTo = min(cut.first, piece.end)
+            if upTo > start { try split(PageInterval(first: start, end: upTo), as: memory) }
             start = max(start, cut.end)
         }
-        if start < piece.end { try split(PageInterval(first: start, end: piece.end), as: memory) }
     }
 
     /// Cuts one mapped piece into at most five single-granule runs.
+    @_transparent  // one call site, in emit
     private mutating func split(_ piece: PageInterval, as memory: HostMemoryType) throws(HostStage2LayoutError) {
         var s = piece.first
         let e = piece.end
