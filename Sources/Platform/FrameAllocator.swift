@@ -55,6 +55,7 @@ public struct FrameAllocator {
     /// Builds the allocator for the board: every bank of `platform`, minus
     /// the hypervisor `image`, the `deviceTree` blob and every reservation
     /// the DTB states.
+    @_transparent  // one caller on the board (in Hypervisor): inlined there
     public init(platform: PlatformDescription, image: MemoryRange, deviceTree: MemoryRange)
         throws(FrameAllocatorError) {
         var excluded = platform.reservedRanges
@@ -66,16 +67,19 @@ public struct FrameAllocator {
 
     /// Frames currently free.
     public var freeFrameCount: UInt64 {
-        // One copy, then slots read in place (as a `for in` would copy it into
-        // its iterator, without the iterator's code).
-        var list = freeRanges
-        var total: UInt64 = 0
-        var i = 0
-        while i < list.count {
-            total += list[slot: i].count
-            i += 1
+        @_transparent  // one caller on the board (in Hypervisor): inlined there
+        get {
+            // One copy, then slots read in place (as a `for in` would copy it into
+            // its iterator, without the iterator's code).
+            var list = freeRanges
+            var total: UInt64 = 0
+            var i = 0
+            while i < list.count {
+                total += list[slot: i].count
+                i += 1
+            }
+            return total
         }
-        return total
     }
 
     public func isFree(_ frame: MFN) -> Bool {

@@ -16,6 +16,7 @@ extension PlatformDescription {
     /// static board trees that firmware patches at boot (the Raspberry Pi 3's
     /// 1 GiB /memory over its peripherals) still describe, so the corpus test
     /// can compare them; a hypervisor handed such a tree refuses it here.
+    @_transparent  // one caller on the board (in Hypervisor): inlined there
     public func checkMemory(physicalAddressBits bits: Int) throws(FDTError) {
         if bits < 64 {
             let limit: UInt64 = 1 << UInt64(bits)
@@ -41,6 +42,7 @@ extension PlatformDescription {
     /// the full description rejects can still name the console to print the
     /// reason on, and the PSCI conduit to power off with. Each part is `nil`
     /// when it is itself malformed.
+    @_transparent  // one caller on the board (in Hypervisor): inlined there
     public static func earlyServices(_ tree: FlattenedDeviceTree) -> (console: ConsoleUART?, psci: PSCIDescription?) {
         let console = try? PlatformDescription.console(tree)
         var psci: PSCIDescription?

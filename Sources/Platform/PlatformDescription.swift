@@ -161,6 +161,7 @@ public struct PlatformDescription: Sendable {
 
     // MARK: Console (section 3.6)
 
+    @usableFromInline  // for the @_transparent earlyServices
     static func console(_ tree: FlattenedDeviceTree) throws(FDTError) -> ConsoleUART? {
         if let chosen = tree.child(of: tree.root, named: "chosen"),
            let property = tree.property("stdout-path", of: chosen) ?? tree.property("linux,stdout-path", of: chosen) {
@@ -381,6 +382,7 @@ public struct PlatformDescription: Sendable {
     // MARK: PSCI (Linux binding arm,psci.yaml)
 
     /// `/psci` by name, else a root child whose `compatible` says PSCI.
+    @usableFromInline  // for the @_transparent earlyServices
     static func psciNode(_ tree: FlattenedDeviceTree) -> FDTNode? {
         if let node = tree.child(of: tree.root, named: "psci") { return node }
         for node in tree.children(of: tree.root)
@@ -390,6 +392,7 @@ public struct PlatformDescription: Sendable {
         return nil
     }
 
+    @usableFromInline  // for the @_transparent earlyServices
     static func psci(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> PSCIDescription {
         guard let property = tree.property("method", of: node) else { throw .unknownPSCIMethod(node: node.offset) }
         let method = try tree.string(property)
