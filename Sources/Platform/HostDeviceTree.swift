@@ -15,6 +15,7 @@ public struct HostDeviceTreeEdits: Sendable {
     /// `/dev/mem` (STRICT_DEVMEM) lets the host's shell read it.
     public var dmaTestRegion: MemoryRange?
 
+    @_transparent  // one caller on the board (in Hypervisor): inlined there
     public init(controlDevice: MemoryRange, dmaTestRegion: MemoryRange? = nil) {
         self.controlDevice = controlDevice
         self.dmaTestRegion = dmaTestRegion

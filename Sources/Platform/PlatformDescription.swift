@@ -163,18 +163,26 @@ public struct PlatformDescription: Sendable {
 
     @usableFromInline  // for the @_transparent earlyServices
     static func console(_ tree: FlattenedDeviceTree) throws(FDTError) -> ConsoleUART? {
+        let node: FDTNode
+        let source: ConsoleSource
         if let chosen = tree.child(of: tree.root, named: "chosen"),
            let property = tree.property("stdout-path", of: chosen) ?? tree.property("linux,stdout-path", of: chosen) {
             let full = try tree.string(property)
             // "serial0:115200n8": the options after ':' are for the UART driver.
             let path = ByteString.slice(full, 0, ByteString.firstIndex(of: UInt8(ascii: ":"), in: full))
-            guard let node = tree.node(atPath: path) else { throw .stdoutPathUnresolved(node: chosen.offset) }
-            return try consoleUART(tree, node, source: .stdoutPath)
+            guard let found = tree.node(atPath: path) else { throw .stdoutPathUnresolved(node: chosen.offset) }
+            node = found
+            source = .stdoutPath
+        } else {
+            guard let found = tree.node(atPath: "serial0") else { return nil }
+            node = found
+            source = .serial0Alias
         }
-        guard let node = tree.node(atPath: "serial0") else { return nil }
-        return try consoleUART(tree, node, source: .serial0Alias)
+        // One call site, so `consoleUART` is inlined.
+        return try consoleUART(tree, node, source: source)
     }
 
+    @_transparent  // one call site, in console
     static func consoleUART(_ tree: FlattenedDeviceTree, _ node: FDTNode,
                             source: ConsoleSource) throws(FDTError) -> ConsoleUART {
         guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
