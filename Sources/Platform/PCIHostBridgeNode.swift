@@ -89,7 +89,12 @@ extension FlattenedDeviceTree {
     public struct PCIHostBridgeNodes: IteratorProtocol, Sequence {
         let tree: FlattenedDeviceTree
         var walk: NodeIterator
-        public mutating func next() -> FDTNode? {
+        public mutating func next() -> FDTNode? { nextBridge() }
+
+        /// `next`'s body, inlined into `MSIDoorbells.init`, its one caller on
+        /// the board (the public `next` is then unused there and dropped).
+        @_transparent
+        mutating func nextBridge() -> FDTNode? {
             // One local copy of the tree: each call through `self.tree` in a
             // mutating method copied it to the stack first (four per node).
             let tree = self.tree
