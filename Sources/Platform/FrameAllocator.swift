@@ -55,6 +55,7 @@ public struct FrameAllocator {
     /// Builds the allocator for the board: every bank of `platform`, minus
     /// the hypervisor `image`, the `deviceTree` blob and every reservation
     /// the DTB states.
+    @_transparent  // one caller on the board (in Hypervisor): inlined there
     public init(platform: PlatformDescription, image: MemoryRange, deviceTree: MemoryRange)
         throws(FrameAllocatorError) {
         var excluded = platform.reservedRanges
@@ -66,16 +67,19 @@ public struct FrameAllocator {
 
     /// Frames currently free.
     public var freeFrameCount: UInt64 {
-        // One copy, then slots read in place (as a `for in` would copy it into
-        // its iterator, without the iterator's code).
-        var list = freeRanges
-        var total: UInt64 = 0
-        var i = 0
-        while i < list.count {
-            total += list[slot: i].count
-            i += 1
+        @_transparent  // one caller on the board (in Hypervisor): inlined there
+        get {
+            // One copy, then slots read in place (as a `for in` would copy it into
+            // its iterator, without the iterator's code).
+            var list = freeRanges
+            var total: UInt64 = 0
+            var i = 0
+            while i < list.count {
+                total += list[slot: i].count
+                i += 1
+            }
+            return total
         }
-        return total
     }
 
     public func isFree(_ frame: MFN) -> Bool {
@@ -111,14 +115,11 @@ public struct FrameAllocator {
             let head = FrameRange(first: range.first, endRaw: start)
             let tail = FrameRange(first: MFN(raw: start + count), endRaw: range.end.raw)
             let at = index - 1
-            switch (head.isEmpty, tail.isEmpty) {
-            case (true, true):
+            if head.isEmpty && tail.isEmpty {
                 freeRanges.remove(at: at)
-            case (false, true):
-                freeRanges[at] = head
-            case (true, false):
-                freeRanges[at] = tail
-            case (false, false):
+            } else if head.isEmpty || tail.isEmpty {
+                freeRanges[at] = head.isEmpty ? tail : head
+            } else {
                 // Carving from the middle needs one more slot.
                 guard !freeRanges.isFull else {
                     blockedByCapacity = true
@@ -165,6 +166,7 @@ public struct FrameAllocator {
     }
 
     /// `mutating` only to read the banks in place; it changes nothing.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func firstFrameOutsideBanks(_ range: FrameRange) -> MFN {
         var frame = range.first
         // Walk bank by bank rather than frame by frame.
@@ -235,16 +237,12 @@ public struct FrameAllocator {
             let head = FrameRange(first: existing.first, endRaw: max(existing.first.raw, min(range.first.raw, existing.end.raw)))
             let tail = FrameRange(first: MFN(raw: min(existing.end.raw, max(range.end.raw, existing.first.raw))),
                                   endRaw: existing.end.raw)
-            switch (head.isEmpty, tail.isEmpty) {
-            case (true, true):
+            if head.isEmpty && tail.isEmpty {
                 table.remove(at: i)
-            case (false, true):
-                table[i] = head
+            } else if head.isEmpty || tail.isEmpty {
+                table[i] = head.isEmpty ? tail : head
                 i += 1
-            case (true, false):
-                table[i] = tail
-                i += 1
-            case (false, false):
+            } else {
                 table[i] = head
                 table.insert(tail, at: i + 1)
                 i += 2

@@ -14,18 +14,24 @@ public struct FramePool {
     /// The largest run served, and the alignment of the pool's first frame,
     /// so every run's alignment within the pool is also a physical one.
     public static let runAlignment = 16
-    static let bitsPerWord = UInt64.bitWidth
+    @usableFromInline static let bitsPerWord = UInt64.bitWidth
+    @usableFromInline static let wordShift = 6  // log2(bitsPerWord)
 
     public let first: MFN
     public let count: Int
     /// Bit `i % 64` of word `i / 64` is set while frame `first + i` is handed out.
-    private var inUse: [UInt64]
+    @usableFromInline var inUse: [UInt64]
     /// One 16-bit counter per frame for its user's bookkeeping (a table page's
     /// valid entries), zeroed whenever the frame is handed out: frame `i`'s is
     /// bits `16 * (i % 4)` up of word `i / 4`. Words like the bitmap's, so the
     /// board image carries one set of Array code for both.
-    private var counterWords: [UInt64]
+    @usableFromInline var counterWords: [UInt64]
     public private(set) var availableFrames: Int
+
+    // The board's allocator methods below are @_transparent: each has one
+    // caller on the board (the table-page source in the Hypervisor module),
+    // where they are inlined; what they use is @usableFromInline for that.
+    @usableFromInline mutating func setAvailable(_ frames: Int) { availableFrames = frames }
 
     /// Takes `count` frames, aligned to `runAlignment`, from `allocator`.
     public init(frames count: Int, from allocator: inout FrameAllocator) throws(FrameAllocatorError) {
@@ -39,6 +45,7 @@ public struct FramePool {
 
     /// `run` free frames in a row, the first aligned to `run` frames; the
     /// lowest such run. `run` is a power of two up to `runAlignment`.
+    @_transparent
     public mutating func allocate(run: Int = 1) throws(FramePoolError) -> MFN {
         guard run > 0, run <= Self.runAlignment, run & (run - 1) == 0 else { throw .unsupportedRun(run) }
         guard run <= availableFrames else { throw .exhausted(run: run, available: availableFrames) }
@@ -49,7 +56,7 @@ public struct FramePool {
                     setInUse(index, true)
                     storeCounter(index, 0)
                 }
-                availableFrames -= run
+                setAvailable(availableFrames - run)
                 return first.adding(UInt64(start))
             }
             start += run
@@ -59,28 +66,36 @@ public struct FramePool {
 
     /// Gives one frame back. A frame outside the pool, or one not handed
     /// out, is refused and the pool is unchanged.
+    @_transparent
     public mutating func free(_ frame: MFN) throws(FramePoolError) {
         guard let index = index(of: frame) else { throw .notInPool(frame) }
         guard isInUse(index) else { throw .doubleFree(frame) }
         setInUse(index, false)
-        availableFrames += 1
+        setAvailable(availableFrames + 1)
     }
 
     public func contains(_ frame: MFN) -> Bool { index(of: frame) != nil }
 
     /// The counter of `frame`, a frame of this pool handed out.
+    @_transparent
     public func counter(_ frame: MFN) -> UInt16 {
         guard let index = index(of: frame) else { preconditionFailure("FramePool: not one of this pool's frames") }
-        return UInt16(truncatingIfNeeded: counterWords[index / 4] >> UInt64(index % 4 * 16))
+        return UInt16(truncatingIfNeeded: counterWords[index &>> 2] >> UInt64((index & 3) &* 16))
     }
+    @_transparent
     public mutating func setCounter(_ frame: MFN, _ value: UInt16) {
         guard let index = index(of: frame) else { preconditionFailure("FramePool: not one of this pool's frames") }
         storeCounter(index, value)
     }
 
-    private mutating func storeCounter(_ index: Int, _ value: UInt16) {
-        let shift = UInt64(index % 4 * 16)
-        counterWords[index / 4] = counterWords[index / 4] & ~(0xFFFF << shift) | UInt64(value) << shift
+    // Word and bit positions by shift and mask: `index` is never negative
+    // here (it comes from `index(of:)` or a walk from 0), and a signed `/`
+    // and `%` cost a division and sign fix-ups at each use; the arrays'
+    // own bounds checks stay.
+    @_transparent  // small, few callers: inlined (the board inliner's threshold is 0)
+    @usableFromInline mutating func storeCounter(_ index: Int, _ value: UInt16) {
+        let shift = UInt64((index & 3) &* 16)
+        counterWords[index &>> 2] = counterWords[index &>> 2] & ~(0xFFFF << shift) | UInt64(value) << shift
     }
 
     public func isAllocated(_ frame: MFN) -> Bool {
@@ -88,22 +103,25 @@ public struct FramePool {
         return isInUse(index)
     }
 
-    private func index(of frame: MFN) -> Int? {
+    @usableFromInline func index(of frame: MFN) -> Int? {
         guard frame >= first, frame.raw - first.raw < UInt64(count) else { return nil }
         return Int(frame.raw - first.raw)
     }
 
-    private func isFree(_ indices: Range<Int>) -> Bool {
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
+    @usableFromInline func isFree(_ indices: Range<Int>) -> Bool {
         for index in indices where isInUse(index) { return false }
         return true
     }
 
-    private func isInUse(_ index: Int) -> Bool {
-        inUse[index / Self.bitsPerWord] >> UInt64(index % Self.bitsPerWord) & 1 != 0
+    @_transparent  // small, few callers: inlined (the board inliner's threshold is 0)
+    @usableFromInline func isInUse(_ index: Int) -> Bool {
+        inUse[index &>> Self.wordShift] >> UInt64(index & (Self.bitsPerWord - 1)) & 1 != 0
     }
 
-    private mutating func setInUse(_ index: Int, _ value: Bool) {
-        let bit: UInt64 = 1 << UInt64(index % Self.bitsPerWord)
-        if value { inUse[index / Self.bitsPerWord] |= bit } else { inUse[index / Self.bitsPerWord] &= ~bit }
+    @_transparent  // small, few callers: inlined (the board inliner's threshold is 0)
+    @usableFromInline mutating func setInUse(_ index: Int, _ value: Bool) {
+        let bit: UInt64 = 1 << UInt64(index & (Self.bitsPerWord - 1))
+        if value { inUse[index &>> Self.wordShift] |= bit } else { inUse[index &>> Self.wordShift] &= ~bit }
     }
 }

@@ -15,6 +15,7 @@ public struct HostDeviceTreeEdits: Sendable {
     /// `/dev/mem` (STRICT_DEVMEM) lets the host's shell read it.
     public var dmaTestRegion: MemoryRange?
 
+    @_transparent  // one caller on the board (in Hypervisor): inlined there
     public init(controlDevice: MemoryRange, dmaTestRegion: MemoryRange? = nil) {
         self.controlDevice = controlDevice
         self.dmaTestRegion = dmaTestRegion
@@ -139,13 +140,11 @@ public enum HostDeviceTree {
                 depth -= 1
             case .property(let nameStart, let valueLength):
                 if droppedAt == nil {
-                    var nameEnd = nameStart
-                    while tree.bytes[nameEnd] != 0 { nameEnd += 1 }
-                    let name = ByteString.slice(tree.bytes, nameStart, nameEnd)
-                    if !isIOMMUReference(name) {
-                        try writer.property(name, ByteString.slice(tree.bytes, offset + FDTToken.propertyHeaderSize,
-                                                                 offset + FDTToken.propertyHeaderSize + valueLength))
-                    }
+                    // The tree's own name and value readers (`node` is only
+                    // for error reports, and none is made here).
+                    let property = FDTProperty(offset: offset, node: 0, nameStart: nameStart, length: valueLength)
+                    let name = tree.name(of: property)
+                    if !isIOMMUReference(name) { try writer.property(name, tree.value(of: property)) }
                 }
             case .nop:
                 break
@@ -158,6 +157,7 @@ public enum HostDeviceTree {
 
     /// Properties that point a device at an IOMMU (the IOMMU binding and
     /// the PCI `iommu-map` binding).
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     static func isIOMMUReference(_ name: UnsafeRawBufferPointer) -> Bool {
         ByteString.listContains("iommu-map\0iommu-map-mask\0iommus", name)
     }

@@ -58,6 +58,9 @@ public struct HostStage2Layout: Sendable {
         var windows = PageIntervals()
         var excluded = PageIntervals()
 
+        @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
+        init() {}
+
         enum Kind { case ram, device, hypervisorOwned, neverMapped }
 
         mutating func add(_ range: MemoryRange, as kind: Kind, limit: UInt64) throws(HostStage2LayoutError) {
@@ -85,6 +88,7 @@ public struct HostStage2Layout: Sendable {
         }
     }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func emitAll(_ inputs: inout Inputs) throws(HostStage2LayoutError) {
         // Banks and windows are disjoint (checked as they were added), so one
         // merge by base address visits every mapped piece in ascending order.
@@ -101,7 +105,15 @@ public struct HostStage2Layout: Sendable {
     }
 
     /// What the host's stage 2 maps at `address`, or nil where it traps.
-    public func memoryType(at address: PhysAddr) -> HostMemoryType? {
+    public func memoryType(at address: PhysAddr) -> HostMemoryType? { lookUp(address) }
+
+    /// Whether `address` is RAM the host owns at boot.
+    public func isHostRAM(_ address: PhysAddr) -> Bool { lookUp(address) == .normal }
+
+    /// `memoryType`'s body, inlined into `isHostRAM`, its one caller on the
+    /// board (the public `memoryType` is then unused there and dropped).
+    @_transparent
+    func lookUp(_ address: PhysAddr) -> HostMemoryType? {
         // Binary search: runs are sorted and disjoint. One copy of the list,
         // then slots read in place: a plain subscript read copied all 3 KiB
         // of it at every step.
@@ -122,29 +134,32 @@ public struct HostStage2Layout: Sendable {
         return nil
     }
 
-    /// Whether `address` is RAM the host owns at boot.
-    public func isHostRAM(_ address: PhysAddr) -> Bool { memoryType(at: address) == .normal }
 
     static func checkBounds(_ range: MemoryRange, limit: UInt64) throws(HostStage2LayoutError) {
         guard range.end.raw <= limit else { throw .beyondIPASpace(range.base, size: range.size, limit: limit) }
     }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func emit(_ piece: PageInterval, minus excluded: inout PageIntervals,
                                as memory: HostMemoryType) throws(HostStage2LayoutError) {
         var start = piece.first
         // Indexed, like every walk of a PageIntervals list: no iterator specialisation.
+        // Cuts are sorted and disjoint. Past the last one, a zero-length cut at
+        // the piece's end emits the tail, and a cut beyond the piece stops at its
+        // end: one call site of `split`, which is then inlined.
         var index = 0
-        while index < excluded.list.count {
-            let cut = excluded.list[slot: index]
+        while start < piece.end {
+            let cut = index < excluded.list.count ? excluded.list[slot: index] : PageInterval(first: piece.end, end: piece.end)
             index += 1
-            guard cut.end > start && cut.first < piece.end else { continue }
-            if cut.first > start { try split(PageInterval(first: start, end: cut.first), as: memory) }
+            guard cut.end > start else { continue }
+            let upTo = min(cut.first, piece.end)
+            if upTo > start { try split(PageInterval(first: start, end: upTo), as: memory) }
             start = max(start, cut.end)
         }
-        if start < piece.end { try split(PageInterval(first: start, end: piece.end), as: memory) }
     }
 
     /// Cuts one mapped piece into at most five single-granule runs.
+    @_transparent  // one call site, in emit
     private mutating func split(_ piece: PageInterval, as memory: HostMemoryType) throws(HostStage2LayoutError) {
         var s = piece.first
         let e = piece.end
@@ -167,6 +182,7 @@ public struct HostStage2Layout: Sendable {
         s = t
     }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func append(_ first: UInt64, _ end: UInt64, _ granule: HostStage2Granule,
                                  _ memory: HostMemoryType) throws(HostStage2LayoutError) {
         let run = HostStage2Run(base: PhysAddr(raw: first << PageSize.shift4K),
@@ -230,7 +246,8 @@ public enum HostStage2LayoutError: Error, Equatable, Sendable {
     case tooManyRuns(capacity: Int)
 }
 
-/// `[first, end)` in 4 KiB pages.
+/// `[first, end)`: 4 KiB pages in the host layout, bytes in
+/// `HostPlatformScan`'s device windows (nothing here depends on the unit).
 struct PageInterval: Equatable {
     var first: UInt64
     var end: UInt64
@@ -255,6 +272,7 @@ struct PageIntervals {
     }
 
     /// Whether one interval of the set covers all of `interval`.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     mutating func contains(_ interval: PageInterval) -> Bool {
         var index = 0
         while index < list.count {

@@ -27,19 +27,22 @@ public struct MSIDoorbells: Sendable {
     /// the safe side); a phandle naming no node, or a `reg` too short to hold
     /// the doorbell register, is a broken tree. A disabled controller takes no MSIs.
     public init(_ tree: FlattenedDeviceTree) throws(FDTError) {
-        for bridge in tree.pciHostBridgeNodes {
-            let description = try PCIHostBridgeNode(tree, bridge)
-            if let parent = description.msiParent { try add(tree, controller: parent) }
+        var bridges = tree.pciHostBridgeNodes
+        while let bridge = bridges.nextBridge() {
+            let description = try PCIHostBridgeNode(reading: tree, bridge)
             // One copy, then slots read in place (a plain subscript read copies the list).
             var map = description.msiMap
-            var index = 0
+            // `msi-parent` first (position -1, when present), then each
+            // `msi-map` entry's controller: one call site, so `add` is inlined.
+            var index = description.msiParent == nil ? 0 : -1
             while index < map.count {
-                try add(tree, controller: map[slot: index].controller)
+                try add(tree, controller: index < 0 ? description.msiParent! : map[slot: index].target)
                 index += 1
             }
         }
     }
 
+    @_transparent  // one call site, in init
     mutating func add(_ tree: FlattenedDeviceTree, controller handle: UInt32) throws(FDTError) {
         guard let node = tree.node(withPhandle: handle) else { throw .phandleNotFound(handle) }
         guard tree.isEnabled(node) else { return }

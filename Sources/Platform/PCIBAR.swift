@@ -62,6 +62,13 @@ public struct PCIWindowAllocator: Sendable {
 
     /// `size` (a power of two) bytes aligned to `size`: (PCI, CPU) addresses.
     public mutating func allocate(size: UInt64) throws(PCIError) -> (pci: UInt64, cpu: PhysAddr) {
+        try take(size)
+    }
+
+    /// `allocate`'s body, inlined into `assignMemoryBAR`, its one caller on
+    /// the board (the public wrapper is then unused there and dropped).
+    @_transparent
+    mutating func take(_ size: UInt64) throws(PCIError) -> (pci: UInt64, cpu: PhysAddr) {
         guard size > 0, size & (size - 1) == 0 else { throw .sizeNotPowerOfTwo(size) }
         let mask = size - 1
         guard next <= UInt64.max - mask else { throw .windowExhausted(size: size) }
@@ -100,6 +107,13 @@ extension PCIConfigAccess {
     /// transient all-ones address never claims a bus cycle. `nil` for an
     /// unimplemented BAR (reads back 0).
     public func sizeBAR(_ index: Int, of function: BDF) throws(PCIError) -> PCIBAR? {
+        try probeBAR(index, of: function)
+    }
+
+    /// `sizeBAR`'s body, inlined into `assignMemoryBAR`, its one caller on
+    /// the board (the public wrapper is then unused there and dropped).
+    @_transparent
+    func probeBAR(_ index: Int, of function: BDF) throws(PCIError) -> PCIBAR? {
         guard let identity = PCIFunction(reading: self, at: function) else { throw .noFunction(function) }
         guard index >= 0, index < identity.barCount else { throw .barIndexOutOfRange(index) }
         let offset = PCIConfigRegister.bar0 + 4 * index
@@ -148,6 +162,12 @@ extension PCIConfigAccess {
     /// Programs a memory BAR with `pciAddress` (aligned to the BAR's size;
     /// below 4 GiB for a 32-bit BAR). Decoding stays as it was.
     public func program(_ bar: PCIBAR, of function: BDF, at pciAddress: UInt64) throws(PCIError) {
+        try writeBAR(bar, of: function, at: pciAddress)
+    }
+
+    /// `program`'s body, inlined into `assignMemoryBAR` as `probeBAR` is.
+    @_transparent
+    func writeBAR(_ bar: PCIBAR, of function: BDF, at pciAddress: UInt64) throws(PCIError) {
         guard bar.isMemory else { throw .unsupportedBARType(raw: PCIBAR.ioSpaceBit) }
         guard pciAddress & (bar.size - 1) == 0 else { throw .misalignedBARAddress(pciAddress, size: bar.size) }
         if !bar.is64Bit {
@@ -163,7 +183,7 @@ extension PCIConfigAccess {
     /// `nil` if the BAR is unimplemented. Nothing is written when it fails.
     public func assignMemoryBAR(_ index: Int, of function: BDF,
                                 from window: inout PCIWindowAllocator) throws(PCIError) -> AssignedBAR? {
-        guard let bar = try sizeBAR(index, of: function) else { return nil }
+        guard let bar = try probeBAR(index, of: function) else { return nil }
         switch (bar.kind, window.window.space) {
         case (.io, _): throw .unsupportedBARType(raw: read32(function, PCIConfigRegister.bar0 + 4 * index))
         case (_, .io), (_, .configuration): throw .windowUnsuitable(window.window.space)
@@ -171,8 +191,8 @@ extension PCIConfigAccess {
         default: break
         }
         var trial = window
-        let (pci, cpu) = try trial.allocate(size: bar.size)
-        try program(bar, of: function, at: pci)
+        let (pci, cpu) = try trial.take(bar.size)
+        try writeBAR(bar, of: function, at: pci)
         window = trial
         return AssignedBAR(bar: bar, pciAddress: pci, cpuAddress: cpu)
     }

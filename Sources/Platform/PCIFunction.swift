@@ -69,6 +69,7 @@ public struct PCIFunctionScan<Config: PCIConfigAccess>: Sequence, IteratorProtoc
         return nil
     }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func advance() {
         function += 1
         if function < functionLimit { return }

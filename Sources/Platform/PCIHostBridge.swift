@@ -32,14 +32,38 @@ public struct PCIWindow: Equatable, Sendable {
     }
 }
 
-/// One `iommu-map` entry (Linux binding `pci-iommu.txt`): requester IDs
-/// `ridBase ..< ridBase + length` reach the IOMMU `iommu` as StreamIDs
-/// starting at `sidBase`.
-public struct IOMMUMapEntry: Equatable, Sendable {
+/// One entry of an `iommu-map` (Linux binding `pci-iommu.txt`) or an
+/// `msi-map` (`pci-msi.txt`), which share one layout: requester IDs
+/// `ridBase ..< ridBase + length` reach `target` (the IOMMU, or the MSI
+/// controller) as IDs starting at `outputBase` (StreamIDs, or MSI sideband
+/// data). One type for both maps, so the image has one reader and one set of
+/// list methods for them.
+public struct RequesterIDMapEntry: Equatable, Sendable {
     public let ridBase: UInt32
-    public let iommu: UInt32
-    public let sidBase: UInt32
+    /// The phandle of the IOMMU or MSI controller.
+    public let target: UInt32
+    public let outputBase: UInt32
     public let length: UInt32
+
+    public init(ridBase: UInt32, target: UInt32, outputBase: UInt32, length: UInt32) {
+        self.ridBase = ridBase
+        self.target = target
+        self.outputBase = outputBase
+        self.length = length
+    }
+}
+
+/// An `iommu-map` entry: `target` is the IOMMU, `outputBase` the first StreamID.
+public typealias IOMMUMapEntry = RequesterIDMapEntry
+/// An `msi-map` entry: `target` is the MSI controller, `outputBase` the first sideband data.
+public typealias MSIMapEntry = RequesterIDMapEntry
+
+extension RequesterIDMapEntry {
+    /// The bindings' names for the two fields that differ.
+    public var iommu: UInt32 { target }
+    public var sidBase: UInt32 { outputBase }
+    public var controller: UInt32 { target }
+    public var msiBase: UInt32 { outputBase }
 }
 
 /// The StreamID a requester ID becomes, and which SMMU sees it.
@@ -73,6 +97,7 @@ public struct PCIHostBridge: Sendable {
     public var memory32Window: PCIWindow? { firstWindow(.memory32) }
     public var memory64Window: PCIWindow? { firstWindow(.memory64) }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private func firstWindow(_ space: PCIAddressSpace) -> PCIWindow? {
         // Indexed, like every walk of a bridge's lists: no iterator specialisations.
         // One copy, then slots read in place (a plain subscript read copies the list).
@@ -94,7 +119,7 @@ public struct PCIHostBridge: Sendable {
         while index < map.count {
             let entry = map[slot: index]
             if masked >= entry.ridBase && masked - entry.ridBase < entry.length {
-                return IOMMUTarget(iommu: entry.iommu, streamID: entry.sidBase &+ (masked - entry.ridBase))
+                return IOMMUTarget(iommu: entry.target, streamID: entry.outputBase &+ (masked - entry.ridBase))
             }
             index += 1
         }

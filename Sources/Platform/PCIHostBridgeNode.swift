@@ -1,15 +1,5 @@
 import AArch64
 
-/// One `msi-map` entry (Linux binding `pci-msi.txt`): requester IDs
-/// `ridBase ..< ridBase + length` signal MSIs through controller `controller`
-/// with sideband data starting at `msiBase`.
-public struct MSIMapEntry: Equatable, Sendable {
-    public let ridBase: UInt32
-    public let controller: UInt32
-    public let msiBase: UInt32
-    public let length: UInt32
-}
-
 /// What the device tree says about any PCI host bridge, ECAM or not: its
 /// windows (CPU side translated through the buses above it) and how its
 /// requester IDs reach IOMMUs and MSI controllers. `PCIHostBridge` is the one
@@ -20,62 +10,74 @@ public struct PCIHostBridgeNode: Sendable {
     public let node: Int
     /// `compatible` lists `pci-host-ecam-generic`.
     public let isECAMGeneric: Bool
-    public let windows: FixedList<8, PCIWindow>
-    public let iommuMap: FixedList<16, IOMMUMapEntry>
-    public let msiMap: FixedList<16, MSIMapEntry>
+    // `var` only so that `init` can have the readers fill them in place.
+    public private(set) var windows = FixedList<8, PCIWindow>()
+    public private(set) var iommuMap = FixedList<16, IOMMUMapEntry>()
+    public private(set) var msiMap = FixedList<16, MSIMapEntry>()
     public let msiParent: UInt32?
 
     /// `iommu-map` and `msi-map` are read as 4-cell tuples, as Linux's
     /// `of_map_id` reads them, whatever the target's `#iommu-cells`.
     public init(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
+        try self.init(reading: tree, node)
+    }
+
+    /// The public initialiser's body, inlined into `MSIDoorbells.init`, its
+    /// one caller on the board (the public wrapper is then dropped there).
+    @_transparent
+    init(reading tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         self.node = node.offset
         isECAMGeneric = tree.isCompatible(node, with: "pci-host-ecam-generic")
-        windows = try PlatformDescription.pciWindows(tree, node)
-        // Each tuple goes straight into its entry (no list of raw tuples in between).
-        var iommuMap = FixedList<16, IOMMUMapEntry>()
-        let iommu = try PCIHostBridgeNode.mapValue(tree, "iommu-map", node)
-        var offset = 0
-        while offset < iommu.count {
-            let (ridBase, target, base, length) = PCIHostBridgeNode.tuple(iommu, offset)
-            guard iommuMap.append(IOMMUMapEntry(ridBase: ridBase, iommu: target, sidBase: base, length: length)) else {
-                throw .tooManyIOMMUMapEntries(capacity: PCIHostBridgeNode.mapCapacity)
-            }
-            offset += PCIHostBridgeNode.tupleBytes
-        }
-        var msiMap = FixedList<16, MSIMapEntry>()
-        let msi = try PCIHostBridgeNode.mapValue(tree, "msi-map", node)
-        offset = 0
-        while offset < msi.count {
-            let (ridBase, controller, base, length) = PCIHostBridgeNode.tuple(msi, offset)
-            guard msiMap.append(MSIMapEntry(ridBase: ridBase, controller: controller, msiBase: base, length: length)) else {
-                throw .tooManyMSIMapEntries(capacity: PCIHostBridgeNode.mapCapacity)
-            }
-            offset += PCIHostBridgeNode.tupleBytes
-        }
-        self.iommuMap = iommuMap
-        self.msiMap = msiMap
+        try PlatformDescription.pciWindows(tree, node, into: &windows)
+        try PCIHostBridgeNode.map(tree, node, msi: false, checkingIOMMUs: false, into: &iommuMap)
+        try PCIHostBridgeNode.map(tree, node, msi: true, checkingIOMMUs: false, into: &msiMap)
         msiParent = PlatformDescription.firstPhandle("msi-parent", of: tree, node)
     }
 
     /// (rid-base, phandle, base, length), one cell each.
     static let tupleBytes = 16
 
-    /// The value of an `iommu-map` or `msi-map` (the two share one layout:
-    /// requester ID base, phandle, output base, length); empty when the
-    /// property is absent. It must be whole tuples.
-    static func mapValue(_ tree: FlattenedDeviceTree, _ name: StaticString,
-                         _ node: FDTNode) throws(FDTError) -> UnsafeRawBufferPointer {
-        guard let property = tree.property(name, of: node) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+    /// Appends the entries of `msi-map` (`msi`) or `iommu-map`, in blob
+    /// order, to `map` (empty: a caller's list, filled in place rather than
+    /// returned and copied); none when the property is absent. The value must be whole tuples. Every
+    /// reader of either map goes through here, each tuple straight into its
+    /// entry.
+    ///
+    /// `checkingIOMMUs` (the bridge this image drives, whose requester IDs it
+    /// turns into StreamIDs): each entry's phandle must name a node with
+    /// `#iommu-cells = <1>` (a StreamID), and both ID ranges must fit in 32
+    /// bits, or the last requesters would wrap to StreamID 0. Each entry is
+    /// checked before it is added, so the first bad entry is the error.
+    static func map(_ tree: FlattenedDeviceTree, _ node: FDTNode, msi: Bool, checkingIOMMUs: Bool,
+                    into map: inout FixedList<16, RequesterIDMapEntry>) throws(FDTError) {
+        guard let property = tree.property(msi ? "msi-map" : "iommu-map", of: node) else { return }
         guard property.length % tupleBytes == 0 else {
             throw .propertyLengthNotMultiple(node: node.offset, length: property.length, tupleBytes: tupleBytes)
         }
-        return tree.value(of: property)
-    }
-
-    /// The tuple at `offset` of a map's value.
-    static func tuple(_ value: UnsafeRawBufferPointer, _ offset: Int) -> (UInt32, UInt32, UInt32, UInt32) {
-        (value.bigEndianUInt32(at: offset), value.bigEndianUInt32(at: offset + 4),
-         value.bigEndianUInt32(at: offset + 8), value.bigEndianUInt32(at: offset + 12))
+        let value = tree.value(of: property)
+        var offset = 0
+        while offset < value.count {
+            let entry = RequesterIDMapEntry(ridBase: value.bigEndianUInt32(at: offset),
+                                            target: value.bigEndianUInt32(at: offset + 4),
+                                            outputBase: value.bigEndianUInt32(at: offset + 8),
+                                            length: value.bigEndianUInt32(at: offset + 12))
+            offset += tupleBytes
+            if checkingIOMMUs {
+                guard let iommu = tree.node(withPhandle: entry.target) else { throw .phandleNotFound(entry.target) }
+                let cells = try tree.u32("#iommu-cells", of: iommu) ?? 0
+                guard cells == 1 else { throw .unsupportedIOMMUCells(node: iommu.offset, cells: cells) }
+                // `iommuTarget` computes outputBase + (rid - ridBase) for rid - ridBase < length.
+                guard entry.length == 0 || entry.outputBase <= UInt32.max - (entry.length - 1),
+                      entry.length == 0 || entry.ridBase <= UInt32.max - (entry.length - 1) else {
+                    throw .iommuMapOverflows(node: node.offset, ridBase: entry.ridBase, sidBase: entry.outputBase,
+                                             length: entry.length)
+                }
+            }
+            guard map.append(entry) else {
+                throw msi ? .tooManyMSIMapEntries(capacity: mapCapacity)
+                          : .tooManyIOMMUMapEntries(capacity: PCIHostBridge.iommuMapCapacity)
+            }
+        }
     }
 }
 
@@ -87,7 +89,15 @@ extension FlattenedDeviceTree {
     public struct PCIHostBridgeNodes: IteratorProtocol, Sequence {
         let tree: FlattenedDeviceTree
         var walk: NodeIterator
-        public mutating func next() -> FDTNode? {
+        public mutating func next() -> FDTNode? { nextBridge() }
+
+        /// `next`'s body, inlined into `MSIDoorbells.init`, its one caller on
+        /// the board (the public `next` is then unused there and dropped).
+        @_transparent
+        mutating func nextBridge() -> FDTNode? {
+            // One local copy of the tree: each call through `self.tree` in a
+            // mutating method copied it to the stack first (four per node).
+            let tree = self.tree
             while let node = walk.next() {
                 guard tree.isPCI(node), tree.isEnabled(node) else { continue }
                 if let parent = tree.parent(of: node), tree.isPCI(parent) { continue }

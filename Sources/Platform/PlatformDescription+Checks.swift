@@ -3,30 +3,11 @@ import AArch64
 /// Checks across nodes: each node can be well formed while the description
 /// as a whole names impossible hardware (RAM over a device, two banks on the
 /// same addresses, RAM the CPU cannot address). The frame table, the EL2 map
-/// and the P2M all assume none of that happens, so it is refused here (the
-/// parts that need the CPU, or that a firmware-patched tree may break, when
-/// the board asks).
+/// and the P2M all assume none of that happens, so it is refused: banks
+/// against each other in `init` (`checkLayout`, next to the bank list, whose
+/// setter it needs to read in place), and here the parts that need the CPU,
+/// or that a firmware-patched tree may break, when the board asks.
 extension PlatformDescription {
-    /// Banks against each other. Called at the end of `init`, so a
-    /// description that exists has passed it.
-    func checkLayout() throws(FDTError) {
-        // One copy, then slots read in place: a plain subscript read of the
-        // stored list copied all of it for every element.
-        var banks = memoryBanks
-        var i = 0
-        while i < banks.count {
-            let bank = banks[slot: i]
-            var j = i + 1
-            while j < banks.count {
-                if bank.overlaps(banks[slot: j]) {
-                    throw .overlappingMemoryBanks(first: bank.base.raw, second: banks[slot: j].base.raw)
-                }
-                j += 1
-            }
-            i += 1
-        }
-    }
-
     /// What the board checks before it maps or counts any frame: every bank
     /// ends at or below 2^`bits`, the CPU's physical address size
     /// (ID_AA64MMFR0_EL1.PARange, which only the board knows), and no bank
@@ -35,6 +16,7 @@ extension PlatformDescription {
     /// static board trees that firmware patches at boot (the Raspberry Pi 3's
     /// 1 GiB /memory over its peripherals) still describe, so the corpus test
     /// can compare them; a hypervisor handed such a tree refuses it here.
+    @_transparent  // one caller on the board (in Hypervisor): inlined there
     public func checkMemory(physicalAddressBits bits: Int) throws(FDTError) {
         if bits < 64 {
             let limit: UInt64 = 1 << UInt64(bits)
@@ -60,6 +42,7 @@ extension PlatformDescription {
     /// the full description rejects can still name the console to print the
     /// reason on, and the PSCI conduit to power off with. Each part is `nil`
     /// when it is itself malformed.
+    @_transparent  // one caller on the board (in Hypervisor): inlined there
     public static func earlyServices(_ tree: FlattenedDeviceTree) -> (console: ConsoleUART?, psci: PSCIDescription?) {
         let console = try? PlatformDescription.console(tree)
         var psci: PSCIDescription?

@@ -47,12 +47,10 @@ public struct PlatformDescription: Sendable {
         }
         for node in tree.nodes where tree.isEnabled(node) {
             if tree.isCompatible(node, with: "arm,smmu-v3") {
-                guard smmus.append(try PlatformDescription.smmu(tree, node)) else {
-                    throw .tooManySMMUs(capacity: PlatformDescription.smmuCapacity)
-                }
+                try addSMMU(tree, node)
             } else if tree.isCompatible(node, with: "pci-host-ecam-generic") {
                 guard pciHostBridge == nil else { throw .multiplePCIHostBridges(node: node.offset) }
-                pciHostBridge = try PlatformDescription.hostBridge(tree, node)
+                try setHostBridge(tree, node)
             }
         }
         if let node = PlatformDescription.psciNode(tree) {
@@ -60,6 +58,26 @@ public struct PlatformDescription: Sendable {
         }
         console = try PlatformDescription.console(tree)
         try checkLayout()
+    }
+
+    /// Banks against each other. Called at the end of `init`, so a
+    /// description that exists has passed it. `mutating` only to read the
+    /// banks in place (it changes nothing): as a plain method, `init` copied
+    /// the whole 4 KiB description to call it, and it copied the bank list.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
+    mutating func checkLayout() throws(FDTError) {
+        var i = 0
+        while i < memoryBanks.count {
+            let bank = memoryBanks[slot: i]
+            var j = i + 1
+            while j < memoryBanks.count {
+                if bank.overlaps(memoryBanks[slot: j]) {
+                    throw .overlappingMemoryBanks(first: bank.base.raw, second: memoryBanks[slot: j].base.raw)
+                }
+                j += 1
+            }
+            i += 1
+        }
     }
 
     /// Every range the frame allocator must never hand out that the DTB
@@ -103,8 +121,10 @@ public struct PlatformDescription: Sendable {
 
     // MARK: Memory (section 3.4)
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     static func isMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool { tree.hasDeviceType(node, "memory") }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func addMemory(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let reg = try tree.reg(of: node, onBus: tree.root) else { throw .missingReg(node: node.offset) }
         var index = 0
@@ -120,6 +140,7 @@ public struct PlatformDescription: Sendable {
 
     // MARK: Reserved memory (section 3.5)
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     private mutating func addReservedMemory(_ tree: FlattenedDeviceTree, _ parent: FDTNode) throws(FDTError) {
         for child in tree.children(of: parent) where tree.isEnabled(child) {
             // Children with only `size`/`alloc-ranges` are dynamic requests
@@ -140,19 +161,28 @@ public struct PlatformDescription: Sendable {
 
     // MARK: Console (section 3.6)
 
+    @usableFromInline  // for the @_transparent earlyServices
     static func console(_ tree: FlattenedDeviceTree) throws(FDTError) -> ConsoleUART? {
+        let node: FDTNode
+        let source: ConsoleSource
         if let chosen = tree.child(of: tree.root, named: "chosen"),
            let property = tree.property("stdout-path", of: chosen) ?? tree.property("linux,stdout-path", of: chosen) {
             let full = try tree.string(property)
             // "serial0:115200n8": the options after ':' are for the UART driver.
             let path = ByteString.slice(full, 0, ByteString.firstIndex(of: UInt8(ascii: ":"), in: full))
-            guard let node = tree.node(atPath: path) else { throw .stdoutPathUnresolved(node: chosen.offset) }
-            return try consoleUART(tree, node, source: .stdoutPath)
+            guard let found = tree.node(atPath: path) else { throw .stdoutPathUnresolved(node: chosen.offset) }
+            node = found
+            source = .stdoutPath
+        } else {
+            guard let found = tree.node(atPath: "serial0") else { return nil }
+            node = found
+            source = .serial0Alias
         }
-        guard let node = tree.node(atPath: "serial0") else { return nil }
-        return try consoleUART(tree, node, source: .serial0Alias)
+        // One call site, so `consoleUART` is inlined.
+        return try consoleUART(tree, node, source: source)
     }
 
+    @_transparent  // one call site, in console
     static func consoleUART(_ tree: FlattenedDeviceTree, _ node: FDTNode,
                             source: ConsoleSource) throws(FDTError) -> ConsoleUART {
         guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
@@ -164,6 +194,9 @@ public struct PlatformDescription: Sendable {
     /// (BCM2835 ARM Peripherals, section 2.2.2: AUX_MU_IO_REG at +0x40,
     /// AUX_MU_LSR_REG at +0x54 from the AUX block) and whose node names
     /// AUX_MU_IO_REG. `reg-shift`/`reg-io-width` override either.
+    // Inlined into its one caller, `consoleUART` (-88 B on the board; the
+    // performance inliner's threshold is 0 there, so only this attribute does it).
+    @_transparent
     static func uartKind(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> UARTKind {
         if tree.isCompatible(node, withAnyOf: "arm,pl011\0arm,sbsa-uart") { return .pl011 }
         var shift: UInt32 = 0
@@ -191,19 +224,25 @@ public struct PlatformDescription: Sendable {
     static let gicSPIBase: UInt32 = 32
     static let gicPPIBase: UInt32 = 16
 
-    static func smmu(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> SMMUDescription {
+    /// Appended directly: a returned description was copied once more on
+    /// its way into the list.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
+    private mutating func addSMMU(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let registers = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
         // SMMU_IDR0..CR0 alone span 0x30 bytes of page 0: a size-0 `reg` names no registers.
         guard registers.size != 0 else { throw .emptyRegister(node: node.offset) }
-        return SMMUDescription(
+        guard smmus.append(SMMUDescription(
             registers: registers,
             isCoherent: tree.hasProperty("dma-coherent", node),
-            phandle: try phandle(tree, node),
-            interrupts: smmuInterrupts(tree, node),
-            msiParent: firstPhandle("msi-parent", of: tree, node),
-            node: node.offset)
+            phandle: try Self.phandle(tree, node),
+            interrupts: Self.smmuInterrupts(tree, node),
+            msiParent: Self.firstPhandle("msi-parent", of: tree, node),
+            node: node.offset)) else {
+            throw .tooManySMMUs(capacity: PlatformDescription.smmuCapacity)
+        }
     }
 
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     static func phandle(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> UInt32? {
         if let handle = try tree.u32("phandle", of: node) { return handle }
         return try tree.u32("linux,phandle", of: node)
@@ -218,6 +257,7 @@ public struct PlatformDescription: Sendable {
 
     /// `compatible` strings of the Arm GIC bindings (arm,gic.yaml and
     /// arm,gic-v3.yaml): controllers whose specifier is (type, number, flags...).
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     static func isGIC(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> Bool {
         tree.isCompatible(node, withAnyOf: """
             arm,gic-v3\0arm,gic-400\0arm,cortex-a15-gic\0arm,cortex-a9-gic\0arm,cortex-a7-gic\0arm,pl390\0qcom,msm-qgic2
@@ -228,6 +268,7 @@ public struct PlatformDescription: Sendable {
     /// we do not understand (a parent that is not a GIC, such as HiSilicon's
     /// mbigen, or a specifier of another length) leaves them `nil` rather
     /// than failing the parse.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
     static func smmuInterrupts(_ tree: FlattenedDeviceTree, _ node: FDTNode) -> SMMUInterrupts {
         var result = SMMUInterrupts()
         guard let names = tree.property("interrupt-names", of: node),
@@ -268,11 +309,15 @@ public struct PlatformDescription: Sendable {
 
     static let maxBus: UInt32 = 0xFF
 
-    static func hostBridge(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> PCIHostBridge {
+    /// Sets `pciHostBridge` once every part is read and checked (nothing is
+    /// set when one throws). Stored directly: a returned bridge went through
+    /// two 640-byte copies on its way into the description.
+    @_transparent  // one caller: inlined there (the board inliner's threshold is 0)
+    private mutating func setHostBridge(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) {
         guard let ecam = try tree.firstCPURange(of: node) else { throw .missingReg(node: node.offset) }
 
         var first: UInt32 = 0
-        var last: UInt32 = maxBus
+        var last: UInt32 = Self.maxBus
         if let busRange = tree.property("bus-range", of: node) {
             guard busRange.length == 8 else {
                 throw .propertyLengthNotMultiple(node: node.offset, length: busRange.length, tupleBytes: 8)
@@ -280,7 +325,7 @@ public struct PlatformDescription: Sendable {
             let value = tree.value(of: busRange)
             first = value.bigEndianUInt32(at: 0)
             last = value.bigEndianUInt32(at: 4)
-            guard first <= last, last <= maxBus else { throw .badBusRange(node: node.offset, first: first, last: last) }
+            guard first <= last, last <= Self.maxBus else { throw .badBusRange(node: node.offset, first: first, last: last) }
         }
         // Like Linux's pci_ecam_create: a region smaller than the bus range
         // limits the buses we may touch rather than letting us read past it.
@@ -288,12 +333,11 @@ public struct PlatformDescription: Sendable {
         guard busesCovered > 0 else { throw .ecamTooSmall(node: node.offset, size: ecam.size) }
         if UInt64(last - first) + 1 > busesCovered { last = first + UInt32(busesCovered) - 1 }
 
-        let windows = try pciWindows(tree, node)
+        var windows = FixedList<8, PCIWindow>()
+        try PlatformDescription.pciWindows(tree, node, into: &windows)
         var map = FixedList<16, IOMMUMapEntry>()
-        if let property = tree.property("iommu-map", of: node) {
-            map = try iommuMap(tree, node, property)
-        }
-        return PCIHostBridge(
+        try PCIHostBridgeNode.map(tree, node, msi: false, checkingIOMMUs: true, into: &map)
+        pciHostBridge = PCIHostBridge(
             ecam: ecam, firstBus: UInt8(first), lastBus: UInt8(last), windows: windows, iommuMap: map,
             iommuMapMask: try tree.u32("iommu-map-mask", of: node),
             isCoherent: tree.hasProperty("dma-coherent", node),
@@ -302,10 +346,12 @@ public struct PlatformDescription: Sendable {
     }
 
     /// `ranges`: (PCI address: 3 cells, CPU address: parent's
-    /// `#address-cells`, size: the bridge's `#size-cells`).
-    static func pciWindows(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> FixedList<8, PCIWindow> {
-        var windows = FixedList<8, PCIWindow>()
-        guard let ranges = tree.property("ranges", of: node) else { return windows }
+    /// `#address-cells`, size: the bridge's `#size-cells`). Appended to
+    /// `windows` (empty: the caller's list, filled in place rather than
+    /// returned and copied).
+    static func pciWindows(_ tree: FlattenedDeviceTree, _ node: FDTNode,
+                           into windows: inout FixedList<8, PCIWindow>) throws(FDTError) {
+        guard let ranges = tree.property("ranges", of: node) else { return }
         let childCells = try tree.addressCells(of: node)
         guard childCells == PCIWindow.addressCells else {
             throw .addressCellsUnsupported(node: node.offset, cells: childCells)
@@ -339,44 +385,12 @@ public struct PlatformDescription: Sendable {
                 throw .tooManyPCIWindows(capacity: PCIHostBridge.windowCapacity)
             }
         }
-        return windows
-    }
-
-    /// `iommu-map`: (rid-base, iommu phandle, iommu specifier, length); the
-    /// specifier has the target's `#iommu-cells` cells, which must be 1 (a StreamID).
-    static func iommuMap(_ tree: FlattenedDeviceTree, _ node: FDTNode,
-                         _ property: FDTProperty) throws(FDTError) -> FixedList<16, IOMMUMapEntry> {
-        var map = FixedList<16, IOMMUMapEntry>()
-        let tuple = 16
-        guard property.length % tuple == 0 else {
-            throw .propertyLengthNotMultiple(node: node.offset, length: property.length, tupleBytes: tuple)
-        }
-        let value = tree.value(of: property)
-        var offset = 0
-        while offset < value.count {
-            let phandle = value.bigEndianUInt32(at: offset + 4)
-            guard let iommu = tree.node(withPhandle: phandle) else { throw .phandleNotFound(phandle) }
-            let cells = try tree.u32("#iommu-cells", of: iommu) ?? 0
-            guard cells == 1 else { throw .unsupportedIOMMUCells(node: iommu.offset, cells: cells) }
-            let entry = IOMMUMapEntry(ridBase: value.bigEndianUInt32(at: offset), iommu: phandle,
-                                      sidBase: value.bigEndianUInt32(at: offset + 8),
-                                      length: value.bigEndianUInt32(at: offset + 12))
-            // `iommuTarget` computes sidBase + (rid - ridBase) for rid - ridBase < length:
-            // both ends must fit in 32 bits or the last requesters wrap to StreamID 0.
-            guard entry.length == 0 || entry.sidBase <= UInt32.max - (entry.length - 1),
-                  entry.length == 0 || entry.ridBase <= UInt32.max - (entry.length - 1) else {
-                throw .iommuMapOverflows(node: node.offset, ridBase: entry.ridBase, sidBase: entry.sidBase,
-                                         length: entry.length)
-            }
-            guard map.append(entry) else { throw .tooManyIOMMUMapEntries(capacity: PCIHostBridge.iommuMapCapacity) }
-            offset += tuple
-        }
-        return map
     }
 
     // MARK: PSCI (Linux binding arm,psci.yaml)
 
     /// `/psci` by name, else a root child whose `compatible` says PSCI.
+    @usableFromInline  // for the @_transparent earlyServices
     static func psciNode(_ tree: FlattenedDeviceTree) -> FDTNode? {
         if let node = tree.child(of: tree.root, named: "psci") { return node }
         for node in tree.children(of: tree.root)
@@ -386,6 +400,7 @@ public struct PlatformDescription: Sendable {
         return nil
     }
 
+    @usableFromInline  // for the @_transparent earlyServices
     static func psci(_ tree: FlattenedDeviceTree, _ node: FDTNode) throws(FDTError) -> PSCIDescription {
         guard let property = tree.property("method", of: node) else { throw .unknownPSCIMethod(node: node.offset) }
         let method = try tree.string(property)

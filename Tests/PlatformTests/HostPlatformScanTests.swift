@@ -108,17 +108,25 @@ final class HostPlatformScanTests: XCTestCase {
     }
 
     func testWindowsMergeAndAreBounded() throws {
-        var s = try scan(cpusTree([[0]]))
-        try s.addWindow(r(0x2000, 0x1000))
-        try s.addWindow(r(0x1000, 0x1000))
-        try s.addWindow(r(0x5000, 0x1000))
-        try s.addWindow(r(0x1800, 0x4000))
-        XCTAssertEqual(Array(s.deviceWindows), [r(0x1000, 0x5000)])
-        for i in 1..<32 { try s.addWindow(r(UInt64(i) << 20, 0x1000)) }
-        let before = Array(s.deviceWindows)
-        XCTAssertThrowsError(try s.addWindow(r(0x8000_0000, 0x1000))) {
+        // The scan merges through `add` into [base, end) intervals.
+        var w = PageIntervals()
+        func ranges(_ set: PageIntervals) -> [MemoryRange] {
+            set.list.map { MemoryRange(base: PhysAddr($0.first), size: $0.end - $0.first)! }
+        }
+        try HostPlatformScan.add(r(0x2000, 0x1000), to: &w)
+        try HostPlatformScan.add(r(0x1000, 0x1000), to: &w)
+        try HostPlatformScan.add(r(0x5000, 0x1000), to: &w)
+        try HostPlatformScan.add(r(0x1800, 0x4000), to: &w)
+        XCTAssertEqual(ranges(w), [r(0x1000, 0x5000)])
+        for i in 1..<32 { try HostPlatformScan.add(r(UInt64(i) << 20, 0x1000), to: &w) }
+        let before = ranges(w)
+        XCTAssertThrowsError(try HostPlatformScan.add(r(0x8000_0000, 0x1000), to: &w)) {
             XCTAssertEqual($0 as? HostPlatformScanError, .tooManyWindows(capacity: 32))
         }
-        XCTAssertEqual(Array(s.deviceWindows), before)
+        XCTAssertEqual(ranges(w), before)
+        // A window ending at the highest address a MemoryRange can end at keeps its end.
+        var top = PageIntervals()
+        try HostPlatformScan.add(r(0xFFFF_FFFF_FFFF_E000, 0x1FFF), to: &top)
+        XCTAssertEqual(ranges(top), [r(0xFFFF_FFFF_FFFF_E000, 0x1FFF)])
     }
 }

@@ -63,8 +63,8 @@ final class PCIHostBridgeNodeTests: XCTestCase {
         XCTAssertFalse(bridge.isECAMGeneric)
         XCTAssertEqual(Array(bridge.windows), [PCIWindow(space: .memory32, isPrefetchable: false, pciAddress: 0xC000_0000,
                                                          cpuAddress: PhysAddr(0x6_0800_0000), size: 0x0400_0000)])
-        XCTAssertEqual(Array(bridge.iommuMap), [IOMMUMapEntry(ridBase: 0, iommu: 9, sidBase: 0x100, length: 0x10)])
-        XCTAssertEqual(Array(bridge.msiMap), [MSIMapEntry(ridBase: 0, controller: 5, msiBase: 0, length: 0x1_0000)])
+        XCTAssertEqual(Array(bridge.iommuMap), [IOMMUMapEntry(ridBase: 0, target: 9, outputBase: 0x100, length: 0x10)])
+        XCTAssertEqual(Array(bridge.msiMap), [MSIMapEntry(ridBase: 0, target: 5, outputBase: 0, length: 0x1_0000)])
         XCTAssertEqual(bridge.msiParent, 5)
     }
 

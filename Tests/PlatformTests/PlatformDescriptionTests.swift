@@ -47,7 +47,7 @@ final class PlatformDescriptionTests: XCTestCase {
                                                          pciAddress: 0x80_0000_0000,
                                                          cpuAddress: PhysAddr(0x80_0000_0000),
                                                          size: 0x80_0000_0000), name)
-            XCTAssertEqual(Array(pci.iommuMap), [IOMMUMapEntry(ridBase: 0, iommu: smmu.phandle!, sidBase: 0,
+            XCTAssertEqual(Array(pci.iommuMap), [IOMMUMapEntry(ridBase: 0, target: smmu.phandle!, outputBase: 0,
                                                                length: 0x1_0000)], name)
             // Identity RID -> SID: edu at 00:02.0 is SID 0x10.
             XCTAssertEqual(pci.iommuTarget(forRequesterID: BDF(bus: 0, device: 2, function: 0)!.requesterID),
