@@ -534,15 +534,23 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         _ batch: inout FlushBatch<R>, typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
         _ body: (inout P2MSession<Environment, R>) -> Void
     ) -> UnconfirmedBreak? {
-        withUnsafeMutablePointer(to: &self) { p2m in
-            withUnsafeMutablePointer(to: &batch) { batch in
-                var session = P2MSession(p2m: p2m, batch: batch)
-                session.typeChange = typeChange
-                body(&session)
-                session.finish()
-                return session.unconfirmed
-            }
-        }
+        // The two addresses are the arguments' (inout-to-pointer conversion), valid
+        // for exactly the call, which is the session's whole life. Not nested
+        // `withUnsafeMutablePointer` calls: through their generic result and
+        // typed throws, those cost the board four forwarding thunks.
+        Self.runSession(&self, &batch, typeChange: typeChange, body)
+    }
+
+    /// `withSession`'s body, over the two addresses it holds exclusively.
+    static func runSession<R: PageReferenceReleaser>(
+        _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>,
+        typeChange: (from: P2MType, to: P2MType, access: P2MAccess)?, _ body: (inout P2MSession<Environment, R>) -> Void
+    ) -> UnconfirmedBreak? {
+        var session = P2MSession(p2m: p2m, batch: batch)
+        session.typeChange = typeChange
+        body(&session)
+        session.finish()
+        return session.unconfirmed
     }
 
     // MARK: Flush
