@@ -351,12 +351,16 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         // them before that invalidation would break break-before-make across
         // operations, so complete it first. Checked over the root entries the map
         // touches, which covers every table descriptor it may write.
-        let rootSpan = TableLevel.pagesPerEntry(table.geometry.startLevel)
-        let first = gfn.raw & ~(rootSpan - 1)
-        let last = (gfn.raw + count - 1) | (rootSpan - 1)
+        // Wrapping arithmetic: the start level is 0...3 (the geometry's init
+        // derives it so) and the input was validated (non-empty, no wrap) by
+        // every map path before it gets here; checked, each was a trap test.
+        let levelsBelowRoot = TableLevel.leafLevel &- table.geometry.startLevel
+        let rootSpan: UInt64 = 1 &<< UInt64(truncatingIfNeeded: TableLevel.bitsPerLevel &* levelsBelowRoot)
+        let first = gfn.raw & ~(rootSpan &- 1)
+        let last = (gfn.raw &+ count &- 1) | (rootSpan &- 1)
         // If the IOMMU cannot confirm that invalidation, nothing is written: the
         // ranges stay in the batch for its commit to retry.
-        if batch.owesInvalidation(overlapping: first, frames: last - first + 1) {
+        if batch.owesInvalidation(overlapping: first, frames: last &- first &+ 1) {
             do { try invalidatePending(&batch) } catch { throw .iommuNotSynchronized(error) }
         }
         // Every map path (cached leaf, walk, block) comes through here: the
