@@ -533,7 +533,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// long as the session lives, and the session cannot outlive it. One result
     /// type for every caller (a body with a result of its own captures it): on the
     /// board each result type was another copy of the two pointer closures.
-    @inline(__always) @discardableResult
+    @_transparent @discardableResult
     mutating func withSession<R: PageReferenceReleaser>(
         _ batch: inout FlushBatch<R>, typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
         _ body: (inout P2MSession<Environment, R>) -> Void
@@ -541,7 +541,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         // The two addresses are the arguments' (inout-to-pointer conversion), valid
         // for exactly the call, which is the session's whole life. Not nested
         // `withUnsafeMutablePointer` calls: through their generic result and
-        // typed throws, those cost the board four forwarding thunks.
+        // typed throws, those cost the board four forwarding thunks. Transparent:
+        // out of line it was one more forwarding function.
         Self.runSession(&self, &batch, typeChange: typeChange, body)
     }
 
