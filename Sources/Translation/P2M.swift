@@ -168,21 +168,22 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// a pointer copy first.
     @inline(__always)
     public func lookup(_ gfn: GFN) -> P2MMapping? {
+        let descriptor: UInt64, mfn: MFN, order: PageOrder
         if let path = leafCache.inPlacePath(covering: gfn.raw, count: 1) {
             // A cached leaf table holds its entry (see `LeafPathCache`): one load,
             // not a walk. At level 3 a valid entry is a page.
-            let d = memory.load64(table.entryAddress(path.leafTable, TableLevel.leafLevel, gfn.raw))
-            guard Stage2Descriptor.isValid(raw: d) else { return nil }
-            guard let type = P2MType(softwareBits: Stage2Descriptor(raw: d).softwareBits) else {
-                preconditionFailure("P2M leaf without a p2m type")
-            }
-            return P2MMapping(mfn: Stage2Descriptor.outputFrame(raw: d), type: type, order: .page4K)
+            descriptor = memory.load64(table.entryAddress(path.leafTable, TableLevel.leafLevel, gfn.raw))
+            guard Stage2Descriptor.isValid(raw: descriptor) else { return nil }
+            (mfn, order) = (Stage2Descriptor.outputFrame(raw: descriptor), .page4K)
+        } else {
+            guard let leaf = table.lookup(gfn.raw, memory: memory) else { return nil }
+            (descriptor, mfn, order) = (leaf.descriptor, leaf.output, leaf.order)
         }
-        guard let leaf = table.lookup(gfn.raw, memory: memory) else { return nil }
-        guard let type = P2MType(softwareBits: Stage2Descriptor(raw: leaf.descriptor).softwareBits) else {
+        // One type decode (and one trap) for both ways to the leaf.
+        guard let type = P2MType(softwareBits: Stage2Descriptor(raw: descriptor).softwareBits) else {
             preconditionFailure("P2M leaf without a p2m type")
         }
-        return P2MMapping(mfn: leaf.output, type: type, order: leaf.order)
+        return P2MMapping(mfn: mfn, type: type, order: order)
     }
 
     // MARK: Map
