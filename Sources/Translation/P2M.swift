@@ -171,8 +171,12 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         let descriptor: UInt64, mfn: MFN, order: PageOrder
         if let path = leafCache.inPlacePath(covering: gfn.raw, count: 1) {
             // A cached leaf table holds its entry (see `LeafPathCache`): one load,
-            // not a walk. At level 3 a valid entry is a page.
-            descriptor = memory.load64(table.entryAddress(path.leafTable, TableLevel.leafLevel, gfn.raw))
+            // not a walk. At level 3 a valid entry is a page. The entry's index is
+            // the low 9 bits of the GFN: a P2M's root is never at level 3 (VTCR
+            // starts at level 0...2), so the leaf table is a single page (an
+            // inline address, not the engine's call with its copy of the table).
+            let index = gfn.raw & UInt64(TableLevel.entriesPerTable &- 1)
+            descriptor = memory.load64(path.leafTable.address.adding(index &* TableLevel.descriptorBytes))
             guard Stage2Descriptor.isValid(raw: descriptor) else { return nil }
             (mfn, order) = (Stage2Descriptor.outputFrame(raw: descriptor), .page4K)
         } else {
