@@ -29,7 +29,9 @@ public struct InvalidationRanges: Sendable {
         if coversEverything { return }
         let last = first &+ frames
         // Newest first: runs of consecutive edits extend the most recent range.
-        var i = count - 1
+        // Index arithmetic wraps: i stays in -1..<count, count below capacity
+        // when it grows (each checked step was a trap test).
+        var i = count &- 1
         while i >= 0 {
             let s = start[unchecked: i], e = end[unchecked: i]
             if first <= e && last >= s {
@@ -39,7 +41,7 @@ public struct InvalidationRanges: Sendable {
                 end[unchecked: i] = newEnd
                 return
             }
-            i -= 1
+            i &-= 1
         }
         guard count < Self.capacity else {
             coversEverything = true
@@ -47,7 +49,7 @@ public struct InvalidationRanges: Sendable {
         }
         start[unchecked: count] = first
         end[unchecked: count] = last
-        count += 1
+        count &+= 1
         pages &+= frames
     }
 
@@ -76,7 +78,7 @@ public struct InvalidationRanges: Sendable {
         var i = 0
         while i < count {
             if start[unchecked: i] < last && end[unchecked: i] > first { return true }
-            i += 1
+            i &+= 1
         }
         return false
     }
@@ -98,7 +100,7 @@ public struct InvalidationRanges: Sendable {
             while i < other.count {
                 let (first, frames) = other.rangeInPlace(i)
                 record(first, frames: frames)
-                i += 1
+                i &+= 1
             }
         }
         other.removeAll()

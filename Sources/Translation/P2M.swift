@@ -629,9 +629,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                 while i < batch.pending.ranges.count {
                     let (start, pages) = batch.pending.range(i)
                     issueInvalidation(start, count: pages, wholeVMID: false)
-                    stats.rangeInvalidations += 1
-                    stats.pagesInvalidated += pages
-                    i += 1
+                    // At most `capacity` ranges of input frames (below 2^52 each):
+                    // no sum here can wrap.
+                    stats.rangeInvalidations &+= 1
+                    stats.pagesInvalidated &+= pages
+                    i &+= 1
                 }
             }
             tlb.synchronize()
