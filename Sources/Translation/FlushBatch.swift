@@ -36,7 +36,9 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// Last, so the fields above sit at offsets that do not depend on `Releaser`.
     public var releaser: Releaser
 
-    public init(releaser: Releaser) { self.releaser = releaser }
+    /// Transparent: a call built the batch in a frame of its own and copied the
+    /// releaser there first.
+    @_transparent public init(releaser: Releaser) { self.releaser = releaser }
 
     deinit {
         precondition(isEmpty, "FlushBatch dropped without commit: a TLB may still translate to freed pages")
