@@ -682,6 +682,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// invalid: the observer drops everything the operation may have touched
     /// (its range `gfn`/`count` and the broken entries' span, one contiguous
     /// range), so a mirror never maps what the P2M does not; then the typed error.
+    /// Transparent: `commitEdit` is its one caller.
+    @_transparent
     mutating func endIncomplete(_ unconfirmed: UnconfirmedBreak, _ gfn: GFN, count: UInt64) -> P2MError {
         let first = min(gfn.raw, unconfirmed.first), end = max(gfn.raw + count, unconfirmed.end)
         observer.apply(.unmapped(GFN(raw: first), count: end - first))

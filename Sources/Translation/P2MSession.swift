@@ -45,7 +45,9 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         batchAddress = batch
     }
 
-    @inlinable @inline(__always) static func type(of d: UInt64) -> P2MType {
+    // Transparent, as `finish`: each has one caller, and the board does not
+    // inline `@inline(__always)`.
+    @_transparent @usableFromInline static func type(of d: UInt64) -> P2MType {
         guard let type = P2MType(softwareBits: Stage2Descriptor(raw: d).softwareBits) else {
             preconditionFailure("P2M leaf without a p2m type")
         }
@@ -140,7 +142,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     }
 
     /// Deliver the last runs.
-    @inlinable mutating func finish() {
+    @_transparent @usableFromInline mutating func finish() {
         flushRemoved()
         flushChanged()
     }
