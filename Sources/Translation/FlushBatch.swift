@@ -87,7 +87,9 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
 
     /// The commit's last step, once the CPU and every IOMMU have completed the
     /// invalidation of every recorded range: drop the held references, free the
-    /// unlinked table pages to `pool`. Nothing else releases either.
+    /// unlinked table pages to `pool`. Nothing else releases either. Transparent:
+    /// `P2M.commit` is its one caller.
+    @_transparent
     mutating func invalidationCompleted<M: PhysicalMemory, Pool: TablePageSource>(
         freeingTo pool: inout Pool, memory: M
     ) -> (tablePages: Int, references: UInt64) {

@@ -71,8 +71,9 @@ public struct InvalidationRanges: Sendable {
     // first, once per slot read, on every map and per range at commit. Loops
     // here are index loops: a range's iterator is a call per step on the board.
 
-    /// `overlaps`, in place. Inline on the host: it is on every map's path.
-    @inline(__always) mutating func overlapsInPlace(_ first: UInt64, frames: UInt64) -> Bool {
+    /// `overlaps`, in place. Inline: it is on every map's path, and `beginMap` is
+    /// its one caller on the board.
+    @_transparent mutating func overlapsInPlace(_ first: UInt64, frames: UInt64) -> Bool {
         if coversEverything { return true }
         let last = first &+ frames
         var i = 0

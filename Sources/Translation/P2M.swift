@@ -376,8 +376,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
 
     /// The level-3 and block descriptor templates (everything but the output
     /// address) for `type` under `access`, from the last ones asked for when the
-    /// same.
-    @inline(__always)
+    /// same. Transparent: `beginMap` is its one caller.
+    @_transparent
     mutating func leafTemplates(_ type: P2MType, _ access: P2MAccess) -> (page: UInt64, block: UInt64) {
         let key = UInt16(type.rawValue) << 8 | UInt16(access.raw)
         if key != leafTemplateKey {

@@ -100,7 +100,8 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         removedCount = 0
     }
 
-    @inlinable @inline(__always) mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
+    // Transparent: the engine's rewrite (`changeType`) is its one caller.
+    @_transparent @usableFromInline mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
         let mfn = Stage2Descriptor(raw: old).outputFrame.raw
         if changedCount != 0 && input == changedGFN &+ changedCount && mfn == changedMFN &+ changedCount {
             changedCount &+= count
