@@ -130,7 +130,9 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     }
 
     /// The VTCR, VTTBR, geometry and root tables of a new P2M for `configuration`,
-    /// the root taken from `pool`; on failure nothing is taken.
+    /// the root taken from `pool`; on failure nothing is taken. Transparent: `init`
+    /// is its one caller.
+    @_transparent
     static func makeRoot(
         _ configuration: P2MConfiguration, pool: inout Pool
     ) throws(P2MError) -> (VTCR, VTTBR, TableGeometry, MFN) {
