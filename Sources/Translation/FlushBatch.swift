@@ -19,7 +19,7 @@ import AArch64
 /// One batch serves one P2M at a time (it remembers the VMID it was first used for).
 public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// GFN ranges to invalidate and unlinked table pages, until the commit.
-    var pending = PendingInvalidation()
+    @usableFromInline var pending = PendingInvalidation()
     public internal(set) var heldReferences: UInt64 = 0
     /// Set once an edit removed or changed a valid translation: a caller that is
     /// about to free or reuse a page *outside* this batch must commit first
@@ -50,8 +50,9 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     public var pendingPages: UInt64 { pending.ranges.pages }
     /// Table pages unlinked by the batch's edits, freed at commit.
     public var unlinkedTablePages: Int { pending.unlinkedTablePages }
-    /// Nothing to invalidate, free or release.
-    public var isEmpty: Bool { pending.isEmpty && heldReferences == 0 }
+    /// Nothing to invalidate, free or release. Transparent: on the board the
+    /// deinit's check is its one caller.
+    @_transparent public var isEmpty: Bool { pending.isEmpty && heldReferences == 0 }
     /// Some translation must be invalidated before this batch is done.
     public var needsInvalidation: Bool { !pending.ranges.isEmpty }
     /// The recorded ranges overflowed: the commit invalidates the whole VMID.
