@@ -151,7 +151,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             var i: UInt64 = 0
             while i < UInt64(vtcr.rootTables) {
                 pool.freeTablePage(root.adding(i))
-                i += 1
+                i &+= 1
             }
             throw .configuration(error)
         }
@@ -296,7 +296,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                 // stays right through `beginMap`: neither the observer's reservation
                 // nor the invalidation it may complete edits the tree (unlinked table
                 // pages are freed only by `commit`).
-                let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
+                let needed = TableLevel.leafLevel &- level, available = pool.availableTablePages  // level 0...2
                 guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
                 try mapAlong(path, level: level, buildingTables: true, gfn, to: mfn, count: count, as: type,
                              access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
@@ -661,7 +661,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     @usableFromInline mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> IOMMUSyncError? {
         issueInvalidation(gfn, count: count, wholeVMID: count > configuration.fullFlushThreshold)
         tlb.synchronize()
-        breakBeforeMakeInvalidations += 1
+        breakBeforeMakeInvalidations &+= 1
         do { try iommu.synchronize() } catch { return error }
         return nil
     }
@@ -687,10 +687,12 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// Transparent: `commitEdit` is its one caller.
     @_transparent
     mutating func endIncomplete(_ unconfirmed: UnconfirmedBreak, _ gfn: GFN, count: UInt64) -> P2MError {
-        let first = min(gfn.raw, unconfirmed.first), end = max(gfn.raw + count, unconfirmed.end)
-        observer.apply(.unmapped(GFN(raw: first), count: end - first))
+        // Wrapping arithmetic: the operation's range was validated (no wrap), and
+        // each span ends at or after its first frame.
+        let first = min(gfn.raw, unconfirmed.first), end = max(gfn.raw &+ count, unconfirmed.end)
+        observer.apply(.unmapped(GFN(raw: first), count: end &- first))
         return .breakNotConfirmed(unconfirmed.error, GFN(raw: unconfirmed.first),
-                                  count: unconfirmed.end - unconfirmed.first)
+                                  count: unconfirmed.end &- unconfirmed.first)
     }
 
     // MARK: Teardown

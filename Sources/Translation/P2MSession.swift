@@ -71,9 +71,10 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     @inlinable mutating func breakNotMade(_ input: UInt64, count: UInt64) {
         let error = lastSyncError ?? .completionTimeout
         if let u = unconfirmed {
-            unconfirmed = UnconfirmedBreak(error: u.error, first: min(u.first, input), end: max(u.end, input + count))
+            // A run inside the operation's validated range: it cannot wrap.
+            unconfirmed = UnconfirmedBreak(error: u.error, first: min(u.first, input), end: max(u.end, input &+ count))
         } else {
-            unconfirmed = UnconfirmedBreak(error: error, first: input, end: input + count)
+            unconfirmed = UnconfirmedBreak(error: error, first: input, end: input &+ count)
         }
     }
 
@@ -124,7 +125,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         guard let frame = p2m.sessionPool.allocateTablePage() else {
             preconditionFailure("table pool shrank between prepare and commit")
         }
-        p2m.sessionTablePagesInUse += 1
+        p2m.sessionTablePagesInUse &+= 1  // at most the pool's pages
         return frame
     }
 
@@ -135,7 +136,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     }
 
     @inlinable @inline(__always) mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) {
-        p2m.sessionTablePagesInUse -= 1
+        p2m.sessionTablePagesInUse &-= 1  // the page was counted in use
         // A table descriptor above some leaf table changed: the cached path may
         // lead through it (see `LeafPathCache`).
         p2m.sessionLeafCache.invalidate()
