@@ -325,18 +325,29 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
         largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
-        var plan: MapPlan?
+        let plan: MapPlan
         do {
             plan = try table.prepareMap(gfn.raw, to: mfn, count: count, attributes: type.stage2Attributes(access: access),
                                         replace: policy == .replace, largestBlock: largestBlock, memory: memory,
                                         availablePages: pool.availableTablePages, cache: &leafCache)
         } catch { throw P2MError(error) }
         try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
-        let engine = table, memory = memory
         let cache = leafCache  // what the prepare left there; the commit may invalidate it
-        try commitEdit(&batch, gfn, count: count) { session in
-            engine.commitMap(plan.take()!, memory: memory, sink: &session, cache: cache)
-        }
+        try endEdit(Self.runPlannedMap(&self, &batch, plan, cache: cache), gfn, count: count)
+    }
+
+    /// `runSession` for a planned map, the plan handed to the engine by value: a
+    /// closure cannot consume what it captures, which cost the board an Optional
+    /// plan and its copies, and the closure with its context.
+    static func runPlannedMap<R: PageReferenceReleaser>(
+        _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>, _ plan: consuming MapPlan,
+        cache: LeafPathCache
+    ) -> UnconfirmedBreak? {
+        let engine = p2m.pointee.table, memory = p2m.pointee.memory
+        var session = P2MSession(p2m: p2m, batch: batch)
+        engine.commitMap(plan, memory: memory, sink: &session, cache: cache)
+        session.finish()
+        return session.unconfirmed
     }
 
     /// A map's last failure points, after the table's own checks: the observer's
@@ -528,9 +539,14 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
         _ body: (inout P2MSession<Environment, R>) -> Void
     ) throws(P2MError) {
-        if let unconfirmed = withSession(&batch, typeChange: typeChange, body) {
-            throw endIncomplete(unconfirmed, gfn, count: count)
-        }
+        try endEdit(withSession(&batch, typeChange: typeChange, body), gfn, count: count)
+    }
+
+    /// The end of the commit phase of an edit of [gfn, gfn+count): if a
+    /// break-before-make in it was not confirmed by the IOMMU (`unconfirmed`), the
+    /// edit ends incomplete (`endIncomplete`).
+    mutating func endEdit(_ unconfirmed: UnconfirmedBreak?, _ gfn: GFN, count: UInt64) throws(P2MError) {
+        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
     }
 
     /// Run one commit phase with a `P2MSession` over this P2M and `batch` as the
@@ -684,7 +700,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// invalid: the observer drops everything the operation may have touched
     /// (its range `gfn`/`count` and the broken entries' span, one contiguous
     /// range), so a mirror never maps what the P2M does not; then the typed error.
-    /// Transparent: `commitEdit` is its one caller.
+    /// Transparent: `endEdit` is its one caller.
     @_transparent
     mutating func endIncomplete(_ unconfirmed: UnconfirmedBreak, _ gfn: GFN, count: UInt64) -> P2MError {
         // Wrapping arithmetic: the operation's range was validated (no wrap), and
