@@ -338,7 +338,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
 
     /// `runSession` for a planned map, the plan handed to the engine by value: a
     /// closure cannot consume what it captures, which cost the board an Optional
-    /// plan and its copies, and the closure with its context.
+    /// plan and its copies, and the closure with its context. Inline on the host.
+    @inline(__always)
     static func runPlannedMap<R: PageReferenceReleaser>(
         _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>, _ plan: consuming MapPlan,
         cache: LeafPathCache
@@ -544,7 +545,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
 
     /// The end of the commit phase of an edit of [gfn, gfn+count): if a
     /// break-before-make in it was not confirmed by the IOMMU (`unconfirmed`), the
-    /// edit ends incomplete (`endIncomplete`).
+    /// edit ends incomplete (`endIncomplete`). Inline on the host.
+    @inline(__always)
     mutating func endEdit(_ unconfirmed: UnconfirmedBreak?, _ gfn: GFN, count: UInt64) throws(P2MError) {
         if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
     }
@@ -569,7 +571,9 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         Self.runSession(&self, &batch, typeChange: typeChange, body)
     }
 
-    /// `withSession`'s body, over the two addresses it holds exclusively.
+    /// `withSession`'s body, over the two addresses it holds exclusively. Inline
+    /// on the host (with the body closure); one copy on the board.
+    @inline(__always)
     static func runSession<R: PageReferenceReleaser>(
         _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>,
         typeChange: (from: P2MType, to: P2MType, access: P2MAccess)?, _ body: (inout P2MSession<Environment, R>) -> Void
