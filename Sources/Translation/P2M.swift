@@ -534,7 +534,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
 
     /// `withSession` for one edit of [gfn, gfn+count): if a break-before-make in it
     /// was not confirmed by the IOMMU, the edit ends incomplete (`endIncomplete`).
-    @inline(__always)
+    /// Transparent: out of line it only forwarded to `runSession` and `endEdit`.
+    @_transparent
     mutating func commitEdit<R: PageReferenceReleaser>(
         _ batch: inout FlushBatch<R>, _ gfn: GFN, count: UInt64,
         typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
