@@ -338,8 +338,9 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
 
     /// `runSession` for a planned map, the plan handed to the engine by value: a
     /// closure cannot consume what it captures, which cost the board an Optional
-    /// plan and its copies, and the closure with its context. Inline on the host.
-    @inline(__always)
+    /// plan and its copies, and the closure with its context. Transparent:
+    /// `mapWalking` is its one caller.
+    @_transparent
     static func runPlannedMap<R: PageReferenceReleaser>(
         _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>, _ plan: consuming MapPlan,
         cache: LeafPathCache

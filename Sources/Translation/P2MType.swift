@@ -26,7 +26,7 @@ public enum P2MType: UInt8, Sendable, CaseIterable {
     case iommuMapRO = 11
 
     /// Decode the software bits of a valid descriptor; nil for a value this P2M never writes.
-    @inline(__always) public init?(softwareBits: UInt8) { self.init(rawValue: softwareBits) }
+    @_transparent public init?(softwareBits: UInt8) { self.init(rawValue: softwareBits) }
 
     /// Writable by the guest before any access restriction (Xen's `p2m_set_permission`).
     @inlinable public var isWritable: Bool {
