@@ -731,18 +731,29 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         if isRelinquished { return .done }
         batch.bind(vmid: vmid)
         var cursor = relinquishCursor
-        var remaining = budget
-        let engine = table, memory = memory
-        var finished = false
-        withSession(&batch) { session in
-            finished = engine.teardown(cursor: &cursor, budget: &remaining, memory: memory, sink: &session)
-        }
+        let finished = Self.runTeardown(&self, &batch, cursor: &cursor, budget: budget)
         relinquishCursor = cursor
         if finished {
             isRelinquished = true
             observer.apply(.unmapped(GFN(raw: 0), count: table.geometry.inputFrameLimit))
         }
         return finished ? .done : .more
+    }
+
+    /// `runSession` for one teardown step from `cursor` (see `runPlannedMap`):
+    /// no closure and context for the one edit `relinquish` makes. Transparent:
+    /// `relinquish` is its one caller.
+    @_transparent
+    static func runTeardown<R: PageReferenceReleaser>(
+        _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>, cursor: inout UInt64,
+        budget: Int
+    ) -> Bool {
+        let engine = p2m.pointee.table, memory = p2m.pointee.memory
+        var session = P2MSession(p2m: p2m, batch: batch)
+        var remaining = budget
+        let finished = engine.teardown(cursor: &cursor, budget: &remaining, memory: memory, sink: &session)
+        session.finish()
+        return finished
     }
 }
 
