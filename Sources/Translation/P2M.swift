@@ -487,18 +487,29 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     mutating func unmapWalking<R: PageReferenceReleaser>(
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
-        var plan: RangePlan?
+        let plan: RangePlan
         do {
             plan = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages,
                                           cache: &leafCache)
         } catch { throw P2MError(error) }
         guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
-        let engine = table, memory = memory
         let cache = leafCache  // what the prepare left there; the commit may invalidate it
-        try commitEdit(&batch, gfn, count: count) { session in
-            engine.commitUnmap(plan.take()!, memory: memory, sink: &session, cache: cache)
-        }
+        try endEdit(Self.runPlannedUnmap(&self, &batch, plan, cache: cache), gfn, count: count)
+    }
+
+    /// `runPlannedMap` for a planned unmap. Transparent: `unmapWalking` is its
+    /// one caller.
+    @_transparent
+    static func runPlannedUnmap<R: PageReferenceReleaser>(
+        _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>, _ plan: consuming RangePlan,
+        cache: LeafPathCache
+    ) -> UnconfirmedBreak? {
+        let engine = p2m.pointee.table, memory = p2m.pointee.memory
+        var session = P2MSession(p2m: p2m, batch: batch)
+        engine.commitUnmap(plan, memory: memory, sink: &session, cache: cache)
+        session.finish()
+        return session.unconfirmed
     }
 
     // MARK: Change type
