@@ -526,7 +526,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         // A value, not a stored closure: a closure in a variable escapes and would be
         // boxed on the heap, which the board build has no use for.
         let rewrite = TypeRewrite(from: from, attributes: to.stage2Attributes(access: access))
-        var plan: RangePlan?
+        let plan: RangePlan
         do {
             plan = try table.prepareUpdate(gfn.raw, count: count, memory: memory,
                                            availablePages: pool.availableTablePages, rewrite: { rewrite.apply($0) })
@@ -535,13 +535,26 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             throw .observerRefused(gfn, count: count)
         }
         batch.bind(vmid: vmid)
-        let engine = table, memory = memory
         // A block split links its new table after its break-before-make
         // invalidation, so the commit may owe no TLBI to publish it.
         batch.notePublishesNewEntries()
-        try commitEdit(&batch, gfn, count: count, typeChange: (from, to, access)) { session in
-            engine.commitUpdate(plan.take()!, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
-        }
+        try endEdit(Self.runPlannedUpdate(&self, &batch, plan, rewrite: rewrite, typeChange: (from, to, access)),
+                    gfn, count: count)
+    }
+
+    /// `runPlannedMap` for a planned type change, which the session reports to
+    /// the observer as `typeChange`. Transparent: `changeType` is its one caller.
+    @_transparent
+    static func runPlannedUpdate<R: PageReferenceReleaser>(
+        _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>, _ plan: consuming RangePlan,
+        rewrite: TypeRewrite, typeChange: (from: P2MType, to: P2MType, access: P2MAccess)
+    ) -> UnconfirmedBreak? {
+        let engine = p2m.pointee.table, memory = p2m.pointee.memory
+        var session = P2MSession(p2m: p2m, batch: batch)
+        session.typeChange = typeChange
+        engine.commitUpdate(plan, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
+        session.finish()
+        return session.unconfirmed
     }
 
     /// `withSession` for one edit of [gfn, gfn+count): if a break-before-make in it
