@@ -562,11 +562,9 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// Transparent: out of line it only forwarded to `runSession` and `endEdit`.
     @_transparent
     mutating func commitEdit<R: PageReferenceReleaser>(
-        _ batch: inout FlushBatch<R>, _ gfn: GFN, count: UInt64,
-        typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
-        _ body: (inout P2MSession<Environment, R>) -> Void
+        _ batch: inout FlushBatch<R>, _ gfn: GFN, count: UInt64, _ body: (inout P2MSession<Environment, R>) -> Void
     ) throws(P2MError) {
-        try endEdit(withSession(&batch, typeChange: typeChange, body), gfn, count: count)
+        try endEdit(withSession(&batch, body), gfn, count: count)
     }
 
     /// The end of the commit phase of an edit of [gfn, gfn+count): if a
@@ -586,15 +584,14 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// board each result type was another copy of the two pointer closures.
     @_transparent @discardableResult
     mutating func withSession<R: PageReferenceReleaser>(
-        _ batch: inout FlushBatch<R>, typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
-        _ body: (inout P2MSession<Environment, R>) -> Void
+        _ batch: inout FlushBatch<R>, _ body: (inout P2MSession<Environment, R>) -> Void
     ) -> UnconfirmedBreak? {
         // The two addresses are the arguments' (inout-to-pointer conversion), valid
         // for exactly the call, which is the session's whole life. Not nested
         // `withUnsafeMutablePointer` calls: through their generic result and
         // typed throws, those cost the board four forwarding thunks. Transparent:
         // out of line it was one more forwarding function.
-        Self.runSession(&self, &batch, typeChange: typeChange, body)
+        Self.runSession(&self, &batch, body)
     }
 
     /// `withSession`'s body, over the two addresses it holds exclusively. Inline
@@ -602,10 +599,10 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     @inline(__always)
     static func runSession<R: PageReferenceReleaser>(
         _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>,
-        typeChange: (from: P2MType, to: P2MType, access: P2MAccess)?, _ body: (inout P2MSession<Environment, R>) -> Void
+        _ body: (inout P2MSession<Environment, R>) -> Void
     ) -> UnconfirmedBreak? {
+        // No type change: `runPlannedUpdate` is the one session that reports one.
         var session = P2MSession(p2m: p2m, batch: batch)
-        session.typeChange = typeChange
         body(&session)
         session.finish()
         return session.unconfirmed
