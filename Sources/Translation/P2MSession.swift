@@ -8,8 +8,10 @@ import AArch64
 /// It holds the two by address, not by value: moving a P2M and a batch into a
 /// session and back costs two copies of each (about 1 KiB for a P2M with hooks),
 /// which was most of the time of a one-page map or unmap. The addresses come only
-/// from `P2M.withSession`, which holds exclusive (`inout`) access to both for the
-/// session's whole life; the session is `~Copyable` and never escapes that call.
+/// from `P2M.runSession` and the P2M's other `run…` commit phases (`runPlannedMap`
+/// and its siblings), each called with `&self` and `&batch` by a caller that holds
+/// exclusive (`inout`) access to both for the session's whole life; the session
+/// is `~Copyable` and never escapes that call.
 @usableFromInline
 struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copyable, TableEditSink {
     @usableFromInline let p2mAddress: UnsafeMutablePointer<P2M<Environment>>
