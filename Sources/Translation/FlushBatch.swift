@@ -19,7 +19,7 @@ import AArch64
 /// One batch serves one P2M at a time (it remembers the VMID it was first used for).
 public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// GFN ranges to invalidate and unlinked table pages, until the commit.
-    var pending = PendingInvalidation()
+    @usableFromInline var pending = PendingInvalidation()
     public internal(set) var heldReferences: UInt64 = 0
     /// Set once an edit removed or changed a valid translation: a caller that is
     /// about to free or reuse a page *outside* this batch must commit first
@@ -36,7 +36,9 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     /// Last, so the fields above sit at offsets that do not depend on `Releaser`.
     public var releaser: Releaser
 
-    public init(releaser: Releaser) { self.releaser = releaser }
+    /// Transparent: a call built the batch in a frame of its own and copied the
+    /// releaser there first.
+    @_transparent public init(releaser: Releaser) { self.releaser = releaser }
 
     deinit {
         precondition(isEmpty, "FlushBatch dropped without commit: a TLB may still translate to freed pages")
@@ -48,8 +50,9 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
     public var pendingPages: UInt64 { pending.ranges.pages }
     /// Table pages unlinked by the batch's edits, freed at commit.
     public var unlinkedTablePages: Int { pending.unlinkedTablePages }
-    /// Nothing to invalidate, free or release.
-    public var isEmpty: Bool { pending.isEmpty && heldReferences == 0 }
+    /// Nothing to invalidate, free or release. Transparent: on the board the
+    /// deinit's check is its one caller.
+    @_transparent public var isEmpty: Bool { pending.isEmpty && heldReferences == 0 }
     /// Some translation must be invalidated before this batch is done.
     public var needsInvalidation: Bool { !pending.ranges.isEmpty }
     /// The recorded ranges overflowed: the commit invalidates the whole VMID.
@@ -85,7 +88,9 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
 
     /// The commit's last step, once the CPU and every IOMMU have completed the
     /// invalidation of every recorded range: drop the held references, free the
-    /// unlinked table pages to `pool`. Nothing else releases either.
+    /// unlinked table pages to `pool`. Nothing else releases either. Transparent:
+    /// `P2M.commit` is its one caller.
+    @_transparent
     mutating func invalidationCompleted<M: PhysicalMemory, Pool: TablePageSource>(
         freeingTo pool: inout Pool, memory: M
     ) -> (tablePages: Int, references: UInt64) {

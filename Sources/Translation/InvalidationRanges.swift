@@ -29,7 +29,9 @@ public struct InvalidationRanges: Sendable {
         if coversEverything { return }
         let last = first &+ frames
         // Newest first: runs of consecutive edits extend the most recent range.
-        var i = count - 1
+        // Index arithmetic wraps: i stays in -1..<count, count below capacity
+        // when it grows (each checked step was a trap test).
+        var i = count &- 1
         while i >= 0 {
             let s = start[unchecked: i], e = end[unchecked: i]
             if first <= e && last >= s {
@@ -39,7 +41,7 @@ public struct InvalidationRanges: Sendable {
                 end[unchecked: i] = newEnd
                 return
             }
-            i -= 1
+            i &-= 1
         }
         guard count < Self.capacity else {
             coversEverything = true
@@ -47,7 +49,7 @@ public struct InvalidationRanges: Sendable {
         }
         start[unchecked: count] = first
         end[unchecked: count] = last
-        count += 1
+        count &+= 1
         pages &+= frames
     }
 
@@ -69,14 +71,15 @@ public struct InvalidationRanges: Sendable {
     // first, once per slot read, on every map and per range at commit. Loops
     // here are index loops: a range's iterator is a call per step on the board.
 
-    /// `overlaps`, in place. Inline on the host: it is on every map's path.
-    @inline(__always) mutating func overlapsInPlace(_ first: UInt64, frames: UInt64) -> Bool {
+    /// `overlaps`, in place. Inline: it is on every map's path, and `beginMap` is
+    /// its one caller on the board.
+    @_transparent mutating func overlapsInPlace(_ first: UInt64, frames: UInt64) -> Bool {
         if coversEverything { return true }
         let last = first &+ frames
         var i = 0
         while i < count {
             if start[unchecked: i] < last && end[unchecked: i] > first { return true }
-            i += 1
+            i &+= 1
         }
         return false
     }
@@ -98,7 +101,7 @@ public struct InvalidationRanges: Sendable {
             while i < other.count {
                 let (first, frames) = other.rangeInPlace(i)
                 record(first, frames: frames)
-                i += 1
+                i &+= 1
             }
         }
         other.removeAll()

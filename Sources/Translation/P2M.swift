@@ -130,7 +130,9 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     }
 
     /// The VTCR, VTTBR, geometry and root tables of a new P2M for `configuration`,
-    /// the root taken from `pool`; on failure nothing is taken.
+    /// the root taken from `pool`; on failure nothing is taken. Transparent: `init`
+    /// is its one caller.
+    @_transparent
     static func makeRoot(
         _ configuration: P2MConfiguration, pool: inout Pool
     ) throws(P2MError) -> (VTCR, VTTBR, TableGeometry, MFN) {
@@ -149,7 +151,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             var i: UInt64 = 0
             while i < UInt64(vtcr.rootTables) {
                 pool.freeTablePage(root.adding(i))
-                i += 1
+                i &+= 1
             }
             throw .configuration(error)
         }
@@ -168,21 +170,26 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// a pointer copy first.
     @inline(__always)
     public func lookup(_ gfn: GFN) -> P2MMapping? {
+        let descriptor: UInt64, mfn: MFN, order: PageOrder
         if let path = leafCache.inPlacePath(covering: gfn.raw, count: 1) {
             // A cached leaf table holds its entry (see `LeafPathCache`): one load,
-            // not a walk. At level 3 a valid entry is a page.
-            let d = memory.load64(table.entryAddress(path.leafTable, TableLevel.leafLevel, gfn.raw))
-            guard Stage2Descriptor.isValid(raw: d) else { return nil }
-            guard let type = P2MType(softwareBits: Stage2Descriptor(raw: d).softwareBits) else {
-                preconditionFailure("P2M leaf without a p2m type")
-            }
-            return P2MMapping(mfn: Stage2Descriptor.outputFrame(raw: d), type: type, order: .page4K)
+            // not a walk. At level 3 a valid entry is a page. The entry's index is
+            // the low 9 bits of the GFN: a P2M's root is never at level 3 (VTCR
+            // starts at level 0...2), so the leaf table is a single page (an
+            // inline address, not the engine's call with its copy of the table).
+            let index = gfn.raw & UInt64(TableLevel.entriesPerTable &- 1)
+            descriptor = memory.load64(path.leafTable.address.adding(index &* TableLevel.descriptorBytes))
+            guard Stage2Descriptor.isValid(raw: descriptor) else { return nil }
+            (mfn, order) = (Stage2Descriptor.outputFrame(raw: descriptor), .page4K)
+        } else {
+            guard let leaf = table.lookup(gfn.raw, memory: memory) else { return nil }
+            (descriptor, mfn, order) = (leaf.descriptor, leaf.output, leaf.order)
         }
-        guard let leaf = table.lookup(gfn.raw, memory: memory) else { return nil }
-        guard let type = P2MType(softwareBits: Stage2Descriptor(raw: leaf.descriptor).softwareBits) else {
+        // One type decode (and one trap) for both ways to the leaf.
+        guard let type = P2MType(softwareBits: Stage2Descriptor(raw: descriptor).softwareBits) else {
             preconditionFailure("P2M leaf without a p2m type")
         }
-        return P2MMapping(mfn: leaf.output, type: type, order: leaf.order)
+        return P2MMapping(mfn: mfn, type: type, order: order)
     }
 
     // MARK: Map
@@ -289,7 +296,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                 // stays right through `beginMap`: neither the observer's reservation
                 // nor the invalidation it may complete edits the tree (unlinked table
                 // pages are freed only by `commit`).
-                let needed = TableLevel.leafLevel - level, available = pool.availableTablePages
+                let needed = TableLevel.leafLevel &- level, available = pool.availableTablePages  // level 0...2
                 guard needed <= available else { throw .tablePoolExhausted(needed: needed, available: available) }
                 try mapAlong(path, level: level, buildingTables: true, gfn, to: mfn, count: count, as: type,
                              access: access, policy: policy, largestBlock: largestBlock, flushing: &batch)
@@ -318,18 +325,31 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         _ gfn: GFN, to mfn: MFN, count: UInt64, as type: P2MType, access: P2MAccess, policy: P2MMapPolicy,
         largestBlock: PageOrder, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
-        var plan: MapPlan?
+        let plan: MapPlan
         do {
             plan = try table.prepareMap(gfn.raw, to: mfn, count: count, attributes: type.stage2Attributes(access: access),
                                         replace: policy == .replace, largestBlock: largestBlock, memory: memory,
                                         availablePages: pool.availableTablePages, cache: &leafCache)
         } catch { throw P2MError(error) }
         try beginMap(gfn, to: mfn, count: count, as: type, access: access, policy: policy, flushing: &batch)
-        let engine = table, memory = memory
         let cache = leafCache  // what the prepare left there; the commit may invalidate it
-        try commitEdit(&batch, gfn, count: count) { session in
-            engine.commitMap(plan.take()!, memory: memory, sink: &session, cache: cache)
-        }
+        try endEdit(Self.runPlannedMap(&self, &batch, plan, cache: cache), gfn, count: count)
+    }
+
+    /// `runSession` for a planned map, the plan handed to the engine by value: a
+    /// closure cannot consume what it captures, which cost the board an Optional
+    /// plan and its copies, and the closure with its context. Transparent:
+    /// `mapWalking` is its one caller.
+    @_transparent
+    static func runPlannedMap<R: PageReferenceReleaser>(
+        _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>, _ plan: consuming MapPlan,
+        cache: LeafPathCache
+    ) -> UnconfirmedBreak? {
+        let engine = p2m.pointee.table, memory = p2m.pointee.memory
+        var session = P2MSession(p2m: p2m, batch: batch)
+        engine.commitMap(plan, memory: memory, sink: &session, cache: cache)
+        session.finish()
+        return session.unconfirmed
     }
 
     /// A map's last failure points, after the table's own checks: the observer's
@@ -351,12 +371,16 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         // them before that invalidation would break break-before-make across
         // operations, so complete it first. Checked over the root entries the map
         // touches, which covers every table descriptor it may write.
-        let rootSpan = TableLevel.pagesPerEntry(table.geometry.startLevel)
-        let first = gfn.raw & ~(rootSpan - 1)
-        let last = (gfn.raw + count - 1) | (rootSpan - 1)
+        // Wrapping arithmetic: the start level is 0...3 (the geometry's init
+        // derives it so) and the input was validated (non-empty, no wrap) by
+        // every map path before it gets here; checked, each was a trap test.
+        let levelsBelowRoot = TableLevel.leafLevel &- table.geometry.startLevel
+        let rootSpan: UInt64 = 1 &<< UInt64(truncatingIfNeeded: TableLevel.bitsPerLevel &* levelsBelowRoot)
+        let first = gfn.raw & ~(rootSpan &- 1)
+        let last = (gfn.raw &+ count &- 1) | (rootSpan &- 1)
         // If the IOMMU cannot confirm that invalidation, nothing is written: the
         // ranges stay in the batch for its commit to retry.
-        if batch.owesInvalidation(overlapping: first, frames: last - first + 1) {
+        if batch.owesInvalidation(overlapping: first, frames: last &- first &+ 1) {
             do { try invalidatePending(&batch) } catch { throw .iommuNotSynchronized(error) }
         }
         // Every map path (cached leaf, walk, block) comes through here: the
@@ -367,8 +391,8 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
 
     /// The level-3 and block descriptor templates (everything but the output
     /// address) for `type` under `access`, from the last ones asked for when the
-    /// same.
-    @inline(__always)
+    /// same. Transparent: `beginMap` is its one caller.
+    @_transparent
     mutating func leafTemplates(_ type: P2MType, _ access: P2MAccess) -> (page: UInt64, block: UInt64) {
         let key = UInt16(type.rawValue) << 8 | UInt16(access.raw)
         if key != leafTemplateKey {
@@ -463,18 +487,29 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     mutating func unmapWalking<R: PageReferenceReleaser>(
         _ gfn: GFN, count: UInt64, flushing batch: inout FlushBatch<R>
     ) throws(P2MError) {
-        var plan: RangePlan?
+        let plan: RangePlan
         do {
             plan = try table.prepareUnmap(gfn.raw, count: count, memory: memory, availablePages: pool.availableTablePages,
                                           cache: &leafCache)
         } catch { throw P2MError(error) }
         guard observer.prepare(.unmap(gfn, count: count)) else { throw .observerRefused(gfn, count: count) }
         batch.bind(vmid: vmid)
-        let engine = table, memory = memory
         let cache = leafCache  // what the prepare left there; the commit may invalidate it
-        try commitEdit(&batch, gfn, count: count) { session in
-            engine.commitUnmap(plan.take()!, memory: memory, sink: &session, cache: cache)
-        }
+        try endEdit(Self.runPlannedUnmap(&self, &batch, plan, cache: cache), gfn, count: count)
+    }
+
+    /// `runPlannedMap` for a planned unmap. Transparent: `unmapWalking` is its
+    /// one caller.
+    @_transparent
+    static func runPlannedUnmap<R: PageReferenceReleaser>(
+        _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>, _ plan: consuming RangePlan,
+        cache: LeafPathCache
+    ) -> UnconfirmedBreak? {
+        let engine = p2m.pointee.table, memory = p2m.pointee.memory
+        var session = P2MSession(p2m: p2m, batch: batch)
+        engine.commitUnmap(plan, memory: memory, sink: &session, cache: cache)
+        session.finish()
+        return session.unconfirmed
     }
 
     // MARK: Change type
@@ -491,7 +526,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         // A value, not a stored closure: a closure in a variable escapes and would be
         // boxed on the heap, which the board build has no use for.
         let rewrite = TypeRewrite(from: from, attributes: to.stage2Attributes(access: access))
-        var plan: RangePlan?
+        let plan: RangePlan
         do {
             plan = try table.prepareUpdate(gfn.raw, count: count, memory: memory,
                                            availablePages: pool.availableTablePages, rewrite: { rewrite.apply($0) })
@@ -500,26 +535,44 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
             throw .observerRefused(gfn, count: count)
         }
         batch.bind(vmid: vmid)
-        let engine = table, memory = memory
         // A block split links its new table after its break-before-make
         // invalidation, so the commit may owe no TLBI to publish it.
         batch.notePublishesNewEntries()
-        try commitEdit(&batch, gfn, count: count, typeChange: (from, to, access)) { session in
-            engine.commitUpdate(plan.take()!, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
-        }
+        try endEdit(Self.runPlannedUpdate(&self, &batch, plan, rewrite: rewrite, typeChange: (from, to, access)),
+                    gfn, count: count)
+    }
+
+    /// `runPlannedMap` for a planned type change, which the session reports to
+    /// the observer as `typeChange`. Transparent: `changeType` is its one caller.
+    @_transparent
+    static func runPlannedUpdate<R: PageReferenceReleaser>(
+        _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>, _ plan: consuming RangePlan,
+        rewrite: TypeRewrite, typeChange: (from: P2MType, to: P2MType, access: P2MAccess)
+    ) -> UnconfirmedBreak? {
+        let engine = p2m.pointee.table, memory = p2m.pointee.memory
+        var session = P2MSession(p2m: p2m, batch: batch)
+        session.typeChange = typeChange
+        engine.commitUpdate(plan, memory: memory, sink: &session, rewrite: { rewrite.apply($0) })
+        session.finish()
+        return session.unconfirmed
     }
 
     /// `withSession` for one edit of [gfn, gfn+count): if a break-before-make in it
     /// was not confirmed by the IOMMU, the edit ends incomplete (`endIncomplete`).
-    @inline(__always)
+    /// Transparent: out of line it only forwarded to `runSession` and `endEdit`.
+    @_transparent
     mutating func commitEdit<R: PageReferenceReleaser>(
-        _ batch: inout FlushBatch<R>, _ gfn: GFN, count: UInt64,
-        typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
-        _ body: (inout P2MSession<Environment, R>) -> Void
+        _ batch: inout FlushBatch<R>, _ gfn: GFN, count: UInt64, _ body: (inout P2MSession<Environment, R>) -> Void
     ) throws(P2MError) {
-        if let unconfirmed = withSession(&batch, typeChange: typeChange, body) {
-            throw endIncomplete(unconfirmed, gfn, count: count)
-        }
+        try endEdit(withSession(&batch, body), gfn, count: count)
+    }
+
+    /// The end of the commit phase of an edit of [gfn, gfn+count): if a
+    /// break-before-make in it was not confirmed by the IOMMU (`unconfirmed`), the
+    /// edit ends incomplete (`endIncomplete`). Inline on the host.
+    @inline(__always)
+    mutating func endEdit(_ unconfirmed: UnconfirmedBreak?, _ gfn: GFN, count: UInt64) throws(P2MError) {
+        if let unconfirmed { throw endIncomplete(unconfirmed, gfn, count: count) }
     }
 
     /// Run one commit phase with a `P2MSession` over this P2M and `batch` as the
@@ -529,20 +582,30 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// long as the session lives, and the session cannot outlive it. One result
     /// type for every caller (a body with a result of its own captures it): on the
     /// board each result type was another copy of the two pointer closures.
-    @inline(__always) @discardableResult
+    @_transparent @discardableResult
     mutating func withSession<R: PageReferenceReleaser>(
-        _ batch: inout FlushBatch<R>, typeChange: (from: P2MType, to: P2MType, access: P2MAccess)? = nil,
+        _ batch: inout FlushBatch<R>, _ body: (inout P2MSession<Environment, R>) -> Void
+    ) -> UnconfirmedBreak? {
+        // The two addresses are the arguments' (inout-to-pointer conversion), valid
+        // for exactly the call, which is the session's whole life. Not nested
+        // `withUnsafeMutablePointer` calls: through their generic result and
+        // typed throws, those cost the board four forwarding thunks. Transparent:
+        // out of line it was one more forwarding function.
+        Self.runSession(&self, &batch, body)
+    }
+
+    /// `withSession`'s body, over the two addresses it holds exclusively. Inline
+    /// on the host (with the body closure); one copy on the board.
+    @inline(__always)
+    static func runSession<R: PageReferenceReleaser>(
+        _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>,
         _ body: (inout P2MSession<Environment, R>) -> Void
     ) -> UnconfirmedBreak? {
-        withUnsafeMutablePointer(to: &self) { p2m in
-            withUnsafeMutablePointer(to: &batch) { batch in
-                var session = P2MSession(p2m: p2m, batch: batch)
-                session.typeChange = typeChange
-                body(&session)
-                session.finish()
-                return session.unconfirmed
-            }
-        }
+        // No type change: `runPlannedUpdate` is the one session that reports one.
+        var session = P2MSession(p2m: p2m, batch: batch)
+        body(&session)
+        session.finish()
+        return session.unconfirmed
     }
 
     // MARK: Flush
@@ -611,9 +674,11 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
                 while i < batch.pending.ranges.count {
                     let (start, pages) = batch.pending.range(i)
                     issueInvalidation(start, count: pages, wholeVMID: false)
-                    stats.rangeInvalidations += 1
-                    stats.pagesInvalidated += pages
-                    i += 1
+                    // At most `capacity` ranges of input frames (below 2^52 each):
+                    // no sum here can wrap.
+                    stats.rangeInvalidations &+= 1
+                    stats.pagesInvalidated &+= pages
+                    i &+= 1
                 }
             }
             tlb.synchronize()
@@ -639,7 +704,7 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     @usableFromInline mutating func invalidateNow(_ gfn: UInt64, count: UInt64) -> IOMMUSyncError? {
         issueInvalidation(gfn, count: count, wholeVMID: count > configuration.fullFlushThreshold)
         tlb.synchronize()
-        breakBeforeMakeInvalidations += 1
+        breakBeforeMakeInvalidations &+= 1
         do { try iommu.synchronize() } catch { return error }
         return nil
     }
@@ -662,11 +727,15 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
     /// invalid: the observer drops everything the operation may have touched
     /// (its range `gfn`/`count` and the broken entries' span, one contiguous
     /// range), so a mirror never maps what the P2M does not; then the typed error.
+    /// Transparent: `endEdit` is its one caller.
+    @_transparent
     mutating func endIncomplete(_ unconfirmed: UnconfirmedBreak, _ gfn: GFN, count: UInt64) -> P2MError {
-        let first = min(gfn.raw, unconfirmed.first), end = max(gfn.raw + count, unconfirmed.end)
-        observer.apply(.unmapped(GFN(raw: first), count: end - first))
+        // Wrapping arithmetic: the operation's range was validated (no wrap), and
+        // each span ends at or after its first frame.
+        let first = min(gfn.raw, unconfirmed.first), end = max(gfn.raw &+ count, unconfirmed.end)
+        observer.apply(.unmapped(GFN(raw: first), count: end &- first))
         return .breakNotConfirmed(unconfirmed.error, GFN(raw: unconfirmed.first),
-                                  count: unconfirmed.end - unconfirmed.first)
+                                  count: unconfirmed.end &- unconfirmed.first)
     }
 
     // MARK: Teardown
@@ -683,18 +752,29 @@ public struct P2M<Environment: P2MEnvironment>: ~Copyable {
         if isRelinquished { return .done }
         batch.bind(vmid: vmid)
         var cursor = relinquishCursor
-        var remaining = budget
-        let engine = table, memory = memory
-        var finished = false
-        withSession(&batch) { session in
-            finished = engine.teardown(cursor: &cursor, budget: &remaining, memory: memory, sink: &session)
-        }
+        let finished = Self.runTeardown(&self, &batch, cursor: &cursor, budget: budget)
         relinquishCursor = cursor
         if finished {
             isRelinquished = true
             observer.apply(.unmapped(GFN(raw: 0), count: table.geometry.inputFrameLimit))
         }
         return finished ? .done : .more
+    }
+
+    /// `runSession` for one teardown step from `cursor` (see `runPlannedMap`):
+    /// no closure and context for the one edit `relinquish` makes. Transparent:
+    /// `relinquish` is its one caller.
+    @_transparent
+    static func runTeardown<R: PageReferenceReleaser>(
+        _ p2m: UnsafeMutablePointer<Self>, _ batch: UnsafeMutablePointer<FlushBatch<R>>, cursor: inout UInt64,
+        budget: Int
+    ) -> Bool {
+        let engine = p2m.pointee.table, memory = p2m.pointee.memory
+        var session = P2MSession(p2m: p2m, batch: batch)
+        var remaining = budget
+        let finished = engine.teardown(cursor: &cursor, budget: &remaining, memory: memory, sink: &session)
+        session.finish()
+        return finished
     }
 }
 

@@ -8,8 +8,10 @@ import AArch64
 /// It holds the two by address, not by value: moving a P2M and a batch into a
 /// session and back costs two copies of each (about 1 KiB for a P2M with hooks),
 /// which was most of the time of a one-page map or unmap. The addresses come only
-/// from `P2M.withSession`, which holds exclusive (`inout`) access to both for the
-/// session's whole life; the session is `~Copyable` and never escapes that call.
+/// from `P2M.runSession` and the P2M's other `run…` commit phases (`runPlannedMap`
+/// and its siblings), each called with `&self` and `&batch` by a caller that holds
+/// exclusive (`inout`) access to both for the session's whole life; the session
+/// is `~Copyable` and never escapes that call.
 @usableFromInline
 struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copyable, TableEditSink {
     @usableFromInline let p2mAddress: UnsafeMutablePointer<P2M<Environment>>
@@ -45,7 +47,9 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         batchAddress = batch
     }
 
-    @inlinable @inline(__always) static func type(of d: UInt64) -> P2MType {
+    // Transparent, as `finish`: each has one caller, and the board does not
+    // inline `@inline(__always)`.
+    @_transparent @usableFromInline static func type(of d: UInt64) -> P2MType {
         guard let type = P2MType(softwareBits: Stage2Descriptor(raw: d).softwareBits) else {
             preconditionFailure("P2M leaf without a p2m type")
         }
@@ -69,9 +73,10 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     @inlinable mutating func breakNotMade(_ input: UInt64, count: UInt64) {
         let error = lastSyncError ?? .completionTimeout
         if let u = unconfirmed {
-            unconfirmed = UnconfirmedBreak(error: u.error, first: min(u.first, input), end: max(u.end, input + count))
+            // A run inside the operation's validated range: it cannot wrap.
+            unconfirmed = UnconfirmedBreak(error: u.error, first: min(u.first, input), end: max(u.end, input &+ count))
         } else {
-            unconfirmed = UnconfirmedBreak(error: error, first: input, end: input + count)
+            unconfirmed = UnconfirmedBreak(error: error, first: input, end: input &+ count)
         }
     }
 
@@ -98,7 +103,8 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         removedCount = 0
     }
 
-    @inlinable @inline(__always) mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
+    // Transparent: the engine's rewrite (`changeType`) is its one caller.
+    @_transparent @usableFromInline mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
         let mfn = Stage2Descriptor(raw: old).outputFrame.raw
         if changedCount != 0 && input == changedGFN &+ changedCount && mfn == changedMFN &+ changedCount {
             changedCount &+= count
@@ -121,7 +127,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         guard let frame = p2m.sessionPool.allocateTablePage() else {
             preconditionFailure("table pool shrank between prepare and commit")
         }
-        p2m.sessionTablePagesInUse += 1
+        p2m.sessionTablePagesInUse &+= 1  // at most the pool's pages
         return frame
     }
 
@@ -132,7 +138,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     }
 
     @inlinable @inline(__always) mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) {
-        p2m.sessionTablePagesInUse -= 1
+        p2m.sessionTablePagesInUse &-= 1  // the page was counted in use
         // A table descriptor above some leaf table changed: the cached path may
         // lead through it (see `LeafPathCache`).
         p2m.sessionLeafCache.invalidate()
@@ -140,7 +146,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     }
 
     /// Deliver the last runs.
-    @inlinable mutating func finish() {
+    @_transparent @usableFromInline mutating func finish() {
         flushRemoved()
         flushChanged()
     }

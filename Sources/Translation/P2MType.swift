@@ -26,7 +26,7 @@ public enum P2MType: UInt8, Sendable, CaseIterable {
     case iommuMapRO = 11
 
     /// Decode the software bits of a valid descriptor; nil for a value this P2M never writes.
-    @inline(__always) public init?(softwareBits: UInt8) { self.init(rawValue: softwareBits) }
+    @_transparent public init?(softwareBits: UInt8) { self.init(rawValue: softwareBits) }
 
     /// Writable by the guest before any access restriction (Xen's `p2m_set_permission`).
     @inlinable public var isWritable: Bool {
@@ -68,8 +68,8 @@ public enum P2MType: UInt8, Sendable, CaseIterable {
     /// `changeType` transitions the P2M accepts: the RW/RO halves of one kind
     /// (log-dirty for RAM; Xen's `p2m_change_type_range`), and write-protecting a
     /// grant or foreign mapping. Anything else changes what a page *is* and must go
-    /// through unmap + map.
-    public func canChange(to other: P2MType) -> Bool {
+    /// through unmap + map. Transparent: `P2M.changeType` is its one caller on the board.
+    @_transparent public func canChange(to other: P2MType) -> Bool {
         let target = Self.changeTargets >> (UInt64(rawValue) &* 4) & 0xF
         return target != 0 && target == UInt64(other.rawValue)
     }
@@ -78,7 +78,7 @@ public enum P2MType: UInt8, Sendable, CaseIterable {
     /// pairs (a fraction of its code): nibble n holds the raw value type n may become,
     /// 0 (`.invalid`, never a target) for none. ramRW <-> ramRO, iommuMapRW <->
     /// iommuMapRO, grantMapRW -> grantMapRO, mapForeignRW -> mapForeignRO.
-    static var changeTargets: UInt64 {
+    @usableFromInline static var changeTargets: UInt64 {
         2 << (4 * 1) | 1 << (4 * 2) | 7 << (4 * 6) | 9 << (4 * 8) | 11 << (4 * 10) | 10 << (4 * 11)
     }
 }

@@ -67,7 +67,7 @@ public struct PendingInvalidation: ~Copyable {
         memory.store64(frame.address.adding(UInt64(entry) &* TableLevel.descriptorBytes), link)
         unlinkedHead = frame.raw
         unlinkedHeadEntry = entry
-        unlinkedTablePages += 1
+        unlinkedTablePages &+= 1  // distinct pages: far below Int.max
     }
 
     /// The invalidations of every recorded range have been issued and have
