@@ -170,35 +170,12 @@ extension SMMU {
         let address = try streamTable.ensureEntry(stream, memory: memory, cache: &cache, coherent: coherent,
                                                   allocator: &allocator)
         do { try installEntry(ste, for: stream, at: address) } catch { throw .commandQueue(error) }
-        let record = Attachment(stream: stream, domain: domain)
-        let i = attachmentSlot(stream)
-        if i < attachments.count && attachments[i].stream == stream {
-            attachments[i] = record
-        } else {
-            attachments.append(record)
-            var j = attachments.count - 1
-            while j > i {
-                attachments[j] = attachments[j - 1]
-                j -= 1
-            }
-            attachments[i] = record
-        }
-    }
-
-    /// Where `stream` is, or would go, in the sorted `attachments`. Index loops
-    /// here and in the callers: the closure-taking collection helpers
-    /// (`firstIndex(where:)`, `insert(_:at:)`) each add stdlib code to the image.
-    @_transparent func attachmentSlot(_ stream: StreamID) -> Int {
-        var i = 0
-        while i < attachments.count && attachments[i].stream < stream { i += 1 }
-        return i
+        attachments.set(SMMUAttachment(stream: stream, domain: domain))
     }
 
     /// Make `stream` abort all its DMA (V=1, Config=abort, no events).
     public mutating func detach(_ stream: StreamID) throws(AttachError) {
-        let i = attachmentSlot(stream)
-        guard i < attachments.count, attachments[i].stream == stream,
-              let address = streamTable.entryAddress(stream, memory: memory)
+        guard let i = attachments.index(of: stream), let address = streamTable.entryAddress(stream, memory: memory)
         else { throw .notAttached(stream) }
         do { try installEntry(.abort(), for: stream, at: address) } catch { throw .commandQueue(error) }
         attachments.remove(at: i)
@@ -206,7 +183,7 @@ extension SMMU {
 
     /// Which domain `stream` is attached to.
     public func domain(of stream: StreamID) -> SMMUDomain? {
-        let i = attachmentSlot(stream)
-        return i < attachments.count && attachments[i].stream == stream ? attachments[i].domain : nil
+        guard let i = attachments.index(of: stream) else { return nil }
+        return attachments[i].domain
     }
 }
