@@ -37,11 +37,11 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
     }
 
     /// Queue the TLBIs for a page run (no CMD_SYNC yet).
-    func queue(_ scope: InvalidationScope, first: PageNumber, pages: UInt64) {
+    @usableFromInline func queue(_ scope: InvalidationScope, first: PageNumber, pages: UInt64) {
         do { try smmu.queueInvalidation(scope, first: first, pages: pages) } catch { recordUnqueued(error) }
     }
 
-    func queueAll(_ scope: InvalidationScope) {
+    @usableFromInline func queueAll(_ scope: InvalidationScope) {
         do { try smmu.push(scope.invalidateAllCommand) } catch { recordUnqueued(error) }
     }
 
@@ -51,7 +51,7 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
     /// record the failure and throw, so the P2M keeps what the invalidations
     /// were protecting. A TLBI that could not be queued at all fails the wait
     /// too (its CMD_SYNC proves nothing about it).
-    func synchronize(fallback: InvalidationScope?) throws(IOMMUSyncError) {
+    @usableFromInline func synchronize(fallback: InvalidationScope?) throws(IOMMUSyncError) {
         defer { unqueued = nil }
         do throws(CommandQueueError) {
             do {
