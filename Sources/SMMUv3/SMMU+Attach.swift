@@ -9,13 +9,16 @@ extension SMMU {
     ///   dw1..dw7, clean, DSB, then dw0, clean, CFGI_STE + CMD_SYNC;
     /// - only one dword differs: write it in place, CFGI_STE + CMD_SYNC;
     /// - otherwise break first: dw0 = abort, CFGI_STE + CMD_SYNC, then as above.
-    mutating func installEntry(_ new: StreamTableEntry, for stream: StreamID, at address: PhysAddr)
+    mutating func installEntry(_ entry: StreamTableEntry, for stream: StreamID, at address: PhysAddr)
         throws(CommandQueueError)
     {
+        // One copy whose dwords are read in place (see `StreamTableEntry.word`).
+        var new = entry
         // Bit i set: dword i differs (one pass over the live entry's dwords,
         // read in place rather than into a copy of the whole entry).
         var differing: UInt8 = 0
-        for i in 0..<StreamTableEntry.dwordCount where memory.load64(address.adding(UInt64(i) &* 8)) != new[word: i] {
+        for i in 0..<StreamTableEntry.dwordCount
+        where memory.load64(address.adding(UInt64(i) &* 8)) != StreamTableEntry.word(i, in: &new) {
             differing |= 1 << i
         }
         guard differing != 0 else { return }
@@ -24,7 +27,7 @@ extension SMMU {
         let live = current.isLive
         if live && differing.nonzeroBitCount == 1 {
             let i = differing.trailingZeroBitCount
-            storeSTEWord(i, new[word: i], at: address)
+            storeSTEWord(i, StreamTableEntry.word(i, in: &new), at: address)
             try push(.cfgiSTE(stream: stream))
             try sync()
             return
@@ -37,11 +40,11 @@ extension SMMU {
             if new.dw0 == abort.dw0 {
                 // Going to abort (detach): the other dwords are now ignored; clear
                 // them without another invalidation.
-                storeDwordsAfterFirst(new, differing: differing, at: address)
+                storeDwordsAfterFirst(&new, differing: differing, at: address)
                 return
             }
         }
-        storeDwordsAfterFirst(new, differing: differing, at: address)
+        storeDwordsAfterFirst(&new, differing: differing, at: address)
         storeSTEWord(0, new.dw0, at: address)
         try push(.cfgiSTE(stream: stream))
         try sync()
@@ -49,9 +52,10 @@ extension SMMU {
 
     /// dw1..dw7 of `new` where `differing` marks them, then clean and DSB: the
     /// SMMU sees them before anything written after this returns.
-    @_transparent mutating func storeDwordsAfterFirst(_ new: StreamTableEntry, differing: UInt8, at address: PhysAddr) {
+    @_transparent mutating func storeDwordsAfterFirst(_ new: inout StreamTableEntry, differing: UInt8,
+                                                      at address: PhysAddr) {
         for i in 1..<StreamTableEntry.dwordCount where differing & (1 << i) != 0 {
-            memory.store64(address.adding(UInt64(i) * 8), new[word: i])
+            memory.store64(address.adding(UInt64(i) * 8), StreamTableEntry.word(i, in: &new))
         }
         if !coherent { cache.clean(address, bytes: StreamTableEntry.bytes) }
         cache.synchronize()
