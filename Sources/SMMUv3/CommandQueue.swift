@@ -165,22 +165,24 @@ public struct CommandQueue: Sendable {
         let cons = QueueIndex(consRaw, log2Entries: log2Entries)
         let slot = slotAddress(cons)
         let code = CommandConsumerError.field(of: consRaw)
-        switch CommandConsumerError(rawValue: code) {
-        case .abort:
+        // The reason, from the codes the architecture defines; any other code
+        // is treated as CERROR_ILL.
+        let reason = CommandConsumerError(rawValue: code) ?? .illegal
+        if reason == .abort {
             fetchAbortsRetried += 1
-        case .none?:
-            break
-        case .atcInvalidationSync:
-            record(RejectedCommand(command: Command(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8))),
-                                   reason: .atcInvalidationSync, index: cons.index))
-        case .illegal, nil:
-            if !coherent { cache.cleanAndInvalidate(slot, bytes: Command.bytes) }
-            let bad = Command(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8)))
-            record(RejectedCommand(command: bad, reason: .illegal, index: cons.index))
-            let replacement = Command.sync()
-            memory.store64(slot, replacement.dw0)
-            memory.store64(slot.adding(8), replacement.dw1)
-            if !coherent { cache.clean(slot, bytes: Command.bytes) }
+        } else if reason != .none {
+            // CERROR_ILL or CERROR_ATC_INV_SYNC: recorded (one read of the slot
+            // for both); only an illegal command is overwritten with CMD_SYNC.
+            let illegal = reason == .illegal
+            if illegal && !coherent { cache.cleanAndInvalidate(slot, bytes: Command.bytes) }
+            let rejected = Command(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8)))
+            record(RejectedCommand(command: rejected, reason: reason, index: cons.index))
+            if illegal {
+                let replacement = Command.sync()
+                memory.store64(slot, replacement.dw0)
+                memory.store64(slot.adding(8), replacement.dw1)
+                if !coherent { cache.clean(slot, bytes: Command.bytes) }
+            }
         }
         cache.synchronize()
         registers.write32(SMMURegister.gerrorn, gerrorn ^ GERROR.commandQueueError)
