@@ -41,8 +41,10 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
         do { try smmu.queueInvalidation(scope, first: first, pages: pages) } catch { recordUnqueued(error) }
     }
 
-    @usableFromInline func queueAll(_ scope: InvalidationScope) {
-        do { try smmu.push(scope.invalidateAllCommand) } catch { recordUnqueued(error) }
+    /// Queue the one command invalidating all of `scope`; nil: everything
+    /// non-secure and not EL2 (TLBI_NSNH_ALL), for a fallback with no scope.
+    @usableFromInline func queueAll(_ scope: InvalidationScope?) {
+        do { try smmu.push(scope?.invalidateAllCommand ?? .tlbiNSNHAll()) } catch { recordUnqueued(error) }
     }
 
     /// End the batch with its one CMD_SYNC and wait. If a TLBI was rejected
@@ -58,7 +60,7 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
                 try smmu.sync()
             } catch .commandRejected {
                 recoveredInvalidations += 1
-                if let fallback { queueAll(fallback) } else { pushNSNHAll() }
+                queueAll(fallback)
                 try smmu.sync()
             } catch .syncTimeout {
                 recoveredInvalidations += 1
@@ -77,9 +79,5 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
         case .syncTimeout: .completionTimeout
         case .commandRejected: .invalidationRejected
         }
-    }
-
-    func pushNSNHAll() {
-        do { try smmu.push(.tlbiNSNHAll()) } catch { recordUnqueued(error) }
     }
 }
