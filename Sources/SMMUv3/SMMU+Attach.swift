@@ -88,9 +88,7 @@ extension SMMU {
             throw .inputBitsOutOfRange(inputBits)
         }
         guard root.address.raw >> UInt64(features.outputAddressBits) == 0 else { throw .rootOutOfRange(root.address) }
-        for i in 0..<attachments.count {
-            if case .stage1(let d) = attachments[i].domain, d.asid == asid { throw .domainInUse(asid: asid) }
-        }
+        guard !attachments.usesStage1ASID(asid) else { throw .domainInUse(asid: asid) }
         let slot: PhysAddr
         if let released = releasedContextDescriptors {
             let link = memory.load64(released.adding(8))

@@ -39,6 +39,18 @@ public struct SMMUAttachments: ~Copyable {
         return i < count && base.unsafelyUnwrapped[i].stream == stream ? i : nil
     }
 
+    /// Whether a stream is attached to a stage-1 domain with `asid` (each
+    /// slot's domain read in place, not copied out through the subscript).
+    public func usesStage1ASID(_ asid: UInt16) -> Bool {
+        guard let base else { return false }
+        var i = 0
+        while i < count {
+            if case .stage1(let d) = base[i].domain, d.asid == asid { return true }
+            i &+= 1
+        }
+        return false
+    }
+
     static let stride = MemoryLayout<SMMUAttachment>.stride
 
     /// Record `attachment`, replacing the stream's previous one. The slots

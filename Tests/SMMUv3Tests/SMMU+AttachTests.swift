@@ -128,6 +128,13 @@ final class SMMUAttachTests: XCTestCase {
         XCTAssertThrowsError(try h.smmu.releaseStage1Domain(b)) {
             XCTAssertEqual($0 as? AttachError, .domainInUse(asid: 2))
         }
+        XCTAssertTrue(h.smmu.attachments.usesStage1ASID(1))
+        XCTAssertTrue(h.smmu.attachments.usesStage1ASID(2))
+        XCTAssertFalse(h.smmu.attachments.usesStage1ASID(3))
+        XCTAssertThrowsError(try h.smmu.makeStage1Domain(asid: 2, root: MFN(0x40100), inputBits: 39, mair: 0,
+                                                         allocator: &h.allocator)) {
+            XCTAssertEqual($0 as? AttachError, .domainInUse(asid: 2))
+        }
     }
 
     func testStage2DomainRefusedWithoutStage2AndNothingChanges() throws {
