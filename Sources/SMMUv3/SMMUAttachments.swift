@@ -58,24 +58,24 @@ public struct SMMUAttachments: ~Copyable {
     /// moves); a full buffer is first copied into one twice its size.
     mutating func set(_ attachment: SMMUAttachment) {
         let i = slot(attachment.stream)
-        if i < count && base.unsafelyUnwrapped[i].stream == attachment.stream {
-            base.unsafelyUnwrapped[i] = attachment
-            return
-        }
-        if count == capacity {
-            let grownCapacity = capacity == 0 ? 4 : capacity &* 2
-            let grown = UnsafeMutablePointer<SMMUAttachment>.allocate(capacity: grownCapacity)
-            if let base {
-                UnsafeMutableRawPointer(grown).copyMemory(from: base, byteCount: count &* Self.stride)
-                base.deallocate()
+        if i == count || base.unsafelyUnwrapped[i].stream != attachment.stream {
+            if count == capacity {
+                let grownCapacity = capacity == 0 ? 4 : capacity &* 2
+                let grown = UnsafeMutablePointer<SMMUAttachment>.allocate(capacity: grownCapacity)
+                if let base {
+                    UnsafeMutableRawPointer(grown).copyMemory(from: base, byteCount: count &* Self.stride)
+                    base.deallocate()
+                }
+                base = grown
+                capacity = grownCapacity
             }
-            base = grown
-            capacity = grownCapacity
+            let p = base.unsafelyUnwrapped + i
+            UnsafeMutableRawPointer(p + 1).copyMemory(from: p, byteCount: (count &- i) &* Self.stride)
+            count &+= 1
         }
-        let p = base.unsafelyUnwrapped + i
-        UnsafeMutableRawPointer(p + 1).copyMemory(from: p, byteCount: (count &- i) &* Self.stride)
-        p.initialize(to: attachment)
-        count &+= 1
+        // A new slot, or the stream's old attachment (a trivial value: nothing
+        // to release before overwriting it).
+        (base.unsafelyUnwrapped + i).initialize(to: attachment)
     }
 
     /// Forget the attachment at `index` (from `index(of:)`): the slots above
