@@ -111,7 +111,12 @@ extension SMMU {
                                           ipsCode: features.outputAddressSizeCode, mair: mair, coherent: coherent)
         // dw1..dw7 first, dw0 (V) last: no STE points here yet, but the order
         // costs nothing and keeps the rule uniform.
-        for i in 1..<ContextDescriptor.dwordCount { memory.store64(slot.adding(UInt64(i) * 8), cd[word: i]) }
+        // Named dwords (the word subscript reads a copy of the whole CD), then
+        // dw4..dw7, zero; the slot may be a released one holding a link in dw1.
+        memory.store64(slot.adding(8), cd.dw1)
+        memory.store64(slot.adding(16), cd.dw2)
+        memory.store64(slot.adding(24), cd.dw3)
+        for i in 4..<ContextDescriptor.dwordCount { memory.store64(slot.adding(UInt64(i) &* 8), 0) }
         cache.synchronize()
         memory.store64(slot, cd.dw0)
         if !coherent { cache.clean(slot, bytes: ContextDescriptor.bytes) }

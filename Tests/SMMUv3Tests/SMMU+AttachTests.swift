@@ -217,6 +217,13 @@ final class SMMUAttachTests: XCTestCase {
         XCTAssertEqual(h.allocator.allocations, before + 2)
         XCTAssertEqual(cd(at: reused2.contextDescriptor).asid, 101)
         XCTAssertEqual(cd(at: reused2.contextDescriptor).tableRoot, MFN(0x40100).address)
+        // The slot released last held the link in dw1: all eight dwords are the new CD's now.
+        let expected = ContextDescriptor.stage1(asid: 100, root: MFN(0x40100).address, inputBits: 39,
+                                                ipsCode: h.smmu.features.outputAddressSizeCode, mair: 0,
+                                                coherent: h.smmu.coherent)
+        for i in 0..<ContextDescriptor.dwordCount {
+            XCTAssertEqual(h.memory.load64(reused1.contextDescriptor.adding(UInt64(i) * 8)), expected[word: i], "dw\(i)")
+        }
     }
 
     // MARK: Stage 2 (QEMU 10)
