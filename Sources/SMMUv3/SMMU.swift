@@ -109,8 +109,9 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
         self.eventQueue = eventQueue
     }
 
-    /// Steps 1-8 of the bring-up, on a fully built driver value.
-    mutating func enable(tableFrames: Int, commandQueueLog2 cmdLog2: UInt32, eventQueueLog2 evtLog2: UInt32,
+    /// Steps 1-8 of the bring-up, on a fully built driver value. Transparent:
+    /// its one caller is `bringUp`.
+    @_transparent mutating func enable(tableFrames: Int, commandQueueLog2 cmdLog2: UInt32, eventQueueLog2 evtLog2: UInt32,
                          eventFrames evtFrames: Int) throws(BringUpError) {
         let table = streamTable.base.frame
         let cmdq = commandQueue.base.frame
