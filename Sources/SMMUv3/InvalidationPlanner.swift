@@ -67,8 +67,9 @@ public struct InvalidationPlanner: Equatable, Sendable {
     }
 
     /// Emit the commands invalidating `pages` pages from `first` (no CMD_SYNC:
-    /// the caller's batch ends with exactly one).
-    public func plan(_ scope: InvalidationScope, first: PageNumber, pages: UInt64,
+    /// the caller's batch ends with exactly one). Transparent: on the board
+    /// its one caller is `SMMUHandle.queue` (through `SMMU.queueInvalidation`).
+    @_transparent public func plan(_ scope: InvalidationScope, first: PageNumber, pages: UInt64,
                      emit: (Command) -> Void) {
         guard pages != 0 else { return }
         let needed = rangeInvalidation ? rangeCommandCount(pages: pages) : (pages > UInt64(maximumCommands) ? Int.max : Int(pages))
@@ -100,7 +101,7 @@ public struct InvalidationPlanner: Equatable, Sendable {
     }
 
     /// The TLBI of `scope` for `range` (nil: the single page) from `page`.
-    @_transparent func command(_ scope: InvalidationScope, _ page: UInt64, _ range: TLBIRange?) -> Command {
+    @usableFromInline @_transparent func command(_ scope: InvalidationScope, _ page: UInt64, _ range: TLBIRange?) -> Command {
         let address = page << PageSize.shift4K
         switch scope {
         case .stage1(let asid, let vmid):
