@@ -41,7 +41,8 @@ public struct SMMUAttachments: ~Copyable {
 
     /// Whether a stream is attached to a stage-1 domain with `asid` (each
     /// slot's domain read in place, not copied out through the subscript).
-    public func usesStage1ASID(_ asid: UInt16) -> Bool {
+    /// Transparent, as `set`: each has one caller (`makeStage1Domain`, `attach`).
+    @_transparent func usesStage1ASID(_ asid: UInt16) -> Bool {
         guard let base else { return false }
         var i = 0
         while i < count {
@@ -56,7 +57,7 @@ public struct SMMUAttachments: ~Copyable {
     /// Record `attachment`, replacing the stream's previous one. The slots
     /// above the new one move up with one memmove (trivial values, no per-element
     /// moves); a full buffer is first copied into one twice its size.
-    mutating func set(_ attachment: SMMUAttachment) {
+    @_transparent mutating func set(_ attachment: SMMUAttachment) {
         let i = slot(attachment.stream)
         if i == count || base.unsafelyUnwrapped[i].stream != attachment.stream {
             if count == capacity {
