@@ -20,10 +20,11 @@ public struct EL2ImagePermissions: Equatable, Sendable {
     public static let pageType: UInt64 = 0b11
     /// SCTLR_EL2.WXN (bit 19): writable implies execute-never.
     public static let sctlrWXN: UInt64 = 1 << 19
-    static let pageMask: UInt64 = 0xFFF
+    @usableFromInline static let pageMask: UInt64 = 0xFFF
 
     /// Nil unless the three bounds are page aligned and in order.
-    public init?(textStart: UInt64, textEnd: UInt64, readOnlyEnd: UInt64) {
+    /// Transparent, as `pageDescriptor`: each has one caller on the board.
+    @_transparent public init?(textStart: UInt64, textEnd: UInt64, readOnlyEnd: UInt64) {
         guard textStart & Self.pageMask == 0, textEnd & Self.pageMask == 0, readOnlyEnd & Self.pageMask == 0,
               textStart < textEnd, textEnd <= readOnlyEnd else { return nil }
         self.textStart = textStart
@@ -39,7 +40,7 @@ public struct EL2ImagePermissions: Equatable, Sendable {
 
     /// The level-3 descriptor of the page at `address` (page aligned), with
     /// the memory attributes (AttrIndx, SH, AF) of the block it replaces.
-    public func pageDescriptor(_ address: UInt64, attributes: UInt64) -> UInt64 {
+    @_transparent public func pageDescriptor(_ address: UInt64, attributes: UInt64) -> UInt64 {
         let base = address & ~Self.pageMask | attributes | Self.pageType
         switch permission(of: address) {
         case .readExecute: return base | Self.readOnlyBit

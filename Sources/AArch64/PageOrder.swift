@@ -16,7 +16,8 @@ public struct PageOrder: Equatable, Comparable, Sendable {
     /// Bytes covered.
     @inline(__always) public var bytes: UInt64 { pages &<< PageSize.shift4K }
     /// The order of a leaf at `level` (0...3) with the 4 KiB granule.
-    @inline(__always) public init(leafLevel level: Int) {
+    /// Transparent: `@inline(__always)` left it out of line on the board.
+    @_transparent public init(leafLevel level: Int) {
         self.raw = UInt8(TableLevel.bitsPerLevel * (TableLevel.leafLevel - level))
     }
     /// Whether `frame` (a GFN or MFN raw value) is aligned to this order.

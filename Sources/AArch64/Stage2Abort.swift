@@ -26,11 +26,12 @@ public struct Stage2Abort: Equatable, Sendable {
     /// HPFAR_EL2.FIPA, bits [47:4]: IPA bits [55:12] at most (FEAT_D128); the
     /// bits above the implemented IPA size are RES0, and so are [62:48]. NS [63]
     /// is RES0 for aborts taken to Non-secure EL2.
-    static let fipaMask: UInt64 = 0x0000_FFFF_FFFF_FFF0
-    static let fipaShift: UInt64 = 4
+    @usableFromInline static let fipaMask: UInt64 = 0x0000_FFFF_FFFF_FFF0
+    @usableFromInline static let fipaShift: UInt64 = 4
 
-    /// nil when the syndrome is not an abort from a lower EL.
-    public init?(syndrome: ExceptionSyndrome, hpfar: UInt64, far: UInt64) {
+    /// nil when the syndrome is not an abort from a lower EL. Transparent: on
+    /// the board its one caller is the guest scenario's abort handler.
+    @_transparent public init?(syndrome: ExceptionSyndrome, hpfar: UInt64, far: UInt64) {
         switch syndrome.exceptionClass {
         case .dataAbortLowerEL: access = syndrome.isWrite ? .write : .read
         case .instructionAbortLowerEL: access = .instructionFetch

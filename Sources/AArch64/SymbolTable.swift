@@ -14,20 +14,28 @@
 /// `lookup` never reads outside the bytes it was given.
 public struct SymbolTable {
     public static let magic: UInt32 = 0x544D_5953
-    static let headerBytes = 8
-    static let entryBytes = 16
+    @usableFromInline static let headerBytes = 8
+    @usableFromInline static let entryBytes = 16
 
     public struct Symbol: Equatable {
         public let start: UInt32
         public let end: UInt32
         /// Where the name's bytes are in the table given to `init`.
         public let nameRange: Range<Int>
+
+        @usableFromInline init(start: UInt32, end: UInt32, nameRange: Range<Int>) {
+            self.start = start
+            self.end = end
+            self.nameRange = nameRange
+        }
     }
 
-    let bytes: UnsafeRawBufferPointer
+    @usableFromInline let bytes: UnsafeRawBufferPointer
     public let count: Int
 
-    public init(_ bytes: UnsafeRawBufferPointer) throws(SymbolTableError) {
+    /// Transparent, as `lookup`: on the board each has one caller, the trap
+    /// reporter.
+    @_transparent public init(_ bytes: UnsafeRawBufferPointer) throws(SymbolTableError) {
         guard bytes.count >= Self.headerBytes else { throw .tooShort }
         let magic = Self.word(bytes, 0)
         guard magic == Self.magic else { throw .badMagic(magic) }
@@ -51,7 +59,7 @@ public struct SymbolTable {
 
     /// The symbol whose `[start, end)` holds `offset` (an address minus the
     /// image's start): the last one starting at or below it, if it reaches it.
-    public func lookup(_ offset: UInt64) -> Symbol? {
+    @_transparent public func lookup(_ offset: UInt64) -> Symbol? {
         guard offset <= UInt64(UInt32.max) else { return nil }
         let target = UInt32(offset)
         var low = 0, high = count          // first entry starting above target
@@ -75,14 +83,14 @@ public struct SymbolTable {
         UnsafeRawBufferPointer(rebasing: bytes[symbol.nameRange])
     }
 
-    private func entryWord(_ index: Int, _ field: Int) -> UInt32 {
+    @usableFromInline func entryWord(_ index: Int, _ field: Int) -> UInt32 {
         // index < count, whose entries init proved inside the table.
         Self.word(bytes, Self.headerBytes &+ index &* Self.entryBytes &+ field)
     }
 
     /// One range check for the word's four bytes, then one unaligned load
     /// (four checked byte reads cost four traps and the shifts at every use).
-    private static func word(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
+    @usableFromInline static func word(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
         precondition(at >= 0 && at <= bytes.count - 4, "symbol table word out of range")
         return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self))
     }

@@ -41,8 +41,11 @@ public struct VTCR: Equatable, Sendable {
     public init(ipaBits: Int, paRange: PhysicalAddressRange, vmidWidth: VMIDWidth) throws(Stage2ConfigurationError) {
         guard ipaBits >= Self.minIPABits, ipaBits <= Self.maxIPABits else { throw .ipaSizeUnsupported(ipaBits) }
         // Highest start level (fewest levels) whose root, concatenated up to 16 tables, still covers the IPA.
-        var level = TableLevel.leafLevel - 1
-        while Self.rootTablesNeeded(ipaBits: ipaBits, startLevel: level) > TableLevel.maxConcatenatedTables { level -= 1 }
+        // Level 0 covers every IPA up to 48 bits with one table, so the search ends there.
+        var level = TableLevel.leafLevel &- 1
+        while Self.rootTablesNeeded(ipaBits: ipaBits, startLevel: level) > TableLevel.maxConcatenatedTables {
+            level &-= 1
+        }
         try self.init(ipaBits: ipaBits, startLevel: level, paRange: paRange, vmidWidth: vmidWidth)
     }
 
@@ -57,7 +60,7 @@ public struct VTCR: Equatable, Sendable {
         // Level 3 start needs FEAT_TTST; levels below 0 do not exist with 4 KiB.
         guard startLevel >= 0, startLevel < TableLevel.leafLevel else { throw .startLevelUnsupported(startLevel) }
         // The start level must resolve at least one bit of the IPA (S2InconsistentSL).
-        guard ipaBits > Int(TableLevel.shift(startLevel)) else {
+        guard ipaBits > Self.firstIndexedBit(startLevel) else {
             throw .startLevelTooLow(startLevel: startLevel, ipaBits: ipaBits)
         }
         let tables = Self.rootTablesNeeded(ipaBits: ipaBits, startLevel: startLevel)
@@ -83,10 +86,18 @@ public struct VTCR: Equatable, Sendable {
         self.rootTables = tables
     }
 
-    /// Root tables needed when starting at `startLevel`: 2^(ipaBits - (shift + 9)), at least 1.
-    static func rootTablesNeeded(ipaBits: Int, startLevel: Int) -> Int {
-        let resolvedByOneTable = Int(TableLevel.shift(startLevel)) + TableLevel.bitsPerLevel
-        return ipaBits <= resolvedByOneTable ? 1 : 1 << (ipaBits - resolvedByOneTable)
+    /// The IPA bit at which `startLevel` (0...2, checked by every caller)
+    /// starts indexing: 39, 30 or 21 (`TableLevel.shift`, in wrapping
+    /// arithmetic: the level's range makes every step exact).
+    @_transparent static func firstIndexedBit(_ startLevel: Int) -> Int {
+        Int(truncatingIfNeeded: PageSize.shift4K) &+ TableLevel.bitsPerLevel &* (TableLevel.leafLevel &- startLevel)
+    }
+
+    /// Root tables needed when starting at `startLevel` (0...2): 2^(ipaBits - (shift + 9)), at least 1.
+    /// With ipaBits at most 48 and at least 30 bits resolved, the shift is at most 18.
+    @_transparent static func rootTablesNeeded(ipaBits: Int, startLevel: Int) -> Int {
+        let resolvedByOneTable = firstIndexedBit(startLevel) &+ TableLevel.bitsPerLevel
+        return ipaBits <= resolvedByOneTable ? 1 : 1 &<< (ipaBits &- resolvedByOneTable)
     }
 
     // Decoded fields, for building an SMMU stage-2 STE (S2T0SZ, S2SL0, S2IR0, S2OR0, S2SH0, S2TG, S2PS).

@@ -26,9 +26,9 @@ public struct CommandQueue: Sendable {
     /// Command fetches that aborted (CERROR_ABT) and were retried in place.
     public private(set) var fetchAbortsRetried: Int = 0
     /// A rejection seen since the last `sync`, reported by that `sync`.
-    var rejectedInBatch: RejectedCommand?
+    @usableFromInline var rejectedInBatch: RejectedCommand?
     /// CONS as last read (it only moves forward, so a stale value is conservative).
-    var lastConsumer: QueueIndex
+    @usableFromInline var lastConsumer: QueueIndex
 
     public init(base: PhysAddr, log2Entries: UInt32, pollLimit: Int) {
         self.base = base
@@ -45,7 +45,7 @@ public struct CommandQueue: Sendable {
     // the whole queue state (120 bytes) to the stack first.
     @_transparent func slotAddress(_ i: QueueIndex) -> PhysAddr { base.adding(UInt64(i.index) * Command.bytes) }
 
-    @_transparent func consumer<R: RegisterBlock>(_ registers: R) -> QueueIndex {
+    @usableFromInline @_transparent func consumer<R: RegisterBlock>(_ registers: R) -> QueueIndex {
         QueueIndex(registers.read32(SMMURegister.cmdqCons), log2Entries: log2Entries)
     }
 
@@ -81,7 +81,7 @@ public struct CommandQueue: Sendable {
     /// a free slot (`push`), or until CONS passes everything published
     /// (`untilDrained`, `sync`). Each poll first repairs a stopped queue; past
     /// `pollLimit` polls it throws `.noSpace` or `.syncTimeout` respectively.
-    mutating func waitForConsumer<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
+    @usableFromInline mutating func waitForConsumer<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
         untilDrained: Bool, registers: R, memory: M, cache: inout C, coherent: Bool
     ) throws(CommandQueueError) {
         var polls = 0
@@ -118,7 +118,8 @@ public struct CommandQueue: Sendable {
     /// If the SMMU rejected a command on the way, the queue is repaired, the
     /// rest of the batch still completes, and the rejection is then thrown
     /// (a retried fetch abort is not a rejection: that command ran).
-    public mutating func sync<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
+    /// Transparent: on the board its one caller is `SMMU.sync`.
+    @_transparent public mutating func sync<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
         registers: R, memory: M, cache: inout C, coherent: Bool
     ) throws(CommandQueueError) {
         try push(.sync(), registers: registers, memory: memory, cache: &cache, coherent: coherent)
@@ -165,22 +166,24 @@ public struct CommandQueue: Sendable {
         let cons = QueueIndex(consRaw, log2Entries: log2Entries)
         let slot = slotAddress(cons)
         let code = CommandConsumerError.field(of: consRaw)
-        switch CommandConsumerError(rawValue: code) {
-        case .abort:
+        // The reason, from the codes the architecture defines; any other code
+        // is treated as CERROR_ILL.
+        let reason = CommandConsumerError(rawValue: code) ?? .illegal
+        if reason == .abort {
             fetchAbortsRetried += 1
-        case .none?:
-            break
-        case .atcInvalidationSync:
-            record(RejectedCommand(command: Command(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8))),
-                                   reason: .atcInvalidationSync, index: cons.index))
-        case .illegal, nil:
-            if !coherent { cache.cleanAndInvalidate(slot, bytes: Command.bytes) }
-            let bad = Command(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8)))
-            record(RejectedCommand(command: bad, reason: .illegal, index: cons.index))
-            let replacement = Command.sync()
-            memory.store64(slot, replacement.dw0)
-            memory.store64(slot.adding(8), replacement.dw1)
-            if !coherent { cache.clean(slot, bytes: Command.bytes) }
+        } else if reason != .none {
+            // CERROR_ILL or CERROR_ATC_INV_SYNC: recorded (one read of the slot
+            // for both); only an illegal command is overwritten with CMD_SYNC.
+            let illegal = reason == .illegal
+            if illegal && !coherent { cache.cleanAndInvalidate(slot, bytes: Command.bytes) }
+            let rejected = Command(dw0: memory.load64(slot), dw1: memory.load64(slot.adding(8)))
+            record(RejectedCommand(command: rejected, reason: reason, index: cons.index))
+            if illegal {
+                let replacement = Command.sync()
+                memory.store64(slot, replacement.dw0)
+                memory.store64(slot.adding(8), replacement.dw1)
+                if !coherent { cache.clean(slot, bytes: Command.bytes) }
+            }
         }
         cache.synchronize()
         registers.write32(SMMURegister.gerrorn, gerrorn ^ GERROR.commandQueueError)

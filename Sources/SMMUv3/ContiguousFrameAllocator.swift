@@ -18,7 +18,7 @@ extension ContiguousFrameAllocator {
     /// `count` frames aligned to their count, zeroed through `memory`; nil
     /// when the allocator has none (nothing is taken). The driver's one
     /// allocate-and-zero loop (stream table, queues, L2 arrays, CD frames).
-    mutating func allocateZeroed<M: PhysicalMemory>(_ count: Int, memory: M) -> MFN? {
+    @usableFromInline mutating func allocateZeroed<M: PhysicalMemory>(_ count: Int, memory: M) -> MFN? {
         guard let first = allocateContiguous(count: count, alignmentFrames: count) else { return nil }
         for i in 0..<count { memory.zeroFrame(first.adding(UInt64(i))) }
         return first

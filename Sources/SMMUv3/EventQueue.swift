@@ -36,8 +36,10 @@ public struct EventQueue: Sendable {
     public mutating func drain<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>(
         registers: R, memory: M, cache: inout C, coherent: Bool, handle: (SMMUEvent) -> Void
     ) -> EventDrainResult {
-        // The work is in three non-closure steps, one copy each in the image;
-        // only this loop is repeated per caller's handler.
+        // Three steps, inlined here (transparent): the board drains through
+        // one handler closure, so there is one copy of this function, and
+        // separate functions only added their calls and prologues. (With
+        // several handlers, @inline(never) on the steps would share them.)
         var pass = beginDrain(registers: registers, cache: &cache)
         while let event = nextEvent(&pass, memory: memory, cache: &cache, coherent: coherent) {
             handle(event)
@@ -53,8 +55,7 @@ public struct EventQueue: Sendable {
         var budget: UInt32
     }
 
-    @inline(never)
-    mutating func beginDrain<R: RegisterBlock, C: CacheMaintenance>(registers: R, cache: inout C) -> DrainPass {
+    @_transparent mutating func beginDrain<R: RegisterBlock, C: CacheMaintenance>(registers: R, cache: inout C) -> DrainPass {
         // GERROR before PROD: a synchronous abort completes every earlier write
         // before it is flagged, so the records up to the PROD read next are
         // valid ones (7.2.2). Whether aborts are synchronous is IMPLEMENTATION
@@ -78,8 +79,7 @@ public struct EventQueue: Sendable {
 
     /// The next record up to the PROD read by `beginDrain`, at most one queue's
     /// worth per pass; nil when there is none.
-    @inline(never)
-    mutating func nextEvent<M: PhysicalMemory, C: CacheMaintenance>(
+    @_transparent mutating func nextEvent<M: PhysicalMemory, C: CacheMaintenance>(
         _ pass: inout DrainPass, memory: M, cache: inout C, coherent: Bool
     ) -> SMMUEvent? {
         guard !pass.prod.isEmpty(consumer: consumed) && pass.budget > 0 else { return nil }
@@ -97,8 +97,7 @@ public struct EventQueue: Sendable {
         return event
     }
 
-    @inline(never)
-    mutating func endDrain<R: RegisterBlock, C: CacheMaintenance>(
+    @_transparent mutating func endDrain<R: RegisterBlock, C: CacheMaintenance>(
         _ pass: DrainPass, registers: R, cache: inout C
     ) -> EventDrainResult {
         var result = pass.result

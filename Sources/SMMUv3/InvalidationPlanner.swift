@@ -67,8 +67,9 @@ public struct InvalidationPlanner: Equatable, Sendable {
     }
 
     /// Emit the commands invalidating `pages` pages from `first` (no CMD_SYNC:
-    /// the caller's batch ends with exactly one).
-    public func plan(_ scope: InvalidationScope, first: PageNumber, pages: UInt64,
+    /// the caller's batch ends with exactly one). Transparent: on the board
+    /// its one caller is `SMMUHandle.queue` (through `SMMU.queueInvalidation`).
+    @_transparent public func plan(_ scope: InvalidationScope, first: PageNumber, pages: UInt64,
                      emit: (Command) -> Void) {
         guard pages != 0 else { return }
         let needed = rangeInvalidation ? rangeCommandCount(pages: pages) : (pages > UInt64(maximumCommands) ? Int.max : Int(pages))
@@ -76,20 +77,31 @@ public struct InvalidationPlanner: Equatable, Sendable {
             emit(scope.invalidateAllCommand)
             return
         }
-        // One loop for both: without RIL every chunk is one page.
+        // One loop for both: without RIL every chunk is one page. The scope's
+        // fields are built once, as the single-page TLBI of address 0; each
+        // command adds its range and address, fields the builders OR in
+        // disjointly, so the result is exactly `command(scope, page, range)`
+        // without a copy of both builders in the loop.
+        let template = command(scope, 0, nil)
+        let addressMask: UInt64
+        switch scope {
+        case .stage1: addressMask = Command.vaMask
+        case .stage2: addressMask = Command.ipaMask
+        }
         var page = first.raw
         var remaining = pages
         while remaining != 0 {
             let chunk = rangeInvalidation ? Self.nextChunk(remaining) : (num: 1, scale: 0, pages: 1)
-            emit(command(scope, page, chunk.pages == 1 ? nil
-                         : TLBIRange(num: UInt8(chunk.num - 1), scale: UInt8(chunk.scale))))
+            let range = chunk.pages == 1 ? nil : TLBIRange(num: UInt8(chunk.num - 1), scale: UInt8(chunk.scale))
+            emit(Command(dw0: template.dw0 | Command.rangeFields0(range),
+                         dw1: template.dw1 | Command.rangeFields1(range) | page << PageSize.shift4K & addressMask))
             page += chunk.pages
             remaining -= chunk.pages
         }
     }
 
     /// The TLBI of `scope` for `range` (nil: the single page) from `page`.
-    @_transparent func command(_ scope: InvalidationScope, _ page: UInt64, _ range: TLBIRange?) -> Command {
+    @usableFromInline @_transparent func command(_ scope: InvalidationScope, _ page: UInt64, _ range: TLBIRange?) -> Command {
         let address = page << PageSize.shift4K
         switch scope {
         case .stage1(let asid, let vmid):

@@ -9,13 +9,16 @@ extension SMMU {
     ///   dw1..dw7, clean, DSB, then dw0, clean, CFGI_STE + CMD_SYNC;
     /// - only one dword differs: write it in place, CFGI_STE + CMD_SYNC;
     /// - otherwise break first: dw0 = abort, CFGI_STE + CMD_SYNC, then as above.
-    mutating func installEntry(_ new: StreamTableEntry, for stream: StreamID, at address: PhysAddr)
+    mutating func installEntry(_ entry: StreamTableEntry, for stream: StreamID, at address: PhysAddr)
         throws(CommandQueueError)
     {
+        // One copy whose dwords are read in place (see `StreamTableEntry.word`).
+        var new = entry
         // Bit i set: dword i differs (one pass over the live entry's dwords,
         // read in place rather than into a copy of the whole entry).
         var differing: UInt8 = 0
-        for i in 0..<StreamTableEntry.dwordCount where memory.load64(address.adding(UInt64(i) &* 8)) != new[word: i] {
+        for i in 0..<StreamTableEntry.dwordCount
+        where memory.load64(address.adding(UInt64(i) &* 8)) != StreamTableEntry.word(i, in: &new) {
             differing |= 1 << i
         }
         guard differing != 0 else { return }
@@ -24,7 +27,7 @@ extension SMMU {
         let live = current.isLive
         if live && differing.nonzeroBitCount == 1 {
             let i = differing.trailingZeroBitCount
-            storeSTEWord(i, new[word: i], at: address)
+            storeSTEWord(i, StreamTableEntry.word(i, in: &new), at: address)
             try push(.cfgiSTE(stream: stream))
             try sync()
             return
@@ -37,11 +40,11 @@ extension SMMU {
             if new.dw0 == abort.dw0 {
                 // Going to abort (detach): the other dwords are now ignored; clear
                 // them without another invalidation.
-                storeDwordsAfterFirst(new, differing: differing, at: address)
+                storeDwordsAfterFirst(&new, differing: differing, at: address)
                 return
             }
         }
-        storeDwordsAfterFirst(new, differing: differing, at: address)
+        storeDwordsAfterFirst(&new, differing: differing, at: address)
         storeSTEWord(0, new.dw0, at: address)
         try push(.cfgiSTE(stream: stream))
         try sync()
@@ -49,9 +52,10 @@ extension SMMU {
 
     /// dw1..dw7 of `new` where `differing` marks them, then clean and DSB: the
     /// SMMU sees them before anything written after this returns.
-    @_transparent mutating func storeDwordsAfterFirst(_ new: StreamTableEntry, differing: UInt8, at address: PhysAddr) {
+    @_transparent mutating func storeDwordsAfterFirst(_ new: inout StreamTableEntry, differing: UInt8,
+                                                      at address: PhysAddr) {
         for i in 1..<StreamTableEntry.dwordCount where differing & (1 << i) != 0 {
-            memory.store64(address.adding(UInt64(i) * 8), new[word: i])
+            memory.store64(address.adding(UInt64(i) * 8), StreamTableEntry.word(i, in: &new))
         }
         if !coherent { cache.clean(address, bytes: StreamTableEntry.bytes) }
         cache.synchronize()
@@ -84,9 +88,7 @@ extension SMMU {
             throw .inputBitsOutOfRange(inputBits)
         }
         guard root.address.raw >> UInt64(features.outputAddressBits) == 0 else { throw .rootOutOfRange(root.address) }
-        for i in 0..<attachments.count {
-            if case .stage1(let d) = attachments[i].domain, d.asid == asid { throw .domainInUse(asid: asid) }
-        }
+        guard !attachments.usesStage1ASID(asid) else { throw .domainInUse(asid: asid) }
         let slot: PhysAddr
         if let released = releasedContextDescriptors {
             let link = memory.load64(released.adding(8))
@@ -109,7 +111,12 @@ extension SMMU {
                                           ipsCode: features.outputAddressSizeCode, mair: mair, coherent: coherent)
         // dw1..dw7 first, dw0 (V) last: no STE points here yet, but the order
         // costs nothing and keeps the rule uniform.
-        for i in 1..<ContextDescriptor.dwordCount { memory.store64(slot.adding(UInt64(i) * 8), cd[word: i]) }
+        // Named dwords (the word subscript reads a copy of the whole CD), then
+        // dw4..dw7, zero; the slot may be a released one holding a link in dw1.
+        memory.store64(slot.adding(8), cd.dw1)
+        memory.store64(slot.adding(16), cd.dw2)
+        memory.store64(slot.adding(24), cd.dw3)
+        for i in 4..<ContextDescriptor.dwordCount { memory.store64(slot.adding(UInt64(i) &* 8), 0) }
         cache.synchronize()
         memory.store64(slot, cd.dw0)
         if !coherent { cache.clean(slot, bytes: ContextDescriptor.bytes) }
@@ -170,35 +177,12 @@ extension SMMU {
         let address = try streamTable.ensureEntry(stream, memory: memory, cache: &cache, coherent: coherent,
                                                   allocator: &allocator)
         do { try installEntry(ste, for: stream, at: address) } catch { throw .commandQueue(error) }
-        let record = Attachment(stream: stream, domain: domain)
-        let i = attachmentSlot(stream)
-        if i < attachments.count && attachments[i].stream == stream {
-            attachments[i] = record
-        } else {
-            attachments.append(record)
-            var j = attachments.count - 1
-            while j > i {
-                attachments[j] = attachments[j - 1]
-                j -= 1
-            }
-            attachments[i] = record
-        }
-    }
-
-    /// Where `stream` is, or would go, in the sorted `attachments`. Index loops
-    /// here and in the callers: the closure-taking collection helpers
-    /// (`firstIndex(where:)`, `insert(_:at:)`) each add stdlib code to the image.
-    @_transparent func attachmentSlot(_ stream: StreamID) -> Int {
-        var i = 0
-        while i < attachments.count && attachments[i].stream < stream { i += 1 }
-        return i
+        attachments.set(SMMUAttachment(stream: stream, domain: domain))
     }
 
     /// Make `stream` abort all its DMA (V=1, Config=abort, no events).
     public mutating func detach(_ stream: StreamID) throws(AttachError) {
-        let i = attachmentSlot(stream)
-        guard i < attachments.count, attachments[i].stream == stream,
-              let address = streamTable.entryAddress(stream, memory: memory)
+        guard let i = attachments.index(of: stream), let address = streamTable.entryAddress(stream, memory: memory)
         else { throw .notAttached(stream) }
         do { try installEntry(.abort(), for: stream, at: address) } catch { throw .commandQueue(error) }
         attachments.remove(at: i)
@@ -206,7 +190,7 @@ extension SMMU {
 
     /// Which domain `stream` is attached to.
     public func domain(of stream: StreamID) -> SMMUDomain? {
-        let i = attachmentSlot(stream)
-        return i < attachments.count && attachments[i].stream == stream ? attachments[i].domain : nil
+        guard let i = attachments.index(of: stream) else { return nil }
+        return attachments[i].domain
     }
 }

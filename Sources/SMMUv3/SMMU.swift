@@ -19,7 +19,7 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
     public let streamTable: StreamTable
     public let pollLimit: Int
     /// Streams with a translating STE, sorted by StreamID.
-    public internal(set) var attachments: [Attachment] = []
+    public internal(set) var attachments = SMMUAttachments()
     /// Released CD slots, most recent first: the head here, each slot's dw1
     /// holding the next one's address | 1 (0 ends the list). A released CD
     /// has V=0 and no STE points at it, so the SMMU reads none of it. A list
@@ -30,11 +30,6 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
     /// GERROR.SFM_ERR was seen: acknowledging it does not leave service failure
     /// mode (IHI 0070 6.3.19), so it is remembered here.
     public internal(set) var serviceFailureSeen = false
-
-    public struct Attachment: Equatable, Sendable {
-        public var stream: StreamID
-        public var domain: SMMUDomain
-    }
 
     /// Read and check the ID registers without touching anything else.
     @_transparent public static func probe(_ registers: R) throws(SMMUProbeError) -> SMMUFeatures {
@@ -114,8 +109,9 @@ public struct SMMU<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: ~C
         self.eventQueue = eventQueue
     }
 
-    /// Steps 1-8 of the bring-up, on a fully built driver value.
-    mutating func enable(tableFrames: Int, commandQueueLog2 cmdLog2: UInt32, eventQueueLog2 evtLog2: UInt32,
+    /// Steps 1-8 of the bring-up, on a fully built driver value. Transparent:
+    /// its one caller is `bringUp`.
+    @_transparent mutating func enable(tableFrames: Int, commandQueueLog2 cmdLog2: UInt32, eventQueueLog2 evtLog2: UInt32,
                          eventFrames evtFrames: Int) throws(BringUpError) {
         let table = streamTable.base.frame
         let cmdq = commandQueue.base.frame

@@ -105,7 +105,8 @@ public struct SMMUFeatures: Equatable, Sendable {
     }
 
     /// Refuse hardware this driver cannot drive, naming the reason.
-    public func validate() throws(SMMUProbeError) {
+    /// Transparent: on the board its one caller is `probe`.
+    @_transparent public func validate() throws(SMMUProbeError) {
         guard aarch64Tables else { throw .noAArch64TableFormat(ttf: tableFormats) }
         guard stage1 || stage2 else { throw .noTranslationStage }
         guard granule4K else { throw .no4KGranule(idr5: idr5) }

@@ -37,12 +37,14 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
     }
 
     /// Queue the TLBIs for a page run (no CMD_SYNC yet).
-    func queue(_ scope: InvalidationScope, first: PageNumber, pages: UInt64) {
+    @usableFromInline func queue(_ scope: InvalidationScope, first: PageNumber, pages: UInt64) {
         do { try smmu.queueInvalidation(scope, first: first, pages: pages) } catch { recordUnqueued(error) }
     }
 
-    func queueAll(_ scope: InvalidationScope) {
-        do { try smmu.push(scope.invalidateAllCommand) } catch { recordUnqueued(error) }
+    /// Queue the one command invalidating all of `scope`; nil: everything
+    /// non-secure and not EL2 (TLBI_NSNH_ALL), for a fallback with no scope.
+    @usableFromInline func queueAll(_ scope: InvalidationScope?) {
+        do { try smmu.push(scope?.invalidateAllCommand ?? .tlbiNSNHAll()) } catch { recordUnqueued(error) }
     }
 
     /// End the batch with its one CMD_SYNC and wait. If a TLBI was rejected
@@ -51,14 +53,14 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
     /// record the failure and throw, so the P2M keeps what the invalidations
     /// were protecting. A TLBI that could not be queued at all fails the wait
     /// too (its CMD_SYNC proves nothing about it).
-    func synchronize(fallback: InvalidationScope?) throws(IOMMUSyncError) {
+    @usableFromInline func synchronize(fallback: InvalidationScope?) throws(IOMMUSyncError) {
         defer { unqueued = nil }
         do throws(CommandQueueError) {
             do {
                 try smmu.sync()
             } catch .commandRejected {
                 recoveredInvalidations += 1
-                if let fallback { queueAll(fallback) } else { pushNSNHAll() }
+                queueAll(fallback)
                 try smmu.sync()
             } catch .syncTimeout {
                 recoveredInvalidations += 1
@@ -77,9 +79,5 @@ public final class SMMUHandle<R: RegisterBlock, M: PhysicalMemory, C: CacheMaint
         case .syncTimeout: .completionTimeout
         case .commandRejected: .invalidationRejected
         }
-    }
-
-    func pushNSNHAll() {
-        do { try smmu.push(.tlbiNSNHAll()) } catch { recordUnqueued(error) }
     }
 }

@@ -5,24 +5,25 @@ import Translation
 /// P2M's flush forwards each invalidated GFN range, which becomes TLBI_S2_IPA
 /// ranges (or one per page without RIL, or TLBI_S12_VMALL past the planner's
 /// threshold), and its completion wait is the batch's one CMD_SYNC. Pass it as
-/// the P2M's `iommu` hook.
+/// the P2M's `iommu` hook. Its methods are transparent: on the board each has
+/// one caller, `SMMUDomainHooks`.
 public struct SMMUStage2Invalidator<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance>: IOMMUInvalidator {
     public let handle: SMMUHandle<R, M, C>
-    var lastVMID: UInt16?
+    @usableFromInline var lastVMID: UInt16?
 
     public init(handle: SMMUHandle<R, M, C>) { self.handle = handle }
 
-    public mutating func invalidate(vmid: UInt16, _ gfn: GFN, count: UInt64) {
+    @_transparent public mutating func invalidate(vmid: UInt16, _ gfn: GFN, count: UInt64) {
         lastVMID = vmid
         handle.queue(.stage2(vmid: vmid), first: PageNumber(gfn), pages: count)
     }
 
-    public mutating func invalidateAll(vmid: UInt16) {
+    @_transparent public mutating func invalidateAll(vmid: UInt16) {
         lastVMID = vmid
         handle.queueAll(.stage2(vmid: vmid))
     }
 
-    public mutating func synchronize() throws(IOMMUSyncError) {
+    @_transparent public mutating func synchronize() throws(IOMMUSyncError) {
         try handle.synchronize(fallback: lastVMID.map { InvalidationScope.stage2(vmid: $0) })
     }
 }

@@ -76,7 +76,9 @@ public struct StreamTable: Sendable {
 
     /// Make sure `stream`'s STE exists, allocating its span's L2 array (all
     /// STEs V=0, cleaned before the L1 descriptor that publishes it).
-    public func ensureEntry<M: PhysicalMemory, C: CacheMaintenance, A: ContiguousFrameAllocator>(
+    /// Transparent: its one caller, `SMMU.attach`, copied the whole table
+    /// description (40 bytes, `bl memcpy`) to call it as a method.
+    @_transparent public func ensureEntry<M: PhysicalMemory, C: CacheMaintenance, A: ContiguousFrameAllocator>(
         _ stream: StreamID, memory: M, cache: inout C, coherent: Bool, allocator: inout A
     ) throws(AttachError) -> PhysAddr {
         guard contains(stream) else { throw .streamOutOfRange(stream, bits: streamIDBits) }

@@ -36,6 +36,15 @@ public struct StreamTableEntry: Equatable, Sendable {
         }
     }
 
+    /// Dword `index` of `entry`, read where the entry is: the getter above
+    /// reads from a copy of all 64 bytes on the board (`withUnsafeBytes(of:)`
+    /// of a borrowed value), so a caller reading several dwords keeps one
+    /// variable and reads through this.
+    @_transparent static func word(_ index: Int, in entry: inout StreamTableEntry) -> UInt64 {
+        precondition(index >= 0 && index < dwordCount, "STE has eight dwords")
+        return withUnsafeBytes(of: &entry) { $0.load(fromByteOffset: index &* 8, as: UInt64.self) }
+    }
+
     // dw0
     public static let valid: UInt64 = 1 << 0
     public static let configShift: UInt64 = 1

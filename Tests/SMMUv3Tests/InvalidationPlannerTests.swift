@@ -48,6 +48,27 @@ final class InvalidationPlannerTests: XCTestCase {
         XCTAssertEqual(commands(p, .stage2(vmid: 4), first: 0, pages: 512), [.tlbiS12VMAll(vmid: 4)])
     }
 
+    /// Each planned command is exactly what the builders make for its scope
+    /// (ASID and VMID, or VMID), leaf flag, range and address, including
+    /// address bits the IPA field (dw1 [51:12]) drops and the VA field keeps.
+    func testCommandsMatchTheBuildersForEveryScopeLeafAndRange() {
+        let ril = InvalidationPlanner(rangeInvalidation: true, leafOnly: true)
+        XCTAssertEqual(commands(ril, .stage1(asid: 5, vmid: 7), first: 0x10, pages: 3),
+                       [.tlbiNHVA(asid: 5, vmid: 7, va: IOVA(0x10000), range: TLBIRange(num: 2, scale: 0), leaf: true)])
+        XCTAssertEqual(commands(ril, .stage2(vmid: 9), first: 0x10, pages: 34),
+                       [.tlbiS2IPA(vmid: 9, ipa: IPA(0x10000), range: TLBIRange(num: 16, scale: 1), leaf: true)])
+        let high: UInt64 = 1 << 40 | 0x23  // address bit 52 set: outside the IPA field, inside the VA field
+        XCTAssertEqual(commands(ril, .stage2(vmid: 9), first: high, pages: 1),
+                       [.tlbiS2IPA(vmid: 9, ipa: IPA(high << 12), leaf: true)])
+        XCTAssertEqual(commands(ril, .stage2(vmid: 9), first: high, pages: 1).first?.dw1, 0x23000 | Command.leaf)
+        XCTAssertEqual(commands(ril, .stage1(asid: 5, vmid: 7), first: high, pages: 1),
+                       [.tlbiNHVA(asid: 5, vmid: 7, va: IOVA(high << 12), leaf: true)])
+        let perPage = InvalidationPlanner(rangeInvalidation: false)
+        XCTAssertEqual(commands(perPage, .stage1(asid: 5, vmid: 7), first: 0x10, pages: 2),
+                       [.tlbiNHVA(asid: 5, vmid: 7, va: IOVA(0x10000)), .tlbiNHVA(asid: 5, vmid: 7, va: IOVA(0x11000))])
+        XCTAssertEqual(commands(perPage, .stage2(vmid: 9), first: 0x10, pages: 1), [.tlbiS2IPA(vmid: 9, ipa: IPA(0x10000))])
+    }
+
     func testZeroPagesIsNothing() {
         XCTAssertTrue(commands(InvalidationPlanner(rangeInvalidation: true), .stage2(vmid: 1), first: 0, pages: 0).isEmpty)
     }

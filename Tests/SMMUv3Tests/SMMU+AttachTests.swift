@@ -92,9 +92,48 @@ final class SMMUAttachTests: XCTestCase {
         let l1 = StreamTableL1Descriptor(raw: h.memory.load64(h.smmu.streamTable.base.adding(0x12 * 8)))
         XCTAssertEqual(l1.span, 9)
         XCTAssertEqual(l1.l2Table.raw % (16 * 1024), 0)  // aligned to its 16 KiB size
-        XCTAssertEqual(h.smmu.attachments.map(\.stream), [StreamID(0x10), StreamID(0x20), StreamID(0x1234)])
+        XCTAssertEqual((0..<h.smmu.attachments.count).map { h.smmu.attachments[$0].stream }, [StreamID(0x10), StreamID(0x20), StreamID(0x1234)])
         XCTAssertThrowsError(try h.smmu.attach(StreamID(0x1_0000), to: .stage1(domain), allocator: &h.allocator)) {
             XCTAssertEqual($0 as? AttachError, .streamOutOfRange(StreamID(0x1_0000), bits: 16))
+        }
+    }
+
+    /// The attachment list stays sorted by StreamID through growth (past its
+    /// first four slots), replacement, and removal at the front, middle and end.
+    func testAttachmentListStaysSortedThroughGrowthReplaceAndRemove() throws {
+        var h = try Harness(.qemu72)
+        let (a, _) = try h.stage1Domain(asid: 1)
+        let (b, _) = try h.stage1Domain(asid: 2)
+        func streams(_ h: borrowing Harness) -> [UInt32] {
+            (0..<h.smmu.attachments.count).map { h.smmu.attachments[$0].stream.raw }
+        }
+        for raw: UInt32 in [0x40, 0x10, 0x90, 0x20, 0x70, 0x08, 0x30, 0x80, 0x50] {
+            try h.smmu.attach(StreamID(raw), to: .stage1(a), allocator: &h.allocator)
+        }
+        XCTAssertEqual(streams(h), [0x08, 0x10, 0x20, 0x30, 0x40, 0x50, 0x70, 0x80, 0x90])
+        try h.smmu.attach(StreamID(0x30), to: .stage1(b), allocator: &h.allocator)
+        XCTAssertEqual(streams(h), [0x08, 0x10, 0x20, 0x30, 0x40, 0x50, 0x70, 0x80, 0x90])
+        XCTAssertEqual(h.smmu.domain(of: StreamID(0x30)), .stage1(b))
+        XCTAssertEqual(h.smmu.domain(of: StreamID(0x40)), .stage1(a))
+        for raw: UInt32 in [0x08, 0x40, 0x90] { try h.smmu.detach(StreamID(raw)) }
+        XCTAssertEqual(streams(h), [0x10, 0x20, 0x30, 0x50, 0x70, 0x80])
+        XCTAssertNil(h.smmu.domain(of: StreamID(0x40)))
+        XCTAssertEqual(h.smmu.domain(of: StreamID(0x80)), .stage1(a))
+        XCTAssertThrowsError(try h.smmu.detach(StreamID(0x40))) {
+            XCTAssertEqual($0 as? AttachError, .notAttached(StreamID(0x40)))
+        }
+        XCTAssertEqual(streams(h), [0x10, 0x20, 0x30, 0x50, 0x70, 0x80])
+        try h.smmu.attach(StreamID(0x60), to: .stage1(b), allocator: &h.allocator)
+        XCTAssertEqual(streams(h), [0x10, 0x20, 0x30, 0x50, 0x60, 0x70, 0x80])
+        XCTAssertThrowsError(try h.smmu.releaseStage1Domain(b)) {
+            XCTAssertEqual($0 as? AttachError, .domainInUse(asid: 2))
+        }
+        XCTAssertTrue(h.smmu.attachments.usesStage1ASID(1))
+        XCTAssertTrue(h.smmu.attachments.usesStage1ASID(2))
+        XCTAssertFalse(h.smmu.attachments.usesStage1ASID(3))
+        XCTAssertThrowsError(try h.smmu.makeStage1Domain(asid: 2, root: MFN(0x40100), inputBits: 39, mair: 0,
+                                                         allocator: &h.allocator)) {
+            XCTAssertEqual($0 as? AttachError, .domainInUse(asid: 2))
         }
     }
 
@@ -178,6 +217,13 @@ final class SMMUAttachTests: XCTestCase {
         XCTAssertEqual(h.allocator.allocations, before + 2)
         XCTAssertEqual(cd(at: reused2.contextDescriptor).asid, 101)
         XCTAssertEqual(cd(at: reused2.contextDescriptor).tableRoot, MFN(0x40100).address)
+        // The slot released last held the link in dw1: all eight dwords are the new CD's now.
+        let expected = ContextDescriptor.stage1(asid: 100, root: MFN(0x40100).address, inputBits: 39,
+                                                ipsCode: h.smmu.features.outputAddressSizeCode, mair: 0,
+                                                coherent: h.smmu.coherent)
+        for i in 0..<ContextDescriptor.dwordCount {
+            XCTAssertEqual(h.memory.load64(reused1.contextDescriptor.adding(UInt64(i) * 8)), expected[word: i], "dw\(i)")
+        }
     }
 
     // MARK: Stage 2 (QEMU 10)

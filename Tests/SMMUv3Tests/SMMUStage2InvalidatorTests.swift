@@ -60,6 +60,20 @@ final class SMMUStage2InvalidatorTests: XCTestCase {
         XCTAssertNil(h.handle.invalidationFailure)
     }
 
+    /// A rejection in a batch with no scope to fall back to (no invalidation
+    /// queued through the invalidator yet): TLBI_NSNH_ALL, then a second sync.
+    func testRejectedCommandWithoutScopeFallsBackToNSNHAll() throws {
+        let h = try HookHarness(.qemu10)
+        var inv = SMMUStage2Invalidator(handle: h.handle)
+        try h.handle.smmu.push(.tlbiS2IPA(vmid: 3, ipa: IPA(0), range: TLBIRange(num: 0, scale: 0)))
+        let mark = h.fake.consumedCommands.count
+        try inv.synchronize()
+        // The rejected TLBI's slot runs as CMD_SYNC, then the batch's sync, the fallback, a second sync.
+        XCTAssertEqual(h.commands(since: mark), [.sync(), .sync(), .tlbiNSNHAll(), .sync()])
+        XCTAssertEqual(h.handle.recoveredInvalidations, 1)
+        XCTAssertNil(h.handle.invalidationFailure)
+    }
+
     func testLostSyncIsRecordedNotHung() throws {
         let h = try HookHarness(.qemu10, configuration: SMMUConfiguration(pollLimit: 100))
         var inv = SMMUStage2Invalidator(handle: h.handle)

@@ -98,5 +98,8 @@ final class StreamTableEntryTests: XCTestCase {
         for i in 0..<8 { XCTAssertEqual(e[word: i], UInt64(i + 1)) }
         e.dw5 = 0xAB
         XCTAssertEqual(e[word: 5], 0xAB)
+        // The in-place read installEntry uses: the same dword at every index.
+        for i in 0..<8 { XCTAssertEqual(StreamTableEntry.word(i, in: &e), i == 5 ? 0xAB : UInt64(i + 1)) }
+        XCTAssertEqual(e.dw5, 0xAB)
     }
 }
