@@ -29,7 +29,7 @@ if wants("smmu") { runSMMUBenchmarks() }
 
 /// hafnium-mm-bench's result lines, e.g.
 /// `c) map 2M x 512   calls=512 pages=262144 best_ns=38480 ns/page=0.1468 ns/call=75.2 table_pages=5`,
-/// keyed "c map". When a file holds several rounds, the minimum of each row.
+/// keyed "c map" (`b') map+unmap 1G pair x10000 ...` is keyed "b' map+unmap"). When a file holds several rounds, the minimum of each row.
 func readHafniumResults(_ path: String) -> [String: Double]? {
     guard let file = fopen(path, "r") else { return nil }
     defer { fclose(file) }
@@ -38,7 +38,8 @@ func readHafniumResults(_ path: String) -> [String: Double]? {
     while fgets(&buffer, Int32(buffer.count), file) != nil {
         let line = String(cString: buffer)
         let words = line.split(separator: " ")
-        guard words.count > 2, words[0].count == 2, words[0].hasSuffix(")"),
+        // A letter, or a letter and a prime (b'), then ")".
+        guard words.count > 2, words[0].count == 2 || words[0].count == 3, words[0].hasSuffix(")"),
               let field = words.first(where: { $0.hasPrefix("ns/call=") }),
               let value = Double(field.dropFirst("ns/call=".count)) else { continue }
         let key = String(words[0].dropLast()) + " " + words[1]
