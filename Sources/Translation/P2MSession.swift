@@ -157,7 +157,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         if let guest { return guest.pointee.availableTablePages }
         return p2m.sessionPool.availableTablePages
     }
-    @inlinable @inline(__always) func validEntries(_ table: MFN) -> Int {
+    @inlinable @inline(__always) mutating func validEntries(_ table: MFN) -> Int {
         if let guest { return guest.pointee.validEntries(table) }
         return p2m.sessionPool.validEntryCount(table)
     }
