@@ -12,6 +12,24 @@ enum BoardDomain: BoardP2MEnvironment {
     typealias IOMMU = BoardDomainHooks
     typealias Listener = FrameEntryListener
     typealias Observer = BoardDomainHooks
+    typealias SessionGuest = BoardMirrorSink
+}
+typealias BoardMirrorSink = MirrorSink<MMIORegisterBlock, IdentityMemory, BoardCache, FramePool>
+
+/// The stage-1 mirror's commits run through the board P2M's session type
+/// (`P2MGuestSession`): the image holds the engine's commit half once, the
+/// P2M's, where the mirror's own sink type made a second copy (about 3.9 KB).
+enum BoardMirrorCommit: Stage1MirrorCommit {
+    static func commitMap(_ engine: TableEngine, _ plan: consuming MapPlan, memory: IdentityMemory,
+                          sink: inout BoardMirrorSink) {
+        P2MGuestSession<BoardDomain, FrameReferenceReleaser>.commitMapFromRoot(engine, plan, memory: memory,
+                                                                               guest: &sink)
+    }
+    static func commitUnmap(_ engine: TableEngine, _ plan: consuming RangePlan, memory: IdentityMemory,
+                            sink: inout BoardMirrorSink) {
+        P2MGuestSession<BoardDomain, FrameReferenceReleaser>.commitUnmapFromRoot(engine, plan, memory: memory,
+                                                                                 guest: &sink)
+    }
 }
 /// Every board P2M (the SMMU domain, the Linux host's stage 2, the stage-2
 /// walker scenario, the guest, and the ownership layer's) has this one type,
@@ -41,7 +59,7 @@ struct BoardDomainHooks: IOMMUInvalidator, P2MChangeObserver {
     init(_ hooks: BoardHooks?) { self.hooks = hooks }
 
     func prepare(_ change: P2MPlannedChange) -> Bool { hooks?.prepare(change) ?? true }
-    func apply(_ change: P2MChange) { hooks?.apply(change) }
+    func apply(_ change: P2MChange) { hooks?.apply(change, commit: BoardMirrorCommit.self) }
     func invalidate(vmid: UInt16, _ gfn: GFN, count: UInt64) { hooks?.invalidate(vmid: vmid, gfn, count: count) }
     func invalidateAll(vmid: UInt16) { hooks?.invalidateAll(vmid: vmid) }
     var hasPendingInvalidations: Bool { hooks?.hasPendingInvalidations ?? false }

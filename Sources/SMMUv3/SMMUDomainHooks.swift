@@ -51,6 +51,11 @@ public final class SMMUDomainHooks<R: RegisterBlock, M: PhysicalMemory, C: Cache
 
     public func prepare(_ change: P2MPlannedChange) -> Bool { mirror?.prepare(change) ?? true }
     public func apply(_ change: P2MChange) { mirror?.apply(change) }
+    /// `apply`, the mirror committing through `commit` (see `Stage1MirrorCommit`).
+    public func apply<Commit: Stage1MirrorCommit>(_ change: P2MChange, commit: Commit.Type)
+    where Commit.Memory == M, Commit.Sink == MirrorSink<R, M, C, Pool> {
+        mirror?.apply(change, commit: commit)
+    }
 
     public func invalidate(vmid: UInt16, _ gfn: GFN, count: UInt64) {
         if let mirror { mirror.invalidate(vmid: vmid, gfn, count: count) } else {

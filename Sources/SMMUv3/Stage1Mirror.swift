@@ -206,39 +206,46 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     /// The level of a 4 KiB page descriptor (4 KiB granule, Arm ARM "Translation tables and the translation process").
     static var leafLevel: Int { 3 }
 
-    public func apply(_ change: P2MChange) {
+    public func apply(_ change: P2MChange) { apply(change, commit: Stage1MirrorOwnCommit<R, M, C, Pool>.self) }
+
+    /// `apply`, committing through `commit` (see `Stage1MirrorCommit`).
+    public func apply<Commit: Stage1MirrorCommit>(_ change: P2MChange, commit: Commit.Type)
+    where Commit.Memory == M, Commit.Sink == MirrorSink<R, M, C, Pool> {
         switch change {
         case .mapped(let gfn, let mfn, let count, let type, let access):
             mirror(gfn, mfn, count: count, attributes: Self.mirroredAttributes(type, access: access),
-                   doorbells: Self.carriesDoorbell(type, access: access))
+                   doorbells: Self.carriesDoorbell(type, access: access), commit)
         case .unmapped(let gfn, let count):
-            remove(gfn.raw, count: count)
+            remove(gfn.raw, count: count, commit)
         case .typeChanged(let gfn, let mfn, let count, _, let to, let access):
             mirror(gfn, mfn, count: count, attributes: Self.mirroredAttributes(to, access: access),
-                   doorbells: Self.carriesDoorbell(to, access: access))
+                   doorbells: Self.carriesDoorbell(to, access: access), commit)
         }
     }
 
-    func mirror(_ gfn: GFN, _ mfn: MFN, count: UInt64, attributes: Stage1Attributes?, doorbells: Bool) {
+    func mirror<Commit: Stage1MirrorCommit>(
+        _ gfn: GFN, _ mfn: MFN, count: UInt64, attributes: Stage1Attributes?, doorbells: Bool, _ commit: Commit.Type
+    ) where Commit.Memory == M, Commit.Sink == MirrorSink<R, M, C, Pool> {
         guard let attributes else {
-            remove(gfn.raw, count: count)
-            if doorbells { mapDoorbells(gfn, mfn, count: count) }
+            remove(gfn.raw, count: count, commit)
+            if doorbells { mapDoorbells(gfn, mfn, count: count, commit) }
             return
         }
         do {
             try edit(table.prepareMap(gfn.raw, to: mfn, count: count, attributes: attributes, replace: true,
-                                      memory: handle.smmu.memory, availablePages: pool.availableTablePages))
+                                      memory: handle.smmu.memory, availablePages: pool.availableTablePages), commit)
         } catch {
             // Only an output the SMMU cannot address gets here (prepare reserved
             // the pages): leave the range unmapped, so DMA faults instead.
             refusedMappings += 1
-            remove(gfn.raw, count: count)
+            remove(gfn.raw, count: count, commit)
         }
     }
 
     /// Map each doorbell among output frames `mfn ..< mfn + count` at its
     /// input frame, into a range `remove` just emptied.
-    func mapDoorbells(_ gfn: GFN, _ mfn: MFN, count: UInt64) {
+    func mapDoorbells<Commit: Stage1MirrorCommit>(_ gfn: GFN, _ mfn: MFN, count: UInt64, _ commit: Commit.Type)
+    where Commit.Memory == M, Commit.Sink == MirrorSink<R, M, C, Pool> {
         let limit = table.geometry.inputFrameLimit
         for frame in msiDoorbells where frame.raw >= mfn.raw && frame.raw - mfn.raw < count {
             let input = gfn.raw + (frame.raw - mfn.raw)
@@ -246,7 +253,7 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
             do {
                 try edit(table.prepareMap(input, to: frame, count: 1, attributes: Self.doorbellAttributes,
                                           replace: true, memory: handle.smmu.memory,
-                                          availablePages: pool.availableTablePages))
+                                          availablePages: pool.availableTablePages), commit)
             } catch {
                 // Beyond the SMMU's output size (prepare reserved the pages):
                 // that doorbell stays unreachable, as without this exception.
@@ -255,13 +262,14 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
         }
     }
 
-    func remove(_ first: UInt64, count: UInt64) {
+    func remove<Commit: Stage1MirrorCommit>(_ first: UInt64, count: UInt64, _ commit: Commit.Type)
+    where Commit.Memory == M, Commit.Sink == MirrorSink<R, M, C, Pool> {
         let limit = table.geometry.inputFrameLimit
         guard first < limit, count != 0 else { return }
         let clipped = min(count, limit - first)
         do {
             try edit(table.prepareUnmap(first, count: clipped, memory: handle.smmu.memory,
-                                        availablePages: pool.availableTablePages))
+                                        availablePages: pool.availableTablePages), commit)
         } catch {
             preconditionFailure("mirror unmap needs only pages that prepare reserved")
         }
@@ -269,23 +277,21 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
 
     // The phases of an edit: the prepare reads the tables through the SMMU's own
     // memory, as the P2M's prepare does (so the image has one copy of the read-only
-    // walks), and so does the commit.
-    // The commit is the engine's general walk from the root (`commitMapFromRoot`):
-    // the mirror's sink is its own type, so each engine function it reaches is a
-    // second copy in the image, and the walk reaches the fewest (not the P2M's
-    // shortcuts along a plan's path, which edit the same entries).
+    // walks), and so does the commit, which `Commit` runs with a `MirrorSink`.
 
-    func edit(_ plan: consuming MapPlan) {
+    func edit<Commit: Stage1MirrorCommit>(_ plan: consuming MapPlan, _: Commit.Type)
+    where Commit.Memory == M, Commit.Sink == MirrorSink<R, M, C, Pool> {
         let first = plan.input, end = plan.input + plan.count
         var sink = MirrorSink(mirror: self)
-        table.commitMapFromRoot(plan, memory: handle.smmu.memory, sink: &sink)
+        Commit.commitMap(table.engine, plan, memory: handle.smmu.memory, sink: &sink)
         publishEdit(first, end)
     }
 
-    func edit(_ plan: consuming RangePlan) {
+    func edit<Commit: Stage1MirrorCommit>(_ plan: consuming RangePlan, _: Commit.Type)
+    where Commit.Memory == M, Commit.Sink == MirrorSink<R, M, C, Pool> {
         let first = plan.input, end = plan.input + plan.count
         var sink = MirrorSink(mirror: self)
-        table.commitUnmapFromRoot(plan, memory: handle.smmu.memory, sink: &sink)
+        Commit.commitUnmap(table.engine, plan, memory: handle.smmu.memory, sink: &sink)
         publishEdit(first, end)
     }
 
@@ -398,22 +404,58 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     }
 }
 
+/// How a `Stage1Mirror` runs a commit through the table engine with its
+/// `MirrorSink`: with the sink's own type (`Stage1MirrorOwnCommit`), or through
+/// a P2M's session type lent to it (`P2MGuestSession`, with the sink as the P2M
+/// environment's `SessionGuest`), so that an image with both holds one copy of
+/// the engine's commit half. Both commit by the engine's general walk from the
+/// root (`commitMapFromRoot`), so they edit the same entries the same way.
+public protocol Stage1MirrorCommit {
+    associatedtype Memory: PhysicalMemory
+    associatedtype Sink: TableEditSink
+    static func commitMap(_ engine: TableEngine, _ plan: consuming MapPlan, memory: Memory, sink: inout Sink)
+    static func commitUnmap(_ engine: TableEngine, _ plan: consuming RangePlan, memory: Memory, sink: inout Sink)
+}
+
+/// The mirror's commits with its own sink type: each engine function they reach
+/// is an instantiation of its own.
+public enum Stage1MirrorOwnCommit<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool: TablePageSource>:
+    Stage1MirrorCommit
+{
+    public static func commitMap(
+        _ engine: TableEngine, _ plan: consuming MapPlan, memory: M, sink: inout MirrorSink<R, M, C, Pool>
+    ) {
+        engine.commitMapFromRoot(plan, memory: memory, sink: &sink)
+    }
+    public static func commitUnmap(
+        _ engine: TableEngine, _ plan: consuming RangePlan, memory: M, sink: inout MirrorSink<R, M, C, Pool>
+    ) {
+        engine.commitUnmapFromRoot(plan, memory: memory, sink: &sink)
+    }
+}
+
 /// What the table engine reports while editing the mirror.
-struct MirrorSink<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool: TablePageSource>: TableEditSink {
+public struct MirrorSink<R: RegisterBlock, M: PhysicalMemory, C: CacheMaintenance, Pool: TablePageSource>:
+    P2MSessionGuest
+{
     let mirror: Stage1Mirror<R, M, C, Pool>
-    mutating func invalidateLater(_ input: UInt64, count: UInt64) { mirror.recordPending(input, count: count) }
-    mutating func invalidateNow(_ input: UInt64, count: UInt64) -> Bool { mirror.invalidateNow(input, count: count) }
-    mutating func breakNotMade(_ input: UInt64, count: UInt64) { mirror.entriesLeftInvalid += 1 }
-    mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
+    public mutating func invalidateLater(_ input: UInt64, count: UInt64) { mirror.recordPending(input, count: count) }
+    public mutating func invalidateNow(_ input: UInt64, count: UInt64) -> Bool {
+        mirror.invalidateNow(input, count: count)
+    }
+    public mutating func breakNotMade(_ input: UInt64, count: UInt64) { mirror.entriesLeftInvalid += 1 }
+    public mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
         mirror.recordPending(input, count: count)
     }
-    mutating func allocateTablePage() -> MFN { mirror.takePage() }
-    var availableTablePages: Int { mirror.pool.availableTablePages }
-    func validEntries(_ table: MFN) -> Int { mirror.pool.validEntryCount(table) }
-    mutating func setValidEntries(_ table: MFN, _ count: Int) { mirror.pool.setValidEntryCount(table, count) }
-    mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) { mirror.unlink(frame, clearedEntry: clearedEntry) }
-    mutating func tableLinking(_ table: MFN) { mirror.cleanNewTable(table) }
-    mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
+    public mutating func allocateTablePage() -> MFN { mirror.takePage() }
+    public var availableTablePages: Int { mirror.pool.availableTablePages }
+    public func validEntries(_ table: MFN) -> Int { mirror.pool.validEntryCount(table) }
+    public mutating func setValidEntries(_ table: MFN, _ count: Int) { mirror.pool.setValidEntryCount(table, count) }
+    public mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) {
+        mirror.unlink(frame, clearedEntry: clearedEntry)
+    }
+    public mutating func tableLinking(_ table: MFN) { mirror.cleanNewTable(table) }
+    public mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
         mirror.recordPending(input, count: count)
     }
 }

@@ -19,4 +19,36 @@ public protocol P2MEnvironment {
     associatedtype IOMMU: IOMMUInvalidator = NoIOMMU
     associatedtype Listener: P2MEntryListener = NoEntryListener
     associatedtype Observer: P2MChangeObserver = NoChangeObserver
+    /// A second table editor whose commits may run through this environment's
+    /// P2M session type (`P2MSessionGuest`): the board's stage-1 mirror, so the
+    /// image holds one copy of the engine's commit half instead of two. The
+    /// default, `NoSessionGuest`, lends the session to nobody and costs nothing.
+    associatedtype SessionGuest: P2MSessionGuest = NoSessionGuest
+}
+
+/// A table editor's sink that can ride in a P2M session (`P2MEnvironment.SessionGuest`):
+/// a guest session forwards every report of the engine to it, and the P2M's own
+/// sessions never reach it.
+public protocol P2MSessionGuest: TableEditSink {
+    /// False only for `NoSessionGuest`: a P2M session then has no guest branch at all.
+    static var isPresent: Bool { get }
+}
+
+extension P2MSessionGuest {
+    @inlinable @inline(__always) public static var isPresent: Bool { true }
+}
+
+/// No guest: the default `SessionGuest`, never instantiated.
+public enum NoSessionGuest: P2MSessionGuest {
+    @inlinable @inline(__always) public static var isPresent: Bool { false }
+    public func invalidateLater(_ input: UInt64, count: UInt64) { switch self {} }
+    public func invalidateNow(_ input: UInt64, count: UInt64) -> Bool { switch self {} }
+    public func breakNotMade(_ input: UInt64, count: UInt64) { switch self {} }
+    public func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) { switch self {} }
+    public func allocateTablePage() -> MFN { switch self {} }
+    public var availableTablePages: Int { switch self {} }
+    public func tableUnlinked(_ frame: MFN, clearedEntry: Int) { switch self {} }
+    public func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) { switch self {} }
+    public func validEntries(_ table: MFN) -> Int { switch self {} }
+    public func setValidEntries(_ table: MFN, _ count: Int) { switch self {} }
 }

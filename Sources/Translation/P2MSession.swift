@@ -12,17 +12,33 @@ import AArch64
 /// and its siblings), each called with `&self` and `&batch` by a caller that holds
 /// exclusive (`inout`) access to both for the session's whole life; the session
 /// is `~Copyable` and never escapes that call.
+///
+/// A guest session (`P2MGuestSession`, only where `Environment.SessionGuest` is
+/// not `NoSessionGuest`) holds instead the address of a guest sink and no batch,
+/// and forwards every report there: a second editor then commits through this
+/// same type, so the engine's commit half is instantiated once for both. Where
+/// there is no guest, `Environment.SessionGuest.isPresent` is a constant false
+/// and the guest branches fold away.
 @usableFromInline
 struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copyable, TableEditSink {
-    @usableFromInline let p2mAddress: UnsafeMutablePointer<P2M<Environment>>
-    @usableFromInline let batchAddress: UnsafeMutablePointer<FlushBatch<R>>
+    /// The `P2M<Environment>`, or in a guest session the `Environment.SessionGuest`.
+    @usableFromInline let ownerAddress: UnsafeMutableRawPointer
+    /// The `FlushBatch<R>`; nil only in a guest session.
+    @usableFromInline let batchAddress: UnsafeMutableRawPointer?
     @inlinable @inline(__always) var p2m: P2M<Environment> {
-        _read { yield p2mAddress.pointee }
-        nonmutating _modify { yield &p2mAddress.pointee }
+        _read { yield ownerAddress.assumingMemoryBound(to: P2M<Environment>.self).pointee }
+        nonmutating _modify { yield &ownerAddress.assumingMemoryBound(to: P2M<Environment>.self).pointee }
     }
     @inlinable @inline(__always) var batch: FlushBatch<R> {
-        _read { yield batchAddress.pointee }
-        nonmutating _modify { yield &batchAddress.pointee }
+        _read { yield batchAddress.unsafelyUnwrapped.assumingMemoryBound(to: FlushBatch<R>.self).pointee }
+        nonmutating _modify {
+            yield &batchAddress.unsafelyUnwrapped.assumingMemoryBound(to: FlushBatch<R>.self).pointee
+        }
+    }
+    /// The guest sink when this is a guest session.
+    @inlinable @inline(__always) var guest: UnsafeMutablePointer<Environment.SessionGuest>? {
+        guard Environment.SessionGuest.isPresent, batchAddress == nil else { return nil }
+        return ownerAddress.assumingMemoryBound(to: Environment.SessionGuest.self)
     }
 
     // The pending removal run.
@@ -43,8 +59,14 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
 
     @usableFromInline init(p2m: UnsafeMutablePointer<P2M<Environment>>,
          batch: UnsafeMutablePointer<FlushBatch<R>>) {
-        p2mAddress = p2m
-        batchAddress = batch
+        ownerAddress = UnsafeMutableRawPointer(p2m)
+        batchAddress = UnsafeMutableRawPointer(batch)
+    }
+
+    /// A guest session: every report goes to `guest`.
+    @usableFromInline init(guest: UnsafeMutablePointer<Environment.SessionGuest>) {
+        ownerAddress = UnsafeMutableRawPointer(guest)
+        batchAddress = nil
     }
 
     // Transparent, as `finish`: each has one caller, and the board does not
@@ -57,10 +79,12 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     }
 
     @inlinable @inline(__always) mutating func invalidateLater(_ input: UInt64, count: UInt64) {
+        if let guest { return guest.pointee.invalidateLater(input, count: count) }
         batch.recordInvalidation(input, count: count)
     }
 
     @inlinable @inline(__always) mutating func invalidateNow(_ input: UInt64, count: UInt64) -> Bool {
+        if let guest { return guest.pointee.invalidateNow(input, count: count) }
         batch.noteRemovedMappings()
         guard let error = p2m.invalidateNow(input, count: count) else { return true }
         // The IOMMU did not confirm: keep the range owed, so the commit retries
@@ -71,6 +95,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     }
 
     @inlinable mutating func breakNotMade(_ input: UInt64, count: UInt64) {
+        if let guest { return guest.pointee.breakNotMade(input, count: count) }
         let error = lastSyncError ?? .completionTimeout
         if let u = unconfirmed {
             // A run inside the operation's validated range: it cannot wrap.
@@ -82,6 +107,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
 
     @inlinable @inline(__always)
     mutating func leafRemoved(_ input: UInt64, output: MFN, count: UInt64, descriptor: UInt64) {
+        if let guest { return guest.pointee.leafRemoved(input, output: output, count: count, descriptor: descriptor) }
         let typeBits = descriptor & Stage2Descriptor.softwareBitsMask
         if input == removedGFN &+ removedCount && output.raw == removedMFN &+ removedCount
             && typeBits == removedTypeBits && removedCount != 0 {
@@ -105,6 +131,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
 
     // Transparent: the engine's rewrite (`changeType`) is its one caller.
     @_transparent @usableFromInline mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64) {
+        if let guest { return guest.pointee.leafRewritten(input, count: count, old: old, new: new) }
         let mfn = Stage2Descriptor(raw: old).outputFrame.raw
         if changedCount != 0 && input == changedGFN &+ changedCount && mfn == changedMFN &+ changedCount {
             changedCount &+= count
@@ -124,6 +151,7 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
     }
 
     @inlinable @inline(__always) mutating func allocateTablePage() -> MFN {
+        if let guest { return guest.pointee.allocateTablePage() }
         guard let frame = p2m.sessionPool.allocateTablePage() else {
             preconditionFailure("table pool shrank between prepare and commit")
         }
@@ -131,13 +159,27 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         return frame
     }
 
-    @inlinable var availableTablePages: Int { p2m.sessionPool.availableTablePages }
-    @inlinable @inline(__always) func validEntries(_ table: MFN) -> Int { p2m.sessionPool.validEntryCount(table) }
+    @inlinable var availableTablePages: Int {
+        if let guest { return guest.pointee.availableTablePages }
+        return p2m.sessionPool.availableTablePages
+    }
+    @inlinable @inline(__always) mutating func validEntries(_ table: MFN) -> Int {
+        if let guest { return guest.pointee.validEntries(table) }
+        return p2m.sessionPool.validEntryCount(table)
+    }
     @inlinable @inline(__always) mutating func setValidEntries(_ table: MFN, _ count: Int) {
+        if let guest { return guest.pointee.setValidEntries(table, count) }
         p2m.sessionPool.setValidEntryCount(table, count)
     }
 
+    /// The P2M's walkers (the CPU's, an SMMU sharing stage 2) need nothing before
+    /// a link; a guest may (a mirror a non-snooping SMMU walks).
+    @inlinable @inline(__always) mutating func tableLinking(_ table: MFN) {
+        if let guest { guest.pointee.tableLinking(table) }
+    }
+
     @inlinable @inline(__always) mutating func tableUnlinked(_ frame: MFN, clearedEntry: Int) {
+        if let guest { return guest.pointee.tableUnlinked(frame, clearedEntry: clearedEntry) }
         p2m.sessionTablePagesInUse &-= 1  // the page was counted in use
         // A table descriptor above some leaf table changed: the cached path may
         // lead through it (see `LeafPathCache`).
@@ -163,5 +205,30 @@ struct UnconfirmedBreak {
         self.error = error
         self.first = first
         self.end = end
+    }
+}
+
+/// `Environment`'s P2M session type (with releaser `R`, the one the P2M's own
+/// batches use) lent to the environment's `SessionGuest`: a guest's commits run
+/// through the engine's functions the P2M's commits already instantiated for
+/// that type, with every report forwarded to the guest (`P2MSession(guest:)`).
+/// Each is the engine's general walk from the root (`commitMapFromRoot`), whose
+/// functions the P2M's own commits reach too.
+public enum P2MGuestSession<Environment: P2MEnvironment, R: PageReferenceReleaser> {
+    /// `guest` is valid for the call (pass `&sink`), as the session that holds it.
+    public static func commitMapFromRoot(
+        _ engine: TableEngine, _ plan: consuming MapPlan, memory: Environment.Memory,
+        guest: UnsafeMutablePointer<Environment.SessionGuest>
+    ) {
+        var session = P2MSession<Environment, R>(guest: guest)
+        engine.commitMapFromRoot(plan, memory: memory, sink: &session)
+    }
+
+    public static func commitUnmapFromRoot(
+        _ engine: TableEngine, _ plan: consuming RangePlan, memory: Environment.Memory,
+        guest: UnsafeMutablePointer<Environment.SessionGuest>
+    ) {
+        var session = P2MSession<Environment, R>(guest: guest)
+        engine.commitUnmapFromRoot(plan, memory: memory, sink: &session)
     }
 }

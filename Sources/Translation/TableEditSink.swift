@@ -39,7 +39,7 @@ public protocol TableEditSink: ~Copyable {
     mutating func leafRewritten(_ input: UInt64, count: UInt64, old: UInt64, new: UInt64)
     /// The valid-entry count of table page `table`, kept in its pool
     /// (`TablePageSource.validEntryCount`).
-    func validEntries(_ table: MFN) -> Int
+    mutating func validEntries(_ table: MFN) -> Int
     mutating func setValidEntries(_ table: MFN, _ count: Int)
 }
 
