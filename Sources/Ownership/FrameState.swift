@@ -185,11 +185,11 @@ public struct FrameState: Equatable, Sendable {
 
     /// A xenheap frame: the hypervisor's, `PGC_xen_heap`.
     static var xenheapOwned: FrameState {
-        @inline(__always) get { FrameState(raw: hypervisorOwned.raw | 1 << Self.xenheapBit) }
+        @_transparent get { FrameState(raw: hypervisorOwned.raw | 1 << Self.xenheapBit) }
     }
 
     /// A frame donated to `domain`: its owner reference, allocated, no host page.
-    @inline(__always) static func donated(to domain: DomainID) -> FrameState {
+    @_transparent static func donated(to domain: DomainID) -> FrameState {
         FrameState(raw: Self.ownerGuest << Self.ownerShift | UInt64(HostPageState.noPage.rawValue) << Self.hostStateShift
             | UInt64(domain.raw) << Self.domainShift | 1 << Self.referencesShift | 1 << Self.allocatedBit)
     }

@@ -273,7 +273,7 @@ extension PageOwnership where P2M: ~Copyable {
 extension FrameTable {
     /// The frame behind a P2M entry that must be the domain's own RAM.
     /// (On the frame table, not `PageOwnership`: see `FrameTable.requireIndex`.)
-    func requireOwnRAM(_ domain: DomainID, _ gfn: GFN, _ entry: (mfn: MFN, type: P2MType)) throws(OwnershipError) -> Int {
+    @_transparent func requireOwnRAM(_ domain: DomainID, _ gfn: GFN, _ entry: (mfn: MFN, type: P2MType)) throws(OwnershipError) -> Int {
         guard entry.type == .ramRW || entry.type == .ramRO, let index = index(of: entry.mfn) else {
             throw .EINVAL(.notGuestRAM(domain, gfn))
         }

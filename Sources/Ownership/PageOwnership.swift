@@ -114,7 +114,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
 
     /// Static over the pieces it reads: called from a `mutating` operation, a
     /// method on `self` copied the whole PageOwnership to the stack on the board.
-    static func domainIndex(_ id: DomainID, in domains: UnsafeMutablePointer<GuestDomain<P2M>>,
+    @_transparent static func domainIndex(_ id: DomainID, in domains: UnsafeMutablePointer<GuestDomain<P2M>>,
                             count: Int) throws(OwnershipError) -> Int {
         for i in 0..<count where domains[i].config.id == id { return i }
         throw .ENOENT(.noSuchDomain(id))
@@ -215,12 +215,12 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
 // operation calling a non-mutating method of the (88-byte, ~Copyable)
 // `PageOwnership` copied the whole value to the stack on the board.
 extension FrameTable {
-    func requireIndex(_ mfn: MFN) throws(OwnershipError) -> Int {
+    @_transparent func requireIndex(_ mfn: MFN) throws(OwnershipError) -> Int {
         guard let index = index(of: mfn) else { throw .EINVAL(.notRAM(mfn.address)) }
         return index
     }
 
-    func newBatch() -> OwnershipFlushBatch {
+    @_transparent func newBatch() -> OwnershipFlushBatch {
         FlushBatch(releaser: FrameReferenceReleaser(frames: self))
     }
 }
