@@ -95,7 +95,7 @@ public struct ControlRegisterFile: Equatable, Sendable {
     }
 
     /// Runs a command with the current arguments; returns the STATUS word.
-    mutating func run<Operations: HostPageOperations & ~Copyable>(_ raw: UInt64, _ operations: inout Operations) -> UInt64 {
+    @_transparent mutating func run<Operations: HostPageOperations & ~Copyable>(_ raw: UInt64, _ operations: inout Operations) -> UInt64 {
         do throws(ControlCommandError) {
             guard let command = ControlCommand(rawValue: raw) else { throw .unknownCommand(raw) }
             let singleFrame = command != .shareForDMA && command != .unshareForDMA

@@ -246,7 +246,7 @@ public struct HostExitHandler: Sendable {
         }
     }
 
-    static func smccc<Registers: HostRegisterFile, Policy: PSCIPolicy>(
+    @_transparent static func smccc<Registers: HostRegisterFile, Policy: PSCIPolicy>(
         _ exit: HostExit, resumeAt pc: UInt64, cpu: Int, registers: inout Registers, psci: inout Policy
     ) -> HostExitOutcome {
         let id = SMCCCFunctionID(x0: registers.x(0))
@@ -301,7 +301,7 @@ public struct HostExitHandler: Sendable {
 
     /// The emulated access, resumed past the instruction; a refusal throws,
     /// and `handle` injects the data abort (one injection for every refusal).
-    func controlAccess<Registers: HostRegisterFile, Operations: HostPageOperations & ~Copyable>(
+    @_transparent func controlAccess<Registers: HostRegisterFile, Operations: HostPageOperations & ~Copyable>(
         _ exit: HostExit, offset: UInt64, registers: inout Registers, control: inout ControlRegisterFile,
         operations: inout Operations
     ) throws(ControlAccessError) -> HostExitOutcome {
@@ -328,7 +328,7 @@ public struct HostExitHandler: Sendable {
     /// A loaded value as the register receives it: sign-extended when SSE, to
     /// 64 bits for an X register or 32 for a W register (whose upper half is
     /// then zero).
-    static func extend(_ value: UInt64, bytes: Int, _ abort: DataAbortSyndrome) -> UInt64 {
+    @_transparent static func extend(_ value: UInt64, bytes: Int, _ abort: DataAbortSyndrome) -> UInt64 {
         var result = value
         if abort.signExtends && bytes < 8 {
             let shift = UInt64(64 - bytes * 8)

@@ -86,7 +86,7 @@ public struct PSCIMediator: Sendable {
     /// Static, over a span of the slots: an element read of the InlineArray
     /// copied all of it per step on the board, and `cpuOn` (mutating) calling
     /// a method on `self` copied the whole mediator first.
-    static func index(ofMPIDR mpidr: UInt64, in slots: Span<Slot>, count: Int) -> Int? {
+    @_transparent static func index(ofMPIDR mpidr: UInt64, in slots: Span<Slot>, count: Int) -> Int? {
         for i in 0..<count where slots[i].mpidr == mpidr { return i }
         return nil
     }
@@ -152,7 +152,7 @@ public struct PSCIMediator: Sendable {
     /// are the firmware's), its own for SMCCC_VERSION, NOT_SUPPORTED for the rest.
     /// Static (it reads no state): a method on `self` called from the mutating
     /// `decide` copied the whole mediator, host layout included, on the board.
-    static func features(of queried: SMCCCFunctionID) -> PSCIDecision {
+    @_transparent static func features(of queried: SMCCCFunctionID) -> PSCIDecision {
         if queried.raw == SMCCCArchFunction.version { return .answer(PSCIReturn.success) }
         guard queried.isFastCall, queried.owner == SMCCCFunctionID.ownerStandardSecure, !queried.hasReservedBits else {
             return .answer(PSCIReturn.notSupported)
@@ -177,7 +177,7 @@ public struct PSCIMediator: Sendable {
         return hostRAM.isHostRAM(PhysAddr(raw: entry))
     }
 
-    mutating func cpuOn(target: UInt64, entry: UInt64, context: UInt64, smc64: Bool) -> PSCIDecision {
+    @_transparent mutating func cpuOn(target: UInt64, entry: UInt64, context: UInt64, smc64: Bool) -> PSCIDecision {
         guard target & ~Self.affinityMask == 0,
               let index = Self.index(ofMPIDR: target, in: slots.span, count: cpuCount) else {
             return .answer(PSCIReturn.invalidParameters)
@@ -196,7 +196,7 @@ public struct PSCIMediator: Sendable {
                                      completion: .cpuOn(target: index)))
     }
 
-    mutating func cpuSuspend(powerState: UInt64, entry: UInt64, context: UInt64, smc64: Bool,
+    @_transparent mutating func cpuSuspend(powerState: UInt64, entry: UInt64, context: UInt64, smc64: Bool,
                              cpu: Int) -> PSCIDecision {
         guard cpu >= 0 && cpu < cpuCount else { return .answer(PSCIReturn.denied) }
         // A power-down state resumes at the entry point: like CPU_ON, that must
