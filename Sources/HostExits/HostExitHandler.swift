@@ -316,8 +316,8 @@ public struct HostExitHandler: Sendable {
             // X31 as SRT is the zero register (Arm ARM C1.2.5).
             value = (abort.register == 31 ? 0 : registers.x(abort.register)) & widthMask
         }
-        let read = try control.access(ControlAccess(offset: offset, bytes: bytes, writeValue: value),
-                                      operations: &operations)
+        let read = try control.performAccess(ControlAccess(offset: offset, bytes: bytes, writeValue: value),
+                                             operations: &operations)
         if let read, abort.register != 31 {
             registers.setX(abort.register, Self.extend(read & widthMask, bytes: bytes, abort))
         }

@@ -61,7 +61,7 @@ public struct HostOwnershipOperations<Cache: CacheMaintenance, P2M: GuestPhysmap
         }
     }
 
-    public mutating func reclaimFromHypervisor(_ frame: MFN) throws(OwnershipError) {
+    @_transparent public mutating func reclaimFromHypervisor(_ frame: MFN) throws(OwnershipError) {
         try ownership.hypervisorDonateToHost(frame)
         do {
             try stage2.mapIntoHost(frame)
