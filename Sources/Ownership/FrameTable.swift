@@ -35,7 +35,7 @@ public struct FrameTable {
     /// Validates the banks, lays them out and initialises one entry per frame,
     /// in `placement` when given (it must hold `FrameTable.bytesNeeded`), else
     /// in memory allocated here.
-    init(banks input: [MemoryBank], placement: UnsafeMutableRawPointer? = nil) throws(OwnershipError) {
+    @_transparent init(banks input: [MemoryBank], placement: UnsafeMutableRawPointer? = nil) throws(OwnershipError) {
         // The banks sorted by base with an insertion sort in place (a handful of
         // banks, stable like `sort`), then checked in that order. Plain pointer
         // code: the board image carries no stdlib sort or array growth for this.

@@ -61,7 +61,7 @@ extension PageOwnership where P2M: ~Copyable {
 
 extension FrameTable {
     /// The lowest RAM frame in `[first, first + count)`, or nil; one step per bank.
-    func firstRAMFrame(from first: MFN, count: UInt64) -> MFN? {
+    @_transparent func firstRAMFrame(from first: MFN, count: UInt64) -> MFN? {
         let end = first.raw &+ count
         for i in 0..<bankCount {
             let bank = banks[i]

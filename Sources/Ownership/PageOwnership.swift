@@ -194,7 +194,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
 
     /// Frames that lost their last reference at a commit go back to the host,
     /// cleaned first if a non-coherent device could reach them (seed 003).
-    mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser, locks: inout LockSet) {
+    @_transparent mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser, locks: inout LockSet) {
         guard !releaser.dead.isEmpty else { return }
         let pages = locks.acquirePages()
         for i in 0..<releaser.dead.count {
