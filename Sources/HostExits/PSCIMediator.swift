@@ -219,7 +219,7 @@ public struct PSCIMediator: Sendable {
     /// After the board made `call` and the firmware returned `result` (its X0):
     /// undoes the bookkeeping of a call that failed. Returns the value for the
     /// host's X0.
-    public mutating func complete(_ call: FirmwareCall, firmwareResult result: UInt64) -> UInt64 {
+    @_transparent public mutating func complete(_ call: FirmwareCall, firmwareResult result: UInt64) -> UInt64 {
         let status = Int64(bitPattern: result)
         switch call.completion {
         case .none:
