@@ -44,6 +44,12 @@ public struct PSCIMediator: Sendable {
         @usableFromInline var mpidr: UInt64
         @usableFromInline var power: Power
         @usableFromInline var request: BootRequest?
+
+        @usableFromInline init(mpidr: UInt64, power: Power, request: BootRequest?) {
+            self.mpidr = mpidr
+            self.power = power
+            self.request = request
+        }
     }
 
     @usableFromInline var slots = InlineArray<8, Slot>(repeating: Slot(mpidr: 0, power: .off, request: nil))
@@ -65,7 +71,7 @@ public struct PSCIMediator: Sendable {
     ///   - hostRAM: the host's layout; an entry point outside its RAM is refused.
     /// - Throws: a typed error for an empty or oversized list, a duplicate or
     ///   malformed MPIDR, or a boot CPU index out of range.
-    public init(cpuMPIDRs: some Sequence<UInt64>, bootCPU: Int, hypervisorEntry: PhysAddr,
+    @_transparent public init(cpuMPIDRs: some Sequence<UInt64>, bootCPU: Int, hypervisorEntry: PhysAddr,
                 hostRAM: HostStage2Layout) throws(PSCISetupError) {
         var count = 0
         for mpidr in cpuMPIDRs {
