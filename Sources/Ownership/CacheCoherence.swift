@@ -20,7 +20,7 @@ extension PageOwnership where P2M: ~Copyable {
 
     /// Static over the list: read from a `mutating` operation (`hostShareDMA`),
     /// the property on `self` copied the whole PageOwnership on the board.
-    @_transparent static func anyNonCoherent(_ domains: [DMADomain]) -> Bool {
+    static func anyNonCoherent(_ domains: [DMADomain]) -> Bool {
         // By index: no IndexingIterator specialisation for the list on the board.
         for i in 0..<domains.count where !domains[i].enforcesCacheCoherency { return true }
         return false

@@ -127,7 +127,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// mark it keeps cleared: one copy of the unshare step serves both (a drop
     /// step of its own was its own closure on the board). Device memory has
     /// no entry and was never counted.
-    @_transparent mutating func dropOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
+    mutating func dropOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
         guard let index = frames.index(of: mfn) else { return }
         do {
             guard try unshareOneForDMA(mfn) else { return }
@@ -172,7 +172,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// mark: the unshare kept the mark, and only holders of the page lock set
     /// or clear it. One copy of the share step serves both (a restore step
     /// of its own was its own closure on the board).
-    @_transparent mutating func restoreOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
+    mutating func restoreOneDMAShare(_ mfn: MFN, holding pages: borrowing PageStateLockHeld) {
         guard let index = frames.index(of: mfn) else { return }
         do {
             try shareOneForDMA(mfn, nonCoherent: frames.state(at: index).cacheFlushRequired, holding: pages)
