@@ -25,7 +25,7 @@ public struct FrameTable {
     /// on every access to the table.
     let banks: UnsafeMutablePointer<Bank>
     let bankCount: Int
-    let entries: UnsafeMutablePointer<FrameEntry>
+    @usableFromInline let entries: UnsafeMutablePointer<FrameEntry>
     /// Entries in the table: the RAM frames of all banks together.
     public let frameCount: Int
 
@@ -170,7 +170,7 @@ public struct FrameTable {
         }
     }
 
-    @_transparent @discardableResult
+    @_transparent @usableFromInline @discardableResult
     func updateTypeInfo<E: Error>(at index: Int,
                                   _ transform: (TypeInfo) throws(E) -> TypeInfo) throws(E) -> (old: TypeInfo, new: TypeInfo) {
         var seen = entries[index].typeInfo.load(ordering: .acquiring)
