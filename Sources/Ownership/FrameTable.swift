@@ -218,6 +218,14 @@ public struct FrameTableStorage: ~Copyable {
         ownsEntries = false
     }
 
+    /// Owns `table`'s entries if `ownsEntries`. `PageOwnership`'s placing
+    /// initialiser builds its table with this, so the table's @_transparent
+    /// initialiser is inlined there (one call fewer on the board).
+    @_transparent init(table: FrameTable, ownsEntries: Bool) {
+        self.table = table
+        self.ownsEntries = ownsEntries
+    }
+
     /// Bytes of entries the table for `banks` needs (holes cost nothing).
     public static func bytesNeeded(for banks: [MemoryBank]) -> UInt64 {
         var frames: UInt64 = 0

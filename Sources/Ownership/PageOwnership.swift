@@ -48,7 +48,8 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// (`FrameTableStorage.bytesNeeded(for: banks)` bytes, outliving `self`).
     public init(banks: [MemoryBank], placingFrameTableAt frameTableMemory: UnsafeMutableRawPointer,
                 maxDomains: Int = 8, cache: Cache) throws(OwnershipError) {
-        storage = try FrameTableStorage(banks: banks, placingEntriesAt: frameTableMemory)
+        // FrameTableStorage(banks:placingEntriesAt:), its table built here.
+        storage = FrameTableStorage(table: try FrameTable(banks: banks, placement: frameTableMemory), ownsEntries: false)
         self.cache = cache
         self.maxDomains = maxDomains
         domains = UnsafeMutablePointer<GuestDomain<P2M>>.allocate(capacity: max(maxDomains, 1))
