@@ -145,7 +145,7 @@ public struct FrameState: Equatable, Sendable {
     /// `owner == o`, compared on the encoded fields: no `PageOwner` is decoded
     /// and no enum `==` called (one fewer call on the DMA share paths, and the
     /// board image needs no derived `==` for the owner and borrower enums).
-    @inline(__always) public func isOwned(by o: PageOwner) -> Bool {
+    @_transparent public func isOwned(by o: PageOwner) -> Bool {
         switch o {
         case .none: return ownerCode == Self.ownerNone
         case .host: return ownerCode == Self.ownerHost
@@ -198,12 +198,12 @@ public struct FrameState: Equatable, Sendable {
 
     static let dmaSharesShift: UInt64 = 0
     static let dmaSharesWidth: UInt64 = 16
-    static let domainShift: UInt64 = 16
-    static let domainWidth: UInt64 = 16
-    static let ownerShift: UInt64 = 32
+    @usableFromInline static let domainShift: UInt64 = 16
+    @usableFromInline static let domainWidth: UInt64 = 16
+    @usableFromInline static let ownerShift: UInt64 = 32
     static let hostStateShift: UInt64 = 34
     static let borrowerShift: UInt64 = 36
-    static let kindWidth: UInt64 = 2
+    @usableFromInline static let kindWidth: UInt64 = 2
     static let allocatedBit: UInt64 = 38
     static let xenheapBit: UInt64 = 39
     static let cacheFlushBit: UInt64 = 40
@@ -216,11 +216,11 @@ public struct FrameState: Equatable, Sendable {
     public static let maxReferences: UInt32 = UInt32((1 << referencesWidth) - 1)
 
     // Kind codes inside the two-bit owner and borrower fields.
-    static let ownerNone: UInt64 = 0, ownerHost: UInt64 = 1, ownerHypervisor: UInt64 = 2, ownerGuest: UInt64 = 3
+    @usableFromInline static let ownerNone: UInt64 = 0, ownerHost: UInt64 = 1, ownerHypervisor: UInt64 = 2, ownerGuest: UInt64 = 3
     static let borrowerNone: UInt64 = 0, borrowerIOMMU: UInt64 = 1, borrowerHypervisor: UInt64 = 2,
                borrowerGuest: UInt64 = 3
 
-    @inline(__always) static func field(_ raw: UInt64, _ shift: UInt64, _ width: UInt64) -> UInt64 {
+    @usableFromInline @inline(__always) static func field(_ raw: UInt64, _ shift: UInt64, _ width: UInt64) -> UInt64 {
         (raw &>> shift) & ((1 &<< width) &- 1)
     }
 
@@ -234,9 +234,9 @@ public struct FrameState: Equatable, Sendable {
         return raw & ~mask | (value &<< shift) & mask
     }
 
-    @inline(__always) var ownerCode: UInt64 { Self.field(raw, Self.ownerShift, Self.kindWidth) }
+    @usableFromInline @inline(__always) var ownerCode: UInt64 { Self.field(raw, Self.ownerShift, Self.kindWidth) }
     @inline(__always) var borrowerCode: UInt64 { Self.field(raw, Self.borrowerShift, Self.kindWidth) }
-    @inline(__always) var domainField: DomainID {
+    @usableFromInline @inline(__always) var domainField: DomainID {
         get { DomainID(UInt16(truncatingIfNeeded: Self.field(raw, Self.domainShift, Self.domainWidth))) }
         set { raw = Self.replacing(raw, Self.domainShift, Self.domainWidth, UInt64(newValue.raw)) }
     }
