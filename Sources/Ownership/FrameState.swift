@@ -52,7 +52,7 @@ public struct FrameState: Equatable, Sendable {
 
     public var hostState: HostPageState {
         // Two bits, and every two-bit value is a case.
-        @inline(__always) get { HostPageState(twoBits: Self.field(raw, Self.hostStateShift, Self.kindWidth)) }
+        @_transparent get { HostPageState(twoBits: Self.field(raw, Self.hostStateShift, Self.kindWidth)) }
         @inline(__always) set { raw = Self.replacing(raw, Self.hostStateShift, Self.kindWidth, UInt64(newValue.rawValue)) }
     }
 
@@ -201,7 +201,7 @@ public struct FrameState: Equatable, Sendable {
     @usableFromInline static let domainShift: UInt64 = 16
     @usableFromInline static let domainWidth: UInt64 = 16
     @usableFromInline static let ownerShift: UInt64 = 32
-    static let hostStateShift: UInt64 = 34
+    @usableFromInline static let hostStateShift: UInt64 = 34
     static let borrowerShift: UInt64 = 36
     @usableFromInline static let kindWidth: UInt64 = 2
     static let allocatedBit: UInt64 = 38
@@ -256,7 +256,7 @@ public struct FrameState: Equatable, Sendable {
 
 extension HostPageState {
     /// The state of a two-bit field: every value 0...3 is a case.
-    @inline(__always) init(twoBits: UInt64) {
+    @_transparent @usableFromInline init(twoBits: UInt64) {
         switch twoBits & 3 {
         case 0: self = .owned
         case 1: self = .sharedOwned
