@@ -77,6 +77,14 @@ public struct ControlRegisterFile: Equatable, Sendable {
     public mutating func access<Operations: HostPageOperations & ~Copyable>(
         _ access: ControlAccess, operations: inout Operations
     ) throws(ControlAccessError) -> UInt64? {
+        try performAccess(access, operations: &operations)
+    }
+
+    /// `access`'s body, inlined into `HostExitHandler.controlAccess`, its one
+    /// caller on the board (the board's inline threshold is 0).
+    @_transparent mutating func performAccess<Operations: HostPageOperations & ~Copyable>(
+        _ access: ControlAccess, operations: inout Operations
+    ) throws(ControlAccessError) -> UInt64? {
         guard access.bytes == 4 || access.bytes == 8 else { throw .unsupportedWidth(access.bytes) }
         guard access.offset < Self.registersEnd else { throw .outOfRange(access.offset) }
         // Each register is accessed at its own offset, by either width.
@@ -95,7 +103,7 @@ public struct ControlRegisterFile: Equatable, Sendable {
     }
 
     /// Runs a command with the current arguments; returns the STATUS word.
-    mutating func run<Operations: HostPageOperations & ~Copyable>(_ raw: UInt64, _ operations: inout Operations) -> UInt64 {
+    @_transparent mutating func run<Operations: HostPageOperations & ~Copyable>(_ raw: UInt64, _ operations: inout Operations) -> UInt64 {
         do throws(ControlCommandError) {
             guard let command = ControlCommand(rawValue: raw) else { throw .unknownCommand(raw) }
             let singleFrame = command != .shareForDMA && command != .unshareForDMA

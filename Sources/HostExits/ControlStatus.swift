@@ -13,7 +13,7 @@ import Ownership
 public enum ControlStatus {
     public static let success: UInt64 = 0
     static let commandErrorBase: UInt64 = 0x1_0000
-    static let errnoShift: UInt64 = 8
+    @usableFromInline static let errnoShift: UInt64 = 8
 
     /// The status word for a refusal by the device itself.
     public static func code(_ error: ControlCommandError) -> UInt64 {
@@ -26,7 +26,7 @@ public enum ControlStatus {
     }
 
     /// The status word for an ownership refusal.
-    public static func code(_ error: OwnershipError) -> UInt64 {
+    @_transparent public static func code(_ error: OwnershipError) -> UInt64 {
         let (errno, reason): (UInt64, UInt64)
         switch error {
         case .EPERM(let r):

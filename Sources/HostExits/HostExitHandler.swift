@@ -88,7 +88,7 @@ public enum HostExitKind: Int, Sendable {
     /// How many kinds there are: `HostExitKind(rawValue:)` is defined for 0..<count.
     public static let count = 8
 
-    public var name: StaticString {
+    @_transparent public var name: StaticString {
         switch self {
         case .psci: "PSCI calls"
         case .smcccOther: "other SMC/HVC calls"
@@ -106,6 +106,12 @@ public enum HostExitKind: Int, Sendable {
 public struct HostExitOutcome: Equatable, Sendable {
     public let decision: HostExitDecision
     public let kind: HostExitKind
+
+    /// (Explicit for `firmwareCall`, which is inlined where it is used.)
+    @usableFromInline init(decision: HostExitDecision, kind: HostExitKind) {
+        self.decision = decision
+        self.kind = kind
+    }
 }
 
 /// Per-kind exit counts (one per CPU, summed for the report).
@@ -142,9 +148,9 @@ public struct HostExitHandler: Sendable {
         self.controlPage = controlPage
     }
 
-    static let instructionBytes: UInt64 = 4
+    @usableFromInline static let instructionBytes: UInt64 = 4
     static let t16InstructionBytes: UInt64 = 2
-    static let immediateMask: UInt32 = 0xFFFF
+    @usableFromInline static let immediateMask: UInt32 = 0xFFFF
     static let wfxTypeMask: UInt32 = 0b11
     static let ecHVC64: UInt8 = 0x16
     static let ecSMC64: UInt8 = 0x17
@@ -217,7 +223,7 @@ public struct HostExitHandler: Sendable {
 
     /// After a `.callFirmware` decision: the firmware's X0 goes through the
     /// mediator (which undoes a failed CPU_ON's bookkeeping) into the host's X0.
-    public func completeFirmwareCall<Registers: HostRegisterFile>(
+    @_transparent public func completeFirmwareCall<Registers: HostRegisterFile>(
         _ call: FirmwareCall, firmwareResult: UInt64, registers: inout Registers, psci: inout PSCIMediator
     ) {
         registers.setX(0, psci.complete(call, firmwareResult: firmwareResult))
@@ -229,7 +235,7 @@ public struct HostExitHandler: Sendable {
     /// hypervisor runs: SMCCC decoded here, PSCI decided by `policy` (the
     /// host's `PSCIMediator`, or `IsolatedGuestPSCI`, which sends nothing to
     /// the firmware). Nil for any other exception class.
-    public static func firmwareCall<Registers: HostRegisterFile, Policy: PSCIPolicy>(
+    @_transparent public static func firmwareCall<Registers: HostRegisterFile, Policy: PSCIPolicy>(
         _ exit: HostExit, cpu: Int, registers: inout Registers, policy: inout Policy
     ) -> HostExitOutcome? {
         var resume = exit.elr  // an HVC's ELR is already past it
@@ -246,7 +252,7 @@ public struct HostExitHandler: Sendable {
         }
     }
 
-    static func smccc<Registers: HostRegisterFile, Policy: PSCIPolicy>(
+    @_transparent @usableFromInline static func smccc<Registers: HostRegisterFile, Policy: PSCIPolicy>(
         _ exit: HostExit, resumeAt pc: UInt64, cpu: Int, registers: inout Registers, psci: inout Policy
     ) -> HostExitOutcome {
         let id = SMCCCFunctionID(x0: registers.x(0))
@@ -275,7 +281,7 @@ public struct HostExitHandler: Sendable {
     }
 
     /// SMCCC architecture calls (DEN0028 section 7).
-    static func architectureCall(_ id: SMCCCFunctionID, x1: UInt64) -> Int64 {
+    @usableFromInline static func architectureCall(_ id: SMCCCFunctionID, x1: UInt64) -> Int64 {
         switch id.raw {
         case SMCCCArchFunction.version:
             return PSCIReturn.smcccVersion1_1
@@ -291,8 +297,8 @@ public struct HostExitHandler: Sendable {
         }
     }
 
-    static func answer<Registers: HostRegisterFile>(_ value: Int64, _ pc: UInt64, _ kind: HostExitKind,
-                                                    _ registers: inout Registers) -> HostExitOutcome {
+    @usableFromInline static func answer<Registers: HostRegisterFile>(_ value: Int64, _ pc: UInt64, _ kind: HostExitKind,
+                                                                      _ registers: inout Registers) -> HostExitOutcome {
         registers.setX(0, PSCIReturn.x0(value))
         return HostExitOutcome(decision: .resume(pc: pc), kind: kind)
     }
@@ -301,7 +307,7 @@ public struct HostExitHandler: Sendable {
 
     /// The emulated access, resumed past the instruction; a refusal throws,
     /// and `handle` injects the data abort (one injection for every refusal).
-    func controlAccess<Registers: HostRegisterFile, Operations: HostPageOperations & ~Copyable>(
+    @_transparent func controlAccess<Registers: HostRegisterFile, Operations: HostPageOperations & ~Copyable>(
         _ exit: HostExit, offset: UInt64, registers: inout Registers, control: inout ControlRegisterFile,
         operations: inout Operations
     ) throws(ControlAccessError) -> HostExitOutcome {
@@ -316,8 +322,8 @@ public struct HostExitHandler: Sendable {
             // X31 as SRT is the zero register (Arm ARM C1.2.5).
             value = (abort.register == 31 ? 0 : registers.x(abort.register)) & widthMask
         }
-        let read = try control.access(ControlAccess(offset: offset, bytes: bytes, writeValue: value),
-                                      operations: &operations)
+        let read = try control.performAccess(ControlAccess(offset: offset, bytes: bytes, writeValue: value),
+                                             operations: &operations)
         if let read, abort.register != 31 {
             registers.setX(abort.register, Self.extend(read & widthMask, bytes: bytes, abort))
         }
@@ -328,7 +334,7 @@ public struct HostExitHandler: Sendable {
     /// A loaded value as the register receives it: sign-extended when SSE, to
     /// 64 bits for an X register or 32 for a W register (whose upper half is
     /// then zero).
-    static func extend(_ value: UInt64, bytes: Int, _ abort: DataAbortSyndrome) -> UInt64 {
+    @_transparent static func extend(_ value: UInt64, bytes: Int, _ abort: DataAbortSyndrome) -> UInt64 {
         var result = value
         if abort.signExtends && bytes < 8 {
             let shift = UInt64(64 - bytes * 8)

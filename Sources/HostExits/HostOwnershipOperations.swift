@@ -40,16 +40,16 @@ public struct HostOwnershipOperations<Cache: CacheMaintenance, P2M: GuestPhysmap
         self.stage2 = stage2
     }
 
-    public mutating func shareForDMA(_ first: MFN, count: UInt64) throws(OwnershipError) {
+    @_transparent public mutating func shareForDMA(_ first: MFN, count: UInt64) throws(OwnershipError) {
         // The host's claim that this is RAM is checked by the tables (seed 004).
         try ownership.hostShareDMA(first.address, bytes: count << PageSize.shift4K, isRAM: true)
     }
 
-    public mutating func unshareForDMA(_ first: MFN, count: UInt64) throws(OwnershipError) {
+    @_transparent public mutating func unshareForDMA(_ first: MFN, count: UInt64) throws(OwnershipError) {
         try ownership.hostUnshareDMA(first.address, bytes: count << PageSize.shift4K)
     }
 
-    public mutating func donateToHypervisor(_ frame: MFN) throws(OwnershipError) {
+    @_transparent public mutating func donateToHypervisor(_ frame: MFN) throws(OwnershipError) {
         try ownership.hostDonateToHypervisor(frame)
         do {
             try stage2.unmapFromHost(frame)
@@ -61,7 +61,7 @@ public struct HostOwnershipOperations<Cache: CacheMaintenance, P2M: GuestPhysmap
         }
     }
 
-    public mutating func reclaimFromHypervisor(_ frame: MFN) throws(OwnershipError) {
+    @_transparent public mutating func reclaimFromHypervisor(_ frame: MFN) throws(OwnershipError) {
         try ownership.hypervisorDonateToHost(frame)
         do {
             try stage2.mapIntoHost(frame)
@@ -71,7 +71,7 @@ public struct HostOwnershipOperations<Cache: CacheMaintenance, P2M: GuestPhysmap
         }
     }
 
-    public mutating func donateToGuest(_ frame: MFN, domain: DomainID, at gfn: GFN) throws(OwnershipError) {
+    @_transparent public mutating func donateToGuest(_ frame: MFN, domain: DomainID, at gfn: GFN) throws(OwnershipError) {
         try ownership.hostDonateToGuest(frame, to: domain, at: gfn)
         do {
             try stage2.unmapFromHost(frame)
@@ -86,7 +86,7 @@ public struct HostOwnershipOperations<Cache: CacheMaintenance, P2M: GuestPhysmap
     /// tables say it is the host's again. A frame something else still holds
     /// (a pending flush, a foreign mapping) returns to the host later, and is
     /// not mapped here.
-    public mutating func reclaimFromGuest(_ domain: DomainID, at gfn: GFN) throws(OwnershipError) {
+    @_transparent public mutating func reclaimFromGuest(_ domain: DomainID, at gfn: GFN) throws(OwnershipError) {
         // The frame comes from the reclaim itself: a `withDomain` closure reading
         // the P2M first copied the whole P2M on the board.
         let frame = try ownership.reclaim(domain, gfn: gfn)

@@ -33,20 +33,31 @@ public struct PSCIMediator: Sendable {
         public let entry: PhysAddr
         /// The host's context ID, passed to it in X0.
         public let context: UInt64
+
+        @usableFromInline init(entry: PhysAddr, context: UInt64) {
+            self.entry = entry
+            self.context = context
+        }
     }
 
-    struct Slot: Sendable {
-        var mpidr: UInt64
-        var power: Power
-        var request: BootRequest?
+    @usableFromInline struct Slot: Sendable {
+        @usableFromInline var mpidr: UInt64
+        @usableFromInline var power: Power
+        @usableFromInline var request: BootRequest?
+
+        @usableFromInline init(mpidr: UInt64, power: Power, request: BootRequest?) {
+            self.mpidr = mpidr
+            self.power = power
+            self.request = request
+        }
     }
 
-    var slots = InlineArray<8, Slot>(repeating: Slot(mpidr: 0, power: .off, request: nil))
+    @usableFromInline var slots = InlineArray<8, Slot>(repeating: Slot(mpidr: 0, power: .off, request: nil))
     /// How many CPUs the device tree listed.
     public let cpuCount: Int
     /// The physical address CPUs started for the host enter the hypervisor at.
     public let hypervisorEntry: PhysAddr
-    let hostRAM: HostStage2Layout
+    @usableFromInline let hostRAM: HostStage2Layout
 
     /// MPIDR_EL1 affinity fields (Aff3 [39:32], Aff2..Aff0 [23:0]): the bits a
     /// PSCI target_cpu may have set (DEN0022 5.1.4).
@@ -60,7 +71,7 @@ public struct PSCIMediator: Sendable {
     ///   - hostRAM: the host's layout; an entry point outside its RAM is refused.
     /// - Throws: a typed error for an empty or oversized list, a duplicate or
     ///   malformed MPIDR, or a boot CPU index out of range.
-    public init(cpuMPIDRs: some Sequence<UInt64>, bootCPU: Int, hypervisorEntry: PhysAddr,
+    @_transparent public init(cpuMPIDRs: some Sequence<UInt64>, bootCPU: Int, hypervisorEntry: PhysAddr,
                 hostRAM: HostStage2Layout) throws(PSCISetupError) {
         var count = 0
         for mpidr in cpuMPIDRs {
@@ -86,7 +97,7 @@ public struct PSCIMediator: Sendable {
     /// Static, over a span of the slots: an element read of the InlineArray
     /// copied all of it per step on the board, and `cpuOn` (mutating) calling
     /// a method on `self` copied the whole mediator first.
-    static func index(ofMPIDR mpidr: UInt64, in slots: Span<Slot>, count: Int) -> Int? {
+    @_transparent @usableFromInline static func index(ofMPIDR mpidr: UInt64, in slots: Span<Slot>, count: Int) -> Int? {
         for i in 0..<count where slots[i].mpidr == mpidr { return i }
         return nil
     }
@@ -114,7 +125,7 @@ public struct PSCIMediator: Sendable {
     ///
     /// `function` is the decoded number; `smc64` whether the SMC64 ID was
     /// used (its arguments are then 64-bit, else only W1..W3 count).
-    public mutating func decide(_ function: PSCIFunction, smc64: Bool, x1: UInt64, x2: UInt64, x3: UInt64,
+    @_transparent public mutating func decide(_ function: PSCIFunction, smc64: Bool, x1: UInt64, x2: UInt64, x3: UInt64,
                                 cpu: Int) -> PSCIDecision {
         if smc64 && !function.hasSMC64Form { return .answer(PSCIReturn.notSupported) }
         let id = smc64 ? PSCIFunction.smc64ID(function.number) : PSCIFunction.smc32ID(function.number)
@@ -152,7 +163,7 @@ public struct PSCIMediator: Sendable {
     /// are the firmware's), its own for SMCCC_VERSION, NOT_SUPPORTED for the rest.
     /// Static (it reads no state): a method on `self` called from the mutating
     /// `decide` copied the whole mediator, host layout included, on the board.
-    static func features(of queried: SMCCCFunctionID) -> PSCIDecision {
+    @_transparent @usableFromInline static func features(of queried: SMCCCFunctionID) -> PSCIDecision {
         if queried.raw == SMCCCArchFunction.version { return .answer(PSCIReturn.success) }
         guard queried.isFastCall, queried.owner == SMCCCFunctionID.ownerStandardSecure, !queried.hasReservedBits else {
             return .answer(PSCIReturn.notSupported)
@@ -170,14 +181,14 @@ public struct PSCIMediator: Sendable {
     }
 
     /// Static, given the layout: see `features(of:)`.
-    static func checkEntry(_ entry: UInt64, hostRAM: borrowing HostStage2Layout) -> Bool {
+    @usableFromInline static func checkEntry(_ entry: UInt64, hostRAM: borrowing HostStage2Layout) -> Bool {
         // A64 instructions are word aligned; the entry runs with the MMU off,
         // so it is a physical address and must be the host's RAM.
         guard entry & 0b11 == 0 else { return false }
         return hostRAM.isHostRAM(PhysAddr(raw: entry))
     }
 
-    mutating func cpuOn(target: UInt64, entry: UInt64, context: UInt64, smc64: Bool) -> PSCIDecision {
+    @_transparent @usableFromInline mutating func cpuOn(target: UInt64, entry: UInt64, context: UInt64, smc64: Bool) -> PSCIDecision {
         guard target & ~Self.affinityMask == 0,
               let index = Self.index(ofMPIDR: target, in: slots.span, count: cpuCount) else {
             return .answer(PSCIReturn.invalidParameters)
@@ -196,7 +207,7 @@ public struct PSCIMediator: Sendable {
                                      completion: .cpuOn(target: index)))
     }
 
-    mutating func cpuSuspend(powerState: UInt64, entry: UInt64, context: UInt64, smc64: Bool,
+    @_transparent @usableFromInline mutating func cpuSuspend(powerState: UInt64, entry: UInt64, context: UInt64, smc64: Bool,
                              cpu: Int) -> PSCIDecision {
         guard cpu >= 0 && cpu < cpuCount else { return .answer(PSCIReturn.denied) }
         // A power-down state resumes at the entry point: like CPU_ON, that must
@@ -214,7 +225,7 @@ public struct PSCIMediator: Sendable {
     /// After the board made `call` and the firmware returned `result` (its X0):
     /// undoes the bookkeeping of a call that failed. Returns the value for the
     /// host's X0.
-    public mutating func complete(_ call: FirmwareCall, firmwareResult result: UInt64) -> UInt64 {
+    @_transparent public mutating func complete(_ call: FirmwareCall, firmwareResult result: UInt64) -> UInt64 {
         let status = Int64(bitPattern: result)
         switch call.completion {
         case .none:
@@ -280,6 +291,15 @@ public struct FirmwareCall: Equatable, Sendable {
     public let x3: UInt64
     /// Bookkeeping `PSCIMediator.complete` finishes when the call returns.
     public let completion: Completion
+
+    /// (Explicit for `PSCIMediator.decide`, which is inlined where it is used.)
+    @usableFromInline init(function: UInt32, x1: UInt64, x2: UInt64, x3: UInt64, completion: Completion) {
+        self.function = function
+        self.x1 = x1
+        self.x2 = x2
+        self.x3 = x3
+        self.completion = completion
+    }
 
     public enum Completion: Equatable, Sendable {
         case none

@@ -75,7 +75,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// A frame is about to become reachable by a non-coherent domain: clean it
     /// unless it already is marked (then it was cleaned before it first became
     /// reachable and stays so until released). Returns the state to store.
-    mutating func cleanBeforeNonCoherentMapping(_ mfn: MFN, _ s: FrameState) -> FrameState {
+    @_transparent mutating func cleanBeforeNonCoherentMapping(_ mfn: MFN, _ s: FrameState) -> FrameState {
         guard !s.cacheFlushRequired else { return s }
         cache.cleanAndInvalidate(mfn.address, bytes: PageSize.bytes4K)
         cache.synchronize()
@@ -89,13 +89,13 @@ extension PageOwnership where P2M: ~Copyable {
     /// to PoC unless stage 2 forces write-back (`GuestFrameCoherence`).
     /// Returns whether it was cleaned.
     @discardableResult
-    mutating func cleanBeforeGuestMapping(_ mfn: MFN) -> Bool {
+    @_transparent mutating func cleanBeforeGuestMapping(_ mfn: MFN) -> Bool {
         guestFrameCoherence.prepareForGuest(mfn, cache: &cache)
     }
 
     /// A frame is being released from its last pin: clean it if a non-coherent
     /// domain could reach it. Returns the state to store.
-    mutating func cleanOnRelease(_ mfn: MFN, _ s: FrameState) -> FrameState {
+    @_transparent mutating func cleanOnRelease(_ mfn: MFN, _ s: FrameState) -> FrameState {
         guard s.cacheFlushRequired else { return s }
         cache.cleanAndInvalidate(mfn.address, bytes: PageSize.bytes4K)
         cache.synchronize()

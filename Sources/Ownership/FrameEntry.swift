@@ -11,7 +11,7 @@ import Synchronization
 /// written under the P2M lock, ownership under the domain page lock).
 public struct FrameEntry: ~Copyable {
     let state: Atomic<UInt64>
-    let typeInfo: Atomic<UInt64>
+    @usableFromInline let typeInfo: Atomic<UInt64>
 
     init(state: FrameState, typeInfo: TypeInfo) {
         self.state = Atomic(state.raw)

@@ -14,7 +14,7 @@ import Translation
 ///   never clear a valid one.
 public struct FrameEntryListener: P2MEntryListener {
     /// nil for a P2M without a frame table (`init()`).
-    let frames: FrameTable?
+    @usableFromInline let frames: FrameTable?
 
     public init(frames: FrameTable) {
         self.frames = frames
@@ -28,7 +28,7 @@ public struct FrameEntryListener: P2MEntryListener {
         self.frames = nil
     }
 
-    public mutating func entryRemoved<R: PageReferenceReleaser>(
+    @_transparent public mutating func entryRemoved<R: PageReferenceReleaser>(
         _ gfn: GFN, mfn: MFN, count: UInt64, type: P2MType, batch: inout FlushBatch<R>
     ) {
         switch type {

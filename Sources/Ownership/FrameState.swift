@@ -52,7 +52,7 @@ public struct FrameState: Equatable, Sendable {
 
     public var hostState: HostPageState {
         // Two bits, and every two-bit value is a case.
-        @inline(__always) get { HostPageState(twoBits: Self.field(raw, Self.hostStateShift, Self.kindWidth)) }
+        @_transparent get { HostPageState(twoBits: Self.field(raw, Self.hostStateShift, Self.kindWidth)) }
         @inline(__always) set { raw = Self.replacing(raw, Self.hostStateShift, Self.kindWidth, UInt64(newValue.rawValue)) }
     }
 
@@ -145,7 +145,7 @@ public struct FrameState: Equatable, Sendable {
     /// `owner == o`, compared on the encoded fields: no `PageOwner` is decoded
     /// and no enum `==` called (one fewer call on the DMA share paths, and the
     /// board image needs no derived `==` for the owner and borrower enums).
-    @inline(__always) public func isOwned(by o: PageOwner) -> Bool {
+    @_transparent public func isOwned(by o: PageOwner) -> Bool {
         switch o {
         case .none: return ownerCode == Self.ownerNone
         case .host: return ownerCode == Self.ownerHost
@@ -185,11 +185,11 @@ public struct FrameState: Equatable, Sendable {
 
     /// A xenheap frame: the hypervisor's, `PGC_xen_heap`.
     static var xenheapOwned: FrameState {
-        @inline(__always) get { FrameState(raw: hypervisorOwned.raw | 1 << Self.xenheapBit) }
+        @_transparent get { FrameState(raw: hypervisorOwned.raw | 1 << Self.xenheapBit) }
     }
 
     /// A frame donated to `domain`: its owner reference, allocated, no host page.
-    @inline(__always) static func donated(to domain: DomainID) -> FrameState {
+    @_transparent static func donated(to domain: DomainID) -> FrameState {
         FrameState(raw: Self.ownerGuest << Self.ownerShift | UInt64(HostPageState.noPage.rawValue) << Self.hostStateShift
             | UInt64(domain.raw) << Self.domainShift | 1 << Self.referencesShift | 1 << Self.allocatedBit)
     }
@@ -198,12 +198,12 @@ public struct FrameState: Equatable, Sendable {
 
     static let dmaSharesShift: UInt64 = 0
     static let dmaSharesWidth: UInt64 = 16
-    static let domainShift: UInt64 = 16
-    static let domainWidth: UInt64 = 16
-    static let ownerShift: UInt64 = 32
-    static let hostStateShift: UInt64 = 34
+    @usableFromInline static let domainShift: UInt64 = 16
+    @usableFromInline static let domainWidth: UInt64 = 16
+    @usableFromInline static let ownerShift: UInt64 = 32
+    @usableFromInline static let hostStateShift: UInt64 = 34
     static let borrowerShift: UInt64 = 36
-    static let kindWidth: UInt64 = 2
+    @usableFromInline static let kindWidth: UInt64 = 2
     static let allocatedBit: UInt64 = 38
     static let xenheapBit: UInt64 = 39
     static let cacheFlushBit: UInt64 = 40
@@ -216,11 +216,11 @@ public struct FrameState: Equatable, Sendable {
     public static let maxReferences: UInt32 = UInt32((1 << referencesWidth) - 1)
 
     // Kind codes inside the two-bit owner and borrower fields.
-    static let ownerNone: UInt64 = 0, ownerHost: UInt64 = 1, ownerHypervisor: UInt64 = 2, ownerGuest: UInt64 = 3
+    @usableFromInline static let ownerNone: UInt64 = 0, ownerHost: UInt64 = 1, ownerHypervisor: UInt64 = 2, ownerGuest: UInt64 = 3
     static let borrowerNone: UInt64 = 0, borrowerIOMMU: UInt64 = 1, borrowerHypervisor: UInt64 = 2,
                borrowerGuest: UInt64 = 3
 
-    @inline(__always) static func field(_ raw: UInt64, _ shift: UInt64, _ width: UInt64) -> UInt64 {
+    @usableFromInline @inline(__always) static func field(_ raw: UInt64, _ shift: UInt64, _ width: UInt64) -> UInt64 {
         (raw &>> shift) & ((1 &<< width) &- 1)
     }
 
@@ -234,9 +234,9 @@ public struct FrameState: Equatable, Sendable {
         return raw & ~mask | (value &<< shift) & mask
     }
 
-    @inline(__always) var ownerCode: UInt64 { Self.field(raw, Self.ownerShift, Self.kindWidth) }
+    @usableFromInline @inline(__always) var ownerCode: UInt64 { Self.field(raw, Self.ownerShift, Self.kindWidth) }
     @inline(__always) var borrowerCode: UInt64 { Self.field(raw, Self.borrowerShift, Self.kindWidth) }
-    @inline(__always) var domainField: DomainID {
+    @usableFromInline @inline(__always) var domainField: DomainID {
         get { DomainID(UInt16(truncatingIfNeeded: Self.field(raw, Self.domainShift, Self.domainWidth))) }
         set { raw = Self.replacing(raw, Self.domainShift, Self.domainWidth, UInt64(newValue.raw)) }
     }
@@ -256,7 +256,7 @@ public struct FrameState: Equatable, Sendable {
 
 extension HostPageState {
     /// The state of a two-bit field: every value 0...3 is a case.
-    @inline(__always) init(twoBits: UInt64) {
+    @_transparent @usableFromInline init(twoBits: UInt64) {
         switch twoBits & 3 {
         case 0: self = .owned
         case 1: self = .sharedOwned

@@ -25,7 +25,7 @@ public struct FrameTable {
     /// on every access to the table.
     let banks: UnsafeMutablePointer<Bank>
     let bankCount: Int
-    let entries: UnsafeMutablePointer<FrameEntry>
+    @usableFromInline let entries: UnsafeMutablePointer<FrameEntry>
     /// Entries in the table: the RAM frames of all banks together.
     public let frameCount: Int
 
@@ -35,7 +35,7 @@ public struct FrameTable {
     /// Validates the banks, lays them out and initialises one entry per frame,
     /// in `placement` when given (it must hold `FrameTable.bytesNeeded`), else
     /// in memory allocated here.
-    init(banks input: [MemoryBank], placement: UnsafeMutableRawPointer? = nil) throws(OwnershipError) {
+    @_transparent init(banks input: [MemoryBank], placement: UnsafeMutableRawPointer? = nil) throws(OwnershipError) {
         // The banks sorted by base with an insertion sort in place (a handful of
         // banks, stable like `sort`), then checked in that order. Plain pointer
         // code: the board image carries no stdlib sort or array growth for this.
@@ -170,7 +170,7 @@ public struct FrameTable {
         }
     }
 
-    @_transparent @discardableResult
+    @_transparent @usableFromInline @discardableResult
     func updateTypeInfo<E: Error>(at index: Int,
                                   _ transform: (TypeInfo) throws(E) -> TypeInfo) throws(E) -> (old: TypeInfo, new: TypeInfo) {
         var seen = entries[index].typeInfo.load(ordering: .acquiring)
@@ -216,6 +216,14 @@ public struct FrameTableStorage: ~Copyable {
     public init(banks: [MemoryBank], placingEntriesAt memory: UnsafeMutableRawPointer) throws(OwnershipError) {
         table = try FrameTable(banks: banks, placement: memory)
         ownsEntries = false
+    }
+
+    /// Owns `table`'s entries if `ownsEntries`. `PageOwnership`'s placing
+    /// initialiser builds its table with this, so the table's @_transparent
+    /// initialiser is inlined there (one call fewer on the board).
+    @_transparent init(table: FrameTable, ownsEntries: Bool) {
+        self.table = table
+        self.ownsEntries = ownsEntries
     }
 
     /// Bytes of entries the table for `banks` needs (holes cost nothing).

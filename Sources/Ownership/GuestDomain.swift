@@ -23,7 +23,7 @@ public struct GuestDomain<P2M: GuestPhysmap & ~Copyable>: ~Copyable {
     /// did not confirm its invalidation (`P2MFlushError`): ranges to invalidate
     /// again, references and table pages that stay held until then (seed 000).
     /// The domain's next commit takes it over and retries.
-    var owed: OwnershipFlushBatch
+    @usableFromInline var owed: OwnershipFlushBatch
     /// The last commit on this P2M the IOMMU did not confirm. Kept per
     /// domain: it is written under this domain's P2M lock, and CPUs commit
     /// on different domains at once.
@@ -38,7 +38,7 @@ public struct GuestDomain<P2M: GuestPhysmap & ~Copyable>: ~Copyable {
     /// A flush of this domain's P2M failed and has not been completed since:
     /// some frames stay held and some GFNs may still be cached by the IOMMU.
     /// (Or frames freed by a completed one wait to go back to the host.)
-    public var owesFlush: Bool { !owed.isEmpty || !owed.releaser.dead.isEmpty }
+    @_transparent public var owesFlush: Bool { !owed.isEmpty || !owed.releaser.dead.isEmpty }
     /// References kept until the owed flush completes.
     public var referencesHeldForFlush: UInt64 { owed.heldReferences }
 

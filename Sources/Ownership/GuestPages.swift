@@ -8,7 +8,7 @@ import Translation
 extension PageOwnership where P2M: ~Copyable {
     /// Gives a host frame to `domain`, mapped read-write at `gfn`.
     /// Refused for a frame shared for DMA or lent to anybody (seed 004).
-    public mutating func hostDonateToGuest(_ mfn: MFN, to domain: DomainID, at gfn: GFN) throws(OwnershipError) {
+    @_transparent public mutating func hostDonateToGuest(_ mfn: MFN, to domain: DomainID, at gfn: GFN) throws(OwnershipError) {
         try guestFrameStep(.donate, mfn, domain: domain, gfn: gfn)
     }
 
@@ -21,7 +21,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// for the frame's previous GFN is pending, a foreign or grant mapping)
     /// keeps the frame until its own reference drops.
     @discardableResult
-    public mutating func reclaim(_ domain: DomainID, gfn: GFN) throws(OwnershipError) -> MFN {
+    @_transparent public mutating func reclaim(_ domain: DomainID, gfn: GFN) throws(OwnershipError) -> MFN {
         try guestFrameStep(.reclaim, MFN(raw: 0), domain: domain, gfn: gfn)
     }
 
@@ -47,8 +47,8 @@ extension PageOwnership where P2M: ~Copyable {
     /// there, so frames whose last reference that commit drops go back to the
     /// host at once; a map commits under it (it frees nothing).
     @discardableResult
-    private mutating func guestFrameStep(_ step: GuestFrameStep, _ mfn: MFN, domain: DomainID,
-                                         gfn: GFN) throws(OwnershipError) -> MFN {
+    @usableFromInline mutating func guestFrameStep(_ step: GuestFrameStep, _ mfn: MFN, domain: DomainID,
+                                                   gfn: GFN) throws(OwnershipError) -> MFN {
         let di = try Self.domainIndex(domain, in: domains, count: domainCount)
         let reclaiming = step == .reclaim
         var index = 0
@@ -273,7 +273,7 @@ extension PageOwnership where P2M: ~Copyable {
 extension FrameTable {
     /// The frame behind a P2M entry that must be the domain's own RAM.
     /// (On the frame table, not `PageOwnership`: see `FrameTable.requireIndex`.)
-    func requireOwnRAM(_ domain: DomainID, _ gfn: GFN, _ entry: (mfn: MFN, type: P2MType)) throws(OwnershipError) -> Int {
+    @_transparent func requireOwnRAM(_ domain: DomainID, _ gfn: GFN, _ entry: (mfn: MFN, type: P2MType)) throws(OwnershipError) -> Int {
         guard entry.type == .ramRW || entry.type == .ramRO, let index = index(of: entry.mfn) else {
             throw .EINVAL(.notGuestRAM(domain, gfn))
         }
@@ -284,7 +284,7 @@ extension FrameTable {
 }
 
 /// What `guestFrameStep` does at a domain's GFN.
-enum GuestFrameStep {
+@usableFromInline enum GuestFrameStep {
     /// Map a host frame there, which becomes the domain's (`hostDonateToGuest`).
     case donate
     /// Map a host frame there, lent to the domain (`hostShareWithGuest`).

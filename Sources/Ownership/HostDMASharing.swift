@@ -242,7 +242,7 @@ extension FrameState {
     }
 
     /// The error `requireExclusivelyHostOwned` throws, for a frame that fails it.
-    static func refuseNotExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
+    @_transparent static func refuseNotExclusivelyHostOwned(_ mfn: MFN, _ s: FrameState) throws(OwnershipError) {
         guard s.isOwned(by: .host) else { throw .EPERM(.notOwner(mfn, owner: s.owner)) }
         guard s.dmaShares == 0 else { throw .EPERM(.dmaShared(mfn, shares: s.dmaShares)) }
         guard s.isBorrowed(by: .none) else { throw .EPERM(.borrowedBy(mfn, s.borrower)) }

@@ -48,7 +48,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// A non-RAM share: no RAM frame in the range (the `isRAM` hint is a
     /// lie otherwise), and the whole range inside one declared host device.
     /// Both checks cost O(banks + regions), whatever the range's size.
-    static func requireHostDevice(_ first: MFN, count: UInt64, frames: FrameTable,
+    @_transparent static func requireHostDevice(_ first: MFN, count: UInt64, frames: FrameTable,
                                   regions: [HostDeviceRegion]) throws(OwnershipError) {
         if let ram = frames.firstRAMFrame(from: first, count: count) {
             throw .EINVAL(.ramClaimedAsDevice(ram.address))
@@ -61,7 +61,7 @@ extension PageOwnership where P2M: ~Copyable {
 
 extension FrameTable {
     /// The lowest RAM frame in `[first, first + count)`, or nil; one step per bank.
-    func firstRAMFrame(from first: MFN, count: UInt64) -> MFN? {
+    @_transparent func firstRAMFrame(from first: MFN, count: UInt64) -> MFN? {
         let end = first.raw &+ count
         for i in 0..<bankCount {
             let bank = banks[i]

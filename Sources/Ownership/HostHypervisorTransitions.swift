@@ -60,7 +60,7 @@ extension PageOwnership where P2M: ~Copyable {
     /// page lock; a refusal leaves it as it was. One copy for every
     /// transition: a closure per transition was one specialisation (and its
     /// forwarder) each on the board.
-    private mutating func updateFrameState(_ mfn: MFN, _ transition: HostHypervisorTransition) throws(OwnershipError) {
+    @_transparent private mutating func updateFrameState(_ mfn: MFN, _ transition: HostHypervisorTransition) throws(OwnershipError) {
         let index = try frames.requireIndex(mfn)
         var locks = lockSet()
         let pages = locks.acquirePages()
@@ -106,7 +106,7 @@ enum HostHypervisorTransition {
     case allocatesXenheap
 
     /// The state `s` of `mfn` becomes, or the refusal that leaves it alone.
-    func apply(to s: FrameState, of mfn: MFN) throws(OwnershipError) -> FrameState {
+    @_transparent func apply(to s: FrameState, of mfn: MFN) throws(OwnershipError) -> FrameState {
         switch self {
         case .hostDonatesToHypervisor:
             try FrameState.requireExclusivelyHostOwned(mfn, s)

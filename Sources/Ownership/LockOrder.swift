@@ -64,7 +64,7 @@ public enum LockRank: UInt8, Sendable, CaseIterable {
 public struct PageStateLock: @unchecked Sendable {
     let word: UnsafeMutablePointer<Atomic<UInt32>>
 
-    static func allocate() -> PageStateLock {
+    @_transparent static func allocate() -> PageStateLock {
         let word = UnsafeMutablePointer<Atomic<UInt32>>.allocate(capacity: 1)
         word.initialize(to: Atomic(0))
         return PageStateLock(word: word)
@@ -78,7 +78,7 @@ public struct PageStateLock: @unchecked Sendable {
     public var isLocked: Bool { word.pointee.load(ordering: .relaxed) != 0 }
 
     /// Acquire ordering: the previous holder's frame-state writes are visible.
-    func lock() -> PageStateLockHeld {
+    @_transparent func lock() -> PageStateLockHeld {
         while !word.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
             while word.pointee.load(ordering: .relaxed) != 0 {}
         }
@@ -163,12 +163,12 @@ public struct LockSet {
         }
     }
 
-    @inline(__always) mutating func enter(_ rank: LockRank) {
+    @_transparent mutating func enter(_ rank: LockRank) {
         precondition(mayAcquire(rank), "lock order violated (see LockOrder.swift)")
         held |= Self.bit(rank)
     }
 
-    @inline(__always) mutating func leave(_ rank: LockRank) {
+    @_transparent mutating func leave(_ rank: LockRank) {
         precondition(holds(rank), "releasing a lock that is not held")
         // Release in reverse order: nothing later than `rank` may still be held.
         precondition(held & ~((Self.bit(rank) << 1) &- 1) == 0, "lock released out of order")

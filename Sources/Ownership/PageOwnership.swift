@@ -48,7 +48,8 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
     /// (`FrameTableStorage.bytesNeeded(for: banks)` bytes, outliving `self`).
     public init(banks: [MemoryBank], placingFrameTableAt frameTableMemory: UnsafeMutableRawPointer,
                 maxDomains: Int = 8, cache: Cache) throws(OwnershipError) {
-        storage = try FrameTableStorage(banks: banks, placingEntriesAt: frameTableMemory)
+        // FrameTableStorage(banks:placingEntriesAt:), its table built here.
+        storage = FrameTableStorage(table: try FrameTable(banks: banks, placement: frameTableMemory), ownsEntries: false)
         self.cache = cache
         self.maxDomains = maxDomains
         domains = UnsafeMutablePointer<GuestDomain<P2M>>.allocate(capacity: max(maxDomains, 1))
@@ -114,7 +115,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
 
     /// Static over the pieces it reads: called from a `mutating` operation, a
     /// method on `self` copied the whole PageOwnership to the stack on the board.
-    static func domainIndex(_ id: DomainID, in domains: UnsafeMutablePointer<GuestDomain<P2M>>,
+    @_transparent static func domainIndex(_ id: DomainID, in domains: UnsafeMutablePointer<GuestDomain<P2M>>,
                             count: Int) throws(OwnershipError) -> Int {
         for i in 0..<count where domains[i].config.id == id { return i }
         throw .ENOENT(.noSuchDomain(id))
@@ -194,7 +195,7 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
 
     /// Frames that lost their last reference at a commit go back to the host,
     /// cleaned first if a non-coherent device could reach them (seed 003).
-    mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser, locks: inout LockSet) {
+    @_transparent mutating func returnDeadFrames(_ releaser: inout FrameReferenceReleaser, locks: inout LockSet) {
         guard !releaser.dead.isEmpty else { return }
         let pages = locks.acquirePages()
         for i in 0..<releaser.dead.count {
@@ -215,12 +216,12 @@ public struct PageOwnership<Cache: CacheMaintenance, P2M: GuestPhysmap & ~Copyab
 // operation calling a non-mutating method of the (88-byte, ~Copyable)
 // `PageOwnership` copied the whole value to the stack on the board.
 extension FrameTable {
-    func requireIndex(_ mfn: MFN) throws(OwnershipError) -> Int {
+    @_transparent func requireIndex(_ mfn: MFN) throws(OwnershipError) -> Int {
         guard let index = index(of: mfn) else { throw .EINVAL(.notRAM(mfn.address)) }
         return index
     }
 
-    func newBatch() -> OwnershipFlushBatch {
+    @_transparent func newBatch() -> OwnershipFlushBatch {
         FlushBatch(releaser: FrameReferenceReleaser(frames: self))
     }
 }
