@@ -82,6 +82,7 @@ enum EL2Map {
         return l1 + Int(address >> PageSize.shift1G & 511)
     }
 
+    @_transparent
     private static func ensureLevel1(for address: UInt64, _ summary: inout Summary) -> Bool {
         guard address >> vaBits == 0 else { return false }
         if level1Entry(address) != nil { return true }
@@ -98,6 +99,7 @@ enum EL2Map {
         return true
     }
 
+    @_transparent
     private static func mapRAM(gib g: UInt64, _ banks: Ranges, _ summary: inout Summary) {
         let start = g * gib
         guard let entry = level1Entry(start) else { return }

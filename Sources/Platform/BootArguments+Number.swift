@@ -15,6 +15,7 @@ extension BootArgumentsSyntax {
     static let maximumHexDigits = 16
 
     /// `0x` and 1...16 hex digits filling `bytes` exactly.
+    @_transparent
     static func hexNumber(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
         let digits = bytes.count - 2
         guard digits >= 1, digits <= maximumHexDigits, bytes[0] == UInt8(ascii: "0"),
@@ -29,6 +30,7 @@ extension BootArgumentsSyntax {
         return value
     }
 
+    @_transparent
     static func hexDigit(_ c: UInt8) -> UInt64? {
         switch c {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt64(c - UInt8(ascii: "0"))

@@ -258,6 +258,7 @@ public struct FDTWriter {
     /// Finds or adds `name` in the strings block; returns its distance from
     /// `end` (the provisional name offset `finish` rewrites). `reserve` bytes
     /// of structure room must survive the addition.
+    @_transparent
     private mutating func internString(_ name: UnsafeRawBufferPointer, keeping reserve: Int) throws(FDTWriteError) -> Int {
         var position = stringsLow
         while position < end {
@@ -280,6 +281,7 @@ public struct FDTWriter {
     /// Walks the structure this writer produced (`start..<stop`) and turns
     /// each provisional name offset (distance from `end`) into an offset into
     /// the strings block.
+    @_transparent
     private static func fixNameOffsets(_ buffer: UnsafeMutableRawBufferPointer, from start: Int, to stop: Int,
                                        stringsSize: Int) {
         var at = start

@@ -104,6 +104,7 @@ extension FlattenedDeviceTree {
         /// (literal: maxDepth + 2). A node's parent is the slot below its own.
         var stack: InlineArray<34, UInt32>
 
+        @_transparent
         init(blocks: FDTBlocks, start: FDTNode, childrenOnly: Bool) {
             self.blocks = blocks
             offset = start.offset

@@ -46,6 +46,7 @@ public struct FlattenedDeviceTree {
 
     static let reservationEntrySize = 16
 
+    @_transparent
     private static func validateReservationMap(_ bytes: UnsafeRawBufferPointer, from start: Int) throws(FDTError) {
         var offset = start
         while true {
@@ -146,6 +147,7 @@ struct FDTBlocks {
 
     /// One pass over the whole structure block. Each token advances at least
     /// 4 bytes, so the loop runs at most `size_dt_struct / 4` times.
+    @_transparent
     func validateStructure() throws(FDTError) -> FDTNode {
         var offset = structStart
         var depth = 0
