@@ -44,6 +44,7 @@ enum EL2Map {
     ///   - banks: each RAM bank, from the DTB.
     ///   - devices: MMIO ranges the DTB names (UART, SMMU, ECAM, PCI windows):
     ///     made reachable (as Device memory) where the coarse map ends.
+    @_transparent
     static func map(ram banks: Ranges, devices: Ranges) -> Summary {
         var summary = Summary()
         if nextSpare == 0 { nextSpare = arch_el2_l2_pool() }

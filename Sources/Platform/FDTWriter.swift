@@ -56,6 +56,13 @@ public struct FDTWriter {
 
     /// Adds a `/memreserve/` entry; only before the first node.
     public mutating func addReservation(_ range: MemoryRange) throws(FDTWriteError) {
+        try reserve(range)
+    }
+
+    /// `addReservation`'s body, inlined into `HostDeviceTree.derive`, its one
+    /// caller on the board.
+    @_transparent
+    mutating func reserve(_ range: MemoryRange) throws(FDTWriteError) {
         guard phase == .reservations else { throw .outOfOrder }
         // Room for this entry and the terminator.
         try requireRoom(2 * FlattenedDeviceTree.reservationEntrySize)
@@ -180,6 +187,13 @@ public struct FDTWriter {
     /// Ends the blob: FDT_END, the strings block moved next to the structure,
     /// name offsets fixed, then the header. Returns the blob's size in bytes.
     public mutating func finish() throws(FDTWriteError) -> Int {
+        try finishBlob()
+    }
+
+    /// `finish`'s body, inlined into `HostDeviceTree.derive`, its one caller
+    /// on the board (the public wrapper is then dropped there).
+    @_transparent
+    mutating func finishBlob() throws(FDTWriteError) -> Int {
         try closeReservationMap()
         guard phase == .structure else { throw .outOfOrder }
         guard cursor > structStart else { throw .missingRoot }

@@ -331,6 +331,13 @@ extension FlattenedDeviceTree {
     /// `#interrupt-cells`. `nil` when the chain breaks (a dangling phandle,
     /// or the root reached without a controller).
     public func interruptParent(of node: FDTNode) -> FDTNode? {
+        interruptController(of: node)
+    }
+
+    /// `interruptParent(of:)`'s body, inlined into `PlatformDescription.init`,
+    /// its one caller on the board.
+    @_transparent
+    func interruptController(of node: FDTNode) -> FDTNode? {
         var current = node
         // Each step moves to a phandle target or one level up; a phandle
         // cycle is cut off after as many steps as the tree can be deep.

@@ -18,7 +18,7 @@ public struct FlattenedDeviceTree {
     public let root: FDTNode
 
     public init(_ buffer: UnsafeRawBufferPointer) throws(FDTError) {
-        let header = try FDTHeader(buffer)
+        let header = try FDTHeader(checking: buffer)
         self.header = header
         // `FDTHeader` checked that both blocks lie inside `totalsize`, a 32-bit count.
         let blocks = FDTBlocks(
@@ -38,7 +38,7 @@ public struct FlattenedDeviceTree {
     /// Convenience for a boot loader's raw pointer: reads `totalsize` safely
     /// first, then wraps exactly that many bytes.
     public init(blobAt pointer: UnsafeRawPointer, limit: Int) throws(FDTError) {
-        let size = try FDTHeader.totalSize(ofBlobAt: pointer, limit: limit)
+        let size = try FDTHeader.checkedTotalSize(ofBlobAt: pointer, limit: limit)
         try self.init(UnsafeRawBufferPointer(start: pointer, count: size))
     }
 

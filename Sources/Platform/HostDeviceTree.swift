@@ -82,7 +82,7 @@ public enum HostDeviceTree {
         }
 
         var writer = try FDTWriter(buffer: buffer, bootCPU: tree.header.bootCPU)
-        for reservation in tree.memoryReservations { try writer.addReservation(reservation) }
+        for reservation in tree.memoryReservations { try writer.reserve(reservation) }
 
         var offset = tree.structStart
         var depth = 0
@@ -149,7 +149,7 @@ public enum HostDeviceTree {
             case .nop:
                 break
             case .end:
-                return try writer.finish()
+                return try writer.finishBlob()
             }
             offset = next
         }
