@@ -18,6 +18,13 @@ public struct FlattenedDeviceTree {
     public let root: FDTNode
 
     public init(_ buffer: UnsafeRawBufferPointer) throws(FDTError) {
+        try self.init(validating: buffer)
+    }
+
+    /// The public initialiser's body, inlined into `init(blobAt:limit:)`, its
+    /// one caller on the board.
+    @_transparent
+    init(validating buffer: UnsafeRawBufferPointer) throws(FDTError) {
         let header = try FDTHeader(checking: buffer)
         self.header = header
         // `FDTHeader` checked that both blocks lie inside `totalsize`, a 32-bit count.
@@ -39,7 +46,7 @@ public struct FlattenedDeviceTree {
     /// first, then wraps exactly that many bytes.
     public init(blobAt pointer: UnsafeRawPointer, limit: Int) throws(FDTError) {
         let size = try FDTHeader.checkedTotalSize(ofBlobAt: pointer, limit: limit)
-        try self.init(UnsafeRawBufferPointer(start: pointer, count: size))
+        try self.init(validating: UnsafeRawBufferPointer(start: pointer, count: size))
     }
 
     // MARK: Memory reservation block (section 5.3)
