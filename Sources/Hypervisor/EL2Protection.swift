@@ -106,6 +106,7 @@ enum EL2Protection {
     }
 
     /// Prints what `apply` did.
+    @_transparent
     static func applyAndReport() {
         guard let pages = apply() else { return }
         Console.say("el2 map: W^X: .text read-only and executable (%d pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set\n",

@@ -156,6 +156,13 @@ public struct FDTWriter {
 
     /// A string property (section 2.2.4: NUL-terminated).
     public mutating func property(_ name: StaticString, string value: StaticString) throws(FDTWriteError) {
+        try stringProperty(name, value)
+    }
+
+    /// `property(_:string:)`'s body, inlined into `HostDeviceTree.derive`, its
+    /// one caller on the board.
+    @_transparent
+    mutating func stringProperty(_ name: StaticString, _ value: StaticString) throws(FDTWriteError) {
         let text = try Self.bytes(of: value)
         guard ByteString.firstIndex(of: 0, in: text) == text.count else { throw .badName }
         // The value's last byte is the zero the writer fills in after `text`.

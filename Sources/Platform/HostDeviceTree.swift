@@ -130,7 +130,7 @@ public enum HostDeviceTree {
                             try writer.endNode()
                         }
                         try writer.beginNode(controlNodeName, unitAddress: edits.controlDevice.base.raw)
-                        try writer.property("compatible", string: controlCompatible)
+                        try writer.stringProperty("compatible", controlCompatible)
                         try writer.property("reg", address: edits.controlDevice.base.raw, size: edits.controlDevice.size,
                                             addressCells: rootAddressCells, sizeCells: rootSizeCells)
                         try writer.endNode()
