@@ -123,6 +123,7 @@ enum EL2Protection {
 
     /// `hv.selftest=write-rodata`: a store to the first word of `.rodata`,
     /// which must take a permission fault at EL2 that the vectors report.
+    @_transparent
     static func writeToReadOnlyData() {
         let rodata = arch_text_end()
         guard rodata < arch_data_start() else {

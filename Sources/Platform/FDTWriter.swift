@@ -145,7 +145,7 @@ public struct FDTWriter {
 
     /// A property with no value (`no-map`, `ranges` for an identity bus).
     public mutating func emptyProperty(_ name: StaticString) throws(FDTWriteError) {
-        try property(name, Self.noBytes)
+        _ = try property(try Self.bytes(of: name), Self.noBytes, length: 0)
     }
 
     /// A one-cell property.
