@@ -101,6 +101,7 @@ struct BoardTLB: TLBMaintenance {
         restoreVTTBR(saved)
     }
 
+    @_transparent
     mutating func invalidateVMID(_ vttbr: VTTBR) {
         arch_dsb_ishst()
         let saved = switchVTTBR(to: vttbr)

@@ -39,9 +39,11 @@ struct Stage2Walker {
         arch_isb()
     }
 
+    @_transparent
     func read(_ ipa: IPA) -> AddressTranslationResult {
         AddressTranslationResult(par: arch_at_s12e1r(ipa.raw), input: ipa.raw)
     }
+    @_transparent
     func write(_ ipa: IPA) -> AddressTranslationResult {
         AddressTranslationResult(par: arch_at_s12e1w(ipa.raw), input: ipa.raw)
     }
