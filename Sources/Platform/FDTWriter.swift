@@ -91,7 +91,7 @@ public struct FDTWriter {
     /// The one node writer: FDT_BEGIN_NODE, then `name` (with `@` and the
     /// unit address when there is one; the name may then hold no `@` of its
     /// own), NUL-padded to 4 bytes.
-    private mutating func beginNode(_ name: UnsafeRawBufferPointer, unitAddress: UInt64?) throws(FDTWriteError) {
+    mutating func beginNode(_ name: UnsafeRawBufferPointer, unitAddress: UInt64?) throws(FDTWriteError) {
         guard ByteString.firstIndex(of: 0, in: name) == name.count else { throw .badName }
         var digits = 0
         if let unitAddress {
@@ -257,7 +257,7 @@ public struct FDTWriter {
     /// `value.count`) and the 4-byte padding; returns where the value starts,
     /// for callers that store their cells over the zeros. All room is
     /// checked before anything is written.
-    private mutating func property(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
+    mutating func property(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
                                    length: Int) throws(FDTWriteError) -> Int {
         guard phase == .structure, depth > 0 else { throw .propertyOutsideNode }
         guard childBegun & (1 << UInt64(depth)) == 0 else { throw .propertyAfterChildNode }

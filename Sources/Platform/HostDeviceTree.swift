@@ -108,7 +108,8 @@ public enum HostDeviceTree {
                     } else {
                         let name = tree.name(of: node)
                         if depth == 2 && ByteString.equals(name, "reserved-memory") { inReservedMemory = true }
-                        try writer.beginNode(name)
+                        // The writer's own entry, not the one-line public wrapper (one call fewer).
+                        try writer.beginNode(name, unitAddress: nil)
                     }
                 }
             case .endNode:
@@ -144,7 +145,10 @@ public enum HostDeviceTree {
                     // for error reports, and none is made here).
                     let property = FDTProperty(offset: offset, node: 0, nameStart: nameStart, length: valueLength)
                     let name = tree.name(of: property)
-                    if !isIOMMUReference(name) { try writer.property(name, tree.value(of: property)) }
+                    if !isIOMMUReference(name) {
+                        let value = tree.value(of: property)
+                        _ = try writer.property(name, value, length: value.count)
+                    }
                 }
             case .nop:
                 break
