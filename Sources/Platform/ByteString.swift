@@ -1,12 +1,13 @@
 /// Byte-level comparisons of node and property names with `StaticString`
 /// literals: the board has no `String`, and device tree names are ASCII.
+@usableFromInline
 enum ByteString {
     /// A literal's UTF-8 bytes, read in place: `withUTF8Buffer` cost each
     /// caller a closure and a wrapper that passed the result through memory.
     /// The compiler stores every string literal, one character long or
     /// longer, with its bytes; `utf8Start` traps on a StaticString kept as a
     /// lone scalar, as `withUTF8Buffer` did on the board.
-    @inline(__always) static func bytes(_ literal: StaticString) -> UnsafeRawBufferPointer {
+    @usableFromInline @inline(__always) static func bytes(_ literal: StaticString) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
     }
 

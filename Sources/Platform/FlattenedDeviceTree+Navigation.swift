@@ -155,12 +155,14 @@ extension FlattenedDeviceTree {
 
     public typealias ChildIterator = NodeIterator
 
+    @_transparent
     public func child(of node: FDTNode, named name: StaticString) -> FDTNode? {
         child(of: node, matching: ByteString.bytes(name))
     }
 
     /// Section 2.2.3: a path component without `@unit-address` matches a node
     /// whose name has one, as long as the base names agree.
+    @usableFromInline
     func child(of node: FDTNode, matching component: UnsafeRawBufferPointer) -> FDTNode? {
         let hasUnitAddress = ByteString.firstIndex(of: UInt8(ascii: "@"), in: component) < component.count
         for candidate in children(of: node) {
