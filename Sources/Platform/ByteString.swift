@@ -7,7 +7,7 @@ enum ByteString {
     /// The compiler stores every string literal, one character long or
     /// longer, with its bytes; `utf8Start` traps on a StaticString kept as a
     /// lone scalar, as `withUTF8Buffer` did on the board.
-    @usableFromInline @inline(__always) static func bytes(_ literal: StaticString) -> UnsafeRawBufferPointer {
+    @_transparent @usableFromInline static func bytes(_ literal: StaticString) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
     }
 

@@ -76,6 +76,7 @@ extension FlattenedDeviceTree {
         return nil
     }
 
+    @_transparent
     public func hasProperty(_ name: StaticString, _ node: FDTNode) -> Bool {
         property(name, of: node) != nil
     }
@@ -203,6 +204,7 @@ extension FlattenedDeviceTree {
         return resolve(ByteString.slice(path, start, path.count), from: current)
     }
 
+    @_transparent
     public func node(atPath path: StaticString) -> FDTNode? {
         node(atPath: ByteString.bytes(path))
     }
