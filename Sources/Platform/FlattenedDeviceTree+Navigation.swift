@@ -284,6 +284,7 @@ extension FlattenedDeviceTree {
     }
 
     /// Whether `compatible` lists `name` (an unterminated list counts as no).
+    @_transparent
     public func isCompatible(_ node: FDTNode, with name: StaticString) -> Bool {
         isCompatible(node, withAnyOf: name)
     }
