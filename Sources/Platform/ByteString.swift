@@ -45,6 +45,7 @@ enum ByteString {
         return nil
     }
 
+    @usableFromInline
     static func equals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         var i = 0
@@ -61,13 +62,14 @@ enum ByteString {
     }
 
     /// Index of the first `byte` in `bytes`, or `bytes.count`.
+    @usableFromInline
     static func firstIndex(of byte: UInt8, in bytes: UnsafeRawBufferPointer) -> Int {
         var i = 0
         while i < bytes.count && bytes[i] != byte { i += 1 }
         return i
     }
 
-    @inline(__always) static func slice(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
+    @usableFromInline @inline(__always) static func slice(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: bytes[start..<end])
     }
 }
