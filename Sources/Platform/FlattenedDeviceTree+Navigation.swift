@@ -22,6 +22,8 @@ extension FlattenedDeviceTree {
 
     /// The name of the property whose FDT_PROP token is at `offset` (from an
     /// error report's `propertyAt`); `nil` when no property token is there.
+    /// Inlined into `DeviceTreeReport.reject`, its one caller on the board.
+    @_transparent
     public func propertyName(atToken offset: Int) -> UnsafeRawBufferPointer? {
         guard offset >= structStart, offset % 4 == 0,
               case let (.property(nameStart, _), _)? = try? blocks.token(at: offset) else { return nil }
@@ -29,7 +31,8 @@ extension FlattenedDeviceTree {
     }
 
     /// The name starting at `start` in the strings block, without its NUL.
-    private func propertyName(at start: Int) -> UnsafeRawBufferPointer {
+    @usableFromInline
+    func propertyName(at start: Int) -> UnsafeRawBufferPointer {
         var end = start
         // Validated in init: terminated inside the strings block.
         while end < stringsEnd && bytes[end] != 0 { end += 1 }

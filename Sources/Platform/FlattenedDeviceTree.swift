@@ -13,7 +13,7 @@ public struct FlattenedDeviceTree {
 
     public let header: FDTHeader
     /// The blob and where its blocks are.
-    let blocks: FDTBlocks
+    @usableFromInline let blocks: FDTBlocks
     /// The root node; a validated tree always has one.
     public let root: FDTNode
 
@@ -39,7 +39,7 @@ public struct FlattenedDeviceTree {
 
     /// The blob, cut to `totalsize`.
     public var bytes: UnsafeRawBufferPointer { blocks.bytes }
-    var structStart: Int { blocks.structStart }
+    @usableFromInline var structStart: Int { blocks.structStart }
     var stringsEnd: Int { blocks.stringsEnd }
 
     /// Convenience for a boot loader's raw pointer: reads `totalsize` safely
@@ -95,6 +95,7 @@ public struct FlattenedDeviceTree {
 /// Where the blocks of a validated blob are: all a token walk needs, in
 /// four words (every offset is below `totalsize`, a 32-bit field), so walks
 /// and iterators carry it in registers instead of a copy of the tree.
+@usableFromInline
 struct FDTBlocks {
     /// The blob, cut to `totalsize`.
     let bytes: UnsafeRawBufferPointer
@@ -112,6 +113,7 @@ struct FDTBlocks {
 
     /// Decodes the token at `offset` (absolute, 4-aligned, inside the
     /// structure block) and returns it with the offset of the next token.
+    @usableFromInline
     func token(at offset: Int) throws(FDTError) -> (FDTToken.Decoded, next: Int) {
         guard offset >= structStart, offset + 4 <= structEnd else { throw .truncatedToken(offset: offset) }
         let word = bytes.bigEndianUInt32(at: offset)
