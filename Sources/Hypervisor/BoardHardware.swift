@@ -72,6 +72,7 @@ struct BoardTLB: TLBMaintenance {
         hasRangeInvalidation = CPUIDRegisters.read().hasTLBIRange
     }
 
+    @_transparent
     mutating func invalidateStage2(_ vttbr: VTTBR, ipa: IPA, pages: UInt64) {
         arch_dsb_ishst()
         let saved = switchVTTBR(to: vttbr)
@@ -100,6 +101,7 @@ struct BoardTLB: TLBMaintenance {
         restoreVTTBR(saved)
     }
 
+    @_transparent
     mutating func invalidateVMID(_ vttbr: VTTBR) {
         arch_dsb_ishst()
         let saved = switchVTTBR(to: vttbr)

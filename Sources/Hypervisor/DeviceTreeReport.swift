@@ -62,6 +62,7 @@ enum DeviceTreeReport {
     }
 
     /// For a check made after boot: the blob was validated once and is re-read.
+    @_transparent
     static func reject(_ error: FDTError, blob: MemoryRange) -> Never {
         let pointer = UnsafeRawPointer(bitPattern: UInt(blob.base.raw))!
         reject(error, tree: try? FlattenedDeviceTree(blobAt: pointer, limit: Int(blob.size)))

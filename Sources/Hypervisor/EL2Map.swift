@@ -44,6 +44,7 @@ enum EL2Map {
     ///   - banks: each RAM bank, from the DTB.
     ///   - devices: MMIO ranges the DTB names (UART, SMMU, ECAM, PCI windows):
     ///     made reachable (as Device memory) where the coarse map ends.
+    @_transparent
     static func map(ram banks: Ranges, devices: Ranges) -> Summary {
         var summary = Summary()
         if nextSpare == 0 { nextSpare = arch_el2_l2_pool() }
@@ -82,6 +83,7 @@ enum EL2Map {
         return l1 + Int(address >> PageSize.shift1G & 511)
     }
 
+    @_transparent
     private static func ensureLevel1(for address: UInt64, _ summary: inout Summary) -> Bool {
         guard address >> vaBits == 0 else { return false }
         if level1Entry(address) != nil { return true }
@@ -98,6 +100,7 @@ enum EL2Map {
         return true
     }
 
+    @_transparent
     private static func mapRAM(gib g: UInt64, _ banks: Ranges, _ summary: inout Summary) {
         let start = g * gib
         guard let entry = level1Entry(start) else { return }

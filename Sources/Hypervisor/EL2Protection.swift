@@ -106,6 +106,7 @@ enum EL2Protection {
     }
 
     /// Prints what `apply` did.
+    @_transparent
     static func applyAndReport() {
         guard let pages = apply() else { return }
         Console.say("el2 map: W^X: .text read-only and executable (%d pages), .rodata read-only, everything else execute-never, SCTLR_EL2.WXN set\n",
@@ -122,6 +123,7 @@ enum EL2Protection {
 
     /// `hv.selftest=write-rodata`: a store to the first word of `.rodata`,
     /// which must take a permission fault at EL2 that the vectors report.
+    @_transparent
     static func writeToReadOnlyData() {
         let rodata = arch_text_end()
         guard rodata < arch_data_start() else {

@@ -114,12 +114,15 @@ enum LinuxHost {
             stop("host: the image and the DTB leave no room for the control page and the canary")
         }
         canaryPage = canary.base.raw
+        // Read once: `writeHostDeviceTree` keeps its copy of the tree clear of it too.
+        let initrd: MemoryRange?
         do throws(FDTError) {
-            if let initrd = try boot.tree.initialRamdisk(), initrd.overlaps(carveOut) {
-                stop("host: the initrd lies in the hypervisor's carve-out")
-            }
+            initrd = try boot.tree.initialRamdisk()
         } catch {
             stop("host: /chosen/linux,initrd-start/-end are malformed")
+        }
+        if let initrd, initrd.overlaps(carveOut) {
+            stop("host: the initrd lies in the hypervisor's carve-out")
         }
         Console.say("host: hypervisor memory %x + %x\n", carveOut.base.raw, carveOut.size)
 
@@ -153,7 +156,7 @@ enum LinuxHost {
                  frames: &frames)
         attachEveryStream(boot.platform, smmu: smmu, frames: &frames)
         buildFrameTable(boot.platform, carveOut: carveOut, smmu: smmu, frames: &frames)
-        let dtb = writeHostDeviceTree(boot, carveOut: carveOut, control: control, kernel: kernel)
+        let dtb = writeHostDeviceTree(boot, carveOut: carveOut, control: control, kernel: kernel, initrd: initrd)
 
         let el2 = HostEL2Registers(idAA64PFR0: arch_read_id_aa64pfr0_el1(), idAA64PFR1: arch_read_id_aa64pfr1_el1(),
                                    idAA64ISAR1: arch_read_id_aa64isar1_el1(), idAA64ISAR2: arch_read_id_aa64isar2_el1(),
@@ -435,17 +438,14 @@ enum LinuxHost {
     /// and the firmware's tree lie elsewhere (checked).
     @_transparent
     private static func writeHostDeviceTree(_ boot: BootEnvironment, carveOut: MemoryRange,
-                                            control controlPage: MemoryRange, kernel: MemoryRange) -> UInt64 {
+                                            control controlPage: MemoryRange, kernel: MemoryRange,
+                                            initrd: MemoryRange?) -> UInt64 {
         let dmaTest = MemoryRange(base: carveOut.end, size: dmaTestBytes)!
         let capacity = (UInt64(boot.tree.header.totalSize) + deviceTreeSlack + PageSize.offsetMask4K) & ~PageSize.offsetMask4K
         let target = MemoryRange(base: dmaTest.end, size: capacity)!
         var clear = !target.overlaps(kernel) && !target.overlaps(boot.blob)
         for r in boot.platform.reservedRanges where target.overlaps(r) { clear = false }
-        do throws(FDTError) {
-            if let initrd = try boot.tree.initialRamdisk(), target.overlaps(initrd) { clear = false }
-        } catch {
-            stop("host: /chosen/linux,initrd-start/-end are malformed")
-        }
+        if let initrd, target.overlaps(initrd) { clear = false }
         guard clear, inOneBank(boot.platform, target.base.raw, bytes: target.size) else {
             stop("host: no room for the host's device tree above the carve-out")
         }

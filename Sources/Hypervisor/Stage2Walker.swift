@@ -18,6 +18,7 @@ struct Stage2Walker {
     private let savedSCTLR: UInt64
 
     /// Installs the domain's stage 2 for EL1&0 (nothing runs at EL1 meanwhile).
+    @_transparent
     init(vtcr: UInt64, vttbr: UInt64) {
         savedHCR = arch_read_hcr_el2()
         savedVTCR = arch_read_vtcr_el2()
@@ -38,9 +39,11 @@ struct Stage2Walker {
         arch_isb()
     }
 
+    @_transparent
     func read(_ ipa: IPA) -> AddressTranslationResult {
         AddressTranslationResult(par: arch_at_s12e1r(ipa.raw), input: ipa.raw)
     }
+    @_transparent
     func write(_ ipa: IPA) -> AddressTranslationResult {
         AddressTranslationResult(par: arch_at_s12e1w(ipa.raw), input: ipa.raw)
     }

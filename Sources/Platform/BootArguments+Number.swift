@@ -5,6 +5,8 @@ extension FlattenedDeviceTree {
     /// `=`) followed by `0x` and 1 to 16 hex digits; nil when no word starts
     /// with `key`, or the first one that does is not such a number (a value
     /// that does not fit 64 bits is refused, not truncated).
+    /// Inlined into `LinuxHost.run`, its one caller on the board.
+    @_transparent
     public func bootArgumentNumber(_ key: StaticString) -> UInt64? {
         guard let value = bootArgumentWord(key, prefixOnly: true) else { return nil }
         return BootArgumentsSyntax.hexNumber(value)
@@ -12,9 +14,10 @@ extension FlattenedDeviceTree {
 }
 
 extension BootArgumentsSyntax {
-    static let maximumHexDigits = 16
+    @usableFromInline static let maximumHexDigits = 16
 
     /// `0x` and 1...16 hex digits filling `bytes` exactly.
+    @_transparent @usableFromInline
     static func hexNumber(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
         let digits = bytes.count - 2
         guard digits >= 1, digits <= maximumHexDigits, bytes[0] == UInt8(ascii: "0"),
@@ -29,6 +32,7 @@ extension BootArgumentsSyntax {
         return value
     }
 
+    @_transparent @usableFromInline
     static func hexDigit(_ c: UInt8) -> UInt64? {
         switch c {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt64(c - UInt8(ascii: "0"))

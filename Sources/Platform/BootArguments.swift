@@ -19,6 +19,7 @@ extension FlattenedDeviceTree {
     /// `prefixOnly`, starts with it), after the key; nil when no word is, or
     /// `key` is empty. One optional buffer, so it returns in registers (the
     /// bootargs, the key's end and the word's end came back through memory).
+    @_transparent @usableFromInline
     func bootArgumentWord(_ key: StaticString, prefixOnly: Bool) -> UnsafeRawBufferPointer? {
         guard let arguments = bootArguments else { return nil }
         let needle = ByteString.bytes(key)
@@ -38,6 +39,7 @@ extension FlattenedDeviceTree {
     }
 }
 
+@usableFromInline
 enum BootArgumentsSyntax {
-    static let separator = UInt8(ascii: " ")
+    @usableFromInline static let separator = UInt8(ascii: " ")
 }

@@ -1,12 +1,13 @@
 /// Byte-level comparisons of node and property names with `StaticString`
 /// literals: the board has no `String`, and device tree names are ASCII.
+@usableFromInline
 enum ByteString {
     /// A literal's UTF-8 bytes, read in place: `withUTF8Buffer` cost each
     /// caller a closure and a wrapper that passed the result through memory.
     /// The compiler stores every string literal, one character long or
     /// longer, with its bytes; `utf8Start` traps on a StaticString kept as a
     /// lone scalar, as `withUTF8Buffer` did on the board.
-    @inline(__always) static func bytes(_ literal: StaticString) -> UnsafeRawBufferPointer {
+    @_transparent @usableFromInline static func bytes(_ literal: StaticString) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
     }
 
@@ -44,6 +45,7 @@ enum ByteString {
         return nil
     }
 
+    @usableFromInline
     static func equals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         var i = 0
@@ -60,13 +62,14 @@ enum ByteString {
     }
 
     /// Index of the first `byte` in `bytes`, or `bytes.count`.
+    @usableFromInline
     static func firstIndex(of byte: UInt8, in bytes: UnsafeRawBufferPointer) -> Int {
         var i = 0
         while i < bytes.count && bytes[i] != byte { i += 1 }
         return i
     }
 
-    @inline(__always) static func slice(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
+    @usableFromInline @inline(__always) static func slice(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: bytes[start..<end])
     }
 }

@@ -309,6 +309,7 @@ extension FlattenedDeviceTree {
     /// no node starts at `offset` or `depth` is below it. One walk and no
     /// list: in document order a node's ancestor at `depth` is the last node
     /// at that depth before it.
+    @_transparent
     public func ancestor(ofNodeAt offset: Int, depth: Int) -> FDTNode? {
         var found: FDTNode?
         for node in nodes {

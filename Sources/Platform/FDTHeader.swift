@@ -30,6 +30,13 @@ public struct FDTHeader: Equatable, Sendable {
     /// Parses and checks the header against a buffer of `bytes.count` bytes.
     /// Every block must lie inside `totalsize`, which must lie inside the buffer.
     public init(_ bytes: UnsafeRawBufferPointer) throws(FDTError) {
+        try self.init(checking: bytes)
+    }
+
+    /// The public initialiser's body, inlined into `FlattenedDeviceTree.init`,
+    /// its one caller on the board (the public wrapper is then dropped there).
+    @_transparent
+    init(checking bytes: UnsafeRawBufferPointer) throws(FDTError) {
         guard bytes.count >= FDTHeader.size else { throw .truncatedHeader(available: bytes.count) }
         let magic = bytes.bigEndianUInt32(at: FDTHeader.magicOffset)
         guard magic == FDTHeader.magicValue else { throw .badMagic(magic) }
@@ -78,6 +85,13 @@ public struct FDTHeader: Equatable, Sendable {
     /// read, with unaligned big-endian loads. `limit` bounds what the caller
     /// will then wrap in a buffer.
     public static func totalSize(ofBlobAt pointer: UnsafeRawPointer, limit: Int) throws(FDTError) -> Int {
+        try checkedTotalSize(ofBlobAt: pointer, limit: limit)
+    }
+
+    /// `totalSize(ofBlobAt:limit:)`'s body, inlined into
+    /// `FlattenedDeviceTree.init(blobAt:limit:)`, its one caller on the board.
+    @_transparent
+    static func checkedTotalSize(ofBlobAt pointer: UnsafeRawPointer, limit: Int) throws(FDTError) -> Int {
         let probe = UnsafeRawBufferPointer(start: pointer, count: 8)
         let magic = probe.bigEndianUInt32(at: magicOffset)
         guard magic == magicValue else { throw .badMagic(magic) }

@@ -21,6 +21,7 @@ public struct FDTReg: RandomAccessCollection {
     var valueStart: Int { Int(rawValueStart) }
     public var count: Int { Int(rawCount) }
     /// The blob up to the end of the property's value.
+    @_transparent
     var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: start, count: valueStart + count * Int(addressCells + sizeCells) * 4)
     }
@@ -50,6 +51,7 @@ public struct FDTReg: RandomAccessCollection {
     }
 
     /// Checks the cell counts, the length and every entry for wrap-around.
+    @_transparent
     init(_ tree: FlattenedDeviceTree, _ property: FDTProperty,
          addressCells: UInt32, sizeCells: UInt32) throws(FDTError) {
         guard addressCells >= 1, addressCells <= FDTReg.maxCells else {

@@ -56,6 +56,13 @@ public struct FDTWriter {
 
     /// Adds a `/memreserve/` entry; only before the first node.
     public mutating func addReservation(_ range: MemoryRange) throws(FDTWriteError) {
+        try reserve(range)
+    }
+
+    /// `addReservation`'s body, inlined into `HostDeviceTree.derive`, its one
+    /// caller on the board.
+    @_transparent
+    mutating func reserve(_ range: MemoryRange) throws(FDTWriteError) {
         guard phase == .reservations else { throw .outOfOrder }
         // Room for this entry and the terminator.
         try requireRoom(2 * FlattenedDeviceTree.reservationEntrySize)
@@ -84,7 +91,7 @@ public struct FDTWriter {
     /// The one node writer: FDT_BEGIN_NODE, then `name` (with `@` and the
     /// unit address when there is one; the name may then hold no `@` of its
     /// own), NUL-padded to 4 bytes.
-    private mutating func beginNode(_ name: UnsafeRawBufferPointer, unitAddress: UInt64?) throws(FDTWriteError) {
+    mutating func beginNode(_ name: UnsafeRawBufferPointer, unitAddress: UInt64?) throws(FDTWriteError) {
         guard ByteString.firstIndex(of: 0, in: name) == name.count else { throw .badName }
         var digits = 0
         if let unitAddress {
@@ -138,7 +145,7 @@ public struct FDTWriter {
 
     /// A property with no value (`no-map`, `ranges` for an identity bus).
     public mutating func emptyProperty(_ name: StaticString) throws(FDTWriteError) {
-        try property(name, Self.noBytes)
+        _ = try property(try Self.bytes(of: name), Self.noBytes, length: 0)
     }
 
     /// A one-cell property.
@@ -149,6 +156,13 @@ public struct FDTWriter {
 
     /// A string property (section 2.2.4: NUL-terminated).
     public mutating func property(_ name: StaticString, string value: StaticString) throws(FDTWriteError) {
+        try stringProperty(name, value)
+    }
+
+    /// `property(_:string:)`'s body, inlined into `HostDeviceTree.derive`, its
+    /// one caller on the board.
+    @_transparent
+    mutating func stringProperty(_ name: StaticString, _ value: StaticString) throws(FDTWriteError) {
         let text = try Self.bytes(of: value)
         guard ByteString.firstIndex(of: 0, in: text) == text.count else { throw .badName }
         // The value's last byte is the zero the writer fills in after `text`.
@@ -180,6 +194,13 @@ public struct FDTWriter {
     /// Ends the blob: FDT_END, the strings block moved next to the structure,
     /// name offsets fixed, then the header. Returns the blob's size in bytes.
     public mutating func finish() throws(FDTWriteError) -> Int {
+        try finishBlob()
+    }
+
+    /// `finish`'s body, inlined into `HostDeviceTree.derive`, its one caller
+    /// on the board (the public wrapper is then dropped there).
+    @_transparent
+    mutating func finishBlob() throws(FDTWriteError) -> Int {
         try closeReservationMap()
         guard phase == .structure else { throw .outOfOrder }
         guard cursor > structStart else { throw .missingRoot }
@@ -236,7 +257,7 @@ public struct FDTWriter {
     /// `value.count`) and the 4-byte padding; returns where the value starts,
     /// for callers that store their cells over the zeros. All room is
     /// checked before anything is written.
-    private mutating func property(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
+    mutating func property(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
                                    length: Int) throws(FDTWriteError) -> Int {
         guard phase == .structure, depth > 0 else { throw .propertyOutsideNode }
         guard childBegun & (1 << UInt64(depth)) == 0 else { throw .propertyAfterChildNode }
@@ -258,6 +279,7 @@ public struct FDTWriter {
     /// Finds or adds `name` in the strings block; returns its distance from
     /// `end` (the provisional name offset `finish` rewrites). `reserve` bytes
     /// of structure room must survive the addition.
+    @_transparent
     private mutating func internString(_ name: UnsafeRawBufferPointer, keeping reserve: Int) throws(FDTWriteError) -> Int {
         var position = stringsLow
         while position < end {
@@ -280,6 +302,7 @@ public struct FDTWriter {
     /// Walks the structure this writer produced (`start..<stop`) and turns
     /// each provisional name offset (distance from `end`) into an offset into
     /// the strings block.
+    @_transparent
     private static func fixNameOffsets(_ buffer: UnsafeMutableRawBufferPointer, from start: Int, to stop: Int,
                                        stringsSize: Int) {
         var at = start

@@ -22,6 +22,8 @@ extension FlattenedDeviceTree {
 
     /// The name of the property whose FDT_PROP token is at `offset` (from an
     /// error report's `propertyAt`); `nil` when no property token is there.
+    /// Inlined into `DeviceTreeReport.reject`, its one caller on the board.
+    @_transparent
     public func propertyName(atToken offset: Int) -> UnsafeRawBufferPointer? {
         guard offset >= structStart, offset % 4 == 0,
               case let (.property(nameStart, _), _)? = try? blocks.token(at: offset) else { return nil }
@@ -29,7 +31,8 @@ extension FlattenedDeviceTree {
     }
 
     /// The name starting at `start` in the strings block, without its NUL.
-    private func propertyName(at start: Int) -> UnsafeRawBufferPointer {
+    @usableFromInline
+    func propertyName(at start: Int) -> UnsafeRawBufferPointer {
         var end = start
         // Validated in init: terminated inside the strings block.
         while end < stringsEnd && bytes[end] != 0 { end += 1 }
@@ -76,6 +79,7 @@ extension FlattenedDeviceTree {
         return nil
     }
 
+    @_transparent
     public func hasProperty(_ name: StaticString, _ node: FDTNode) -> Bool {
         property(name, of: node) != nil
     }
@@ -104,6 +108,7 @@ extension FlattenedDeviceTree {
         /// (literal: maxDepth + 2). A node's parent is the slot below its own.
         var stack: InlineArray<34, UInt32>
 
+        @_transparent
         init(blocks: FDTBlocks, start: FDTNode, childrenOnly: Bool) {
             self.blocks = blocks
             offset = start.offset
@@ -154,12 +159,14 @@ extension FlattenedDeviceTree {
 
     public typealias ChildIterator = NodeIterator
 
+    @_transparent
     public func child(of node: FDTNode, named name: StaticString) -> FDTNode? {
         child(of: node, matching: ByteString.bytes(name))
     }
 
     /// Section 2.2.3: a path component without `@unit-address` matches a node
     /// whose name has one, as long as the base names agree.
+    @usableFromInline
     func child(of node: FDTNode, matching component: UnsafeRawBufferPointer) -> FDTNode? {
         let hasUnitAddress = ByteString.firstIndex(of: UInt8(ascii: "@"), in: component) < component.count
         for candidate in children(of: node) {
@@ -200,6 +207,7 @@ extension FlattenedDeviceTree {
         return resolve(ByteString.slice(path, start, path.count), from: current)
     }
 
+    @_transparent
     public func node(atPath path: StaticString) -> FDTNode? {
         node(atPath: ByteString.bytes(path))
     }
@@ -279,6 +287,7 @@ extension FlattenedDeviceTree {
     }
 
     /// Whether `compatible` lists `name` (an unterminated list counts as no).
+    @_transparent
     public func isCompatible(_ node: FDTNode, with name: StaticString) -> Bool {
         isCompatible(node, withAnyOf: name)
     }
@@ -330,6 +339,13 @@ extension FlattenedDeviceTree {
     /// `#interrupt-cells`. `nil` when the chain breaks (a dangling phandle,
     /// or the root reached without a controller).
     public func interruptParent(of node: FDTNode) -> FDTNode? {
+        interruptController(of: node)
+    }
+
+    /// `interruptParent(of:)`'s body, inlined into `PlatformDescription.init`,
+    /// its one caller on the board.
+    @_transparent
+    func interruptController(of node: FDTNode) -> FDTNode? {
         var current = node
         // Each step moves to a phandle target or one level up; a phandle
         // cycle is cut off after as many steps as the tree can be deep.

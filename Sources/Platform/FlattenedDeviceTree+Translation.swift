@@ -23,6 +23,7 @@ extension FlattenedDeviceTree {
         return try cpuRange(reg[0], of: node)
     }
 
+    @_transparent
     private func translate(_ range: MemoryRange, through bus: FDTNode,
                            into parentBus: FDTNode) throws(FDTError) -> MemoryRange {
         // Absent `ranges`: the bus's children are not memory-mapped (e.g. an

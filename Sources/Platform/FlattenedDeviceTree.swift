@@ -13,12 +13,19 @@ public struct FlattenedDeviceTree {
 
     public let header: FDTHeader
     /// The blob and where its blocks are.
-    let blocks: FDTBlocks
+    @usableFromInline let blocks: FDTBlocks
     /// The root node; a validated tree always has one.
     public let root: FDTNode
 
     public init(_ buffer: UnsafeRawBufferPointer) throws(FDTError) {
-        let header = try FDTHeader(buffer)
+        try self.init(validating: buffer)
+    }
+
+    /// The public initialiser's body, inlined into `init(blobAt:limit:)`, its
+    /// one caller on the board.
+    @_transparent
+    init(validating buffer: UnsafeRawBufferPointer) throws(FDTError) {
+        let header = try FDTHeader(checking: buffer)
         self.header = header
         // `FDTHeader` checked that both blocks lie inside `totalsize`, a 32-bit count.
         let blocks = FDTBlocks(
@@ -32,20 +39,21 @@ public struct FlattenedDeviceTree {
 
     /// The blob, cut to `totalsize`.
     public var bytes: UnsafeRawBufferPointer { blocks.bytes }
-    var structStart: Int { blocks.structStart }
+    @usableFromInline var structStart: Int { blocks.structStart }
     var stringsEnd: Int { blocks.stringsEnd }
 
     /// Convenience for a boot loader's raw pointer: reads `totalsize` safely
     /// first, then wraps exactly that many bytes.
     public init(blobAt pointer: UnsafeRawPointer, limit: Int) throws(FDTError) {
-        let size = try FDTHeader.totalSize(ofBlobAt: pointer, limit: limit)
-        try self.init(UnsafeRawBufferPointer(start: pointer, count: size))
+        let size = try FDTHeader.checkedTotalSize(ofBlobAt: pointer, limit: limit)
+        try self.init(validating: UnsafeRawBufferPointer(start: pointer, count: size))
     }
 
     // MARK: Memory reservation block (section 5.3)
 
     static let reservationEntrySize = 16
 
+    @_transparent
     private static func validateReservationMap(_ bytes: UnsafeRawBufferPointer, from start: Int) throws(FDTError) {
         var offset = start
         while true {
@@ -87,6 +95,7 @@ public struct FlattenedDeviceTree {
 /// Where the blocks of a validated blob are: all a token walk needs, in
 /// four words (every offset is below `totalsize`, a 32-bit field), so walks
 /// and iterators carry it in registers instead of a copy of the tree.
+@usableFromInline
 struct FDTBlocks {
     /// The blob, cut to `totalsize`.
     let bytes: UnsafeRawBufferPointer
@@ -104,6 +113,7 @@ struct FDTBlocks {
 
     /// Decodes the token at `offset` (absolute, 4-aligned, inside the
     /// structure block) and returns it with the offset of the next token.
+    @usableFromInline
     func token(at offset: Int) throws(FDTError) -> (FDTToken.Decoded, next: Int) {
         guard offset >= structStart, offset + 4 <= structEnd else { throw .truncatedToken(offset: offset) }
         let word = bytes.bigEndianUInt32(at: offset)
@@ -146,6 +156,7 @@ struct FDTBlocks {
 
     /// One pass over the whole structure block. Each token advances at least
     /// 4 bytes, so the loop runs at most `size_dt_struct / 4` times.
+    @_transparent
     func validateStructure() throws(FDTError) -> FDTNode {
         var offset = structStart
         var depth = 0

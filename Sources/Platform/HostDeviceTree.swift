@@ -82,7 +82,7 @@ public enum HostDeviceTree {
         }
 
         var writer = try FDTWriter(buffer: buffer, bootCPU: tree.header.bootCPU)
-        for reservation in tree.memoryReservations { try writer.addReservation(reservation) }
+        for reservation in tree.memoryReservations { try writer.reserve(reservation) }
 
         var offset = tree.structStart
         var depth = 0
@@ -108,7 +108,8 @@ public enum HostDeviceTree {
                     } else {
                         let name = tree.name(of: node)
                         if depth == 2 && ByteString.equals(name, "reserved-memory") { inReservedMemory = true }
-                        try writer.beginNode(name)
+                        // The writer's own entry, not the one-line public wrapper (one call fewer).
+                        try writer.beginNode(name, unitAddress: nil)
                     }
                 }
             case .endNode:
@@ -130,7 +131,7 @@ public enum HostDeviceTree {
                             try writer.endNode()
                         }
                         try writer.beginNode(controlNodeName, unitAddress: edits.controlDevice.base.raw)
-                        try writer.property("compatible", string: controlCompatible)
+                        try writer.stringProperty("compatible", controlCompatible)
                         try writer.property("reg", address: edits.controlDevice.base.raw, size: edits.controlDevice.size,
                                             addressCells: rootAddressCells, sizeCells: rootSizeCells)
                         try writer.endNode()
@@ -144,12 +145,15 @@ public enum HostDeviceTree {
                     // for error reports, and none is made here).
                     let property = FDTProperty(offset: offset, node: 0, nameStart: nameStart, length: valueLength)
                     let name = tree.name(of: property)
-                    if !isIOMMUReference(name) { try writer.property(name, tree.value(of: property)) }
+                    if !isIOMMUReference(name) {
+                        let value = tree.value(of: property)
+                        _ = try writer.property(name, value, length: value.count)
+                    }
                 }
             case .nop:
                 break
             case .end:
-                return try writer.finish()
+                return try writer.finishBlob()
             }
             offset = next
         }

@@ -6,6 +6,8 @@ extension FlattenedDeviceTree {
     /// The initrd's range; nil when either property is absent. A value that
     /// is not 4 or 8 bytes, or an end before the start, is a typed error
     /// (the host's tree must not be built around an initrd nobody can place).
+    /// Inlined into `LinuxHost.run`, its one caller on the board.
+    @_transparent
     public func initialRamdisk() throws(FDTError) -> MemoryRange? {
         guard let chosen = node(atPath: "/chosen"),
               let start = property("linux,initrd-start", of: chosen),
@@ -18,7 +20,8 @@ extension FlattenedDeviceTree {
         return range
     }
 
-    private func cellValue(_ property: FDTProperty) throws(FDTError) -> UInt64 {
+    @usableFromInline
+    func cellValue(_ property: FDTProperty) throws(FDTError) -> UInt64 {
         let bytes = value(of: property)
         switch bytes.count {
         case 4: return UInt64(bytes.loadUnaligned(as: UInt32.self).bigEndian)

@@ -27,7 +27,7 @@ public struct MSIDoorbells: Sendable {
     /// the safe side); a phandle naming no node, or a `reg` too short to hold
     /// the doorbell register, is a broken tree. A disabled controller takes no MSIs.
     public init(_ tree: FlattenedDeviceTree) throws(FDTError) {
-        var bridges = tree.pciHostBridgeNodes
+        var bridges = FlattenedDeviceTree.PCIHostBridgeNodes(tree: tree, walk: tree.nodes)
         while let bridge = bridges.nextBridge() {
             let description = try PCIHostBridgeNode(reading: tree, bridge)
             // One copy, then slots read in place (a plain subscript read copies the list).

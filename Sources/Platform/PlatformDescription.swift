@@ -274,7 +274,7 @@ public struct PlatformDescription: Sendable {
         guard let names = tree.property("interrupt-names", of: node),
               let list = try? tree.strings(names),
               let interrupts = tree.property("interrupts", of: node),
-              let controller = tree.interruptParent(of: node), isGIC(tree, controller),
+              let controller = tree.interruptController(of: node), isGIC(tree, controller),
               let cells = try? tree.u32("#interrupt-cells", of: controller),
               cells >= 2, Int(cells) <= 4 else { return result }
         let specifierBytes = Int(cells) * 4
