@@ -7,6 +7,7 @@
 #   make debug          QEMU halted with a gdb stub; prints the gdb command
 #   make size           section sizes of the image; fails if .text > TEXT_LIMIT
 #   make bench          release-mode benchmarks (host); HAFNIUM=results.txt adds ratios
+#   make bench-hafnium  the comparison with Hafnium's mm.c: HAFNIUM_BENCH=bin ROUNDS=10 PIN=cpu
 #   make fuzz           the device-tree fuzzer, 10^6 executions (host, release)
 #   make deps           Debian packages the build and the QEMU runs need
 #   make qemu-s2        build QEMU 10 (SMMUv3 with stage 2) under $(QEMU_S2_PREFIX)
@@ -94,7 +95,7 @@ LIBS := AArch64 Translation Platform Ownership SMMUv3 HostExits
 
 ARCH_HEADERS := Boot/include/arch.h Boot/include/el2_layout.h Boot/include/host.h Boot/include/module.modulemap
 
-.PHONY: all image run test test-host test-corpus test-qemu fuzz model-long check-modules module-graph debug size bench deps qemu-s2 clean \
+.PHONY: all image run test test-host test-corpus test-qemu fuzz model-long check-modules module-graph debug size bench bench-hafnium deps qemu-s2 clean \
         linux run-linux
 all image: $(B)/hypervisor.bin
 
@@ -178,6 +179,7 @@ test: deps
 
 test-host: check-modules
 	CLANG=$(CLANG) SWIFTC=$(SWIFTC) OBJDUMP=$(FP_OBJDUMP) scripts/test-check-no-fp.sh
+	scripts/test-bench-hafnium.sh
 	swift test --disable-swift-testing
 	$(MAKE) --no-print-directory fuzz FUZZ_EXECUTIONS=10000
 
@@ -214,6 +216,12 @@ test-qemu: image linux
 # HAFNIUM=file: hafnium-mm-bench output (one or more rounds) for the ratio column.
 bench:
 	swift run -c release hv-bench $(if $(HAFNIUM),--hafnium $(HAFNIUM))
+
+# The side-by-side comparison with Hafnium's mm.c (issue 12): HAFNIUM_BENCH=<a
+# hafnium-mm-bench binary> (or HAFNIUM_SRC=<checkout> MM_BENCH=<its tool dir>),
+# ROUNDS alternated rounds, minimum per row, ratio and goal; PIN=<cpu> pins both.
+bench-hafnium:
+	scripts/bench-hafnium.sh
 
 # ---- the Linux host (Debian's arm64 kernel at EL1) ------------------------------
 # build/linux/{Image,initramfs.cpio.gz,disk.img}, from Debian's packages only.
