@@ -393,7 +393,8 @@ public final class Stage1Mirror<R: RegisterBlock, M: PhysicalMemory, C: CacheMai
     }
 
     func unlink(_ frame: MFN, clearedEntry: Int = 0) {
-        pending.recordUnlinkedTable(frame, entry: clearedEntry, memory: handle.smmu.memory)
+        pending.recordUnlinkedTable(frame, entry: clearedEntry, emptied: pool.validEntryCount(frame) == 0,
+                                    memory: handle.smmu.memory)
         tablePagesInUse -= 1
     }
 

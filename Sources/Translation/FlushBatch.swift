@@ -80,10 +80,13 @@ public struct FlushBatch<Releaser: PageReferenceReleaser>: ~Copyable {
         pending.recordInvalidation(gfn, frames: count)
     }
 
-    /// An unlinked table page waits for the commit.
+    /// An unlinked table page waits for the commit (`emptied`: none of its
+    /// entries is valid; see `PendingInvalidation.recordUnlinkedTable`).
     @inline(__always)
-    @usableFromInline mutating func recordUnlinkedTable<M: PhysicalMemory>(_ frame: MFN, entry: Int = 0, memory: M) {
-        pending.recordUnlinkedTable(frame, entry: entry, memory: memory)
+    @usableFromInline mutating func recordUnlinkedTable<M: PhysicalMemory>(
+        _ frame: MFN, entry: Int = 0, emptied: Bool = false, memory: M
+    ) {
+        pending.recordUnlinkedTable(frame, entry: entry, emptied: emptied, memory: memory)
     }
 
     /// The commit's last step, once the CPU and every IOMMU have completed the

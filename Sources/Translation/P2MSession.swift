@@ -184,7 +184,10 @@ struct P2MSession<Environment: P2MEnvironment, R: PageReferenceReleaser>: ~Copya
         // A table descriptor above some leaf table changed: the cached path may
         // lead through it (see `LeafPathCache`).
         p2m.sessionLeafCache.invalidate()
-        batch.recordUnlinkedTable(frame, entry: clearedEntry, memory: p2m.memory)
+        // The pool's count says whether a valid entry is left in the page (a
+        // table the engine emptied has none; one unlinked whole may have many).
+        batch.recordUnlinkedTable(frame, entry: clearedEntry, emptied: p2m.sessionPool.validEntryCount(frame) == 0,
+                                  memory: p2m.memory)
     }
 
     /// Deliver the last runs.

@@ -43,6 +43,41 @@ final class FlushBatchTests: XCTestCase {
         XCTAssertTrue(batch.isEmpty)
     }
 
+    /// The P2M's session tells the pending list which unlinked tables are empty
+    /// (their pool count): a leaf table an unmap emptied collects the frames of
+    /// the tables unlinked after it, while a leaf table unlinked whole, its
+    /// entries still valid for a walker that cached the path to it, keeps every
+    /// entry but the one its link takes until the commit frees it.
+    func testOnlyAnEmptiedTableCollectsTheNextUnlinkedTables() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        try p2m.map(GFN(raw: 0x3000), to: MFN(raw: 0x9_3000), count: 512, as: .ramRW, largestBlock: .page4K,
+                    flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x1000), to: MFN(raw: 0x9_1000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.map(GFN(raw: 0x2000), to: MFN(raw: 0x9_2000), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        try p2m.commit(&batch, holding: lockHeld)
+        let memory = p2m.memory
+        let full = try XCTUnwrap(p2m.table.leafPath(0x3000, count: 1, memory: memory)).leafTable
+        let first = try XCTUnwrap(p2m.table.leafPath(0x1000, count: 1, memory: memory)).leafTable
+        let second = try XCTUnwrap(p2m.table.leafPath(0x2000, count: 1, memory: memory)).leafTable
+        let free = p2m.pool.availableTablePages
+        // The full table leaves first, with no collecting page yet: its link takes
+        // one entry and it does not collect.
+        try p2m.unmap(GFN(raw: 0x3000), count: 512, flushing: &batch, holding: lockHeld)
+        try p2m.unmap(GFN(raw: 0x1000), count: 1, flushing: &batch, holding: lockHeld)
+        try p2m.unmap(GFN(raw: 0x2000), count: 1, flushing: &batch, holding: lockHeld)
+        XCTAssertEqual(batch.unlinkedTablePages, 4, "three leaf tables and the level-2 table they emptied")
+        let kept = (0..<512).filter { Stage2Descriptor.isValid(raw: memory.load64(full.address.adding(UInt64($0) * 8))) }
+        XCTAssertEqual(kept.count, 511, "the full table keeps its entries but the link's")
+        XCTAssertEqual(memory.load64(first.address.adding(8)) >> 12, second.raw,
+                       "the emptied table collects the next table unlinked")
+        let stats = try p2m.commit(&batch, holding: lockHeld)
+        XCTAssertEqual(stats.tablePagesFreed, 4)
+        XCTAssertEqual(p2m.pool.availableTablePages, free + 4)
+        rig.checker.assertClean()
+    }
+
     /// `absorb` moves every obligation: ranges, unlinked table pages and held
     /// references, so one commit of the receiver settles both batches.
     func testAbsorbTakesOverEverythingOwed() throws {

@@ -118,4 +118,74 @@ final class PendingInvalidationTests: XCTestCase {
         XCTAssertEqual(kept.releaseUnlinkedTables(to: &pool, memory: memory), 3)
         XCTAssertEqual(pool.availableTablePages, 8)
     }
+
+    /// An emptied page collects the frames of the pages unlinked after it in its
+    /// entries 1-511, in order, and those pages are not written at all; a full
+    /// collecting page sends the next page back to a link of its own, until an
+    /// emptied page starts the next collection. Every word written reads as an
+    /// invalid descriptor, and the release gives every page back exactly once.
+    func testAnEmptiedPageCollectsTheFramesOfTheNextPages() {
+        let memory = FakeMemory(frames: 520)
+        var pool = FakePool(memory: memory)
+        let pages = (0..<515).map { _ in pool.allocateTablePage()! }
+        let collecting = pages[0], collectedPages = pages[1...511]
+        let linked = pages[512], second = pages[513], last = pages[514]
+        for page in collectedPages {
+            memory.store64(page.address, 0x4000_0000_0703)   // valid entries a stale walker may still read
+            memory.store64(page.address.adding(8 * 9), 0xFFF)
+        }
+        memory.store64(linked.address.adding(8 * 9), 0x4000_0000_0703)
+        var pending = PendingInvalidation()
+        pending.recordUnlinkedTable(collecting, entry: 7, emptied: true, memory: memory)
+        let storesBefore = memory.stores
+        for page in collectedPages { pending.recordUnlinkedTable(page, entry: 9, memory: memory) }
+        XCTAssertEqual(memory.stores - storesBefore, 511, "one store per collected frame, into the collecting page")
+        for (slot, page) in zip(1..., collectedPages) {
+            let word = memory.load64(collecting.address.adding(UInt64(slot) * 8))
+            XCTAssertEqual(word & 1, 0, "a collected frame must read as an invalid descriptor")
+            XCTAssertEqual(word >> 12, page.raw)
+            XCTAssertEqual(memory.load64(page.address), 0x4000_0000_0703, "a collected page is not written")
+            XCTAssertEqual(memory.load64(page.address.adding(8 * 9)), 0xFFF, "a collected page is not written")
+        }
+        // The collecting page is full: the next page carries its own link (in the
+        // entry its unlinker names), and the next emptied page collects again.
+        pending.recordUnlinkedTable(linked, entry: 9, memory: memory)
+        XCTAssertEqual(memory.load64(linked.address.adding(8 * 9)) & 1, 0)
+        pending.recordUnlinkedTable(second, entry: 3, emptied: true, memory: memory)
+        pending.recordUnlinkedTable(last, entry: 4, memory: memory)
+        XCTAssertEqual(memory.load64(second.address.adding(8)) >> 12, last.raw)
+        XCTAssertEqual(threadedFrames(pending, memory: memory), [second.raw, linked.raw, collecting.raw])
+        XCTAssertEqual(pending.unlinkedTablePages, 515)
+        XCTAssertEqual(pool.availableTablePages, 5)
+        XCTAssertEqual(pending.releaseUnlinkedTables(to: &pool, memory: memory), 515)
+        XCTAssertEqual(pool.availableTablePages, 520, "every page back exactly once (a second free traps)")
+        XCTAssertTrue(pending.isEmpty)
+        // The list is empty again: the next emptied page starts a new collection.
+        let again = (0..<2).map { _ in pool.allocateTablePage()! }
+        pending.recordUnlinkedTable(again[0], emptied: true, memory: memory)
+        pending.recordUnlinkedTable(again[1], emptied: true, memory: memory)
+        XCTAssertEqual(memory.load64(again[0].address.adding(8)) >> 12, again[1].raw)
+        XCTAssertEqual(pending.releaseUnlinkedTables(to: &pool, memory: memory), 2)
+        XCTAssertEqual(pool.availableTablePages, 520)
+    }
+
+    /// Absorbing a list with a partly filled collecting page (and one whose
+    /// collecting page is full) keeps every page: each is given back once.
+    func testAbsorbKeepsTheCollectedFrames() {
+        let memory = FakeMemory(frames: 1100)
+        var pool = FakePool(memory: memory)
+        var kept = PendingInvalidation(), failed = PendingInvalidation()
+        kept.recordUnlinkedTable(pool.allocateTablePage()!, emptied: true, memory: memory)
+        for _ in 0..<20 { kept.recordUnlinkedTable(pool.allocateTablePage()!, memory: memory) }
+        failed.recordUnlinkedTable(pool.allocateTablePage()!, emptied: true, memory: memory)
+        for _ in 0..<600 { failed.recordUnlinkedTable(pool.allocateTablePage()!, entry: 2, memory: memory) }
+        failed.recordUnlinkedTable(pool.allocateTablePage()!, emptied: true, memory: memory)
+        for _ in 0..<30 { failed.recordUnlinkedTable(pool.allocateTablePage()!, memory: memory) }
+        XCTAssertEqual(pool.availableTablePages, 1100 - 653)
+        kept.absorb(&failed, memory: memory)
+        XCTAssertTrue(failed.isEmpty)
+        XCTAssertEqual(kept.unlinkedTablePages, 653)
+        XCTAssertEqual(kept.releaseUnlinkedTables(to: &pool, memory: memory), 653)
+        XCTAssertEqual(pool.availableTablePages, 1100)
+    }
 }
