@@ -292,13 +292,18 @@ final class FakeSMMU: RegisterBlock {
     /// the moment a TLBI is consumed it may refill its
     /// TLB and walk caches for the invalidated range from memory as it sees it:
     /// RAM, when it does not snoop the CPU's caches. For each stage-1
-    /// configuration the SMMU holds on `asid` (nil: every ASID), walk
-    /// `pages` (input frames) through that view next to the CPU's: a valid
-    /// descriptor there that the CPU has since broken or changed, and not yet
-    /// cleaned to PoC, is one the TLBI cannot keep out of the TLB.
+    /// configuration on `asid` (nil: every ASID) that the SMMU holds or may
+    /// fetch (a stream whose STE a CFGI has published), walk `pages` (input
+    /// frames) through that view next to the CPU's: a valid descriptor there
+    /// that the CPU has since broken or changed, and not yet cleaned to PoC, is
+    /// one the TLBI cannot keep out of the TLB.
     func walkAtInvalidation(_ name: String, asid: UInt16?, _ pages: Range<UInt64>) {
+        var configs = Array(configCache.values)
+        for sid in committedSTE.keys.sorted() where configCache[sid] == nil {
+            if case .success(let config) = fetchConfig(sid) { configs.append(config) }
+        }
         var walked: [Config] = []
-        for config in configCache.values where !walked.contains(config) {
+        for config in configs where !walked.contains(config) {
             guard case .stage1(let a, let ttb, let bits, _) = config, asid == nil || a == asid else { continue }
             walked.append(config)
             invalidationWalks += 1
