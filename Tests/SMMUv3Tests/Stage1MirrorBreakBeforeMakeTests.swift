@@ -218,6 +218,33 @@ final class Stage1MirrorBreakBeforeMakeTests: XCTestCase {
         }
     }
 
+    /// FakeMemory's RAM view: a CPU store or a zeroed frame stays out of RAM
+    /// until its line is cleaned; a device store lands in RAM (and in the
+    /// CPU's view, which the model keeps coherent for the CPU).
+    func testRAMHoldsWhatTheCPUHasNotCleaned() {
+        let memory = FakeMemory()
+        var cache = RecordingCache(memory: memory)
+        let a = PhysAddr(0x5000_0008), b = PhysAddr(0x5000_0010), frame = MFN(0x50001)
+        memory.store64(a, 1)
+        XCTAssertEqual(memory.dramLoad(a), 0)
+        cache.clean(a, bytes: 8)
+        XCTAssertEqual(memory.dramLoad(a), 1)
+        memory.store64(a, 2)
+        memory.store64(b, 3)  // same line: RAM keeps the line as it was before the first store
+        XCTAssertEqual([memory.dramLoad(a), memory.dramLoad(b)], [1, 0])
+        memory.deviceStore(b, 4)
+        XCTAssertEqual([memory.dramLoad(a), memory.dramLoad(b), memory.peek(b)], [1, 4, 4])
+        cache.clean(b, bytes: 8)
+        XCTAssertEqual([memory.dramLoad(a), memory.dramLoad(b)], [2, 4])
+
+        memory.store64(frame.address.adding(0x800), 5)
+        cache.clean(frame.address, bytes: 4096)
+        memory.zeroFrame(frame)
+        XCTAssertEqual([memory.peek(frame.address.adding(0x800)), memory.dramLoad(frame.address.adding(0x800))], [0, 5])
+        cache.clean(frame.address.adding(0x800), bytes: 64)
+        XCTAssertEqual(memory.dramLoad(frame.address.adding(0x800)), 0)
+    }
+
     // MARK: The checker's rules, each on a hand-made violation
 
     /// A watched root with one level-3 table linked at IOVA 0 (39-bit
