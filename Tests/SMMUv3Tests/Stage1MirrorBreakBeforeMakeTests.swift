@@ -33,14 +33,19 @@ final class Stage1MirrorBreakBeforeMakeTests: XCTestCase {
     /// CMD_SYNC inside it (the P2M's or the mirror's own break-before-make):
     /// the broken entry must then stay invalid (`P2MError.breakNotConfirmed`
     /// from the P2M, `entriesLeftInvalid` in the mirror), never be made while
-    /// the SMMU may still hold the old one.
+    /// the SMMU may still hold the old one. Every other round runs on an SMMU
+    /// that does not snoop the CPU's caches: every TLBI must then find in RAM
+    /// what the CPU wrote for its range (`FakeSMMU.walkAtInvalidation`).
     func testRandomMirrorEditsKeepBreakBeforeMakeAndSeed000() throws {
         var rng = SplitMix64(seed: 0x0BB0_0346)
         var splits = 0, lostSyncs = 0, releases = 0, incomplete = 0, mirrorLeftInvalid = 0
-        for _ in 0..<6 {
-            var h = try HookHarness(.qemu72, configuration: SMMUConfiguration(pollLimit: 100))
+        for round in 0..<6 {
+            var h = try HookHarness(round % 2 == 0 ? .qemu72 : .qemu72NonCoherent,
+                                    configuration: SMMUConfiguration(pollLimit: 100))
             let checker = IOMMUBreakBeforeMakeChecker(memory: h.memory, fake: h.fake)
             var p2m = try makeWatchedP2M(&h, checker: checker)
+            // The SMMU fetches the domain's configuration (and walks it from then on).
+            XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_0000, write: false).0, .fault(.translation))
             let releaser = CheckingReleaser { [unowned checker] in checker.released() }
             var batch = FlushBatch(releaser: releaser)
             for _ in 0..<80 {
@@ -91,6 +96,8 @@ final class Stage1MirrorBreakBeforeMakeTests: XCTestCase {
             releases += releaser.log.releases
             mirrorLeftInvalid += p2m.observer.entriesLeftInvalid
             checker.assertClean()
+            XCTAssertEqual(h.fake.staleWalksAtInvalidation, [])
+            XCTAssertGreaterThan(h.fake.invalidationWalks, 50)
             XCTAssertGreaterThan(checker.checkedStores, 100)
             XCTAssertGreaterThan(checker.completedInvalidations, 10)
             XCTAssertGreaterThan(checker.brokenEntriesSeen, 10)
@@ -102,6 +109,140 @@ final class Stage1MirrorBreakBeforeMakeTests: XCTestCase {
         XCTAssertGreaterThan(incomplete, 3, "syncs lost inside operations must be exercised")
         XCTAssertGreaterThan(mirrorLeftInvalid, 0)
         XCTAssertGreaterThan(releases, 50)
+    }
+
+    // MARK: Non-coherent SMMU: the break reaches PoC before its invalidation
+
+    /// Each kind of break-before-make the mirror's table engine makes: a block
+    /// split (`breakBlock`), a block replaced by a block with another output, a
+    /// run of pages replaced in a linked table (`applyLeafRun`), and a full
+    /// table merged back into a block (`mergeIfUniform`). Each starts from a
+    /// 2 MiB block at IOVA 0x20_0000 and 16 pages at 0x40_0000.
+    typealias Edit = (inout MirrorP2M, inout FlushBatch<CheckingReleaser>) throws -> Void
+    static var breakBeforeMakes: [(name: String, edit: Edit)] { [
+        ("block split", { p2m, batch in
+            try p2m.unmap(GFN(0x201), count: 1, flushing: &batch, holding: lockHeld)
+        }),
+        ("block replaced by another block", { p2m, batch in
+            try p2m.map(GFN(0x200), to: MFN(0x50600), count: 512, as: .ramRW, policy: .replace, flushing: &batch,
+                        holding: lockHeld)
+        }),
+        ("pages replaced in a table", { p2m, batch in
+            try p2m.map(GFN(0x405), to: MFN(0x58000), count: 2, as: .ramRW, policy: .replace, flushing: &batch,
+                        holding: lockHeld)
+        }),
+        ("table merged into a block", { p2m, batch in
+            try p2m.map(GFN(0x410), to: MFN(0x50410), count: 0x1F0, as: .ramRW, flushing: &batch, holding: lockHeld)
+        }),
+    ] }
+
+    /// A non-coherent SMMU reads the mirror from RAM and may walk it at any
+    /// time: when it consumes the TLBI of a break-before-make, RAM must already
+    /// hold the broken entry, or it can refill its TLB with the old translation
+    /// just invalidated (`FakeSMMU.walkAtInvalidation`). The mirror cleans the
+    /// break before invalidating (`Stage1Mirror.invalidateNow`); a coherent SMMU
+    /// snoops the CPU's caches, cleans nothing and trips nothing.
+    func testBreakIsCleanedToPoCBeforeItsInvalidation() throws {
+        for (profile, coherent) in [(FakeSMMU.Profile.qemu72NonCoherent, false), (.qemu72, true)] {
+            for (name, edit) in Self.breakBeforeMakes {
+                var h = try HookHarness(profile)
+                let checker = IOMMUBreakBeforeMakeChecker(memory: h.memory, fake: h.fake)
+                var p2m = try makeWatchedP2M(&h, checker: checker)
+                var batch = FlushBatch(releaser: CheckingReleaser {})
+                try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
+                try p2m.map(GFN(0x400), to: MFN(0x50400), count: 16, as: .ramRW, flushing: &batch, holding: lockHeld)
+                try p2m.commit(&batch, holding: lockHeld)
+                // The SMMU holds the domain's configuration and translations.
+                XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_5000, write: false).0, .ok(PhysAddr(0x5020_5000)))
+                XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x40_5000, write: false).0, .ok(PhysAddr(0x5040_5000)))
+                let walks = h.fake.invalidationWalks, broken = checker.brokenEntriesSeen
+                let cleans = h.handle.smmu.cache.log.operations.count { if case .clean = $0 { true } else { false } }
+
+                try edit(&p2m, &batch)
+                try p2m.commit(&batch, holding: lockHeld)
+
+                let context = "\(name), coherent \(coherent)"
+                XCTAssertGreaterThan(checker.brokenEntriesSeen, broken, "\(context): the mirror broke an entry")
+                XCTAssertGreaterThan(h.fake.invalidationWalks, walks, "\(context): the SMMU walked at the TLBIs")
+                XCTAssertEqual(h.fake.staleWalksAtInvalidation, [], context)
+                XCTAssertEqual(p2m.observer.entriesLeftInvalid, 0, context)
+                checker.assertClean()
+                let cleansNow = h.handle.smmu.cache.log.operations.count { if case .clean = $0 { true } else { false } }
+                if coherent {
+                    XCTAssertEqual(cleansNow, cleans, "\(context): a coherent SMMU needs no clean")
+                } else {
+                    XCTAssertGreaterThan(cleansNow, cleans, context)
+                }
+                XCTAssertEqual(h.memory.staleDeviceReads, [], context)
+            }
+        }
+    }
+
+    /// The check itself: a descriptor broken by the CPU and not cleaned is what
+    /// a non-coherent SMMU still finds in RAM when it consumes the TLBI; once
+    /// cleaned, it finds the break. A coherent SMMU finds the break either way.
+    func testSMMUWalksRAMWhenItConsumesAnInvalidation() throws {
+        for coherent in [false, true] {
+            var h = try HookHarness(coherent ? .qemu72 : .qemu72NonCoherent)
+            let mirror = try TestMirror.make(handle: h.handle, asid: 1, inputBits: 39, pool: h.mirrorPool(count: 8),
+                                             allocator: &h.allocator)
+            try h.handle.smmu.attach(edu, to: .stage1(mirror.domain), allocator: &h.allocator)
+            // A level-2 block at IOVA 0x20_0000 under a level-2 table, both cleaned.
+            let l2 = try XCTUnwrap(mirror.pool.allocateTablePage())
+            let block: UInt64 = 0x5020_0000 | 1 << 10 | 1
+            h.memory.store64(l2.address.adding(8), block)
+            h.memory.store64(mirror.table.root.address, l2.address.raw | 3)
+            h.handle.smmu.cache.clean(l2.address, bytes: 4096)
+            h.handle.smmu.cache.clean(mirror.table.root.address, bytes: 8)
+            XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: false).0, .ok(PhysAddr(0x5020_1000)))
+
+            h.memory.store64(l2.address.adding(8), 0)  // break, not cleaned
+            try h.handle.smmu.push(.tlbiNHVA(asid: 2, va: IOVA(0x20_0000)))
+            try h.handle.smmu.sync()
+            XCTAssertEqual(h.fake.staleWalksAtInvalidation, [], "another ASID's TLBI walks nothing of this one")
+            try h.handle.smmu.push(.tlbiNHVA(asid: 1, va: IOVA(0x40_0000)))
+            try h.handle.smmu.sync()
+            XCTAssertEqual(h.fake.staleWalksAtInvalidation, [], "the TLBI's range does not reach the break")
+            try h.handle.smmu.push(.tlbiNHVA(asid: 1, va: IOVA(0x20_1000)))
+            try h.handle.smmu.sync()
+            XCTAssertEqual(h.fake.staleWalksAtInvalidation,
+                           coherent ? [] : ["TLBI_NH_VA ASID 1 input frames 0x201..<0x202: a walk still finds valid "
+                                            + "0x50200401 at level 2, IOVA frame 0x200, where the CPU wrote 0x0 and "
+                                            + "did not clean it to PoC"])
+            h.handle.smmu.cache.clean(l2.address.adding(8), bytes: 8)
+            h.handle.smmu.cache.synchronize()
+            try h.handle.smmu.push(.tlbiNHASID(asid: 1))
+            try h.handle.smmu.sync()
+            XCTAssertEqual(h.fake.staleWalksAtInvalidation.count, coherent ? 0 : 1, "cleaned: the SMMU finds the break")
+            XCTAssertEqual(h.fake.invalidationWalks, 3)
+        }
+    }
+
+    /// FakeMemory's RAM view: a CPU store or a zeroed frame stays out of RAM
+    /// until its line is cleaned; a device store lands in RAM (and in the
+    /// CPU's view, which the model keeps coherent for the CPU).
+    func testRAMHoldsWhatTheCPUHasNotCleaned() {
+        let memory = FakeMemory()
+        var cache = RecordingCache(memory: memory)
+        let a = PhysAddr(0x5000_0008), b = PhysAddr(0x5000_0010), frame = MFN(0x50001)
+        memory.store64(a, 1)
+        XCTAssertEqual(memory.dramLoad(a), 0)
+        cache.clean(a, bytes: 8)
+        XCTAssertEqual(memory.dramLoad(a), 1)
+        memory.store64(a, 2)
+        memory.store64(b, 3)  // same line: RAM keeps the line as it was before the first store
+        XCTAssertEqual([memory.dramLoad(a), memory.dramLoad(b)], [1, 0])
+        memory.deviceStore(b, 4)
+        XCTAssertEqual([memory.dramLoad(a), memory.dramLoad(b), memory.peek(b)], [1, 4, 4])
+        cache.clean(b, bytes: 8)
+        XCTAssertEqual([memory.dramLoad(a), memory.dramLoad(b)], [2, 4])
+
+        memory.store64(frame.address.adding(0x800), 5)
+        cache.clean(frame.address, bytes: 4096)
+        memory.zeroFrame(frame)
+        XCTAssertEqual([memory.peek(frame.address.adding(0x800)), memory.dramLoad(frame.address.adding(0x800))], [0, 5])
+        cache.clean(frame.address.adding(0x800), bytes: 64)
+        XCTAssertEqual(memory.dramLoad(frame.address.adding(0x800)), 0)
     }
 
     // MARK: The checker's rules, each on a hand-made violation

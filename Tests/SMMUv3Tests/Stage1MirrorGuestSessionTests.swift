@@ -90,14 +90,20 @@ final class Stage1MirrorGuestSessionTests: XCTestCase {
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_2000, write: false).0, .fault(.translation))
     }
 
+    /// Also the break before it: the split's TLBI finds the broken block in RAM
+    /// (`FakeSMMU.walkAtInvalidation`), through the guest session's commit too.
     func testNonCoherentSplitTableIsCleanedBeforeItsLink() throws {
         var h = try HookHarness(.qemu72NonCoherent)
         var p2m = try makeP2M(&h)
         var batch = FlushBatch(releaser: CheckingReleaser {})
         try p2m.map(GFN(0x200), to: MFN(0x50200), count: 512, as: .ramRW, flushing: &batch, holding: lockHeld)
         try p2m.commit(&batch, holding: lockHeld)
+        XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: true).0, .ok(PhysAddr(0x5020_1000)))
+        let walks = h.fake.invalidationWalks
         try p2m.unmap(GFN(0x201), count: 1, flushing: &batch, holding: lockHeld)
         try p2m.commit(&batch, holding: lockHeld)
+        XCTAssertGreaterThan(h.fake.invalidationWalks, walks)
+        XCTAssertEqual(h.fake.staleWalksAtInvalidation, [])
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x21_0000, write: true).0, .ok(PhysAddr(0x5021_0000)))
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x3F_F000, write: true).0, .ok(PhysAddr(0x503F_F000)))
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: true).0, .fault(.translation))

@@ -150,6 +150,7 @@ final class Stage1MirrorTests: XCTestCase {
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_2000, write: true).0, .ok(PhysAddr(0x5020_2000)))
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: true).0, .fault(.translation))
         XCTAssertEqual(h.memory.staleDeviceReads, [])
+        XCTAssertEqual(h.fake.staleWalksAtInvalidation, [], "the split's break reached RAM before its TLBI")
     }
 
     /// A split fills a new table with the block's other pages, far outside the
@@ -168,6 +169,7 @@ final class Stage1MirrorTests: XCTestCase {
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x3F_F000, write: true).0, .ok(PhysAddr(0x503F_F000)))
         XCTAssertEqual(h.fake.dma(stream: 0x10, iova: 0x20_1000, write: true).0, .fault(.translation))
         XCTAssertEqual(h.memory.staleDeviceReads, [])
+        XCTAssertEqual(h.fake.staleWalksAtInvalidation, [], "the split's break reached RAM before its TLBI")
     }
 
     /// Seed 000 with a lost CMD_SYNC: the SMMU may still translate the unmapped

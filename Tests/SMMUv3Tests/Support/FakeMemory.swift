@@ -5,10 +5,16 @@ import Translation
 /// Host RAM for the SMMU tests, with a model of the CPU cache as seen by a
 /// non-snooping device: every CPU store dirties its 64-byte line until a
 /// clean to PoC; a device read of a dirty line is a coherency violation.
+/// `words` is what the CPU sees; `dramLoad` is what RAM itself holds (the
+/// line as it was when the CPU first dirtied it, until it is cleaned).
 final class FakeMemory: PhysicalMemory {
     static let lineBytes: UInt64 = 64
     var words: [UInt64: UInt64] = [:]
     var dirtyLines: Set<UInt64> = []
+    /// RAM's copy of each line the CPU dirtied, taken when it went from clean
+    /// to dirty; meaningful only while the line is in `dirtyLines` (a clean, or
+    /// a test removing the line from `dirtyLines`, makes RAM equal `words`).
+    var ramLines: [UInt64: [UInt64]] = [:]
     /// Device reads of lines the CPU had not cleaned (only meaningful for a
     /// non-coherent SMMU).
     var staleDeviceReads: [PhysAddr] = []
@@ -41,16 +47,30 @@ final class FakeMemory: PhysicalMemory {
 
     func store64(_ address: PhysAddr, _ value: UInt64) {
         let old = words[address.raw & ~7] ?? 0
+        dirty(address.raw & ~(Self.lineBytes - 1))
         words[address.raw & ~7] = value
         descriptorWatcher?(address, old, value)
-        dirtyLines.insert(address.raw & ~(Self.lineBytes - 1))
         storeObserver?(address)
     }
 
     func zeroFrame(_ frame: MFN) {
         let base = frame.address.raw
+        for line in stride(from: UInt64(0), to: PageSize.bytes4K, by: Int(Self.lineBytes)) { dirty(base + line) }
         for offset in stride(from: UInt64(0), to: PageSize.bytes4K, by: 8) { words.removeValue(forKey: base + offset) }
-        for line in stride(from: UInt64(0), to: PageSize.bytes4K, by: Int(Self.lineBytes)) { dirtyLines.insert(base + line) }
+    }
+
+    /// The CPU is about to write into `line`: if it was clean, RAM keeps what it holds now.
+    private func dirty(_ line: UInt64) {
+        guard dirtyLines.insert(line).inserted else { return }
+        ramLines[line] = (0..<Self.lineBytes / 8).map { words[line + $0 * 8] ?? 0 }
+    }
+
+    /// What RAM holds at `address`: the CPU's value unless its line is dirty.
+    /// A model read, not a driver access: never traced, never recorded.
+    func dramLoad(_ address: PhysAddr) -> UInt64 {
+        let line = address.raw & ~(Self.lineBytes - 1)
+        guard dirtyLines.contains(line), let ram = ramLines[line] else { return peek(address) }
+        return ram[Int((address.raw - line) / 8)]
     }
 
     /// A read by the SMMU itself.
@@ -65,6 +85,8 @@ final class FakeMemory: PhysicalMemory {
     /// would be stale, which the driver handles by invalidating before reading).
     func deviceStore(_ address: PhysAddr, _ value: UInt64) {
         words[address.raw & ~7] = value
+        let line = address.raw & ~(Self.lineBytes - 1)
+        if dirtyLines.contains(line) { ramLines[line]?[Int((address.raw - line) / 8)] = value }
     }
 }
 

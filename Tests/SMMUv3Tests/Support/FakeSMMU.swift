@@ -84,6 +84,11 @@ final class FakeSMMU: RegisterBlock {
     var badAccesses: [Int] = []
     var consumedCommands: [Command] = []
     var steViolations: [String] = []
+    /// Stage-1 TLBIs consumed while a walk of their range through the SMMU's
+    /// view of memory still found a valid descriptor the CPU had changed or
+    /// broken (`walkAtInvalidation`), and how many walks that check made.
+    var staleWalksAtInvalidation: [String] = []
+    var invalidationWalks = 0
 
     // Caches
     enum Config: Equatable {
@@ -252,11 +257,16 @@ final class FakeSMMU: RegisterBlock {
             let count = UInt64(1) << (range + 1)
             invalidateConfig(first: UInt32(UInt64(sid) & ~(count - 1) & 0xFFFF_FFFF), count: count)
         case .cfgiCD, .cfgiCDAll: configCache.removeValue(forKey: sid)
-        case .tlbiNHAll: stage1TLB = [:]
-        case .tlbiNHASID: stage1TLB.removeValue(forKey: asid)
+        case .tlbiNHAll:
+            walkAtInvalidation("TLBI_NH_ALL", asid: nil, 0..<UInt64.max)
+            stage1TLB = [:]
+        case .tlbiNHASID:
+            walkAtInvalidation("TLBI_NH_ASID", asid: asid, 0..<UInt64.max)
+            stage1TLB.removeValue(forKey: asid)
         case .tlbiNHVA:
             guard let pages = rangePages(c) else { return false }
             let first = (c.dw1 & Command.vaMask) >> 12
+            walkAtInvalidation("TLBI_NH_VA", asid: asid, first..<(first + pages))
             for p in 0..<pages { stage1TLB[asid]?.removeValue(forKey: first + p) }
         case .tlbiEL2All:
             return profile.hyp
@@ -268,12 +278,69 @@ final class FakeSMMU: RegisterBlock {
             let first = (c.dw1 & Command.ipaMask) >> 12
             for p in 0..<pages { stage2TLB[vmid]?.removeValue(forKey: first + p) }
         case .tlbiNSNHAll:
+            walkAtInvalidation("TLBI_NSNH_ALL", asid: nil, 0..<UInt64.max)
             stage1TLB = [:]
             stage2TLB = [:]
         case .sync: return true
         case nil: return false
         }
         return true
+    }
+
+    /// An SMMU may walk the tables and cache what it finds at any time, not only
+    /// for a transaction (prefetch and speculation, as a PE's TLB may), so from
+    /// the moment a TLBI is consumed it may refill its
+    /// TLB and walk caches for the invalidated range from memory as it sees it:
+    /// RAM, when it does not snoop the CPU's caches. For each stage-1
+    /// configuration on `asid` (nil: every ASID) that the SMMU holds or may
+    /// fetch (a stream whose STE a CFGI has published), walk `pages` (input
+    /// frames) through that view next to the CPU's: a valid descriptor there
+    /// that the CPU has since broken or changed, and not yet cleaned to PoC, is
+    /// one the TLBI cannot keep out of the TLB.
+    func walkAtInvalidation(_ name: String, asid: UInt16?, _ pages: Range<UInt64>) {
+        var configs = Array(configCache.values)
+        for sid in committedSTE.keys.sorted() where configCache[sid] == nil {
+            if case .success(let config) = fetchConfig(sid) { configs.append(config) }
+        }
+        var walked: [Config] = []
+        for config in configs where !walked.contains(config) {
+            guard case .stage1(let a, let ttb, let bits, _) = config, asid == nil || a == asid else { continue }
+            walked.append(config)
+            invalidationWalks += 1
+            let startLevel = 4 - (bits - 12 + 8) / 9
+            let entries = UInt64(1) << UInt64(bits - 12 - 9 * (3 - startLevel))
+            compareWalk(ttb, level: startLevel, base: 0, entries: entries, pages) { level, iova, seen, written in
+                let range = "0x\(String(pages.lowerBound, radix: 16))..<0x\(String(pages.upperBound, radix: 16))"
+                self.staleWalksAtInvalidation.append(
+                    "\(name) ASID \(a) input frames \(range): a walk still finds valid 0x\(String(seen, radix: 16)) "
+                    + "at level \(level), IOVA frame 0x\(String(iova, radix: 16)), where the CPU wrote "
+                    + "0x\(String(written, radix: 16)) and did not clean it to PoC")
+            }
+        }
+    }
+
+    /// Compare the descriptors of table `table` (at `level`, its first entry
+    /// mapping input frame `base`) that cover `pages`, as the SMMU reads them and
+    /// as the CPU wrote them, following tables both agree on.
+    func compareWalk(_ table: UInt64, level: Int, base: UInt64, entries: UInt64, _ pages: Range<UInt64>,
+                     stale: (Int, UInt64, UInt64, UInt64) -> Void) {
+        let span = UInt64(1) << UInt64(9 * (3 - level))
+        guard pages.upperBound > base else { return }
+        let low = pages.lowerBound > base ? (pages.lowerBound - base) / span : 0
+        let high = min(entries, (pages.upperBound - base - 1) / span + 1)
+        guard low < high else { return }
+        for i in low..<high {
+            let address = PhysAddr(table + i * 8)
+            let written = memory.peek(address)
+            let seen = coherentNow ? written : memory.dramLoad(address)
+            guard seen & 1 != 0 else { continue }
+            if seen != written {
+                stale(level, base + i * span, seen, written)
+            } else if level < 3 && seen & 2 != 0 {
+                compareWalk(seen & 0x0000_FFFF_FFFF_F000, level: level + 1, base: base + i * span, entries: 512, pages,
+                            stale: stale)
+            }
+        }
     }
 
     /// Pages covered by a TLBI by address, or nil if the range fields are illegal.
