@@ -180,6 +180,7 @@ test: deps
 test-host: check-modules
 	CLANG=$(CLANG) SWIFTC=$(SWIFTC) OBJDUMP=$(FP_OBJDUMP) scripts/test-check-no-fp.sh
 	scripts/test-bench-hafnium.sh
+	CLANG=$(CLANG) LLD=$(LLD) QEMU="$(QEMU)" scripts/test-mem.sh   # Boot/vectors.S's memset/memcpy/memmove on QEMU
 	swift test --disable-swift-testing
 	$(MAKE) --no-print-directory fuzz FUZZ_EXECUTIONS=10000
 

@@ -5,8 +5,8 @@
  *
  *   memcmp                         a byte loop (clang does not turn it into a
  *                                  call to itself under -fno-builtin); memset,
- *                                  memcpy and memmove are byte loops in
- *                                  Boot/vectors.S, in the vector table's spare room
+ *                                  memcpy and memmove (16 bytes per LDP/STP) are
+ *                                  in Boot/vectors.S, in the vector table's spare room
  *   posix_memalign free            a bump allocator over [__heap_start, __heap_end):
  *                                  only boot-time Array/class construction uses it;
  *                                  page-sized memory comes from the frame allocator

@@ -51,46 +51,47 @@ hv_el2_vectors:
     ventry 0
 
 /*
- * memset, memcpy, memmove for the Embedded Swift stdlib (EMBEDDED.md section
- * 2): byte loops, in this entry's spare room rather than in code after the
- * table. memmove copies forward when the destination is not above the source
- * (safe for any overlap that way round) and backward otherwise.
+ * memset, memcpy and memmove for the Embedded Swift stdlib and the code Swift
+ * generates (zeroed structs, struct and InlineArray copies on the P2M and
+ * SMMU paths: EMBEDDED.md section 2), each in one entry's spare room (this
+ * one, 2 and 3) rather than in code after the table. One shape for all three:
+ * from 16 bytes on, bytes up to an 8-byte aligned destination address, then
+ * 16 bytes per STP while 16 are left; then one word if 8 are left, and bytes.
+ * x2 holds the bytes to go minus 16, so once fewer than 16 are left it is
+ * negative and its bits 3:0 say how many. A source aligned differently from
+ * the destination, and the word of a call under 16 bytes, are unaligned
+ * accesses: Normal memory with SCTLR_EL2.A = 0 (Boot/start.S) allows them,
+ * and nothing uses these routines on Device memory. General registers only
+ * (scripts/check-no-fp.sh). scripts/test-mem.sh (`make test`) runs them on
+ * QEMU against byte loops, every size 0-64 at every alignment.
  */
     .global memset, memcpy, memmove
     .type   memset, %function
 memset:
     mov     x3, x0
-    cbz     x2, 2f
-1:  strb    w1, [x3], #1
+    and     x1, x1, #0xff
+    mov     x4, #0x0101010101010101
+    mul     x1, x1, x4                  /* the byte in all eight lanes */
+    subs    x2, x2, #16
+    b.lo    4f
+1:  tst     x3, #7
+    b.eq    2f
+    strb    w1, [x3], #1
+    sub     x2, x2, #1
+    b       1b
+2:  tbnz    x2, #63, 4f
+5:  stp     x1, x1, [x3], #16
+    subs    x2, x2, #16
+    b.hs    5b
+4:  tbz     x2, #3, 6f
+    str     x1, [x3], #8
+6:  ands    x2, x2, #7
+    b.eq    7f
+8:  strb    w1, [x3], #1
     subs    x2, x2, #1
-    b.ne    1b
-2:  ret
+    b.ne    8b
+7:  ret
     .size   memset, . - memset
-
-    .type   memcpy, %function
-memcpy:
-    mov     x3, x0
-    cbz     x2, 2f
-1:  ldrb    w4, [x1], #1
-    strb    w4, [x3], #1
-    subs    x2, x2, #1
-    b.ne    1b
-2:  ret
-    .size   memcpy, . - memcpy
-
-    .type   memmove, %function
-memmove:
-    cmp     x0, x1
-    b.ls    memcpy
-    cbz     x2, 2f
-    add     x3, x0, x2
-    add     x1, x1, x2
-1:  ldrb    w4, [x1, #-1]!
-    strb    w4, [x3, #-1]!
-    subs    x2, x2, #1
-    b.ne    1b
-2:  ret
-    .size   memmove, . - memmove
 
     ventry 1
 
@@ -133,7 +134,75 @@ hv_try_semihosting_hlt:
     ret
 
     ventry 2
+
+/* memcpy: lowest address first. Every step loads all its bytes before it
+ * stores any, so this is also memmove's copy for a destination below the
+ * source: a step's stores reach only source bytes already read. */
+    .type   memcpy, %function
+memcpy:
+    mov     x3, x0
+    subs    x2, x2, #16
+    b.lo    4f
+1:  tst     x3, #7
+    b.eq    2f
+    ldrb    w4, [x1], #1
+    strb    w4, [x3], #1
+    sub     x2, x2, #1
+    b       1b
+2:  tbnz    x2, #63, 4f
+5:  ldp     x4, x5, [x1], #16
+    stp     x4, x5, [x3], #16
+    subs    x2, x2, #16
+    b.hs    5b
+4:  tbz     x2, #3, 6f
+    ldr     x4, [x1], #8
+    str     x4, [x3], #8
+6:  ands    x2, x2, #7
+    b.eq    7f
+8:  ldrb    w4, [x1], #1
+    strb    w4, [x3], #1
+    subs    x2, x2, #1
+    b.ne    8b
+7:  ret
+    .size   memcpy, . - memcpy
+
     ventry 3
+
+/* memmove: memcpy when the destination is not above the source; otherwise
+ * the same steps from the highest address down (the destination's end
+ * aligned first), each again loading before it stores, so a step's stores
+ * reach only source bytes already read. */
+    .type   memmove, %function
+memmove:
+    cmp     x0, x1
+    b.ls    memcpy
+    add     x3, x0, x2                  /* both ends */
+    add     x1, x1, x2
+    subs    x2, x2, #16
+    b.lo    4f
+1:  tst     x3, #7
+    b.eq    2f
+    ldrb    w4, [x1, #-1]!
+    strb    w4, [x3, #-1]!
+    sub     x2, x2, #1
+    b       1b
+2:  tbnz    x2, #63, 4f
+5:  ldp     x4, x5, [x1, #-16]!
+    stp     x4, x5, [x3, #-16]!
+    subs    x2, x2, #16
+    b.hs    5b
+4:  tbz     x2, #3, 6f
+    ldr     x4, [x1, #-8]!
+    str     x4, [x3, #-8]!
+6:  ands    x2, x2, #7
+    b.eq    7f
+8:  ldrb    w4, [x1, #-1]!
+    strb    w4, [x3, #-1]!
+    subs    x2, x2, #1
+    b.ne    8b
+7:  ret
+    .size   memmove, . - memmove
+
     ventry 4
     ventry 5
     ventry 6

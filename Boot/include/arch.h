@@ -78,6 +78,12 @@ HV_INLINE void arch_dsb_nsh(void)           { __asm__ volatile("dsb nsh"        
 /* ---- data cache maintenance to the point of coherency ---------------- */
 HV_INLINE void arch_dc_cvac(uint64_t va)  { __asm__ volatile("dc cvac, %0"  :: "r"(va) : "memory"); }
 HV_INLINE void arch_dc_civac(uint64_t va) { __asm__ volatile("dc civac, %0" :: "r"(va) : "memory"); }
+/* DC ZVA (Arm ARM, "DC ZVA, Data Cache Zero by VA"): zero the naturally aligned block holding va, of the
+ * size DCZID_EL0 gives (AArch64.DataCacheZeroID decodes it). Normal memory only. */
+HV_INLINE void arch_dc_zva(uint64_t va) { __asm__ volatile("dc zva, %0" :: "r"(va) : "memory"); }
+HV_SYSREG_READ(dczid_el0)
+/* Boot/vectors.S: 16 bytes per STP from the first 8-byte aligned address. */
+void *memset(void *dst, int c, unsigned long n);
 /* Smallest D-cache line in bytes (CTR_EL0.DminLine is log2 of words). */
 HV_INLINE uint64_t arch_dcache_line_bytes(void) {
     uint64_t ctr; __asm__ volatile("mrs %0, ctr_el0" : "=r"(ctr));

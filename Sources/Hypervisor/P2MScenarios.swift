@@ -23,7 +23,46 @@ enum P2MScenarios {
     /// The P2M's table pages (a pool's `count` is the frames it was made with).
     static let poolFrames = 32
 
+    /// How every table page starts (`IdentityMemory.zeroFrame`): the middle
+    /// one of three dirty pages zeroed, by `DC ZVA` with this CPU's block
+    /// (when DCZID_EL0 allows it) and by the stores of the fallback, and the
+    /// pages either side left as they were.
+    static func checkZeroPage(frames: inout FrameAllocator) {
+        guard let first = try? frames.allocate(count: 3) else {
+            Checks.expect(false, "frames for the page-zeroing check")
+            return
+        }
+        let base = first.address.raw
+        let id = DataCacheZeroID(raw: arch_read_dczid_el0())
+        let step = id.zeroingStep(forAligned: PageSize.bytes4K)
+        Console.say("zero page: DC ZVA %y, block %d bytes\n", Console.flag(step != nil), id.blockBytes)
+        Checks.expect(zeroesOnlyTheMiddlePage(base, step: step) && zeroesOnlyTheMiddlePage(base, step: nil),
+                      "a dirty page zeroed (DC ZVA, then stores), the pages either side untouched")
+        try? frames.free(first, count: 3)
+    }
+
+    /// Three pages from `base` filled with non-zero words, the middle one
+    /// given to `IdentityMemory.zeroPage`: whether it alone now reads zero.
+    @inline(never)
+    static func zeroesOnlyTheMiddlePage(_ base: UInt64, step: UInt64?) -> Bool {
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(base))!
+        let perPage = Int(PageSize.bytes4K / 8)
+        var i = 0
+        while i < 3 &* perPage {
+            words[i] = ~UInt64(i)
+            i &+= 1
+        }
+        IdentityMemory.zeroPage(base &+ PageSize.bytes4K, step: step)
+        i = 0
+        while i < 3 &* perPage {
+            if words[i] != (i >= perPage && i < 2 &* perPage ? 0 : ~UInt64(i)) { return false }
+            i &+= 1
+        }
+        return true
+    }
+
     static func run(cpu: CPUIDRegisters, frames: inout FrameAllocator) {
+        checkZeroPage(frames: &frames)
         let pool: FramePool
         let block: MFN
         let pages: MFN
