@@ -82,4 +82,31 @@ final class BreakBeforeMakeCheckerTests: XCTestCase {
             ], "variant \(variant)")
         }
     }
+
+    /// A leaf may map a frame that is one of the P2M's own table pages (nothing
+    /// forbids it): written into a table still being prepared, it is not a link,
+    /// so the table page stays reachable through its real parent, the stores into
+    /// it are still checked, and locating it ends (it once recursed forever).
+    func testALeafOntoATablePageIsNotTakenForALink() throws {
+        let rig = Rig()
+        var p2m = try rig.makeP2M()
+        var batch = ramBatch()
+        try p2m.map(GFN(raw: 0x400), to: MFN(raw: 0x9_0400), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        let l1 = p2m.table.entryAddress(p2m.root, 1, 0x400)
+        let level2 = (rig.memory.load64(l1) & Stage2Descriptor.outputAddressMask) >> 12
+        XCTAssertEqual(rig.checker.locate(frame: level2)?.level, 2)
+        // A new leaf table whose one entry maps the level-2 table's frame.
+        try p2m.map(GFN(raw: 0x800), to: MFN(raw: level2), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        XCTAssertEqual(rig.checker.locate(frame: level2)?.level, 2, "still reached through its table descriptor")
+        let checked = rig.checker.checkedStores
+        try p2m.map(GFN(raw: 0xC00), to: MFN(raw: 0x9_0C00), count: 1, as: .ramRW, flushing: &batch, holding: lockHeld)
+        XCTAssertGreaterThan(rig.checker.checkedStores, checked, "the link into the level-2 table is checked")
+        p2m.commit(&batch, holding: lockHeld)
+        rig.checker.assertClean()
+        // Remembered parents that form a cycle are no path from the root.
+        let (a, b): (UInt64, UInt64) = (0x7_0000, 0x7_0001)
+        rig.checker.parentEntry[a] = b << 12 | 8
+        rig.checker.parentEntry[b] = a << 12 | 16
+        XCTAssertNil(rig.checker.locate(frame: a))
+    }
 }

@@ -49,11 +49,15 @@ final class BreakBeforeMakeChecker: TLBWatcher, IOMMUWatcher {
     static func output(_ d: UInt64) -> UInt64 { (d & 0x0000_FFFF_FFFF_F000) >> 12 }
 
     /// (first input frame, level) covered by table `frame` if it is reachable now.
-    func locate(frame: UInt64) -> (base: UInt64, level: Int)? {
+    /// A path from the root is at most four tables long: a longer chain of
+    /// remembered parents is a cycle (unreachable), not a path.
+    func locate(frame: UInt64, depth: Int = 0) -> (base: UInt64, level: Int)? {
         if roots.contains(frame) {
             return ((frame - roots.lowerBound) * 512 * Self.span(startLevel), startLevel)
         }
-        guard let entry = parentEntry[frame], let parent = locate(frame: entry >> 12) else { return nil }
+        guard depth < 4, let entry = parentEntry[frame], let parent = locate(frame: entry >> 12, depth: depth + 1) else {
+            return nil
+        }
         let d = memory.words[memory.index(PhysAddr(raw: entry))]
         // Still linked: the parent entry holds a table descriptor to this frame.
         guard parent.level < 3, d & 3 == 3, Self.output(d) == frame else { return nil }
@@ -65,7 +69,13 @@ final class BreakBeforeMakeChecker: TLBWatcher, IOMMUWatcher {
         let frame = address >> 12
         guard let table = locate(frame: frame) else {
             // Not reachable: remember links made inside a table being prepared.
-            if Self.isValid(new) && new & 3 == 3 { parentEntry[Self.output(new)] = address }
+            // Its level is unknown, so a page descriptor (also 0b11, at level 3)
+            // reads like a link; one whose output is a table page still in the
+            // tree is a mapping of that page, not its parent (a leaf may map any
+            // frame), so it must not replace the real parent.
+            if Self.isValid(new) && new & 3 == 3 && locate(frame: Self.output(new)) == nil {
+                parentEntry[Self.output(new)] = address
+            }
             return
         }
         checkedStores += 1
