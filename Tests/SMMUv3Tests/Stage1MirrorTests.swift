@@ -21,12 +21,18 @@ final class Stage1MirrorTests: XCTestCase {
 
     /// A P2M whose observer and IOMMU hook are one mirror (`p2m.observer`), with edu attached to it.
     func makeP2M(_ h: inout HookHarness, mirrorPages: Int = 64, msiDoorbells: [MFN] = []) throws -> MirrorP2M {
+        try Self.makeMirrorP2M(&h, stream: edu, mirrorPages: mirrorPages, msiDoorbells: msiDoorbells)
+    }
+
+    /// `makeP2M` for other test classes: `stream` is attached to the mirror.
+    static func makeMirrorP2M(_ h: inout HookHarness, stream: StreamID, mirrorPages: Int = 64,
+                              msiDoorbells: [MFN] = []) throws -> MirrorP2M {
         let mirror = try TestMirror.make(handle: h.handle, asid: 1, inputBits: 39, pool: h.mirrorPool(count: mirrorPages),
                                     msiDoorbells: msiDoorbells, allocator: &h.allocator)
         let p2m = try MirrorP2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 39, paRange: .bits44, vmidWidth: .bits8),
                                 memory: h.memory, pool: h.p2mPool(), tlb: CountingTLB(), iommu: mirror,
                                 listener: HoldingListener(), observer: mirror)
-        try h.handle.smmu.attach(edu, to: .stage1(mirror.domain), allocator: &h.allocator)
+        try h.handle.smmu.attach(stream, to: .stage1(mirror.domain), allocator: &h.allocator)
         return p2m
     }
 

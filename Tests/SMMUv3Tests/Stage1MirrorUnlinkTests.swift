@@ -11,13 +11,8 @@ import HostFakes
 final class Stage1MirrorUnlinkTests: XCTestCase {
     func testOnlyAnEmptiedMirrorTableCollectsTheNextUnlinkedTables() throws {
         var h = try HookHarness(.qemu72)
-        let pool = h.mirrorPool()
-        let mirror = try TestMirror.make(handle: h.handle, asid: 1, inputBits: 39, pool: pool, msiDoorbells: [],
-                                         allocator: &h.allocator)
-        var p2m = try MirrorP2M(configuration: P2MConfiguration(vmid: 1, ipaBits: 39, paRange: .bits44, vmidWidth: .bits8),
-                                memory: h.memory, pool: h.p2mPool(), tlb: CountingTLB(), iommu: mirror,
-                                listener: HoldingListener(), observer: mirror)
-        try h.handle.smmu.attach(StreamID(0x10), to: .stage1(mirror.domain), allocator: &h.allocator)
+        var p2m = try Stage1MirrorTests.makeMirrorP2M(&h, stream: StreamID(0x10))
+        let mirror = p2m.observer
         var batch = FlushBatch(releaser: CheckingReleaser {})
         // An output one page off 2 MiB alignment: 4 KiB leaves in the mirror too.
         let ram = MFN(0x50001)
