@@ -16,7 +16,9 @@ extension FramePool: @retroactive TablePageSource {
         return run
     }
 
-    public func validEntryCount(_ frame: MFN) -> Int { Int(counter(frame)) }
+    /// Inlined into the table engine's sinks, which reach the pool through a
+    /// pointer: out of line, each read copied the whole pool first.
+    @_transparent public func validEntryCount(_ frame: MFN) -> Int { Int(counter(frame)) }
     public mutating func setValidEntryCount(_ frame: MFN, _ count: Int) {
         setCounter(frame, UInt16(truncatingIfNeeded: count))
     }

@@ -103,7 +103,10 @@ public struct FramePool {
         return isInUse(index)
     }
 
-    @usableFromInline func index(of frame: MFN) -> Int? {
+    // Inlined (the board inliner's threshold is 0): out of line, a caller
+    // holding the pool inout or behind a pointer (setCounter for the table
+    // engine's every new entry count) copied the whole pool to pass it.
+    @_transparent @usableFromInline func index(of frame: MFN) -> Int? {
         guard frame >= first, frame.raw - first.raw < UInt64(count) else { return nil }
         return Int(frame.raw - first.raw)
     }
