@@ -42,8 +42,9 @@ if [ -z "${SUMMARY_ONLY:-}" ]; then
     ours="$(swift build -c release --product hv-bench --show-bin-path)/hv-bench"
     pin=()
     [ -z "$PIN" ] || pin=(taskset -c "$PIN")
-    rm -rf "$OUT"
     mkdir -p "$OUT"
+    # Only this script's own files: OUT may be any directory.
+    rm -f "$OUT"/hafnium-*.txt "$OUT"/ours-*.txt
     for r in $(seq "$ROUNDS"); do
         "${pin[@]}" "$HAFNIUM_BENCH" > "$OUT/hafnium-$r.txt"
         "${pin[@]}" "$ours" --hafnium "$OUT/hafnium-$r.txt" p2m > "$OUT/ours-$r.txt"
